@@ -1,0 +1,70 @@
+/**
+ * The one way GitSwarm runs git: `spawn('git', args)` with no shell, a fixed locale and no
+ * prompts. User-given values never reach git unvalidated (see names.ts and paths.ts).
+ */
+import { spawn } from 'node:child_process';
+import { GitSwarmError } from '../errors.js';
+
+export interface GitResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+export interface GitOptions {
+  /** Working directory (a repository, a worktree, or anywhere with GIT_DIR in env). */
+  cwd: string;
+  /** Written to git's standard input. */
+  input?: string;
+  env?: Record<string, string | undefined>;
+  /** Exit codes that are results rather than failures (e.g. 1 for `merge-tree` conflicts). */
+  okExitCodes?: readonly number[];
+}
+
+const BASE_ENV = {
+  LC_ALL: 'C',
+  GIT_TERMINAL_PROMPT: '0',
+  GIT_OPTIONAL_LOCKS: '0',
+  GIT_EDITOR: 'true',
+};
+
+/** Runs git and returns its output; a non-zero exit not listed in `okExitCodes` throws `git_failed`. */
+export function git(args: readonly string[], options: GitOptions): Promise<GitResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', args, {
+      cwd: options.cwd,
+      env: { ...process.env, ...BASE_ENV, ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+    child.on('error', (error) =>
+      reject(new GitSwarmError('git_failed', `Could not run git: ${error.message}`, { cause: error })),
+    );
+    child.on('close', (code) => {
+      const result = {
+        stdout: Buffer.concat(stdout).toString('utf8'),
+        stderr: Buffer.concat(stderr).toString('utf8'),
+        exitCode: code ?? 128,
+      };
+      if (result.exitCode === 0 || options.okExitCodes?.includes(result.exitCode)) resolve(result);
+      else {
+        const firstLine = result.stderr.trim().split('\n')[0] ?? '';
+        reject(
+          new GitSwarmError('git_failed', `git ${args[0]} failed (exit ${result.exitCode}): ${firstLine}`, {
+            details: { git_args: args, git_stderr: result.stderr.trim(), git_exit: result.exitCode },
+          }),
+        );
+      }
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** Runs git and returns its trimmed standard output. */
+export async function gitOut(args: readonly string[], options: GitOptions): Promise<string> {
+  return (await git(args, options)).stdout.trim();
+}

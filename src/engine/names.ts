@@ -1,0 +1,44 @@
+/**
+ * Validation of every user-given name that becomes part of a branch, ref, path or argument:
+ * names can never start with "-" (an option to git), contain "..", spaces, control characters
+ * or path separators.
+ */
+import { GitSwarmError } from '../errors.js';
+
+const SIMPLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+const BRANCH_NAME = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$/;
+
+function unsafeRefParts(value: string): boolean {
+  return (
+    value.includes('..') ||
+    value.includes('//') ||
+    value.includes('/.') ||
+    value.includes('@{') ||
+    value.endsWith('.') ||
+    value.endsWith('/') ||
+    value.endsWith('.lock')
+  );
+}
+
+/** Checks an agent, stream or workspace name: one path segment that is also a valid ref part. */
+export function assertValidName(kind: string, value: string): string {
+  if (!SIMPLE_NAME.test(value) || unsafeRefParts(value)) {
+    throw new GitSwarmError('invalid_name', `Invalid ${kind} name ${JSON.stringify(value)}.`);
+  }
+  return value;
+}
+
+/** Checks a branch name given by a user (buffer, promote target). */
+export function assertValidBranch(value: string): string {
+  if (!BRANCH_NAME.test(value) || unsafeRefParts(value)) {
+    throw new GitSwarmError('invalid_name', `Invalid branch name ${JSON.stringify(value)}.`, {
+      hint: 'Use letters, digits, ".", "_", "-" and "/"; start with a letter or digit.',
+    });
+  }
+  return value;
+}
+
+/** Checks a full object id as printed by git. */
+export function isObjectId(value: string): boolean {
+  return /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(value);
+}

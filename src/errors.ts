@@ -1,0 +1,134 @@
+/**
+ * The one catalogue of user-reachable errors. Each code is declared once with its HTTP status,
+ * CLI exit code and default hint; `docs/errors.md` lists them all (a test keeps the two in sync).
+ * Programmer errors and impossible states stay plain `Error`.
+ */
+
+/** CLI exit codes (spec/cli.md): 1 refused or failed, 2 bad usage or input, 3 not initialized or not found, 4 server unreachable. */
+export type ExitCode = 1 | 2 | 3 | 4;
+
+interface ErrorSpec {
+  readonly status: number;
+  readonly exit: ExitCode;
+  readonly hint?: string;
+}
+
+export const ERROR_CATALOGUE = {
+  // Bad usage and invalid input.
+  usage: { status: 400, exit: 2 },
+  invalid_input: { status: 400, exit: 2 },
+  invalid_name: {
+    status: 400,
+    exit: 2,
+    hint: 'Use letters, digits, ".", "_" and "-"; start with a letter or digit.',
+  },
+  invalid_path: { status: 400, exit: 2 },
+  payload_too_large: { status: 413, exit: 2 },
+  // Not set up, not found.
+  not_a_git_repo: {
+    status: 404,
+    exit: 3,
+    hint: 'Run gitswarm inside a git repository, or create one with: git init',
+  },
+  not_initialized: { status: 404, exit: 3, hint: 'Run: gitswarm init' },
+  repo_not_found: { status: 404, exit: 3 },
+  agent_not_found: { status: 404, exit: 3, hint: 'List agents with: gitswarm agent list' },
+  stream_not_found: { status: 404, exit: 3, hint: 'List streams with: gitswarm workspace list' },
+  task_not_found: { status: 404, exit: 3, hint: 'List tasks with: gitswarm task list' },
+  claim_not_found: { status: 404, exit: 3 },
+  council_not_found: { status: 404, exit: 3, hint: 'Create one with: gitswarm council create --as <admin>' },
+  proposal_not_found: { status: 404, exit: 3, hint: 'List proposals with: gitswarm council proposals' },
+  election_not_found: { status: 404, exit: 3, hint: 'List elections with: gitswarm election list' },
+  not_found: { status: 404, exit: 3 },
+  // Identity and permission.
+  unauthorized: { status: 401, exit: 1, hint: 'Pass an API key: --api-key or GITSWARM_API_KEY.' },
+  agent_required: { status: 400, exit: 2, hint: 'Name the acting agent with --as AGENT or GITSWARM_AGENT.' },
+  forbidden: { status: 403, exit: 1 },
+  self_review: { status: 403, exit: 1, hint: 'Ask another agent to review the stream.' },
+  // Refusals of state.
+  already_exists: { status: 409, exit: 1 },
+  invalid_state: { status: 409, exit: 1 },
+  nothing_to_commit: { status: 409, exit: 1, hint: 'Change files in the worktree first, then commit.' },
+  empty_stream: { status: 409, exit: 1, hint: 'Commit to the stream before merging it.' },
+  no_consensus: { status: 409, exit: 1, hint: 'See the numbers with: gitswarm consensus <stream>' },
+  conflict: { status: 409, exit: 1 },
+  dependency_unmerged: { status: 409, exit: 1 },
+  ref_moved: { status: 409, exit: 1, hint: 'Another process moved the branch; run the command again.' },
+  not_fast_forward: { status: 409, exit: 1 },
+  worktree_dirty: { status: 409, exit: 1, hint: 'Commit or discard the changes in the worktree first.' },
+  not_green: {
+    status: 409,
+    exit: 1,
+    hint: 'Run gitswarm stabilize first, or promote with --force as an admin.',
+  },
+  stabilization_red: { status: 409, exit: 1 },
+  sandbox_unavailable: { status: 500, exit: 1 },
+  insufficient_budget: {
+    status: 409,
+    exit: 1,
+    hint: 'Deposit credits with: gitswarm budget deposit N --as <admin>',
+  },
+  not_eligible: { status: 403, exit: 1 },
+  not_a_member: { status: 403, exit: 1 },
+  wrong_phase: { status: 409, exit: 1 },
+  duplicate_vote: { status: 409, exit: 1 },
+  expired: { status: 409, exit: 1 },
+  rate_limited: { status: 429, exit: 1 },
+  // Environment.
+  git_failed: { status: 500, exit: 1 },
+  server_unreachable: {
+    status: 503,
+    exit: 4,
+    hint: 'Check --server / GITSWARM_SERVER, or drop it to work locally.',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export interface GitSwarmErrorOptions {
+  /** The next step, naming a real command; defaults to the catalogue's hint. */
+  hint?: string;
+  /** Machine-readable facts (paths, ids, numbers) carried into `--json` and HTTP bodies. */
+  details?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+/** An error a user can reach, with a stable code. */
+export class GitSwarmError extends Error {
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: GitSwarmErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'GitSwarmError';
+    this.code = code;
+    const spec: ErrorSpec = ERROR_CATALOGUE[code];
+    this.hint = options.hint ?? spec.hint;
+    this.details = options.details;
+  }
+
+  get status(): number {
+    return (ERROR_CATALOGUE[this.code] as ErrorSpec).status;
+  }
+
+  get exitCode(): ExitCode {
+    return (ERROR_CATALOGUE[this.code] as ErrorSpec).exit;
+  }
+
+  /** The `{error: {...}}` document of `--json` output and HTTP error bodies. */
+  toJSON(): { error: { code: ErrorCode; message: string; hint?: string } & Record<string, unknown> } {
+    return {
+      error: {
+        code: this.code,
+        message: this.message,
+        ...(this.hint ? { hint: this.hint } : {}),
+        ...(this.details ?? {}),
+      },
+    };
+  }
+}
+
+export function isGitSwarmError(error: unknown, code?: ErrorCode): error is GitSwarmError {
+  return error instanceof GitSwarmError && (code === undefined || error.code === code);
+}

@@ -1,0 +1,42 @@
+/**
+ * The store's one dialect seam: what differs between SQLite and PostgreSQL, as named capabilities.
+ * Callers ask for a capability; nothing outside src/store/ branches on a dialect's name.
+ */
+import type { Kysely, Transaction } from 'kysely';
+import type { Database } from './schema.js';
+
+export interface ColumnTypes {
+  /** Identifier columns holding UUIDs. */
+  readonly uuid: 'uuid' | 'text';
+  readonly timestamp: 'timestamptz' | 'text';
+  readonly json: 'jsonb' | 'text';
+  readonly boolean: 'boolean' | 'integer';
+  readonly decimal: 'numeric(6,3)' | 'real';
+  readonly bigint: 'bigint' | 'integer';
+}
+
+export interface DialectCapabilities {
+  /** For messages and logs only. */
+  readonly label: 'sqlite' | 'postgres' | 'pglite';
+  readonly columnTypes: ColumnTypes;
+  /** SQL expressions for column defaults. */
+  readonly defaults: {
+    readonly now: string;
+    readonly emptyObject: string;
+    readonly emptyArray: string;
+    readonly false: string;
+    readonly true: string;
+  };
+  /**
+   * Takes the repository's write lock for the rest of the transaction. It must be the transaction's
+   * first statement, so that waiting for the lock never upgrades a read snapshot.
+   */
+  lockRepo(trx: Transaction<Database>, repoId: string): Promise<void>;
+}
+
+/** An open store: the typed query builder, what its dialect can do, and how to close it. */
+export interface Store {
+  readonly db: Kysely<Database>;
+  readonly capabilities: DialectCapabilities;
+  close(): Promise<void>;
+}

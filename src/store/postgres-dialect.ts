@@ -1,0 +1,79 @@
+import { Kysely, PostgresDialect, type PostgresPool, sql } from 'kysely';
+import type { DialectCapabilities, Store } from './dialect.js';
+import type { Database } from './schema.js';
+
+const OID = { int8: 20, numeric: 1700, timestamp: 1114, timestamptz: 1184 } as const;
+
+/** Parsers that make PostgreSQL rows look like the store's normalised rows. */
+export const postgresTypeParsers: Readonly<Record<number, (value: string) => unknown>> = {
+  [OID.int8]: (value) => Number(value),
+  [OID.numeric]: (value) => Number.parseFloat(value),
+  [OID.timestamptz]: (value) =>
+    new Date(value.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00')).toISOString(),
+  [OID.timestamp]: (value) => new Date(`${value.replace(' ', 'T')}Z`).toISOString(),
+};
+
+export function postgresCapabilities(label: 'postgres' | 'pglite'): DialectCapabilities {
+  return {
+    label,
+    columnTypes: {
+      uuid: 'uuid',
+      timestamp: 'timestamptz',
+      json: 'jsonb',
+      boolean: 'boolean',
+      decimal: 'numeric(6,3)',
+      bigint: 'bigint',
+    },
+    defaults: {
+      now: 'now()',
+      emptyObject: "'{}'::jsonb",
+      emptyArray: "'[]'::jsonb",
+      false: 'false',
+      true: 'true',
+    },
+    async lockRepo(trx, repoId) {
+      await sql`select pg_advisory_xact_lock(hashtextextended(${repoId}, 0))`.execute(trx);
+    },
+  };
+}
+
+export interface PostgresStoreOptions {
+  /** A `postgres://` connection string. */
+  url: string;
+  /** Schema to use instead of `public` (tests isolate themselves this way); created if missing. */
+  schema?: string;
+  maxConnections?: number;
+}
+
+/** Opens a pooled PostgreSQL store through `pg`. */
+export async function openPostgresStore(options: PostgresStoreOptions): Promise<Store> {
+  const { default: pg } = await import('pg');
+  const getTypeParser = ((oid: number, format?: string) =>
+    postgresTypeParsers[oid] ??
+    pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser;
+  const schemaOption = options.schema ? { options: `-c search_path=${quoteIdentifier(options.schema)}` } : {};
+  if (options.schema) {
+    const admin = new pg.Client({ connectionString: options.url });
+    await admin.connect();
+    try {
+      await admin.query(`create schema if not exists ${quoteIdentifier(options.schema)}`);
+    } finally {
+      await admin.end();
+    }
+  }
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.maxConnections ?? 10,
+    types: { getTypeParser },
+    ...schemaOption,
+  });
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: pool as unknown as PostgresPool }),
+  });
+  return { db, capabilities: postgresCapabilities('postgres'), close: () => db.destroy() };
+}
+
+export function quoteIdentifier(name: string): string {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`Invalid SQL identifier: ${name}`);
+  return `"${name}"`;
+}

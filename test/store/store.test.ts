@@ -1,0 +1,155 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { toJson, withRepoLock } from '../../src/store/index.js';
+import { BOOLEAN_COLUMNS, JSON_COLUMNS } from '../../src/store/normalized-columns.js';
+import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
+
+const SECTION_9_TABLES = [
+  'gitswarm_agents',
+  'gitswarm_repos',
+  'gitswarm_repo_access',
+  'gitswarm_maintainers',
+  'gitswarm_branch_rules',
+  'gitswarm_streams',
+  'gitswarm_stream_commits',
+  'gitswarm_stream_reviews',
+  'gitswarm_merges',
+  'gitswarm_stabilizations',
+  'gitswarm_promotions',
+  'gitswarm_tasks',
+  'gitswarm_task_claims',
+  'gitswarm_repo_budgets',
+  'gitswarm_budget_transactions',
+  'gitswarm_repo_councils',
+  'gitswarm_council_members',
+  'gitswarm_council_proposals',
+  'gitswarm_council_votes',
+  'gitswarm_council_elections',
+  'gitswarm_election_candidates',
+  'gitswarm_election_votes',
+  'gitswarm_activity_log',
+  'gitswarm_stage_history',
+  'gitswarm_orgs',
+  'gitswarm_github_user_mappings',
+  'gitswarm_reviewer_stats',
+  'gitswarm_review_karma_transactions',
+  'gitswarm_notification_preferences',
+  'gitswarm_agent_notifications',
+];
+
+for (const dialect of DIALECTS) {
+  describe(`${dialectLabel(dialect)}: store`, () => {
+    let store: TestStore;
+    beforeAll(async () => {
+      store = await openTestStore(dialect);
+    });
+    afterAll(async () => {
+      await store.close();
+    });
+
+    it('creates every table of the data model under the same names', async () => {
+      const tables = await store.db.introspection.getTables();
+      const names = tables.map((t) => t.name);
+      for (const table of SECTION_9_TABLES) expect(names).toContain(table);
+      expect(names).toContain('gitswarm_operations');
+    });
+
+    it('lists every boolean and JSON column for normalisation, and nothing else', async () => {
+      const tables = await store.db.introspection.getTables();
+      const columns = tables.filter((t) => t.name.startsWith('gitswarm_')).flatMap((t) => t.columns);
+      const booleans = new Set(columns.filter((c) => /bool/i.test(c.dataType)).map((c) => c.name));
+      const jsons = new Set(columns.filter((c) => /json/i.test(c.dataType)).map((c) => c.name));
+      if (dialect !== 'sqlite') {
+        expect([...booleans].sort()).toEqual([...BOOLEAN_COLUMNS].sort());
+        expect([...jsons].sort()).toEqual(
+          [...JSON_COLUMNS]
+            .filter((c) => c !== 'response')
+            .concat('response')
+            .sort(),
+        );
+      }
+    });
+
+    it('returns the same normalised row shape on every dialect', async () => {
+      const agentId = randomUUID();
+      await store.db
+        .insertInto('gitswarm_agents')
+        .values({ id: agentId, name: `agent-${agentId}`, is_human: true, metadata: toJson({ a: [1, 2] }) })
+        .execute();
+      const repoId = randomUUID();
+      await store.db.insertInto('gitswarm_repos').values({ id: repoId, name: 'r' }).execute();
+      const agent = await store.db
+        .selectFrom('gitswarm_agents')
+        .selectAll()
+        .where('id', '=', agentId)
+        .executeTakeFirstOrThrow();
+      expect(agent.is_human).toBe(true);
+      expect(agent.karma).toBe(0);
+      expect(agent.metadata).toEqual({ a: [1, 2] });
+      expect(agent.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      const repo = await store.db
+        .selectFrom('gitswarm_repos')
+        .selectAll()
+        .where('id', '=', repoId)
+        .executeTakeFirstOrThrow();
+      expect(repo.consensus_threshold).toBe(0.66);
+      expect(repo.human_review_weight).toBe(1.5);
+      expect(repo.auto_revert_on_red).toBe(true);
+      expect(repo.auto_promote_on_green).toBe(false);
+      expect(repo.merge_mode).toBe('review');
+      const count = await store.db
+        .selectFrom('gitswarm_agents')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow();
+      expect(typeof count.n).toBe('number');
+    });
+
+    it('serialises concurrent read-decide-write transactions under the repo lock', async () => {
+      const repoId = randomUUID();
+      await store.db
+        .insertInto('gitswarm_repos')
+        .values({ id: repoId, name: 'locked', patch_count: 0 })
+        .execute();
+      await Promise.all(
+        Array.from({ length: 10 }, () =>
+          withRepoLock(store, repoId, async (trx) => {
+            const row = await trx
+              .selectFrom('gitswarm_repos')
+              .select('patch_count')
+              .where('id', '=', repoId)
+              .executeTakeFirstOrThrow();
+            await sql`select 1`.execute(trx);
+            await trx
+              .updateTable('gitswarm_repos')
+              .set({ patch_count: row.patch_count + 1 })
+              .where('id', '=', repoId)
+              .execute();
+          }),
+        ),
+      );
+      const repo = await store.db
+        .selectFrom('gitswarm_repos')
+        .select('patch_count')
+        .where('id', '=', repoId)
+        .executeTakeFirstOrThrow();
+      expect(repo.patch_count).toBe(10);
+    });
+
+    it('rolls back everything a failed transaction wrote', async () => {
+      const repoId = randomUUID();
+      await expect(
+        withRepoLock(store, repoId, async (trx) => {
+          await trx.insertInto('gitswarm_repos').values({ id: repoId, name: 'half' }).execute();
+          throw new Error('boom');
+        }),
+      ).rejects.toThrow('boom');
+      const repo = await store.db
+        .selectFrom('gitswarm_repos')
+        .select('id')
+        .where('id', '=', repoId)
+        .executeTakeFirst();
+      expect(repo).toBeUndefined();
+    });
+  });
+}
