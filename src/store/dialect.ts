@@ -2,7 +2,8 @@
  * The store's one dialect seam: what differs between SQLite and PostgreSQL, as named capabilities.
  * Callers ask for a capability; nothing outside src/store/ branches on a dialect's name.
  */
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely } from 'kysely';
+import type { RepoLocker } from './repo-lock.js';
 import type { Database } from './schema.js';
 
 export interface ColumnTypes {
@@ -27,16 +28,13 @@ export interface DialectCapabilities {
     readonly false: string;
     readonly true: string;
   };
-  /**
-   * Takes the repository's write lock for the rest of the transaction. It must be the transaction's
-   * first statement, so that waiting for the lock never upgrades a read snapshot.
-   */
-  lockRepo(trx: Transaction<Database>, repoId: string): Promise<void>;
 }
 
 /** An open store: the typed query builder, what its dialect can do, and how to close it. */
 export interface Store {
   readonly db: Kysely<Database>;
   readonly capabilities: DialectCapabilities;
+  /** Cross-process repository locks (see repo-lock.ts). */
+  readonly locker: RepoLocker;
   close(): Promise<void>;
 }

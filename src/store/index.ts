@@ -2,5 +2,6 @@ export { type OpenStoreOptions, openStore } from './connect.js';
 export type { DialectCapabilities, Store } from './dialect.js';
 export { migrateToLatest } from './migrate.js';
 export { toJson } from './normalized-columns.js';
+export type { ReleaseLock, RepoLocker } from './repo-lock.js';
 export type * from './schema.js';
-export { type Executor, withRepoLock } from './transaction.js';
+export { type Executor, inTransaction, lockedTransaction, onCommit, withRepoLock } from './transaction.js';

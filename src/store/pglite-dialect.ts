@@ -2,6 +2,7 @@ import type { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely';
 import type { Store } from './dialect.js';
 import { postgresCapabilities, postgresTypeParsers, quoteIdentifier } from './postgres-dialect.js';
+import { memoryLocker } from './repo-lock.js';
 import type { Database } from './schema.js';
 
 let shared: Promise<PGlite> | undefined;
@@ -49,5 +50,10 @@ export async function openPgliteStore(schema: string): Promise<Store> {
   const pglite = await sharedPglite();
   await pglite.exec(`create schema if not exists ${quoteIdentifier(schema)}`);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: pglitePool(pglite, schema) }) });
-  return { db, capabilities: postgresCapabilities('pglite'), close: () => db.destroy() };
+  return {
+    db,
+    capabilities: postgresCapabilities('pglite'),
+    locker: memoryLocker(),
+    close: () => db.destroy(),
+  };
 }

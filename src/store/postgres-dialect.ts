@@ -1,5 +1,6 @@
-import { Kysely, PostgresDialect, type PostgresPool, sql } from 'kysely';
+import { Kysely, PostgresDialect, type PostgresPool } from 'kysely';
 import type { DialectCapabilities, Store } from './dialect.js';
+import { advisoryLocker } from './repo-lock.js';
 import type { Database } from './schema.js';
 
 const OID = { int8: 20, numeric: 1700, timestamp: 1114, timestamptz: 1184 } as const;
@@ -30,9 +31,6 @@ export function postgresCapabilities(label: 'postgres' | 'pglite'): DialectCapab
       emptyArray: "'[]'::jsonb",
       false: 'false',
       true: 'true',
-    },
-    async lockRepo(trx, repoId) {
-      await sql`select pg_advisory_xact_lock(hashtextextended(${repoId}, 0))`.execute(trx);
     },
   };
 }
@@ -70,7 +68,8 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   const db = new Kysely<Database>({
     dialect: new PostgresDialect({ pool: pool as unknown as PostgresPool }),
   });
-  return { db, capabilities: postgresCapabilities('postgres'), close: () => db.destroy() };
+  const locker = advisoryLocker(() => pool.connect());
+  return { db, capabilities: postgresCapabilities('postgres'), locker, close: () => db.destroy() };
 }
 
 export function quoteIdentifier(name: string): string {

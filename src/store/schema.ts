@@ -488,11 +488,6 @@ export interface IdempotencyKeysTable {
   created_at: CreatedAt;
 }
 
-export interface RepoLocksTable {
-  repo_id: string;
-  counter: Defaulted<number>;
-}
-
 export interface Database {
   gitswarm_orgs: OrgsTable;
   gitswarm_agents: AgentsTable;
@@ -527,7 +522,6 @@ export interface Database {
   gitswarm_agent_notifications: AgentNotificationsTable;
   gitswarm_operations: OperationsTable;
   gitswarm_idempotency_keys: IdempotencyKeysTable;
-  gitswarm_repo_locks: RepoLocksTable;
 }
 
 export type Agent = Selectable<AgentsTable>;

@@ -1,6 +1,14 @@
 import Database from 'better-sqlite3';
-import { Kysely, SqliteDialect, sql } from 'kysely';
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  Kysely,
+  SqliteDialect,
+  SqliteDriver,
+} from 'kysely';
 import type { DialectCapabilities, Store } from './dialect.js';
+import { memoryLocker, sqliteFileLocker } from './repo-lock.js';
 import type { Database as Schema } from './schema.js';
 import { SqliteNormalizePlugin } from './sqlite-normalize-plugin.js';
 
@@ -23,23 +31,37 @@ export const sqliteCapabilities: DialectCapabilities = {
     false: '0',
     true: '1',
   },
-  async lockRepo(trx, repoId) {
-    // A write as the first statement takes SQLite's RESERVED lock at once, waiting under the
-    // busy timeout; a read first would risk SQLITE_BUSY on the later upgrade.
-    await sql`insert into gitswarm_repo_locks (repo_id, counter) values (${repoId}, 1)
-      on conflict (repo_id) do update set counter = gitswarm_repo_locks.counter + 1`.execute(trx);
-  },
 };
+
+/** Starts every transaction as IMMEDIATE, so a transaction that reads and then writes never fails to upgrade. */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #database: Database.Database;
+  constructor(database: Database.Database) {
+    super({ database });
+    this.#database = database;
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver({ database: this.#database });
+  }
+}
 
 /** Opens (and creates) a SQLite database file, or `:memory:`, in WAL mode with a busy timeout. */
 export function openSqliteStore(filename: string): Store {
-  const database = new Database(filename, { timeout: BUSY_TIMEOUT_MS });
+  const open = (file: string) => new Database(file, { timeout: BUSY_TIMEOUT_MS });
+  const database = open(filename);
   database.pragma('journal_mode = WAL');
   database.pragma('synchronous = NORMAL');
   database.pragma('foreign_keys = ON');
   const db = new Kysely<Schema>({
-    dialect: new SqliteDialect({ database }),
+    dialect: new ImmediateSqliteDialect(database),
     plugins: [new SqliteNormalizePlugin()],
   });
-  return { db, capabilities: sqliteCapabilities, close: () => db.destroy() };
+  const locker = filename === ':memory:' ? memoryLocker() : sqliteFileLocker(open, filename);
+  return { db, capabilities: sqliteCapabilities, locker, close: () => db.destroy() };
 }

@@ -1,20 +1,54 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Store } from './dialect.js';
+import { holdRepoLock } from './repo-lock.js';
 import type { Database } from './schema.js';
 
+/** A query builder that may or may not be inside a transaction; core functions take this. */
 export type Executor = Kysely<Database> | Transaction<Database>;
 
+const afterCommit = new WeakMap<Executor, (() => void)[]>();
+
+/** Runs `work` in a transaction, or in the caller's transaction when `db` already is one. */
+export async function inTransaction<T>(
+  db: Executor,
+  work: (trx: Transaction<Database>) => Promise<T>,
+): Promise<T> {
+  if (db.isTransaction) return work(db as Transaction<Database>);
+  let callbacks: (() => void)[] = [];
+  const result = await db.transaction().execute((trx) => {
+    callbacks = [];
+    afterCommit.set(trx, callbacks);
+    return work(trx);
+  });
+  for (const callback of callbacks) callback();
+  return result;
+}
+
 /**
- * Runs `work` in one transaction holding the repository's write lock, so that a read-decide-write
- * (consensus then merge, claim, vote then resolve) cannot interleave with another process's.
+ * Runs `callback` once the outermost transaction of `db` has committed (at once outside a
+ * transaction); nothing runs when it rolls back. Events are published this way, so no one hears
+ * of a change that did not happen.
  */
-export async function withRepoLock<T>(
+export function onCommit(db: Executor, callback: () => void): void {
+  const callbacks = db.isTransaction ? afterCommit.get(db) : undefined;
+  if (callbacks) callbacks.push(callback);
+  else callback();
+}
+
+/**
+ * Runs `work` holding the repository's lock: read-decide-write steps (consensus then merge,
+ * claim, vote then resolve) inside cannot interleave with another process's. `work` may run
+ * several transactions and git steps; the lock is re-entrant within one call chain.
+ */
+export function withRepoLock<T>(store: Store, repoId: string, work: () => Promise<T>): Promise<T> {
+  return holdRepoLock(store.locker, repoId, work);
+}
+
+/** One transaction under the repository's lock. */
+export function lockedTransaction<T>(
   store: Store,
   repoId: string,
   work: (trx: Transaction<Database>) => Promise<T>,
 ): Promise<T> {
-  return store.db.transaction().execute(async (trx) => {
-    await store.capabilities.lockRepo(trx, repoId);
-    return work(trx);
-  });
+  return withRepoLock(store, repoId, () => inTransaction(store.db, work));
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toJson, withRepoLock } from '../../src/store/index.js';
+import { lockedTransaction, toJson } from '../../src/store/index.js';
 import { BOOLEAN_COLUMNS, JSON_COLUMNS } from '../../src/store/normalized-columns.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 
@@ -113,7 +113,7 @@ for (const dialect of DIALECTS) {
         .execute();
       await Promise.all(
         Array.from({ length: 10 }, () =>
-          withRepoLock(store, repoId, async (trx) => {
+          lockedTransaction(store, repoId, async (trx) => {
             const row = await trx
               .selectFrom('gitswarm_repos')
               .select('patch_count')
@@ -139,7 +139,7 @@ for (const dialect of DIALECTS) {
     it('rolls back everything a failed transaction wrote', async () => {
       const repoId = randomUUID();
       await expect(
-        withRepoLock(store, repoId, async (trx) => {
+        lockedTransaction(store, repoId, async (trx) => {
           await trx.insertInto('gitswarm_repos').values({ id: repoId, name: 'half' }).execute();
           throw new Error('boom');
         }),

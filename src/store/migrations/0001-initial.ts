@@ -1,6 +1,6 @@
 /**
- * The whole data model of spec section 9, plus the engine's operation log, worktrees,
- * replay keys and lock rows, created alike on SQLite and PostgreSQL.
+ * The whole data model of spec section 9, plus the engine's operation log, worktrees
+ * and replay keys, created alike on SQLite and PostgreSQL.
  */
 import { type ColumnDefinitionBuilder, type CreateTableBuilder, type Kysely, sql } from 'kysely';
 import type { DialectCapabilities } from '../dialect.js';
@@ -507,11 +507,6 @@ export function initialMigration(caps: DialectCapabilities) {
         (tb) => c.int(tb, 'status_code', undefined, nn),
         (tb) => c.json(tb, 'response', null),
         (tb) => c.now(tb, 'created_at'),
-      ).execute();
-
-      await pipe(
-        table('gitswarm_repo_locks').addColumn('repo_id', raw('varchar(64)'), (col) => col.primaryKey()),
-        (tb) => c.int(tb, 'counter', 0),
       ).execute();
     },
   };

@@ -1,0 +1,105 @@
+import { GitSwarmError } from '../errors.js';
+import { type Agent, type Executor, inTransaction, type Repo, toJson } from '../store/index.js';
+import { isoNow } from '../util/clock.js';
+import { newId } from '../util/ids.js';
+import { requireAction } from './access.js';
+import { recordActivity } from './activity.js';
+import type { CoreDeps } from './deps.js';
+import { parseRepoSettings } from './repo-settings.js';
+
+export interface CreateRepoInput {
+  name: string;
+  path?: string | null;
+  settings?: Record<string, unknown>;
+  /** Who creates it; becomes the owner. */
+  owner?: Agent;
+}
+
+export async function createRepo(deps: CoreDeps, input: CreateRepoInput): Promise<Repo> {
+  const settings = parseRepoSettings({ ...input.settings, name: input.name });
+  if (settings.buffer_branch && settings.buffer_branch === (settings.promote_target ?? 'main')) {
+    throw new GitSwarmError('invalid_input', 'The buffer branch and the promote target must differ.');
+  }
+  return inTransaction(deps.store.db, async (trx) => {
+    const now = isoNow(deps.clock);
+    const repo = await trx
+      .insertInto('gitswarm_repos')
+      .values({
+        ...settings,
+        id: newId(),
+        name: input.name,
+        path: input.path ?? null,
+        metadata: toJson({}),
+        created_at: now,
+        updated_at: now,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    if (input.owner) {
+      await trx
+        .insertInto('gitswarm_maintainers')
+        .values({ id: newId(), repo_id: repo.id, agent_id: input.owner.id, role: 'owner', created_at: now })
+        .execute();
+    }
+    await recordActivity(deps, trx, {
+      event: 'repo.initialized',
+      repoId: repo.id,
+      agentId: input.owner?.id ?? null,
+      targetType: 'repo',
+      targetId: repo.id,
+      metadata: { name: repo.name, merge_mode: repo.merge_mode, ownership_model: repo.ownership_model },
+    });
+    return repo;
+  });
+}
+
+export async function getRepo(db: Executor, repoId: string): Promise<Repo> {
+  const repo = await db.selectFrom('gitswarm_repos').selectAll().where('id', '=', repoId).executeTakeFirst();
+  if (!repo) throw new GitSwarmError('repo_not_found', `No repository with id ${repoId}`);
+  return repo;
+}
+
+export async function listRepos(db: Executor): Promise<Repo[]> {
+  return db
+    .selectFrom('gitswarm_repos')
+    .selectAll()
+    .where('status', '=', 'active')
+    .orderBy('created_at')
+    .execute();
+}
+
+export interface UpdateRepoSettingsInput {
+  repo: Repo;
+  /** Who asks (admin+); null when a passed council proposal executes it. */
+  actor: Agent | null;
+  changes: Record<string, unknown>;
+}
+
+/** Changes repository settings after validating every key and value. */
+export async function updateRepoSettings(
+  deps: CoreDeps,
+  db: Executor,
+  input: UpdateRepoSettingsInput,
+): Promise<Repo> {
+  if (input.actor) await requireAction(deps, db, input.repo, input.actor, 'settings');
+  const update = parseRepoSettings(input.changes);
+  const buffer = update.buffer_branch ?? input.repo.buffer_branch;
+  const target = update.promote_target ?? input.repo.promote_target;
+  if (buffer === target)
+    throw new GitSwarmError('invalid_input', 'The buffer branch and the promote target must differ.');
+  const repo = await db
+    .updateTable('gitswarm_repos')
+    .set({ ...update, updated_at: isoNow(deps.clock) })
+    .where('id', '=', input.repo.id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  await recordActivity(deps, db, {
+    event: 'repo.settings_changed',
+    repoId: repo.id,
+    agentId: input.actor?.id ?? null,
+    targetType: 'repo',
+    targetId: repo.id,
+    metadata: { changes: update },
+  });
+  return repo;
+}

@@ -1,0 +1,146 @@
+/**
+ * Repository locks: one holder at a time per repository, across processes, for the length of an
+ * operation that may span several transactions and git steps (record intent, move a ref, record
+ * completion). A crashed holder's lock is released by the operating system or the server.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type BetterSqlite3 from 'better-sqlite3';
+
+export type ReleaseLock = () => Promise<void>;
+
+export interface RepoLocker {
+  acquire(repoId: string): Promise<ReleaseLock>;
+}
+
+/** An in-process queue per key: the fairness and the whole lock within one process. */
+export function memoryLocker(): RepoLocker {
+  const tails = new Map<string, Promise<void>>();
+  return {
+    async acquire(repoId) {
+      const previous = tails.get(repoId) ?? Promise.resolve();
+      let release!: () => void;
+      const current = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const tail = previous.then(() => current);
+      tails.set(repoId, tail);
+      await previous;
+      return async () => {
+        release();
+        if (tails.get(repoId) === tail) tails.delete(repoId);
+      };
+    },
+  };
+}
+
+const LOCK_WAIT_LIMIT_MS = 120_000;
+
+/**
+ * Cross-process lock for SQLite stores: an IMMEDIATE transaction held open on a small lock
+ * database beside the store's file. Waiters poll every few milliseconds instead of SQLite's
+ * coarse busy back-off, so a freed lock is taken again quickly.
+ */
+export function sqliteFileLocker(
+  openDatabase: (file: string) => BetterSqlite3.Database,
+  dbFile: string,
+): RepoLocker {
+  const inProcess = memoryLocker();
+  const lockDir = join(dirname(dbFile), 'locks');
+  return {
+    async acquire(repoId) {
+      const releaseInProcess = await inProcess.acquire(repoId);
+      try {
+        mkdirSync(lockDir, { recursive: true });
+        const db = openDatabase(join(lockDir, `${repoId.replace(/[^A-Za-z0-9_-]/g, '_')}.lock`));
+        db.pragma('busy_timeout = 0');
+        const started = Date.now();
+        for (let attempt = 0; ; attempt++) {
+          try {
+            db.exec('begin immediate');
+            break;
+          } catch (error) {
+            if ((error as { code?: string }).code !== 'SQLITE_BUSY') {
+              db.close();
+              throw error;
+            }
+            if (Date.now() - started > LOCK_WAIT_LIMIT_MS) {
+              db.close();
+              throw new Error(
+                `Timed out after ${LOCK_WAIT_LIMIT_MS} ms waiting for the lock of repository ${repoId}`,
+              );
+            }
+            await sleep(Math.min(1 + attempt, 4) + Math.random() * 2);
+          }
+        }
+        return async () => {
+          try {
+            db.exec('rollback');
+          } finally {
+            db.close();
+            await releaseInProcess();
+          }
+        };
+      } catch (error) {
+        await releaseInProcess();
+        throw error;
+      }
+    },
+  };
+}
+
+interface AdvisoryClient {
+  query(sql: string, params: unknown[]): Promise<unknown>;
+  release(): void;
+}
+
+/** Cross-process lock for PostgreSQL stores: a session advisory lock on a dedicated connection. */
+export function advisoryLocker(connect: () => Promise<AdvisoryClient>): RepoLocker {
+  const inProcess = memoryLocker();
+  return {
+    async acquire(repoId) {
+      const releaseInProcess = await inProcess.acquire(repoId);
+      let client: AdvisoryClient | undefined;
+      try {
+        client = await connect();
+        await client.query('select pg_advisory_lock(hashtextextended($1, 0))', [repoId]);
+      } catch (error) {
+        client?.release();
+        await releaseInProcess();
+        throw error;
+      }
+      const held = client;
+      return async () => {
+        try {
+          await held.query('select pg_advisory_unlock(hashtextextended($1, 0))', [repoId]);
+        } finally {
+          held.release();
+          await releaseInProcess();
+        }
+      };
+    },
+  };
+}
+
+const heldLocks = new AsyncLocalStorage<ReadonlySet<string>>();
+
+/**
+ * Runs `work` holding the repository's lock. Re-entrant within one async call chain, so a core
+ * function that takes the lock may call another that does too.
+ */
+export async function holdRepoLock<T>(
+  locker: RepoLocker,
+  repoId: string,
+  work: () => Promise<T>,
+): Promise<T> {
+  const held = heldLocks.getStore();
+  if (held?.has(repoId)) return work();
+  const release = await locker.acquire(repoId);
+  try {
+    return await heldLocks.run(new Set([...(held ?? []), repoId]), work);
+  } finally {
+    await release();
+  }
+}
