@@ -1,0 +1,188 @@
+/**
+ * `npm run bench`: ratios measured in one run on this machine.
+ *  (a) the 8-command Mode A workflow against `node -e 0` × 8 (the process floor);
+ *  (b) swarm: 8 concurrent agents × 25 commits, all landed on the buffer, against a raw-git script
+ *      doing the same commits and merges sequentially in a checkout;
+ *  (c) a merge with 1 vs 200 active streams (must stay flat);
+ *  then the stabilizer's figures when that module is present.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+const BIN = join(ROOT, 'bin', 'gitswarm.js');
+const IDENTITY = {
+  GIT_AUTHOR_NAME: 'bench',
+  GIT_AUTHOR_EMAIL: 'bench@example.invalid',
+  GIT_COMMITTER_NAME: 'bench',
+  GIT_COMMITTER_EMAIL: 'bench@example.invalid',
+};
+const ENV = { ...process.env, ...IDENTITY, NO_COLOR: '1' };
+
+function ms(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = ENV): string {
+  return execFileSync(cmd, args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function gitswarm(cwd: string, ...args: string[]): string {
+  return run(process.execPath, [BIN, ...args], cwd);
+}
+
+function gitswarmAsync(cwd: string, args: string[]): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: ENV, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    child.on('close', (code) =>
+      code === 0 ? resolvePromise() : reject(new Error(`gitswarm ${args.join(' ')}: ${stderr}`)),
+    );
+  });
+}
+
+function tempRepo(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gitswarm-bench-'));
+  run('git', ['init', '-q', '-b', 'main'], dir);
+  writeFileSync(join(dir, 'README.md'), '# bench\n');
+  run('git', ['add', '-A'], dir);
+  run('git', ['commit', '-q', '-m', 'initial'], dir);
+  return dir;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+}
+
+/** (a) init → 2× agent register → workspace create → commit → review submit → review approve → merge. */
+function benchWorkflow(): Record<string, number> {
+  const floors: number[] = [];
+  const workflows: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    let start = process.hrtime.bigint();
+    for (let i = 0; i < 8; i++) run(process.execPath, ['-e', '0'], ROOT);
+    floors.push(ms(start));
+
+    const repo = tempRepo();
+    try {
+      start = process.hrtime.bigint();
+      gitswarm(repo, 'init', '--model', 'solo');
+      gitswarm(repo, 'agent', 'register', 'owner');
+      gitswarm(repo, 'agent', 'register', 'coder');
+      const created = JSON.parse(gitswarm(repo, 'workspace', 'create', '--as', 'coder', '--json'));
+      writeFileSync(join(created.worktree, 'feature.txt'), `feature ${round}\n`);
+      gitswarm(repo, 'commit', '-m', 'Add feature', '--as', 'coder');
+      gitswarm(repo, 'review', 'submit', created.stream.id, '--as', 'coder');
+      gitswarm(repo, 'review', 'submit', created.stream.id, 'approve', '--as', 'owner');
+      gitswarm(repo, 'merge', created.stream.id, '--as', 'coder');
+      workflows.push(ms(start));
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
+    }
+  }
+  const floor = median(floors);
+  const workflow = median(workflows);
+  return { floor_ms: floor, workflow_ms: workflow, ratio: workflow / floor };
+}
+
+/** (b) 8 agents × 25 commits through `gitswarm commit` in swarm mode, vs raw git sequentially. */
+async function benchSwarm(agents = 8, commits = 25): Promise<Record<string, number>> {
+  const repo = tempRepo();
+  const raw = tempRepo();
+  try {
+    gitswarm(repo, 'init', '--mode', 'swarm');
+    const worktrees: string[] = [];
+    for (let a = 0; a < agents; a++) {
+      gitswarm(repo, 'agent', 'register', `agent${a}`);
+      worktrees.push(JSON.parse(gitswarm(repo, 'workspace', 'create', '--as', `agent${a}`, '--json')).worktree);
+    }
+    let start = process.hrtime.bigint();
+    await Promise.all(
+      worktrees.map(async (worktree, a) => {
+        for (let c = 0; c < commits; c++) {
+          writeFileSync(join(worktree, `agent${a}.txt`), `commit ${c}\n`);
+          await gitswarmAsync(repo, ['commit', '-m', `agent${a} commit ${c}`, '--as', `agent${a}`]);
+        }
+      }),
+    );
+    const gitswarmMs = ms(start);
+    const landed = Number(run('git', ['rev-list', '--count', '--merges', '--first-parent', 'buffer'], repo).trim());
+
+    run('git', ['branch', 'buffer'], raw);
+    for (let a = 0; a < agents; a++) run('git', ['branch', `agent${a}`], raw);
+    start = process.hrtime.bigint();
+    for (let c = 0; c < commits; c++) {
+      for (let a = 0; a < agents; a++) {
+        run('git', ['checkout', '-q', `agent${a}`], raw);
+        writeFileSync(join(raw, `agent${a}.txt`), `commit ${c}\n`);
+        run('git', ['add', '-A'], raw);
+        run('git', ['commit', '-q', '-m', `agent${a} commit ${c}`], raw);
+        run('git', ['checkout', '-q', 'buffer'], raw);
+        run('git', ['merge', '-q', '--no-ff', '-m', `merge agent${a}`, `agent${a}`], raw);
+      }
+    }
+    const rawMs = ms(start);
+    return { gitswarm_ms: gitswarmMs, raw_git_ms: rawMs, ratio: gitswarmMs / rawMs, merges_landed: landed };
+  } finally {
+    rmSync(repo, { recursive: true, force: true });
+    rmSync(raw, { recursive: true, force: true });
+  }
+}
+
+/** (c) time of one review-mode merge with 1 and with 200 active streams in the repository. */
+function benchMergeScaling(): Record<string, number> {
+  const timeMerge = (activeStreams: number): number => {
+    const repo = tempRepo();
+    try {
+      gitswarm(repo, 'init', '--mode', 'swarm');
+      gitswarm(repo, 'agent', 'register', 'owner');
+      for (let s = 0; s < activeStreams - 1; s++) {
+        gitswarm(repo, 'agent', 'register', `idle${s}`);
+        gitswarm(repo, 'workspace', 'create', '--as', `idle${s}`);
+      }
+      const created = JSON.parse(gitswarm(repo, 'workspace', 'create', '--as', 'owner', '--json'));
+      const samples: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        writeFileSync(join(created.worktree, 'f.txt'), `v${i}\n`);
+        const start = process.hrtime.bigint();
+        gitswarm(repo, 'commit', '-m', `change ${i}`, '--as', 'owner');
+        samples.push(ms(start));
+      }
+      return median(samples);
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
+    }
+  };
+  const one = timeMerge(1);
+  const many = timeMerge(200);
+  return { one_stream_ms: one, two_hundred_streams_ms: many, ratio: many / one };
+}
+
+function print(title: string, figures: Record<string, number | string>, target?: string): void {
+  const parts = Object.entries(figures).map(([k, v]) => `${k}=${typeof v === 'number' ? v.toFixed(2) : v}`);
+  console.log(`${title}: ${parts.join('  ')}${target ? `  (target ${target})` : ''}`);
+}
+
+async function main(): Promise<void> {
+  console.log(`gitswarm bench — node ${process.version}, ${new Date().toISOString()}`);
+  print('(a) 8-command workflow vs node -e 0 ×8', benchWorkflow(), 'ratio ≤ 2');
+  print('(b) swarm 8 agents × 25 commits vs raw git', await benchSwarm(), 'ratio ≤ 1.5');
+  print('(c) merge with 1 vs 200 active streams', benchMergeScaling(), 'flat: ratio ≈ 1');
+  try {
+    const stabilize = (await import('./stabilize.js')) as {
+      benchStabilize?: () => Promise<Record<string, number | string>>;
+    };
+    if (stabilize.benchStabilize) print('(d) stabilize', await stabilize.benchStabilize());
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+  }
+}
+
+await main();
