@@ -74,7 +74,14 @@ export const ERROR_CATALOGUE = {
   duplicate_vote: { status: 409, exit: 1 },
   expired: { status: 409, exit: 1 },
   rate_limited: { status: 429, exit: 1 },
+  idempotency_key_reused: {
+    status: 409,
+    exit: 1,
+    hint: 'Send a new Idempotency-Key for a different request.',
+  },
+  unsupported_media_type: { status: 415, exit: 2, hint: 'Send JSON with Content-Type: application/json.' },
   // Environment.
+  internal_error: { status: 500, exit: 1 },
   git_failed: { status: 500, exit: 1 },
   server_unreachable: {
     status: 503,
