@@ -1,0 +1,187 @@
+/**
+ * Consensus: whether a stream's reviews allow it to merge, by the repository's ownership model,
+ * with the numbers behind the answer. The one place these rules live.
+ *
+ * - swarm merge mode: always reached (quality comes from stabilization).
+ * - solo: an approval from the owner or a maintainer.
+ * - guild: maintainer approvals / (maintainer approvals + maintainer change requests) ≥ threshold,
+ *   and at least `min_reviews` decisive reviews (approve or request_changes) from anyone.
+ * - open: every decisive review weighs sqrt(karma + 1) for an agent, `human_review_weight` for a
+ *   human; Σ approve / Σ (approve + request_changes) ≥ threshold.
+ *
+ * `comment` verdicts never count. The stream's author cannot have a review (reviews.ts refuses).
+ */
+import type { Executor, OwnershipModel, Repo, ReviewVerdict, Stream } from '../store/index.js';
+import type { CoreDeps } from './deps.js';
+
+export type ConsensusReason =
+  | 'swarm_mode'
+  | 'threshold_met'
+  | 'maintainer_approved'
+  | 'insufficient_reviews'
+  | 'below_threshold'
+  | 'no_maintainer_approval';
+
+export interface ConsensusResult {
+  reached: boolean;
+  reason: ConsensusReason;
+  model: OwnershipModel | 'swarm';
+  /** Approvals that count under the model (maintainers' for solo and guild, everyone's for open). */
+  approvals: number;
+  /** Change requests that count under the model. */
+  rejections: number;
+  threshold: number;
+  /** The ratio compared with the threshold (weighted for open); 0 when nothing counts yet. */
+  ratio: number;
+  /** Decisive reviews needed before the ratio is considered. */
+  min_reviews: number;
+}
+
+/** The reviews consensus looks at: one per reviewer, with who the reviewer is. */
+export interface CountedReview {
+  reviewer_id: string;
+  verdict: ReviewVerdict;
+  is_human: boolean;
+  karma: number;
+  is_maintainer: boolean;
+}
+
+/** Ratios within this of the threshold count as meeting it (2/3 against a stored 0.667, say). */
+const RATIO_EPSILON = 1e-9;
+
+/** Evaluates consensus for a stream in the caller's transaction. */
+export async function evaluateConsensus(
+  _deps: CoreDeps,
+  db: Executor,
+  repo: Repo,
+  stream: Pick<Stream, 'id' | 'agent_id'>,
+): Promise<ConsensusResult> {
+  const reviews = await loadCountedReviews(db, repo.id, stream);
+  return decideConsensus(repo, reviews);
+}
+
+async function loadCountedReviews(
+  db: Executor,
+  repoId: string,
+  stream: Pick<Stream, 'id' | 'agent_id'>,
+): Promise<CountedReview[]> {
+  const rows = await db
+    .selectFrom('gitswarm_stream_reviews as r')
+    .innerJoin('gitswarm_agents as a', 'a.id', 'r.reviewer_id')
+    .leftJoin('gitswarm_maintainers as m', (join) =>
+      join.onRef('m.agent_id', '=', 'r.reviewer_id').on('m.repo_id', '=', repoId),
+    )
+    .select(['r.reviewer_id', 'r.verdict', 'r.is_human', 'a.karma', 'm.id as maintainer_row'])
+    .where('r.stream_id', '=', stream.id)
+    .where('r.reviewer_id', '!=', stream.agent_id)
+    .execute();
+  return rows.map((row) => ({
+    reviewer_id: row.reviewer_id,
+    verdict: row.verdict,
+    is_human: row.is_human,
+    karma: row.karma,
+    is_maintainer: row.maintainer_row !== null,
+  }));
+}
+
+type ConsensusSettings = Pick<
+  Repo,
+  'merge_mode' | 'ownership_model' | 'consensus_threshold' | 'min_reviews' | 'human_review_weight'
+>;
+
+/** The pure decision: the repository's settings and the counted reviews in, the answer out. */
+export function decideConsensus(repo: ConsensusSettings, reviews: readonly CountedReview[]): ConsensusResult {
+  const threshold = Number(repo.consensus_threshold);
+  const decisive = reviews.filter((r) => r.verdict !== 'comment');
+  const count = (list: readonly CountedReview[], verdict: ReviewVerdict) =>
+    list.filter((r) => r.verdict === verdict).length;
+
+  if (repo.merge_mode === 'swarm') {
+    const approvals = count(decisive, 'approve');
+    const rejections = count(decisive, 'request_changes');
+    return {
+      reached: true,
+      reason: 'swarm_mode',
+      model: 'swarm',
+      approvals,
+      rejections,
+      threshold,
+      ratio: ratioOf(approvals, rejections),
+      min_reviews: 0,
+    };
+  }
+
+  switch (repo.ownership_model) {
+    case 'solo': {
+      const maintainers = decisive.filter((r) => r.is_maintainer);
+      const approvals = count(maintainers, 'approve');
+      const rejections = count(maintainers, 'request_changes');
+      return {
+        reached: approvals > 0,
+        reason: approvals > 0 ? 'maintainer_approved' : 'no_maintainer_approval',
+        model: 'solo',
+        approvals,
+        rejections,
+        threshold,
+        ratio: ratioOf(approvals, rejections),
+        min_reviews: 1,
+      };
+    }
+    case 'guild': {
+      const maintainers = decisive.filter((r) => r.is_maintainer);
+      const approvals = count(maintainers, 'approve');
+      const rejections = count(maintainers, 'request_changes');
+      const ratio = ratioOf(approvals, rejections);
+      const minReviews = repo.min_reviews;
+      const reason: ConsensusReason =
+        decisive.length < minReviews
+          ? 'insufficient_reviews'
+          : approvals === 0
+            ? 'no_maintainer_approval'
+            : ratio + RATIO_EPSILON < threshold
+              ? 'below_threshold'
+              : 'threshold_met';
+      return {
+        reached: reason === 'threshold_met',
+        reason,
+        model: 'guild',
+        approvals,
+        rejections,
+        threshold,
+        ratio,
+        min_reviews: minReviews,
+      };
+    }
+    case 'open': {
+      const humanWeight = Number(repo.human_review_weight);
+      const weight = (r: CountedReview) => (r.is_human ? humanWeight : Math.sqrt(Math.max(r.karma, 0) + 1));
+      const sum = (verdict: ReviewVerdict) =>
+        decisive.filter((r) => r.verdict === verdict).reduce((total, r) => total + weight(r), 0);
+      const approveWeight = sum('approve');
+      const rejectWeight = sum('request_changes');
+      const total = approveWeight + rejectWeight;
+      const ratio = total > 0 ? approveWeight / total : 0;
+      const reason: ConsensusReason =
+        total <= 0
+          ? 'insufficient_reviews'
+          : ratio + RATIO_EPSILON < threshold
+            ? 'below_threshold'
+            : 'threshold_met';
+      return {
+        reached: reason === 'threshold_met',
+        reason,
+        model: 'open',
+        approvals: count(decisive, 'approve'),
+        rejections: count(decisive, 'request_changes'),
+        threshold,
+        ratio,
+        min_reviews: 1,
+      };
+    }
+  }
+}
+
+function ratioOf(approvals: number, rejections: number): number {
+  const total = approvals + rejections;
+  return total > 0 ? approvals / total : 0;
+}

@@ -1,0 +1,198 @@
+/**
+ * Reviews: one per reviewer per stream (a later verdict replaces the earlier one), never by the
+ * stream's author. Each verdict re-evaluates consensus and records the stream's review status.
+ */
+import { GitSwarmError } from '../errors.js';
+import {
+  type Agent,
+  type Executor,
+  lockedTransaction,
+  type Repo,
+  type ReviewStatus,
+  type ReviewVerdict,
+  type Stream,
+  type StreamReview,
+} from '../store/index.js';
+import { isoNow } from '../util/clock.js';
+import { newId } from '../util/ids.js';
+import { requireAction } from './access.js';
+import { recordActivity } from './activity.js';
+import { type ConsensusResult, evaluateConsensus } from './consensus.js';
+import type { CoreDeps } from './deps.js';
+import { isLiveStream, refreshStream, updateStream } from './streams.js';
+
+export const REVIEW_VERDICTS: readonly ReviewVerdict[] = ['approve', 'request_changes', 'comment'];
+
+const MAX_FEEDBACK_LENGTH = 10_000;
+
+export function isReviewVerdict(value: string): value is ReviewVerdict {
+  return (REVIEW_VERDICTS as readonly string[]).includes(value);
+}
+
+export interface SubmitForReviewInput {
+  repo: Repo;
+  stream: Stream;
+  /** The stream's author. */
+  actor: Agent;
+}
+
+/** Puts a stream up for review (its author only): status and review status become in_review. */
+export async function submitForReview(deps: CoreDeps, input: SubmitForReviewInput): Promise<Stream> {
+  const { repo, actor } = input;
+  return lockedTransaction(deps.store, repo.id, async (trx) => {
+    const stream = await refreshStream(trx, input.stream);
+    if (stream.agent_id !== actor.id) {
+      throw new GitSwarmError(
+        'forbidden',
+        `Only the stream's author can submit stream ${stream.id} for review.`,
+      );
+    }
+    if (stream.status === 'in_review') return stream;
+    if (stream.status === 'conflicted') {
+      throw new GitSwarmError(
+        'invalid_state',
+        `Stream ${stream.id} is conflicted; resolve the conflict first.`,
+        {
+          hint: `Fix the files in your worktree, then: gitswarm commit -m MSG --as ${actor.name}`,
+          details: { stream_id: stream.id, conflict: stream.conflict },
+        },
+      );
+    }
+    const updated = await updateStream(deps, trx, stream, {
+      status: 'in_review',
+      review_status: 'in_review',
+    });
+    await recordActivity(deps, trx, {
+      event: 'stream.submitted',
+      repoId: repo.id,
+      agentId: actor.id,
+      targetType: 'stream',
+      targetId: stream.id,
+      metadata: { name: stream.name },
+    });
+    return updated;
+  });
+}
+
+export interface SubmitReviewInput {
+  repo: Repo;
+  stream: Stream;
+  reviewer: Agent;
+  verdict: ReviewVerdict;
+  feedback?: string | null;
+  tested?: boolean;
+}
+
+export interface SubmitReviewResult {
+  review: StreamReview;
+  consensus: ConsensusResult;
+  stream: Stream;
+}
+
+/** Records (or replaces) a reviewer's verdict on a stream and returns the consensus after it. */
+export async function submitReview(deps: CoreDeps, input: SubmitReviewInput): Promise<SubmitReviewResult> {
+  const { repo, reviewer, verdict } = input;
+  if (!isReviewVerdict(verdict)) {
+    throw new GitSwarmError('invalid_input', `Unknown verdict ${JSON.stringify(verdict)}.`, {
+      hint: `Use one of: ${REVIEW_VERDICTS.join(', ')}`,
+    });
+  }
+  const feedback = input.feedback ?? null;
+  if (feedback !== null && feedback.length > MAX_FEEDBACK_LENGTH) {
+    throw new GitSwarmError(
+      'invalid_input',
+      `Review feedback may be at most ${MAX_FEEDBACK_LENGTH} characters.`,
+    );
+  }
+  return lockedTransaction(deps.store, repo.id, async (trx) => {
+    const stream = await refreshStream(trx, input.stream);
+    if (stream.agent_id === reviewer.id) {
+      throw new GitSwarmError(
+        'self_review',
+        `Agent ${reviewer.name} wrote stream ${stream.id}; it cannot review it.`,
+      );
+    }
+    await requireAction(deps, trx, repo, reviewer, 'read');
+    if (!isLiveStream(stream)) {
+      throw new GitSwarmError(
+        'invalid_state',
+        `Stream ${stream.id} is ${stream.status}; it can no longer be reviewed.`,
+      );
+    }
+    const review = await upsertReview(deps, trx, {
+      streamId: stream.id,
+      reviewer,
+      verdict,
+      feedback,
+      tested: input.tested ?? false,
+    });
+    const consensus = await evaluateConsensus(deps, trx, repo, stream);
+    const reviewStatus = nextReviewStatus(stream, consensus);
+    const updated =
+      reviewStatus === stream.review_status
+        ? stream
+        : await updateStream(deps, trx, stream, { review_status: reviewStatus });
+    await recordActivity(deps, trx, {
+      event: 'stream.reviewed',
+      repoId: repo.id,
+      agentId: reviewer.id,
+      targetType: 'stream',
+      targetId: stream.id,
+      metadata: {
+        verdict,
+        tested: review.tested,
+        is_human: review.is_human,
+        consensus_reached: consensus.reached,
+        review_status: reviewStatus,
+      },
+    });
+    return { review, consensus, stream: updated };
+  });
+}
+
+/** What the stream's review status becomes after a verdict. */
+function nextReviewStatus(stream: Stream, consensus: ConsensusResult): ReviewStatus | null {
+  if (consensus.reached) return 'approved';
+  if (consensus.rejections > 0) return 'changes_requested';
+  return stream.status === 'in_review' || stream.review_status !== null ? 'in_review' : null;
+}
+
+interface UpsertReview {
+  streamId: string;
+  reviewer: Agent;
+  verdict: ReviewVerdict;
+  feedback: string | null;
+  tested: boolean;
+}
+
+async function upsertReview(deps: CoreDeps, db: Executor, input: UpsertReview): Promise<StreamReview> {
+  const now = isoNow(deps.clock);
+  const values = {
+    verdict: input.verdict,
+    feedback: input.feedback,
+    tested: input.tested,
+    is_human: input.reviewer.is_human,
+    reviewed_at: now,
+  };
+  return db
+    .insertInto('gitswarm_stream_reviews')
+    .values({ id: newId(), stream_id: input.streamId, reviewer_id: input.reviewer.id, ...values })
+    .onConflict((oc) => oc.columns(['stream_id', 'reviewer_id']).doUpdateSet(values))
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export type ListedReview = StreamReview & { reviewer_name: string };
+
+/** A stream's reviews, oldest first, with each reviewer's name. */
+export async function listReviews(db: Executor, streamId: string): Promise<ListedReview[]> {
+  return db
+    .selectFrom('gitswarm_stream_reviews as r')
+    .innerJoin('gitswarm_agents as a', 'a.id', 'r.reviewer_id')
+    .selectAll('r')
+    .select('a.name as reviewer_name')
+    .where('r.stream_id', '=', streamId)
+    .orderBy('r.reviewed_at')
+    .orderBy('r.id')
+    .execute();
+}

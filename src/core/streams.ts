@@ -1,0 +1,174 @@
+/**
+ * Streams: an agent's line of work on its own branch `stream/<id>`, and the one state machine
+ * every stream follows. Git mechanics live in the engine; federation.ts joins the two.
+ */
+import { GitSwarmError } from '../errors.js';
+import {
+  type Executor,
+  type Stream,
+  type StreamConflict,
+  type StreamStatus,
+  toJson,
+} from '../store/index.js';
+import { isoNow } from '../util/clock.js';
+import type { CoreDeps } from './deps.js';
+
+/**
+ * Which status may follow which. active → in_review → merged | abandoned; a conflicted stream
+ * recovers (a new commit or a successful retry); only a merged stream can be reverted.
+ */
+export const STREAM_TRANSITIONS: Readonly<Record<StreamStatus, readonly StreamStatus[]>> = {
+  active: ['in_review', 'conflicted', 'merged', 'abandoned'],
+  in_review: ['active', 'conflicted', 'merged', 'abandoned'],
+  conflicted: ['active', 'in_review', 'merged', 'abandoned'],
+  merged: ['reverted'],
+  abandoned: [],
+  reverted: [],
+};
+
+/** Statuses of a stream still being worked on: it holds its name and may merge. */
+export const LIVE_STREAM_STATUSES: readonly StreamStatus[] = ['active', 'in_review', 'conflicted'];
+
+export function isLiveStream(stream: Pick<Stream, 'status'>): boolean {
+  return LIVE_STREAM_STATUSES.includes(stream.status);
+}
+
+export function canTransition(from: StreamStatus, to: StreamStatus): boolean {
+  return STREAM_TRANSITIONS[from].includes(to);
+}
+
+/** Throws `invalid_state` unless the stream may move to `to`. */
+export function assertTransition(stream: Pick<Stream, 'id' | 'status'>, to: StreamStatus): void {
+  if (!canTransition(stream.status, to)) {
+    throw new GitSwarmError(
+      'invalid_state',
+      `Stream ${stream.id} is ${stream.status}; it cannot become ${to}.`,
+      {
+        details: { stream_id: stream.id, status: stream.status, wanted: to },
+      },
+    );
+  }
+}
+
+const BRANCH_PREFIX = 'stream/';
+
+/**
+ * Returns the stream named by `ref`: its id, its branch `stream/<id>`, or its name (a live
+ * stream of that name first, else the newest); throws `stream_not_found`.
+ */
+export async function getStream(db: Executor, repoId: string, ref: string): Promise<Stream> {
+  const stream = await findStream(db, repoId, ref);
+  if (!stream) {
+    throw new GitSwarmError('stream_not_found', `No stream ${JSON.stringify(ref)} in this repository.`);
+  }
+  return stream;
+}
+
+/** Like getStream, but undefined when there is no such stream. */
+export async function findStream(db: Executor, repoId: string, ref: string): Promise<Stream | undefined> {
+  const id = ref.startsWith(BRANCH_PREFIX) ? ref.slice(BRANCH_PREFIX.length) : ref;
+  const byId = await db
+    .selectFrom('gitswarm_streams')
+    .selectAll()
+    .where('repo_id', '=', repoId)
+    .where((eb) => eb.or([eb('id', '=', id), eb('branch', '=', ref)]))
+    .executeTakeFirst();
+  if (byId) return byId;
+  const named = await db
+    .selectFrom('gitswarm_streams')
+    .selectAll()
+    .where('repo_id', '=', repoId)
+    .where('name', '=', ref)
+    .orderBy('created_at', 'desc')
+    .execute();
+  return named.find(isLiveStream) ?? named[0];
+}
+
+/** Reads a stream by id (no name lookup); throws `stream_not_found`. */
+export async function getStreamById(db: Executor, streamId: string): Promise<Stream> {
+  const stream = await db
+    .selectFrom('gitswarm_streams')
+    .selectAll()
+    .where('id', '=', streamId)
+    .executeTakeFirst();
+  if (!stream) throw new GitSwarmError('stream_not_found', `No stream ${streamId}`);
+  return stream;
+}
+
+export interface ListStreamsQuery {
+  status?: readonly StreamStatus[];
+  agentId?: string;
+  parentStreamId?: string;
+}
+
+/** Lists a repository's streams, oldest first. */
+export async function listStreams(
+  db: Executor,
+  repoId: string,
+  query: ListStreamsQuery = {},
+): Promise<Stream[]> {
+  let q = db.selectFrom('gitswarm_streams').selectAll().where('repo_id', '=', repoId);
+  if (query.status?.length) q = q.where('status', 'in', query.status);
+  if (query.agentId) q = q.where('agent_id', '=', query.agentId);
+  if (query.parentStreamId) q = q.where('parent_stream_id', '=', query.parentStreamId);
+  return q.orderBy('created_at').orderBy('id').execute();
+}
+
+/** Live streams built on `streamId`, directly or through others, parents before children. */
+export async function listDependents(db: Executor, repoId: string, streamId: string): Promise<Stream[]> {
+  const live = await listStreams(db, repoId, { status: LIVE_STREAM_STATUSES });
+  const result: Stream[] = [];
+  const queue = [streamId];
+  const seen = new Set(queue);
+  while (queue.length > 0) {
+    const parent = queue.shift() as string;
+    for (const child of live) {
+      if (child.parent_stream_id === parent && !seen.has(child.id)) {
+        seen.add(child.id);
+        result.push(child);
+        queue.push(child.id);
+      }
+    }
+  }
+  return result;
+}
+
+export interface StreamChange {
+  status?: StreamStatus;
+  review_status?: Stream['review_status'];
+  conflict?: StreamConflict | null;
+  base_branch?: string | null;
+  base_commit?: string | null;
+  parent_stream_id?: string | null;
+  metadata?: Record<string, unknown>;
+}
+
+/**
+ * Updates a stream, checking the state machine when the status changes; returns the new row.
+ * Callers hold the repository lock and pass their transaction.
+ */
+export async function updateStream(
+  deps: CoreDeps,
+  db: Executor,
+  stream: Stream,
+  change: StreamChange,
+): Promise<Stream> {
+  if (change.status !== undefined && change.status !== stream.status) assertTransition(stream, change.status);
+  const { conflict, metadata, ...plain } = change;
+  return db
+    .updateTable('gitswarm_streams')
+    .set({
+      ...plain,
+      ...(conflict !== undefined ? { conflict: conflict === null ? null : toJson(conflict) } : {}),
+      ...(metadata !== undefined ? { metadata: toJson(metadata) } : {}),
+      updated_at: isoNow(deps.clock),
+    })
+    .where('id', '=', stream.id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** Re-reads a stream inside the caller's transaction (the row may have changed since it was read). */
+export async function refreshStream(db: Executor, stream: Pick<Stream, 'id'>): Promise<Stream> {
+  return getStreamById(db, stream.id);
+}
