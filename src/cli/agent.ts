@@ -1,0 +1,139 @@
+/**
+ * `gitswarm agent register|list|show`: agents and their role in this repository.
+ */
+import { resolveAccess } from '../core/access.js';
+import { getAgent, listAgents, registerAgent } from '../core/agents.js';
+import type { Agent, Executor } from '../store/index.js';
+import type { CommandDeps } from './context.js';
+import { fields, type Style, safeText, table } from './output.js';
+
+/** An agent as commands print it. */
+export interface AgentView {
+  id: string;
+  name: string;
+  description: string | null;
+  karma: number;
+  status: Agent['status'];
+  is_human: boolean;
+  /** Owner or maintainer of this repository; null for everyone else. */
+  role: 'owner' | 'maintainer' | null;
+  created_at: string;
+}
+
+async function roleOf(db: Executor, repoId: string, agentId: string): Promise<AgentView['role']> {
+  const row = await db
+    .selectFrom('gitswarm_maintainers')
+    .select('role')
+    .where('repo_id', '=', repoId)
+    .where('agent_id', '=', agentId)
+    .executeTakeFirst();
+  return row?.role ?? null;
+}
+
+function toView(agent: Agent, role: AgentView['role']): AgentView {
+  return {
+    id: agent.id,
+    name: agent.name,
+    description: agent.description,
+    karma: agent.karma,
+    status: agent.status,
+    is_human: agent.is_human,
+    role,
+    created_at: agent.created_at,
+  };
+}
+
+export interface RegisterAgentOptions {
+  name: string;
+  description?: string;
+}
+
+export interface RegisterAgentResult {
+  agent: AgentView;
+}
+
+/** Registers an agent in this repository; the first one becomes its owner. */
+export async function runRegisterAgent(
+  opts: RegisterAgentOptions,
+  deps: CommandDeps,
+): Promise<RegisterAgentResult> {
+  const { core, ctx } = deps;
+  const agent = await registerAgent(core, {
+    name: opts.name,
+    description: opts.description,
+    repoId: ctx.repo.id,
+  });
+  return { agent: toView(agent, await roleOf(core.store.db, ctx.repo.id, agent.id)) };
+}
+
+export function formatRegisterAgent(result: RegisterAgentResult, style: Style): string {
+  const { agent } = result;
+  const role = agent.role ? ` as ${agent.role}` : '';
+  return `Registered agent ${style.bold(agent.name)}${role}: ${agent.id}`;
+}
+
+export interface ListAgentsResult {
+  agents: AgentView[];
+}
+
+/** Lists every agent with its role in this repository. */
+export async function runListAgents(
+  _opts: Record<string, never>,
+  deps: CommandDeps,
+): Promise<ListAgentsResult> {
+  const db = deps.core.store.db;
+  const [agents, roles] = await Promise.all([
+    listAgents(db),
+    db
+      .selectFrom('gitswarm_maintainers')
+      .select(['agent_id', 'role'])
+      .where('repo_id', '=', deps.ctx.repo.id)
+      .execute(),
+  ]);
+  const roleById = new Map(roles.map((r) => [r.agent_id, r.role]));
+  return { agents: agents.map((agent) => toView(agent, roleById.get(agent.id) ?? null)) };
+}
+
+export function formatListAgents(result: ListAgentsResult, style: Style): string {
+  if (result.agents.length === 0) return 'No agents yet. Register one with: gitswarm agent register NAME';
+  return table(
+    result.agents.map((a) => [a.name, a.role ?? '-', String(a.karma), safeText(a.description ?? '')]),
+    ['NAME', 'ROLE', 'KARMA', 'DESCRIPTION'].map(style.dim),
+  );
+}
+
+export interface ShowAgentOptions {
+  agent: string;
+}
+
+export interface ShowAgentResult {
+  agent: AgentView & { access: string; access_source: string };
+}
+
+/** Shows one agent, its role and its access level in this repository. */
+export async function runShowAgent(opts: ShowAgentOptions, deps: CommandDeps): Promise<ShowAgentResult> {
+  const { core, ctx } = deps;
+  const db = core.store.db;
+  const agent = await getAgent(db, opts.agent);
+  const access = await resolveAccess(core, db, ctx.repo, agent);
+  return {
+    agent: {
+      ...toView(agent, await roleOf(db, ctx.repo.id, agent.id)),
+      access: access.level,
+      access_source: access.source,
+    },
+  };
+}
+
+export function formatShowAgent(result: ShowAgentResult, style: Style): string {
+  const { agent } = result;
+  return fields([
+    [style.dim('name'), agent.name],
+    [style.dim('id'), agent.id],
+    [style.dim('role'), agent.role],
+    [style.dim('access'), `${agent.access} (${agent.access_source.replace('_', ' ')})`],
+    [style.dim('karma'), agent.karma],
+    [style.dim('status'), agent.status],
+    [style.dim('description'), agent.description === null ? null : safeText(agent.description)],
+  ]);
+}

@@ -1,0 +1,50 @@
+/**
+ * `gitswarm agent …` definitions. This file is the pattern for every noun: declare verbs and
+ * flags, and in each action import the noun's module lazily, call its `run…` and return
+ * `output(data, formatter)`.
+ */
+
+import type { Command } from 'commander';
+import type { CliSession } from '../action.js';
+import { repoAction } from '../action.js';
+import { output } from '../output.js';
+
+export function registerAgentCommands(program: Command, session: CliSession): void {
+  const agent = program.command('agent').description('register and inspect agents');
+
+  agent
+    .command('register')
+    .description('register an agent (the first one becomes the repository owner)')
+    .argument('<name>', 'agent name: letters, digits, ".", "_", "-"')
+    .option('--desc <text>', 'what the agent does')
+    .action(
+      repoAction<{ desc?: string }>(session, async (deps, [name], opts) => {
+        const m = await import('../agent.js');
+        return output(
+          await m.runRegisterAgent({ name: name!, description: opts.desc }, deps),
+          m.formatRegisterAgent,
+        );
+      }),
+    );
+
+  agent
+    .command('list')
+    .description('list agents and their roles')
+    .action(
+      repoAction(session, async (deps) => {
+        const m = await import('../agent.js');
+        return output(await m.runListAgents({}, deps), m.formatListAgents);
+      }),
+    );
+
+  agent
+    .command('show')
+    .description('show an agent, its role and its access')
+    .argument('<agent>', 'agent name or id')
+    .action(
+      repoAction(session, async (deps, [ref]) => {
+        const m = await import('../agent.js');
+        return output(await m.runShowAgent({ agent: ref! }, deps), m.formatShowAgent);
+      }),
+    );
+}

@@ -1,0 +1,251 @@
+/**
+ * `gitswarm init`: sets up `.gitswarm/` (config and store) in an existing git repository, records
+ * the repository and creates the buffer branch from main. Everything is validated before anything
+ * is written; a second run changes nothing and says so.
+ */
+import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import type { CoreDeps } from '../core/deps.js';
+import { createLocalEventBus } from '../core/events.js';
+import { parseRepoSettings } from '../core/repo-settings.js';
+import { createRepo } from '../core/repos.js';
+import { git } from '../engine/git.js';
+import { assertValidBranch, assertValidName } from '../engine/names.js';
+import { GitSwarmError } from '../errors.js';
+import type { Repo, Store } from '../store/index.js';
+import { type Clock, systemClock } from '../util/clock.js';
+import { GITSWARM_DIR, readConfigFile, resolveStoreLocation, writeConfigFile } from './config-file.js';
+import { type GitLocation, locateGitRepo, openCliStore } from './context.js';
+import type { CliIO } from './io.js';
+import { fields, type Style } from './output.js';
+
+export interface InitOptions {
+  name?: string;
+  model?: string;
+  mode?: string;
+  buffer?: string;
+  main?: string;
+  stabilizeCmd?: string;
+  threshold?: string;
+  minReviews?: string;
+}
+
+export interface InitDeps {
+  io: CliIO;
+  clock?: Clock;
+}
+
+/** The repository as `init --json` prints it. */
+export interface InitRepoView {
+  id: string;
+  name: string;
+  path: string | null;
+  merge_mode: Repo['merge_mode'];
+  ownership_model: Repo['ownership_model'];
+  buffer_branch: string;
+  promote_target: string;
+  consensus_threshold: number;
+  min_reviews: number;
+  stabilize_command: string | null;
+}
+
+export interface InitResult {
+  repo: InitRepoView;
+  /** False when the repository was already initialized (nothing changed). */
+  created: boolean;
+  buffer_head: string | null;
+  store: string;
+}
+
+const EXCLUDES = [`/${GITSWARM_DIR}/`, '/.worktrees/'];
+
+function toView(repo: Repo): InitRepoView {
+  return {
+    id: repo.id,
+    name: repo.name,
+    path: repo.path,
+    merge_mode: repo.merge_mode,
+    ownership_model: repo.ownership_model,
+    buffer_branch: repo.buffer_branch,
+    promote_target: repo.promote_target,
+    consensus_threshold: repo.consensus_threshold,
+    min_reviews: repo.min_reviews,
+    stabilize_command: repo.stabilize_command,
+  };
+}
+
+/** A default repository name from the directory name, made valid. */
+function defaultName(root: string): string {
+  const cleaned = basename(root)
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/\.{2,}/g, '.')
+    .replace(/^[^A-Za-z0-9]+/, '')
+    .replace(/[.-]+$/, '')
+    .slice(0, 100);
+  return cleaned || 'repo';
+}
+
+/** The settings given on the command line, validated (throws before anything is written). */
+function settingsFromOptions(opts: InitOptions): Record<string, unknown> {
+  const changes: Record<string, unknown> = {};
+  if (opts.model !== undefined) changes.ownership_model = opts.model;
+  if (opts.mode !== undefined) changes.merge_mode = opts.mode;
+  if (opts.buffer !== undefined) changes.buffer_branch = assertValidBranch(opts.buffer);
+  if (opts.main !== undefined) changes.promote_target = assertValidBranch(opts.main);
+  if (opts.stabilizeCmd !== undefined) changes.stabilize_command = opts.stabilizeCmd;
+  if (opts.threshold !== undefined) changes.consensus_threshold = opts.threshold;
+  if (opts.minReviews !== undefined) changes.min_reviews = opts.minReviews;
+  return parseRepoSettings(changes) as Record<string, unknown>;
+}
+
+async function resolveBranch(root: string, branch: string): Promise<string | null> {
+  const result = await git(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`], {
+    cwd: root,
+    okExitCodes: [1],
+  });
+  return result.exitCode === 0 ? result.stdout.trim() : null;
+}
+
+/** The branch to promote to: `--main`, else `main` when it exists, else the checked-out branch. */
+async function choosePromoteTarget(location: GitLocation, requested: string | undefined): Promise<string> {
+  if (requested) return requested;
+  if (await resolveBranch(location.root, 'main')) return 'main';
+  const head = await git(['symbolic-ref', '--quiet', '--short', 'HEAD'], {
+    cwd: location.root,
+    okExitCodes: [1],
+  });
+  const current = head.stdout.trim();
+  return head.exitCode === 0 && current ? current : 'main';
+}
+
+/** Adds the GitSwarm folders to `.git/info/exclude` (once). */
+function excludeGitSwarmFolders(commonDir: string): void {
+  const infoDir = join(commonDir, 'info');
+  const file = join(infoDir, 'exclude');
+  let existing = '';
+  try {
+    existing = readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const lines = new Set(existing.split('\n').map((line) => line.trim()));
+  const missing = EXCLUDES.filter((entry) => !lines.has(entry));
+  if (missing.length === 0) return;
+  mkdirSync(infoDir, { recursive: true });
+  const prefix = existing === '' || existing.endsWith('\n') ? '' : '\n';
+  appendFileSync(file, `${prefix}# gitswarm\n${missing.join('\n')}\n`);
+}
+
+/** Creates the buffer branch at `at` unless it exists (create-only compare-and-swap). */
+async function ensureBufferBranch(root: string, buffer: string, at: string): Promise<string> {
+  const existing = await resolveBranch(root, buffer);
+  if (existing) return existing;
+  const zero = '0'.repeat(at.length);
+  await git(['update-ref', '-m', 'gitswarm init: buffer from main', `refs/heads/${buffer}`, at, zero], {
+    cwd: root,
+  });
+  return at;
+}
+
+/** Initializes GitSwarm in the repository around `io.cwd`. */
+export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitResult> {
+  const { io } = deps;
+  const location = await locateGitRepo(io.cwd);
+  const { root } = location;
+  const name = opts.name === undefined ? defaultName(root) : assertValidName('repository', opts.name);
+  const settings = settingsFromOptions(opts);
+  const config = readConfigFile(root);
+  const storeLocation = resolveStoreLocation(root, config, io.env);
+
+  if (config) {
+    const store = await openCliStore(storeLocation);
+    try {
+      const repo = await store.db
+        .selectFrom('gitswarm_repos')
+        .selectAll()
+        .where('id', '=', config.repo_id)
+        .executeTakeFirst();
+      if (repo) {
+        excludeGitSwarmFolders(location.commonDir);
+        return {
+          repo: toView(repo),
+          created: false,
+          buffer_head: await resolveBranch(root, repo.buffer_branch),
+          store: storeLocation,
+        };
+      }
+    } finally {
+      await store.close();
+    }
+  }
+
+  const promoteTarget = await choosePromoteTarget(location, opts.main);
+  const bufferBranch = (settings.buffer_branch as string | undefined) ?? 'buffer';
+  if (bufferBranch === promoteTarget) {
+    throw new GitSwarmError(
+      'invalid_input',
+      `The buffer branch and the promote target are both ${promoteTarget}.`,
+      {
+        hint: 'Choose another one with --buffer BRANCH.',
+      },
+    );
+  }
+  const mainHead = await resolveBranch(root, promoteTarget);
+  if (!mainHead) {
+    const anyCommit = await git(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], {
+      cwd: root,
+      okExitCodes: [1],
+    });
+    throw anyCommit.exitCode === 0
+      ? new GitSwarmError('invalid_input', `Branch ${promoteTarget} does not exist in ${root}`, {
+          hint: 'Name the branch to promote to with --main BRANCH.',
+        })
+      : new GitSwarmError('invalid_state', `The repository ${root} has no commits yet.`, {
+          hint: 'Make a first commit (git commit --allow-empty -m "initial"), then run: gitswarm init',
+        });
+  }
+
+  mkdirSync(join(root, GITSWARM_DIR), { recursive: true });
+  excludeGitSwarmFolders(location.commonDir);
+  const store: Store = await openCliStore(storeLocation);
+  let repo: Repo;
+  try {
+    const core: CoreDeps = { store, clock: deps.clock ?? systemClock, events: createLocalEventBus() };
+    // A previous run may have recorded the repository and stopped before writing the config.
+    const previous = await store.db
+      .selectFrom('gitswarm_repos')
+      .selectAll()
+      .where('path', '=', root)
+      .where('status', '=', 'active')
+      .executeTakeFirst();
+    repo =
+      previous ??
+      (await createRepo(core, {
+        name,
+        path: root,
+        settings: { ...settings, buffer_branch: bufferBranch, promote_target: promoteTarget },
+      }));
+  } finally {
+    await store.close();
+  }
+  const bufferHead = await ensureBufferBranch(root, repo.buffer_branch, mainHead);
+  const namedDatabase = io.env.GITSWARM_DB || io.env.DATABASE_URL;
+  writeConfigFile(root, { repo_id: repo.id, ...(namedDatabase ? { database: namedDatabase } : {}) });
+  return { repo: toView(repo), created: true, buffer_head: bufferHead, store: storeLocation };
+}
+
+export function formatInit(result: InitResult, style: Style): string {
+  const { repo } = result;
+  const head = result.created
+    ? `Initialized GitSwarm in ${repo.path}`
+    : `GitSwarm is already initialized in ${repo.path}; nothing changed.\nChange settings with: gitswarm config KEY VALUE --as <admin>`;
+  return [
+    head,
+    fields([
+      [style.dim('repo'), `${repo.name} (${repo.id})`],
+      [style.dim('mode'), `${repo.merge_mode}, ${repo.ownership_model} ownership`],
+      [style.dim('buffer'), `${repo.buffer_branch} → ${repo.promote_target}`],
+    ]),
+    ...(result.created ? ['Next: gitswarm agent register NAME'] : []),
+  ].join('\n');
+}

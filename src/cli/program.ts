@@ -1,0 +1,80 @@
+/**
+ * The `gitswarm` command tree (commander, noun-verb) and `runCli`, which parses one command line
+ * and returns its exit code. Each noun lives in `src/cli/commands/<noun>.ts` and is registered
+ * below with one line; definition files stay cheap and import their run modules lazily.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import type { CliSession } from './action.js';
+import { registerAgentCommands } from './commands/agent.js';
+import { registerInitCommand } from './commands/init.js';
+import { registerStatusCommand } from './commands/status.js';
+import { type CliExitCode, reportError } from './errors.js';
+import type { CliIO } from './io.js';
+
+/** Adds one noun (or a single-verb command) to the program. */
+export type RegisterCommands = (program: Command, session: CliSession) => void;
+
+/** Every noun, one line each, in the order `gitswarm --help` lists them. */
+const COMMANDS: readonly RegisterCommands[] = [
+  registerInitCommand,
+  registerStatusCommand,
+  registerAgentCommands,
+];
+
+/** The version in package.json (from dist/src/cli or, under vitest, src/cli). */
+function packageVersion(): string {
+  for (const up of ['../../../package.json', '../../package.json']) {
+    try {
+      return (JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { version: string }).version;
+    } catch {
+      // Not at this depth; try the next.
+    }
+  }
+  return '0.0.0';
+}
+
+/** Builds the command tree for one invocation. */
+export function buildProgram(session: CliSession): Command {
+  const { io } = session;
+  const program = new Command('gitswarm')
+    .description('Many AI coding agents on one git repository: streams, a buffer, consensus, promotion.')
+    .option('--json', 'print one JSON document on stdout')
+    .option(
+      '--as <agent>',
+      'the acting agent, by name or id (default: GITSWARM_AGENT, else the worktree owner)',
+    )
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+      outputError: (text, write) => write(text),
+    })
+    .exitOverride()
+    .showHelpAfterError()
+    .showSuggestionAfterError()
+    .configureHelp({ showGlobalOptions: true })
+    .helpCommand(true);
+  program.version(packageVersion(), '-V, --version');
+  for (const register of COMMANDS) register(program, session);
+  return program;
+}
+
+/** Parses and runs one command line; returns the exit code (never throws, never exits). */
+export async function runCli(argv: readonly string[], io: CliIO): Promise<CliExitCode> {
+  const session: CliSession = { io, json: argv.includes('--json'), exitCode: 0 };
+  const program = buildProgram(session);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return session.exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
+      if (session.json) {
+        const message = error.message.replace(/^error: /, '');
+        io.stdout.write(`${JSON.stringify({ error: { code: 'usage', message } }, null, 2)}\n`);
+      }
+      return 2;
+    }
+    return reportError(io, session.json, error);
+  }
+}

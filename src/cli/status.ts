@@ -1,0 +1,199 @@
+/**
+ * `gitswarm status`: the repository's settings and stage, buffer against main, the live streams
+ * with their review state, the merge queue and the last stabilization.
+ */
+import { evaluateConsensus } from '../core/consensus.js';
+import { LIVE_STREAM_STATUSES, listStreams } from '../core/streams.js';
+import { git } from '../engine/git.js';
+import type { Repo, Stabilization, Stream } from '../store/index.js';
+import type { CommandDeps } from './context.js';
+import { fields, type Style, safeText, shortOid, table } from './output.js';
+
+export interface StatusStreamView {
+  id: string;
+  name: string;
+  branch: string;
+  agent: string;
+  status: Stream['status'];
+  review_status: Stream['review_status'];
+  parent_stream_id: string | null;
+  conflict_paths: string[];
+}
+
+export interface QueueEntryView {
+  stream_id: string;
+  name: string;
+  agent: string;
+  /** Consensus reached: `gitswarm merge` would go ahead (dependencies permitting). */
+  ready: boolean;
+  approvals: number;
+  rejections: number;
+  reason: string;
+}
+
+export interface StatusResult {
+  repo: {
+    id: string;
+    name: string;
+    path: string | null;
+    merge_mode: Repo['merge_mode'];
+    ownership_model: Repo['ownership_model'];
+    stage: Repo['stage'];
+    buffer_branch: string;
+    promote_target: string;
+  };
+  buffer_head: string | null;
+  main_head: string | null;
+  /** Commits on the buffer not yet on main. */
+  buffer_ahead: number;
+  streams: StatusStreamView[];
+  queue: QueueEntryView[];
+  last_stabilization: Pick<Stabilization, 'result' | 'tag' | 'buffer_commit' | 'stabilized_at'> | null;
+}
+
+async function readHeads(root: string, buffer: string, main: string): Promise<Map<string, string>> {
+  const out = await git(
+    ['for-each-ref', '--format=%(refname) %(objectname)', `refs/heads/${buffer}`, `refs/heads/${main}`],
+    { cwd: root },
+  );
+  const heads = new Map<string, string>();
+  for (const line of out.stdout.split('\n')) {
+    const [ref, oid] = line.split(' ');
+    if (ref && oid) heads.set(ref, oid);
+  }
+  return heads;
+}
+
+/** Collects the status of the repository. */
+export async function runStatus(_opts: Record<string, never>, deps: CommandDeps): Promise<StatusResult> {
+  const { core, ctx } = deps;
+  const { repo } = ctx;
+  const db = core.store.db;
+  const root = repo.path ?? ctx.root;
+  const [heads, streams, agents, stabilization] = await Promise.all([
+    readHeads(root, repo.buffer_branch, repo.promote_target),
+    listStreams(db, repo.id, { status: LIVE_STREAM_STATUSES }),
+    db.selectFrom('gitswarm_agents').select(['id', 'name']).execute(),
+    db
+      .selectFrom('gitswarm_stabilizations')
+      .select(['result', 'tag', 'buffer_commit', 'stabilized_at'])
+      .where('repo_id', '=', repo.id)
+      .orderBy('stabilized_at', 'desc')
+      .limit(1)
+      .executeTakeFirst(),
+  ]);
+  const bufferHead = heads.get(`refs/heads/${repo.buffer_branch}`) ?? null;
+  const mainHead = heads.get(`refs/heads/${repo.promote_target}`) ?? null;
+  let ahead = 0;
+  if (bufferHead && mainHead && bufferHead !== mainHead) {
+    const count = await git(['rev-list', '--count', `${mainHead}..${bufferHead}`], { cwd: root });
+    ahead = Number(count.stdout.trim());
+  }
+  const agentName = new Map(agents.map((a) => [a.id, a.name]));
+  const queue: QueueEntryView[] = [];
+  const inReview = streams
+    .filter((s) => s.status === 'in_review')
+    .sort((a, b) => b.merge_priority - a.merge_priority || a.created_at.localeCompare(b.created_at));
+  for (const stream of inReview) {
+    const consensus = await evaluateConsensus(core, db, repo, stream);
+    queue.push({
+      stream_id: stream.id,
+      name: stream.name,
+      agent: agentName.get(stream.agent_id) ?? stream.agent_id,
+      ready: consensus.reached,
+      approvals: consensus.approvals,
+      rejections: consensus.rejections,
+      reason: consensus.reason,
+    });
+  }
+  return {
+    repo: {
+      id: repo.id,
+      name: repo.name,
+      path: repo.path,
+      merge_mode: repo.merge_mode,
+      ownership_model: repo.ownership_model,
+      stage: repo.stage,
+      buffer_branch: repo.buffer_branch,
+      promote_target: repo.promote_target,
+    },
+    buffer_head: bufferHead,
+    main_head: mainHead,
+    buffer_ahead: ahead,
+    streams: streams.map((s) => ({
+      id: s.id,
+      name: s.name,
+      branch: s.branch,
+      agent: agentName.get(s.agent_id) ?? s.agent_id,
+      status: s.status,
+      review_status: s.review_status,
+      parent_stream_id: s.parent_stream_id,
+      conflict_paths: s.conflict?.paths ?? [],
+    })),
+    queue,
+    last_stabilization: stabilization ?? null,
+  };
+}
+
+function colourStatus(status: string, style: Style): string {
+  if (status === 'conflicted' || status === 'red' || status === 'changes_requested') return style.red(status);
+  if (status === 'in_review') return style.yellow(status);
+  if (status === 'approved' || status === 'green') return style.green(status);
+  return status;
+}
+
+export function formatStatus(result: StatusResult, style: Style): string {
+  const { repo } = result;
+  const stab = result.last_stabilization;
+  const lines = [
+    fields([
+      [
+        style.dim('repo'),
+        `${repo.name} (${repo.merge_mode} mode, ${repo.ownership_model} ownership, ${repo.stage})`,
+      ],
+      [style.dim(repo.buffer_branch), shortOid(result.buffer_head)],
+      [
+        style.dim(repo.promote_target),
+        `${shortOid(result.main_head)}${result.buffer_ahead ? ` (${repo.buffer_branch} is ${result.buffer_ahead} commit${result.buffer_ahead === 1 ? '' : 's'} ahead)` : ''}`,
+      ],
+      [
+        style.dim('stabilized'),
+        stab
+          ? `${colourStatus(stab.result, style)} at ${shortOid(stab.buffer_commit)} ${stab.stabilized_at}`
+          : 'never',
+      ],
+    ]),
+    '',
+  ];
+  if (result.streams.length === 0)
+    lines.push('No active streams. Start one with: gitswarm workspace create --as AGENT');
+  else {
+    lines.push(style.bold('Streams'));
+    lines.push(
+      table(
+        result.streams.map((s) => [
+          s.id,
+          safeText(s.name),
+          s.agent,
+          colourStatus(s.status, style),
+          s.review_status ? colourStatus(s.review_status, style) : '-',
+        ]),
+        ['ID', 'NAME', 'AGENT', 'STATUS', 'REVIEW'].map(style.dim),
+      ),
+    );
+  }
+  if (result.queue.length > 0) {
+    lines.push('', style.bold('Merge queue'));
+    lines.push(
+      table(
+        result.queue.map((q) => [
+          q.stream_id,
+          safeText(q.name),
+          q.ready ? style.green('ready') : style.yellow('waiting'),
+          `${q.approvals} approve, ${q.rejections} request changes`,
+        ]),
+      ),
+    );
+  }
+  return lines.join('\n');
+}
