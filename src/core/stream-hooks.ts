@@ -5,6 +5,7 @@
  */
 import type { Executor, Repo, Stream } from '../store/index.js';
 import type { CoreDeps } from './deps.js';
+import { refreshStageMetrics } from './stages.js';
 
 export interface StreamMergedEvent {
   repo: Repo;
@@ -19,6 +20,16 @@ export interface StreamRevertedEvent {
   revertCommit: string;
 }
 
-export async function onStreamMerged(_deps: CoreDeps, _db: Executor, _event: StreamMergedEvent): Promise<void> {}
+export async function onStreamMerged(deps: CoreDeps, db: Executor, event: StreamMergedEvent): Promise<void> {
+  // After the gitswarm_merges row is written: counts the merge and may advance the stage.
+  await refreshStageMetrics(deps, db, event.repo);
+}
 
-export async function onStreamReverted(_deps: CoreDeps, _db: Executor, _event: StreamRevertedEvent): Promise<void> {}
+export async function onStreamReverted(
+  deps: CoreDeps,
+  db: Executor,
+  event: StreamRevertedEvent,
+): Promise<void> {
+  // After the merge is marked reverted: the counts drop (the stage never moves back by itself).
+  await refreshStageMetrics(deps, db, event.repo);
+}
