@@ -37,10 +37,11 @@ function splitActionArgs<O>(args: ActionArgs): { positionals: string[]; opts: O 
 /**
  * An action that runs inside the initialized repository: opens the context (exit 3 when not
  * initialized), runs housekeeping, calls `handler`, prints its output and closes the store.
+ * A handler that streams its own output (`activity --follow`) returns undefined.
  */
 export function repoAction<O = Record<string, never>>(
   session: CliSession,
-  handler: (deps: CommandDeps, args: string[], opts: O & GlobalOptions) => Promise<CommandOutput>,
+  handler: (deps: CommandDeps, args: string[], opts: O & GlobalOptions) => Promise<CommandOutput | undefined>,
 ): (...args: ActionArgs) => Promise<void> {
   return async (...args) => {
     const { positionals, opts } = splitActionArgs<O>(args);
@@ -51,8 +52,10 @@ export function repoAction<O = Record<string, never>>(
       const { runHousekeeping } = await import('./housekeeping.js');
       await runHousekeeping(context);
       const result = await handler(context, positionals, opts);
-      printOutput(session.io, session.json, result);
-      session.exitCode = result.exitCode ?? 0;
+      if (result) {
+        printOutput(session.io, session.json, result);
+        session.exitCode = result.exitCode ?? 0;
+      }
     } finally {
       await context.close();
     }

@@ -1,7 +1,8 @@
 /**
  * The cheap pass every command makes after opening the repository: finish or roll back ref moves
- * a crashed process left pending, then run scheduled duties (expiries, elections). Both are
- * skipped at almost no cost when there is nothing to do.
+ * a crashed process left pending (a failure stops the command: state must be whole first), then
+ * run scheduled duties (expiries, elections; a failure is a warning). Both cost a few reads when
+ * there is nothing to do.
  */
 import type { CommandDeps } from './context.js';
 
@@ -38,5 +39,11 @@ export async function runHousekeeping(deps: CommandDeps): Promise<void> {
     await federation?.recoverOperations(core, ctx.repo);
   }
   const scheduler = await importOptional<SchedulerModule>('../core/scheduler.js');
-  await scheduler?.runScheduledDuties(core, ctx.repo);
+  try {
+    await scheduler?.runScheduledDuties(core, ctx.repo);
+  } catch (error) {
+    // Overdue duties must not block the command the user asked for; they are retried next time.
+    const message = error instanceof Error ? error.message : String(error);
+    deps.io.stderr.write(`warning: scheduled duties failed: ${message}\n`);
+  }
 }

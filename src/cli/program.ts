@@ -6,8 +6,14 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import type { CliSession } from './action.js';
+import { registerAccessCommands } from './commands/access.js';
+import { registerActivityCommand } from './commands/activity.js';
 import { registerAgentCommands } from './commands/agent.js';
+import { registerConfigCommand } from './commands/config.js';
+import { registerConsensusCommand } from './commands/consensus.js';
 import { registerInitCommand } from './commands/init.js';
+import { registerMaintainerCommands } from './commands/maintainer.js';
+import { registerReviewCommands } from './commands/review.js';
 import { registerStatusCommand } from './commands/status.js';
 import { type CliExitCode, reportError } from './errors.js';
 import type { CliIO } from './io.js';
@@ -19,7 +25,13 @@ export type RegisterCommands = (program: Command, session: CliSession) => void;
 const COMMANDS: readonly RegisterCommands[] = [
   registerInitCommand,
   registerStatusCommand,
+  registerConfigCommand,
   registerAgentCommands,
+  registerMaintainerCommands,
+  registerAccessCommands,
+  registerReviewCommands,
+  registerConsensusCommand,
+  registerActivityCommand,
 ];
 
 /** The version in package.json (from dist/src/cli or, under vitest, src/cli). */

@@ -1,0 +1,26 @@
+/** `gitswarm consensus STREAM`: whether the stream may merge, with the numbers behind it. */
+import { evaluateConsensus } from '../core/consensus.js';
+import { getStream } from '../core/streams.js';
+import type { CommandDeps } from './context.js';
+import type { Style } from './output.js';
+import { type ConsensusView, describeConsensus, toConsensusView } from './review.js';
+
+export interface ConsensusOptions {
+  stream: string;
+}
+
+export type ConsensusCommandResult = ConsensusView & { stream_id: string; model: string };
+
+export async function runConsensus(
+  opts: ConsensusOptions,
+  deps: CommandDeps,
+): Promise<ConsensusCommandResult> {
+  const { core, ctx } = deps;
+  const stream = await getStream(core.store.db, ctx.repo.id, opts.stream);
+  const consensus = await evaluateConsensus(core, core.store.db, ctx.repo, stream);
+  return { stream_id: stream.id, model: consensus.model, ...toConsensusView(consensus) };
+}
+
+export function formatConsensus(result: ConsensusCommandResult, style: Style): string {
+  return `Stream ${result.stream_id}: ${describeConsensus(result, style)}`;
+}

@@ -1,0 +1,185 @@
+/**
+ * `gitswarm review submit STREAM` (the author puts the stream up for review),
+ * `gitswarm review submit STREAM approve|request_changes|comment` (a reviewer's verdict) and
+ * `gitswarm review list STREAM`.
+ */
+import type { ConsensusResult } from '../core/consensus.js';
+import {
+  isReviewVerdict,
+  listReviews,
+  REVIEW_VERDICTS,
+  submitForReview,
+  submitReview,
+} from '../core/reviews.js';
+import { getStream } from '../core/streams.js';
+import { GitSwarmError } from '../errors.js';
+import type { ReviewVerdict } from '../store/index.js';
+import { type CommandDeps, requireActor } from './context.js';
+import { type Style, safeText, table } from './output.js';
+import { type StreamView, toStreamView } from './views.js';
+
+export interface SubmitReviewOptions {
+  stream: string;
+  /** Absent: put the stream up for review. */
+  verdict?: string;
+  feedback?: string;
+  tested?: boolean;
+}
+
+export interface ConsensusView {
+  reached: boolean;
+  reason: string;
+  approvals: number;
+  rejections: number;
+  threshold: number;
+  ratio: number;
+  min_reviews: number;
+}
+
+export interface ReviewRecordedResult {
+  review: {
+    stream_id: string;
+    reviewer_id: string;
+    reviewer_name: string;
+    verdict: ReviewVerdict;
+    feedback: string | null;
+    tested: boolean;
+  };
+  consensus: ConsensusView;
+}
+
+export interface SubmittedForReviewResult {
+  stream: StreamView;
+}
+
+export type SubmitReviewResult = ReviewRecordedResult | SubmittedForReviewResult;
+
+export function toConsensusView(consensus: ConsensusResult): ConsensusView {
+  return {
+    reached: consensus.reached,
+    reason: consensus.reason,
+    approvals: consensus.approvals,
+    rejections: consensus.rejections,
+    threshold: consensus.threshold,
+    ratio: consensus.ratio,
+    min_reviews: consensus.min_reviews,
+  };
+}
+
+/** Puts a stream up for review, or records a verdict on it. */
+export async function runSubmitReview(
+  opts: SubmitReviewOptions,
+  deps: CommandDeps,
+): Promise<SubmitReviewResult> {
+  const { core, ctx } = deps;
+  if (opts.verdict !== undefined && !isReviewVerdict(opts.verdict)) {
+    throw new GitSwarmError('invalid_input', `Unknown verdict ${JSON.stringify(opts.verdict)}.`, {
+      hint: `Use one of: ${REVIEW_VERDICTS.join(', ')}`,
+    });
+  }
+  if (opts.verdict === undefined && (opts.feedback !== undefined || opts.tested)) {
+    throw new GitSwarmError('usage', '-m and --tested go with a verdict.', {
+      hint: 'Run: gitswarm review submit STREAM approve|request_changes|comment -m FEEDBACK',
+    });
+  }
+  const actor = await requireActor(deps);
+  const stream = await getStream(core.store.db, ctx.repo.id, opts.stream);
+  if (opts.verdict === undefined) {
+    const submitted = await submitForReview(core, { repo: ctx.repo, stream, actor });
+    return { stream: toStreamView(submitted) };
+  }
+  const { review, consensus } = await submitReview(core, {
+    repo: ctx.repo,
+    stream,
+    reviewer: actor,
+    verdict: opts.verdict,
+    feedback: opts.feedback ?? null,
+    tested: opts.tested ?? false,
+  });
+  return {
+    review: {
+      stream_id: review.stream_id,
+      reviewer_id: review.reviewer_id,
+      reviewer_name: actor.name,
+      verdict: review.verdict,
+      feedback: review.feedback,
+      tested: review.tested,
+    },
+    consensus: toConsensusView(consensus),
+  };
+}
+
+/** "2 approvals, 0 change requests, ratio 1.00 of 0.66 needed". */
+export function describeConsensus(consensus: ConsensusView, style: Style): string {
+  const verdict = consensus.reached ? style.green('consensus reached') : style.yellow('no consensus yet');
+  const numbers = `${consensus.approvals} approval${consensus.approvals === 1 ? '' : 's'}, ${consensus.rejections} change request${consensus.rejections === 1 ? '' : 's'}; ratio ${consensus.ratio.toFixed(2)}, threshold ${consensus.threshold}`;
+  return `${verdict} (${consensus.reason.replaceAll('_', ' ')}): ${numbers}`;
+}
+
+export function formatSubmitReview(result: SubmitReviewResult, style: Style): string {
+  if ('stream' in result) {
+    return `Stream ${style.bold(result.stream.id)} is up for review.\nReviewers: gitswarm review submit ${result.stream.id} approve --as REVIEWER`;
+  }
+  const { review, consensus } = result;
+  const lines = [
+    `Recorded ${review.verdict.replace('_', ' ')} from ${review.reviewer_name} on stream ${review.stream_id}`,
+  ];
+  lines.push(describeConsensus(consensus, style));
+  if (consensus.reached) lines.push(`Next: gitswarm merge ${review.stream_id} --as AGENT`);
+  return lines.join('\n');
+}
+
+export interface ListReviewsOptions {
+  stream: string;
+}
+
+export interface ListReviewsResult {
+  stream_id: string;
+  reviews: {
+    reviewer_id: string;
+    reviewer_name: string;
+    verdict: ReviewVerdict;
+    feedback: string | null;
+    tested: boolean;
+    is_human: boolean;
+    reviewed_at: string;
+  }[];
+}
+
+export async function runListReviews(
+  opts: ListReviewsOptions,
+  deps: CommandDeps,
+): Promise<ListReviewsResult> {
+  const db = deps.core.store.db;
+  const stream = await getStream(db, deps.ctx.repo.id, opts.stream);
+  const reviews = await listReviews(db, stream.id);
+  return {
+    stream_id: stream.id,
+    reviews: reviews.map((r) => ({
+      reviewer_id: r.reviewer_id,
+      reviewer_name: r.reviewer_name,
+      verdict: r.verdict,
+      feedback: r.feedback,
+      tested: r.tested,
+      is_human: r.is_human,
+      reviewed_at: r.reviewed_at,
+    })),
+  };
+}
+
+export function formatListReviews(result: ListReviewsResult, style: Style): string {
+  if (result.reviews.length === 0) return `No reviews of stream ${result.stream_id} yet.`;
+  return table(
+    result.reviews.map((r) => [
+      r.reviewer_name,
+      r.verdict === 'approve'
+        ? style.green(r.verdict)
+        : r.verdict === 'request_changes'
+          ? style.red(r.verdict)
+          : r.verdict,
+      r.tested ? 'tested' : '-',
+      safeText(r.feedback ?? ''),
+    ]),
+    ['REVIEWER', 'VERDICT', 'TESTED', 'FEEDBACK'].map(style.dim),
+  );
+}
