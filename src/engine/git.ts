@@ -68,3 +68,26 @@ export function git(args: readonly string[], options: GitOptions): Promise<GitRe
 export async function gitOut(args: readonly string[], options: GitOptions): Promise<string> {
   return (await git(args, options)).stdout.trim();
 }
+
+/** The all-zero object id `update-ref` takes as "must not exist yet" (SHA-1 or SHA-256 length). */
+export function zeroOid(likeOid = ''): string {
+  return '0'.repeat(likeOid.length === 64 ? 64 : 40);
+}
+
+let versionPromise: Promise<readonly [number, number, number]> | undefined;
+
+/** The installed git's version, asked once per process. */
+export function gitVersion(): Promise<readonly [number, number, number]> {
+  versionPromise ??= gitOut(['--version'], { cwd: process.cwd() }).then((text) => {
+    const match = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(text);
+    return [Number(match?.[1] ?? 0), Number(match?.[2] ?? 0), Number(match?.[3] ?? 0)] as const;
+  });
+  return versionPromise;
+}
+
+/** Whether `git merge-tree --merge-base=<commit>` exists (git 2.40+); `GITSWARM_GIT_LEGACY=1` forces the fallback. */
+export async function hasMergeTreeBase(): Promise<boolean> {
+  if (process.env.GITSWARM_GIT_LEGACY === '1') return false;
+  const [major, minor] = await gitVersion();
+  return major > 2 || (major === 2 && minor >= 40);
+}

@@ -42,3 +42,31 @@ export function assertValidBranch(value: string): string {
 export function isObjectId(value: string): boolean {
   return /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(value);
 }
+
+/** Checks a full ref name handed to the engine (`refs/heads/buffer`, `refs/tags/green/…`). */
+export function assertValidRef(value: string): string {
+  if (!value.startsWith('refs/') || !BRANCH_NAME.test(value) || unsafeRefParts(value)) {
+    throw new GitSwarmError('invalid_name', `Invalid ref name ${JSON.stringify(value)}.`);
+  }
+  return value;
+}
+
+/** Checks a tag name (one or more ref parts, e.g. `green/20260301-120000`). */
+export function assertValidTag(value: string): string {
+  if (!BRANCH_NAME.test(value) || unsafeRefParts(value)) {
+    throw new GitSwarmError('invalid_name', `Invalid tag name ${JSON.stringify(value)}.`);
+  }
+  return value;
+}
+
+/**
+ * Checks a revision handed to the engine: a full object id or a plain ref name. Rejects anything
+ * git could read as an option or a range, so it is safe as a positional argument.
+ */
+export function assertRevision(value: string): string {
+  if (isObjectId(value)) return value;
+  if (!BRANCH_NAME.test(value) || unsafeRefParts(value)) {
+    throw new GitSwarmError('invalid_input', `Invalid revision ${JSON.stringify(value)}.`);
+  }
+  return value;
+}

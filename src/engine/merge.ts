@@ -1,0 +1,91 @@
+/**
+ * Worktree-free merges: `merge-tree --write-tree` → `commit-tree` → compare-and-swap `update-ref`
+ * through the operation log. A conflict is a result, and then nothing moves.
+ */
+import { GitSwarmError } from '../errors.js';
+import { type GitIdentity, identityEnv } from './author.js';
+import { gitOut } from './git.js';
+import { assertRevision, assertValidBranch } from './names.js';
+import { mergeTree } from './objects.js';
+import { moveRef, type OpLog } from './oplog.js';
+import { readRef } from './repo.js';
+
+export type MergeOutcome =
+  | { kind: 'merged'; commit: string; previousHead: string; opId: string }
+  | { kind: 'conflicted'; paths: string[]; head: string };
+
+export interface MergeIntoBranchOptions {
+  /** Branch name (not a full ref), e.g. `buffer`. */
+  target: string;
+  /** The commit to merge (an object id). */
+  source: string;
+  message: string;
+  author: GitIdentity;
+  oplog: OpLog;
+  streamId?: string | null;
+  agentId?: string | null;
+}
+
+/** How often a merge is recomputed when other writers keep moving the target first. */
+export const MAX_CAS_ATTEMPTS = 32;
+
+/** Checks a commit message handed to the engine and gives it the trailing newline git expects. */
+export function normalizeMessage(message: string): string {
+  if (message.trim() === '') throw new GitSwarmError('invalid_input', 'A commit message cannot be empty.');
+  return message.endsWith('\n') ? message : `${message}\n`;
+}
+
+/**
+ * Merges `source` into branch `target` with a merge commit (parents: target head, source),
+ * never touching a worktree. When another writer moved the target between compute and publish,
+ * recomputes on the new head (up to MAX_CAS_ATTEMPTS, then `ref_moved`). Does not complete the
+ * operation: the caller does, with its records.
+ */
+export async function mergeIntoBranch(
+  repoDir: string,
+  options: MergeIntoBranchOptions,
+): Promise<MergeOutcome> {
+  assertValidBranch(options.target);
+  assertRevision(options.source);
+  const message = normalizeMessage(options.message);
+  const env = identityEnv(options.author);
+  const ref = `refs/heads/${options.target}`;
+  let head = await readRef(repoDir, ref);
+  for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+    if (head === null) {
+      throw new GitSwarmError('not_found', `Branch ${options.target} does not exist.`);
+    }
+    const merged = await mergeTree(repoDir, head, options.source);
+    if (!merged.clean) return { kind: 'conflicted', paths: merged.paths, head };
+    const commit = await gitOut(['commit-tree', merged.tree, '-p', head, '-p', options.source, '-F', '-'], {
+      cwd: repoDir,
+      input: message,
+      env,
+    });
+    const move = await moveRef(repoDir, options.oplog, {
+      ref,
+      old: head,
+      new: commit,
+      kind: 'merge',
+      description: `Merge ${options.source} into ${options.target}`,
+      streamId: options.streamId ?? null,
+      agentId: options.agentId ?? null,
+      metadata: { source: options.source, target: options.target },
+    });
+    if (move.moved) return { kind: 'merged', commit, previousHead: head, opId: move.opId };
+    head = move.current ?? (await readRef(repoDir, ref));
+  }
+  throw new GitSwarmError('ref_moved', `Branch ${options.target} kept moving; the merge was not published.`);
+}
+
+/** Whether `theirs` merges cleanly into `ours`, without referencing anything or moving a ref. */
+export async function checkMerge(
+  repoDir: string,
+  ours: string,
+  theirs: string,
+): Promise<{ clean: true; tree: string } | { clean: false; paths: string[] }> {
+  assertRevision(ours);
+  assertRevision(theirs);
+  const merged = await mergeTree(repoDir, ours, theirs);
+  return merged.clean ? { clean: true, tree: merged.tree } : { clean: false, paths: merged.paths };
+}

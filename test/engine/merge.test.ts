@@ -1,0 +1,147 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { checkMerge, mergeIntoBranch } from '../../src/engine/merge.js';
+import type { OpLog } from '../../src/engine/oplog.js';
+import { listFirstParentMerges } from '../../src/engine/repo.js';
+import { makeOpLog, makeRepo, TEST_IDENTITY, type TestRepo } from '../helpers/git-fixture.js';
+import { openTestStore, type TestStore } from '../helpers/store.js';
+
+const MERGER = { name: 'Merger Bot', email: 'merger@example.test' };
+
+let store: TestStore;
+let repo: TestRepo;
+let oplog: OpLog;
+beforeAll(async () => {
+  store = await openTestStore('sqlite');
+});
+afterAll(async () => {
+  await store.close();
+});
+beforeEach(async () => {
+  repo = await makeRepo();
+  oplog = await makeOpLog(store);
+  await repo.branch('buffer');
+});
+afterEach(() => repo.cleanup());
+
+const opStatus = async (id: string) =>
+  (
+    await store.db
+      .selectFrom('gitswarm_operations')
+      .select('status')
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow()
+  ).status;
+
+describe('mergeIntoBranch', () => {
+  it('merges cleanly without a worktree: parents, message, identity, pending op', async () => {
+    const before = await repo.rev('buffer');
+    const source = await repo.commitOn('stream/a', { 'a.txt': 'a\n' });
+    const status = await repo.run(['status', '--porcelain']);
+    const outcome = await mergeIntoBranch(repo.dir, {
+      target: 'buffer',
+      source,
+      message: 'Merge stream a',
+      author: MERGER,
+      oplog,
+      streamId: null,
+    });
+    expect(outcome.kind).toBe('merged');
+    if (outcome.kind !== 'merged') return;
+    expect(outcome.previousHead).toBe(before);
+    expect(await repo.rev('buffer')).toBe(outcome.commit);
+    expect(await repo.run(['log', '-1', '--format=%P%n%an <%ae>%n%cn <%ce>%n%B', outcome.commit])).toBe(
+      `${before} ${source}\nMerger Bot <merger@example.test>\nMerger Bot <merger@example.test>\nMerge stream a`,
+    );
+    expect(await repo.show('buffer', 'a.txt')).toBe('a');
+    expect(await opStatus(outcome.opId)).toBe('pending');
+    // The user's checkout (main) did not change.
+    expect(await repo.run(['status', '--porcelain'])).toBe(status);
+    expect(await repo.run(['symbolic-ref', 'HEAD'])).toBe('refs/heads/main');
+  });
+
+  it('reports a conflict as data and moves nothing', async () => {
+    await repo.commitOn('buffer', { 'lines.txt': 'ONE\ntwo\nthree\nfour\nfive\n', 'b.txt': 'b\n' });
+    const head = await repo.rev('buffer');
+    const source = await repo.commitOn('stream/x', {
+      'lines.txt': 'uno\ntwo\nthree\nfour\nfive\n',
+      'c.txt': 'c\n',
+    });
+    const outcome = await mergeIntoBranch(repo.dir, {
+      target: 'buffer',
+      source,
+      message: 'm',
+      author: MERGER,
+      oplog,
+    });
+    expect(outcome).toEqual({ kind: 'conflicted', paths: ['lines.txt'], head });
+    expect(await repo.rev('buffer')).toBe(head);
+    expect(await repo.rev('stream/x')).toBe(source);
+    const ops = await store.db
+      .selectFrom('gitswarm_operations')
+      .selectAll()
+      .where('repo_id', '=', oplog.repoId)
+      .execute();
+    expect(ops).toEqual([]);
+  });
+
+  it('retries on the new head when concurrent merges race: all 8 land on the first-parent chain', async () => {
+    const start = await repo.rev('buffer');
+    const sources = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => repo.commitOn(`stream/s${i}`, { [`s${i}.txt`]: `${i}\n` })),
+    );
+    const outcomes = await Promise.all(
+      sources.map((source, i) =>
+        mergeIntoBranch(repo.dir, {
+          target: 'buffer',
+          source,
+          message: `Merge s${i}`,
+          author: MERGER,
+          oplog,
+        }),
+      ),
+    );
+    const commits = outcomes.map((o) => (o.kind === 'merged' ? o.commit : 'conflict'));
+    expect(commits).not.toContain('conflict');
+    const chain = await listFirstParentMerges(repo.dir, start, 'buffer');
+    expect(chain).toHaveLength(8);
+    expect(new Set(chain)).toEqual(new Set(commits));
+    for (let i = 0; i < 8; i++) expect(await repo.show('buffer', `s${i}.txt`)).toBe(String(i));
+    // Each merge's recorded previous head is its first parent.
+    for (const outcome of outcomes) {
+      if (outcome.kind !== 'merged') continue;
+      expect(await repo.rev(`${outcome.commit}^1`)).toBe(outcome.previousHead);
+      expect(await opStatus(outcome.opId)).toBe('pending');
+    }
+  });
+
+  it('rejects hostile names and empty messages before reaching git', async () => {
+    const source = await repo.rev('main');
+    for (const target of ['-f', '../x', 'buffer..x', '--upload-pack=evil']) {
+      await expect(
+        mergeIntoBranch(repo.dir, { target, source, message: 'm', author: MERGER, oplog }),
+      ).rejects.toMatchObject({ code: 'invalid_name' });
+    }
+    await expect(
+      mergeIntoBranch(repo.dir, { target: 'buffer', source: '--all', message: 'm', author: MERGER, oplog }),
+    ).rejects.toMatchObject({ code: 'invalid_input' });
+    await expect(
+      mergeIntoBranch(repo.dir, { target: 'buffer', source, message: '  \n', author: MERGER, oplog }),
+    ).rejects.toMatchObject({ code: 'invalid_input' });
+    await expect(
+      mergeIntoBranch(repo.dir, { target: 'missing', source, message: 'm', author: TEST_IDENTITY, oplog }),
+    ).rejects.toMatchObject({ code: 'not_found' });
+  });
+});
+
+describe('checkMerge', () => {
+  it('says whether two commits merge cleanly, moving nothing', async () => {
+    const a = await repo.commitOn('a', { 'lines.txt': 'A\ntwo\nthree\nfour\nfive\n' });
+    const b = await repo.commitOn('b', { 'lines.txt': 'one\ntwo\nthree\nfour\nFIVE\n' });
+    const c = await repo.commitOn('c', { 'lines.txt': 'C\ntwo\nthree\nfour\nfive\n' });
+    const clean = await checkMerge(repo.dir, a, b);
+    expect(clean.clean).toBe(true);
+    if (clean.clean) expect(clean.tree).toMatch(/^[0-9a-f]{40}$/);
+    expect(await checkMerge(repo.dir, a, c)).toEqual({ clean: false, paths: ['lines.txt'] });
+    expect(await repo.rev('a')).toBe(a);
+  });
+});
