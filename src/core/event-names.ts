@@ -32,6 +32,7 @@ export const EVENT_NAMES = [
   'task.cancelled',
   'task.expired',
   'budget.deposited',
+  'task.linked',
   'bounty.reserved',
   'bounty.released',
   'bounty.paid',

@@ -5,7 +5,10 @@
  */
 import type { Executor, Repo, Stream } from '../store/index.js';
 import type { CoreDeps } from './deps.js';
+import { awardMergeKarma, penalizeRevertedStream } from './karma.js';
+import { updateReviewerStatsForStream } from './reviewer-stats.js';
 import { refreshStageMetrics } from './stages.js';
+import { submitClaimsOfMergedStream } from './task-claims.js';
 
 export interface StreamMergedEvent {
   repo: Repo;
@@ -23,6 +26,10 @@ export interface StreamRevertedEvent {
 export async function onStreamMerged(deps: CoreDeps, db: Executor, event: StreamMergedEvent): Promise<void> {
   // After the gitswarm_merges row is written: counts the merge and may advance the stage.
   await refreshStageMetrics(deps, db, event.repo);
+  // Author +5, each approver +1; reviewers' accuracy counts this merge; linked claims are handed in.
+  await awardMergeKarma(deps, db, event);
+  await updateReviewerStatsForStream(deps, db, { ...event, outcome: 'merged' });
+  await submitClaimsOfMergedStream(deps, db, event);
 }
 
 export async function onStreamReverted(
@@ -32,4 +39,7 @@ export async function onStreamReverted(
 ): Promise<void> {
   // After the merge is marked reverted: the counts drop (the stage never moves back by itself).
   await refreshStageMetrics(deps, db, event.repo);
+  // Author −10 (once per stream); approvals of this stream now count as wrong.
+  await penalizeRevertedStream(deps, db, event);
+  await updateReviewerStatsForStream(deps, db, { ...event, outcome: 'reverted' });
 }
