@@ -135,19 +135,7 @@ export async function findActor(deps: CommandDeps): Promise<Agent | undefined> {
   const { getAgent } = await import('../core/agents.js');
   const db = deps.core.store.db;
   if (deps.ctx.agentRef) return getAgent(db, deps.ctx.agentRef);
-  const owner = await findWorktreeOwner(deps);
+  const { agentNameFromPath } = await import('../core/workspace-paths.js');
+  const owner = agentNameFromPath(deps.ctx.repo, deps.io.cwd);
   return owner ? getAgent(db, owner) : undefined;
-}
-
-/** The id of the agent owning the worktree the command runs in, if it is a GitSwarm worktree. */
-async function findWorktreeOwner(deps: CommandDeps): Promise<string | undefined> {
-  const { ctx } = deps;
-  if (ctx.worktreeTop === ctx.root) return undefined;
-  const row = await deps.core.store.db
-    .selectFrom('gitswarm_worktrees')
-    .select('agent_id')
-    .where('repo_id', '=', ctx.repo.id)
-    .where('path', '=', ctx.worktreeTop)
-    .executeTakeFirst();
-  return row?.agent_id;
 }

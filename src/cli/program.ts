@@ -9,12 +9,17 @@ import type { CliSession } from './action.js';
 import { registerAccessCommands } from './commands/access.js';
 import { registerActivityCommand } from './commands/activity.js';
 import { registerAgentCommands } from './commands/agent.js';
+import { registerCommitCommand } from './commands/commit.js';
 import { registerConfigCommand } from './commands/config.js';
 import { registerConsensusCommand } from './commands/consensus.js';
+import { registerDiffCommand } from './commands/diff.js';
 import { registerInitCommand } from './commands/init.js';
 import { registerMaintainerCommands } from './commands/maintainer.js';
+import { registerMergeCommand } from './commands/merge.js';
+import { registerPromoteCommand } from './commands/promote.js';
 import { registerReviewCommands } from './commands/review.js';
 import { registerStatusCommand } from './commands/status.js';
+import { registerWorkspaceCommands } from './commands/workspace.js';
 import { type CliExitCode, reportError } from './errors.js';
 import type { CliIO } from './io.js';
 
@@ -29,8 +34,13 @@ const COMMANDS: readonly RegisterCommands[] = [
   registerAgentCommands,
   registerMaintainerCommands,
   registerAccessCommands,
+  registerWorkspaceCommands,
+  registerCommitCommand,
   registerReviewCommands,
   registerConsensusCommand,
+  registerDiffCommand,
+  registerMergeCommand,
+  registerPromoteCommand,
   registerActivityCommand,
 ];
 

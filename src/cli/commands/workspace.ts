@@ -1,0 +1,48 @@
+/** `gitswarm workspace …` definitions. */
+import type { Command } from 'commander';
+import { type CliSession, repoAction } from '../action.js';
+import { output } from '../output.js';
+
+export function registerWorkspaceCommands(program: Command, session: CliSession): void {
+  const workspace = program.command('workspace').description("agents' streams and their worktrees");
+
+  workspace
+    .command('create')
+    .description(
+      'start a stream from the buffer head (or another stream) with a worktree at .worktrees/<agent>/',
+    )
+    .option('--name <name>', 'stream name (default: the agent name and a short suffix)')
+    .option('--task <task>', 'link your claim on this task (id or number) to the stream')
+    .option('--depends-on <stream>', 'build on another stream instead of the buffer')
+    .action(
+      repoAction<{ name?: string; task?: string; dependsOn?: string }>(session, async (deps, _args, opts) => {
+        const m = await import('../workspace.js');
+        const result = await m.runCreateWorkspace(
+          { name: opts.name, task: opts.task, dependsOn: opts.dependsOn },
+          deps,
+        );
+        return output(result, m.formatCreateWorkspace);
+      }),
+    );
+
+  workspace
+    .command('list')
+    .description('list worktrees and their streams')
+    .action(
+      repoAction(session, async (deps) => {
+        const m = await import('../workspace.js');
+        return output(await m.runListWorkspaces({}, deps), m.formatListWorkspaces);
+      }),
+    );
+
+  workspace
+    .command('destroy')
+    .description('remove your worktree (the stream is kept unless --abandon)')
+    .option('--abandon', 'also abandon the stream, discarding uncommitted changes')
+    .action(
+      repoAction<{ abandon?: boolean }>(session, async (deps, _args, opts) => {
+        const m = await import('../workspace.js');
+        return output(await m.runDestroyWorkspace({ abandon: opts.abandon }, deps), m.formatDestroyWorkspace);
+      }),
+    );
+}

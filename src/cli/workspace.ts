@@ -1,0 +1,118 @@
+/**
+ * `gitswarm workspace create|list|destroy`: an agent's stream and its worktree at
+ * `.worktrees/<agent>/`.
+ */
+import { createWorkspace, destroyWorkspace, listWorkspaces } from '../core/workspaces.js';
+import type { Stream } from '../store/index.js';
+import { type CommandDeps, requireActor } from './context.js';
+import { type Style, safeText, table } from './output.js';
+import { type StreamView, toStreamView } from './views.js';
+
+export interface CreateWorkspaceOptions {
+  name?: string;
+  task?: string;
+  dependsOn?: string;
+}
+
+export interface CreateWorkspaceCommandResult {
+  stream: StreamView;
+  worktree: string;
+}
+
+/** Creates the acting agent's stream (from the buffer head, or from the stream it depends on) and worktree. */
+export async function runCreateWorkspace(
+  opts: CreateWorkspaceOptions,
+  deps: CommandDeps,
+): Promise<CreateWorkspaceCommandResult> {
+  const { core, ctx } = deps;
+  const agent = await requireActor(deps);
+  const { stream, worktree } = await createWorkspace(core, {
+    repo: ctx.repo,
+    agent,
+    name: opts.name,
+    taskRef: opts.task,
+    dependsOn: opts.dependsOn,
+  });
+  return { stream: toStreamView(stream), worktree };
+}
+
+export function formatCreateWorkspace(result: CreateWorkspaceCommandResult, style: Style): string {
+  const { stream } = result;
+  return [
+    `Created stream ${style.bold(stream.name)} (${stream.id}) on ${stream.branch} from ${stream.base_branch ?? '-'}`,
+    `worktree  ${result.worktree}`,
+    `Next: work in the worktree, then gitswarm commit -m MSG`,
+  ].join('\n');
+}
+
+export interface ListWorkspacesResult {
+  workspaces: {
+    agent_id: string;
+    agent_name: string;
+    stream_id: string;
+    stream_name: string;
+    stream_status: Stream['status'];
+    branch: string;
+    worktree: string;
+    created_at: string;
+  }[];
+}
+
+export async function runListWorkspaces(
+  _opts: Record<string, never>,
+  deps: CommandDeps,
+): Promise<ListWorkspacesResult> {
+  const rows = await listWorkspaces(deps.core.store.db, deps.ctx.repo.id);
+  return {
+    workspaces: rows.map((w) => ({
+      agent_id: w.agent_id,
+      agent_name: w.agent_name,
+      stream_id: w.stream_id,
+      stream_name: w.stream_name,
+      stream_status: w.stream_status,
+      branch: w.branch,
+      worktree: w.path,
+      created_at: w.created_at,
+    })),
+  };
+}
+
+export function formatListWorkspaces(result: ListWorkspacesResult, style: Style): string {
+  if (result.workspaces.length === 0)
+    return 'No workspaces. Create one with: gitswarm workspace create --as AGENT';
+  return table(
+    result.workspaces.map((w) => [
+      w.agent_name,
+      w.stream_id,
+      safeText(w.stream_name),
+      w.stream_status,
+      w.worktree,
+    ]),
+    ['AGENT', 'STREAM', 'NAME', 'STATUS', 'WORKTREE'].map(style.dim),
+  );
+}
+
+export interface DestroyWorkspaceOptions {
+  abandon?: boolean;
+}
+
+export interface DestroyWorkspaceCommandResult {
+  stream_id: string;
+  worktree: string;
+  abandoned: boolean;
+}
+
+/** Removes the acting agent's worktree; `--abandon` also abandons its stream. */
+export async function runDestroyWorkspace(
+  opts: DestroyWorkspaceOptions,
+  deps: CommandDeps,
+): Promise<DestroyWorkspaceCommandResult> {
+  const agent = await requireActor(deps);
+  return destroyWorkspace(deps.core, { repo: deps.ctx.repo, agent, abandon: opts.abandon === true });
+}
+
+export function formatDestroyWorkspace(result: DestroyWorkspaceCommandResult): string {
+  return result.abandoned
+    ? `Removed ${result.worktree} and abandoned stream ${result.stream_id}`
+    : `Removed ${result.worktree}; stream ${result.stream_id} is kept (it can still be reviewed and merged).`;
+}
