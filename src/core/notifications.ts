@@ -1,0 +1,410 @@
+/**
+ * Agent notifications: each agent may register one webhook URL with an event filter. Every activity
+ * event on the bus that passes the filter (and that the agent did not cause itself, and whose
+ * repository the agent can read) is recorded in gitswarm_agent_notifications and POSTed to the URL:
+ *
+ *   POST <webhook_url>
+ *   Content-Type: application/json
+ *   X-GitSwarm-Event: <event name>
+ *   X-GitSwarm-Delivery: <notification id>
+ *   X-GitSwarm-Signature: sha256=<hex HMAC-SHA256 of the raw body with the agent's webhook secret>
+ *   {"id": ..., "type": <event name>, "created_at": ..., "event": <activity entry>}
+ *
+ * A 2xx answer marks it delivered; anything else is retried with exponential backoff
+ * (base, 2×base, 4×base, …) up to `maxAttempts`, then left failed with the last error. Delivery
+ * runs after the change has committed and never delays the request that caused it. The
+ * notification id is derived from (event id, agent id), so several server instances hearing the
+ * same event over Redis record and deliver it once.
+ */
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { GitSwarmError } from '../errors.js';
+import type { ActivityEntry, Agent, Executor } from '../store/index.js';
+import { toJson } from '../store/index.js';
+import { isoNow } from '../util/clock.js';
+import { newId } from '../util/ids.js';
+import { resolveAccess } from './access.js';
+import { recordActivity } from './activity.js';
+import type { CoreDeps } from './deps.js';
+import { EVENT_NAMES } from './event-names.js';
+
+export const SIGNATURE_HEADER = 'X-GitSwarm-Signature';
+export const DEFAULT_MAX_ATTEMPTS = 5;
+export const DEFAULT_BASE_DELAY_MS = 1000;
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+export interface NotificationSettings {
+  webhook_url: string | null;
+  /** Event names delivered; empty = every event. */
+  events: string[];
+  enabled: boolean;
+  /** Whether a signing secret exists (the secret itself is shown only when created or rotated). */
+  has_secret: boolean;
+}
+
+export type NotificationStatus = 'pending' | 'delivered' | 'failed';
+
+export interface AgentNotification {
+  id: string;
+  type: string;
+  payload: Record<string, unknown>;
+  status: NotificationStatus;
+  attempts: number;
+  last_error: string | null;
+  read: boolean;
+  created_at: string;
+}
+
+/** `sha256=<hex>`: the HMAC-SHA256 of `body` with `secret`. */
+export function signPayload(secret: string, body: string): string {
+  return `sha256=${createHmac('sha256', secret).update(body, 'utf8').digest('hex')}`;
+}
+
+/** Checks a signature header against the body, in constant time (for webhook receivers). */
+export function verifySignature(secret: string, body: string, signature: string): boolean {
+  const expected = Buffer.from(signPayload(secret, body));
+  const given = Buffer.from(signature);
+  return expected.length === given.length && timingSafeEqual(expected, given);
+}
+
+function parseWebhookUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new GitSwarmError('invalid_input', 'The webhook URL is not a valid URL.');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new GitSwarmError('invalid_input', 'The webhook URL must use http or https.');
+  }
+  if (url.username || url.password) {
+    throw new GitSwarmError('invalid_input', 'The webhook URL may not contain credentials.');
+  }
+  if (value.length > 2048) throw new GitSwarmError('invalid_input', 'The webhook URL is too long.');
+  return url.toString();
+}
+
+function parseEventFilter(events: readonly string[]): string[] {
+  for (const name of events) {
+    if (!(EVENT_NAMES as readonly string[]).includes(name)) {
+      throw new GitSwarmError('invalid_input', `Unknown event name ${JSON.stringify(name)}.`, {
+        hint: `Event names: ${EVENT_NAMES.join(', ')}`,
+      });
+    }
+  }
+  return [...new Set(events)];
+}
+
+/** The agent's notification settings (defaults when it never set any). */
+export async function getNotificationSettings(db: Executor, agentId: string): Promise<NotificationSettings> {
+  const row = await db
+    .selectFrom('gitswarm_notification_preferences')
+    .selectAll()
+    .where('agent_id', '=', agentId)
+    .executeTakeFirst();
+  return {
+    webhook_url: row?.webhook_url ?? null,
+    events: row?.events ?? [],
+    enabled: row?.enabled ?? true,
+    has_secret: Boolean(row?.webhook_secret),
+  };
+}
+
+export interface SetNotificationSettingsInput {
+  agent: Agent;
+  /** null removes the webhook. */
+  webhookUrl?: string | null;
+  events?: readonly string[];
+  enabled?: boolean;
+  /** Make a new signing secret (one is made anyway the first time a URL is set). */
+  rotateSecret?: boolean;
+}
+
+/**
+ * Changes the agent's webhook settings. Returns the settings and, when a signing secret was
+ * created or rotated, the secret: it is shown this once.
+ */
+export async function setNotificationSettings(
+  deps: CoreDeps,
+  db: Executor,
+  input: SetNotificationSettingsInput,
+): Promise<{ settings: NotificationSettings; webhook_secret?: string }> {
+  const existing = await db
+    .selectFrom('gitswarm_notification_preferences')
+    .selectAll()
+    .where('agent_id', '=', input.agent.id)
+    .executeTakeFirst();
+  const webhookUrl =
+    input.webhookUrl === undefined
+      ? (existing?.webhook_url ?? null)
+      : input.webhookUrl === null
+        ? null
+        : parseWebhookUrl(input.webhookUrl);
+  const events = input.events === undefined ? (existing?.events ?? []) : parseEventFilter(input.events);
+  const enabled = input.enabled ?? existing?.enabled ?? true;
+  let secret = existing?.webhook_secret ?? null;
+  let shownSecret: string | undefined;
+  if (input.rotateSecret || (webhookUrl !== null && !secret)) {
+    secret = randomBytes(32).toString('hex');
+    shownSecret = secret;
+  }
+  if (existing) {
+    await db
+      .updateTable('gitswarm_notification_preferences')
+      .set({ webhook_url: webhookUrl, webhook_secret: secret, events: toJson(events), enabled })
+      .where('agent_id', '=', input.agent.id)
+      .execute();
+  } else {
+    await db
+      .insertInto('gitswarm_notification_preferences')
+      .values({
+        id: newId(),
+        agent_id: input.agent.id,
+        webhook_url: webhookUrl,
+        webhook_secret: secret,
+        events: toJson(events),
+        enabled,
+        created_at: isoNow(deps.clock),
+      })
+      .execute();
+  }
+  await recordActivity(deps, db, {
+    event: 'agent.updated',
+    repoId: null,
+    agentId: input.agent.id,
+    targetType: 'agent',
+    targetId: input.agent.id,
+    metadata: { changed: ['notifications'] },
+  });
+  return {
+    settings: { webhook_url: webhookUrl, events, enabled, has_secret: secret !== null },
+    ...(shownSecret ? { webhook_secret: shownSecret } : {}),
+  };
+}
+
+export interface ListNotificationsQuery {
+  status?: NotificationStatus;
+  limit?: number;
+}
+
+/** The agent's notifications, newest first. */
+export async function listNotifications(
+  db: Executor,
+  agentId: string,
+  query: ListNotificationsQuery = {},
+  maxAttempts = DEFAULT_MAX_ATTEMPTS,
+): Promise<AgentNotification[]> {
+  let q = db.selectFrom('gitswarm_agent_notifications').selectAll().where('agent_id', '=', agentId);
+  if (query.status === 'delivered') q = q.where('delivered', '=', true);
+  if (query.status === 'pending') q = q.where('delivered', '=', false).where('attempts', '<', maxAttempts);
+  if (query.status === 'failed') q = q.where('delivered', '=', false).where('attempts', '>=', maxAttempts);
+  const rows = await q
+    .orderBy('created_at', 'desc')
+    .orderBy('id')
+    .limit(Math.min(Math.max(query.limit ?? 50, 1), 500))
+    .execute();
+  return rows.map((row) => ({
+    id: row.id,
+    type: row.type,
+    payload: row.payload,
+    status: row.delivered ? 'delivered' : row.attempts >= maxAttempts ? 'failed' : 'pending',
+    attempts: row.attempts,
+    last_error: row.last_error,
+    read: row.read,
+    created_at: row.created_at,
+  }));
+}
+
+/** Marks notifications of the agent read; returns how many changed. */
+export async function markNotificationsRead(
+  db: Executor,
+  agentId: string,
+  ids: readonly string[],
+): Promise<number> {
+  if (ids.length === 0) return 0;
+  const result = await db
+    .updateTable('gitswarm_agent_notifications')
+    .set({ read: true })
+    .where('agent_id', '=', agentId)
+    .where('id', 'in', ids)
+    .where('read', '=', false)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+/** The notification id of (event, agent): the same on every server instance. */
+export function notificationId(eventId: string, agentId: string): string {
+  const hex = createHash('sha256').update(`${eventId}:${agentId}`).digest('hex');
+  // Shaped as a UUID (version 5 style, RFC 4122 variant) so it fits uuid columns.
+  const variant = ((Number.parseInt(hex[16] ?? '0', 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+export interface NotificationDispatcherOptions {
+  fetch?: typeof fetch;
+  maxAttempts?: number;
+  /** Delay before the first retry; each later retry doubles it. */
+  baseDelayMs?: number;
+  timeoutMs?: number;
+  /** Told about failures of the dispatcher itself (database errors); never thrown at a publisher. */
+  onError?: (error: unknown) => void;
+}
+
+export interface NotificationDispatcher {
+  /** Resolves when no delivery is running or waiting for a retry (tests and shutdown). */
+  idle(): Promise<void>;
+  /** Stops listening and cancels waiting retries. */
+  stop(): void;
+}
+
+interface Preference {
+  agent_id: string;
+  webhook_url: string;
+  webhook_secret: string;
+  events: string[];
+}
+
+const PREFERENCES_TTL_MS = 2000;
+
+/** Subscribes to the events bus and delivers notifications (see the module comment). */
+export function startNotificationDispatcher(
+  deps: CoreDeps,
+  options: NotificationDispatcherOptions = {},
+): NotificationDispatcher {
+  const doFetch = options.fetch ?? fetch;
+  const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  const baseDelayMs = options.baseDelayMs ?? DEFAULT_BASE_DELAY_MS;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const onError = options.onError ?? (() => {});
+  const db = deps.store.db;
+  const timers = new Set<NodeJS.Timeout>();
+  let inFlight = 0;
+  let waiters: (() => void)[] = [];
+  let stopped = false;
+  let cache: { at: number; rows: Preference[] } | null = null;
+
+  const settle = () => {
+    if (inFlight === 0 && timers.size === 0) {
+      const done = waiters;
+      waiters = [];
+      for (const resolve of done) resolve();
+    }
+  };
+
+  const track = (work: Promise<void>) => {
+    inFlight += 1;
+    work.catch(onError).finally(() => {
+      inFlight -= 1;
+      settle();
+    });
+  };
+
+  const preferences = async (): Promise<Preference[]> => {
+    const now = Date.now();
+    if (cache && now - cache.at < PREFERENCES_TTL_MS) return cache.rows;
+    const rows = await db
+      .selectFrom('gitswarm_notification_preferences')
+      .select(['agent_id', 'webhook_url', 'webhook_secret', 'events'])
+      .where('enabled', '=', true)
+      .where('webhook_url', 'is not', null)
+      .where('webhook_secret', 'is not', null)
+      .execute();
+    cache = { at: now, rows: rows as Preference[] };
+    return cache.rows;
+  };
+
+  const attempt = async (id: string, preference: Preference, body: string, type: string, n: number) => {
+    let error: string | null = null;
+    try {
+      const response = await doFetch(preference.webhook_url, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'gitswarm-notifications',
+          'x-gitswarm-event': type,
+          'x-gitswarm-delivery': id,
+          'x-gitswarm-signature': signPayload(preference.webhook_secret, body),
+        },
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      await response.body?.cancel().catch(() => {});
+      if (response.status < 200 || response.status >= 300) error = `HTTP ${response.status}`;
+    } catch (cause) {
+      error = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+    }
+    await db
+      .updateTable('gitswarm_agent_notifications')
+      .set({ delivered: error === null, attempts: n, last_error: error?.slice(0, 1000) ?? null })
+      .where('id', '=', id)
+      .execute();
+    if (error !== null && n < maxAttempts && !stopped) {
+      const timer = setTimeout(
+        () => {
+          timers.delete(timer);
+          if (!stopped) track(attempt(id, preference, body, type, n + 1));
+          settle();
+        },
+        baseDelayMs * 2 ** (n - 1),
+      );
+      timer.unref();
+      timers.add(timer);
+    }
+  };
+
+  const dispatch = async (event: ActivityEntry) => {
+    if (event.event_type === 'agent.updated') cache = null;
+    const candidates = (await preferences()).filter(
+      (p) => p.agent_id !== event.agent_id && (p.events.length === 0 || p.events.includes(event.event_type)),
+    );
+    if (candidates.length === 0) return;
+    const repo = event.repo_id
+      ? await db.selectFrom('gitswarm_repos').selectAll().where('id', '=', event.repo_id).executeTakeFirst()
+      : undefined;
+    for (const preference of candidates) {
+      if (repo) {
+        const agent = await db
+          .selectFrom('gitswarm_agents')
+          .selectAll()
+          .where('id', '=', preference.agent_id)
+          .executeTakeFirst();
+        if (agent?.status !== 'active') continue;
+        if ((await resolveAccess(deps, db, repo, agent)).level === 'none') continue;
+      }
+      const id = notificationId(event.id, preference.agent_id);
+      const payload = { id, type: event.event_type, created_at: event.created_at, event };
+      const inserted = await db
+        .insertInto('gitswarm_agent_notifications')
+        .values({
+          id,
+          agent_id: preference.agent_id,
+          type: event.event_type,
+          payload: toJson(payload),
+          created_at: isoNow(deps.clock),
+        })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .executeTakeFirst();
+      // Another instance heard the same event first and delivers it.
+      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) continue;
+      track(attempt(id, preference, JSON.stringify(payload), event.event_type, 1));
+    }
+  };
+
+  const unsubscribe = deps.events.subscribe((event) => {
+    if (!stopped) track(dispatch(event));
+  });
+
+  return {
+    idle() {
+      if (inFlight === 0 && timers.size === 0) return Promise.resolve();
+      return new Promise((resolve) => waiters.push(resolve));
+    },
+    stop() {
+      stopped = true;
+      unsubscribe();
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      settle();
+    },
+  };
+}

@@ -1,0 +1,155 @@
+/**
+ * The HTTP server as a Fastify app that is built but not listening (serve.ts listens; tests use
+ * `inject` or listen on port 0). The core does the work; the app adds transport: auth, rate limits,
+ * validation, errors, events over WebSocket, notifications, metrics and the OpenAPI document.
+ *
+ * Routes live under `/api/v1`, one encapsulated plugin per area (routes/<area>.ts). Cross-cutting
+ * plugins (plugins/*.ts) are fastify-plugin-wrapped and named, registered before the routes.
+ */
+import cors from '@fastify/cors';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyServerOptions } from 'fastify';
+import type { EventBus } from '../core/events.js';
+import type { Store } from '../store/index.js';
+import { type Clock, systemClock } from '../util/clock.js';
+import { auth } from './plugins/auth.js';
+import { core } from './plugins/core.js';
+import { errors } from './plugins/errors.js';
+import { eventsBus } from './plugins/events-bus.js';
+import { idempotency } from './plugins/idempotency.js';
+import { inputGuard } from './plugins/input-guard.js';
+import { metrics } from './plugins/metrics.js';
+import { type NotificationsOptions, notifications } from './plugins/notifications.js';
+import { type RateLimitSettings, rateLimits } from './plugins/rate-limit.js';
+import { requestId, requestIdFor } from './plugins/request-id.js';
+import { type WebsocketOptions, websocket } from './plugins/websocket.js';
+import { activityRoutes } from './routes/activity.js';
+import { agentRoutes } from './routes/agents.js';
+import { healthRoutes } from './routes/health.js';
+import { repoRoutes } from './routes/repos.js';
+import type { App } from './types.js';
+
+export const API_PREFIX = '/api/v1';
+/** Largest request body accepted (1 MiB); larger ones get 413 `payload_too_large`. */
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+export interface BuildAppOptions {
+  store: Store;
+  clock?: Clock;
+  /** An events bus made by the caller; default: Redis pub/sub when `redisUrl` is set, else in-process. */
+  events?: EventBus;
+  /** Redis for the events bus and rate-limit counters, so several instances act as one. */
+  redisUrl?: string;
+  /** Redis channel of the events bus (default `gitswarm:events`; tests isolate themselves). */
+  redisChannel?: string;
+  /** Fastify logger options (pino); default: no logging. */
+  logger?: boolean | Record<string, unknown>;
+  /** Rate-limit settings, or false to turn limits off (benchmarks). */
+  rateLimit?: RateLimitSettings | false;
+  /** Notification delivery settings, or false to deliver nothing. */
+  notifications?: NotificationsOptions | false;
+  websocket?: WebsocketOptions;
+  bodyLimit?: number;
+  /** Allowed CORS origins (default: any origin; keys travel in a header, not cookies). */
+  corsOrigin?: string | string[] | boolean;
+  /** Trust X-Forwarded-* (behind a load balancer), so rate limits count real client IPs. */
+  trustProxy?: boolean;
+}
+
+/** Removes `token=` query values from logged URLs: keys never reach the logs. */
+function redactUrl(url: string): string {
+  return url.replace(/([?&]token=)[^&]*/gi, '$1[redacted]');
+}
+
+function loggerOptions(logger: BuildAppOptions['logger']): FastifyServerOptions['logger'] {
+  if (!logger) return false;
+  return {
+    ...(logger === true ? {} : logger),
+    serializers: {
+      req: (request: { method: string; url: string; ip?: string }) => ({
+        method: request.method,
+        url: redactUrl(request.url),
+        remoteAddress: request.ip,
+      }),
+    },
+  };
+}
+
+/** Builds the app (not listening). Close it with `app.close()`; the store stays the caller's. */
+export async function buildApp(options: BuildAppOptions): Promise<App> {
+  const app = Fastify({
+    logger: loggerOptions(options.logger),
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    genReqId: requestIdFor,
+    requestIdHeader: false,
+    trustProxy: options.trustProxy ?? false,
+    forceCloseConnections: 'idle',
+  }).withTypeProvider() as unknown as App;
+  // TypeBox validation: bodies are checked as sent (no coercion, unknown fields refused); params and
+  // query strings are converted from text first.
+  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+
+  await app.register(errors);
+  await app.register(requestId);
+  await app.register(eventsBus, {
+    events: options.events,
+    redisUrl: options.redisUrl,
+    channel: options.redisChannel,
+  });
+  await app.register(core, { store: options.store, clock: options.clock ?? systemClock });
+  await app.register(auth);
+  await app.register(inputGuard);
+  if (options.rateLimit !== false) {
+    await app.register(rateLimits, {
+      redisUrl: options.redisUrl,
+      redisNamespace: options.redisChannel ? `${options.redisChannel}:rl:` : undefined,
+      ...options.rateLimit,
+    });
+  }
+  await app.register(idempotency);
+  await app.register(metrics);
+  await app.register(cors, {
+    origin: options.corsOrigin ?? '*',
+    exposedHeaders: [
+      'x-request-id',
+      'retry-after',
+      'x-ratelimit-limit',
+      'x-ratelimit-remaining',
+      'x-ratelimit-reset',
+      'idempotent-replayed',
+    ],
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'GitSwarm API',
+        version: '1',
+        description:
+          'Governance for many agents on one git repository: streams, reviews, consensus, the buffer, ' +
+          'stabilization and promotion, tasks and bounties, council and elections. Errors are ' +
+          '{error: {code, message, hint?}}. Authenticate with Authorization: Bearer <api key>.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { config: { auth: 'none' }, schema: { hide: true } }, async () => app.swagger());
+  await app.register(websocket, options.websocket ?? {});
+  await app.register(notifications, { dispatcher: options.notifications ?? {} });
+  await app.register(healthRoutes);
+  await app.register(
+    async (api: App) => {
+      await api.register(agentRoutes);
+      await api.register(repoRoutes);
+      await api.register(activityRoutes);
+    },
+    { prefix: API_PREFIX },
+  );
+  return app;
+}
+
+export type { App, FastifyBaseLogger };

@@ -1,0 +1,112 @@
+/**
+ * API-key authentication. Keys are `gs_` + 32 random bytes (base64url), shown once at registration
+ * and stored only as their SHA-256 (hex). `request.agent` is the key's owner: routes take the acting
+ * agent from here and never from a body field.
+ *
+ * The key is resolved in `onRequest` (so the rate limiter can count per key) but refused only in
+ * `preValidation`, after the rate limiter has run: guessing keys is rate-limited like anything else.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { getAgentByKeyHash } from '../../core/agents.js';
+import { GitSwarmError } from '../../errors.js';
+import type { Agent } from '../../store/index.js';
+import type { AuthMode } from '../types.js';
+
+export const API_KEY_PREFIX = 'gs_';
+const API_KEY_SHAPE = /^gs_[A-Za-z0-9_-]{43}$/;
+const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
+
+/** A new API key: `gs_` and 32 random bytes in base64url (43 characters). */
+export function generateApiKey(): string {
+  return API_KEY_PREFIX + randomBytes(32).toString('base64url');
+}
+
+/** The stored form of a key: its SHA-256, hex. */
+export function hashApiKey(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+/** The agent owning `key`, or undefined; the hash found is compared in constant time. */
+export async function findAgentByApiKey(
+  db: FastifyInstance['deps']['store']['db'],
+  key: string,
+): Promise<Agent | undefined> {
+  if (!API_KEY_SHAPE.test(key)) return undefined;
+  const hash = hashApiKey(key);
+  const agent = await getAgentByKeyHash(db, hash);
+  if (!agent?.api_key_hash) return undefined;
+  const stored = Buffer.from(agent.api_key_hash, 'hex');
+  const given = Buffer.from(hash, 'hex');
+  return stored.length === given.length && timingSafeEqual(stored, given) ? agent : undefined;
+}
+
+function authModeOf(request: FastifyRequest): AuthMode {
+  const configured = request.routeOptions.config?.auth;
+  if (configured) return configured;
+  return request.method === 'GET' || request.method === 'HEAD' || request.method === 'OPTIONS'
+    ? 'optional'
+    : 'required';
+}
+
+function credentialsOf(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (typeof header === 'string' && header.length > 0) {
+    const match = BEARER.exec(header);
+    // A malformed header is a wrong key, not an anonymous request.
+    return match?.[1] ?? header;
+  }
+  if (request.routeOptions.config?.queryToken) {
+    const token = (request.query as Record<string, unknown> | undefined)?.token;
+    if (typeof token === 'string' && token.length > 0) return token;
+  }
+  return undefined;
+}
+
+/** Whether `request` carries a usable identity (for the rate limiter's key). */
+const authFailures = new WeakMap<FastifyRequest, GitSwarmError>();
+
+async function authPlugin(app: FastifyInstance): Promise<void> {
+  app.decorateRequest('agent', null);
+
+  app.addHook('onRequest', async (request) => {
+    if (request.is404 || authModeOf(request) === 'none') return;
+    const key = credentialsOf(request);
+    if (key === undefined) return;
+    const agent = await findAgentByApiKey(app.deps.store.db, key);
+    if (!agent) {
+      authFailures.set(request, new GitSwarmError('unauthorized', 'The API key is not valid.'));
+    } else if (agent.status !== 'active') {
+      authFailures.set(request, new GitSwarmError('forbidden', `Agent ${agent.name} is ${agent.status}.`));
+    } else {
+      request.agent = agent;
+    }
+  });
+
+  app.addHook('preValidation', async (request) => {
+    if (request.is404) return;
+    const mode = authModeOf(request);
+    if (mode === 'none') return;
+    const failure = authFailures.get(request);
+    if (failure) throw failure;
+    if (mode === 'required' && !request.agent) {
+      throw new GitSwarmError('unauthorized', 'This request needs an API key.', {
+        hint: 'Send Authorization: Bearer <api key>; register with POST /api/v1/agents to get one.',
+      });
+    }
+  });
+}
+
+/** The acting agent of a request that passed `auth: 'required'`. */
+export function actingAgent(request: FastifyRequest): Agent {
+  if (!request.agent) throw new GitSwarmError('unauthorized', 'This request needs an API key.');
+  return request.agent;
+}
+
+/** Resolves `request.agent` from the bearer key and enforces each route's `config.auth`. */
+export const auth = fp(authPlugin, {
+  name: 'gitswarm-auth',
+  fastify: '5.x',
+  dependencies: ['gitswarm-core'],
+});

@@ -1,0 +1,46 @@
+/**
+ * Runs the notification dispatcher (src/core/notifications.ts) for the app's lifetime: it hears
+ * every event on the bus and delivers webhooks in the background; on close it stops listening
+ * and waits for deliveries that are running.
+ */
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import {
+  type NotificationDispatcher,
+  type NotificationDispatcherOptions,
+  startNotificationDispatcher,
+} from '../../core/notifications.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    notifications: NotificationDispatcher | null;
+  }
+}
+
+export type NotificationsOptions = Omit<NotificationDispatcherOptions, 'onError'>;
+
+async function notificationsPlugin(
+  app: FastifyInstance,
+  options: { dispatcher: NotificationsOptions | false },
+): Promise<void> {
+  if (options.dispatcher === false) {
+    app.decorate('notifications', null);
+    return;
+  }
+  const dispatcher = startNotificationDispatcher(app.deps, {
+    ...options.dispatcher,
+    onError: (error) => app.log.warn({ err: error }, 'notification dispatch failed'),
+  });
+  app.decorate('notifications', dispatcher);
+  app.addHook('preClose', async () => {
+    dispatcher.stop();
+    await dispatcher.idle();
+  });
+}
+
+/** Starts webhook delivery of notifications (or not, with `dispatcher: false`). */
+export const notifications = fp(notificationsPlugin, {
+  name: 'gitswarm-notifications',
+  fastify: '5.x',
+  dependencies: ['gitswarm-core'],
+});

@@ -1,0 +1,206 @@
+/**
+ * Agents: registration (which returns the API key, once), listing and lookup, and the caller's own
+ * record and notification settings under /me.
+ */
+import Type from 'typebox';
+import { findAgent, listAgents, registerAgent } from '../../core/agents.js';
+import { EVENT_NAMES } from '../../core/event-names.js';
+import {
+  getNotificationSettings,
+  listNotifications,
+  markNotificationsRead,
+  setNotificationSettings,
+} from '../../core/notifications.js';
+import { GitSwarmError } from '../../errors.js';
+import { inTransaction } from '../../store/index.js';
+import { actingAgent, generateApiKey, hashApiKey } from '../plugins/auth.js';
+import { agentView } from '../route-helpers.js';
+import { AgentView, Closed, errorResponses, Id, Metadata, Nullable, Timestamp } from '../schemas.js';
+import type { App } from '../types.js';
+
+const RegisterBody = Closed({
+  name: Type.String({ minLength: 1, maxLength: 100, description: 'Letters, digits, ".", "_", "-"' }),
+  description: Type.Optional(Type.String({ maxLength: 2000 })),
+});
+
+const NotificationSettingsView = Closed({
+  webhook_url: Nullable(Type.String()),
+  events: Type.Array(Type.String()),
+  enabled: Type.Boolean(),
+  has_secret: Type.Boolean(),
+});
+
+const NotificationSettingsBody = Closed({
+  webhook_url: Type.Optional(Nullable(Type.String({ maxLength: 2048 }))),
+  events: Type.Optional(Type.Array(Type.String({ maxLength: 100 }), { maxItems: EVENT_NAMES.length })),
+  enabled: Type.Optional(Type.Boolean()),
+  rotate_secret: Type.Optional(Type.Boolean()),
+});
+
+const NotificationView = Closed({
+  id: Type.String(),
+  type: Type.String(),
+  payload: Metadata,
+  status: Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')]),
+  attempts: Type.Integer(),
+  last_error: Nullable(Type.String()),
+  read: Type.Boolean(),
+  created_at: Timestamp,
+});
+
+/** POST/GET /agents, GET /agents/:id, GET /me, notification settings and notifications under /me. */
+export async function agentRoutes(app: App): Promise<void> {
+  app.post(
+    '/agents',
+    {
+      config: { auth: 'none' },
+      schema: {
+        summary: 'Register an agent; the API key is returned once',
+        tags: ['agents'],
+        body: RegisterBody,
+        response: {
+          201: Closed({ agent: AgentView, api_key: Type.String() }),
+          ...errorResponses(400, 409, 429),
+        },
+      },
+    },
+    async (request, reply) => {
+      const apiKey = generateApiKey();
+      const agent = await registerAgent(app.deps, {
+        name: request.body.name,
+        description: request.body.description,
+        apiKeyHash: hashApiKey(apiKey),
+      });
+      reply.code(201);
+      return { agent: agentView(agent), api_key: apiKey };
+    },
+  );
+
+  app.get(
+    '/agents',
+    {
+      schema: {
+        summary: 'List agents',
+        tags: ['agents'],
+        response: { 200: Closed({ agents: Type.Array(AgentView) }) },
+      },
+    },
+    async () => ({ agents: (await listAgents(app.deps.store.db)).map(agentView) }),
+  );
+
+  app.get(
+    '/agents/:id',
+    {
+      schema: {
+        summary: 'Get an agent by id or name',
+        tags: ['agents'],
+        params: Closed({ id: Id }),
+        response: { 200: Closed({ agent: AgentView }), ...errorResponses(404) },
+      },
+    },
+    async (request) => {
+      const agent = await findAgent(app.deps.store.db, request.params.id);
+      if (!agent) {
+        throw new GitSwarmError('agent_not_found', `No agent ${JSON.stringify(request.params.id)}.`);
+      }
+      return { agent: agentView(agent) };
+    },
+  );
+
+  app.get(
+    '/me',
+    {
+      config: { auth: 'required' },
+      schema: {
+        summary: 'The agent owning the API key',
+        tags: ['agents'],
+        response: { 200: Closed({ agent: AgentView }), ...errorResponses(401) },
+      },
+    },
+    async (request) => ({ agent: agentView(actingAgent(request)) }),
+  );
+
+  app.get(
+    '/me/notification-settings',
+    {
+      config: { auth: 'required' },
+      schema: {
+        summary: "The caller's webhook settings",
+        tags: ['notifications'],
+        response: { 200: Closed({ settings: NotificationSettingsView }), ...errorResponses(401) },
+      },
+    },
+    async (request) => ({
+      settings: await getNotificationSettings(app.deps.store.db, actingAgent(request).id),
+    }),
+  );
+
+  app.put(
+    '/me/notification-settings',
+    {
+      schema: {
+        summary: 'Set the webhook URL and event filter; the signing secret is returned when made',
+        description:
+          'Deliveries are POSTed with X-GitSwarm-Signature: sha256=<HMAC-SHA256 of the raw body with ' +
+          'the secret>. An empty events list means every event.',
+        tags: ['notifications'],
+        body: NotificationSettingsBody,
+        response: {
+          200: Closed({
+            settings: NotificationSettingsView,
+            webhook_secret: Type.Optional(Type.String()),
+          }),
+          ...errorResponses(400, 401),
+        },
+      },
+    },
+    async (request) => {
+      const agent = actingAgent(request);
+      return inTransaction(app.deps.store.db, (trx) =>
+        setNotificationSettings(app.deps, trx, {
+          agent,
+          webhookUrl: request.body.webhook_url,
+          events: request.body.events,
+          enabled: request.body.enabled,
+          rotateSecret: request.body.rotate_secret,
+        }),
+      );
+    },
+  );
+
+  app.get(
+    '/me/notifications',
+    {
+      config: { auth: 'required' },
+      schema: {
+        summary: "The caller's notifications, newest first",
+        tags: ['notifications'],
+        querystring: Closed({
+          status: Type.Optional(
+            Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')]),
+          ),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
+        }),
+        response: { 200: Closed({ notifications: Type.Array(NotificationView) }), ...errorResponses(401) },
+      },
+    },
+    async (request) => ({
+      notifications: await listNotifications(app.deps.store.db, actingAgent(request).id, request.query),
+    }),
+  );
+
+  app.post(
+    '/me/notifications/read',
+    {
+      schema: {
+        summary: 'Mark notifications read',
+        tags: ['notifications'],
+        body: Closed({ ids: Type.Array(Type.String({ maxLength: 100 }), { minItems: 1, maxItems: 500 }) }),
+        response: { 200: Closed({ updated: Type.Integer() }), ...errorResponses(400, 401) },
+      },
+    },
+    async (request) => ({
+      updated: await markNotificationsRead(app.deps.store.db, actingAgent(request).id, request.body.ids),
+    }),
+  );
+}

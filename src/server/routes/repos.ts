@@ -1,0 +1,289 @@
+/**
+ * Repositories: create, list, read, change settings; maintainers and explicit access grants.
+ * Every rule (who may change what, which values are valid) is the core's: repos.ts,
+ * repo-settings.ts, maintainers.ts, access.ts.
+ */
+import Type from 'typebox';
+import { grantAccess, listAccessGrants, revokeAccess } from '../../core/access.js';
+import { getAgent } from '../../core/agents.js';
+import { addMaintainer, listMaintainers, removeMaintainer } from '../../core/maintainers.js';
+import { createRepo, getRepo, listRepos, updateRepoSettings } from '../../core/repos.js';
+import { lockedTransaction } from '../../store/index.js';
+import { actingAgent } from '../plugins/auth.js';
+import { canRead, readableRepo } from '../route-helpers.js';
+import {
+  Closed,
+  errorResponses,
+  Id,
+  IdParams,
+  Nullable,
+  OkResponse,
+  RepoView,
+  Timestamp,
+} from '../schemas.js';
+import type { App } from '../types.js';
+
+const literals = <T extends string>(...values: T[]) => Type.Union(values.map((v) => Type.Literal(v)));
+
+/** The settings a client may set (src/core/repo-settings.ts validates the values). */
+export const RepoSettingsProperties = {
+  description: Type.Optional(Nullable(Type.String({ maxLength: 2000 }))),
+  merge_mode: Type.Optional(literals('swarm', 'review', 'gated')),
+  ownership_model: Type.Optional(literals('solo', 'guild', 'open')),
+  consensus_threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  min_reviews: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
+  human_review_weight: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
+  agent_access: Type.Optional(literals('public', 'karma_threshold', 'allowlist')),
+  min_karma: Type.Optional(Type.Integer({ minimum: 0 })),
+  is_private: Type.Optional(Type.Boolean()),
+  buffer_branch: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  promote_target: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  auto_promote_on_green: Type.Optional(Type.Boolean()),
+  auto_revert_on_red: Type.Optional(Type.Boolean()),
+  stabilize_command: Type.Optional(Nullable(Type.String({ maxLength: 4000 }))),
+  stabilize_timeout_seconds: Type.Optional(Type.Integer({ minimum: 1 })),
+  stabilize_memory_mb: Type.Optional(Type.Integer({ minimum: 16 })),
+  sandbox: Type.Optional(literals('bubblewrap', 'none')),
+  max_auto_reverts_per_day: Type.Optional(Type.Integer({ minimum: 0 })),
+};
+
+const CreateRepoBody = Closed({
+  name: Type.String({ minLength: 1, maxLength: 255 }),
+  ...RepoSettingsProperties,
+});
+
+const UpdateRepoBody = Closed({
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  ...RepoSettingsProperties,
+});
+
+const MemberParams = Closed({ id: Id, agentId: Id });
+
+const MaintainerView = Closed({
+  agent_id: Type.String(),
+  agent_name: Type.String(),
+  role: Type.String(),
+  created_at: Timestamp,
+});
+
+const AccessGrantView = Closed({
+  agent_id: Type.String(),
+  agent_name: Type.String(),
+  access_level: Type.String(),
+  granted_by: Nullable(Type.String()),
+  expires_at: Nullable(Timestamp),
+  created_at: Timestamp,
+});
+
+function withoutUndefined(body: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(body).filter(([, value]) => value !== undefined));
+}
+
+/** /repos, /repos/:id, maintainers and access grants. */
+export async function repoRoutes(app: App): Promise<void> {
+  const deps = app.deps;
+
+  app.post(
+    '/repos',
+    {
+      schema: {
+        summary: 'Create a repository (the caller becomes its owner)',
+        tags: ['repos'],
+        body: CreateRepoBody,
+        response: { 201: Closed({ repo: RepoView }), ...errorResponses(400, 401) },
+      },
+    },
+    async (request, reply) => {
+      const { name, ...settings } = request.body;
+      const repo = await createRepo(deps, {
+        name,
+        settings: withoutUndefined(settings),
+        owner: actingAgent(request),
+      });
+      reply.code(201);
+      return { repo };
+    },
+  );
+
+  app.get(
+    '/repos',
+    {
+      schema: {
+        summary: 'List the repositories the caller can read',
+        tags: ['repos'],
+        response: { 200: Closed({ repos: Type.Array(RepoView) }) },
+      },
+    },
+    async (request) => {
+      const repos = [];
+      for (const repo of await listRepos(deps.store.db)) {
+        if (await canRead(deps, request.agent, repo)) repos.push(repo);
+      }
+      return { repos };
+    },
+  );
+
+  app.get(
+    '/repos/:id',
+    {
+      schema: {
+        summary: 'Get a repository: settings, buffer configuration and stage',
+        tags: ['repos'],
+        params: IdParams,
+        response: { 200: Closed({ repo: RepoView }), ...errorResponses(401, 403, 404) },
+      },
+    },
+    async (request) => ({ repo: await readableRepo(deps, request, request.params.id) }),
+  );
+
+  app.patch(
+    '/repos/:id',
+    {
+      schema: {
+        summary: 'Change repository settings (admin)',
+        tags: ['repos'],
+        params: IdParams,
+        body: UpdateRepoBody,
+        response: { 200: Closed({ repo: RepoView }), ...errorResponses(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const actor = actingAgent(request);
+      const found = await getRepo(deps.store.db, request.params.id);
+      const repo = await lockedTransaction(deps.store, found.id, async (trx) =>
+        updateRepoSettings(deps, trx, {
+          repo: await getRepo(trx, found.id),
+          actor,
+          changes: withoutUndefined(request.body),
+        }),
+      );
+      return { repo };
+    },
+  );
+
+  app.get(
+    '/repos/:id/maintainers',
+    {
+      schema: {
+        summary: 'List maintainers',
+        tags: ['repos'],
+        params: IdParams,
+        response: { 200: Closed({ maintainers: Type.Array(MaintainerView) }), ...errorResponses(404) },
+      },
+    },
+    async (request) => {
+      const repo = await readableRepo(deps, request, request.params.id);
+      return { maintainers: await listMaintainers(deps.store.db, repo.id) };
+    },
+  );
+
+  app.post(
+    '/repos/:id/maintainers',
+    {
+      schema: {
+        summary: 'Add a maintainer (admin)',
+        tags: ['repos'],
+        params: IdParams,
+        body: Closed({
+          agent_id: Type.String({ minLength: 1, maxLength: 100, description: 'Agent id or name' }),
+        }),
+        response: {
+          201: Closed({ maintainers: Type.Array(MaintainerView) }),
+          ...errorResponses(400, 403, 404, 409),
+        },
+      },
+    },
+    async (request, reply) => {
+      const actor = actingAgent(request);
+      const repo = await getRepo(deps.store.db, request.params.id);
+      const agent = await getAgent(deps.store.db, request.body.agent_id);
+      await lockedTransaction(deps.store, repo.id, (trx) => addMaintainer(deps, trx, { repo, actor, agent }));
+      reply.code(201);
+      return { maintainers: await listMaintainers(deps.store.db, repo.id) };
+    },
+  );
+
+  app.delete(
+    '/repos/:id/maintainers/:agentId',
+    {
+      schema: {
+        summary: 'Remove a maintainer (admin)',
+        tags: ['repos'],
+        params: MemberParams,
+        response: { 200: OkResponse, ...errorResponses(403, 404) },
+      },
+    },
+    async (request) => {
+      const actor = actingAgent(request);
+      const repo = await getRepo(deps.store.db, request.params.id);
+      const agent = await getAgent(deps.store.db, request.params.agentId);
+      await lockedTransaction(deps.store, repo.id, (trx) =>
+        removeMaintainer(deps, trx, { repo, actor, agent }),
+      );
+      return { ok: true as const };
+    },
+  );
+
+  app.get(
+    '/repos/:id/access',
+    {
+      schema: {
+        summary: 'List explicit access grants',
+        tags: ['repos'],
+        params: IdParams,
+        response: { 200: Closed({ grants: Type.Array(AccessGrantView) }), ...errorResponses(404) },
+      },
+    },
+    async (request) => {
+      const repo = await readableRepo(deps, request, request.params.id);
+      return { grants: await listAccessGrants(deps.store.db, repo.id) };
+    },
+  );
+
+  app.post(
+    '/repos/:id/access',
+    {
+      schema: {
+        summary: 'Grant an agent access (admin)',
+        tags: ['repos'],
+        params: IdParams,
+        body: Closed({
+          agent_id: Type.String({ minLength: 1, maxLength: 100, description: 'Agent id or name' }),
+          access_level: literals('read', 'write', 'maintain', 'admin'),
+          expires_at: Type.Optional(Type.String({ format: 'date-time', maxLength: 40 })),
+        }),
+        response: { 201: Closed({ grants: Type.Array(AccessGrantView) }), ...errorResponses(400, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      const actor = actingAgent(request);
+      const repo = await getRepo(deps.store.db, request.params.id);
+      const agent = await getAgent(deps.store.db, request.body.agent_id);
+      const expiresAt = request.body.expires_at ? new Date(request.body.expires_at).toISOString() : undefined;
+      await lockedTransaction(deps.store, repo.id, (trx) =>
+        grantAccess(deps, trx, { repo, actor, agent, level: request.body.access_level, expiresAt }),
+      );
+      reply.code(201);
+      return { grants: await listAccessGrants(deps.store.db, repo.id) };
+    },
+  );
+
+  app.delete(
+    '/repos/:id/access/:agentId',
+    {
+      schema: {
+        summary: "Revoke an agent's explicit grant (admin)",
+        tags: ['repos'],
+        params: MemberParams,
+        response: { 200: OkResponse, ...errorResponses(403, 404) },
+      },
+    },
+    async (request) => {
+      const actor = actingAgent(request);
+      const repo = await getRepo(deps.store.db, request.params.id);
+      const agent = await getAgent(deps.store.db, request.params.agentId);
+      await lockedTransaction(deps.store, repo.id, (trx) => revokeAccess(deps, trx, { repo, actor, agent }));
+      return { ok: true as const };
+    },
+  );
+}
