@@ -150,6 +150,18 @@ async function recordTransition(
   },
 ): Promise<Repo> {
   const now = isoNow(deps.clock);
+  // History is read in transitioned_at order: several steps recorded at one instant (one refresh)
+  // get strictly increasing times so their order survives.
+  const last = await db
+    .selectFrom('gitswarm_stage_history')
+    .select('transitioned_at')
+    .where('repo_id', '=', input.repo.id)
+    .orderBy('transitioned_at', 'desc')
+    .executeTakeFirst();
+  const at =
+    last && last.transitioned_at >= now
+      ? new Date(new Date(last.transitioned_at).getTime() + 1).toISOString()
+      : now;
   const updated = await db
     .updateTable('gitswarm_repos')
     .set({ stage: input.to, updated_at: now })
@@ -168,7 +180,7 @@ async function recordTransition(
       patch_count: input.metrics.merged_streams,
       maintainer_count: input.metrics.maintainers,
       metrics_at_transition: toJson(metricsAtTransition),
-      transitioned_at: now,
+      transitioned_at: at,
     })
     .execute();
   await recordActivity(deps, db, {
