@@ -1,0 +1,153 @@
+/**
+ * End-to-end helpers: real temporary git repositories and the real `gitswarm` binary
+ * (process.execPath + bin/gitswarm.js, which loads dist/: run `npm run build` first).
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
+import type { TestDialect } from '../helpers/store.js';
+import { runInProcess } from './in-process.js';
+
+export const BIN = fileURLToPath(new URL('../../bin/gitswarm.js', import.meta.url));
+
+export const GIT_IDENTITY = {
+  GIT_AUTHOR_NAME: 'GitSwarm Test',
+  GIT_AUTHOR_EMAIL: 'test@gitswarm.invalid',
+  GIT_COMMITTER_NAME: 'GitSwarm Test',
+  GIT_COMMITTER_EMAIL: 'test@gitswarm.invalid',
+};
+
+/** The environment of every spawned command: no inherited GitSwarm settings, no colour. */
+export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (
+      key.startsWith('GITSWARM_') ||
+      key === 'DATABASE_URL' ||
+      key === 'FORCE_COLOR' ||
+      key.startsWith('GIT_')
+    ) {
+      continue;
+    }
+    env[key] = value;
+  }
+  return { ...env, ...GIT_IDENTITY, NO_COLOR: '1', ...extra };
+}
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** stdout parsed as the one JSON document it must be. */
+  json<T = Record<string, unknown>>(): T;
+}
+
+export interface RunOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
+/** Runs the real binary and collects its exit code and output (never throws on a non-zero exit). */
+export function runBin(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [BIN, ...args], { cwd, env, encoding: 'utf8' }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
+      if (code === null) {
+        reject(error);
+        return;
+      }
+      resolve({
+        code,
+        stdout,
+        stderr,
+        json<T>() {
+          return JSON.parse(stdout) as T;
+        },
+      });
+    });
+  });
+}
+
+/** Dialects the spawned binary can use: SQLite, and PostgreSQL when the run has a real server (PGlite lives in one process). */
+export function binDialects(): TestDialect[] {
+  return inject('postgresUrl') ? ['sqlite', 'postgres'] : ['sqlite'];
+}
+
+/** A temporary git repository with one commit on main, and a way to run gitswarm in it. */
+export class TestRepo {
+  readonly dir: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly #cleanup: () => void;
+
+  constructor(dir: string, env: NodeJS.ProcessEnv, cleanup: () => void) {
+    this.dir = dir;
+    this.env = env;
+    this.#cleanup = cleanup;
+  }
+
+  /** Runs `gitswarm ARGS` in the repository (or `options.cwd`). */
+  run(args: readonly string[], options: RunOptions = {}): Promise<CliRun> {
+    return runBin(args, options.cwd ?? this.dir, { ...this.env, ...options.env });
+  }
+
+  /** Runs git in the repository and returns its trimmed output. */
+  git(args: readonly string[], cwd = this.dir): string {
+    return execFileSync('git', args, { cwd, env: this.env, encoding: 'utf8' }).trim();
+  }
+
+  /** Writes a file (relative to `base`, default the repository root). */
+  write(path: string, content: string, base = this.dir): void {
+    const file = join(base, path);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, content);
+  }
+
+  /** Every ref with its object, the worktrees: what a refused command must leave as it was. */
+  gitState(): string {
+    return `${this.git(['for-each-ref', '--format=%(refname) %(objectname)'])}\n${this.git(['worktree', 'list', '--porcelain'])}`;
+  }
+
+  /** Runs `gitswarm ARGS` in-process (runCli with buffered IO): same code, no process start. */
+  runHere(args: readonly string[], options: RunOptions = {}): Promise<CliRun> {
+    return runInProcess(args, { cwd: options.cwd ?? this.dir, env: { ...this.env, ...options.env } });
+  }
+
+  close(): void {
+    this.#cleanup();
+  }
+}
+
+export interface CreateRepoOptions {
+  /** Extra environment of every command (GITSWARM_DB from `storeEnv`, say). */
+  env?: Record<string, string>;
+  /** Make the first commit (default true). */
+  commit?: boolean;
+}
+
+/** Creates a temporary repository with `README.md` committed on main. */
+export function createTestRepo(options: CreateRepoOptions = {}): TestRepo {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'gitswarm-cli-')));
+  const env = cleanEnv(options.env);
+  execFileSync('git', ['init', '-q', '-b', 'main'], { cwd: dir, env });
+  if (options.commit !== false) {
+    writeFileSync(join(dir, 'README.md'), '# test repository\n');
+    execFileSync('git', ['add', '-A'], { cwd: dir, env });
+    execFileSync('git', ['commit', '-q', '-m', 'initial'], { cwd: dir, env });
+  }
+  return new TestRepo(dir, env, () => rmSync(dir, { recursive: true, force: true }));
+}
+
+/** A fresh empty directory outside any git repository. */
+export function createTempDir(): { dir: string; close: () => void } {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'gitswarm-nogit-')));
+  return { dir, close: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Asserts that `value` has every listed field (the `--json` minimum of spec/cli.md). */
+export function missingFields(value: unknown, fields: readonly string[]): string[] {
+  if (typeof value !== 'object' || value === null) return [...fields];
+  return fields.filter((field) => !(field in value));
+}
