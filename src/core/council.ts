@@ -490,8 +490,15 @@ export async function unseatCouncilMember(
   input: UnseatMemberInput,
 ): Promise<Council> {
   await db.deleteFrom('gitswarm_council_members').where('id', '=', input.member.id).execute();
+  // Whatever the caller's copy of the row says: a council without a chair gets one.
   let newChair: string | undefined;
-  if (input.member.role === 'chair') {
+  const chair = await db
+    .selectFrom('gitswarm_council_members')
+    .select('id')
+    .where('council_id', '=', input.council.id)
+    .where('role', '=', 'chair')
+    .executeTakeFirst();
+  if (!chair) {
     const next = await db
       .selectFrom('gitswarm_council_members')
       .select(['id', 'agent_id'])
