@@ -136,6 +136,7 @@ for (const dialect of DIALECTS) {
         'term_expired',
         'term_expired',
       ]);
+      expect(removed.at(-1)?.metadata.new_chair_id).toBe(after[0]?.agent_id);
       expect(await runScheduledDuties(world.deps, repo)).toMatchObject(NOTHING);
     });
   });
