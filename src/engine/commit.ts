@@ -1,0 +1,59 @@
+/**
+ * Committing everything in a stream's worktree, with a Change-Id trailer. Only the worktree's
+ * own branch moves (by `git commit`); no other ref is touched.
+ */
+import { GitSwarmError } from '../errors.js';
+import { type GitIdentity, identityEnv } from './author.js';
+import { isChangeId, newChangeId, readChangeId, withChangeId } from './change-id.js';
+import { git, gitOut } from './git.js';
+
+export interface CommitAllOptions {
+  message: string;
+  author: GitIdentity;
+  /** Keep this Change-Id (e.g. amending a change); a new one otherwise. */
+  changeId?: string;
+}
+
+// Hooks are code from the repository; an engine commit must not run them outside a sandbox,
+// and signing would prompt.
+const COMMIT_CONFIG = ['-c', 'core.hooksPath=/dev/null', '-c', 'commit.gpgSign=false'];
+
+/**
+ * Stages everything (`git add -A`) and commits it with a Change-Id trailer (the message's own,
+ * else `changeId`, else a new one). Returns null when there is nothing to commit.
+ */
+export async function commitAll(
+  worktree: string,
+  options: CommitAllOptions,
+): Promise<{ commit: string; changeId: string } | null> {
+  if (options.message.trim() === '') {
+    throw new GitSwarmError('invalid_input', 'A commit message cannot be empty.');
+  }
+  if (options.changeId !== undefined && !isChangeId(options.changeId)) {
+    throw new GitSwarmError('invalid_input', `Invalid Change-Id ${JSON.stringify(options.changeId)}.`);
+  }
+  const message = withChangeId(options.message, options.changeId ?? newChangeId());
+  const changeId = readChangeId(message) as string;
+  const env = identityEnv(options.author);
+  await gitOut(['add', '-A'], { cwd: worktree });
+  const result = await git([...COMMIT_CONFIG, 'commit', '--quiet', '--no-verify', '-F', '-'], {
+    cwd: worktree,
+    input: message,
+    env,
+    okExitCodes: [1],
+  });
+  if (result.exitCode === 1) {
+    // `commit` exits 1 both for "nothing to commit" and for real failures; the index decides.
+    const staged = await git(['diff', '--cached', '--quiet'], { cwd: worktree, okExitCodes: [1] });
+    if (staged.exitCode === 0) return null;
+    throw new GitSwarmError(
+      'git_failed',
+      `git commit failed: ${result.stderr.trim() || result.stdout.trim()}`,
+      {
+        details: { git_stderr: result.stderr.trim() },
+      },
+    );
+  }
+  const commit = await gitOut(['rev-parse', 'HEAD'], { cwd: worktree });
+  return { commit, changeId };
+}

@@ -1,0 +1,195 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { readChangeId } from '../../src/engine/change-id.js';
+import { commitAll } from '../../src/engine/commit.js';
+import { changedFiles, diffRange } from '../../src/engine/diff.js';
+import type { OpLog } from '../../src/engine/oplog.js';
+import { createBranchAt, streamBranch } from '../../src/engine/stream-branches.js';
+import {
+  addWorktree,
+  isWorktreeDirty,
+  removeWorktree,
+  syncWorktreeAfterRefMove,
+  withDetachedWorktree,
+} from '../../src/engine/worktrees.js';
+import { makeOpLog, makeRepo, TEST_IDENTITY, type TestRepo } from '../helpers/git-fixture.js';
+import { openTestStore, type TestStore } from '../helpers/store.js';
+
+let store: TestStore;
+let repo: TestRepo;
+let oplog: OpLog;
+beforeAll(async () => {
+  store = await openTestStore('sqlite');
+});
+afterAll(async () => {
+  await store.close();
+});
+beforeEach(async () => {
+  repo = await makeRepo();
+  oplog = await makeOpLog(store);
+});
+afterEach(() => repo.cleanup());
+
+const worktreeCount = async () => (await repo.run(['worktree', 'list', '--porcelain'])).split('\n\n').length;
+
+describe('stream branches and worktrees', () => {
+  it('creates a stream branch create-only, with a pending op', async () => {
+    const main = await repo.rev('main');
+    expect(streamBranch('abc123def456')).toBe('stream/abc123def456');
+    const opId = await createBranchAt(repo.dir, {
+      branch: streamBranch('abc123def456'),
+      at: main,
+      oplog,
+      streamId: null,
+    });
+    expect(await repo.rev('stream/abc123def456')).toBe(main);
+    const op = await store.db
+      .selectFrom('gitswarm_operations')
+      .selectAll()
+      .where('id', '=', opId)
+      .executeTakeFirstOrThrow();
+    expect(op).toMatchObject({ kind: 'stream_create', status: 'pending', old_oid: null, new_oid: main });
+    await expect(
+      createBranchAt(repo.dir, { branch: 'stream/abc123def456', at: 'main', oplog }),
+    ).rejects.toMatchObject({
+      code: 'already_exists',
+    });
+    await expect(createBranchAt(repo.dir, { branch: '-b', at: main, oplog })).rejects.toMatchObject({
+      code: 'invalid_name',
+    });
+    await expect(createBranchAt(repo.dir, { branch: 'x', at: 'missing', oplog })).rejects.toMatchObject({
+      code: 'not_found',
+    });
+  });
+
+  it('adds a worktree on a branch, commits in it, detects dirt and removes it', async () => {
+    await createBranchAt(repo.dir, { branch: 'stream/s1', at: 'main', oplog });
+    const wt = repo.tempPath('wt-s1');
+    await addWorktree(repo.dir, { path: wt, branch: 'stream/s1' });
+    expect(await repo.run(['symbolic-ref', 'HEAD'], wt)).toBe('refs/heads/stream/s1');
+    expect(await isWorktreeDirty(wt)).toBe(false);
+
+    expect(await commitAll(wt, { message: 'Nothing yet', author: TEST_IDENTITY })).toBeNull();
+
+    writeFileSync(join(wt, 'new.txt'), 'new\n');
+    writeFileSync(join(wt, 'lines.txt'), 'one\n');
+    expect(await isWorktreeDirty(wt)).toBe(true);
+    const first = await commitAll(wt, { message: 'Add new.txt', author: TEST_IDENTITY });
+    expect(first).not.toBeNull();
+    if (!first) return;
+    expect(first.changeId).toMatch(/^I[0-9a-f]{40}$/);
+    expect(await repo.rev('stream/s1')).toBe(first.commit);
+    expect(await isWorktreeDirty(wt)).toBe(false);
+    const message = await repo.run(['log', '-1', '--format=%B', first.commit]);
+    expect(message).toBe(`Add new.txt\n\nChange-Id: ${first.changeId}`);
+    expect(readChangeId(message)).toBe(first.changeId);
+    expect(await repo.run(['log', '-1', '--format=%an <%ae>|%cn', first.commit])).toBe(
+      'Test Agent <agent@example.test>|Test Agent',
+    );
+
+    // A given Change-Id is kept; a deletion counts as a change; '#' lines survive.
+    const id = `I${'b'.repeat(40)}`;
+    writeFileSync(join(wt, 'new.txt'), 'changed\n');
+    const second = await commitAll(wt, {
+      message: 'Change it\n\n# not a comment',
+      author: TEST_IDENTITY,
+      changeId: id,
+    });
+    expect(second?.changeId).toBe(id);
+    expect(await repo.run(['log', '-1', '--format=%B', 'stream/s1'])).toBe(
+      `Change it\n\n# not a comment\n\nChange-Id: ${id}`,
+    );
+    await expect(commitAll(wt, { message: ' ', author: TEST_IDENTITY })).rejects.toMatchObject({
+      code: 'invalid_input',
+    });
+    await expect(
+      commitAll(wt, { message: 'x', author: TEST_IDENTITY, changeId: 'nope' }),
+    ).rejects.toMatchObject({
+      code: 'invalid_input',
+    });
+    // commitAll never moved other branches.
+    expect(await repo.rev('main')).toBe(await repo.rev('stream/s1~2'));
+
+    writeFileSync(join(wt, 'dirt.txt'), 'dirt\n');
+    await removeWorktree(repo.dir, wt);
+    expect(existsSync(wt)).toBe(false);
+    expect(await worktreeCount()).toBe(1);
+    await expect(addWorktree(repo.dir, { path: 'relative/path', branch: 'stream/s1' })).rejects.toMatchObject(
+      {
+        code: 'invalid_path',
+      },
+    );
+    await expect(
+      addWorktree(repo.dir, { path: repo.tempPath('x'), branch: '--detach' }),
+    ).rejects.toMatchObject({
+      code: 'invalid_name',
+    });
+  });
+
+  it('removes a worktree whose directory is already gone (prune)', async () => {
+    await createBranchAt(repo.dir, { branch: 'stream/gone', at: 'main', oplog });
+    const wt = repo.tempPath('wt-gone');
+    await addWorktree(repo.dir, { path: wt, branch: 'stream/gone' });
+    await import('node:fs/promises').then((fs) => fs.rm(wt, { recursive: true, force: true }));
+    await removeWorktree(repo.dir, wt);
+    expect(await worktreeCount()).toBe(1);
+    // The branch is free again.
+    await addWorktree(repo.dir, { path: repo.tempPath('wt-again'), branch: 'stream/gone' });
+  });
+
+  it('runs in a detached throw-away worktree and removes it, also on error', async () => {
+    const main = await repo.rev('main');
+    let seen = '';
+    const result = await withDetachedWorktree(repo.dir, main, async (path) => {
+      seen = path;
+      expect(readFileSync(join(path, 'README.md'), 'utf8')).toBe('hello\n');
+      expect(await repo.exitCode(['symbolic-ref', '-q', 'HEAD'], path)).toBe(1);
+      writeFileSync(join(path, 'junk.txt'), 'junk');
+      return 42;
+    });
+    expect(result).toBe(42);
+    expect(existsSync(seen)).toBe(false);
+    await expect(
+      withDetachedWorktree(repo.dir, main, async (path) => {
+        seen = path;
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect(existsSync(seen)).toBe(false);
+    expect(await worktreeCount()).toBe(1);
+    await expect(withDetachedWorktree(repo.dir, '--orphan', async () => 1)).rejects.toMatchObject({
+      code: 'invalid_input',
+    });
+  });
+
+  it('syncs a clean worktree after its branch moved under it', async () => {
+    await createBranchAt(repo.dir, { branch: 'stream/sync', at: 'main', oplog });
+    const wt = repo.tempPath('wt-sync');
+    await addWorktree(repo.dir, { path: wt, branch: 'stream/sync' });
+    const old = await repo.rev('stream/sync');
+    const next = await repo.commitOn('stream/sync', { 'synced.txt': 'yes\n', 'README.md': null });
+    expect(await isWorktreeDirty(wt)).toBe(true); // stale index after update-ref
+    await syncWorktreeAfterRefMove(wt, old, next);
+    expect(await isWorktreeDirty(wt)).toBe(false);
+    expect(readFileSync(join(wt, 'synced.txt'), 'utf8')).toBe('yes\n');
+    expect(existsSync(join(wt, 'README.md'))).toBe(false);
+  });
+});
+
+describe('diff', () => {
+  it('diffs a head against its merge base with a base', async () => {
+    const head = await repo.commitOn('feat', { 'a b.txt': 'a\n', 'lines.txt': 'one\n' });
+    await repo.commitOn('main', { 'main-only.txt': 'm\n' });
+    expect(await changedFiles(repo.dir, 'main', head)).toEqual(['a b.txt', 'lines.txt']);
+    const stat = await diffRange(repo.dir, 'main', head, { stat: true });
+    expect(stat).toContain('2 files changed');
+    const patch = await diffRange(repo.dir, 'main', 'feat');
+    expect(patch).toContain('+++ b/a b.txt');
+    expect(patch).not.toContain('main-only');
+    await expect(diffRange(repo.dir, '--output=/tmp/x', head)).rejects.toMatchObject({
+      code: 'invalid_input',
+    });
+    await expect(changedFiles(repo.dir, 'main', '../x')).rejects.toMatchObject({ code: 'invalid_input' });
+  });
+});
