@@ -16,8 +16,11 @@ export function reportError(io: CliIO, json: boolean, error: unknown): CliExitCo
     if (json) io.stdout.write(`${JSON.stringify(error.toJSON(), null, 2)}\n`);
     else {
       io.stderr.write(`error: ${safeText(error.message)}\n`);
+      // Conflicting paths are listed one per line unless the message already names them all.
       const paths = error.details?.paths;
-      if (Array.isArray(paths)) for (const path of paths) io.stderr.write(`  ${safeText(String(path))}\n`);
+      if (Array.isArray(paths) && !paths.every((path) => error.message.includes(String(path)))) {
+        for (const path of paths) io.stderr.write(`  ${safeText(String(path))}\n`);
+      }
       if (error.hint) io.stderr.write(`hint: ${safeText(error.hint)}\n`);
     }
     return error.exitCode;

@@ -114,5 +114,5 @@ export async function runDestroyWorkspace(
 export function formatDestroyWorkspace(result: DestroyWorkspaceCommandResult): string {
   return result.abandoned
     ? `Removed ${result.worktree} and abandoned stream ${result.stream_id}`
-    : `Removed ${result.worktree}; stream ${result.stream_id} is kept (it can still be reviewed and merged).`;
+    : `Removed ${result.worktree}; stream ${result.stream_id} is kept.`;
 }
