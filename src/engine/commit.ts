@@ -36,12 +36,15 @@ export async function commitAll(
   const changeId = readChangeId(message) as string;
   const env = identityEnv(options.author);
   await gitOut(['add', '-A'], { cwd: worktree });
-  const result = await git([...COMMIT_CONFIG, 'commit', '--quiet', '--no-verify', '-F', '-'], {
-    cwd: worktree,
-    input: message,
-    env,
-    okExitCodes: [1],
-  });
+  const result = await git(
+    [...COMMIT_CONFIG, 'commit', '--quiet', '--no-verify', '--cleanup=whitespace', '-F', '-'],
+    {
+      cwd: worktree,
+      input: message,
+      env,
+      okExitCodes: [1],
+    },
+  );
   if (result.exitCode === 1) {
     // `commit` exits 1 both for "nothing to commit" and for real failures; the index decides.
     const staged = await git(['diff', '--cached', '--quiet'], { cwd: worktree, okExitCodes: [1] });

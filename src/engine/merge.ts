@@ -57,11 +57,14 @@ export async function mergeIntoBranch(
     }
     const merged = await mergeTree(repoDir, head, options.source);
     if (!merged.clean) return { kind: 'conflicted', paths: merged.paths, head };
-    const commit = await gitOut(['commit-tree', merged.tree, '-p', head, '-p', options.source, '-F', '-'], {
-      cwd: repoDir,
-      input: message,
-      env,
-    });
+    const commit = await gitOut(
+      ['commit-tree', '--no-gpg-sign', merged.tree, '-p', head, '-p', options.source, '-F', '-'],
+      {
+        cwd: repoDir,
+        input: message,
+        env,
+      },
+    );
     const move = await moveRef(repoDir, options.oplog, {
       ref,
       old: head,

@@ -44,7 +44,12 @@ const MAX_ATTEMPTS = 4;
 async function commitsToReplay(repoDir: string, onto: string, head: string): Promise<PickedCommit[]> {
   const result = await git(
     [
+      // Messages exactly as stored, in UTF-8 (new commits carry no encoding header); no
+      // signature lines mixed into the output whatever the user's config says.
+      '-c',
+      'i18n.logOutputEncoding=UTF-8',
       'log',
+      '--no-show-signature',
       '--reverse',
       '--no-merges',
       '-z',

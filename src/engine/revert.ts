@@ -74,7 +74,7 @@ export async function revertMerge(repoDir: string, options: RevertMergeOptions):
       merged = await mergeTree(repoDir, ours as string, theirs as string);
     }
     if (!merged.clean) return { kind: 'conflicted', paths: merged.paths };
-    const commit = await gitOut(['commit-tree', merged.tree, '-p', head, '-F', '-'], {
+    const commit = await gitOut(['commit-tree', '--no-gpg-sign', merged.tree, '-p', head, '-F', '-'], {
       cwd: repoDir,
       input: message,
       env,
