@@ -15,8 +15,10 @@ export interface OpenStoreOptions {
  */
 export async function openStore(location: string, options: OpenStoreOptions = {}): Promise<Store> {
   let store: Store;
+  let schema: string | undefined;
   if (/^postgres(ql)?:\/\//.test(location)) {
     const { openPostgresStore } = await import('./postgres-dialect.js');
+    schema = options.schema;
     store = await openPostgresStore({
       url: location,
       schema: options.schema,
@@ -24,14 +26,15 @@ export async function openStore(location: string, options: OpenStoreOptions = {}
     });
   } else if (location.startsWith('pglite:')) {
     const { openPgliteStore } = await import('./pglite-dialect.js');
-    store = await openPgliteStore(options.schema ?? (location.slice('pglite:'.length) || 'public'));
+    schema = options.schema ?? (location.slice('pglite:'.length) || 'public');
+    store = await openPgliteStore(schema);
   } else {
     const { openSqliteStore } = await import('./sqlite-dialect.js');
     store = openSqliteStore(location);
   }
   if (options.migrate !== false) {
     try {
-      await migrateToLatest(store);
+      await migrateToLatest(store, schema);
     } catch (error) {
       await store.close();
       throw error;

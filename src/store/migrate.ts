@@ -10,9 +10,17 @@ function provider(store: Store): MigrationProvider {
   };
 }
 
-/** Brings the store's schema up to date; safe to call from several processes at once. */
-export async function migrateToLatest(store: Store): Promise<void> {
-  const migrator = new Migrator({ db: store.db, provider: provider(store) });
+/**
+ * Brings the store's schema up to date; safe to call from several processes at once. `schema` names
+ * the PostgreSQL schema the store lives in: Kysely looks for its migration tables in every schema
+ * unless told which one, and would find another store's.
+ */
+export async function migrateToLatest(store: Store, schema?: string): Promise<void> {
+  const migrator = new Migrator({
+    db: store.db,
+    provider: provider(store),
+    ...(schema ? { migrationTableSchema: schema } : {}),
+  });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
