@@ -1,0 +1,121 @@
+/**
+ * Starts the server: opens the store (an embedded SQLite file in the data directory, or PostgreSQL
+ * when given a postgres:// URL; migrations run on open), builds the app and listens. SIGTERM and
+ * SIGINT shut it down gracefully: stop accepting connections, let in-flight requests finish, close
+ * WebSockets, Redis and the store.
+ *
+ * Configuration from the environment (see `serverConfigFromEnv`): PORT (3000), HOST (127.0.0.1),
+ * DATABASE_URL, REDIS_URL, GITSWARM_DATA_DIR (./.gitswarm-server), LOG_LEVEL (info).
+ */
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { openStore, type Store } from '../store/index.js';
+import { type App, type BuildAppOptions, buildApp } from './app.js';
+
+export const DEFAULT_PORT = 3000;
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_DATA_DIR = '.gitswarm-server';
+export const SQLITE_FILE = 'gitswarm.db';
+
+export interface ServerConfig {
+  port?: number;
+  host?: string;
+  /** postgres://… for PostgreSQL; default: SQLite file `gitswarm.db` in the data directory. */
+  databaseUrl?: string;
+  redisUrl?: string;
+  dataDir?: string;
+  /** Pino logger options, or false for silence (default: level from LOG_LEVEL or info). */
+  logger?: BuildAppOptions['logger'];
+  /** Install SIGTERM/SIGINT handlers (default true). */
+  handleSignals?: boolean;
+  /** Anything else buildApp accepts (rate limits, notifications, CORS). */
+  app?: Omit<BuildAppOptions, 'store' | 'redisUrl' | 'logger'>;
+}
+
+export interface RunningServer {
+  app: App;
+  store: Store;
+  /** The address it listens on, e.g. http://127.0.0.1:3000. */
+  url: string;
+  port: number;
+  /** Graceful shutdown; safe to call more than once. */
+  close(): Promise<void>;
+}
+
+/** Reads the server's configuration from environment variables. */
+export function serverConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const port = env.PORT ? Number(env.PORT) : undefined;
+  return {
+    port: port !== undefined && Number.isInteger(port) ? port : undefined,
+    host: env.HOST || undefined,
+    databaseUrl: env.DATABASE_URL || undefined,
+    redisUrl: env.REDIS_URL || undefined,
+    dataDir: env.GITSWARM_DATA_DIR || undefined,
+    logger: { level: env.LOG_LEVEL || 'info' },
+  };
+}
+
+/** Where the store lives for a configuration: the database URL, or the SQLite file in the data dir. */
+export function storeLocation(config: Pick<ServerConfig, 'databaseUrl' | 'dataDir'>): string {
+  if (config.databaseUrl) return config.databaseUrl;
+  const dataDir = resolve(config.dataDir ?? DEFAULT_DATA_DIR);
+  mkdirSync(dataDir, { recursive: true });
+  return join(dataDir, SQLITE_FILE);
+}
+
+/** Opens the store, builds the app and listens; see the module comment. */
+export async function startServer(config: ServerConfig = {}): Promise<RunningServer> {
+  const store = await openStore(storeLocation(config));
+  let app: App;
+  try {
+    app = await buildApp({
+      ...config.app,
+      store,
+      redisUrl: config.redisUrl,
+      logger: config.logger ?? { level: 'info' },
+    });
+    await app.listen({ port: config.port ?? DEFAULT_PORT, host: config.host ?? DEFAULT_HOST });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : (config.port ?? DEFAULT_PORT);
+  const host = config.host ?? DEFAULT_HOST;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    app.log.info({ signal }, 'shutting down');
+    close().then(
+      () => process.exit(0),
+      (error) => {
+        app.log.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  const close = () => {
+    closing ??= (async () => {
+      if (config.handleSignals !== false) {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+      }
+      try {
+        await app.close();
+      } finally {
+        await store.close();
+      }
+    })();
+    return closing;
+  };
+  if (config.handleSignals !== false) {
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+  app.log.info(
+    { url, database: store.capabilities.label, redis: Boolean(config.redisUrl) },
+    'gitswarm server listening',
+  );
+  return { app, store, url, port, close };
+}

@@ -1,0 +1,119 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DIALECTS, dialectLabel } from '../helpers/store.js';
+import { registerTestAgent, startTestApp, type TestAgent, type TestApp } from './helpers.js';
+
+for (const dialect of DIALECTS) {
+  describe(`${dialectLabel(dialect)}: Idempotency-Key`, () => {
+    let t: TestApp;
+    let agent: TestAgent;
+    let other: TestAgent;
+    beforeAll(async () => {
+      t = await startTestApp(dialect);
+      agent = await registerTestAgent(t.app);
+      other = await registerTestAgent(t.app);
+    });
+    afterAll(async () => {
+      await t.close();
+    });
+
+    const countRepos = async (name: string) =>
+      (await t.store.db.selectFrom('gitswarm_repos').select('id').where('name', '=', name).execute()).length;
+
+    it('replays the stored response for the same key and body; the write happens once', async () => {
+      const request = {
+        method: 'POST' as const,
+        url: '/api/v1/repos',
+        headers: { ...agent.headers, 'idempotency-key': 'create-1' },
+        payload: { name: 'idem-repo' },
+      };
+      const first = await t.app.inject(request);
+      expect(first.statusCode).toBe(201);
+      expect(first.headers['idempotent-replayed']).toBeUndefined();
+      const second = await t.app.inject(request);
+      expect(second.statusCode).toBe(201);
+      expect(second.headers['idempotent-replayed']).toBe('true');
+      expect(second.json()).toEqual(first.json());
+      expect(await countRepos('idem-repo')).toBe(1);
+    });
+
+    it('refuses the same key with a different body: 409 idempotency_key_reused, nothing written', async () => {
+      const headers = { ...agent.headers, 'idempotency-key': 'create-2' };
+      await t.app.inject({ method: 'POST', url: '/api/v1/repos', headers, payload: { name: 'idem-a' } });
+      const reused = await t.app.inject({
+        method: 'POST',
+        url: '/api/v1/repos',
+        headers,
+        payload: { name: 'idem-b' },
+      });
+      expect(reused.statusCode).toBe(409);
+      expect(reused.json().error.code).toBe('idempotency_key_reused');
+      expect(await countRepos('idem-b')).toBe(0);
+    });
+
+    it('keys are per agent', async () => {
+      const payload = { name: 'idem-shared' };
+      const a = await t.app.inject({
+        method: 'POST',
+        url: '/api/v1/repos',
+        headers: { ...agent.headers, 'idempotency-key': 'same' },
+        payload,
+      });
+      const b = await t.app.inject({
+        method: 'POST',
+        url: '/api/v1/repos',
+        headers: { ...other.headers, 'idempotency-key': 'same' },
+        payload,
+      });
+      expect([a.statusCode, b.statusCode]).toEqual([201, 201]);
+      expect(b.headers['idempotent-replayed']).toBeUndefined();
+      expect(await countRepos('idem-shared')).toBe(2);
+    });
+
+    it('replays refusals (4xx) too, but not malformed keys', async () => {
+      const repo = (
+        await t.app.inject({
+          method: 'POST',
+          url: '/api/v1/repos',
+          headers: agent.headers,
+          payload: { name: 'idem-c' },
+        })
+      ).json().repo;
+      const request = {
+        method: 'POST' as const,
+        url: `/api/v1/repos/${repo.id}/maintainers`,
+        headers: { ...agent.headers, 'idempotency-key': 'add-nobody' },
+        payload: { agent_id: 'nobody-yet' },
+      };
+      expect((await t.app.inject(request)).statusCode).toBe(404);
+      const replay = await t.app.inject(request);
+      expect(replay.statusCode).toBe(404);
+      expect(replay.headers['idempotent-replayed']).toBe('true');
+      expect(replay.json().error.code).toBe('agent_not_found');
+
+      const bad = await t.app.inject({
+        method: 'POST',
+        url: '/api/v1/repos',
+        headers: { ...agent.headers, 'idempotency-key': 'has space' },
+        payload: { name: 'idem-d' },
+      });
+      expect(bad.statusCode).toBe(400);
+      expect(await countRepos('idem-d')).toBe(0);
+    });
+
+    it('concurrent duplicates: one runs, the other is refused or replayed, never both written', async () => {
+      const request = {
+        method: 'POST' as const,
+        url: '/api/v1/repos',
+        headers: { ...agent.headers, 'idempotency-key': 'race' },
+        payload: { name: 'idem-race' },
+      };
+      const results = await Promise.all([t.app.inject(request), t.app.inject(request)]);
+      const statuses = results.map((r) => r.statusCode).sort();
+      expect([
+        [201, 201],
+        [201, 409],
+      ]).toContainEqual(statuses);
+      expect(await countRepos('idem-race')).toBe(1);
+    });
+  });
+}

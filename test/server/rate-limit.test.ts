@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/server/app.js';
+import { rateLimitFor } from '../../src/server/plugins/rate-limit.js';
+import { openStore } from '../../src/store/index.js';
+import { DIALECTS, dialectLabel, openTestStore } from '../helpers/store.js';
+import {
+  redisReachable,
+  registerTestAgent,
+  startTestApp,
+  TEST_REDIS_URL,
+  type TestApp,
+  uniqueChannel,
+} from './helpers.js';
+
+it('karma tiers multiply the budget: ≥100 ×2, ≥1000 ×5', () => {
+  expect(rateLimitFor(null)).toBe(600);
+  expect(rateLimitFor(0)).toBe(600);
+  expect(rateLimitFor(99)).toBe(600);
+  expect(rateLimitFor(100)).toBe(1200);
+  expect(rateLimitFor(1000)).toBe(3000);
+  expect(rateLimitFor(5000, 10)).toBe(50);
+});
+
+for (const dialect of DIALECTS) {
+  describe(`${dialectLabel(dialect)}: rate limits`, () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      t = await startTestApp(dialect, { rateLimit: { max: 3 } });
+    });
+    afterAll(async () => {
+      await t.close();
+    });
+
+    it('counts per key and answers 429 rate_limited with Retry-After', async () => {
+      // Registration is anonymous: counted per IP, so use distinct remote addresses.
+      const a = await registerAs(t, '10.0.0.1');
+      const b = await registerAs(t, '10.0.0.2');
+      for (let i = 0; i < 3; i++) {
+        const ok = await t.app.inject({ url: '/api/v1/me', headers: a.headers });
+        expect(ok.statusCode).toBe(200);
+        expect(ok.headers['x-ratelimit-limit']).toBe('3');
+      }
+      const limited = await t.app.inject({ url: '/api/v1/me', headers: a.headers });
+      expect(limited.statusCode).toBe(429);
+      expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+      expect(limited.json().error.code).toBe('rate_limited');
+      expect(limited.json().error.message).toMatch(/^Rate limit of 3 requests per window exceeded; retry in/);
+      // Another key has its own budget.
+      expect((await t.app.inject({ url: '/api/v1/me', headers: b.headers })).statusCode).toBe(200);
+      // Health checks and metrics are not limited.
+      for (let i = 0; i < 5; i++) expect((await t.app.inject('/healthz')).statusCode).toBe(200);
+    });
+
+    it('gives agents with karma a larger budget', async () => {
+      const agent = await registerAs(t, '10.0.0.3');
+      await t.store.db
+        .updateTable('gitswarm_agents')
+        .set({ karma: 150 })
+        .where('id', '=', agent.id)
+        .execute();
+      const response = await t.app.inject({ url: '/api/v1/me', headers: agent.headers });
+      expect(response.headers['x-ratelimit-limit']).toBe('6');
+    });
+
+    it('rate-limits wrong keys per IP before refusing them', async () => {
+      const headers = { authorization: `Bearer gs_${'B'.repeat(43)}` };
+      const statuses = [];
+      for (let i = 0; i < 4; i++) {
+        statuses.push(
+          (await t.app.inject({ url: '/api/v1/me', headers, remoteAddress: '10.0.0.9' })).statusCode,
+        );
+      }
+      expect(statuses).toEqual([401, 401, 401, 429]);
+    });
+  });
+}
+
+async function registerAs(t: TestApp, remoteAddress: string) {
+  const name = `rl-${remoteAddress.replaceAll('.', '-')}`;
+  const response = await t.app.inject({
+    method: 'POST',
+    url: '/api/v1/agents',
+    payload: { name },
+    remoteAddress,
+  });
+  const body = response.json() as { agent: { id: string }; api_key: string };
+  return { id: body.agent.id, headers: { authorization: `Bearer ${body.api_key}` } };
+}
+
+const redisUp = await redisReachable();
+describe.skipIf(!redisUp)('rate limits shared through Redis', () => {
+  it('two instances share one budget per key', async () => {
+    const channel = uniqueChannel();
+    const store = await openTestStore('sqlite');
+    const store2 = await openStore(store.location);
+    const options = {
+      redisUrl: TEST_REDIS_URL,
+      redisChannel: channel,
+      rateLimit: { max: 3 },
+      notifications: false as const,
+    };
+    const first = await buildApp({ ...options, store });
+    const second = await buildApp({ ...options, store: store2 });
+    try {
+      const agent = await registerTestAgent(first);
+      const statuses = [];
+      for (const app of [first, second, first, second]) {
+        statuses.push((await app.inject({ url: '/api/v1/me', headers: agent.headers })).statusCode);
+      }
+      expect(statuses).toEqual([200, 200, 200, 429]);
+    } finally {
+      await first.close();
+      await second.close();
+      await store2.close();
+      await store.close();
+    }
+  });
+});

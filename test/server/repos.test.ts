@@ -1,0 +1,185 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO_SETTINGS } from '../../src/core/repo-settings.js';
+import { RepoSettingsProperties } from '../../src/server/routes/repos.js';
+import { DIALECTS, dialectLabel } from '../helpers/store.js';
+import { createTestRepo, registerTestAgent, startTestApp, type TestAgent, type TestApp } from './helpers.js';
+
+it('the PATCH /repos schema lists exactly the core settings', () => {
+  expect(Object.keys({ name: 1, ...RepoSettingsProperties }).sort()).toEqual(
+    Object.keys(REPO_SETTINGS).sort(),
+  );
+});
+
+for (const dialect of DIALECTS) {
+  describe(`${dialectLabel(dialect)}: repository routes`, () => {
+    let t: TestApp;
+    let owner: TestAgent;
+    let other: TestAgent;
+    beforeAll(async () => {
+      t = await startTestApp(dialect);
+      owner = await registerTestAgent(t.app, 'owner');
+      other = await registerTestAgent(t.app, 'other');
+    });
+    afterAll(async () => {
+      await t.close();
+    });
+
+    it('creates a repository owned by the caller, with settings validated by the core', async () => {
+      const repo = await createTestRepo(t.app, owner, { merge_mode: 'review', ownership_model: 'guild' });
+      expect(repo).toMatchObject({
+        merge_mode: 'review',
+        ownership_model: 'guild',
+        buffer_branch: 'buffer',
+        stage: 'seed',
+      });
+      const maintainers = await t.app.inject({ url: `/api/v1/repos/${repo.id}/maintainers` });
+      expect(maintainers.json().maintainers).toEqual([
+        expect.objectContaining({ agent_id: owner.id, agent_name: 'owner', role: 'owner' }),
+      ]);
+      const bad = await t.app.inject({
+        method: 'POST',
+        url: '/api/v1/repos',
+        headers: owner.headers,
+        payload: { name: 'r', buffer_branch: '-evil' },
+      });
+      expect(bad.statusCode).toBe(400);
+      expect(bad.json().error.code).toBe('invalid_input');
+      const same = await t.app.inject({
+        method: 'POST',
+        url: '/api/v1/repos',
+        headers: owner.headers,
+        payload: { name: 'r', buffer_branch: 'main', promote_target: 'main' },
+      });
+      expect(same.statusCode).toBe(400);
+      const wrongEnum = await t.app.inject({
+        method: 'POST',
+        url: '/api/v1/repos',
+        headers: owner.headers,
+        payload: { name: 'r', merge_mode: 'yolo' },
+      });
+      expect(wrongEnum.statusCode).toBe(400);
+      expect(wrongEnum.json().error.code).toBe('invalid_input');
+    });
+
+    it('PATCH settings: admin only (403 otherwise), unknown keys 400', async () => {
+      const repo = await createTestRepo(t.app, owner);
+      const forbidden = await t.app.inject({
+        method: 'PATCH',
+        url: `/api/v1/repos/${repo.id}`,
+        headers: other.headers,
+        payload: { min_reviews: 3 },
+      });
+      expect(forbidden.statusCode).toBe(403);
+      expect(forbidden.json().error.code).toBe('forbidden');
+      const ok = await t.app.inject({
+        method: 'PATCH',
+        url: `/api/v1/repos/${repo.id}`,
+        headers: owner.headers,
+        payload: { min_reviews: 3, consensus_threshold: 0.75 },
+      });
+      expect(ok.statusCode).toBe(200);
+      expect(ok.json().repo).toMatchObject({ min_reviews: 3, consensus_threshold: 0.75 });
+      const unknown = await t.app.inject({
+        method: 'PATCH',
+        url: `/api/v1/repos/${repo.id}`,
+        headers: owner.headers,
+        payload: { status: 'archived' },
+      });
+      expect(unknown.statusCode).toBe(400);
+    });
+
+    it('maintainers and access grants: add, list, remove; 409 twice, 404 unknown', async () => {
+      const repo = await createTestRepo(t.app, owner);
+      const add = await t.app.inject({
+        method: 'POST',
+        url: `/api/v1/repos/${repo.id}/maintainers`,
+        headers: owner.headers,
+        payload: { agent_id: other.id },
+      });
+      expect(add.statusCode).toBe(201);
+      expect(add.json().maintainers).toHaveLength(2);
+      const twice = await t.app.inject({
+        method: 'POST',
+        url: `/api/v1/repos/${repo.id}/maintainers`,
+        headers: owner.headers,
+        payload: { agent_id: 'other' },
+      });
+      expect(twice.statusCode).toBe(409);
+      const byOther = await t.app.inject({
+        method: 'DELETE',
+        url: `/api/v1/repos/${repo.id}/maintainers/${owner.id}`,
+        headers: other.headers,
+      });
+      expect(byOther.statusCode).toBe(403);
+      const remove = await t.app.inject({
+        method: 'DELETE',
+        url: `/api/v1/repos/${repo.id}/maintainers/${other.id}`,
+        headers: owner.headers,
+      });
+      expect(remove.statusCode).toBe(200);
+      const unknown = await t.app.inject({
+        method: 'POST',
+        url: `/api/v1/repos/${repo.id}/maintainers`,
+        headers: owner.headers,
+        payload: { agent_id: 'nobody' },
+      });
+      expect(unknown.statusCode).toBe(404);
+
+      const grant = await t.app.inject({
+        method: 'POST',
+        url: `/api/v1/repos/${repo.id}/access`,
+        headers: owner.headers,
+        payload: { agent_id: other.id, access_level: 'read' },
+      });
+      expect(grant.statusCode).toBe(201);
+      expect(grant.json().grants).toEqual([
+        expect.objectContaining({ agent_id: other.id, access_level: 'read', granted_by: owner.id }),
+      ]);
+      const revoke = await t.app.inject({
+        method: 'DELETE',
+        url: `/api/v1/repos/${repo.id}/access/${other.id}`,
+        headers: owner.headers,
+      });
+      expect(revoke.statusCode).toBe(200);
+      const again = await t.app.inject({
+        method: 'DELETE',
+        url: `/api/v1/repos/${repo.id}/access/${other.id}`,
+        headers: owner.headers,
+      });
+      expect(again.statusCode).toBe(404);
+    });
+
+    it('private repositories: hidden from anonymous readers and agents without access', async () => {
+      const repo = await createTestRepo(t.app, owner, { is_private: true });
+      const anonymous = await t.app.inject({ url: `/api/v1/repos/${repo.id}` });
+      expect(anonymous.statusCode).toBe(401);
+      const stranger = await t.app.inject({ url: `/api/v1/repos/${repo.id}`, headers: other.headers });
+      expect(stranger.statusCode).toBe(403);
+      const list = await t.app.inject({ url: '/api/v1/repos', headers: other.headers });
+      expect(list.json().repos.map((r: { id: string }) => r.id)).not.toContain(repo.id);
+      const ownList = await t.app.inject({ url: '/api/v1/repos', headers: owner.headers });
+      expect(ownList.json().repos.map((r: { id: string }) => r.id)).toContain(repo.id);
+      const feed = await t.app.inject({ url: '/api/v1/activity?limit=1000', headers: other.headers });
+      expect(feed.json().activity.some((e: { repo_id: string }) => e.repo_id === repo.id)).toBe(false);
+    });
+
+    it('activity: per repository, filtered by event type', async () => {
+      const repo = await createTestRepo(t.app, owner);
+      await t.app.inject({
+        method: 'PATCH',
+        url: `/api/v1/repos/${repo.id}`,
+        headers: owner.headers,
+        payload: { description: 'hello' },
+      });
+      const all = await t.app.inject({ url: `/api/v1/repos/${repo.id}/activity` });
+      expect(all.json().activity.map((e: { event_type: string }) => e.event_type)).toEqual([
+        'repo.settings_changed',
+        'repo.initialized',
+      ]);
+      const filtered = await t.app.inject({
+        url: `/api/v1/repos/${repo.id}/activity?event_type=repo.initialized`,
+      });
+      expect(filtered.json().activity).toHaveLength(1);
+    });
+  });
+}
