@@ -9,16 +9,21 @@ import type { CliSession } from './action.js';
 import { registerAccessCommands } from './commands/access.js';
 import { registerActivityCommand } from './commands/activity.js';
 import { registerAgentCommands } from './commands/agent.js';
+import { registerBudgetCommands } from './commands/budget.js';
 import { registerCommitCommand } from './commands/commit.js';
 import { registerConfigCommand } from './commands/config.js';
 import { registerConsensusCommand } from './commands/consensus.js';
+import { registerCouncilCommands } from './commands/council.js';
 import { registerDiffCommand } from './commands/diff.js';
+import { registerElectionCommands } from './commands/election.js';
 import { registerInitCommand } from './commands/init.js';
 import { registerMaintainerCommands } from './commands/maintainer.js';
 import { registerMergeCommand } from './commands/merge.js';
 import { registerPromoteCommand } from './commands/promote.js';
 import { registerReviewCommands } from './commands/review.js';
+import { registerStageCommands } from './commands/stage.js';
 import { registerStatusCommand } from './commands/status.js';
+import { registerTaskCommands } from './commands/task.js';
 import { registerWorkspaceCommands } from './commands/workspace.js';
 import { type CliExitCode, reportError } from './errors.js';
 import type { CliIO } from './io.js';
@@ -34,6 +39,8 @@ const COMMANDS: readonly RegisterCommands[] = [
   registerAgentCommands,
   registerMaintainerCommands,
   registerAccessCommands,
+  registerTaskCommands,
+  registerBudgetCommands,
   registerWorkspaceCommands,
   registerCommitCommand,
   registerReviewCommands,
@@ -41,6 +48,9 @@ const COMMANDS: readonly RegisterCommands[] = [
   registerDiffCommand,
   registerMergeCommand,
   registerPromoteCommand,
+  registerCouncilCommands,
+  registerElectionCommands,
+  registerStageCommands,
   registerActivityCommand,
 ];
 
