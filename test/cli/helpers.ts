@@ -7,8 +7,6 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { inject } from 'vitest';
-import type { TestDialect } from '../helpers/store.js';
 import { runInProcess } from './in-process.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/gitswarm.js', import.meta.url));
@@ -71,26 +69,31 @@ export function runBin(args: readonly string[], cwd: string, env: NodeJS.Process
   });
 }
 
-/** Dialects the spawned binary can use: SQLite, and PostgreSQL when the run has a real server (PGlite lives in one process). */
-export function binDialects(): TestDialect[] {
-  return inject('postgresUrl') ? ['sqlite', 'postgres'] : ['sqlite'];
-}
-
 /** A temporary git repository with one commit on main, and a way to run gitswarm in it. */
 export class TestRepo {
   readonly dir: string;
   readonly env: NodeJS.ProcessEnv;
+  /** `run` calls runCli in this process instead of spawning the binary. */
+  readonly inProcess: boolean;
   readonly #cleanup: () => void;
 
-  constructor(dir: string, env: NodeJS.ProcessEnv, cleanup: () => void) {
+  constructor(dir: string, env: NodeJS.ProcessEnv, inProcess: boolean, cleanup: () => void) {
     this.dir = dir;
     this.env = env;
+    this.inProcess = inProcess;
     this.#cleanup = cleanup;
   }
 
-  /** Runs `gitswarm ARGS` in the repository (or `options.cwd`). */
+  /** Runs `gitswarm ARGS` in the repository (or `options.cwd`): the binary, or in-process. */
   run(args: readonly string[], options: RunOptions = {}): Promise<CliRun> {
-    return runBin(args, options.cwd ?? this.dir, { ...this.env, ...options.env });
+    const cwd = options.cwd ?? this.dir;
+    const env = { ...this.env, ...options.env };
+    return this.inProcess ? runInProcess(args, { cwd, env }) : runBin(args, cwd, env);
+  }
+
+  /** Runs `gitswarm ARGS` in-process (runCli with buffered IO): same code, no process start. */
+  runHere(args: readonly string[], options: RunOptions = {}): Promise<CliRun> {
+    return runInProcess(args, { cwd: options.cwd ?? this.dir, env: { ...this.env, ...options.env } });
   }
 
   /** Runs git in the repository and returns its trimmed output. */
@@ -110,11 +113,6 @@ export class TestRepo {
     return `${this.git(['for-each-ref', '--format=%(refname) %(objectname)'])}\n${this.git(['worktree', 'list', '--porcelain'])}`;
   }
 
-  /** Runs `gitswarm ARGS` in-process (runCli with buffered IO): same code, no process start. */
-  runHere(args: readonly string[], options: RunOptions = {}): Promise<CliRun> {
-    return runInProcess(args, { cwd: options.cwd ?? this.dir, env: { ...this.env, ...options.env } });
-  }
-
   close(): void {
     this.#cleanup();
   }
@@ -125,6 +123,8 @@ export interface CreateRepoOptions {
   env?: Record<string, string>;
   /** Make the first commit (default true). */
   commit?: boolean;
+  /** Run commands in-process (runCli) instead of spawning the binary. */
+  inProcess?: boolean;
 }
 
 /** Creates a temporary repository with `README.md` committed on main. */
@@ -137,17 +137,13 @@ export function createTestRepo(options: CreateRepoOptions = {}): TestRepo {
     execFileSync('git', ['add', '-A'], { cwd: dir, env });
     execFileSync('git', ['commit', '-q', '-m', 'initial'], { cwd: dir, env });
   }
-  return new TestRepo(dir, env, () => rmSync(dir, { recursive: true, force: true }));
+  return new TestRepo(dir, env, options.inProcess === true, () =>
+    rmSync(dir, { recursive: true, force: true }),
+  );
 }
 
 /** A fresh empty directory outside any git repository. */
 export function createTempDir(): { dir: string; close: () => void } {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), 'gitswarm-nogit-')));
   return { dir, close: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-/** Asserts that `value` has every listed field (the `--json` minimum of spec/cli.md). */
-export function missingFields(value: unknown, fields: readonly string[]): string[] {
-  if (typeof value !== 'object' || value === null) return [...fields];
-  return fields.filter((field) => !(field in value));
 }
