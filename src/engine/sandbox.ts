@@ -70,6 +70,11 @@ export function findExecutable(name: string, searchPath: string | undefined): st
   return undefined;
 }
 
+/** Forgets remembered sandbox checks, so the next run probes bubblewrap again (as a fresh process would). */
+export function forgetSandboxChecks(): void {
+  workingBwrap.clear();
+}
+
 export type SandboxCheck = { ok: true; bwrap: string } | { ok: false; reason: string; hint: string };
 
 const BWRAP_INSTALL_HINT =

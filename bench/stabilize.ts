@@ -1,0 +1,183 @@
+/**
+ * The stabilizer's figures for `npm run bench` (called by bench/run.ts):
+ *  - bisection: test runs of a red stabilize over 16 first-parent merges with one culprit, end to
+ *    end through the real flow (head run + retry + probes; bound ⌈log2 16⌉ + 2 = 6), and the
+ *    worst case over every culprit position;
+ *  - overhead: wall time of a green `stabilize` minus the test command's own time run plainly in
+ *    a checkout (worktree, sandbox start, tag, records); target ≤ 150 ms per run.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { registerAgent } from '../src/core/agents.js';
+import type { CoreDeps } from '../src/core/deps.js';
+import { createLocalEventBus } from '../src/core/events.js';
+import { commitWorkspace, createWorkspace } from '../src/core/federation.js';
+import { createRepo } from '../src/core/repos.js';
+import { stabilize } from '../src/core/stabilization.js';
+import { bisectFirstBad } from '../src/engine/bisect.js';
+import { checkSandbox, forgetSandboxChecks } from '../src/engine/sandbox.js';
+import { openStore, type Repo } from '../src/store/index.js';
+import { systemClock } from '../src/util/clock.js';
+
+const MERGES = 16;
+const CULPRIT = 10;
+const OVERHEAD_ROUNDS = 10;
+
+const GIT_ENV = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 'bench',
+  GIT_AUTHOR_EMAIL: 'bench@example.invalid',
+  GIT_COMMITTER_NAME: 'bench',
+  GIT_COMMITTER_EMAIL: 'bench@example.invalid',
+};
+
+const CHECK_SCRIPT = `#!/bin/sh
+for f in *.txt; do
+  [ -e "$f" ] || continue
+  if grep -q BROKEN "$f"; then echo "FAIL: $f"; exit 1; fi
+done
+echo "all good"
+`;
+
+function git(cwd: string, ...args: string[]): string {
+  return execFileSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8' }).trim();
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
+}
+
+interface Fixture {
+  dir: string;
+  deps: CoreDeps;
+  repo: Repo;
+  close(): Promise<void>;
+}
+
+/** A swarm-mode repository with check.sh on main and buffer, its store and its row. */
+async function makeFixture(sandbox: 'bubblewrap' | 'none'): Promise<Fixture> {
+  const dir = mkdtempSync(join(tmpdir(), 'gitswarm-bench-stabilize-'));
+  const root = join(dir, 'repo');
+  execFileSync('git', ['init', '-q', '-b', 'main', root], { env: GIT_ENV });
+  writeFileSync(join(root, 'check.sh'), CHECK_SCRIPT);
+  writeFileSync(join(root, '.gitignore'), '/.gitswarm/\n/.worktrees/\n');
+  git(root, 'add', '-A');
+  git(root, 'commit', '-q', '-m', 'initial');
+  git(root, 'branch', 'buffer');
+  const store = await openStore(join(dir, 'federation.db'));
+  const deps: CoreDeps = { store, clock: systemClock, events: createLocalEventBus() };
+  const owner = await registerAgent(deps, { name: 'bench-owner' });
+  const repo = await createRepo(deps, {
+    name: 'bench',
+    path: root,
+    owner,
+    settings: { merge_mode: 'swarm', stabilize_command: 'sh check.sh', sandbox },
+  });
+  return {
+    dir,
+    deps,
+    repo,
+    close: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+let agentCounter = 0;
+
+/** One agent's workspace and one commit, merged to the buffer (swarm mode). */
+async function swarmMerge(fixture: Fixture, file: string, content: string): Promise<void> {
+  agentCounter += 1;
+  const agent = await registerAgent(fixture.deps, { name: `bench-agent-${agentCounter}` });
+  const { worktree } = await createWorkspace(fixture.deps, { repo: fixture.repo, agent });
+  writeFileSync(join(worktree, file), content);
+  await commitWorkspace(fixture.deps, { repo: fixture.repo, agent, message: `Add ${file}` });
+}
+
+/** Worst total runs (head, retry, probes) over every culprit position among `n` merges. */
+async function worstRuns(n: number): Promise<number> {
+  let worst = 0;
+  for (let culprit = 0; culprit < n; culprit++) {
+    const result = await bisectFirstBad({
+      candidates: Array.from({ length: n }, (_, i) => `m${i}`),
+      lastIsKnownBad: true,
+      test: async (_commit, index) => index < culprit,
+    });
+    worst = Math.max(worst, result.probes.length + 2);
+  }
+  return worst;
+}
+
+async function benchBisect(sandbox: 'bubblewrap' | 'none'): Promise<Record<string, number>> {
+  const fixture = await makeFixture(sandbox);
+  try {
+    const green = await stabilize(fixture.deps, { repo: fixture.repo, actor: null });
+    if (green.result !== 'green') throw new Error(`bench: expected a green baseline, got ${green.result}`);
+    for (let i = 0; i < MERGES; i++) {
+      await swarmMerge(fixture, `file-${i}.txt`, i === CULPRIT ? 'BROKEN\n' : `fine ${i}\n`);
+    }
+    const red = await stabilize(fixture.deps, { repo: fixture.repo, actor: null });
+    if (red.result !== 'red' || !red.reverted)
+      throw new Error(`bench: expected a reverted red, got ${red.result}`);
+    return {
+      bisect_merges: MERGES,
+      bisect_runs_e2e: red.runs,
+      bisect_run_bound: Math.ceil(Math.log2(MERGES)) + 2,
+      bisect_worst_runs_any_culprit: await worstRuns(MERGES),
+      red_stabilize_ms: red.duration_ms,
+    };
+  } finally {
+    await fixture.close();
+  }
+}
+
+async function benchOverhead(sandbox: 'bubblewrap' | 'none'): Promise<Record<string, number>> {
+  const fixture = await makeFixture(sandbox);
+  const root = fixture.repo.path as string;
+  try {
+    const overheads: number[] = [];
+    const totals: number[] = [];
+    const plain: number[] = [];
+    for (let round = 0; round < OVERHEAD_ROUNDS; round++) {
+      await swarmMerge(fixture, `round-${round}.txt`, `round ${round}\n`);
+      // The command's own time, run plainly in a checkout of the same commit.
+      git(root, 'checkout', '-q', '--detach', 'buffer');
+      let start = process.hrtime.bigint();
+      execFileSync('/bin/sh', ['-c', 'sh check.sh'], { cwd: root, stdio: 'ignore' });
+      const commandMs = Number(process.hrtime.bigint() - start) / 1e6;
+      git(root, 'checkout', '-q', 'main');
+      // A fresh process would probe bubblewrap: so does each round.
+      forgetSandboxChecks();
+      start = process.hrtime.bigint();
+      const result = await stabilize(fixture.deps, { repo: fixture.repo, actor: null });
+      const totalMs = Number(process.hrtime.bigint() - start) / 1e6;
+      if (result.result !== 'green') throw new Error(`bench: expected green, got ${result.result}`);
+      plain.push(commandMs);
+      totals.push(totalMs);
+      overheads.push(totalMs - commandMs);
+    }
+    return {
+      command_plain_ms: median(plain),
+      green_stabilize_ms: median(totals),
+      overhead_ms: median(overheads),
+      overhead_max_ms: Math.max(...overheads),
+      overhead_target_ms: 150,
+    };
+  } finally {
+    await fixture.close();
+  }
+}
+
+/** The stabilizer's bench figures: bisection run counts and per-run overhead. */
+export async function benchStabilize(): Promise<Record<string, number | string>> {
+  const sandbox = (await checkSandbox()).ok ? 'bubblewrap' : 'none';
+  return {
+    sandbox,
+    ...(await benchBisect(sandbox)),
+    ...(await benchOverhead(sandbox)),
+  };
+}
