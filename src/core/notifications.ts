@@ -250,6 +250,8 @@ export interface NotificationDispatcherOptions {
 }
 
 export interface NotificationDispatcher {
+  /** Attempts before a delivery counts as failed (pass to listNotifications). */
+  readonly maxAttempts: number;
   /** Resolves when no delivery is running or waiting for a retry (tests and shutdown). */
   idle(): Promise<void>;
   /** Stops listening and cancels waiting retries. */
@@ -395,6 +397,7 @@ export function startNotificationDispatcher(
   });
 
   return {
+    maxAttempts,
     idle() {
       if (inFlight === 0 && timers.size === 0) return Promise.resolve();
       return new Promise((resolve) => waiters.push(resolve));

@@ -185,7 +185,12 @@ export async function agentRoutes(app: App): Promise<void> {
       },
     },
     async (request) => ({
-      notifications: await listNotifications(app.deps.store.db, actingAgent(request).id, request.query),
+      notifications: await listNotifications(
+        app.deps.store.db,
+        actingAgent(request).id,
+        request.query,
+        app.notifications?.maxAttempts,
+      ),
     }),
   );
 

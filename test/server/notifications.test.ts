@@ -1,0 +1,293 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { notificationId, signPayload, verifySignature } from '../../src/core/notifications.js';
+import { type App, buildApp } from '../../src/server/app.js';
+import { openStore, type Store } from '../../src/store/index.js';
+import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
+import {
+  createTestRepo,
+  redisReachable,
+  registerTestAgent,
+  startTestApp,
+  TEST_REDIS_URL,
+  type TestAgent,
+  type TestApp,
+  uniqueChannel,
+} from './helpers.js';
+
+interface Delivery {
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** A webhook receiver answering each request with the next status of `statuses` (then 200). */
+async function startReceiver(
+  statuses: number[] = [],
+): Promise<{ url: string; deliveries: Delivery[]; server: Server }> {
+  const deliveries: Delivery[] = [];
+  const server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => {
+      body += chunk;
+    });
+    request.on('end', () => {
+      deliveries.push({ headers: request.headers, body });
+      response.statusCode = statuses.shift() ?? 200;
+      response.end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/hook`, deliveries, server };
+}
+
+async function setWebhook(app: App, agent: TestAgent, body: Record<string, unknown>) {
+  const response = await app.inject({
+    method: 'PUT',
+    url: '/api/v1/me/notification-settings',
+    headers: agent.headers,
+    payload: body,
+  });
+  expect(response.statusCode).toBe(200);
+  return response.json() as { settings: Record<string, unknown>; webhook_secret?: string };
+}
+
+async function patchRepo(app: App, agent: TestAgent, repoId: string, description: string) {
+  const response = await app.inject({
+    method: 'PATCH',
+    url: `/api/v1/repos/${repoId}`,
+    headers: agent.headers,
+    payload: { description },
+  });
+  expect(response.statusCode).toBe(200);
+}
+
+it('signs as sha256=<hex HMAC-SHA256> and verifies in constant time', () => {
+  const signature = signPayload('secret', '{"a":1}');
+  expect(signature).toMatch(/^sha256=[0-9a-f]{64}$/);
+  expect(verifySignature('secret', '{"a":1}', signature)).toBe(true);
+  expect(verifySignature('secret', '{"a":2}', signature)).toBe(false);
+  expect(verifySignature('other', '{"a":1}', signature)).toBe(false);
+  expect(notificationId('e1', 'a1')).toBe(notificationId('e1', 'a1'));
+  expect(notificationId('e1', 'a1')).toMatch(
+    /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+  );
+});
+
+for (const dialect of DIALECTS) {
+  describe(`${dialectLabel(dialect)}: webhook notifications`, () => {
+    let t: TestApp;
+    let owner: TestAgent;
+    let listener: TestAgent;
+    beforeAll(async () => {
+      t = await startTestApp(dialect, { notifications: { baseDelayMs: 5, maxAttempts: 3, timeoutMs: 2000 } });
+      owner = await registerTestAgent(t.app);
+      listener = await registerTestAgent(t.app);
+    });
+    afterAll(async () => {
+      await t.close();
+    });
+
+    it('settings: validated, the secret shown once and on rotation', async () => {
+      const bad = await t.app.inject({
+        method: 'PUT',
+        url: '/api/v1/me/notification-settings',
+        headers: listener.headers,
+        payload: { webhook_url: 'ftp://example.org/x' },
+      });
+      expect(bad.statusCode).toBe(400);
+      const unknownEvent = await t.app.inject({
+        method: 'PUT',
+        url: '/api/v1/me/notification-settings',
+        headers: listener.headers,
+        payload: { webhook_url: 'https://example.org/x', events: ['nope'] },
+      });
+      expect(unknownEvent.statusCode).toBe(400);
+      const first = await setWebhook(t.app, listener, { webhook_url: 'https://example.org/x' });
+      expect(first.webhook_secret).toMatch(/^[0-9a-f]{64}$/);
+      expect(first.settings).toEqual({
+        webhook_url: 'https://example.org/x',
+        events: [],
+        enabled: true,
+        has_secret: true,
+      });
+      const again = await setWebhook(t.app, listener, { events: ['stream.merged'] });
+      expect(again.webhook_secret).toBeUndefined();
+      const rotated = await setWebhook(t.app, listener, { rotate_secret: true });
+      expect(rotated.webhook_secret).toMatch(/^[0-9a-f]{64}$/);
+      expect(rotated.webhook_secret).not.toBe(first.webhook_secret);
+      const read = await t.app.inject({ url: '/api/v1/me/notification-settings', headers: listener.headers });
+      expect(read.json().settings).toEqual({
+        webhook_url: 'https://example.org/x',
+        events: ['stream.merged'],
+        enabled: true,
+        has_secret: true,
+      });
+    });
+
+    it('delivers matching events, signed with the secret, recorded delivered; not its own events', async () => {
+      const receiver = await startReceiver();
+      try {
+        const { webhook_secret: secret } = await setWebhook(t.app, listener, {
+          webhook_url: receiver.url,
+          events: ['repo.settings_changed'],
+          rotate_secret: true,
+        });
+        const repo = await createTestRepo(t.app, owner);
+        await patchRepo(t.app, owner, repo.id, 'first');
+        await t.app.notifications?.idle();
+        expect(receiver.deliveries).toHaveLength(1);
+        const delivery = receiver.deliveries[0] as Delivery;
+        expect(delivery.headers['x-gitswarm-event']).toBe('repo.settings_changed');
+        expect(delivery.headers['x-gitswarm-signature']).toBe(signPayload(secret as string, delivery.body));
+        const payload = JSON.parse(delivery.body);
+        expect(payload).toMatchObject({
+          type: 'repo.settings_changed',
+          event: { repo_id: repo.id, agent_id: owner.id, metadata: { changes: { description: 'first' } } },
+        });
+        expect(delivery.headers['x-gitswarm-delivery']).toBe(payload.id);
+        const list = await t.app.inject({ url: '/api/v1/me/notifications', headers: listener.headers });
+        expect(list.json().notifications[0]).toMatchObject({
+          id: payload.id,
+          type: 'repo.settings_changed',
+          status: 'delivered',
+          attempts: 1,
+          last_error: null,
+          read: false,
+        });
+        const read = await t.app.inject({
+          method: 'POST',
+          url: '/api/v1/me/notifications/read',
+          headers: listener.headers,
+          payload: { ids: [payload.id] },
+        });
+        expect(read.json()).toEqual({ updated: 1 });
+        // The listener's own change is not sent back to it.
+        const ownRepo = await createTestRepo(t.app, listener);
+        await patchRepo(t.app, listener, ownRepo.id, 'mine');
+        await t.app.notifications?.idle();
+        expect(receiver.deliveries).toHaveLength(1);
+      } finally {
+        receiver.server.close();
+      }
+    });
+
+    it('retries with backoff until delivered, and records failures after the last attempt', async () => {
+      const flaky = await startReceiver([500, 503]);
+      try {
+        await setWebhook(t.app, listener, { webhook_url: flaky.url, events: ['repo.settings_changed'] });
+        const repo = await createTestRepo(t.app, owner);
+        await patchRepo(t.app, owner, repo.id, 'retry');
+        await t.app.notifications?.idle();
+        expect(flaky.deliveries).toHaveLength(3);
+        const delivered = await t.app.inject({
+          url: '/api/v1/me/notifications?status=delivered&limit=1',
+          headers: listener.headers,
+        });
+        expect(delivered.json().notifications[0]).toMatchObject({
+          status: 'delivered',
+          attempts: 3,
+          last_error: null,
+        });
+      } finally {
+        flaky.server.close();
+      }
+      const down = await startReceiver([500, 500, 500, 500]);
+      try {
+        await setWebhook(t.app, listener, { webhook_url: down.url });
+        const repo = await createTestRepo(t.app, owner);
+        await patchRepo(t.app, owner, repo.id, 'fail');
+        await t.app.notifications?.idle();
+        const failed = await t.app.inject({
+          url: '/api/v1/me/notifications?status=failed',
+          headers: listener.headers,
+        });
+        expect(failed.json().notifications.length).toBeGreaterThan(0);
+        expect(failed.json().notifications[0]).toMatchObject({
+          status: 'failed',
+          attempts: 3,
+          last_error: 'HTTP 500',
+        });
+      } finally {
+        down.server.close();
+      }
+    });
+
+    it('never notifies about repositories the agent cannot read', async () => {
+      const receiver = await startReceiver();
+      try {
+        await setWebhook(t.app, listener, { webhook_url: receiver.url, events: ['repo.settings_changed'] });
+        const secret = await createTestRepo(t.app, owner, { is_private: true });
+        const open = await createTestRepo(t.app, owner);
+        await patchRepo(t.app, owner, secret.id, 'hidden');
+        await patchRepo(t.app, owner, open.id, 'visible');
+        await t.app.notifications?.idle();
+        expect(receiver.deliveries.map((d) => JSON.parse(d.body).event.repo_id)).toEqual([open.id]);
+      } finally {
+        receiver.server.close();
+      }
+    });
+  });
+}
+
+const redisUp = await redisReachable();
+describe.skipIf(!redisUp)('notifications with two instances on Redis', () => {
+  let store: TestStore;
+  let store2: Store;
+  let first: App;
+  let second: App;
+  beforeAll(async () => {
+    store = await openTestStore('sqlite');
+    store2 = await openStore(store.location);
+    const options = {
+      redisUrl: TEST_REDIS_URL,
+      redisChannel: uniqueChannel(),
+      rateLimit: false as const,
+      notifications: { baseDelayMs: 5, maxAttempts: 2 },
+    };
+    first = await buildApp({ ...options, store });
+    second = await buildApp({ ...options, store: store2 });
+    await first.ready();
+    await second.ready();
+  });
+  afterAll(async () => {
+    await first.close();
+    await second.close();
+    await store2.close();
+    await store.close();
+  });
+
+  it('an event heard by both instances is delivered once', async () => {
+    const receiver = await startReceiver();
+    try {
+      const owner = await registerTestAgent(first);
+      const listener = await registerTestAgent(second);
+      await setWebhook(second, listener, { webhook_url: receiver.url, events: ['repo.settings_changed'] });
+      const repo = await createTestRepo(first, owner);
+      const heard = (app: App) =>
+        new Promise<void>((resolve) => {
+          const stop = app.events.subscribe((event) => {
+            if (event.event_type === 'repo.settings_changed') {
+              stop();
+              resolve();
+            }
+          });
+        });
+      const both = Promise.all([heard(first), heard(second)]);
+      await patchRepo(first, owner, repo.id, 'once');
+      await both;
+      await first.notifications?.idle();
+      await second.notifications?.idle();
+      expect(receiver.deliveries).toHaveLength(1);
+      const rows = await store.db
+        .selectFrom('gitswarm_agent_notifications')
+        .selectAll()
+        .where('agent_id', '=', listener.id)
+        .execute();
+      expect(rows.map((r) => r.delivered)).toEqual([true]);
+    } finally {
+      receiver.server.close();
+    }
+  });
+});
