@@ -11,6 +11,8 @@ import { parseRepoSettings } from '../core/repo-settings.js';
 import { createRepo } from '../core/repos.js';
 import { git } from '../engine/git.js';
 import { assertValidBranch, assertValidName } from '../engine/names.js';
+import { OpLog } from '../engine/oplog.js';
+import { createBranchAt } from '../engine/stream-branches.js';
 import { GitSwarmError } from '../errors.js';
 import type { Repo, Store } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
@@ -136,14 +138,14 @@ function excludeGitSwarmFolders(commonDir: string): void {
   appendFileSync(file, `${prefix}# gitswarm\n${missing.join('\n')}\n`);
 }
 
-/** Creates the buffer branch at `at` unless it exists (create-only compare-and-swap). */
-async function ensureBufferBranch(root: string, buffer: string, at: string): Promise<string> {
-  const existing = await resolveBranch(root, buffer);
+/** Creates the buffer branch at `at` through the operation log, unless it exists. */
+async function ensureBufferBranch(core: CoreDeps, repo: Repo, at: string): Promise<string> {
+  const root = repo.path as string;
+  const existing = await resolveBranch(root, repo.buffer_branch);
   if (existing) return existing;
-  const zero = '0'.repeat(at.length);
-  await git(['update-ref', '-m', 'gitswarm init: buffer from main', `refs/heads/${buffer}`, at, zero], {
-    cwd: root,
-  });
+  const oplog = new OpLog(core.store, repo.id, core.clock);
+  const opId = await createBranchAt(root, { branch: repo.buffer_branch, at, oplog });
+  await oplog.complete(opId);
   return at;
 }
 
@@ -209,6 +211,7 @@ export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitRe
   excludeGitSwarmFolders(location.commonDir);
   const store: Store = await openCliStore(storeLocation);
   let repo: Repo;
+  let bufferHead: string;
   try {
     const core: CoreDeps = { store, clock: deps.clock ?? systemClock, events: createLocalEventBus() };
     // A previous run may have recorded the repository and stopped before writing the config.
@@ -225,10 +228,10 @@ export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitRe
         path: root,
         settings: { ...settings, buffer_branch: bufferBranch, promote_target: promoteTarget },
       }));
+    bufferHead = await ensureBufferBranch(core, repo, mainHead);
   } finally {
     await store.close();
   }
-  const bufferHead = await ensureBufferBranch(root, repo.buffer_branch, mainHead);
   const namedDatabase = io.env.GITSWARM_DB || io.env.DATABASE_URL;
   writeConfigFile(root, { repo_id: repo.id, ...(namedDatabase ? { database: namedDatabase } : {}) });
   return { repo: toView(repo), created: true, buffer_head: bufferHead, store: storeLocation };
