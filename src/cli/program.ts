@@ -21,6 +21,7 @@ import { registerMaintainerCommands } from './commands/maintainer.js';
 import { registerMergeCommand } from './commands/merge.js';
 import { registerPromoteCommand } from './commands/promote.js';
 import { registerReviewCommands } from './commands/review.js';
+import { registerStabilizeCommand } from './commands/stabilize.js';
 import { registerStageCommands } from './commands/stage.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerTaskCommands } from './commands/task.js';
@@ -47,6 +48,7 @@ const COMMANDS: readonly RegisterCommands[] = [
   registerConsensusCommand,
   registerDiffCommand,
   registerMergeCommand,
+  registerStabilizeCommand,
   registerPromoteCommand,
   registerCouncilCommands,
   registerElectionCommands,
