@@ -15,13 +15,15 @@ import type { CoreDeps } from './deps.js';
 
 /**
  * Which status may follow which. active → in_review → merged | abandoned; a conflicted stream
- * recovers (a new commit or a successful retry); only a merged stream can be reverted.
+ * recovers (a new commit or a successful retry); only a merged stream can be reverted. In swarm
+ * mode a merged stream takes further commits (each merges at once), so merged → active too;
+ * federation allows that step in swarm mode only.
  */
 export const STREAM_TRANSITIONS: Readonly<Record<StreamStatus, readonly StreamStatus[]>> = {
   active: ['in_review', 'conflicted', 'merged', 'abandoned'],
   in_review: ['active', 'conflicted', 'merged', 'abandoned'],
   conflicted: ['active', 'in_review', 'merged', 'abandoned'],
-  merged: ['reverted'],
+  merged: ['reverted', 'active'],
   abandoned: [],
   reverted: [],
 };

@@ -31,11 +31,13 @@ describe('stream state machine', () => {
         'conflicted→merged',
         'conflicted→abandoned',
         'merged→reverted',
+        'merged→active',
       ].sort(),
     );
     const terminal: StreamStatus[] = ['abandoned', 'reverted'];
     for (const from of terminal) expect(STREAM_TRANSITIONS[from]).toEqual([]);
-    expect(canTransition('merged', 'active')).toBe(false);
+    expect(canTransition('merged', 'in_review')).toBe(false);
+    expect(canTransition('reverted', 'active')).toBe(false);
     expect(canTransition('abandoned', 'active')).toBe(false);
   });
 });
@@ -94,7 +96,7 @@ for (const dialect of DIALECTS) {
       const { repo } = await seedRepo(deps);
       const agent = await seedAgent(deps, 'coder');
       const merged = await insertStream(deps, repo, agent, { status: 'merged' });
-      await expect(updateStream(deps, store.db, merged, { status: 'active' })).rejects.toMatchObject({
+      await expect(updateStream(deps, store.db, merged, { status: 'in_review' })).rejects.toMatchObject({
         code: 'invalid_state',
       });
       const conflicted = await updateStream(deps, store.db, await insertStream(deps, repo, agent), {

@@ -1,0 +1,139 @@
+/**
+ * Crash recovery: operations whose ref moved but whose governance record was never written (the
+ * process died in between) are finished; intents whose ref never moved are rolled back. The CLI
+ * runs this at start-up; it is cheap when nothing is pending and safe to run any number of times.
+ */
+import { OpLog, reconcileRefMoves } from '../engine/oplog.js';
+import { type Executor, inTransaction, type Operation, type Repo, withRepoLock } from '../store/index.js';
+import { recordActivity } from './activity.js';
+import { recordPromotion } from './buffer-promotion.js';
+import type { CoreDeps } from './deps.js';
+import { getRepo } from './repos.js';
+import { recordMerge } from './stream-merge.js';
+import { recordRevert } from './stream-revert.js';
+import { repoRoot } from './workspace-paths.js';
+
+export interface RecoveredOperation {
+  operation_id: string;
+  kind: string;
+  ref: string;
+  outcome: 'finished' | 'rolled_back';
+}
+
+/** Reconciles the operation log with the refs and finishes what a crash left half-done. */
+export async function recoverOperations(
+  deps: CoreDeps,
+  repo: Pick<Repo, 'id'>,
+): Promise<RecoveredOperation[]> {
+  const pending = await deps.store.db
+    .selectFrom('gitswarm_operations')
+    .select('id')
+    .where('repo_id', '=', repo.id)
+    .where('status', '=', 'pending')
+    .executeTakeFirst();
+  if (!pending) return [];
+  // Under the lock no other process is between a ref move and its record, so every pending
+  // operation found here really was interrupted.
+  return withRepoLock(deps.store, repo.id, async () => {
+    const current = await getRepo(deps.store.db, repo.id);
+    const results = await reconcileRefMoves(repoRoot(current), deps.store, current.id, deps.clock);
+    const oplog = new OpLog(deps.store, current.id, deps.clock);
+    const recovered: RecoveredOperation[] = [];
+    for (const { operation, outcome } of results) {
+      await inTransaction(deps.store.db, async (trx) => {
+        if (outcome === 'applied') await finishOperation(deps, trx, current, operation, oplog);
+        await recordActivity(deps, trx, {
+          event: 'operation.recovered',
+          repoId: current.id,
+          agentId: operation.agent_id,
+          targetType: 'operation',
+          targetId: operation.id,
+          metadata: {
+            kind: operation.kind,
+            ref: operation.ref,
+            old_oid: operation.old_oid,
+            new_oid: operation.new_oid,
+            stream_id: operation.stream_id,
+            outcome: outcome === 'applied' ? 'finished' : 'rolled_back',
+          },
+        });
+      });
+      recovered.push({
+        operation_id: operation.id,
+        kind: operation.kind,
+        ref: operation.ref,
+        outcome: outcome === 'applied' ? 'finished' : 'rolled_back',
+      });
+    }
+    return recovered;
+  });
+}
+
+async function finishOperation(
+  deps: CoreDeps,
+  trx: Executor,
+  repo: Repo,
+  op: Operation,
+  oplog: OpLog,
+): Promise<void> {
+  const bufferRef = `refs/heads/${repo.buffer_branch}`;
+  if (op.kind === 'merge' && op.stream_id && op.ref === bufferRef) {
+    await recordMerge(deps, trx, {
+      repo,
+      streamId: op.stream_id,
+      mergeCommit: op.new_oid,
+      agentId: op.agent_id,
+      trigger: 'recovery',
+      opId: op.id,
+      oplog,
+    });
+    return;
+  }
+  if (op.kind === 'revert' && op.stream_id) {
+    const mergeCommit = await revertedMergeOf(trx, repo, op);
+    if (mergeCommit) {
+      await recordRevert(deps, trx, {
+        repo,
+        streamId: op.stream_id,
+        mergeCommit,
+        revertCommit: op.new_oid,
+        agentId: op.agent_id,
+        reason: 'recovered after an interruption',
+        opId: op.id,
+        oplog,
+        recovered: true,
+      });
+      return;
+    }
+  }
+  if (op.kind === 'promote' && op.ref === `refs/heads/${repo.promote_target}`) {
+    await recordPromotion(deps, trx, {
+      repo,
+      fromCommit: op.old_oid,
+      toCommit: op.new_oid,
+      trigger: null,
+      agentId: op.agent_id,
+      opId: op.id,
+      oplog,
+      recovered: true,
+    });
+    return;
+  }
+  // Stream creation, rebases, tags, deletions: the ref is where it should be; nothing else to record.
+  await oplog.complete(op.id, trx);
+}
+
+/** The merge a revert operation undid: from its metadata, else the stream's latest unreverted merge. */
+async function revertedMergeOf(trx: Executor, repo: Repo, op: Operation): Promise<string | null> {
+  const fromMetadata = op.metadata.reverted;
+  if (typeof fromMetadata === 'string') return fromMetadata;
+  const merge = await trx
+    .selectFrom('gitswarm_merges')
+    .select('merge_commit')
+    .where('repo_id', '=', repo.id)
+    .where('stream_id', '=', op.stream_id as string)
+    .where('reverted_at', 'is', null)
+    .orderBy('merged_at', 'desc')
+    .executeTakeFirst();
+  return merge?.merge_commit ?? null;
+}

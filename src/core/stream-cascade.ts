@@ -1,0 +1,200 @@
+/**
+ * Cascade: when a stream's head moves, the streams built on it are replayed onto its new head,
+ * worktree-free (or in their own clean worktree). A dirty worktree defers its stream's rebase to
+ * the agent's next commit; a conflict marks that stream conflicted and the cascade goes on.
+ */
+
+import { OpLog } from '../engine/oplog.js';
+import { rebaseBranch } from '../engine/rebase.js';
+import { readRef } from '../engine/repo.js';
+import { isWorktreeDirty } from '../engine/worktrees.js';
+import { GitSwarmError } from '../errors.js';
+import { type Executor, inTransaction, type Repo, type Stream, withRepoLock } from '../store/index.js';
+import { isoNow } from '../util/clock.js';
+import { recordActivity } from './activity.js';
+import type { CoreDeps } from './deps.js';
+import { getStreamById, listDependents, updateStream } from './streams.js';
+import { repoRoot } from './workspace-paths.js';
+
+export type CascadeOutcome =
+  | { stream_id: string; outcome: 'rebased'; head: string; onto: string }
+  | { stream_id: string; outcome: 'up_to_date'; head: string }
+  | { stream_id: string; outcome: 'deferred'; reason: 'worktree_dirty' }
+  | { stream_id: string; outcome: 'conflicted'; paths: string[]; onto: string };
+
+/** The head of a branch, or `invalid_state` when the branch does not exist. */
+export async function branchHead(repoDir: string, branch: string): Promise<string> {
+  const head = await readRef(repoDir, `refs/heads/${branch}`);
+  if (!head) {
+    throw new GitSwarmError('invalid_state', `Branch ${branch} does not exist.`, {
+      hint: 'Run: gitswarm init',
+      details: { branch },
+    });
+  }
+  return head;
+}
+
+/**
+ * What a stream is built on: its parent stream's branch while the parent is unmerged, else the
+ * buffer (a stream whose parent merged is re-parented onto the buffer).
+ */
+export async function streamBase(
+  db: Executor,
+  repo: Repo,
+  stream: Stream,
+): Promise<{ branch: string; head: string }> {
+  const repoDir = repoRoot(repo);
+  if (stream.parent_stream_id && stream.base_branch !== repo.buffer_branch) {
+    const parent = await getStreamById(db, stream.parent_stream_id);
+    if (parent.status !== 'merged')
+      return { branch: parent.branch, head: await branchHead(repoDir, parent.branch) };
+  }
+  return { branch: repo.buffer_branch, head: await branchHead(repoDir, repo.buffer_branch) };
+}
+
+/** Whether the stream waits for a rebase: deferred by a dirty worktree or stopped by a conflict. */
+export function needsRebase(stream: Stream): boolean {
+  return stream.metadata.needs_rebase === true || stream.conflict?.operation === 'rebase';
+}
+
+/** The status a conflicted stream returns to once its conflict is gone. */
+export function recoveredStatus(stream: Stream): 'active' | 'in_review' {
+  return stream.review_status === null ? 'active' : 'in_review';
+}
+
+function withoutNeedsRebase(metadata: Record<string, unknown>): Record<string, unknown> {
+  const { needs_rebase: _, ...rest } = metadata;
+  return rest;
+}
+
+export interface RebaseStreamInput {
+  repo: Repo;
+  stream: Stream;
+  /** The stream's worktree when it has one (it must be clean; dirty ones are deferred). */
+  worktree?: string | null;
+  /** What caused the rebase, for the activity log. */
+  trigger: 'cascade' | 'commit';
+  agentId?: string | null;
+}
+
+/**
+ * Replays a stream onto its base's current head and records the result. Call under the
+ * repository lock; git moves nothing on a conflict.
+ */
+export async function rebaseStreamOntoBase(
+  deps: CoreDeps,
+  input: RebaseStreamInput,
+): Promise<CascadeOutcome> {
+  const { repo } = input;
+  const repoDir = repoRoot(repo);
+  const stream = await getStreamById(deps.store.db, input.stream.id);
+  if (input.worktree && (await isWorktreeDirty(input.worktree))) {
+    if (stream.metadata.needs_rebase !== true) {
+      await inTransaction(deps.store.db, async (trx) => {
+        await updateStream(deps, trx, stream, { metadata: { ...stream.metadata, needs_rebase: true } });
+        await recordActivity(deps, trx, {
+          event: 'stream.updated',
+          repoId: repo.id,
+          agentId: input.agentId ?? null,
+          targetType: 'stream',
+          targetId: stream.id,
+          metadata: { needs_rebase: true, reason: 'worktree_dirty' },
+        });
+      });
+    }
+    return { stream_id: stream.id, outcome: 'deferred', reason: 'worktree_dirty' };
+  }
+  const base = await streamBase(deps.store.db, repo, stream);
+  const oplog = new OpLog(deps.store, repo.id, deps.clock);
+  const outcome = await rebaseBranch(repoDir, {
+    branch: stream.branch,
+    onto: base.head,
+    oplog,
+    streamId: stream.id,
+    agentId: input.agentId ?? null,
+    ...(input.worktree ? { worktree: input.worktree } : {}),
+  });
+  return inTransaction(deps.store.db, async (trx) => {
+    const current = await getStreamById(trx, stream.id);
+    const recovering = current.status === 'conflicted' && current.conflict?.operation === 'rebase';
+    if (outcome.kind === 'conflicted') {
+      await updateStream(deps, trx, current, {
+        status: 'conflicted',
+        conflict: {
+          operation: 'rebase',
+          onto: base.head,
+          paths: outcome.paths,
+          detected_at: isoNow(deps.clock),
+        },
+        metadata: withoutNeedsRebase(current.metadata),
+      });
+      await recordActivity(deps, trx, {
+        event: 'stream.conflicted',
+        repoId: repo.id,
+        agentId: input.agentId ?? null,
+        targetType: 'stream',
+        targetId: stream.id,
+        metadata: { operation: 'rebase', onto: base.head, onto_branch: base.branch, paths: outcome.paths },
+      });
+      return { stream_id: stream.id, outcome: 'conflicted', paths: outcome.paths, onto: base.head };
+    }
+    const cleared = {
+      metadata: withoutNeedsRebase(current.metadata),
+      ...(recovering ? { status: recoveredStatus(current), conflict: null } : {}),
+    };
+    if (outcome.kind === 'up_to_date') {
+      if (needsRebase(current)) await updateStream(deps, trx, current, cleared);
+      return { stream_id: stream.id, outcome: 'up_to_date', head: outcome.head };
+    }
+    await updateStream(deps, trx, current, { ...cleared, base_commit: base.head });
+    await oplog.complete(outcome.opId, trx);
+    await recordActivity(deps, trx, {
+      event: 'stream.rebased',
+      repoId: repo.id,
+      agentId: input.agentId ?? null,
+      targetType: 'stream',
+      targetId: stream.id,
+      metadata: {
+        trigger: input.trigger,
+        onto: base.head,
+        onto_branch: base.branch,
+        head: outcome.head,
+        previous_head: outcome.previousHead,
+      },
+    });
+    return { stream_id: stream.id, outcome: 'rebased', head: outcome.head, onto: base.head };
+  });
+}
+
+/**
+ * Replays every live stream built on `streamId` (transitively, parents first) onto its base's
+ * new head. One dependent's conflict or dirty worktree does not stop the others.
+ */
+export async function cascadeDependents(
+  deps: CoreDeps,
+  repo: Repo,
+  streamId: string,
+  agentId: string | null = null,
+): Promise<CascadeOutcome[]> {
+  return withRepoLock(deps.store, repo.id, async () => {
+    const dependents = await listDependents(deps.store.db, repo.id, streamId);
+    const outcomes: CascadeOutcome[] = [];
+    for (const dependent of dependents) {
+      const worktree = await deps.store.db
+        .selectFrom('gitswarm_worktrees')
+        .select('path')
+        .where('stream_id', '=', dependent.id)
+        .executeTakeFirst();
+      outcomes.push(
+        await rebaseStreamOntoBase(deps, {
+          repo,
+          stream: dependent,
+          worktree: worktree?.path ?? null,
+          trigger: 'cascade',
+          agentId,
+        }),
+      );
+    }
+    return outcomes;
+  });
+}

@@ -1,0 +1,296 @@
+/**
+ * Merging a stream into the buffer: the checks (state, permission per merge mode, consensus,
+ * dependencies, something to merge), the worktree-free merge with a compare-and-swap on the
+ * buffer, and the governance record, all under the repository's lock.
+ */
+
+import { mergeIntoBranch } from '../engine/merge.js';
+import { OpLog } from '../engine/oplog.js';
+import { isAncestor } from '../engine/repo.js';
+import { GitSwarmError } from '../errors.js';
+import {
+  type Agent,
+  type Executor,
+  inTransaction,
+  type Repo,
+  type Stream,
+  withRepoLock,
+} from '../store/index.js';
+import { isoNow } from '../util/clock.js';
+import { newId } from '../util/ids.js';
+import { requireAction } from './access.js';
+import { recordActivity } from './activity.js';
+import { assertCheckoutsClean, syncCheckouts } from './checked-out-branches.js';
+import { evaluateConsensus } from './consensus.js';
+import type { CoreDeps } from './deps.js';
+import { getRepo } from './repos.js';
+import { branchHead, type CascadeOutcome, cascadeDependents } from './stream-cascade.js';
+import { onStreamMerged } from './stream-hooks.js';
+import { canTransition, getStreamById, isLiveStream, listStreams, updateStream } from './streams.js';
+import { actorIdentity, repoRoot } from './workspace-paths.js';
+
+export type MergeTrigger = 'agent' | 'council' | 'swarm';
+
+export interface MergeStreamInput {
+  repo: Repo;
+  stream: Pick<Stream, 'id'>;
+  /** Who merges; null when a passed council proposal executes the merge. */
+  actor: Agent | null;
+  trigger?: MergeTrigger;
+}
+
+export interface MergeStreamResult {
+  merged: true;
+  merge_commit: string;
+  buffer_head: string;
+  /** What happened to the streams built on this one. */
+  cascade: CascadeOutcome[];
+}
+
+/**
+ * Merges a stream into the buffer (no-ff). Throws no_consensus, conflict (after recording the
+ * stream as conflicted), dependency_unmerged, forbidden, invalid_state or empty_stream.
+ */
+export async function mergeStream(deps: CoreDeps, input: MergeStreamInput): Promise<MergeStreamResult> {
+  const trigger = input.trigger ?? (input.actor ? 'agent' : 'council');
+  return withRepoLock(deps.store, input.repo.id, async () => {
+    const repo = await getRepo(deps.store.db, input.repo.id);
+    const repoDir = repoRoot(repo);
+    // Git is read before the transaction so no write lock is held while git runs; under the
+    // repository lock nothing else moves these refs meanwhile.
+    const before = await getStreamById(deps.store.db, input.stream.id);
+    const source = await branchHead(repoDir, before.branch);
+    const bufferHead = await branchHead(repoDir, repo.buffer_branch);
+    const empty = await isAncestor(repoDir, source, bufferHead);
+    const stream = await inTransaction(deps.store.db, (trx) =>
+      checkMergeable(deps, trx, { repo, streamId: before.id, actor: input.actor, source, bufferHead, empty }),
+    );
+    const checkouts = await assertCheckoutsClean(repoDir, repo.buffer_branch);
+    const oplog = new OpLog(deps.store, repo.id, deps.clock);
+    const outcome = await mergeIntoBranch(repoDir, {
+      target: repo.buffer_branch,
+      source,
+      message: mergeMessage(repo, stream),
+      author: actorIdentity(input.actor),
+      oplog,
+      streamId: stream.id,
+      agentId: input.actor?.id ?? null,
+    });
+    if (outcome.kind === 'conflicted') {
+      await inTransaction(deps.store.db, async (trx) => {
+        const current = await getStreamById(trx, stream.id);
+        await updateStream(deps, trx, current, {
+          status: 'conflicted',
+          conflict: {
+            operation: 'merge',
+            onto: outcome.head,
+            paths: outcome.paths,
+            detected_at: isoNow(deps.clock),
+          },
+        });
+        await recordActivity(deps, trx, {
+          event: 'stream.conflicted',
+          repoId: repo.id,
+          agentId: input.actor?.id ?? null,
+          targetType: 'stream',
+          targetId: stream.id,
+          metadata: {
+            operation: 'merge',
+            onto: outcome.head,
+            onto_branch: repo.buffer_branch,
+            paths: outcome.paths,
+          },
+        });
+      });
+      throw new GitSwarmError(
+        'conflict',
+        `Stream ${stream.name} conflicts with ${repo.buffer_branch} in: ${outcome.paths.join(', ')}`,
+        {
+          hint: `Merge ${repo.buffer_branch} into the worktree, resolve the files, commit, then merge again.`,
+          details: { stream_id: stream.id, paths: outcome.paths, buffer_head: outcome.head },
+        },
+      );
+    }
+    await inTransaction(deps.store.db, (trx) =>
+      recordMerge(deps, trx, {
+        repo,
+        streamId: stream.id,
+        mergeCommit: outcome.commit,
+        agentId: input.actor?.id ?? null,
+        trigger,
+        opId: outcome.opId,
+        oplog,
+      }),
+    );
+    await syncCheckouts(checkouts, outcome.previousHead, outcome.commit);
+    const cascade = await reparentChildren(deps, repo, stream.id, input.actor?.id ?? null);
+    return { merged: true, merge_commit: outcome.commit, buffer_head: outcome.commit, cascade };
+  });
+}
+
+interface CheckInput {
+  repo: Repo;
+  streamId: string;
+  actor: Agent | null;
+  /** The stream's head and the buffer's, read before the transaction. */
+  source: string;
+  bufferHead: string;
+  /** Whether the stream's head is already contained in the buffer. */
+  empty: boolean;
+}
+
+/** The first transaction: everything that decides whether the merge may happen. */
+async function checkMergeable(deps: CoreDeps, db: Executor, input: CheckInput): Promise<Stream> {
+  const { repo, actor } = input;
+  const stream = await getStreamById(db, input.streamId);
+  if (stream.repo_id !== repo.id) {
+    throw new GitSwarmError('stream_not_found', `No stream ${stream.id} in this repository.`);
+  }
+  if (stream.status === 'merged') {
+    throw new GitSwarmError('invalid_state', `Stream ${stream.name} is already merged.`, {
+      details: { stream_id: stream.id, status: stream.status },
+    });
+  }
+  if (!isLiveStream(stream)) {
+    throw new GitSwarmError(
+      'invalid_state',
+      `Stream ${stream.name} is ${stream.status}; it cannot be merged.`,
+      {
+        details: { stream_id: stream.id, status: stream.status },
+      },
+    );
+  }
+  if (actor) {
+    // Gated mode: only maintainers (maintain+) merge; review and swarm: anyone who may write.
+    await requireAction(deps, db, repo, actor, repo.merge_mode === 'gated' ? 'merge' : 'write');
+  }
+  if (stream.parent_stream_id && stream.base_branch !== repo.buffer_branch) {
+    const parent = await getStreamById(db, stream.parent_stream_id);
+    if (parent.status !== 'merged') {
+      throw new GitSwarmError(
+        'dependency_unmerged',
+        `Stream ${stream.name} depends on stream ${parent.name}, which is ${parent.status}; merge it first.`,
+        {
+          hint: `Merge the parent first: gitswarm merge ${parent.id}`,
+          details: { stream_id: stream.id, parent_stream_id: parent.id, parent_status: parent.status },
+        },
+      );
+    }
+  }
+  if (input.empty) {
+    throw new GitSwarmError(
+      'empty_stream',
+      `Stream ${stream.name} has nothing that is not already on ${repo.buffer_branch}.`,
+      {
+        details: { stream_id: stream.id, head: input.source, buffer_head: input.bufferHead },
+      },
+    );
+  }
+  // A council decision is the consensus; swarm mode needs none.
+  if (actor && repo.merge_mode !== 'swarm') {
+    const consensus = await evaluateConsensus(deps, db, repo, stream);
+    if (!consensus.reached) {
+      throw new GitSwarmError(
+        'no_consensus',
+        `Stream ${stream.name} has no consensus (${consensus.reason}): ${consensus.approvals} approvals, ${consensus.rejections} change requests, ratio ${consensus.ratio.toFixed(2)} of ${consensus.threshold}.`,
+        { hint: `See the numbers with: gitswarm consensus ${stream.id}`, details: { consensus } },
+      );
+    }
+  }
+  return stream;
+}
+
+function mergeMessage(repo: Repo, stream: Stream): string {
+  return `Merge stream ${stream.name} into ${repo.buffer_branch}\n\nStream: ${stream.id}\n`;
+}
+
+export interface RecordMergeInput {
+  repo: Repo;
+  streamId: string;
+  mergeCommit: string;
+  agentId: string | null;
+  trigger: MergeTrigger | 'recovery';
+  opId: string;
+  oplog: OpLog;
+}
+
+/**
+ * The second transaction: the merge row, the stream's status, the operation's completion, the
+ * merge's consequences (hooks) and the activity, atomically. Idempotent per merge commit, so
+ * crash recovery can call it for an operation whose record may or may not exist.
+ */
+export async function recordMerge(deps: CoreDeps, db: Executor, input: RecordMergeInput): Promise<void> {
+  const { repo } = input;
+  const existing = await db
+    .selectFrom('gitswarm_merges')
+    .select('id')
+    .where('repo_id', '=', repo.id)
+    .where('merge_commit', '=', input.mergeCommit)
+    .executeTakeFirst();
+  if (!existing) {
+    const stream = await getStreamById(db, input.streamId);
+    await db
+      .insertInto('gitswarm_merges')
+      .values({
+        id: newId(),
+        repo_id: repo.id,
+        stream_id: stream.id,
+        agent_id: input.agentId,
+        merge_commit: input.mergeCommit,
+        target_branch: repo.buffer_branch,
+        merged_at: isoNow(deps.clock),
+      })
+      .execute();
+    // Recovery may find a stream that moved on (abandoned meanwhile): the merge row still tells the truth.
+    const merged = canTransition(stream.status, 'merged')
+      ? await updateStream(deps, db, stream, { status: 'merged', conflict: null })
+      : stream;
+    await onStreamMerged(deps, db, {
+      repo,
+      stream: merged,
+      mergeCommit: input.mergeCommit,
+      actorId: input.agentId,
+    });
+    await recordActivity(deps, db, {
+      event: 'stream.merged',
+      repoId: repo.id,
+      agentId: input.agentId,
+      targetType: 'stream',
+      targetId: stream.id,
+      metadata: {
+        name: stream.name,
+        merge_commit: input.mergeCommit,
+        target_branch: repo.buffer_branch,
+        trigger: input.trigger,
+      },
+    });
+  }
+  await input.oplog.complete(input.opId, db);
+}
+
+/** Streams built on a merged stream now build on the buffer; replay them onto its new head. */
+async function reparentChildren(
+  deps: CoreDeps,
+  repo: Repo,
+  streamId: string,
+  agentId: string | null,
+): Promise<CascadeOutcome[]> {
+  const children = await listStreams(deps.store.db, repo.id, { parentStreamId: streamId });
+  const live = children.filter((c) => isLiveStream(c) && c.base_branch !== repo.buffer_branch);
+  if (live.length > 0) {
+    await inTransaction(deps.store.db, async (trx) => {
+      for (const child of live) {
+        await updateStream(deps, trx, child, { base_branch: repo.buffer_branch });
+        await recordActivity(deps, trx, {
+          event: 'stream.updated',
+          repoId: repo.id,
+          agentId,
+          targetType: 'stream',
+          targetId: child.id,
+          metadata: { base_branch: repo.buffer_branch, reason: 'parent_merged', parent_stream_id: streamId },
+        });
+      }
+    });
+  }
+  return cascadeDependents(deps, repo, streamId, agentId);
+}

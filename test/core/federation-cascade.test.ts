@@ -1,0 +1,139 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { listActivity } from '../../src/core/activity.js';
+import { commitWorkspace, createWorkspace, mergeStream } from '../../src/core/federation.js';
+import { getStream } from '../../src/core/streams.js';
+import {
+  approve,
+  type SeededGitRepo,
+  seedGitRepo,
+  workOn,
+  worktreeStatus,
+  writeFiles,
+} from '../helpers/federation-fixture.js';
+import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
+import { seedAgent, testDeps } from '../helpers/streams-fixture.js';
+
+const review = { merge_mode: 'review', ownership_model: 'guild', consensus_threshold: 0.66, min_reviews: 1 };
+
+for (const dialect of DIALECTS) {
+  describe(`${dialectLabel(dialect)}: forks and cascade`, () => {
+    let store: TestStore;
+    const repos: SeededGitRepo[] = [];
+    beforeAll(async () => {
+      store = await openTestStore(dialect);
+    });
+    afterEach(() => {
+      for (const seeded of repos.splice(0)) seeded.git.cleanup();
+    });
+    afterAll(async () => {
+      await store.close();
+    });
+
+    it('forks with --depends-on, cascades parent commits to clean, dirty and conflicting children, merges in order', async () => {
+      const deps = testDeps(store);
+      const seeded = await seedGitRepo(deps, review);
+      repos.push(seeded);
+      const { repo, git } = seeded;
+      const [alpha, beta, gamma, delta] = await Promise.all(
+        ['alpha', 'beta', 'gamma', 'delta'].map((name) => seedAgent(deps, name)),
+      );
+      if (!alpha || !beta || !gamma || !delta) throw new Error('agents');
+
+      // A: the base API. B, C and D fork from it.
+      const a = await workOn(deps, seeded, alpha, { 'api.js': 'endpoints\n' }, { name: 'base-api' });
+      const b = await workOn(deps, seeded, beta, { 'ext.js': 'rate limiting\n' }, { dependsOn: 'base-api' });
+      expect(b.stream).toMatchObject({
+        parent_stream_id: a.stream.id,
+        base_branch: a.stream.branch,
+        base_commit: a.commit,
+      });
+      expect(readFileSync(join(b.worktree, 'api.js'), 'utf8')).toBe('endpoints\n');
+      const c = await createWorkspace(deps, { repo, agent: gamma, dependsOn: a.stream.id });
+      const d = await workOn(
+        deps,
+        seeded,
+        delta,
+        { 'lines.txt': 'one (delta)\ntwo\nthree\nfour\nfive\n' },
+        {
+          dependsOn: `stream/${a.stream.id}`,
+        },
+      );
+      writeFiles(c.worktree, { 'wip.txt': 'not committed yet\n' });
+      const headOfC = await git.rev(c.stream.branch);
+      const headOfD = await git.rev(d.stream.branch);
+
+      // A commits again: B is rebased (its worktree follows), C is deferred, D conflicts.
+      writeFiles(a.worktree, {
+        'auth.js': 'auth middleware\n',
+        'lines.txt': 'one (alpha)\ntwo\nthree\nfour\nfive\n',
+      });
+      const committed = await commitWorkspace(deps, { repo, agent: alpha, message: 'Add auth middleware' });
+      const outcomes = Object.fromEntries(committed.cascade.map((o) => [o.stream_id, o.outcome]));
+      expect(outcomes).toEqual({
+        [b.stream.id]: 'rebased',
+        [c.stream.id]: 'deferred',
+        [d.stream.id]: 'conflicted',
+      });
+      const headOfA = await git.rev(a.stream.branch);
+      expect(await git.exitCode(['merge-base', '--is-ancestor', headOfA, b.stream.branch])).toBe(0);
+      expect(await git.show(b.stream.branch, 'ext.js')).toBe('rate limiting');
+      expect(readFileSync(join(b.worktree, 'auth.js'), 'utf8')).toBe('auth middleware\n');
+      expect(await worktreeStatus(git, b.worktree)).toBe('');
+      expect((await getStream(store.db, repo.id, b.stream.id)).base_commit).toBe(headOfA);
+
+      expect(await git.rev(c.stream.branch)).toBe(headOfC);
+      expect((await getStream(store.db, repo.id, c.stream.id)).metadata).toMatchObject({
+        needs_rebase: true,
+      });
+      expect(existsSync(join(c.worktree, 'auth.js'))).toBe(false);
+
+      expect(await git.rev(d.stream.branch)).toBe(headOfD);
+      const conflicted = await getStream(store.db, repo.id, d.stream.id);
+      expect(conflicted.status).toBe('conflicted');
+      expect(conflicted.conflict).toMatchObject({ operation: 'rebase', onto: headOfA, paths: ['lines.txt'] });
+      expect(await worktreeStatus(git, d.worktree)).toBe('');
+
+      // C's commit finishes its deferred rebase.
+      const cCommit = await commitWorkspace(deps, { repo, agent: gamma, message: 'Add WIP' });
+      expect(await git.exitCode(['merge-base', '--is-ancestor', headOfA, c.stream.branch])).toBe(0);
+      expect(cCommit.commit).toBe(await git.rev(c.stream.branch));
+      expect(readFileSync(join(c.worktree, 'auth.js'), 'utf8')).toBe('auth middleware\n');
+      expect(await worktreeStatus(git, c.worktree)).toBe('');
+      const cAfter = await getStream(store.db, repo.id, c.stream.id);
+      expect(cAfter.metadata.needs_rebase).toBeUndefined();
+      expect(cAfter.base_commit).toBe(headOfA);
+
+      // A child cannot merge before its parent.
+      await approve(deps, seeded, b.stream, beta);
+      await expect(mergeStream(deps, { repo, stream: b.stream, actor: beta })).rejects.toMatchObject({
+        code: 'dependency_unmerged',
+      });
+
+      // A merges: its children now build on the buffer and are replayed onto it.
+      await approve(deps, seeded, a.stream, alpha);
+      const mergedA = await mergeStream(deps, { repo, stream: a.stream, actor: alpha });
+      const cascaded = Object.fromEntries(mergedA.cascade.map((o) => [o.stream_id, o.outcome]));
+      expect(cascaded[b.stream.id]).toBe('rebased');
+      const bAfter = await getStream(store.db, repo.id, b.stream.id);
+      expect(bAfter).toMatchObject({
+        base_branch: 'buffer',
+        base_commit: mergedA.merge_commit,
+        parent_stream_id: a.stream.id,
+      });
+      expect(await git.exitCode(['merge-base', '--is-ancestor', mergedA.merge_commit, b.stream.branch])).toBe(
+        0,
+      );
+      const mergedB = await mergeStream(deps, { repo, stream: b.stream, actor: beta });
+      expect(await git.show(mergedB.merge_commit, 'ext.js')).toBe('rate limiting');
+      expect(await git.show(mergedB.merge_commit, 'api.js')).toBe('endpoints');
+
+      const events = await listActivity(store.db, {
+        repoId: repo.id,
+        eventTypes: ['stream.rebased', 'stream.conflicted'],
+      });
+      expect(events.length).toBeGreaterThanOrEqual(4);
+    });
+  });
+}
