@@ -15,7 +15,6 @@ import {
   type Executor,
   inTransaction,
   type Repo,
-  type Stream,
   toJson,
   withRepoLock,
 } from '../store/index.js';
@@ -24,6 +23,7 @@ import { newId } from '../util/ids.js';
 import { recordActivity } from './activity.js';
 import { getAgent } from './agents.js';
 import type { CoreDeps } from './deps.js';
+import { mergeStream, promoteBuffer, revertStream } from './federation.js';
 import { addMaintainer, removeMaintainer } from './maintainers.js';
 import { getRepo, updateRepoSettings } from './repos.js';
 import { getStream, isLiveStream } from './streams.js';
@@ -32,34 +32,6 @@ import { getStream, isLiveStream } from './streams.js';
 export type ExecutionResult =
   | ({ ok: true } & Record<string, unknown>)
   | { ok: false; error: { code: string; message: string }; attempted_at: string };
-
-/** The federation operations the council executes (src/core/federation.ts). */
-interface FederationOps {
-  mergeStream(
-    deps: CoreDeps,
-    input: { repo: Repo; stream: Stream; actor: null; trigger: 'council' },
-  ): Promise<Record<string, unknown>>;
-  revertStream(
-    deps: CoreDeps,
-    input: { repo: Repo; stream: Stream; actor: null; reason: string },
-  ): Promise<Record<string, unknown>>;
-  promoteBuffer(
-    deps: CoreDeps,
-    input: { repo: Repo; actor: null; trigger: 'council' },
-  ): Promise<Record<string, unknown>>;
-}
-
-async function loadFederation(): Promise<FederationOps> {
-  const specifier = './federation.js';
-  try {
-    return (await import(specifier)) as FederationOps;
-  } catch (error) {
-    if ((error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') {
-      throw new GitSwarmError('invalid_state', 'Stream federation is not available in this build.');
-    }
-    throw error;
-  }
-}
 
 export interface SetAccessLevelInput {
   repo: Repo;
@@ -219,19 +191,17 @@ function actionOf(
       return {
         kind: 'git',
         run: async (repo) => {
-          const federation = await loadFederation();
           const stream = await getStream(deps.store.db, repo.id, str(data, 'stream_id'));
-          return federation.mergeStream(deps, { repo, stream, actor: null, trigger: 'council' });
+          return { ...(await mergeStream(deps, { repo, stream, actor: null, trigger: 'council' })) };
         },
       };
     case 'revert_stream':
       return {
         kind: 'git',
         run: async (repo) => {
-          const federation = await loadFederation();
           const stream = await getStream(deps.store.db, repo.id, str(data, 'stream_id'));
           const reason = typeof data.reason === 'string' ? data.reason : `Council proposal ${proposal.id}`;
-          const result = await federation.revertStream(deps, { repo, stream, actor: null, reason });
+          const result = await revertStream(deps, { repo, stream, actor: null, reason });
           if (result.reverted === false) {
             throw new GitSwarmError(
               'conflict',
@@ -241,15 +211,14 @@ function actionOf(
               },
             );
           }
-          return result;
+          return { ...result };
         },
       };
     case 'promote':
       return {
         kind: 'git',
         run: async (repo) => {
-          const federation = await loadFederation();
-          return federation.promoteBuffer(deps, { repo, actor: null, trigger: 'council' });
+          return { ...(await promoteBuffer(deps, { repo, actor: null, trigger: 'council' })) };
         },
       };
   }
