@@ -80,7 +80,11 @@ export async function promoteBuffer(deps: CoreDeps, input: PromoteBufferInput): 
     if (targetHead === to || (targetHead !== null && (await isAncestor(repoDir, to, targetHead)))) {
       return { promoted: false, from_commit: targetHead, to_commit: to };
     }
-    const checkouts = await assertCheckoutsClean(repoDir, repo.promote_target);
+    const checkouts = await assertCheckoutsClean(
+      repoDir,
+      repo.promote_target,
+      targetHead ? { from: targetHead, to: bufferHead } : undefined,
+    );
     const oplog = new OpLog(deps.store, repo.id, deps.clock);
     const moved = await fastForward(repoDir, {
       target: repo.promote_target,

@@ -4,8 +4,8 @@
  * checkout would silently make its files look reverted, so such a move is refused; a clean
  * checkout is brought along with the ref.
  */
-import { gitOut } from '../engine/git.js';
-import { isWorktreeDirty, syncWorktreeAfterRefMove } from '../engine/worktrees.js';
+import { git, gitOut } from '../engine/git.js';
+import { syncWorktreeAfterRefMove } from '../engine/worktrees.js';
 import { GitSwarmError } from '../errors.js';
 
 /** The worktrees that have `branch` checked out (usually none, or the main worktree). */
@@ -20,11 +20,25 @@ export async function worktreesOnBranch(repoDir: string, branch: string): Promis
   return paths;
 }
 
-/** Throws `worktree_dirty` when a checkout of `branch` has uncommitted changes; returns the clean checkouts. */
-export async function assertCheckoutsClean(repoDir: string, branch: string): Promise<string[]> {
+/**
+ * Throws `worktree_dirty` when a checkout of `branch` has changes to tracked files (untracked
+ * files are the user's business) or, given the move, has untracked files the move would
+ * overwrite. Returns the checkouts to bring along after the move.
+ */
+export async function assertCheckoutsClean(
+  repoDir: string,
+  branch: string,
+  move?: { from: string; to: string },
+): Promise<string[]> {
   const paths = await worktreesOnBranch(repoDir, branch);
   for (const path of paths) {
-    if (await isWorktreeDirty(path)) {
+    const status = await gitOut(['status', '--porcelain=v1', '--untracked-files=no'], { cwd: path });
+    const blocked =
+      status !== '' ||
+      (move !== undefined &&
+        (await git(['read-tree', '-n', '-m', '-u', move.from, move.to], { cwd: path, okExitCodes: [128] }))
+          .exitCode !== 0);
+    if (blocked) {
       throw new GitSwarmError(
         'worktree_dirty',
         `Branch ${branch} is checked out with uncommitted changes in ${path}`,
@@ -41,4 +55,27 @@ export async function assertCheckoutsClean(repoDir: string, branch: string): Pro
 /** Brings clean checkouts of a branch up to date after its ref moved from `from` to `to`. */
 export async function syncCheckouts(paths: readonly string[], from: string, to: string): Promise<void> {
   for (const path of paths) await syncWorktreeAfterRefMove(path, from, to);
+}
+
+/**
+ * After a crash between a ref move and the sync of its checkouts: every checkout of the branch
+ * whose index and files are still exactly `from` is brought to `to`. A checkout with other changes
+ * is left alone (they are someone's work, not staleness).
+ */
+export async function syncStaleCheckouts(
+  repoDir: string,
+  branch: string,
+  from: string,
+  to: string,
+): Promise<string[]> {
+  const synced: string[] = [];
+  for (const path of await worktreesOnBranch(repoDir, branch)) {
+    const files = await git(['diff', '--quiet', from, '--'], { cwd: path, okExitCodes: [1] });
+    const index = await git(['diff', '--cached', '--quiet', from, '--'], { cwd: path, okExitCodes: [1] });
+    if (files.exitCode === 0 && index.exitCode === 0) {
+      await syncWorktreeAfterRefMove(path, from, to);
+      synced.push(path);
+    }
+  }
+  return synced;
 }

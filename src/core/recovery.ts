@@ -4,9 +4,11 @@
  * runs this at start-up; it is cheap when nothing is pending and safe to run any number of times.
  */
 import { OpLog, reconcileRefMoves } from '../engine/oplog.js';
+import { readRef } from '../engine/repo.js';
 import { type Executor, inTransaction, type Operation, type Repo, withRepoLock } from '../store/index.js';
 import { recordActivity } from './activity.js';
 import { recordPromotion } from './buffer-promotion.js';
+import { syncStaleCheckouts } from './checked-out-branches.js';
 import type { CoreDeps } from './deps.js';
 import { getRepo } from './repos.js';
 import { recordMerge } from './stream-merge.js';
@@ -36,7 +38,8 @@ export async function recoverOperations(
   // operation found here really was interrupted.
   return withRepoLock(deps.store, repo.id, async () => {
     const current = await getRepo(deps.store.db, repo.id);
-    const results = await reconcileRefMoves(repoRoot(current), deps.store, current.id, deps.clock);
+    const repoDir = repoRoot(current);
+    const results = await reconcileRefMoves(repoDir, deps.store, current.id, deps.clock);
     const oplog = new OpLog(deps.store, current.id, deps.clock);
     const recovered: RecoveredOperation[] = [];
     for (const { operation, outcome } of results) {
@@ -58,6 +61,11 @@ export async function recoverOperations(
           },
         });
       });
+      // The process may have died before it brought a checkout of the moved branch along.
+      const head = outcome === 'applied' ? await readRef(repoDir, operation.ref) : null;
+      if (head && operation.old_oid && operation.ref.startsWith('refs/heads/')) {
+        await syncStaleCheckouts(repoDir, operation.ref.slice('refs/heads/'.length), operation.old_oid, head);
+      }
       recovered.push({
         operation_id: operation.id,
         kind: operation.kind,

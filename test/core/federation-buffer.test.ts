@@ -76,11 +76,22 @@ for (const dialect of DIALECTS) {
       await expect(promoteBuffer(deps, { repo, actor: coder, trigger: 'manual' })).rejects.toMatchObject({
         code: 'forbidden',
       });
+      // Uncommitted changes in the user's checkout of main block the promotion; untracked files do not.
+      writeFiles(git.dir, { 'README.md': 'local edit\n' });
+      await expect(
+        promoteBuffer(deps, { repo, actor: seeded.maintainer, trigger: 'manual' }),
+      ).rejects.toMatchObject({
+        code: 'worktree_dirty',
+      });
+      expect(await git.rev('main')).toBe(mainBefore);
+      await git.run(['checkout', '--', 'README.md']);
+      writeFiles(git.dir, { 'notes.local': 'mine\n' });
       const promoted = await promoteBuffer(deps, { repo, actor: seeded.maintainer, trigger: 'manual' });
       expect(promoted).toEqual({ promoted: true, from_commit: mainBefore, to_commit: merged.merge_commit });
       expect(await git.rev('main')).toBe(merged.merge_commit);
-      // The user's checkout of main follows (it was clean).
-      expect(await worktreeStatus(git, git.dir)).toBe('');
+      // The user's checkout of main follows (its tracked files were clean).
+      expect(await worktreeStatus(git, git.dir)).toBe('?? notes.local');
+      expect(await git.run(['show', 'HEAD:p.txt'])).toBe('p');
       const rows = await store.db
         .selectFrom('gitswarm_promotions')
         .selectAll()

@@ -1,9 +1,17 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { listActivity } from '../../src/core/activity.js';
-import { recoverOperations } from '../../src/core/federation.js';
+import { mergeStream, recoverOperations } from '../../src/core/federation.js';
 import { getStream } from '../../src/core/streams.js';
 import { OpLog } from '../../src/engine/oplog.js';
-import { approve, type SeededGitRepo, seedGitRepo, workOn } from '../helpers/federation-fixture.js';
+import {
+  approve,
+  type SeededGitRepo,
+  seedGitRepo,
+  workOn,
+  worktreeStatus,
+} from '../helpers/federation-fixture.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 import { seedAgent, testDeps } from '../helpers/streams-fixture.js';
 
@@ -95,6 +103,51 @@ for (const dialect of DIALECTS) {
           .where('stream_id', '=', stream.id)
           .execute(),
       ).toHaveLength(1);
+    });
+
+    it('finishes an interrupted promotion and brings the stale checkout of main along', async () => {
+      const deps = testDeps(store);
+      const seeded = await seedGitRepo(deps);
+      repos.push(seeded);
+      const { repo, git } = seeded;
+      const coder = await seedAgent(deps, 'coder');
+      const { stream } = await workOn(deps, seeded, coder, { 'shipped.txt': 'shipped\n' });
+      await approve(deps, seeded, stream, coder);
+      const merged = await mergeStream(deps, { repo, stream, actor: coder });
+      const mainBefore = await git.rev('main');
+      const oplog = new OpLog(store, repo.id, deps.clock);
+      const opId = await oplog.begin({
+        ref: 'refs/heads/main',
+        old: mainBefore,
+        new: merged.merge_commit,
+        kind: 'promote',
+        description: 'Promote',
+        agentId: seeded.maintainer.id,
+      });
+      await git.run(['update-ref', 'refs/heads/main', merged.merge_commit, mainBefore]);
+      // The user's checkout of main (the repository folder) now looks like it deletes the file.
+      expect(await worktreeStatus(git, git.dir)).not.toBe('');
+
+      expect(await recoverOperations(deps, repo)).toEqual([
+        { operation_id: opId, kind: 'promote', ref: 'refs/heads/main', outcome: 'finished' },
+      ]);
+      expect(await worktreeStatus(git, git.dir)).toBe('');
+      expect(existsSync(join(git.dir, 'shipped.txt'))).toBe(true);
+      const rows = await store.db
+        .selectFrom('gitswarm_promotions')
+        .selectAll()
+        .where('repo_id', '=', repo.id)
+        .execute();
+      expect(rows).toMatchObject([
+        {
+          from_commit: mainBefore,
+          to_commit: merged.merge_commit,
+          agent_id: seeded.maintainer.id,
+          triggered_by: null,
+        },
+      ]);
+      const events = await listActivity(store.db, { repoId: repo.id, eventTypes: ['buffer.promoted'] });
+      expect(events[0]?.metadata).toMatchObject({ recovered: true });
     });
   });
 }
