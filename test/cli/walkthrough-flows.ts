@@ -75,8 +75,20 @@ export function describeWalkthrough(label: string, options: () => Promise<Create
       await ok(repo, ['maintainer', 'add', 'reviewer', '--as', 'owner']);
     });
 
-    it('3.1: workspace, commit, review, merge, promote', async () => {
-      // 3. workspace create --as coder: a stream from the buffer head, a worktree at .worktrees/coder/.
+    it('3.1: task, workspace, commit, review, merge, promote', async () => {
+      await ok(repo, ['task', 'create', 'Implement caching layer', '--priority', 'high', '--as', 'owner']);
+      // 1. task list: the coder sees the task.
+      const tasks = await repo.run(['task', 'list', '--json']);
+      const task = tasks.json<{ tasks: { id: string; number: number; title: string; priority: string }[] }>()
+        .tasks[0];
+      expect(task).toMatchObject({ title: 'Implement caching layer', priority: 'high' });
+      // 2. task claim.
+      const claim = await repo.run(['task', 'claim', String(task?.number), '--as', 'coder', '--json']);
+      expect(claim.code).toBe(0);
+      expect(claim.json<{ claim: { status: string } }>().claim.status).toBe('active');
+
+      // 3. workspace create --as coder --task: a stream from the buffer head, a worktree at
+      // .worktrees/coder/, and the claim linked to the stream.
       const created = await json<{ stream: StreamJson; worktree: string }>(repo, 'workspace create', [
         'workspace',
         'create',
@@ -84,12 +96,16 @@ export function describeWalkthrough(label: string, options: () => Promise<Create
         'coder',
         '--name',
         'caching',
+        '--task',
+        String(task?.number),
       ]);
       const { stream, worktree } = created;
       expect(stream).toMatchObject({ name: 'caching', branch: `stream/${stream.id}`, base_branch: 'buffer' });
       expect(stream.parent_stream_id).toBeNull();
       expect(worktree).toBe(join(repo.dir, '.worktrees', 'coder'));
       expect(repo.git(['rev-parse', stream.branch])).toBe(repo.git(['rev-parse', 'buffer']));
+      const shown = await repo.run(['task', 'show', String(task?.number), '--json']);
+      expect(JSON.stringify(shown.json())).toContain(stream.id);
 
       // 4. The agent writes code in its worktree.
       repo.write('cache.js', 'export const cache = new Map();\n', worktree);
