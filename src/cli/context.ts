@@ -112,10 +112,19 @@ export async function openRepoContext(options: OpenContextOptions): Promise<Open
   }
 }
 
-/** Opens the store for the CLI. */
+/**
+ * Opens the store for a command, migrating only when the schema is behind. A postgres URL may
+ * name its schema with a `schema` query parameter (`postgres://host/db?schema=gitswarm`).
+ */
 export async function openCliStore(locationName: string): Promise<Store> {
   const { openStore } = await import('../store/connect.js');
-  return openStore(locationName);
+  if (/^postgres(ql)?:\/\//.test(locationName)) {
+    const url = new URL(locationName);
+    const schema = url.searchParams.get('schema') ?? undefined;
+    url.searchParams.delete('schema');
+    return openStore(url.toString(), { schema, migrate: 'if_stale' });
+  }
+  return openStore(locationName, { migrate: 'if_stale' });
 }
 
 /**

@@ -1,11 +1,14 @@
 import type { Store } from './dialect.js';
-import { migrateToLatest } from './migrate.js';
+import { isSchemaCurrent, migrateToLatest } from './migrate.js';
 
 export interface OpenStoreOptions {
   /** PostgreSQL schema (tests isolate themselves this way). */
   schema?: string;
-  /** Run migrations after connecting (default true). */
-  migrate?: boolean;
+  /**
+   * Run migrations after connecting (default true); `'if_stale'` first checks with one read whether
+   * the newest migration has run (short-lived processes such as CLI commands).
+   */
+  migrate?: boolean | 'if_stale';
   maxConnections?: number;
 }
 
@@ -34,7 +37,9 @@ export async function openStore(location: string, options: OpenStoreOptions = {}
   }
   if (options.migrate !== false) {
     try {
-      await migrateToLatest(store, schema);
+      if (options.migrate !== 'if_stale' || !(await isSchemaCurrent(store, schema))) {
+        await migrateToLatest(store, schema);
+      }
     } catch (error) {
       await store.close();
       throw error;

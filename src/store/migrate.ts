@@ -1,4 +1,5 @@
-import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
+import { sql } from 'kysely';
+import { DEFAULT_MIGRATION_TABLE, type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
 import type { Store } from './dialect.js';
 import { initialMigration } from './migrations/0001-initial.js';
 
@@ -30,5 +31,27 @@ export async function migrateToLatest(store: Store, schema?: string): Promise<vo
         cause: error,
       },
     );
+  }
+}
+
+/**
+ * Whether the store already has the newest migration: one indexed read, so that short-lived
+ * processes (every CLI command) skip the migrator when there is nothing to do. False when the
+ * migration table does not exist yet.
+ */
+export async function isSchemaCurrent(store: Store, schema?: string): Promise<boolean> {
+  const names = Object.keys(await provider(store).getMigrations()).sort();
+  const latest = names[names.length - 1];
+  if (latest === undefined) return true;
+  const table = sql.table(schema ? `${schema}.${DEFAULT_MIGRATION_TABLE}` : DEFAULT_MIGRATION_TABLE);
+  try {
+    const { rows } = await sql<{ name: string }>`select name from ${table} where name = ${latest}`.execute(
+      store.db,
+    );
+    return rows.length > 0;
+  } catch {
+    // Most likely no migration table yet (a new store); any other problem resurfaces in the
+    // migrator, which the caller runs when this says false.
+    return false;
   }
 }

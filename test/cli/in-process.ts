@@ -3,7 +3,6 @@
  * without the process start, for the many cheap checks; the e2e files spawn the real binary.
  */
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { createBufferedIO } from '../../src/cli/io.js';
 import { runCli } from '../../src/cli/program.js';
 import { postgresLocation, type TestDialect } from '../helpers/store.js';
@@ -40,14 +39,7 @@ export async function storeEnv(dialect: TestDialect): Promise<Record<string, str
   const schema = `cli_${randomBytes(6).toString('hex')}`;
   const location = postgresLocation();
   if (location.startsWith('pglite:')) return { GITSWARM_DB: `pglite:${schema}` };
-  const admin = new pg.Client({ connectionString: location });
-  await admin.connect();
-  try {
-    await admin.query(`create schema ${schema}`);
-  } finally {
-    await admin.end();
-  }
   const url = new URL(location);
-  url.searchParams.set('options', `-c search_path=${schema}`);
+  url.searchParams.set('schema', schema);
   return { GITSWARM_DB: url.toString() };
 }
