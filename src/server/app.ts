@@ -29,6 +29,9 @@ import { activityRoutes } from './routes/activity.js';
 import { agentRoutes } from './routes/agents.js';
 import { healthRoutes } from './routes/health.js';
 import { repoRoutes } from './routes/repos.js';
+import { stabilizationRoutes } from './routes/stabilization.js';
+import { streamRoutes } from './routes/streams.js';
+import { taskRoutes } from './routes/tasks.js';
 import type { App } from './types.js';
 
 export const API_PREFIX = '/api/v1';
@@ -89,7 +92,11 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   }).withTypeProvider() as unknown as App;
   // TypeBox validation: bodies are checked as sent (no coercion, unknown fields refused); params and
   // query strings are converted from text first.
-  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  // An absent body counts as `{}`: routes whose fields are all optional accept a bare POST.
+  app.setValidatorCompiler((route) => {
+    const validate = TypeBoxValidatorCompiler(route);
+    return route.httpPart === 'body' ? (value: unknown) => validate(value ?? {}) : validate;
+  });
 
   await app.register(errors);
   await app.register(requestId);
@@ -146,6 +153,9 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       await api.register(agentRoutes);
       await api.register(repoRoutes);
       await api.register(activityRoutes);
+      await api.register(streamRoutes);
+      await api.register(stabilizationRoutes);
+      await api.register(taskRoutes);
     },
     { prefix: API_PREFIX },
   );

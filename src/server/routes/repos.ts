@@ -23,17 +23,21 @@ import {
 } from '../schemas.js';
 import type { App } from '../types.js';
 
-const literals = <T extends string>(...values: T[]) => Type.Union(values.map((v) => Type.Literal(v)));
-
 /** The settings a client may set (src/core/repo-settings.ts validates the values). */
 export const RepoSettingsProperties = {
   description: Type.Optional(Nullable(Type.String({ maxLength: 2000 }))),
-  merge_mode: Type.Optional(literals('swarm', 'review', 'gated')),
-  ownership_model: Type.Optional(literals('solo', 'guild', 'open')),
+  merge_mode: Type.Optional(
+    Type.Union([Type.Literal('swarm'), Type.Literal('review'), Type.Literal('gated')]),
+  ),
+  ownership_model: Type.Optional(
+    Type.Union([Type.Literal('solo'), Type.Literal('guild'), Type.Literal('open')]),
+  ),
   consensus_threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
   min_reviews: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
   human_review_weight: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
-  agent_access: Type.Optional(literals('public', 'karma_threshold', 'allowlist')),
+  agent_access: Type.Optional(
+    Type.Union([Type.Literal('public'), Type.Literal('karma_threshold'), Type.Literal('allowlist')]),
+  ),
   min_karma: Type.Optional(Type.Integer({ minimum: 0 })),
   is_private: Type.Optional(Type.Boolean()),
   buffer_branch: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
@@ -43,7 +47,7 @@ export const RepoSettingsProperties = {
   stabilize_command: Type.Optional(Nullable(Type.String({ maxLength: 4000 }))),
   stabilize_timeout_seconds: Type.Optional(Type.Integer({ minimum: 1 })),
   stabilize_memory_mb: Type.Optional(Type.Integer({ minimum: 16 })),
-  sandbox: Type.Optional(literals('bubblewrap', 'none')),
+  sandbox: Type.Optional(Type.Union([Type.Literal('bubblewrap'), Type.Literal('none')])),
   max_auto_reverts_per_day: Type.Optional(Type.Integer({ minimum: 0 })),
 };
 
@@ -249,7 +253,12 @@ export async function repoRoutes(app: App): Promise<void> {
         params: IdParams,
         body: Closed({
           agent_id: Type.String({ minLength: 1, maxLength: 100, description: 'Agent id or name' }),
-          access_level: literals('read', 'write', 'maintain', 'admin'),
+          access_level: Type.Union([
+            Type.Literal('read'),
+            Type.Literal('write'),
+            Type.Literal('maintain'),
+            Type.Literal('admin'),
+          ]),
           expires_at: Type.Optional(Type.String({ format: 'date-time', maxLength: 40 })),
         }),
         response: { 201: Closed({ grants: Type.Array(AccessGrantView) }), ...errorResponses(400, 403, 404) },

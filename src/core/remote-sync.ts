@@ -1,0 +1,815 @@
+/**
+ * Mode B: the server is the authority for governance while each client does its git work locally
+ * and pushes to a shared remote. The server holds no clone, so these functions record what a
+ * client reports (a stream it created, a commit, the merge it made once the server approved it, a
+ * stabilization result, a promotion) and decide what only governance may decide (may this stream
+ * merge now?) with the same rules as the local path (access.ts, consensus.ts, streams.ts, the
+ * merge and revert hooks, assertPromotable).
+ *
+ * Every report is idempotent on its natural key (stream id, commit hash, merge commit, promoted
+ * commit), so a client may retry any call. Ref moves a client reports are logged in the operation
+ * log like local ones (begun and completed with the record), so history has one shape.
+ */
+
+import { assertValidBranch, assertValidName, isObjectId } from '../engine/names.js';
+import { OpLog } from '../engine/oplog.js';
+import { GitSwarmError } from '../errors.js';
+import {
+  type Agent,
+  type Executor,
+  inTransaction,
+  lockedTransaction,
+  type Repo,
+  type Stabilization,
+  type StabilizationResult,
+  type Stream,
+  toJson,
+  withRepoLock,
+} from '../store/index.js';
+import { isoNow } from '../util/clock.js';
+import { newId, newStreamId } from '../util/ids.js';
+import { requireAction } from './access.js';
+import { recordActivity } from './activity.js';
+import { assertPromotable, recordPromotion } from './buffer-promotion.js';
+import { type ConsensusResult, evaluateConsensus } from './consensus.js';
+import type { CoreDeps } from './deps.js';
+import { isMaintainer } from './maintainers.js';
+import { getRepo } from './repos.js';
+import { recordMerge } from './stream-merge.js';
+import { recordRevert } from './stream-revert.js';
+import {
+  assertTransition,
+  getStream,
+  getStreamById,
+  isLiveStream,
+  LIVE_STREAM_STATUSES,
+  refreshStream,
+  updateStream,
+} from './streams.js';
+import { linkClaimToStream } from './tasks.js';
+
+const STREAM_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$/;
+const CHANGE_ID = /^I[0-9a-f]{40}$/;
+const MAX_MESSAGE_LENGTH = 20_000;
+export const STABILIZATION_RESULTS: readonly StabilizationResult[] = ['green', 'red', 'flaky', 'error'];
+
+function assertObjectId(what: string, value: string): string {
+  if (!isObjectId(value)) {
+    throw new GitSwarmError('invalid_input', `The ${what} must be a full commit id (40 or 64 hex digits).`);
+  }
+  return value;
+}
+
+function assertStreamOfRepo(repo: Repo, stream: Stream): void {
+  if (stream.repo_id !== repo.id) {
+    throw new GitSwarmError('stream_not_found', `No stream ${stream.id} in this repository.`);
+  }
+}
+
+export interface RecordStreamInput {
+  repo: Repo;
+  agent: Agent;
+  /** The id the client gave the stream (its branch is `stream/<id>`); default: a new one. */
+  id?: string;
+  name?: string;
+  branch?: string;
+  /** Build on another stream (id, name or branch) instead of the buffer. */
+  dependsOn?: string;
+  baseBranch?: string;
+  baseCommit?: string;
+  /** Link the agent's claim on this task (id or number) to the stream, claiming it if need be. */
+  taskRef?: string;
+}
+
+/**
+ * Records a stream a client created in its own clone. Retrying with the same id by the same
+ * agent returns the recorded stream (`created: false`); another agent's id is `already_exists`.
+ */
+export async function recordStream(
+  deps: CoreDeps,
+  input: RecordStreamInput,
+): Promise<{ stream: Stream; created: boolean }> {
+  const { agent } = input;
+  const id = input.id ?? newStreamId();
+  if (!STREAM_ID.test(id)) {
+    throw new GitSwarmError('invalid_name', `Invalid stream id ${JSON.stringify(id)}.`, {
+      hint: 'A stream id is 1-36 letters, digits, ".", "_" or "-", starting with a letter or digit.',
+    });
+  }
+  const name = input.name ?? `${agent.name.slice(0, 90)}-${id.slice(0, 6)}`;
+  assertValidName('stream', name);
+  const branch = assertValidBranch(input.branch ?? `stream/${id}`);
+  if (input.baseBranch !== undefined) assertValidBranch(input.baseBranch);
+  if (input.baseCommit !== undefined) assertObjectId('base commit', input.baseCommit);
+  return lockedTransaction(deps.store, input.repo.id, async (trx) => {
+    const repo = await getRepo(trx, input.repo.id);
+    await requireAction(deps, trx, repo, agent, 'write');
+    const existing = await trx
+      .selectFrom('gitswarm_streams')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (existing) {
+      if (existing.repo_id === repo.id && existing.agent_id === agent.id && existing.name === name) {
+        return { stream: existing, created: false };
+      }
+      throw new GitSwarmError('already_exists', `A stream with id ${id} already exists.`, {
+        details: { stream_id: id },
+      });
+    }
+    const taken = await trx
+      .selectFrom('gitswarm_streams')
+      .select('id')
+      .where('repo_id', '=', repo.id)
+      .where('name', '=', name)
+      .where('status', 'in', LIVE_STREAM_STATUSES)
+      .executeTakeFirst();
+    if (taken) {
+      throw new GitSwarmError('already_exists', `A stream named ${name} is already in progress.`, {
+        hint: 'Choose another name.',
+        details: { stream_id: taken.id },
+      });
+    }
+    let parent: Stream | null = null;
+    if (input.dependsOn !== undefined) {
+      parent = await getStream(trx, repo.id, input.dependsOn);
+      if (!isLiveStream(parent)) {
+        throw new GitSwarmError(
+          'invalid_state',
+          `Stream ${parent.name} is ${parent.status}; build on the buffer instead.`,
+          { details: { parent_stream_id: parent.id, status: parent.status } },
+        );
+      }
+    }
+    const baseBranch = input.baseBranch ?? (parent ? parent.branch : repo.buffer_branch);
+    const now = isoNow(deps.clock);
+    let stream = await trx
+      .insertInto('gitswarm_streams')
+      .values({
+        id,
+        repo_id: repo.id,
+        agent_id: agent.id,
+        name,
+        branch,
+        source: 'cli',
+        status: 'active',
+        parent_stream_id: parent?.id ?? null,
+        base_branch: baseBranch,
+        base_commit: input.baseCommit ?? null,
+        metadata: toJson({}),
+        created_at: now,
+        updated_at: now,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    if (input.taskRef !== undefined) {
+      const claim = await linkClaimToStream(deps, trx, { repo, taskRef: input.taskRef, agent, streamId: id });
+      stream = await trx
+        .updateTable('gitswarm_streams')
+        .set({ task_id: claim.task_id })
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+    }
+    await recordActivity(deps, trx, {
+      event: 'stream.created',
+      repoId: repo.id,
+      agentId: agent.id,
+      targetType: 'stream',
+      targetId: id,
+      metadata: {
+        name,
+        branch,
+        base_branch: baseBranch,
+        base_commit: stream.base_commit,
+        parent_stream_id: parent?.id ?? null,
+        task_id: stream.task_id,
+        reported: true,
+      },
+    });
+    return { stream, created: true };
+  });
+}
+
+export interface RecordCommitInput {
+  repo: Repo;
+  stream: Pick<Stream, 'id'>;
+  agent: Agent;
+  commit: string;
+  changeId?: string;
+  message?: string;
+}
+
+/** Records a commit the stream's author made locally (metadata only); idempotent per commit. */
+export async function recordCommit(deps: CoreDeps, input: RecordCommitInput) {
+  const { agent } = input;
+  assertObjectId('commit', input.commit);
+  if (input.changeId !== undefined && !CHANGE_ID.test(input.changeId)) {
+    throw new GitSwarmError('invalid_input', 'A Change-Id is "I" and 40 lowercase hex digits.');
+  }
+  const message = input.message ?? null;
+  if (message !== null && message.length > MAX_MESSAGE_LENGTH) {
+    throw new GitSwarmError(
+      'invalid_input',
+      `A commit message may be at most ${MAX_MESSAGE_LENGTH} characters.`,
+    );
+  }
+  return lockedTransaction(deps.store, input.repo.id, async (trx) => {
+    const repo = await getRepo(trx, input.repo.id);
+    const stream = await getStreamById(trx, input.stream.id);
+    assertStreamOfRepo(repo, stream);
+    if (stream.agent_id !== agent.id) {
+      throw new GitSwarmError(
+        'forbidden',
+        `Only the stream's author records commits on stream ${stream.id}.`,
+      );
+    }
+    await requireAction(deps, trx, repo, agent, 'write');
+    const existing = await trx
+      .selectFrom('gitswarm_stream_commits')
+      .selectAll()
+      .where('stream_id', '=', stream.id)
+      .where('commit_hash', '=', input.commit)
+      .executeTakeFirst();
+    if (existing) return { commit: existing, stream, created: false };
+    // In swarm mode a merged stream takes further commits (each merges at once).
+    const continuesSwarm = stream.status === 'merged' && repo.merge_mode === 'swarm';
+    if (!isLiveStream(stream) && !continuesSwarm) {
+      throw new GitSwarmError(
+        'invalid_state',
+        `Stream ${stream.name} is ${stream.status}; it takes no more commits.`,
+        {
+          details: { stream_id: stream.id, status: stream.status },
+        },
+      );
+    }
+    const row = await trx
+      .insertInto('gitswarm_stream_commits')
+      .values({
+        id: newId(),
+        stream_id: stream.id,
+        agent_id: agent.id,
+        commit_hash: input.commit,
+        change_id: input.changeId ?? null,
+        message,
+        created_at: isoNow(deps.clock),
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const updated = continuesSwarm ? await updateStream(deps, trx, stream, { status: 'active' }) : stream;
+    await recordActivity(deps, trx, {
+      event: 'stream.committed',
+      repoId: repo.id,
+      agentId: agent.id,
+      targetType: 'stream',
+      targetId: stream.id,
+      metadata: {
+        commit: input.commit,
+        change_id: input.changeId ?? null,
+        subject: message?.split('\n')[0] ?? null,
+        reported: true,
+      },
+    });
+    return { commit: row, stream: updated, created: true };
+  });
+}
+
+export interface MergeApprovalInput {
+  repo: Repo;
+  stream: Pick<Stream, 'id'>;
+  actor: Agent;
+}
+
+/**
+ * Throws unless the actor may merge the stream into the buffer now: the stream is live, the actor
+ * may write (gated mode: maintain), its parent stream is merged, it has recorded commits, and
+ * (outside swarm mode) consensus is reached. The same checks federation's mergeStream makes
+ * before it merges locally, minus the git facts only a clone can tell.
+ */
+export async function assertMergeApproved(
+  deps: CoreDeps,
+  db: Executor,
+  input: MergeApprovalInput,
+): Promise<{ stream: Stream; consensus: ConsensusResult | null }> {
+  const { repo, actor } = input;
+  const stream = await getStreamById(db, input.stream.id);
+  assertStreamOfRepo(repo, stream);
+  if (stream.status === 'merged') {
+    throw new GitSwarmError('invalid_state', `Stream ${stream.name} is already merged.`, {
+      details: { stream_id: stream.id, status: stream.status },
+    });
+  }
+  if (!isLiveStream(stream)) {
+    throw new GitSwarmError(
+      'invalid_state',
+      `Stream ${stream.name} is ${stream.status}; it cannot be merged.`,
+      {
+        details: { stream_id: stream.id, status: stream.status },
+      },
+    );
+  }
+  await requireAction(deps, db, repo, actor, repo.merge_mode === 'gated' ? 'merge' : 'write');
+  if (stream.parent_stream_id && stream.base_branch !== repo.buffer_branch) {
+    const parent = await getStreamById(db, stream.parent_stream_id);
+    if (parent.status !== 'merged') {
+      throw new GitSwarmError(
+        'dependency_unmerged',
+        `Stream ${stream.name} depends on stream ${parent.name}, which is ${parent.status}; merge it first.`,
+        { details: { stream_id: stream.id, parent_stream_id: parent.id, parent_status: parent.status } },
+      );
+    }
+  }
+  const commit = await db
+    .selectFrom('gitswarm_stream_commits')
+    .select('id')
+    .where('stream_id', '=', stream.id)
+    .executeTakeFirst();
+  if (!commit) {
+    throw new GitSwarmError('empty_stream', `Stream ${stream.name} has no recorded commits.`, {
+      hint: 'Record the commits first: POST /api/v1/streams/:id/commits',
+      details: { stream_id: stream.id },
+    });
+  }
+  if (repo.merge_mode === 'swarm') return { stream, consensus: null };
+  const consensus = await evaluateConsensus(deps, db, repo, stream);
+  if (!consensus.reached) {
+    throw new GitSwarmError(
+      'no_consensus',
+      `Stream ${stream.name} has no consensus (${consensus.reason}): ${consensus.approvals} approvals, ${consensus.rejections} change requests, ratio ${consensus.ratio.toFixed(2)} of ${consensus.threshold}.`,
+      { hint: `See the numbers with: gitswarm consensus ${stream.id}`, details: { consensus } },
+    );
+  }
+  return { stream, consensus };
+}
+
+/** The merge decision (spec 3.1 Mode B step 8): approved, and where to merge, or a refusal. */
+export async function approveMerge(deps: CoreDeps, input: MergeApprovalInput) {
+  return lockedTransaction(deps.store, input.repo.id, async (trx) => {
+    const repo = await getRepo(trx, input.repo.id);
+    const { stream, consensus } = await assertMergeApproved(deps, trx, { ...input, repo });
+    return {
+      approved: true as const,
+      stream_id: stream.id,
+      branch: stream.branch,
+      buffer_branch: repo.buffer_branch,
+      consensus,
+    };
+  });
+}
+
+export interface RecordRemoteMergeInput extends MergeApprovalInput {
+  mergeCommit: string;
+}
+
+/**
+ * Records the merge a client made after approval (PATCH status merged + merge_commit): the same
+ * approval checks again, then the merge row, status, hooks (karma, stage, reviewer stats, task
+ * claims) and activity, atomically. Reporting the same merge commit again changes nothing.
+ */
+export async function recordRemoteMerge(deps: CoreDeps, input: RecordRemoteMergeInput) {
+  assertObjectId('merge commit', input.mergeCommit);
+  return withRepoLock(deps.store, input.repo.id, async () => {
+    const repo = await getRepo(deps.store.db, input.repo.id);
+    const already = await deps.store.db
+      .selectFrom('gitswarm_merges')
+      .select(['stream_id'])
+      .where('repo_id', '=', repo.id)
+      .where('merge_commit', '=', input.mergeCommit)
+      .executeTakeFirst();
+    if (already) {
+      if (already.stream_id !== input.stream.id) {
+        throw new GitSwarmError(
+          'already_exists',
+          `Merge commit ${input.mergeCommit} is recorded for another stream.`,
+        );
+      }
+      return {
+        stream: await getStreamById(deps.store.db, input.stream.id),
+        merge_commit: input.mergeCommit,
+        created: false,
+      };
+    }
+    const { stream } = await inTransaction(deps.store.db, (trx) =>
+      assertMergeApproved(deps, trx, { ...input, repo }),
+    );
+    const oplog = new OpLog(deps.store, repo.id, deps.clock);
+    const opId = await oplog.begin({
+      ref: `refs/heads/${repo.buffer_branch}`,
+      old: null,
+      new: input.mergeCommit,
+      kind: 'merge',
+      description: `Merge stream ${stream.name} into ${repo.buffer_branch} (made by the client)`,
+      streamId: stream.id,
+      agentId: input.actor.id,
+      metadata: { reported: true },
+    });
+    try {
+      await inTransaction(deps.store.db, async (trx) => {
+        await assertMergeApproved(deps, trx, { ...input, repo });
+        await recordMerge(deps, trx, {
+          repo,
+          streamId: stream.id,
+          mergeCommit: input.mergeCommit,
+          agentId: input.actor.id,
+          trigger: 'agent',
+          opId,
+          oplog,
+        });
+      });
+    } catch (error) {
+      await oplog.abort(opId);
+      throw error;
+    }
+    return {
+      stream: await getStreamById(deps.store.db, stream.id),
+      merge_commit: input.mergeCommit,
+      created: true,
+    };
+  });
+}
+
+export interface RecordRemoteRevertInput {
+  repo: Repo;
+  stream: Pick<Stream, 'id'>;
+  actor: Agent;
+  revertCommit: string;
+  /** Which merge was reverted; default: the stream's latest unreverted merge. */
+  mergeCommit?: string;
+  reason?: string;
+}
+
+/** Records a revert of a stream's merge made by a client (maintain+); idempotent per merge. */
+export async function recordRemoteRevert(deps: CoreDeps, input: RecordRemoteRevertInput) {
+  assertObjectId('revert commit', input.revertCommit);
+  if (input.mergeCommit !== undefined) assertObjectId('merge commit', input.mergeCommit);
+  return withRepoLock(deps.store, input.repo.id, async () => {
+    const repo = await getRepo(deps.store.db, input.repo.id);
+    const stream = await getStreamById(deps.store.db, input.stream.id);
+    assertStreamOfRepo(repo, stream);
+    await requireAction(deps, deps.store.db, repo, input.actor, 'merge');
+    let q = deps.store.db
+      .selectFrom('gitswarm_merges')
+      .selectAll()
+      .where('repo_id', '=', repo.id)
+      .where('stream_id', '=', stream.id);
+    if (input.mergeCommit !== undefined) q = q.where('merge_commit', '=', input.mergeCommit);
+    const merges = await q.orderBy('merged_at', 'desc').orderBy('id', 'desc').execute();
+    const done = merges.find((m) => m.revert_commit === input.revertCommit);
+    if (done)
+      return { stream, merge_commit: done.merge_commit, revert_commit: input.revertCommit, created: false };
+    const merge = merges.find((m) => m.reverted_at === null);
+    if (!merge) {
+      throw new GitSwarmError('invalid_state', `Stream ${stream.name} has no unreverted merge to revert.`, {
+        details: { stream_id: stream.id, status: stream.status },
+      });
+    }
+    const oplog = new OpLog(deps.store, repo.id, deps.clock);
+    const opId = await oplog.begin({
+      ref: `refs/heads/${merge.target_branch}`,
+      old: null,
+      new: input.revertCommit,
+      kind: 'revert',
+      description: `Revert stream ${stream.name} on ${merge.target_branch} (made by the client)`,
+      streamId: stream.id,
+      agentId: input.actor.id,
+      metadata: { reported: true },
+    });
+    try {
+      await inTransaction(deps.store.db, (trx) =>
+        recordRevert(deps, trx, {
+          repo,
+          streamId: stream.id,
+          mergeCommit: merge.merge_commit,
+          revertCommit: input.revertCommit,
+          agentId: input.actor.id,
+          reason: input.reason ?? null,
+          opId,
+          oplog,
+        }),
+      );
+    } catch (error) {
+      await oplog.abort(opId);
+      throw error;
+    }
+    return {
+      stream: await getStreamById(deps.store.db, stream.id),
+      merge_commit: merge.merge_commit,
+      revert_commit: input.revertCommit,
+      created: true,
+    };
+  });
+}
+
+export interface ChangeStreamStatusInput {
+  repo: Repo;
+  stream: Pick<Stream, 'id'>;
+  actor: Agent;
+  status: 'active' | 'conflicted';
+  /** For `conflicted`: the paths git could not merge, and onto which commit. */
+  conflict?: { paths: string[]; onto?: string };
+}
+
+/**
+ * The author reports a conflict found by its local merge or rebase (`conflicted`), or takes the
+ * stream back to work (`active`: withdrawn from review, or the conflict resolved).
+ */
+export async function changeStreamStatus(deps: CoreDeps, input: ChangeStreamStatusInput): Promise<Stream> {
+  if (input.status === 'conflicted') {
+    const paths = input.conflict?.paths ?? [];
+    if (paths.length === 0 || paths.length > 10_000 || paths.some((p) => p.length === 0 || p.length > 4096)) {
+      throw new GitSwarmError('invalid_input', 'A conflict names 1-10000 conflicting paths.');
+    }
+    if (input.conflict?.onto !== undefined) assertObjectId('conflict base', input.conflict.onto);
+  }
+  return lockedTransaction(deps.store, input.repo.id, async (trx) => {
+    const repo = await getRepo(trx, input.repo.id);
+    const stream = await refreshStream(trx, input.stream);
+    assertStreamOfRepo(repo, stream);
+    if (stream.agent_id !== input.actor.id) {
+      throw new GitSwarmError(
+        'forbidden',
+        `Only the stream's author changes the status of stream ${stream.id}.`,
+      );
+    }
+    if (stream.status === input.status) return stream;
+    assertTransition(stream, input.status);
+    if (input.status === 'conflicted') {
+      const conflict = {
+        operation: 'merge' as const,
+        onto: input.conflict?.onto ?? '',
+        paths: input.conflict?.paths ?? [],
+        detected_at: isoNow(deps.clock),
+      };
+      const updated = await updateStream(deps, trx, stream, { status: 'conflicted', conflict });
+      await recordActivity(deps, trx, {
+        event: 'stream.conflicted',
+        repoId: repo.id,
+        agentId: input.actor.id,
+        targetType: 'stream',
+        targetId: stream.id,
+        metadata: { operation: 'merge', onto: conflict.onto, paths: conflict.paths, reported: true },
+      });
+      return updated;
+    }
+    const updated = await updateStream(deps, trx, stream, {
+      status: 'active',
+      conflict: null,
+      ...(stream.status === 'in_review' ? { review_status: null } : {}),
+    });
+    await recordActivity(deps, trx, {
+      event: 'stream.updated',
+      repoId: repo.id,
+      agentId: input.actor.id,
+      targetType: 'stream',
+      targetId: stream.id,
+      metadata: { status: 'active', previous_status: stream.status },
+    });
+    return updated;
+  });
+}
+
+export interface AbandonStreamInput {
+  repo: Repo;
+  stream: Pick<Stream, 'id'>;
+  actor: Agent;
+  reason?: string;
+}
+
+/** Abandons a live stream: its author, or a maintainer (maintain+). */
+export async function abandonStream(deps: CoreDeps, input: AbandonStreamInput): Promise<Stream> {
+  if (input.reason !== undefined && input.reason.length > 2000) {
+    throw new GitSwarmError('invalid_input', 'A reason may be at most 2000 characters.');
+  }
+  return lockedTransaction(deps.store, input.repo.id, async (trx) => {
+    const repo = await getRepo(trx, input.repo.id);
+    const stream = await refreshStream(trx, input.stream);
+    assertStreamOfRepo(repo, stream);
+    if (stream.agent_id !== input.actor.id) await requireAction(deps, trx, repo, input.actor, 'merge');
+    if (stream.status === 'abandoned') return stream;
+    assertTransition(stream, 'abandoned');
+    const updated = await updateStream(deps, trx, stream, { status: 'abandoned' });
+    await recordActivity(deps, trx, {
+      event: 'stream.abandoned',
+      repoId: repo.id,
+      agentId: input.actor.id,
+      targetType: 'stream',
+      targetId: stream.id,
+      metadata: { name: stream.name, reason: input.reason ?? null },
+    });
+    return updated;
+  });
+}
+
+/** Replaces a stream's metadata (its author or a maintainer). */
+export async function updateStreamMetadata(
+  deps: CoreDeps,
+  input: { repo: Repo; stream: Pick<Stream, 'id'>; actor: Agent; metadata: Record<string, unknown> },
+): Promise<Stream> {
+  if (JSON.stringify(input.metadata).length > 64 * 1024) {
+    throw new GitSwarmError('invalid_input', 'Stream metadata may be at most 64 KiB of JSON.');
+  }
+  return lockedTransaction(deps.store, input.repo.id, async (trx) => {
+    const repo = await getRepo(trx, input.repo.id);
+    const stream = await refreshStream(trx, input.stream);
+    assertStreamOfRepo(repo, stream);
+    if (stream.agent_id !== input.actor.id && !(await isMaintainer(trx, repo.id, input.actor.id))) {
+      throw new GitSwarmError(
+        'forbidden',
+        `Only the stream's author or a maintainer changes stream ${stream.id}.`,
+      );
+    }
+    const updated = await updateStream(deps, trx, stream, { metadata: input.metadata });
+    await recordActivity(deps, trx, {
+      event: 'stream.updated',
+      repoId: repo.id,
+      agentId: input.actor.id,
+      targetType: 'stream',
+      targetId: stream.id,
+      metadata: { changed: ['metadata'] },
+    });
+    return updated;
+  });
+}
+
+export interface RecordStabilizationInput {
+  repo: Repo;
+  actor: Agent;
+  result: StabilizationResult;
+  tag?: string;
+  bufferCommit?: string;
+  breakingStreamId?: string;
+  durationMs?: number;
+  details?: Record<string, unknown>;
+}
+
+/**
+ * Records a stabilization a client (an agent or a CI runner with write access) ran on the buffer.
+ * Answers whether the buffer should now be promoted (green and auto_promote_on_green); the
+ * promotion itself is reported separately and checked then.
+ */
+export async function recordStabilization(
+  deps: CoreDeps,
+  input: RecordStabilizationInput,
+): Promise<{ stabilization: Stabilization; promote: boolean }> {
+  if (!STABILIZATION_RESULTS.includes(input.result)) {
+    throw new GitSwarmError('invalid_input', `Unknown result ${JSON.stringify(input.result)}.`);
+  }
+  if (input.tag !== undefined) assertValidBranch(input.tag);
+  if (input.bufferCommit !== undefined) assertObjectId('buffer commit', input.bufferCommit);
+  if (input.details !== undefined && JSON.stringify(input.details).length > 64 * 1024) {
+    throw new GitSwarmError('invalid_input', 'Stabilization details may be at most 64 KiB of JSON.');
+  }
+  return lockedTransaction(deps.store, input.repo.id, async (trx) => {
+    const repo = await getRepo(trx, input.repo.id);
+    await requireAction(deps, trx, repo, input.actor, 'write');
+    if (input.breakingStreamId !== undefined) {
+      assertStreamOfRepo(repo, await getStreamById(trx, input.breakingStreamId));
+    }
+    const row: Stabilization = {
+      id: newId(),
+      repo_id: repo.id,
+      result: input.result,
+      tag: input.tag ?? null,
+      buffer_commit: input.bufferCommit ?? null,
+      breaking_stream_id: input.breakingStreamId ?? null,
+      duration_ms: input.durationMs ?? null,
+      log_path: null,
+      details: { ...input.details, reported: true },
+      stabilized_at: isoNow(deps.clock),
+    };
+    await trx
+      .insertInto('gitswarm_stabilizations')
+      .values({ ...row, details: toJson(row.details) })
+      .execute();
+    await recordActivity(deps, trx, {
+      event: 'buffer.stabilized',
+      repoId: repo.id,
+      agentId: input.actor.id,
+      targetType: 'stabilization',
+      targetId: row.id,
+      metadata: {
+        result: row.result,
+        buffer_commit: row.buffer_commit,
+        tag: row.tag,
+        breaking_stream_id: row.breaking_stream_id,
+        duration_ms: row.duration_ms,
+        reported: true,
+      },
+    });
+    return { stabilization: row, promote: row.result === 'green' && repo.auto_promote_on_green };
+  });
+}
+
+export interface RecordRemotePromotionInput {
+  repo: Repo;
+  actor: Agent;
+  fromCommit?: string | null;
+  toCommit: string;
+  trigger?: 'manual' | 'auto';
+}
+
+/**
+ * Records a promotion a client made (fast-forwarding the promote target to a buffer commit), after
+ * the promotion rules (assertPromotable: maintain+, stage). When the repository has a stabilize
+ * command, the commit must have a recorded green stabilization (`not_green` otherwise): main only
+ * receives tested code. Reporting the same target commit again changes nothing.
+ */
+export async function recordRemotePromotion(deps: CoreDeps, input: RecordRemotePromotionInput) {
+  assertObjectId('promoted commit', input.toCommit);
+  if (input.fromCommit) assertObjectId('previous commit', input.fromCommit);
+  return withRepoLock(deps.store, input.repo.id, async () => {
+    const repo = await getRepo(deps.store.db, input.repo.id);
+    const db = deps.store.db;
+    await assertPromotable(deps, db, {
+      repo,
+      actor: input.actor,
+      bufferHead: input.toCommit,
+      targetHead: input.fromCommit ?? null,
+      force: false,
+    });
+    const existing = await db
+      .selectFrom('gitswarm_promotions')
+      .selectAll()
+      .where('repo_id', '=', repo.id)
+      .where('to_branch', '=', repo.promote_target)
+      .where('to_commit', '=', input.toCommit)
+      .executeTakeFirst();
+    if (existing) return { promotion: existing, created: false };
+    if (repo.stabilize_command?.trim()) {
+      const green = await db
+        .selectFrom('gitswarm_stabilizations')
+        .select('id')
+        .where('repo_id', '=', repo.id)
+        .where('result', '=', 'green')
+        .where('buffer_commit', '=', input.toCommit)
+        .executeTakeFirst();
+      if (!green) {
+        throw new GitSwarmError(
+          'not_green',
+          `Commit ${input.toCommit} has no green stabilization recorded.`,
+          {
+            hint: 'Record the green stabilization first: POST /api/v1/repos/:id/stabilize',
+            details: { commit: input.toCommit },
+          },
+        );
+      }
+    }
+    const oplog = new OpLog(deps.store, repo.id, deps.clock);
+    const opId = await oplog.begin({
+      ref: `refs/heads/${repo.promote_target}`,
+      old: input.fromCommit ?? null,
+      new: input.toCommit,
+      kind: 'promote',
+      description: `Promote ${repo.buffer_branch} to ${repo.promote_target} (made by the client)`,
+      agentId: input.actor.id,
+      metadata: { reported: true },
+    });
+    try {
+      await inTransaction(db, (trx) =>
+        recordPromotion(deps, trx, {
+          repo,
+          fromCommit: input.fromCommit ?? null,
+          toCommit: input.toCommit,
+          trigger: input.trigger ?? 'manual',
+          agentId: input.actor.id,
+          opId,
+          oplog,
+        }),
+      );
+    } catch (error) {
+      await oplog.abort(opId);
+      throw error;
+    }
+    const promotion = await db
+      .selectFrom('gitswarm_promotions')
+      .selectAll()
+      .where('repo_id', '=', repo.id)
+      .where('to_branch', '=', repo.promote_target)
+      .where('to_commit', '=', input.toCommit)
+      .executeTakeFirstOrThrow();
+    return { promotion, created: true };
+  });
+}
+
+/** Promotions of a repository, newest first. */
+export async function listPromotions(db: Executor, repoId: string, options: { limit?: number } = {}) {
+  return db
+    .selectFrom('gitswarm_promotions')
+    .selectAll()
+    .where('repo_id', '=', repoId)
+    .orderBy('promoted_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(Math.min(Math.max(options.limit ?? 50, 1), 1000))
+    .execute();
+}
+
+/** Recorded commits of a stream, oldest first. */
+export async function listStreamCommits(db: Executor, streamId: string) {
+  return db
+    .selectFrom('gitswarm_stream_commits')
+    .selectAll()
+    .where('stream_id', '=', streamId)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
+}

@@ -1,0 +1,190 @@
+/**
+ * Stabilization and promotion records (spec 3.1 Mode B steps 9-10, section 6.3): the client or a
+ * CI runner runs the tests on the buffer and fast-forwards main in its clone; the server records
+ * both, answers whether to promote, and checks the promotion rules (core remote-sync.ts,
+ * buffer-promotion.ts).
+ */
+import Type from 'typebox';
+import { listPromotions, recordRemotePromotion, recordStabilization } from '../../core/remote-sync.js';
+import { getRepo } from '../../core/repos.js';
+import { listStabilizations } from '../../core/stabilization.js';
+import { GitSwarmError } from '../../errors.js';
+import { actingAgent } from '../plugins/auth.js';
+import { readableRepo } from '../route-helpers.js';
+import { Closed, errorResponses, IdParams, Metadata, Nullable, Timestamp } from '../schemas.js';
+import type { App } from '../types.js';
+
+const Sha = Type.String({ minLength: 40, maxLength: 64, pattern: '^[0-9a-f]+$' });
+
+const StabilizationView = Closed({
+  id: Type.String(),
+  repo_id: Type.String(),
+  result: Type.String(),
+  tag: Nullable(Type.String()),
+  buffer_commit: Nullable(Type.String()),
+  breaking_stream_id: Nullable(Type.String()),
+  duration_ms: Nullable(Type.Number()),
+  log_path: Nullable(Type.String()),
+  details: Metadata,
+  stabilized_at: Timestamp,
+});
+
+const PromotionView = Closed({
+  id: Type.String(),
+  repo_id: Type.String(),
+  from_branch: Type.String(),
+  to_branch: Type.String(),
+  from_commit: Nullable(Type.String()),
+  to_commit: Nullable(Type.String()),
+  triggered_by: Nullable(Type.String()),
+  agent_id: Nullable(Type.String()),
+  promoted_at: Timestamp,
+});
+
+const HistoryQuery = Closed({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) });
+
+/** POST /repos/:id/stabilize, /promote and their histories. */
+export async function stabilizationRoutes(app: App): Promise<void> {
+  const deps = app.deps;
+
+  app.post(
+    '/repos/:id/stabilize',
+    {
+      schema: {
+        summary: 'Record a stabilization result for the buffer (write access)',
+        description:
+          'Answers promote: true when the result is green and the repository auto-promotes on green.',
+        tags: ['stabilization'],
+        params: IdParams,
+        body: Closed({
+          result: Type.Union([
+            Type.Literal('green'),
+            Type.Literal('red'),
+            Type.Literal('flaky'),
+            Type.Literal('error'),
+          ]),
+          tag: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+          buffer_commit: Type.Optional(Sha),
+          breaking_stream_id: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+          duration_ms: Type.Optional(Type.Integer({ minimum: 0 })),
+          details: Type.Optional(Metadata),
+        }),
+        response: {
+          201: Closed({ stabilization: StabilizationView, promote: Type.Boolean() }),
+          ...errorResponses(400, 401, 403, 404),
+        },
+      },
+    },
+    async (request, reply) => {
+      const actor = actingAgent(request);
+      const repo = await getRepo(deps.store.db, request.params.id);
+      const body = request.body;
+      const result = await recordStabilization(deps, {
+        repo,
+        actor,
+        result: body.result,
+        tag: body.tag,
+        bufferCommit: body.buffer_commit,
+        breakingStreamId: body.breaking_stream_id,
+        durationMs: body.duration_ms,
+        details: body.details,
+      });
+      reply.code(201);
+      return result;
+    },
+  );
+
+  app.get(
+    '/repos/:id/stabilize/history',
+    {
+      schema: {
+        summary: 'Stabilization history, newest first',
+        tags: ['stabilization'],
+        params: IdParams,
+        querystring: HistoryQuery,
+        response: {
+          200: Closed({ stabilizations: Type.Array(StabilizationView) }),
+          ...errorResponses(401, 403, 404),
+        },
+      },
+    },
+    async (request) => {
+      const repo = await readableRepo(deps, request, request.params.id);
+      return {
+        stabilizations: await listStabilizations(deps.store.db, repo.id, { limit: request.query.limit }),
+      };
+    },
+  );
+
+  app.post(
+    '/repos/:id/promote',
+    {
+      schema: {
+        summary: 'Record a promotion of the buffer to the promote target (maintain+)',
+        description:
+          'from and to, when given, must be the repository’s buffer branch and promote target. With a stabilize ' +
+          'command configured, to_commit needs a recorded green stabilization (409 not_green).',
+        tags: ['stabilization'],
+        params: IdParams,
+        body: Closed({
+          from: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+          to: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+          from_commit: Type.Optional(Nullable(Sha)),
+          to_commit: Sha,
+          trigger: Type.Optional(Type.Union([Type.Literal('manual'), Type.Literal('auto')])),
+        }),
+        response: {
+          201: Closed({ promotion: PromotionView, created: Type.Boolean() }),
+          200: Closed({ promotion: PromotionView, created: Type.Boolean() }),
+          ...errorResponses(400, 401, 403, 404, 409),
+        },
+      },
+    },
+    async (request, reply) => {
+      const actor = actingAgent(request);
+      const repo = await getRepo(deps.store.db, request.params.id);
+      const body = request.body;
+      if (body.from !== undefined && body.from !== repo.buffer_branch) {
+        throw new GitSwarmError(
+          'invalid_input',
+          `Promotions go from the buffer branch ${repo.buffer_branch}.`,
+        );
+      }
+      if (body.to !== undefined && body.to !== repo.promote_target) {
+        throw new GitSwarmError(
+          'invalid_input',
+          `Promotions go to the promote target ${repo.promote_target}.`,
+        );
+      }
+      const result = await recordRemotePromotion(deps, {
+        repo,
+        actor,
+        fromCommit: body.from_commit,
+        toCommit: body.to_commit,
+        trigger: body.trigger,
+      });
+      reply.code(result.created ? 201 : 200);
+      return result;
+    },
+  );
+
+  app.get(
+    '/repos/:id/promote/history',
+    {
+      schema: {
+        summary: 'Promotion history, newest first',
+        tags: ['stabilization'],
+        params: IdParams,
+        querystring: HistoryQuery,
+        response: {
+          200: Closed({ promotions: Type.Array(PromotionView) }),
+          ...errorResponses(401, 403, 404),
+        },
+      },
+    },
+    async (request) => {
+      const repo = await readableRepo(deps, request, request.params.id);
+      return { promotions: await listPromotions(deps.store.db, repo.id, { limit: request.query.limit }) };
+    },
+  );
+}

@@ -1,0 +1,561 @@
+/**
+ * Streams over HTTP (spec section 5, "Streams"), for Mode B: the client creates streams, commits,
+ * merges and pushes in its own clone; the server records each step and decides what governance
+ * decides (reviews, consensus, may this merge now). The rules are the core's: remote-sync.ts,
+ * reviews.ts, consensus.ts, streams.ts. The acting agent is always the API key's owner.
+ *
+ * Diffs need a clone: for a repository without a server-side path (every Mode B repository)
+ * `GET /streams/:id/diff` answers 409 `invalid_state`; the client diffs locally.
+ */
+import { existsSync } from 'node:fs';
+import Type from 'typebox';
+import { evaluateConsensus } from '../../core/consensus.js';
+import {
+  abandonStream,
+  approveMerge,
+  changeStreamStatus,
+  listStreamCommits,
+  recordCommit,
+  recordRemoteMerge,
+  recordRemoteRevert,
+  recordStream,
+  updateStreamMetadata,
+} from '../../core/remote-sync.js';
+import { getRepo } from '../../core/repos.js';
+import { listReviews, submitForReview, submitReview } from '../../core/reviews.js';
+import { getStreamById, listStreams } from '../../core/streams.js';
+import { diffRange } from '../../engine/diff.js';
+import { GitSwarmError } from '../../errors.js';
+import type { Repo, Stream, StreamStatus } from '../../store/index.js';
+import { actingAgent } from '../plugins/auth.js';
+import { readableRepo } from '../route-helpers.js';
+import { Closed, errorResponses, IdParams, Metadata, Nullable, Timestamp } from '../schemas.js';
+import type { App } from '../types.js';
+
+const STATUSES: readonly StreamStatus[] = [
+  'active',
+  'in_review',
+  'conflicted',
+  'merged',
+  'abandoned',
+  'reverted',
+];
+const Sha = Type.String({ minLength: 40, maxLength: 64, pattern: '^[0-9a-f]+$' });
+
+export const StreamView = Closed({
+  id: Type.String(),
+  repo_id: Type.String(),
+  agent_id: Type.String(),
+  name: Type.String(),
+  branch: Type.String(),
+  source: Type.String(),
+  github_pr_number: Nullable(Type.Number()),
+  github_pr_url: Nullable(Type.String()),
+  status: Type.String(),
+  review_status: Nullable(Type.String()),
+  parent_stream_id: Nullable(Type.String()),
+  base_branch: Nullable(Type.String()),
+  base_commit: Nullable(Type.String()),
+  task_id: Nullable(Type.String()),
+  conflict: Nullable(
+    Closed({
+      operation: Type.String(),
+      onto: Type.String(),
+      paths: Type.Array(Type.String()),
+      detected_at: Timestamp,
+    }),
+  ),
+  merge_priority: Type.Number(),
+  auto_revert_opt_out: Type.Boolean(),
+  metadata: Metadata,
+  created_at: Timestamp,
+  updated_at: Timestamp,
+});
+
+const CommitView = Closed({
+  id: Type.String(),
+  stream_id: Type.String(),
+  agent_id: Type.String(),
+  commit_hash: Type.String(),
+  change_id: Nullable(Type.String()),
+  message: Nullable(Type.String()),
+  created_at: Timestamp,
+});
+
+const ReviewView = Closed({
+  id: Type.String(),
+  stream_id: Type.String(),
+  reviewer_id: Type.String(),
+  reviewer_name: Type.Optional(Type.String()),
+  review_block_id: Nullable(Type.String()),
+  verdict: Type.String(),
+  feedback: Nullable(Type.String()),
+  is_human: Type.Boolean(),
+  tested: Type.Boolean(),
+  reviewed_at: Timestamp,
+});
+
+export const ConsensusView = Closed({
+  reached: Type.Boolean(),
+  reason: Type.String(),
+  model: Type.String(),
+  approvals: Type.Number(),
+  rejections: Type.Number(),
+  threshold: Type.Number(),
+  ratio: Type.Number(),
+  min_reviews: Type.Number(),
+});
+
+const CreateStreamBody = Closed({
+  id: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 36, description: 'The id the client gave the stream' }),
+  ),
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+  branch: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Default stream/<id>' })),
+  base_branch: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  base_commit: Type.Optional(Sha),
+  depends_on: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 200, description: 'Parent stream id or name' }),
+  ),
+  task: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 100, description: 'Task id or number to link' }),
+  ),
+});
+
+const ListStreamsQuery = Closed({
+  status: Type.Optional(Type.String({ maxLength: 200, description: 'Comma-separated statuses' })),
+  agent_id: Type.Optional(Type.String({ maxLength: 100 })),
+});
+
+const PatchStreamBody = Closed({
+  status: Type.Optional(
+    Type.Union([
+      Type.Literal('active'),
+      Type.Literal('in_review'),
+      Type.Literal('conflicted'),
+      Type.Literal('merged'),
+      Type.Literal('abandoned'),
+      Type.Literal('reverted'),
+    ]),
+  ),
+  merge_commit: Type.Optional(Sha),
+  revert_commit: Type.Optional(Sha),
+  conflict: Type.Optional(
+    Closed({
+      paths: Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), { minItems: 1, maxItems: 10_000 }),
+      onto: Type.Optional(Sha),
+    }),
+  ),
+  reason: Type.Optional(Type.String({ maxLength: 2000 })),
+  metadata: Type.Optional(Metadata),
+});
+
+const StreamResponse = Closed({ stream: StreamView });
+
+function parseStatuses(value: string | undefined): StreamStatus[] | undefined {
+  if (value === undefined || value === '') return undefined;
+  const statuses = value.split(',').map((s) => s.trim());
+  for (const status of statuses) {
+    if (!(STATUSES as readonly string[]).includes(status)) {
+      throw new GitSwarmError('invalid_input', `Unknown stream status ${JSON.stringify(status)}.`, {
+        hint: `Statuses: ${STATUSES.join(', ')}`,
+      });
+    }
+  }
+  return statuses as StreamStatus[];
+}
+
+/** Streams, commits, reviews, consensus and the merge decision. */
+export async function streamRoutes(app: App): Promise<void> {
+  const deps = app.deps;
+
+  /** The stream and its repository, if the caller may read them. */
+  const loadStream = async (
+    request: Parameters<typeof readableRepo>[1],
+    id: string,
+  ): Promise<{ stream: Stream; repo: Repo }> => {
+    const stream = await getStreamById(deps.store.db, id);
+    const repo = await readableRepo(deps, request, stream.repo_id);
+    return { stream, repo };
+  };
+
+  app.post(
+    '/repos/:id/streams',
+    {
+      schema: {
+        summary: 'Record a stream the client created in its clone (Mode B)',
+        description:
+          'Give the id the client chose (its branch is stream/<id>); retrying with the same id, name and ' +
+          'agent returns the recorded stream with 200. The author is the API key owner.',
+        tags: ['streams'],
+        params: IdParams,
+        body: CreateStreamBody,
+        response: {
+          201: Closed({ stream: StreamView, created: Type.Boolean() }),
+          200: Closed({ stream: StreamView, created: Type.Boolean() }),
+          ...errorResponses(400, 401, 403, 404, 409),
+        },
+      },
+    },
+    async (request, reply) => {
+      const agent = actingAgent(request);
+      const repo = await getRepo(deps.store.db, request.params.id);
+      const body = request.body;
+      const result = await recordStream(deps, {
+        repo,
+        agent,
+        id: body.id,
+        name: body.name,
+        branch: body.branch,
+        baseBranch: body.base_branch,
+        baseCommit: body.base_commit,
+        dependsOn: body.depends_on,
+        taskRef: body.task,
+      });
+      reply.code(result.created ? 201 : 200);
+      return result;
+    },
+  );
+
+  app.get(
+    '/repos/:id/streams',
+    {
+      schema: {
+        summary: "List a repository's streams, oldest first",
+        tags: ['streams'],
+        params: IdParams,
+        querystring: ListStreamsQuery,
+        response: { 200: Closed({ streams: Type.Array(StreamView) }), ...errorResponses(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const repo = await readableRepo(deps, request, request.params.id);
+      const streams = await listStreams(deps.store.db, repo.id, {
+        status: parseStatuses(request.query.status),
+        agentId: request.query.agent_id,
+      });
+      return { streams };
+    },
+  );
+
+  app.get(
+    '/streams/:id',
+    {
+      schema: {
+        summary: 'Get a stream',
+        tags: ['streams'],
+        params: IdParams,
+        response: { 200: StreamResponse, ...errorResponses(401, 403, 404) },
+      },
+    },
+    async (request) => ({ stream: (await loadStream(request, request.params.id)).stream }),
+  );
+
+  app.patch(
+    '/streams/:id',
+    {
+      schema: {
+        summary: 'Update a stream: report its status (state machine) or change its metadata',
+        description:
+          'status merged + merge_commit records the merge the client made after POST /streams/:id/merge ' +
+          'approved it (the approval checks run again); reverted + revert_commit records a revert (maintain+); ' +
+          'in_review submits for review; conflicted + conflict.paths reports a conflict; active withdraws or ' +
+          'resumes; abandoned abandons. Transitions outside the state machine are 409 invalid_state.',
+        tags: ['streams'],
+        params: IdParams,
+        body: PatchStreamBody,
+        response: { 200: StreamResponse, ...errorResponses(400, 401, 403, 404, 409) },
+      },
+    },
+    async (request) => {
+      const actor = actingAgent(request);
+      const { stream, repo } = await loadStream(request, request.params.id);
+      const body = request.body;
+      if (body.merge_commit !== undefined && body.status !== 'merged') {
+        throw new GitSwarmError('invalid_input', 'merge_commit goes with status "merged".');
+      }
+      if (body.revert_commit !== undefined && body.status !== 'reverted') {
+        throw new GitSwarmError('invalid_input', 'revert_commit goes with status "reverted".');
+      }
+      if (body.conflict !== undefined && body.status !== 'conflicted') {
+        throw new GitSwarmError('invalid_input', 'conflict goes with status "conflicted".');
+      }
+      if (body.status === undefined && body.metadata === undefined) {
+        throw new GitSwarmError('invalid_input', 'Nothing to change: give status or metadata.');
+      }
+      let current = stream;
+      switch (body.status) {
+        case undefined:
+          break;
+        case 'merged':
+          if (!body.merge_commit) {
+            throw new GitSwarmError('invalid_input', 'Reporting a merge needs merge_commit.');
+          }
+          current = (await recordRemoteMerge(deps, { repo, stream, actor, mergeCommit: body.merge_commit }))
+            .stream;
+          break;
+        case 'reverted':
+          if (!body.revert_commit) {
+            throw new GitSwarmError('invalid_input', 'Reporting a revert needs revert_commit.');
+          }
+          current = (
+            await recordRemoteRevert(deps, {
+              repo,
+              stream,
+              actor,
+              revertCommit: body.revert_commit,
+              reason: body.reason,
+            })
+          ).stream;
+          break;
+        case 'in_review':
+          current = await submitForReview(deps, { repo, stream, actor });
+          break;
+        case 'abandoned':
+          current = await abandonStream(deps, { repo, stream, actor, reason: body.reason });
+          break;
+        case 'active':
+        case 'conflicted':
+          current = await changeStreamStatus(deps, {
+            repo,
+            stream,
+            actor,
+            status: body.status,
+            conflict: body.conflict,
+          });
+          break;
+      }
+      if (body.metadata !== undefined) {
+        current = await updateStreamMetadata(deps, { repo, stream: current, actor, metadata: body.metadata });
+      }
+      return { stream: current };
+    },
+  );
+
+  app.delete(
+    '/streams/:id',
+    {
+      schema: {
+        summary: 'Abandon a stream (its author or a maintainer)',
+        tags: ['streams'],
+        params: IdParams,
+        body: Closed({ reason: Type.Optional(Type.String({ maxLength: 2000 })) }),
+        response: { 200: StreamResponse, ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request) => {
+      const actor = actingAgent(request);
+      const { stream, repo } = await loadStream(request, request.params.id);
+      return { stream: await abandonStream(deps, { repo, stream, actor, reason: request.body?.reason }) };
+    },
+  );
+
+  app.post(
+    '/streams/:id/commits',
+    {
+      schema: {
+        summary: 'Record a commit made in the client’s clone (Mode B: metadata only; the author only)',
+        tags: ['streams'],
+        params: IdParams,
+        body: Closed({
+          commit: Sha,
+          change_id: Type.Optional(Type.String({ minLength: 41, maxLength: 41, pattern: '^I[0-9a-f]{40}$' })),
+          message: Type.Optional(Type.String({ maxLength: 20_000 })),
+        }),
+        response: {
+          201: Closed({ commit: CommitView, stream: StreamView, created: Type.Boolean() }),
+          200: Closed({ commit: CommitView, stream: StreamView, created: Type.Boolean() }),
+          ...errorResponses(400, 401, 403, 404, 409),
+        },
+      },
+    },
+    async (request, reply) => {
+      const agent = actingAgent(request);
+      const { stream, repo } = await loadStream(request, request.params.id);
+      const result = await recordCommit(deps, {
+        repo,
+        stream,
+        agent,
+        commit: request.body.commit,
+        changeId: request.body.change_id,
+        message: request.body.message,
+      });
+      reply.code(result.created ? 201 : 200);
+      return result;
+    },
+  );
+
+  app.get(
+    '/streams/:id/commits',
+    {
+      schema: {
+        summary: "A stream's recorded commits, oldest first",
+        tags: ['streams'],
+        params: IdParams,
+        response: { 200: Closed({ commits: Type.Array(CommitView) }), ...errorResponses(401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const { stream } = await loadStream(request, request.params.id);
+      return { commits: await listStreamCommits(deps.store.db, stream.id) };
+    },
+  );
+
+  for (const [path, stat] of [
+    ['/streams/:id/diff', true],
+    ['/streams/:id/diff/full', false],
+  ] as const) {
+    app.get(
+      path,
+      {
+        schema: {
+          summary: stat
+            ? 'Diff summary against the buffer (needs a server clone)'
+            : 'Full diff against the buffer',
+          description:
+            'Only where the server holds a clone of the repository; a Mode B repository has none: 409 invalid_state.',
+          tags: ['streams'],
+          params: IdParams,
+          response: {
+            200: Closed({ base: Type.String(), head: Type.String(), diff: Type.String() }),
+            ...errorResponses(401, 403, 404, 409),
+          },
+        },
+      },
+      async (request) => {
+        const { stream, repo } = await loadStream(request, request.params.id);
+        if (!repo.path || !existsSync(repo.path)) {
+          throw new GitSwarmError(
+            'invalid_state',
+            'The server holds no clone of this repository (Mode B); diff in your clone.',
+            { hint: `Run: gitswarm diff ${stream.id}` },
+          );
+        }
+        const base = repo.buffer_branch;
+        return { base, head: stream.branch, diff: await diffRange(repo.path, base, stream.branch, { stat }) };
+      },
+    );
+  }
+
+  app.post(
+    '/streams/:id/submit',
+    {
+      schema: {
+        summary: 'Submit a stream for review (its author)',
+        tags: ['reviews'],
+        params: IdParams,
+        response: { 200: StreamResponse, ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request) => {
+      const actor = actingAgent(request);
+      const { stream, repo } = await loadStream(request, request.params.id);
+      return { stream: await submitForReview(deps, { repo, stream, actor }) };
+    },
+  );
+
+  app.post(
+    '/streams/:id/reviews',
+    {
+      schema: {
+        summary: 'Review a stream as the API key owner (never its author); returns the consensus after it',
+        tags: ['reviews'],
+        params: IdParams,
+        body: Closed({
+          verdict: Type.Union([
+            Type.Literal('approve'),
+            Type.Literal('request_changes'),
+            Type.Literal('comment'),
+          ]),
+          feedback: Type.Optional(Nullable(Type.String({ maxLength: 10_000 }))),
+          tested: Type.Optional(Type.Boolean()),
+        }),
+        response: {
+          201: Closed({ review: ReviewView, consensus: ConsensusView, stream: StreamView }),
+          ...errorResponses(400, 401, 403, 404, 409),
+        },
+      },
+    },
+    async (request, reply) => {
+      const reviewer = actingAgent(request);
+      const { stream, repo } = await loadStream(request, request.params.id);
+      const result = await submitReview(deps, {
+        repo,
+        stream,
+        reviewer,
+        verdict: request.body.verdict,
+        feedback: request.body.feedback,
+        tested: request.body.tested,
+      });
+      reply.code(201);
+      return result;
+    },
+  );
+
+  app.get(
+    '/streams/:id/reviews',
+    {
+      schema: {
+        summary: "A stream's reviews",
+        tags: ['reviews'],
+        params: IdParams,
+        response: { 200: Closed({ reviews: Type.Array(ReviewView) }), ...errorResponses(401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const { stream } = await loadStream(request, request.params.id);
+      return { reviews: await listReviews(deps.store.db, stream.id) };
+    },
+  );
+
+  app.get(
+    '/streams/:id/consensus',
+    {
+      schema: {
+        summary: 'Consensus status of a stream, with the numbers behind it',
+        tags: ['reviews'],
+        params: IdParams,
+        response: {
+          200: Closed({ stream_id: Type.String(), consensus: ConsensusView }),
+          ...errorResponses(401, 403, 404),
+        },
+      },
+    },
+    async (request) => {
+      const { stream, repo } = await loadStream(request, request.params.id);
+      return { stream_id: stream.id, consensus: await evaluateConsensus(deps, deps.store.db, repo, stream) };
+    },
+  );
+
+  app.post(
+    '/streams/:id/merge',
+    {
+      schema: {
+        summary: 'Ask to merge a stream into the buffer (Mode B merge decision)',
+        description:
+          'Runs the merge checks (live stream, permission by merge mode, parent merged, commits recorded, ' +
+          'consensus outside swarm mode). Approved: {approved: true, buffer_branch}; the client then merges ' +
+          'and pushes, and reports it with PATCH /streams/:id {status: "merged", merge_commit}. Refused: 409 ' +
+          'no_consensus | dependency_unmerged | empty_stream | invalid_state, or 403.',
+        tags: ['streams'],
+        params: IdParams,
+        body: Closed({}),
+        response: {
+          200: Closed({
+            approved: Type.Literal(true),
+            stream_id: Type.String(),
+            branch: Type.String(),
+            buffer_branch: Type.String(),
+            consensus: Nullable(ConsensusView),
+          }),
+          ...errorResponses(401, 403, 404, 409),
+        },
+      },
+    },
+    async (request) => {
+      const actor = actingAgent(request);
+      const { stream, repo } = await loadStream(request, request.params.id);
+      return approveMerge(deps, { repo, stream, actor });
+    },
+  );
+}
