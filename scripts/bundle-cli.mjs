@@ -1,0 +1,37 @@
+// Bundles the compiled CLI (dist/src/cli/main.js) with kysely and commander into
+// dist/bundle/: Node then loads a few files instead of ~400 ES modules, which is most of a
+// command's start-up time. bin/gitswarm.js uses the bundle while it is newer than the compiled
+// tree and falls back to dist/src otherwise. Run after `tsc -p tsconfig.build.json`.
+// Uses rolldown (installed with vitest's vite); without it, says so and leaves the fallback.
+import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const outDir = `${root}dist/bundle`;
+
+let rolldown;
+try {
+  rolldown = await import('rolldown');
+} catch {
+  console.error('bundle-cli: rolldown is not installed; gitswarm runs from dist/src (slower start-up).');
+  process.exit(0);
+}
+
+// Bundled: our code and the pure-JS packages every command loads. Everything else (native
+// better-sqlite3, pg, PGlite, the server's packages) stays an ordinary import.
+const BUNDLED = /^(kysely|commander)(\/|$)/;
+rmSync(outDir, { recursive: true, force: true });
+await rolldown.build({
+  input: `${root}dist/src/cli/main.js`,
+  platform: 'node',
+  external: (id) =>
+    id.startsWith('node:') || (!id.startsWith('.') && !id.startsWith('/') && !BUNDLED.test(id)),
+  output: {
+    dir: outDir,
+    format: 'esm',
+    entryFileNames: 'gitswarm.mjs',
+    chunkFileNames: '[name]-[hash].mjs',
+  },
+  logLevel: 'warn',
+});
+console.error(`bundle-cli: wrote ${outDir}/gitswarm.mjs`);
