@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import { startTestApp, type TestApp } from './helpers.js';
-import { connectWs, type WsClient } from './ws-client.js';
+import { connectWs, type WsClient, type WsMessage } from './ws-client.js';
 
 const IDENTITY = {
   GIT_AUTHOR_NAME: 'Agent A',
@@ -29,10 +29,21 @@ function git(cwd: string, ...args: string[]): string {
   }).trim();
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: JSON response bodies, checked by the assertions.
+type JsonBody = any;
+
+interface ActivityEvent {
+  event_type: string;
+  metadata: Record<string, unknown>;
+}
+
+const eventOf = (m: WsMessage) => m.event as ActivityEvent;
+const isEventNamed = (name: string) => (m: WsMessage) => m.type === 'event' && eventOf(m).event_type === name;
+
 interface Client {
   key: string;
   id: string;
-  call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
+  call(method: string, path: string, body?: unknown): Promise<{ status: number; body: JsonBody }>;
 }
 
 for (const dialect of DIALECTS) {
@@ -181,10 +192,8 @@ for (const dialect of DIALECTS) {
       expect(recorded.status).toBe(201);
       expect(recorded.body.commit).toMatchObject({ commit_hash: commit, change_id: changeId });
       git(work, 'push', '-q', 'origin', `stream/${streamId}`);
-      const committedEvent = await ws.next(
-        (m) => m.type === 'event' && (m.event as any).event_type === 'stream.committed',
-      );
-      expect((committedEvent.event as any).metadata.commit).toBe(commit);
+      const committedEvent = await ws.next(isEventNamed('stream.committed'));
+      expect(eventOf(committedEvent).metadata.commit).toBe(commit);
 
       // Asking to merge before any review: refused, nothing changes.
       const early = await agentA.call('POST', `/streams/${streamId}/merge`);
@@ -248,10 +257,8 @@ for (const dialect of DIALECTS) {
       });
       expect(again.status).toBe(200);
       expect(git(origin, 'rev-parse', 'buffer')).toBe(mergeCommit);
-      const mergedEvent = await ws.next(
-        (m) => m.type === 'event' && (m.event as any).event_type === 'stream.merged',
-      );
-      expect((mergedEvent.event as any).metadata.merge_commit).toBe(mergeCommit);
+      const mergedEvent = await ws.next(isEventNamed('stream.merged'));
+      expect(eventOf(mergedEvent).metadata.merge_commit).toBe(mergeCommit);
       // The merge's consequences ran: the linked claim was handed in, the author earned karma.
       const claimAfter = (await agentA.call('GET', '/me/claims')).body.claims[0];
       expect(claimAfter).toMatchObject({ task_id: task.id, stream_id: streamId, status: 'submitted' });
@@ -298,7 +305,7 @@ for (const dialect of DIALECTS) {
         agent_id: owner.id,
       });
       expect(git(origin, 'rev-parse', 'main')).toBe(mergeCommit);
-      await ws.next((m) => m.type === 'event' && (m.event as any).event_type === 'buffer.promoted');
+      await ws.next(isEventNamed('buffer.promoted'));
 
       const history = await reviewer.call('GET', `/repos/${repo.id}/promote/history`);
       expect(history.body.promotions).toHaveLength(1);
