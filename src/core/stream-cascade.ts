@@ -4,6 +4,8 @@
  * the agent's next commit; a conflict marks that stream conflicted and the cascade goes on.
  */
 
+import { git } from '../engine/git.js';
+import { assertValidRef } from '../engine/names.js';
 import { OpLog } from '../engine/oplog.js';
 import { rebaseBranch } from '../engine/rebase.js';
 import { readRef } from '../engine/repo.js';
@@ -32,6 +34,20 @@ export async function branchHead(repoDir: string, branch: string): Promise<strin
     });
   }
   return head;
+}
+
+/** The heads of several branches in one git call, in order; `invalid_state` when one does not exist. */
+export async function branchHeads(repoDir: string, branches: readonly string[]): Promise<string[]> {
+  const refs = branches.map((branch) => `refs/heads/${branch}`);
+  for (const ref of refs) assertValidRef(ref);
+  // The trailing `--` makes git read every argument as a revision (each checked above).
+  const result = await git(['rev-parse', ...refs, '--'], { cwd: repoDir, okExitCodes: [128] });
+  const heads = result.stdout.trim().split('\n');
+  if (result.exitCode !== 0 || heads.length !== refs.length) {
+    // Name the missing one the usual way.
+    for (const branch of branches) await branchHead(repoDir, branch);
+  }
+  return heads;
 }
 
 /**

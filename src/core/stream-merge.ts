@@ -24,7 +24,7 @@ import { assertCheckoutsClean, syncCheckouts } from './checked-out-branches.js';
 import { evaluateConsensus } from './consensus.js';
 import type { CoreDeps } from './deps.js';
 import { getRepo } from './repos.js';
-import { branchHead, type CascadeOutcome, cascadeDependents } from './stream-cascade.js';
+import { branchHeads, type CascadeOutcome, cascadeDependents } from './stream-cascade.js';
 import { onStreamMerged } from './stream-hooks.js';
 import { canTransition, getStreamById, isLiveStream, listStreams, updateStream } from './streams.js';
 import { actorIdentity, repoRoot } from './workspace-paths.js';
@@ -59,8 +59,10 @@ export async function mergeStream(deps: CoreDeps, input: MergeStreamInput): Prom
     // Git is read before the transaction so no write lock is held while git runs; under the
     // repository lock nothing else moves these refs meanwhile.
     const before = await getStreamById(deps.store.db, input.stream.id);
-    const source = await branchHead(repoDir, before.branch);
-    const bufferHead = await branchHead(repoDir, repo.buffer_branch);
+    const [source, bufferHead] = (await branchHeads(repoDir, [before.branch, repo.buffer_branch])) as [
+      string,
+      string,
+    ];
     const empty = await isAncestor(repoDir, source, bufferHead);
     const stream = await inTransaction(deps.store.db, (trx) =>
       checkMergeable(deps, trx, { repo, streamId: before.id, actor: input.actor, source, bufferHead, empty }),

@@ -308,6 +308,7 @@ export async function commitWorkspace(
     if (!committed) {
       throw new GitSwarmError('nothing_to_commit', `Nothing to commit in ${workspace.path}`);
     }
+    let head = committed.commit;
     if (needsRebase(stream)) {
       await rebaseStreamOntoBase(deps, {
         repo,
@@ -317,8 +318,8 @@ export async function commitWorkspace(
         agentId: agent.id,
       });
       stream = await getStreamById(deps.store.db, stream.id);
+      head = await branchHead(repoDir, stream.branch);
     }
-    const head = await branchHead(repoDir, stream.branch);
     const mergeConflict =
       stream.status === 'conflicted' && stream.conflict?.operation === 'merge' ? stream.conflict : null;
     const recheck = mergeConflict
