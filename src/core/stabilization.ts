@@ -137,18 +137,19 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
     if (retry.passed) return await concludeFlaky(deps, base, input.progress);
     return await concludeRed(deps, { ...base, git, failing: retry, runAt }, input.progress);
   } catch (error) {
-    log.write(`\n=== error: ${error instanceof Error ? error.message : String(error)} ===\n`);
-    await insertStabilization(deps, deps.store.db, {
-      repo,
-      result: 'error',
-      bufferCommit,
-      durationMs: elapsed(),
-      logPath: log.path,
-      details: {
-        command,
-        error: error instanceof Error ? error.message : String(error),
-        agent_id: input.actor?.id ?? null,
-      },
+    const message = error instanceof Error ? error.message : String(error);
+    log.write(`\n=== error: ${message} ===\n`);
+    // Record that a run failed to complete (best effort: the original error is what the caller needs).
+    await inTransaction(deps.store.db, async (trx) => {
+      const row = await insertStabilization(deps, trx, {
+        repo,
+        result: 'error',
+        bufferCommit,
+        durationMs: elapsed(),
+        logPath: log.path,
+        details: { command, error: message, runs: runs.length, agent_id: input.actor?.id ?? null },
+      });
+      await recordStabilized(deps, trx, base, row, { error: message });
     }).catch(() => {});
     throw error;
   } finally {
