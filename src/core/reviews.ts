@@ -47,7 +47,8 @@ export async function submitForReview(deps: CoreDeps, input: SubmitForReviewInpu
         `Only the stream's author can submit stream ${stream.id} for review.`,
       );
     }
-    if (stream.status === 'in_review') return stream;
+    // Submitting again is a no-op, except after change requests: then it asks for another look.
+    if (stream.status === 'in_review' && stream.review_status !== 'changes_requested') return stream;
     if (stream.status === 'conflicted') {
       throw new GitSwarmError(
         'invalid_state',
@@ -58,9 +59,10 @@ export async function submitForReview(deps: CoreDeps, input: SubmitForReviewInpu
         },
       );
     }
+    const consensus = await evaluateConsensus(deps, trx, repo, stream);
     const updated = await updateStream(deps, trx, stream, {
       status: 'in_review',
-      review_status: 'in_review',
+      review_status: consensus.reached ? 'approved' : 'in_review',
     });
     await recordActivity(deps, trx, {
       event: 'stream.submitted',

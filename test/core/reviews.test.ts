@@ -143,6 +143,20 @@ for (const dialect of DIALECTS) {
       expect(events[0]).toMatchObject({ agent_id: author.id, target_id: stream.id });
     });
 
+    it('asks for another look when resubmitted after change requests, and keeps an approval', async () => {
+      const { deps, repo, author, maintainer, stream } = await setUp();
+      await submitForReview(deps, { repo, stream, actor: author });
+      await submitReview(deps, { repo, stream, reviewer: maintainer, verdict: 'request_changes' });
+      expect((await getStream(store.db, repo.id, stream.id)).review_status).toBe('changes_requested');
+      const resubmitted = await submitForReview(deps, { repo, stream, actor: author });
+      expect(resubmitted).toMatchObject({ status: 'in_review', review_status: 'in_review' });
+      await submitReview(deps, { repo, stream, reviewer: maintainer, verdict: 'approve' });
+      const again = await submitForReview(deps, { repo, stream, actor: author });
+      expect(again.review_status).toBe('approved');
+      const events = await listActivity(store.db, { repoId: repo.id, eventTypes: ['stream.submitted'] });
+      expect(events).toHaveLength(2);
+    });
+
     it('refuses to submit a conflicted stream for review', async () => {
       const { deps, repo, author } = await setUp();
       const stream = await insertStream(deps, repo, author, { status: 'conflicted' });
