@@ -21,14 +21,10 @@ interface StabilizeJson {
 for (const dialect of DIALECTS) {
   describe(`${dialectLabel(dialect)}: gitswarm stabilize`, () => {
     let repo: TestRepo | undefined;
-    // One store per dialect for the file: each test's repository is its own row in it. The
-    // PostgreSQL dialect runs on PGlite here: a `search_path` URL store on a server shared with
-    // other test files' schemas trips Kysely's migration-table lookup (reported to the lead);
-    // the core stabilization tests cover the real server.
+    // One store per dialect for the file: each test's repository is its own row in it.
     let env: Record<string, string>;
     beforeAll(async () => {
-      env =
-        dialect === 'sqlite' ? await storeEnv(dialect) : { GITSWARM_DB: `pglite:cli_stab_${process.pid}` };
+      env = await storeEnv(dialect);
     });
     afterEach(() => {
       repo?.close();
