@@ -27,6 +27,7 @@ import { requestId, requestIdFor } from './plugins/request-id.js';
 import { type WebsocketOptions, websocket } from './plugins/websocket.js';
 import { activityRoutes } from './routes/activity.js';
 import { agentRoutes } from './routes/agents.js';
+import { councilRoutes } from './routes/council.js';
 import { healthRoutes } from './routes/health.js';
 import { repoRoutes } from './routes/repos.js';
 import { stabilizationRoutes } from './routes/stabilization.js';
@@ -156,6 +157,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       await api.register(streamRoutes);
       await api.register(stabilizationRoutes);
       await api.register(taskRoutes);
+      await api.register(councilRoutes);
     },
     { prefix: API_PREFIX },
   );
