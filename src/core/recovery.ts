@@ -3,12 +3,14 @@
  * process died in between) are finished; intents whose ref never moved are rolled back. The CLI
  * runs this at start-up; it is cheap when nothing is pending and safe to run any number of times.
  */
-import { OpLog, reconcileRefMoves } from '../engine/oplog.js';
+import { zeroOid } from '../engine/git.js';
+import { moveRef, OpLog, reconcileRefMoves } from '../engine/oplog.js';
 import { readRef } from '../engine/repo.js';
+import { removeWorktree } from '../engine/worktrees.js';
 import { type Executor, inTransaction, type Operation, type Repo, withRepoLock } from '../store/index.js';
 import { recordActivity } from './activity.js';
 import { recordPromotion } from './buffer-promotion.js';
-import { syncStaleCheckouts } from './checked-out-branches.js';
+import { syncStaleCheckouts, worktreesOnBranch } from './checked-out-branches.js';
 import type { CoreDeps } from './deps.js';
 import { getRepo } from './repos.js';
 import { recordMerge } from './stream-merge.js';
@@ -42,7 +44,13 @@ export async function recoverOperations(
     const results = await reconcileRefMoves(repoDir, deps.store, current.id, deps.clock);
     const oplog = new OpLog(deps.store, current.id, deps.clock);
     const recovered: RecoveredOperation[] = [];
-    for (const { operation, outcome } of results) {
+    for (const result of results) {
+      const { operation } = result;
+      let outcome: 'applied' | 'not_applied' = result.outcome;
+      if (outcome === 'applied' && (await isOrphanStreamBranch(deps, operation))) {
+        await removeOrphanStreamBranch(repoDir, operation, oplog);
+        outcome = 'not_applied';
+      }
       await inTransaction(deps.store.db, async (trx) => {
         if (outcome === 'applied') await finishOperation(deps, trx, current, operation, oplog);
         await recordActivity(deps, trx, {
@@ -75,6 +83,37 @@ export async function recoverOperations(
     }
     return recovered;
   });
+}
+
+/** A stream branch whose creation was interrupted before the stream's row was written. */
+async function isOrphanStreamBranch(deps: CoreDeps, op: Operation): Promise<boolean> {
+  if (op.kind !== 'stream_create' || !op.stream_id) return false;
+  const row = await deps.store.db
+    .selectFrom('gitswarm_streams')
+    .select('id')
+    .where('id', '=', op.stream_id)
+    .executeTakeFirst();
+  return row === undefined;
+}
+
+/**
+ * Undoes a half-made workspace (its worktree and branch) so the agent can create one again; git
+ * work, so it runs before the recording transaction.
+ */
+async function removeOrphanStreamBranch(repoDir: string, op: Operation, oplog: OpLog): Promise<void> {
+  const branch = op.ref.slice('refs/heads/'.length);
+  for (const path of await worktreesOnBranch(repoDir, branch)) await removeWorktree(repoDir, path);
+  const deleted = await moveRef(repoDir, oplog, {
+    ref: op.ref,
+    old: op.new_oid,
+    new: zeroOid(op.new_oid),
+    kind: 'branch_delete',
+    description: `Delete ${branch}: its workspace was never recorded`,
+    streamId: op.stream_id,
+    agentId: op.agent_id,
+  });
+  if (deleted.moved) await oplog.complete(deleted.opId);
+  await oplog.abort(op.id);
 }
 
 async function finishOperation(

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { listActivity } from '../../src/core/activity.js';
-import { mergeStream, recoverOperations } from '../../src/core/federation.js';
+import { createWorkspace, mergeStream, recoverOperations } from '../../src/core/federation.js';
 import { getStream } from '../../src/core/streams.js';
 import { OpLog } from '../../src/engine/oplog.js';
 import {
@@ -148,6 +148,55 @@ for (const dialect of DIALECTS) {
       ]);
       const events = await listActivity(store.db, { repoId: repo.id, eventTypes: ['buffer.promoted'] });
       expect(events[0]?.metadata).toMatchObject({ recovered: true });
+    });
+
+    it('undoes a workspace whose creation died before its stream was recorded', async () => {
+      const deps = testDeps(store);
+      const seeded = await seedGitRepo(deps);
+      repos.push(seeded);
+      const { repo, git } = seeded;
+      const coder = await seedAgent(deps, 'coder');
+      const bufferHead = await git.rev('buffer');
+      const oplog = new OpLog(store, repo.id, deps.clock);
+      const opId = await oplog.begin({
+        ref: 'refs/heads/stream/0123456789ab',
+        old: null,
+        new: bufferHead,
+        kind: 'stream_create',
+        description: 'Create',
+        streamId: '0123456789ab',
+        agentId: coder.id,
+      });
+      await git.run(['branch', 'stream/0123456789ab', bufferHead]);
+      const path = join(git.dir, '.worktrees', coder.name);
+      await git.run(['worktree', 'add', '--quiet', path, 'stream/0123456789ab']);
+
+      expect(await recoverOperations(deps, repo)).toEqual([
+        {
+          operation_id: opId,
+          kind: 'stream_create',
+          ref: 'refs/heads/stream/0123456789ab',
+          outcome: 'rolled_back',
+        },
+      ]);
+      expect(existsSync(path)).toBe(false);
+      expect(
+        await git.exitCode(['rev-parse', '--verify', '--quiet', 'refs/heads/stream/0123456789ab']),
+      ).not.toBe(0);
+      const ops = await store.db
+        .selectFrom('gitswarm_operations')
+        .select(['kind', 'status'])
+        .where('repo_id', '=', repo.id)
+        .execute();
+      expect(ops).toEqual(
+        expect.arrayContaining([
+          { kind: 'stream_create', status: 'rolled_back' },
+          { kind: 'branch_delete', status: 'done' },
+        ]),
+      );
+      // The agent can start over.
+      const { worktree } = await createWorkspace(deps, { repo, agent: coder });
+      expect(worktree).toBe(path);
     });
   });
 }
