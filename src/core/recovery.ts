@@ -13,8 +13,10 @@ import { recordPromotion } from './buffer-promotion.js';
 import { syncStaleCheckouts, worktreesOnBranch } from './checked-out-branches.js';
 import type { CoreDeps } from './deps.js';
 import { getRepo } from './repos.js';
+import { recoveredStatus } from './stream-cascade.js';
 import { recordMerge } from './stream-merge.js';
 import { recordRevert } from './stream-revert.js';
+import { updateStream } from './streams.js';
 import { repoRoot } from './workspace-paths.js';
 
 export interface RecoveredOperation {
@@ -165,6 +167,22 @@ async function finishOperation(
       recovered: true,
     });
     return;
+  }
+  if (op.kind === 'rebase' && op.stream_id && typeof op.metadata.onto === 'string') {
+    const stream = await trx
+      .selectFrom('gitswarm_streams')
+      .selectAll()
+      .where('id', '=', op.stream_id)
+      .executeTakeFirst();
+    if (stream) {
+      const { needs_rebase: _, ...metadata } = stream.metadata;
+      const recovering = stream.status === 'conflicted' && stream.conflict?.operation === 'rebase';
+      await updateStream(deps, trx, stream, {
+        base_commit: op.metadata.onto,
+        metadata,
+        ...(recovering ? { status: recoveredStatus(stream), conflict: null } : {}),
+      });
+    }
   }
   // Stream creation, rebases, tags, deletions: the ref is where it should be; nothing else to record.
   await oplog.complete(op.id, trx);

@@ -1,10 +1,11 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { listActivity } from '../../src/core/activity.js';
 import { createWorkspace, mergeStream, recoverOperations } from '../../src/core/federation.js';
 import { getStream } from '../../src/core/streams.js';
 import { OpLog } from '../../src/engine/oplog.js';
+import { rebaseBranch } from '../../src/engine/rebase.js';
 import {
   approve,
   type SeededGitRepo,
@@ -197,6 +198,32 @@ for (const dialect of DIALECTS) {
       // The agent can start over.
       const { worktree } = await createWorkspace(deps, { repo, agent: coder });
       expect(worktree).toBe(path);
+    });
+
+    it('finishes an interrupted cascade rebase: the stream records its new base, its worktree follows', async () => {
+      const deps = testDeps(store);
+      const seeded = await seedGitRepo(deps);
+      repos.push(seeded);
+      const { repo, git } = seeded;
+      const [alpha, beta] = [await seedAgent(deps, 'alpha'), await seedAgent(deps, 'beta')];
+      const a = await workOn(deps, seeded, alpha, { 'api.js': 'v1\n' });
+      const b = await workOn(deps, seeded, beta, { 'ext.js': 'ext\n' }, { dependsOn: a.stream.id });
+      const newBase = await git.commitOn(a.stream.branch, { 'auth.js': 'auth\n' });
+      // The rebase as a dying process leaves it: ref moved, worktree not synced, nothing recorded.
+      const outcome = await rebaseBranch(git.dir, {
+        branch: b.stream.branch,
+        onto: newBase,
+        oplog: new OpLog(store, repo.id, deps.clock),
+        streamId: b.stream.id,
+      });
+      expect(outcome.kind).toBe('rebased');
+      expect(existsSync(join(b.worktree, 'auth.js'))).toBe(false);
+
+      const recovered = await recoverOperations(deps, repo);
+      expect(recovered.map((r) => [r.kind, r.outcome])).toEqual([['rebase', 'finished']]);
+      expect((await getStream(store.db, repo.id, b.stream.id)).base_commit).toBe(newBase);
+      expect(readFileSync(join(b.worktree, 'auth.js'), 'utf8')).toBe('auth\n');
+      expect(await worktreeStatus(git, b.worktree)).toBe('');
     });
   });
 }
