@@ -21,10 +21,12 @@ import { type ConsensusResult, evaluateConsensus } from './consensus.js';
 import type { CoreDeps } from './deps.js';
 import { isLiveStream, refreshStream, updateStream } from './streams.js';
 
+/** The verdicts a review can give; only approve and request_changes count towards consensus. */
 export const REVIEW_VERDICTS: readonly ReviewVerdict[] = ['approve', 'request_changes', 'comment'];
 
 const MAX_FEEDBACK_LENGTH = 10_000;
 
+/** Whether a string (CLI or HTTP input) is a review verdict. */
 export function isReviewVerdict(value: string): value is ReviewVerdict {
   return (REVIEW_VERDICTS as readonly string[]).includes(value);
 }

@@ -31,10 +31,12 @@ export const STREAM_TRANSITIONS: Readonly<Record<StreamStatus, readonly StreamSt
 /** Statuses of a stream still being worked on: it holds its name and may merge. */
 export const LIVE_STREAM_STATUSES: readonly StreamStatus[] = ['active', 'in_review', 'conflicted'];
 
+/** Whether the stream is still in progress (active, in review or conflicted). */
 export function isLiveStream(stream: Pick<Stream, 'status'>): boolean {
   return LIVE_STREAM_STATUSES.includes(stream.status);
 }
 
+/** Whether the state machine allows the step from one status to the other. */
 export function canTransition(from: StreamStatus, to: StreamStatus): boolean {
   return STREAM_TRANSITIONS[from].includes(to);
 }

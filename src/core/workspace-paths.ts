@@ -73,6 +73,7 @@ export const COUNCIL_IDENTITY = {
   email: 'council@agents.gitswarm.invalid',
 } as const;
 
+/** The identity of a git step done by `actor`, or by the council when there is none. */
 export function actorIdentity(actor: Pick<Agent, 'name'> | null): { name: string; email: string } {
   return actor ? agentIdentity(actor) : { ...COUNCIL_IDENTITY };
 }
