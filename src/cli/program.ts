@@ -21,6 +21,7 @@ import { registerMaintainerCommands } from './commands/maintainer.js';
 import { registerMergeCommand } from './commands/merge.js';
 import { registerPromoteCommand } from './commands/promote.js';
 import { registerReviewCommands } from './commands/review.js';
+import { registerServeCommand } from './commands/serve.js';
 import { registerStabilizeCommand } from './commands/stabilize.js';
 import { registerStageCommands } from './commands/stage.js';
 import { registerStatusCommand } from './commands/status.js';
@@ -54,6 +55,7 @@ const COMMANDS: readonly RegisterCommands[] = [
   registerElectionCommands,
   registerStageCommands,
   registerActivityCommand,
+  registerServeCommand,
 ];
 
 /** The version in package.json (from dist/src/cli or, under vitest, src/cli). */

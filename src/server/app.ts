@@ -99,6 +99,16 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     return route.httpPart === 'body' ? (value: unknown) => validate(value ?? {}) : validate;
   });
 
+  // Graceful close: Node stops accepting at once and closes the connections that are idle then; a
+  // keep-alive connection that finishes its request afterwards is closed by this sweep, so close
+  // waits for requests in flight and no longer.
+  let sweeper: NodeJS.Timeout | undefined;
+  app.addHook('preClose', async () => {
+    sweeper = setInterval(() => app.server.closeIdleConnections(), 50);
+    sweeper.unref();
+  });
+  app.addHook('onClose', async () => clearInterval(sweeper));
+
   await app.register(errors);
   await app.register(requestId);
   await app.register(eventsBus, {

@@ -26,8 +26,10 @@ export interface ServerConfig {
   dataDir?: string;
   /** Pino logger options, or false for silence (default: level from LOG_LEVEL or info). */
   logger?: BuildAppOptions['logger'];
-  /** Install SIGTERM/SIGINT handlers (default true). */
+  /** Install SIGTERM/SIGINT handlers that close gracefully and exit (default true). */
   handleSignals?: boolean;
+  /** Close gracefully when this aborts (embedding callers, the CLI's SIGINT). */
+  signal?: AbortSignal;
   /** Anything else buildApp accepts (rate limits, notifications, CORS). */
   app?: Omit<BuildAppOptions, 'store' | 'redisUrl' | 'logger'>;
 }
@@ -113,6 +115,7 @@ export async function startServer(config: ServerConfig = {}): Promise<RunningSer
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   }
+  config.signal?.addEventListener('abort', () => void close().catch(() => {}), { once: true });
   app.log.info(
     { url, database: store.capabilities.label, redis: Boolean(config.redisUrl) },
     'gitswarm server listening',

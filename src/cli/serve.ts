@@ -1,0 +1,63 @@
+/**
+ * `gitswarm serve`: runs the HTTP server (Mode B/C) until SIGINT or SIGTERM, then shuts down
+ * gracefully. Options override the environment (PORT, HOST, DATABASE_URL, REDIS_URL,
+ * GITSWARM_DATA_DIR); the default database is an embedded SQLite file in the data directory.
+ */
+import { GitSwarmError } from '../errors.js';
+import type { CliIO } from './io.js';
+import type { Style } from './output.js';
+
+export interface ServeOptions {
+  port?: string;
+  host?: string;
+  db?: string;
+  redis?: string;
+  dataDir?: string;
+}
+
+export interface ServeResult {
+  url: string;
+  database: string;
+  redis: boolean;
+  stopped: true;
+}
+
+function parsePort(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new GitSwarmError('usage', `Invalid port ${JSON.stringify(value)}.`, {
+      hint: 'Use a port from 0 to 65535.',
+    });
+  }
+  return port;
+}
+
+/** Starts the server and resolves once it has shut down (SIGINT/SIGTERM or `io.signal`). */
+export async function runServe(options: ServeOptions, deps: { io: CliIO }): Promise<ServeResult> {
+  const { serverConfigFromEnv, startServer } = await import('../server/serve.js');
+  const env = serverConfigFromEnv(deps.io.env as NodeJS.ProcessEnv);
+  const port = parsePort(options.port) ?? env.port;
+  const server = await startServer({
+    ...env,
+    port,
+    host: options.host ?? env.host,
+    databaseUrl: options.db ?? env.databaseUrl,
+    redisUrl: options.redis ?? env.redisUrl,
+    dataDir: options.dataDir ?? env.dataDir,
+    signal: deps.io.signal,
+  });
+  deps.io.stderr.write(`gitswarm server listening on ${server.url} (${server.store.capabilities.label})\n`);
+  await new Promise<void>((resolve) => server.app.server.once('close', () => resolve()));
+  await server.close();
+  return {
+    url: server.url,
+    database: server.store.capabilities.label,
+    redis: Boolean(options.redis ?? env.redisUrl),
+    stopped: true,
+  };
+}
+
+export function formatServe(result: ServeResult, style: Style): string {
+  return `${style.dim('Server on')} ${result.url} ${style.dim('stopped.')}`;
+}

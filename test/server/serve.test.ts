@@ -1,0 +1,146 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/program.js';
+import { getRepo } from '../../src/core/repos.js';
+import { startServer, storeLocation } from '../../src/server/serve.js';
+import { withRepoLock } from '../../src/store/index.js';
+import { postgresLocation } from '../helpers/store.js';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gitswarm-serve-'));
+  dirs.push(dir);
+  return dir;
+}
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+async function json(url: string, init: RequestInit = {}) {
+  const response = await fetch(url, init);
+  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies, checked by the assertions.
+  return { status: response.status, body: (await response.json()) as Record<string, any> };
+}
+
+describe('startServer', () => {
+  it('defaults to an embedded SQLite file in the data directory', () => {
+    const dir = tempDir();
+    expect(storeLocation({ dataDir: join(dir, 'data') })).toBe(join(dir, 'data', 'gitswarm.db'));
+    expect(existsSync(join(dir, 'data'))).toBe(true);
+    expect(storeLocation({ databaseUrl: 'postgres://x@y/z', dataDir: dir })).toBe('postgres://x@y/z');
+  });
+
+  it('serves on SQLite, then shuts down gracefully: the request in flight finishes, new ones are refused', async () => {
+    const dataDir = tempDir();
+    const server = await startServer({ port: 0, dataDir, handleSignals: false, logger: false });
+    expect(existsSync(join(dataDir, 'gitswarm.db'))).toBe(true);
+    expect((await json(`${server.url}/readyz`)).body).toEqual({ status: 'ready', database: 'sqlite' });
+    const registered = await json(`${server.url}/api/v1/agents`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'owner' }),
+    });
+    const auth = { authorization: `Bearer ${registered.body.api_key}`, 'content-type': 'application/json' };
+    const repo = (
+      await json(`${server.url}/api/v1/repos`, { method: 'POST', headers: auth, body: '{"name":"r"}' })
+    ).body.repo;
+
+    // Hold the repository's lock so the PATCH below waits inside the server while it shuts down.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let locked!: () => void;
+    const lockTaken = new Promise<void>((resolve) => {
+      locked = resolve;
+    });
+    const holder = withRepoLock(server.store, repo.id, async () => {
+      locked();
+      await held;
+    });
+    await lockTaken;
+    const inFlight = json(`${server.url}/api/v1/repos/${repo.id}`, {
+      method: 'PATCH',
+      headers: auth,
+      body: JSON.stringify({ description: 'during shutdown' }),
+    });
+    // Give the request time to reach the lock (it waits there), then start closing.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const closing = server.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
+    release();
+    await holder;
+    const finished = await inFlight;
+    expect(finished.status).toBe(200);
+    expect(finished.body.repo.description).toBe('during shutdown');
+    await closing;
+    await server.close();
+  });
+
+  it.skipIf(!postgresLocation().startsWith('postgres'))(
+    'runs migrations at start on PostgreSQL',
+    async () => {
+      const server = await startServer({
+        port: 0,
+        databaseUrl: postgresLocation(),
+        handleSignals: false,
+        logger: false,
+      });
+      try {
+        expect((await json(`${server.url}/readyz`)).body).toEqual({ status: 'ready', database: 'postgres' });
+        const repo = await getRepo(server.store.db, '00000000-0000-4000-8000-000000000000').catch(
+          (e) => e.code,
+        );
+        expect(repo).toBe('repo_not_found');
+      } finally {
+        await server.close();
+      }
+    },
+  );
+});
+
+describe('gitswarm serve', () => {
+  it('starts from the CLI, prints where it listens, and stops on the abort signal', async () => {
+    const controller = new AbortController();
+    const out: string[] = [];
+    const err: string[] = [];
+    let listening!: (line: string) => void;
+    const started = new Promise<string>((resolve) => {
+      listening = resolve;
+    });
+    const exit = runCli(['serve', '--port', '0', '--json'], {
+      stdout: { write: (text) => void out.push(text) },
+      stderr: {
+        write: (text) => {
+          err.push(text);
+          if (text.includes('listening on')) listening(text);
+        },
+      },
+      isTTY: false,
+      color: false,
+      cwd: tempDir(),
+      env: { GITSWARM_DATA_DIR: tempDir(), LOG_LEVEL: 'silent' },
+      signal: controller.signal,
+    });
+    const line = await Promise.race([started, exit.then((code) => `exited ${code}: ${err.join('')}`)]);
+    const url = /listening on (http:\/\/\S+)/.exec(line)?.[1];
+    expect(url, line).toBeDefined();
+    expect((await json(`${url}/healthz`)).body).toEqual({ status: 'ok' });
+    controller.abort();
+    expect(await exit).toBe(0);
+    expect(JSON.parse(out.join(''))).toMatchObject({ url, database: 'sqlite', stopped: true });
+    const usage = await runCli(['serve', '--port', 'abc'], {
+      stdout: { write: () => {} },
+      stderr: { write: () => {} },
+      isTTY: false,
+      color: false,
+      cwd: tempDir(),
+      env: {},
+      signal: new AbortController().signal,
+    });
+    expect(usage).toBe(2);
+  });
+});
