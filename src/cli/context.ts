@@ -3,28 +3,17 @@
  * an agent's worktree), its `.gitswarm/config.json`, the open store, the repository row and the
  * acting agent (`--as`, else GITSWARM_AGENT, else the owner of the worktree the command runs in).
  */
-import { basename, dirname } from 'node:path';
 import type { CoreDeps } from '../core/deps.js';
 import { createLocalEventBus } from '../core/events.js';
-import { gitOut } from '../engine/git.js';
+import { findGitRepo, type GitRepo } from '../engine/repo.js';
 import { GitSwarmError } from '../errors.js';
 import type { Agent, Repo, Store } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { type GitSwarmConfig, readConfigFile, resolveStoreLocation } from './config-file.js';
 import type { CliIO } from './io.js';
 
-/** The main worktree and the shared git directory of the repository a command runs in. */
-export interface GitLocation {
-  /** The main worktree's root (where `.gitswarm/` lives). */
-  readonly root: string;
-  /** Absolute path of the shared `.git` directory. */
-  readonly commonDir: string;
-  /** The top level of the worktree the command runs in (equals `root` outside linked worktrees). */
-  readonly worktreeTop: string;
-}
-
 /** The initialized repository a command acts on. */
-export interface RepoContext extends GitLocation {
+export interface RepoContext extends GitRepo {
   readonly config: GitSwarmConfig;
   readonly repo: Repo;
   /** The acting agent as given by `--as` or GITSWARM_AGENT (name or id); undefined when neither. */
@@ -36,35 +25,6 @@ export interface CommandDeps {
   readonly io: CliIO;
   readonly core: CoreDeps;
   readonly ctx: RepoContext;
-}
-
-/** Finds the repository from `cwd` with one `git rev-parse`; throws `not_a_git_repo`. */
-export async function locateGitRepo(cwd: string): Promise<GitLocation> {
-  let out: string;
-  try {
-    out = await gitOut(['rev-parse', '--path-format=absolute', '--git-common-dir', '--show-toplevel'], {
-      cwd,
-    });
-  } catch (error) {
-    if (error instanceof GitSwarmError && error.code === 'git_failed') {
-      throw new GitSwarmError(
-        'not_a_git_repo',
-        `${cwd} is not inside a git repository with a working tree.`,
-        {
-          cause: error,
-        },
-      );
-    }
-    throw error;
-  }
-  const [commonDir, worktreeTop] = out.split('\n');
-  if (!commonDir || !worktreeTop) {
-    throw new GitSwarmError('not_a_git_repo', `${cwd} is not inside a git repository with a working tree.`);
-  }
-  // The main worktree is the directory holding the shared .git; other layouts (a separate git
-  // dir) only work from the main worktree itself.
-  const root = basename(commonDir) === '.git' ? dirname(commonDir) : worktreeTop;
-  return { root, commonDir, worktreeTop };
 }
 
 export interface OpenContextOptions {
@@ -85,7 +45,7 @@ export interface OpenContext extends CommandDeps {
  */
 export async function openRepoContext(options: OpenContextOptions): Promise<OpenContext> {
   const { io } = options;
-  const location = await locateGitRepo(io.cwd);
+  const location = await findGitRepo(io.cwd);
   const config = readConfigFile(location.root);
   if (!config) {
     throw new GitSwarmError('not_initialized', `GitSwarm is not set up in ${location.root}`);

@@ -12,12 +12,13 @@ import { createRepo } from '../core/repos.js';
 import { git } from '../engine/git.js';
 import { assertValidBranch, assertValidName } from '../engine/names.js';
 import { OpLog } from '../engine/oplog.js';
+import { findGitRepo, type GitRepo } from '../engine/repo.js';
 import { createBranchAt } from '../engine/stream-branches.js';
 import { GitSwarmError } from '../errors.js';
 import type { Repo, Store } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { GITSWARM_DIR, readConfigFile, resolveStoreLocation, writeConfigFile } from './config-file.js';
-import { type GitLocation, locateGitRepo, openCliStore } from './context.js';
+import { openCliStore } from './context.js';
 import type { CliIO } from './io.js';
 import { fields, type Style } from './output.js';
 
@@ -109,7 +110,7 @@ async function resolveBranch(root: string, branch: string): Promise<string | nul
 }
 
 /** The branch to promote to: `--main`, else `main` when it exists, else the checked-out branch. */
-async function choosePromoteTarget(location: GitLocation, requested: string | undefined): Promise<string> {
+async function choosePromoteTarget(location: GitRepo, requested: string | undefined): Promise<string> {
   if (requested) return requested;
   if (await resolveBranch(location.root, 'main')) return 'main';
   const head = await git(['symbolic-ref', '--quiet', '--short', 'HEAD'], {
@@ -152,7 +153,7 @@ async function ensureBufferBranch(core: CoreDeps, repo: Repo, at: string): Promi
 /** Initializes GitSwarm in the repository around `io.cwd`. */
 export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitResult> {
   const { io } = deps;
-  const location = await locateGitRepo(io.cwd);
+  const location = await findGitRepo(io.cwd);
   const { root } = location;
   const name = opts.name === undefined ? defaultName(root) : assertValidName('repository', opts.name);
   const settings = settingsFromOptions(opts);

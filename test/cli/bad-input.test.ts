@@ -62,7 +62,7 @@ describe('outside a repository and before init', () => {
 
   it('outside a git repository: exit 3 not_a_git_repo, nothing created', async () => {
     const run = await bare.run(['status'], { cwd: outside.dir });
-    expectRefusal(run, 3, /is not inside a git repository/);
+    expectRefusal(run, 3, /Not inside a git repository: /);
     expect(run.stderr).toContain('hint: Run gitswarm inside a git repository, or create one with: git init');
     const init = await bare.run(['init', '--json'], { cwd: outside.dir });
     expect(init.code).toBe(3);

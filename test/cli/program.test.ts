@@ -68,7 +68,7 @@ describe('gitswarm command tree', () => {
   it('exits 3 outside a git repository, as text and as JSON', async () => {
     const text = await runInProcess(['status'], { cwd: outside.dir });
     expect(text.code).toBe(3);
-    expect(text.stderr).toMatch(/^error: .* is not inside a git repository/);
+    expect(text.stderr).toMatch(/^error: Not inside a git repository: /);
     expect(text.stderr).toContain('hint: ');
     const json = await runInProcess(['status', '--json'], { cwd: outside.dir });
     expect(json.code).toBe(3);
