@@ -5,7 +5,8 @@
  * WebSockets, Redis and the store.
  *
  * Configuration from the environment (see `serverConfigFromEnv`): PORT (3000), HOST (127.0.0.1),
- * DATABASE_URL, REDIS_URL, GITSWARM_DATA_DIR (./.gitswarm-server), LOG_LEVEL (info).
+ * DATABASE_URL, DATABASE_POOL_SIZE (20), REDIS_URL, GITSWARM_DATA_DIR (./.gitswarm-server),
+ * LOG_LEVEL (info).
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -16,6 +17,8 @@ export const DEFAULT_PORT = 3000;
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_DATA_DIR = '.gitswarm-server';
 export const SQLITE_FILE = 'gitswarm.db';
+/** PostgreSQL pool size: each repository lock holds one connection while its transaction uses another. */
+export const DEFAULT_POOL_SIZE = 20;
 
 export interface ServerConfig {
   port?: number;
@@ -24,6 +27,8 @@ export interface ServerConfig {
   databaseUrl?: string;
   redisUrl?: string;
   dataDir?: string;
+  /** PostgreSQL connections in the pool (default 20; env DATABASE_POOL_SIZE). */
+  poolSize?: number;
   /** Pino logger options, or false for silence (default: level from LOG_LEVEL or info). */
   logger?: BuildAppOptions['logger'];
   /** Install SIGTERM/SIGINT handlers that close gracefully and exit (default true). */
@@ -53,6 +58,7 @@ export function serverConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Serve
     databaseUrl: env.DATABASE_URL || undefined,
     redisUrl: env.REDIS_URL || undefined,
     dataDir: env.GITSWARM_DATA_DIR || undefined,
+    poolSize: env.DATABASE_POOL_SIZE ? Number(env.DATABASE_POOL_SIZE) || undefined : undefined,
     logger: { level: env.LOG_LEVEL || 'info' },
   };
 }
@@ -67,7 +73,9 @@ export function storeLocation(config: Pick<ServerConfig, 'databaseUrl' | 'dataDi
 
 /** Opens the store, builds the app and listens; see the module comment. */
 export async function startServer(config: ServerConfig = {}): Promise<RunningServer> {
-  const store = await openStore(storeLocation(config));
+  const store = await openStore(storeLocation(config), {
+    maxConnections: config.poolSize ?? DEFAULT_POOL_SIZE,
+  });
   let app: App;
   try {
     app = await buildApp({

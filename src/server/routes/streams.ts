@@ -179,6 +179,16 @@ export async function streamRoutes(app: App): Promise<void> {
     return { stream, repo };
   };
 
+  /**
+   * The stream and its repository for a write: the core function the route calls checks the
+   * actor's access itself (read to review, write to commit, author or maintain+ for the rest), so
+   * the read check is not made twice.
+   */
+  const loadStreamForWrite = async (id: string): Promise<{ stream: Stream; repo: Repo }> => {
+    const stream = await getStreamById(deps.store.db, id);
+    return { stream, repo: await getRepo(deps.store.db, stream.repo_id) };
+  };
+
   app.post(
     '/repos/:id/streams',
     {
@@ -269,7 +279,7 @@ export async function streamRoutes(app: App): Promise<void> {
     },
     async (request) => {
       const actor = actingAgent(request);
-      const { stream, repo } = await loadStream(request, request.params.id);
+      const { stream, repo } = await loadStreamForWrite(request.params.id);
       const body = request.body;
       if (body.merge_commit !== undefined && body.status !== 'merged') {
         throw new GitSwarmError('invalid_input', 'merge_commit goes with status "merged".');
@@ -345,7 +355,7 @@ export async function streamRoutes(app: App): Promise<void> {
     },
     async (request) => {
       const actor = actingAgent(request);
-      const { stream, repo } = await loadStream(request, request.params.id);
+      const { stream, repo } = await loadStreamForWrite(request.params.id);
       return { stream: await abandonStream(deps, { repo, stream, actor, reason: request.body?.reason }) };
     },
   );
@@ -371,7 +381,7 @@ export async function streamRoutes(app: App): Promise<void> {
     },
     async (request, reply) => {
       const agent = actingAgent(request);
-      const { stream, repo } = await loadStream(request, request.params.id);
+      const { stream, repo } = await loadStreamForWrite(request.params.id);
       const result = await recordCommit(deps, {
         repo,
         stream,
@@ -449,7 +459,7 @@ export async function streamRoutes(app: App): Promise<void> {
     },
     async (request) => {
       const actor = actingAgent(request);
-      const { stream, repo } = await loadStream(request, request.params.id);
+      const { stream, repo } = await loadStreamForWrite(request.params.id);
       return { stream: await submitForReview(deps, { repo, stream, actor }) };
     },
   );
@@ -478,7 +488,7 @@ export async function streamRoutes(app: App): Promise<void> {
     },
     async (request, reply) => {
       const reviewer = actingAgent(request);
-      const { stream, repo } = await loadStream(request, request.params.id);
+      const { stream, repo } = await loadStreamForWrite(request.params.id);
       const result = await submitReview(deps, {
         repo,
         stream,
@@ -554,7 +564,7 @@ export async function streamRoutes(app: App): Promise<void> {
     },
     async (request) => {
       const actor = actingAgent(request);
-      const { stream, repo } = await loadStream(request, request.params.id);
+      const { stream, repo } = await loadStreamForWrite(request.params.id);
       return approveMerge(deps, { repo, stream, actor });
     },
   );

@@ -1,0 +1,211 @@
+/**
+ * `npm run bench:server`: HTTP throughput of the server on PostgreSQL.
+ *
+ * One process runs the server (`gitswarm serve` internals, rate limits and webhook delivery off:
+ * this measures the API, not the limiter) on a fresh database created on TEST_DATABASE_URL's
+ * server (default postgres://postgres@127.0.0.1:5432/test) and dropped afterwards. This process
+ * seeds it over HTTP, then loads it with autocannon over loopback:
+ *  - reads:  authenticated GET /api/v1/repos/:id/streams (20 streams per repository);
+ *  - writes: authenticated POST /api/v1/streams/:id/reviews (50 reviewers taking turns over the
+ *            streams; each review re-evaluates consensus under the repository's lock).
+ * Prints requests per second, p99 latency, errors, and the server's peak RSS.
+ * Targets: ≥ 2000 reads/s, ≥ 500 review writes/s, p99 < 50 ms.
+ *
+ * Options (environment): BENCH_DURATION (seconds, default 10), BENCH_CONNECTIONS (default 16: enough to saturate a small machine while p99 stays meaningful),
+ * BENCH_REPOS (repositories the review load is spread over, default 4: one repository's reviews
+ * are serialized by its lock, as they must be).
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import pg from 'pg';
+
+const SELF = fileURLToPath(import.meta.url);
+const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const REPOS = Number(process.env.BENCH_REPOS ?? 4);
+const STREAMS_PER_REPO = 20;
+const REVIEWERS = 50;
+const TARGETS = { reads: 2000, writes: 500, p99: 50 };
+
+type AutocannonResult = autocannon.Result;
+
+interface ApiBody {
+  api_key: string;
+  agent: { id: string };
+  repo: { id: string };
+  stream: { id: string };
+}
+
+/** The server side: start, report the port, answer RSS probes, stop on SIGTERM. */
+async function serve(databaseUrl: string): Promise<void> {
+  const { startServer } = await import('../src/server/serve.js');
+  const server = await startServer({
+    port: 0,
+    host: '127.0.0.1',
+    databaseUrl,
+    logger: false,
+    handleSignals: true,
+    app: { rateLimit: false, notifications: false },
+  });
+  let peakRss = process.memoryUsage().rss;
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }, 100);
+  sampler.unref();
+  process.on('message', (message: { type: string }) => {
+    if (message.type === 'rss')
+      process.send?.({ type: 'rss', rss: process.memoryUsage().rss, peak: peakRss });
+  });
+  process.send?.({ type: 'ready', port: server.port });
+}
+
+function request(child: ChildProcess, type: string): Promise<Record<string, number>> {
+  return new Promise((resolve) => {
+    const onMessage = (message: Record<string, number> & { type: string }) => {
+      if (message.type !== type) return;
+      child.off('message', onMessage);
+      resolve(message);
+    };
+    child.on('message', onMessage);
+    child.send({ type });
+  });
+}
+
+async function api(base: string, method: string, path: string, key: string | null, body?: unknown) {
+  const response = await fetch(`${base}/api/v1${path}`, {
+    method,
+    headers: {
+      ...(key ? { authorization: `Bearer ${key}` } : {}),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = (await response.json()) as ApiBody;
+  if (response.status >= 300)
+    throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+function run(options: autocannon.Options): Promise<AutocannonResult> {
+  return new Promise((resolve, reject) => {
+    autocannon(options, (error, result) => (error ? reject(error) : resolve(result)));
+  });
+}
+
+function line(label: string, result: AutocannonResult): string {
+  const failed = result.errors + result.timeouts + result.non2xx;
+  return `${label.padEnd(8)} ${result.requests.average.toFixed(0).padStart(7)} req/s   p50 ${String(result.latency.p50).padStart(3)} ms   p99 ${String(result.latency.p99).padStart(3)} ms   ${result.requests.total} requests, ${failed} failed`;
+}
+
+async function main(): Promise<void> {
+  const baseUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const name = `gitswarm_bench_${Date.now()}_${process.pid}`;
+  const admin = new pg.Client({ connectionString: baseUrl });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  const url = new URL(baseUrl);
+  url.pathname = `/${name}`;
+  const child = fork(SELF, ['serve', url.toString()], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: process.env.BENCH_CPU_PROF
+      ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+      : [],
+  });
+  try {
+    const { port } = await new Promise<{ port: number }>((resolve, reject) => {
+      child.once('message', (message: { type: string; port: number }) => resolve(message));
+      child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+    });
+    const base = `http://127.0.0.1:${port}`;
+
+    // Seed over the API: an owner, an author, reviewers who count (maintainers), repositories, streams.
+    const owner = (await api(base, 'POST', '/agents', null, { name: 'bench-owner' })).api_key;
+    const author = (await api(base, 'POST', '/agents', null, { name: 'bench-author' })).api_key;
+    const reviewers: { id: string; key: string }[] = [];
+    for (let i = 0; i < REVIEWERS; i++) {
+      const created = await api(base, 'POST', '/agents', null, { name: `bench-reviewer-${i}` });
+      reviewers.push({ id: created.agent.id, key: created.api_key });
+    }
+    const repos: string[] = [];
+    const streams: string[] = [];
+    for (let r = 0; r < REPOS; r++) {
+      const repo = (await api(base, 'POST', '/repos', owner, { name: `bench-${r}`, merge_mode: 'review' }))
+        .repo;
+      repos.push(repo.id);
+      for (const reviewer of reviewers.slice(0, 5)) {
+        await api(base, 'POST', `/repos/${repo.id}/maintainers`, owner, { agent_id: reviewer.id });
+      }
+      for (let s = 0; s < STREAMS_PER_REPO; s++) {
+        const stream = (await api(base, 'POST', `/repos/${repo.id}/streams`, author, { name: `stream-${s}` }))
+          .stream;
+        streams.push(stream.id);
+      }
+    }
+    const rssBefore = (await request(child, 'rss')).rss as number;
+    process.stderr.write(
+      `Seeded ${REPOS} repositories, ${streams.length} streams, ${REVIEWERS} reviewers; ${CONNECTIONS} connections, ${DURATION} s per phase.\n`,
+    );
+
+    let readTurn = 0;
+    const reads = await run({
+      url: base,
+      connections: CONNECTIONS,
+      duration: DURATION,
+      requests: [
+        {
+          method: 'GET',
+          setupRequest: (req) => {
+            readTurn += 1;
+            req.path = `/api/v1/repos/${repos[readTurn % repos.length]}/streams`;
+            req.headers = { authorization: `Bearer ${reviewers[readTurn % REVIEWERS]?.key}` };
+            return req;
+          },
+        },
+      ],
+    });
+
+    let writeTurn = 0;
+    const writes = await run({
+      url: base,
+      connections: CONNECTIONS,
+      duration: DURATION,
+      requests: [
+        {
+          method: 'POST',
+          setupRequest: (req) => {
+            writeTurn += 1;
+            const reviewer = reviewers[writeTurn % REVIEWERS];
+            req.path = `/api/v1/streams/${streams[Math.floor(writeTurn / REVIEWERS) % streams.length]}/reviews`;
+            req.headers = { authorization: `Bearer ${reviewer?.key}`, 'content-type': 'application/json' };
+            req.body = JSON.stringify({ verdict: writeTurn % 3 === 0 ? 'request_changes' : 'approve' });
+            return req;
+          },
+        },
+      ],
+    });
+    const rss = await request(child, 'rss');
+
+    const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+    const ok = (value: boolean) => (value ? 'ok' : 'MISSED');
+    const out = [
+      'GitSwarm server benchmark (PostgreSQL, loopback, autocannon in a second process)',
+      line('reads', reads),
+      line('writes', writes),
+      `server RSS: ${mb(rssBefore)} after seeding, ${mb(rss.rss as number)} after the load, peak ${mb(rss.peak as number)}`,
+      `targets: reads ≥ ${TARGETS.reads}/s ${ok(reads.requests.average >= TARGETS.reads)}, writes ≥ ${TARGETS.writes}/s ${ok(writes.requests.average >= TARGETS.writes)}, p99 < ${TARGETS.p99} ms ${ok(reads.latency.p99 < TARGETS.p99 && writes.latency.p99 < TARGETS.p99)}`,
+    ];
+    process.stdout.write(`${out.join('\n')}\n`);
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+    await admin.query(`drop database if exists ${name} with (force)`);
+    await admin.end();
+  }
+}
+
+if (process.argv[2] === 'serve') {
+  await serve(process.argv[3] as string);
+} else {
+  await main();
+}
