@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Store } from './dialect.js';
 import { isSchemaCurrent, migrateToLatest } from './migrate.js';
 
@@ -21,12 +22,13 @@ export async function openStore(location: string, options: OpenStoreOptions = {}
   let schema: string | undefined;
   if (/^postgres(ql)?:\/\//.test(location)) {
     const { openPostgresStore } = await import('./postgres-dialect.js');
-    schema = options.schema;
     store = await openPostgresStore({
       url: location,
       schema: options.schema,
       maxConnections: options.maxConnections,
     });
+    // Kysely finds its migration tables in any schema unless told which one; name ours.
+    schema = options.schema ?? (await currentSchema(store));
   } else if (location.startsWith('pglite:')) {
     const { openPgliteStore } = await import('./pglite-dialect.js');
     schema = options.schema ?? (location.slice('pglite:'.length) || 'public');
@@ -46,4 +48,9 @@ export async function openStore(location: string, options: OpenStoreOptions = {}
     }
   }
   return store;
+}
+
+async function currentSchema(store: Store): Promise<string> {
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(store.db);
+  return rows[0]?.schema ?? 'public';
 }
