@@ -1,0 +1,292 @@
+/**
+ * Stream routes (Mode B records): the state machine through PATCH, idempotent reports, refusals
+ * that change nothing, and the acting agent taken from the key only.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DIALECTS, dialectLabel } from '../helpers/store.js';
+import { createTestRepo, registerTestAgent, startTestApp, type TestAgent, type TestApp } from './helpers.js';
+
+const sha = () => randomBytes(20).toString('hex');
+
+for (const dialect of DIALECTS) {
+  describe(`${dialectLabel(dialect)}: stream routes`, () => {
+    let t: TestApp;
+    let owner: TestAgent;
+    let author: TestAgent;
+    let reviewer: TestAgent;
+    let outsider: TestAgent;
+    const call = async (agent: TestAgent | null, method: string, url: string, payload?: unknown) => {
+      const response = await t.app.inject({
+        method: method as 'GET',
+        url: `/api/v1${url}`,
+        headers: agent?.headers ?? {},
+        ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
+      });
+      return { status: response.statusCode, body: response.json() };
+    };
+
+    /** A repository where `reviewer` is a maintainer (so its approval counts under guild). */
+    const setUp = async (settings: Record<string, unknown> = {}) => {
+      const repo = await createTestRepo(t.app, owner, settings);
+      await call(owner, 'POST', `/repos/${repo.id}/maintainers`, { agent_id: reviewer.id });
+      if (settings.is_private) {
+        await call(owner, 'POST', `/repos/${repo.id}/access`, { agent_id: author.id, access_level: 'write' });
+      }
+      const stream = (
+        await call(author, 'POST', `/repos/${repo.id}/streams`, {
+          name: `s-${randomBytes(2).toString('hex')}`,
+        })
+      ).body.stream;
+      return { repo, stream };
+    };
+
+    beforeAll(async () => {
+      t = await startTestApp(dialect);
+      owner = await registerTestAgent(t.app);
+      author = await registerTestAgent(t.app);
+      reviewer = await registerTestAgent(t.app);
+      outsider = await registerTestAgent(t.app);
+    });
+    afterAll(async () => {
+      await t.close();
+    });
+
+    it('creates with a server id by default, refuses author fields, bad ids and taken names', async () => {
+      const repo = await createTestRepo(t.app, owner);
+      const created = await call(author, 'POST', `/repos/${repo.id}/streams`, { name: 'feature' });
+      expect(created.status).toBe(201);
+      expect(created.body.stream).toMatchObject({
+        name: 'feature',
+        agent_id: author.id,
+        base_branch: 'buffer',
+      });
+      expect(created.body.stream.id).toMatch(/^[0-9a-f]{12}$/);
+      expect(created.body.stream.branch).toBe(`stream/${created.body.stream.id}`);
+      const spoofed = await call(author, 'POST', `/repos/${repo.id}/streams`, {
+        name: 'x',
+        agentId: owner.id,
+      });
+      expect(spoofed.status).toBe(400);
+      const taken = await call(reviewer, 'POST', `/repos/${repo.id}/streams`, { name: 'feature' });
+      expect(taken.status).toBe(409);
+      const stolenId = await call(reviewer, 'POST', `/repos/${repo.id}/streams`, {
+        id: created.body.stream.id,
+        name: 'y',
+      });
+      expect(stolenId.status).toBe(409);
+      for (const id of ['-bad', '../x', 'a b', 'x'.repeat(37)]) {
+        expect((await call(author, 'POST', `/repos/${repo.id}/streams`, { id, name: 'z' })).status, id).toBe(
+          400,
+        );
+      }
+      expect((await call(author, 'POST', `/repos/${repo.id}/streams`, { branch: 'main..x' })).status).toBe(
+        400,
+      );
+      const listed = await call(null, 'GET', `/repos/${repo.id}/streams?status=active`);
+      expect(listed.body.streams).toHaveLength(1);
+      expect((await call(null, 'GET', `/repos/${repo.id}/streams?status=weird`)).status).toBe(400);
+      expect((await call(null, 'GET', '/streams/nope')).status).toBe(404);
+    });
+
+    it('commits: the author only, idempotent per commit hash, malformed hashes refused', async () => {
+      const { stream } = await setUp();
+      const commit = sha();
+      const first = await call(author, 'POST', `/streams/${stream.id}/commits`, { commit, message: 'One' });
+      expect(first.status).toBe(201);
+      const again = await call(author, 'POST', `/streams/${stream.id}/commits`, { commit, message: 'One' });
+      expect(again.status).toBe(200);
+      expect(again.body.created).toBe(false);
+      expect((await call(reviewer, 'POST', `/streams/${stream.id}/commits`, { commit: sha() })).status).toBe(
+        403,
+      );
+      expect((await call(author, 'POST', `/streams/${stream.id}/commits`, { commit: 'HEAD~1' })).status).toBe(
+        400,
+      );
+      expect(
+        (await call(author, 'POST', `/streams/${stream.id}/commits`, { commit: sha(), change_id: 'Ixyz' }))
+          .status,
+      ).toBe(400);
+      const commits = await call(null, 'GET', `/streams/${stream.id}/commits`);
+      expect(commits.body.commits.map((c: { commit_hash: string }) => c.commit_hash)).toEqual([commit]);
+    });
+
+    it('merge decision: refusals change nothing; empty streams and unmet consensus are 409', async () => {
+      const { stream } = await setUp();
+      const empty = await call(author, 'POST', `/streams/${stream.id}/merge`);
+      expect(empty.status).toBe(409);
+      expect(empty.body.error.code).toBe('empty_stream');
+      await call(author, 'POST', `/streams/${stream.id}/commits`, { commit: sha() });
+      const noConsensus = await call(author, 'POST', `/streams/${stream.id}/merge`);
+      expect(noConsensus.body.error).toMatchObject({ code: 'no_consensus', consensus: { reached: false } });
+      const reportedEarly = await call(author, 'PATCH', `/streams/${stream.id}`, {
+        status: 'merged',
+        merge_commit: sha(),
+      });
+      expect(reportedEarly.status).toBe(409);
+      const unchanged = await call(null, 'GET', `/streams/${stream.id}`);
+      expect(unchanged.body.stream.status).toBe('active');
+      const merges = await t.store.db
+        .selectFrom('gitswarm_merges')
+        .select('id')
+        .where('stream_id', '=', stream.id)
+        .execute();
+      expect(merges).toHaveLength(0);
+      const pending = await t.store.db
+        .selectFrom('gitswarm_operations')
+        .select('status')
+        .where('stream_id', '=', stream.id)
+        .execute();
+      expect(pending.every((op) => op.status !== 'pending')).toBe(true);
+    });
+
+    it('gated mode: only maintainers may merge', async () => {
+      const { repo, stream } = await setUp({ merge_mode: 'gated' });
+      await call(author, 'POST', `/streams/${stream.id}/commits`, { commit: sha() });
+      await call(reviewer, 'POST', `/streams/${stream.id}/reviews`, { verdict: 'approve' });
+      const byAuthor = await call(author, 'POST', `/streams/${stream.id}/merge`);
+      expect(byAuthor.status).toBe(403);
+      const byReviewer = await call(reviewer, 'POST', `/streams/${stream.id}/merge`);
+      expect(byReviewer.body).toMatchObject({ approved: true, buffer_branch: repo.buffer_branch });
+    });
+
+    it('PATCH walks the state machine: review, withdraw, conflict, resume, merge, revert', async () => {
+      const { stream } = await setUp();
+      const commit = sha();
+      await call(author, 'POST', `/streams/${stream.id}/commits`, { commit });
+      expect(
+        (await call(author, 'PATCH', `/streams/${stream.id}`, { status: 'in_review' })).body.stream.status,
+      ).toBe('in_review');
+      expect(
+        (await call(author, 'PATCH', `/streams/${stream.id}`, { status: 'active' })).body.stream.status,
+      ).toBe('active');
+      const conflicted = await call(author, 'PATCH', `/streams/${stream.id}`, {
+        status: 'conflicted',
+        conflict: { paths: ['src/a.ts'], onto: sha() },
+      });
+      expect(conflicted.body.stream).toMatchObject({
+        status: 'conflicted',
+        conflict: { paths: ['src/a.ts'] },
+      });
+      expect((await call(reviewer, 'PATCH', `/streams/${stream.id}`, { status: 'active' })).status).toBe(403);
+      expect(
+        (await call(author, 'PATCH', `/streams/${stream.id}`, { status: 'active' })).body.stream.conflict,
+      ).toBe(null);
+      expect(
+        (await call(author, 'PATCH', `/streams/${stream.id}`, { metadata: { pr: 4 } })).body.stream.metadata,
+      ).toEqual({ pr: 4 });
+      expect((await call(author, 'PATCH', `/streams/${stream.id}`, {})).status).toBe(400);
+      expect((await call(author, 'PATCH', `/streams/${stream.id}`, { status: 'merged' })).status).toBe(400);
+      expect((await call(author, 'PATCH', `/streams/${stream.id}`, { status: 'bogus' })).status).toBe(400);
+
+      await call(reviewer, 'POST', `/streams/${stream.id}/reviews`, { verdict: 'approve' });
+      const mergeCommit = sha();
+      const merged = await call(author, 'PATCH', `/streams/${stream.id}`, {
+        status: 'merged',
+        merge_commit: mergeCommit,
+      });
+      expect(merged.body.stream.status).toBe('merged');
+      const other = await setUp();
+      expect(
+        (
+          await call(author, 'PATCH', `/streams/${other.stream.id}`, {
+            status: 'merged',
+            merge_commit: mergeCommit,
+          })
+        ).status,
+      ).toBe(409);
+      expect((await call(author, 'POST', `/streams/${stream.id}/commits`, { commit: sha() })).status).toBe(
+        409,
+      );
+      expect((await call(author, 'PATCH', `/streams/${stream.id}`, { status: 'abandoned' })).status).toBe(
+        409,
+      );
+
+      const revertCommit = sha();
+      expect(
+        (
+          await call(author, 'PATCH', `/streams/${stream.id}`, {
+            status: 'reverted',
+            revert_commit: revertCommit,
+          })
+        ).status,
+      ).toBe(403);
+      const reverted = await call(owner, 'PATCH', `/streams/${stream.id}`, {
+        status: 'reverted',
+        revert_commit: revertCommit,
+        reason: 'Broke the build.',
+      });
+      expect(reverted.body.stream.status).toBe('reverted');
+      const merge = await t.store.db
+        .selectFrom('gitswarm_merges')
+        .selectAll()
+        .where('stream_id', '=', stream.id)
+        .executeTakeFirstOrThrow();
+      expect(merge).toMatchObject({ merge_commit: mergeCommit, revert_commit: revertCommit });
+      const activity = await call(null, 'GET', `/streams/${stream.id}`);
+      expect(activity.body.stream.status).toBe('reverted');
+    });
+
+    it('DELETE abandons (author or maintainer), and reviews of abandoned streams are refused', async () => {
+      const { stream } = await setUp();
+      expect((await call(outsider, 'DELETE', `/streams/${stream.id}`)).status).toBe(403);
+      const abandoned = await call(author, 'DELETE', `/streams/${stream.id}`, { reason: 'Superseded.' });
+      expect(abandoned.body.stream.status).toBe('abandoned');
+      expect((await call(author, 'DELETE', `/streams/${stream.id}`)).status).toBe(200);
+      const review = await call(reviewer, 'POST', `/streams/${stream.id}/reviews`, { verdict: 'approve' });
+      expect(review.status).toBe(409);
+      const second = await setUp();
+      expect((await call(reviewer, 'DELETE', `/streams/${second.stream.id}`)).body.stream.status).toBe(
+        'abandoned',
+      );
+    });
+
+    it('reviews: replace the earlier verdict, list with names, consensus numbers', async () => {
+      const { stream } = await setUp();
+      await call(reviewer, 'POST', `/streams/${stream.id}/reviews`, {
+        verdict: 'request_changes',
+        feedback: 'No.',
+      });
+      const changed = await call(reviewer, 'POST', `/streams/${stream.id}/reviews`, { verdict: 'approve' });
+      expect(changed.body.stream.review_status).toBe('approved');
+      const reviews = await call(null, 'GET', `/streams/${stream.id}/reviews`);
+      expect(reviews.body.reviews).toEqual([
+        expect.objectContaining({
+          reviewer_id: reviewer.id,
+          reviewer_name: reviewer.name,
+          verdict: 'approve',
+        }),
+      ]);
+      const consensus = await call(null, 'GET', `/streams/${stream.id}/consensus`);
+      expect(consensus.body).toEqual({
+        stream_id: stream.id,
+        consensus: expect.objectContaining({ reached: true, approvals: 1, rejections: 0, model: 'guild' }),
+      });
+      expect(
+        (await call(reviewer, 'POST', `/streams/${stream.id}/reviews`, { verdict: 'maybe' })).status,
+      ).toBe(400);
+    });
+
+    it('diff needs a server clone: 409 invalid_state for Mode B repositories', async () => {
+      const { stream } = await setUp();
+      for (const path of ['diff', 'diff/full']) {
+        const response = await call(author, 'GET', `/streams/${stream.id}/${path}`);
+        expect(response.status).toBe(409);
+        expect(response.body.error).toMatchObject({
+          code: 'invalid_state',
+          hint: `Run: gitswarm diff ${stream.id}`,
+        });
+      }
+    });
+
+    it('private repositories: streams hidden from outsiders, writes refused', async () => {
+      const { stream } = await setUp({ is_private: true });
+      expect((await call(outsider, 'GET', `/streams/${stream.id}`)).status).toBe(403);
+      expect((await call(null, 'GET', `/streams/${stream.id}`)).status).toBe(401);
+      expect(
+        (await call(outsider, 'POST', `/streams/${stream.id}/reviews`, { verdict: 'approve' })).status,
+      ).toBe(403);
+      expect((await call(reviewer, 'GET', `/streams/${stream.id}`)).status).toBe(200);
+    });
+  });
+}
