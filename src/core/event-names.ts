@@ -61,6 +61,10 @@ export const EVENT_NAMES = [
   'election.cancelled',
   'stage.advanced',
   'operation.recovered',
+  'repo.archived',
+  'branch_rule.created',
+  'branch_rule.updated',
+  'branch_rule.deleted',
 ] as const;
 
 export type EventName = (typeof EVENT_NAMES)[number];
