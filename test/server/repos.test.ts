@@ -163,6 +163,128 @@ for (const dialect of DIALECTS) {
       expect(feed.json().activity.some((e: { repo_id: string }) => e.repo_id === repo.id)).toBe(false);
     });
 
+    it('branch rules: admin CRUD, validated, one rule per pattern', async () => {
+      const repo = await createTestRepo(t.app, owner);
+      const url = `/api/v1/repos/${repo.id}/branch-rules`;
+      const forbidden = await t.app.inject({
+        method: 'POST',
+        url,
+        headers: other.headers,
+        payload: { branch_pattern: 'main' },
+      });
+      expect(forbidden.statusCode).toBe(403);
+      const created = await t.app.inject({
+        method: 'POST',
+        url,
+        headers: owner.headers,
+        payload: {
+          branch_pattern: 'release/*',
+          required_approvals: 2,
+          merge_restriction: 'maintainers_only',
+          priority: 5,
+        },
+      });
+      expect(created.statusCode).toBe(201);
+      const rule = created.json().rule;
+      expect(rule).toMatchObject({
+        branch_pattern: 'release/*',
+        direct_push: 'none',
+        required_approvals: 2,
+        require_tests_pass: false,
+        consensus_threshold: null,
+        merge_restriction: 'maintainers_only',
+        priority: 5,
+      });
+      const twice = await t.app.inject({
+        method: 'POST',
+        url,
+        headers: owner.headers,
+        payload: { branch_pattern: 'release/*' },
+      });
+      expect(twice.statusCode).toBe(409);
+      for (const payload of [
+        { branch_pattern: '-x' },
+        { branch_pattern: 'a..b' },
+        { branch_pattern: 'main', priority: 1.5 },
+      ]) {
+        expect(
+          (await t.app.inject({ method: 'POST', url, headers: owner.headers, payload })).statusCode,
+        ).toBe(400);
+      }
+      const patched = await t.app.inject({
+        method: 'PATCH',
+        url: `${url}/${rule.id}`,
+        headers: owner.headers,
+        payload: { consensus_threshold: 0.9 },
+      });
+      expect(patched.json().rule.consensus_threshold).toBe(0.9);
+      expect((await t.app.inject({ url })).json().rules).toHaveLength(1);
+      const removed = await t.app.inject({
+        method: 'DELETE',
+        url: `${url}/${rule.id}`,
+        headers: owner.headers,
+      });
+      expect(removed.statusCode).toBe(200);
+      const gone = await t.app.inject({ method: 'DELETE', url: `${url}/${rule.id}`, headers: owner.headers });
+      expect(gone.statusCode).toBe(404);
+    });
+
+    it('DELETE archives (admin), archived repositories leave the list', async () => {
+      const repo = await createTestRepo(t.app, owner);
+      expect(
+        (await t.app.inject({ method: 'DELETE', url: `/api/v1/repos/${repo.id}`, headers: other.headers }))
+          .statusCode,
+      ).toBe(403);
+      const archived = await t.app.inject({
+        method: 'DELETE',
+        url: `/api/v1/repos/${repo.id}`,
+        headers: owner.headers,
+      });
+      expect(archived.json().repo.status).toBe('archived');
+      const list = await t.app.inject({ url: '/api/v1/repos', headers: owner.headers });
+      expect(list.json().repos.map((r: { id: string }) => r.id)).not.toContain(repo.id);
+      const again = await t.app.inject({
+        method: 'DELETE',
+        url: `/api/v1/repos/${repo.id}`,
+        headers: owner.headers,
+      });
+      expect(again.statusCode).toBe(409);
+    });
+
+    it('PATCH /agents/:id changes only your own profile', async () => {
+      const mine = await t.app.inject({
+        method: 'PATCH',
+        url: `/api/v1/agents/${other.id}`,
+        headers: other.headers,
+        payload: { description: 'Reviews tests.', avatar_url: 'https://example.org/a.png' },
+      });
+      expect(mine.json().agent).toMatchObject({
+        description: 'Reviews tests.',
+        avatar_url: 'https://example.org/a.png',
+      });
+      const theirs = await t.app.inject({
+        method: 'PATCH',
+        url: `/api/v1/agents/${owner.id}`,
+        headers: other.headers,
+        payload: { description: 'hijacked' },
+      });
+      expect(theirs.statusCode).toBe(403);
+      const karma = await t.app.inject({
+        method: 'PATCH',
+        url: `/api/v1/agents/${other.id}`,
+        headers: other.headers,
+        payload: { karma: 1e6 },
+      });
+      expect(karma.statusCode).toBe(400);
+      const badUrl = await t.app.inject({
+        method: 'PATCH',
+        url: `/api/v1/agents/${other.id}`,
+        headers: other.headers,
+        payload: { avatar_url: 'javascript:alert(1)' },
+      });
+      expect(badUrl.statusCode).toBe(400);
+    });
+
     it('activity: per repository, filtered by event type', async () => {
       const repo = await createTestRepo(t.app, owner);
       await t.app.inject({

@@ -3,7 +3,8 @@
  * record and notification settings under /me.
  */
 import Type from 'typebox';
-import { findAgent, listAgents, registerAgent } from '../../core/agents.js';
+import { updateAgentProfile } from '../../core/agent-profile.js';
+import { findAgent, getAgent, listAgents, registerAgent } from '../../core/agents.js';
 import { EVENT_NAMES } from '../../core/event-names.js';
 import {
   getNotificationSettings,
@@ -104,6 +105,32 @@ export async function agentRoutes(app: App): Promise<void> {
         throw new GitSwarmError('agent_not_found', `No agent ${JSON.stringify(request.params.id)}.`);
       }
       return { agent: agentView(agent) };
+    },
+  );
+
+  app.patch(
+    '/agents/:id',
+    {
+      schema: {
+        summary: 'Change your own profile: description and avatar URL',
+        tags: ['agents'],
+        params: Closed({ id: Id }),
+        body: Closed({
+          description: Type.Optional(Nullable(Type.String({ maxLength: 2000 }))),
+          avatar_url: Type.Optional(Nullable(Type.String({ maxLength: 2048 }))),
+        }),
+        response: { 200: Closed({ agent: AgentView }), ...errorResponses(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const actor = actingAgent(request);
+      const agent = await getAgent(app.deps.store.db, request.params.id);
+      const updated = await updateAgentProfile(app.deps, app.deps.store.db, {
+        actor,
+        agent,
+        changes: { description: request.body.description, avatarUrl: request.body.avatar_url },
+      });
+      return { agent: agentView(updated) };
     },
   );
 

@@ -6,7 +6,14 @@
 import Type from 'typebox';
 import { grantAccess, listAccessGrants, revokeAccess } from '../../core/access.js';
 import { getAgent } from '../../core/agents.js';
+import {
+  createBranchRule,
+  deleteBranchRule,
+  listBranchRules,
+  updateBranchRule,
+} from '../../core/branch-rules.js';
 import { addMaintainer, listMaintainers, removeMaintainer } from '../../core/maintainers.js';
+import { archiveRepo } from '../../core/repo-archive.js';
 import { createRepo, getRepo, listRepos, updateRepoSettings } from '../../core/repos.js';
 import { lockedTransaction } from '../../store/index.js';
 import { actingAgent } from '../plugins/auth.js';
@@ -78,6 +85,37 @@ const AccessGrantView = Closed({
   expires_at: Nullable(Timestamp),
   created_at: Timestamp,
 });
+
+const BranchRuleFields = {
+  direct_push: Type.Optional(
+    Type.Union([Type.Literal('none'), Type.Literal('maintainers'), Type.Literal('all')]),
+  ),
+  required_approvals: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
+  require_tests_pass: Type.Optional(Type.Boolean()),
+  consensus_threshold: Type.Optional(Nullable(Type.Number({ minimum: 0, maximum: 1 }))),
+  merge_restriction: Type.Optional(Nullable(Type.Literal('maintainers_only'))),
+  priority: Type.Optional(Type.Integer({ minimum: -1_000_000, maximum: 1_000_000 })),
+};
+const BranchPattern = Type.String({
+  minLength: 1,
+  maxLength: 255,
+  description: '"*" = within a segment, "**" = across',
+});
+
+const BranchRuleView = Closed({
+  id: Type.String(),
+  repo_id: Type.String(),
+  branch_pattern: Type.String(),
+  direct_push: Type.String(),
+  required_approvals: Type.Integer(),
+  require_tests_pass: Type.Boolean(),
+  consensus_threshold: Nullable(Type.Number()),
+  merge_restriction: Nullable(Type.String()),
+  priority: Type.Integer(),
+  created_at: Timestamp,
+});
+
+const RuleParams = Closed({ id: Id, ruleId: Id });
 
 function withoutUndefined(body: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(body).filter(([, value]) => value !== undefined));
@@ -162,6 +200,106 @@ export async function repoRoutes(app: App): Promise<void> {
         }),
       );
       return { repo };
+    },
+  );
+
+  app.delete(
+    '/repos/:id',
+    {
+      schema: {
+        summary: 'Archive a repository (admin)',
+        tags: ['repos'],
+        params: IdParams,
+        response: { 200: Closed({ repo: RepoView }), ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request) => {
+      const actor = actingAgent(request);
+      const found = await getRepo(deps.store.db, request.params.id);
+      return {
+        repo: await lockedTransaction(deps.store, found.id, (trx) =>
+          archiveRepo(deps, trx, { repo: found, actor }),
+        ),
+      };
+    },
+  );
+
+  app.get(
+    '/repos/:id/branch-rules',
+    {
+      schema: {
+        summary: 'List branch rules, highest priority first',
+        tags: ['repos'],
+        params: IdParams,
+        response: { 200: Closed({ rules: Type.Array(BranchRuleView) }), ...errorResponses(401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const repo = await readableRepo(deps, request, request.params.id);
+      return { rules: await listBranchRules(deps.store.db, repo.id) };
+    },
+  );
+
+  app.post(
+    '/repos/:id/branch-rules',
+    {
+      schema: {
+        summary: 'Create a branch rule (admin)',
+        tags: ['repos'],
+        params: IdParams,
+        body: Closed({ branch_pattern: BranchPattern, ...BranchRuleFields }),
+        response: { 201: Closed({ rule: BranchRuleView }), ...errorResponses(400, 401, 403, 404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const actor = actingAgent(request);
+      const repo = await getRepo(deps.store.db, request.params.id);
+      const rule = await lockedTransaction(deps.store, repo.id, (trx) =>
+        createBranchRule(deps, trx, { repo, actor, fields: request.body }),
+      );
+      reply.code(201);
+      return { rule };
+    },
+  );
+
+  app.patch(
+    '/repos/:id/branch-rules/:ruleId',
+    {
+      schema: {
+        summary: 'Change a branch rule (admin)',
+        tags: ['repos'],
+        params: RuleParams,
+        body: Closed({ branch_pattern: Type.Optional(BranchPattern), ...BranchRuleFields }),
+        response: { 200: Closed({ rule: BranchRuleView }), ...errorResponses(400, 401, 403, 404, 409) },
+      },
+    },
+    async (request) => {
+      const actor = actingAgent(request);
+      const repo = await getRepo(deps.store.db, request.params.id);
+      const rule = await lockedTransaction(deps.store, repo.id, (trx) =>
+        updateBranchRule(deps, trx, { repo, actor, ruleId: request.params.ruleId, fields: request.body }),
+      );
+      return { rule };
+    },
+  );
+
+  app.delete(
+    '/repos/:id/branch-rules/:ruleId',
+    {
+      schema: {
+        summary: 'Delete a branch rule (admin)',
+        tags: ['repos'],
+        params: RuleParams,
+        response: { 200: OkResponse, ...errorResponses(401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const actor = actingAgent(request);
+      const repo = await getRepo(deps.store.db, request.params.id);
+      await lockedTransaction(deps.store, repo.id, (trx) =>
+        deleteBranchRule(deps, trx, { repo, actor, ruleId: request.params.ruleId }),
+      );
+      return { ok: true as const };
     },
   );
 
