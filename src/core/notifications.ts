@@ -17,6 +17,8 @@
  * same event over Redis record and deliver it once.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import { BlockList, isIP } from 'node:net';
 import { GitSwarmError } from '../errors.js';
 import type { ActivityEntry, Agent, Executor } from '../store/index.js';
 import { toJson } from '../store/index.js';
@@ -247,6 +249,47 @@ export interface NotificationDispatcherOptions {
   timeoutMs?: number;
   /** Told about failures of the dispatcher itself (database errors); never thrown at a publisher. */
   onError?: (error: unknown) => void;
+  /**
+   * Deliver to loopback, private and link-local addresses too (default false: a webhook URL must
+   * not reach into the server's own network). Tests and single-host set-ups turn it on.
+   */
+  allowPrivateTargets?: boolean;
+}
+
+const PRIVATE_NETWORKS = (() => {
+  const list = new BlockList();
+  for (const [net, prefix] of [
+    ['0.0.0.0', 8],
+    ['10.0.0.0', 8],
+    ['100.64.0.0', 10],
+    ['127.0.0.0', 8],
+    ['169.254.0.0', 16],
+    ['172.16.0.0', 12],
+    ['192.168.0.0', 16],
+  ] as const) {
+    list.addSubnet(net, prefix, 'ipv4');
+  }
+  for (const [net, prefix] of [
+    ['::', 128],
+    ['::1', 128],
+    ['fc00::', 7],
+    ['fe80::', 10],
+  ] as const) {
+    list.addSubnet(net, prefix, 'ipv6');
+  }
+  return list;
+})();
+
+/** Whether a webhook URL's host resolves to a loopback, private or link-local address. */
+export async function isPrivateTarget(url: string): Promise<boolean> {
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  const addresses = isIP(host) ? [{ address: host, family: isIP(host) }] : await lookup(host, { all: true });
+  return addresses.some(({ address, family }) => {
+    const mapped = family === 6 && address.toLowerCase().startsWith('::ffff:') ? address.slice(7) : null;
+    return mapped && isIP(mapped) === 4
+      ? PRIVATE_NETWORKS.check(mapped, 'ipv4')
+      : PRIVATE_NETWORKS.check(address, family === 6 ? 'ipv6' : 'ipv4');
+  });
 }
 
 export interface NotificationDispatcher {
@@ -317,6 +360,9 @@ export function startNotificationDispatcher(
   const attempt = async (id: string, preference: Preference, body: string, type: string, n: number) => {
     let error: string | null = null;
     try {
+      if (!options.allowPrivateTargets && (await isPrivateTarget(preference.webhook_url))) {
+        throw new Error('the webhook URL points into a private network; deliveries there are off');
+      }
       const response = await doFetch(preference.webhook_url, {
         method: 'POST',
         headers: {

@@ -6,7 +6,7 @@
  *
  * Configuration from the environment (see `serverConfigFromEnv`): PORT (3000), HOST (127.0.0.1),
  * DATABASE_URL, DATABASE_POOL_SIZE (20), REDIS_URL, GITSWARM_DATA_DIR (./.gitswarm-server),
- * LOG_LEVEL (info).
+ * LOG_LEVEL (info), GITSWARM_ALLOW_PRIVATE_WEBHOOKS (1: webhooks may target private addresses).
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -60,6 +60,9 @@ export function serverConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Serve
     dataDir: env.GITSWARM_DATA_DIR || undefined,
     poolSize: env.DATABASE_POOL_SIZE ? Number(env.DATABASE_POOL_SIZE) || undefined : undefined,
     logger: { level: env.LOG_LEVEL || 'info' },
+    ...(env.GITSWARM_ALLOW_PRIVATE_WEBHOOKS === '1'
+      ? { app: { notifications: { allowPrivateTargets: true } } }
+      : {}),
   };
 }
 

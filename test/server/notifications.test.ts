@@ -1,7 +1,12 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { notificationId, signPayload, verifySignature } from '../../src/core/notifications.js';
+import {
+  isPrivateTarget,
+  notificationId,
+  signPayload,
+  verifySignature,
+} from '../../src/core/notifications.js';
 import { type App, buildApp } from '../../src/server/app.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
@@ -75,13 +80,56 @@ it('signs as sha256=<hex HMAC-SHA256> and verifies in constant time', () => {
   );
 });
 
+it('knows private targets: loopback, private, link-local, mapped IPv4', async () => {
+  for (const url of [
+    'http://127.0.0.1/x',
+    'http://10.1.2.3/x',
+    'http://192.168.0.1/x',
+    'http://169.254.169.254/latest/meta-data',
+    'http://[::1]/x',
+    'http://[::ffff:127.0.0.1]/x',
+    'http://localhost:8080/x',
+  ]) {
+    expect(await isPrivateTarget(url), url).toBe(true);
+  }
+  for (const url of ['https://93.184.216.34/x', 'http://[2606:4700::1111]/x']) {
+    expect(await isPrivateTarget(url), url).toBe(false);
+  }
+});
+
+describe('webhook deliveries into private networks are off by default', () => {
+  it('records a failure and never connects', async () => {
+    const receiver = await startReceiver();
+    const t = await startTestApp('sqlite', { notifications: { baseDelayMs: 1, maxAttempts: 2 } });
+    try {
+      const owner = await registerTestAgent(t.app);
+      const listener = await registerTestAgent(t.app);
+      await setWebhook(t.app, listener, { webhook_url: receiver.url, events: ['repo.settings_changed'] });
+      const repo = await createTestRepo(t.app, owner);
+      await patchRepo(t.app, owner, repo.id, 'ssrf');
+      await t.app.notifications?.idle();
+      expect(receiver.deliveries).toHaveLength(0);
+      const failed = await t.app.inject({
+        url: '/api/v1/me/notifications?status=failed',
+        headers: listener.headers,
+      });
+      expect(failed.json().notifications[0].last_error).toMatch(/private network/);
+    } finally {
+      receiver.server.close();
+      await t.close();
+    }
+  });
+});
+
 for (const dialect of DIALECTS) {
   describe(`${dialectLabel(dialect)}: webhook notifications`, () => {
     let t: TestApp;
     let owner: TestAgent;
     let listener: TestAgent;
     beforeAll(async () => {
-      t = await startTestApp(dialect, { notifications: { baseDelayMs: 5, maxAttempts: 3, timeoutMs: 2000 } });
+      t = await startTestApp(dialect, {
+        notifications: { baseDelayMs: 5, maxAttempts: 3, timeoutMs: 2000, allowPrivateTargets: true },
+      });
       owner = await registerTestAgent(t.app);
       listener = await registerTestAgent(t.app);
     });
@@ -244,7 +292,7 @@ describe.skipIf(!redisUp)('notifications with two instances on Redis', () => {
       redisUrl: TEST_REDIS_URL,
       redisChannel: uniqueChannel(),
       rateLimit: false as const,
-      notifications: { baseDelayMs: 5, maxAttempts: 2 },
+      notifications: { baseDelayMs: 5, maxAttempts: 2, allowPrivateTargets: true },
     };
     first = await buildApp({ ...options, store });
     second = await buildApp({ ...options, store: store2 });

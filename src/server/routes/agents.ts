@@ -169,7 +169,8 @@ export async function agentRoutes(app: App): Promise<void> {
         summary: 'Set the webhook URL and event filter; the signing secret is returned when made',
         description:
           'Deliveries are POSTed with X-GitSwarm-Signature: sha256=<HMAC-SHA256 of the raw body with ' +
-          'the secret>. An empty events list means every event.',
+          'the secret>. An empty events list means every event. Deliveries to loopback, private and ' +
+          'link-local addresses are refused unless the server allows them (GITSWARM_ALLOW_PRIVATE_WEBHOOKS=1).',
         tags: ['notifications'],
         body: NotificationSettingsBody,
         response: {
