@@ -7,6 +7,7 @@
  * - while the first request is still running, a second one is refused: 409 `invalid_state`.
  * Server errors (5xx) and rate-limit refusals are not stored, so a retry runs the request again.
  * Keys are 1-100 characters of letters, digits and `._:-`; requests without an agent are not tracked.
+ * A key is remembered for 24 hours (older rows are swept now and then as new keys arrive).
  */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -19,6 +20,10 @@ const KEY_SHAPE = /^[A-Za-z0-9._:-]{1,100}$/;
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /** A placeholder older than this belongs to a request that died; a retry may take it over. */
 const ABANDONED_AFTER_MS = 60_000;
+/** How long a key is remembered. */
+export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
+/** Sweep expired keys once every this many new keys. */
+const SWEEP_EVERY = 500;
 
 interface Tracked {
   key: string;
@@ -34,6 +39,7 @@ function requestHash(request: FastifyRequest): string {
 
 async function idempotencyPlugin(app: FastifyInstance): Promise<void> {
   const db = () => app.deps.store.db;
+  let newKeys = 0;
 
   app.addHook('preHandler', async (request, reply) => {
     const header = request.headers[IDEMPOTENCY_HEADER];
@@ -62,6 +68,11 @@ async function idempotencyPlugin(app: FastifyInstance): Promise<void> {
       .executeTakeFirst();
     if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) {
       tracked.set(request, { key });
+      newKeys += 1;
+      if (newKeys % SWEEP_EVERY === 0) {
+        const cutoff = new Date(Date.parse(now) - IDEMPOTENCY_TTL_MS).toISOString();
+        await db().deleteFrom('gitswarm_idempotency_keys').where('created_at', '<', cutoff).execute();
+      }
       return;
     }
     const row = await db()
