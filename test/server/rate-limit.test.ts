@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adjustKarma } from '../../src/core/karma.js';
 import { buildApp } from '../../src/server/app.js';
 import { rateLimitFor } from '../../src/server/plugins/rate-limit.js';
-import { openStore } from '../../src/store/index.js';
+import { inTransaction, openStore } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel, openTestStore } from '../helpers/store.js';
 import {
   redisReachable,
@@ -60,6 +61,17 @@ for (const dialect of DIALECTS) {
         .execute();
       const response = await t.app.inject({ url: '/api/v1/me', headers: agent.headers });
       expect(response.headers['x-ratelimit-limit']).toBe('6');
+    });
+
+    it('a karma change through the core raises the budget at once (the key cache is emptied)', async () => {
+      const agent = await registerAs(t, '10.0.0.4');
+      const before = await t.app.inject({ url: '/api/v1/me', headers: agent.headers });
+      expect(before.headers['x-ratelimit-limit']).toBe('3');
+      await inTransaction(t.store.db, (trx) =>
+        adjustKarma(t.app.deps, trx, { agentId: agent.id, repoId: null, amount: 1000, reason: 'test' }),
+      );
+      const after = await t.app.inject({ url: '/api/v1/me', headers: agent.headers });
+      expect(after.headers['x-ratelimit-limit']).toBe('15');
     });
 
     it('rate-limits wrong keys per IP before refusing them', async () => {

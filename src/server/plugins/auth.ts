@@ -5,6 +5,10 @@
  *
  * The key is resolved in `onRequest` (so the rate limiter can count per key) but refused only in
  * `preValidation`, after the rate limiter has run: guessing keys is rate-limited like anything else.
+ *
+ * A key's agent row is cached for at most AGENT_CACHE_MS; an `agent.updated` or `karma.changed`
+ * event on the bus (from any instance, with Redis) empties the cache at once, so karma-based
+ * access and rate tiers follow changes made through the core without waiting.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -17,6 +21,10 @@ import type { AuthMode } from '../types.js';
 export const API_KEY_PREFIX = 'gs_';
 const API_KEY_SHAPE = /^gs_[A-Za-z0-9_-]{43}$/;
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
+/** How long a resolved key's agent row may be reused. */
+export const AGENT_CACHE_MS = 2000;
+const AGENT_CACHE_LIMIT = 10_000;
+const AGENT_CHANGING_EVENTS = new Set(['agent.updated', 'karma.changed']);
 
 /** A new API key: `gs_` and 32 random bytes in base64url (43 characters). */
 export function generateApiKey(): string {
@@ -69,12 +77,30 @@ const authFailures = new WeakMap<FastifyRequest, GitSwarmError>();
 
 async function authPlugin(app: FastifyInstance): Promise<void> {
   app.decorateRequest('agent', null);
+  const cache = new Map<string, { agent: Agent; until: number }>();
+  const unsubscribe = app.events.subscribe((event) => {
+    if (AGENT_CHANGING_EVENTS.has(event.event_type)) cache.clear();
+  });
+  app.addHook('onClose', async () => unsubscribe());
+
+  const resolve = async (key: string): Promise<Agent | undefined> => {
+    const now = Date.now();
+    const hash = hashApiKey(key);
+    const hit = cache.get(hash);
+    if (hit && hit.until > now) return hit.agent;
+    const agent = await findAgentByApiKey(app.deps.store.db, key);
+    if (agent) {
+      if (cache.size >= AGENT_CACHE_LIMIT) cache.clear();
+      cache.set(hash, { agent, until: now + AGENT_CACHE_MS });
+    }
+    return agent;
+  };
 
   app.addHook('onRequest', async (request) => {
     if (request.is404 || authModeOf(request) === 'none') return;
     const key = credentialsOf(request);
     if (key === undefined) return;
-    const agent = await findAgentByApiKey(app.deps.store.db, key);
+    const agent = await resolve(key);
     if (!agent) {
       authFailures.set(request, new GitSwarmError('unauthorized', 'The API key is not valid.'));
     } else if (agent.status !== 'active') {
