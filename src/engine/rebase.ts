@@ -129,8 +129,9 @@ async function replay(
 
 /**
  * Replays the branch's non-merge commits since it left `onto` onto `onto`, worktree-free, and
- * publishes by compare-and-swap (retried from scratch if the branch itself moved meanwhile).
- * `up_to_date` when `onto` is already in the branch or there is nothing to replay; `conflicted`
+ * publishes by compare-and-swap (retried from scratch if the branch itself moved meanwhile). A
+ * branch with nothing to replay that is behind `onto` is fast-forwarded to it (`rebased`, empty
+ * mapping). `up_to_date` when `onto` is already in the branch (or only merges are left); `conflicted`
  * (nothing moved) at the first commit that does not apply. With `worktree`, that clean worktree
  * follows the branch. The operation is left pending for the caller to complete.
  */
@@ -157,18 +158,31 @@ export async function rebaseBranch(repoDir: string, options: RebaseBranchOptions
     const based = await git(['merge-base', '--is-ancestor', onto, head], { cwd: repoDir, okExitCodes: [1] });
     if (based.exitCode === 0) return { kind: 'up_to_date', head };
     const commits = await commitsToReplay(repoDir, onto, head);
-    if (commits.length === 0) return { kind: 'up_to_date', head };
-    const replayed = await replay(repoDir, onto, ontoTree, commits);
-    if ('conflict' in replayed) return { kind: 'conflicted', paths: replayed.conflict, at: replayed.at };
+    let replayed: { head: string; mapping: Record<string, string> };
+    if (commits.length === 0) {
+      // Nothing of its own: a branch behind `onto` follows it (fast-forward, as `git rebase`
+      // does); one that only holds merges `onto` lacks is left alone rather than lose them.
+      const behind = await git(['merge-base', '--is-ancestor', head, onto], {
+        cwd: repoDir,
+        okExitCodes: [1],
+      });
+      if (behind.exitCode !== 0) return { kind: 'up_to_date', head };
+      replayed = { head: onto, mapping: {} };
+    } else {
+      const outcome = await replay(repoDir, onto, ontoTree, commits);
+      if ('conflict' in outcome) return { kind: 'conflicted', paths: outcome.conflict, at: outcome.at };
+      replayed = outcome;
+    }
+    const fastForward = commits.length === 0;
     const move = await moveRef(repoDir, options.oplog, {
       ref,
       old: head,
       new: replayed.head,
       kind: 'rebase',
-      description: `Rebase ${options.branch} onto ${onto}`,
+      description: `${fastForward ? 'Fast-forward' : 'Rebase'} ${options.branch} onto ${onto}`,
       streamId: options.streamId ?? null,
       agentId: options.agentId ?? null,
-      metadata: { onto, mapping: replayed.mapping },
+      metadata: { onto, mapping: replayed.mapping, ...(fastForward ? { fast_forward: true } : {}) },
     });
     if (!move.moved) continue;
     if (options.worktree !== undefined) await syncWorktreeAfterRefMove(options.worktree, head, replayed.head);

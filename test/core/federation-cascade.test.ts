@@ -135,5 +135,55 @@ for (const dialect of DIALECTS) {
       });
       expect(events.length).toBeGreaterThanOrEqual(4);
     });
+
+    it('a child with no commits of its own follows its parent (spec 3.6), a dirty one waits for its commit', async () => {
+      const deps = testDeps(store);
+      const seeded = await seedGitRepo(deps, review);
+      repos.push(seeded);
+      const { repo, git } = seeded;
+      const [alpha, beta, gamma] = await Promise.all(
+        ['alpha2', 'beta2', 'gamma2'].map((name) => seedAgent(deps, name)),
+      );
+      if (!alpha || !beta || !gamma) throw new Error('agents');
+
+      const a = await workOn(deps, seeded, alpha, { 'api.js': 'endpoints\n' }, { name: 'base-api-2' });
+      const b = await createWorkspace(deps, { repo, agent: beta, dependsOn: 'base-api-2' });
+      const c = await createWorkspace(deps, { repo, agent: gamma, dependsOn: 'base-api-2' });
+      expect(await git.rev(b.stream.branch)).toBe(a.commit);
+      writeFiles(c.worktree, { 'wip.txt': 'not committed yet\n' });
+
+      writeFiles(a.worktree, { 'auth.js': 'auth middleware\n' });
+      const committed = await commitWorkspace(deps, { repo, agent: alpha, message: 'Add auth middleware' });
+      const headOfA = await git.rev(a.stream.branch);
+      expect(committed.cascade).toEqual([
+        { stream_id: b.stream.id, outcome: 'rebased', head: headOfA, onto: headOfA },
+        { stream_id: c.stream.id, outcome: 'deferred', reason: 'worktree_dirty' },
+      ]);
+      // The clean child's branch and worktree are now at the parent's head.
+      expect(await git.rev(b.stream.branch)).toBe(headOfA);
+      expect(await git.run(['rev-parse', 'HEAD'], b.worktree)).toBe(headOfA);
+      expect(readFileSync(join(b.worktree, 'auth.js'), 'utf8')).toBe('auth middleware\n');
+      expect(await worktreeStatus(git, b.worktree)).toBe('');
+      expect((await getStream(store.db, repo.id, b.stream.id)).base_commit).toBe(headOfA);
+      const pending = await store.db
+        .selectFrom('gitswarm_operations')
+        .select('id')
+        .where('repo_id', '=', repo.id)
+        .where('status', '=', 'pending')
+        .execute();
+      expect(pending).toEqual([]);
+
+      // The dirty child stayed; its next commit lands on the parent's head.
+      expect(await git.rev(c.stream.branch)).toBe(a.commit);
+      const cCommit = await commitWorkspace(deps, { repo, agent: gamma, message: 'Add WIP' });
+      expect(await git.run(['rev-parse', `${cCommit.commit}^`])).toBe(headOfA);
+      expect(readFileSync(join(c.worktree, 'auth.js'), 'utf8')).toBe('auth middleware\n');
+      expect(await worktreeStatus(git, c.worktree)).toBe('');
+
+      // B's first commit builds on A's endpoints and auth.
+      writeFiles(b.worktree, { 'ext.js': 'rate limiting\n' });
+      const bCommit = await commitWorkspace(deps, { repo, agent: beta, message: 'Add rate limiting' });
+      expect(await git.run(['rev-parse', `${bCommit.commit}^`])).toBe(headOfA);
+    });
   });
 }

@@ -114,7 +114,7 @@ describe('rebaseBranch', () => {
     });
   });
 
-  it('is up to date when onto is in the branch or nothing is left to replay', async () => {
+  it('is up to date when onto is in the branch; follows onto when nothing is left to replay', async () => {
     const main = await repo.rev('main');
     const head = await repo.commitOn('stream/u', { 'u.txt': 'u\n' });
     expect(await rebaseBranch(repo.dir, { branch: 'stream/u', onto: main, oplog })).toEqual({
@@ -132,11 +132,61 @@ describe('rebaseBranch', () => {
     await repo.commitOn('buffer', { 'later.txt': 'l\n' });
     expect(merged.kind).toBe('merged');
     const buffer = await repo.rev('buffer');
-    expect(await rebaseBranch(repo.dir, { branch: 'stream/u', onto: buffer, oplog })).toEqual({
-      kind: 'up_to_date',
-      head,
+    expect(await rebaseBranch(repo.dir, { branch: 'stream/u', onto: buffer, oplog })).toMatchObject({
+      kind: 'rebased',
+      head: buffer,
+      previousHead: head,
+      mapping: {},
     });
-    expect(await repo.rev('stream/u')).toBe(head);
+    expect(await repo.rev('stream/u')).toBe(buffer);
+
+    // A branch whose only own commit is a merge (of commits onto already has) keeps it.
+    await repo.branch('stream/m', 'main');
+    const mergedSide = await mergeIntoBranch(repo.dir, {
+      target: 'stream/m',
+      source: buffer,
+      message: 'merge side',
+      author: TEST_IDENTITY,
+      oplog,
+    });
+    if (mergedSide.kind !== 'merged') throw new Error('merge');
+    expect(await rebaseBranch(repo.dir, { branch: 'stream/m', onto: buffer, oplog })).toEqual({
+      kind: 'up_to_date',
+      head: mergedSide.commit,
+    });
+  });
+
+  it('fast-forwards a branch with no commits of its own, and its clean worktree, to onto', async () => {
+    const start = await repo.branch('stream/f', 'main');
+    const wt = repo.tempPath('wt-f');
+    await addWorktree(repo.dir, { path: wt, branch: 'stream/f' });
+    const onto = await repo.commitOn('buffer', { 'parent.txt': 'from the parent\n' });
+    const outcome = await rebaseBranch(repo.dir, {
+      branch: 'stream/f',
+      onto,
+      oplog,
+      streamId: 'abcdef123456',
+      worktree: wt,
+    });
+    expect(outcome).toMatchObject({ kind: 'rebased', head: onto, previousHead: start, mapping: {} });
+    expect(await repo.rev('stream/f')).toBe(onto);
+    expect(await repo.run(['rev-parse', 'HEAD'], wt)).toBe(onto);
+    expect(readFileSync(join(wt, 'parent.txt'), 'utf8')).toBe('from the parent\n');
+    expect(await isWorktreeDirty(wt)).toBe(false);
+    // Through the operation log, left pending for the caller to complete.
+    const op = await store.db
+      .selectFrom('gitswarm_operations')
+      .selectAll()
+      .where('repo_id', '=', oplog.repoId)
+      .where('ref', '=', 'refs/heads/stream/f')
+      .executeTakeFirstOrThrow();
+    expect(op).toMatchObject({ kind: 'rebase', old_oid: start, new_oid: onto, status: 'pending' });
+    expect(op.metadata).toMatchObject({ onto, fast_forward: true });
+    // Once there, it is up to date.
+    expect(await rebaseBranch(repo.dir, { branch: 'stream/f', onto, oplog })).toEqual({
+      kind: 'up_to_date',
+      head: onto,
+    });
   });
 
   it('stops at the first conflicting commit and moves nothing', async () => {
