@@ -36,7 +36,11 @@ function gitswarm(cwd: string, ...args: string[]): string {
 
 function gitswarmAsync(cwd: string, args: string[]): Promise<void> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: ENV, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd,
+      env: ENV,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (chunk) => {
       stderr += chunk;
@@ -101,7 +105,9 @@ async function benchSwarm(agents = 8, commits = 25): Promise<Record<string, numb
     const worktrees: string[] = [];
     for (let a = 0; a < agents; a++) {
       gitswarm(repo, 'agent', 'register', `agent${a}`);
-      worktrees.push(JSON.parse(gitswarm(repo, 'workspace', 'create', '--as', `agent${a}`, '--json')).worktree);
+      worktrees.push(
+        JSON.parse(gitswarm(repo, 'workspace', 'create', '--as', `agent${a}`, '--json')).worktree,
+      );
     }
     let start = process.hrtime.bigint();
     await Promise.all(
@@ -113,7 +119,9 @@ async function benchSwarm(agents = 8, commits = 25): Promise<Record<string, numb
       }),
     );
     const gitswarmMs = ms(start);
-    const landed = Number(run('git', ['rev-list', '--count', '--merges', '--first-parent', 'buffer'], repo).trim());
+    const landed = Number(
+      run('git', ['rev-list', '--count', '--merges', '--first-parent', 'buffer'], repo).trim(),
+    );
 
     run('git', ['branch', 'buffer'], raw);
     for (let a = 0; a < agents; a++) run('git', ['branch', `agent${a}`], raw);
