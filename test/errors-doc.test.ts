@@ -15,7 +15,7 @@ function readDocumentedErrors(): Map<string, DocumentedError> {
   const text = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
   const rows = new Map<string, DocumentedError>();
   for (const line of text.split('\n')) {
-    const match = /^\| `([a-z_]+)` \| (\d) \| (\d{3}) \|/.exec(line);
+    const match = /^\| `([a-z_]+)` +\| (\d) +\| (\d{3}) +\|/.exec(line);
     if (match) rows.set(match[1]!, { exit: Number(match[2]), status: Number(match[3]) });
   }
   return rows;
