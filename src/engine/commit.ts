@@ -15,8 +15,18 @@ export interface CommitAllOptions {
 }
 
 // Hooks are code from the repository; an engine commit must not run them outside a sandbox,
-// and signing would prompt.
-const COMMIT_CONFIG = ['-c', 'core.hooksPath=/dev/null', '-c', 'commit.gpgSign=false'];
+// and signing would prompt. Without the last two, every commit forks `git maintenance run
+// --auto` (a process per commit, and gc now and then under the repository lock).
+const COMMIT_CONFIG = [
+  '-c',
+  'core.hooksPath=/dev/null',
+  '-c',
+  'commit.gpgSign=false',
+  '-c',
+  'maintenance.auto=false',
+  '-c',
+  'gc.auto=0',
+];
 
 /**
  * Stages everything (`git add -A`) and commits it with a Change-Id trailer (the message's own,

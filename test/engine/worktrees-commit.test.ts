@@ -127,6 +127,25 @@ describe('stream branches and worktrees', () => {
     });
   });
 
+  it('commits without spawning git maintenance or gc', async () => {
+    const wt = repo.tempPath('wt-maintenance');
+    await repo.branch('stream/maintenance');
+    await addWorktree(repo.dir, { path: wt, branch: 'stream/maintenance' });
+    writeFileSync(join(wt, 'm.txt'), 'm\n');
+    const trace = repo.tempPath('git-trace.txt');
+    const previous = process.env.GIT_TRACE;
+    process.env.GIT_TRACE = trace;
+    try {
+      expect(await commitAll(wt, { message: 'No maintenance', author: TEST_IDENTITY })).not.toBeNull();
+    } finally {
+      if (previous === undefined) delete process.env.GIT_TRACE;
+      else process.env.GIT_TRACE = previous;
+    }
+    const traced = readFileSync(trace, 'utf8');
+    expect(traced).toContain('commit');
+    expect(traced).not.toMatch(/maintenance run|\bgc --auto/);
+  });
+
   it('removes a worktree whose directory is already gone (prune)', async () => {
     await createBranchAt(repo.dir, { branch: 'stream/gone', at: 'main', oplog });
     const wt = repo.tempPath('wt-gone');
