@@ -8,6 +8,13 @@ import { startServer, storeLocation } from '../../src/server/serve.js';
 import { withRepoLock } from '../../src/store/index.js';
 import { postgresLocation } from '../helpers/store.js';
 
+const realPostgres = postgresLocation().startsWith('postgres');
+if (!realPostgres) {
+  console.log(
+    '[gitswarm tests] TEST_DATABASE_URL names no reachable PostgreSQL: startServer on PostgreSQL is skipped.',
+  );
+}
+
 const dirs: string[] = [];
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'gitswarm-serve-'));
