@@ -1,28 +1,24 @@
 /**
  * The cheap pass every command makes after opening the repository: finish or roll back ref moves
  * a crashed process left pending (a failure stops the command: state must be whole first), then
- * run scheduled duties (expiries, elections; a failure is a warning). Both cost a few reads when
- * there is nothing to do, and recovery's modules load only when an operation is pending.
+ * run scheduled duties (expiries, elections; a failure is a warning). When nothing is pending or
+ * due this is one query, and the modules that recover or do duties load only when needed.
  */
+import { findDueWork, runScheduledDuties } from '../core/scheduler.js';
+import { isoNow } from '../util/clock.js';
 import type { CommandDeps } from './context.js';
 
 /** Recovers pending operations and runs scheduled duties for the command's repository. */
 export async function runHousekeeping(deps: CommandDeps): Promise<void> {
   const { core, ctx } = deps;
-  const pending = await core.store.db
-    .selectFrom('gitswarm_operations')
-    .select('id')
-    .where('repo_id', '=', ctx.repo.id)
-    .where('status', '=', 'pending')
-    .limit(1)
-    .executeTakeFirst();
-  if (pending) {
+  const due = await findDueWork(core.store.db, ctx.repo.id, isoNow(core.clock));
+  if (due.operations) {
     const { recoverOperations } = await import('../core/recovery.js');
     await recoverOperations(core, ctx.repo);
   }
-  const { runScheduledDuties } = await import('../core/scheduler.js');
+  if (!due.council && !due.tasks) return;
   try {
-    await runScheduledDuties(core, ctx.repo);
+    await runScheduledDuties(core, ctx.repo, due);
   } catch (error) {
     // Overdue duties must not block the command the user asked for; they are retried next time.
     const message = error instanceof Error ? error.message : String(error);

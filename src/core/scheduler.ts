@@ -1,17 +1,14 @@
 /**
  * Duties that fall due with time rather than with a command: proposals expire, passed proposals
  * whose execution never ran are executed, election phases close, council terms end, task claims
- * expire. The CLI runs this pass before every command and the server periodically; when nothing is
- * due it costs a few indexed reads and takes no lock.
+ * expire. The CLI runs this pass before every command and the server periodically. Whether
+ * anything is due is one query (`findDueWork`, which also tells whether a crashed operation
+ * awaits recovery); the modules that do the duties (and, through proposal execution, merge and
+ * revert) load only when one is due, so a command with nothing due pays for neither.
  */
 import { type Executor, inTransaction, type Repo, withRepoLock } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
-import { findCouncil, unseatCouncilMember } from './council.js';
 import type { CoreDeps } from './deps.js';
-import { cancelElection, closeElection, openVoting } from './elections.js';
-import { executePendingProposals } from './proposal-execution.js';
-import { expireDueProposals, hasDueProposals } from './proposals.js';
-import { expireTasks } from './tasks.js';
 
 export interface ScheduledDutiesReport {
   proposals_expired: number;
@@ -21,55 +18,109 @@ export interface ScheduledDutiesReport {
   tasks_expired: number;
 }
 
-async function anyRow(query: { executeTakeFirst(): Promise<unknown> }): Promise<boolean> {
-  return (await query.executeTakeFirst()) !== undefined;
+/** What the housekeeping pass has to do for a repository. */
+export interface DueWork {
+  /** An operation is pending: a process died between a ref move and its record (or is in one). */
+  operations: boolean;
+  /** A council duty is due: a proposal to expire or execute, an election phase or a term to end. */
+  council: boolean;
+  /** A task is past its expiry. */
+  tasks: boolean;
 }
 
-async function councilDutiesDue(db: Executor, councilId: string, now: string): Promise<boolean> {
-  if (await hasDueProposals(db, councilId, now)) return true;
-  if (
-    await anyRow(
-      db
-        .selectFrom('gitswarm_council_proposals')
-        .select('id')
-        .where('council_id', '=', councilId)
-        .where('status', '=', 'passed')
-        .where('executed', '=', false)
-        .where('execution_result', 'is', null)
-        .limit(1),
-    )
-  ) {
-    return true;
-  }
-  if (
-    await anyRow(
-      db
-        .selectFrom('gitswarm_council_elections')
-        .select('id')
-        .where('council_id', '=', councilId)
-        .where((eb) =>
-          eb.or([
-            eb.and([eb('status', '=', 'nominations'), eb('nominations_end_at', '<=', now)]),
-            eb.and([eb('status', '=', 'voting'), eb('voting_end_at', '<=', now)]),
-          ]),
+/**
+ * Whether recovery or any scheduled duty is due, in one query of indexed lookups (pending
+ * operations by repository and status; the repository's council; its tasks).
+ */
+export async function findDueWork(db: Executor, repoId: string, now: string): Promise<DueWork> {
+  const row = await db
+    .selectNoFrom((eb) => [
+      eb
+        .exists(
+          eb
+            .selectFrom('gitswarm_operations')
+            .select('id')
+            .where('repo_id', '=', repoId)
+            .where('status', '=', 'pending'),
         )
-        .limit(1),
-    )
-  ) {
-    return true;
-  }
-  return anyRow(
-    db
-      .selectFrom('gitswarm_council_members')
-      .select('id')
-      .where('council_id', '=', councilId)
-      .where('term_expires_at', '<=', now)
-      .limit(1),
-  );
+        .as('operations'),
+      eb
+        .exists(
+          eb
+            .selectFrom('gitswarm_repo_councils as c')
+            .select('c.id')
+            .where('c.repo_id', '=', repoId)
+            .where((c) =>
+              c.or([
+                c.exists(
+                  c
+                    .selectFrom('gitswarm_council_proposals as p')
+                    .select('p.id')
+                    .whereRef('p.council_id', '=', 'c.id')
+                    .where((p) =>
+                      p.or([
+                        p.and([p('p.status', '=', 'open'), p('p.expires_at', '<=', now)]),
+                        p.and([
+                          p('p.status', '=', 'passed'),
+                          p('p.executed', '=', false),
+                          p('p.execution_result', 'is', null),
+                        ]),
+                      ]),
+                    ),
+                ),
+                c.exists(
+                  c
+                    .selectFrom('gitswarm_council_elections as e')
+                    .select('e.id')
+                    .whereRef('e.council_id', '=', 'c.id')
+                    .where((e) =>
+                      e.or([
+                        e.and([e('e.status', '=', 'nominations'), e('e.nominations_end_at', '<=', now)]),
+                        e.and([e('e.status', '=', 'voting'), e('e.voting_end_at', '<=', now)]),
+                      ]),
+                    ),
+                ),
+                c.exists(
+                  c
+                    .selectFrom('gitswarm_council_members as m')
+                    .select('m.id')
+                    .whereRef('m.council_id', '=', 'c.id')
+                    .where('m.term_expires_at', '<=', now),
+                ),
+              ]),
+            ),
+        )
+        .as('council'),
+      eb
+        .exists(
+          eb
+            .selectFrom('gitswarm_tasks')
+            .select('id')
+            .where('repo_id', '=', repoId)
+            .where('status', 'in', ['open', 'claimed'])
+            .where('expires_at', 'is not', null)
+            .where('expires_at', '<=', now),
+        )
+        .as('tasks'),
+    ])
+    .executeTakeFirstOrThrow();
+  // SQLite answers 0/1, PostgreSQL true/false.
+  return { operations: truthy(row.operations), council: truthy(row.council), tasks: truthy(row.tasks) };
 }
 
-/** Runs every duty that is due for the repository; returns what it did. */
-export async function runScheduledDuties(deps: CoreDeps, repo: Repo): Promise<ScheduledDutiesReport> {
+function truthy(value: unknown): boolean {
+  return value === true || value === 1 || value === '1' || value === 't';
+}
+
+/**
+ * Runs every duty that is due for the repository; returns what it did. `due` is what
+ * `findDueWork` answered when the caller already asked (else it is asked here).
+ */
+export async function runScheduledDuties(
+  deps: CoreDeps,
+  repo: Repo,
+  due?: DueWork,
+): Promise<ScheduledDutiesReport> {
   const report: ScheduledDutiesReport = {
     proposals_expired: 0,
     proposals_executed: 0,
@@ -78,8 +129,31 @@ export async function runScheduledDuties(deps: CoreDeps, repo: Repo): Promise<Sc
     tasks_expired: 0,
   };
   const db = deps.store.db;
+  const work = due ?? (await findDueWork(db, repo.id, isoNow(deps.clock)));
+  if (work.council) await runCouncilDuties(deps, repo, report);
+  if (work.tasks) {
+    const { expireTasks } = await import('./tasks.js');
+    report.tasks_expired = (await expireTasks(deps, db, repo)).length;
+  }
+  return report;
+}
+
+/** Council duties, under the repository lock; their modules load only now. */
+async function runCouncilDuties(deps: CoreDeps, repo: Repo, report: ScheduledDutiesReport): Promise<void> {
+  const [
+    { findCouncil, unseatCouncilMember },
+    { cancelElection, closeElection, openVoting },
+    { executePendingProposals },
+    { expireDueProposals },
+  ] = await Promise.all([
+    import('./council.js'),
+    import('./elections.js'),
+    import('./proposal-execution.js'),
+    import('./proposals.js'),
+  ]);
+  const db = deps.store.db;
   const council = await findCouncil(db, repo.id);
-  if (council && (await councilDutiesDue(db, council.id, isoNow(deps.clock)))) {
+  if (council) {
     await withRepoLock(deps.store, repo.id, async () => {
       await inTransaction(db, async (trx) => {
         const now = isoNow(deps.clock);
@@ -150,6 +224,4 @@ export async function runScheduledDuties(deps: CoreDeps, repo: Repo): Promise<Sc
       report.proposals_executed = await executePendingProposals(deps, repo, council.id);
     });
   }
-  report.tasks_expired = (await expireTasks(deps, db, repo)).length;
-  return report;
 }

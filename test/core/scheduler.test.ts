@@ -3,7 +3,8 @@ import { getCouncil, listCouncilMembers } from '../../src/core/council.js';
 import { getElection, nominateCandidate, startElection, voteInElection } from '../../src/core/elections.js';
 import { isMaintainer } from '../../src/core/maintainers.js';
 import { createProposal, getProposal } from '../../src/core/proposals.js';
-import { runScheduledDuties } from '../../src/core/scheduler.js';
+import { findDueWork, runScheduledDuties } from '../../src/core/scheduler.js';
+import { createTask, getTask } from '../../src/core/tasks.js';
 import type { Agent, Repo } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import { activityOf, DAY, makeAgent, makeCouncil, openWorld, type World } from './council-setup.js';
@@ -28,8 +29,52 @@ for (const dialect of DIALECTS) {
       await world.store.close();
     });
 
+    const due = () => findDueWork(world.store.db, repo.id, world.clock.now().toISOString());
+    const NOTHING_DUE = { operations: false, council: false, tasks: false };
+
     it('do nothing when nothing is due', async () => {
+      expect(await due()).toEqual(NOTHING_DUE);
       expect(await runScheduledDuties(world.deps, repo)).toMatchObject(NOTHING);
+    });
+
+    it('tell in one query whether an operation is pending or a task is past its expiry', async () => {
+      await world.store.db
+        .insertInto('gitswarm_operations')
+        .values({
+          id: '00000000-0000-4000-8000-00000000a001',
+          repo_id: repo.id,
+          agent_id: null,
+          kind: 'tag',
+          description: 'interrupted',
+          ref: 'refs/tags/x',
+          old_oid: null,
+          new_oid: 'a'.repeat(40),
+          stream_id: null,
+          status: 'pending',
+          metadata: '{}',
+          created_at: world.clock.now().toISOString(),
+        })
+        .execute();
+      expect(await due()).toEqual({ ...NOTHING_DUE, operations: true });
+      await world.store.db
+        .updateTable('gitswarm_operations')
+        .set({ status: 'rolled_back' })
+        .where('id', '=', '00000000-0000-4000-8000-00000000a001')
+        .execute();
+      expect(await due()).toEqual(NOTHING_DUE);
+
+      const task = await createTask(world.deps, world.store.db, {
+        repo,
+        actor: world.owner,
+        title: 'Expiring',
+        expiresAt: new Date(world.clock.now().getTime() + DAY).toISOString(),
+      });
+      expect(await due()).toEqual(NOTHING_DUE);
+      world.clock.advance(2 * DAY);
+      expect(await due()).toEqual({ ...NOTHING_DUE, tasks: true });
+      expect((await runScheduledDuties(world.deps, repo)).tasks_expired).toBe(1);
+      expect((await getTask(world.store.db, repo.id, task.id)).status).toBe('expired');
+      expect(await due()).toEqual(NOTHING_DUE);
     });
 
     it('expire open proposals past their expiry', async () => {
@@ -41,9 +86,12 @@ for (const dialect of DIALECTS) {
         expiresInDays: 2,
       });
       world.clock.advance(DAY);
+      expect((await due()).council).toBe(false);
       expect((await runScheduledDuties(world.deps, repo)).proposals_expired).toBe(0);
       world.clock.advance(DAY);
+      expect((await due()).council).toBe(true);
       expect((await runScheduledDuties(world.deps, repo)).proposals_expired).toBe(1);
+      expect((await due()).council).toBe(false);
       expect((await getProposal(world.store.db, repo, proposal.id)).status).toBe('expired');
       expect(await runScheduledDuties(world.deps, repo)).toMatchObject(NOTHING);
     });
@@ -68,6 +116,7 @@ for (const dialect of DIALECTS) {
         })
         .where('id', '=', proposal.id)
         .execute();
+      expect((await due()).council).toBe(true);
       const report = await runScheduledDuties(world.deps, repo);
       expect(report.proposals_executed).toBe(1);
       expect(await isMaintainer(world.store.db, repo.id, candidate.id)).toBe(true);
