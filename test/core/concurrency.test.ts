@@ -2,74 +2,24 @@
  * Eight OS processes merge eight approved streams into the same buffer at the same moment: every
  * merge lands, none is lost, and the database agrees with git.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { getStream } from '../../src/core/streams.js';
 import { approve, type SeededGitRepo, seedGitRepo, workOn } from '../helpers/federation-fixture.js';
 import { openTestStore, type TestStore } from '../helpers/store.js';
 import { seedAgent, testDeps } from '../helpers/streams-fixture.js';
+import { requireBuilt, runWorkers } from '../helpers/workers.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SCRIPT = join(ROOT, 'test', 'fixtures', 'merge-stream.mjs');
 const PROCESSES = 8;
 
 // PGlite lives inside one process; the PostgreSQL dialect joins in when a real server is there.
 const dialects = inject('postgresUrl') ? (['sqlite', 'postgres'] as const) : (['sqlite'] as const);
-
-interface Worker {
-  child: ChildProcessWithoutNullStreams;
-  lines: string[];
-  next(): Promise<string>;
-  stderr: () => string;
-}
-
-function startWorker(args: string[]): Worker {
-  const child = spawn(process.execPath, [SCRIPT, ...args], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  const waiters: ((line: string) => void)[] = [];
-  let buffered = '';
-  let errors = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk: string) => {
-    buffered += chunk;
-    for (let i = buffered.indexOf('\n'); i >= 0; i = buffered.indexOf('\n')) {
-      const line = buffered.slice(0, i);
-      buffered = buffered.slice(i + 1);
-      const waiter = waiters.shift();
-      if (waiter) waiter(line);
-      else lines.push(line);
-    }
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    errors += chunk.toString('utf8');
-  });
-  return {
-    child,
-    lines,
-    stderr: () => errors,
-    next: () =>
-      new Promise((resolve, reject) => {
-        const line = lines.shift();
-        if (line !== undefined) return resolve(line);
-        waiters.push(resolve);
-        child.once('exit', (code) => reject(new Error(`worker exited (${code}): ${errors}`)));
-      }),
-  };
-}
 
 for (const dialect of dialects) {
   describe(`${dialect}: concurrent merges from separate processes`, () => {
     let store: TestStore;
     let seeded: SeededGitRepo | undefined;
     beforeAll(async () => {
-      if (!existsSync(join(ROOT, 'dist', 'src', 'core', 'federation.js'))) {
-        throw new Error(
-          'The concurrency test runs the built code: run `npm run build` (npm test does) first.',
-        );
-      }
+      requireBuilt('src/core/federation.js');
       store = await openTestStore(dialect);
     });
     afterAll(async () => {
@@ -89,22 +39,15 @@ for (const dialect of dialects) {
         work.push({ agent, stream });
       }
       const bufferBefore = await git.rev('buffer');
-      const workers = work.map(({ agent, stream }) =>
-        startWorker([store.location, repo.id, stream.id, agent.id, ...(store.schema ? [store.schema] : [])]),
-      );
-      for (const worker of workers) expect(await worker.next()).toBe('ready');
-      for (const worker of workers) worker.child.stdin.end('go\n');
-      const outcomes = await Promise.all(
-        workers.map(
-          async (worker) => JSON.parse(await worker.next()) as { ok: boolean; merge_commit?: string },
-        ),
-      );
-      await Promise.all(
-        workers.map((worker) =>
-          worker.child.exitCode === null
-            ? new Promise((resolve) => worker.child.once('exit', resolve))
-            : null,
-        ),
+      const outcomes = await runWorkers<{ ok: boolean; merge_commit?: string }>(
+        'merge-stream.mjs',
+        work.map(({ agent, stream }) => [
+          store.location,
+          repo.id,
+          stream.id,
+          agent.id,
+          ...(store.schema ? [store.schema] : []),
+        ]),
       );
       expect(outcomes.filter((o) => !o.ok)).toEqual([]);
 

@@ -3,15 +3,12 @@
  * shared store: claiming one task leaves exactly one claim; depositing leaves an exact ledger.
  * PGlite lives inside one process, so on it the same races run as eight concurrent callers.
  */
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { deposit, getBudget, listBudgetTransactions } from '../../src/core/budget.js';
 import { claimTask, createTask, getTask, listClaims } from '../../src/core/tasks.js';
 import type { Agent } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
+import { requireBuilt, runWorkers as runFixtureWorkers } from '../helpers/workers.js';
 import {
   expectLedgerConsistent,
   type SeededRepo,
@@ -21,8 +18,6 @@ import {
   testDeps,
 } from './tasks-fixture.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SCRIPT = join(ROOT, 'test', 'fixtures', 'tasks-worker.mjs');
 const PROCESSES = 8;
 const DEPOSITS_EACH = 10;
 const DEPOSIT = 7;
@@ -38,48 +33,19 @@ interface WorkerConfig {
   repeat?: number;
 }
 
-/** Starts one worker per config, releases them together once all are ready, and collects their outcomes. */
-async function runWorkers(store: TestStore, configs: WorkerConfig[]): Promise<Outcome[][]> {
-  const children = configs.map((config) => {
-    const child = spawn(
-      process.execPath,
-      [
-        SCRIPT,
-        JSON.stringify({
-          ...config,
-          location: store.location,
-          schema: store.schema,
-          now: '2026-03-01T13:00:00Z',
-        }),
-      ],
-      { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    const ready = new Promise<void>((resolve, reject) => {
-      child.stdout.on('data', (chunk: string) => {
-        out += chunk;
-        if (out.startsWith('ready\n')) resolve();
-      });
-      child.once('exit', (code) => reject(new Error(`worker exited early (${code}): ${err}`)));
-    });
-    child.stderr.on('data', (chunk: string) => {
-      err += chunk;
-    });
-    const done = new Promise<Outcome[]>((resolve, reject) => {
-      child.once('exit', (code) => {
-        const last = out.trim().split('\n').at(-1) ?? '';
-        if (code !== 0) reject(new Error(`worker failed (${code}): ${err}`));
-        else resolve(JSON.parse(last) as Outcome[]);
-      });
-    });
-    return { child, ready, done };
-  });
-  await Promise.all(children.map((c) => c.ready));
-  for (const c of children) c.child.stdin.end('go\n');
-  return Promise.all(children.map((c) => c.done));
+/** Runs one worker process per config, released together, and collects their outcomes. */
+function runWorkers(store: TestStore, configs: WorkerConfig[]): Promise<Outcome[][]> {
+  return runFixtureWorkers<Outcome[]>(
+    'tasks-worker.mjs',
+    configs.map((config) => [
+      JSON.stringify({
+        ...config,
+        location: store.location,
+        schema: store.schema,
+        now: '2026-03-01T13:00:00Z',
+      }),
+    ]),
+  );
 }
 
 const inProcessOnly = (dialect: string) => dialect === 'postgres' && !inject('postgresUrl');
@@ -93,9 +59,7 @@ for (const dialect of DIALECTS) {
     let seeded: SeededRepo;
     let agents: Agent[];
     beforeAll(async () => {
-      if (!inProcessOnly(dialect) && !existsSync(join(ROOT, 'dist', 'src', 'core', 'tasks.js'))) {
-        throw new Error('This test runs the built code: run `npm run build` (npm test does) first.');
-      }
+      if (!inProcessOnly(dialect)) requireBuilt('src/core/tasks.js');
       store = await openTestStore(dialect);
     });
     afterAll(async () => {
