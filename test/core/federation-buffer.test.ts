@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { listActivity } from '../../src/core/activity.js';
 import {
   commitWorkspace,
@@ -8,40 +8,17 @@ import {
   revertStream,
 } from '../../src/core/federation.js';
 import { getStream } from '../../src/core/streams.js';
-import {
-  approve,
-  type SeededGitRepo,
-  seedGitRepo,
-  workOn,
-  worktreeStatus,
-  writeFiles,
-} from '../helpers/federation-fixture.js';
-import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
-import { seedAgent, testDeps } from '../helpers/streams-fixture.js';
+import { approve, useGitStore, workOn, worktreeStatus, writeFiles } from '../helpers/federation-fixture.js';
+import { DIALECTS, dialectLabel } from '../helpers/store.js';
+import { seedAgent } from '../helpers/streams-fixture.js';
 
 const review = { merge_mode: 'review', ownership_model: 'guild', consensus_threshold: 0.66, min_reviews: 1 };
 
 for (const dialect of DIALECTS) {
   describe(`${dialectLabel(dialect)}: swarm merges, promotion, revert`, () => {
-    let store: TestStore;
-    const repos: SeededGitRepo[] = [];
-    beforeAll(async () => {
-      store = await openTestStore(dialect);
-    });
-    afterEach(() => {
-      for (const seeded of repos.splice(0)) seeded.git.cleanup();
-    });
-    afterAll(async () => {
-      await store.close();
-    });
+    const fx = useGitStore(dialect);
 
-    async function setUp(settings: Record<string, unknown> = review) {
-      const deps = testDeps(store);
-      const seeded = await seedGitRepo(deps, settings);
-      repos.push(seeded);
-      const coder = await seedAgent(deps, 'coder');
-      return { deps, seeded, repo: seeded.repo, git: seeded.git, coder };
-    }
+    const setUp = (settings: Record<string, unknown> = review) => fx.seedWithCoder(settings);
 
     it('swarm mode: every commit merges into the buffer at once', async () => {
       const { deps, repo, git, coder } = await setUp({ merge_mode: 'swarm' });
@@ -51,12 +28,12 @@ for (const dialect of DIALECTS) {
       expect(first.merged).toBe(true);
       expect(await git.rev('buffer')).toBe(first.buffer_head);
       expect(await git.show('buffer', 'feature.txt')).toBe('v1');
-      expect((await getStream(store.db, repo.id, stream.id)).status).toBe('merged');
+      expect((await getStream(fx.store.db, repo.id, stream.id)).status).toBe('merged');
       writeFiles(worktree, { 'feature.txt': 'v2\n' });
       const second = await commitWorkspace(deps, { repo, agent: coder, message: 'Improve feature' });
       expect(second.merged).toBe(true);
       expect(await git.show('buffer', 'feature.txt')).toBe('v2');
-      const merges = await store.db
+      const merges = await fx.store.db
         .selectFrom('gitswarm_merges')
         .select('merge_commit')
         .where('stream_id', '=', stream.id)
@@ -92,7 +69,7 @@ for (const dialect of DIALECTS) {
       // The user's checkout of main follows (its tracked files were clean).
       expect(await worktreeStatus(git, git.dir)).toBe('?? notes.local');
       expect(await git.run(['show', 'HEAD:p.txt'])).toBe('p');
-      const rows = await store.db
+      const rows = await fx.store.db
         .selectFrom('gitswarm_promotions')
         .selectAll()
         .where('repo_id', '=', repo.id)
@@ -113,7 +90,7 @@ for (const dialect of DIALECTS) {
         from_commit: merged.merge_commit,
         to_commit: merged.merge_commit,
       });
-      const events = await listActivity(store.db, { repoId: repo.id, eventTypes: ['buffer.promoted'] });
+      const events = await listActivity(fx.store.db, { repoId: repo.id, eventTypes: ['buffer.promoted'] });
       expect(events).toHaveLength(1);
     });
 
@@ -137,7 +114,7 @@ for (const dialect of DIALECTS) {
         merge_commit: mergedA.merge_commit,
       });
       expect(await git.rev('buffer')).toBe(mergedB.merge_commit);
-      expect((await getStream(store.db, repo.id, a.stream.id)).status).toBe('merged');
+      expect((await getStream(fx.store.db, repo.id, a.stream.id)).status).toBe('merged');
       await expect(
         revertStream(deps, { repo, stream: b.stream, actor: coder, reason: 'x' }),
       ).rejects.toMatchObject({
@@ -153,15 +130,15 @@ for (const dialect of DIALECTS) {
       if (!reverted.reverted) throw new Error('expected a revert');
       expect(await git.rev('buffer')).toBe(reverted.revert_commit);
       expect(await git.show('buffer', 'lines.txt')).toBe('ONE\ntwo\nthree\nfour\nfive');
-      expect((await getStream(store.db, repo.id, b.stream.id)).status).toBe('reverted');
-      const merge = await store.db
+      expect((await getStream(fx.store.db, repo.id, b.stream.id)).status).toBe('reverted');
+      const merge = await fx.store.db
         .selectFrom('gitswarm_merges')
         .selectAll()
         .where('merge_commit', '=', mergedB.merge_commit)
         .executeTakeFirstOrThrow();
       expect(merge.revert_commit).toBe(reverted.revert_commit);
       expect(merge.reverted_at).not.toBeNull();
-      const events = await listActivity(store.db, { repoId: repo.id, eventTypes: ['stream.reverted'] });
+      const events = await listActivity(fx.store.db, { repoId: repo.id, eventTypes: ['stream.reverted'] });
       expect(events[0]?.metadata).toMatchObject({
         reason: 'broke the build',
         revert_commit: reverted.revert_commit,

@@ -1,40 +1,21 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { listActivity } from '../../src/core/activity.js';
 import { commitWorkspace, createWorkspace, mergeStream } from '../../src/core/federation.js';
 import { getStream } from '../../src/core/streams.js';
-import {
-  approve,
-  type SeededGitRepo,
-  seedGitRepo,
-  workOn,
-  worktreeStatus,
-  writeFiles,
-} from '../helpers/federation-fixture.js';
-import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
-import { seedAgent, testDeps } from '../helpers/streams-fixture.js';
+import { approve, useGitStore, workOn, worktreeStatus, writeFiles } from '../helpers/federation-fixture.js';
+import { DIALECTS, dialectLabel } from '../helpers/store.js';
+import { seedAgent } from '../helpers/streams-fixture.js';
 
 const review = { merge_mode: 'review', ownership_model: 'guild', consensus_threshold: 0.66, min_reviews: 1 };
 
 for (const dialect of DIALECTS) {
   describe(`${dialectLabel(dialect)}: forks and cascade`, () => {
-    let store: TestStore;
-    const repos: SeededGitRepo[] = [];
-    beforeAll(async () => {
-      store = await openTestStore(dialect);
-    });
-    afterEach(() => {
-      for (const seeded of repos.splice(0)) seeded.git.cleanup();
-    });
-    afterAll(async () => {
-      await store.close();
-    });
+    const fx = useGitStore(dialect);
 
     it('forks with --depends-on, cascades parent commits to clean, dirty and conflicting children, merges in order', async () => {
-      const deps = testDeps(store);
-      const seeded = await seedGitRepo(deps, review);
-      repos.push(seeded);
+      const { deps, seeded } = await fx.seed(review);
       const { repo, git } = seeded;
       const [alpha, beta, gamma, delta] = await Promise.all(
         ['alpha', 'beta', 'gamma', 'delta'].map((name) => seedAgent(deps, name)),
@@ -81,16 +62,16 @@ for (const dialect of DIALECTS) {
       expect(await git.show(b.stream.branch, 'ext.js')).toBe('rate limiting');
       expect(readFileSync(join(b.worktree, 'auth.js'), 'utf8')).toBe('auth middleware\n');
       expect(await worktreeStatus(git, b.worktree)).toBe('');
-      expect((await getStream(store.db, repo.id, b.stream.id)).base_commit).toBe(headOfA);
+      expect((await getStream(fx.store.db, repo.id, b.stream.id)).base_commit).toBe(headOfA);
 
       expect(await git.rev(c.stream.branch)).toBe(headOfC);
-      expect((await getStream(store.db, repo.id, c.stream.id)).metadata).toMatchObject({
+      expect((await getStream(fx.store.db, repo.id, c.stream.id)).metadata).toMatchObject({
         needs_rebase: true,
       });
       expect(existsSync(join(c.worktree, 'auth.js'))).toBe(false);
 
       expect(await git.rev(d.stream.branch)).toBe(headOfD);
-      const conflicted = await getStream(store.db, repo.id, d.stream.id);
+      const conflicted = await getStream(fx.store.db, repo.id, d.stream.id);
       expect(conflicted.status).toBe('conflicted');
       expect(conflicted.conflict).toMatchObject({ operation: 'rebase', onto: headOfA, paths: ['lines.txt'] });
       expect(await worktreeStatus(git, d.worktree)).toBe('');
@@ -101,7 +82,7 @@ for (const dialect of DIALECTS) {
       expect(cCommit.commit).toBe(await git.rev(c.stream.branch));
       expect(readFileSync(join(c.worktree, 'auth.js'), 'utf8')).toBe('auth middleware\n');
       expect(await worktreeStatus(git, c.worktree)).toBe('');
-      const cAfter = await getStream(store.db, repo.id, c.stream.id);
+      const cAfter = await getStream(fx.store.db, repo.id, c.stream.id);
       expect(cAfter.metadata.needs_rebase).toBeUndefined();
       expect(cAfter.base_commit).toBe(headOfA);
 
@@ -116,7 +97,7 @@ for (const dialect of DIALECTS) {
       const mergedA = await mergeStream(deps, { repo, stream: a.stream, actor: alpha });
       const cascaded = Object.fromEntries(mergedA.cascade.map((o) => [o.stream_id, o.outcome]));
       expect(cascaded[b.stream.id]).toBe('rebased');
-      const bAfter = await getStream(store.db, repo.id, b.stream.id);
+      const bAfter = await getStream(fx.store.db, repo.id, b.stream.id);
       expect(bAfter).toMatchObject({
         base_branch: 'buffer',
         base_commit: mergedA.merge_commit,
@@ -129,7 +110,7 @@ for (const dialect of DIALECTS) {
       expect(await git.show(mergedB.merge_commit, 'ext.js')).toBe('rate limiting');
       expect(await git.show(mergedB.merge_commit, 'api.js')).toBe('endpoints');
 
-      const events = await listActivity(store.db, {
+      const events = await listActivity(fx.store.db, {
         repoId: repo.id,
         eventTypes: ['stream.rebased', 'stream.conflicted'],
       });
@@ -137,9 +118,7 @@ for (const dialect of DIALECTS) {
     });
 
     it('a child with no commits of its own follows its parent (spec 3.6), a dirty one waits for its commit', async () => {
-      const deps = testDeps(store);
-      const seeded = await seedGitRepo(deps, review);
-      repos.push(seeded);
+      const { deps, seeded } = await fx.seed(review);
       const { repo, git } = seeded;
       const [alpha, beta, gamma] = await Promise.all(
         ['alpha2', 'beta2', 'gamma2'].map((name) => seedAgent(deps, name)),
@@ -164,8 +143,8 @@ for (const dialect of DIALECTS) {
       expect(await git.run(['rev-parse', 'HEAD'], b.worktree)).toBe(headOfA);
       expect(readFileSync(join(b.worktree, 'auth.js'), 'utf8')).toBe('auth middleware\n');
       expect(await worktreeStatus(git, b.worktree)).toBe('');
-      expect((await getStream(store.db, repo.id, b.stream.id)).base_commit).toBe(headOfA);
-      const pending = await store.db
+      expect((await getStream(fx.store.db, repo.id, b.stream.id)).base_commit).toBe(headOfA);
+      const pending = await fx.store.db
         .selectFrom('gitswarm_operations')
         .select('id')
         .where('repo_id', '=', repo.id)

@@ -1,43 +1,20 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { listActivity } from '../../src/core/activity.js';
 import { commitWorkspace, createWorkspace, mergeStream } from '../../src/core/federation.js';
 import { submitReview } from '../../src/core/reviews.js';
 import { getStream } from '../../src/core/streams.js';
 import { isGitSwarmError } from '../../src/errors.js';
-import {
-  approve,
-  type SeededGitRepo,
-  seedGitRepo,
-  workOn,
-  worktreeStatus,
-  writeFiles,
-} from '../helpers/federation-fixture.js';
-import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
-import { seedAgent, testDeps } from '../helpers/streams-fixture.js';
+import { approve, useGitStore, workOn, worktreeStatus, writeFiles } from '../helpers/federation-fixture.js';
+import { DIALECTS, dialectLabel } from '../helpers/store.js';
+import { seedAgent } from '../helpers/streams-fixture.js';
 
 const review = { merge_mode: 'review', ownership_model: 'guild', consensus_threshold: 0.66, min_reviews: 1 };
 
 for (const dialect of DIALECTS) {
   describe(`${dialectLabel(dialect)}: merging streams`, () => {
-    let store: TestStore;
-    const repos: SeededGitRepo[] = [];
-    beforeAll(async () => {
-      store = await openTestStore(dialect);
-    });
-    afterEach(() => {
-      for (const seeded of repos.splice(0)) seeded.git.cleanup();
-    });
-    afterAll(async () => {
-      await store.close();
-    });
+    const fx = useGitStore(dialect);
 
-    async function setUp(settings: Record<string, unknown> = review) {
-      const deps = testDeps(store);
-      const seeded = await seedGitRepo(deps, settings);
-      repos.push(seeded);
-      const coder = await seedAgent(deps, 'coder');
-      return { deps, seeded, repo: seeded.repo, git: seeded.git, coder };
-    }
+    const setUp = (settings: Record<string, unknown> = review) => fx.seedWithCoder(settings);
 
     it('runs the review flow end to end: commit, submit, approve, merge (no-ff into the buffer)', async () => {
       const { deps, seeded, repo, git, coder } = await setUp();
@@ -52,9 +29,9 @@ for (const dialect of DIALECTS) {
       ).toEqual([bufferBefore, commit]);
       expect(await git.show('buffer', 'cache.js')).toBe('cache');
       expect(await git.rev('main')).toBe(bufferBefore);
-      const merged = await getStream(store.db, repo.id, stream.id);
+      const merged = await getStream(fx.store.db, repo.id, stream.id);
       expect(merged).toMatchObject({ status: 'merged', review_status: 'approved' });
-      const merges = await store.db
+      const merges = await fx.store.db
         .selectFrom('gitswarm_merges')
         .selectAll()
         .where('stream_id', '=', stream.id)
@@ -62,14 +39,14 @@ for (const dialect of DIALECTS) {
       expect(merges).toMatchObject([
         { merge_commit: result.merge_commit, target_branch: 'buffer', agent_id: coder.id, reverted_at: null },
       ]);
-      const ops = await store.db
+      const ops = await fx.store.db
         .selectFrom('gitswarm_operations')
         .select(['kind', 'status'])
         .where('repo_id', '=', repo.id)
         .where('kind', '=', 'merge')
         .execute();
       expect(ops).toEqual([{ kind: 'merge', status: 'done' }]);
-      const events = await listActivity(store.db, { repoId: repo.id, eventTypes: ['stream.merged'] });
+      const events = await listActivity(fx.store.db, { repoId: repo.id, eventTypes: ['stream.merged'] });
       expect(events[0]?.metadata).toMatchObject({ merge_commit: result.merge_commit, trigger: 'agent' });
     });
 
@@ -106,7 +83,7 @@ for (const dialect of DIALECTS) {
       // A council decision needs no consensus.
       const byCouncil = await mergeStream(deps, { repo, stream, actor: null });
       expect(byCouncil.merged).toBe(true);
-      const merges = await store.db
+      const merges = await fx.store.db
         .selectFrom('gitswarm_merges')
         .selectAll()
         .where('stream_id', '=', stream.id)
@@ -136,7 +113,7 @@ for (const dialect of DIALECTS) {
       const { deps, seeded, repo, coder } = await setUp();
       const { stream } = await workOn(deps, seeded, coder, { 'w.txt': 'w\n' });
       await approve(deps, seeded, stream, coder);
-      await store.db
+      await fx.store.db
         .updateTable('gitswarm_repos')
         .set({ agent_access: 'allowlist' })
         .where('id', '=', repo.id)
@@ -168,14 +145,14 @@ for (const dialect of DIALECTS) {
       expect(await git.rev('buffer')).toBe(first.merge_commit);
       expect(await git.rev(b.stream.branch)).toBe(headOfB);
       expect(await worktreeStatus(git, b.worktree)).toBe('');
-      const conflicted = await getStream(store.db, repo.id, b.stream.id);
+      const conflicted = await getStream(fx.store.db, repo.id, b.stream.id);
       expect(conflicted).toMatchObject({ status: 'conflicted' });
       expect(conflicted.conflict).toMatchObject({
         operation: 'merge',
         onto: first.merge_commit,
         paths: ['lines.txt'],
       });
-      const ops = await store.db
+      const ops = await fx.store.db
         .selectFrom('gitswarm_operations')
         .select('status')
         .where('repo_id', '=', repo.id)
@@ -187,7 +164,7 @@ for (const dialect of DIALECTS) {
       await git.exitCode(['merge', '--no-commit', 'buffer'], b.worktree);
       writeFiles(b.worktree, { 'lines.txt': 'ONE (both)\ntwo\nthree\nfour\nfive\n' });
       await commitWorkspace(deps, { repo, agent: other, message: 'Resolve lines.txt' });
-      const recovered = await getStream(store.db, repo.id, b.stream.id);
+      const recovered = await getStream(fx.store.db, repo.id, b.stream.id);
       expect(recovered).toMatchObject({ status: 'in_review', conflict: null });
       const second = await mergeStream(deps, { repo, stream: b.stream, actor: other });
       expect(await git.show(second.merge_commit, 'lines.txt')).toBe('ONE (both)\ntwo\nthree\nfour\nfive');

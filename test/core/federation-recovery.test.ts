@@ -1,39 +1,21 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { listActivity } from '../../src/core/activity.js';
 import { createWorkspace, mergeStream, recoverOperations } from '../../src/core/federation.js';
 import { getStream } from '../../src/core/streams.js';
 import { OpLog } from '../../src/engine/oplog.js';
 import { rebaseBranch } from '../../src/engine/rebase.js';
-import {
-  approve,
-  type SeededGitRepo,
-  seedGitRepo,
-  workOn,
-  worktreeStatus,
-} from '../helpers/federation-fixture.js';
-import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
-import { seedAgent, testDeps } from '../helpers/streams-fixture.js';
+import { approve, useGitStore, workOn, worktreeStatus } from '../helpers/federation-fixture.js';
+import { DIALECTS, dialectLabel } from '../helpers/store.js';
+import { seedAgent } from '../helpers/streams-fixture.js';
 
 for (const dialect of DIALECTS) {
   describe(`${dialectLabel(dialect)}: crash recovery`, () => {
-    let store: TestStore;
-    const repos: SeededGitRepo[] = [];
-    beforeAll(async () => {
-      store = await openTestStore(dialect);
-    });
-    afterEach(() => {
-      for (const seeded of repos.splice(0)) seeded.git.cleanup();
-    });
-    afterAll(async () => {
-      await store.close();
-    });
+    const fx = useGitStore(dialect);
 
     it('finishes a merge whose ref moved before the process died, and rolls back one that never moved', async () => {
-      const deps = testDeps(store);
-      const seeded = await seedGitRepo(deps);
-      repos.push(seeded);
+      const { deps, seeded } = await fx.seed();
       const { repo, git } = seeded;
       const coder = await seedAgent(deps, 'coder');
       const { stream, commit } = await workOn(deps, seeded, coder, { 'x.txt': 'x\n' });
@@ -43,7 +25,7 @@ for (const dialect of DIALECTS) {
       const bufferHead = await git.rev('buffer');
       const tree = await git.run(['merge-tree', '--write-tree', bufferHead, commit]);
       const mergeCommit = await git.run(['commit-tree', tree, '-p', bufferHead, '-p', commit, '-m', 'Merge']);
-      const oplog = new OpLog(store, repo.id, deps.clock);
+      const oplog = new OpLog(fx.store, repo.id, deps.clock);
       const opId = await oplog.begin({
         ref: 'refs/heads/buffer',
         old: bufferHead,
@@ -68,14 +50,14 @@ for (const dialect of DIALECTS) {
         { operation_id: opId, kind: 'merge', ref: 'refs/heads/buffer', outcome: 'finished' },
         { operation_id: lostId, kind: 'promote', ref: 'refs/heads/main', outcome: 'rolled_back' },
       ]);
-      expect((await getStream(store.db, repo.id, stream.id)).status).toBe('merged');
-      const merges = await store.db
+      expect((await getStream(fx.store.db, repo.id, stream.id)).status).toBe('merged');
+      const merges = await fx.store.db
         .selectFrom('gitswarm_merges')
         .selectAll()
         .where('stream_id', '=', stream.id)
         .execute();
       expect(merges).toMatchObject([{ merge_commit: mergeCommit, agent_id: coder.id }]);
-      const ops = await store.db
+      const ops = await fx.store.db
         .selectFrom('gitswarm_operations')
         .select(['id', 'status'])
         .where('id', 'in', [opId, lostId])
@@ -85,7 +67,7 @@ for (const dialect of DIALECTS) {
         [lostId]: 'rolled_back',
       });
       expect(await git.rev('main')).toBe(bufferHead);
-      const events = await listActivity(store.db, {
+      const events = await listActivity(fx.store.db, {
         repoId: repo.id,
         eventTypes: ['operation.recovered', 'stream.merged'],
       });
@@ -98,7 +80,7 @@ for (const dialect of DIALECTS) {
       // Idempotent: nothing pending, nothing done twice.
       expect(await recoverOperations(deps, repo)).toEqual([]);
       expect(
-        await store.db
+        await fx.store.db
           .selectFrom('gitswarm_merges')
           .select('id')
           .where('stream_id', '=', stream.id)
@@ -107,16 +89,14 @@ for (const dialect of DIALECTS) {
     });
 
     it('finishes an interrupted promotion and brings the stale checkout of main along', async () => {
-      const deps = testDeps(store);
-      const seeded = await seedGitRepo(deps);
-      repos.push(seeded);
+      const { deps, seeded } = await fx.seed();
       const { repo, git } = seeded;
       const coder = await seedAgent(deps, 'coder');
       const { stream } = await workOn(deps, seeded, coder, { 'shipped.txt': 'shipped\n' });
       await approve(deps, seeded, stream, coder);
       const merged = await mergeStream(deps, { repo, stream, actor: coder });
       const mainBefore = await git.rev('main');
-      const oplog = new OpLog(store, repo.id, deps.clock);
+      const oplog = new OpLog(fx.store, repo.id, deps.clock);
       const opId = await oplog.begin({
         ref: 'refs/heads/main',
         old: mainBefore,
@@ -134,7 +114,7 @@ for (const dialect of DIALECTS) {
       ]);
       expect(await worktreeStatus(git, git.dir)).toBe('');
       expect(existsSync(join(git.dir, 'shipped.txt'))).toBe(true);
-      const rows = await store.db
+      const rows = await fx.store.db
         .selectFrom('gitswarm_promotions')
         .selectAll()
         .where('repo_id', '=', repo.id)
@@ -147,18 +127,16 @@ for (const dialect of DIALECTS) {
           triggered_by: null,
         },
       ]);
-      const events = await listActivity(store.db, { repoId: repo.id, eventTypes: ['buffer.promoted'] });
+      const events = await listActivity(fx.store.db, { repoId: repo.id, eventTypes: ['buffer.promoted'] });
       expect(events[0]?.metadata).toMatchObject({ recovered: true });
     });
 
     it('undoes a workspace whose creation died before its stream was recorded', async () => {
-      const deps = testDeps(store);
-      const seeded = await seedGitRepo(deps);
-      repos.push(seeded);
+      const { deps, seeded } = await fx.seed();
       const { repo, git } = seeded;
       const coder = await seedAgent(deps, 'coder');
       const bufferHead = await git.rev('buffer');
-      const oplog = new OpLog(store, repo.id, deps.clock);
+      const oplog = new OpLog(fx.store, repo.id, deps.clock);
       const opId = await oplog.begin({
         ref: 'refs/heads/stream/0123456789ab',
         old: null,
@@ -184,7 +162,7 @@ for (const dialect of DIALECTS) {
       expect(
         await git.exitCode(['rev-parse', '--verify', '--quiet', 'refs/heads/stream/0123456789ab']),
       ).not.toBe(0);
-      const ops = await store.db
+      const ops = await fx.store.db
         .selectFrom('gitswarm_operations')
         .select(['kind', 'status'])
         .where('repo_id', '=', repo.id)
@@ -201,9 +179,7 @@ for (const dialect of DIALECTS) {
     });
 
     it('finishes an interrupted cascade rebase: the stream records its new base, its worktree follows', async () => {
-      const deps = testDeps(store);
-      const seeded = await seedGitRepo(deps);
-      repos.push(seeded);
+      const { deps, seeded } = await fx.seed();
       const { repo, git } = seeded;
       const [alpha, beta] = [await seedAgent(deps, 'alpha'), await seedAgent(deps, 'beta')];
       const a = await workOn(deps, seeded, alpha, { 'api.js': 'v1\n' });
@@ -213,7 +189,7 @@ for (const dialect of DIALECTS) {
       const outcome = await rebaseBranch(git.dir, {
         branch: b.stream.branch,
         onto: newBase,
-        oplog: new OpLog(store, repo.id, deps.clock),
+        oplog: new OpLog(fx.store, repo.id, deps.clock),
         streamId: b.stream.id,
       });
       expect(outcome.kind).toBe('rebased');
@@ -221,7 +197,7 @@ for (const dialect of DIALECTS) {
 
       const recovered = await recoverOperations(deps, repo);
       expect(recovered.map((r) => [r.kind, r.outcome])).toEqual([['rebase', 'finished']]);
-      expect((await getStream(store.db, repo.id, b.stream.id)).base_commit).toBe(newBase);
+      expect((await getStream(fx.store.db, repo.id, b.stream.id)).base_commit).toBe(newBase);
       expect(readFileSync(join(b.worktree, 'auth.js'), 'utf8')).toBe('auth\n');
       expect(await worktreeStatus(git, b.worktree)).toBe('');
     });

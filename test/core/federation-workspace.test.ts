@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { listActivity } from '../../src/core/activity.js';
 import {
   commitWorkspace,
@@ -12,36 +12,15 @@ import {
 import { getStream } from '../../src/core/streams.js';
 import { createTask } from '../../src/core/tasks.js';
 import { agentNameFromPath } from '../../src/core/workspace-paths.js';
-import {
-  type SeededGitRepo,
-  seedGitRepo,
-  worktreeStatus,
-  writeFiles,
-} from '../helpers/federation-fixture.js';
-import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
-import { seedAgent, testDeps } from '../helpers/streams-fixture.js';
+import { useGitStore, worktreeStatus, writeFiles } from '../helpers/federation-fixture.js';
+import { DIALECTS, dialectLabel } from '../helpers/store.js';
+import { seedAgent } from '../helpers/streams-fixture.js';
 
 for (const dialect of DIALECTS) {
   describe(`${dialectLabel(dialect)}: workspaces`, () => {
-    let store: TestStore;
-    const repos: SeededGitRepo[] = [];
-    beforeAll(async () => {
-      store = await openTestStore(dialect);
-    });
-    afterEach(() => {
-      for (const seeded of repos.splice(0)) seeded.git.cleanup();
-    });
-    afterAll(async () => {
-      await store.close();
-    });
+    const fx = useGitStore(dialect);
 
-    async function setUp(settings: Record<string, unknown> = {}) {
-      const deps = testDeps(store);
-      const seeded = await seedGitRepo(deps, settings);
-      repos.push(seeded);
-      const coder = await seedAgent(deps, 'coder');
-      return { deps, seeded, repo: seeded.repo, git: seeded.git, coder };
-    }
+    const setUp = (settings: Record<string, unknown> = {}) => fx.seedWithCoder(settings);
 
     it('creates a stream on the buffer head with a worktree at .worktrees/<agent>/', async () => {
       const { deps, repo, git, coder } = await setUp();
@@ -60,22 +39,22 @@ for (const dialect of DIALECTS) {
       expect(worktree).toBe(join(git.dir, '.worktrees', coder.name));
       expect(await git.run(['rev-parse', '--abbrev-ref', 'HEAD'], worktree)).toBe(stream.branch);
       expect(await git.rev(stream.branch)).toBe(bufferHead);
-      expect(await findWorkspace(store.db, repo.id, coder.id)).toMatchObject({
+      expect(await findWorkspace(fx.store.db, repo.id, coder.id)).toMatchObject({
         stream_id: stream.id,
         path: worktree,
       });
       expect(agentNameFromPath(repo, join(worktree, 'src'))).toBe(coder.name);
       // The main worktree does not see the agents' worktrees.
       expect(await worktreeStatus(git, git.dir)).toBe('');
-      const ops = await store.db
+      const ops = await fx.store.db
         .selectFrom('gitswarm_operations')
         .selectAll()
         .where('repo_id', '=', repo.id)
         .execute();
       expect(ops.map((o) => [o.kind, o.status])).toEqual([['stream_create', 'done']]);
-      const events = await listActivity(store.db, { repoId: repo.id, eventTypes: ['stream.created'] });
+      const events = await listActivity(fx.store.db, { repoId: repo.id, eventTypes: ['stream.created'] });
       expect(events[0]?.metadata).toMatchObject({ branch: stream.branch, base_commit: bufferHead });
-      const listed = await listWorkspaces(store.db, repo.id);
+      const listed = await listWorkspaces(fx.store.db, repo.id);
       expect(listed).toHaveLength(1);
       expect(listed[0]).toMatchObject({
         agent_name: coder.name,
@@ -106,7 +85,7 @@ for (const dialect of DIALECTS) {
         code: 'invalid_name',
       });
       // Nothing was left behind by the refusals.
-      const streams = await store.db
+      const streams = await fx.store.db
         .selectFrom('gitswarm_streams')
         .select('id')
         .where('repo_id', '=', repo.id)
@@ -141,7 +120,7 @@ for (const dialect of DIALECTS) {
         `Change-Id: ${result.change_id}`,
       );
       expect(await worktreeStatus(git, worktree)).toBe('');
-      const rows = await store.db
+      const rows = await fx.store.db
         .selectFrom('gitswarm_stream_commits')
         .selectAll()
         .where('stream_id', '=', stream.id)
@@ -175,26 +154,26 @@ for (const dialect of DIALECTS) {
       const destroyed = await destroyWorkspace(deps, { repo, agent: coder, abandon: true });
       expect(destroyed).toEqual({ stream_id: stream.id, worktree, abandoned: true });
       expect(existsSync(worktree)).toBe(false);
-      expect(await findWorkspace(store.db, repo.id, coder.id)).toBeUndefined();
-      expect((await getStream(store.db, repo.id, stream.id)).status).toBe('abandoned');
+      expect(await findWorkspace(fx.store.db, repo.id, coder.id)).toBeUndefined();
+      expect((await getStream(fx.store.db, repo.id, stream.id)).status).toBe('abandoned');
       expect(await git.rev(stream.branch)).toBe(await git.rev('buffer'));
       // The agent can start again; the old name is free once its stream is abandoned.
       const again = await createWorkspace(deps, { repo, agent: coder, name: stream.name });
       expect(again.worktree).toBe(worktree);
       await destroyWorkspace(deps, { repo, agent: coder });
-      expect((await getStream(store.db, repo.id, again.stream.id)).status).toBe('active');
+      expect((await getStream(fx.store.db, repo.id, again.stream.id)).status).toBe('active');
     });
 
     it('links the claim of a task given with --task', async () => {
       const { deps, seeded, repo, git, coder } = await setUp();
-      const task = await createTask(deps, store.db, {
+      const task = await createTask(deps, fx.store.db, {
         repo,
         actor: seeded.owner,
         title: 'Implement caching layer',
       });
       const { stream } = await createWorkspace(deps, { repo, agent: coder, taskRef: String(task.number) });
       expect(stream.task_id).toBe(task.id);
-      const claims = await store.db
+      const claims = await fx.store.db
         .selectFrom('gitswarm_task_claims')
         .selectAll()
         .where('task_id', '=', task.id)
@@ -206,7 +185,7 @@ for (const dialect of DIALECTS) {
       });
       // The failed creation left no branch, worktree or row behind.
       expect(existsSync(join(repo.path as string, '.worktrees', other.name))).toBe(false);
-      expect(await findWorkspace(store.db, repo.id, other.id)).toBeUndefined();
+      expect(await findWorkspace(fx.store.db, repo.id, other.id)).toBeUndefined();
       expect(await git.run(['for-each-ref', '--format=%(refname)', 'refs/heads/stream/'])).toBe(
         `refs/heads/${stream.branch}`,
       );

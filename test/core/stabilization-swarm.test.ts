@@ -4,33 +4,22 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { grantAccess } from '../../src/core/access.js';
 import { destroyWorkspace, promoteBuffer } from '../../src/core/federation.js';
 import { type StabilizeResult, stabilize } from '../../src/core/stabilization.js';
-import type { SeededGitRepo } from '../helpers/federation-fixture.js';
+import { useGitStore } from '../helpers/federation-fixture.js';
 import { CHECK_COMMAND, seedStabilizeRepo, swarmCommit } from '../helpers/stabilize-fixture.js';
-import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
+import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import { seedAgent, testDeps } from '../helpers/streams-fixture.js';
 
 for (const dialect of DIALECTS) {
   describe(`${dialectLabel(dialect)}: stabilize in swarm mode, promotion, concurrency`, () => {
-    let store: TestStore;
-    const repos: SeededGitRepo[] = [];
-    beforeAll(async () => {
-      store = await openTestStore(dialect);
-    });
-    afterEach(() => {
-      for (const seeded of repos.splice(0)) seeded.git.cleanup();
-    });
-    afterAll(async () => {
-      await store.close();
-    });
+    const fx = useGitStore(dialect);
 
     async function setUp(settings: Record<string, unknown> = {}) {
-      const deps = testDeps(store);
-      const seeded = await seedStabilizeRepo(deps, settings);
-      repos.push(seeded);
+      const deps = testDeps(fx.store);
+      const seeded = fx.keep(await seedStabilizeRepo(deps, settings));
       const agents = [
         await seedAgent(deps, 'ant'),
         await seedAgent(deps, 'bee'),
@@ -111,10 +100,10 @@ for (const dialect of DIALECTS) {
         promoteBuffer(deps, { repo, actor: seeded.maintainer, trigger: 'manual', force: true }),
       ).rejects.toMatchObject({ code: 'forbidden' });
       const admin = await seedAgent(deps, 'admin');
-      await grantAccess(deps, store.db, { repo, actor: seeded.owner, agent: admin, level: 'admin' });
+      await grantAccess(deps, fx.store.db, { repo, actor: seeded.owner, agent: admin, level: 'admin' });
       const forced = await promoteBuffer(deps, { repo, actor: admin, trigger: 'manual', force: true });
       expect(forced).toMatchObject({ promoted: true, to_commit: untested.bufferHead });
-      const rows = await store.db
+      const rows = await fx.store.db
         .selectFrom('gitswarm_promotions')
         .select(['to_commit', 'triggered_by'])
         .where('repo_id', '=', repo.id)
@@ -161,7 +150,7 @@ for (const dialect of DIALECTS) {
       const [ant, bee, cat] = agents;
       const tested = await swarmCommit(deps, seeded, ant, { 'a.txt': 'a\n' });
       const gate = gatedCommand(join(git.dir, '.git'));
-      await store.db
+      await fx.store.db
         .updateTable('gitswarm_repos')
         .set({ stabilize_command: gate.command })
         .where('id', '=', repo.id)
@@ -189,7 +178,7 @@ for (const dialect of DIALECTS) {
       const breaking = await swarmCommit(deps, seeded, bee, { 'b.txt': 'BROKEN\n' });
       const tested = await swarmCommit(deps, seeded, ant, { 'a2.txt': 'a2\n' });
       const gate = gatedCommand(join(git.dir, '.git'));
-      await store.db
+      await fx.store.db
         .updateTable('gitswarm_repos')
         .set({ stabilize_command: gate.command })
         .where('id', '=', repo.id)
@@ -207,7 +196,7 @@ for (const dialect of DIALECTS) {
         breaking_stream_id: breaking.streamId,
         reverted: true,
       });
-      const row = await store.db
+      const row = await fx.store.db
         .selectFrom('gitswarm_stabilizations')
         .select('details')
         .where('id', '=', result.stabilization_id)
@@ -239,7 +228,7 @@ for (const dialect of DIALECTS) {
       expect(results.filter((r) => r.task_id)).toHaveLength(1);
       // Exactly one revert commit on top of the tested head.
       expect(await git.run(['rev-parse', 'buffer^'])).toBe(tested.bufferHead);
-      const tasks = await store.db
+      const tasks = await fx.store.db
         .selectFrom('gitswarm_tasks')
         .select('id')
         .where('repo_id', '=', repo.id)

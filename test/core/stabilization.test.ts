@@ -1,36 +1,27 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { listActivity } from '../../src/core/activity.js';
 import { getAgent } from '../../src/core/agents.js';
 import { type StabilizeResult, stabilize } from '../../src/core/stabilization.js';
 import { getTask } from '../../src/core/tasks.js';
-import type { SeededGitRepo } from '../helpers/federation-fixture.js';
+import { useGitStore } from '../helpers/federation-fixture.js';
 import { CHECK_COMMAND, seedStabilizeRepo, swarmCommit } from '../helpers/stabilize-fixture.js';
-import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
+import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import { seedAgent, testDeps } from '../helpers/streams-fixture.js';
 
 for (const dialect of DIALECTS) {
   describe(`${dialectLabel(dialect)}: stabilize`, () => {
-    let store: TestStore;
-    const repos: SeededGitRepo[] = [];
+    const fx = useGitStore(dialect);
     const dirs: string[] = [];
-    beforeAll(async () => {
-      store = await openTestStore(dialect);
-    });
     afterEach(() => {
-      for (const seeded of repos.splice(0)) seeded.git.cleanup();
       for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-    });
-    afterAll(async () => {
-      await store.close();
     });
 
     async function setUp(settings: Record<string, unknown> = {}) {
-      const deps = testDeps(store);
-      const seeded = await seedStabilizeRepo(deps, settings);
-      repos.push(seeded);
+      const deps = testDeps(fx.store);
+      const seeded = fx.keep(await seedStabilizeRepo(deps, settings));
       const [alice, bob, carol] = [
         await seedAgent(deps, 'alice'),
         await seedAgent(deps, 'bob'),
@@ -50,7 +41,7 @@ for (const dialect of DIALECTS) {
     }
 
     async function rows(repoId: string) {
-      return store.db
+      return fx.store.db
         .selectFrom('gitswarm_stabilizations')
         .selectAll()
         .where('repo_id', '=', repoId)
@@ -90,12 +81,12 @@ for (const dialect of DIALECTS) {
       });
       expect(row?.duration_ms).toBeGreaterThanOrEqual(0);
       expect(row?.details).toMatchObject({ command: CHECK_COMMAND, runs: 1, agent_id: alice.id });
-      const events = await listActivity(store.db, {
+      const events = await listActivity(fx.store.db, {
         repoId: repo.id,
         eventTypes: ['buffer.stabilized', 'buffer.promoted'],
       });
       expect(events.map((e) => e.event_type).sort()).toEqual(['buffer.promoted', 'buffer.stabilized']);
-      const promotion = await store.db
+      const promotion = await fx.store.db
         .selectFrom('gitswarm_promotions')
         .selectAll()
         .where('repo_id', '=', repo.id)
@@ -138,7 +129,7 @@ for (const dialect of DIALECTS) {
       const carols = await swarmCommit(deps, seeded, carol, { 'c.txt': 'fine too\n' });
       const alices = await swarmCommit(deps, seeded, alice, { 'a2.txt': 'more\n' });
       const tested = alices.bufferHead;
-      const bobBefore = await getAgent(store.db, bob.id);
+      const bobBefore = await getAgent(fx.store.db, bob.id);
       const { progress, sinks } = capture();
       const result = await stabilize(deps, { repo, actor: alice, ...sinks });
 
@@ -163,7 +154,7 @@ for (const dialect of DIALECTS) {
       expect(await git.show('buffer', 'a2.txt')).toBe('more');
       expect(await git.run(['symbolic-ref', 'HEAD'])).toBe('refs/heads/main');
 
-      const merge = await store.db
+      const merge = await fx.store.db
         .selectFrom('gitswarm_merges')
         .selectAll()
         .where('merge_commit', '=', bobsWork.bufferHead)
@@ -171,10 +162,10 @@ for (const dialect of DIALECTS) {
       expect(merge).toMatchObject({ stream_id: bobsWork.streamId, revert_commit: head });
       expect(merge.reverted_at).not.toBeNull();
       expect(carols.streamId).not.toBe(bobsWork.streamId);
-      const bobAfter = await getAgent(store.db, bob.id);
+      const bobAfter = await getAgent(fx.store.db, bob.id);
       expect(bobAfter.karma).toBeLessThan(bobBefore.karma);
 
-      const task = await getTask(store.db, repo.id, result.task_id as string);
+      const task = await getTask(fx.store.db, repo.id, result.task_id as string);
       expect(task).toMatchObject({ priority: 'critical', assigned_to: bob.id });
       expect(task.title).toContain('broke the buffer');
       expect(task.description).toContain(`Command: ${CHECK_COMMAND}`);
@@ -216,10 +207,10 @@ for (const dialect of DIALECTS) {
         revert_decision: 'conflicted',
       });
       expect(await git.rev('buffer')).toBe(after.bufferHead);
-      const task = await getTask(store.db, repo.id, result.task_id as string);
+      const task = await getTask(fx.store.db, repo.id, result.task_id as string);
       expect(task.description).toContain('conflicts with later merges');
       expect(task.description).toContain('Conflicting paths: b.txt');
-      const merge = await store.db
+      const merge = await fx.store.db
         .selectFrom('gitswarm_merges')
         .select('reverted_at')
         .where('merge_commit', '=', bobsWork.bufferHead)
@@ -256,7 +247,7 @@ for (const dialect of DIALECTS) {
       await swarmCommit(deps, seeded, alice, { 'a.txt': 'fine\n' });
       await stabilize(deps, { repo, actor: null });
       const bobs = await swarmCommit(deps, seeded, bob, { 'b.txt': 'BROKEN\n' });
-      await store.db
+      await fx.store.db
         .updateTable('gitswarm_streams')
         .set({ auto_revert_opt_out: true })
         .where('id', '=', bobs.streamId)
@@ -271,12 +262,12 @@ for (const dialect of DIALECTS) {
       expect(optedOut.task_id).toBeTruthy();
       expect(await git.rev('buffer')).toBe(bobs.bufferHead);
 
-      await store.db
+      await fx.store.db
         .updateTable('gitswarm_streams')
         .set({ auto_revert_opt_out: false })
         .where('id', '=', bobs.streamId)
         .execute();
-      await store.db
+      await fx.store.db
         .updateTable('gitswarm_repos')
         .set({ auto_revert_on_red: false })
         .where('id', '=', repo.id)

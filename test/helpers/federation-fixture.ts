@@ -4,12 +4,14 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { CoreDeps } from '../../src/core/deps.js';
 import { commitWorkspace, createWorkspace } from '../../src/core/federation.js';
 import { submitForReview, submitReview } from '../../src/core/reviews.js';
 import type { Agent, Stream } from '../../src/store/index.js';
 import { makeRepo, type TestRepo } from './git-fixture.js';
-import { type SeededRepo, seedAgent, seedRepo } from './streams-fixture.js';
+import { openTestStore, type TestDialect, type TestStore } from './store.js';
+import { type SeededRepo, seedAgent, seedRepo, testDeps } from './streams-fixture.js';
 
 export interface SeededGitRepo extends SeededRepo {
   git: TestRepo;
@@ -81,4 +83,62 @@ export async function approve(
 ): Promise<void> {
   await submitForReview(deps, { repo: seeded.repo, stream, actor: author });
   await submitReview(deps, { repo: seeded.repo, stream, reviewer: seeded.maintainer, verdict: 'approve' });
+}
+
+/** One describe block's store and the git repositories its tests seed. */
+export interface GitStoreFixture {
+  /** The block's store, open from its `beforeAll` on. */
+  readonly store: TestStore;
+  /** Removes `seeded`'s git repository after the current test; returns it. */
+  keep<T extends SeededGitRepo>(seeded: T): T;
+  /** Fresh deps on the block's store and a kept git repository with these settings. */
+  seed(
+    settings?: Record<string, unknown>,
+  ): Promise<{ deps: ReturnType<typeof testDeps>; seeded: SeededGitRepo }>;
+  /** `seed`, plus an agent named `coder`. */
+  seedWithCoder(settings?: Record<string, unknown>): Promise<{
+    deps: ReturnType<typeof testDeps>;
+    seeded: SeededGitRepo;
+    repo: SeededGitRepo['repo'];
+    git: TestRepo;
+    coder: Agent;
+  }>;
+}
+
+/**
+ * Registers the hooks of a describe block that opens one store of `dialect` and removes the git
+ * repositories of each test after it. Call it inside `describe`.
+ */
+export function useGitStore(dialect: TestDialect): GitStoreFixture {
+  let store: TestStore | undefined;
+  const repos: SeededGitRepo[] = [];
+  beforeAll(async () => {
+    store = await openTestStore(dialect);
+  });
+  afterEach(() => {
+    for (const seeded of repos.splice(0)) seeded.git.cleanup();
+  });
+  afterAll(async () => {
+    await store?.close();
+  });
+  const fixture: GitStoreFixture = {
+    get store() {
+      if (!store) throw new Error('The store opens in beforeAll: use it inside a test.');
+      return store;
+    },
+    keep(seeded) {
+      repos.push(seeded);
+      return seeded;
+    },
+    async seed(settings = {}) {
+      const deps = testDeps(fixture.store);
+      return { deps, seeded: fixture.keep(await seedGitRepo(deps, settings)) };
+    },
+    async seedWithCoder(settings = {}) {
+      const { deps, seeded } = await fixture.seed(settings);
+      const coder = await seedAgent(deps, 'coder');
+      return { deps, seeded, repo: seeded.repo, git: seeded.git, coder };
+    },
+  };
+  return fixture;
 }
