@@ -31,11 +31,11 @@ import { newId, newStreamId } from '../util/ids.js';
 import { requireAction } from './access.js';
 import { recordActivity } from './activity.js';
 import { assertPromotable, recordPromotion } from './buffer-promotion.js';
-import { type ConsensusResult, evaluateConsensus } from './consensus.js';
+import type { ConsensusResult } from './consensus.js';
 import type { CoreDeps } from './deps.js';
 import { isMaintainer } from './maintainers.js';
 import { getRepo } from './repos.js';
-import { recordMerge } from './stream-merge.js';
+import { assertMergeable, recordMerge } from './stream-merge.js';
 import { recordRevert } from './stream-revert.js';
 import {
   assertTransition,
@@ -281,65 +281,33 @@ export interface MergeApprovalInput {
 }
 
 /**
- * Throws unless the actor may merge the stream into the buffer now: the stream is live, the actor
- * may write (gated mode: maintain), its parent stream is merged, it has recorded commits, and
- * (outside swarm mode) consensus is reached. The same checks federation's mergeStream makes
- * before it merges locally, minus the git facts only a clone can tell.
+ * Throws unless the actor may merge the stream into the buffer now: stream-merge's
+ * assertMergeable (live, permission by merge mode, parent merged, consensus) with "has work"
+ * meaning recorded commits, since the server has no clone to ask git.
  */
 export async function assertMergeApproved(
   deps: CoreDeps,
   db: Executor,
   input: MergeApprovalInput,
 ): Promise<{ stream: Stream; consensus: ConsensusResult | null }> {
-  const { repo, actor } = input;
-  const stream = await getStreamById(db, input.stream.id);
-  assertStreamOfRepo(repo, stream);
-  if (stream.status === 'merged') {
-    throw new GitSwarmError('invalid_state', `Stream ${stream.name} is already merged.`, {
-      details: { stream_id: stream.id, status: stream.status },
-    });
-  }
-  if (!isLiveStream(stream)) {
-    throw new GitSwarmError(
-      'invalid_state',
-      `Stream ${stream.name} is ${stream.status}; it cannot be merged.`,
-      {
-        details: { stream_id: stream.id, status: stream.status },
-      },
-    );
-  }
-  await requireAction(deps, db, repo, actor, repo.merge_mode === 'gated' ? 'merge' : 'write');
-  if (stream.parent_stream_id && stream.base_branch !== repo.buffer_branch) {
-    const parent = await getStreamById(db, stream.parent_stream_id);
-    if (parent.status !== 'merged') {
-      throw new GitSwarmError(
-        'dependency_unmerged',
-        `Stream ${stream.name} depends on stream ${parent.name}, which is ${parent.status}; merge it first.`,
-        { details: { stream_id: stream.id, parent_stream_id: parent.id, parent_status: parent.status } },
-      );
-    }
-  }
-  const commit = await db
-    .selectFrom('gitswarm_stream_commits')
-    .select('id')
-    .where('stream_id', '=', stream.id)
-    .executeTakeFirst();
-  if (!commit) {
-    throw new GitSwarmError('empty_stream', `Stream ${stream.name} has no recorded commits.`, {
-      hint: 'Record the commits first: POST /api/v1/streams/:id/commits',
-      details: { stream_id: stream.id },
-    });
-  }
-  if (repo.merge_mode === 'swarm') return { stream, consensus: null };
-  const consensus = await evaluateConsensus(deps, db, repo, stream);
-  if (!consensus.reached) {
-    throw new GitSwarmError(
-      'no_consensus',
-      `Stream ${stream.name} has no consensus (${consensus.reason}): ${consensus.approvals} approvals, ${consensus.rejections} change requests, ratio ${consensus.ratio.toFixed(2)} of ${consensus.threshold}.`,
-      { hint: `See the numbers with: gitswarm consensus ${stream.id}`, details: { consensus } },
-    );
-  }
-  return { stream, consensus };
+  return assertMergeable(deps, db, {
+    repo: input.repo,
+    stream: input.stream,
+    actor: input.actor,
+    assertHasWork: async (stream) => {
+      const commit = await db
+        .selectFrom('gitswarm_stream_commits')
+        .select('id')
+        .where('stream_id', '=', stream.id)
+        .executeTakeFirst();
+      if (!commit) {
+        throw new GitSwarmError('empty_stream', `Stream ${stream.name} has no recorded commits.`, {
+          hint: 'Record the commits first: POST /api/v1/streams/:id/commits',
+          details: { stream_id: stream.id },
+        });
+      }
+    },
+  });
 }
 
 /** The merge decision (spec 3.1 Mode B step 8): approved, and where to merge, or a refusal. */

@@ -21,7 +21,7 @@ import { newId } from '../util/ids.js';
 import { requireAction } from './access.js';
 import { recordActivity } from './activity.js';
 import { assertCheckoutsClean, syncCheckouts } from './checked-out-branches.js';
-import { evaluateConsensus } from './consensus.js';
+import { type ConsensusResult, evaluateConsensus } from './consensus.js';
 import type { CoreDeps } from './deps.js';
 import { getRepo } from './repos.js';
 import { branchHeads, type CascadeOutcome, cascadeDependents } from './stream-cascade.js';
@@ -77,6 +77,7 @@ export async function mergeStream(deps: CoreDeps, input: MergeStreamInput): Prom
       oplog,
       streamId: stream.id,
       agentId: input.actor?.id ?? null,
+      targetHead: bufferHead,
     });
     if (outcome.kind === 'conflicted') {
       await inTransaction(deps.store.db, async (trx) => {
@@ -143,8 +144,53 @@ interface CheckInput {
 
 /** The first transaction: everything that decides whether the merge may happen. */
 async function checkMergeable(deps: CoreDeps, db: Executor, input: CheckInput): Promise<Stream> {
+  const { repo } = input;
+  const { stream } = await assertMergeable(deps, db, {
+    repo,
+    stream: { id: input.streamId },
+    actor: input.actor,
+    assertHasWork: (stream) => {
+      if (input.empty) {
+        throw new GitSwarmError(
+          'empty_stream',
+          `Stream ${stream.name} has nothing that is not already on ${repo.buffer_branch}.`,
+          {
+            details: { stream_id: stream.id, head: input.source, buffer_head: input.bufferHead },
+          },
+        );
+      }
+    },
+  });
+  return stream;
+}
+
+export interface AssertMergeableInput {
+  repo: Repo;
+  stream: Pick<Stream, 'id'>;
+  /** Who merges; null when a passed council proposal executes the merge (no permission or consensus check). */
+  actor: Agent | null;
+  /**
+   * Throws empty_stream when the stream has nothing to merge. How that is known differs (a clone
+   * asks git, the server looks at recorded commits), so the caller says; it runs after the
+   * dependency check and before consensus.
+   */
+  assertHasWork?: (stream: Stream) => void | Promise<void>;
+}
+
+/**
+ * The git-free merge checks, shared by the local merge and Mode B's merge approval: the stream is
+ * this repository's and live, the actor may merge by the merge mode (and the buffer's branch rule),
+ * its parent stream is merged, it has work, and (for an agent, outside swarm mode) consensus is
+ * reached. Throws stream_not_found, invalid_state, forbidden, dependency_unmerged, empty_stream
+ * or no_consensus.
+ */
+export async function assertMergeable(
+  deps: CoreDeps,
+  db: Executor,
+  input: AssertMergeableInput,
+): Promise<{ stream: Stream; consensus: ConsensusResult | null }> {
   const { repo, actor } = input;
-  const stream = await getStreamById(db, input.streamId);
+  const stream = await getStreamById(db, input.stream.id);
   if (stream.repo_id !== repo.id) {
     throw new GitSwarmError('stream_not_found', `No stream ${stream.id} in this repository.`);
   }
@@ -179,27 +225,18 @@ async function checkMergeable(deps: CoreDeps, db: Executor, input: CheckInput): 
       );
     }
   }
-  if (input.empty) {
+  await input.assertHasWork?.(stream);
+  // A council decision is the consensus; swarm mode needs none.
+  if (!actor || repo.merge_mode === 'swarm') return { stream, consensus: null };
+  const consensus = await evaluateConsensus(deps, db, repo, stream);
+  if (!consensus.reached) {
     throw new GitSwarmError(
-      'empty_stream',
-      `Stream ${stream.name} has nothing that is not already on ${repo.buffer_branch}.`,
-      {
-        details: { stream_id: stream.id, head: input.source, buffer_head: input.bufferHead },
-      },
+      'no_consensus',
+      `Stream ${stream.name} has no consensus (${consensus.reason}): ${consensus.approvals} approvals, ${consensus.rejections} change requests, ratio ${consensus.ratio.toFixed(2)} of ${consensus.threshold}.`,
+      { hint: `See the numbers with: gitswarm consensus ${stream.id}`, details: { consensus } },
     );
   }
-  // A council decision is the consensus; swarm mode needs none.
-  if (actor && repo.merge_mode !== 'swarm') {
-    const consensus = await evaluateConsensus(deps, db, repo, stream);
-    if (!consensus.reached) {
-      throw new GitSwarmError(
-        'no_consensus',
-        `Stream ${stream.name} has no consensus (${consensus.reason}): ${consensus.approvals} approvals, ${consensus.rejections} change requests, ratio ${consensus.ratio.toFixed(2)} of ${consensus.threshold}.`,
-        { hint: `See the numbers with: gitswarm consensus ${stream.id}`, details: { consensus } },
-      );
-    }
-  }
-  return stream;
+  return { stream, consensus };
 }
 
 function mergeMessage(repo: Repo, stream: Stream): string {
