@@ -4,7 +4,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
-import { createTestRepo, registerTestAgent, startTestApp, type TestAgent, type TestApp } from './helpers.js';
+import {
+  callApi,
+  createTestRepo,
+  registerTestAgent,
+  startTestApp,
+  type TestAgent,
+  type TestApp,
+} from './helpers.js';
 
 for (const dialect of DIALECTS) {
   describe(`${dialectLabel(dialect)}: governance routes`, () => {
@@ -12,15 +19,8 @@ for (const dialect of DIALECTS) {
     let owner: TestAgent;
     let alice: TestAgent;
     let bob: TestAgent;
-    const call = async (agent: TestAgent | null, method: string, url: string, payload?: unknown) => {
-      const response = await t.app.inject({
-        method: method as 'GET',
-        url: `/api/v1${url}`,
-        headers: agent?.headers ?? {},
-        ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
-      });
-      return { status: response.statusCode, body: response.json() };
-    };
+    const call = (agent: TestAgent | null, method: string, url: string, payload?: unknown) =>
+      callApi(t.app, agent, { method, url, payload });
 
     beforeAll(async () => {
       t = await startTestApp(dialect);

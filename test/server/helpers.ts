@@ -30,6 +30,21 @@ export async function startTestApp(
   };
 }
 
+/** Calls `/api/v1<url>` as `agent` (anonymously when null); returns the status and the parsed body. */
+export async function callApi(
+  app: App,
+  agent: TestAgent | null,
+  request: { method: string; url: string; payload?: unknown },
+) {
+  const response = await app.inject({
+    method: request.method as 'GET',
+    url: `/api/v1${request.url}`,
+    headers: agent?.headers ?? {},
+    ...(request.payload === undefined ? {} : { payload: request.payload as Record<string, unknown> }),
+  });
+  return { status: response.statusCode, body: response.json() };
+}
+
 export interface TestAgent {
   id: string;
   name: string;

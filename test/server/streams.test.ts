@@ -5,7 +5,14 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
-import { createTestRepo, registerTestAgent, startTestApp, type TestAgent, type TestApp } from './helpers.js';
+import {
+  callApi,
+  createTestRepo,
+  registerTestAgent,
+  startTestApp,
+  type TestAgent,
+  type TestApp,
+} from './helpers.js';
 
 const sha = () => randomBytes(20).toString('hex');
 
@@ -16,15 +23,8 @@ for (const dialect of DIALECTS) {
     let author: TestAgent;
     let reviewer: TestAgent;
     let outsider: TestAgent;
-    const call = async (agent: TestAgent | null, method: string, url: string, payload?: unknown) => {
-      const response = await t.app.inject({
-        method: method as 'GET',
-        url: `/api/v1${url}`,
-        headers: agent?.headers ?? {},
-        ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
-      });
-      return { status: response.statusCode, body: response.json() };
-    };
+    const call = (agent: TestAgent | null, method: string, url: string, payload?: unknown) =>
+      callApi(t.app, agent, { method, url, payload });
 
     /** A repository where `reviewer` is a maintainer (so its approval counts under guild). */
     const setUp = async (settings: Record<string, unknown> = {}) => {
