@@ -13,15 +13,35 @@ export interface MaintainerChange {
   agent: Agent;
 }
 
+function findMaintainerRow(db: Executor, repoId: string, agentId: string) {
+  return db
+    .selectFrom('gitswarm_maintainers')
+    .select('role')
+    .where('repo_id', '=', repoId)
+    .where('agent_id', '=', agentId)
+    .executeTakeFirst();
+}
+
+function recordChange(
+  deps: CoreDeps,
+  db: Executor,
+  event: 'maintainer.added' | 'maintainer.removed',
+  input: MaintainerChange,
+): Promise<unknown> {
+  return recordActivity(deps, db, {
+    event,
+    repoId: input.repo.id,
+    agentId: input.actor?.id ?? null,
+    targetType: 'agent',
+    targetId: input.agent.id,
+    metadata: { agent: input.agent.name },
+  });
+}
+
 /** Adds a maintainer (admin+, or a council decision). */
 export async function addMaintainer(deps: CoreDeps, db: Executor, input: MaintainerChange): Promise<void> {
   if (input.actor) await requireAction(deps, db, input.repo, input.actor, 'settings');
-  const existing = await db
-    .selectFrom('gitswarm_maintainers')
-    .select('role')
-    .where('repo_id', '=', input.repo.id)
-    .where('agent_id', '=', input.agent.id)
-    .executeTakeFirst();
+  const existing = await findMaintainerRow(db, input.repo.id, input.agent.id);
   if (existing) {
     throw new GitSwarmError(
       'already_exists',
@@ -39,25 +59,13 @@ export async function addMaintainer(deps: CoreDeps, db: Executor, input: Maintai
       created_at: isoNow(deps.clock),
     })
     .execute();
-  await recordActivity(deps, db, {
-    event: 'maintainer.added',
-    repoId: input.repo.id,
-    agentId: input.actor?.id ?? null,
-    targetType: 'agent',
-    targetId: input.agent.id,
-    metadata: { agent: input.agent.name },
-  });
+  await recordChange(deps, db, 'maintainer.added', input);
 }
 
 /** Removes a maintainer (admin+, or a council decision); the owner role cannot be removed. */
 export async function removeMaintainer(deps: CoreDeps, db: Executor, input: MaintainerChange): Promise<void> {
   if (input.actor) await requireAction(deps, db, input.repo, input.actor, 'settings');
-  const existing = await db
-    .selectFrom('gitswarm_maintainers')
-    .select('role')
-    .where('repo_id', '=', input.repo.id)
-    .where('agent_id', '=', input.agent.id)
-    .executeTakeFirst();
+  const existing = await findMaintainerRow(db, input.repo.id, input.agent.id);
   if (!existing) {
     throw new GitSwarmError('not_found', `Agent ${input.agent.name} is not a maintainer.`, {
       hint: 'List maintainers with: gitswarm maintainer list',
@@ -74,14 +82,7 @@ export async function removeMaintainer(deps: CoreDeps, db: Executor, input: Main
     .where('repo_id', '=', input.repo.id)
     .where('agent_id', '=', input.agent.id)
     .execute();
-  await recordActivity(deps, db, {
-    event: 'maintainer.removed',
-    repoId: input.repo.id,
-    agentId: input.actor?.id ?? null,
-    targetType: 'agent',
-    targetId: input.agent.id,
-    metadata: { agent: input.agent.name },
-  });
+  await recordChange(deps, db, 'maintainer.removed', input);
 }
 
 export async function listMaintainers(db: Executor, repoId: string) {
@@ -96,11 +97,5 @@ export async function listMaintainers(db: Executor, repoId: string) {
 
 /** Whether the agent is the owner or a maintainer. */
 export async function isMaintainer(db: Executor, repoId: string, agentId: string): Promise<boolean> {
-  const row = await db
-    .selectFrom('gitswarm_maintainers')
-    .select('id')
-    .where('repo_id', '=', repoId)
-    .where('agent_id', '=', agentId)
-    .executeTakeFirst();
-  return row !== undefined;
+  return (await findMaintainerRow(db, repoId, agentId)) !== undefined;
 }
