@@ -68,7 +68,10 @@ export async function resolveAccess(
   }
 }
 
-/** Throws `forbidden` unless the agent may perform the action; returns the resolved access. */
+/**
+ * Throws `forbidden` unless the agent may perform the action, and `invalid_state` for any action
+ * above read on an archived repository; returns the resolved access.
+ */
 export async function requireAction(
   deps: CoreDeps,
   db: Executor,
@@ -78,6 +81,16 @@ export async function requireAction(
 ): Promise<ResolvedAccess> {
   const access = await resolveAccess(deps, db, repo, agent);
   const needed = ACTION_LEVELS[action];
+  // Only someone who may read the repository learns that it is archived.
+  if (repo.status === 'archived' && needed !== 'read' && accessRank(access.level) >= accessRank('read')) {
+    throw new GitSwarmError(
+      'invalid_state',
+      `Repository ${repo.name} is archived; it takes no more changes.`,
+      {
+        details: { repo_id: repo.id, status: repo.status, action },
+      },
+    );
+  }
   if (accessRank(access.level) < accessRank(needed)) {
     throw new GitSwarmError(
       'forbidden',

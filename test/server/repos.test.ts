@@ -249,6 +249,18 @@ for (const dialect of DIALECTS) {
         headers: owner.headers,
       });
       expect(again.statusCode).toBe(409);
+      // An archived repository takes no writes: 409 invalid_state naming it, and nothing recorded.
+      const write = await t.app.inject({
+        method: 'POST',
+        url: `/api/v1/repos/${repo.id}/streams`,
+        headers: owner.headers,
+        payload: { name: 'late' },
+      });
+      expect(write.statusCode).toBe(409);
+      expect(write.json().error).toMatchObject({ code: 'invalid_state' });
+      expect(write.json().error.message).toContain(`Repository ${repo.name} is archived`);
+      const streams = await t.app.inject({ url: `/api/v1/repos/${repo.id}/streams`, headers: owner.headers });
+      expect(streams.json().streams).toHaveLength(0);
     });
 
     it('PATCH /agents/:id changes only your own profile', async () => {
