@@ -3,7 +3,8 @@
  * repository, kept and validated here (admin to change, anyone who can read the repository to list).
  * A pattern is a branch name in which `*` matches any run of characters within one path segment and
  * `**` any run including `/`. `matchBranchRule` picks the rule with the highest priority (then the
- * longest pattern) for a branch. The merge path does not consult these rules yet.
+ * longest pattern) for a branch. Merges into the buffer apply the buffer's rule: consensus.ts (threshold,
+ * required approvals) and stream-merge.ts assertMergeable (merge_restriction).
  */
 import { GitSwarmError } from '../errors.js';
 import type { Agent, Executor, Repo } from '../store/index.js';
@@ -252,4 +253,13 @@ export function matchBranchRule<T extends Pick<BranchRule, 'branch_pattern' | 'p
   return rules
     .filter((rule) => patternToRegExp(rule.branch_pattern).test(branch))
     .sort((a, b) => b.priority - a.priority || b.branch_pattern.length - a.branch_pattern.length)[0];
+}
+
+/** The rule that applies to `branch` in a repository, or null. */
+export async function findBranchRule(
+  db: Executor,
+  repoId: string,
+  branch: string,
+): Promise<BranchRule | null> {
+  return matchBranchRule(await listBranchRules(db, repoId), branch) ?? null;
 }

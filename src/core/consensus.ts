@@ -9,9 +9,13 @@
  * - open: every decisive review weighs sqrt(karma + 1) for an agent, `human_review_weight` for a
  *   human; Σ approve / Σ (approve + request_changes) ≥ threshold.
  *
+ * The buffer branch's rule (branch-rules.ts), if one matches, overrides the threshold with its
+ * `consensus_threshold` and asks for at least `required_approvals` counted approvals (not in swarm mode).
+ *
  * `comment` verdicts never count. The stream's author cannot have a review (reviews.ts refuses).
  */
 import type { Executor, OwnershipModel, Repo, ReviewVerdict, Stream } from '../store/index.js';
+import { type BranchRule, findBranchRule } from './branch-rules.js';
 import type { CoreDeps } from './deps.js';
 
 export type ConsensusReason =
@@ -19,6 +23,7 @@ export type ConsensusReason =
   | 'threshold_met'
   | 'maintainer_approved'
   | 'insufficient_reviews'
+  | 'insufficient_approvals'
   | 'below_threshold'
   | 'no_maintainer_approval';
 
@@ -35,7 +40,14 @@ export interface ConsensusResult {
   ratio: number;
   /** Decisive reviews needed before the ratio is considered. */
   min_reviews: number;
+  /** Counted approvals the buffer's branch rule asks for (0 without a rule). */
+  required_approvals: number;
+  /** The branch rule that applied (threshold, required approvals), or null. */
+  rule_id: string | null;
 }
+
+/** The parts of a branch rule consensus applies. */
+export type ConsensusRule = Pick<BranchRule, 'id' | 'consensus_threshold' | 'required_approvals'>;
 
 /** The reviews consensus looks at: one per reviewer, with who the reviewer is. */
 export interface CountedReview {
@@ -49,15 +61,20 @@ export interface CountedReview {
 /** Ratios within this of the threshold count as meeting it (2/3 against a stored 0.667, say). */
 const RATIO_EPSILON = 1e-9;
 
-/** Evaluates consensus for a stream in the caller's transaction. */
+/**
+ * Evaluates consensus for a stream in the caller's transaction, under the buffer branch's rule
+ * (looked up unless the caller passes it, null for none).
+ */
 export async function evaluateConsensus(
   _deps: CoreDeps,
   db: Executor,
   repo: Repo,
   stream: Pick<Stream, 'id' | 'agent_id'>,
+  rule?: ConsensusRule | null,
 ): Promise<ConsensusResult> {
+  const applied = rule === undefined ? await findBranchRule(db, repo.id, repo.buffer_branch) : rule;
   const reviews = await loadCountedReviews(db, repo.id, stream);
-  return decideConsensus(repo, reviews);
+  return decideConsensus(repo, reviews, applied ?? null);
 }
 
 async function loadCountedReviews(
@@ -89,8 +106,35 @@ type ConsensusSettings = Pick<
   'merge_mode' | 'ownership_model' | 'consensus_threshold' | 'min_reviews' | 'human_review_weight'
 >;
 
-/** The pure decision: the repository's settings and the counted reviews in, the answer out. */
-export function decideConsensus(repo: ConsensusSettings, reviews: readonly CountedReview[]): ConsensusResult {
+/**
+ * The pure decision: the repository's settings, the counted reviews and the branch rule in, the
+ * answer out. The rule's threshold replaces the repository's; its required approvals come on top.
+ */
+export function decideConsensus(
+  repo: ConsensusSettings,
+  reviews: readonly CountedReview[],
+  rule: ConsensusRule | null = null,
+): ConsensusResult {
+  const result = decideByModel(
+    rule?.consensus_threshold != null ? { ...repo, consensus_threshold: rule.consensus_threshold } : repo,
+    reviews,
+  );
+  const required = rule?.required_approvals ?? 0;
+  const ruled = {
+    ...result,
+    required_approvals: result.model === 'swarm' ? 0 : required,
+    rule_id: rule?.id ?? null,
+  };
+  if (ruled.reached && result.model !== 'swarm' && result.approvals < required) {
+    return { ...ruled, reached: false, reason: 'insufficient_approvals' };
+  }
+  return ruled;
+}
+
+function decideByModel(
+  repo: ConsensusSettings,
+  reviews: readonly CountedReview[],
+): Omit<ConsensusResult, 'required_approvals' | 'rule_id'> {
   const threshold = Number(repo.consensus_threshold);
   const decisive = reviews.filter((r) => r.verdict !== 'comment');
   const count = (list: readonly CountedReview[], verdict: ReviewVerdict) =>

@@ -20,6 +20,7 @@ import { isoNow } from '../util/clock.js';
 import { newId } from '../util/ids.js';
 import { requireAction } from './access.js';
 import { recordActivity } from './activity.js';
+import { findBranchRule } from './branch-rules.js';
 import { assertCheckoutsClean, syncCheckouts } from './checked-out-branches.js';
 import { type ConsensusResult, evaluateConsensus } from './consensus.js';
 import type { CoreDeps } from './deps.js';
@@ -179,7 +180,7 @@ export interface AssertMergeableInput {
 
 /**
  * The git-free merge checks, shared by the local merge and Mode B's merge approval: the stream is
- * this repository's and live, the actor may merge by the merge mode (and the buffer's branch rule),
+ * this repository's and live, the actor may merge by the merge mode and the buffer's branch rule,
  * its parent stream is merged, it has work, and (for an agent, outside swarm mode) consensus is
  * reached. Throws stream_not_found, invalid_state, forbidden, dependency_unmerged, empty_stream
  * or no_consensus.
@@ -208,9 +209,12 @@ export async function assertMergeable(
       },
     );
   }
+  const rule = await findBranchRule(db, repo.id, repo.buffer_branch);
   if (actor) {
-    // Gated mode: only maintainers (maintain+) merge; review and swarm: anyone who may write.
-    await requireAction(deps, db, repo, actor, repo.merge_mode === 'gated' ? 'merge' : 'write');
+    // Gated mode, or a maintainers_only rule on the buffer: only maintainers (maintain+) merge;
+    // otherwise anyone who may write.
+    const maintainersOnly = repo.merge_mode === 'gated' || rule?.merge_restriction === 'maintainers_only';
+    await requireAction(deps, db, repo, actor, maintainersOnly ? 'merge' : 'write');
   }
   if (stream.parent_stream_id && stream.base_branch !== repo.buffer_branch) {
     const parent = await getStreamById(db, stream.parent_stream_id);
@@ -228,7 +232,7 @@ export async function assertMergeable(
   await input.assertHasWork?.(stream);
   // A council decision is the consensus; swarm mode needs none.
   if (!actor || repo.merge_mode === 'swarm') return { stream, consensus: null };
-  const consensus = await evaluateConsensus(deps, db, repo, stream);
+  const consensus = await evaluateConsensus(deps, db, repo, stream, rule);
   if (!consensus.reached) {
     throw new GitSwarmError(
       'no_consensus',

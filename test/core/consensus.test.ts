@@ -322,9 +322,10 @@ for (const dialect of DIALECTS) {
           await submitReview(deps, { repo: seeded.repo, stream, reviewer: agent, verdict: reviewer.verdict });
         }
         const result = await evaluateConsensus(deps, store.db, seeded.repo, stream);
-        const { ratio, ...rest } = result;
+        const { ratio, rule_id, required_approvals, ...rest } = result;
         const { ratio: expectedRatio, ...expectedRest } = testCase.expected;
         expect(rest).toEqual(expectedRest);
+        expect({ rule_id, required_approvals }).toEqual({ rule_id: null, required_approvals: 0 });
         expect(ratio).toBeCloseTo(expectedRatio, 9);
       });
     }

@@ -78,6 +78,8 @@ for (const dialect of DIALECTS) {
         threshold: 0.66,
         ratio: 0,
         min_reviews: 1,
+        required_approvals: 0,
+        rule_id: null,
       });
       expect(await seeded.git.rev('buffer')).toBe(bufferBefore);
       // A council decision needs no consensus.

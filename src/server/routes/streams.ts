@@ -104,6 +104,8 @@ export const ConsensusView = Closed({
   threshold: Type.Number(),
   ratio: Type.Number(),
   min_reviews: Type.Number(),
+  required_approvals: Type.Number(),
+  rule_id: Nullable(Type.String()),
 });
 
 const CreateStreamBody = Closed({
