@@ -4,8 +4,8 @@
  */
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { gitOut } from '../engine/git.js';
 import { assertValidName } from '../engine/names.js';
+import { findGitRepo } from '../engine/repo.js';
 import { GitSwarmError } from '../errors.js';
 import type { Agent, Repo } from '../store/index.js';
 
@@ -47,7 +47,7 @@ export function agentNameFromPath(repo: Pick<Repo, 'id' | 'path'>, cwd: string):
  * the repository's `info/exclude` (shared by all worktrees); idempotent.
  */
 export async function excludeWorktreesDir(repoDir: string): Promise<void> {
-  const commonDir = resolve(repoDir, await gitOut(['rev-parse', '--git-common-dir'], { cwd: repoDir }));
+  const { commonDir } = await findGitRepo(repoDir);
   const infoDir = join(commonDir, 'info');
   const excludeFile = join(infoDir, 'exclude');
   const line = `/${WORKTREES_DIR}/`;

@@ -1,11 +1,12 @@
 /**
  * Finding a repository and reading its refs, ancestry and tags. Read-only except `createTag`.
  */
-import { basename, dirname } from 'node:path';
+import { readFileSync, realpathSync, type Stats, statSync } from 'node:fs';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { GitSwarmError, isGitSwarmError } from '../errors.js';
 import { type GitIdentity, identityEnv } from './author.js';
 import { git, gitOut } from './git.js';
-import { assertRevision, assertValidRef, assertValidTag } from './names.js';
+import { assertRevision, assertValidRef, assertValidTag, isObjectId } from './names.js';
 
 /** A repository: its main worktree and the shared `.git` directory of all its worktrees. */
 export interface GitRepo {
@@ -15,8 +16,14 @@ export interface GitRepo {
   commonDir: string;
 }
 
-/** The repository containing `cwd` (the repo, any subdirectory, or a linked worktree). */
+/**
+ * The repository containing `cwd` (the repo, any subdirectory, or a linked worktree). Every
+ * command asks this first, so the usual layouts are read from the file system; anything unusual
+ * (git environment variables, a bare or separate git directory, another owner) is left to git.
+ */
 export async function findGitRepo(cwd: string): Promise<GitRepo> {
+  const found = findGitRepoOnDisk(cwd);
+  if (found) return found;
   let lines: string[];
   try {
     lines = (
@@ -35,6 +42,125 @@ export async function findGitRepo(cwd: string): Promise<GitRepo> {
   const list = await gitOut(['worktree', 'list', '--porcelain'], { cwd });
   const first = /^worktree (.+)$/m.exec(list)?.[1];
   return { root: first ?? commonDir, commonDir };
+}
+
+// Variables that change how git finds a repository: with any of them set, git decides.
+const DISCOVERY_ENV = [
+  'GIT_DIR',
+  'GIT_WORK_TREE',
+  'GIT_COMMON_DIR',
+  'GIT_CEILING_DIRECTORIES',
+  'GIT_DISCOVERY_ACROSS_FILESYSTEM',
+  'GIT_CONFIG_PARAMETERS',
+];
+
+/**
+ * What `git rev-parse --git-common-dir` answers, for a worktree whose `.git` is the repository's
+ * own directory or a linked worktree's `gitdir:` file, found by walking up from `cwd` as git
+ * does; null for every other case (git is asked instead).
+ */
+function findGitRepoOnDisk(cwd: string): GitRepo | null {
+  if (DISCOVERY_ENV.some((name) => process.env[name] !== undefined)) return null;
+  let dir: string;
+  try {
+    dir = realpathSync(cwd);
+  } catch {
+    return null;
+  }
+  if (dir.split(sep).includes('.git')) return null; // inside a git directory
+  const uid = process.getuid?.();
+  // Git stops at a file-system boundary; so does this walk (and git then decides).
+  const device = statOrNull(dir)?.dev;
+  for (;;) {
+    const dotGit = join(dir, '.git');
+    const stat = statOrNull(dotGit);
+    if (stat) {
+      if (uid !== undefined && stat.uid !== uid) return null; // git's safe.directory rules apply
+      if (stat.isDirectory()) {
+        return isPlainGitDir(dotGit) ? { root: dir, commonDir: dotGit } : null;
+      }
+      if (!stat.isFile()) return null;
+      const gitDir = /^gitdir: (.+)$/m.exec(readOrNull(dotGit) ?? '')?.[1];
+      if (!gitDir) return null;
+      const linked = resolve(dir, gitDir);
+      const common = readOrNull(join(linked, 'commondir'))?.trim();
+      if (!common) return null;
+      let commonDir: string;
+      try {
+        commonDir = realpathSync(resolve(linked, common));
+      } catch {
+        return null;
+      }
+      if (basename(commonDir) !== '.git' || !isPlainGitDir(commonDir)) return null;
+      return { root: dirname(commonDir), commonDir };
+    }
+    const parent = dirname(dir);
+    if (parent === dir || statOrNull(parent)?.dev !== device) return null;
+    dir = parent;
+  }
+}
+
+/** A repository's own `.git` directory with no setting that moves its worktree or makes it bare. */
+function isPlainGitDir(gitDir: string): boolean {
+  if (!statOrNull(join(gitDir, 'HEAD'))?.isFile()) return false;
+  const config = readOrNull(join(gitDir, 'config'));
+  return config !== null && !/^\s*(bare\s*=\s*true|worktree\s*=)/im.test(config);
+}
+
+function statOrNull(path: string): Stats | null {
+  try {
+    return statSync(path);
+  } catch {
+    return null;
+  }
+}
+
+function readOrNull(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Reads branch refs (`refs/heads/…`, or `HEAD` for the branch the worktree has checked out) of the
+ * worktree rooted at `worktree` from its loose ref files, without running git: for a caller that
+ * just had git write them (a commit, a compare-and-swap) and reads them back on a hot path. Null
+ * when any of them is not a plain loose ref (packed, symbolic, another ref storage): then ask git.
+ */
+export async function readLooseRefs(worktree: string, refs: readonly string[]): Promise<string[] | null> {
+  const dotGit = join(worktree, '.git');
+  const stat = statOrNull(dotGit);
+  let gitDir: string;
+  if (stat?.isDirectory()) gitDir = dotGit;
+  else if (stat?.isFile()) {
+    const target = /^gitdir: (.+)$/m.exec(readOrNull(dotGit) ?? '')?.[1];
+    if (!target) return null;
+    gitDir = resolve(worktree, target);
+  } else return null;
+  const common = readOrNull(join(gitDir, 'commondir'))?.trim();
+  const commonDir = common ? resolve(gitDir, common) : gitDir;
+  const config = readOrNull(join(commonDir, 'config'));
+  if (config === null || /^\s*refstorage\s*=/im.test(config)) return null;
+  const oids: string[] = [];
+  for (const ref of refs) {
+    let name = ref;
+    if (ref === 'HEAD') {
+      const head = readOrNull(join(gitDir, 'HEAD'))?.trim() ?? '';
+      if (isObjectId(head)) {
+        oids.push(head);
+        continue;
+      }
+      name = /^ref: (refs\/heads\/\S+)$/.exec(head)?.[1] ?? '';
+    }
+    if (!name.startsWith('refs/heads/')) return null;
+    assertValidRef(name);
+    const oid = readOrNull(join(commonDir, name))?.trim() ?? '';
+    if (!isObjectId(oid)) return null;
+    oids.push(oid);
+  }
+  return oids;
 }
 
 /** The object id a full ref (`refs/heads/buffer`) points at, or null when it does not exist. */

@@ -8,6 +8,7 @@ import {
   isAncestor,
   listFirstParentMerges,
   listTags,
+  readLooseRefs,
   readRef,
   resolveCommit,
 } from '../../src/engine/repo.js';
@@ -40,6 +41,30 @@ describe('findGitRepo', () => {
     expect(await findGitRepo(join(wt, 'sub'))).toEqual({ root: repo.dir, commonDir: join(repo.dir, '.git') });
   });
 
+  it('leaves unusual layouts to git: a separate git directory, a bare repository, GIT_DIR', async () => {
+    const base = realpathSync(mkdtempSync(join(tmpdir(), 'gitswarm-layouts-')));
+    try {
+      const work = join(base, 'work');
+      const gitDir = join(base, 'store.git');
+      await repo.run(['init', '-q', '--separate-git-dir', gitDir, work], base);
+      mkdirSync(join(work, 'sub'));
+      expect((await findGitRepo(join(work, 'sub'))).commonDir).toBe(gitDir);
+      const bare = join(base, 'bare.git');
+      await repo.run(['init', '-q', '--bare', bare], base);
+      expect(await findGitRepo(bare)).toEqual({ root: bare, commonDir: bare });
+      const previous = process.env.GIT_DIR;
+      process.env.GIT_DIR = bare;
+      try {
+        expect(await findGitRepo(repo.dir)).toEqual({ root: bare, commonDir: bare });
+      } finally {
+        if (previous === undefined) delete process.env.GIT_DIR;
+        else process.env.GIT_DIR = previous;
+      }
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+
   it('throws not_a_git_repo outside a repository', async () => {
     const outside = realpathSync(mkdtempSync(join(tmpdir(), 'gitswarm-nogit-')));
     try {
@@ -48,6 +73,29 @@ describe('findGitRepo', () => {
     } finally {
       rmSync(outside, { recursive: true, force: true });
     }
+  });
+});
+
+describe('readLooseRefs', () => {
+  it('reads loose branch refs and HEAD like rev-parse, and gives up on anything else', async () => {
+    const main = await repo.rev('main');
+    const feat = await repo.commitOn('feat', { 'f.txt': 'f\n' });
+    expect(await readLooseRefs(repo.dir, ['HEAD', 'refs/heads/feat', 'refs/heads/main'])).toEqual([
+      main,
+      feat,
+      main,
+    ]);
+    const wt = repo.tempPath('loose-wt');
+    await repo.run(['worktree', 'add', '-q', wt, 'feat']);
+    expect(await readLooseRefs(wt, ['HEAD', 'refs/heads/main'])).toEqual([feat, main]);
+    await repo.run(['checkout', '-q', '--detach', 'main'], wt);
+    expect(await readLooseRefs(wt, ['HEAD'])).toEqual([main]);
+    // Missing, packed, non-branch: ask git.
+    expect(await readLooseRefs(repo.dir, ['refs/heads/nope'])).toBeNull();
+    expect(await readLooseRefs(repo.dir, ['refs/tags/x'])).toBeNull();
+    await repo.run(['pack-refs', '--all', '--prune']);
+    expect(await readLooseRefs(repo.dir, ['refs/heads/feat'])).toBeNull();
+    expect(await readLooseRefs(join(repo.dir, 'missing'), ['HEAD'])).toBeNull();
   });
 });
 
