@@ -40,9 +40,11 @@ export async function branchHead(repoDir: string, branch: string): Promise<strin
 export async function branchHeads(repoDir: string, branches: readonly string[]): Promise<string[]> {
   const refs = branches.map((branch) => `refs/heads/${branch}`);
   for (const ref of refs) assertValidRef(ref);
-  // The trailing `--` makes git read every argument as a revision (each checked above).
+  // The trailing `--` makes git read every argument as a revision (each checked above); git
+  // echoes it as the last line.
   const result = await git(['rev-parse', ...refs, '--'], { cwd: repoDir, okExitCodes: [128] });
   const heads = result.stdout.trim().split('\n');
+  if (heads[heads.length - 1] === '--') heads.pop();
   if (result.exitCode !== 0 || heads.length !== refs.length) {
     // Name the missing one the usual way.
     for (const branch of branches) await branchHead(repoDir, branch);

@@ -38,6 +38,11 @@ export interface MergeStreamInput {
   /** Who merges; null when a passed council proposal executes the merge. */
   actor: Agent | null;
   trigger?: MergeTrigger;
+  /**
+   * The stream's head as the caller just committed it, holding the repository lock (so it is not
+   * on the buffer yet), and the buffer head read with it: the merge need not read them again.
+   */
+  committed?: { head: string; bufferHead: string };
 }
 
 export interface MergeStreamResult {
@@ -60,11 +65,9 @@ export async function mergeStream(deps: CoreDeps, input: MergeStreamInput): Prom
     // Git is read before the transaction so no write lock is held while git runs; under the
     // repository lock nothing else moves these refs meanwhile.
     const before = await getStreamById(deps.store.db, input.stream.id);
-    const [source, bufferHead] = (await branchHeads(repoDir, [before.branch, repo.buffer_branch])) as [
-      string,
-      string,
-    ];
-    const empty = await isAncestor(repoDir, source, bufferHead);
+    const { source, bufferHead, empty } = input.committed
+      ? { source: input.committed.head, bufferHead: input.committed.bufferHead, empty: false }
+      : await readMergeHeads(repoDir, before.branch, repo.buffer_branch);
     const stream = await inTransaction(deps.store.db, (trx) =>
       checkMergeable(deps, trx, { repo, streamId: before.id, actor: input.actor, source, bufferHead, empty }),
     );
@@ -130,6 +133,16 @@ export async function mergeStream(deps: CoreDeps, input: MergeStreamInput): Prom
     const cascade = await reparentChildren(deps, repo, stream.id, input.actor?.id ?? null);
     return { merged: true, merge_commit: outcome.commit, buffer_head: outcome.commit, cascade };
   });
+}
+
+/** The stream's head, the buffer's, and whether the stream has anything the buffer lacks. */
+async function readMergeHeads(
+  repoDir: string,
+  branch: string,
+  bufferBranch: string,
+): Promise<{ source: string; bufferHead: string; empty: boolean }> {
+  const [source, bufferHead] = (await branchHeads(repoDir, [branch, bufferBranch])) as [string, string];
+  return { source, bufferHead, empty: await isAncestor(repoDir, source, bufferHead) };
 }
 
 interface CheckInput {

@@ -304,12 +304,19 @@ export async function commitWorkspace(
         },
       );
     }
-    const committed = await commitAll(workspace.path, { message, author: agentIdentity(agent) });
+    const bufferRef = `refs/heads/${repo.buffer_branch}`;
+    const committed = await commitAll(workspace.path, {
+      message,
+      author: agentIdentity(agent),
+      // The swarm merge and a conflict recheck want the buffer head: read with the commit.
+      alsoRead: [bufferRef],
+    });
     if (!committed) {
       throw new GitSwarmError('nothing_to_commit', `Nothing to commit in ${workspace.path}`);
     }
     let head = committed.commit;
-    if (needsRebase(stream)) {
+    const rebased = needsRebase(stream);
+    if (rebased) {
       await rebaseStreamOntoBase(deps, {
         repo,
         stream,
@@ -322,9 +329,8 @@ export async function commitWorkspace(
     }
     const mergeConflict =
       stream.status === 'conflicted' && stream.conflict?.operation === 'merge' ? stream.conflict : null;
-    const recheck = mergeConflict
-      ? await checkMerge(repoDir, await branchHead(repoDir, repo.buffer_branch), head)
-      : null;
+    const bufferHead = committed.refs[bufferRef] ?? (await branchHead(repoDir, repo.buffer_branch));
+    const recheck = mergeConflict ? await checkMerge(repoDir, bufferHead, head) : null;
     await inTransaction(deps.store.db, async (trx) => {
       const current = await getStreamById(trx, stream.id);
       await trx
@@ -365,7 +371,14 @@ export async function commitWorkspace(
     const result = { commit: head, change_id: committed.changeId, stream_id: stream.id };
     if (repo.merge_mode === 'swarm') {
       try {
-        const merged = await mergeStream(deps, { repo, stream, actor: agent, trigger: 'swarm' });
+        const merged = await mergeStream(deps, {
+          repo,
+          stream,
+          actor: agent,
+          trigger: 'swarm',
+          // A deferred rebase replaced the commit: then the merge reads the heads itself.
+          ...(rebased ? {} : { committed: { head, bufferHead } }),
+        });
         return { ...result, merged: true, buffer_head: merged.buffer_head, cascade: merged.cascade };
       } catch (error) {
         if (!isGitSwarmError(error, 'conflict')) throw error;

@@ -6,12 +6,26 @@ import { GitSwarmError } from '../errors.js';
 import { type GitIdentity, identityEnv } from './author.js';
 import { isChangeId, newChangeId, readChangeId, withChangeId } from './change-id.js';
 import { git, gitOut } from './git.js';
+import { assertValidRef } from './names.js';
+import { readLooseRefs, readRef } from './repo.js';
 
 export interface CommitAllOptions {
   message: string;
   author: GitIdentity;
   /** Keep this Change-Id (e.g. amending a change); a new one otherwise. */
   changeId?: string;
+  /**
+   * Full refs (`refs/heads/buffer`) to read in the same git call as the new commit, for a caller
+   * that needs them next; a missing one reads as null.
+   */
+  alsoRead?: readonly string[];
+}
+
+export interface CommitAllResult {
+  commit: string;
+  changeId: string;
+  /** The refs asked for with `alsoRead`, read right after the commit. */
+  refs: Record<string, string | null>;
 }
 
 // Hooks are code from the repository; an engine commit must not run them outside a sandbox,
@@ -35,13 +49,15 @@ const COMMIT_CONFIG = [
 export async function commitAll(
   worktree: string,
   options: CommitAllOptions,
-): Promise<{ commit: string; changeId: string } | null> {
+): Promise<CommitAllResult | null> {
   if (options.message.trim() === '') {
     throw new GitSwarmError('invalid_input', 'A commit message cannot be empty.');
   }
   if (options.changeId !== undefined && !isChangeId(options.changeId)) {
     throw new GitSwarmError('invalid_input', `Invalid Change-Id ${JSON.stringify(options.changeId)}.`);
   }
+  const alsoRead = options.alsoRead ?? [];
+  for (const ref of alsoRead) assertValidRef(ref);
   const message = withChangeId(options.message, options.changeId ?? newChangeId());
   const changeId = readChangeId(message) as string;
   const env = identityEnv(options.author);
@@ -67,6 +83,26 @@ export async function commitAll(
       },
     );
   }
+  // Git just wrote the branch as a loose ref: read it (and the others) back without a process.
+  const loose = await readLooseRefs(worktree, ['HEAD', ...alsoRead]);
+  const refs: Record<string, string | null> = {};
+  if (loose) {
+    alsoRead.forEach((ref, i) => {
+      refs[ref] = loose[i + 1] as string;
+    });
+    return { commit: loose[0] as string, changeId, refs };
+  }
+  // The trailing `--` makes git read every argument as a revision (git echoes it last).
+  const read = await git(['rev-parse', 'HEAD', ...alsoRead, '--'], { cwd: worktree, okExitCodes: [128] });
+  const oids = read.stdout.trim().split('\n');
+  if (read.exitCode === 0 && oids.length === alsoRead.length + 2) {
+    alsoRead.forEach((ref, i) => {
+      refs[ref] = oids[i + 1] as string;
+    });
+    return { commit: oids[0] as string, changeId, refs };
+  }
+  // One of the refs is missing: read them one by one.
   const commit = await gitOut(['rev-parse', 'HEAD'], { cwd: worktree });
-  return { commit, changeId };
+  for (const ref of alsoRead) refs[ref] = await readRef(worktree, ref);
+  return { commit, changeId, refs };
 }

@@ -5,7 +5,7 @@
 import { GitSwarmError } from '../errors.js';
 import { type GitIdentity, identityEnv } from './author.js';
 import { gitOut } from './git.js';
-import { assertRevision, assertValidBranch } from './names.js';
+import { assertRevision, assertValidBranch, isObjectId } from './names.js';
 import { mergeTree } from './objects.js';
 import { moveRef, type OpLog } from './oplog.js';
 import { readRef } from './repo.js';
@@ -24,6 +24,8 @@ export interface MergeIntoBranchOptions {
   oplog: OpLog;
   streamId?: string | null;
   agentId?: string | null;
+  /** The target's head (an object id) when the caller just read it: saves a read; a stale one costs a retry. */
+  targetHead?: string;
 }
 
 /** How often a merge is recomputed when other writers keep moving the target first. */
@@ -50,7 +52,10 @@ export async function mergeIntoBranch(
   const message = normalizeMessage(options.message);
   const env = identityEnv(options.author);
   const ref = `refs/heads/${options.target}`;
-  let head = await readRef(repoDir, ref);
+  if (options.targetHead !== undefined && !isObjectId(options.targetHead)) {
+    throw new GitSwarmError('invalid_input', 'A merge target head must be a full object id.');
+  }
+  let head = options.targetHead ?? (await readRef(repoDir, ref));
   for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
     if (head === null) {
       throw new GitSwarmError('not_found', `Branch ${options.target} does not exist.`);

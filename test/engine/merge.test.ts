@@ -59,6 +59,33 @@ describe('mergeIntoBranch', () => {
     expect(await repo.run(['symbolic-ref', 'HEAD'])).toBe('refs/heads/main');
   });
 
+  it('takes the target head from the caller; a stale one only costs a retry', async () => {
+    const stale = await repo.rev('buffer');
+    const moved = await repo.commitOn('buffer', { 'moved.txt': 'moved\n' });
+    const source = await repo.commitOn('stream/h', { 'h.txt': 'h\n' });
+    const outcome = await mergeIntoBranch(repo.dir, {
+      target: 'buffer',
+      source,
+      message: 'Merge stream h',
+      author: MERGER,
+      oplog,
+      targetHead: stale,
+    });
+    expect(outcome).toMatchObject({ kind: 'merged', previousHead: moved });
+    if (outcome.kind !== 'merged') return;
+    expect(await repo.run(['log', '-1', '--format=%P', outcome.commit])).toBe(`${moved} ${source}`);
+    await expect(
+      mergeIntoBranch(repo.dir, {
+        target: 'buffer',
+        source,
+        message: 'm',
+        author: MERGER,
+        oplog,
+        targetHead: 'HEAD',
+      }),
+    ).rejects.toMatchObject({ code: 'invalid_input' });
+  });
+
   it('reports a conflict as data and moves nothing', async () => {
     await repo.commitOn('buffer', { 'lines.txt': 'ONE\ntwo\nthree\nfour\nfive\n', 'b.txt': 'b\n' });
     const head = await repo.rev('buffer');

@@ -127,6 +127,36 @@ describe('stream branches and worktrees', () => {
     });
   });
 
+  it('reads the new commit and the refs asked for, loose or packed', async () => {
+    const wt = repo.tempPath('wt-read');
+    await repo.branch('stream/read');
+    await repo.branch('buffer');
+    await addWorktree(repo.dir, { path: wt, branch: 'stream/read' });
+    const buffer = await repo.rev('buffer');
+    writeFileSync(join(wt, 'r.txt'), 'r\n');
+    const first = await commitAll(wt, {
+      message: 'First',
+      author: TEST_IDENTITY,
+      alsoRead: ['refs/heads/buffer', 'refs/heads/missing'],
+    });
+    expect(first).toMatchObject({
+      commit: await repo.rev('stream/read'),
+      refs: { 'refs/heads/buffer': buffer, 'refs/heads/missing': null },
+    });
+    await repo.run(['pack-refs', '--all', '--prune']);
+    writeFileSync(join(wt, 'r.txt'), 'r2\n');
+    const second = await commitAll(wt, {
+      message: 'Second',
+      author: TEST_IDENTITY,
+      alsoRead: ['refs/heads/buffer'],
+    });
+    expect(second).toMatchObject({
+      commit: await repo.rev('stream/read'),
+      refs: { 'refs/heads/buffer': buffer },
+    });
+    expect(second?.commit).not.toBe(first?.commit);
+  });
+
   it('commits without spawning git maintenance or gc', async () => {
     const wt = repo.tempPath('wt-maintenance');
     await repo.branch('stream/maintenance');
