@@ -118,21 +118,37 @@ export async function listStreams(
   return q.orderBy('created_at').orderBy('id').execute();
 }
 
-/** Live streams built on `streamId`, directly or through others, parents before children. */
+/**
+ * Live streams built on `streamId`, directly or through others, parents before children. One
+ * query per generation, by the parent index: the cost follows the dependents, not the number of
+ * streams in the repository.
+ */
 export async function listDependents(db: Executor, repoId: string, streamId: string): Promise<Stream[]> {
-  const live = await listStreams(db, repoId, { status: LIVE_STREAM_STATUSES });
   const result: Stream[] = [];
-  const queue = [streamId];
-  const seen = new Set(queue);
-  while (queue.length > 0) {
-    const parent = queue.shift() as string;
-    for (const child of live) {
-      if (child.parent_stream_id === parent && !seen.has(child.id)) {
-        seen.add(child.id);
-        result.push(child);
-        queue.push(child.id);
+  const seen = new Set([streamId]);
+  let generation = [streamId];
+  while (generation.length > 0) {
+    const children = await db
+      .selectFrom('gitswarm_streams')
+      .selectAll()
+      .where('parent_stream_id', 'in', generation)
+      .where('repo_id', '=', repoId)
+      .where('status', 'in', LIVE_STREAM_STATUSES)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+    const next: string[] = [];
+    // Breadth first, each parent's children oldest first.
+    for (const parent of generation) {
+      for (const child of children) {
+        if (child.parent_stream_id === parent && !seen.has(child.id)) {
+          seen.add(child.id);
+          result.push(child);
+          next.push(child.id);
+        }
       }
     }
+    generation = next;
   }
   return result;
 }
