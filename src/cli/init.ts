@@ -9,7 +9,7 @@ import type { CoreDeps } from '../core/deps.js';
 import { createLocalEventBus } from '../core/events.js';
 import { parseRepoSettings } from '../core/repo-settings.js';
 import { createRepo } from '../core/repos.js';
-import { git } from '../engine/git.js';
+import { git, gitOut } from '../engine/git.js';
 import { assertValidBranch, assertValidName } from '../engine/names.js';
 import { OpLog } from '../engine/oplog.js';
 import { findGitRepo, type GitRepo } from '../engine/repo.js';
@@ -109,10 +109,32 @@ async function resolveBranch(root: string, branch: string): Promise<string | nul
   return result.exitCode === 0 ? result.stdout.trim() : null;
 }
 
+/** The commits of the named branches that exist (one git call); a branch on a non-commit counts as missing. */
+async function resolveBranches(root: string, branches: readonly string[]): Promise<Map<string, string>> {
+  const wanted = new Set(branches.map((branch) => `refs/heads/${assertValidBranch(branch)}`));
+  const out = await gitOut(
+    ['for-each-ref', '--format=%(refname)%00%(objecttype)%00%(objectname)', ...wanted],
+    {
+      cwd: root,
+    },
+  );
+  const heads = new Map<string, string>();
+  for (const line of out === '' ? [] : out.split('\n')) {
+    const [ref = '', type = '', oid = ''] = line.split('\0');
+    // for-each-ref matches by prefix (refs/heads/main also matches refs/heads/main/x): keep exact names.
+    if (wanted.has(ref) && type === 'commit') heads.set(ref.slice('refs/heads/'.length), oid);
+  }
+  return heads;
+}
+
 /** The branch to promote to: `--main`, else `main` when it exists, else the checked-out branch. */
-async function choosePromoteTarget(location: GitRepo, requested: string | undefined): Promise<string> {
+async function choosePromoteTarget(
+  location: GitRepo,
+  requested: string | undefined,
+  known: ReadonlyMap<string, string>,
+): Promise<string> {
   if (requested) return requested;
-  if (await resolveBranch(location.root, 'main')) return 'main';
+  if (known.has('main')) return 'main';
   const head = await git(['symbolic-ref', '--quiet', '--short', 'HEAD'], {
     cwd: location.root,
     okExitCodes: [1],
@@ -140,9 +162,14 @@ function excludeGitSwarmFolders(commonDir: string): void {
 }
 
 /** Creates the buffer branch at `at` through the operation log, unless it exists. */
-async function ensureBufferBranch(core: CoreDeps, repo: Repo, at: string): Promise<string> {
+async function ensureBufferBranch(
+  core: CoreDeps,
+  repo: Repo,
+  at: string,
+  known: ReadonlyMap<string, string>,
+): Promise<string> {
   const root = repo.path as string;
-  const existing = await resolveBranch(root, repo.buffer_branch);
+  const existing = known.get(repo.buffer_branch) ?? (await resolveBranch(root, repo.buffer_branch));
   if (existing) return existing;
   const oplog = new OpLog(core.store, repo.id, core.clock);
   const opId = await createBranchAt(root, { branch: repo.buffer_branch, at, oplog });
@@ -182,8 +209,9 @@ export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitRe
     }
   }
 
-  const promoteTarget = await choosePromoteTarget(location, opts.main);
   const bufferBranch = (settings.buffer_branch as string | undefined) ?? 'buffer';
+  const known = await resolveBranches(root, ['main', bufferBranch, ...(opts.main ? [opts.main] : [])]);
+  const promoteTarget = await choosePromoteTarget(location, opts.main, known);
   if (bufferBranch === promoteTarget) {
     throw new GitSwarmError(
       'invalid_input',
@@ -193,7 +221,7 @@ export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitRe
       },
     );
   }
-  const mainHead = await resolveBranch(root, promoteTarget);
+  const mainHead = known.get(promoteTarget) ?? (await resolveBranch(root, promoteTarget));
   if (!mainHead) {
     const anyCommit = await git(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], {
       cwd: root,
@@ -229,7 +257,7 @@ export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitRe
         path: root,
         settings: { ...settings, buffer_branch: bufferBranch, promote_target: promoteTarget },
       }));
-    bufferHead = await ensureBufferBranch(core, repo, mainHead);
+    bufferHead = await ensureBufferBranch(core, repo, mainHead, known);
   } finally {
     await store.close();
   }
