@@ -4,7 +4,7 @@
  * checkout would silently make its files look reverted, so such a move is refused; a clean
  * checkout is brought along with the ref.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { git, gitOut } from '../engine/git.js';
 import { findGitRepo } from '../engine/repo.js';
@@ -13,61 +13,65 @@ import { GitSwarmError } from '../errors.js';
 
 /**
  * The worktrees that have `branch` checked out (usually none, or the main worktree). Every merge
- * and promotion asks, so the worktrees' HEAD files are read directly where the layout is the
- * usual one (files ref storage, main worktree plus linked ones); else `git worktree list` answers.
+ * and promotion asks, so where the layout is the usual one (files ref storage, a main worktree
+ * and linked ones) the worktrees' HEAD files are read directly, and a linked worktree's path only
+ * for those on the branch; else `git worktree list` answers.
  */
 export async function worktreesOnBranch(repoDir: string, branch: string): Promise<string[]> {
-  const heads = (await worktreeHeadsOnDisk(repoDir)) ?? (await worktreeHeadsFromGit(repoDir));
   const ref = `refs/heads/${branch}`;
-  return heads.filter((head) => head.ref === ref).map((head) => head.path);
+  return (await worktreesOnBranchOnDisk(repoDir, ref)) ?? (await worktreesOnBranchFromGit(repoDir, ref));
 }
 
-interface WorktreeHead {
-  path: string;
-  /** The checked-out branch's full ref; null when detached. */
-  ref: string | null;
-}
-
-async function worktreeHeadsFromGit(repoDir: string): Promise<WorktreeHead[]> {
+async function worktreesOnBranchFromGit(repoDir: string, ref: string): Promise<string[]> {
   const out = await gitOut(['worktree', 'list', '--porcelain'], { cwd: repoDir });
-  const heads: WorktreeHead[] = [];
+  const paths: string[] = [];
+  let current: string | null = null;
   for (const line of out.split('\n')) {
-    if (line.startsWith('worktree ')) heads.push({ path: line.slice('worktree '.length), ref: null });
-    else if (line.startsWith('branch ') && heads.length > 0) {
-      (heads[heads.length - 1] as WorktreeHead).ref = line.slice('branch '.length);
-    }
+    if (line.startsWith('worktree ')) current = line.slice('worktree '.length);
+    else if (line === `branch ${ref}` && current !== null) paths.push(current);
   }
-  return heads;
+  return paths;
 }
 
 /**
  * What `git worktree list` reads (gitrepository-layout: `HEAD`, `worktrees/<id>/HEAD` and
- * `worktrees/<id>/gitdir`), read in-process; null when anything is not as expected.
+ * `worktrees/<id>/gitdir`), read in-process with synchronous reads (a few microseconds each, so
+ * hundreds of worktrees cost about what one git process does); null when anything is not as expected.
  */
-async function worktreeHeadsOnDisk(repoDir: string): Promise<WorktreeHead[] | null> {
+async function worktreesOnBranchOnDisk(repoDir: string, ref: string): Promise<string[] | null> {
   const { root, commonDir } = await findGitRepo(repoDir);
   if (root === commonDir) return null; // bare
-  const config = await readFile(join(commonDir, 'config'), 'utf8').catch(() => null);
+  const config = readOrNull(join(commonDir, 'config'));
   if (config === null || /^\s*refstorage\s*=/im.test(config)) return null;
-  const main = parseHead(await readFile(join(commonDir, 'HEAD'), 'utf8').catch(() => null));
+  const main = parseHead(readOrNull(join(commonDir, 'HEAD')));
   if (main === undefined) return null;
-  const heads: WorktreeHead[] = [{ path: root, ref: main }];
+  const paths = main === ref ? [root] : [];
   const linkedDir = join(commonDir, 'worktrees');
-  const ids = await readdir(linkedDir).catch((error: NodeJS.ErrnoException) =>
-    error.code === 'ENOENT' ? [] : null,
-  );
-  if (ids === null) return null;
-  for (const id of ids.sort()) {
-    const dir = join(linkedDir, id);
-    const [head, gitdir] = await Promise.all([
-      readFile(join(dir, 'HEAD'), 'utf8').catch(() => null),
-      readFile(join(dir, 'gitdir'), 'utf8').catch(() => null),
-    ]);
-    const ref = parseHead(head);
-    if (ref === undefined || gitdir === null || gitdir.trim() === '') return null;
-    heads.push({ path: dirname(resolve(dir, gitdir.trim())), ref });
+  let ids: string[];
+  try {
+    ids = readdirSync(linkedDir).sort();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return null;
+    ids = [];
   }
-  return heads;
+  for (const id of ids) {
+    const dir = join(linkedDir, id);
+    const head = parseHead(readOrNull(join(dir, 'HEAD')));
+    if (head === undefined) return null;
+    if (head !== ref) continue;
+    const gitdir = readOrNull(join(dir, 'gitdir'))?.trim();
+    if (!gitdir) return null;
+    paths.push(dirname(resolve(dir, gitdir)));
+  }
+  return paths;
+}
+
+function readOrNull(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
 }
 
 /** A HEAD file's branch ref, null when detached, undefined when it is not a HEAD file git would write. */
