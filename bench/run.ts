@@ -2,7 +2,9 @@
  * `npm run bench`: ratios measured in one run on this machine.
  *  (a) the 8-command Mode A workflow against `node -e 0` × 8 (the process floor);
  *  (b) swarm: 8 concurrent agents × 25 commits, all landed on the buffer, against a raw-git script
- *      doing the same commits and merges sequentially in a checkout;
+ *      doing the same commits and merges sequentially in a checkout: once with a `gitswarm commit`
+ *      process per commit (the honest CLI figure), once with 8 long-lived agent processes calling
+ *      the core API (as agents behind the MCP server do);
  *  (c) a merge with 1 vs 200 active streams (must stay flat);
  *  then the stabilizer's figures when that module is present.
  */
@@ -144,6 +146,66 @@ async function benchSwarm(agents = 8, commits = 25): Promise<Record<string, numb
   }
 }
 
+/**
+ * (b, long-lived) the same swarm, but each agent is one long-lived process calling the core API
+ * (`commitWorkspace`) for its commits, as an agent behind the MCP server would: no process start,
+ * store open or module loading per commit. Timed from the moment all agents are ready.
+ */
+async function benchSwarmLongLived(
+  rawGitMs: number,
+  agents = 8,
+  commits = 25,
+): Promise<Record<string, number>> {
+  const repo = tempRepo();
+  try {
+    gitswarm(repo, 'init', '--mode', 'swarm');
+    for (let a = 0; a < agents; a++) {
+      gitswarm(repo, 'agent', 'register', `agent${a}`);
+      gitswarm(repo, 'workspace', 'create', '--as', `agent${a}`);
+    }
+    const worker = fileURLToPath(new URL('./swarm-agent.js', import.meta.url));
+    const children = Array.from({ length: agents }, (_, a) =>
+      spawn(process.execPath, [worker, repo, `agent${a}`, String(commits)], {
+        cwd: repo,
+        env: ENV,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      }),
+    );
+    const said = (child: (typeof children)[number], word: string) =>
+      new Promise<void>((resolvePromise, reject) => {
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (chunk) => {
+          stdout += chunk;
+          if (stdout.split('\n').includes(word)) resolvePromise();
+        });
+        child.stderr.on('data', (chunk) => {
+          stderr += chunk;
+        });
+        child.on('close', (code) =>
+          reject(new Error(`swarm agent exited ${code} before "${word}": ${stderr}`)),
+        );
+      });
+    await Promise.all(children.map((child) => said(child, 'ready')));
+    const done = children.map((child) => said(child, 'done'));
+    const start = process.hrtime.bigint();
+    for (const child of children) child.stdin.end('go\n');
+    await Promise.all(done);
+    const longLivedMs = ms(start);
+    const landed = Number(
+      run('git', ['rev-list', '--count', '--merges', '--first-parent', 'buffer'], repo).trim(),
+    );
+    return {
+      gitswarm_ms: longLivedMs,
+      raw_git_ms: rawGitMs,
+      ratio: longLivedMs / rawGitMs,
+      merges_landed: landed,
+    };
+  } finally {
+    rmSync(repo, { recursive: true, force: true });
+  }
+}
+
 /** (c) time of one review-mode merge with 1 and with 200 active streams in the repository. */
 function benchMergeScaling(): Record<string, number> {
   const timeMerge = (activeStreams: number): number => {
@@ -181,7 +243,12 @@ function print(title: string, figures: Record<string, number | string>, target?:
 async function main(): Promise<void> {
   console.log(`gitswarm bench — node ${process.version}, ${new Date().toISOString()}`);
   print('(a) 8-command workflow vs node -e 0 ×8', benchWorkflow(), 'ratio ≤ 2');
-  print('(b) swarm 8 agents × 25 commits vs raw git', await benchSwarm(), 'ratio ≤ 1.5');
+  const swarm = await benchSwarm();
+  print('(b) swarm 8 agents × 25 commits vs raw git', swarm, 'ratio ≤ 1.5');
+  print(
+    "(b') swarm 8 long-lived agent processes × 25 commitWorkspace calls vs raw git",
+    await benchSwarmLongLived(swarm.raw_git_ms as number),
+  );
   print('(c) merge with 1 vs 200 active streams', benchMergeScaling(), 'flat: ratio ≈ 1');
   try {
     const stabilize = (await import('./stabilize.js')) as {
