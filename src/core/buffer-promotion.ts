@@ -49,18 +49,20 @@ export interface PromotionCheck {
   /** The target's current head (null when the branch does not exist yet). */
   targetHead: string | null;
   force: boolean;
+  /** Why the promotion happens: the mature stage admits only the council's and the stabilizer's. */
+  trigger: 'manual' | 'auto' | 'council';
 }
 
 /**
  * Throws unless the buffer head may be promoted: the actor may merge (maintain+), a forced
- * promotion needs admin, and in the mature stage only the council or automation promotes.
+ * promotion needs admin, and in the mature stage only the council or the stabilizer promotes.
  * Stabilization adds its rule (not past the last green unless forced) here.
  */
 export async function assertPromotable(deps: CoreDeps, db: Executor, check: PromotionCheck): Promise<void> {
   if (check.actor) {
     await requireAction(deps, db, check.repo, check.actor, check.force ? 'settings' : 'merge');
   }
-  await assertStageAllowsPromote(db, check.repo, check.actor);
+  await assertStageAllowsPromote(db, check.repo, check.trigger);
 }
 
 /**
@@ -74,7 +76,14 @@ export async function promoteBuffer(deps: CoreDeps, input: PromoteBufferInput): 
     const bufferHead = await branchHead(repoDir, repo.buffer_branch);
     const targetHead = await readRef(repoDir, `refs/heads/${repo.promote_target}`);
     const force = input.force === true;
-    await assertPromotable(deps, deps.store.db, { repo, actor: input.actor, bufferHead, targetHead, force });
+    await assertPromotable(deps, deps.store.db, {
+      repo,
+      actor: input.actor,
+      bufferHead,
+      targetHead,
+      force,
+      trigger: input.trigger,
+    });
     // Main never moves past the newest green commit on the buffer unless forced (promotion-target.ts).
     const { commit: to } = await resolvePromotionTarget(repo, bufferHead, { force });
     if (targetHead === to || (targetHead !== null && (await isAncestor(repoDir, to, targetHead)))) {

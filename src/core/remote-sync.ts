@@ -694,6 +694,12 @@ export async function recordRemotePromotion(deps: CoreDeps, input: RecordRemoteP
       bufferHead: input.toCommit,
       targetHead: input.fromCommit ?? null,
       force: false,
+      // A reported automatic promotion counts as one only where the repository promotes on green
+      // (its commit is then checked green below); otherwise a client could name itself automation.
+      trigger:
+        input.trigger === 'auto' && repo.auto_promote_on_green && repo.stabilize_command?.trim()
+          ? 'auto'
+          : 'manual',
     });
     const existing = await db
       .selectFrom('gitswarm_promotions')

@@ -22,6 +22,7 @@ import {
   type Agent,
   type Executor,
   lockedTransaction,
+  type PromotionTrigger,
   type Repo,
   type RepoStage,
   toJson,
@@ -307,12 +308,16 @@ export async function listStageHistory(db: Executor, repoId: string) {
 }
 
 /**
- * Throws forbidden when an agent tries to promote in the mature stage: there, promotion needs a
- * passed council proposal of type promote. Council execution and automatic promotion (actor null)
- * pass. Federation's promoteBuffer calls this before it promotes.
+ * Throws forbidden when a person or agent promotes in the mature stage: there, promotion needs a
+ * passed council proposal of type promote. The council's execution and the stabilizer's promotion
+ * on green pass; a manual promotion does not, named agent or not. assertPromotable calls this.
  */
-export async function assertStageAllowsPromote(db: Executor, repo: Repo, actor: Agent | null): Promise<void> {
-  if (actor === null) return;
+export async function assertStageAllowsPromote(
+  db: Executor,
+  repo: Repo,
+  trigger: PromotionTrigger | null,
+): Promise<void> {
+  if (trigger === 'council' || trigger === 'auto') return;
   const current = await db
     .selectFrom('gitswarm_repos')
     .select('stage')

@@ -299,6 +299,9 @@ for (const dialect of DIALECTS) {
       expect(forced.stage).toEqual({ from: 'seed', to: 'mature', forced: true });
       const shown = await run(['stage', 'show']);
       expect(shown.stdout).toContain('Mature is the last stage');
+      // Mature: a manual promote needs the council, whether or not it names an agent.
+      await refused(['promote'], 1, 'forbidden');
+      await refused(['promote', '--as', 'alice'], 1, 'forbidden');
     });
   });
 }

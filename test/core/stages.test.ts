@@ -168,11 +168,12 @@ for (const dialect of DIALECTS) {
     it("refuse an agent's promote in mature, with a hint to propose it", async () => {
       const current = await getRepo(world.store.db, repo.id);
       const error = await expectCode(
-        assertStageAllowsPromote(world.store.db, current, world.owner),
+        assertStageAllowsPromote(world.store.db, current, 'manual'),
         'forbidden',
       );
       expect((error as unknown as { hint: string }).hint).toMatch(/gitswarm council propose promote/);
-      await assertStageAllowsPromote(world.store.db, current, null);
+      await assertStageAllowsPromote(world.store.db, current, 'council');
+      await assertStageAllowsPromote(world.store.db, current, 'auto');
     });
 
     it('are set by an admin: one eligible step, or any stage by force', async () => {
@@ -188,7 +189,7 @@ for (const dialect of DIALECTS) {
       );
       const back = await advanceStage(world.deps, { repo, actor: world.owner, force: 'seed' });
       expect(back).toMatchObject({ from: 'mature', to: 'seed', forced: true });
-      await assertStageAllowsPromote(world.store.db, back.repo, world.owner);
+      await assertStageAllowsPromote(world.store.db, back.repo, 'manual');
       const step = await advanceStage(world.deps, { repo, actor: world.owner });
       expect(step).toMatchObject({ from: 'seed', to: 'growth', forced: false });
       const history = await listStageHistory(world.store.db, repo.id);
