@@ -11,7 +11,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { GitSwarmError } from '../errors.js';
 
 export type SandboxMode = 'bubblewrap' | 'none';
@@ -193,10 +193,15 @@ function bwrapArgs(workdir: string, readOnlyPaths: readonly string[], searchPath
     '/var/tmp',
   ];
   const home = process.env.HOME;
-  // The real home is hidden behind an empty tmpfs, unless the toolchain on PATH lives there.
-  if (home && isAbsolute(home) && resolve(home) !== '/' && !pathUnder(searchPath, resolve(home))) {
+  const hidden = ['/tmp', '/var/tmp'];
+  // The real home is hidden behind an empty tmpfs too.
+  if (home && isAbsolute(home) && resolve(home) !== '/') {
     args.push('--tmpfs', resolve(home));
+    hidden.push(resolve(home));
   }
+  // A toolchain on PATH under a hidden directory (Node installed into a clone in /tmp, nvm in the
+  // home) stays visible, read-only, or the command could not find its own tools.
+  for (const prefix of toolchainPrefixes(searchPath, hidden)) args.push('--ro-bind-try', prefix, prefix);
   args.push('--dir', SANDBOX_HOME);
   for (const path of readOnlyPaths) args.push('--ro-bind', resolve(path), resolve(path));
   args.push('--bind', workdir, workdir, '--chdir', workdir, '--');
@@ -205,12 +210,25 @@ function bwrapArgs(workdir: string, readOnlyPaths: readonly string[], searchPath
 
 const SANDBOX_HOME = '/tmp/home';
 
-function pathUnder(searchPath: string, dir: string): boolean {
-  return searchPath.split(':').some((entry) => {
-    if (!isAbsolute(entry)) return false;
-    const rel = relative(dir, resolve(entry));
-    return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
-  });
+/**
+ * The PATH entries strictly inside one of the hidden directories, each widened from `…/bin` to its
+ * installation prefix (where `bin/npm` finds `lib/`), never to a hidden directory itself.
+ */
+export function toolchainPrefixes(searchPath: string, hiddenDirs: readonly string[]): string[] {
+  const strictlyUnder = (path: string, dir: string) => {
+    const rel = relative(dir, path);
+    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+  };
+  const prefixes = new Set<string>();
+  for (const entry of searchPath.split(':')) {
+    if (!isAbsolute(entry)) continue;
+    const path = resolve(entry);
+    const hiddenDir = hiddenDirs.find((dir) => strictlyUnder(path, dir));
+    if (!hiddenDir) continue;
+    const parent = dirname(path);
+    prefixes.add(basename(path) === 'bin' && strictlyUnder(parent, hiddenDir) ? parent : path);
+  }
+  return [...prefixes];
 }
 
 /** A small clean environment: the command sees no API keys or tokens of the calling process. */

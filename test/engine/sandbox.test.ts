@@ -18,6 +18,7 @@ import {
   checkSandbox,
   runSandboxed,
   type SandboxRunOptions,
+  toolchainPrefixes,
 } from '../../src/engine/sandbox.js';
 import { isGitSwarmError } from '../../src/errors.js';
 
@@ -168,6 +169,40 @@ describe('sandbox', () => {
     ]) {
       expect(existsSync(path), path).toBe(false);
     }
+  });
+
+  it('keeps a toolchain on PATH under /tmp visible, read-only, and nothing beside it', async () => {
+    const prefix = join(root, 'toolchain');
+    mkdirSync(join(prefix, 'bin'), { recursive: true });
+    mkdirSync(join(prefix, 'lib'));
+    writeFileSync(join(prefix, 'lib', 'data'), 'LIB-VISIBLE\n');
+    writeFileSync(join(prefix, 'bin', 'gs-tool'), `#!/bin/sh\ncat "${prefix}/lib/data"\n`, { mode: 0o755 });
+    writeFileSync(join(root, 'beside.txt'), 'BESIDE\n');
+    const result = await run({
+      command: [
+        'gs-tool',
+        `cat "${root}/beside.txt" 2>/dev/null || echo BESIDE_HIDDEN`,
+        `touch "${prefix}/bin/x" 2>/dev/null || echo TOOLS_RO`,
+      ].join('\n'),
+      searchPath: `${join(prefix, 'bin')}:${process.env.PATH}`,
+    });
+    const text = output.join('');
+    expect(result.exitCode).toBe(0);
+    expect(text).toContain('LIB-VISIBLE');
+    expect(text).toContain('BESIDE_HIDDEN');
+    expect(text).not.toContain('BESIDE\n');
+    expect(text).toContain('TOOLS_RO');
+    expect(existsSync(join(prefix, 'bin', 'x'))).toBe(false);
+  });
+
+  it('widens a PATH entry under a hidden directory to its prefix, never to the hidden directory', () => {
+    const hidden = ['/tmp', '/root'];
+    expect(
+      toolchainPrefixes(
+        '/usr/bin:/tmp/ci/.tools/node/bin:/tmp/bin:/root/.cargo/bin:/tmp:relative/bin',
+        hidden,
+      ),
+    ).toEqual(['/tmp/ci/.tools/node', '/tmp/bin', '/root/.cargo']);
   });
 
   it('sees a clean environment without the caller’s secrets, and runs under the memory limit', async () => {
