@@ -15,6 +15,11 @@
  * runs after the change has committed and never delays the request that caused it. The
  * notification id is derived from (event id, agent id), so several server instances hearing the
  * same event over Redis record and deliver it once.
+ *
+ * The retry schedule lives in the row (`next_attempt_at`), not in a timer: a server that restarts
+ * resumes the retries it owed. An attempt first moves `next_attempt_at` past its own timeout (a
+ * lease, taken by compare-and-swap), so of several instances sweeping the same rows one delivers,
+ * and a crash mid-attempt only delays the delivery until the lease runs out.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
@@ -188,17 +193,17 @@ export interface ListNotificationsQuery {
   limit?: number;
 }
 
-/** The agent's notifications, newest first. */
+/** The agent's notifications, newest first. Pending ones have an attempt still to come. */
 export async function listNotifications(
   db: Executor,
   agentId: string,
   query: ListNotificationsQuery = {},
-  maxAttempts = DEFAULT_MAX_ATTEMPTS,
 ): Promise<AgentNotification[]> {
   let q = db.selectFrom('gitswarm_agent_notifications').selectAll().where('agent_id', '=', agentId);
   if (query.status === 'delivered') q = q.where('delivered', '=', true);
-  if (query.status === 'pending') q = q.where('delivered', '=', false).where('attempts', '<', maxAttempts);
-  if (query.status === 'failed') q = q.where('delivered', '=', false).where('attempts', '>=', maxAttempts);
+  if (query.status === 'pending')
+    q = q.where('delivered', '=', false).where('next_attempt_at', 'is not', null);
+  if (query.status === 'failed') q = q.where('delivered', '=', false).where('next_attempt_at', 'is', null);
   const rows = await q
     .orderBy('created_at', 'desc')
     .orderBy('id')
@@ -208,7 +213,7 @@ export async function listNotifications(
     id: row.id,
     type: row.type,
     payload: row.payload,
-    status: row.delivered ? 'delivered' : row.attempts >= maxAttempts ? 'failed' : 'pending',
+    status: row.delivered ? 'delivered' : row.next_attempt_at === null ? 'failed' : 'pending',
     attempts: row.attempts,
     last_error: row.last_error,
     read: row.read,
@@ -293,11 +298,9 @@ export async function isPrivateTarget(url: string): Promise<boolean> {
 }
 
 export interface NotificationDispatcher {
-  /** Attempts before a delivery counts as failed (pass to listNotifications). */
-  readonly maxAttempts: number;
   /** Resolves when no delivery is running or waiting for a retry (tests and shutdown). */
   idle(): Promise<void>;
-  /** Stops listening and cancels waiting retries. */
+  /** Stops listening and sweeping; owed retries stay in the database for the next start. */
   stop(): void;
 }
 
@@ -308,7 +311,18 @@ interface Preference {
   events: string[];
 }
 
+interface Delivery {
+  id: string;
+  agent_id: string;
+  type: string;
+  payload: Record<string, unknown>;
+  attempts: number;
+}
+
 const PREFERENCES_TTL_MS = 2000;
+/** How often owed retries are looked for even when none is known to be due (other instances', crashed leases). */
+const SWEEP_INTERVAL_MS = 30_000;
+const SWEEP_BATCH = 100;
 
 /** Subscribes to the events bus and delivers notifications (see the module comment). */
 export function startNotificationDispatcher(
@@ -319,16 +333,21 @@ export function startNotificationDispatcher(
   const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
   const baseDelayMs = options.baseDelayMs ?? DEFAULT_BASE_DELAY_MS;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  // Longer than any attempt can take: the DNS check and the request are both bounded by timeoutMs.
+  const leaseMs = 2 * timeoutMs + 1000;
   const onError = options.onError ?? (() => {});
   const db = deps.store.db;
-  const timers = new Set<NodeJS.Timeout>();
+  const at = (delayMs: number) => new Date(deps.clock.now().getTime() + delayMs).toISOString();
+  /** Retries this dispatcher scheduled and has not made yet, by notification id. */
+  const owed = new Set<string>();
   let inFlight = 0;
   let waiters: (() => void)[] = [];
   let stopped = false;
   let cache: { at: number; rows: Preference[] } | null = null;
+  let wake: { timer: NodeJS.Timeout; at: number } | null = null;
 
   const settle = () => {
-    if (inFlight === 0 && timers.size === 0) {
+    if (inFlight === 0 && owed.size === 0) {
       const done = waiters;
       waiters = [];
       for (const resolve of done) resolve();
@@ -341,6 +360,20 @@ export function startNotificationDispatcher(
       inFlight -= 1;
       settle();
     });
+  };
+
+  /** Sweeps for due retries in delayMs (or sooner, when a sweep is already planned sooner). */
+  const wakeIn = (delayMs: number) => {
+    if (stopped) return;
+    const when = Date.now() + delayMs;
+    if (wake && wake.at <= when) return;
+    if (wake) clearTimeout(wake.timer);
+    const timer = setTimeout(() => {
+      wake = null;
+      track(sweep());
+    }, delayMs);
+    timer.unref();
+    wake = { timer, at: when };
   };
 
   const preferences = async (): Promise<Preference[]> => {
@@ -357,8 +390,9 @@ export function startNotificationDispatcher(
     return cache.rows;
   };
 
-  const attempt = async (id: string, preference: Preference, body: string, type: string, n: number) => {
-    let error: string | null = null;
+  /** POSTs the notification; the error that makes it count as not delivered, or null. */
+  const post = async (delivery: Delivery, preference: Preference): Promise<string | null> => {
+    const body = JSON.stringify(delivery.payload);
     try {
       if (!options.allowPrivateTargets && (await isPrivateTarget(preference.webhook_url))) {
         throw new Error('the webhook URL points into a private network; deliveries there are off');
@@ -368,8 +402,8 @@ export function startNotificationDispatcher(
         headers: {
           'content-type': 'application/json',
           'user-agent': 'gitswarm-notifications',
-          'x-gitswarm-event': type,
-          'x-gitswarm-delivery': id,
+          'x-gitswarm-event': delivery.type,
+          'x-gitswarm-delivery': delivery.id,
           'x-gitswarm-signature': signPayload(preference.webhook_secret, body),
         },
         body,
@@ -377,27 +411,59 @@ export function startNotificationDispatcher(
         signal: AbortSignal.timeout(timeoutMs),
       });
       await response.body?.cancel().catch(() => {});
-      if (response.status < 200 || response.status >= 300) error = `HTTP ${response.status}`;
+      return response.status >= 200 && response.status < 300 ? null : `HTTP ${response.status}`;
     } catch (cause) {
-      error = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+      return cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
     }
+  };
+
+  /** One attempt at a delivery this dispatcher holds the lease of; records it and plans the next. */
+  const attempt = async (delivery: Delivery) => {
+    owed.delete(delivery.id);
+    const n = delivery.attempts + 1;
+    const preference = (await preferences()).find((p) => p.agent_id === delivery.agent_id);
+    const error = preference ? await post(delivery, preference) : 'the webhook was removed or turned off';
+    const retryInMs = error !== null && preference && n < maxAttempts ? baseDelayMs * 2 ** (n - 1) : null;
     await db
       .updateTable('gitswarm_agent_notifications')
-      .set({ delivered: error === null, attempts: n, last_error: error?.slice(0, 1000) ?? null })
-      .where('id', '=', id)
+      .set({
+        delivered: error === null,
+        attempts: n,
+        last_error: error?.slice(0, 1000) ?? null,
+        next_attempt_at: retryInMs === null ? null : at(retryInMs),
+      })
+      .where('id', '=', delivery.id)
       .execute();
-    if (error !== null && n < maxAttempts && !stopped) {
-      const timer = setTimeout(
-        () => {
-          timers.delete(timer);
-          if (!stopped) track(attempt(id, preference, body, type, n + 1));
-          settle();
-        },
-        baseDelayMs * 2 ** (n - 1),
-      );
-      timer.unref();
-      timers.add(timer);
+    if (retryInMs !== null && !stopped) {
+      owed.add(delivery.id);
+      wakeIn(retryInMs);
     }
+  };
+
+  /** Takes the lease of every due retry (compare-and-swap on next_attempt_at) and attempts it. */
+  const sweep = async () => {
+    if (stopped) return;
+    const now = at(0);
+    const due = await db
+      .selectFrom('gitswarm_agent_notifications')
+      .select(['id', 'agent_id', 'type', 'payload', 'attempts'])
+      .where('delivered', '=', false)
+      .where('next_attempt_at', '<=', now)
+      .orderBy('next_attempt_at')
+      .limit(SWEEP_BATCH)
+      .execute();
+    for (const delivery of due) {
+      const leased = await db
+        .updateTable('gitswarm_agent_notifications')
+        .set({ next_attempt_at: at(leaseMs) })
+        .where('id', '=', delivery.id)
+        .where('delivered', '=', false)
+        .where('next_attempt_at', '<=', now)
+        .executeTakeFirst();
+      if (Number(leased.numUpdatedRows) === 1) track(attempt(delivery));
+      else owed.delete(delivery.id);
+    }
+    wakeIn(due.length === SWEEP_BATCH ? 0 : SWEEP_INTERVAL_MS);
   };
 
   const dispatch = async (event: ActivityEntry) => {
@@ -421,6 +487,7 @@ export function startNotificationDispatcher(
       }
       const id = notificationId(event.id, preference.agent_id);
       const payload = { id, type: event.event_type, created_at: event.created_at, event };
+      // Recorded with the first attempt's lease already taken.
       const inserted = await db
         .insertInto('gitswarm_agent_notifications')
         .values({
@@ -428,31 +495,34 @@ export function startNotificationDispatcher(
           agent_id: preference.agent_id,
           type: event.event_type,
           payload: toJson(payload),
+          next_attempt_at: at(leaseMs),
           created_at: isoNow(deps.clock),
         })
         .onConflict((oc) => oc.column('id').doNothing())
         .executeTakeFirst();
       // Another instance heard the same event first and delivers it.
       if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) continue;
-      track(attempt(id, preference, JSON.stringify(payload), event.event_type, 1));
+      track(attempt({ id, agent_id: preference.agent_id, type: event.event_type, payload, attempts: 0 }));
     }
   };
 
   const unsubscribe = deps.events.subscribe((event) => {
     if (!stopped) track(dispatch(event));
   });
+  // Retries owed since before this start (a restart, a crash) are due now.
+  track(sweep());
 
   return {
-    maxAttempts,
     idle() {
-      if (inFlight === 0 && timers.size === 0) return Promise.resolve();
+      if (inFlight === 0 && owed.size === 0) return Promise.resolve();
       return new Promise((resolve) => waiters.push(resolve));
     },
     stop() {
       stopped = true;
       unsubscribe();
-      for (const timer of timers) clearTimeout(timer);
-      timers.clear();
+      if (wake) clearTimeout(wake.timer);
+      wake = null;
+      owed.clear();
       settle();
     },
   };

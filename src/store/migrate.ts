@@ -2,11 +2,15 @@ import { sql } from 'kysely';
 import { DEFAULT_MIGRATION_TABLE, type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
 import type { Store } from './dialect.js';
 import { initialMigration } from './migrations/0001-initial.js';
+import { retriesAndIndexesMigration } from './migrations/0002-retries-and-indexes.js';
 
 function provider(store: Store): MigrationProvider {
   return {
     async getMigrations(): Promise<Record<string, Migration>> {
-      return { '0001-initial': initialMigration(store.capabilities) };
+      return {
+        '0001-initial': initialMigration(store.capabilities),
+        '0002-retries-and-indexes': retriesAndIndexesMigration(store.capabilities),
+      };
     },
   };
 }

@@ -458,6 +458,8 @@ export interface AgentNotificationsTable {
   delivered: Defaulted<boolean>;
   attempts: Defaulted<number>;
   last_error: string | null;
+  /** When the next delivery attempt is due (or, while one runs, when its lease ends); null once done. */
+  next_attempt_at: Timestamp | null;
   created_at: CreatedAt;
 }
 

@@ -279,6 +279,57 @@ for (const dialect of DIALECTS) {
   });
 }
 
+for (const dialect of DIALECTS) {
+  it(`${dialectLabel(dialect)}: a restarted server resumes the retries it owed`, async () => {
+    const receiver = await startReceiver([500]);
+    const store = await openTestStore(dialect);
+    const options = {
+      store,
+      rateLimit: false as const,
+      notifications: { baseDelayMs: 60_000, maxAttempts: 3, allowPrivateTargets: true },
+    };
+    try {
+      const before = await buildApp(options);
+      await before.ready();
+      const owner = await registerTestAgent(before);
+      const listener = await registerTestAgent(before);
+      await setWebhook(before, listener, { webhook_url: receiver.url, events: ['repo.settings_changed'] });
+      const repo = await createTestRepo(before, owner);
+      await patchRepo(before, owner, repo.id, 'before the restart');
+      // Closing waits for the first attempt; its retry is a minute away.
+      await before.close();
+      expect(receiver.deliveries).toHaveLength(1);
+      const owed = await store.db
+        .selectFrom('gitswarm_agent_notifications')
+        .selectAll()
+        .where('agent_id', '=', listener.id)
+        .executeTakeFirstOrThrow();
+      expect(owed).toMatchObject({ delivered: false, attempts: 1, last_error: 'HTTP 500' });
+      expect(owed.next_attempt_at).not.toBeNull();
+
+      // Two minutes later a new server starts on the same database and makes the retry.
+      const later = await buildApp({ ...options, clock: { now: () => new Date(Date.now() + 120_000) } });
+      try {
+        await later.ready();
+        await later.notifications?.idle();
+        expect(receiver.deliveries).toHaveLength(2);
+        expect(receiver.deliveries[1]?.headers['x-gitswarm-delivery']).toBe(owed.id);
+        const listed = await later.inject({ url: '/api/v1/me/notifications', headers: listener.headers });
+        expect(listed.json().notifications[0]).toMatchObject({
+          id: owed.id,
+          status: 'delivered',
+          attempts: 2,
+        });
+      } finally {
+        await later.close();
+      }
+    } finally {
+      receiver.server.close();
+      await store.close();
+    }
+  });
+}
+
 const redisUp = await redisReachable();
 describe.skipIf(!redisUp)('notifications with two instances on Redis', () => {
   let store: TestStore;

@@ -213,12 +213,7 @@ export async function agentRoutes(app: App): Promise<void> {
       },
     },
     async (request) => ({
-      notifications: await listNotifications(
-        app.deps.store.db,
-        actingAgent(request).id,
-        request.query,
-        app.notifications?.maxAttempts,
-      ),
+      notifications: await listNotifications(app.deps.store.db, actingAgent(request).id, request.query),
     }),
   );
 
