@@ -34,6 +34,10 @@ export interface ConsensusView {
   threshold: number;
   ratio: number;
   min_reviews: number;
+  /** Counted approvals the buffer's branch rule asks for (0 without a rule). */
+  required_approvals: number;
+  /** The branch rule that applied, or null. */
+  rule_id: string | null;
 }
 
 export interface ReviewRecordedResult {
@@ -63,6 +67,8 @@ export function toConsensusView(consensus: ConsensusResult): ConsensusView {
     threshold: consensus.threshold,
     ratio: consensus.ratio,
     min_reviews: consensus.min_reviews,
+    required_approvals: consensus.required_approvals,
+    rule_id: consensus.rule_id,
   };
 }
 
@@ -113,7 +119,10 @@ export async function runSubmitReview(
 export function describeConsensus(consensus: ConsensusView, style: Style): string {
   const verdict = consensus.reached ? style.green('consensus reached') : style.yellow('no consensus yet');
   const numbers = `${consensus.approvals} approval${consensus.approvals === 1 ? '' : 's'}, ${consensus.rejections} change request${consensus.rejections === 1 ? '' : 's'}; ratio ${consensus.ratio.toFixed(2)}, threshold ${consensus.threshold}`;
-  return `${verdict} (${consensus.reason.replaceAll('_', ' ')}): ${numbers}`;
+  const rule = consensus.rule_id
+    ? `; branch rule ${consensus.rule_id} asks for ${consensus.required_approvals} approval${consensus.required_approvals === 1 ? '' : 's'}`
+    : '';
+  return `${verdict} (${consensus.reason.replaceAll('_', ' ')}): ${numbers}${rule}`;
 }
 
 export function formatSubmitReview(result: SubmitReviewResult, style: Style): string {

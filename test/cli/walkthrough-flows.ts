@@ -142,7 +142,7 @@ export function describeWalkthrough(label: string, options: () => Promise<Create
         'consensus',
         'caching',
       ]);
-      expect(consensus.reached).toBe(true);
+      expect(consensus).toMatchObject({ reached: true, rule_id: null, required_approvals: 0 });
       const reviews = await repo.run(['review', 'list', stream.id]);
       expect(reviews.stdout).toMatch(/reviewer\s+approve\s+-\s+LGTM/);
 
