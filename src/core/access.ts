@@ -37,23 +37,27 @@ export async function resolveAccess(
   agent: Agent,
 ): Promise<ResolvedAccess> {
   const now = isoNow(deps.clock);
-  const grant = await db
-    .selectFrom('gitswarm_repo_access')
-    .select(['access_level', 'expires_at'])
-    .where('repo_id', '=', repo.id)
-    .where('agent_id', '=', agent.id)
-    .executeTakeFirst();
-  if (grant && (grant.expires_at === null || grant.expires_at > now)) {
-    return { level: grant.access_level, source: 'grant' };
-  }
-  const maintainer = await db
-    .selectFrom('gitswarm_maintainers')
-    .select('role')
-    .where('repo_id', '=', repo.id)
-    .where('agent_id', '=', agent.id)
-    .executeTakeFirst();
-  if (maintainer) {
-    return maintainer.role === 'owner'
+  // One round trip for both: an unexpired explicit grant, then the maintainer role.
+  const row = await db
+    .selectNoFrom((eb) => [
+      eb
+        .selectFrom('gitswarm_repo_access')
+        .select('access_level')
+        .where('repo_id', '=', repo.id)
+        .where('agent_id', '=', agent.id)
+        .where((w) => w.or([w('expires_at', 'is', null), w('expires_at', '>', now)]))
+        .as('grant_level'),
+      eb
+        .selectFrom('gitswarm_maintainers')
+        .select('role')
+        .where('repo_id', '=', repo.id)
+        .where('agent_id', '=', agent.id)
+        .as('maintainer_role'),
+    ])
+    .executeTakeFirstOrThrow();
+  if (row.grant_level) return { level: row.grant_level, source: 'grant' };
+  if (row.maintainer_role) {
+    return row.maintainer_role === 'owner'
       ? { level: 'admin', source: 'owner' }
       : { level: 'maintain', source: 'maintainer' };
   }

@@ -5,12 +5,25 @@ import type { Database } from './schema.js';
 
 const OID = { int8: 20, numeric: 1700, timestamp: 1114, timestamptz: 1184 } as const;
 
+/** `2026-11-24 16:46:54.12+00` (ISO DateStyle, a UTC session): its fraction, if any, is group 1. */
+const UTC_TIMESTAMPTZ = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.(\d+))?\+00$/;
+
+/**
+ * A timestamptz as `toISOString` would print it. Sessions run in UTC, so the text is rewritten
+ * without a Date (rows of lists carry many timestamps); any other offset goes through Date.
+ */
+export function parseTimestamptz(value: string): string {
+  const utc = UTC_TIMESTAMPTZ.exec(value);
+  if (!utc) return new Date(value.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00')).toISOString();
+  const millis = `${utc[1] ?? ''}000`.slice(0, 3);
+  return `${value.slice(0, 10)}T${value.slice(11, 19)}.${millis}Z`;
+}
+
 /** Parsers that make PostgreSQL rows look like the store's normalised rows. */
 export const postgresTypeParsers: Readonly<Record<number, (value: string) => unknown>> = {
   [OID.int8]: (value) => Number(value),
   [OID.numeric]: (value) => Number.parseFloat(value),
-  [OID.timestamptz]: (value) =>
-    new Date(value.replace(' ', 'T').replace(/([+-]\d\d)$/, '$1:00')).toISOString(),
+  [OID.timestamptz]: parseTimestamptz,
   [OID.timestamp]: (value) => new Date(`${value.replace(' ', 'T')}Z`).toISOString(),
 };
 
@@ -49,7 +62,9 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   const getTypeParser = ((oid: number, format?: string) =>
     postgresTypeParsers[oid] ??
     pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser;
-  const schemaOption = options.schema ? { options: `-c search_path=${quoteIdentifier(options.schema)}` } : {};
+  // UTC sessions print timestamps the way parseTimestamptz reads fastest.
+  const sessionOptions = ['-c TimeZone=UTC'];
+  if (options.schema) sessionOptions.push(`-c search_path=${quoteIdentifier(options.schema)}`);
   if (options.schema) {
     const admin = new pg.Client({ connectionString: options.url });
     await admin.connect();
@@ -63,7 +78,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     connectionString: options.url,
     max: options.maxConnections ?? 10,
     types: { getTypeParser },
-    ...schemaOption,
+    options: sessionOptions.join(' '),
   });
   const db = new Kysely<Database>({
     dialect: new PostgresDialect({ pool: pool as unknown as PostgresPool }),
