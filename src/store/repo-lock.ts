@@ -8,11 +8,22 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type BetterSqlite3 from 'better-sqlite3';
+import { type Kysely, sql } from 'kysely';
+import type { Database } from './schema.js';
 
 export type ReleaseLock = () => Promise<void>;
 
 export interface RepoLocker {
   acquire(repoId: string): Promise<ReleaseLock>;
+  /**
+   * Where the database has transaction-scoped locks (PostgreSQL), the lock for the length of one
+   * transaction: the in-process queue, then `take` as the transaction's first statement, let go
+   * by its commit or rollback. It excludes holders of `acquire` and is excluded by them.
+   */
+  readonly forTransaction?: {
+    readonly inProcess: RepoLocker;
+    take(trx: Kysely<Database>, repoId: string): Promise<void>;
+  };
 }
 
 /** An in-process queue per key: the fairness and the whole lock within one process. */
@@ -100,6 +111,13 @@ interface AdvisoryClient {
 export function advisoryLocker(connect: () => Promise<AdvisoryClient>): RepoLocker {
   const inProcess = memoryLocker();
   return {
+    // Session and transaction advisory locks on one key exclude each other.
+    forTransaction: {
+      inProcess,
+      async take(trx, repoId) {
+        await sql`select pg_advisory_xact_lock(hashtextextended(${repoId}, 0))`.execute(trx);
+      },
+    },
     async acquire(repoId) {
       const releaseInProcess = await inProcess.acquire(repoId);
       let client: AdvisoryClient | undefined;
@@ -130,6 +148,29 @@ const heldLocks = new AsyncLocalStorage<ReadonlySet<string>>();
  * Runs `work` holding the repository's lock. Re-entrant within one async call chain, so a core
  * function that takes the lock may call another that does too.
  */
+/**
+ * Runs `work` in one transaction holding the repository's lock: with a transaction-scoped lock
+ * where the locker has one (no second connection, no unlock round trip), else around it.
+ */
+export async function holdRepoLockForTransaction<T>(
+  locker: RepoLocker,
+  repoId: string,
+  transaction: (beforeWork: (trx: Kysely<Database>) => Promise<void>) => Promise<T>,
+): Promise<T> {
+  const held = heldLocks.getStore();
+  const scoped = locker.forTransaction;
+  if (held?.has(repoId)) return transaction(async () => {});
+  if (!scoped) return holdRepoLock(locker, repoId, () => transaction(async () => {}));
+  const release = await scoped.inProcess.acquire(repoId);
+  try {
+    return await heldLocks.run(new Set([...(held ?? []), repoId]), () =>
+      transaction((trx) => scoped.take(trx, repoId)),
+    );
+  } finally {
+    await release();
+  }
+}
+
 export async function holdRepoLock<T>(
   locker: RepoLocker,
   repoId: string,

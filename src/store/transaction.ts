@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Store } from './dialect.js';
-import { holdRepoLock } from './repo-lock.js';
+import { holdRepoLock, holdRepoLockForTransaction } from './repo-lock.js';
 import type { Database } from './schema.js';
 
 /** A query builder that may or may not be inside a transaction; core functions take this. */
@@ -50,5 +50,10 @@ export function lockedTransaction<T>(
   repoId: string,
   work: (trx: Transaction<Database>) => Promise<T>,
 ): Promise<T> {
-  return withRepoLock(store, repoId, () => inTransaction(store.db, work));
+  return holdRepoLockForTransaction(store.locker, repoId, (beforeWork) =>
+    inTransaction(store.db, async (trx) => {
+      await beforeWork(trx);
+      return work(trx);
+    }),
+  );
 }
