@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lockedTransaction, toJson } from '../../src/store/index.js';
+import { lockedTransaction, openStore, toJson, withRepoLock } from '../../src/store/index.js';
 import { BOOLEAN_COLUMNS, JSON_COLUMNS } from '../../src/store/normalized-columns.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 
@@ -135,6 +135,68 @@ for (const dialect of DIALECTS) {
         .executeTakeFirstOrThrow();
       expect(repo.patch_count).toBe(10);
     });
+
+    // Two stores on one database stand in for two processes (PGlite lives in one process only).
+    it.runIf(dialectLabel(dialect) !== 'pglite')(
+      'excludes across stores: an operation lock and a one-transaction lock wait for each other',
+      async () => {
+        const other = await openStore(store.location, store.schema ? { schema: store.schema } : {});
+        const gate = () => {
+          let open!: () => void;
+          const opened = new Promise<void>((resolve) => {
+            open = resolve;
+          });
+          return { open, opened };
+        };
+        try {
+          for (const [first, second] of [
+            [other, store],
+            [store, other],
+          ] as const) {
+            const repoId = randomUUID();
+            const order: string[] = [];
+            const entered = gate();
+            const finish = gate();
+            // The first holds the operation lock (several steps), the second wants one transaction.
+            const operation = withRepoLock(first, repoId, async () => {
+              entered.open();
+              await finish.opened;
+              order.push('operation');
+            });
+            await entered.opened;
+            const transaction = lockedTransaction(second, repoId, async () => {
+              order.push('transaction');
+            });
+            await new Promise((resolve) => setTimeout(resolve, 150));
+            order.push('released');
+            finish.open();
+            await Promise.all([operation, transaction]);
+            expect(order).toEqual(['released', 'operation', 'transaction']);
+
+            // And the other way round: a transaction holding the lock keeps an operation out.
+            const inside = gate();
+            const leave = gate();
+            const steps: string[] = [];
+            const held = lockedTransaction(second, repoId, async () => {
+              inside.open();
+              await leave.opened;
+              steps.push('transaction');
+            });
+            await inside.opened;
+            const waiting = withRepoLock(first, repoId, async () => {
+              steps.push('operation');
+            });
+            await new Promise((resolve) => setTimeout(resolve, 150));
+            steps.push('released');
+            leave.open();
+            await Promise.all([held, waiting]);
+            expect(steps).toEqual(['released', 'transaction', 'operation']);
+          }
+        } finally {
+          await other.close();
+        }
+      },
+    );
 
     it('rolls back everything a failed transaction wrote', async () => {
       const repoId = randomUUID();
