@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lockedTransaction, openStore, toJson, withRepoLock } from '../../src/store/index.js';
+import { lockedTransaction, openStore, type Store, toJson, withRepoLock } from '../../src/store/index.js';
 import { BOOLEAN_COLUMNS, JSON_COLUMNS } from '../../src/store/normalized-columns.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 
@@ -141,56 +141,49 @@ for (const dialect of DIALECTS) {
       'excludes across stores: an operation lock and a one-transaction lock wait for each other',
       async () => {
         const other = await openStore(store.location, store.schema ? { schema: store.schema } : {});
-        const gate = () => {
-          let open!: () => void;
-          const opened = new Promise<void>((resolve) => {
-            open = resolve;
+        type Locked = (repoId: string, work: () => Promise<void>) => Promise<void>;
+        const operation =
+          (on: Store): Locked =>
+          (repoId, work) =>
+            withRepoLock(on, repoId, work);
+        const transaction =
+          (on: Store): Locked =>
+          (repoId, work) =>
+            lockedTransaction(on, repoId, work);
+        /** The holder takes the lock first; the waiter must run only after the holder let go. */
+        const expectExclusion = async (holder: Locked, waiter: Locked) => {
+          const repoId = randomUUID();
+          const order: string[] = [];
+          let entered!: () => void;
+          let finish!: () => void;
+          const inside = new Promise<void>((resolve) => {
+            entered = resolve;
           });
-          return { open, opened };
+          const finished = new Promise<void>((resolve) => {
+            finish = resolve;
+          });
+          const holding = holder(repoId, async () => {
+            entered();
+            await finished;
+            order.push('holder');
+          });
+          await inside;
+          const waiting = waiter(repoId, async () => {
+            order.push('waiter');
+          });
+          await new Promise((resolve) => setTimeout(resolve, 150));
+          order.push('released');
+          finish();
+          await Promise.all([holding, waiting]);
+          expect(order).toEqual(['released', 'holder', 'waiter']);
         };
         try {
           for (const [first, second] of [
             [other, store],
             [store, other],
           ] as const) {
-            const repoId = randomUUID();
-            const order: string[] = [];
-            const entered = gate();
-            const finish = gate();
-            // The first holds the operation lock (several steps), the second wants one transaction.
-            const operation = withRepoLock(first, repoId, async () => {
-              entered.open();
-              await finish.opened;
-              order.push('operation');
-            });
-            await entered.opened;
-            const transaction = lockedTransaction(second, repoId, async () => {
-              order.push('transaction');
-            });
-            await new Promise((resolve) => setTimeout(resolve, 150));
-            order.push('released');
-            finish.open();
-            await Promise.all([operation, transaction]);
-            expect(order).toEqual(['released', 'operation', 'transaction']);
-
-            // And the other way round: a transaction holding the lock keeps an operation out.
-            const inside = gate();
-            const leave = gate();
-            const steps: string[] = [];
-            const held = lockedTransaction(second, repoId, async () => {
-              inside.open();
-              await leave.opened;
-              steps.push('transaction');
-            });
-            await inside.opened;
-            const waiting = withRepoLock(first, repoId, async () => {
-              steps.push('operation');
-            });
-            await new Promise((resolve) => setTimeout(resolve, 150));
-            steps.push('released');
-            leave.open();
-            await Promise.all([held, waiting]);
-            expect(steps).toEqual(['released', 'transaction', 'operation']);
+            await expectExclusion(operation(first), transaction(second));
+            await expectExclusion(transaction(second), operation(first));
           }
         } finally {
           await other.close();
