@@ -16,7 +16,6 @@
  *   accepted candidates by votes, ties broken by the earliest nomination; they join the council with a
  *   term of term_limit_months. The other candidates are not_elected.
  */
-import { sql } from 'kysely';
 import { GitSwarmError } from '../errors.js';
 import {
   type Agent,
@@ -28,7 +27,7 @@ import {
   type Repo,
 } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
-import { isUuid, newId } from '../util/ids.js';
+import { newId } from '../util/ids.js';
 import { recordActivity } from './activity.js';
 import {
   addDays,
@@ -42,6 +41,7 @@ import {
   seatCouncilMember,
 } from './council.js';
 import type { CoreDeps } from './deps.js';
+import { findByIdOrPrefix } from './id-prefix.js';
 
 export const DEFAULT_NOMINATION_DAYS = 7;
 export const DEFAULT_VOTING_DAYS = 7;
@@ -64,17 +64,11 @@ export async function findElection(
   councilId: string,
   ref: string,
 ): Promise<CouncilElection | undefined> {
-  const q = db.selectFrom('gitswarm_council_elections').selectAll().where('council_id', '=', councilId);
-  if (isUuid(ref)) return q.where('id', '=', ref.toLowerCase()).executeTakeFirst();
-  if (!/^[0-9a-f-]{4,36}$/i.test(ref)) return undefined;
-  const rows = await q
-    .where(sql<string>`cast(id as text)`, 'like', `${ref.toLowerCase()}%`)
-    .limit(2)
-    .execute();
-  if (rows.length > 1) {
-    throw new GitSwarmError('invalid_input', `The election id prefix ${ref} is ambiguous; give more of it.`);
-  }
-  return rows[0];
+  return findByIdOrPrefix(
+    db.selectFrom('gitswarm_council_elections').selectAll().where('council_id', '=', councilId),
+    ref,
+    'election',
+  );
 }
 
 /** The council's open election (nominations or voting), if any. */
@@ -602,25 +596,18 @@ export async function closeElection(
   for (const candidate of candidates.filter((c) => c.status === 'nominated')) {
     notElected.push({ ...candidate, status: 'not_elected' });
   }
-  if (elected.length) {
+  for (const [status, group] of [
+    ['elected', elected],
+    ['not_elected', notElected],
+  ] as const) {
+    if (group.length === 0) continue;
     await db
       .updateTable('gitswarm_election_candidates')
-      .set({ status: 'elected' })
+      .set({ status })
       .where(
         'id',
         'in',
-        elected.map((c) => c.id),
-      )
-      .execute();
-  }
-  if (notElected.length) {
-    await db
-      .updateTable('gitswarm_election_candidates')
-      .set({ status: 'not_elected' })
-      .where(
-        'id',
-        'in',
-        notElected.map((c) => c.id),
+        group.map((c) => c.id),
       )
       .execute();
   }

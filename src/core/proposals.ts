@@ -17,7 +17,6 @@
  *   committed, still under the repository's lock.
  * - Only an active council takes proposals and votes; only the proposer may withdraw, while open.
  */
-import { sql } from 'kysely';
 import { GitSwarmError } from '../errors.js';
 import {
   type Agent,
@@ -32,7 +31,7 @@ import {
   withRepoLock,
 } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
-import { isUuid, newId } from '../util/ids.js';
+import { newId } from '../util/ids.js';
 import { isAccessLevel } from './access.js';
 import { recordActivity } from './activity.js';
 import { findAgent } from './agents.js';
@@ -45,6 +44,7 @@ import {
   requireCouncilMember,
 } from './council.js';
 import type { CoreDeps } from './deps.js';
+import { findByIdOrPrefix } from './id-prefix.js';
 import { executeProposal } from './proposal-execution.js';
 import { parseRepoSettings } from './repo-settings.js';
 import { getStream } from './streams.js';
@@ -287,17 +287,11 @@ export async function findProposal(
   councilId: string,
   ref: string,
 ): Promise<CouncilProposal | undefined> {
-  const q = db.selectFrom('gitswarm_council_proposals').selectAll().where('council_id', '=', councilId);
-  if (isUuid(ref)) return q.where('id', '=', ref.toLowerCase()).executeTakeFirst();
-  if (!/^[0-9a-f-]{4,36}$/i.test(ref)) return undefined;
-  const rows = await q
-    .where(sql<string>`cast(id as text)`, 'like', `${ref.toLowerCase()}%`)
-    .limit(2)
-    .execute();
-  if (rows.length > 1) {
-    throw new GitSwarmError('invalid_input', `The proposal id prefix ${ref} is ambiguous; give more of it.`);
-  }
-  return rows[0];
+  return findByIdOrPrefix(
+    db.selectFrom('gitswarm_council_proposals').selectAll().where('council_id', '=', councilId),
+    ref,
+    'proposal',
+  );
 }
 
 /** A proposal of the repository's council, as stored (no lazy expiry); throws proposal_not_found. */
