@@ -35,6 +35,7 @@ import type { ConsensusResult } from './consensus.js';
 import type { CoreDeps } from './deps.js';
 import { isMaintainer } from './maintainers.js';
 import { getRepo } from './repos.js';
+import { reparentOntoBuffer } from './stream-cascade.js';
 import { assertMergeable, recordMerge } from './stream-merge.js';
 import { recordRevert } from './stream-revert.js';
 import {
@@ -564,6 +565,8 @@ export async function abandonStream(deps: CoreDeps, input: AbandonStreamInput): 
       targetId: stream.id,
       metadata: { name: stream.name, reason: input.reason ?? null },
     });
+    // The clients rebase the children's branches; the record says what they build on now.
+    await reparentOntoBuffer(deps, trx, repo, stream.id, input.actor.id, 'parent_abandoned');
     return updated;
   });
 }

@@ -15,7 +15,7 @@ import { type Executor, inTransaction, type Repo, type Stream, withRepoLock } fr
 import { isoNow } from '../util/clock.js';
 import { recordActivity } from './activity.js';
 import type { CoreDeps } from './deps.js';
-import { getStreamById, listDependents, updateStream } from './streams.js';
+import { getStreamById, isLiveStream, listDependents, listStreams, updateStream } from './streams.js';
 import { repoRoot } from './workspace-paths.js';
 
 export type CascadeOutcome =
@@ -53,8 +53,8 @@ export async function branchHeads(repoDir: string, branches: readonly string[]):
 }
 
 /**
- * What a stream is built on: its parent stream's branch while the parent is unmerged, else the
- * buffer (a stream whose parent merged is re-parented onto the buffer).
+ * What a stream is built on: its parent stream's branch while the parent is live, else the
+ * buffer (a stream whose parent merged or was abandoned is re-parented onto the buffer).
  */
 export async function streamBase(
   db: Executor,
@@ -64,7 +64,7 @@ export async function streamBase(
   const repoDir = repoRoot(repo);
   if (stream.parent_stream_id && stream.base_branch !== repo.buffer_branch) {
     const parent = await getStreamById(db, stream.parent_stream_id);
-    if (parent.status !== 'merged')
+    if (isLiveStream(parent))
       return { branch: parent.branch, head: await branchHead(repoDir, parent.branch) };
   }
   return { branch: repo.buffer_branch, head: await branchHead(repoDir, repo.buffer_branch) };
@@ -127,6 +127,8 @@ export async function rebaseStreamOntoBase(
   const outcome = await rebaseBranch(repoDir, {
     branch: stream.branch,
     onto: base.head,
+    // Only the stream's own commits move: not those of a parent it has left or that was rebased.
+    upstream: stream.base_commit,
     oplog,
     streamId: stream.id,
     agentId: input.agentId ?? null,
@@ -215,4 +217,54 @@ export async function cascadeDependents(
     }
     return outcomes;
   });
+}
+
+export type ReparentReason = 'parent_merged' | 'parent_abandoned';
+
+/**
+ * Streams built on a stream that merged or was abandoned now build on the buffer (recorded with
+ * the reason). Needs no git: the server of Mode B calls it alone.
+ */
+export async function reparentOntoBuffer(
+  deps: CoreDeps,
+  db: Executor,
+  repo: Repo,
+  streamId: string,
+  agentId: string | null,
+  reason: ReparentReason,
+): Promise<Stream[]> {
+  const children = await listStreams(db, repo.id, { parentStreamId: streamId });
+  const live = children.filter((c) => isLiveStream(c) && c.base_branch !== repo.buffer_branch);
+  if (live.length === 0) return [];
+  return inTransaction(db, async (trx) => {
+    const moved: Stream[] = [];
+    for (const child of live) {
+      moved.push(await updateStream(deps, trx, child, { base_branch: repo.buffer_branch }));
+      await recordActivity(deps, trx, {
+        event: 'stream.updated',
+        repoId: repo.id,
+        agentId,
+        targetType: 'stream',
+        targetId: child.id,
+        metadata: { base_branch: repo.buffer_branch, reason, parent_stream_id: streamId },
+      });
+    }
+    return moved;
+  });
+}
+
+/**
+ * Re-parents the children of a merged or abandoned stream onto the buffer, then replays every
+ * dependent onto its new base: a merged parent's commits are in the buffer already; an abandoned
+ * parent's are dropped (jj's abandon), each child keeping only its own commits.
+ */
+export async function reparentChildren(
+  deps: CoreDeps,
+  repo: Repo,
+  streamId: string,
+  agentId: string | null,
+  reason: ReparentReason,
+): Promise<CascadeOutcome[]> {
+  await reparentOntoBuffer(deps, deps.store.db, repo, streamId, agentId, reason);
+  return cascadeDependents(deps, repo, streamId, agentId);
 }

@@ -25,9 +25,9 @@ import { assertCheckoutsClean, syncCheckouts } from './checked-out-branches.js';
 import { type ConsensusResult, evaluateConsensus } from './consensus.js';
 import type { CoreDeps } from './deps.js';
 import { getRepo } from './repos.js';
-import { branchHeads, type CascadeOutcome, cascadeDependents } from './stream-cascade.js';
+import { branchHeads, type CascadeOutcome, reparentChildren } from './stream-cascade.js';
 import { onStreamMerged } from './stream-hooks.js';
-import { canTransition, getStreamById, isLiveStream, listStreams, updateStream } from './streams.js';
+import { canTransition, getStreamById, isLiveStream, updateStream } from './streams.js';
 import { actorIdentity, repoRoot } from './workspace-paths.js';
 
 export type MergeTrigger = 'agent' | 'council' | 'swarm';
@@ -130,7 +130,7 @@ export async function mergeStream(deps: CoreDeps, input: MergeStreamInput): Prom
       }),
     );
     await syncCheckouts(checkouts, outcome.previousHead, outcome.commit);
-    const cascade = await reparentChildren(deps, repo, stream.id, input.actor?.id ?? null);
+    const cascade = await reparentChildren(deps, repo, stream.id, input.actor?.id ?? null, 'parent_merged');
     return { merged: true, merge_commit: outcome.commit, buffer_head: outcome.commit, cascade };
   });
 }
@@ -322,31 +322,4 @@ export async function recordMerge(deps: CoreDeps, db: Executor, input: RecordMer
     });
   }
   await input.oplog.complete(input.opId, db);
-}
-
-/** Streams built on a merged stream now build on the buffer; replay them onto its new head. */
-async function reparentChildren(
-  deps: CoreDeps,
-  repo: Repo,
-  streamId: string,
-  agentId: string | null,
-): Promise<CascadeOutcome[]> {
-  const children = await listStreams(deps.store.db, repo.id, { parentStreamId: streamId });
-  const live = children.filter((c) => isLiveStream(c) && c.base_branch !== repo.buffer_branch);
-  if (live.length > 0) {
-    await inTransaction(deps.store.db, async (trx) => {
-      for (const child of live) {
-        await updateStream(deps, trx, child, { base_branch: repo.buffer_branch });
-        await recordActivity(deps, trx, {
-          event: 'stream.updated',
-          repoId: repo.id,
-          agentId,
-          targetType: 'stream',
-          targetId: child.id,
-          metadata: { base_branch: repo.buffer_branch, reason: 'parent_merged', parent_stream_id: streamId },
-        });
-      }
-    });
-  }
-  return cascadeDependents(deps, repo, streamId, agentId);
 }

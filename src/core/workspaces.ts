@@ -35,6 +35,7 @@ import {
   needsRebase,
   rebaseStreamOntoBase,
   recoveredStatus,
+  reparentChildren,
 } from './stream-cascade.js';
 import { mergeStream } from './stream-merge.js';
 import { getStream, getStreamById, isLiveStream, LIVE_STREAM_STATUSES, updateStream } from './streams.js';
@@ -452,6 +453,8 @@ export async function destroyWorkspace(
         metadata: { worktree: workspace.path, abandoned: abandon },
       });
     });
+    // Streams built on it drop its commits and build on the buffer.
+    if (abandon) await reparentChildren(deps, repo, stream.id, agent.id, 'parent_abandoned');
     return { stream_id: stream.id, worktree: workspace.path, abandoned: abandon };
   });
 }

@@ -9,6 +9,7 @@ import { git, hasMergeTreeBase } from './git.js';
 import { assertRevision, assertValidBranch } from './names.js';
 import { type CommitParts, identLine, mergeTree, syntheticCommit, writeCommits } from './objects.js';
 import { moveRef, type OpLog } from './oplog.js';
+import { isAncestor } from './repo.js';
 import { syncWorktreeAfterRefMove } from './worktrees.js';
 
 export type RebaseOutcome =
@@ -26,6 +27,12 @@ export interface RebaseBranchOptions {
   agentId?: string | null;
   /** The branch's worktree, clean (the caller guarantees it): updated after the move. */
   worktree?: string;
+  /**
+   * The commit the branch was last built on, when known (`git rebase --onto <onto> <upstream>`):
+   * commits it holds are not replayed. This keeps a rebased parent's old commits out of its
+   * children, and drops an abandoned parent's commits from a child moved onto the buffer.
+   */
+  upstream?: string | null;
 }
 
 interface PickedCommit {
@@ -40,8 +47,12 @@ interface PickedCommit {
 const LOG_FIELDS = ['%H', '%P', '%an', '%ae', '%ad', '%cn', '%ce', '%B'];
 const MAX_ATTEMPTS = 4;
 
-/** The non-merge commits of `head` not in `onto`, oldest first, with what replay needs of each (one spawn). */
-async function commitsToReplay(repoDir: string, onto: string, head: string): Promise<PickedCommit[]> {
+/** The non-merge commits of `head` in none of `exclude`, oldest first, with what replay needs of each (one spawn). */
+async function commitsToReplay(
+  repoDir: string,
+  exclude: readonly string[],
+  head: string,
+): Promise<PickedCommit[]> {
   const result = await git(
     [
       // Messages exactly as stored, in UTF-8 (new commits carry no encoding header); no
@@ -56,7 +67,7 @@ async function commitsToReplay(repoDir: string, onto: string, head: string): Pro
       '--date=raw',
       `--format=${LOG_FIELDS.join('%x00')}`,
       head,
-      `^${onto}`,
+      ...exclude.map((oid) => `^${oid}`),
       '--',
     ],
     { cwd: repoDir },
@@ -128,6 +139,44 @@ async function replay(
 }
 
 /**
+ * The upstream whose commits must be left out: none when the new base already holds it (the usual
+ * cascade, where excluding it changes nothing) or when it is no longer in the repository.
+ */
+async function upstreamToDrop(
+  repoDir: string,
+  upstream: string | null | undefined,
+  onto: string,
+): Promise<string | null> {
+  if (!upstream || upstream === onto) return null;
+  const held = await git(['merge-base', '--is-ancestor', upstream, onto], {
+    cwd: repoDir,
+    okExitCodes: [1, 128],
+  });
+  return held.exitCode === 1 ? upstream : null;
+}
+
+/** The branch head, the new base and its tree (one spawn); not_found when either is missing. */
+async function resolveRebase(
+  repoDir: string,
+  ref: string,
+  options: RebaseBranchOptions,
+): Promise<{ head: string; onto: string; ontoTree: string }> {
+  // The trailing `--` makes git read every argument as a revision.
+  const resolved = await git(['rev-parse', ref, `${options.onto}^{commit}`, `${options.onto}^{tree}`, '--'], {
+    cwd: repoDir,
+    okExitCodes: [128],
+  });
+  const [head, onto, ontoTree] = resolved.stdout.trim().split('\n');
+  if (resolved.exitCode !== 0 || head === undefined || onto === undefined || ontoTree === undefined) {
+    throw new GitSwarmError(
+      'not_found',
+      `Branch ${options.branch} or revision ${options.onto} does not exist.`,
+    );
+  }
+  return { head, onto, ontoTree };
+}
+
+/**
  * Replays the branch's non-merge commits since it left `onto` onto `onto`, worktree-free, and
  * publishes by compare-and-swap (retried from scratch if the branch itself moved meanwhile). A
  * branch with nothing to replay that is behind `onto` is fast-forwarded to it (`rebased`, empty
@@ -138,35 +187,25 @@ async function replay(
 export async function rebaseBranch(repoDir: string, options: RebaseBranchOptions): Promise<RebaseOutcome> {
   assertValidBranch(options.branch);
   assertRevision(options.onto);
+  if (options.upstream) assertRevision(options.upstream);
   const ref = `refs/heads/${options.branch}`;
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    // One spawn for all three; the trailing `--` makes git read every argument as a revision.
-    const resolved = await git(
-      ['rev-parse', ref, `${options.onto}^{commit}`, `${options.onto}^{tree}`, '--'],
-      {
-        cwd: repoDir,
-        okExitCodes: [128],
-      },
-    );
-    const [head, onto, ontoTree] = resolved.stdout.trim().split('\n');
-    if (resolved.exitCode !== 0 || head === undefined || onto === undefined || ontoTree === undefined) {
-      throw new GitSwarmError(
-        'not_found',
-        `Branch ${options.branch} or revision ${options.onto} does not exist.`,
-      );
-    }
-    const based = await git(['merge-base', '--is-ancestor', onto, head], { cwd: repoDir, okExitCodes: [1] });
-    if (based.exitCode === 0) return { kind: 'up_to_date', head };
-    const commits = await commitsToReplay(repoDir, onto, head);
-    let replayed: { head: string; mapping: Record<string, string> };
-    if (commits.length === 0) {
-      // Nothing of its own: a branch behind `onto` follows it (fast-forward, as `git rebase`
-      // does); one that only holds merges `onto` lacks is left alone rather than lose them.
-      const behind = await git(['merge-base', '--is-ancestor', head, onto], {
+    const { head, onto, ontoTree } = await resolveRebase(repoDir, ref, options);
+    const upstream = await upstreamToDrop(repoDir, options.upstream, onto);
+    if (!upstream) {
+      const based = await git(['merge-base', '--is-ancestor', onto, head], {
         cwd: repoDir,
         okExitCodes: [1],
       });
-      if (behind.exitCode !== 0) return { kind: 'up_to_date', head };
+      if (based.exitCode === 0) return { kind: 'up_to_date', head };
+    }
+    const commits = await commitsToReplay(repoDir, upstream ? [onto, upstream] : [onto], head);
+    let replayed: { head: string; mapping: Record<string, string> };
+    if (commits.length === 0) {
+      // Nothing of its own: a branch behind `onto` (or built only on a dropped upstream) follows
+      // it, as `git rebase` does; one that only holds merges `onto` lacks is left alone rather than
+      // lose them.
+      if (!upstream && !(await isAncestor(repoDir, head, onto))) return { kind: 'up_to_date', head };
       replayed = { head: onto, mapping: {} };
     } else {
       const outcome = await replay(repoDir, onto, ontoTree, commits);

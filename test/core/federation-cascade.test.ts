@@ -2,7 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listActivity } from '../../src/core/activity.js';
-import { commitWorkspace, createWorkspace, mergeStream } from '../../src/core/federation.js';
+import {
+  commitWorkspace,
+  createWorkspace,
+  destroyWorkspace,
+  mergeStream,
+} from '../../src/core/federation.js';
 import { getStream } from '../../src/core/streams.js';
 import { approve, useGitStore, workOn, worktreeStatus, writeFiles } from '../helpers/federation-fixture.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
@@ -163,6 +168,63 @@ for (const dialect of DIALECTS) {
       writeFiles(b.worktree, { 'ext.js': 'rate limiting\n' });
       const bCommit = await commitWorkspace(deps, { repo, agent: beta, message: 'Add rate limiting' });
       expect(await git.run(['rev-parse', `${bCommit.commit}^`])).toBe(headOfA);
+    });
+    it('abandoning a parent drops its commits from its children and grandchildren, which build on the buffer', async () => {
+      const { deps, seeded } = await fx.seed(review);
+      const { repo, git } = seeded;
+      const [alpha, beta, gamma, delta] = await Promise.all(
+        ['alpha', 'beta', 'gamma', 'delta'].map((name) => seedAgent(deps, name)),
+      );
+      if (!alpha || !beta || !gamma || !delta) throw new Error('agents');
+      await workOn(deps, seeded, alpha, { 'api.js': 'endpoints\n' }, { name: 'doomed' });
+      const b = await workOn(deps, seeded, beta, { 'ext.js': 'rate limiting\n' }, { dependsOn: 'doomed' });
+      const c = await workOn(deps, seeded, gamma, { 'more.js': 'more\n' }, { dependsOn: b.stream.id });
+      // D edits the parent's own file: without the parent that change has nothing to apply to.
+      const d = await workOn(deps, seeded, delta, { 'api.js': 'endpoints v2\n' }, { dependsOn: 'doomed' });
+      const headOfD = await git.rev(d.stream.branch);
+
+      const destroyed = await destroyWorkspace(deps, { repo, agent: alpha, abandon: true });
+      expect(destroyed.abandoned).toBe(true);
+      const buffer = await git.rev('buffer');
+      for (const [child, own] of [
+        [b, ['ext.js']],
+        [c, ['ext.js', 'more.js']],
+      ] as const) {
+        const after = await getStream(fx.store.db, repo.id, child.stream.id);
+        expect(after.status).toBe('active');
+        expect(await git.exitCode(['merge-base', '--is-ancestor', buffer, child.stream.branch])).toBe(0);
+        // Only its own commits (and its parent's own, for the grandchild): none of A's, no copies.
+        const files = await git.run(['diff', '--name-only', buffer, child.stream.branch]);
+        expect(files.split('\n').sort()).toEqual(own);
+        expect(await git.run(['rev-list', '--count', `${buffer}..${child.stream.branch}`])).toBe(
+          String(own.length),
+        );
+      }
+      expect(await getStream(fx.store.db, repo.id, b.stream.id)).toMatchObject({
+        base_branch: 'buffer',
+        base_commit: buffer,
+      });
+      expect(readFileSync(join(b.worktree, 'ext.js'), 'utf8')).toBe('rate limiting\n');
+      expect(existsSync(join(b.worktree, 'api.js'))).toBe(false);
+
+      // D's change cannot stand without A's file: recorded as a conflict, its branch untouched.
+      const conflicted = await getStream(fx.store.db, repo.id, d.stream.id);
+      expect(conflicted).toMatchObject({ status: 'conflicted', base_branch: 'buffer' });
+      expect(conflicted.conflict).toMatchObject({ operation: 'rebase', paths: ['api.js'] });
+      expect(await git.rev(d.stream.branch)).toBe(headOfD);
+
+      // B is no longer held back by its parent: it merges on its own, without A's work.
+      await approve(deps, seeded, b.stream, beta);
+      const merged = await mergeStream(deps, { repo, stream: b.stream, actor: beta });
+      expect(await git.show(merged.merge_commit, 'ext.js')).toBe('rate limiting');
+      expect(await git.exitCode(['cat-file', '-e', `${merged.merge_commit}:api.js`])).not.toBe(0);
+      const moves = await listActivity(fx.store.db, { repoId: repo.id, eventTypes: ['stream.updated'] });
+      expect(
+        moves
+          .filter((m) => m.metadata.reason === 'parent_abandoned')
+          .map((m) => m.target_id)
+          .sort(),
+      ).toEqual([b.stream.id, d.stream.id].sort());
     });
   });
 }

@@ -236,9 +236,21 @@ for (const dialect of DIALECTS) {
       const review = await call(reviewer, 'POST', `/streams/${stream.id}/reviews`, { verdict: 'approve' });
       expect(review.status).toBe(409);
       const second = await setUp();
+      // A stream built on it now builds on the buffer (its client rebases the branch).
+      const child = await call(author, 'POST', `/repos/${second.repo.id}/streams`, {
+        name: `child-${randomBytes(2).toString('hex')}`,
+        depends_on: second.stream.id,
+      });
+      expect(child.body.stream.base_branch).toBe(second.stream.branch);
       expect((await call(reviewer, 'DELETE', `/streams/${second.stream.id}`)).body.stream.status).toBe(
         'abandoned',
       );
+      const moved = await call(null, 'GET', `/streams/${child.body.stream.id}`);
+      expect(moved.body.stream).toMatchObject({
+        status: 'active',
+        base_branch: 'buffer',
+        parent_stream_id: second.stream.id,
+      });
     });
 
     it('reviews: replace the earlier verdict, list with names, consensus numbers', async () => {
