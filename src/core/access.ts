@@ -4,8 +4,10 @@
  * mode (public: write; karma_threshold: write at or above min_karma, else read; allowlist: read;
  * a private repository gives no access without a grant or role).
  */
+
+import { expressionBuilder } from 'kysely';
 import { GitSwarmError } from '../errors.js';
-import type { AccessLevel, Agent, Executor, Repo } from '../store/index.js';
+import type { AccessLevel, Agent, Database, Executor, Repo } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
 import { newId } from '../util/ids.js';
 import { recordActivity } from './activity.js';
@@ -30,34 +32,37 @@ export interface ResolvedAccess {
   source: 'grant' | 'owner' | 'maintainer' | 'repo_mode';
 }
 
-export async function resolveAccess(
-  deps: CoreDeps,
-  db: Executor,
-  repo: Repo,
-  agent: Agent,
-): Promise<ResolvedAccess> {
-  const now = isoNow(deps.clock);
-  // One round trip for both: an unexpired explicit grant, then the maintainer role.
-  const row = await db
-    .selectNoFrom((eb) => [
-      eb
-        .selectFrom('gitswarm_repo_access')
-        .select('access_level')
-        .where('repo_id', '=', repo.id)
-        .where('agent_id', '=', agent.id)
-        .where((w) => w.or([w('expires_at', 'is', null), w('expires_at', '>', now)]))
-        .as('grant_level'),
-      eb
-        .selectFrom('gitswarm_maintainers')
-        .select('role')
-        .where('repo_id', '=', repo.id)
-        .where('agent_id', '=', agent.id)
-        .as('maintainer_role'),
-    ])
-    .executeTakeFirstOrThrow();
-  if (row.grant_level) return { level: row.grant_level, source: 'grant' };
-  if (row.maintainer_role) {
-    return row.maintainer_role === 'owner'
+/** The two facts access rests on besides the repository: an unexpired grant, the maintainer role. */
+interface AccessFacts {
+  grant_level: Exclude<AccessLevel, 'none'> | null;
+  maintainer_role: 'owner' | 'maintainer' | null;
+}
+
+/** Scalar subqueries for AccessFacts, to put in any select (one round trip for all of it). */
+function accessFactColumns(repoId: string, agentId: string, now: string) {
+  const eb = expressionBuilder<Database, never>();
+  return [
+    eb
+      .selectFrom('gitswarm_repo_access')
+      .select('access_level')
+      .where('repo_id', '=', repoId)
+      .where('agent_id', '=', agentId)
+      .where((w) => w.or([w('expires_at', 'is', null), w('expires_at', '>', now)]))
+      .as('grant_level'),
+    eb
+      .selectFrom('gitswarm_maintainers')
+      .select('role')
+      .where('repo_id', '=', repoId)
+      .where('agent_id', '=', agentId)
+      .as('maintainer_role'),
+  ] as const;
+}
+
+/** First match wins: the grant, the maintainer role, then the repository's mode. */
+function decideAccess(repo: Repo, agent: Agent, facts: AccessFacts): ResolvedAccess {
+  if (facts.grant_level) return { level: facts.grant_level, source: 'grant' };
+  if (facts.maintainer_role) {
+    return facts.maintainer_role === 'owner'
       ? { level: 'admin', source: 'owner' }
       : { level: 'maintain', source: 'maintainer' };
   }
@@ -72,6 +77,42 @@ export async function resolveAccess(
   }
 }
 
+export async function resolveAccess(
+  deps: CoreDeps,
+  db: Executor,
+  repo: Repo,
+  agent: Agent,
+): Promise<ResolvedAccess> {
+  const now = isoNow(deps.clock);
+  const facts = await db.selectNoFrom(accessFactColumns(repo.id, agent.id, now)).executeTakeFirstOrThrow();
+  return decideAccess(repo, agent, facts);
+}
+
+/**
+ * The repository, after checking that the agent may perform the action there: the row and the
+ * facts its access rests on in one query (routes that act on a repository start with this).
+ */
+export async function getRepoForAction(
+  deps: CoreDeps,
+  db: Executor,
+  repoId: string,
+  agent: Agent,
+  action: Action,
+): Promise<{ repo: Repo; access: ResolvedAccess }> {
+  const now = isoNow(deps.clock);
+  const row = await db
+    .selectFrom('gitswarm_repos')
+    .selectAll()
+    .select(accessFactColumns(repoId, agent.id, now))
+    .where('id', '=', repoId)
+    .executeTakeFirst();
+  if (!row) throw new GitSwarmError('repo_not_found', `No repository with id ${repoId}`);
+  const { grant_level, maintainer_role, ...repo } = row;
+  const access = decideAccess(repo, agent, { grant_level, maintainer_role });
+  assertAllowed(repo, agent, access, action);
+  return { repo, access };
+}
+
 /**
  * Throws `forbidden` unless the agent may perform the action, and `invalid_state` for any action
  * above read on an archived repository; returns the resolved access.
@@ -84,6 +125,12 @@ export async function requireAction(
   action: Action,
 ): Promise<ResolvedAccess> {
   const access = await resolveAccess(deps, db, repo, agent);
+  assertAllowed(repo, agent, access, action);
+  return access;
+}
+
+/** Throws unless `access` suffices for the action (see requireAction). */
+function assertAllowed(repo: Repo, agent: Agent, access: ResolvedAccess, action: Action): void {
   const needed = ACTION_LEVELS[action];
   // Only someone who may read the repository learns that it is archived.
   if (repo.status === 'archived' && needed !== 'read' && accessRank(access.level) >= accessRank('read')) {
@@ -105,7 +152,6 @@ export async function requireAction(
       },
     );
   }
-  return access;
 }
 
 export interface GrantAccessInput {

@@ -3,7 +3,7 @@
  * views of rows. Permission rules themselves stay in src/core (access.ts); this only asks them.
  */
 import type { FastifyRequest } from 'fastify';
-import { requireAction } from '../core/access.js';
+import { getRepoForAction, requireAction } from '../core/access.js';
 import type { CoreDeps } from '../core/deps.js';
 import { getRepo } from '../core/repos.js';
 import { GitSwarmError } from '../errors.js';
@@ -19,10 +19,9 @@ export async function readableRepo(
   repoId: string,
   db: Executor = deps.store.db,
 ): Promise<Repo> {
+  if (request.agent) return (await getRepoForAction(deps, db, repoId, request.agent, 'read')).repo;
   const repo = await getRepo(db, repoId);
-  if (request.agent) {
-    await requireAction(deps, db, repo, request.agent, 'read');
-  } else if (repo.is_private) {
+  if (repo.is_private) {
     throw new GitSwarmError('unauthorized', 'This repository is private; send an API key.');
   }
   return repo;

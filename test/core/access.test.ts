@@ -3,7 +3,7 @@
  * then the repository's access mode; and what each action needs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { grantAccess, requireAction, resolveAccess } from '../../src/core/access.js';
+import { getRepoForAction, grantAccess, requireAction, resolveAccess } from '../../src/core/access.js';
 import { getRepo } from '../../src/core/repos.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 import { seedAgent, seedRepo, testDeps } from '../helpers/streams-fixture.js';
@@ -83,6 +83,26 @@ for (const dialect of DIALECTS) {
         code: 'forbidden',
       });
       await requireAction(deps, store.db, privateRepo, hidden.owner, 'settings');
+    });
+
+    it('getRepoForAction: the same row as getRepo with the access, in one query; refusals alike', async () => {
+      const seeded = await seedRepo(deps, { agent_access: 'karma_threshold', min_karma: 50 });
+      const novice = await seedAgent(deps, 'novice', { karma: 10 });
+      const found = await getRepoForAction(deps, store.db, seeded.repo.id, seeded.owner, 'settings');
+      expect(found).toEqual({
+        repo: await getRepo(store.db, seeded.repo.id),
+        access: { level: 'admin', source: 'owner' },
+      });
+      expect((await getRepoForAction(deps, store.db, seeded.repo.id, novice, 'read')).access).toEqual({
+        level: 'read',
+        source: 'repo_mode',
+      });
+      await expect(getRepoForAction(deps, store.db, seeded.repo.id, novice, 'write')).rejects.toMatchObject({
+        code: 'forbidden',
+      });
+      await expect(
+        getRepoForAction(deps, store.db, '00000000-0000-4000-8000-000000000000', novice, 'read'),
+      ).rejects.toMatchObject({ code: 'repo_not_found' });
     });
   });
 }
