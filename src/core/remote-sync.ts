@@ -47,7 +47,7 @@ import {
   refreshStream,
   updateStream,
 } from './streams.js';
-import { linkClaimToStream } from './tasks.js';
+import { fileCriticalTask, linkClaimToStream } from './tasks.js';
 
 const STREAM_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$/;
 const CHANGE_ID = /^I[0-9a-f]{40}$/;
@@ -616,12 +616,14 @@ export interface RecordStabilizationInput {
 /**
  * Records a stabilization a client (an agent or a CI runner with write access) ran on the buffer.
  * Answers whether the buffer should now be promoted (green and auto_promote_on_green); the
- * promotion itself is reported separately and checked then.
+ * promotion itself is reported separately and checked then. A red result that names the breaking
+ * stream files a critical task for its author, as a local red run does (one open task per stream:
+ * reporting it again refers to the same task). The client reverts and reports the revert.
  */
 export async function recordStabilization(
   deps: CoreDeps,
   input: RecordStabilizationInput,
-): Promise<{ stabilization: Stabilization; promote: boolean }> {
+): Promise<{ stabilization: Stabilization; promote: boolean; task_id: string | null }> {
   if (!STABILIZATION_RESULTS.includes(input.result)) {
     throw new GitSwarmError('invalid_input', `Unknown result ${JSON.stringify(input.result)}.`);
   }
@@ -633,19 +635,23 @@ export async function recordStabilization(
   return lockedTransaction(deps.store, input.repo.id, async (trx) => {
     const repo = await getRepo(trx, input.repo.id);
     await requireAction(deps, trx, repo, input.actor, 'write');
-    if (input.breakingStreamId !== undefined) {
-      assertStreamOfRepo(repo, await getStreamById(trx, input.breakingStreamId));
-    }
+    const breaking =
+      input.breakingStreamId === undefined ? undefined : await getStreamById(trx, input.breakingStreamId);
+    if (breaking) assertStreamOfRepo(repo, breaking);
+    const taskId =
+      input.result === 'red' && breaking
+        ? await redTaskFor(deps, trx, repo, breaking, input.actor, input.details ?? {})
+        : null;
     const row: Stabilization = {
       id: newId(),
       repo_id: repo.id,
       result: input.result,
       tag: input.tag ?? null,
       buffer_commit: input.bufferCommit ?? null,
-      breaking_stream_id: input.breakingStreamId ?? null,
+      breaking_stream_id: breaking?.id ?? null,
       duration_ms: input.durationMs ?? null,
       log_path: null,
-      details: { ...input.details, reported: true },
+      details: { ...input.details, reported: true, ...(taskId ? { task_id: taskId } : {}) },
       stabilized_at: isoNow(deps.clock),
     };
     await trx
@@ -667,8 +673,56 @@ export async function recordStabilization(
         reported: true,
       },
     });
-    return { stabilization: row, promote: row.result === 'green' && repo.auto_promote_on_green };
+    return {
+      stabilization: row,
+      promote: row.result === 'green' && repo.auto_promote_on_green,
+      task_id: taskId,
+    };
   });
+}
+
+const OPEN_TASK_STATUSES = ['open', 'claimed', 'submitted'] as const;
+
+/** The open critical task of an earlier red report on the stream, or a new one for its author. */
+async function redTaskFor(
+  deps: CoreDeps,
+  trx: Executor,
+  repo: Repo,
+  stream: Stream,
+  reporter: Agent,
+  details: Record<string, unknown>,
+): Promise<string> {
+  const earlier = await trx
+    .selectFrom('gitswarm_stabilizations')
+    .select('details')
+    .where('repo_id', '=', repo.id)
+    .where('breaking_stream_id', '=', stream.id)
+    .execute();
+  const taskIds = earlier.map((e) => e.details.task_id).filter((id): id is string => typeof id === 'string');
+  if (taskIds.length > 0) {
+    const open = await trx
+      .selectFrom('gitswarm_tasks')
+      .select('id')
+      .where('id', 'in', taskIds)
+      .where('status', 'in', OPEN_TASK_STATUSES)
+      .executeTakeFirst();
+    if (open) return open.id;
+  }
+  const text = (key: string) => (typeof details[key] === 'string' ? (details[key] as string) : undefined);
+  const command = text('command');
+  const excerpt = text('log_excerpt');
+  const task = await fileCriticalTask(deps, trx, {
+    repo,
+    title: `Fix red build: stream ${stream.name} broke the buffer${command ? ` (${command})` : ''}`,
+    description: [
+      `${reporter.name} reports the stabilize command red on ${repo.buffer_branch} and blames the merge of stream ${stream.name} (${stream.id}).`,
+      ...(command ? ['', `Command: ${command}`] : []),
+      ...(excerpt ? ['', 'Output:', '```', excerpt, '```'] : []),
+    ].join('\n'),
+    assigneeId: stream.agent_id,
+    createdBy: null,
+  });
+  return task.id;
 }
 
 export interface RecordRemotePromotionInput {

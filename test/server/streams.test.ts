@@ -227,6 +227,35 @@ for (const dialect of DIALECTS) {
       expect(activity.body.stream.status).toBe('reverted');
     });
 
+    it('a red stabilization naming the breaking stream files one critical task for its author', async () => {
+      const { repo, stream } = await setUp();
+      const red = { result: 'red', breaking_stream_id: stream.id, buffer_commit: sha() };
+      const first = await call(reviewer, 'POST', `/repos/${repo.id}/stabilize`, {
+        ...red,
+        details: { command: 'npm test', log_excerpt: '1 failing: parses dates' },
+      });
+      expect(first.status).toBe(201);
+      expect(first.body.stabilization.details).toMatchObject({ task_id: first.body.task_id, reported: true });
+      const task = (await call(null, 'GET', `/tasks/${first.body.task_id}`)).body.task;
+      expect(task).toMatchObject({ priority: 'critical', status: 'open', assigned_to: author.id });
+      expect(task.title).toContain(stream.name);
+      expect(task.description).toContain('1 failing: parses dates');
+
+      // Reported again (another runner, the same culprit): the same open task.
+      const again = await call(owner, 'POST', `/repos/${repo.id}/stabilize`, red);
+      expect(again.body.task_id).toBe(first.body.task_id);
+      // Green, and red without a stream to blame, file nothing.
+      for (const body of [{ result: 'green' }, { result: 'red' }]) {
+        expect((await call(owner, 'POST', `/repos/${repo.id}/stabilize`, body)).body.task_id).toBeNull();
+      }
+      const other = await setUp();
+      const elsewhere = await call(owner, 'POST', `/repos/${repo.id}/stabilize`, {
+        result: 'red',
+        breaking_stream_id: other.stream.id,
+      });
+      expect(elsewhere.status).toBe(404);
+    });
+
     it('DELETE abandons (author or maintainer), and reviews of abandoned streams are refused', async () => {
       const { stream } = await setUp();
       expect((await call(outsider, 'DELETE', `/streams/${stream.id}`)).status).toBe(403);

@@ -53,7 +53,9 @@ export async function stabilizationRoutes(app: App): Promise<void> {
       schema: {
         summary: 'Record a stabilization result for the buffer (write access)',
         description:
-          'Answers promote: true when the result is green and the repository auto-promotes on green.',
+          'Answers promote: true when the result is green and the repository auto-promotes on green. A red ' +
+          'result naming breaking_stream_id files a critical task for that stream’s author (task_id; one ' +
+          'open task per stream).',
         tags: ['stabilization'],
         params: IdParams,
         body: Closed({
@@ -70,7 +72,11 @@ export async function stabilizationRoutes(app: App): Promise<void> {
           details: Type.Optional(Metadata),
         }),
         response: {
-          201: Closed({ stabilization: StabilizationView, promote: Type.Boolean() }),
+          201: Closed({
+            stabilization: StabilizationView,
+            promote: Type.Boolean(),
+            task_id: Nullable(Type.String()),
+          }),
           ...errorResponses(400, 401, 403, 404),
         },
       },
