@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listActivity } from '../../src/core/activity.js';
+import type { CoreDeps } from '../../src/core/deps.js';
 import {
   commitWorkspace,
   createWorkspace,
@@ -9,9 +10,18 @@ import {
   mergeStream,
 } from '../../src/core/federation.js';
 import { getStream } from '../../src/core/streams.js';
+import type { Agent } from '../../src/store/index.js';
 import { approve, useGitStore, workOn, worktreeStatus, writeFiles } from '../helpers/federation-fixture.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import { seedAgent } from '../helpers/streams-fixture.js';
+
+/** One agent per name, in order. */
+async function seedAgents<const Names extends readonly string[]>(
+  deps: CoreDeps,
+  names: Names,
+): Promise<{ [K in keyof Names]: Agent }> {
+  return (await Promise.all(names.map((name) => seedAgent(deps, name)))) as { [K in keyof Names]: Agent };
+}
 
 const review = { merge_mode: 'review', ownership_model: 'guild', consensus_threshold: 0.66, min_reviews: 1 };
 
@@ -22,10 +32,12 @@ for (const dialect of DIALECTS) {
     it('forks with --depends-on, cascades parent commits to clean, dirty and conflicting children, merges in order', async () => {
       const { deps, seeded } = await fx.seed(review);
       const { repo, git } = seeded;
-      const [alpha, beta, gamma, delta] = await Promise.all(
-        ['alpha', 'beta', 'gamma', 'delta'].map((name) => seedAgent(deps, name)),
-      );
-      if (!alpha || !beta || !gamma || !delta) throw new Error('agents');
+      const [alpha, beta, gamma, delta] = await seedAgents(deps, [
+        'alpha',
+        'beta',
+        'gamma',
+        'delta',
+      ] as const);
 
       // A: the base API. B, C and D fork from it.
       const a = await workOn(deps, seeded, alpha, { 'api.js': 'endpoints\n' }, { name: 'base-api' });
@@ -125,10 +137,7 @@ for (const dialect of DIALECTS) {
     it('a child with no commits of its own follows its parent (spec 3.6), a dirty one waits for its commit', async () => {
       const { deps, seeded } = await fx.seed(review);
       const { repo, git } = seeded;
-      const [alpha, beta, gamma] = await Promise.all(
-        ['alpha2', 'beta2', 'gamma2'].map((name) => seedAgent(deps, name)),
-      );
-      if (!alpha || !beta || !gamma) throw new Error('agents');
+      const [alpha, beta, gamma] = await seedAgents(deps, ['alpha2', 'beta2', 'gamma2'] as const);
 
       const a = await workOn(deps, seeded, alpha, { 'api.js': 'endpoints\n' }, { name: 'base-api-2' });
       const b = await createWorkspace(deps, { repo, agent: beta, dependsOn: 'base-api-2' });
@@ -172,10 +181,12 @@ for (const dialect of DIALECTS) {
     it('abandoning a parent drops its commits from its children and grandchildren, which build on the buffer', async () => {
       const { deps, seeded } = await fx.seed(review);
       const { repo, git } = seeded;
-      const [alpha, beta, gamma, delta] = await Promise.all(
-        ['alpha', 'beta', 'gamma', 'delta'].map((name) => seedAgent(deps, name)),
-      );
-      if (!alpha || !beta || !gamma || !delta) throw new Error('agents');
+      const [alpha, beta, gamma, delta] = await seedAgents(deps, [
+        'alpha',
+        'beta',
+        'gamma',
+        'delta',
+      ] as const);
       await workOn(deps, seeded, alpha, { 'api.js': 'endpoints\n' }, { name: 'doomed' });
       const b = await workOn(deps, seeded, beta, { 'ext.js': 'rate limiting\n' }, { dependsOn: 'doomed' });
       const c = await workOn(deps, seeded, gamma, { 'more.js': 'more\n' }, { dependsOn: b.stream.id });
