@@ -421,8 +421,14 @@ export function startNotificationDispatcher(
   const attempt = async (delivery: Delivery) => {
     owed.delete(delivery.id);
     const n = delivery.attempts + 1;
-    const preference = (await preferences()).find((p) => p.agent_id === delivery.agent_id);
-    const error = preference ? await post(delivery, preference) : 'the webhook was removed or turned off';
+    // The agent's settings as they are now: a retry follows a changed URL, and stops for a removed
+    // webhook or an event the agent no longer asks for.
+    const preference = (await preferences()).find(
+      (p) => p.agent_id === delivery.agent_id && (p.events.length === 0 || p.events.includes(delivery.type)),
+    );
+    const error = preference
+      ? await post(delivery, preference)
+      : 'the webhook was removed or turned off, or no longer asks for this event';
     const retryInMs = error !== null && preference && n < maxAttempts ? baseDelayMs * 2 ** (n - 1) : null;
     await db
       .updateTable('gitswarm_agent_notifications')
@@ -463,7 +469,15 @@ export function startNotificationDispatcher(
       if (Number(leased.numUpdatedRows) === 1) track(attempt(delivery));
       else owed.delete(delivery.id);
     }
-    wakeIn(due.length === SWEEP_BATCH ? 0 : SWEEP_INTERVAL_MS);
+    if (due.length === SWEEP_BATCH) return wakeIn(0);
+    // Next at the earliest retry still waiting (a timer may fire a little before its row is due).
+    const next = await db
+      .selectFrom('gitswarm_agent_notifications')
+      .select((eb) => eb.fn.min('next_attempt_at').as('at'))
+      .where('delivered', '=', false)
+      .executeTakeFirst();
+    const untilNext = next?.at ? Date.parse(next.at) - deps.clock.now().getTime() : SWEEP_INTERVAL_MS;
+    wakeIn(Math.min(Math.max(untilNext, 1), SWEEP_INTERVAL_MS));
   };
 
   const dispatch = async (event: ActivityEntry) => {

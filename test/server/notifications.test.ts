@@ -330,6 +330,31 @@ for (const dialect of DIALECTS) {
   });
 }
 
+it('retries on time with a coarse clock: a sweep that finds its row not yet due comes back for it', async () => {
+  const receiver = await startReceiver([500, 500]);
+  // Readings in steps of 100 ms: a timer set for a 5 ms retry fires while the clock still reads
+  // the time before the row is due.
+  const coarse = { now: () => new Date(Math.floor(Date.now() / 100) * 100) };
+  const t = await startTestApp('sqlite', {
+    clock: coarse,
+    notifications: { baseDelayMs: 5, maxAttempts: 3, allowPrivateTargets: true },
+  });
+  try {
+    const owner = await registerTestAgent(t.app);
+    const listener = await registerTestAgent(t.app);
+    await setWebhook(t.app, listener, { webhook_url: receiver.url, events: ['repo.settings_changed'] });
+    const repo = await createTestRepo(t.app, owner);
+    await patchRepo(t.app, owner, repo.id, 'coarse');
+    await t.app.notifications?.idle();
+    expect(receiver.deliveries).toHaveLength(3);
+    const listed = await t.app.inject({ url: '/api/v1/me/notifications', headers: listener.headers });
+    expect(listed.json().notifications[0]).toMatchObject({ status: 'delivered', attempts: 3 });
+  } finally {
+    receiver.server.close();
+    await t.close();
+  }
+}, 10_000);
+
 const redisUp = await redisReachable();
 describe.skipIf(!redisUp)('notifications with two instances on Redis', () => {
   let store: TestStore;
