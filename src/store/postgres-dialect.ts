@@ -62,8 +62,10 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   const getTypeParser = ((oid: number, format?: string) =>
     postgresTypeParsers[oid] ??
     pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser;
-  // UTC sessions print timestamps the way parseTimestamptz reads fastest.
-  const sessionOptions = ['-c TimeZone=UTC'];
+  // UTC sessions print timestamps the way parseTimestamptz reads fastest. Options the URL gives
+  // (`?options=...`) are kept: pg lets the URL's replace the pool's, so they are moved over.
+  const { url, sessionOptions: fromUrl } = splitSessionOptions(options.url);
+  const sessionOptions = [fromUrl, '-c TimeZone=UTC'].filter(Boolean);
   if (options.schema) sessionOptions.push(`-c search_path=${quoteIdentifier(options.schema)}`);
   if (options.schema) {
     const admin = new pg.Client({ connectionString: options.url });
@@ -75,7 +77,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     }
   }
   const pool = new pg.Pool({
-    connectionString: options.url,
+    connectionString: url,
     max: options.maxConnections ?? 10,
     types: { getTypeParser },
     options: sessionOptions.join(' '),
@@ -85,6 +87,19 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   });
   const locker = advisoryLocker(() => pool.connect());
   return { db, capabilities: postgresCapabilities('postgres'), locker, close: () => db.destroy() };
+}
+
+/** The connection URL without its `options` parameter, and that parameter ('' without one). */
+function splitSessionOptions(connectionUrl: string): { url: string; sessionOptions: string } {
+  try {
+    const parsed = new URL(connectionUrl);
+    const sessionOptions = parsed.searchParams.get('options') ?? '';
+    if (!sessionOptions) return { url: connectionUrl, sessionOptions };
+    parsed.searchParams.delete('options');
+    return { url: parsed.toString(), sessionOptions };
+  } catch {
+    return { url: connectionUrl, sessionOptions: '' };
+  }
 }
 
 export function quoteIdentifier(name: string): string {

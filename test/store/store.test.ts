@@ -137,9 +137,8 @@ for (const dialect of DIALECTS) {
     });
 
     // Two stores on one database stand in for two processes (PGlite lives in one process only).
-    it.runIf(dialectLabel(dialect) !== 'pglite')(
-      'excludes across stores: an operation lock and a one-transaction lock wait for each other',
-      async () => {
+    if (dialectLabel(dialect) !== 'pglite')
+      it('excludes across stores: an operation lock and a one-transaction lock wait for each other', async () => {
         const other = await openStore(store.location, store.schema ? { schema: store.schema } : {});
         type Locked = (repoId: string, work: () => Promise<void>) => Promise<void>;
         const operation =
@@ -188,8 +187,24 @@ for (const dialect of DIALECTS) {
         } finally {
           await other.close();
         }
-      },
-    );
+      });
+
+    // Only a PostgreSQL server takes a connection URL with session options.
+    if (dialectLabel(dialect) === 'postgres')
+      it('runs PostgreSQL sessions in UTC and keeps the options of the URL', async () => {
+        const url = new URL(store.location);
+        url.searchParams.set('options', '-c statement_timeout=12345');
+        const other = await openStore(url.toString(), store.schema ? { schema: store.schema } : {});
+        try {
+          const { rows } = await sql<{ tz: string; timeout: string }>`
+            select current_setting('TimeZone') as tz, current_setting('statement_timeout') as timeout`.execute(
+            other.db,
+          );
+          expect(rows[0]).toEqual({ tz: 'UTC', timeout: '12345ms' });
+        } finally {
+          await other.close();
+        }
+      });
 
     it('rolls back everything a failed transaction wrote', async () => {
       const repoId = randomUUID();
