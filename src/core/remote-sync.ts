@@ -37,17 +37,10 @@ import { isMaintainer } from './maintainers.js';
 import { getRepo } from './repos.js';
 import { reparentOntoBuffer } from './stream-cascade.js';
 import { assertMergeable, recordMerge } from './stream-merge.js';
+import { assertStreamNameFree, getLiveParent, insertStreamRecord } from './stream-records.js';
 import { recordRevert } from './stream-revert.js';
-import {
-  assertTransition,
-  getStream,
-  getStreamById,
-  isLiveStream,
-  LIVE_STREAM_STATUSES,
-  refreshStream,
-  updateStream,
-} from './streams.js';
-import { fileCriticalTask, linkClaimToStream } from './tasks.js';
+import { assertTransition, getStreamById, isLiveStream, refreshStream, updateStream } from './streams.js';
+import { fileCriticalTask } from './tasks.js';
 
 const STREAM_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$/;
 const CHANGE_ID = /^I[0-9a-f]{40}$/;
@@ -118,75 +111,20 @@ export async function recordStream(
         details: { stream_id: id },
       });
     }
-    const taken = await trx
-      .selectFrom('gitswarm_streams')
-      .select('id')
-      .where('repo_id', '=', repo.id)
-      .where('name', '=', name)
-      .where('status', 'in', LIVE_STREAM_STATUSES)
-      .executeTakeFirst();
-    if (taken) {
-      throw new GitSwarmError('already_exists', `A stream named ${name} is already in progress.`, {
-        hint: 'Choose another name.',
-        details: { stream_id: taken.id },
-      });
-    }
-    let parent: Stream | null = null;
-    if (input.dependsOn !== undefined) {
-      parent = await getStream(trx, repo.id, input.dependsOn);
-      if (!isLiveStream(parent)) {
-        throw new GitSwarmError(
-          'invalid_state',
-          `Stream ${parent.name} is ${parent.status}; build on the buffer instead.`,
-          { details: { parent_stream_id: parent.id, status: parent.status } },
-        );
-      }
-    }
+    await assertStreamNameFree(trx, repo.id, name);
+    const parent = input.dependsOn === undefined ? null : await getLiveParent(trx, repo.id, input.dependsOn);
     const baseBranch = input.baseBranch ?? (parent ? parent.branch : repo.buffer_branch);
-    const now = isoNow(deps.clock);
-    let stream = await trx
-      .insertInto('gitswarm_streams')
-      .values({
-        id,
-        repo_id: repo.id,
-        agent_id: agent.id,
-        name,
-        branch,
-        source: 'cli',
-        status: 'active',
-        parent_stream_id: parent?.id ?? null,
-        base_branch: baseBranch,
-        base_commit: input.baseCommit ?? null,
-        metadata: toJson({}),
-        created_at: now,
-        updated_at: now,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    if (input.taskRef !== undefined) {
-      const claim = await linkClaimToStream(deps, trx, { repo, taskRef: input.taskRef, agent, streamId: id });
-      stream = await trx
-        .updateTable('gitswarm_streams')
-        .set({ task_id: claim.task_id })
-        .where('id', '=', id)
-        .returningAll()
-        .executeTakeFirstOrThrow();
-    }
-    await recordActivity(deps, trx, {
-      event: 'stream.created',
-      repoId: repo.id,
-      agentId: agent.id,
-      targetType: 'stream',
-      targetId: id,
-      metadata: {
-        name,
-        branch,
-        base_branch: baseBranch,
-        base_commit: stream.base_commit,
-        parent_stream_id: parent?.id ?? null,
-        task_id: stream.task_id,
-        reported: true,
-      },
+    const stream = await insertStreamRecord(deps, trx, {
+      repo,
+      agent,
+      id,
+      name,
+      branch,
+      parent,
+      baseBranch,
+      baseCommit: input.baseCommit ?? null,
+      ...(input.taskRef !== undefined ? { taskRef: input.taskRef } : {}),
+      eventMetadata: { reported: true },
     });
     return { stream, created: true };
   });

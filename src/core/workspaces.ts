@@ -18,7 +18,6 @@ import {
   inTransaction,
   type Repo,
   type Stream,
-  toJson,
   type Worktree,
   withRepoLock,
 } from '../store/index.js';
@@ -38,8 +37,8 @@ import {
   reparentChildren,
 } from './stream-cascade.js';
 import { mergeStream } from './stream-merge.js';
-import { getStream, getStreamById, isLiveStream, LIVE_STREAM_STATUSES, updateStream } from './streams.js';
-import { linkClaimToStream } from './tasks.js';
+import { assertStreamNameFree, getLiveParent, insertStreamRecord } from './stream-records.js';
+import { getStreamById, isLiveStream, updateStream } from './streams.js';
 import { agentIdentity, excludeWorktreesDir, repoRoot, worktreePath } from './workspace-paths.js';
 
 export interface CreateWorkspaceInput {
@@ -90,18 +89,16 @@ export async function createWorkspace(
     const id = newStreamId();
     const name = input.name ?? `${agent.name.slice(0, 90)}-${id.slice(0, 6)}`;
     assertValidName('stream', name);
-    await assertNameFree(deps.store.db, repo.id, name);
-    let parent: Stream | null = null;
-    if (input.dependsOn !== undefined) {
-      parent = await getStream(deps.store.db, repo.id, input.dependsOn);
-      if (!isLiveStream(parent)) {
-        throw new GitSwarmError(
-          'invalid_state',
-          `Stream ${parent.name} is ${parent.status}; build on the buffer instead (leave out --depends-on).`,
-          { details: { parent_stream_id: parent.id, status: parent.status } },
-        );
-      }
-    }
+    await assertStreamNameFree(deps.store.db, repo.id, name, 'Choose another name with --name.');
+    const parent =
+      input.dependsOn === undefined
+        ? null
+        : await getLiveParent(
+            deps.store.db,
+            repo.id,
+            input.dependsOn,
+            'build on the buffer instead (leave out --depends-on)',
+          );
     const baseBranch = parent ? parent.branch : repo.buffer_branch;
     const baseCommit = await branchHead(repoDir, baseBranch);
     const branch = streamBranch(id);
@@ -126,61 +123,31 @@ export async function createWorkspace(
     }
     try {
       const stream = await inTransaction(deps.store.db, async (trx) => {
-        const now = isoNow(deps.clock);
-        let stream = await trx
-          .insertInto('gitswarm_streams')
-          .values({
-            id,
-            repo_id: repo.id,
-            agent_id: agent.id,
-            name,
-            branch,
-            source: input.source ?? 'cli',
-            status: 'active',
-            parent_stream_id: parent?.id ?? null,
-            base_branch: baseBranch,
-            base_commit: baseCommit,
-            metadata: toJson({}),
-            created_at: now,
-            updated_at: now,
-          })
-          .returningAll()
-          .executeTakeFirstOrThrow();
+        const stream = await insertStreamRecord(deps, trx, {
+          repo,
+          agent,
+          id,
+          name,
+          branch,
+          source: input.source ?? 'cli',
+          parent,
+          baseBranch,
+          baseCommit,
+          ...(input.taskRef !== undefined ? { taskRef: input.taskRef } : {}),
+          eventMetadata: { worktree: path },
+        });
         await trx
           .insertInto('gitswarm_worktrees')
-          .values({ id: newId(), repo_id: repo.id, agent_id: agent.id, stream_id: id, path, created_at: now })
+          .values({
+            id: newId(),
+            repo_id: repo.id,
+            agent_id: agent.id,
+            stream_id: id,
+            path,
+            created_at: isoNow(deps.clock),
+          })
           .execute();
-        if (input.taskRef !== undefined) {
-          const claim = await linkClaimToStream(deps, trx, {
-            repo,
-            taskRef: input.taskRef,
-            agent,
-            streamId: id,
-          });
-          stream = await trx
-            .updateTable('gitswarm_streams')
-            .set({ task_id: claim.task_id })
-            .where('id', '=', id)
-            .returningAll()
-            .executeTakeFirstOrThrow();
-        }
         await oplog.complete(opId, trx);
-        await recordActivity(deps, trx, {
-          event: 'stream.created',
-          repoId: repo.id,
-          agentId: agent.id,
-          targetType: 'stream',
-          targetId: id,
-          metadata: {
-            name,
-            branch,
-            base_branch: baseBranch,
-            base_commit: baseCommit,
-            parent_stream_id: parent?.id ?? null,
-            task_id: stream.task_id,
-            worktree: path,
-          },
-        });
         return stream;
       });
       return { stream, worktree: path };
@@ -190,22 +157,6 @@ export async function createWorkspace(
       throw error;
     }
   });
-}
-
-async function assertNameFree(db: Executor, repoId: string, name: string): Promise<void> {
-  const taken = await db
-    .selectFrom('gitswarm_streams')
-    .select('id')
-    .where('repo_id', '=', repoId)
-    .where('name', '=', name)
-    .where('status', 'in', LIVE_STREAM_STATUSES)
-    .executeTakeFirst();
-  if (taken) {
-    throw new GitSwarmError('already_exists', `A stream named ${name} is already in progress.`, {
-      hint: 'Choose another name with --name.',
-      details: { stream_id: taken.id },
-    });
-  }
 }
 
 /** The agent's workspace in a repository, if it has one. */
