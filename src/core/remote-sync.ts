@@ -12,7 +12,7 @@
  */
 
 import { assertValidBranch, assertValidName, isObjectId } from '../engine/names.js';
-import { OpLog } from '../engine/oplog.js';
+import { OpLog, type RefMove } from '../engine/oplog.js';
 import { GitSwarmError } from '../errors.js';
 import {
   type Agent,
@@ -299,19 +299,19 @@ export async function recordRemoteMerge(deps: CoreDeps, input: RecordRemoteMerge
     const { stream } = await inTransaction(deps.store.db, (trx) =>
       assertMergeApproved(deps, trx, { ...input, repo }),
     );
-    const oplog = new OpLog(deps.store, repo.id, deps.clock);
-    const opId = await oplog.begin({
-      ref: `refs/heads/${repo.buffer_branch}`,
-      old: null,
-      new: input.mergeCommit,
-      kind: 'merge',
-      description: `Merge stream ${stream.name} into ${repo.buffer_branch} (made by the client)`,
-      streamId: stream.id,
-      agentId: input.actor.id,
-      metadata: { reported: true },
-    });
-    try {
-      await inTransaction(deps.store.db, async (trx) => {
+    await recordReportedMove(
+      deps,
+      repo.id,
+      {
+        ref: `refs/heads/${repo.buffer_branch}`,
+        old: null,
+        new: input.mergeCommit,
+        kind: 'merge',
+        description: `Merge stream ${stream.name} into ${repo.buffer_branch}`,
+        streamId: stream.id,
+        agentId: input.actor.id,
+      },
+      async (trx, opId, oplog) => {
         await assertMergeApproved(deps, trx, { ...input, repo });
         await recordMerge(deps, trx, {
           repo,
@@ -322,11 +322,8 @@ export async function recordRemoteMerge(deps: CoreDeps, input: RecordRemoteMerge
           opId,
           oplog,
         });
-      });
-    } catch (error) {
-      await oplog.abort(opId);
-      throw error;
-    }
+      },
+    );
     return {
       stream: await getStreamById(deps.store.db, stream.id),
       merge_commit: input.mergeCommit,
@@ -370,19 +367,19 @@ export async function recordRemoteRevert(deps: CoreDeps, input: RecordRemoteReve
         details: { stream_id: stream.id, status: stream.status },
       });
     }
-    const oplog = new OpLog(deps.store, repo.id, deps.clock);
-    const opId = await oplog.begin({
-      ref: `refs/heads/${merge.target_branch}`,
-      old: null,
-      new: input.revertCommit,
-      kind: 'revert',
-      description: `Revert stream ${stream.name} on ${merge.target_branch} (made by the client)`,
-      streamId: stream.id,
-      agentId: input.actor.id,
-      metadata: { reported: true },
-    });
-    try {
-      await inTransaction(deps.store.db, (trx) =>
+    await recordReportedMove(
+      deps,
+      repo.id,
+      {
+        ref: `refs/heads/${merge.target_branch}`,
+        old: null,
+        new: input.revertCommit,
+        kind: 'revert',
+        description: `Revert stream ${stream.name} on ${merge.target_branch}`,
+        streamId: stream.id,
+        agentId: input.actor.id,
+      },
+      (trx, opId, oplog) =>
         recordRevert(deps, trx, {
           repo,
           streamId: stream.id,
@@ -393,11 +390,7 @@ export async function recordRemoteRevert(deps: CoreDeps, input: RecordRemoteReve
           opId,
           oplog,
         }),
-      );
-    } catch (error) {
-      await oplog.abort(opId);
-      throw error;
-    }
+    );
     return {
       stream: await getStreamById(deps.store.db, stream.id),
       merge_commit: merge.merge_commit,
@@ -723,18 +716,18 @@ export async function recordRemotePromotion(deps: CoreDeps, input: RecordRemoteP
         );
       }
     }
-    const oplog = new OpLog(deps.store, repo.id, deps.clock);
-    const opId = await oplog.begin({
-      ref: `refs/heads/${repo.promote_target}`,
-      old: input.fromCommit ?? null,
-      new: input.toCommit,
-      kind: 'promote',
-      description: `Promote ${repo.buffer_branch} to ${repo.promote_target} (made by the client)`,
-      agentId: input.actor.id,
-      metadata: { reported: true },
-    });
-    try {
-      await inTransaction(db, (trx) =>
+    await recordReportedMove(
+      deps,
+      repo.id,
+      {
+        ref: `refs/heads/${repo.promote_target}`,
+        old: input.fromCommit ?? null,
+        new: input.toCommit,
+        kind: 'promote',
+        description: `Promote ${repo.buffer_branch} to ${repo.promote_target}`,
+        agentId: input.actor.id,
+      },
+      (trx, opId, oplog) =>
         recordPromotion(deps, trx, {
           repo,
           fromCommit: input.fromCommit ?? null,
@@ -744,11 +737,7 @@ export async function recordRemotePromotion(deps: CoreDeps, input: RecordRemoteP
           opId,
           oplog,
         }),
-      );
-    } catch (error) {
-      await oplog.abort(opId);
-      throw error;
-    }
+    );
     const promotion = await db
       .selectFrom('gitswarm_promotions')
       .selectAll()
@@ -781,4 +770,29 @@ export async function listStreamCommits(db: Executor, streamId: string) {
     .orderBy('created_at')
     .orderBy('id')
     .execute();
+}
+
+/**
+ * Records a ref move a client made in its clone as our own moves are: the operation's intent
+ * (marked reported, `(made by the client)`), then `record` in one transaction that completes it.
+ * When recording fails the intent is withdrawn, so no half-recorded move stays behind.
+ */
+async function recordReportedMove<T>(
+  deps: CoreDeps,
+  repoId: string,
+  move: Omit<RefMove, 'metadata'>,
+  record: (trx: Executor, opId: string, oplog: OpLog) => Promise<T>,
+): Promise<T> {
+  const oplog = new OpLog(deps.store, repoId, deps.clock);
+  const opId = await oplog.begin({
+    ...move,
+    description: `${move.description} (made by the client)`,
+    metadata: { reported: true },
+  });
+  try {
+    return await inTransaction(deps.store.db, (trx) => record(trx, opId, oplog));
+  } catch (error) {
+    await oplog.abort(opId);
+    throw error;
+  }
 }
