@@ -38,6 +38,7 @@ import { requireAction } from './access.js';
 import { recordActivity } from './activity.js';
 import { promoteBuffer } from './buffer-promotion.js';
 import type { CoreDeps } from './deps.js';
+import { stabilizeRunSettings } from './repo-settings.js';
 import { getRepo } from './repos.js';
 import { revertStream } from './stream-revert.js';
 import { getStreamById } from './streams.js';
@@ -111,6 +112,7 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
     `gitswarm stabilize: ${repo.name}, buffer ${repo.buffer_branch} at ${bufferCommit}, sandbox ${repo.sandbox}\n`,
   );
   const runs: StabilizeRunResult[] = [];
+  const runSettings = stabilizeRunSettings(repo);
   const runAt = async (commit: string, label: string): Promise<StabilizeRunResult> => {
     const result = await runStabilizeCommand(git, {
       commit,
@@ -119,6 +121,7 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
       sandbox: repo.sandbox,
       timeoutMs: repo.stabilize_timeout_seconds * 1000,
       memoryMb: repo.stabilize_memory_mb,
+      ...runSettings,
       log,
       output: input.output,
       progress: input.progress,
