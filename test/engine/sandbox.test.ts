@@ -218,7 +218,9 @@ describe('sandbox', () => {
     const text = output.join('');
     expect(text).toContain('secret=[] stabilize=1');
     expect(text).toContain(String(300 * 1024));
-    expect(text).toMatch(/no cgroup for this run \(cgroups turned off for this run\); limits apply per process/);
+    expect(text).toMatch(
+      /no cgroup for this run \(cgroups turned off for this run\); limits apply per process/,
+    );
   });
 
   it('kills the whole process tree at the timeout', async () => {
