@@ -128,6 +128,9 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
       searchPath: input.searchPath,
     });
     runs.push(result);
+    // The run could not test anything (setup failed, a program missing): an error, never red.
+    if (result.outcome === 'error')
+      throw new GitSwarmError('invalid_state', result.error ?? 'The run failed to start.');
     return result;
   };
   const elapsed = () => Math.round(Number(process.hrtime.bigint() - started) / 1e6);

@@ -314,6 +314,8 @@ export async function runStabilizeCommand(
   options.progress?.(
     `stabilize: ${options.label} at ${short}: ${word} (${verdict}, ${seconds.toFixed(1)} s)`,
   );
+  if (error) options.progress?.(`stabilize: ${error}`);
+  if (last.cgroup === null) options.progress?.(`stabilize: no cgroup for this run: ${last.limits}`);
   return {
     commit: options.commit,
     label: options.label,
