@@ -262,7 +262,8 @@ export async function runStabilizeCommand(
         command,
         workdir: worktree,
         readOnlyPaths: [repo.commonDir],
-        hiddenPaths: [repo.root],
+        // The store and the agents' worktrees: no toolchain mount may show them (or contain them).
+        hiddenPaths: [join(repo.root, '.gitswarm'), join(repo.root, '.worktrees')],
         overlays: overlay ? found : [],
         network,
         mode: options.sandbox,

@@ -37,7 +37,11 @@ describe('sandbox isolation: attacks from inside a stabilize run', () => {
   let other: string;
   let output = '';
 
-  async function attack(command: string, sandbox: SandboxMode = 'bubblewrap'): Promise<StabilizeRunResult> {
+  async function attack(
+    command: string,
+    sandbox: SandboxMode = 'bubblewrap',
+    searchPath?: string,
+  ): Promise<StabilizeRunResult> {
     output = '';
     return runStabilizeCommand(
       { root: repo, commonDir: join(repo, '.git') },
@@ -48,6 +52,7 @@ describe('sandbox isolation: attacks from inside a stabilize run', () => {
         timeoutMs: 30_000,
         memoryMb: 1024,
         label: 'attack',
+        searchPath,
         output: (chunk) => {
           output += chunk;
         },
@@ -167,6 +172,35 @@ describe('sandbox isolation: attacks from inside a stabilize run', () => {
     // The git objects the tests may need are there, read-only.
     expect(output).toContain(commit);
     expect(output).toContain('GIT_RO');
+  });
+
+  it("a PATH entry shows a toolchain inside the checkout, never the store, another agent's worktree or the checkout itself", async () => {
+    mkdirSync(join(repo, '.tools', 'bin'), { recursive: true });
+    writeFileSync(join(repo, '.tools', 'bin', 'gs-tool'), '#!/bin/sh\necho TOOL_RAN\n', { mode: 0o755 });
+    mkdirSync(join(repo, '.worktrees', 'alice', 'bin'), { recursive: true });
+    mkdirSync(join(repo, '.gitswarm', 'bin'), { recursive: true });
+    const searchPath = [
+      join(repo, '.tools', 'bin'),
+      join(repo, '.worktrees', 'alice', 'bin'),
+      join(repo, '.gitswarm', 'bin'),
+      repo,
+      root,
+      process.env.PATH,
+    ].join(':');
+    await attack(
+      [
+        'gs-tool',
+        `cat ${repo}/.worktrees/alice/wip.txt 2>/dev/null || echo WIP_HIDDEN`,
+        `cat ${repo}/.gitswarm/federation.db 2>/dev/null || echo STORE_HIDDEN`,
+        `echo "repo: $(ls -A ${repo} | tr "\\n" " ")"`,
+      ].join('\n'),
+      'bubblewrap',
+      searchPath,
+    );
+    expect(output).toContain('TOOL_RAN');
+    expect(output).toContain('WIP_HIDDEN');
+    expect(output).toContain('STORE_HIDDEN');
+    expect(output).toContain('repo: .git .tools \n');
   });
 
   it('sees none of the host environment: only the allow-listed variables', async () => {
