@@ -41,12 +41,12 @@ export function systemRootArgs(): string[] {
     if (stats.isSymbolicLink()) args.push('--symlink', readlinkSync(dir), dir);
     else if (stats.isDirectory()) args.push('--ro-bind', dir, dir);
   }
-  args.push('--ro-bind', '/etc', '/etc');
-  for (const secret of etcSecrets('/etc')) {
-    // A folder becomes an empty tmpfs, a file reads as empty (/dev/null bound over it).
-    if (secret.isDirectory) args.push('--tmpfs', secret.path, '--remount-ro', secret.path);
-    else args.push('--ro-bind', '/dev/null', secret.path);
-  }
+  args.push(
+    '--ro-bind',
+    '/etc',
+    '/etc',
+    ...coverArgs(privateEntries('/etc', { maxDepth: 8, named: ETC_SECRETS })),
+  );
   args.push(
     '--dev',
     '/dev',
@@ -67,37 +67,51 @@ interface Secret {
   isDirectory: boolean;
 }
 
+/** Arguments that cover each entry: a folder becomes an empty tmpfs, a file reads as empty. */
+export function coverArgs(secrets: readonly Secret[]): string[] {
+  return secrets.flatMap((secret) =>
+    secret.isDirectory
+      ? ['--tmpfs', secret.path, '--remount-ro', secret.path]
+      : ['--ro-bind', '/dev/null', secret.path],
+  );
+}
+
 /**
- * The entries under `etcDir` the sandbox covers: anything not readable by every user (a hidden
- * folder is covered whole, its contents are not visited), and the named secrets.
+ * The entries under `dir` a sandbox must not show: anything not readable by every user (the
+ * command may run as the same user as the owner, root included, so the mode alone would not stop
+ * it), down to `maxDepth` levels (a hidden folder is covered whole, its contents are not visited),
+ * and the `named` ones (relative paths; a trailing `*` matches a prefix) whatever their mode.
  */
-export function etcSecrets(etcDir: string): Secret[] {
+export function privateEntries(
+  dir: string,
+  options: { maxDepth: number; named?: readonly string[] },
+): Secret[] {
   const found: Secret[] = [];
   const named = (rel: string) =>
-    ETC_SECRETS.some((pattern) =>
+    (options.named ?? []).some((pattern) =>
       pattern.endsWith('*') ? rel.startsWith(pattern.slice(0, -1)) : rel === pattern,
     );
-  const visit = (dir: string, depth: number) => {
+  const visit = (current: string, depth: number) => {
     let entries: string[];
     try {
-      entries = readdirSync(dir);
+      entries = readdirSync(current);
     } catch {
       return;
     }
     for (const name of entries) {
-      const path = join(dir, name);
+      const path = join(current, name);
       const stats = lstatOrNull(path);
       if (!stats || stats.isSymbolicLink()) continue;
       const isDirectory = stats.isDirectory();
       const worldReadable = (stats.mode & 0o004) !== 0 && (!isDirectory || (stats.mode & 0o001) !== 0);
-      if (!worldReadable || named(relative(etcDir, path))) {
+      if (!worldReadable || named(relative(dir, path))) {
         found.push({ path, isDirectory });
         continue;
       }
-      if (isDirectory && depth < 8) visit(path, depth + 1);
+      if (isDirectory && depth < options.maxDepth) visit(path, depth + 1);
     }
   };
-  visit(etcDir, 0);
+  visit(dir, 1);
   return found;
 }
 

@@ -18,7 +18,13 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { GitSwarmError } from '../errors.js';
 import { createRunCgroup, joinCgroupArgv, type LimitHits } from './cgroup.js';
 import { type DependencyMount, overlayArgs } from './sandbox-deps.js';
-import { SANDBOX_HOME, systemRootArgs, toolchainPrefixes } from './sandbox-root.js';
+import {
+  coverArgs,
+  privateEntries,
+  SANDBOX_HOME,
+  systemRootArgs,
+  toolchainPrefixes,
+} from './sandbox-root.js';
 
 export type SandboxMode = 'bubblewrap' | 'none';
 
@@ -279,7 +285,11 @@ function bwrapArgs(
     neverWiden: ['/tmp', '/var/tmp', tmpdir()],
     forbidden: options.hiddenPaths ?? [],
   });
-  for (const prefix of prefixes) args.push('--ro-bind-try', prefix, prefix);
+  for (const prefix of prefixes) {
+    args.push('--ro-bind-try', prefix, prefix);
+    // A toolchain folder may hold credentials beside the tools (~/.cargo/credentials.toml, 0600).
+    args.push(...coverArgs(privateEntries(prefix, { maxDepth: TOOLCHAIN_SCAN_DEPTH })));
+  }
   for (const path of options.readOnlyPaths ?? []) args.push('--ro-bind', resolve(path), resolve(path));
   args.push('--bind', workdir, workdir);
   args.push(...overlayArgs(options.overlays ?? []));
@@ -288,6 +298,9 @@ function bwrapArgs(
   args.push('--chdir', workdir, '--');
   return args;
 }
+
+/** How deep a toolchain folder is searched for entries only their owner may read. */
+const TOOLCHAIN_SCAN_DEPTH = 3;
 
 /** Default `pids.max` of a run (setting `stabilize_max_processes`). */
 export const DEFAULT_MAX_PROCESSES = 512;

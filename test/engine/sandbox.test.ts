@@ -178,8 +178,14 @@ describe('sandbox', () => {
     writeFileSync(join(prefix, 'lib', 'data'), 'LIB-VISIBLE\n');
     writeFileSync(join(prefix, 'bin', 'gs-tool'), `#!/bin/sh\ncat "${prefix}/lib/data"\n`, { mode: 0o755 });
     writeFileSync(join(root, 'beside.txt'), 'BESIDE\n');
+    // Credentials beside the tools, readable by their owner only (as ~/.cargo/credentials.toml).
+    writeFileSync(join(prefix, 'credentials.toml'), 'TOKEN-SECRET\n', { mode: 0o600 });
+    mkdirSync(join(prefix, 'lib', 'private'), { mode: 0o700 });
+    writeFileSync(join(prefix, 'lib', 'private', 'key'), 'KEY-SECRET\n');
     const result = await run({
       command: [
+        `echo "credentials=$(cat "${prefix}/credentials.toml" 2>/dev/null | wc -c)"`,
+        `cat "${prefix}/lib/private/key" 2>/dev/null || echo KEY_HIDDEN`,
         'gs-tool',
         `cat "${root}/beside.txt" 2>/dev/null || echo BESIDE_HIDDEN`,
         `touch "${prefix}/bin/x" 2>/dev/null || echo TOOLS_RO`,
@@ -192,6 +198,9 @@ describe('sandbox', () => {
     expect(text).toContain('BESIDE_HIDDEN');
     expect(text).not.toContain('BESIDE\n');
     expect(text).toContain('TOOLS_RO');
+    expect(text).toContain('credentials=0');
+    expect(text).toContain('KEY_HIDDEN');
+    expect(text).not.toContain('SECRET');
     expect(existsSync(join(prefix, 'bin', 'x'))).toBe(false);
   });
 
