@@ -38,6 +38,8 @@ export interface SandboxRunOptions {
   workdir: string;
   /** Directories that must stay visible read-only even under the tmpfs mounts (the repository's `.git`). */
   readOnlyPaths?: readonly string[];
+  /** Files mounted read-only over others after `readOnlyPaths` (a sanitized `.git/config`). */
+  replacedFiles?: ReadonlyArray<{ path: string; with: string }>;
   mode: SandboxMode;
   /** Wall-clock limit; the whole process tree is killed when it passes. */
   timeoutMs: number;
@@ -291,6 +293,8 @@ function bwrapArgs(
     args.push(...coverArgs(privateEntries(prefix, { maxDepth: TOOLCHAIN_SCAN_DEPTH })));
   }
   for (const path of options.readOnlyPaths ?? []) args.push('--ro-bind', resolve(path), resolve(path));
+  for (const file of options.replacedFiles ?? [])
+    args.push('--ro-bind', resolve(file.with), resolve(file.path));
   args.push('--bind', workdir, workdir);
   args.push(...overlayArgs(options.overlays ?? []));
   args.push('--clearenv');

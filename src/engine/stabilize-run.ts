@@ -14,7 +14,7 @@ import {
   readFileSync,
   type WriteStream,
 } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   type OutputSink,
   runSandboxed,
@@ -28,6 +28,7 @@ import {
   type DependencyMount,
   findDependencyDirs,
 } from './sandbox-deps.js';
+import { writeSandboxGitConfig } from './sandbox-git-config.js';
 import { withDetachedWorktree } from './worktrees.js';
 
 /** Lines of output kept from each run for reports and filed tasks. */
@@ -243,6 +244,8 @@ export async function runStabilizeCommand(
 
   const ran = await withDetachedWorktree(repo.root, options.commit, async (worktree) => {
     const found = await findDependencyDirs(repo.root, worktree, dirs);
+    // Beside the worktree, in its throw-away parent folder: removed with it.
+    const gitConfig = await writeSandboxGitConfig(repo.commonDir, dirname(worktree));
     // The setup command's changes to a dependency folder must reach the command: a copy keeps
     // them, an overlay is thrown away with its sandbox.
     const overlay =
@@ -262,6 +265,7 @@ export async function runStabilizeCommand(
         command,
         workdir: worktree,
         readOnlyPaths: [repo.commonDir],
+        replacedFiles: [{ path: join(repo.commonDir, 'config'), with: gitConfig }],
         // The store and the agents' worktrees: no toolchain mount may show them (or contain them).
         hiddenPaths: [join(repo.root, '.gitswarm'), join(repo.root, '.worktrees')],
         overlays: overlay ? found : [],

@@ -71,6 +71,14 @@ describe('sandbox isolation: attacks from inside a stabilize run', () => {
     git(repo, 'add', '-A');
     git(repo, 'commit', '-q', '-m', 'initial');
     commit = git(repo, 'rev-parse', 'HEAD');
+    // Secrets a CI checkout keeps in .git/config.
+    git(
+      repo,
+      'config',
+      'http.https://example.invalid/.extraheader',
+      'AUTHORIZATION: basic GIT-CONFIG-SECRET',
+    );
+    git(repo, 'remote', 'add', 'origin', 'https://ci:GIT-CONFIG-SECRET@example.invalid/repo.git');
     // The store and another agent's worktree with uncommitted work, where GitSwarm keeps them.
     mkdirSync(join(repo, '.gitswarm'));
     writeFileSync(join(repo, '.gitswarm', 'federation.db'), 'STORE-SECRET\n');
@@ -203,6 +211,24 @@ describe('sandbox isolation: attacks from inside a stabilize run', () => {
     expect(output).toContain('WIP_HIDDEN');
     expect(output).toContain('STORE_HIDDEN');
     expect(output).toContain('repo: .git .tools \n');
+  });
+
+  it("cannot read the repository's git config secrets; git still works on the tested commit", async () => {
+    const run = await attack(
+      [
+        `cat ${repo}/.git/config`,
+        'git config --list',
+        'git log -1 --format=commit=%H',
+        'git status --short && echo STATUS_OK',
+      ].join('\n'),
+    );
+    expect(readFileSync(join(repo, '.git', 'config'), 'utf8')).toContain('GIT-CONFIG-SECRET');
+    expect(run.outcome).toBe('passed');
+    expect(output).not.toContain('GIT-CONFIG-SECRET');
+    expect(output).not.toContain('example.invalid');
+    expect(output).toContain('core.repositoryformatversion=0');
+    expect(output).toContain(`commit=${commit}`);
+    expect(output).toContain('STATUS_OK');
   });
 
   it('sees none of the host environment: only the allow-listed variables', async () => {
