@@ -264,7 +264,9 @@ export async function runStabilizeCommand(
       runSandboxed({
         command,
         workdir: worktree,
-        readOnlyPaths: [repo.commonDir],
+        // Each dependency folder also stays at its own path, read-only: a virtualenv's scripts name
+        // their interpreter by absolute path (`#!<checkout>/.venv/bin/python`).
+        readOnlyPaths: [repo.commonDir, ...found.map((mount) => join(repo.root, mount.relPath))],
         replacedFiles: [{ path: join(repo.commonDir, 'config'), with: gitConfig }],
         // The store and the agents' worktrees: no toolchain mount may show them (or contain them).
         hiddenPaths: [join(repo.root, '.gitswarm'), join(repo.root, '.worktrees')],

@@ -4,7 +4,16 @@
  * run under bubblewrap (and without a sandbox, which copies too).
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,6 +151,25 @@ describe('which folders are shown, setup command, outcomes, output cap', () => {
       target: join(worktree, 'node_modules'),
     });
     rmSync(join(repo, 'vendor'), { recursive: true });
+  });
+
+  it("a Python virtualenv's scripts, which name their interpreter by absolute path, run from the copy", async () => {
+    appendFileSync(join(repo, '.git', 'info', 'exclude'), '.venv/\n');
+    execFileSync('python3', ['-m', 'venv', join(repo, '.venv')]);
+    const pipShebang = readFileSync(join(repo, '.venv', 'bin', 'pip'), 'utf8').split('\n')[0];
+    expect(pipShebang).toBe(`#!${join(repo, '.venv', 'bin', 'python3')}`);
+    try {
+      const result = await s.run({
+        command:
+          '.venv/bin/pip --version && .venv/bin/python -c "import sys; print(\'prefix=\' + sys.prefix)" && touch .venv/cache-file',
+        dependencyDirs: ['.venv'],
+      });
+      expect(s.output()).toMatch(/^pip \d+/m);
+      expect(result).toMatchObject({ outcome: 'passed', exitCode: 0 });
+      expect(existsSync(join(repo, '.venv', 'cache-file'))).toBe(false);
+    } finally {
+      rmSync(join(repo, '.venv'), { recursive: true, force: true });
+    }
   });
 
   it('uses an overlay only where bubblewrap supports it, else the copy (bwrap 0.8 here)', async () => {
