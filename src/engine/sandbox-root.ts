@@ -67,7 +67,7 @@ interface Secret {
   isDirectory: boolean;
 }
 
-/** Arguments that cover each entry: a folder becomes an empty tmpfs, a file reads as empty. */
+/** Arguments that cover each entry: a folder becomes an empty tmpfs, a file cannot be opened (/dev/null on a nodev mount). */
 export function coverArgs(secrets: readonly Secret[]): string[] {
   return secrets.flatMap((secret) =>
     secret.isDirectory
