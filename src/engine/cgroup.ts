@@ -168,18 +168,34 @@ function createV2(mount: Mount, limits: RunLimits): RunCgroupSetup {
       reason: `cgroup v2 at ${mount.path} has no ${missing.join(' and ')} controller (they are bound to cgroup v1 here)`,
     };
   }
-  const wanted = ['memory', 'pids', ...(available.includes('cpu') ? ['cpu'] : [])];
-  const enable = wanted.map((c) => `+${c}`).join(' ');
   const base = join(mount.path, 'gitswarm');
   const dir = join(base, runName());
+  // Each controller on its own: the cpu controller may be refused (real-time processes) without
+  // costing the limits that matter.
+  const enable = (parent: string, controller: string) => {
+    const control = join(parent, 'cgroup.subtree_control');
+    if (readText(control).split(/\s+/).includes(controller)) return true;
+    try {
+      writeFileSync(control, `+${controller}`);
+      return true;
+    } catch (error) {
+      if (controller !== 'cpu') throw error;
+      return false;
+    }
+  };
+  let cpu = available.includes('cpu');
   try {
-    writeFileSync(join(mount.path, 'cgroup.subtree_control'), enable);
-    mkdirSync(base, { recursive: true });
-    writeFileSync(join(base, 'cgroup.subtree_control'), enable);
+    for (const parent of [mount.path, base]) {
+      if (parent === base) mkdirSync(base, { recursive: true });
+      enable(parent, 'memory');
+      enable(parent, 'pids');
+      if (cpu) cpu = enable(parent, 'cpu');
+    }
     mkdirSync(dir);
   } catch (error) {
     return { ok: false, reason: `cannot create a cgroup v2 group under ${mount.path}: ${errorText(error)}` };
   }
+  const wanted = ['memory', 'pids', ...(cpu ? ['cpu'] : [])];
   try {
     writeFileSync(join(dir, 'memory.max'), String(limits.memoryMb * 1024 * 1024));
     if (existsSync(join(dir, 'memory.swap.max'))) writeFileSync(join(dir, 'memory.swap.max'), '0');
