@@ -6,9 +6,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { assertSandboxAvailable, type SandboxMode } from '../../src/engine/sandbox.js';
+import { assertSandboxAvailable, type SandboxMode, toolchainPrefixes } from '../../src/engine/sandbox.js';
 import { runStabilizeCommand, type StabilizeRunResult } from '../../src/engine/stabilize-run.js';
 
 const IDENTITY = {
@@ -157,10 +157,17 @@ describe('sandbox isolation: attacks from inside a stabilize run', () => {
     expect(output).toContain('SECRET_HIDDEN');
     expect(output).not.toContain('OTHER-CHECKOUT');
     const tmpListing = /tmp: (.*)/.exec(output)?.[1]?.trim().split(' ') ?? [];
-    expect(tmpListing).toHaveLength(3);
-    expect(tmpListing).toEqual(
-      expect.arrayContaining(['home', expect.stringMatching(/^gitswarm-verify-/), basename(root)]),
+    // Besides the run's own entries, only the way to a toolchain on PATH (a checkout's .tools).
+    const toolchainsInTmp = toolchainPrefixes(process.env.PATH ?? '')
+      .map((prefix) => relative(tmpdir(), prefix).split('/')[0] ?? '')
+      .filter((first) => first !== '' && first !== '..');
+    const own = tmpListing.filter(
+      (name) => name !== 'home' && name !== basename(root) && !toolchainsInTmp.includes(name),
     );
+    expect(own).toEqual([expect.stringMatching(/^gitswarm-verify-/)]);
+    expect(tmpListing).toContain('home');
+    expect(tmpListing).toContain(basename(root));
+    expect(tmpListing).not.toContain(basename(other));
   });
 
   it("cannot read another agent's worktree or the store file; the repository shows only its .git", async () => {
