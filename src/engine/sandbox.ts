@@ -12,7 +12,7 @@
  * user's command reaches `sh -c` only inside the sandbox as one argument.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { GitSwarmError } from '../errors.js';
@@ -36,7 +36,7 @@ export interface SandboxRunOptions {
   command: string;
   /** The one writable directory (a throw-away worktree); the command's working directory. */
   workdir: string;
-  /** Directories that must stay visible read-only even under the tmpfs mounts (the repository's `.git`). */
+  /** Paths shown read-only at their own place (the repository's `.git`, the dependency folders' originals). */
   readOnlyPaths?: readonly string[];
   /** Files mounted read-only over others after `readOnlyPaths` (a sanitized `.git/config`). */
   replacedFiles?: ReadonlyArray<{ path: string; with: string }>;
@@ -199,7 +199,7 @@ export async function assertSandboxAvailable(
 export async function runSandboxed(options: SandboxRunOptions): Promise<SandboxRunResult> {
   const searchPath = options.searchPath ?? process.env.PATH ?? '';
   const workdir = resolve(options.workdir);
-  const env = sandboxEnv(searchPath, options.mode, options.env);
+  const env = sandboxEnv(searchPath, options.mode, options.env, options.network === true);
   let argv: string[];
   if (options.mode === 'bubblewrap') {
     const check = await checkSandbox(searchPath);
@@ -292,6 +292,11 @@ function bwrapArgs(
     // A toolchain folder may hold credentials beside the tools (~/.cargo/credentials.toml, 0600).
     args.push(...coverArgs(privateEntries(prefix, { maxDepth: TOOLCHAIN_SCAN_DEPTH })));
   }
+  if (options.network) {
+    // On systemd-resolved hosts /etc/resolv.conf links into /run, which the sandbox does not have.
+    const resolver = realpathOrNull('/etc/resolv.conf');
+    if (resolver && resolver !== '/etc/resolv.conf') args.push('--ro-bind-try', resolver, resolver);
+  }
   for (const path of options.readOnlyPaths ?? []) args.push('--ro-bind', resolve(path), resolve(path));
   for (const file of options.replacedFiles ?? [])
     args.push('--ro-bind', resolve(file.with), resolve(file.path));
@@ -303,6 +308,14 @@ function bwrapArgs(
   return args;
 }
 
+function realpathOrNull(path: string): string | null {
+  try {
+    return realpathSync(path);
+  } catch {
+    return null;
+  }
+}
+
 /** How deep a toolchain folder is searched for entries only their owner may read. */
 const TOOLCHAIN_SCAN_DEPTH = 3;
 
@@ -311,14 +324,44 @@ export const DEFAULT_MAX_PROCESSES = 512;
 /** A run's CPU share: the same as any other process group's, so a run cannot crowd out the host. */
 const CPU_WEIGHT = 100;
 
-/** The environment variables copied from the caller when set; everything else is left out. */
-const PASSED_ENV = ['LANG', 'LC_ALL', 'LC_CTYPE', 'TERM', 'TZ', 'USER', 'LOGNAME'] as const;
+/**
+ * The environment variables copied from the caller when set; everything else is left out. The
+ * certificate bundles are paths (to a file the sandbox shows only when it is in a shown folder,
+ * such as /etc/ssl), needed where TLS goes through a company proxy with its own CA.
+ */
+const PASSED_ENV = [
+  'LANG',
+  'LC_ALL',
+  'LC_CTYPE',
+  'TERM',
+  'TZ',
+  'USER',
+  'LOGNAME',
+  'NODE_EXTRA_CA_CERTS',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'REQUESTS_CA_BUNDLE',
+  'CURL_CA_BUNDLE',
+  'PIP_CERT',
+  'GIT_SSL_CAINFO',
+] as const;
+
+/** Passed only to a run with the network (the setup command, when allowed): they may hold credentials. */
+const NETWORK_ENV = [
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'NO_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'no_proxy',
+] as const;
 
 /** A small allow-listed environment: the command sees no API keys or tokens of the calling process. */
 function sandboxEnv(
   searchPath: string,
   mode: SandboxMode,
   extra: Readonly<Record<string, string>> | undefined,
+  network: boolean,
 ): Record<string, string> {
   const env: Record<string, string> = {
     PATH: searchPath,
@@ -327,7 +370,7 @@ function sandboxEnv(
     CI: 'true',
     GITSWARM_STABILIZE: '1',
   };
-  for (const key of PASSED_ENV) {
+  for (const key of [...PASSED_ENV, ...(network ? NETWORK_ENV : [])]) {
     const value = process.env[key];
     if (value !== undefined) env[key] = value;
   }

@@ -218,6 +218,17 @@ describe('which folders are shown, setup command, outcomes, output cap', () => {
     expect(open.outcome).toBe('failed');
   });
 
+  it('a setup command with the network installs from the registry; the command then runs offline', async () => {
+    const result = await s.run({
+      setupCommand: 'npm install --no-save --no-package-lock --no-audit --no-fund semver@7.6.3',
+      setupNetwork: true,
+      dependencyDirs: [],
+      command: 'npm test',
+    });
+    expect(s.output()).toContain('CACHE WRITTEN');
+    expect(result.outcome).toBe('passed');
+  });
+
   it('a command that cannot be executed (exit 126) is an error; an ordinary failure is a failure', async () => {
     const cannot = await s.run({ command: './noexec.sh' });
     expect(cannot).toMatchObject({ outcome: 'error', exitCode: 126 });

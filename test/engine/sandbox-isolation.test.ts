@@ -249,6 +249,13 @@ describe('sandbox isolation: attacks from inside a stabilize run', () => {
     expect(output).not.toContain('hunter2');
     const names = output.split('secret=')[0]?.trim().split(' ') ?? [];
     const allowed = [
+      'NODE_EXTRA_CA_CERTS',
+      'SSL_CERT_FILE',
+      'SSL_CERT_DIR',
+      'REQUESTS_CA_BUNDLE',
+      'CURL_CA_BUNDLE',
+      'PIP_CERT',
+      'GIT_SSL_CAINFO',
       'PATH',
       'HOME',
       'TMPDIR',
