@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRunCgroup } from '../../src/engine/cgroup.js';
 import { assertSandboxAvailable, runSandboxed, type SandboxRunOptions } from '../../src/engine/sandbox.js';
+import { openStabilizeLog, runStabilizeCommand } from '../../src/engine/stabilize-run.js';
 
 const probe = createRunCgroup({ memoryMb: 64, maxProcesses: 16, cpuWeight: 100 });
 const cgroupReason = probe.ok ? null : probe.reason;
@@ -107,6 +108,48 @@ describe.skipIf(cgroupReason !== null)('limits per run (cgroup)', () => {
     expect(roomy.hits.oomKills).toBe(0);
     expect(output).toContain('status=0');
     expect(roomy.exitCode).toBe(0);
+  });
+
+  it('a stabilize run killed by the memory limit fails and says why in its log and progress', async () => {
+    const repo = join(root, 'repo');
+    mkdirSync(repo);
+    const git = (...args: string[]) =>
+      execFileSync('git', args, {
+        cwd: repo,
+        encoding: 'utf8',
+        env: {
+          ...process.env,
+          GIT_AUTHOR_NAME: 't',
+          GIT_AUTHOR_EMAIL: 't@example.invalid',
+          GIT_COMMITTER_NAME: 't',
+          GIT_COMMITTER_EMAIL: 't@example.invalid',
+        },
+      }).trim();
+    git('init', '-q', '-b', 'main');
+    writeFileSync(join(repo, 'test.sh'), THREE_TIMES_40_MB);
+    git('add', '-A');
+    git('commit', '-q', '-m', 'memory-hungry tests');
+    const log = openStabilizeLog({ root: repo, commonDir: join(repo, '.git') }, new Date());
+    const progress: string[] = [];
+    const result = await runStabilizeCommand(
+      { root: repo, commonDir: join(repo, '.git') },
+      {
+        commit: git('rev-parse', 'HEAD'),
+        command: 'sh test.sh',
+        sandbox: 'bubblewrap',
+        timeoutMs: 30_000,
+        memoryMb: 64,
+        label: 'run',
+        log,
+        progress: (line) => progress.push(line),
+      },
+    );
+    await log.close();
+    expect(result.outcome).toBe('failed');
+    expect(progress.join('\n')).toMatch(
+      /failed \(exit 1; the run's memory limit of 64 MB was reached \(\d+ process\(es\) killed\)/,
+    );
+    expect(readFileSync(log.path, 'utf8')).toContain("the run's memory limit of 64 MB was reached");
   });
 
   it('kills what the run left behind, even outside its process group, and removes its cgroup', async () => {
