@@ -104,6 +104,13 @@ describe.skipIf(cgroupReason !== null)('limits per run (cgroup)', () => {
     expect(limited.hits.oomKills).toBeGreaterThan(0);
     expect(limited.exitCode).not.toBe(0);
 
+    const alone = await run({
+      command: 'python3 -c "b = b\'x\' * (40 << 20); import time; time.sleep(1)" && echo ALONE_OK',
+      memoryMb: 64,
+    });
+    expect(alone.hits.oomKills).toBe(0);
+    expect(output).toContain('ALONE_OK');
+
     const roomy = await run({ command: THREE_TIMES_40_MB, memoryMb: 512 });
     expect(roomy.hits.oomKills).toBe(0);
     expect(output).toContain('status=0');
