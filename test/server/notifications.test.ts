@@ -47,6 +47,23 @@ async function startReceiver(
   return { url: `http://127.0.0.1:${port}/hook`, deliveries, server };
 }
 
+/** Polls the agent's first notification row until `done` holds (attempts finish in the background). */
+async function waitForRow(
+  store: Store,
+  agentId: string,
+  done: (row: { attempts: number; delivered: boolean; next_attempt_at: string | null }) => boolean,
+) {
+  for (;;) {
+    const row = await store.db
+      .selectFrom('gitswarm_agent_notifications')
+      .selectAll()
+      .where('agent_id', '=', agentId)
+      .executeTakeFirst();
+    if (row && done(row)) return row;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 async function setWebhook(app: App, agent: TestAgent, body: Record<string, unknown>) {
   const response = await app.inject({
     method: 'PUT',
@@ -159,6 +176,13 @@ for (const dialect of DIALECTS) {
         events: [],
         enabled: true,
         has_secret: true,
+        circuit: {
+          target: 'example.org:443',
+          state: 'closed',
+          consecutive_failures: 0,
+          open_until: null,
+          last_error: null,
+        },
       });
       const again = await setWebhook(t.app, listener, { events: ['stream.merged'] });
       expect(again.webhook_secret).toBeUndefined();
@@ -171,6 +195,13 @@ for (const dialect of DIALECTS) {
         events: ['stream.merged'],
         enabled: true,
         has_secret: true,
+        circuit: {
+          target: 'example.org:443',
+          state: 'closed',
+          consecutive_failures: 0,
+          open_until: null,
+          last_error: null,
+        },
       });
     });
 
@@ -296,14 +327,10 @@ for (const dialect of DIALECTS) {
       await setWebhook(before, listener, { webhook_url: receiver.url, events: ['repo.settings_changed'] });
       const repo = await createTestRepo(before, owner);
       await patchRepo(before, owner, repo.id, 'before the restart');
-      // Closing waits for the first attempt; its retry is a minute away.
+      // The first attempt is recorded; its retry is a minute away when the server stops.
+      const owed = await waitForRow(store, listener.id, (row) => row.attempts === 1);
       await before.close();
       expect(receiver.deliveries).toHaveLength(1);
-      const owed = await store.db
-        .selectFrom('gitswarm_agent_notifications')
-        .selectAll()
-        .where('agent_id', '=', listener.id)
-        .executeTakeFirstOrThrow();
       expect(owed).toMatchObject({ delivered: false, attempts: 1, last_error: 'HTTP 500' });
       expect(owed.next_attempt_at).not.toBeNull();
 

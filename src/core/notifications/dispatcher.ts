@@ -1,7 +1,6 @@
 /**
- * Agent notifications: each agent may register one webhook URL with an event filter. Every activity
- * event on the bus that passes the filter (and that the agent did not cause itself, and whose
- * repository the agent can read) is recorded in gitswarm_agent_notifications and POSTed to the URL:
+ * Webhook delivery. Each activity event on the bus is fanned out (fan-out.ts) and recorded as one
+ * row per recipient in gitswarm_agent_notifications, then POSTed to the recipient's URL:
  *
  *   POST <webhook_url>
  *   Content-Type: application/json
@@ -16,29 +15,70 @@
  * notification id is derived from (event id, agent id), so several server instances hearing the
  * same event over Redis record and deliver it once.
  *
- * The retry schedule lives in the row (`next_attempt_at`), not in a timer: a server that restarts
- * resumes the retries it owed. An attempt first moves `next_attempt_at` past its own timeout (a
- * lease, taken by compare-and-swap), so of several instances sweeping the same rows one delivers,
- * and a crash mid-attempt only delays the delivery until the lease runs out.
+ * The queue is the table (queue.ts), read a bounded batch at a time; a restarted server resumes
+ * what it owed. Attempts run with bounded concurrency, overall and per target host, and each is
+ * bounded in time (lookup, connect, whole request: post-webhook.ts); a row is leased for longer
+ * than its attempt can take and is never leased again while this instance attempts it. A host
+ * that keeps failing has its circuit opened (circuits.ts) and is left alone for a while. On
+ * close, attempts in flight are aborted and their rows are due again at the next start.
  */
 import type { ActivityEntry } from '../../store/index.js';
-import { toJson } from '../../store/index.js';
 import { isoNow } from '../../util/clock.js';
-import { resolveAccess } from '../access.js';
 import type { CoreDeps } from '../deps.js';
-import { isPrivateTarget } from './private-networks.js';
+import {
+  circuitTarget,
+  DEFAULT_CIRCUIT_OPEN_MS,
+  DEFAULT_CIRCUIT_THRESHOLD,
+  openCircuits,
+  recordCircuitFailure,
+  recordCircuitSuccess,
+} from './circuits.js';
+import { recipientsOf, type WebhookPreference } from './fan-out.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, postWebhook } from './post-webhook.js';
+import {
+  earliestDue,
+  enqueueNotification,
+  fetchDueBatch,
+  leaseNotification,
+  postponeAgentsNotifications,
+  postponeNotifications,
+  type QueuedNotification,
+  recordAttempt,
+} from './queue.js';
+import { DEFAULT_LOOKUP_TIMEOUT_MS, type HostLookup } from './resolve-target.js';
 import { notificationId, signPayload } from './signing.js';
 
 export const DEFAULT_MAX_ATTEMPTS = 5;
 export const DEFAULT_BASE_DELAY_MS = 1000;
+/** The whole request, lookup and connect included. */
 export const DEFAULT_TIMEOUT_MS = 10_000;
+export const DEFAULT_CONCURRENCY = 16;
+export const DEFAULT_TARGET_CONCURRENCY = 2;
+export const DEFAULT_BATCH_SIZE = 50;
+/** How long close() waits for aborted attempts to put their rows back before it returns anyway. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 2000;
 
 export interface NotificationDispatcherOptions {
-  fetch?: typeof fetch;
   maxAttempts?: number;
   /** Delay before the first retry; each later retry doubles it. */
   baseDelayMs?: number;
+  /** Bound on one attempt, lookup and connect included (default 10 s). */
   timeoutMs?: number;
+  lookupTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  /** Host name lookup (default: DNS with a timeout, resolve-target.ts); tests inject their own. */
+  lookup?: HostLookup;
+  /** Attempts running at once on this instance (default 16). */
+  concurrency?: number;
+  /** Attempts running at once to one target host (default 2). */
+  targetConcurrency?: number;
+  /** Due rows read per query (default 50; never more than the free attempt slots). */
+  batchSize?: number;
+  /** Consecutive failures of a host that open its circuit (default 5). */
+  circuitThreshold?: number;
+  /** How long an open circuit stays open (default 60 s). */
+  circuitOpenMs?: number;
+  shutdownGraceMs?: number;
   /** Told about failures of the dispatcher itself (database errors); never thrown at a publisher. */
   onError?: (error: unknown) => void;
   /**
@@ -48,72 +88,87 @@ export interface NotificationDispatcherOptions {
   allowPrivateTargets?: boolean;
 }
 
+export interface DispatcherStats {
+  /** Attempts running now. */
+  inFlight: number;
+  /** The most rows one queue read returned since the start. */
+  largestBatch: number;
+}
+
 export interface NotificationDispatcher {
-  /** Resolves when no delivery is running or waiting for a retry (tests and shutdown). */
+  /** Resolves when no attempt runs and no row waits for one (tests). */
   idle(): Promise<void>;
-  /** Stops listening and sweeping; owed retries stay in the database for the next start. */
+  /** Stops listening and reading the queue, and aborts attempts in flight. */
   stop(): void;
-}
-
-interface Preference {
-  agent_id: string;
-  webhook_url: string;
-  webhook_secret: string;
-  events: string[];
-}
-
-interface Delivery {
-  id: string;
-  agent_id: string;
-  type: string;
-  payload: Record<string, unknown>;
-  attempts: number;
+  /** stop(), then waits up to the shutdown grace for aborted attempts to put their rows back. */
+  close(): Promise<void>;
+  stats(): DispatcherStats;
 }
 
 const PREFERENCES_TTL_MS = 2000;
-/** How often owed retries are looked for even when none is known to be due (other instances', crashed leases). */
+/** How often the queue is read even when no row is known to be due (other instances', crashed leases). */
 const SWEEP_INTERVAL_MS = 30_000;
-const SWEEP_BATCH = 100;
+/** Agents excluded by name from a queue read because their host is busy; beyond this, rows are skipped. */
+const MAX_EXCLUDED_AGENTS = 500;
+
+interface Attempt {
+  target: string | null;
+  controller: AbortController;
+}
 
 /** Subscribes to the events bus and delivers notifications (see the module comment). */
 export function startNotificationDispatcher(
   deps: CoreDeps,
   options: NotificationDispatcherOptions = {},
 ): NotificationDispatcher {
-  const doFetch = options.fetch ?? fetch;
   const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
   const baseDelayMs = options.baseDelayMs ?? DEFAULT_BASE_DELAY_MS;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  // Longer than any attempt can take: the DNS check and the request are both bounded by timeoutMs.
-  const leaseMs = 2 * timeoutMs + 1000;
+  const concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
+  const targetConcurrency = Math.max(1, options.targetConcurrency ?? DEFAULT_TARGET_CONCURRENCY);
+  const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE);
+  const circuitThreshold = Math.max(1, options.circuitThreshold ?? DEFAULT_CIRCUIT_THRESHOLD);
+  const circuitOpenMs = options.circuitOpenMs ?? DEFAULT_CIRCUIT_OPEN_MS;
+  // Longer than any attempt can take (the request timeout bounds lookup, connect and answer),
+  // with room for recording the outcome.
+  const leaseMs = 2 * timeoutMs + 5000;
   const onError = options.onError ?? (() => {});
   const db = deps.store.db;
   const at = (delayMs: number) => new Date(deps.clock.now().getTime() + delayMs).toISOString();
-  /** Retries this dispatcher scheduled and has not made yet, by notification id. */
-  const owed = new Set<string>();
-  let inFlight = 0;
+
+  const attempts = new Map<string, Attempt>();
+  const perTarget = new Map<string, number>();
+  let busy = 0;
+  let pumping = false;
+  let pumpAgain = false;
+  let largestBatch = 0;
   let waiters: (() => void)[] = [];
   let stopped = false;
-  let cache: { at: number; rows: Preference[] } | null = null;
+  let cache: { at: number; rows: WebhookPreference[]; targets: Map<string, string> } | null = null;
   let wake: { timer: NodeJS.Timeout; at: number } | null = null;
 
+  const drained = () => busy === 0 && attempts.size === 0;
   const settle = () => {
-    if (inFlight === 0 && owed.size === 0) {
-      const done = waiters;
-      waiters = [];
-      for (const resolve of done) resolve();
-    }
+    if (!drained()) return;
+    const done = waiters;
+    waiters = [];
+    for (const resolve of done) resolve();
   };
+  const whenDrained = () => (drained() ? Promise.resolve() : new Promise<void>((r) => waiters.push(r)));
 
   const track = (work: Promise<void>) => {
-    inFlight += 1;
+    busy += 1;
     work.catch(onError).finally(() => {
-      inFlight -= 1;
+      busy -= 1;
       settle();
     });
   };
 
-  /** Sweeps for due retries in delayMs (or sooner, when a sweep is already planned sooner). */
+  const kick = () => {
+    if (!stopped) track(pump());
+  };
+
+  /** Reads the queue in delayMs (or sooner, when a read is already planned sooner). */
   const wakeIn = (delayMs: number) => {
     if (stopped) return;
     const when = Date.now() + delayMs;
@@ -121,174 +176,255 @@ export function startNotificationDispatcher(
     if (wake) clearTimeout(wake.timer);
     const timer = setTimeout(() => {
       wake = null;
-      track(sweep());
+      kick();
     }, delayMs);
     timer.unref();
     wake = { timer, at: when };
   };
 
-  const preferences = async (): Promise<Preference[]> => {
+  const preferences = async () => {
     const now = Date.now();
-    if (cache && now - cache.at < PREFERENCES_TTL_MS) return cache.rows;
-    const rows = await db
+    if (cache && now - cache.at < PREFERENCES_TTL_MS) return cache;
+    const rows = (await db
       .selectFrom('gitswarm_notification_preferences')
       .select(['agent_id', 'webhook_url', 'webhook_secret', 'events'])
       .where('enabled', '=', true)
       .where('webhook_url', 'is not', null)
       .where('webhook_secret', 'is not', null)
-      .execute();
-    cache = { at: now, rows: rows as Preference[] };
-    return cache.rows;
+      .execute()) as WebhookPreference[];
+    cache = { at: now, rows, targets: new Map(rows.map((p) => [p.agent_id, circuitTarget(p.webhook_url)])) };
+    return cache;
   };
 
   /** POSTs the notification; the error that makes it count as not delivered, or null. */
-  const post = async (delivery: Delivery, preference: Preference): Promise<string | null> => {
-    const body = JSON.stringify(delivery.payload);
+  const post = async (
+    row: QueuedNotification,
+    preference: WebhookPreference,
+    signal: AbortSignal,
+  ): Promise<string | null> => {
+    const body = JSON.stringify(row.payload);
     try {
-      if (!options.allowPrivateTargets && (await isPrivateTarget(preference.webhook_url))) {
-        throw new Error('the webhook URL points into a private network; deliveries there are off');
-      }
-      const response = await doFetch(preference.webhook_url, {
-        method: 'POST',
+      const status = await postWebhook({
+        url: preference.webhook_url,
         headers: {
           'content-type': 'application/json',
           'user-agent': 'gitswarm-notifications',
-          'x-gitswarm-event': delivery.type,
-          'x-gitswarm-delivery': delivery.id,
+          'x-gitswarm-event': row.type,
+          'x-gitswarm-delivery': row.id,
           'x-gitswarm-signature': signPayload(preference.webhook_secret, body),
         },
         body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(timeoutMs),
+        timeoutMs,
+        lookupTimeoutMs: options.lookupTimeoutMs ?? DEFAULT_LOOKUP_TIMEOUT_MS,
+        connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+        lookup: options.lookup,
+        allowPrivate: options.allowPrivateTargets,
+        signal,
       });
-      await response.body?.cancel().catch(() => {});
-      return response.status >= 200 && response.status < 300 ? null : `HTTP ${response.status}`;
+      return status >= 200 && status < 300 ? null : `HTTP ${status}`;
     } catch (cause) {
       return cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
     }
   };
 
-  /** One attempt at a delivery this dispatcher holds the lease of; records it and plans the next. */
-  const attempt = async (delivery: Delivery) => {
-    owed.delete(delivery.id);
-    const n = delivery.attempts + 1;
-    // The agent's settings as they are now: a retry follows a changed URL, and stops for a removed
-    // webhook or an event the agent no longer asks for.
-    const preference = (await preferences()).find(
-      (p) => p.agent_id === delivery.agent_id && (p.events.length === 0 || p.events.includes(delivery.type)),
-    );
-    const error = preference
-      ? await post(delivery, preference)
-      : 'the webhook was removed or turned off, or no longer asks for this event';
-    const retryInMs = error !== null && preference && n < maxAttempts ? baseDelayMs * 2 ** (n - 1) : null;
-    await db
-      .updateTable('gitswarm_agent_notifications')
-      .set({
-        delivered: error === null,
-        attempts: n,
-        last_error: error?.slice(0, 1000) ?? null,
-        next_attempt_at: retryInMs === null ? null : at(retryInMs),
-      })
-      .where('id', '=', delivery.id)
-      .execute();
-    if (retryInMs !== null && !stopped) {
-      owed.add(delivery.id);
-      wakeIn(retryInMs);
-    }
+  /** Counts the outcome against the host's circuit; an opening circuit postpones the host's rows. */
+  const recordCircuit = async (target: string, error: string | null) => {
+    if (error === null) return recordCircuitSuccess(db, target, at(0));
+    const openUntil = await recordCircuitFailure(db, {
+      target,
+      error,
+      now: at(0),
+      threshold: circuitThreshold,
+      openUntil: at(circuitOpenMs),
+    });
+    if (openUntil === null) return;
+    const { targets } = await preferences();
+    const agents = [...targets].filter(([, t]) => t === target).map(([agentId]) => agentId);
+    await postponeAgentsNotifications(db, agents, openUntil, [...attempts.keys()]);
   };
 
-  /** Takes the lease of every due retry (compare-and-swap on next_attempt_at) and attempts it. */
-  const sweep = async () => {
-    if (stopped) return;
-    const now = at(0);
-    const due = await db
-      .selectFrom('gitswarm_agent_notifications')
-      .select(['id', 'agent_id', 'type', 'payload', 'attempts'])
-      .where('delivered', '=', false)
-      .where('next_attempt_at', '<=', now)
-      .orderBy('next_attempt_at')
-      .limit(SWEEP_BATCH)
-      .execute();
-    for (const delivery of due) {
-      const leased = await db
-        .updateTable('gitswarm_agent_notifications')
-        .set({ next_attempt_at: at(leaseMs) })
-        .where('id', '=', delivery.id)
-        .where('delivered', '=', false)
-        .where('next_attempt_at', '<=', now)
-        .executeTakeFirst();
-      if (Number(leased.numUpdatedRows) === 1) track(attempt(delivery));
-      else owed.delete(delivery.id);
+  /** One attempt at a row this dispatcher holds the lease of; records it and plans the next. */
+  const attempt = async (
+    row: QueuedNotification,
+    preference: WebhookPreference | undefined,
+    target: string | null,
+    signal: AbortSignal,
+  ) => {
+    const n = row.attempts + 1;
+    const error = preference
+      ? await post(row, preference, signal)
+      : 'the webhook was removed or turned off, or no longer asks for this event';
+    if (signal.aborted && stopped) {
+      // Cut short by shutdown: not an attempt; due again at the next start.
+      await postponeNotifications(db, [row.id], at(0));
+      return;
     }
-    if (due.length === SWEEP_BATCH) return wakeIn(0);
-    // Next at the earliest retry still waiting (a timer may fire a little before its row is due).
-    const next = await db
-      .selectFrom('gitswarm_agent_notifications')
-      .select((eb) => eb.fn.min('next_attempt_at').as('at'))
-      .where('delivered', '=', false)
-      .executeTakeFirst();
-    const untilNext = next?.at ? Date.parse(next.at) - deps.clock.now().getTime() : SWEEP_INTERVAL_MS;
+    if (target) await recordCircuit(target, error);
+    const retryInMs = error !== null && preference && n < maxAttempts ? baseDelayMs * 2 ** (n - 1) : null;
+    await recordAttempt(db, row.id, {
+      delivered: error === null,
+      attempts: n,
+      last_error: error,
+      next_attempt_at: retryInMs === null ? null : at(retryInMs),
+    });
+    if (retryInMs !== null) wakeIn(retryInMs);
+  };
+
+  const begin = (
+    row: QueuedNotification,
+    preference: WebhookPreference | undefined,
+    target: string | null,
+  ) => {
+    const controller = new AbortController();
+    attempts.set(row.id, { target, controller });
+    if (target) perTarget.set(target, (perTarget.get(target) ?? 0) + 1);
+    track(
+      attempt(row, preference, target, controller.signal).finally(() => {
+        attempts.delete(row.id);
+        if (target) {
+          const left = (perTarget.get(target) ?? 1) - 1;
+          if (left > 0) perTarget.set(target, left);
+          else perTarget.delete(target);
+        }
+        kick();
+      }),
+    );
+  };
+
+  /** Agents whose target host has every slot taken here (their rows wait for a slot, not a read). */
+  const agentsOfBusyTargets = (targets: Map<string, string>): string[] => {
+    const busyTargets = new Set([...perTarget].filter(([, n]) => n >= targetConcurrency).map(([t]) => t));
+    if (busyTargets.size === 0) return [];
+    return [...targets]
+      .filter(([, t]) => busyTargets.has(t))
+      .map(([agentId]) => agentId)
+      .slice(0, MAX_EXCLUDED_AGENTS);
+  };
+
+  /**
+   * Starts attempts on due rows while slots are free. 'idle': nothing is due; 'full': every slot
+   * is taken (a finishing attempt reads again); 'stuck': due rows could not be started now.
+   */
+  const fill = async (): Promise<'idle' | 'full' | 'stuck'> => {
+    while (!stopped) {
+      const free = concurrency - attempts.size;
+      if (free <= 0) return 'full';
+      const { rows: prefs, targets } = await preferences();
+      const now = at(0);
+      const open = await openCircuits(db, now);
+      const excludeAgents = agentsOfBusyTargets(targets);
+      const due = await fetchDueBatch(db, {
+        now,
+        limit: Math.min(free, batchSize),
+        excludeIds: [...attempts.keys()],
+        excludeAgents,
+      });
+      largestBatch = Math.max(largestBatch, due.length);
+      if (due.length === 0) return 'idle';
+      let moved = 0;
+      for (const row of due) {
+        if (stopped || attempts.size >= concurrency) break;
+        // The agent's settings as they are now: a retry follows a changed URL, and stops for a
+        // removed webhook or an event the agent no longer asks for.
+        const preference = prefs.find(
+          (p) => p.agent_id === row.agent_id && (p.events.length === 0 || p.events.includes(row.type)),
+        );
+        const target = preference ? (targets.get(preference.agent_id) ?? null) : null;
+        if (target && (perTarget.get(target) ?? 0) >= targetConcurrency) continue;
+        const closesAt = target ? open.get(target) : undefined;
+        if (closesAt) {
+          await postponeNotifications(db, [row.id], closesAt);
+          moved += 1;
+          continue;
+        }
+        if (!(await leaseNotification(db, row.id, now, at(leaseMs)))) continue;
+        moved += 1;
+        begin(row, preference, target);
+      }
+      if (moved === 0) return 'stuck';
+    }
+    return 'full';
+  };
+
+  const pump = async () => {
+    if (pumping) {
+      pumpAgain = true;
+      return;
+    }
+    pumping = true;
+    let state: Awaited<ReturnType<typeof fill>> = 'full';
+    try {
+      do {
+        pumpAgain = false;
+        state = await fill();
+      } while (pumpAgain && !stopped);
+    } finally {
+      pumping = false;
+    }
+    if (stopped) return;
+    if (state === 'stuck') return wakeIn(1000);
+    if (state === 'full') return;
+    // Next at the earliest row still waiting (a timer may fire a little before its row is due).
+    const next = await earliestDue(db, agentsOfBusyTargets((await preferences()).targets));
+    const untilNext = next ? Date.parse(next) - deps.clock.now().getTime() : SWEEP_INTERVAL_MS;
     wakeIn(Math.min(Math.max(untilNext, 1), SWEEP_INTERVAL_MS));
   };
 
   const dispatch = async (event: ActivityEntry) => {
     if (event.event_type === 'agent.updated') cache = null;
-    const candidates = (await preferences()).filter(
-      (p) => p.agent_id !== event.agent_id && (p.events.length === 0 || p.events.includes(event.event_type)),
-    );
-    if (candidates.length === 0) return;
-    const repo = event.repo_id
-      ? await db.selectFrom('gitswarm_repos').selectAll().where('id', '=', event.repo_id).executeTakeFirst()
-      : undefined;
-    for (const preference of candidates) {
-      if (repo) {
-        const agent = await db
-          .selectFrom('gitswarm_agents')
-          .selectAll()
-          .where('id', '=', preference.agent_id)
-          .executeTakeFirst();
-        if (agent?.status !== 'active') continue;
-        if ((await resolveAccess(deps, db, repo, agent)).level === 'none') continue;
-      }
+    const recipients = await recipientsOf(deps, db, event, (await preferences()).rows);
+    for (const preference of recipients) {
       const id = notificationId(event.id, preference.agent_id);
-      const payload = { id, type: event.event_type, created_at: event.created_at, event };
-      // Recorded with the first attempt's lease already taken.
-      const inserted = await db
-        .insertInto('gitswarm_agent_notifications')
-        .values({
-          id,
-          agent_id: preference.agent_id,
-          type: event.event_type,
-          payload: toJson(payload),
-          next_attempt_at: at(leaseMs),
-          created_at: isoNow(deps.clock),
-        })
-        .onConflict((oc) => oc.column('id').doNothing())
-        .executeTakeFirst();
-      // Another instance heard the same event first and delivers it.
-      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) continue;
-      track(attempt({ id, agent_id: preference.agent_id, type: event.event_type, payload, attempts: 0 }));
+      await enqueueNotification(db, {
+        id,
+        agent_id: preference.agent_id,
+        type: event.event_type,
+        payload: { id, type: event.event_type, created_at: event.created_at, event },
+        due: at(0),
+        created_at: isoNow(deps.clock),
+      });
     }
+    if (recipients.length > 0) kick();
   };
 
   const unsubscribe = deps.events.subscribe((event) => {
     if (!stopped) track(dispatch(event));
   });
-  // Retries owed since before this start (a restart, a crash) are due now.
-  track(sweep());
+  // Rows owed since before this start (a restart, a crash) are due now.
+  kick();
+
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    unsubscribe();
+    if (wake) clearTimeout(wake.timer);
+    wake = null;
+    for (const { controller } of attempts.values()) {
+      controller.abort(Object.assign(new Error('the server is shutting down'), { name: 'AbortError' }));
+    }
+    settle();
+  };
 
   return {
-    idle() {
-      if (inFlight === 0 && owed.size === 0) return Promise.resolve();
-      return new Promise((resolve) => waiters.push(resolve));
+    async idle() {
+      for (;;) {
+        await whenDrained();
+        if (stopped || (await earliestDue(db)) === null) return;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
     },
-    stop() {
-      stopped = true;
-      unsubscribe();
-      if (wake) clearTimeout(wake.timer);
-      wake = null;
-      owed.clear();
-      settle();
+    stop,
+    async close() {
+      stop();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        whenDrained(),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS);
+        }),
+      ]);
+      clearTimeout(timer);
     },
+    stats: () => ({ inFlight: attempts.size, largestBatch }),
   };
 }

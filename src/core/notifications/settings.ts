@@ -11,14 +11,17 @@ import { newId } from '../../util/ids.js';
 import { recordActivity } from '../activity.js';
 import type { CoreDeps } from '../deps.js';
 import { EVENT_NAMES } from '../event-names.js';
+import { type CircuitView, getCircuit } from './circuits.js';
 
 export interface NotificationSettings {
   webhook_url: string | null;
-  /** Event names delivered; empty = every event. */
+  /** Event names delivered; empty = the agent's own events (see fan-out.ts). */
   events: string[];
   enabled: boolean;
   /** Whether a signing secret exists (the secret itself is shown only when created or rotated). */
   has_secret: boolean;
+  /** The circuit breaker of the URL's host (open: deliveries there wait), or null without a URL. */
+  circuit: CircuitView | null;
 }
 
 export type NotificationStatus = 'pending' | 'delivered' | 'failed';
@@ -63,7 +66,11 @@ function parseEventFilter(events: readonly string[]): string[] {
 }
 
 /** The agent's notification settings (defaults when it never set any). */
-export async function getNotificationSettings(db: Executor, agentId: string): Promise<NotificationSettings> {
+export async function getNotificationSettings(
+  db: Executor,
+  agentId: string,
+  now: string = new Date().toISOString(),
+): Promise<NotificationSettings> {
   const row = await db
     .selectFrom('gitswarm_notification_preferences')
     .selectAll()
@@ -74,6 +81,7 @@ export async function getNotificationSettings(db: Executor, agentId: string): Pr
     events: row?.events ?? [],
     enabled: row?.enabled ?? true,
     has_secret: Boolean(row?.webhook_secret),
+    circuit: row?.webhook_url ? await getCircuit(db, row.webhook_url, now) : null,
   };
 }
 
@@ -144,7 +152,13 @@ export async function setNotificationSettings(
     metadata: { changed: ['notifications'] },
   });
   return {
-    settings: { webhook_url: webhookUrl, events, enabled, has_secret: secret !== null },
+    settings: {
+      webhook_url: webhookUrl,
+      events,
+      enabled,
+      has_secret: secret !== null,
+      circuit: webhookUrl ? await getCircuit(db, webhookUrl, isoNow(deps.clock)) : null,
+    },
     ...(shownSecret ? { webhook_secret: shownSecret } : {}),
   };
 }
