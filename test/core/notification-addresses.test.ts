@@ -5,7 +5,9 @@
  * are under `.invalid` (answered without a query).
  */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { createSecureContext, getCACertificates, setDefaultCACertificates } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BlockedTargetError,
@@ -240,5 +242,82 @@ describe('the connection goes to the checked address', () => {
       }),
     ).rejects.toThrow(/NAT64 loopback/);
     expect(first.seen.length + second.seen.length).toBe(seenBefore);
+  });
+});
+
+/** A self-signed certificate for pinned.example (P-256, valid for a century): a test fixture only. */
+const TLS_KEY = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgkxCWMFysVG6gYo5r
+smabxjMXiFdB0Fl1YcJ22wOKph6hRANCAATY30bvdsiSw6jNXUtlxHifAoR0bMGM
+JUMiPe/727sYvMoL4dkCdhf64D7qyCEEjYY1lUQA+KFsohKMId0ilefH
+-----END PRIVATE KEY-----`;
+const TLS_CERT = `-----BEGIN CERTIFICATE-----
+MIIBpDCCAUqgAwIBAgIUQbocdtGDJ3OwHW/Ks8HU8IHYbNwwCgYIKoZIzj0EAwIw
+GTEXMBUGA1UEAwwOcGlubmVkLmV4YW1wbGUwIBcNMjYxMjAyMDgwNDE5WhgPMjEy
+NjExMDgwODA0MTlaMBkxFzAVBgNVBAMMDnBpbm5lZC5leGFtcGxlMFkwEwYHKoZI
+zj0CAQYIKoZIzj0DAQcDQgAE2N9G73bIksOozV1LZcR4nwKEdGzBjCVDIj3v+9u7
+GLzKC+HZAnYX+uA+6sghBI2GNZVEAPihbKISjCHdIpXnx6NuMGwwHQYDVR0OBBYE
+FG4qgtJPEgWKu2ZHxLafwnpt049SMB8GA1UdIwQYMBaAFG4qgtJPEgWKu2ZHxLaf
+wnpt049SMA8GA1UdEwEB/wQFMAMBAf8wGQYDVR0RBBIwEIIOcGlubmVkLmV4YW1w
+bGUwCgYIKoZIzj0EAwIDSAAwRQIgIkBbqup+gUtj0j/fLzBinqz5bWOh1A8v938n
+vJl9GHMCIQCIcixknGFyirsE++mSvF5M6EJ12LvmZXyI1wrS2NI74Q==
+-----END CERTIFICATE-----`;
+
+describe('https: the pinned connection keeps the name for SNI and the certificate check', () => {
+  let server: Server;
+  let port: number;
+  const serverNames: string[] = [];
+  const hosts: (string | undefined)[] = [];
+  beforeAll(async () => {
+    const context = createSecureContext({ key: TLS_KEY, cert: TLS_CERT });
+    server = createHttpsServer(
+      {
+        key: TLS_KEY,
+        cert: TLS_CERT,
+        SNICallback: (name, done) => {
+          serverNames.push(name);
+          done(null, context);
+        },
+      },
+      (request, response) => {
+        hosts.push(request.headers.host);
+        request.resume();
+        request.on('end', () => response.end('ok'));
+      },
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(() => {
+    server.close();
+  });
+
+  const post = (host: string) =>
+    postWebhook({
+      url: `https://${host}:${port}/hook`,
+      headers: {},
+      body: '{}',
+      timeoutMs: 5000,
+      lookup: sequenceLookup([[{ address: '127.0.0.1', family: 4 }]]),
+      allowPrivate: true,
+    });
+
+  it('sends the name as SNI, and an untrusted certificate fails the check', async () => {
+    await expect(post('pinned.example')).rejects.toThrow(/self-signed certificate/);
+    expect(serverNames).toEqual(['pinned.example']);
+    expect(hosts).toEqual([]);
+  });
+
+  it('checks the certificate against the name, not the address connected to', async () => {
+    const defaults = getCACertificates('default');
+    setDefaultCACertificates([...defaults, TLS_CERT]);
+    try {
+      expect(await post('pinned.example')).toBe(200);
+      expect(hosts).toEqual([`pinned.example:${port}`]);
+      await expect(post('other.example')).rejects.toThrow(/altnames/);
+      expect(hosts).toHaveLength(1);
+    } finally {
+      setDefaultCACertificates(defaults);
+    }
   });
 });
