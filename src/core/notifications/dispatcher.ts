@@ -144,7 +144,13 @@ export function startNotificationDispatcher(
   let largestBatch = 0;
   let waiters: (() => void)[] = [];
   let stopped = false;
-  let cache: { at: number; rows: WebhookPreference[]; targets: Map<string, string> } | null = null;
+  let cache: {
+    at: number;
+    rows: WebhookPreference[];
+    byAgent: Map<string, WebhookPreference>;
+    /** Circuit target (host:port) of each agent's URL. */
+    targets: Map<string, string>;
+  } | null = null;
   let wake: { timer: NodeJS.Timeout; at: number } | null = null;
 
   const drained = () => busy === 0 && attempts.size === 0;
@@ -192,7 +198,12 @@ export function startNotificationDispatcher(
       .where('webhook_url', 'is not', null)
       .where('webhook_secret', 'is not', null)
       .execute()) as WebhookPreference[];
-    cache = { at: now, rows, targets: new Map(rows.map((p) => [p.agent_id, circuitTarget(p.webhook_url)])) };
+    cache = {
+      at: now,
+      rows,
+      byAgent: new Map(rows.map((p) => [p.agent_id, p])),
+      targets: new Map(rows.map((p) => [p.agent_id, circuitTarget(p.webhook_url)])),
+    };
     return cache;
   };
 
@@ -309,7 +320,7 @@ export function startNotificationDispatcher(
     while (!stopped) {
       const free = concurrency - attempts.size;
       if (free <= 0) return 'full';
-      const { rows: prefs, targets } = await preferences();
+      const { byAgent, targets } = await preferences();
       const now = at(0);
       const open = await openCircuits(db, now);
       const excludeAgents = agentsOfBusyTargets(targets);
@@ -322,25 +333,34 @@ export function startNotificationDispatcher(
       largestBatch = Math.max(largestBatch, due.length);
       if (due.length === 0) return 'idle';
       let moved = 0;
+      // Rows of a host whose circuit is open wait for it to close, without spending an attempt.
+      const waiting = new Map<string, string[]>();
       for (const row of due) {
-        if (stopped || attempts.size >= concurrency) break;
+        if (stopped) break;
         // The agent's settings as they are now: a retry follows a changed URL, and stops for a
         // removed webhook or an event the agent no longer asks for.
-        const preference = prefs.find(
-          (p) => p.agent_id === row.agent_id && (p.events.length === 0 || p.events.includes(row.type)),
-        );
+        const agentPreference = byAgent.get(row.agent_id);
+        const preference =
+          agentPreference &&
+          (agentPreference.events.length === 0 || agentPreference.events.includes(row.type))
+            ? agentPreference
+            : undefined;
         const target = preference ? (targets.get(preference.agent_id) ?? null) : null;
-        if (target && (perTarget.get(target) ?? 0) >= targetConcurrency) continue;
         const closesAt = target ? open.get(target) : undefined;
         if (closesAt) {
-          await postponeNotifications(db, [row.id], closesAt);
+          const ids = waiting.get(closesAt) ?? [];
+          ids.push(row.id);
+          waiting.set(closesAt, ids);
           moved += 1;
           continue;
         }
+        if (attempts.size >= concurrency) break;
+        if (target && (perTarget.get(target) ?? 0) >= targetConcurrency) continue;
         if (!(await leaseNotification(db, row.id, now, at(leaseMs)))) continue;
         moved += 1;
         begin(row, preference, target);
       }
+      for (const [closesAt, ids] of waiting) await postponeNotifications(db, ids, closesAt);
       if (moved === 0) return 'stuck';
     }
     return 'full';
