@@ -463,6 +463,16 @@ export interface AgentNotificationsTable {
   created_at: CreatedAt;
 }
 
+/** A webhook target host's circuit breaker: consecutive failures, and while open, when it closes. */
+export interface WebhookCircuitsTable {
+  /** `host:port` of the webhook URL, lower case. */
+  target: string;
+  consecutive_failures: Defaulted<number>;
+  open_until: Timestamp | null;
+  last_error: string | null;
+  updated_at: CreatedAt;
+}
+
 /** Write-ahead log of ref moves: the intent is recorded before the ref moves, completion after. */
 export interface OperationsTable {
   id: string;
@@ -522,6 +532,7 @@ export interface Database {
   gitswarm_review_karma_transactions: ReviewKarmaTransactionsTable;
   gitswarm_notification_preferences: NotificationPreferencesTable;
   gitswarm_agent_notifications: AgentNotificationsTable;
+  gitswarm_webhook_circuits: WebhookCircuitsTable;
   gitswarm_operations: OperationsTable;
   gitswarm_idempotency_keys: IdempotencyKeysTable;
 }

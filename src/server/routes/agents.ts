@@ -29,6 +29,15 @@ const NotificationSettingsView = Closed({
   events: Type.Array(Type.String()),
   enabled: Type.Boolean(),
   has_secret: Type.Boolean(),
+  circuit: Nullable(
+    Closed({
+      target: Type.String({ description: 'host:port of the webhook URL' }),
+      state: Type.Union([Type.Literal('closed'), Type.Literal('open')]),
+      consecutive_failures: Type.Integer(),
+      open_until: Nullable(Timestamp),
+      last_error: Nullable(Type.String()),
+    }),
+  ),
 });
 
 const NotificationSettingsBody = Closed({
@@ -158,7 +167,11 @@ export async function agentRoutes(app: App): Promise<void> {
       },
     },
     async (request) => ({
-      settings: await getNotificationSettings(app.deps.store.db, actingAgent(request).id),
+      settings: await getNotificationSettings(
+        app.deps.store.db,
+        actingAgent(request).id,
+        app.deps.clock.now().toISOString(),
+      ),
     }),
   );
 
@@ -169,8 +182,10 @@ export async function agentRoutes(app: App): Promise<void> {
         summary: 'Set the webhook URL and event filter; the signing secret is returned when made',
         description:
           'Deliveries are POSTed with X-GitSwarm-Signature: sha256=<HMAC-SHA256 of the raw body with ' +
-          'the secret>. An empty events list means every event. Deliveries to loopback, private and ' +
-          'link-local addresses are refused unless the server allows them (GITSWARM_ALLOW_PRIVATE_WEBHOOKS=1).',
+          "the secret>. An empty events list means the agent's own events (about it, its streams and tasks, and " +
+          'repositories where it holds a role or a grant). Deliveries to loopback, private and link-local ' +
+          'addresses are refused unless the server allows them (GITSWARM_ALLOW_PRIVATE_WEBHOOKS=1). circuit ' +
+          'shows whether deliveries to the host are suspended after repeated failures (docs/notifications.md).',
         tags: ['notifications'],
         body: NotificationSettingsBody,
         response: {
