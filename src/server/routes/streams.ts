@@ -9,6 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import Type from 'typebox';
+import { MAX_COMMIT_OBJECT_LENGTH } from '../../core/commit-objects.js';
 import { evaluateConsensus } from '../../core/consensus.js';
 import {
   abandonStream,
@@ -141,6 +142,14 @@ const PatchStreamBody = Closed({
     ]),
   ),
   merge_commit: Type.Optional(Sha),
+  commit_object: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: MAX_COMMIT_OBJECT_LENGTH,
+      description:
+        'With merged: the merge commit’s raw object, the output of git cat-file commit <merge_commit>',
+    }),
+  ),
   revert_commit: Type.Optional(Sha),
   conflict: Type.Optional(
     Closed({
@@ -269,8 +278,11 @@ export async function streamRoutes(app: App): Promise<void> {
       schema: {
         summary: 'Update a stream: report its status (state machine) or change its metadata',
         description:
-          'status merged + merge_commit records the merge the client made after POST /streams/:id/merge ' +
-          'approved it (the approval checks run again); reverted + revert_commit records a revert (maintain+); ' +
+          'status merged + merge_commit + commit_object records the merge the client made after POST ' +
+          '/streams/:id/merge approved it: reported by the stream’s author or maintain+ (403), the approval ' +
+          'checks run again, and the commit object must hash to merge_commit with two parents, the first the ' +
+          'buffer head as last reported, the second the stream’s newest recorded commit (409 commit_mismatch). ' +
+          'reverted + revert_commit records a revert (maintain+); ' +
           'in_review submits for review; conflicted + conflict.paths reports a conflict; active withdraws or ' +
           'resumes; abandoned abandons. Transitions outside the state machine are 409 invalid_state.',
         tags: ['streams'],
@@ -283,8 +295,8 @@ export async function streamRoutes(app: App): Promise<void> {
       const actor = actingAgent(request);
       const { stream, repo } = await loadStreamForWrite(request.params.id);
       const body = request.body;
-      if (body.merge_commit !== undefined && body.status !== 'merged') {
-        throw new GitSwarmError('invalid_input', 'merge_commit goes with status "merged".');
+      if ((body.merge_commit !== undefined || body.commit_object !== undefined) && body.status !== 'merged') {
+        throw new GitSwarmError('invalid_input', 'merge_commit and commit_object go with status "merged".');
       }
       if (body.revert_commit !== undefined && body.status !== 'reverted') {
         throw new GitSwarmError('invalid_input', 'revert_commit goes with status "reverted".');
@@ -300,11 +312,24 @@ export async function streamRoutes(app: App): Promise<void> {
         case undefined:
           break;
         case 'merged':
-          if (!body.merge_commit) {
-            throw new GitSwarmError('invalid_input', 'Reporting a merge needs merge_commit.');
+          if (!body.merge_commit || !body.commit_object) {
+            throw new GitSwarmError(
+              'invalid_input',
+              'Reporting a merge needs merge_commit and commit_object.',
+              {
+                hint: 'commit_object is the output of: git cat-file commit <merge_commit>',
+              },
+            );
           }
-          current = (await recordRemoteMerge(deps, { repo, stream, actor, mergeCommit: body.merge_commit }))
-            .stream;
+          current = (
+            await recordRemoteMerge(deps, {
+              repo,
+              stream,
+              actor,
+              mergeCommit: body.merge_commit,
+              commitObject: body.commit_object,
+            })
+          ).stream;
           break;
         case 'reverted':
           if (!body.revert_commit) {
