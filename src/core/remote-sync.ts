@@ -259,7 +259,11 @@ export async function assertMergeApproved(
   });
 }
 
-/** The merge decision (spec 3.1 Mode B step 8): approved, and where to merge, or a refusal. */
+/**
+ * The merge decision (spec 3.1 Mode B step 8): approved, where to merge, and the two commits the
+ * reported merge must have as parents (the buffer head as last reported, null before the first
+ * reported merge, and the approved stream head), or a refusal.
+ */
 export async function approveMerge(deps: CoreDeps, input: MergeApprovalInput) {
   return lockedTransaction(deps.store, input.repo.id, async (trx) => {
     const repo = await getRepo(trx, input.repo.id);
@@ -269,6 +273,8 @@ export async function approveMerge(deps: CoreDeps, input: MergeApprovalInput) {
       stream_id: stream.id,
       branch: stream.branch,
       buffer_branch: repo.buffer_branch,
+      buffer_head: await getReportedBufferHead(trx, repo.id),
+      head_commit: (await approvedHeads(trx, stream.id))[0] ?? null,
       consensus,
     };
   });

@@ -218,7 +218,9 @@ for (const dialect of DIALECTS) {
         .execute();
       expect(pending.every((op) => op.status !== 'pending')).toBe(true);
 
-      // The author's real report of the approved merge.
+      // The author's real report of the approved merge, made as the merge decision says.
+      const decision = await call(author, 'POST', `/streams/${first.id}/merge`, {});
+      expect(decision.body).toMatchObject({ approved: true, buffer_head: null, head_commit: first.head });
       m1 = clone.mergeIntoBuffer(first.head);
       const real = await call(author, 'PATCH', `/streams/${first.id}`, clone.report(m1));
       expect(real.status).toBe(200);
@@ -244,6 +246,8 @@ for (const dialect of DIALECTS) {
       });
       expect(await bufferHead()).toBe(m1);
 
+      const decision = await call(maintainer, 'POST', `/streams/${second.id}/merge`, {});
+      expect(decision.body).toMatchObject({ approved: true, buffer_head: m1, head_commit: second.head });
       m2 = clone.mergeIntoBuffer(second.head);
       expect(clone.git('rev-parse', `${m2}^1`)).toBe(m1);
       const byMaintainer = await call(maintainer, 'PATCH', `/streams/${second.id}`, clone.report(m2));

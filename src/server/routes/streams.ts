@@ -571,8 +571,9 @@ export async function streamRoutes(app: App): Promise<void> {
         summary: 'Ask to merge a stream into the buffer (Mode B merge decision)',
         description:
           'Runs the merge checks (live stream, permission by merge mode, parent merged, commits recorded, ' +
-          'consensus outside swarm mode). Approved: {approved: true, buffer_branch}; the client then merges ' +
-          'and pushes, and reports it with PATCH /streams/:id {status: "merged", merge_commit}. Refused: 409 ' +
+          'consensus outside swarm mode). Approved: {approved: true, buffer_branch, buffer_head, head_commit}; ' +
+          'the client merges head_commit onto buffer_head (git merge --no-ff), pushes, and reports it with ' +
+          'PATCH /streams/:id {status: "merged", merge_commit, commit_object}. Refused: 409 ' +
           'no_consensus | dependency_unmerged | empty_stream | invalid_state, or 403.',
         tags: ['streams'],
         params: IdParams,
@@ -583,6 +584,14 @@ export async function streamRoutes(app: App): Promise<void> {
             stream_id: Type.String(),
             branch: Type.String(),
             buffer_branch: Type.String(),
+            buffer_head: Nullable(
+              Type.String({ description: 'Merge onto this commit (the buffer head as last reported)' }),
+            ),
+            head_commit: Nullable(
+              Type.String({
+                description: 'Merge this commit (the stream head approved, its newest recorded)',
+              }),
+            ),
             consensus: Nullable(ConsensusView),
           }),
           ...errorResponses(401, 403, 404, 409),
