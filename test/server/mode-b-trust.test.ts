@@ -374,5 +374,35 @@ for (const dialect of DIALECTS) {
       const onRevert = clone.mergeIntoBuffer(third.head);
       expect((await call(author, 'PATCH', `/streams/${third.id}`, clone.report(onRevert))).status).toBe(200);
     });
+
+    it('a buffer moved outside the reports is recorded by an admin only, with compare-and-swap', async () => {
+      const known = (await call(author, 'GET', `/repos/${repo.id}/buffer-head`)).body.buffer_head;
+      expect(known).toBe(await bufferHead());
+      // Someone pushes to the buffer without a report; merges made on it do not tie.
+      clone.git('checkout', '-q', 'buffer');
+      const pushed = clone.commitFile('hotfix.txt', 'fix\n', 'Direct push');
+      const fourth = await approvedStream(author, 'd.txt');
+      const onPushed = clone.mergeIntoBuffer(fourth.head);
+      expect((await call(author, 'PATCH', `/streams/${fourth.id}`, clone.report(onPushed))).status).toBe(409);
+
+      const set = (agent: TestAgent, previous: string | null) =>
+        call(agent, 'PUT', `/repos/${repo.id}/buffer-head`, { commit: pushed, previous });
+      for (const agent of [author, maintainer]) expect((await set(agent, known)).status).toBe(403);
+      const stale = await set(owner, m1);
+      expect(stale.status).toBe(409);
+      expect(stale.body.error).toMatchObject({ code: 'ref_moved', buffer_head: known });
+      expect(await bufferHead()).toBe(known);
+      expect((await set(owner, known)).body).toEqual({ buffer_head: pushed });
+      const activity = await t.store.db
+        .selectFrom('gitswarm_activity_log')
+        .select(['agent_id', 'metadata'])
+        .where('repo_id', '=', repo.id)
+        .where('event_type', '=', 'buffer.head_set')
+        .execute();
+      expect(activity).toEqual([
+        { agent_id: owner.id, metadata: { branch: 'buffer', previous: known, head: pushed } },
+      ]);
+      expect((await call(author, 'PATCH', `/streams/${fourth.id}`, clone.report(onPushed))).status).toBe(200);
+    });
   });
 }

@@ -11,6 +11,7 @@ import {
   recordRemotePromotion,
   recordStabilization,
 } from '../../core/remote-sync.js';
+import { getReportedBufferHead, setBufferHead } from '../../core/reported-buffer.js';
 import { getRepo } from '../../core/repos.js';
 import { listStabilizations } from '../../core/stabilization.js';
 import { GitSwarmError } from '../../errors.js';
@@ -189,6 +190,57 @@ export async function stabilizationRoutes(app: App): Promise<void> {
       });
       reply.code(result.created ? 201 : 200);
       return result;
+    },
+  );
+
+  app.get(
+    '/repos/:id/buffer-head',
+    {
+      schema: {
+        summary: 'The buffer head as last reported (Mode B): reported merges are made on it',
+        tags: ['stabilization'],
+        params: IdParams,
+        response: {
+          200: Closed({ buffer_branch: Type.String(), buffer_head: Nullable(Type.String()) }),
+          ...errorResponses(401, 403, 404),
+        },
+      },
+    },
+    async (request) => {
+      const repo = await readableRepo(deps, request, request.params.id);
+      return {
+        buffer_branch: repo.buffer_branch,
+        buffer_head: await getReportedBufferHead(deps.store.db, repo.id),
+      };
+    },
+  );
+
+  app.put(
+    '/repos/:id/buffer-head',
+    {
+      schema: {
+        summary: 'Record the buffer head after it moved outside the reports (admin)',
+        description:
+          'For a buffer pushed to without a report: merges are then checked against this head. previous is ' +
+          'the head the caller read from GET /repos/:id/buffer-head (null: none); another is 409 ref_moved.',
+        tags: ['stabilization'],
+        params: IdParams,
+        body: Closed({ commit: Sha, previous: Nullable(Sha) }),
+        response: {
+          200: Closed({ buffer_head: Type.String() }),
+          ...errorResponses(400, 401, 403, 404, 409),
+        },
+      },
+    },
+    async (request) => {
+      const actor = actingAgent(request);
+      const repo = await getRepo(deps.store.db, request.params.id);
+      return setBufferHead(deps, {
+        repo,
+        actor,
+        commit: request.body.commit,
+        previous: request.body.previous,
+      });
     },
   );
 
