@@ -274,7 +274,7 @@ export async function approveMerge(deps: CoreDeps, input: MergeApprovalInput) {
       branch: stream.branch,
       buffer_branch: repo.buffer_branch,
       buffer_head: await getReportedBufferHead(trx, repo.id),
-      head_commit: (await approvedHeads(trx, stream.id))[0] ?? null,
+      head_commit: (await approvedHeads(trx, stream, consensus !== null))[0] ?? null,
       consensus,
     };
   });
@@ -325,7 +325,7 @@ export async function recordRemoteMerge(deps: CoreDeps, input: RecordRemoteMerge
     }
     const { stream } = await inTransaction(db, async (trx) => {
       const approved = await assertMergeApproved(deps, trx, { ...input, repo });
-      await assertMergeTiesToHistory(trx, repo, approved.stream, commit);
+      await assertMergeTiesToHistory(trx, repo, approved.stream, commit, approved.consensus !== null);
       return approved;
     });
     const [baseCommit, headCommit] = commit.parents as [string, string];
@@ -342,8 +342,8 @@ export async function recordRemoteMerge(deps: CoreDeps, input: RecordRemoteMerge
         agentId: input.actor.id,
       },
       async (trx, opId, oplog) => {
-        await assertMergeApproved(deps, trx, { ...input, repo });
-        await assertMergeTiesToHistory(trx, repo, stream, commit);
+        const approved = await assertMergeApproved(deps, trx, { ...input, repo });
+        await assertMergeTiesToHistory(trx, repo, stream, commit, approved.consensus !== null);
         await recordMerge(deps, trx, {
           repo,
           streamId: stream.id,
@@ -395,15 +395,16 @@ async function assertMayReportMerge(
 
 /**
  * The reported merge is this stream's approved merge onto the buffer as the server knows it: two
- * parents, the second the stream's approved head (its newest recorded commit, the one consensus
- * was reached on), the first the buffer head last reported (before the first reported merge the
- * server knows no head, and takes the first parent as the buffer's). Throws commit_mismatch.
+ * parents, the second the stream's approved head (approvedHeads), the first the buffer head last
+ * reported (before the first reported merge the server knows no head, and takes the first parent
+ * as the buffer's). Throws commit_mismatch.
  */
 async function assertMergeTiesToHistory(
   db: Executor,
   repo: Repo,
   stream: Stream,
   commit: VerifiedCommit,
+  reviewed: boolean,
 ): Promise<void> {
   const [first, second] = commit.parents;
   if (commit.parents.length !== 2 || first === undefined || second === undefined) {
@@ -413,7 +414,7 @@ async function assertMergeTiesToHistory(
       { details: { commit: commit.id, parents: commit.parents } },
     );
   }
-  const heads = await approvedHeads(db, stream.id);
+  const heads = await approvedHeads(db, stream, reviewed);
   if (!heads.includes(second)) {
     throw new GitSwarmError(
       'commit_mismatch',
@@ -437,18 +438,43 @@ async function assertMergeTiesToHistory(
   }
 }
 
-/** The stream's newest recorded commit(s): several only when recorded in the same instant. */
-async function approvedHeads(db: Executor, streamId: string): Promise<string[]> {
+/**
+ * The stream's approved head: its newest recorded commit (several only when recorded in the same
+ * instant). Where consensus decides the merge (`reviewed`), an approval must be given after that
+ * commit was recorded: a commit recorded after the last approval was not reviewed, and merging it
+ * is refused (commit_mismatch) until someone approves again.
+ */
+async function approvedHeads(db: Executor, stream: Stream, reviewed: boolean): Promise<string[]> {
   const commits = await db
     .selectFrom('gitswarm_stream_commits')
     .select(['commit_hash', 'created_at'])
-    .where('stream_id', '=', streamId)
+    .where('stream_id', '=', stream.id)
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')
     .limit(10)
     .execute();
   const newest = commits[0]?.created_at;
-  return commits.filter((c) => c.created_at === newest).map((c) => c.commit_hash);
+  const heads = commits.filter((c) => c.created_at === newest).map((c) => c.commit_hash);
+  if (reviewed && newest !== undefined) {
+    const approval = await db
+      .selectFrom('gitswarm_stream_reviews')
+      .select('id')
+      .where('stream_id', '=', stream.id)
+      .where('verdict', '=', 'approve')
+      .where('reviewed_at', '>=', newest)
+      .executeTakeFirst();
+    if (!approval) {
+      throw new GitSwarmError(
+        'commit_mismatch',
+        `Stream ${stream.name}'s head ${heads[0]} was recorded after its last approval; it has not been reviewed.`,
+        {
+          hint: 'Ask a reviewer to approve the stream as it is now.',
+          details: { head_commit: heads[0] ?? null },
+        },
+      );
+    }
+  }
+  return heads;
 }
 
 export interface RecordRemoteRevertInput {

@@ -404,5 +404,29 @@ for (const dialect of DIALECTS) {
       ]);
       expect((await call(author, 'PATCH', `/streams/${fourth.id}`, clone.report(onPushed))).status).toBe(200);
     });
+
+    it('a commit recorded after the approval is not the reviewed head: neither approved nor merged until reviewed again', async () => {
+      const fifth = await approvedStream(author, 'e.txt');
+      clone.git('checkout', '-q', `stream/${fifth.id}`);
+      const later = clone.commitFile('e2.txt', 'unreviewed\n', 'After the approval');
+      expect((await call(author, 'POST', `/streams/${fifth.id}/commits`, { commit: later })).status).toBe(
+        201,
+      );
+      const decision = await call(author, 'POST', `/streams/${fifth.id}/merge`, {});
+      expect(decision.status).toBe(409);
+      expect(decision.body.error).toMatchObject({ code: 'commit_mismatch', head_commit: later });
+      const merge = clone.mergeIntoBuffer(later);
+      expect((await call(author, 'PATCH', `/streams/${fifth.id}`, clone.report(merge))).status).toBe(409);
+      expect((await streamOf(fifth.id)).status).toBe('active');
+
+      expect(
+        (await call(maintainer, 'POST', `/streams/${fifth.id}/reviews`, { verdict: 'approve' })).status,
+      ).toBe(201);
+      expect((await call(author, 'POST', `/streams/${fifth.id}/merge`, {})).body).toMatchObject({
+        approved: true,
+        head_commit: later,
+      });
+      expect((await call(author, 'PATCH', `/streams/${fifth.id}`, clone.report(merge))).status).toBe(200);
+    });
   });
 }
