@@ -285,5 +285,51 @@ for (const dialect of DIALECTS) {
       expect(unchanged.body.stream).toMatchObject({ status: 'active', conflict: null });
       expect(await streamCount(repo.id)).toBe(1);
     });
+
+    it('ids that are not the column’s type get the same answer on both dialects', async () => {
+      const repo = await createTestRepo(t.app, owner);
+      const listed = await call(author, 'GET', `/repos/${repo.id}/streams?agent_id=not-a-uuid`);
+      expect(listed.status).toBe(400);
+      expect(listed.body.error.code).toBe('invalid_input');
+      const byAuthor = await call(author, 'GET', `/repos/${repo.id}/streams?agent_id=${author.id}`);
+      expect(byAuthor.status).toBe(200);
+      const notARepo = 'not-a-uuid';
+      const cases: [string, string, unknown][] = [
+        ['POST', `/repos/${notARepo}/streams`, { name: 'x' }],
+        ['GET', `/repos/${notARepo}/streams`, undefined],
+        ['POST', `/repos/${notARepo}/stabilize`, { result: 'green', buffer_commit: sha() }],
+        ['POST', `/repos/${notARepo}/promote`, { to_commit: sha() }],
+        ['GET', `/repos/${notARepo}/buffer-head`, undefined],
+        ['PUT', `/repos/${notARepo}/buffer-head`, { commit: sha(), previous: null }],
+        ['GET', `/repos/${notARepo}/stabilize/history`, undefined],
+        ['PATCH', '/streams/no-such-stream', { status: 'active' }],
+        ['POST', '/streams/no-such-stream/commits', { commit: sha() }],
+      ];
+      for (const [method, url, body] of cases) {
+        const response = await call(owner, method, url, body);
+        expect(response.status, `${method} ${url}`).toBe(404);
+      }
+      const stream = (await call(author, 'POST', `/repos/${repo.id}/streams`, { name: 'one' })).body.stream;
+      const withTask = await call(author, 'POST', `/repos/${repo.id}/streams`, {
+        name: 'two',
+        task: 'not-a-task',
+      });
+      expect(withTask.status).toBe(404);
+      const red = await call(owner, 'POST', `/repos/${repo.id}/stabilize`, {
+        result: 'red',
+        buffer_commit: sha(),
+        breaking_stream_id: 'no-such-stream',
+      });
+      expect(red.status).toBe(409);
+      expect(
+        (
+          await call(author, 'POST', `/repos/${repo.id}/streams`, {
+            name: 'three',
+            depends_on: 'x'.repeat(200),
+          })
+        ).status,
+      ).toBe(404);
+      expect(stream.status).toBe('active');
+    });
   });
 }

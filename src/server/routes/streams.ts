@@ -127,7 +127,8 @@ const CreateStreamBody = Closed({
 
 const ListStreamsQuery = Closed({
   status: Type.Optional(Type.String({ maxLength: 200, description: 'Comma-separated statuses' })),
-  agent_id: Type.Optional(Type.String({ maxLength: 100 })),
+  // A UUID, checked here: PostgreSQL refuses a malformed one where SQLite finds nothing.
+  agent_id: Type.Optional(Type.String({ format: 'uuid', maxLength: 36 })),
 });
 
 const PatchStreamBody = Closed({
