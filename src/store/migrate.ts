@@ -4,6 +4,7 @@ import type { Store } from './dialect.js';
 import { initialMigration } from './migrations/0001-initial.js';
 import { retriesAndIndexesMigration } from './migrations/0002-retries-and-indexes.js';
 import { webhookCircuitsMigration } from './migrations/0007-webhook-circuits.js';
+import { reportedCommitsMigration } from './migrations/0008-reported-commits.js';
 
 function provider(store: Store): MigrationProvider {
   return {
@@ -12,6 +13,7 @@ function provider(store: Store): MigrationProvider {
         '0001-initial': initialMigration(store.capabilities),
         '0002-retries-and-indexes': retriesAndIndexesMigration(store.capabilities),
         '0007-webhook-circuits': webhookCircuitsMigration(store.capabilities),
+        '0008-reported-commits': reportedCommitsMigration(store.capabilities),
       };
     },
   };

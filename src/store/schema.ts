@@ -215,6 +215,18 @@ export interface MergesTable {
   reverted_at: Timestamp | null;
   revert_commit: string | null;
   merged_at: CreatedAt;
+  /** Mode B: the reported merge commit's first parent (the buffer head it was made on). */
+  base_commit: string | null;
+  /** Mode B: its second parent (the stream head it merged). */
+  head_commit: string | null;
+}
+
+/** Mode B: the buffer head as last reported by a client (the server holds no clone to ask). */
+export interface BufferHeadsTable {
+  repo_id: string;
+  head_commit: string;
+  agent_id: string | null;
+  updated_at: string;
 }
 
 export interface StabilizationsTable {
@@ -512,6 +524,7 @@ export interface Database {
   gitswarm_stream_commits: StreamCommitsTable;
   gitswarm_stream_reviews: StreamReviewsTable;
   gitswarm_merges: MergesTable;
+  gitswarm_buffer_heads: BufferHeadsTable;
   gitswarm_stabilizations: StabilizationsTable;
   gitswarm_promotions: PromotionsTable;
   gitswarm_tasks: TasksTable;
