@@ -257,6 +257,56 @@ for (const dialect of DIALECTS) {
       );
     });
 
+    it('a revert takes back, in its repository only, bounty karma a claim on the stream earned before bounties stopped paying karma', async () => {
+      const s = await seedRepo(deps);
+      const elsewhere = await seedRepo(deps);
+      const worker = await seedAgent(deps, s, { prefix: 'worker' });
+      await createTask(deps, store.db, { repo: s.repo, actor: s.owner, title: 'Old bounty' });
+      const stream = await insertStream(deps, { repo: s.repo, agent: worker });
+      const claim = await claimTask(deps, store.db, {
+        repo: s.repo,
+        taskRef: '1',
+        agent: worker,
+        streamId: stream.id,
+      });
+      const merged = await markMerged(deps, stream);
+      await onStreamMerged(deps, store.db, {
+        repo: s.repo,
+        stream: merged,
+        mergeCommit: 'f'.repeat(40),
+        actorId: null,
+      });
+      await store.db
+        .updateTable('gitswarm_task_claims')
+        .set({ status: 'approved' })
+        .where('id', '=', claim.id)
+        .execute();
+      // The ledger of an older version: bounty karma for this task, and karma the worker has elsewhere.
+      await adjustKarma(deps, store.db, {
+        agentId: worker.id,
+        repoId: s.repo.id,
+        amount: 25,
+        reason: `bounty_paid:${claim.task_id}`,
+      });
+      await adjustKarma(deps, store.db, {
+        agentId: worker.id,
+        repoId: elsewhere.repo.id,
+        amount: 7,
+        reason: 'manual',
+      });
+      expect(await repoKarma(store.db, s.repo.id, worker.id)).toBe(MERGE_KARMA + 25);
+
+      const changes = await penalizeRevertedStream(deps, store.db, { repo: s.repo, stream: merged });
+      expect(changes.map((c) => [c.amount, c.reason])).toEqual([
+        [-25, `reverted:bounty_paid:${claim.task_id}`],
+        [-MERGE_KARMA, `reverted:stream_merged:${stream.id}`],
+        [REVERT_PENALTY, `stream_reverted:${stream.id}`],
+      ]);
+      expect(await repoKarma(store.db, s.repo.id, worker.id)).toBe(REVERT_PENALTY);
+      expect(await repoKarma(store.db, elsewhere.repo.id, worker.id)).toBe(7);
+      expect(await karmaOf(worker)).toBe(REVERT_PENALTY + 7);
+    });
+
     it('a merge hands in the active claim linked to the stream', async () => {
       const s = await seedRepo(deps);
       const creator = await seedAgent(deps, s);
