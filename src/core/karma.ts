@@ -8,12 +8,12 @@
  * sum over every repository (plus ledger rows from before karma had a repository), shown on the
  * agent's profile; no rule reads it.
  *
- * | event                         | change, in the stream's repository                     | reason                          |
- * | ----------------------------- | ------------------------------------------------------ | ------------------------------- |
- * | a stream merges               | author +{@link MERGE_KARMA}                            | `stream_merged:<stream>`        |
- * | a stream merges               | each approver +{@link REVIEW_KARMA}                    | `review_approved:<stream>`      |
- * | its merge is reverted         | what the merge earned is taken back (author, approvers) | `reverted:<reason taken back>`  |
- * | its merge is reverted         | author {@link REVERT_PENALTY}                          | `stream_reverted:<stream>`      |
+ * | event                 | change, in the stream's repository                      | reason                         |
+ * | --------------------- | ------------------------------------------------------- | ------------------------------ |
+ * | a stream merges       | author +{@link MERGE_KARMA}                             | `stream_merged:<stream>`       |
+ * | a stream merges       | each approver +{@link REVIEW_KARMA}                     | `review_approved:<stream>`     |
+ * | its merge is reverted | what the merge earned is taken back (author, approvers) | `reverted:<reason taken back>` |
+ * | its merge is reverted | author {@link REVERT_PENALTY}                           | `stream_reverted:<stream>`     |
  *
  * A paid bounty earns no karma: a repository's budget is filled by its own admins at no cost to
  * them, so every bounty counts as self-funded (docs/governance.md). The bounty's work earns karma
