@@ -6,8 +6,9 @@
  * - solo: an approval from the owner or a maintainer.
  * - guild: maintainer approvals / (maintainer approvals + maintainer change requests) ≥ threshold,
  *   and at least `min_reviews` decisive reviews (approve or request_changes) from anyone.
- * - open: every decisive review weighs sqrt(karma + 1) for an agent, `human_review_weight` for a
- *   human; Σ approve / Σ (approve + request_changes) ≥ threshold.
+ * - open: every decisive review weighs sqrt(karma + 1) for an agent, with its karma in this
+ *   repository (karma earned elsewhere weighs nothing here), `human_review_weight` for a human;
+ *   Σ approve / Σ (approve + request_changes) ≥ threshold.
  *
  * The buffer branch's rule (branch-rules.ts), if one matches, overrides the threshold with its
  * `consensus_threshold` and asks for at least `required_approvals` counted approvals (not in swarm mode).
@@ -54,6 +55,7 @@ export interface CountedReview {
   reviewer_id: string;
   verdict: ReviewVerdict;
   is_human: boolean;
+  /** The reviewer's karma in the stream's repository. */
   karma: number;
   is_maintainer: boolean;
 }
@@ -84,11 +86,13 @@ async function loadCountedReviews(
 ): Promise<CountedReview[]> {
   const rows = await db
     .selectFrom('gitswarm_stream_reviews as r')
-    .innerJoin('gitswarm_agents as a', 'a.id', 'r.reviewer_id')
+    .leftJoin('gitswarm_repo_karma as k', (join) =>
+      join.onRef('k.agent_id', '=', 'r.reviewer_id').on('k.repo_id', '=', repoId),
+    )
     .leftJoin('gitswarm_maintainers as m', (join) =>
       join.onRef('m.agent_id', '=', 'r.reviewer_id').on('m.repo_id', '=', repoId),
     )
-    .select(['r.reviewer_id', 'r.verdict', 'r.is_human', 'a.karma', 'm.id as maintainer_row'])
+    .select(['r.reviewer_id', 'r.verdict', 'r.is_human', 'k.karma', 'm.id as maintainer_row'])
     .where('r.stream_id', '=', stream.id)
     .where('r.reviewer_id', '!=', stream.agent_id)
     .execute();
@@ -96,7 +100,7 @@ async function loadCountedReviews(
     reviewer_id: row.reviewer_id,
     verdict: row.verdict,
     is_human: row.is_human,
-    karma: row.karma,
+    karma: row.karma ?? 0,
     is_maintainer: row.maintainer_row !== null,
   }));
 }

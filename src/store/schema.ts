@@ -66,6 +66,7 @@ export interface AgentsTable {
   name: string;
   description: string | null;
   api_key_hash: string | null;
+  /** The sum of the agent's karma over every repository (gitswarm_repo_karma); shown, no rule reads it. */
   karma: Defaulted<number>;
   is_human: Defaulted<boolean>;
   status: Defaulted<'active' | 'suspended'>;
@@ -451,6 +452,14 @@ export interface ReviewKarmaTransactionsTable {
   created_at: CreatedAt;
 }
 
+/** An agent's karma in one repository: the sum of its ledger rows there (kept with each change). */
+export interface RepoKarmaTable {
+  agent_id: string;
+  repo_id: string;
+  karma: Defaulted<number>;
+  updated_at: CreatedAt;
+}
+
 export interface NotificationPreferencesTable {
   id: string;
   agent_id: string;
@@ -543,6 +552,7 @@ export interface Database {
   gitswarm_github_user_mappings: GithubUserMappingsTable;
   gitswarm_reviewer_stats: ReviewerStatsTable;
   gitswarm_review_karma_transactions: ReviewKarmaTransactionsTable;
+  gitswarm_repo_karma: RepoKarmaTable;
   gitswarm_notification_preferences: NotificationPreferencesTable;
   gitswarm_agent_notifications: AgentNotificationsTable;
   gitswarm_webhook_circuits: WebhookCircuitsTable;

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateConsensus } from '../../src/core/consensus.js';
+import { adjustKarma } from '../../src/core/karma.js';
 import { submitReview } from '../../src/core/reviews.js';
 import type { ReviewVerdict } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
@@ -316,6 +317,7 @@ for (const dialect of DIALECTS) {
         for (const reviewer of testCase.reviewers) {
           const agent = await seedAgent(deps, 'reviewer', {
             karma: reviewer.karma,
+            karmaIn: seeded.repo,
             isHuman: reviewer.human,
             maintainerOf: reviewer.maintainer ? seeded : undefined,
           });
@@ -340,7 +342,12 @@ for (const dialect of DIALECTS) {
       await submitReview(deps, { repo: seeded.repo, stream, reviewer: fan, verdict: 'approve' });
       await submitReview(deps, { repo: seeded.repo, stream, reviewer: critic, verdict: 'request_changes' });
       expect((await evaluateConsensus(deps, store.db, seeded.repo, stream)).reached).toBe(false);
-      await store.db.updateTable('gitswarm_agents').set({ karma: 8 }).where('id', '=', fan.id).execute();
+      await adjustKarma(deps, store.db, {
+        agentId: fan.id,
+        repoId: seeded.repo.id,
+        amount: 8,
+        reason: 'test',
+      });
       const after = await evaluateConsensus(deps, store.db, seeded.repo, stream);
       expect(after.reached).toBe(true);
       expect(after.ratio).toBeCloseTo(3 / 4, 9);

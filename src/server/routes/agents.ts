@@ -6,16 +6,18 @@ import Type from 'typebox';
 import { updateAgentProfile } from '../../core/agent-profile.js';
 import { findAgent, getAgent, listAgents, registerAgent } from '../../core/agents.js';
 import { EVENT_NAMES } from '../../core/event-names.js';
+import { agentKarma } from '../../core/karma.js';
 import {
   getNotificationSettings,
   listNotifications,
   markNotificationsRead,
   setNotificationSettings,
 } from '../../core/notifications.js';
+import { getRepo } from '../../core/repos.js';
 import { GitSwarmError } from '../../errors.js';
 import { inTransaction } from '../../store/index.js';
 import { actingAgent, generateApiKey, hashApiKey } from '../plugins/auth.js';
-import { agentView } from '../route-helpers.js';
+import { agentView, canRead } from '../route-helpers.js';
 import { AgentView, Closed, errorResponses, Id, Metadata, Nullable, Timestamp } from '../schemas.js';
 import type { App } from '../types.js';
 
@@ -47,6 +49,18 @@ const NotificationSettingsBody = Closed({
   rotate_secret: Type.Optional(Type.Boolean()),
 });
 
+const AgentKarmaView = Closed({
+  agent_id: Type.String(),
+  total: Type.Integer({
+    description:
+      "The sum over every repository; shown only: no rule reads it (a repository's rules read karma there)",
+  }),
+  repositories: Type.Array(
+    Closed({ repo_id: Type.String(), repo_name: Type.String(), karma: Type.Integer() }),
+    { description: 'Karma in each repository the caller may read, highest first' },
+  ),
+});
+
 const NotificationView = Closed({
   id: Type.String(),
   type: Type.String(),
@@ -58,7 +72,10 @@ const NotificationView = Closed({
   created_at: Timestamp,
 });
 
-/** POST/GET /agents, GET /agents/:id, GET /me, notification settings and notifications under /me. */
+/**
+ * POST/GET /agents, GET /agents/:id (and its karma per repository), GET /me, notification
+ * settings and notifications under /me.
+ */
 export async function agentRoutes(app: App): Promise<void> {
   app.post(
     '/agents',
@@ -114,6 +131,36 @@ export async function agentRoutes(app: App): Promise<void> {
         throw new GitSwarmError('agent_not_found', `No agent ${JSON.stringify(request.params.id)}.`);
       }
       return { agent: agentView(agent) };
+    },
+  );
+
+  app.get(
+    '/agents/:id/karma',
+    {
+      schema: {
+        summary: "An agent's karma in each repository, and the total",
+        description:
+          'Karma is earned per repository (merged, not reverted work and accurate reviews there; bounties ' +
+          "earn none) and a repository's rules read karma in that repository only.",
+        tags: ['agents'],
+        params: Closed({ id: Id }),
+        response: { 200: AgentKarmaView, ...errorResponses(404) },
+      },
+    },
+    async (request) => {
+      const db = app.deps.store.db;
+      const agent = await findAgent(db, request.params.id);
+      if (!agent) {
+        throw new GitSwarmError('agent_not_found', `No agent ${JSON.stringify(request.params.id)}.`);
+      }
+      const karma = await agentKarma(db, agent.id);
+      const repositories = [];
+      for (const entry of karma.repositories) {
+        if (await canRead(app.deps, request.agent ?? null, await getRepo(db, entry.repo_id))) {
+          repositories.push(entry);
+        }
+      }
+      return { agent_id: agent.id, total: karma.total, repositories };
     },
   );
 
