@@ -227,11 +227,11 @@ export function formatListReviews(result: ListReviewsResult, style: Style): stri
           : r.verdict === 'request_changes'
             ? style.red(r.verdict)
             : r.verdict,
-      shortOid(r.head_commit),
       r.tested ? 'tested' : '-',
       safeText(r.feedback ?? ''),
+      shortOid(r.head_commit),
     ]),
-    ['REVIEWER', 'VERDICT', 'ON', 'TESTED', 'FEEDBACK'].map(style.dim),
+    ['REVIEWER', 'VERDICT', 'TESTED', 'FEEDBACK', 'ON HEAD'].map(style.dim),
   );
   if (result.stale === 0) return rows;
   const counted =

@@ -1,9 +1,14 @@
 /**
- * `gitswarm status`: the repository's settings and stage, buffer against main, the live streams
- * with their review state, the merge queue and the last stabilization.
+ * `gitswarm status`: the repository's settings and stage, buffer against main, the agents at
+ * work (live workspaces: agent, stream, head, commits ahead of the buffer), the live streams with
+ * their review state, the merge queue and the last stabilization.
+ *
+ * Workspaces are listed apart from streams: in swarm mode each commit merges at once, so an
+ * agent's stream is `merged` most of the time while the agent keeps working in it.
  */
 import { evaluateConsensus } from '../core/consensus.js';
 import { LIVE_STREAM_STATUSES, listStreams } from '../core/streams.js';
+import { listWorkspaces } from '../core/workspaces.js';
 import { git } from '../engine/git.js';
 import type { Repo, Stabilization, Stream } from '../store/index.js';
 import type { CommandDeps } from './context.js';
@@ -18,6 +23,20 @@ export interface StatusStreamView {
   review_status: Stream['review_status'];
   parent_stream_id: string | null;
   conflict_paths: string[];
+}
+
+export interface WorkspaceView {
+  agent: string;
+  stream_id: string;
+  stream_name: string;
+  branch: string;
+  /** The stream's status: `merged` for a swarm stream whose commits are all on the buffer. */
+  stream_status: Stream['status'];
+  worktree: string;
+  /** The stream branch's head; null when the branch is gone. */
+  head: string | null;
+  /** Commits on the stream not yet on the buffer; null when either branch is gone. */
+  ahead: number | null;
 }
 
 export interface QueueEntryView {
@@ -46,14 +65,16 @@ export interface StatusResult {
   main_head: string | null;
   /** Commits on the buffer not yet on main. */
   buffer_ahead: number;
+  /** Live workspaces: who is working on what. */
+  workspaces: WorkspaceView[];
   streams: StatusStreamView[];
   queue: QueueEntryView[];
   last_stabilization: Pick<Stabilization, 'result' | 'tag' | 'buffer_commit' | 'stabilized_at'> | null;
 }
 
-async function readHeads(root: string, buffer: string, main: string): Promise<Map<string, string>> {
+async function readHeads(root: string, branches: readonly string[]): Promise<Map<string, string>> {
   const out = await git(
-    ['for-each-ref', '--format=%(refname) %(objectname)', `refs/heads/${buffer}`, `refs/heads/${main}`],
+    ['for-each-ref', '--format=%(refname) %(objectname)', ...branches.map((b) => `refs/heads/${b}`)],
     { cwd: root },
   );
   const heads = new Map<string, string>();
@@ -70,8 +91,9 @@ export async function runStatus(_opts: Record<string, never>, deps: CommandDeps)
   const { repo } = ctx;
   const db = core.store.db;
   const root = repo.path ?? ctx.root;
+  const workspaces = await listWorkspaces(db, repo.id);
   const [heads, streams, agents, stabilization] = await Promise.all([
-    readHeads(root, repo.buffer_branch, repo.promote_target),
+    readHeads(root, [repo.buffer_branch, repo.promote_target, ...workspaces.map((w) => w.branch)]),
     listStreams(db, repo.id, { status: LIVE_STREAM_STATUSES }),
     db.selectFrom('gitswarm_agents').select(['id', 'name']).execute(),
     db
@@ -88,6 +110,25 @@ export async function runStatus(_opts: Record<string, never>, deps: CommandDeps)
   if (bufferHead && mainHead && bufferHead !== mainHead) {
     const count = await git(['rev-list', '--count', `${mainHead}..${bufferHead}`], { cwd: root });
     ahead = Number(count.stdout.trim());
+  }
+  const workspaceViews: WorkspaceView[] = [];
+  for (const w of workspaces) {
+    const head = heads.get(`refs/heads/${w.branch}`) ?? null;
+    let commitsAhead: number | null = null;
+    if (head && bufferHead) {
+      const count = await git(['rev-list', '--count', `${bufferHead}..${head}`], { cwd: root });
+      commitsAhead = Number(count.stdout.trim());
+    }
+    workspaceViews.push({
+      agent: w.agent_name,
+      stream_id: w.stream_id,
+      stream_name: w.stream_name,
+      branch: w.branch,
+      stream_status: w.stream_status,
+      worktree: w.path,
+      head,
+      ahead: commitsAhead,
+    });
   }
   const agentName = new Map(agents.map((a) => [a.id, a.name]));
   const queue: QueueEntryView[] = [];
@@ -120,6 +161,7 @@ export async function runStatus(_opts: Record<string, never>, deps: CommandDeps)
     buffer_head: bufferHead,
     main_head: mainHead,
     buffer_ahead: ahead,
+    workspaces: workspaceViews,
     streams: streams.map((s) => ({
       id: s.id,
       name: s.name,
@@ -165,8 +207,29 @@ export function formatStatus(result: StatusResult, style: Style): string {
     ]),
     '',
   ];
-  if (result.streams.length === 0)
+  if (result.workspaces.length > 0) {
+    lines.push(style.bold('Workspaces'));
+    lines.push(
+      table(
+        result.workspaces.map((w) => [
+          w.agent,
+          w.stream_id,
+          safeText(w.stream_name),
+          // A live workspace on a merged stream is a swarm agent still at work.
+          w.stream_status === 'merged'
+            ? style.green('active (merged)')
+            : colourStatus(w.stream_status, style),
+          shortOid(w.head),
+          w.ahead === null ? '-' : `${w.ahead} ahead`,
+        ]),
+        ['AGENT', 'STREAM', 'NAME', 'STATUS', 'HEAD', repo.buffer_branch.toUpperCase()].map(style.dim),
+      ),
+    );
+    lines.push('');
+  }
+  if (result.streams.length === 0 && result.workspaces.length === 0)
     lines.push('No active streams. Start one with: gitswarm workspace create --as AGENT');
+  else if (result.streams.length === 0) lines.push('No streams waiting to merge.');
   else {
     lines.push(style.bold('Streams'));
     lines.push(
