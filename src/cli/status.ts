@@ -47,6 +47,9 @@ export interface QueueEntryView {
   ready: boolean;
   approvals: number;
   rejections: number;
+  /** Verdicts given on code that has changed since (counted only with stale_reviews keep). */
+  stale_approvals: number;
+  stale_rejections: number;
   reason: string;
 }
 
@@ -144,6 +147,8 @@ export async function runStatus(_opts: Record<string, never>, deps: CommandDeps)
       ready: consensus.reached,
       approvals: consensus.approvals,
       rejections: consensus.rejections,
+      stale_approvals: consensus.stale_approvals,
+      stale_rejections: consensus.stale_rejections,
       reason: consensus.reason,
     });
   }
@@ -175,6 +180,12 @@ export async function runStatus(_opts: Record<string, never>, deps: CommandDeps)
     queue,
     last_stabilization: stabilization ?? null,
   };
+}
+
+/** ", 1 stale (code changed since)" when verdicts were given on an older diff. */
+function describeStale(q: QueueEntryView): string {
+  const stale = q.stale_approvals + q.stale_rejections;
+  return stale > 0 ? `, ${stale} stale (code changed since)` : '';
 }
 
 function colourStatus(status: string, style: Style): string {
@@ -253,7 +264,7 @@ export function formatStatus(result: StatusResult, style: Style): string {
           q.stream_id,
           safeText(q.name),
           q.ready ? style.green('ready') : style.yellow('waiting'),
-          `${q.approvals} approve, ${q.rejections} request changes`,
+          `${q.approvals} approve, ${q.rejections} request changes${describeStale(q)}`,
         ]),
       ),
     );

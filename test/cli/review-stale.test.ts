@@ -98,6 +98,14 @@ for (const dialect of DIALECTS) {
       expect(await text(['consensus', stream.id])).toContain(
         '1 stale approval (code changed since) not counted',
       );
+      await ok(['review', 'submit', stream.id, '--as', 'coder']);
+      const queue = (await ok<{ queue: Record<string, unknown>[] }>(['status'])).queue;
+      expect(queue).toEqual([
+        expect.objectContaining({ stream_id: stream.id, ready: false, approvals: 0, stale_approvals: 1 }),
+      ]);
+      expect(await text(['status'])).toMatch(
+        /waiting\s+0 approve, 0 request changes, 1 stale \(code changed since\)/,
+      );
       const refused = await repo.run(['merge', stream.id, '--as', 'coder', '--json']);
       expect(refused.code).not.toBe(0);
       expect(refused.json<{ error: { code: string } }>().error.code).toBe('no_consensus');
