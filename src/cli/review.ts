@@ -156,7 +156,7 @@ export function formatSubmitReview(result: SubmitReviewResult, style: Style): st
   }
   const { review, consensus } = result;
   const lines = [
-    `Recorded ${review.verdict.replace('_', ' ')} from ${review.reviewer_name} on stream ${review.stream_id}`,
+    `Recorded ${review.verdict.replace('_', ' ')} from ${review.reviewer_name} on stream ${review.stream_id}${review.head_commit ? ` at ${shortOid(review.head_commit)}` : ''}`,
   ];
   lines.push(describeConsensus(consensus, style));
   if (consensus.reached) lines.push(`Next: gitswarm merge ${review.stream_id} --as AGENT`);

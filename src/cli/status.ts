@@ -188,6 +188,15 @@ function describeStale(q: QueueEntryView): string {
   return stale > 0 ? `, ${stale} stale (code changed since)` : '';
 }
 
+/** The stream's review status; an approval that rests on stale verdicts says so. */
+function reviewState(stream: StatusStreamView, queued: QueueEntryView | undefined, style: Style): string {
+  if (!stream.review_status) return '-';
+  if (stream.review_status === 'approved' && queued && !queued.ready && queued.stale_approvals > 0) {
+    return style.yellow('approved (stale)');
+  }
+  return colourStatus(stream.review_status, style);
+}
+
 function colourStatus(status: string, style: Style): string {
   if (status === 'conflicted' || status === 'red' || status === 'changes_requested') return style.red(status);
   if (status === 'in_review') return style.yellow(status);
@@ -243,6 +252,7 @@ export function formatStatus(result: StatusResult, style: Style): string {
   else if (result.streams.length === 0) lines.push('No streams waiting to merge.');
   else {
     lines.push(style.bold('Streams'));
+    const queued = new Map(result.queue.map((q) => [q.stream_id, q]));
     lines.push(
       table(
         result.streams.map((s) => [
@@ -250,7 +260,7 @@ export function formatStatus(result: StatusResult, style: Style): string {
           safeText(s.name),
           s.agent,
           colourStatus(s.status, style),
-          s.review_status ? colourStatus(s.review_status, style) : '-',
+          reviewState(s, queued.get(s.id), style),
         ]),
         ['ID', 'NAME', 'AGENT', 'STATUS', 'REVIEW'].map(style.dim),
       ),

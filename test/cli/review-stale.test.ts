@@ -67,6 +67,7 @@ for (const dialect of DIALECTS) {
         'coder',
       ]);
       const first = await commit(worktree, 'a.txt', 'one\n');
+      await ok(['review', 'submit', stream.id, '--as', 'coder']);
       await ok(['review', 'submit', stream.id, 'approve', '--as', 'reviewer', '-m', 'LGTM']);
       expect(await ok<Consensus>(['consensus', stream.id])).toMatchObject({
         reached: true,
@@ -98,19 +99,22 @@ for (const dialect of DIALECTS) {
       expect(await text(['consensus', stream.id])).toContain(
         '1 stale approval (code changed since) not counted',
       );
-      await ok(['review', 'submit', stream.id, '--as', 'coder']);
       const queue = (await ok<{ queue: Record<string, unknown>[] }>(['status'])).queue;
       expect(queue).toEqual([
         expect.objectContaining({ stream_id: stream.id, ready: false, approvals: 0, stale_approvals: 1 }),
       ]);
-      expect(await text(['status'])).toMatch(
-        /waiting\s+0 approve, 0 request changes, 1 stale \(code changed since\)/,
+      const shown = await text(['status']);
+      expect(shown).toMatch(/waiting\s+0 approve, 0 request changes, 1 stale \(code changed since\)/);
+      expect(shown).toMatch(
+        new RegExp(`^${stream.id}\\s+\\S+\\s+coder\\s+in_review\\s+approved \\(stale\\)$`, 'm'),
       );
       const refused = await repo.run(['merge', stream.id, '--as', 'coder', '--json']);
       expect(refused.code).not.toBe(0);
       expect(refused.json<{ error: { code: string } }>().error.code).toBe('no_consensus');
 
-      await ok(['review', 'submit', stream.id, 'approve', '--as', 'reviewer']);
+      expect(await text(['review', 'submit', stream.id, 'approve', '--as', 'reviewer'])).toContain(
+        `Recorded approve from reviewer on stream ${stream.id} at ${second.slice(0, 7)}\nconsensus reached`,
+      );
       expect(await ok<ReviewList>(['review', 'list', stream.id])).toMatchObject({ stale: 0 });
       expect(await ok<Consensus>(['consensus', stream.id])).toMatchObject({
         reached: true,
