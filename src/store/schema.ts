@@ -45,6 +45,8 @@ export type CandidateStatus = 'nominated' | 'accepted' | 'withdrawn' | 'elected'
 export type StabilizationResult = 'green' | 'red' | 'flaky' | 'error';
 export type PromotionTrigger = 'auto' | 'manual' | 'council' | 'forced';
 export type OperationStatus = 'pending' | 'done' | 'rolled_back';
+/** Whether verdicts given on code that has since changed still count towards consensus. */
+export type StaleReviewsPolicy = 'dismiss' | 'keep';
 
 export interface OrgsTable {
   id: string;
@@ -102,6 +104,7 @@ export interface ReposTable {
   stabilize_memory_mb: Defaulted<number>;
   sandbox: Defaulted<'bubblewrap' | 'none'>;
   max_auto_reverts_per_day: Defaulted<number>;
+  stale_reviews: Defaulted<StaleReviewsPolicy>;
   stage: Defaulted<RepoStage>;
   contributor_count: Defaulted<number>;
   patch_count: Defaulted<number>;
@@ -204,6 +207,19 @@ export interface StreamReviewsTable {
   is_human: Defaulted<boolean>;
   tested: Defaulted<boolean>;
   reviewed_at: CreatedAt;
+  /** The stream head the verdict was given on; null for reviews from before heads were recorded. */
+  head_commit: string | null;
+  /** The fingerprint of the stream's diff at that head (engine/patch-id.ts); null when unknown. */
+  diff_fingerprint: string | null;
+}
+
+/** Cache: the fingerprint of a stream head's diff against its base branch, computed once per head. */
+export interface DiffFingerprintsTable {
+  repo_id: string;
+  base_branch: string;
+  head_commit: string;
+  fingerprint: string;
+  created_at: CreatedAt;
 }
 
 export interface MergesTable {
@@ -532,6 +548,7 @@ export interface Database {
   gitswarm_worktrees: WorktreesTable;
   gitswarm_stream_commits: StreamCommitsTable;
   gitswarm_stream_reviews: StreamReviewsTable;
+  gitswarm_diff_fingerprints: DiffFingerprintsTable;
   gitswarm_merges: MergesTable;
   gitswarm_buffer_heads: BufferHeadsTable;
   gitswarm_stabilizations: StabilizationsTable;

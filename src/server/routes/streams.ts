@@ -23,7 +23,7 @@ import {
   updateStreamMetadata,
 } from '../../core/remote-sync.js';
 import { getRepo } from '../../core/repos.js';
-import { listReviews, submitForReview, submitReview } from '../../core/reviews.js';
+import { listReviewsWithStaleness, submitForReview, submitReview } from '../../core/reviews.js';
 import { getStreamById, listStreams } from '../../core/streams.js';
 import { diffRange } from '../../engine/diff.js';
 import { GitSwarmError } from '../../errors.js';
@@ -94,6 +94,9 @@ const ReviewView = Closed({
   is_human: Type.Boolean(),
   tested: Type.Boolean(),
   reviewed_at: Timestamp,
+  head_commit: Nullable(Type.String({ description: 'The stream head the verdict was given on' })),
+  diff_fingerprint: Nullable(Type.String({ description: "Patch-id of the stream's diff at that head" })),
+  stale: Type.Boolean({ description: 'Given on code that has changed since (docs/reviews.md)' }),
 });
 
 export const ConsensusView = Closed({
@@ -107,6 +110,10 @@ export const ConsensusView = Closed({
   min_reviews: Type.Number(),
   required_approvals: Type.Number(),
   rule_id: Nullable(Type.String()),
+  stale_approvals: Type.Number({ description: 'Approvals given on code that has changed since' }),
+  stale_rejections: Type.Number({ description: 'Change requests given on code that has changed since' }),
+  stale_reviews: Type.String({ description: 'dismiss: stale verdicts do not count; keep: they do' }),
+  head_commit: Nullable(Type.String({ description: 'The stream head the reviews were judged against' })),
 });
 
 const CreateStreamBody = Closed({
@@ -534,15 +541,23 @@ export async function streamRoutes(app: App): Promise<void> {
     '/streams/:id/reviews',
     {
       schema: {
-        summary: "A stream's reviews",
+        summary: "A stream's reviews, each marked stale when given on code that has changed since",
         tags: ['reviews'],
         params: IdParams,
-        response: { 200: Closed({ reviews: Type.Array(ReviewView) }), ...errorResponses(401, 403, 404) },
+        response: {
+          200: Closed({
+            reviews: Type.Array(ReviewView),
+            head_commit: Nullable(Type.String()),
+            stale: Type.Number({ description: 'How many reviews are stale' }),
+            stale_reviews: Type.String(),
+          }),
+          ...errorResponses(401, 403, 404),
+        },
       },
     },
     async (request) => {
-      const { stream } = await loadStream(request, request.params.id);
-      return { reviews: await listReviews(deps.store.db, stream.id) };
+      const { stream, repo } = await loadStream(request, request.params.id);
+      return listReviewsWithStaleness(deps, deps.store.db, repo, stream);
     },
   );
 
