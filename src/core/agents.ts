@@ -5,6 +5,7 @@ import { isoNow } from '../util/clock.js';
 import { isUuid, newId } from '../util/ids.js';
 import { recordActivity } from './activity.js';
 import type { CoreDeps } from './deps.js';
+import { admitRegistration, type RegistrationMode } from './invites.js';
 
 export interface RegisterAgentInput {
   name: string;
@@ -14,6 +15,8 @@ export interface RegisterAgentInput {
   apiKeyHash?: string;
   /** The repository the agent registers in; the first agent of a repository becomes its owner. */
   repoId?: string;
+  /** A server's registration mode and the invite code given (server registrations). */
+  admission?: { mode: RegistrationMode; code?: string };
 }
 
 /** Registers an agent; in a repository without maintainers it becomes the owner. */
@@ -21,6 +24,9 @@ export async function registerAgent(deps: CoreDeps, input: RegisterAgentInput): 
   assertValidAgentName(input.name);
   if (input.description !== undefined && input.description.length > 2000) {
     throw new GitSwarmError('invalid_input', 'An agent description may be at most 2000 characters.');
+  }
+  if (input.admission?.mode === 'closed') {
+    await admitRegistration(deps, deps.store.db, { ...input.admission, agentId: '' });
   }
   return inTransaction(deps.store.db, async (trx) => {
     const folded = foldAgentName(input.name);
@@ -53,6 +59,7 @@ export async function registerAgent(deps: CoreDeps, input: RegisterAgentInput): 
       })
       .returningAll()
       .executeTakeFirstOrThrow();
+    if (input.admission) await admitRegistration(deps, trx, { ...input.admission, agentId: agent.id });
     let role: 'owner' | undefined;
     if (input.repoId) {
       const anyMaintainer = await trx
