@@ -2,7 +2,8 @@
  * The server's abuse limits and trust lists from the environment (docs/security.md):
  * GITSWARM_REGISTRATION (open | invite | closed), GITSWARM_ADMINS, GITSWARM_TRUSTED_AGENTS,
  * GITSWARM_RATE_LIMIT (requests per minute per key), GITSWARM_RATE_LIMIT_PER_ADDRESS,
- * GITSWARM_REGISTRATIONS_PER_HOUR, GITSWARM_WS_PER_KEY, GITSWARM_WS_PER_ADDRESS.
+ * GITSWARM_REGISTRATIONS_PER_HOUR, GITSWARM_WS_PER_KEY, GITSWARM_WS_PER_ADDRESS, and
+ * GITSWARM_TRUST_PROXY=1 (behind a proxy: the client address is X-Forwarded-For's).
  * A value that is not valid stops the server at start with a message naming the variable.
  */
 
@@ -26,7 +27,7 @@ function positiveInteger(env: NodeJS.ProcessEnv, name: string): number | undefin
   return number;
 }
 
-export type SecurityOptions = Pick<BuildAppOptions, 'registration' | 'roles'> & {
+export type SecurityOptions = Pick<BuildAppOptions, 'registration' | 'roles' | 'trustProxy'> & {
   rateLimit: RateLimitSettings;
   websocket: WebsocketOptions;
 };
@@ -43,6 +44,7 @@ export function securityOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Se
     Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
   return {
     registration: registration as RegistrationMode,
+    trustProxy: env.GITSWARM_TRUST_PROXY === '1',
     roles: { admins: parseList(env.GITSWARM_ADMINS), trusted: parseList(env.GITSWARM_TRUSTED_AGENTS) },
     rateLimit: defined({
       max: positiveInteger(env, 'GITSWARM_RATE_LIMIT'),
