@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net';
 /**
  * Abuse limits beyond one key (issue 10, item 8), each as the attack it stops: many registrations
  * or many keys from one address, registration on a closed or invite-only server, a key that keeps
@@ -8,8 +9,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adjustKarma } from '../../src/core/karma.js';
 import { buildApp } from '../../src/server/app.js';
 import { inTransaction } from '../../src/store/index.js';
-import { DIALECTS, dialectLabel } from '../helpers/store.js';
-import { registerTestAgent, startTestApp, type TestAgent, type TestApp } from './helpers.js';
+import { DIALECTS, dialectLabel, openTestStore } from '../helpers/store.js';
+import {
+  redisReachable,
+  registerTestAgent,
+  startTestApp,
+  TEST_REDIS_URL,
+  type TestAgent,
+  type TestApp,
+  uniqueChannel,
+} from './helpers.js';
 
 const me = (t: TestApp, headers: Record<string, string>, remoteAddress = '127.0.0.1') =>
   t.app.inject({ url: '/api/v1/me', headers, remoteAddress });
@@ -301,3 +310,77 @@ for (const dialect of DIALECTS) {
     });
   });
 }
+
+describe('the five-keys burst from one address, over real HTTP on 127.0.0.1 (bounded: 300 requests)', () => {
+  it('lets through no more than the per-address budget, whatever the number of keys', async () => {
+    const t = await startTestApp('sqlite', { rateLimit: { max: 1000, perAddressMax: 100 } });
+    try {
+      await t.app.listen({ host: '127.0.0.1', port: 0 });
+      const port = (t.app.server.address() as AddressInfo).port;
+      const keys: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const response = await fetch(`http://127.0.0.1:${port}/api/v1/agents`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ name: `burst-${i}` }),
+        });
+        keys.push(((await response.json()) as { api_key: string }).api_key);
+      }
+      const statuses = await Promise.all(
+        Array.from({ length: 300 }, (_, i) =>
+          fetch(`http://127.0.0.1:${port}/api/v1/me`, {
+            headers: bearer(keys[i % keys.length] as string),
+          }).then(async (response) => {
+            await response.arrayBuffer();
+            return response.status;
+          }),
+        ),
+      );
+      // Five registrations and 95 requests fill the address's 100.
+      expect(statuses.filter((status) => status === 200)).toHaveLength(95);
+      expect(statuses.filter((status) => status === 429)).toHaveLength(205);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+const redisUp = await redisReachable();
+describe.skipIf(!redisUp)('per-address limits shared through Redis', () => {
+  it('two instances share one budget per address and one registration window', async () => {
+    const store = await openTestStore('sqlite');
+    const options = {
+      store,
+      redisUrl: TEST_REDIS_URL,
+      redisChannel: uniqueChannel(),
+      rateLimit: { max: 100, perAddressMax: 6, registrationsMax: 2 },
+      notifications: false as const,
+    };
+    const a = await buildApp(options);
+    const b = await buildApp(options);
+    try {
+      const registered: number[] = [];
+      for (const app of [a, b, a]) {
+        const response = await app.inject({
+          method: 'POST',
+          url: '/api/v1/agents',
+          payload: { name: `shared-${registered.length}` },
+          remoteAddress: '10.9.0.1',
+        });
+        registered.push(response.statusCode);
+      }
+      expect(registered).toEqual([201, 201, 429]);
+      const statuses = [];
+      for (const app of [a, b, a, b, a]) {
+        statuses.push((await app.inject({ url: '/api/v1/agents', remoteAddress: '10.9.0.1' })).statusCode);
+      }
+      // Two registrations and four listings fill the address's 6, across both instances (the
+      // refused registration was stopped by the registration window before it counted).
+      expect(statuses).toEqual([200, 200, 200, 200, 429]);
+    } finally {
+      await a.close();
+      await b.close();
+      await store.close();
+    }
+  });
+});
