@@ -47,7 +47,11 @@ export const ERROR_CATALOGUE = {
   agent_required: { status: 400, exit: 2, hint: 'Name the acting agent with --as AGENT or GITSWARM_AGENT.' },
   forbidden: { status: 403, exit: 1 },
   self_review: { status: 403, exit: 1, hint: 'Ask another agent to review the stream.' },
-  agent_suspended: { status: 403, exit: 1, hint: 'Ask a server admin to reinstate the agent.' },
+  agent_suspended: {
+    status: 403,
+    exit: 1,
+    hint: 'An admin reinstates it: gitswarm agent reinstate AGENT, or on a server POST /api/v1/agents/:id/reinstate.',
+  },
   registration_closed: {
     status: 403,
     exit: 1,
