@@ -52,6 +52,20 @@ for (const dialect of DIALECTS) {
       expect(await countRepos('idem-b')).toBe(0);
     });
 
+    it('never keeps an answer that carries a webhook signing secret', async () => {
+      const response = await t.app.inject({
+        method: 'PUT',
+        url: '/api/v1/me/notification-settings',
+        headers: { ...agent.headers, 'idempotency-key': 'secret-1' },
+        payload: { webhook_url: 'https://hooks.example.com/gitswarm', events: [] },
+      });
+      expect(response.statusCode).toBe(200);
+      const secret = response.json().webhook_secret as string;
+      expect(secret.length).toBeGreaterThan(16);
+      const kept = await t.store.db.selectFrom('gitswarm_idempotency_keys').selectAll().execute();
+      expect(JSON.stringify(kept)).not.toContain(secret);
+    });
+
     it('keys are per agent', async () => {
       const payload = { name: 'idem-shared' };
       const a = await t.app.inject({

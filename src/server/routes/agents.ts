@@ -267,6 +267,8 @@ export async function agentRoutes(app: App): Promise<void> {
   app.put(
     '/me/notification-settings',
     {
+      // The answer may carry the signing secret: never kept for an idempotent replay.
+      config: { idempotent: false },
       schema: {
         summary: 'Set the webhook URL and event filter; the signing secret is returned when made',
         description:
