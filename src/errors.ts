@@ -62,6 +62,7 @@ export const ERROR_CATALOGUE = {
     hint: 'Run gitswarm stabilize first, or promote with --force as an admin.',
   },
   stabilization_red: { status: 409, exit: 1 },
+  stabilization_error: { status: 422, exit: 1 },
   sandbox_unavailable: { status: 500, exit: 1 },
   insufficient_budget: {
     status: 409,

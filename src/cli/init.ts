@@ -1,10 +1,12 @@
 /**
  * `gitswarm init`: sets up `.gitswarm/` (config and store) in an existing git repository, records
- * the repository and creates the buffer branch from main. Everything is validated before anything
+ * the repository and creates the buffer branch from main, recording its starting commit as the
+ * baseline of bisection. Everything is validated before anything
  * is written; a second run changes nothing and says so.
  */
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { recordBufferBaseline } from '../core/bisect-range.js';
 import type { CoreDeps } from '../core/deps.js';
 import { createLocalEventBus } from '../core/events.js';
 import { parseRepoSettings } from '../core/repo-settings.js';
@@ -258,6 +260,8 @@ export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitRe
         settings: { ...settings, buffer_branch: bufferBranch, promote_target: promoteTarget },
       }));
     bufferHead = await ensureBufferBranch(core, repo, mainHead, known);
+    // Where the buffer starts: red runs bisect GitSwarm's merges after it, never the project's past.
+    await recordBufferBaseline(core, repo, bufferHead);
   } finally {
     await store.close();
   }

@@ -180,6 +180,16 @@ export async function resolveCommit(repoDir: string, rev: string): Promise<strin
   return result.exitCode === 0 ? result.stdout.trim() : null;
 }
 
+/** The first parent of a commit, or null for a root commit or an unknown one. */
+export async function firstParent(repoDir: string, commit: string): Promise<string | null> {
+  assertRevision(commit);
+  const result = await git(['rev-parse', '--verify', '--quiet', `${commit}^1^{commit}`], {
+    cwd: repoDir,
+    okExitCodes: [1, 128],
+  });
+  return result.exitCode === 0 ? result.stdout.trim() : null;
+}
+
 /** Whether `ancestor` is reachable from `descendant` (a commit is its own ancestor). */
 export async function isAncestor(repoDir: string, ancestor: string, descendant: string): Promise<boolean> {
   assertRevision(ancestor);

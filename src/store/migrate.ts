@@ -3,6 +3,7 @@ import { DEFAULT_MIGRATION_TABLE, type Migration, type MigrationProvider, Migrat
 import type { Store } from './dialect.js';
 import { initialMigration } from './migrations/0001-initial.js';
 import { retriesAndIndexesMigration } from './migrations/0002-retries-and-indexes.js';
+import { bufferBaselineMigration } from './migrations/0005-buffer-baseline.js';
 
 function provider(store: Store): MigrationProvider {
   return {
@@ -10,6 +11,7 @@ function provider(store: Store): MigrationProvider {
       return {
         '0001-initial': initialMigration(store.capabilities),
         '0002-retries-and-indexes': retriesAndIndexesMigration(store.capabilities),
+        '0005-buffer-baseline': bufferBaselineMigration(store.capabilities),
       };
     },
   };
