@@ -328,6 +328,13 @@ class ProbeCouldNotStart extends Error {
   }
 }
 
+/** One probe: true when it passes; a command that cannot start ends the run as `error`. */
+async function probe(ctx: RedContext, commit: string, label: string): Promise<boolean> {
+  const run = await ctx.runAt(commit, label);
+  if (run.outcome === 'error') throw new ProbeCouldNotStart(run);
+  return run.passed;
+}
+
 async function concludeRed(
   deps: CoreDeps,
   ctx: RedContext,
@@ -341,17 +348,25 @@ async function concludeRed(
   progress?.(`stabilize: red; bisecting ${candidates.length} merge(s) since ${describeBisectStart(start)}`);
   let probeNumber = 0;
   let bisect: Awaited<ReturnType<typeof bisectFirstBad>>;
+  let baselineRed = false;
   try {
-    bisect = await bisectFirstBad({
-      candidates,
-      lastIsKnownBad,
-      test: async (commit) => {
-        probeNumber += 1;
-        const probe = await ctx.runAt(commit, `bisect ${probeNumber}`);
-        if (probe.outcome === 'error') throw new ProbeCouldNotStart(probe);
-        return probe.passed;
-      },
-    });
+    // Bisection takes the commit before the range to pass. A green tag proves it; a baseline
+    // is only assumed, so it is run first: red there is the project's own, and nobody's merge.
+    baselineRed =
+      start.kind !== 'green' && start.commit !== null && candidates.length > 0
+        ? !(await probe(ctx, start.commit, 'baseline'))
+        : false;
+    if (baselineRed) progress?.('stabilize: red; the baseline fails too: red before any GitSwarm merge');
+    bisect = baselineRed
+      ? { culprit: null, index: null, probes: [] }
+      : await bisectFirstBad({
+          candidates,
+          lastIsKnownBad,
+          test: async (commit) => {
+            probeNumber += 1;
+            return probe(ctx, commit, `bisect ${probeNumber}`);
+          },
+        });
   } catch (error) {
     if (!(error instanceof ProbeCouldNotStart)) throw error;
     return concludeError(deps, ctx, couldNotStart(error.run), progress);
@@ -444,6 +459,7 @@ async function concludeRed(
           last_green_commit: start.green?.commit ?? null,
           bisect_from: start.commit,
           bisect_from_kind: start.kind,
+          baseline_red: baselineRed,
           candidates,
           probes: bisect.probes satisfies BisectProbe[],
           culprit_commit: culprit,
