@@ -251,7 +251,10 @@ export async function commitWorkspace(
         'invalid_state',
         `Stream ${stream.name} is ${stream.status}; it takes no more commits.`,
         {
-          hint: `Start a new one: gitswarm workspace destroy --as ${agent.name} && gitswarm workspace create --as ${agent.name}`,
+          hint:
+            stream.status === 'reverted'
+              ? `Its merge was reverted. Go on with your work (kept, uncommitted changes too) on a new stream with the change re-applied: gitswarm workspace reopen --as ${agent.name}`
+              : `Start a new one: gitswarm workspace destroy --as ${agent.name} && gitswarm workspace create --as ${agent.name}`,
           details: { stream_id: stream.id, status: stream.status },
         },
       );
@@ -377,7 +380,10 @@ export async function destroyWorkspace(
     const abandon = input.abandon === true && isLiveStream(stream);
     if (!input.abandon && existsSync(workspace.path) && (await isWorktreeDirty(workspace.path))) {
       throw new GitSwarmError('worktree_dirty', `The worktree ${workspace.path} has uncommitted changes.`, {
-        hint: `Commit them (gitswarm commit -m MSG --as ${agent.name}) or discard them with: gitswarm workspace destroy --as ${agent.name} --abandon`,
+        hint:
+          stream.status === 'reverted'
+            ? `Stream ${stream.name} was reverted; keep these changes on a new stream with: gitswarm workspace reopen --as ${agent.name} (or discard them: gitswarm workspace destroy --as ${agent.name} --abandon)`
+            : `Commit them (gitswarm commit -m MSG --as ${agent.name}) or discard them with: gitswarm workspace destroy --as ${agent.name} --abandon`,
         details: { worktree: workspace.path },
       });
     }
