@@ -17,7 +17,7 @@ export interface RedTaskKey {
   /** The culprit's stream, when bisection found one. */
   streamId: string | null;
   /** The failing buffer commit (the key when there is no culprit). */
-  bufferCommit: string;
+  bufferCommit?: string;
 }
 
 /** The live critical task already filed for this red (see the file's comment), if any. */
@@ -26,6 +26,7 @@ export async function findOpenRedTask(
   repo: Pick<Repo, 'id'>,
   key: RedTaskKey,
 ): Promise<Task | undefined> {
+  if (key.streamId === null && key.bufferCommit === undefined) return undefined;
   let earlier = db
     .selectFrom('gitswarm_stabilizations')
     .select('details')
@@ -34,7 +35,9 @@ export async function findOpenRedTask(
   earlier =
     key.streamId !== null
       ? earlier.where('breaking_stream_id', '=', key.streamId)
-      : earlier.where('buffer_commit', '=', key.bufferCommit).where('breaking_stream_id', 'is', null);
+      : earlier
+          .where('buffer_commit', '=', key.bufferCommit as string)
+          .where('breaking_stream_id', 'is', null);
   const taskIds = new Set<string>();
   for (const row of await earlier.execute()) {
     if (typeof row.details.task_id === 'string') taskIds.add(row.details.task_id);

@@ -287,7 +287,7 @@ async function reopenedStream(
  * open, or the agent already holds its claim (the link then moves to the new stream).
  */
 async function linkableTask(db: Executor, repo: Repo, old: Stream, agent: Agent) {
-  const task = await findOpenRedTask(db, repo, { streamId: old.id, bufferCommit: '' });
+  const task = await findOpenRedTask(db, repo, { streamId: old.id });
   if (!task) return undefined;
   if (task.status === 'open') return task;
   const claim = await db

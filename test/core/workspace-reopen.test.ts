@@ -12,12 +12,13 @@ import {
   createWorkspace,
   destroyWorkspace,
   findWorkspace,
+  mergeStream,
   reopenWorkspace,
 } from '../../src/core/federation.js';
 import { stabilize } from '../../src/core/stabilization.js';
 import { getStreamById } from '../../src/core/streams.js';
 import { getTask, listTaskClaims } from '../../src/core/tasks.js';
-import { useGitStore, writeFiles } from '../helpers/federation-fixture.js';
+import { approve, useGitStore, writeFiles } from '../helpers/federation-fixture.js';
 import { seedStabilizeRepo, swarmCommit } from '../helpers/stabilize-fixture.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import { seedAgent, testDeps } from '../helpers/streams-fixture.js';
@@ -197,6 +198,31 @@ for (const dialect of DIALECTS) {
       await destroyWorkspace(deps, { repo, agent: bob, abandon: true });
       const again = await reopenWorkspace(deps, { repo, agent: bob, streamRef: old.id });
       expect(again.stream.name).toBe(`${old.name}-reopened-2`);
+    });
+
+    it('review mode: the reopened stream is reviewed and merged like any other, and the green closes the task', async () => {
+      const deps = testDeps(fx.store);
+      const seeded = fx.keep(await seedStabilizeRepo(deps, { merge_mode: 'review' }));
+      const { repo } = seeded;
+      const bob = await seedAgent(deps, 'bob');
+      const { stream, worktree } = await createWorkspace(deps, { repo, agent: bob });
+      writeFiles(worktree, { 'b.txt': 'BROKEN\n' });
+      await commitWorkspace(deps, { repo, agent: bob, message: 'Add b' });
+      await approve(deps, seeded, stream, bob);
+      await mergeStream(deps, { repo, stream, actor: bob });
+      const red = await stabilize(deps, { repo, actor: null });
+      expect(red).toMatchObject({ result: 'red', breaking_stream_id: stream.id, reverted: true });
+
+      const reopened = await reopenWorkspace(deps, { repo, agent: bob });
+      expect(reopened.task_id).toBe(red.task_id);
+      writeFiles(worktree, { 'b.txt': 'fixed\n' });
+      await commitWorkspace(deps, { repo, agent: bob, message: 'Fix b' });
+      await approve(deps, seeded, reopened.stream, bob);
+      await mergeStream(deps, { repo, stream: reopened.stream, actor: bob });
+      const green = await stabilize(deps, { repo, actor: null });
+      expect(green).toMatchObject({ result: 'green', closed_task_ids: [red.task_id] });
+      expect((await getTask(fx.store.db, repo.id, red.task_id as string)).status).toBe('completed');
+      expect(await seeded.git.show('buffer', 'b.txt')).toBe('fixed');
     });
   });
 }
