@@ -13,7 +13,7 @@ import { assertValidName } from '../engine/names.js';
 import { OpLog } from '../engine/oplog.js';
 import { revertOnto } from '../engine/revert.js';
 import { createBranchAt, streamBranch } from '../engine/stream-branches.js';
-import { addWorktree } from '../engine/worktrees.js';
+import { addWorktree, removeWorktree } from '../engine/worktrees.js';
 import { GitSwarmError } from '../errors.js';
 import {
   type Agent,
@@ -153,27 +153,40 @@ export async function reopenWorkspace(
     const branch = streamBranch(id);
     const path = oldWorktree ?? worktreePath(repo, agent.name);
     const oplog = new OpLog(deps.store, repo.id, deps.clock);
+    if (!oldWorktree && existsSync(path)) {
+      throw new GitSwarmError('invalid_state', `A folder already exists where the worktree goes: ${path}`, {
+        hint: `Remove it first: git worktree remove --force ${path}`,
+        details: { worktree: path },
+      });
+    }
     const opId = await createBranchAt(repoDir, { branch, at: head, oplog, streamId: id, agentId: agent.id });
+    // Undo, in reverse, whatever of the git side was done when a later step fails.
+    const undo = async (worktreeMoved: boolean) => {
+      if (worktreeMoved && oldWorktree && snapshot) {
+        // Back on the old branch with the files as they were (best effort: the error is what matters).
+        const now = await snapshotWorktree(oldWorktree).catch(() => null);
+        if (now) {
+          await switchWorktreeCarrying(oldWorktree, {
+            branch: old.branch,
+            from: now.tree,
+            to: snapshot.tree,
+          }).catch(() => {});
+        }
+      } else if (worktreeMoved) {
+        await removeWorktree(repoDir, path).catch(() => {});
+      }
+      await git(['update-ref', '-d', `refs/heads/${branch}`, head], { cwd: repoDir }).catch(() => {});
+      await oplog.abort(opId);
+    };
     try {
       if (oldWorktree && snapshot) {
         await switchWorktreeCarrying(oldWorktree, { branch, from: snapshot.tree, to: target });
       } else {
-        if (existsSync(path)) {
-          throw new GitSwarmError(
-            'invalid_state',
-            `A folder already exists where the worktree goes: ${path}`,
-            {
-              hint: `Remove it first: git worktree remove --force ${path}`,
-              details: { worktree: path },
-            },
-          );
-        }
         await excludeWorktreesDir(repoDir);
         await addWorktree(repoDir, { path, branch });
       }
     } catch (error) {
-      await git(['update-ref', '-d', `refs/heads/${branch}`, head], { cwd: repoDir }).catch(() => {});
-      await oplog.abort(opId);
+      await undo(oldWorktree !== null);
       throw error;
     }
 
@@ -229,6 +242,9 @@ export async function reopenWorkspace(
       }
       await oplog.complete(opId, trx);
       return stream;
+    }).catch(async (error: unknown) => {
+      await undo(true);
+      throw error;
     });
     return {
       stream,

@@ -177,6 +177,40 @@ for (const dialect of DIALECTS) {
       expect(await git.run(['for-each-ref', '--format=%(refname) %(objectname)'])).toBe(refs2);
     });
 
+    it('a failure after the worktree moved puts everything back: old branch, the same files, no new branch or stream', async () => {
+      const ctx = await setUp();
+      const { deps, repo, git, bob } = ctx;
+      const { stream: old, worktree, red } = await breakAndRevert(ctx);
+      // A task past its expiry cannot be claimed: the link fails inside the record's transaction.
+      await fx.store.db
+        .updateTable('gitswarm_tasks')
+        .set({ expires_at: '2000-01-01T00:00:00.000Z' })
+        .where('id', '=', red.task_id as string)
+        .execute();
+      const refs = await git.run(['for-each-ref', '--format=%(refname) %(objectname)']);
+      await expect(reopenWorkspace(deps, { repo, agent: bob })).rejects.toMatchObject({ code: 'expired' });
+      expect(await git.run(['for-each-ref', '--format=%(refname) %(objectname)'])).toBe(refs);
+      expect(await git.run(['symbolic-ref', 'HEAD'], worktree)).toBe(`refs/heads/${old.branch}`);
+      expect(readFileSync(join(worktree, 'b-lib.txt'), 'utf8')).toBe('lib v2\n');
+      expect(readFileSync(join(worktree, 'notes.txt'), 'utf8')).toBe('wip\n');
+      expect(await git.run(['diff', '--cached', '--name-only'], worktree)).toBe('');
+      const streams = await fx.store.db
+        .selectFrom('gitswarm_streams')
+        .select('id')
+        .where('repo_id', '=', repo.id)
+        .where('agent_id', '=', bob.id)
+        .execute();
+      expect(streams.map((s) => s.id)).toEqual([old.id]);
+      expect((await findWorkspace(fx.store.db, repo.id, bob.id))?.stream_id).toBe(old.id);
+      const pending = await fx.store.db
+        .selectFrom('gitswarm_operations')
+        .select('status')
+        .where('repo_id', '=', repo.id)
+        .where('status', '=', 'pending')
+        .execute();
+      expect(pending).toEqual([]);
+    });
+
     it('names the stream when the workspace is gone: a new worktree with the change re-applied', async () => {
       const ctx = await setUp();
       const { deps, repo, git, bob } = ctx;
