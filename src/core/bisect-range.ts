@@ -7,9 +7,13 @@
  * Repositories set up before the baseline was recorded fall back to the first parent of the
  * first merge GitSwarm recorded on the buffer (the buffer head just before GitSwarm's first
  * merge); with no merge recorded there is nothing to bisect.
+ *
+ * A merge reverted since (by an earlier red run) would still fail every probe up to its revert
+ * and take the blame again: the range starts after the newest revert commit on the line instead
+ * (below the tested head), as a baseline, assumed to pass and so run first.
  */
 import { findLastGreen, type GreenTag } from '../engine/green-tags.js';
-import { firstParent, isAncestor, listFirstParentMerges } from '../engine/repo.js';
+import { firstParent, isAncestor, listFirstParentCommits, listFirstParentMerges } from '../engine/repo.js';
 import type { Executor, Repo } from '../store/index.js';
 import type { CoreDeps } from './deps.js';
 
@@ -31,12 +35,36 @@ export interface BisectStart {
   /** The commit just before the range: known (green) or taken (baseline) to pass; null: none. */
   commit: string | null;
   /** Where it comes from, for progress lines and the record. */
-  kind: 'green' | 'baseline' | 'first_merge' | 'none';
+  kind: 'green' | 'baseline' | 'first_merge' | 'revert' | 'none';
   green: GreenTag | null;
 }
 
 /** The bisection's lower bound for a red `head` (see the file's comment). */
 export async function findBisectStart(
+  db: Executor,
+  repo: Pick<Repo, 'id' | 'buffer_branch' | 'buffer_baseline'>,
+  repoDir: string,
+  head: string,
+): Promise<BisectStart> {
+  const start = await findRangeStart(db, repo, repoDir, head);
+  if (start.kind === 'none') return start;
+  // The newest revert on the line after the start and before the head, if any.
+  const line = (await listFirstParentCommits(repoDir, start.commit, head)).slice(0, -1);
+  const reverts = new Set<string>();
+  for (let i = 0; i < line.length; i += 500) {
+    const rows = await db
+      .selectFrom('gitswarm_merges')
+      .select('revert_commit')
+      .where('repo_id', '=', repo.id)
+      .where('revert_commit', 'in', line.slice(i, i + 500))
+      .execute();
+    for (const row of rows) if (row.revert_commit) reverts.add(row.revert_commit);
+  }
+  const newest = line.findLast((commit) => reverts.has(commit));
+  return newest ? { commit: newest, kind: 'revert', green: start.green } : start;
+}
+
+async function findRangeStart(
   db: Executor,
   repo: Pick<Repo, 'id' | 'buffer_branch' | 'buffer_baseline'>,
   repoDir: string,
@@ -73,6 +101,8 @@ export function describeBisectStart(start: BisectStart): string {
       return `the baseline ${short} (gitswarm init)`;
     case 'first_merge':
       return `${short} (before GitSwarm's first merge)`;
+    case 'revert':
+      return `the revert ${short}`;
     case 'none':
       return 'nothing GitSwarm merged';
   }

@@ -348,15 +348,19 @@ async function concludeRed(
   progress?.(`stabilize: red; bisecting ${candidates.length} merge(s) since ${describeBisectStart(start)}`);
   let probeNumber = 0;
   let bisect: Awaited<ReturnType<typeof bisectFirstBad>>;
-  let baselineRed = false;
+  let baselineRed = false; // the range's assumed-good start fails too
   try {
-    // Bisection takes the commit before the range to pass. A green tag proves it; a baseline
-    // is only assumed, so it is run first: red there is the project's own, and nobody's merge.
+    // Bisection takes the commit before the range to pass. A green tag proves it; a baseline (or
+    // a revert) is only assumed to, so it is run first: red there is nobody's merge in range.
     baselineRed =
       start.kind !== 'green' && start.commit !== null && candidates.length > 0
         ? !(await probe(ctx, start.commit, 'baseline'))
         : false;
-    if (baselineRed) progress?.('stabilize: red; the baseline fails too: red before any GitSwarm merge');
+    if (baselineRed) {
+      progress?.(
+        `stabilize: red; it fails at ${describeBisectStart(start)} too, before the merges in range: no single merge to blame`,
+      );
+    }
     bisect = baselineRed
       ? { culprit: null, index: null, probes: [] }
       : await bisectFirstBad({
@@ -459,7 +463,7 @@ async function concludeRed(
           last_green_commit: start.green?.commit ?? null,
           bisect_from: start.commit,
           bisect_from_kind: start.kind,
-          baseline_red: baselineRed,
+          start_red: baselineRed,
           candidates,
           probes: bisect.probes satisfies BisectProbe[],
           culprit_commit: culprit,

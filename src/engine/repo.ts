@@ -207,10 +207,28 @@ export async function listFirstParentMerges(
   from: string | null,
   to: string,
 ): Promise<string[]> {
+  return listFirstParent(repoDir, from, to, ['--merges']);
+}
+
+/** Every commit on the first-parent chain of `to` after `from` (exclusive; null = all), oldest first. */
+export async function listFirstParentCommits(
+  repoDir: string,
+  from: string | null,
+  to: string,
+): Promise<string[]> {
+  return listFirstParent(repoDir, from, to, []);
+}
+
+async function listFirstParent(
+  repoDir: string,
+  from: string | null,
+  to: string,
+  filter: readonly string[],
+): Promise<string[]> {
   assertRevision(to);
   if (from !== null) assertRevision(from);
   const range = from === null ? [to] : [to, `^${from}`];
-  const out = await gitOut(['rev-list', '--first-parent', '--merges', '--reverse', ...range, '--'], {
+  const out = await gitOut(['rev-list', '--first-parent', ...filter, '--reverse', ...range, '--'], {
     cwd: repoDir,
   });
   return out === '' ? [] : out.split('\n');

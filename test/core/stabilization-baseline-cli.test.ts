@@ -128,7 +128,7 @@ for (const dialect of DIALECTS) {
         culprit_commit: null,
         blame: 'no single merge',
       });
-      expect(red.stderr).toContain('the baseline fails too');
+      expect(red.stderr).toContain('fails at the baseline');
       expect(r.git(['rev-parse', 'buffer'])).toBe(before);
       const description = await taskDescription(r, json.task_number);
       expect(description).toContain('bisection blames no single merge.');

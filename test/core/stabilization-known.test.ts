@@ -195,6 +195,42 @@ for (const dialect of DIALECTS) {
       expect(await tasks(repo.id)).toHaveLength(2);
     });
 
+    it('after a revert (no green since), the next red blames the new breaking merge, not the reverted one again', async () => {
+      const { deps, seeded, repo, git, alice, bob } = await setUp();
+      const carol = await seedAgent(deps, 'carol');
+      await swarmCommit(deps, seeded, alice, { 'a.txt': 'fine\n' });
+      expect((await stabilize(deps, { repo, actor: null })).result).toBe('green');
+      const bobs = await swarmCommit(deps, seeded, bob, { 'b.txt': 'BROKEN\n' });
+      const first = await stabilize(deps, { repo, actor: null });
+      expect(first).toMatchObject({ result: 'red', breaking_stream_id: bobs.streamId, reverted: true });
+      // No stabilize in between: carol breaks it too, in another file.
+      const carols = await swarmCommit(deps, seeded, carol, { 'c.txt': 'BROKEN\n' });
+      const progress: string[] = [];
+      const second = await stabilize(deps, { repo, actor: null, progress: (l) => progress.push(l) });
+      expect(second).toMatchObject({
+        result: 'red',
+        breaking_stream_id: carols.streamId,
+        culprit_commit: carols.bufferHead,
+        reverted: true,
+        task_linked: false,
+      });
+      expect(second.task_id).not.toBe(first.task_id);
+      expect(progress.some((l) => l.includes(`since the revert ${first.revert_commit?.slice(0, 12)}`))).toBe(
+        true,
+      );
+      const row = await fx.store.db
+        .selectFrom('gitswarm_stabilizations')
+        .select('details')
+        .where('id', '=', second.stabilization_id)
+        .executeTakeFirstOrThrow();
+      expect(row.details).toMatchObject({
+        bisect_from: first.revert_commit,
+        bisect_from_kind: 'revert',
+        candidates: [carols.bufferHead],
+      });
+      expect(await git.exitCode(['cat-file', '-e', 'buffer:c.txt'])).not.toBe(0);
+    });
+
     it('a red with no culprit links to the task of the same failing commit, and files anew for another commit', async () => {
       const { deps, seeded, repo, git, alice } = await setUp();
       await swarmCommit(deps, seeded, alice, { 'a.txt': 'fine\n' });
