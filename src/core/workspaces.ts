@@ -70,11 +70,15 @@ export async function createWorkspace(
     await requireAction(deps, deps.store.db, repo, agent, 'write');
     const existing = await findWorkspace(deps.store.db, repo.id, agent.id);
     if (existing) {
+      const current = await getStreamById(deps.store.db, existing.stream_id);
       throw new GitSwarmError(
         'invalid_state',
         `Agent ${agent.name} already has a workspace at ${existing.path}`,
         {
-          hint: `Destroy it first: gitswarm workspace destroy --as ${agent.name}`,
+          hint:
+            current.status === 'reverted'
+              ? `Its stream ${current.name} was reverted; go on with it (the change re-applied, your uncommitted work kept): gitswarm workspace reopen --as ${agent.name}. Or destroy it first: gitswarm workspace destroy --as ${agent.name}`
+              : `Destroy it first: gitswarm workspace destroy --as ${agent.name}`,
           details: { stream_id: existing.stream_id, worktree: existing.path },
         },
       );

@@ -74,6 +74,10 @@ for (const dialect of DIALECTS) {
         code: 'worktree_dirty',
         hint: expect.stringContaining('gitswarm workspace reopen --as bob'),
       });
+      await expect(createWorkspace(deps, { repo, agent: bob })).rejects.toMatchObject({
+        code: 'invalid_state',
+        hint: expect.stringContaining('gitswarm workspace reopen --as bob'),
+      });
 
       const bufferBefore = await git.rev('buffer');
       const reopened = await reopenWorkspace(deps, { repo, agent: bob });
