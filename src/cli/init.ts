@@ -48,6 +48,8 @@ export interface InitRepoView {
   merge_mode: Repo['merge_mode'];
   ownership_model: Repo['ownership_model'];
   buffer_branch: string;
+  /** The buffer's starting commit: red runs bisect GitSwarm's merges after it. */
+  buffer_baseline: string | null;
   promote_target: string;
   consensus_threshold: number;
   min_reviews: number;
@@ -72,6 +74,7 @@ function toView(repo: Repo): InitRepoView {
     merge_mode: repo.merge_mode,
     ownership_model: repo.ownership_model,
     buffer_branch: repo.buffer_branch,
+    buffer_baseline: repo.buffer_baseline,
     promote_target: repo.promote_target,
     consensus_threshold: repo.consensus_threshold,
     min_reviews: repo.min_reviews,
@@ -262,6 +265,7 @@ export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitRe
     bufferHead = await ensureBufferBranch(core, repo, mainHead, known);
     // Where the buffer starts: red runs bisect GitSwarm's merges after it, never the project's past.
     await recordBufferBaseline(core, repo, bufferHead);
+    repo = { ...repo, buffer_baseline: repo.buffer_baseline ?? bufferHead };
   } finally {
     await store.close();
   }

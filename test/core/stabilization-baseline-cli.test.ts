@@ -78,7 +78,14 @@ for (const dialect of DIALECTS) {
       const broke = projectMerge(r, 'upstream-break', 'p.txt', 'BROKEN upstream\n');
       const fixed = projectMerge(r, 'upstream-fix', 'p.txt', 'fixed upstream\n');
       const baseline = r.git(['rev-parse', 'main']);
-      await ok(r, ['init', '--mode', 'swarm', '--stabilize-cmd', 'sh check.sh']);
+      const init = await ok(r, ['init', '--mode', 'swarm', '--stabilize-cmd', 'sh check.sh', '--json']);
+      expect(init.json<{ repo: { buffer_baseline: string } }>().repo.buffer_baseline).toBe(baseline);
+      // A second init changes nothing, the baseline included.
+      const again = await ok(r, ['init', '--json']);
+      expect(again.json<{ created: boolean; repo: { buffer_baseline: string } }>()).toMatchObject({
+        created: false,
+        repo: { buffer_baseline: baseline },
+      });
       await ok(r, ['agent', 'register', 'ant1']);
       await ok(r, ['agent', 'register', 'bee1']);
       await swarmCommit(r, 'ant1', 'a.txt', 'fine\n');
