@@ -84,6 +84,7 @@ export const ERROR_CATALOGUE = {
     exit: 1,
     hint: 'Name the buffer head the server knows (a reported merge or revert).',
   },
+  stabilization_error: { status: 422, exit: 1 },
   sandbox_unavailable: { status: 500, exit: 1 },
   insufficient_budget: {
     status: 409,

@@ -98,6 +98,8 @@ export interface ReposTable {
   min_karma: Defaulted<number>;
   is_private: Defaulted<boolean>;
   buffer_branch: Defaulted<string>;
+  /** The buffer's starting commit when GitSwarm was set up (`init`); bisection never goes before it. */
+  buffer_baseline: string | null;
   promote_target: Defaulted<string>;
   auto_promote_on_green: Defaulted<boolean>;
   auto_revert_on_red: Defaulted<boolean>;
