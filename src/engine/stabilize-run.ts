@@ -295,33 +295,31 @@ export async function runStabilizeCommand(
   const { setup, run, summary } = ran;
   const last = run ?? (setup as SandboxRunResult);
   const verdict = describeExit(last, options.timeoutMs, options.memoryMb);
+  const startFailure =
+    run && !run.timedOut ? describeStartFailure(run.exitCode, tail.lines(), options.command) : undefined;
   let outcome: StabilizeRunOutcome;
   let error: string | undefined;
   if (!run) {
     outcome = 'error';
     const line = missingLine(tail.lines());
-    error = `The setup command failed (${verdict}): ${setupCommand}${line ? ` — ${line}` : ''}`;
+    error = `the setup command failed (${verdict}): ${setupCommand}${line ? ` — ${line}` : ''}`;
   } else if (run.exitCode === 0 && !run.timedOut) {
     outcome = 'passed';
-  } else if (run.exitCode === 126 || run.exitCode === 127) {
+  } else if (startFailure) {
     outcome = 'error';
-    const what = run.exitCode === 127 ? 'a program was not found' : 'a program could not be executed';
-    const line = missingLine(tail.lines());
-    error = `The stabilize command could not run: ${what} (exit ${run.exitCode})${line ? `: ${line}` : ''}. In the run: ${summary}. Install the dependencies in the checkout, name their folders in stabilize_dependency_dirs, or build them with stabilize_setup_command.`;
+    error = `${startFailure}; ${summary} (see stabilize_dependency_dirs and stabilize_setup_command)`;
   } else {
     outcome = 'failed';
   }
   const passed = outcome === 'passed';
   const seconds = ((setup?.durationMs ?? 0) + (run?.durationMs ?? 0)) / 1000;
-  const word = outcome === 'error' ? 'error' : outcome;
   options.log?.write(
-    `=== ${options.label}: ${word} (${verdict}, ${seconds.toFixed(1)} s; ${last.limits}) ===\n`,
+    `=== ${options.label}: ${outcome} (${verdict}, ${seconds.toFixed(1)} s; ${last.limits}) ===\n`,
   );
   if (error) options.log?.write(`${error}\n`);
   options.progress?.(
-    `stabilize: ${options.label} at ${short}: ${word} (${verdict}, ${seconds.toFixed(1)} s)`,
+    `stabilize: ${options.label} at ${short}: ${outcome} (${verdict}, ${seconds.toFixed(1)} s)`,
   );
-  if (error) options.progress?.(`stabilize: ${error}`);
   if (last.cgroup === null) options.progress?.(`stabilize: no cgroup for this run: ${last.limits}`);
   return {
     commit: options.commit,
@@ -336,4 +334,36 @@ export async function runStabilizeCommand(
     totalMs: Number(process.hrtime.bigint() - started) / 1e6,
     tail: tail.lines(),
   };
+}
+
+/** The shells' and env's words for a program they could not find or run, with its name. */
+const NOT_FOUND_PATTERNS: readonly RegExp[] = [
+  // dash: `sh: 1: eslint: not found`; bash: `bash: eslint: command not found`
+  /^(?:[^:\n]+: )?(?:line )?(?:\d+: )?([^:\n]+): (?:command )?not found$/m,
+  // env in a shebang: `/usr/bin/env: 'python9': No such file or directory`
+  /^(?:\/usr\/bin\/)?env: [‘'"]?([^’'":\n]+)[’'"]?: No such file or directory$/m,
+  // a script or its interpreter: `sh: 1: ./test.sh: Permission denied`, `… bad interpreter …`
+  /^(?:[^:\n]+: )?(?:\d+: )?([^:\n]+): (?:Permission denied|cannot execute[^\n]*|bad interpreter[^\n]*)$/m,
+];
+
+/**
+ * A sentence for a command that could not start (exit 127: not found; 126: found but not
+ * executable), naming what is missing when the shell said; undefined for any other exit.
+ */
+export function describeStartFailure(
+  exitCode: number | null,
+  tail: readonly string[],
+  command: string,
+): string | undefined {
+  if (exitCode !== 126 && exitCode !== 127) return undefined;
+  const text = tail.join('\n');
+  let missing: string | undefined;
+  for (const pattern of NOT_FOUND_PATTERNS) {
+    missing = pattern.exec(text)?.[1]?.trim();
+    if (missing) break;
+  }
+  const what = missing ?? command.trim().split(/\s+/)[0] ?? command;
+  return exitCode === 127
+    ? `the stabilize command could not start: \`${what}\` not found (exit 127)`
+    : `the stabilize command could not start: \`${what}\` is not executable (exit 126)`;
 }

@@ -12,11 +12,12 @@ import swaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyServerOptions } from 'fastify';
 import type { EventBus } from '../core/events.js';
+import type { RegistrationMode } from '../core/invites.js';
 import type { Store } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { auth } from './plugins/auth.js';
 import { core } from './plugins/core.js';
-import { errors } from './plugins/errors.js';
+import { clientErrorHandler, errors, frameworkErrors } from './plugins/errors.js';
 import { eventsBus } from './plugins/events-bus.js';
 import { idempotency } from './plugins/idempotency.js';
 import { inputGuard } from './plugins/input-guard.js';
@@ -26,6 +27,7 @@ import { type RateLimitSettings, rateLimits } from './plugins/rate-limit.js';
 import { requestId, requestIdFor } from './plugins/request-id.js';
 import { type WebsocketOptions, websocket } from './plugins/websocket.js';
 import { activityRoutes } from './routes/activity.js';
+import { adminRoutes } from './routes/admin.js';
 import { agentRoutes } from './routes/agents.js';
 import { councilRoutes } from './routes/council.js';
 import { healthRoutes } from './routes/health.js';
@@ -33,6 +35,7 @@ import { repoRoutes } from './routes/repos.js';
 import { stabilizationRoutes } from './routes/stabilization.js';
 import { streamRoutes } from './routes/streams.js';
 import { taskRoutes } from './routes/tasks.js';
+import type { ServerRoleLists } from './server-roles.js';
 import type { App } from './types.js';
 
 export const API_PREFIX = '/api/v1';
@@ -60,6 +63,10 @@ export interface BuildAppOptions {
   corsOrigin?: string | string[] | boolean;
   /** Trust X-Forwarded-* (behind a load balancer), so rate limits count real client IPs. */
   trustProxy?: boolean;
+  /** Who may register (GITSWARM_REGISTRATION): open (default), invite or closed. */
+  registration?: RegistrationMode;
+  /** Server admins and trusted agents by id or name (GITSWARM_ADMINS, GITSWARM_TRUSTED_AGENTS). */
+  roles?: ServerRoleLists;
 }
 
 /** Removes `token=` query values from logged URLs: keys never reach the logs. */
@@ -90,6 +97,8 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     requestIdHeader: false,
     trustProxy: options.trustProxy ?? false,
     forceCloseConnections: 'idle',
+    frameworkErrors,
+    clientErrorHandler,
   }).withTypeProvider() as unknown as App;
   // TypeBox validation: bodies are checked as sent (no coercion, unknown fields refused); params and
   // query strings are converted from text first.
@@ -117,7 +126,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     channel: options.redisChannel,
   });
   await app.register(core, { store: options.store, clock: options.clock ?? systemClock });
-  await app.register(auth);
+  await app.register(auth, { roles: options.roles, registration: options.registration });
   await app.register(inputGuard);
   if (options.rateLimit !== false) {
     await app.register(rateLimits, {
@@ -150,7 +159,8 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
           'stabilization and promotion, tasks and bounties, council and elections. Errors are ' +
           '{error: {code, message, hint?}}. Authenticate with Authorization: Bearer <api key> (POST ' +
           '/api/v1/agents returns one, once); the acting agent is always the key’s owner. Rate limits: 600 ' +
-          'requests per minute per key (per IP without one), ×2 at karma ≥ 100, ×5 at ≥ 1000; over it, 429 ' +
+          'requests per minute per key (per IP without one; ×5 for server admins and trusted agents), 1200 ' +
+          'per minute per client address, 10 registrations per hour per address; over it, 429 ' +
           'rate_limited with Retry-After. Bodies up to 1 MiB (413 payload_too_large). Writes may carry an ' +
           'Idempotency-Key header: a retry with the same key and body replays the first response; the same ' +
           'key with another body is 409 idempotency_key_reused. Live events: GET /api/v1/ws (WebSocket).',
@@ -167,6 +177,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   await app.register(
     async (api: App) => {
       await api.register(agentRoutes);
+      await api.register(adminRoutes);
       await api.register(repoRoutes);
       await api.register(activityRoutes);
       await api.register(streamRoutes);

@@ -130,7 +130,7 @@ for (const dialect of DIALECTS) {
       expect(shape.result === 'error' || /setup command failed/.test(shape.message ?? '')).toBe(true);
       expect(progress.join('\n')).toMatch(/run at \w+: error \(exit 2,/);
       expect(progress.join('\n')).toContain(
-        'The setup command failed (exit 2): echo "no compiler" >&2; exit 2 — no compiler',
+        'the setup command failed (exit 2): echo "no compiler" >&2; exit 2 — no compiler',
       );
       expect(progress.join('\n')).not.toMatch(/retry|bisect/);
     });

@@ -3,25 +3,38 @@
  * record and notification settings under /me.
  */
 import Type from 'typebox';
+import { replaceAgentKey } from '../../core/agent-admin.js';
 import { updateAgentProfile } from '../../core/agent-profile.js';
 import { findAgent, getAgent, listAgents, registerAgent } from '../../core/agents.js';
 import { EVENT_NAMES } from '../../core/event-names.js';
+import { agentKarma } from '../../core/karma.js';
 import {
   getNotificationSettings,
   listNotifications,
   markNotificationsRead,
   setNotificationSettings,
 } from '../../core/notifications.js';
+import { getRepo } from '../../core/repos.js';
 import { GitSwarmError } from '../../errors.js';
 import { inTransaction } from '../../store/index.js';
 import { actingAgent, generateApiKey, hashApiKey } from '../plugins/auth.js';
-import { agentView } from '../route-helpers.js';
+import { agentView, canRead } from '../route-helpers.js';
 import { AgentView, Closed, errorResponses, Id, Metadata, Nullable, Timestamp } from '../schemas.js';
 import type { App } from '../types.js';
 
 const RegisterBody = Closed({
-  name: Type.String({ minLength: 1, maxLength: 100, description: 'Letters, digits, ".", "_", "-"' }),
+  name: Type.String({
+    minLength: 1,
+    maxLength: 100,
+    description: 'Letters, digits, ".", "_", "-"; unique whatever its case; not shaped like a UUID',
+  }),
   description: Type.Optional(Type.String({ maxLength: 2000 })),
+  invite: Type.Optional(
+    Type.String({
+      maxLength: 100,
+      description: 'An invite code (servers with GITSWARM_REGISTRATION=invite)',
+    }),
+  ),
 });
 
 const NotificationSettingsView = Closed({
@@ -29,6 +42,15 @@ const NotificationSettingsView = Closed({
   events: Type.Array(Type.String()),
   enabled: Type.Boolean(),
   has_secret: Type.Boolean(),
+  circuit: Nullable(
+    Closed({
+      target: Type.String({ description: 'host:port of the webhook URL' }),
+      state: Type.Union([Type.Literal('closed'), Type.Literal('open')]),
+      consecutive_failures: Type.Integer(),
+      open_until: Nullable(Timestamp),
+      last_error: Nullable(Type.String()),
+    }),
+  ),
 });
 
 const NotificationSettingsBody = Closed({
@@ -36,6 +58,18 @@ const NotificationSettingsBody = Closed({
   events: Type.Optional(Type.Array(Type.String({ maxLength: 100 }), { maxItems: EVENT_NAMES.length })),
   enabled: Type.Optional(Type.Boolean()),
   rotate_secret: Type.Optional(Type.Boolean()),
+});
+
+const AgentKarmaView = Closed({
+  agent_id: Type.String(),
+  total: Type.Integer({
+    description:
+      "The sum over every repository; shown only: no rule reads it (a repository's rules read karma there)",
+  }),
+  repositories: Type.Array(
+    Closed({ repo_id: Type.String(), repo_name: Type.String(), karma: Type.Integer() }),
+    { description: 'Karma in each repository the caller may read, highest first' },
+  ),
 });
 
 const NotificationView = Closed({
@@ -49,19 +83,26 @@ const NotificationView = Closed({
   created_at: Timestamp,
 });
 
-/** POST/GET /agents, GET /agents/:id, GET /me, notification settings and notifications under /me. */
+/**
+ * POST/GET /agents, GET /agents/:id (and its karma per repository), GET /me, notification
+ * settings and notifications under /me.
+ */
 export async function agentRoutes(app: App): Promise<void> {
   app.post(
     '/agents',
     {
-      config: { auth: 'none' },
+      config: { auth: 'none', registration: true },
       schema: {
         summary: 'Register an agent; the API key is returned once',
+        description:
+          'Limited per client address (GITSWARM_REGISTRATIONS_PER_HOUR). On a server with ' +
+          'GITSWARM_REGISTRATION=invite an unused invite code is needed; with closed, nothing registers ' +
+          '(403 registration_closed).',
         tags: ['agents'],
         body: RegisterBody,
         response: {
           201: Closed({ agent: AgentView, api_key: Type.String() }),
-          ...errorResponses(400, 409, 429),
+          ...errorResponses(400, 403, 409, 429),
         },
       },
     },
@@ -71,6 +112,7 @@ export async function agentRoutes(app: App): Promise<void> {
         name: request.body.name,
         description: request.body.description,
         apiKeyHash: hashApiKey(apiKey),
+        admission: { mode: app.registrationMode, code: request.body.invite },
       });
       reply.code(201);
       return { agent: agentView(agent), api_key: apiKey };
@@ -105,6 +147,36 @@ export async function agentRoutes(app: App): Promise<void> {
         throw new GitSwarmError('agent_not_found', `No agent ${JSON.stringify(request.params.id)}.`);
       }
       return { agent: agentView(agent) };
+    },
+  );
+
+  app.get(
+    '/agents/:id/karma',
+    {
+      schema: {
+        summary: "An agent's karma in each repository, and the total",
+        description:
+          'Karma is earned per repository (merged, not reverted work and accurate reviews there; bounties ' +
+          "earn none) and a repository's rules read karma in that repository only.",
+        tags: ['agents'],
+        params: Closed({ id: Id }),
+        response: { 200: AgentKarmaView, ...errorResponses(404) },
+      },
+    },
+    async (request) => {
+      const db = app.deps.store.db;
+      const agent = await findAgent(db, request.params.id);
+      if (!agent) {
+        throw new GitSwarmError('agent_not_found', `No agent ${JSON.stringify(request.params.id)}.`);
+      }
+      const karma = await agentKarma(db, agent.id);
+      const repositories = [];
+      for (const entry of karma.repositories) {
+        if (await canRead(app.deps, request.agent ?? null, await getRepo(db, entry.repo_id))) {
+          repositories.push(entry);
+        }
+      }
+      return { agent_id: agent.id, total: karma.total, repositories };
     },
   );
 
@@ -147,6 +219,32 @@ export async function agentRoutes(app: App): Promise<void> {
     async (request) => ({ agent: agentView(actingAgent(request)) }),
   );
 
+  app.post(
+    '/me/keys/rotate',
+    {
+      config: { auth: 'required', idempotent: false },
+      schema: {
+        summary: 'Replace your API key; the new key is returned once and the old one stops working',
+        tags: ['agents'],
+        response: { 200: Closed({ agent: AgentView, api_key: Type.String() }), ...errorResponses(401, 409) },
+      },
+    },
+    async (request) => {
+      const agent = actingAgent(request);
+      const apiKey = generateApiKey();
+      const updated = await inTransaction(app.deps.store.db, (trx) =>
+        replaceAgentKey(app.deps, trx, {
+          agent,
+          currentHash: agent.api_key_hash,
+          newHash: hashApiKey(apiKey),
+          actor: agent,
+        }),
+      );
+      app.forgetResolvedKeys();
+      return { agent: agentView(updated), api_key: apiKey };
+    },
+  );
+
   app.get(
     '/me/notification-settings',
     {
@@ -158,19 +256,27 @@ export async function agentRoutes(app: App): Promise<void> {
       },
     },
     async (request) => ({
-      settings: await getNotificationSettings(app.deps.store.db, actingAgent(request).id),
+      settings: await getNotificationSettings(
+        app.deps.store.db,
+        actingAgent(request).id,
+        app.deps.clock.now().toISOString(),
+      ),
     }),
   );
 
   app.put(
     '/me/notification-settings',
     {
+      // The answer may carry the signing secret: never kept for an idempotent replay.
+      config: { idempotent: false },
       schema: {
         summary: 'Set the webhook URL and event filter; the signing secret is returned when made',
         description:
           'Deliveries are POSTed with X-GitSwarm-Signature: sha256=<HMAC-SHA256 of the raw body with ' +
-          'the secret>. An empty events list means every event. Deliveries to loopback, private and ' +
-          'link-local addresses are refused unless the server allows them (GITSWARM_ALLOW_PRIVATE_WEBHOOKS=1).',
+          "the secret>. An empty events list means the agent's own events (about it, its streams and tasks, and " +
+          'repositories where it holds a role or a grant). Deliveries to loopback, private and link-local ' +
+          'addresses are refused unless the server allows them (GITSWARM_ALLOW_PRIVATE_WEBHOOKS=1). circuit ' +
+          'shows whether deliveries to the host are suspended after repeated failures (docs/notifications.md).',
         tags: ['notifications'],
         body: NotificationSettingsBody,
         response: {
