@@ -2,7 +2,7 @@
  * `gitswarm config [KEY [VALUE]]`: lists, reads or sets a repository setting. Setting one needs
  * an admin (`--as`); every key and value is validated by the core's settings whitelist.
  */
-import { isRepoSettingKey, REPO_SETTINGS, type RepoSettingKey } from '../core/repo-settings.js';
+import { isRepoSettingKey, REPO_SETTINGS, type RepoSettingKey, repoSetting } from '../core/repo-settings.js';
 import { updateRepoSettings } from '../core/repos.js';
 import { GitSwarmError } from '../errors.js';
 import { lockedTransaction } from '../store/index.js';
@@ -31,24 +31,27 @@ function assertKey(key: string): RepoSettingKey {
 /** Lists every setting, reads one, or sets one (admin). */
 export async function runConfig(opts: ConfigOptions, deps: CommandDeps): Promise<ConfigResult> {
   const { core, ctx } = deps;
-  const repo = ctx.repo as unknown as Record<RepoSettingKey, unknown>;
+  const repo = ctx.repo;
   if (opts.key === undefined) {
     const settings = {} as Record<RepoSettingKey, unknown>;
-    for (const key of Object.keys(REPO_SETTINGS) as RepoSettingKey[]) settings[key] = repo[key];
+    for (const key of Object.keys(REPO_SETTINGS) as RepoSettingKey[]) settings[key] = repoSetting(repo, key);
     return { settings };
   }
   const key = assertKey(opts.key);
-  if (opts.value === undefined) return { key, value: repo[key] };
+  const previous = repoSetting(repo, key);
+  if (opts.value === undefined) return { key, value: previous };
   const actor = await requireActor(deps);
   const value = opts.value;
   const updated = await lockedTransaction(core.store, ctx.repo.id, (trx) =>
     updateRepoSettings(core, trx, { repo: ctx.repo, actor, changes: { [key]: value } }),
   );
-  const after = (updated as unknown as Record<RepoSettingKey, unknown>)[key];
-  return { key, value: after, previous: repo[key], changed: after !== repo[key] };
+  const after = repoSetting(updated, key);
+  const changed = JSON.stringify(after) !== JSON.stringify(previous);
+  return { key, value: after, previous, changed };
 }
 
 function show(value: unknown): string {
+  if (Array.isArray(value)) return value.length === 0 ? '-' : safeText(value.join(','));
   return value === null || value === undefined ? '-' : safeText(String(value));
 }
 

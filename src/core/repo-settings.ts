@@ -1,10 +1,14 @@
 /**
  * The repository settings a user may read and change (`gitswarm config`, PATCH /repos/:id,
- * council `change_settings`), each with its parser and validation in one place.
+ * council `change_settings`), each with its parser and validation in one place. Most are columns
+ * of the repository row; the newer stabilization settings live in its `metadata.settings` (read
+ * them with {@link repoSetting}, which gives the default when unset).
  */
 import { assertValidBranch } from '../engine/names.js';
+import { DEFAULT_MAX_PROCESSES } from '../engine/sandbox.js';
+import { assertDependencyDir, DEFAULT_DEPENDENCY_DIRS } from '../engine/sandbox-deps.js';
 import { GitSwarmError } from '../errors.js';
-import type { Repo, RepoUpdate } from '../store/index.js';
+import { type Repo, type RepoUpdate, toJson } from '../store/index.js';
 
 type SettingKey = keyof RepoUpdate & keyof Repo;
 
@@ -12,6 +16,8 @@ interface SettingSpec {
   readonly description: string;
   /** Turns a value (a CLI string, or a JSON value) into the stored value, or throws invalid_input. */
   parse(value: unknown): unknown;
+  /** Kept in `metadata.settings` rather than a column; the value when unset. */
+  readonly metadataDefault?: unknown;
 }
 
 function oneOf<T extends string>(...allowed: T[]) {
@@ -54,6 +60,26 @@ function text(maxLength: number, nullable: boolean) {
   };
 }
 
+/** A list: a JSON array of strings, or a comma-separated string (`""` is the empty list). */
+function folderList(value: unknown): string[] {
+  let items: unknown = value;
+  if (typeof value === 'string') {
+    items = value.trim().startsWith('[')
+      ? (() => {
+          try {
+            return JSON.parse(value) as unknown;
+          } catch {
+            throw new Error('expected a JSON array of folder names or a comma-separated list');
+          }
+        })()
+      : value.split(',').filter((item) => item.trim() !== '');
+  }
+  if (!Array.isArray(items) || items.length > 50 || items.some((item) => typeof item !== 'string')) {
+    throw new Error('expected a list of at most 50 folder names (JSON array or comma-separated)');
+  }
+  return [...new Set((items as string[]).map(assertDependencyDir))];
+}
+
 function branch(value: unknown): string {
   if (typeof value !== 'string') throw new Error('expected a branch name');
   return assertValidBranch(value);
@@ -87,6 +113,26 @@ export const REPO_SETTINGS = {
     description: 'bubblewrap | none (none runs tests unsandboxed)',
     parse: oneOf('bubblewrap', 'none'),
   },
+  stabilize_max_processes: {
+    description: 'Processes one test run may have at once',
+    parse: number(8, 1_000_000, true),
+    metadataDefault: DEFAULT_MAX_PROCESSES,
+  },
+  stabilize_dependency_dirs: {
+    description: 'Ignored folders of the checkout shown in a test run (comma list or JSON array)',
+    parse: folderList,
+    metadataDefault: DEFAULT_DEPENDENCY_DIRS,
+  },
+  stabilize_setup_command: {
+    description: 'Command run before the tests in the same worktree (its failure is an error)',
+    parse: text(4000, true),
+    metadataDefault: null,
+  },
+  stabilize_setup_network: {
+    description: 'Whether the setup command may use the network',
+    parse: boolean,
+    metadataDefault: false,
+  },
   max_auto_reverts_per_day: {
     description: 'Automatic reverts allowed per day',
     parse: number(0, 1000, true),
@@ -95,7 +141,7 @@ export const REPO_SETTINGS = {
     description: 'dismiss | keep: whether verdicts on code changed since still count',
     parse: oneOf('dismiss', 'keep'),
   },
-} as const satisfies Partial<Record<SettingKey, SettingSpec>>;
+} as const satisfies Record<string, SettingSpec> & Partial<Record<SettingKey, SettingSpec>>;
 
 export type RepoSettingKey = keyof typeof REPO_SETTINGS;
 
@@ -103,9 +149,56 @@ export function isRepoSettingKey(key: string): key is RepoSettingKey {
   return Object.hasOwn(REPO_SETTINGS, key);
 }
 
-/** Validates a set of setting changes; throws invalid_input naming the first bad key. */
-export function parseRepoSettings(changes: Record<string, unknown>): RepoUpdate {
+function metadataDefault(key: RepoSettingKey): { value: unknown } | undefined {
+  const spec: SettingSpec = REPO_SETTINGS[key];
+  return 'metadataDefault' in spec ? { value: spec.metadataDefault } : undefined;
+}
+
+/** Settings a repository keeps in `metadata.settings`, as stored there. */
+function storedMetadataSettings(metadata: unknown): Record<string, unknown> {
+  const settings = (metadata as { settings?: unknown } | null | undefined)?.settings;
+  return settings && typeof settings === 'object' && !Array.isArray(settings)
+    ? (settings as Record<string, unknown>)
+    : {};
+}
+
+/** A setting's current value: its column, or its `metadata.settings` entry (default when unset). */
+export function repoSetting<K extends RepoSettingKey>(
+  repo: Pick<Repo, 'metadata'> & Partial<Repo>,
+  key: K,
+): unknown {
+  const fallback = metadataDefault(key);
+  if (!fallback) return (repo as Record<string, unknown>)[key];
+  const stored = storedMetadataSettings(repo.metadata);
+  return Object.hasOwn(stored, key) ? stored[key] : fallback.value;
+}
+
+/** The stabilize run's settings kept in metadata, typed. */
+export function stabilizeRunSettings(repo: Pick<Repo, 'metadata'>): {
+  maxProcesses: number;
+  dependencyDirs: string[];
+  setupCommand: string | null;
+  setupNetwork: boolean;
+} {
+  return {
+    maxProcesses: repoSetting(repo, 'stabilize_max_processes') as number,
+    dependencyDirs: [...(repoSetting(repo, 'stabilize_dependency_dirs') as readonly string[])],
+    setupCommand: repoSetting(repo, 'stabilize_setup_command') as string | null,
+    setupNetwork: repoSetting(repo, 'stabilize_setup_network') as boolean,
+  };
+}
+
+/**
+ * Validates a set of setting changes; throws invalid_input naming the first bad key. Settings
+ * kept in metadata are merged into `currentMetadata` (the repository's, for an update) and come
+ * back as the row's new `metadata`.
+ */
+export function parseRepoSettings(
+  changes: Record<string, unknown>,
+  currentMetadata: Record<string, unknown> = {},
+): RepoUpdate {
   const update: Record<string, unknown> = {};
+  const inMetadata: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(changes)) {
     if (!isRepoSettingKey(key)) {
       throw new GitSwarmError('invalid_input', `Unknown setting ${JSON.stringify(key)}.`, {
@@ -113,10 +206,16 @@ export function parseRepoSettings(changes: Record<string, unknown>): RepoUpdate 
       });
     }
     try {
-      update[key] = REPO_SETTINGS[key].parse(value);
+      const parsed = REPO_SETTINGS[key].parse(value);
+      if (metadataDefault(key)) inMetadata[key] = parsed;
+      else update[key] = parsed;
     } catch (error) {
       throw new GitSwarmError('invalid_input', `Invalid value for ${key}: ${(error as Error).message}.`);
     }
+  }
+  if (Object.keys(inMetadata).length > 0) {
+    const settings = { ...storedMetadataSettings(currentMetadata), ...inMetadata };
+    update.metadata = toJson({ ...currentMetadata, settings });
   }
   return update as RepoUpdate;
 }

@@ -37,7 +37,7 @@ export async function createRepo(deps: CoreDeps, input: CreateRepoInput): Promis
         id: newId(),
         name: input.name,
         path: input.path ?? null,
-        metadata: toJson({}),
+        metadata: settings.metadata ?? toJson({}),
         created_at: now,
         updated_at: now,
       })
@@ -91,7 +91,9 @@ export async function updateRepoSettings(
 ): Promise<Repo> {
   if (input.actor) await requireAction(deps, db, input.repo, input.actor, 'settings');
   if (input.changes.name !== undefined) assertValidRepoName(input.changes.name);
-  const update = parseRepoSettings(input.changes);
+  // Settings kept in metadata merge into the row as it is now, not as the caller read it.
+  const current = await getRepo(db, input.repo.id);
+  const update = parseRepoSettings(input.changes, current.metadata);
   const buffer = update.buffer_branch ?? input.repo.buffer_branch;
   const target = update.promote_target ?? input.repo.promote_target;
   if (buffer === target)

@@ -48,6 +48,7 @@ import {
 import { promoteBuffer } from './buffer-promotion.js';
 import type { CoreDeps } from './deps.js';
 import { closeFixedRedTasks, findOpenRedTask } from './red-tasks.js';
+import { stabilizeRunSettings } from './repo-settings.js';
 import { getRepo } from './repos.js';
 import {
   couldNotStart,
@@ -138,6 +139,7 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
     `gitswarm stabilize: ${repo.name}, buffer ${repo.buffer_branch} at ${bufferCommit}, sandbox ${repo.sandbox}\n`,
   );
   const runs: StabilizeRunResult[] = [];
+  const runSettings = stabilizeRunSettings(repo);
   const runAt = async (commit: string, label: string): Promise<StabilizeRunResult> => {
     const result = await runStabilizeCommand(git, {
       commit,
@@ -146,6 +148,7 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
       sandbox: repo.sandbox,
       timeoutMs: repo.stabilize_timeout_seconds * 1000,
       memoryMb: repo.stabilize_memory_mb,
+      ...runSettings,
       log,
       output: input.output,
       progress: input.progress,

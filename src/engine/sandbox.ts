@@ -1,18 +1,30 @@
 /**
  * The stabilizer's sandbox: runs a repository's test command (`sh -c <command>`, its nature) in a
- * bubblewrap container with no network, a read-only system and `.git`, a writable worktree, an
- * empty tmpfs home and /tmp, a virtual-memory limit and a wall-clock timeout that kills the whole
- * process tree. Where bubblewrap cannot be set up it refuses (fail closed) unless the operator
- * chose `sandbox none`, which keeps the limits and says so on the output.
+ * bubblewrap container built from an empty root (sandbox-root.ts: the system read-only, `/etc`
+ * without its secrets, the toolchain on PATH, nothing of the host's /run, /tmp or homes), with no
+ * network, read-only `.git`, the writable worktree, the dependency folders through a thrown-away
+ * overlay, an allow-listed environment, the whole run in its own cgroup (cgroup.ts; rlimits per
+ * process where there is none) and a wall-clock timeout that kills the whole process tree. Where
+ * bubblewrap cannot be set up it refuses (fail closed) unless the operator chose `sandbox none`,
+ * which keeps the limits and says so on the output.
  *
- * Nothing here builds a shell line: bwrap and the limit wrapper get argument vectors, and the
+ * Nothing here builds a shell line: bwrap and the limit wrappers get argument vectors, and the
  * user's command reaches `sh -c` only inside the sandbox as one argument.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { GitSwarmError } from '../errors.js';
+import { createRunCgroup, joinCgroupArgv, type LimitHits } from './cgroup.js';
+import { type DependencyMount, overlayArgs } from './sandbox-deps.js';
+import {
+  coverArgs,
+  privateEntries,
+  SANDBOX_HOME,
+  systemRootArgs,
+  toolchainPrefixes,
+} from './sandbox-root.js';
 
 export type SandboxMode = 'bubblewrap' | 'none';
 
@@ -24,13 +36,25 @@ export interface SandboxRunOptions {
   command: string;
   /** The one writable directory (a throw-away worktree); the command's working directory. */
   workdir: string;
-  /** Directories that must stay visible read-only even under the tmpfs mounts (the repository's `.git`). */
+  /** Paths shown read-only at their own place (the repository's `.git`, the dependency folders' originals). */
   readOnlyPaths?: readonly string[];
+  /** Files mounted read-only over others after `readOnlyPaths` (a sanitized `.git/config`). */
+  replacedFiles?: ReadonlyArray<{ path: string; with: string }>;
   mode: SandboxMode;
   /** Wall-clock limit; the whole process tree is killed when it passes. */
   timeoutMs: number;
-  /** Address-space limit (RLIMIT_AS) of the command and its children. */
+  /** Memory of the whole run (its cgroup's memory.max; RLIMIT_AS per process where there is no cgroup). */
   memoryMb: number;
+  /** Processes of the whole run (pids.max); default {@link DEFAULT_MAX_PROCESSES}. */
+  maxProcesses?: number;
+  /** Whether the run may use the network (the setup command, when the repository allows it). */
+  network?: boolean;
+  /** Dependency folders shown through a thrown-away overlay (needs {@link supportsTmpOverlay}). */
+  overlays?: readonly DependencyMount[];
+  /** Paths no toolchain mount may show, nor contain (the repository's checkout: its store, other worktrees). */
+  hiddenPaths?: readonly string[];
+  /** False to skip the cgroup and use rlimits (tests of the fallback). */
+  cgroups?: boolean;
   /** Extra environment for the command (the sandbox starts from a small clean one). */
   env?: Readonly<Record<string, string>>;
   /** Receives stdout and stderr, interleaved as they arrive. */
@@ -49,6 +73,11 @@ export interface SandboxRunResult {
   sandboxed: boolean;
   /** Process id of the top process, also the id of the process group that was killed. */
   pid: number;
+  /** How the limits were applied, for the log. */
+  limits: string;
+  /** The cgroup version the run was in; null when it ran under rlimits. */
+  cgroup: 1 | 2 | null;
+  hits: LimitHits;
 }
 
 const CHECK_TIMEOUT_MS = 10_000;
@@ -73,7 +102,54 @@ export function findExecutable(name: string, searchPath: string | undefined): st
 /** Forgets remembered sandbox checks, so the next run probes bubblewrap again (as a fresh process would). */
 export function forgetSandboxChecks(): void {
   workingBwrap.clear();
+  overlayBwrap.clear();
 }
+
+/** Per bwrap binary: whether `--overlay-src`/`--tmp-overlay` (bwrap 0.9+) work here. */
+const overlayBwrap = new Map<string, boolean>();
+
+/**
+ * Whether this bubblewrap can show a folder through a thrown-away overlay: it knows the option
+ * (bwrap 0.9+) and a real probe mount works (the kernel may refuse overlayfs in a user namespace).
+ */
+export async function supportsTmpOverlay(searchPath = process.env.PATH): Promise<boolean> {
+  const check = await checkSandbox(searchPath);
+  if (!check.ok) return false;
+  const known = overlayBwrap.get(check.bwrap);
+  if (known !== undefined) return known;
+  const help = await runPlain(check.bwrap, ['--help'], { timeoutMs: CHECK_TIMEOUT_MS, env: {} });
+  let works = false;
+  if (help.stdout.includes('--tmp-overlay')) {
+    const dir = mkdtempSync(join(tmpdir(), 'gitswarm-overlay-probe-'));
+    try {
+      const probe = await runPlain(
+        check.bwrap,
+        [
+          '--ro-bind',
+          '/',
+          '/',
+          '--overlay-src',
+          dir,
+          '--tmp-overlay',
+          dir,
+          '/bin/sh',
+          '-c',
+          'touch "$1"',
+          'probe',
+          join(dir, 'x'),
+        ],
+        { timeoutMs: CHECK_TIMEOUT_MS, env: { PATH: searchPath ?? '' } },
+      );
+      works = probe.exitCode === 0;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  overlayBwrap.set(check.bwrap, works);
+  return works;
+}
+
+export { toolchainPrefixes };
 
 export type SandboxCheck = { ok: true; bwrap: string } | { ok: false; reason: string; hint: string };
 
@@ -123,7 +199,7 @@ export async function assertSandboxAvailable(
 export async function runSandboxed(options: SandboxRunOptions): Promise<SandboxRunResult> {
   const searchPath = options.searchPath ?? process.env.PATH ?? '';
   const workdir = resolve(options.workdir);
-  const env = sandboxEnv(searchPath, options.mode, options.env);
+  const env = sandboxEnv(searchPath, options.mode, options.env, options.network === true);
   let argv: string[];
   if (options.mode === 'bubblewrap') {
     const check = await checkSandbox(searchPath);
@@ -136,106 +212,156 @@ export async function runSandboxed(options: SandboxRunOptions): Promise<SandboxR
         },
       );
     }
-    argv = [
-      check.bwrap,
-      ...bwrapArgs(workdir, options.readOnlyPaths ?? [], searchPath),
-      '/bin/sh',
-      '-c',
-      options.command,
-    ];
+    argv = [check.bwrap, ...bwrapArgs(workdir, options, searchPath, env), '/bin/sh', '-c', options.command];
   } else {
     options.output?.(
       'gitswarm: warning: running the stabilize command WITHOUT a sandbox (sandbox = none): it has network access and can write anywhere this user can.\n',
     );
     argv = ['/bin/sh', '-c', options.command];
   }
-  argv = withMemoryLimit(argv, options.memoryMb, searchPath);
+  const maxProcesses = options.maxProcesses ?? DEFAULT_MAX_PROCESSES;
+  const setup =
+    options.cgroups === false
+      ? ({ ok: false, reason: 'cgroups turned off for this run' } as const)
+      : createRunCgroup({ memoryMb: options.memoryMb, maxProcesses, cpuWeight: CPU_WEIGHT });
+  let limits: string;
+  if (setup.ok) {
+    argv = joinCgroupArgv(setup.cgroup, argv);
+    limits = setup.cgroup.description;
+  } else {
+    argv = withRlimits(argv, options.memoryMb, maxProcesses, searchPath);
+    limits = `rlimits per process: address space ${options.memoryMb} MB, processes ${maxProcesses} per user (not enforced for root)`;
+    options.output?.(
+      `gitswarm: warning: no cgroup for this run (${setup.reason}); limits apply per process, not to the whole run: ${limits}.\n`,
+    );
+  }
   const started = process.hrtime.bigint();
   const [file, ...args] = argv as [string, ...string[]];
-  const child = spawn(file, args, {
-    cwd: workdir,
-    env,
-    // A new session and process group: the timeout kills the whole group, never this process.
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const pid = child.pid ?? -1;
-  const { exitCode, signal, timedOut } = await waitKillingGroup(child, options.timeoutMs, options.output);
-  return {
-    exitCode,
-    signal,
-    timedOut,
-    durationMs: Number(process.hrtime.bigint() - started) / 1e6,
-    sandboxed: options.mode === 'bubblewrap',
-    pid,
-  };
+  try {
+    const child = spawn(file, args, {
+      cwd: workdir,
+      // bwrap and the limit wrapper need PATH only; the command gets `env` through --setenv.
+      env: options.mode === 'bubblewrap' ? { PATH: searchPath } : env,
+      // A new session and process group: the timeout kills the whole group, never this process.
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const pid = child.pid ?? -1;
+    const { exitCode, signal, timedOut } = await waitKillingGroup(child, options.timeoutMs, options.output);
+    const hits = setup.ok ? setup.cgroup.hits() : { oomKills: 0, forkRefusals: 0 };
+    return {
+      exitCode,
+      signal,
+      timedOut,
+      durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+      sandboxed: options.mode === 'bubblewrap',
+      pid,
+      limits,
+      cgroup: setup.ok ? setup.cgroup.version : null,
+      hits,
+    };
+  } finally {
+    if (setup.ok) await setup.cgroup.destroy();
+  }
 }
 
-/** The bubblewrap arguments: order matters, later mounts cover earlier ones. */
-function bwrapArgs(workdir: string, readOnlyPaths: readonly string[], searchPath: string): string[] {
+/** The bubblewrap arguments: an empty root with only what the run needs (see sandbox-root.ts). */
+function bwrapArgs(
+  workdir: string,
+  options: SandboxRunOptions,
+  searchPath: string,
+  env: Record<string, string>,
+): string[] {
   const args = [
-    '--unshare-net',
+    ...(options.network ? [] : ['--unshare-net']),
     '--unshare-pid',
     '--unshare-ipc',
     '--unshare-uts',
     '--die-with-parent',
     '--new-session',
-    '--ro-bind',
-    '/',
-    '/',
-    '--dev',
-    '/dev',
-    '--proc',
-    '/proc',
-    '--tmpfs',
-    '/tmp',
-    '--tmpfs',
-    '/var/tmp',
+    ...systemRootArgs(),
   ];
-  const home = process.env.HOME;
-  const hidden = ['/tmp', '/var/tmp'];
-  // The real home is hidden behind an empty tmpfs too.
-  if (home && isAbsolute(home) && resolve(home) !== '/') {
-    args.push('--tmpfs', resolve(home));
-    hidden.push(resolve(home));
+  // The toolchain on PATH outside the system folders (Node in a clone under /tmp, nvm's in the
+  // home) stays visible read-only, or the command could not find its own tools.
+  const prefixes = toolchainPrefixes(searchPath, {
+    neverWiden: ['/tmp', '/var/tmp', tmpdir()],
+    forbidden: options.hiddenPaths ?? [],
+  });
+  for (const prefix of prefixes) {
+    args.push('--ro-bind-try', prefix, prefix);
+    // A toolchain folder may hold credentials beside the tools (~/.cargo/credentials.toml, 0600).
+    args.push(...coverArgs(privateEntries(prefix, { maxDepth: TOOLCHAIN_SCAN_DEPTH })));
   }
-  // A toolchain on PATH under a hidden directory (Node installed into a clone in /tmp, nvm in the
-  // home) stays visible, read-only, or the command could not find its own tools.
-  for (const prefix of toolchainPrefixes(searchPath, hidden)) args.push('--ro-bind-try', prefix, prefix);
-  args.push('--dir', SANDBOX_HOME);
-  for (const path of readOnlyPaths) args.push('--ro-bind', resolve(path), resolve(path));
-  args.push('--bind', workdir, workdir, '--chdir', workdir, '--');
+  if (options.network) {
+    // On systemd-resolved hosts /etc/resolv.conf links into /run, which the sandbox does not have.
+    const resolver = realpathOrNull('/etc/resolv.conf');
+    if (resolver && resolver !== '/etc/resolv.conf') args.push('--ro-bind-try', resolver, resolver);
+  }
+  for (const path of options.readOnlyPaths ?? []) args.push('--ro-bind', resolve(path), resolve(path));
+  for (const file of options.replacedFiles ?? [])
+    args.push('--ro-bind', resolve(file.with), resolve(file.path));
+  args.push('--bind', workdir, workdir);
+  args.push(...overlayArgs(options.overlays ?? []));
+  args.push('--clearenv');
+  for (const [key, value] of Object.entries(env)) args.push('--setenv', key, value);
+  args.push('--chdir', workdir, '--');
   return args;
 }
 
-const SANDBOX_HOME = '/tmp/home';
-
-/**
- * The PATH entries strictly inside one of the hidden directories, each widened from `…/bin` to its
- * installation prefix (where `bin/npm` finds `lib/`), never to a hidden directory itself.
- */
-export function toolchainPrefixes(searchPath: string, hiddenDirs: readonly string[]): string[] {
-  const strictlyUnder = (path: string, dir: string) => {
-    const rel = relative(dir, path);
-    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
-  };
-  const prefixes = new Set<string>();
-  for (const entry of searchPath.split(':')) {
-    if (!isAbsolute(entry)) continue;
-    const path = resolve(entry);
-    const hiddenDir = hiddenDirs.find((dir) => strictlyUnder(path, dir));
-    if (!hiddenDir) continue;
-    const parent = dirname(path);
-    prefixes.add(basename(path) === 'bin' && strictlyUnder(parent, hiddenDir) ? parent : path);
+function realpathOrNull(path: string): string | null {
+  try {
+    return realpathSync(path);
+  } catch {
+    return null;
   }
-  return [...prefixes];
 }
 
-/** A small clean environment: the command sees no API keys or tokens of the calling process. */
+/** How deep a toolchain folder is searched for entries only their owner may read. */
+const TOOLCHAIN_SCAN_DEPTH = 3;
+
+/** Default `pids.max` of a run (setting `stabilize_max_processes`). */
+export const DEFAULT_MAX_PROCESSES = 512;
+/** A run's CPU share: the same as any other process group's, so a run cannot crowd out the host. */
+const CPU_WEIGHT = 100;
+
+/**
+ * The environment variables copied from the caller when set; everything else is left out. The
+ * certificate bundles are paths (to a file the sandbox shows only when it is in a shown folder,
+ * such as /etc/ssl), needed where TLS goes through a company proxy with its own CA.
+ */
+const PASSED_ENV = [
+  'LANG',
+  'LC_ALL',
+  'LC_CTYPE',
+  'TERM',
+  'TZ',
+  'USER',
+  'LOGNAME',
+  'NODE_EXTRA_CA_CERTS',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'REQUESTS_CA_BUNDLE',
+  'CURL_CA_BUNDLE',
+  'PIP_CERT',
+  'GIT_SSL_CAINFO',
+] as const;
+
+/** Passed only to a run with the network (the setup command, when allowed): they may hold credentials. */
+const NETWORK_ENV = [
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'NO_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'no_proxy',
+] as const;
+
+/** A small allow-listed environment: the command sees no API keys or tokens of the calling process. */
 function sandboxEnv(
   searchPath: string,
   mode: SandboxMode,
   extra: Readonly<Record<string, string>> | undefined,
+  network: boolean,
 ): Record<string, string> {
   const env: Record<string, string> = {
     PATH: searchPath,
@@ -244,7 +370,7 @@ function sandboxEnv(
     CI: 'true',
     GITSWARM_STABILIZE: '1',
   };
-  for (const key of ['LANG', 'LC_ALL', 'TERM', 'TZ', 'USER', 'LOGNAME']) {
+  for (const key of [...PASSED_ENV, ...(network ? NETWORK_ENV : [])]) {
     const value = process.env[key];
     if (value !== undefined) env[key] = value;
   }
@@ -252,20 +378,21 @@ function sandboxEnv(
 }
 
 /**
- * Prefixes the argument vector with a memory limit: `prlimit --as=<bytes> --` where util-linux is
- * present, else a fixed `sh` line that applies `ulimit -v` and execs its arguments unchanged
- * (the command is an argument to it, never part of its text).
+ * Where no cgroup can be made: `prlimit --as=<bytes> --nproc=<n> --` where util-linux is present,
+ * else a fixed `sh` line that applies `ulimit -v` and `ulimit -u` and execs its arguments
+ * unchanged (the command is an argument to it, never part of its text).
  */
-function withMemoryLimit(argv: string[], memoryMb: number, searchPath: string): string[] {
-  if (!(memoryMb > 0)) return argv;
+function withRlimits(argv: string[], memoryMb: number, maxProcesses: number, searchPath: string): string[] {
   const prlimit = findExecutable('prlimit', searchPath) ?? findExecutable('prlimit', '/usr/bin:/bin');
-  if (prlimit) return [prlimit, `--as=${Math.floor(memoryMb * 1024 * 1024)}`, '--', ...argv];
+  const bytes = Math.floor(memoryMb * 1024 * 1024);
+  if (prlimit) return [prlimit, `--as=${bytes}`, `--nproc=${maxProcesses}`, '--', ...argv];
   return [
     '/bin/sh',
     '-c',
-    'ulimit -v "$1" && shift && exec "$@"',
+    'ulimit -v "$1" && ulimit -u "$2" && shift 2 && exec "$@"',
     'gitswarm-limit',
     String(memoryMb * 1024),
+    String(maxProcesses),
     ...argv,
   ];
 }
@@ -330,10 +457,11 @@ function waitKillingGroup(
 interface PlainResult {
   exitCode: number | null;
   signal: NodeJS.Signals | null;
+  stdout: string;
   stderr: string;
 }
 
-/** Runs a fixed helper (the bwrap probe) and collects its stderr. */
+/** Runs a fixed helper (the bwrap probes) and collects its output. */
 function runPlain(
   file: string,
   args: string[],
@@ -342,21 +470,25 @@ function runPlain(
   return new Promise((resolvePromise) => {
     const child = spawn(file, args, {
       env: options.env,
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
+    let stdout = '';
     let stderr = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (stdout.length < 100_000) stdout += chunk.toString('utf8');
+    });
     child.stderr?.on('data', (chunk: Buffer) => {
       stderr += chunk.toString('utf8');
     });
     const timer = setTimeout(() => killGroup(child.pid), options.timeoutMs);
     child.on('error', (error) => {
       clearTimeout(timer);
-      resolvePromise({ exitCode: null, signal: null, stderr: error.message });
+      resolvePromise({ exitCode: null, signal: null, stdout, stderr: error.message });
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolvePromise({ exitCode: code, signal, stderr });
+      resolvePromise({ exitCode: code, signal, stdout, stderr });
     });
   });
 }

@@ -1,7 +1,9 @@
 /**
  * One run of the repository's stabilize command at one commit: a throw-away detached worktree
- * (never the user's checkout, never a shared branch checked out), the sandbox, the output
- * streamed to the caller's sink and appended to the run's log file.
+ * (never the user's checkout, never a shared branch checked out) with the checkout's dependency
+ * folders in it (sandbox-deps.ts), the optional setup command, then the command, both in the
+ * sandbox; the output streamed to the caller's sink and appended to the run's log file (capped).
+ * A run that cannot start its tools (setup failed, exit 126/127) is an `error`, not a failure.
  */
 import {
   appendFileSync,
@@ -12,12 +14,28 @@ import {
   readFileSync,
   type WriteStream,
 } from 'node:fs';
-import { join } from 'node:path';
-import { type OutputSink, runSandboxed, type SandboxMode } from './sandbox.js';
+import { dirname, join } from 'node:path';
+import {
+  type OutputSink,
+  runSandboxed,
+  type SandboxMode,
+  type SandboxRunResult,
+  supportsTmpOverlay,
+} from './sandbox.js';
+import {
+  copyDependencyDirs,
+  DEFAULT_DEPENDENCY_DIRS,
+  type DependencyMount,
+  findDependencyDirs,
+} from './sandbox-deps.js';
+import { writeSandboxGitConfig } from './sandbox-git-config.js';
 import { withDetachedWorktree } from './worktrees.js';
 
 /** Lines of output kept from each run for reports and filed tasks. */
 export const TAIL_LINES = 40;
+
+/** Output of one run (setup and command) written to the log and the caller; the rest is cut. */
+export const MAX_RUN_OUTPUT_BYTES = 8 * 1024 * 1024;
 
 /** `20261124T153012Z`: a UTC timestamp fit for tag and file names. */
 export function compactUtc(date: Date): string {
@@ -93,19 +111,32 @@ export interface StabilizeRunOptions {
   progress?: (line: string) => void;
   /** PATH for bwrap and the command's tools; defaults to this process's PATH. */
   searchPath?: string;
+  /** Processes of the whole run (`stabilize_max_processes`). */
+  maxProcesses?: number;
+  /** Folders of the checkout shown in the run (`stabilize_dependency_dirs`); default {@link DEFAULT_DEPENDENCY_DIRS}. */
+  dependencyDirs?: readonly string[];
+  /** Run first in the same worktree and sandbox (`stabilize_setup_command`); its failure is an error. */
+  setupCommand?: string | null;
+  /** Whether the setup command may use the network (`stabilize_setup_network`). */
+  setupNetwork?: boolean;
+  /** Bytes of output kept in the log; default {@link MAX_RUN_OUTPUT_BYTES}. */
+  outputCapBytes?: number;
 }
+
+/**
+ * `passed`: exit 0. `failed`: the tests ran and failed (or timed out, or hit a limit). `error`: the
+ * run could not test anything (the setup command failed, a program was not found or could not be
+ * executed): not the code's fault, so no retry, bisection or revert.
+ */
+export type StabilizeRunOutcome = 'passed' | 'failed' | 'error';
 
 export interface StabilizeRunResult {
   commit: string;
   label: string;
-  passed: boolean;
-  /**
-   * `error` when the command could not start (exit 126: not executable, 127: a program or
-   * interpreter not found): that says nothing about the code, so it is never red.
-   */
-  outcome: 'passed' | 'failed' | 'error';
-  /** What could not start, for `error`. */
+  outcome: StabilizeRunOutcome;
+  /** With `outcome: 'error'`: what is missing, in words. */
   error?: string;
+  passed: boolean;
   exitCode: number | null;
   signal: string | null;
   timedOut: boolean;
@@ -136,6 +167,59 @@ function tailKeeper(limit: number) {
   };
 }
 
+/** Caps what a run writes to the log and the caller; the tail still sees everything. */
+function cappedSink(capBytes: number, write: (chunk: string) => void): OutputSink {
+  let written = 0;
+  let cut = false;
+  return (chunk) => {
+    if (cut) return;
+    const bytes = Buffer.byteLength(chunk);
+    if (written + bytes <= capBytes) {
+      written += bytes;
+      write(chunk);
+      return;
+    }
+    cut = true;
+    const room = Math.max(0, capBytes - written);
+    write(Buffer.from(chunk).subarray(0, room).toString('utf8'));
+    write(
+      `\n[gitswarm: output truncated: this run wrote more than ${Math.round(capBytes / 1024)} KiB; the rest is not kept]\n`,
+    );
+  };
+}
+
+function describeExit(run: SandboxRunResult, timeoutMs: number, memoryMb: number): string {
+  if (run.timedOut) return `timed out after ${Math.round(timeoutMs / 1000)} s (process tree killed)`;
+  const limit =
+    run.hits.oomKills > 0
+      ? `; the run's memory limit of ${memoryMb} MB was reached (${run.hits.oomKills} process(es) killed)`
+      : '';
+  const pids =
+    run.hits.forkRefusals > 0 ? `; the run's process limit refused ${run.hits.forkRefusals} fork(s)` : '';
+  const exit = run.exitCode === null ? `killed by ${run.signal}` : `exit ${run.exitCode}`;
+  return `${exit}${limit}${pids}`;
+}
+
+/** The last line that says what was not found or could not run, else the last line. */
+function missingLine(lines: readonly string[]): string {
+  const reversed = [...lines].reverse().map((line) => line.trim());
+  return (
+    reversed.find((line) => /not found|No such file|Permission denied|cannot execute/i.test(line)) ??
+    reversed.find((line) => line !== '') ??
+    ''
+  );
+}
+
+function dependencySummary(
+  found: readonly DependencyMount[],
+  looked: readonly string[],
+  how: string,
+): string {
+  return found.length > 0
+    ? `dependency folders: ${found.map((m) => m.relPath).join(', ')} (${how})`
+    : `dependency folders: none found among ${looked.length > 0 ? looked.join(', ') : '(none configured)'}`;
+}
+
 /** Runs the stabilize command at `commit` in a throw-away detached worktree inside the sandbox. */
 export async function runStabilizeCommand(
   repo: { root: string; commonDir: string },
@@ -143,53 +227,110 @@ export async function runStabilizeCommand(
 ): Promise<StabilizeRunResult> {
   const started = process.hrtime.bigint();
   const short = options.commit.slice(0, 12);
+  const setupCommand = options.setupCommand?.trim() || null;
+  const dirs = options.dependencyDirs ?? DEFAULT_DEPENDENCY_DIRS;
   options.progress?.(`stabilize: ${options.label} at ${short}: ${options.command}`);
-  options.log?.write(`\n=== ${options.label} at ${options.commit} ===\n$ ${options.command}\n`);
+  options.log?.write(`\n=== ${options.label} at ${options.commit} ===\n`);
   const tail = tailKeeper(TAIL_LINES);
-  const sandboxed = await withDetachedWorktree(repo.root, options.commit, (worktree) =>
-    runSandboxed({
-      command: options.command,
-      workdir: worktree,
-      readOnlyPaths: [repo.commonDir],
-      mode: options.sandbox,
-      timeoutMs: options.timeoutMs,
-      memoryMb: options.memoryMb,
-      searchPath: options.searchPath,
-      output: (chunk) => {
-        tail.push(chunk);
-        options.log?.write(chunk);
-        options.output?.(chunk);
-      },
-    }),
-  );
-  const passed = sandboxed.exitCode === 0 && !sandboxed.timedOut;
-  const startError =
-    passed || sandboxed.timedOut
-      ? undefined
-      : describeStartFailure(sandboxed.exitCode, tail.lines(), options.command);
-  const verdict = sandboxed.timedOut
-    ? `timed out after ${Math.round(options.timeoutMs / 1000)} s (process tree killed)`
-    : sandboxed.exitCode === null
-      ? `killed by ${sandboxed.signal}`
-      : `exit ${sandboxed.exitCode}`;
-  const seconds = (sandboxed.durationMs / 1000).toFixed(1);
+  const sink = cappedSink(options.outputCapBytes ?? MAX_RUN_OUTPUT_BYTES, (chunk) => {
+    options.log?.write(chunk);
+    options.output?.(chunk);
+  });
+  const output: OutputSink = (chunk) => {
+    tail.push(chunk);
+    sink(chunk);
+  };
+  const deadline = Date.now() + options.timeoutMs;
+
+  const ran = await withDetachedWorktree(repo.root, options.commit, async (worktree) => {
+    const found = await findDependencyDirs(repo.root, worktree, dirs);
+    // Beside the worktree, in its throw-away parent folder: removed with it.
+    const gitConfig = await writeSandboxGitConfig(repo.commonDir, dirname(worktree));
+    // The setup command's changes to a dependency folder must reach the command: a copy keeps
+    // them, an overlay is thrown away with its sandbox.
+    const overlay =
+      found.length > 0 &&
+      options.sandbox === 'bubblewrap' &&
+      setupCommand === null &&
+      (await supportsTmpOverlay(options.searchPath));
+    if (found.length > 0 && !overlay) await copyDependencyDirs(found);
+    const summary = dependencySummary(
+      found,
+      dirs,
+      overlay ? 'read-only, thrown-away overlay' : 'copy-on-write copy',
+    );
+    options.log?.write(`${summary}\n`);
+    const sandboxRun = (command: string, network: boolean) =>
+      runSandboxed({
+        command,
+        workdir: worktree,
+        // Each dependency folder also stays at its own path, read-only: a virtualenv's scripts name
+        // their interpreter by absolute path (`#!<checkout>/.venv/bin/python`).
+        readOnlyPaths: [repo.commonDir, ...found.map((mount) => join(repo.root, mount.relPath))],
+        replacedFiles: [{ path: join(repo.commonDir, 'config'), with: gitConfig }],
+        // The store and the agents' worktrees: no toolchain mount may show them (or contain them).
+        hiddenPaths: [join(repo.root, '.gitswarm'), join(repo.root, '.worktrees')],
+        overlays: overlay ? found : [],
+        network,
+        mode: options.sandbox,
+        timeoutMs: Math.max(1, deadline - Date.now()),
+        memoryMb: options.memoryMb,
+        maxProcesses: options.maxProcesses,
+        searchPath: options.searchPath,
+        output,
+      });
+    let setup: SandboxRunResult | undefined;
+    if (setupCommand !== null) {
+      options.log?.write(`$ ${setupCommand}   (setup${options.setupNetwork ? ', with network' : ''})\n`);
+      setup = await sandboxRun(setupCommand, options.setupNetwork === true);
+      options.log?.write(
+        `--- setup: ${describeExit(setup, options.timeoutMs, options.memoryMb)} (${setup.limits}) ---\n`,
+      );
+      if (setup.exitCode !== 0 || setup.timedOut) return { setup, summary };
+    }
+    options.log?.write(`$ ${options.command}\n`);
+    return { setup, run: await sandboxRun(options.command, false), summary };
+  });
+
+  const { setup, run, summary } = ran;
+  const last = run ?? (setup as SandboxRunResult);
+  const verdict = describeExit(last, options.timeoutMs, options.memoryMb);
+  const startFailure =
+    run && !run.timedOut ? describeStartFailure(run.exitCode, tail.lines(), options.command) : undefined;
+  let outcome: StabilizeRunOutcome;
+  let error: string | undefined;
+  if (!run) {
+    outcome = 'error';
+    const line = missingLine(tail.lines());
+    error = `the setup command failed (${verdict}): ${setupCommand}${line ? ` — ${line}` : ''}`;
+  } else if (run.exitCode === 0 && !run.timedOut) {
+    outcome = 'passed';
+  } else if (startFailure) {
+    outcome = 'error';
+    error = `${startFailure}; ${summary} (see stabilize_dependency_dirs and stabilize_setup_command)`;
+  } else {
+    outcome = 'failed';
+  }
+  const passed = outcome === 'passed';
+  const seconds = ((setup?.durationMs ?? 0) + (run?.durationMs ?? 0)) / 1000;
   options.log?.write(
-    `=== ${options.label}: ${passed ? 'passed' : 'failed'} (${verdict}, ${seconds} s) ===\n`,
+    `=== ${options.label}: ${outcome} (${verdict}, ${seconds.toFixed(1)} s; ${last.limits}) ===\n`,
   );
+  if (error) options.log?.write(`${error}\n`);
   options.progress?.(
-    `stabilize: ${options.label} at ${short}: ${passed ? 'passed' : 'failed'} (${verdict}, ${seconds} s)`,
+    `stabilize: ${options.label} at ${short}: ${outcome} (${verdict}, ${seconds.toFixed(1)} s)`,
   );
-  if (startError) options.log?.write(`=== ${options.label}: ${startError} ===\n`);
+  if (last.cgroup === null) options.progress?.(`stabilize: no cgroup for this run: ${last.limits}`);
   return {
     commit: options.commit,
     label: options.label,
+    outcome,
+    ...(error ? { error } : {}),
     passed,
-    outcome: passed ? 'passed' : startError ? 'error' : 'failed',
-    ...(startError ? { error: startError } : {}),
-    exitCode: sandboxed.exitCode,
-    signal: sandboxed.signal,
-    timedOut: sandboxed.timedOut,
-    commandMs: sandboxed.durationMs,
+    exitCode: last.exitCode,
+    signal: last.signal,
+    timedOut: last.timedOut,
+    commandMs: (setup?.durationMs ?? 0) + (run?.durationMs ?? 0),
     totalMs: Number(process.hrtime.bigint() - started) / 1e6,
     tail: tail.lines(),
   };

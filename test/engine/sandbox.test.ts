@@ -178,8 +178,14 @@ describe('sandbox', () => {
     writeFileSync(join(prefix, 'lib', 'data'), 'LIB-VISIBLE\n');
     writeFileSync(join(prefix, 'bin', 'gs-tool'), `#!/bin/sh\ncat "${prefix}/lib/data"\n`, { mode: 0o755 });
     writeFileSync(join(root, 'beside.txt'), 'BESIDE\n');
+    // Credentials beside the tools, readable by their owner only (as ~/.cargo/credentials.toml).
+    writeFileSync(join(prefix, 'credentials.toml'), 'TOKEN-SECRET\n', { mode: 0o600 });
+    mkdirSync(join(prefix, 'lib', 'private'), { mode: 0o700 });
+    writeFileSync(join(prefix, 'lib', 'private', 'key'), 'KEY-SECRET\n');
     const result = await run({
       command: [
+        `echo "credentials=$(cat "${prefix}/credentials.toml" 2>/dev/null | wc -c)"`,
+        `cat "${prefix}/lib/private/key" 2>/dev/null || echo KEY_HIDDEN`,
         'gs-tool',
         `cat "${root}/beside.txt" 2>/dev/null || echo BESIDE_HIDDEN`,
         `touch "${prefix}/bin/x" 2>/dev/null || echo TOOLS_RO`,
@@ -192,25 +198,28 @@ describe('sandbox', () => {
     expect(text).toContain('BESIDE_HIDDEN');
     expect(text).not.toContain('BESIDE\n');
     expect(text).toContain('TOOLS_RO');
+    expect(text).toContain('credentials=0');
+    expect(text).toContain('KEY_HIDDEN');
+    expect(text).not.toContain('SECRET');
     expect(existsSync(join(prefix, 'bin', 'x'))).toBe(false);
   });
 
-  it('widens a PATH entry under a hidden directory to its prefix, never to the hidden directory', () => {
-    const hidden = ['/tmp', '/root'];
+  it('widens a PATH entry to its prefix, never to a top-level folder, a home or the repository', () => {
     expect(
       toolchainPrefixes(
-        '/usr/bin:/tmp/ci/.tools/node/bin:/tmp/bin:/root/.cargo/bin:/tmp:relative/bin',
-        hidden,
+        '/usr/bin:/bin:/usr/local/bin:/tmp/ci/.tools/node/bin:/tmp/bin:/root/.cargo/bin:/home/maya/bin:/tmp:/opt/node/bin:relative/bin:/srv/repo/.tools/bin:/srv/bin',
+        { neverWiden: ['/tmp'], forbidden: ['/srv/repo'] },
       ),
-    ).toEqual(['/tmp/ci/.tools/node', '/tmp/bin', '/root/.cargo']);
+    ).toEqual(['/tmp/ci/.tools/node', '/tmp/bin', '/root/.cargo', '/home/maya/bin', '/opt/node', '/srv/bin']);
   });
 
-  it('sees a clean environment without the caller’s secrets, and runs under the memory limit', async () => {
+  it('without a cgroup, falls back to rlimits per process with the same numbers and says so', async () => {
     process.env.GITSWARM_TEST_SECRET = 'hunter2';
     try {
       await run({
         command: 'echo "secret=[$GITSWARM_TEST_SECRET] stabilize=$GITSWARM_STABILIZE"; ulimit -v',
         memoryMb: 300,
+        cgroups: false,
       });
     } finally {
       delete process.env.GITSWARM_TEST_SECRET;
@@ -218,6 +227,9 @@ describe('sandbox', () => {
     const text = output.join('');
     expect(text).toContain('secret=[] stabilize=1');
     expect(text).toContain(String(300 * 1024));
+    expect(text).toMatch(
+      /no cgroup for this run \(cgroups turned off for this run\); limits apply per process/,
+    );
   });
 
   it('kills the whole process tree at the timeout', async () => {

@@ -1,7 +1,12 @@
 /**
  * Set-up for stabilization tests: a swarm-mode repository whose buffer carries a small real test
- * script (`check.sh`: fails when any *.txt file contains BROKEN), and agents that commit to it.
+ * script (`check.sh`: fails when any *.txt file contains BROKEN), and agents that commit to it;
+ * and a small npm project whose tests need a real package from the registry.
  */
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { CoreDeps } from '../../src/core/deps.js';
 import { commitWorkspace, createWorkspace, findWorkspace } from '../../src/core/federation.js';
 import type { Agent } from '../../src/store/index.js';
@@ -55,4 +60,69 @@ export async function swarmCommit(
   const result = await commitWorkspace(deps, { repo: seeded.repo, agent, message });
   if (!result.merged || !result.buffer_head) throw new Error('expected the swarm commit to merge');
   return { streamId: result.stream_id, bufferHead: result.buffer_head, commit: result.commit };
+}
+
+/** A real package with a bin (`semver`) and no dependencies of its own. */
+export const NPM_PACKAGE = 'semver@7.6.3';
+
+/**
+ * The npm project's test: runs the package's bin (found only through node_modules/.bin), requires
+ * it, and writes a cache file into node_modules, as `eslint --cache` does.
+ */
+export const NPM_TEST_SCRIPT = `const fs = require('node:fs');
+const semver = require('semver');
+if (!semver.valid('1.2.3')) process.exit(1);
+fs.mkdirSync('node_modules/.cache/fixture', { recursive: true });
+fs.writeFileSync('node_modules/.cache/fixture/run-marker', String(process.pid));
+console.log('CACHE WRITTEN');
+`;
+
+const GIT_IDENTITY = {
+  GIT_AUTHOR_NAME: 'fixture',
+  GIT_AUTHOR_EMAIL: 'fixture@example.invalid',
+  GIT_COMMITTER_NAME: 'fixture',
+  GIT_COMMITTER_EMAIL: 'fixture@example.invalid',
+};
+
+function git(cwd: string, ...args: string[]): string {
+  return execFileSync('git', args, {
+    cwd,
+    env: { ...process.env, ...GIT_IDENTITY },
+    encoding: 'utf8',
+  }).trim();
+}
+
+/**
+ * Installs {@link NPM_PACKAGE} from the registry once, into a folder of its own
+ * (`npm install --no-save --no-package-lock`); returns that folder's `node_modules`.
+ */
+export function installNpmPackageOnce(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gitswarm-npm-install-'));
+  writeFileSync(join(dir, 'package.json'), '{"name":"install","private":true}\n');
+  execFileSync('npm', ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', NPM_PACKAGE], {
+    cwd: dir,
+    stdio: 'pipe',
+  });
+  return join(dir, 'node_modules');
+}
+
+/**
+ * A git repository under `parent` whose `npm test` needs the package: package.json, the test
+ * script, `node_modules/` ignored and installed (copied from `nodeModules`). Returns its path and
+ * the committed head.
+ */
+export function seedNpmProject(parent: string, nodeModules: string): { repo: string; commit: string } {
+  const repo = join(parent, 'npm-project');
+  mkdirSync(repo, { recursive: true });
+  git(repo, 'init', '-q', '-b', 'main');
+  writeFileSync(
+    join(repo, 'package.json'),
+    `${JSON.stringify({ name: 'fixture', private: true, scripts: { test: 'semver 1.2.3 && node test.js' } }, null, 2)}\n`,
+  );
+  writeFileSync(join(repo, 'test.js'), NPM_TEST_SCRIPT);
+  writeFileSync(join(repo, '.gitignore'), 'node_modules/\n');
+  git(repo, 'add', '-A');
+  git(repo, 'commit', '-q', '-m', 'npm project');
+  cpSync(nodeModules, join(repo, 'node_modules'), { recursive: true, verbatimSymlinks: true });
+  return { repo, commit: git(repo, 'rev-parse', 'HEAD') };
 }

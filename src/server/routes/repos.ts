@@ -57,6 +57,15 @@ export const RepoSettingsProperties = {
   sandbox: Type.Optional(Type.Union([Type.Literal('bubblewrap'), Type.Literal('none')])),
   max_auto_reverts_per_day: Type.Optional(Type.Integer({ minimum: 0 })),
   stale_reviews: Type.Optional(Type.Union([Type.Literal('dismiss'), Type.Literal('keep')])),
+  stabilize_max_processes: Type.Optional(Type.Integer({ minimum: 8 })),
+  stabilize_dependency_dirs: Type.Optional(
+    Type.Union([
+      Type.Array(Type.String({ maxLength: 200 }), { maxItems: 50 }),
+      Type.String({ maxLength: 10_000 }),
+    ]),
+  ),
+  stabilize_setup_command: Type.Optional(Nullable(Type.String({ maxLength: 4000 }))),
+  stabilize_setup_network: Type.Optional(Type.Boolean()),
 };
 
 const CreateRepoBody = Closed({
