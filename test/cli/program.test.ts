@@ -153,10 +153,10 @@ describe('store location', () => {
     expect(
       resolveStoreLocation(
         root,
-        { repo_id: 'r', database: 'data/x.db' },
+        { repo_id: 'r', database: '.gitswarm/x.db' },
         { DATABASE_URL: 'postgres://h/db' },
       ),
-    ).toBe('/repo/data/x.db');
+    ).toBe('/repo/.gitswarm/x.db');
     expect(
       resolveStoreLocation(root, { repo_id: 'r', database: 'data/x.db' }, { GITSWARM_DB: 'pglite:s' }),
     ).toBe('pglite:s');
