@@ -31,6 +31,8 @@ export async function registerAgent(deps: CoreDeps, input: RegisterAgentInput): 
     if (existing) {
       throw new GitSwarmError('already_exists', `An agent named ${input.name} already exists.`, {
         hint: `Act as it with --as ${input.name}, or choose another name.`,
+        httpHint:
+          'Choose another name; the existing agent acts with the API key it was given when it registered.',
       });
     }
     const now = isoNow(deps.clock);
