@@ -1,6 +1,9 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.js';
 import { getRepo } from '../../src/core/repos.js';
@@ -150,4 +153,71 @@ describe('gitswarm serve', () => {
     });
     expect(usage).toBe(2);
   });
+});
+
+/** A port nobody listens on right now. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+    socket.connect(port, '127.0.0.1');
+  });
+}
+
+describe('npm start', () => {
+  it('stops the server when npm gets SIGTERM (the signal reaches the server, the port closes)', async () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const port = await freePort();
+    const npm = spawn('npm', ['start', '--', '--port', String(port)], {
+      cwd: root,
+      env: { ...process.env, GITSWARM_DATA_DIR: tempDir(), LOG_LEVEL: 'silent', PORT: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, so the clean-up below can end whatever it left behind.
+      detached: true,
+    });
+    let output = '';
+    npm.stdout.on('data', (chunk) => {
+      output += chunk;
+    });
+    const listening = new Promise<void>((resolve, reject) => {
+      npm.stderr.on('data', (chunk) => {
+        output += chunk;
+        if (output.includes('listening on')) resolve();
+      });
+      npm.once('exit', (code) => reject(new Error(`npm start exited ${code}: ${output}`)));
+    });
+    const exited = new Promise<void>((resolve) => npm.once('exit', () => resolve()));
+    try {
+      await listening;
+      expect(await accepts(port)).toBe(true);
+      npm.kill('SIGTERM');
+      await exited;
+      // The server shuts down gracefully after npm forwards the signal: wait for the port to close.
+      let open = true;
+      for (let i = 0; i < 200 && open; i += 1) {
+        open = await accepts(port);
+        if (open) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(open, output).toBe(false);
+    } finally {
+      try {
+        process.kill(-(npm.pid as number), 'SIGKILL');
+      } catch {
+        // The group is gone: nothing was left running.
+      }
+    }
+  }, 180_000);
 });
