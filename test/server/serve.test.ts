@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +8,7 @@ import { runCli } from '../../src/cli/program.js';
 import { getRepo } from '../../src/core/repos.js';
 import { startServer, storeLocation } from '../../src/server/serve.js';
 import { withRepoLock } from '../../src/store/index.js';
+import { accepts, freePort, portCloses } from '../helpers/ports.js';
 import { postgresLocation } from '../helpers/store.js';
 
 const realPostgres = postgresLocation().startsWith('postgres');
@@ -155,28 +155,6 @@ describe('gitswarm serve', () => {
   });
 });
 
-/** A port nobody listens on right now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** Whether something accepts TCP connections on 127.0.0.1:port. */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = new Socket();
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-    socket.connect(port, '127.0.0.1');
-  });
-}
-
 describe('npm start', () => {
   it('stops the server when npm gets SIGTERM (the signal reaches the server, the port closes)', async () => {
     const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -206,12 +184,7 @@ describe('npm start', () => {
       npm.kill('SIGTERM');
       await exited;
       // The server shuts down gracefully after npm forwards the signal: wait for the port to close.
-      let open = true;
-      for (let i = 0; i < 200 && open; i += 1) {
-        open = await accepts(port);
-        if (open) await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      expect(open, output).toBe(false);
+      expect(await portCloses(port), output).toBe(true);
     } finally {
       try {
         process.kill(-(npm.pid as number), 'SIGKILL');
