@@ -62,6 +62,16 @@ export const ERROR_CATALOGUE = {
     hint: 'Run gitswarm stabilize first, or promote with --force as an admin.',
   },
   stabilization_red: { status: 409, exit: 1 },
+  commit_mismatch: {
+    status: 409,
+    exit: 1,
+    hint: 'Merge the approved stream head onto the buffer head the server knows, then report that merge.',
+  },
+  unknown_commit: {
+    status: 409,
+    exit: 1,
+    hint: 'Name the buffer head the server knows (a reported merge or revert).',
+  },
   sandbox_unavailable: { status: 500, exit: 1 },
   insufficient_budget: {
     status: 409,

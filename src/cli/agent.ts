@@ -1,8 +1,9 @@
 /**
- * `gitswarm agent register|list|show`: agents and their role in this repository.
+ * `gitswarm agent register|list|show`: agents, their role and karma in this repository.
  */
 import { resolveAccess } from '../core/access.js';
 import { getAgent, listAgents, registerAgent } from '../core/agents.js';
+import { repoKarma } from '../core/karma.js';
 import type { Agent, Executor } from '../store/index.js';
 import type { CommandDeps } from './context.js';
 import { fields, type Style, safeText, table } from './output.js';
@@ -12,12 +13,25 @@ export interface AgentView {
   id: string;
   name: string;
   description: string | null;
+  /** Karma in this repository: what its rules (access gate, open-model weights) read. */
   karma: number;
+  /** The sum over every repository of the store; shown only, no rule reads it. */
+  total_karma: number;
   status: Agent['status'];
   is_human: boolean;
   /** Owner or maintainer of this repository; null for everyone else. */
   role: 'owner' | 'maintainer' | null;
   created_at: string;
+}
+
+/** Each agent's karma in the repository (absent: 0). */
+async function karmaIn(db: Executor, repoId: string): Promise<Map<string, number>> {
+  const rows = await db
+    .selectFrom('gitswarm_repo_karma')
+    .select(['agent_id', 'karma'])
+    .where('repo_id', '=', repoId)
+    .execute();
+  return new Map(rows.map((row) => [row.agent_id, row.karma]));
 }
 
 async function roleOf(db: Executor, repoId: string, agentId: string): Promise<AgentView['role']> {
@@ -30,12 +44,13 @@ async function roleOf(db: Executor, repoId: string, agentId: string): Promise<Ag
   return row?.role ?? null;
 }
 
-function toView(agent: Agent, role: AgentView['role']): AgentView {
+function toView(agent: Agent, role: AgentView['role'], karma: number): AgentView {
   return {
     id: agent.id,
     name: agent.name,
     description: agent.description,
-    karma: agent.karma,
+    karma,
+    total_karma: agent.karma,
     status: agent.status,
     is_human: agent.is_human,
     role,
@@ -63,7 +78,10 @@ export async function runRegisterAgent(
     description: opts.description,
     repoId: ctx.repo.id,
   });
-  return { agent: toView(agent, await roleOf(core.store.db, ctx.repo.id, agent.id)) };
+  const db = core.store.db;
+  return {
+    agent: toView(agent, await roleOf(db, ctx.repo.id, agent.id), await repoKarma(db, ctx.repo.id, agent.id)),
+  };
 }
 
 export function formatRegisterAgent(result: RegisterAgentResult, style: Style): string {
@@ -82,20 +100,24 @@ export async function runListAgents(
   deps: CommandDeps,
 ): Promise<ListAgentsResult> {
   const db = deps.core.store.db;
-  const [agents, roles] = await Promise.all([
+  const [agents, roles, karma] = await Promise.all([
     listAgents(db),
     db
       .selectFrom('gitswarm_maintainers')
       .select(['agent_id', 'role'])
       .where('repo_id', '=', deps.ctx.repo.id)
       .execute(),
+    karmaIn(db, deps.ctx.repo.id),
   ]);
   const roleById = new Map(roles.map((r) => [r.agent_id, r.role]));
-  return { agents: agents.map((agent) => toView(agent, roleById.get(agent.id) ?? null)) };
+  return {
+    agents: agents.map((agent) => toView(agent, roleById.get(agent.id) ?? null, karma.get(agent.id) ?? 0)),
+  };
 }
 
 export function formatListAgents(result: ListAgentsResult, style: Style): string {
   if (result.agents.length === 0) return 'No agents yet. Register one with: gitswarm agent register NAME';
+  // KARMA is karma in this repository; `agent show` and --json also give the total.
   return table(
     result.agents.map((a) => [a.name, a.role ?? '-', String(a.karma), safeText(a.description ?? '')]),
     ['NAME', 'ROLE', 'KARMA', 'DESCRIPTION'].map(style.dim),
@@ -118,7 +140,7 @@ export async function runShowAgent(opts: ShowAgentOptions, deps: CommandDeps): P
   const access = await resolveAccess(core, db, ctx.repo, agent);
   return {
     agent: {
-      ...toView(agent, await roleOf(db, ctx.repo.id, agent.id)),
+      ...toView(agent, await roleOf(db, ctx.repo.id, agent.id), await repoKarma(db, ctx.repo.id, agent.id)),
       access: access.level,
       access_source: access.source,
     },
@@ -132,7 +154,7 @@ export function formatShowAgent(result: ShowAgentResult, style: Style): string {
     [style.dim('id'), agent.id],
     [style.dim('role'), agent.role],
     [style.dim('access'), `${agent.access} (${agent.access_source.replace('_', ' ')})`],
-    [style.dim('karma'), agent.karma],
+    [style.dim('karma'), `${agent.karma} in this repository (${agent.total_karma} in all)`],
     [style.dim('status'), agent.status],
     [style.dim('description'), agent.description === null ? null : safeText(agent.description)],
   ]);

@@ -6,16 +6,16 @@
 import type { ConsensusResult } from '../core/consensus.js';
 import {
   isReviewVerdict,
-  listReviews,
+  listReviewsWithStaleness,
   REVIEW_VERDICTS,
   submitForReview,
   submitReview,
 } from '../core/reviews.js';
 import { getStream } from '../core/streams.js';
 import { GitSwarmError } from '../errors.js';
-import type { ReviewVerdict } from '../store/index.js';
+import type { ReviewVerdict, StaleReviewsPolicy } from '../store/index.js';
 import { type CommandDeps, requireActor } from './context.js';
-import { type Style, safeText, table } from './output.js';
+import { type Style, safeText, shortOid, table } from './output.js';
 import { type StreamView, toStreamView } from './views.js';
 
 export interface SubmitReviewOptions {
@@ -38,6 +38,13 @@ export interface ConsensusView {
   required_approvals: number;
   /** The branch rule that applied, or null. */
   rule_id: string | null;
+  /** Approvals and change requests given on code that has changed since. */
+  stale_approvals: number;
+  stale_rejections: number;
+  /** dismiss: those do not count; keep: they do. */
+  stale_reviews: StaleReviewsPolicy;
+  /** The stream head the reviews were judged against. */
+  head_commit: string | null;
 }
 
 export interface ReviewRecordedResult {
@@ -48,6 +55,8 @@ export interface ReviewRecordedResult {
     verdict: ReviewVerdict;
     feedback: string | null;
     tested: boolean;
+    /** The stream head the verdict was given on. */
+    head_commit: string | null;
   };
   consensus: ConsensusView;
 }
@@ -69,6 +78,10 @@ export function toConsensusView(consensus: ConsensusResult): ConsensusView {
     min_reviews: consensus.min_reviews,
     required_approvals: consensus.required_approvals,
     rule_id: consensus.rule_id,
+    stale_approvals: consensus.stale_approvals,
+    stale_rejections: consensus.stale_rejections,
+    stale_reviews: consensus.stale_reviews,
+    head_commit: consensus.head_commit,
   };
 }
 
@@ -110,6 +123,7 @@ export async function runSubmitReview(
       verdict: review.verdict,
       feedback: review.feedback,
       tested: review.tested,
+      head_commit: review.head_commit,
     },
     consensus: toConsensusView(consensus),
   };
@@ -122,7 +136,18 @@ export function describeConsensus(consensus: ConsensusView, style: Style): strin
   const rule = consensus.rule_id
     ? `; branch rule ${consensus.rule_id} asks for ${consensus.required_approvals} approval${consensus.required_approvals === 1 ? '' : 's'}`
     : '';
-  return `${verdict} (${consensus.reason.replaceAll('_', ' ')}): ${numbers}${rule}`;
+  return `${verdict} (${consensus.reason.replaceAll('_', ' ')}): ${numbers}${rule}${describeStale(consensus)}`;
+}
+
+/** "; 1 stale approval (code changed since) not counted", or '' when nothing is stale. */
+function describeStale(consensus: ConsensusView): string {
+  const parts: string[] = [];
+  const plural = (n: number, word: string) => `${n} stale ${word}${n === 1 ? '' : 's'}`;
+  if (consensus.stale_approvals > 0) parts.push(plural(consensus.stale_approvals, 'approval'));
+  if (consensus.stale_rejections > 0) parts.push(plural(consensus.stale_rejections, 'change request'));
+  if (parts.length === 0) return '';
+  const counted = consensus.stale_reviews === 'keep' ? 'still counted (stale_reviews keep)' : 'not counted';
+  return `; ${parts.join(', ')} (code changed since) ${counted}`;
 }
 
 export function formatSubmitReview(result: SubmitReviewResult, style: Style): string {
@@ -131,7 +156,7 @@ export function formatSubmitReview(result: SubmitReviewResult, style: Style): st
   }
   const { review, consensus } = result;
   const lines = [
-    `Recorded ${review.verdict.replace('_', ' ')} from ${review.reviewer_name} on stream ${review.stream_id}`,
+    `Recorded ${review.verdict.replace('_', ' ')} from ${review.reviewer_name} on stream ${review.stream_id}${review.head_commit ? ` at ${shortOid(review.head_commit)}` : ''}`,
   ];
   lines.push(describeConsensus(consensus, style));
   if (consensus.reached) lines.push(`Next: gitswarm merge ${review.stream_id} --as AGENT`);
@@ -144,6 +169,11 @@ export interface ListReviewsOptions {
 
 export interface ListReviewsResult {
   stream_id: string;
+  /** The stream head the reviews were judged against. */
+  head_commit: string | null;
+  /** How many reviews are stale, and whether stale ones count towards consensus. */
+  stale: number;
+  stale_reviews: StaleReviewsPolicy;
   reviews: {
     reviewer_id: string;
     reviewer_name: string;
@@ -152,6 +182,10 @@ export interface ListReviewsResult {
     tested: boolean;
     is_human: boolean;
     reviewed_at: string;
+    /** The stream head the verdict was given on (null: given before heads were recorded). */
+    head_commit: string | null;
+    /** Given on code that has changed since. */
+    stale: boolean;
   }[];
 }
 
@@ -161,10 +195,13 @@ export async function runListReviews(
 ): Promise<ListReviewsResult> {
   const db = deps.core.store.db;
   const stream = await getStream(db, deps.ctx.repo.id, opts.stream);
-  const reviews = await listReviews(db, stream.id);
+  const listed = await listReviewsWithStaleness(deps.core, db, deps.ctx.repo, stream);
   return {
     stream_id: stream.id,
-    reviews: reviews.map((r) => ({
+    head_commit: listed.head_commit,
+    stale: listed.stale,
+    stale_reviews: listed.stale_reviews,
+    reviews: listed.reviews.map((r) => ({
       reviewer_id: r.reviewer_id,
       reviewer_name: r.reviewer_name,
       verdict: r.verdict,
@@ -172,23 +209,34 @@ export async function runListReviews(
       tested: r.tested,
       is_human: r.is_human,
       reviewed_at: r.reviewed_at,
+      head_commit: r.head_commit,
+      stale: r.stale,
     })),
   };
 }
 
 export function formatListReviews(result: ListReviewsResult, style: Style): string {
   if (result.reviews.length === 0) return `No reviews of stream ${result.stream_id} yet.`;
-  return table(
+  const rows = table(
     result.reviews.map((r) => [
       r.reviewer_name,
-      r.verdict === 'approve'
-        ? style.green(r.verdict)
-        : r.verdict === 'request_changes'
-          ? style.red(r.verdict)
-          : r.verdict,
+      r.stale
+        ? style.dim(`${r.verdict} (stale)`)
+        : r.verdict === 'approve'
+          ? style.green(r.verdict)
+          : r.verdict === 'request_changes'
+            ? style.red(r.verdict)
+            : r.verdict,
       r.tested ? 'tested' : '-',
       safeText(r.feedback ?? ''),
+      shortOid(r.head_commit),
     ]),
-    ['REVIEWER', 'VERDICT', 'TESTED', 'FEEDBACK'].map(style.dim),
+    ['REVIEWER', 'VERDICT', 'TESTED', 'FEEDBACK', 'ON HEAD'].map(style.dim),
   );
+  if (result.stale === 0) return rows;
+  const counted =
+    result.stale_reviews === 'keep'
+      ? 'they still count (stale_reviews keep)'
+      : 'they no longer count; reviewers re-review the new head';
+  return `${rows}\n${result.stale} stale: given on code that has changed since (head now ${shortOid(result.head_commit)}); ${counted}.`;
 }

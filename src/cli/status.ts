@@ -1,9 +1,14 @@
 /**
- * `gitswarm status`: the repository's settings and stage, buffer against main, the live streams
- * with their review state, the merge queue and the last stabilization.
+ * `gitswarm status`: the repository's settings and stage, buffer against main, the agents at
+ * work (live workspaces: agent, stream, head, commits ahead of the buffer), the live streams with
+ * their review state, the merge queue and the last stabilization.
+ *
+ * Workspaces are listed apart from streams: in swarm mode each commit merges at once, so an
+ * agent's stream is `merged` most of the time while the agent keeps working in it.
  */
 import { evaluateConsensus } from '../core/consensus.js';
 import { LIVE_STREAM_STATUSES, listStreams } from '../core/streams.js';
+import { listWorkspaces } from '../core/workspaces.js';
 import { git } from '../engine/git.js';
 import type { Repo, Stabilization, Stream } from '../store/index.js';
 import type { CommandDeps } from './context.js';
@@ -20,6 +25,20 @@ export interface StatusStreamView {
   conflict_paths: string[];
 }
 
+export interface WorkspaceView {
+  agent: string;
+  stream_id: string;
+  stream_name: string;
+  branch: string;
+  /** The stream's status: `merged` for a swarm stream whose commits are all on the buffer. */
+  stream_status: Stream['status'];
+  worktree: string;
+  /** The stream branch's head; null when the branch is gone. */
+  head: string | null;
+  /** Commits on the stream not yet on the buffer; null when either branch is gone. */
+  ahead: number | null;
+}
+
 export interface QueueEntryView {
   stream_id: string;
   name: string;
@@ -28,6 +47,9 @@ export interface QueueEntryView {
   ready: boolean;
   approvals: number;
   rejections: number;
+  /** Verdicts given on code that has changed since (counted only with stale_reviews keep). */
+  stale_approvals: number;
+  stale_rejections: number;
   reason: string;
 }
 
@@ -46,14 +68,16 @@ export interface StatusResult {
   main_head: string | null;
   /** Commits on the buffer not yet on main. */
   buffer_ahead: number;
+  /** Live workspaces: who is working on what. */
+  workspaces: WorkspaceView[];
   streams: StatusStreamView[];
   queue: QueueEntryView[];
   last_stabilization: Pick<Stabilization, 'result' | 'tag' | 'buffer_commit' | 'stabilized_at'> | null;
 }
 
-async function readHeads(root: string, buffer: string, main: string): Promise<Map<string, string>> {
+async function readHeads(root: string, branches: readonly string[]): Promise<Map<string, string>> {
   const out = await git(
-    ['for-each-ref', '--format=%(refname) %(objectname)', `refs/heads/${buffer}`, `refs/heads/${main}`],
+    ['for-each-ref', '--format=%(refname) %(objectname)', ...branches.map((b) => `refs/heads/${b}`)],
     { cwd: root },
   );
   const heads = new Map<string, string>();
@@ -70,8 +94,9 @@ export async function runStatus(_opts: Record<string, never>, deps: CommandDeps)
   const { repo } = ctx;
   const db = core.store.db;
   const root = repo.path ?? ctx.root;
+  const workspaces = await listWorkspaces(db, repo.id);
   const [heads, streams, agents, stabilization] = await Promise.all([
-    readHeads(root, repo.buffer_branch, repo.promote_target),
+    readHeads(root, [repo.buffer_branch, repo.promote_target, ...workspaces.map((w) => w.branch)]),
     listStreams(db, repo.id, { status: LIVE_STREAM_STATUSES }),
     db.selectFrom('gitswarm_agents').select(['id', 'name']).execute(),
     db
@@ -89,6 +114,25 @@ export async function runStatus(_opts: Record<string, never>, deps: CommandDeps)
     const count = await git(['rev-list', '--count', `${mainHead}..${bufferHead}`], { cwd: root });
     ahead = Number(count.stdout.trim());
   }
+  const workspaceViews: WorkspaceView[] = [];
+  for (const w of workspaces) {
+    const head = heads.get(`refs/heads/${w.branch}`) ?? null;
+    let commitsAhead: number | null = null;
+    if (head && bufferHead) {
+      const count = await git(['rev-list', '--count', `${bufferHead}..${head}`], { cwd: root });
+      commitsAhead = Number(count.stdout.trim());
+    }
+    workspaceViews.push({
+      agent: w.agent_name,
+      stream_id: w.stream_id,
+      stream_name: w.stream_name,
+      branch: w.branch,
+      stream_status: w.stream_status,
+      worktree: w.path,
+      head,
+      ahead: commitsAhead,
+    });
+  }
   const agentName = new Map(agents.map((a) => [a.id, a.name]));
   const queue: QueueEntryView[] = [];
   const inReview = streams
@@ -103,6 +147,8 @@ export async function runStatus(_opts: Record<string, never>, deps: CommandDeps)
       ready: consensus.reached,
       approvals: consensus.approvals,
       rejections: consensus.rejections,
+      stale_approvals: consensus.stale_approvals,
+      stale_rejections: consensus.stale_rejections,
       reason: consensus.reason,
     });
   }
@@ -120,6 +166,7 @@ export async function runStatus(_opts: Record<string, never>, deps: CommandDeps)
     buffer_head: bufferHead,
     main_head: mainHead,
     buffer_ahead: ahead,
+    workspaces: workspaceViews,
     streams: streams.map((s) => ({
       id: s.id,
       name: s.name,
@@ -133,6 +180,21 @@ export async function runStatus(_opts: Record<string, never>, deps: CommandDeps)
     queue,
     last_stabilization: stabilization ?? null,
   };
+}
+
+/** ", 1 stale (code changed since)" when verdicts were given on an older diff. */
+function describeStale(q: QueueEntryView): string {
+  const stale = q.stale_approvals + q.stale_rejections;
+  return stale > 0 ? `, ${stale} stale (code changed since)` : '';
+}
+
+/** The stream's review status; an approval that rests on stale verdicts says so. */
+function reviewState(stream: StatusStreamView, queued: QueueEntryView | undefined, style: Style): string {
+  if (!stream.review_status) return '-';
+  if (stream.review_status === 'approved' && queued && !queued.ready && queued.stale_approvals > 0) {
+    return style.yellow('approved (stale)');
+  }
+  return colourStatus(stream.review_status, style);
 }
 
 function colourStatus(status: string, style: Style): string {
@@ -165,10 +227,32 @@ export function formatStatus(result: StatusResult, style: Style): string {
     ]),
     '',
   ];
-  if (result.streams.length === 0)
+  if (result.workspaces.length > 0) {
+    lines.push(style.bold('Workspaces'));
+    lines.push(
+      table(
+        result.workspaces.map((w) => [
+          w.agent,
+          w.stream_id,
+          safeText(w.stream_name),
+          // A live workspace on a merged stream is a swarm agent still at work.
+          w.stream_status === 'merged'
+            ? style.green('active (merged)')
+            : colourStatus(w.stream_status, style),
+          shortOid(w.head),
+          w.ahead === null ? '-' : `${w.ahead} ahead`,
+        ]),
+        ['AGENT', 'STREAM', 'NAME', 'STATUS', 'HEAD', repo.buffer_branch.toUpperCase()].map(style.dim),
+      ),
+    );
+    lines.push('');
+  }
+  if (result.streams.length === 0 && result.workspaces.length === 0)
     lines.push('No active streams. Start one with: gitswarm workspace create --as AGENT');
+  else if (result.streams.length === 0) lines.push('No streams waiting to merge.');
   else {
     lines.push(style.bold('Streams'));
+    const queued = new Map(result.queue.map((q) => [q.stream_id, q]));
     lines.push(
       table(
         result.streams.map((s) => [
@@ -176,7 +260,7 @@ export function formatStatus(result: StatusResult, style: Style): string {
           safeText(s.name),
           s.agent,
           colourStatus(s.status, style),
-          s.review_status ? colourStatus(s.review_status, style) : '-',
+          reviewState(s, queued.get(s.id), style),
         ]),
         ['ID', 'NAME', 'AGENT', 'STATUS', 'REVIEW'].map(style.dim),
       ),
@@ -190,7 +274,7 @@ export function formatStatus(result: StatusResult, style: Style): string {
           q.stream_id,
           safeText(q.name),
           q.ready ? style.green('ready') : style.yellow('waiting'),
-          `${q.approvals} approve, ${q.rejections} request changes`,
+          `${q.approvals} approve, ${q.rejections} request changes${describeStale(q)}`,
         ]),
       ),
     );

@@ -307,7 +307,6 @@ export interface ReviewClaimResult {
   claim: ClaimView;
   task: TaskView;
   payout: number;
-  karma: { amount: number; karma: number } | null;
 }
 
 /** Approves (pays the bounty) or rejects (reopens the task) a submitted claim. */
@@ -329,7 +328,6 @@ export async function runReviewClaim(
     claim: await claimView(db, result.claim),
     task: await toTaskView(db, result.task),
     payout: result.payout,
-    karma: result.karma ? { amount: result.karma.amount, karma: result.karma.karma } : null,
   };
 }
 
@@ -338,10 +336,7 @@ export function formatReviewClaim(result: ReviewClaimResult, style: Style): stri
   if (claim.status === 'rejected') {
     return `Rejected ${style.bold(claim.agent_name)}'s work on task #${task.number}; the task is open again.`;
   }
-  const paid =
-    result.payout > 0
-      ? ` Paid ${result.payout} credits to ${style.bold(claim.agent_name)}${result.karma ? ` (+${result.karma.amount} karma)` : ''}.`
-      : '';
+  const paid = result.payout > 0 ? ` Paid ${result.payout} credits to ${style.bold(claim.agent_name)}.` : '';
   return `Approved ${style.bold(claim.agent_name)}'s work; task #${task.number} is completed.${paid}`;
 }
 

@@ -1,8 +1,9 @@
 /**
  * Who may do what in a repository. Access resolves, first match wins: an unexpired explicit grant,
  * then the maintainer role (owner = admin, maintainer = maintain), then the repository's access
- * mode (public: write; karma_threshold: write at or above min_karma, else read; allowlist: read;
- * a private repository gives no access without a grant or role).
+ * mode (public: write; karma_threshold: write when the agent's karma in this repository is at or
+ * above min_karma, else read; allowlist: read; a private repository gives no access without a
+ * grant or role). Karma earned in other repositories does not count (karma.ts).
  */
 
 import { expressionBuilder } from 'kysely';
@@ -32,10 +33,14 @@ export interface ResolvedAccess {
   source: 'grant' | 'owner' | 'maintainer' | 'repo_mode';
 }
 
-/** The two facts access rests on besides the repository: an unexpired grant, the maintainer role. */
+/**
+ * The facts access rests on besides the repository: an unexpired grant, the maintainer role, the
+ * agent's karma in the repository (null before its first change there).
+ */
 interface AccessFacts {
   grant_level: Exclude<AccessLevel, 'none'> | null;
   maintainer_role: 'owner' | 'maintainer' | null;
+  repo_karma: number | null;
 }
 
 /** Scalar subqueries for AccessFacts, to put in any select (one round trip for all of it). */
@@ -55,11 +60,17 @@ function accessFactColumns(repoId: string, agentId: string, now: string) {
       .where('repo_id', '=', repoId)
       .where('agent_id', '=', agentId)
       .as('maintainer_role'),
+    eb
+      .selectFrom('gitswarm_repo_karma')
+      .select('karma')
+      .where('repo_id', '=', repoId)
+      .where('agent_id', '=', agentId)
+      .as('repo_karma'),
   ] as const;
 }
 
 /** First match wins: the grant, the maintainer role, then the repository's mode. */
-function decideAccess(repo: Repo, agent: Agent, facts: AccessFacts): ResolvedAccess {
+function decideAccess(repo: Repo, facts: AccessFacts): ResolvedAccess {
   if (facts.grant_level) return { level: facts.grant_level, source: 'grant' };
   if (facts.maintainer_role) {
     return facts.maintainer_role === 'owner'
@@ -71,7 +82,7 @@ function decideAccess(repo: Repo, agent: Agent, facts: AccessFacts): ResolvedAcc
     case 'public':
       return { level: 'write', source: 'repo_mode' };
     case 'karma_threshold':
-      return { level: agent.karma >= repo.min_karma ? 'write' : 'read', source: 'repo_mode' };
+      return { level: (facts.repo_karma ?? 0) >= repo.min_karma ? 'write' : 'read', source: 'repo_mode' };
     case 'allowlist':
       return { level: 'read', source: 'repo_mode' };
   }
@@ -85,7 +96,7 @@ export async function resolveAccess(
 ): Promise<ResolvedAccess> {
   const now = isoNow(deps.clock);
   const facts = await db.selectNoFrom(accessFactColumns(repo.id, agent.id, now)).executeTakeFirstOrThrow();
-  return decideAccess(repo, agent, facts);
+  return decideAccess(repo, facts);
 }
 
 /**
@@ -107,8 +118,8 @@ export async function getRepoForAction(
     .where('id', '=', repoId)
     .executeTakeFirst();
   if (!row) throw new GitSwarmError('repo_not_found', `No repository with id ${repoId}`);
-  const { grant_level, maintainer_role, ...repo } = row;
-  const access = decideAccess(repo, agent, { grant_level, maintainer_role });
+  const { grant_level, maintainer_role, repo_karma, ...repo } = row;
+  const access = decideAccess(repo, { grant_level, maintainer_role, repo_karma });
   assertAllowed(repo, agent, access, action);
   return { repo, access };
 }

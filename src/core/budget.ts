@@ -1,6 +1,10 @@
 /**
  * The repository budget that pays bounties, and its ledger.
  *
+ * Only the repository's admins deposit, and a deposit costs them nothing (there are no wallets):
+ * credits are the repository's own promise to its contributors. So a bounty paid from the budget
+ * is self-funded and earns no karma (karma.ts, docs/governance.md); it moves credits only.
+ *
  * A budget (one `gitswarm_repo_budgets` row per repository, created on its first movement) holds:
  * - `total_credits`: every credit ever deposited (less withdrawals);
  * - `available_credits`: credits free to back a new bounty;
@@ -212,8 +216,8 @@ export interface DepositInput {
 }
 
 /**
- * Deposits credits into the repository's budget (admin+). Takes the repository lock unless `db`
- * is the caller's transaction.
+ * Deposits credits into the repository's budget (admin+: the owner or an agent granted admin).
+ * Takes the repository lock unless `db` is the caller's transaction.
  */
 export async function deposit(deps: CoreDeps, db: Executor, input: DepositInput): Promise<BudgetMovement> {
   const { amount } = input;

@@ -6,17 +6,29 @@
  * - solo: an approval from the owner or a maintainer.
  * - guild: maintainer approvals / (maintainer approvals + maintainer change requests) ≥ threshold,
  *   and at least `min_reviews` decisive reviews (approve or request_changes) from anyone.
- * - open: every decisive review weighs sqrt(karma + 1) for an agent, `human_review_weight` for a
- *   human; Σ approve / Σ (approve + request_changes) ≥ threshold.
+ * - open: every decisive review weighs sqrt(karma + 1) for an agent, with its karma in this
+ *   repository (karma earned elsewhere weighs nothing here), `human_review_weight` for a human;
+ *   Σ approve / Σ (approve + request_changes) ≥ threshold.
  *
  * The buffer branch's rule (branch-rules.ts), if one matches, overrides the threshold with its
  * `consensus_threshold` and asks for at least `required_approvals` counted approvals (not in swarm mode).
  *
  * `comment` verdicts never count. The stream's author cannot have a review (reviews.ts refuses).
+ *
+ * Stale verdicts (given on code that has changed since: review-freshness.ts) count in none of the
+ * models, nor towards a rule's required approvals, unless the repository's `stale_reviews` is `keep`.
  */
-import type { Executor, OwnershipModel, Repo, ReviewVerdict, Stream } from '../store/index.js';
+import type {
+  Executor,
+  OwnershipModel,
+  Repo,
+  ReviewVerdict,
+  StaleReviewsPolicy,
+  Stream,
+} from '../store/index.js';
 import { type BranchRule, findBranchRule } from './branch-rules.js';
 import type { CoreDeps } from './deps.js';
+import { isStaleReview, readStreamCode, type StreamCode } from './review-freshness.js';
 
 export type ConsensusReason =
   | 'swarm_mode'
@@ -44,6 +56,13 @@ export interface ConsensusResult {
   required_approvals: number;
   /** The branch rule that applied (threshold, required approvals), or null. */
   rule_id: string | null;
+  /** Approvals and change requests given on code that has changed since (any reviewer). */
+  stale_approvals: number;
+  stale_rejections: number;
+  /** Whether those were left out (dismiss) or counted (keep). */
+  stale_reviews: StaleReviewsPolicy;
+  /** The stream head the reviews were judged against; null when unknown. */
+  head_commit: string | null;
 }
 
 /** The parts of a branch rule consensus applies. */
@@ -54,41 +73,62 @@ export interface CountedReview {
   reviewer_id: string;
   verdict: ReviewVerdict;
   is_human: boolean;
+  /** The reviewer's karma in the stream's repository. */
   karma: number;
   is_maintainer: boolean;
+  /** Given on code that has changed since (false when unknown). */
+  stale?: boolean;
 }
 
 /** Ratios within this of the threshold count as meeting it (2/3 against a stored 0.667, say). */
 const RATIO_EPSILON = 1e-9;
 
+/** The stream as consensus reads it: its reviews, and its branch for the code they were given on. */
+export type ConsensusStream = Pick<Stream, 'id' | 'agent_id' | 'branch' | 'base_branch'>;
+
 /**
  * Evaluates consensus for a stream in the caller's transaction, under the buffer branch's rule
- * (looked up unless the caller passes it, null for none).
+ * (looked up unless the caller passes it, null for none), against the stream's code now (read
+ * unless the caller passes it).
  */
 export async function evaluateConsensus(
-  _deps: CoreDeps,
+  deps: CoreDeps,
   db: Executor,
   repo: Repo,
-  stream: Pick<Stream, 'id' | 'agent_id'>,
+  stream: ConsensusStream,
   rule?: ConsensusRule | null,
+  code?: StreamCode,
 ): Promise<ConsensusResult> {
   const applied = rule === undefined ? await findBranchRule(db, repo.id, repo.buffer_branch) : rule;
-  const reviews = await loadCountedReviews(db, repo.id, stream);
-  return decideConsensus(repo, reviews, applied ?? null);
+  const current = code ?? (await readStreamCode(deps, db, repo, stream));
+  const reviews = await loadCountedReviews(db, repo.id, stream, current);
+  return { ...decideConsensus(repo, reviews, applied ?? null), head_commit: current.head };
 }
 
 async function loadCountedReviews(
   db: Executor,
   repoId: string,
   stream: Pick<Stream, 'id' | 'agent_id'>,
+  code: StreamCode,
 ): Promise<CountedReview[]> {
   const rows = await db
     .selectFrom('gitswarm_stream_reviews as r')
-    .innerJoin('gitswarm_agents as a', 'a.id', 'r.reviewer_id')
+    .leftJoin('gitswarm_repo_karma as k', (join) =>
+      join.onRef('k.agent_id', '=', 'r.reviewer_id').on('k.repo_id', '=', repoId),
+    )
     .leftJoin('gitswarm_maintainers as m', (join) =>
       join.onRef('m.agent_id', '=', 'r.reviewer_id').on('m.repo_id', '=', repoId),
     )
-    .select(['r.reviewer_id', 'r.verdict', 'r.is_human', 'a.karma', 'm.id as maintainer_row'])
+    .select([
+      'r.reviewer_id',
+      'r.verdict',
+      'r.is_human',
+      'r.head_commit',
+      'r.diff_fingerprint',
+      'r.reviewed_at',
+      'k.karma',
+      'm.id as maintainer_row',
+    ])
     .where('r.stream_id', '=', stream.id)
     .where('r.reviewer_id', '!=', stream.agent_id)
     .execute();
@@ -96,34 +136,44 @@ async function loadCountedReviews(
     reviewer_id: row.reviewer_id,
     verdict: row.verdict,
     is_human: row.is_human,
-    karma: row.karma,
+    karma: row.karma ?? 0,
     is_maintainer: row.maintainer_row !== null,
+    stale: isStaleReview(row, code),
   }));
 }
 
 type ConsensusSettings = Pick<
   Repo,
   'merge_mode' | 'ownership_model' | 'consensus_threshold' | 'min_reviews' | 'human_review_weight'
->;
+> &
+  Partial<Pick<Repo, 'stale_reviews'>>;
 
 /**
  * The pure decision: the repository's settings, the counted reviews and the branch rule in, the
  * answer out. The rule's threshold replaces the repository's; its required approvals come on top.
+ * Stale reviews are left out first unless the repository keeps them.
  */
 export function decideConsensus(
   repo: ConsensusSettings,
   reviews: readonly CountedReview[],
   rule: ConsensusRule | null = null,
 ): ConsensusResult {
+  const policy = repo.stale_reviews ?? 'dismiss';
+  const stale = reviews.filter((r) => r.stale === true);
+  const counted = policy === 'keep' ? reviews : reviews.filter((r) => r.stale !== true);
   const result = decideByModel(
     rule?.consensus_threshold != null ? { ...repo, consensus_threshold: rule.consensus_threshold } : repo,
-    reviews,
+    counted,
   );
   const required = rule?.required_approvals ?? 0;
   const ruled = {
     ...result,
     required_approvals: result.model === 'swarm' ? 0 : required,
     rule_id: rule?.id ?? null,
+    stale_approvals: stale.filter((r) => r.verdict === 'approve').length,
+    stale_rejections: stale.filter((r) => r.verdict === 'request_changes').length,
+    stale_reviews: policy,
+    head_commit: null,
   };
   if (ruled.reached && result.model !== 'swarm' && result.approvals < required) {
     return { ...ruled, reached: false, reason: 'insufficient_approvals' };
@@ -131,10 +181,12 @@ export function decideConsensus(
   return ruled;
 }
 
-function decideByModel(
-  repo: ConsensusSettings,
-  reviews: readonly CountedReview[],
-): Omit<ConsensusResult, 'required_approvals' | 'rule_id'> {
+type ModelDecision = Omit<
+  ConsensusResult,
+  'required_approvals' | 'rule_id' | 'stale_approvals' | 'stale_rejections' | 'stale_reviews' | 'head_commit'
+>;
+
+function decideByModel(repo: ConsensusSettings, reviews: readonly CountedReview[]): ModelDecision {
   const threshold = Number(repo.consensus_threshold);
   const decisive = reviews.filter((r) => r.verdict !== 'comment');
   const count = (list: readonly CountedReview[], verdict: ReviewVerdict) =>

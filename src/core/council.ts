@@ -5,7 +5,7 @@
  * max_members 11, standard_quorum 3, critical_quorum 5, term_limit_months 6,
  * election_interval_days 90.
  *
- * - Eligibility (joining, standing for election): the agent's karma is at least min_karma and it
+ * - Eligibility (joining, standing for election): the agent's karma in the repository is at least min_karma and it
  *   authored at least min_contributions merged streams of this repository that were not reverted.
  * - A council is `forming` until it has min_members members, then `active`; only an active council
  *   decides (proposals and proposal votes are refused otherwise). It falls back to `forming` when
@@ -32,6 +32,7 @@ import { newId } from '../util/ids.js';
 import { requireAction, resolveAccess } from './access.js';
 import { recordActivity } from './activity.js';
 import type { CoreDeps } from './deps.js';
+import { repoKarma } from './karma.js';
 
 /** The council settings an admin chooses at creation (and may change later). */
 export interface CouncilSettings {
@@ -341,14 +342,16 @@ export async function checkCouncilEligibility(
   agent: Agent,
 ): Promise<CouncilEligibility> {
   const contributions = await countMergedStreams(db, council.repo_id, agent.id);
+  // Karma earned in this repository: a total over repositories the agent controls could be farmed.
+  const karma = await repoKarma(db, council.repo_id, agent.id);
   const missing: string[] = [];
-  if (agent.karma < council.min_karma) missing.push(`karma ${agent.karma} is below ${council.min_karma}`);
+  if (karma < council.min_karma) missing.push(`karma ${karma} here is below ${council.min_karma}`);
   if (contributions < council.min_contributions) {
     missing.push(`${contributions} merged streams, ${council.min_contributions} needed`);
   }
   return {
     eligible: missing.length === 0,
-    karma: agent.karma,
+    karma,
     min_karma: council.min_karma,
     contributions,
     min_contributions: council.min_contributions,

@@ -24,6 +24,7 @@ export const EVENT_NAMES = [
   'workspace.destroyed',
   'buffer.stabilized',
   'buffer.promoted',
+  'buffer.head_set',
   'task.created',
   'task.claimed',
   'task.submitted',

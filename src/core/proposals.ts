@@ -81,6 +81,7 @@ export const COUNCIL_SETTING_KEYS = [
   'stabilize_command',
   'agent_access',
   'min_karma',
+  'stale_reviews',
 ] as const;
 
 export const VOTE_CHOICES: readonly VoteChoice[] = ['for', 'against', 'abstain'];

@@ -28,12 +28,14 @@ import {
 } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
 import { newId, newStreamId } from '../util/ids.js';
-import { requireAction } from './access.js';
+import { accessRank, requireAction, resolveAccess } from './access.js';
 import { recordActivity } from './activity.js';
 import { assertPromotable, recordPromotion } from './buffer-promotion.js';
+import { type VerifiedCommit, verifyCommitObject } from './commit-objects.js';
 import type { ConsensusResult } from './consensus.js';
 import type { CoreDeps } from './deps.js';
 import { isMaintainer } from './maintainers.js';
+import { getReportedBufferHead, isKnownBufferCommit, setReportedBufferHead } from './reported-buffer.js';
 import { getRepo } from './repos.js';
 import { reparentOntoBuffer } from './stream-cascade.js';
 import { assertMergeable, recordMerge } from './stream-merge.js';
@@ -113,7 +115,15 @@ export async function recordStream(
     }
     await assertStreamNameFree(trx, repo.id, name);
     const parent = input.dependsOn === undefined ? null : await getLiveParent(trx, repo.id, input.dependsOn);
-    const baseBranch = input.baseBranch ?? (parent ? parent.branch : repo.buffer_branch);
+    // A stream builds on the buffer or on its parent's branch; the record says which, not the client.
+    const baseBranch = parent ? parent.branch : repo.buffer_branch;
+    if (input.baseBranch !== undefined && input.baseBranch !== baseBranch) {
+      throw new GitSwarmError(
+        'invalid_input',
+        `Stream ${name} builds on ${baseBranch}, not ${JSON.stringify(input.baseBranch)}.`,
+        { hint: 'Leave out base_branch, or build on another stream with depends_on.' },
+      );
+    }
     const stream = await insertStreamRecord(deps, trx, {
       repo,
       agent,
@@ -249,7 +259,11 @@ export async function assertMergeApproved(
   });
 }
 
-/** The merge decision (spec 3.1 Mode B step 8): approved, and where to merge, or a refusal. */
+/**
+ * The merge decision (spec 3.1 Mode B step 8): approved, where to merge, and the two commits the
+ * reported merge must have as parents (the buffer head as last reported, null before the first
+ * reported merge, and the approved stream head), or a refusal.
+ */
 export async function approveMerge(deps: CoreDeps, input: MergeApprovalInput) {
   return lockedTransaction(deps.store, input.repo.id, async (trx) => {
     const repo = await getRepo(trx, input.repo.id);
@@ -259,6 +273,8 @@ export async function approveMerge(deps: CoreDeps, input: MergeApprovalInput) {
       stream_id: stream.id,
       branch: stream.branch,
       buffer_branch: repo.buffer_branch,
+      buffer_head: await getReportedBufferHead(trx, repo.id),
+      head_commit: (await approvedHeads(trx, stream, consensus !== null))[0] ?? null,
       consensus,
     };
   });
@@ -266,45 +282,59 @@ export async function approveMerge(deps: CoreDeps, input: MergeApprovalInput) {
 
 export interface RecordRemoteMergeInput extends MergeApprovalInput {
   mergeCommit: string;
+  /**
+   * The merge commit's raw object (`git cat-file commit <merge>`): it hashes to mergeCommit, so
+   * its parents are the commit's own and tie it to the approved head and the buffer head.
+   */
+  commitObject: string;
 }
 
 /**
- * Records the merge a client made after approval (PATCH status merged + merge_commit): the same
- * approval checks again, then the merge row, status, hooks (karma, stage, reviewer stats, task
- * claims) and activity, atomically. Reporting the same merge commit again changes nothing.
+ * Records the merge a client made after approval (PATCH status merged + merge_commit +
+ * commit_object): reported by the stream's author or a maintainer (maintain+), the same approval
+ * checks again, the commit tied to what the server recorded (assertMergeTiesToHistory), then the
+ * merge row with its parents, status, hooks (karma, stage, reviewer stats, task claims), the new
+ * buffer head and activity, atomically. Reporting the same merge commit again changes nothing.
  */
 export async function recordRemoteMerge(deps: CoreDeps, input: RecordRemoteMergeInput) {
-  assertObjectId('merge commit', input.mergeCommit);
+  const commit = verifyCommitObject(input.mergeCommit, input.commitObject);
   return withRepoLock(deps.store, input.repo.id, async () => {
-    const repo = await getRepo(deps.store.db, input.repo.id);
-    const already = await deps.store.db
+    const db = deps.store.db;
+    const repo = await getRepo(db, input.repo.id);
+    const reported = await getStreamById(db, input.stream.id);
+    assertStreamOfRepo(repo, reported);
+    await assertMayReportMerge(deps, db, repo, reported, input.actor);
+    const already = await db
       .selectFrom('gitswarm_merges')
       .select(['stream_id'])
       .where('repo_id', '=', repo.id)
       .where('merge_commit', '=', input.mergeCommit)
       .executeTakeFirst();
     if (already) {
-      if (already.stream_id !== input.stream.id) {
+      if (already.stream_id !== reported.id) {
         throw new GitSwarmError(
           'already_exists',
           `Merge commit ${input.mergeCommit} is recorded for another stream.`,
         );
       }
       return {
-        stream: await getStreamById(deps.store.db, input.stream.id),
+        stream: await getStreamById(db, reported.id),
         merge_commit: input.mergeCommit,
         created: false,
       };
     }
-    const { stream } = await inTransaction(deps.store.db, (trx) =>
-      assertMergeApproved(deps, trx, { ...input, repo }),
-    );
+    const { stream } = await inTransaction(db, async (trx) => {
+      const approved = await assertMergeApproved(deps, trx, { ...input, repo });
+      await assertMergeTiesToHistory(trx, repo, approved.stream, commit, approved.consensus !== null);
+      return approved;
+    });
+    const [baseCommit, headCommit] = commit.parents as [string, string];
     await recordReportedMove(
       deps,
       repo.id,
       {
         ref: `refs/heads/${repo.buffer_branch}`,
-        old: null,
+        old: baseCommit,
         new: input.mergeCommit,
         kind: 'merge',
         description: `Merge stream ${stream.name} into ${repo.buffer_branch}`,
@@ -312,7 +342,8 @@ export async function recordRemoteMerge(deps: CoreDeps, input: RecordRemoteMerge
         agentId: input.actor.id,
       },
       async (trx, opId, oplog) => {
-        await assertMergeApproved(deps, trx, { ...input, repo });
+        const approved = await assertMergeApproved(deps, trx, { ...input, repo });
+        await assertMergeTiesToHistory(trx, repo, stream, commit, approved.consensus !== null);
         await recordMerge(deps, trx, {
           repo,
           streamId: stream.id,
@@ -322,14 +353,128 @@ export async function recordRemoteMerge(deps: CoreDeps, input: RecordRemoteMerge
           opId,
           oplog,
         });
+        await trx
+          .updateTable('gitswarm_merges')
+          .set({ base_commit: baseCommit, head_commit: headCommit })
+          .where('repo_id', '=', repo.id)
+          .where('merge_commit', '=', input.mergeCommit)
+          .execute();
+        await setReportedBufferHead(deps, trx, {
+          repoId: repo.id,
+          commit: input.mergeCommit,
+          agentId: input.actor.id,
+        });
       },
     );
     return {
-      stream: await getStreamById(deps.store.db, stream.id),
+      stream: await getStreamById(db, stream.id),
       merge_commit: input.mergeCommit,
       created: true,
     };
   });
+}
+
+/** A merge is reported by the stream's author, or by a maintainer (maintain+) who merged it. */
+async function assertMayReportMerge(
+  deps: CoreDeps,
+  db: Executor,
+  repo: Repo,
+  stream: Stream,
+  actor: Agent,
+): Promise<void> {
+  if (stream.agent_id === actor.id) return;
+  const access = await resolveAccess(deps, db, repo, actor);
+  if (accessRank(access.level) < accessRank('maintain')) {
+    throw new GitSwarmError(
+      'forbidden',
+      `Only the author of stream ${stream.name} or a maintainer (maintain+) reports its merge.`,
+      { details: { stream_id: stream.id, required: 'maintain', actual: access.level } },
+    );
+  }
+}
+
+/**
+ * The reported merge is this stream's approved merge onto the buffer as the server knows it: two
+ * parents, the second the stream's approved head (approvedHeads), the first the buffer head last
+ * reported (before the first reported merge the server knows no head, and takes the first parent
+ * as the buffer's). Throws commit_mismatch.
+ */
+async function assertMergeTiesToHistory(
+  db: Executor,
+  repo: Repo,
+  stream: Stream,
+  commit: VerifiedCommit,
+  reviewed: boolean,
+): Promise<void> {
+  const [first, second] = commit.parents;
+  if (commit.parents.length !== 2 || first === undefined || second === undefined) {
+    throw new GitSwarmError(
+      'commit_mismatch',
+      `Commit ${commit.id} has ${commit.parents.length} parents; a merge into ${repo.buffer_branch} has two (git merge --no-ff).`,
+      { details: { commit: commit.id, parents: commit.parents } },
+    );
+  }
+  const heads = await approvedHeads(db, stream, reviewed);
+  if (!heads.includes(second)) {
+    throw new GitSwarmError(
+      'commit_mismatch',
+      `Commit ${commit.id} does not merge the approved head of stream ${stream.name}.`,
+      {
+        hint: 'Merge the stream head the server recorded (POST /streams/:id/commits), or record the newer commit and get it approved.',
+        details: { commit: commit.id, second_parent: second, approved_head: heads[0] ?? null },
+      },
+    );
+  }
+  const bufferHead = await getReportedBufferHead(db, repo.id);
+  if (bufferHead !== null && first !== bufferHead) {
+    throw new GitSwarmError(
+      'commit_mismatch',
+      `Commit ${commit.id} is not made on ${repo.buffer_branch} as last reported (${bufferHead}).`,
+      {
+        hint: `Fetch ${repo.buffer_branch}, merge the stream onto its head, push, then report that merge.`,
+        details: { commit: commit.id, first_parent: first, buffer_head: bufferHead },
+      },
+    );
+  }
+}
+
+/**
+ * The stream's approved head: its newest recorded commit (several only when recorded in the same
+ * instant). Where consensus decides the merge (`reviewed`), an approval must be given after that
+ * commit was recorded: a commit recorded after the last approval was not reviewed, and merging it
+ * is refused (commit_mismatch) until someone approves again.
+ */
+async function approvedHeads(db: Executor, stream: Stream, reviewed: boolean): Promise<string[]> {
+  const commits = await db
+    .selectFrom('gitswarm_stream_commits')
+    .select(['commit_hash', 'created_at'])
+    .where('stream_id', '=', stream.id)
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(10)
+    .execute();
+  const newest = commits[0]?.created_at;
+  const heads = commits.filter((c) => c.created_at === newest).map((c) => c.commit_hash);
+  if (reviewed && newest !== undefined) {
+    const approval = await db
+      .selectFrom('gitswarm_stream_reviews')
+      .select('id')
+      .where('stream_id', '=', stream.id)
+      .where('verdict', '=', 'approve')
+      .where('reviewed_at', '>=', newest)
+      .executeTakeFirst();
+    if (!approval) {
+      throw new GitSwarmError(
+        'commit_mismatch',
+        `Stream ${stream.name}'s head ${heads[0]} was recorded after its last approval; it has not been reviewed.`,
+        {
+          hint: 'Ask a reviewer to approve the stream as it is now.',
+          details: { head_commit: heads[0] ?? null },
+        },
+      );
+    }
+  }
+  return heads;
 }
 
 export interface RecordRemoteRevertInput {
@@ -372,15 +517,18 @@ export async function recordRemoteRevert(deps: CoreDeps, input: RecordRemoteReve
       repo.id,
       {
         ref: `refs/heads/${merge.target_branch}`,
-        old: null,
+        old:
+          merge.target_branch === repo.buffer_branch
+            ? await getReportedBufferHead(deps.store.db, repo.id)
+            : null,
         new: input.revertCommit,
         kind: 'revert',
         description: `Revert stream ${stream.name} on ${merge.target_branch}`,
         streamId: stream.id,
         agentId: input.actor.id,
       },
-      (trx, opId, oplog) =>
-        recordRevert(deps, trx, {
+      async (trx, opId, oplog) => {
+        await recordRevert(deps, trx, {
           repo,
           streamId: stream.id,
           mergeCommit: merge.merge_commit,
@@ -389,7 +537,16 @@ export async function recordRemoteRevert(deps: CoreDeps, input: RecordRemoteReve
           reason: input.reason ?? null,
           opId,
           oplog,
-        }),
+        });
+        // The revert was made on the buffer's head: the next merge is made on it.
+        if (merge.target_branch === repo.buffer_branch) {
+          await setReportedBufferHead(deps, trx, {
+            repoId: repo.id,
+            commit: input.revertCommit,
+            agentId: input.actor.id,
+          });
+        }
+      },
     );
     return {
       stream: await getStreamById(deps.store.db, stream.id),
@@ -533,56 +690,113 @@ export async function updateStreamMetadata(
   });
 }
 
+/** The largest duration_ms the store holds (a 32-bit integer column on both dialects). */
+export const MAX_DURATION_MS = 2_147_483_647;
+
 export interface RecordStabilizationInput {
   repo: Repo;
   actor: Agent;
   result: StabilizationResult;
   tag?: string;
-  bufferCommit?: string;
+  /** The commit the tests ran on: the recorded buffer head or a buffer commit the server knows. */
+  bufferCommit: string;
+  /** A red result's candidate culprit: the stream whose merge the reporter blames. */
   breakingStreamId?: string;
+  /** With red: a commit the same run found passing (the culprit merge's first parent). */
+  passingCommit?: string;
   durationMs?: number;
   details?: Record<string, unknown>;
 }
 
+export interface CulpritVerdict {
+  stream_id: string;
+  /** confirmed: the evidence is recorded (a task is filed); suspected: a candidate only. */
+  status: 'confirmed' | 'suspected';
+  /** Why it stays a suspicion (null when confirmed). */
+  reason: string | null;
+}
+
 /**
- * Records a stabilization a client (an agent or a CI runner with write access) ran on the buffer.
- * Answers whether the buffer should now be promoted (green and auto_promote_on_green); the
- * promotion itself is reported separately and checked then. A red result that names the breaking
- * stream files a critical task for its author, as a local red run does (one open task per stream:
- * reporting it again refers to the same task). The client reverts and reports the revert.
+ * Records a stabilization a client ran on the buffer. Only maintain+ reports results (a CI runner
+ * is given a maintain grant), and the tested commit must be one the server knows on the buffer
+ * (unknown_commit otherwise), so an untested or made-up commit cannot be recorded green. Answers
+ * whether the buffer should now be promoted (green and auto_promote_on_green); the promotion is
+ * reported separately and checked then. A red result's breaking stream is a candidate: only when
+ * the evidence is recorded (the failing commit is that stream's merge, whose first parent passed,
+ * in this report or a recorded green) is a critical task filed for its author (one open task per
+ * stream); otherwise the red is recorded with the culprit `suspected`.
  */
 export async function recordStabilization(
   deps: CoreDeps,
   input: RecordStabilizationInput,
-): Promise<{ stabilization: Stabilization; promote: boolean; task_id: string | null }> {
+): Promise<{
+  stabilization: Stabilization;
+  promote: boolean;
+  task_id: string | null;
+  culprit: CulpritVerdict | null;
+}> {
   if (!STABILIZATION_RESULTS.includes(input.result)) {
     throw new GitSwarmError('invalid_input', `Unknown result ${JSON.stringify(input.result)}.`);
   }
   if (input.tag !== undefined) assertValidBranch(input.tag);
-  if (input.bufferCommit !== undefined) assertObjectId('buffer commit', input.bufferCommit);
+  assertObjectId('buffer commit', input.bufferCommit);
+  if (input.passingCommit !== undefined) {
+    assertObjectId('passing commit', input.passingCommit);
+    if (input.result !== 'red') {
+      throw new GitSwarmError('invalid_input', 'passing_commit is evidence for a red result only.');
+    }
+  }
+  if (input.breakingStreamId !== undefined && input.result !== 'red') {
+    throw new GitSwarmError('invalid_input', 'breaking_stream_id goes with a red result only.');
+  }
+  if (
+    input.durationMs !== undefined &&
+    (!Number.isInteger(input.durationMs) || input.durationMs < 0 || input.durationMs > MAX_DURATION_MS)
+  ) {
+    throw new GitSwarmError('invalid_input', `duration_ms is an integer from 0 to ${MAX_DURATION_MS}.`);
+  }
   if (input.details !== undefined && JSON.stringify(input.details).length > 64 * 1024) {
     throw new GitSwarmError('invalid_input', 'Stabilization details may be at most 64 KiB of JSON.');
   }
   return lockedTransaction(deps.store, input.repo.id, async (trx) => {
     const repo = await getRepo(trx, input.repo.id);
-    await requireAction(deps, trx, repo, input.actor, 'write');
-    const breaking =
+    await requireAction(deps, trx, repo, input.actor, 'merge');
+    if (!(await isKnownBufferCommit(trx, repo, input.bufferCommit))) {
+      throw new GitSwarmError(
+        'unknown_commit',
+        `Commit ${input.bufferCommit} is not a ${repo.buffer_branch} commit the server has recorded.`,
+        {
+          hint: `Test the buffer head as last reported (a reported merge or revert), or report that merge first.`,
+          details: { commit: input.bufferCommit, buffer_head: await getReportedBufferHead(trx, repo.id) },
+        },
+      );
+    }
+    const candidate =
       input.breakingStreamId === undefined ? undefined : await getStreamById(trx, input.breakingStreamId);
-    if (breaking) assertStreamOfRepo(repo, breaking);
-    const taskId =
-      input.result === 'red' && breaking
-        ? await redTaskFor(deps, trx, repo, breaking, input.actor, input.details ?? {})
-        : null;
+    if (candidate) assertStreamOfRepo(repo, candidate);
+    const culprit = candidate
+      ? await judgeCulprit(trx, repo, candidate, input.bufferCommit, input.passingCommit)
+      : null;
+    const confirmed = culprit?.status === 'confirmed' ? candidate : undefined;
+    const taskId = confirmed
+      ? await redTaskFor(deps, trx, repo, confirmed, input.actor, input.details ?? {})
+      : null;
     const row: Stabilization = {
       id: newId(),
       repo_id: repo.id,
       result: input.result,
       tag: input.tag ?? null,
-      buffer_commit: input.bufferCommit ?? null,
-      breaking_stream_id: breaking?.id ?? null,
+      buffer_commit: input.bufferCommit,
+      breaking_stream_id: confirmed?.id ?? null,
       duration_ms: input.durationMs ?? null,
       log_path: null,
-      details: { ...input.details, reported: true, ...(taskId ? { task_id: taskId } : {}) },
+      details: {
+        ...input.details,
+        reported: true,
+        ...(culprit ? { culprit } : {}),
+        ...(input.passingCommit ? { passing_commit: input.passingCommit } : {}),
+        ...(taskId ? { task_id: taskId } : {}),
+      },
       stabilized_at: isoNow(deps.clock),
     };
     await trx
@@ -600,6 +814,7 @@ export async function recordStabilization(
         buffer_commit: row.buffer_commit,
         tag: row.tag,
         breaking_stream_id: row.breaking_stream_id,
+        culprit,
         duration_ms: row.duration_ms,
         reported: true,
       },
@@ -608,8 +823,52 @@ export async function recordStabilization(
       stabilization: row,
       promote: row.result === 'green' && repo.auto_promote_on_green,
       task_id: taskId,
+      culprit,
     };
   });
+}
+
+/**
+ * Whether the reporter's evidence against the candidate is recorded: the failing commit is the
+ * candidate's recorded merge, and that merge's first parent passed (named in this report, or a
+ * green stabilization recorded for it). Bisection gives exactly this pair.
+ */
+async function judgeCulprit(
+  db: Executor,
+  repo: Repo,
+  stream: Stream,
+  failing: string,
+  passing: string | undefined,
+): Promise<CulpritVerdict> {
+  const suspected = (reason: string): CulpritVerdict => ({
+    stream_id: stream.id,
+    status: 'suspected',
+    reason,
+  });
+  const merge = await db
+    .selectFrom('gitswarm_merges')
+    .select(['base_commit'])
+    .where('repo_id', '=', repo.id)
+    .where('stream_id', '=', stream.id)
+    .where('target_branch', '=', repo.buffer_branch)
+    .where('merge_commit', '=', failing)
+    .executeTakeFirst();
+  if (!merge) return suspected(`the failing commit is not a recorded merge of stream ${stream.name}`);
+  if (merge.base_commit === null) return suspected("the merge's first parent is not recorded");
+  if (passing === merge.base_commit) return { stream_id: stream.id, status: 'confirmed', reason: null };
+  const green = await db
+    .selectFrom('gitswarm_stabilizations')
+    .select('id')
+    .where('repo_id', '=', repo.id)
+    .where('result', '=', 'green')
+    .where('buffer_commit', '=', merge.base_commit)
+    .executeTakeFirst();
+  if (green) return { stream_id: stream.id, status: 'confirmed', reason: null };
+  return suspected(
+    passing === undefined
+      ? "no passing result is recorded for the merge's first parent"
+      : "the passing commit is not the merge's first parent",
+  );
 }
 
 const OPEN_TASK_STATUSES = ['open', 'claimed', 'submitted'] as const;

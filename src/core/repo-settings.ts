@@ -91,6 +91,10 @@ export const REPO_SETTINGS = {
     description: 'Automatic reverts allowed per day',
     parse: number(0, 1000, true),
   },
+  stale_reviews: {
+    description: 'dismiss | keep: whether verdicts on code changed since still count',
+    parse: oneOf('dismiss', 'keep'),
+  },
 } as const satisfies Partial<Record<SettingKey, SettingSpec>>;
 
 export type RepoSettingKey = keyof typeof REPO_SETTINGS;

@@ -1,6 +1,8 @@
 /**
  * Reviews: one per reviewer per stream (a later verdict replaces the earlier one), never by the
- * stream's author. Each verdict re-evaluates consensus and records the stream's review status.
+ * stream's author. Each verdict records the code it was given on (head and diff fingerprint, so
+ * it can go stale: review-freshness.ts), re-evaluates consensus and records the stream's review
+ * status.
  */
 import { GitSwarmError } from '../errors.js';
 import {
@@ -10,6 +12,7 @@ import {
   type Repo,
   type ReviewStatus,
   type ReviewVerdict,
+  type StaleReviewsPolicy,
   type Stream,
   type StreamReview,
 } from '../store/index.js';
@@ -19,6 +22,7 @@ import { requireAction } from './access.js';
 import { recordActivity } from './activity.js';
 import { type ConsensusResult, evaluateConsensus } from './consensus.js';
 import type { CoreDeps } from './deps.js';
+import { isStaleReview, readStreamCode, type StreamCode } from './review-freshness.js';
 import { isLiveStream, refreshStream, updateStream } from './streams.js';
 
 /** The verdicts a review can give; only approve and request_changes count towards consensus. */
@@ -88,7 +92,8 @@ export interface SubmitReviewInput {
 }
 
 export interface SubmitReviewResult {
-  review: StreamReview;
+  /** The verdict just given: on the stream's code now, so never stale. */
+  review: StreamReview & { stale: false };
   consensus: ConsensusResult;
   stream: Stream;
 }
@@ -123,14 +128,17 @@ export async function submitReview(deps: CoreDeps, input: SubmitReviewInput): Pr
         `Stream ${stream.id} is ${stream.status}; it can no longer be reviewed.`,
       );
     }
+    // Read under the lock: commits move the stream's head under the same lock.
+    const code = await readStreamCode(deps, trx, repo, stream);
     const review = await upsertReview(deps, trx, {
       streamId: stream.id,
       reviewer,
       verdict,
       feedback,
       tested: input.tested ?? false,
+      code,
     });
-    const consensus = await evaluateConsensus(deps, trx, repo, stream);
+    const consensus = await evaluateConsensus(deps, trx, repo, stream, undefined, code);
     const reviewStatus = nextReviewStatus(stream, consensus);
     const updated =
       reviewStatus === stream.review_status
@@ -148,9 +156,10 @@ export async function submitReview(deps: CoreDeps, input: SubmitReviewInput): Pr
         is_human: review.is_human,
         consensus_reached: consensus.reached,
         review_status: reviewStatus,
+        head_commit: code.head,
       },
     });
-    return { review, consensus, stream: updated };
+    return { review: { ...review, stale: false }, consensus, stream: updated };
   });
 }
 
@@ -167,6 +176,7 @@ interface UpsertReview {
   verdict: ReviewVerdict;
   feedback: string | null;
   tested: boolean;
+  code: StreamCode;
 }
 
 async function upsertReview(deps: CoreDeps, db: Executor, input: UpsertReview): Promise<StreamReview> {
@@ -177,6 +187,8 @@ async function upsertReview(deps: CoreDeps, db: Executor, input: UpsertReview): 
     tested: input.tested,
     is_human: input.reviewer.is_human,
     reviewed_at: now,
+    head_commit: input.code.head,
+    diff_fingerprint: input.code.fingerprint,
   };
   return db
     .insertInto('gitswarm_stream_reviews')
@@ -199,4 +211,36 @@ export async function listReviews(db: Executor, streamId: string): Promise<Liste
     .orderBy('r.reviewed_at')
     .orderBy('r.id')
     .execute();
+}
+
+export type JudgedReview = ListedReview & {
+  /** Given on code that has changed since (review-freshness.ts). */
+  stale: boolean;
+};
+
+export interface StreamReviews {
+  reviews: JudgedReview[];
+  /** The stream head the reviews were judged against; null when unknown. */
+  head_commit: string | null;
+  /** How many of the reviews are stale. */
+  stale: number;
+  /** Whether stale verdicts are left out of consensus (dismiss) or still count (keep). */
+  stale_reviews: StaleReviewsPolicy;
+}
+
+/** A stream's reviews, oldest first, each marked stale or not against the stream's code now. */
+export async function listReviewsWithStaleness(
+  deps: CoreDeps,
+  db: Executor,
+  repo: Repo,
+  stream: Pick<Stream, 'id' | 'branch' | 'base_branch'>,
+): Promise<StreamReviews> {
+  const code = await readStreamCode(deps, db, repo, stream);
+  const reviews = (await listReviews(db, stream.id)).map((r) => ({ ...r, stale: isStaleReview(r, code) }));
+  return {
+    reviews,
+    head_commit: code.head,
+    stale: reviews.filter((r) => r.stale).length,
+    stale_reviews: repo.stale_reviews,
+  };
 }

@@ -3,6 +3,8 @@
  * client made in its own clone (remote-sync.ts): the checks on its name and parent, the row, the
  * link to a claimed task, and the `stream.created` event.
  */
+import { sql } from 'kysely';
+import { assertValidBranch } from '../engine/names.js';
 import { GitSwarmError } from '../errors.js';
 import { type Agent, type Executor, type Repo, type Stream, toJson } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
@@ -30,6 +32,85 @@ export async function assertStreamNameFree(
       hint,
       details: { stream_id: taken.id },
     });
+  }
+}
+
+/** Names git resolves specially: a stream branch called so would shadow or confuse them. */
+const SPECIAL_REFS = new Set([
+  'HEAD',
+  'FETCH_HEAD',
+  'ORIG_HEAD',
+  'MERGE_HEAD',
+  'CHERRY_PICK_HEAD',
+  'REVERT_HEAD',
+  'BISECT_HEAD',
+  'AUTO_MERGE',
+]);
+/** First path segments git's ref lookup reads as a ref namespace (`heads/main` finds main). */
+const REF_NAMESPACES = new Set(['refs', 'heads', 'tags', 'remotes']);
+
+/** Whether two branch names collide: equal, or one a directory of the other (git cannot hold both). */
+function branchesCollide(a: string, b: string): boolean {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  return x === y || x.startsWith(`${y}/`) || y.startsWith(`${x}/`);
+}
+
+/**
+ * Throws unless a new stream of the repository may take the branch: a valid name that is not a
+ * full ref, a ref namespace or one of git's special names (HEAD…), does not collide with the
+ * buffer or the promote target, and no live stream's branch collides with it. Compared without
+ * case, since clients on case-insensitive file systems cannot tell `Main` from `main`.
+ */
+export async function assertStreamBranchFree(db: Executor, repo: Repo, branch: string): Promise<void> {
+  assertValidBranch(branch);
+  const segments = branch.split('/');
+  if (SPECIAL_REFS.has(branch.toUpperCase()) || REF_NAMESPACES.has((segments[0] ?? '').toLowerCase())) {
+    throw new GitSwarmError('invalid_name', `The branch name ${JSON.stringify(branch)} is reserved.`, {
+      hint: 'Give the short branch name, not a full ref or a special name such as HEAD; the default is stream/<id>.',
+    });
+  }
+  for (const [what, reserved] of [
+    ['buffer branch', repo.buffer_branch],
+    ['promote target', repo.promote_target],
+  ] as const) {
+    if (branchesCollide(branch, reserved)) {
+      throw new GitSwarmError(
+        'invalid_name',
+        `The branch ${JSON.stringify(branch)} collides with the repository's ${what} ${reserved}.`,
+        { hint: 'A stream works on its own branch; the default is stream/<id>.' },
+      );
+    }
+  }
+  // The live branches equal to this one, above it (its directories) or below it.
+  const lowered = branch.toLowerCase();
+  const above = segments.slice(0, -1).map((_, i) =>
+    segments
+      .slice(0, i + 1)
+      .join('/')
+      .toLowerCase(),
+  );
+  const taken = await db
+    .selectFrom('gitswarm_streams')
+    .select(['id', 'branch'])
+    .where('repo_id', '=', repo.id)
+    .where('status', 'in', LIVE_STREAM_STATUSES)
+    .where((w) =>
+      w.or([
+        w(sql`lower(branch)`, 'in', [lowered, ...above]),
+        w(sql`substr(lower(branch), 1, ${lowered.length + 1})`, '=', `${lowered}/`),
+      ]),
+    )
+    .executeTakeFirst();
+  if (taken) {
+    throw new GitSwarmError(
+      'already_exists',
+      `The branch ${JSON.stringify(branch)} collides with the branch ${taken.branch} of a live stream.`,
+      {
+        hint: 'Give the stream its own branch; the default is stream/<id>.',
+        details: { stream_id: taken.id },
+      },
+    );
   }
 }
 
@@ -72,6 +153,7 @@ export async function insertStreamRecord(
   input: NewStreamRecord,
 ): Promise<Stream> {
   const { repo, agent, id } = input;
+  await assertStreamBranchFree(trx, repo, input.branch);
   const now = isoNow(deps.clock);
   let stream = await trx
     .insertInto('gitswarm_streams')

@@ -2,7 +2,8 @@
  * Claims on tasks: an agent takes a task, links it to the stream doing the work, submits it and
  * a reviewer approves (completing the task and paying its bounty) or rejects it (the task opens
  * again). A task has at most one claim in progress (`active` or `submitted`) at a time, and its
- * creator cannot claim it.
+ * creator cannot claim it. A claim links only to a stream of the task's repository that the
+ * claimant authored ({@link assertClaimStream}); handing in and paying check it again.
  *
  * Claim states: `active` → `submitted` → `approved` | `rejected`; `active` or `submitted` →
  * `abandoned` (the claimant gives up, or the task is cancelled or expires).
@@ -15,7 +16,6 @@ import { requireAction } from './access.js';
 import { recordActivity } from './activity.js';
 import { payBounty } from './budget.js';
 import type { CoreDeps } from './deps.js';
-import { awardBountyKarma, type KarmaChange } from './karma.js';
 import { inRepoTransaction } from './repo-transaction.js';
 import { canManageTask, findTask, getTask, isPastExpiry } from './tasks.js';
 
@@ -75,6 +75,59 @@ async function agentName(db: Executor, agentId: string): Promise<string> {
   return row?.name ?? agentId;
 }
 
+/**
+ * Why a claim of `agentId` may not link to the stream, or null when it may: the stream must be
+ * one of the task's repository (`invalid_input` otherwise, alike for a stream of another
+ * repository and one that does not exist) and its author must be the claimant (`forbidden`).
+ */
+async function claimStreamProblem(
+  db: Executor,
+  input: { repo: Pick<Repo, 'id' | 'name'>; agentId: string; streamId: string },
+): Promise<GitSwarmError | null> {
+  const stream = await db
+    .selectFrom('gitswarm_streams')
+    .select(['id', 'name', 'agent_id'])
+    .where('id', '=', input.streamId)
+    .where('repo_id', '=', input.repo.id)
+    .executeTakeFirst();
+  if (!stream) {
+    return new GitSwarmError(
+      'invalid_input',
+      `No stream ${JSON.stringify(input.streamId)} in repository ${input.repo.name}; a claim links only to a stream of the task's repository.`,
+      {
+        hint: 'Give the id of your own stream in this repository (gitswarm workspace list).',
+        details: { stream_id: input.streamId },
+      },
+    );
+  }
+  if (stream.agent_id !== input.agentId) {
+    return new GitSwarmError(
+      'forbidden',
+      `Stream ${stream.name} is another agent's; a claim links only to the claimant's own stream.`,
+      { hint: 'Link the claim to a stream you created.', details: { stream_id: stream.id } },
+    );
+  }
+  return null;
+}
+
+/**
+ * Throws unless the agent may link its claim to the stream: a stream of the repository that it
+ * authored (see claimStreamProblem). Every path that links a claim and a stream calls this:
+ * `POST /tasks/:id/claim {stream_id}`, `workspace create --task`, a stream a client reports with
+ * its task.
+ */
+export async function assertClaimStream(
+  db: Executor,
+  input: { repo: Pick<Repo, 'id' | 'name'>; agent: Pick<Agent, 'id'>; streamId: string },
+): Promise<void> {
+  const problem = await claimStreamProblem(db, {
+    repo: input.repo,
+    agentId: input.agent.id,
+    streamId: input.streamId,
+  });
+  if (problem) throw problem;
+}
+
 /** Inserts a claim after checking every claim rule, in the caller's transaction. */
 async function insertClaim(
   deps: CoreDeps,
@@ -105,6 +158,7 @@ async function insertClaim(
     );
   }
   refuseExpired(deps, task);
+  if (input.streamId !== null) await assertClaimStream(db, { repo, agent, streamId: input.streamId });
   const claim = await db
     .insertInto('gitswarm_task_claims')
     .values({
@@ -179,6 +233,7 @@ export async function linkClaimToStream(
     if (!open || open.agent_id !== input.agent.id) {
       return insertClaim(deps, trx, { repo: input.repo, task, agent: input.agent, streamId: input.streamId });
     }
+    await assertClaimStream(trx, { repo: input.repo, agent: input.agent, streamId: input.streamId });
     if (open.stream_id === input.streamId) return open;
     const claim = await trx
       .updateTable('gitswarm_task_claims')
@@ -259,6 +314,9 @@ export async function submitClaim(
       );
     }
     refuseExpired(deps, task);
+    if (claim.stream_id !== null) {
+      await assertClaimStream(trx, { repo: input.repo, agent: input.agent, streamId: claim.stream_id });
+    }
     return markSubmitted(deps, trx, { repoId: input.repo.id, task, claim, notes, auto: false });
   });
 }
@@ -329,13 +387,14 @@ export interface ReviewClaimResult {
   task: Task;
   /** Credits paid to the claimant (0 without a bounty or on rejection). */
   payout: number;
-  karma: KarmaChange | null;
 }
 
 /**
  * Approves or rejects a submitted claim (maintain+ or the task's creator; never the claimant).
- * Approval completes the task, pays the bounty from its reservation and gives the claimant
- * karma; rejection returns the task to `open`.
+ * Approval completes the task and pays the bounty from its reservation; it earns no karma (a
+ * budget's credits are its own admins' to give: karma.ts). A claim linked to a stream that is not
+ * its claimant's own in this repository cannot be approved, only rejected. Rejection returns the
+ * task to `open`.
  */
 export async function reviewClaim(
   deps: CoreDeps,
@@ -381,6 +440,20 @@ export async function reviewClaim(
       );
     }
     const approved = verdict === 'approve';
+    if (approved && claim.stream_id !== null) {
+      const problem = await claimStreamProblem(trx, {
+        repo,
+        agentId: claim.agent_id,
+        streamId: claim.stream_id,
+      });
+      if (problem) {
+        throw new GitSwarmError(
+          'forbidden',
+          `The claim on task #${task.number} links stream ${claim.stream_id}, which is not its claimant's own stream in this repository; it cannot be approved or paid, only rejected.`,
+          { details: { claim_id: claim.id, stream_id: claim.stream_id } },
+        );
+      }
+    }
     const reviewed = await trx
       .updateTable('gitswarm_task_claims')
       .set({
@@ -407,7 +480,6 @@ export async function reviewClaim(
         payout: reviewed.payout_amount,
       },
     });
-    let karma: KarmaChange | null = null;
     if (approved && task.amount > 0) {
       await payBounty(deps, trx, {
         repoId: repo.id,
@@ -416,14 +488,8 @@ export async function reviewClaim(
         agentId: claim.agent_id,
         description: `Bounty of task #${task.number} paid`,
       });
-      karma = await awardBountyKarma(deps, trx, {
-        repoId: repo.id,
-        agentId: claim.agent_id,
-        taskId: task.id,
-        amount: task.amount,
-      });
     }
-    return { claim: reviewed, task: updatedTask, payout: reviewed.payout_amount, karma };
+    return { claim: reviewed, task: updatedTask, payout: reviewed.payout_amount };
   });
 }
 
@@ -508,18 +574,20 @@ export async function listClaims(
 }
 
 /**
- * Submits the active claims linked to a stream that just merged, in the caller's (merge)
- * transaction: merged work is handed in for review; the bounty is paid when a reviewer approves.
+ * Submits the active claims its author holds linked to a stream that just merged, in the caller's
+ * (merge) transaction: merged work is handed in for review; the bounty is paid when a reviewer
+ * approves. A claim by anyone else that names the stream is left alone.
  */
 export async function submitClaimsOfMergedStream(
   deps: CoreDeps,
   db: Executor,
-  input: { repo: Pick<Repo, 'id'>; stream: Pick<Stream, 'id'> },
+  input: { repo: Pick<Repo, 'id'>; stream: Pick<Stream, 'id' | 'agent_id'> },
 ): Promise<TaskClaim[]> {
   const claims = await db
     .selectFrom('gitswarm_task_claims')
     .selectAll()
     .where('stream_id', '=', input.stream.id)
+    .where('agent_id', '=', input.stream.agent_id)
     .where('status', '=', 'active')
     .execute();
   const submitted: TaskClaim[] = [];

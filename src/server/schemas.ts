@@ -83,6 +83,7 @@ export const RepoView = Closed({
   stabilize_memory_mb: Type.Number(),
   sandbox: Type.String(),
   max_auto_reverts_per_day: Type.Number(),
+  stale_reviews: Type.String(),
   stage: Type.String(),
   contributor_count: Type.Number(),
   patch_count: Type.Number(),

@@ -2,7 +2,8 @@
  * Starts the server: opens the store (an embedded SQLite file in the data directory, or PostgreSQL
  * when given a postgres:// URL; migrations run on open), builds the app and listens. SIGTERM and
  * SIGINT shut it down gracefully: stop accepting connections, let in-flight requests finish, close
- * WebSockets, Redis and the store.
+ * WebSockets, Redis and the store. Webhook deliveries in flight are aborted and stay queued in the
+ * database; they hold shutdown up for at most 2 s (docs/notifications.md).
  *
  * Configuration from the environment (see `serverConfigFromEnv`): PORT (3000), HOST (127.0.0.1),
  * DATABASE_URL, DATABASE_POOL_SIZE (20), REDIS_URL, GITSWARM_DATA_DIR (./.gitswarm-server),

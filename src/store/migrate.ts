@@ -3,6 +3,10 @@ import { DEFAULT_MIGRATION_TABLE, type Migration, type MigrationProvider, Migrat
 import type { Store } from './dialect.js';
 import { initialMigration } from './migrations/0001-initial.js';
 import { retriesAndIndexesMigration } from './migrations/0002-retries-and-indexes.js';
+import { repoKarmaMigration } from './migrations/0003-repo-karma.js';
+import { reviewFreshnessMigration } from './migrations/0004-review-freshness.js';
+import { webhookCircuitsMigration } from './migrations/0007-webhook-circuits.js';
+import { reportedCommitsMigration } from './migrations/0008-reported-commits.js';
 
 function provider(store: Store): MigrationProvider {
   return {
@@ -10,6 +14,10 @@ function provider(store: Store): MigrationProvider {
       return {
         '0001-initial': initialMigration(store.capabilities),
         '0002-retries-and-indexes': retriesAndIndexesMigration(store.capabilities),
+        '0003-repo-karma': repoKarmaMigration(store.capabilities),
+        '0004-review-freshness': reviewFreshnessMigration(store.capabilities),
+        '0007-webhook-circuits': webhookCircuitsMigration(store.capabilities),
+        '0008-reported-commits': reportedCommitsMigration(store.capabilities),
       };
     },
   };

@@ -45,6 +45,8 @@ export type CandidateStatus = 'nominated' | 'accepted' | 'withdrawn' | 'elected'
 export type StabilizationResult = 'green' | 'red' | 'flaky' | 'error';
 export type PromotionTrigger = 'auto' | 'manual' | 'council' | 'forced';
 export type OperationStatus = 'pending' | 'done' | 'rolled_back';
+/** Whether verdicts given on code that has since changed still count towards consensus. */
+export type StaleReviewsPolicy = 'dismiss' | 'keep';
 
 export interface OrgsTable {
   id: string;
@@ -66,6 +68,7 @@ export interface AgentsTable {
   name: string;
   description: string | null;
   api_key_hash: string | null;
+  /** The sum of the agent's karma over every repository (gitswarm_repo_karma); shown, no rule reads it. */
   karma: Defaulted<number>;
   is_human: Defaulted<boolean>;
   status: Defaulted<'active' | 'suspended'>;
@@ -101,6 +104,7 @@ export interface ReposTable {
   stabilize_memory_mb: Defaulted<number>;
   sandbox: Defaulted<'bubblewrap' | 'none'>;
   max_auto_reverts_per_day: Defaulted<number>;
+  stale_reviews: Defaulted<StaleReviewsPolicy>;
   stage: Defaulted<RepoStage>;
   contributor_count: Defaulted<number>;
   patch_count: Defaulted<number>;
@@ -203,6 +207,19 @@ export interface StreamReviewsTable {
   is_human: Defaulted<boolean>;
   tested: Defaulted<boolean>;
   reviewed_at: CreatedAt;
+  /** The stream head the verdict was given on; null for reviews from before heads were recorded. */
+  head_commit: string | null;
+  /** The fingerprint of the stream's diff at that head (engine/patch-id.ts); null when unknown. */
+  diff_fingerprint: string | null;
+}
+
+/** Cache: the fingerprint of a stream head's diff against its base branch, computed once per head. */
+export interface DiffFingerprintsTable {
+  repo_id: string;
+  base_branch: string;
+  head_commit: string;
+  fingerprint: string;
+  created_at: CreatedAt;
 }
 
 export interface MergesTable {
@@ -215,6 +232,18 @@ export interface MergesTable {
   reverted_at: Timestamp | null;
   revert_commit: string | null;
   merged_at: CreatedAt;
+  /** Mode B: the reported merge commit's first parent (the buffer head it was made on). */
+  base_commit: string | null;
+  /** Mode B: its second parent (the stream head it merged). */
+  head_commit: string | null;
+}
+
+/** Mode B: the buffer head as last reported by a client (the server holds no clone to ask). */
+export interface BufferHeadsTable {
+  repo_id: string;
+  head_commit: string;
+  agent_id: string | null;
+  updated_at: string;
 }
 
 export interface StabilizationsTable {
@@ -439,6 +468,14 @@ export interface ReviewKarmaTransactionsTable {
   created_at: CreatedAt;
 }
 
+/** An agent's karma in one repository: the sum of its ledger rows there (kept with each change). */
+export interface RepoKarmaTable {
+  agent_id: string;
+  repo_id: string;
+  karma: Defaulted<number>;
+  updated_at: CreatedAt;
+}
+
 export interface NotificationPreferencesTable {
   id: string;
   agent_id: string;
@@ -461,6 +498,16 @@ export interface AgentNotificationsTable {
   /** When the next delivery attempt is due (or, while one runs, when its lease ends); null once done. */
   next_attempt_at: Timestamp | null;
   created_at: CreatedAt;
+}
+
+/** A webhook target host's circuit breaker: consecutive failures, and while open, when it closes. */
+export interface WebhookCircuitsTable {
+  /** `host:port` of the webhook URL, lower case. */
+  target: string;
+  consecutive_failures: Defaulted<number>;
+  open_until: Timestamp | null;
+  last_error: string | null;
+  updated_at: CreatedAt;
 }
 
 /** Write-ahead log of ref moves: the intent is recorded before the ref moves, completion after. */
@@ -501,7 +548,9 @@ export interface Database {
   gitswarm_worktrees: WorktreesTable;
   gitswarm_stream_commits: StreamCommitsTable;
   gitswarm_stream_reviews: StreamReviewsTable;
+  gitswarm_diff_fingerprints: DiffFingerprintsTable;
   gitswarm_merges: MergesTable;
+  gitswarm_buffer_heads: BufferHeadsTable;
   gitswarm_stabilizations: StabilizationsTable;
   gitswarm_promotions: PromotionsTable;
   gitswarm_tasks: TasksTable;
@@ -520,8 +569,10 @@ export interface Database {
   gitswarm_github_user_mappings: GithubUserMappingsTable;
   gitswarm_reviewer_stats: ReviewerStatsTable;
   gitswarm_review_karma_transactions: ReviewKarmaTransactionsTable;
+  gitswarm_repo_karma: RepoKarmaTable;
   gitswarm_notification_preferences: NotificationPreferencesTable;
   gitswarm_agent_notifications: AgentNotificationsTable;
+  gitswarm_webhook_circuits: WebhookCircuitsTable;
   gitswarm_operations: OperationsTable;
   gitswarm_idempotency_keys: IdempotencyKeysTable;
 }

@@ -264,6 +264,13 @@ export function describeWalkthrough(label: string, options: () => Promise<Create
       }
       repo.write('config.txt', 'auth=on\nlogging=on\n', beta.worktree);
       await ok(repo, ['commit', '-m', 'Resolve conflict with auth'], beta.worktree);
+      // The resolution changed the stream's diff: the approval is stale until the reviewer looks again.
+      const stale = await json<{ reached: boolean; stale_approvals: number }>(repo, 'consensus', [
+        'consensus',
+        'logging',
+      ]);
+      expect(stale).toMatchObject({ reached: false, stale_approvals: 1 });
+      await ok(repo, ['review', 'submit', 'logging', 'approve', '--as', 'reviewer']);
       const retried = await json<{ merged: boolean; buffer_head: string }>(repo, 'merge', [
         'merge',
         'logging',

@@ -69,11 +69,18 @@ for (const dialect of DIALECTS) {
       const open = await seedRepo(deps, { agent_access: 'public' });
       const gated = await seedRepo(deps, { agent_access: 'karma_threshold', min_karma: 50 });
       const hidden = await seedRepo(deps, { agent_access: 'public', is_private: true });
-      const novice = await seedAgent(deps, 'novice', { karma: 10 });
-      const veteran = await seedAgent(deps, 'veteran', { karma: 50 });
+      const novice = await seedAgent(deps, 'novice', { karma: 10, karmaIn: gated.repo });
+      const veteran = await seedAgent(deps, 'veteran', { karma: 50, karmaIn: gated.repo });
+      // Karma earned in another repository opens nothing here: the gate reads karma in this one.
+      const outsider = await seedAgent(deps, 'outsider', { karma: 1000, karmaIn: open.repo });
       expect((await resolveAccess(deps, store.db, open.repo, novice)).level).toBe('write');
       expect((await resolveAccess(deps, store.db, gated.repo, novice)).level).toBe('read');
       expect((await resolveAccess(deps, store.db, gated.repo, veteran)).level).toBe('write');
+      expect(outsider.karma).toBe(1000);
+      expect((await resolveAccess(deps, store.db, gated.repo, outsider)).level).toBe('read');
+      expect((await getRepoForAction(deps, store.db, gated.repo.id, outsider, 'read')).access.level).toBe(
+        'read',
+      );
       const privateRepo = await getRepo(store.db, hidden.repo.id);
       expect(await resolveAccess(deps, store.db, privateRepo, veteran)).toEqual({
         level: 'none',
@@ -87,7 +94,7 @@ for (const dialect of DIALECTS) {
 
     it('getRepoForAction: the same row as getRepo with the access, in one query; refusals alike', async () => {
       const seeded = await seedRepo(deps, { agent_access: 'karma_threshold', min_karma: 50 });
-      const novice = await seedAgent(deps, 'novice', { karma: 10 });
+      const novice = await seedAgent(deps, 'novice', { karma: 10, karmaIn: seeded.repo });
       const found = await getRepoForAction(deps, store.db, seeded.repo.id, seeded.owner, 'settings');
       expect(found).toEqual({
         repo: await getRepo(store.db, seeded.repo.id),

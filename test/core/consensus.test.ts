@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evaluateConsensus } from '../../src/core/consensus.js';
+import { type CountedReview, decideConsensus, evaluateConsensus } from '../../src/core/consensus.js';
+import { adjustKarma } from '../../src/core/karma.js';
 import { submitReview } from '../../src/core/reviews.js';
 import type { ReviewVerdict } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
@@ -316,16 +317,33 @@ for (const dialect of DIALECTS) {
         for (const reviewer of testCase.reviewers) {
           const agent = await seedAgent(deps, 'reviewer', {
             karma: reviewer.karma,
+            karmaIn: seeded.repo,
             isHuman: reviewer.human,
             maintainerOf: reviewer.maintainer ? seeded : undefined,
           });
           await submitReview(deps, { repo: seeded.repo, stream, reviewer: agent, verdict: reviewer.verdict });
         }
         const result = await evaluateConsensus(deps, store.db, seeded.repo, stream);
-        const { ratio, rule_id, required_approvals, ...rest } = result;
+        const {
+          ratio,
+          rule_id,
+          required_approvals,
+          stale_approvals,
+          stale_rejections,
+          stale_reviews,
+          head_commit,
+          ...rest
+        } = result;
         const { ratio: expectedRatio, ...expectedRest } = testCase.expected;
         expect(rest).toEqual(expectedRest);
         expect({ rule_id, required_approvals }).toEqual({ rule_id: null, required_approvals: 0 });
+        // No git and no recorded commit: no head to judge by, so nothing is stale.
+        expect({ stale_approvals, stale_rejections, stale_reviews, head_commit }).toEqual({
+          stale_approvals: 0,
+          stale_rejections: 0,
+          stale_reviews: 'dismiss',
+          head_commit: null,
+        });
         expect(ratio).toBeCloseTo(expectedRatio, 9);
       });
     }
@@ -340,10 +358,70 @@ for (const dialect of DIALECTS) {
       await submitReview(deps, { repo: seeded.repo, stream, reviewer: fan, verdict: 'approve' });
       await submitReview(deps, { repo: seeded.repo, stream, reviewer: critic, verdict: 'request_changes' });
       expect((await evaluateConsensus(deps, store.db, seeded.repo, stream)).reached).toBe(false);
-      await store.db.updateTable('gitswarm_agents').set({ karma: 8 }).where('id', '=', fan.id).execute();
+      await adjustKarma(deps, store.db, {
+        agentId: fan.id,
+        repoId: seeded.repo.id,
+        amount: 8,
+        reason: 'test',
+      });
       const after = await evaluateConsensus(deps, store.db, seeded.repo, stream);
       expect(after.reached).toBe(true);
       expect(after.ratio).toBeCloseTo(3 / 4, 9);
     });
   });
 }
+
+describe('decideConsensus with stale reviews', () => {
+  const settings = {
+    merge_mode: 'review',
+    consensus_threshold: 0.66,
+    min_reviews: 1,
+    human_review_weight: 1.5,
+  } as const;
+  const review = (verdict: CountedReview['verdict'], stale: boolean, reviewer_id: string): CountedReview => ({
+    reviewer_id,
+    verdict,
+    is_human: false,
+    karma: 0,
+    is_maintainer: true,
+    stale,
+  });
+  const staleApproval = [review('approve', true, 'a')];
+
+  for (const model of ['solo', 'guild', 'open'] as const) {
+    it(`${model}: a stale approval alone does not reach consensus (dismiss), and does with keep`, () => {
+      const dismissed = decideConsensus({ ...settings, ownership_model: model }, staleApproval);
+      expect(dismissed).toMatchObject({
+        reached: false,
+        approvals: 0,
+        stale_approvals: 1,
+        stale_reviews: 'dismiss',
+      });
+      const kept = decideConsensus(
+        { ...settings, ownership_model: model, stale_reviews: 'keep' },
+        staleApproval,
+      );
+      expect(kept).toMatchObject({ reached: true, approvals: 1, stale_approvals: 1, stale_reviews: 'keep' });
+    });
+  }
+
+  it("a branch rule's required approvals count fresh approvals only", () => {
+    const rule = { id: 'r', consensus_threshold: null, required_approvals: 2 };
+    const reviews = [review('approve', false, 'a'), review('approve', true, 'b')];
+    expect(decideConsensus({ ...settings, ownership_model: 'guild' }, reviews, rule)).toMatchObject({
+      reached: false,
+      reason: 'insufficient_approvals',
+      approvals: 1,
+      stale_approvals: 1,
+    });
+  });
+
+  it('a stale change request stops blocking', () => {
+    const reviews = [review('approve', false, 'a'), review('request_changes', true, 'b')];
+    expect(decideConsensus({ ...settings, ownership_model: 'guild' }, reviews)).toMatchObject({
+      reached: true,
+      rejections: 0,
+      stale_rejections: 1,
+    });
+  });
+});

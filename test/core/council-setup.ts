@@ -9,6 +9,7 @@ import type { CouncilSettings } from '../../src/core/council.js';
 import { createCouncil, joinCouncil } from '../../src/core/council.js';
 import type { CoreDeps } from '../../src/core/deps.js';
 import { createLocalEventBus } from '../../src/core/events.js';
+import { adjustKarma } from '../../src/core/karma.js';
 import { createRepo } from '../../src/core/repos.js';
 import type { Agent, Council, Repo, Stream } from '../../src/store/index.js';
 import { newId, newStreamId } from '../../src/util/ids.js';
@@ -119,7 +120,13 @@ export async function makeAgent(
 ): Promise<Agent> {
   const agent = await registerAgent(world.deps, { name: options.name ?? uniqueName('agent') });
   const karma = options.karma ?? 100;
-  await world.store.db.updateTable('gitswarm_agents').set({ karma }).where('id', '=', agent.id).execute();
+  if (karma !== 0)
+    await adjustKarma(world.deps, world.store.db, {
+      agentId: agent.id,
+      repoId: world.repo.id,
+      amount: karma,
+      reason: 'test: karma earned in the repository',
+    });
   for (let i = 0; i < (options.merged ?? 3); i++) await insertMergedStream(world, agent);
   return { ...agent, karma };
 }

@@ -11,6 +11,7 @@ import {
   showCouncil,
   updateCouncilSettings,
 } from '../../src/core/council.js';
+import { adjustKarma } from '../../src/core/karma.js';
 import { createRepo } from '../../src/core/repos.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import {
@@ -85,6 +86,21 @@ for (const dialect of DIALECTS) {
       });
       await expectCode(createCouncil(world.deps, { repo: world.repo, actor: world.owner }), 'already_exists');
       expect(await activityOf(world, 'council.created')).toHaveLength(1);
+    });
+
+    it('reads karma earned in this repository, not karma farmed elsewhere', async () => {
+      const council = await getCouncil(world.store.db, world.repo.id);
+      const farmer = await makeAgent(world, { karma: 0, merged: 3 });
+      const elsewhere = await createRepo(world.deps, { name: uniqueName('farm'), owner: farmer });
+      await adjustKarma(world.deps, world.store.db, {
+        agentId: farmer.id,
+        repoId: elsewhere.id,
+        amount: 1000,
+        reason: 'test: karma farmed in a repository the agent owns',
+      });
+      const eligibility = await checkCouncilEligibility(world.store.db, council, farmer);
+      expect(eligibility).toMatchObject({ eligible: false, karma: 0, min_karma: 50 });
+      await expectCode(joinCouncil(world.deps, { repo: world.repo, agent: farmer }), 'not_eligible');
     });
 
     it('admits only agents with the karma and the merged, not reverted streams', async () => {

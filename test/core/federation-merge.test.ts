@@ -80,6 +80,10 @@ for (const dialect of DIALECTS) {
         min_reviews: 1,
         required_approvals: 0,
         rule_id: null,
+        stale_approvals: 0,
+        stale_rejections: 0,
+        stale_reviews: 'dismiss',
+        head_commit: await seeded.git.rev(stream.branch),
       });
       expect(await seeded.git.rev('buffer')).toBe(bufferBefore);
       // A council decision needs no consensus.
@@ -168,6 +172,12 @@ for (const dialect of DIALECTS) {
       await commitWorkspace(deps, { repo, agent: other, message: 'Resolve lines.txt' });
       const recovered = await getStream(fx.store.db, repo.id, b.stream.id);
       expect(recovered).toMatchObject({ status: 'in_review', conflict: null });
+      // The resolution changed the stream's diff: the approval is stale until given again.
+      await expect(mergeStream(deps, { repo, stream: b.stream, actor: other })).rejects.toMatchObject({
+        code: 'no_consensus',
+        details: { consensus: { stale_approvals: 1 } },
+      });
+      await submitReview(deps, { repo, stream: b.stream, reviewer: seeded.maintainer, verdict: 'approve' });
       const second = await mergeStream(deps, { repo, stream: b.stream, actor: other });
       expect(await git.show(second.merge_commit, 'lines.txt')).toBe('ONE (both)\ntwo\nthree\nfour\nfive');
     });

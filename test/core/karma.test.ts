@@ -2,12 +2,14 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { listActivity } from '../../src/core/activity.js';
 import {
   adjustKarma,
+  agentKarma,
   awardMergeKarma,
   listKarmaTransactions,
   MERGE_KARMA,
   penalizeRevertedStream,
   REVERT_PENALTY,
   REVIEW_KARMA,
+  repoKarma,
 } from '../../src/core/karma.js';
 import { getReviewerStats, refreshReviewerStats, reviewerAccuracy } from '../../src/core/reviewer-stats.js';
 import { onStreamMerged, onStreamReverted } from '../../src/core/stream-hooks.js';
@@ -81,8 +83,14 @@ for (const dialect of DIALECTS) {
         amount: -3,
         reason: 'other',
       });
-      expect([up.karma, down.karma]).toEqual([7, 4]);
+      // `karma` is the figure in the change's repository; without one, the total.
+      expect([up.karma, up.totalKarma, down.karma, down.totalKarma]).toEqual([7, 7, 4, 4]);
       expect(await karmaOf(agent)).toBe(4);
+      expect(await repoKarma(store.db, s.repo.id, agent.id)).toBe(7);
+      expect(await agentKarma(store.db, agent.id)).toEqual({
+        total: 4,
+        repositories: [{ repo_id: s.repo.id, repo_name: s.repo.name, karma: 7 }],
+      });
       const rows = await listKarmaTransactions(store.db, agent.id);
       expect(rows.map((r) => [r.amount, r.reason, r.repo_id])).toEqual([
         [-3, 'other', null],
@@ -90,8 +98,8 @@ for (const dialect of DIALECTS) {
       ]);
       const events = await listActivity(store.db, { eventTypes: ['karma.changed'], limit: 1000 });
       expect(events.filter((e) => e.agent_id === agent.id).map((e) => e.metadata)).toEqual([
-        expect.objectContaining({ amount: -3, karma: 4, reason: 'other' }),
-        expect.objectContaining({ amount: 7, karma: 7, reason: 'manual' }),
+        expect.objectContaining({ amount: -3, karma: 4, total_karma: 4, reason: 'other' }),
+        expect.objectContaining({ amount: 7, karma: 7, total_karma: 7, reason: 'manual' }),
       ]);
     });
 
@@ -126,7 +134,7 @@ for (const dialect of DIALECTS) {
       expect(await listKarmaTransactions(store.db, agent.id)).toEqual([]);
     });
 
-    it('merges reward author and approvers once; reverts cost the author once; reviewer accuracy follows', async () => {
+    it('merges reward author and approvers once; a revert takes that back and costs the author once; reviewer accuracy follows', async () => {
       const s = await seedRepo(deps);
       const [x, y, r1, r2, r3] = [
         await seedAgent(deps, s, { prefix: 'x' }),
@@ -200,7 +208,10 @@ for (const dialect of DIALECTS) {
 
       // The revert hook may run before the stream row says "reverted": it counts the stream as reverted anyway.
       await onStreamReverted(deps, store.db, { repo: s.repo, stream: mergedB, revertCommit: 'e'.repeat(40) });
-      expect(await karmaOf(y)).toBe(5 + REVERT_PENALTY);
+      // What the merge earned is taken back (author −5, each approver −1), and the author loses 10 more.
+      expect(await karmaOf(y)).toBe(REVERT_PENALTY);
+      expect([await karmaOf(r1), await karmaOf(r2)]).toEqual([1, 0]);
+      expect(await repoKarma(store.db, s.repo.id, y.id)).toBe(REVERT_PENALTY);
       expect((await getReviewerStats(store.db, s.repo.id, r1.id)).accuracy_score).toBe(0.5);
       expect(await getReviewerStats(store.db, s.repo.id, r2.id)).toMatchObject({
         total_reviews: 2,
@@ -209,13 +220,13 @@ for (const dialect of DIALECTS) {
       });
       // Stabilization reporting the same revert again costs nothing more.
       const revertedB = await markReverted(deps, mergedB);
-      expect(await penalizeRevertedStream(deps, store.db, { repo: s.repo, stream: revertedB })).toBeNull();
+      expect(await penalizeRevertedStream(deps, store.db, { repo: s.repo, stream: revertedB })).toEqual([]);
       await onStreamReverted(deps, store.db, {
         repo: s.repo,
         stream: revertedB,
         revertCommit: 'e'.repeat(40),
       });
-      expect(await karmaOf(y)).toBe(-5);
+      expect([await karmaOf(y), await karmaOf(r1), await karmaOf(r2)]).toEqual([-10, 1, 0]);
       // A recomputation from the recorded state gives the same numbers.
       expect(
         (await refreshReviewerStats(deps, store.db, { repoId: s.repo.id, agentId: r2.id })).accuracy_score,
@@ -238,9 +249,62 @@ for (const dialect of DIALECTS) {
           `y 5 stream_merged:${b.id}`,
           `r1 1 review_approved:${b.id}`,
           `r2 1 review_approved:${b.id}`,
+          `y -5 reverted:stream_merged:${b.id}`,
+          `r1 -1 reverted:review_approved:${b.id}`,
+          `r2 -1 reverted:review_approved:${b.id}`,
           `y -10 stream_reverted:${b.id}`,
         ].sort(),
       );
+    });
+
+    it('a revert takes back, in its repository only, bounty karma a claim on the stream earned before bounties stopped paying karma', async () => {
+      const s = await seedRepo(deps);
+      const elsewhere = await seedRepo(deps);
+      const worker = await seedAgent(deps, s, { prefix: 'worker' });
+      await createTask(deps, store.db, { repo: s.repo, actor: s.owner, title: 'Old bounty' });
+      const stream = await insertStream(deps, { repo: s.repo, agent: worker });
+      const claim = await claimTask(deps, store.db, {
+        repo: s.repo,
+        taskRef: '1',
+        agent: worker,
+        streamId: stream.id,
+      });
+      const merged = await markMerged(deps, stream);
+      await onStreamMerged(deps, store.db, {
+        repo: s.repo,
+        stream: merged,
+        mergeCommit: 'f'.repeat(40),
+        actorId: null,
+      });
+      await store.db
+        .updateTable('gitswarm_task_claims')
+        .set({ status: 'approved' })
+        .where('id', '=', claim.id)
+        .execute();
+      // The ledger of an older version: bounty karma for this task, and karma the worker has elsewhere.
+      await adjustKarma(deps, store.db, {
+        agentId: worker.id,
+        repoId: s.repo.id,
+        amount: 25,
+        reason: `bounty_paid:${claim.task_id}`,
+      });
+      await adjustKarma(deps, store.db, {
+        agentId: worker.id,
+        repoId: elsewhere.repo.id,
+        amount: 7,
+        reason: 'manual',
+      });
+      expect(await repoKarma(store.db, s.repo.id, worker.id)).toBe(MERGE_KARMA + 25);
+
+      const changes = await penalizeRevertedStream(deps, store.db, { repo: s.repo, stream: merged });
+      expect(changes.map((c) => [c.amount, c.reason])).toEqual([
+        [-25, `reverted:bounty_paid:${claim.task_id}`],
+        [-MERGE_KARMA, `reverted:stream_merged:${stream.id}`],
+        [REVERT_PENALTY, `stream_reverted:${stream.id}`],
+      ]);
+      expect(await repoKarma(store.db, s.repo.id, worker.id)).toBe(REVERT_PENALTY);
+      expect(await repoKarma(store.db, elsewhere.repo.id, worker.id)).toBe(7);
+      expect(await karmaOf(worker)).toBe(REVERT_PENALTY + 7);
     });
 
     it('a merge hands in the active claim linked to the stream', async () => {

@@ -194,14 +194,14 @@ for (const dialect of DIALECTS) {
         claim: ClaimJson;
         task: TaskJson;
         payout: number;
-        karma: { amount: number };
       }>(['task', 'review', claimed.claim.id, 'approve', '--as', 'lead', '--notes', 'Thanks.']);
       expect(reviewed).toMatchObject({
         claim: { status: 'approved' },
         task: { status: 'completed' },
         payout: 100,
-        karma: { amount: 10 },
       });
+      // A bounty pays credits, never karma (every budget bounty counts as self-funded).
+      expect(reviewed).not.toHaveProperty('karma');
       const budget = await json<{ budget: Record<string, number> }>(['budget']);
       expect(budget.budget).toMatchObject({
         total_credits: 505,
@@ -219,8 +219,8 @@ for (const dialect of DIALECTS) {
         ['deposit', 500, 500],
       ]);
       await refused(['budget', 'history', '--limit', 'x'], 'usage', 2);
-      const agent = await json<{ agent: { karma: number } }>(['agent', 'show', 'dev']);
-      expect(agent.agent.karma).toBe(10);
+      const agent = await json<{ agent: { karma: number; total_karma: number } }>(['agent', 'show', 'dev']);
+      expect(agent.agent).toMatchObject({ karma: 0, total_karma: 0 });
     });
 
     it('task: abandon reopens, cancel by a maintainer releases the bounty, cancel by others is refused', async () => {

@@ -164,6 +164,7 @@ const WRITTEN_TABLES = [
   'gitswarm_repo_budgets',
   'gitswarm_budget_transactions',
   'gitswarm_review_karma_transactions',
+  'gitswarm_repo_karma',
   'gitswarm_reviewer_stats',
   'gitswarm_activity_log',
   'gitswarm_agents',
@@ -174,7 +175,9 @@ export async function snapshot(store: Store): Promise<Record<string, unknown[]>>
   const result: Record<string, unknown[]> = {};
   for (const table of WRITTEN_TABLES) {
     const rows = await store.db.selectFrom(table).selectAll().execute();
-    result[table] = rows.sort((a, b) => String(a.id).localeCompare(String(b.id)));
+    // Rows without an id (gitswarm_repo_karma, keyed by agent and repository) sort by their content.
+    const key = (row: Record<string, unknown>) => ('id' in row ? String(row.id) : JSON.stringify(row));
+    result[table] = rows.sort((a, b) => key(a).localeCompare(key(b)));
   }
   return result;
 }

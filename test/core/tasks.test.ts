@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { listActivity } from '../../src/core/activity.js';
 import { deposit, getBudget } from '../../src/core/budget.js';
-import { bountyKarma } from '../../src/core/karma.js';
 import {
   abandonClaim,
   cancelTask,
@@ -390,7 +389,7 @@ for (const dialect of DIALECTS) {
         );
       });
 
-      it('approval by the creator completes the task, pays the bounty and gives karma', async () => {
+      it('approval by the creator completes the task and pays the bounty, without karma', async () => {
         const s = await claimed(250);
         await submitClaim(deps, store.db, { repo: s.repo, agent: s.worker, taskRef: '1' });
         const result = await reviewClaim(deps, store.db, {
@@ -409,13 +408,20 @@ for (const dialect of DIALECTS) {
         expect(result.task.status).toBe('completed');
         expect(result.task.completed_at).not.toBeNull();
         expect(result.payout).toBe(250);
-        expect(result.karma).toMatchObject({ amount: 25, reason: `bounty_paid:${s.task.id}` });
+        // A bounty pays credits only: every budget bounty counts as self-funded (karma.ts).
         const worker = await store.db
           .selectFrom('gitswarm_agents')
           .select('karma')
           .where('id', '=', s.worker.id)
           .executeTakeFirstOrThrow();
-        expect(worker.karma).toBe(25);
+        expect(worker.karma).toBe(0);
+        expect(
+          await store.db
+            .selectFrom('gitswarm_review_karma_transactions')
+            .selectAll()
+            .where('agent_id', '=', s.worker.id)
+            .execute(),
+        ).toEqual([]);
         expect(await getBudget(store.db, s.repo.id)).toMatchObject({
           total_credits: 1000,
           available_credits: 750,
@@ -423,22 +429,10 @@ for (const dialect of DIALECTS) {
           paid_out_credits: 250,
         });
         await expectLedgerConsistent(store, s.repo.id);
-        expect((await events(s)).slice(-3)).toEqual(['task.approved', 'bounty.paid', 'karma.changed']);
+        expect((await events(s)).slice(-2)).toEqual(['task.approved', 'bounty.paid']);
       });
 
-      it('pays at least one karma for a small bounty and none without a bounty', async () => {
-        expect([bountyKarma(1), bountyKarma(9), bountyKarma(10), bountyKarma(19), bountyKarma(1000)]).toEqual(
-          [1, 1, 1, 1, 100],
-        );
-        const small = await claimed(5);
-        await submitClaim(deps, store.db, { repo: small.repo, agent: small.worker, taskRef: '1' });
-        const paid = await reviewClaim(deps, store.db, {
-          repo: small.repo,
-          claimRef: '1',
-          reviewer: small.owner,
-          verdict: 'approve',
-        });
-        expect(paid.karma?.amount).toBe(1);
+      it('approves a task without a bounty, paying nothing', async () => {
         const free = await claimed(0);
         await submitClaim(deps, store.db, { repo: free.repo, agent: free.worker, taskRef: '1' });
         const unpaid = await reviewClaim(deps, store.db, {
@@ -447,7 +441,7 @@ for (const dialect of DIALECTS) {
           reviewer: free.creator,
           verdict: 'approve',
         });
-        expect(unpaid).toMatchObject({ payout: 0, karma: null });
+        expect(unpaid).toMatchObject({ payout: 0 });
         expect(unpaid.task.status).toBe('completed');
         expect(await getBudget(store.db, free.repo.id)).toMatchObject({ budget_id: null });
       });
@@ -469,7 +463,6 @@ for (const dialect of DIALECTS) {
           review_notes: 'Tests fail.',
         });
         expect(result.task.status).toBe('open');
-        expect(result.karma).toBeNull();
         expect(await getBudget(store.db, s.repo.id)).toMatchObject({
           available_credits: 900,
           reserved_credits: 100,

@@ -3,9 +3,10 @@
  * store with a clock the test moves, repositories, agents and raw stream rows.
  */
 
-import { registerAgent } from '../../src/core/agents.js';
+import { getAgent, registerAgent } from '../../src/core/agents.js';
 import type { CoreDeps } from '../../src/core/deps.js';
 import { createLocalEventBus } from '../../src/core/events.js';
+import { adjustKarma } from '../../src/core/karma.js';
 import { addMaintainer } from '../../src/core/maintainers.js';
 import { createRepo } from '../../src/core/repos.js';
 import type { Agent, Repo, Store, Stream, StreamStatus } from '../../src/store/index.js';
@@ -57,20 +58,24 @@ export async function seedRepo(
 }
 
 export interface AgentOptions {
+  /** Karma the agent starts with in `karmaIn` (karma is per repository; a ledger row gives it). */
   karma?: number;
+  karmaIn?: Repo;
   isHuman?: boolean;
   maintainerOf?: SeededRepo;
 }
 
 export async function seedAgent(deps: CoreDeps, prefix: string, options: AgentOptions = {}): Promise<Agent> {
   let agent = await registerAgent(deps, { name: uniqueName(prefix), isHuman: options.isHuman ?? false });
-  if (options.karma !== undefined) {
-    agent = await deps.store.db
-      .updateTable('gitswarm_agents')
-      .set({ karma: options.karma })
-      .where('id', '=', agent.id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
+  if (options.karma) {
+    if (!options.karmaIn) throw new Error('seedAgent: karma is per repository; give karmaIn');
+    await adjustKarma(deps, deps.store.db, {
+      agentId: agent.id,
+      repoId: options.karmaIn.id,
+      amount: options.karma,
+      reason: 'test: starting karma',
+    });
+    agent = await getAgent(deps.store.db, agent.id);
   }
   if (options.maintainerOf) {
     await addMaintainer(deps, deps.store.db, {

@@ -245,16 +245,16 @@ for (const dialect of DIALECTS) {
       );
       git(work, 'push', '-q', 'origin', 'buffer');
       const mergeCommit = git(work, 'rev-parse', 'HEAD');
-      const merged = await agentA.call('PATCH', `/streams/${streamId}`, {
+      // The report carries the commit's raw object: the server checks its id and reads its parents.
+      const mergeReport = {
         status: 'merged',
         merge_commit: mergeCommit,
-      });
+        commit_object: `${git(work, 'cat-file', 'commit', mergeCommit)}\n`,
+      };
+      const merged = await agentA.call('PATCH', `/streams/${streamId}`, mergeReport);
       expect(merged.status).toBe(200);
       expect(merged.body.stream.status).toBe('merged');
-      const again = await agentA.call('PATCH', `/streams/${streamId}`, {
-        status: 'merged',
-        merge_commit: mergeCommit,
-      });
+      const again = await agentA.call('PATCH', `/streams/${streamId}`, mergeReport);
       expect(again.status).toBe(200);
       expect(git(origin, 'rev-parse', 'buffer')).toBe(mergeCommit);
       const mergedEvent = await ws.next(isEventNamed('stream.merged'));
@@ -269,11 +269,14 @@ for (const dialect of DIALECTS) {
       expect(notGreen.status).toBe(409);
       expect(notGreen.body.error.code).toBe('not_green');
 
-      // 9. Stabilization (run by an agent or CI): green, and the repository auto-promotes.
+      // 9. Stabilization (run by a maintainer or a CI runner with a maintain grant): green, and the
+      // repository auto-promotes. The author may not report results on its own merge.
       const tag = `green/${Date.now()}`;
       git(work, 'tag', tag, mergeCommit);
       git(work, 'push', '-q', 'origin', tag);
-      const stabilized = await agentA.call('POST', `/repos/${repo.id}/stabilize`, {
+      const green = { result: 'green', tag, buffer_commit: mergeCommit, duration_ms: 1234 };
+      expect((await agentA.call('POST', `/repos/${repo.id}/stabilize`, green)).status).toBe(403);
+      const stabilized = await reviewer.call('POST', `/repos/${repo.id}/stabilize`, {
         result: 'green',
         tag,
         buffer_commit: mergeCommit,

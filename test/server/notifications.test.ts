@@ -1,5 +1,3 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   isPrivateTarget,
@@ -20,53 +18,13 @@ import {
   type TestApp,
   uniqueChannel,
 } from './helpers.js';
-
-interface Delivery {
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** A webhook receiver answering each request with the next status of `statuses` (then 200). */
-async function startReceiver(
-  statuses: number[] = [],
-): Promise<{ url: string; deliveries: Delivery[]; server: Server }> {
-  const deliveries: Delivery[] = [];
-  const server = createServer((request, response) => {
-    let body = '';
-    request.on('data', (chunk) => {
-      body += chunk;
-    });
-    request.on('end', () => {
-      deliveries.push({ headers: request.headers, body });
-      response.statusCode = statuses.shift() ?? 200;
-      response.end('ok');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/hook`, deliveries, server };
-}
-
-async function setWebhook(app: App, agent: TestAgent, body: Record<string, unknown>) {
-  const response = await app.inject({
-    method: 'PUT',
-    url: '/api/v1/me/notification-settings',
-    headers: agent.headers,
-    payload: body,
-  });
-  expect(response.statusCode).toBe(200);
-  return response.json() as { settings: Record<string, unknown>; webhook_secret?: string };
-}
-
-async function patchRepo(app: App, agent: TestAgent, repoId: string, description: string) {
-  const response = await app.inject({
-    method: 'PATCH',
-    url: `/api/v1/repos/${repoId}`,
-    headers: agent.headers,
-    payload: { description },
-  });
-  expect(response.statusCode).toBe(200);
-}
+import {
+  type ReceivedDelivery as Delivery,
+  patchRepo,
+  setWebhook,
+  startReceiver,
+  waitFor,
+} from './webhook-helpers.js';
 
 it('signs as sha256=<hex HMAC-SHA256> and verifies in constant time', () => {
   const signature = signPayload('secret', '{"a":1}');
@@ -159,6 +117,13 @@ for (const dialect of DIALECTS) {
         events: [],
         enabled: true,
         has_secret: true,
+        circuit: {
+          target: 'example.org:443',
+          state: 'closed',
+          consecutive_failures: 0,
+          open_until: null,
+          last_error: null,
+        },
       });
       const again = await setWebhook(t.app, listener, { events: ['stream.merged'] });
       expect(again.webhook_secret).toBeUndefined();
@@ -171,6 +136,13 @@ for (const dialect of DIALECTS) {
         events: ['stream.merged'],
         enabled: true,
         has_secret: true,
+        circuit: {
+          target: 'example.org:443',
+          state: 'closed',
+          consecutive_failures: 0,
+          open_until: null,
+          last_error: null,
+        },
       });
     });
 
@@ -296,14 +268,17 @@ for (const dialect of DIALECTS) {
       await setWebhook(before, listener, { webhook_url: receiver.url, events: ['repo.settings_changed'] });
       const repo = await createTestRepo(before, owner);
       await patchRepo(before, owner, repo.id, 'before the restart');
-      // Closing waits for the first attempt; its retry is a minute away.
+      // The first attempt is recorded; its retry is a minute away when the server stops.
+      const owed = await waitFor(() =>
+        store.db
+          .selectFrom('gitswarm_agent_notifications')
+          .selectAll()
+          .where('agent_id', '=', listener.id)
+          .where('attempts', '=', 1)
+          .executeTakeFirst(),
+      );
       await before.close();
       expect(receiver.deliveries).toHaveLength(1);
-      const owed = await store.db
-        .selectFrom('gitswarm_agent_notifications')
-        .selectAll()
-        .where('agent_id', '=', listener.id)
-        .executeTakeFirstOrThrow();
       expect(owed).toMatchObject({ delivered: false, attempts: 1, last_error: 'HTTP 500' });
       expect(owed.next_attempt_at).not.toBeNull();
 

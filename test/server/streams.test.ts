@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
+import { mergeReport, sha } from './commit-objects.js';
 import {
   callApi,
   createTestRepo,
@@ -13,8 +14,6 @@ import {
   type TestAgent,
   type TestApp,
 } from './helpers.js';
-
-const sha = () => randomBytes(20).toString('hex');
 
 for (const dialect of DIALECTS) {
   describe(`${dialectLabel(dialect)}: stream routes`, () => {
@@ -119,10 +118,7 @@ for (const dialect of DIALECTS) {
       await call(author, 'POST', `/streams/${stream.id}/commits`, { commit: sha() });
       const noConsensus = await call(author, 'POST', `/streams/${stream.id}/merge`);
       expect(noConsensus.body.error).toMatchObject({ code: 'no_consensus', consensus: { reached: false } });
-      const reportedEarly = await call(author, 'PATCH', `/streams/${stream.id}`, {
-        status: 'merged',
-        merge_commit: sha(),
-      });
+      const reportedEarly = await call(author, 'PATCH', `/streams/${stream.id}`, mergeReport(sha(), sha()));
       expect(reportedEarly.status).toBe(409);
       const unchanged = await call(null, 'GET', `/streams/${stream.id}`);
       expect(unchanged.body.stream.status).toBe('active');
@@ -180,21 +176,12 @@ for (const dialect of DIALECTS) {
       expect((await call(author, 'PATCH', `/streams/${stream.id}`, { status: 'bogus' })).status).toBe(400);
 
       await call(reviewer, 'POST', `/streams/${stream.id}/reviews`, { verdict: 'approve' });
-      const mergeCommit = sha();
-      const merged = await call(author, 'PATCH', `/streams/${stream.id}`, {
-        status: 'merged',
-        merge_commit: mergeCommit,
-      });
+      const report = mergeReport(sha(), commit);
+      const mergeCommit = report.merge_commit;
+      const merged = await call(author, 'PATCH', `/streams/${stream.id}`, report);
       expect(merged.body.stream.status).toBe('merged');
       const other = await setUp();
-      expect(
-        (
-          await call(author, 'PATCH', `/streams/${other.stream.id}`, {
-            status: 'merged',
-            merge_commit: mergeCommit,
-          })
-        ).status,
-      ).toBe(409);
+      expect((await call(author, 'PATCH', `/streams/${other.stream.id}`, report)).status).toBe(409);
       expect((await call(author, 'POST', `/streams/${stream.id}/commits`, { commit: sha() })).status).toBe(
         409,
       );
@@ -227,30 +214,45 @@ for (const dialect of DIALECTS) {
       expect(activity.body.stream.status).toBe('reverted');
     });
 
-    it('a red stabilization naming the breaking stream files one critical task for its author', async () => {
+    it('a red stabilization with its evidence files one critical task for the culprit’s author', async () => {
       const { repo, stream } = await setUp();
-      const red = { result: 'red', breaking_stream_id: stream.id, buffer_commit: sha() };
+      const commit = sha();
+      await call(author, 'POST', `/streams/${stream.id}/commits`, { commit });
+      await call(reviewer, 'POST', `/streams/${stream.id}/reviews`, { verdict: 'approve' });
+      const base = sha();
+      const report = mergeReport(base, commit);
+      expect((await call(author, 'PATCH', `/streams/${stream.id}`, report)).status).toBe(200);
+      const red = { result: 'red', breaking_stream_id: stream.id, buffer_commit: report.merge_commit };
       const first = await call(reviewer, 'POST', `/repos/${repo.id}/stabilize`, {
         ...red,
+        passing_commit: base,
         details: { command: 'npm test', log_excerpt: '1 failing: parses dates' },
       });
       expect(first.status).toBe(201);
+      expect(first.body.culprit).toEqual({ stream_id: stream.id, status: 'confirmed', reason: null });
+      expect(first.body.stabilization).toMatchObject({ breaking_stream_id: stream.id });
       expect(first.body.stabilization.details).toMatchObject({ task_id: first.body.task_id, reported: true });
       const task = (await call(null, 'GET', `/tasks/${first.body.task_id}`)).body.task;
       expect(task).toMatchObject({ priority: 'critical', status: 'open', assigned_to: author.id });
       expect(task.title).toContain(stream.name);
       expect(task.description).toContain('1 failing: parses dates');
 
-      // Reported again (another runner, the same culprit): the same open task.
+      // Reported again by another runner, the parent's green now recorded: the same open task.
+      expect(
+        (await call(owner, 'POST', `/repos/${repo.id}/stabilize`, { result: 'green', buffer_commit: base }))
+          .body.task_id,
+      ).toBeNull();
       const again = await call(owner, 'POST', `/repos/${repo.id}/stabilize`, red);
-      expect(again.body.task_id).toBe(first.body.task_id);
-      // Green, and red without a stream to blame, file nothing.
-      for (const body of [{ result: 'green' }, { result: 'red' }]) {
-        expect((await call(owner, 'POST', `/repos/${repo.id}/stabilize`, body)).body.task_id).toBeNull();
-      }
+      expect(again.body).toMatchObject({ task_id: first.body.task_id, culprit: { status: 'confirmed' } });
+      // Red without a stream to blame files nothing.
+      const unblamed = await call(owner, 'POST', `/repos/${repo.id}/stabilize`, {
+        result: 'red',
+        buffer_commit: report.merge_commit,
+      });
+      expect(unblamed.body).toMatchObject({ task_id: null, culprit: null });
       const other = await setUp();
       const elsewhere = await call(owner, 'POST', `/repos/${repo.id}/stabilize`, {
-        result: 'red',
+        ...red,
         breaking_stream_id: other.stream.id,
       });
       expect(elsewhere.status).toBe(404);

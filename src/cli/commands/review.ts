@@ -26,7 +26,7 @@ export function registerReviewCommands(program: Command, session: CliSession): v
 
   review
     .command('list')
-    .description("a stream's reviews")
+    .description("a stream's reviews; verdicts given on code that has changed since are marked stale")
     .argument('<stream>', 'stream id, name or branch')
     .action(
       repoAction(session, async (deps, [stream]) => {

@@ -6,7 +6,9 @@ import { output } from '../output.js';
 export function registerStatusCommand(program: Command, session: CliSession): void {
   program
     .command('status')
-    .description('repository settings, buffer vs main, active streams, merge queue, last stabilization')
+    .description(
+      'repository settings, buffer vs main, agents at work (workspaces), active streams, merge queue, last stabilization',
+    )
     .action(
       repoAction(session, async (deps) => {
         const m = await import('../status.js');

@@ -1,7 +1,8 @@
 /**
  * Runs the notification dispatcher (src/core/notifications.ts) for the app's lifetime: it hears
- * every event on the bus and delivers webhooks in the background; on close it stops listening
- * and waits for deliveries that are running.
+ * every event on the bus and delivers webhooks in the background. On close it stops listening,
+ * aborts the deliveries in flight (their rows stay due for the next start) and waits at most the
+ * shutdown grace (2 s by default) for them to put their rows back, however many rows are pending.
  */
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
@@ -33,8 +34,7 @@ async function notificationsPlugin(
   });
   app.decorate('notifications', dispatcher);
   app.addHook('preClose', async () => {
-    dispatcher.stop();
-    await dispatcher.idle();
+    await dispatcher.close();
   });
 }
 

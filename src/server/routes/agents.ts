@@ -6,16 +6,18 @@ import Type from 'typebox';
 import { updateAgentProfile } from '../../core/agent-profile.js';
 import { findAgent, getAgent, listAgents, registerAgent } from '../../core/agents.js';
 import { EVENT_NAMES } from '../../core/event-names.js';
+import { agentKarma } from '../../core/karma.js';
 import {
   getNotificationSettings,
   listNotifications,
   markNotificationsRead,
   setNotificationSettings,
 } from '../../core/notifications.js';
+import { getRepo } from '../../core/repos.js';
 import { GitSwarmError } from '../../errors.js';
 import { inTransaction } from '../../store/index.js';
 import { actingAgent, generateApiKey, hashApiKey } from '../plugins/auth.js';
-import { agentView } from '../route-helpers.js';
+import { agentView, canRead } from '../route-helpers.js';
 import { AgentView, Closed, errorResponses, Id, Metadata, Nullable, Timestamp } from '../schemas.js';
 import type { App } from '../types.js';
 
@@ -29,6 +31,15 @@ const NotificationSettingsView = Closed({
   events: Type.Array(Type.String()),
   enabled: Type.Boolean(),
   has_secret: Type.Boolean(),
+  circuit: Nullable(
+    Closed({
+      target: Type.String({ description: 'host:port of the webhook URL' }),
+      state: Type.Union([Type.Literal('closed'), Type.Literal('open')]),
+      consecutive_failures: Type.Integer(),
+      open_until: Nullable(Timestamp),
+      last_error: Nullable(Type.String()),
+    }),
+  ),
 });
 
 const NotificationSettingsBody = Closed({
@@ -36,6 +47,18 @@ const NotificationSettingsBody = Closed({
   events: Type.Optional(Type.Array(Type.String({ maxLength: 100 }), { maxItems: EVENT_NAMES.length })),
   enabled: Type.Optional(Type.Boolean()),
   rotate_secret: Type.Optional(Type.Boolean()),
+});
+
+const AgentKarmaView = Closed({
+  agent_id: Type.String(),
+  total: Type.Integer({
+    description:
+      "The sum over every repository; shown only: no rule reads it (a repository's rules read karma there)",
+  }),
+  repositories: Type.Array(
+    Closed({ repo_id: Type.String(), repo_name: Type.String(), karma: Type.Integer() }),
+    { description: 'Karma in each repository the caller may read, highest first' },
+  ),
 });
 
 const NotificationView = Closed({
@@ -49,7 +72,10 @@ const NotificationView = Closed({
   created_at: Timestamp,
 });
 
-/** POST/GET /agents, GET /agents/:id, GET /me, notification settings and notifications under /me. */
+/**
+ * POST/GET /agents, GET /agents/:id (and its karma per repository), GET /me, notification
+ * settings and notifications under /me.
+ */
 export async function agentRoutes(app: App): Promise<void> {
   app.post(
     '/agents',
@@ -108,6 +134,36 @@ export async function agentRoutes(app: App): Promise<void> {
     },
   );
 
+  app.get(
+    '/agents/:id/karma',
+    {
+      schema: {
+        summary: "An agent's karma in each repository, and the total",
+        description:
+          'Karma is earned per repository (merged, not reverted work and accurate reviews there; bounties ' +
+          "earn none) and a repository's rules read karma in that repository only.",
+        tags: ['agents'],
+        params: Closed({ id: Id }),
+        response: { 200: AgentKarmaView, ...errorResponses(404) },
+      },
+    },
+    async (request) => {
+      const db = app.deps.store.db;
+      const agent = await findAgent(db, request.params.id);
+      if (!agent) {
+        throw new GitSwarmError('agent_not_found', `No agent ${JSON.stringify(request.params.id)}.`);
+      }
+      const karma = await agentKarma(db, agent.id);
+      const repositories = [];
+      for (const entry of karma.repositories) {
+        if (await canRead(app.deps, request.agent ?? null, await getRepo(db, entry.repo_id))) {
+          repositories.push(entry);
+        }
+      }
+      return { agent_id: agent.id, total: karma.total, repositories };
+    },
+  );
+
   app.patch(
     '/agents/:id',
     {
@@ -158,7 +214,11 @@ export async function agentRoutes(app: App): Promise<void> {
       },
     },
     async (request) => ({
-      settings: await getNotificationSettings(app.deps.store.db, actingAgent(request).id),
+      settings: await getNotificationSettings(
+        app.deps.store.db,
+        actingAgent(request).id,
+        app.deps.clock.now().toISOString(),
+      ),
     }),
   );
 
@@ -169,8 +229,10 @@ export async function agentRoutes(app: App): Promise<void> {
         summary: 'Set the webhook URL and event filter; the signing secret is returned when made',
         description:
           'Deliveries are POSTed with X-GitSwarm-Signature: sha256=<HMAC-SHA256 of the raw body with ' +
-          'the secret>. An empty events list means every event. Deliveries to loopback, private and ' +
-          'link-local addresses are refused unless the server allows them (GITSWARM_ALLOW_PRIVATE_WEBHOOKS=1).',
+          "the secret>. An empty events list means the agent's own events (about it, its streams and tasks, and " +
+          'repositories where it holds a role or a grant). Deliveries to loopback, private and link-local ' +
+          'addresses are refused unless the server allows them (GITSWARM_ALLOW_PRIVATE_WEBHOOKS=1). circuit ' +
+          'shows whether deliveries to the host are suspended after repeated failures (docs/notifications.md).',
         tags: ['notifications'],
         body: NotificationSettingsBody,
         response: {

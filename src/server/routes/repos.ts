@@ -56,6 +56,7 @@ export const RepoSettingsProperties = {
   stabilize_memory_mb: Type.Optional(Type.Integer({ minimum: 16 })),
   sandbox: Type.Optional(Type.Union([Type.Literal('bubblewrap'), Type.Literal('none')])),
   max_auto_reverts_per_day: Type.Optional(Type.Integer({ minimum: 0 })),
+  stale_reviews: Type.Optional(Type.Union([Type.Literal('dismiss'), Type.Literal('keep')])),
 };
 
 const CreateRepoBody = Closed({

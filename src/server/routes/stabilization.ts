@@ -5,7 +5,13 @@
  * buffer-promotion.ts).
  */
 import Type from 'typebox';
-import { listPromotions, recordRemotePromotion, recordStabilization } from '../../core/remote-sync.js';
+import {
+  listPromotions,
+  MAX_DURATION_MS,
+  recordRemotePromotion,
+  recordStabilization,
+} from '../../core/remote-sync.js';
+import { getReportedBufferHead, setBufferHead } from '../../core/reported-buffer.js';
 import { getRepo } from '../../core/repos.js';
 import { listStabilizations } from '../../core/stabilization.js';
 import { GitSwarmError } from '../../errors.js';
@@ -51,11 +57,15 @@ export async function stabilizationRoutes(app: App): Promise<void> {
     '/repos/:id/stabilize',
     {
       schema: {
-        summary: 'Record a stabilization result for the buffer (write access)',
+        summary: 'Record a stabilization result for a buffer commit (maintain+)',
         description:
-          'Answers promote: true when the result is green and the repository auto-promotes on green. A red ' +
-          'result naming breaking_stream_id files a critical task for that stream’s author (task_id; one ' +
-          'open task per stream).',
+          'Only maintain+ (a maintainer, or a CI runner given a maintain grant) reports results, and ' +
+          'buffer_commit must be the buffer head as last reported or a buffer commit the server recorded ' +
+          '(409 unknown_commit). Answers promote: true when the result is green and the repository ' +
+          'auto-promotes on green. A red result’s breaking_stream_id is a candidate: a critical task is filed ' +
+          'for that stream’s author (task_id; one open task per stream) only when the evidence is recorded ' +
+          '(buffer_commit is that stream’s merge commit and its first parent passed: passing_commit in this ' +
+          'report, or a recorded green); otherwise culprit.status is suspected and no task is filed.',
         tags: ['stabilization'],
         params: IdParams,
         body: Closed({
@@ -66,9 +76,10 @@ export async function stabilizationRoutes(app: App): Promise<void> {
             Type.Literal('error'),
           ]),
           tag: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-          buffer_commit: Type.Optional(Sha),
-          breaking_stream_id: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
-          duration_ms: Type.Optional(Type.Integer({ minimum: 0 })),
+          buffer_commit: Sha,
+          breaking_stream_id: Type.Optional(Type.String({ minLength: 1, maxLength: 36 })),
+          passing_commit: Type.Optional(Sha),
+          duration_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_DURATION_MS })),
           details: Type.Optional(Metadata),
         }),
         response: {
@@ -76,8 +87,15 @@ export async function stabilizationRoutes(app: App): Promise<void> {
             stabilization: StabilizationView,
             promote: Type.Boolean(),
             task_id: Nullable(Type.String()),
+            culprit: Nullable(
+              Closed({
+                stream_id: Type.String(),
+                status: Type.Union([Type.Literal('confirmed'), Type.Literal('suspected')]),
+                reason: Nullable(Type.String()),
+              }),
+            ),
           }),
-          ...errorResponses(400, 401, 403, 404),
+          ...errorResponses(400, 401, 403, 404, 409),
         },
       },
     },
@@ -92,6 +110,7 @@ export async function stabilizationRoutes(app: App): Promise<void> {
         tag: body.tag,
         bufferCommit: body.buffer_commit,
         breakingStreamId: body.breaking_stream_id,
+        passingCommit: body.passing_commit,
         durationMs: body.duration_ms,
         details: body.details,
       });
@@ -171,6 +190,57 @@ export async function stabilizationRoutes(app: App): Promise<void> {
       });
       reply.code(result.created ? 201 : 200);
       return result;
+    },
+  );
+
+  app.get(
+    '/repos/:id/buffer-head',
+    {
+      schema: {
+        summary: 'The buffer head as last reported (Mode B): reported merges are made on it',
+        tags: ['stabilization'],
+        params: IdParams,
+        response: {
+          200: Closed({ buffer_branch: Type.String(), buffer_head: Nullable(Type.String()) }),
+          ...errorResponses(401, 403, 404),
+        },
+      },
+    },
+    async (request) => {
+      const repo = await readableRepo(deps, request, request.params.id);
+      return {
+        buffer_branch: repo.buffer_branch,
+        buffer_head: await getReportedBufferHead(deps.store.db, repo.id),
+      };
+    },
+  );
+
+  app.put(
+    '/repos/:id/buffer-head',
+    {
+      schema: {
+        summary: 'Record the buffer head after it moved outside the reports (admin)',
+        description:
+          'For a buffer pushed to without a report: merges are then checked against this head. previous is ' +
+          'the head the caller read from GET /repos/:id/buffer-head (null: none); another is 409 ref_moved.',
+        tags: ['stabilization'],
+        params: IdParams,
+        body: Closed({ commit: Sha, previous: Nullable(Sha) }),
+        response: {
+          200: Closed({ buffer_head: Type.String() }),
+          ...errorResponses(400, 401, 403, 404, 409),
+        },
+      },
+    },
+    async (request) => {
+      const actor = actingAgent(request);
+      const repo = await getRepo(deps.store.db, request.params.id);
+      return setBufferHead(deps, {
+        repo,
+        actor,
+        commit: request.body.commit,
+        previous: request.body.previous,
+      });
     },
   );
 

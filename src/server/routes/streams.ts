@@ -9,6 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import Type from 'typebox';
+import { MAX_COMMIT_OBJECT_LENGTH } from '../../core/commit-objects.js';
 import { evaluateConsensus } from '../../core/consensus.js';
 import {
   abandonStream,
@@ -22,7 +23,7 @@ import {
   updateStreamMetadata,
 } from '../../core/remote-sync.js';
 import { getRepo } from '../../core/repos.js';
-import { listReviews, submitForReview, submitReview } from '../../core/reviews.js';
+import { listReviewsWithStaleness, submitForReview, submitReview } from '../../core/reviews.js';
 import { getStreamById, listStreams } from '../../core/streams.js';
 import { diffRange } from '../../engine/diff.js';
 import { GitSwarmError } from '../../errors.js';
@@ -93,6 +94,9 @@ const ReviewView = Closed({
   is_human: Type.Boolean(),
   tested: Type.Boolean(),
   reviewed_at: Timestamp,
+  head_commit: Nullable(Type.String({ description: 'The stream head the verdict was given on' })),
+  diff_fingerprint: Nullable(Type.String({ description: "Patch-id of the stream's diff at that head" })),
+  stale: Type.Boolean({ description: 'Given on code that has changed since (docs/reviews.md)' }),
 });
 
 export const ConsensusView = Closed({
@@ -106,6 +110,10 @@ export const ConsensusView = Closed({
   min_reviews: Type.Number(),
   required_approvals: Type.Number(),
   rule_id: Nullable(Type.String()),
+  stale_approvals: Type.Number({ description: 'Approvals given on code that has changed since' }),
+  stale_rejections: Type.Number({ description: 'Change requests given on code that has changed since' }),
+  stale_reviews: Type.String({ description: 'dismiss: stale verdicts do not count; keep: they do' }),
+  head_commit: Nullable(Type.String({ description: 'The stream head the reviews were judged against' })),
 });
 
 const CreateStreamBody = Closed({
@@ -126,7 +134,8 @@ const CreateStreamBody = Closed({
 
 const ListStreamsQuery = Closed({
   status: Type.Optional(Type.String({ maxLength: 200, description: 'Comma-separated statuses' })),
-  agent_id: Type.Optional(Type.String({ maxLength: 100 })),
+  // A UUID, checked here: PostgreSQL refuses a malformed one where SQLite finds nothing.
+  agent_id: Type.Optional(Type.String({ format: 'uuid', maxLength: 36 })),
 });
 
 const PatchStreamBody = Closed({
@@ -141,6 +150,14 @@ const PatchStreamBody = Closed({
     ]),
   ),
   merge_commit: Type.Optional(Sha),
+  commit_object: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: MAX_COMMIT_OBJECT_LENGTH,
+      description:
+        'With merged: the merge commit’s raw object, the output of git cat-file commit <merge_commit>',
+    }),
+  ),
   revert_commit: Type.Optional(Sha),
   conflict: Type.Optional(
     Closed({
@@ -269,8 +286,11 @@ export async function streamRoutes(app: App): Promise<void> {
       schema: {
         summary: 'Update a stream: report its status (state machine) or change its metadata',
         description:
-          'status merged + merge_commit records the merge the client made after POST /streams/:id/merge ' +
-          'approved it (the approval checks run again); reverted + revert_commit records a revert (maintain+); ' +
+          'status merged + merge_commit + commit_object records the merge the client made after POST ' +
+          '/streams/:id/merge approved it: reported by the stream’s author or maintain+ (403), the approval ' +
+          'checks run again, and the commit object must hash to merge_commit with two parents, the first the ' +
+          'buffer head as last reported, the second the stream’s newest recorded commit (409 commit_mismatch). ' +
+          'reverted + revert_commit records a revert (maintain+); ' +
           'in_review submits for review; conflicted + conflict.paths reports a conflict; active withdraws or ' +
           'resumes; abandoned abandons. Transitions outside the state machine are 409 invalid_state.',
         tags: ['streams'],
@@ -283,8 +303,8 @@ export async function streamRoutes(app: App): Promise<void> {
       const actor = actingAgent(request);
       const { stream, repo } = await loadStreamForWrite(request.params.id);
       const body = request.body;
-      if (body.merge_commit !== undefined && body.status !== 'merged') {
-        throw new GitSwarmError('invalid_input', 'merge_commit goes with status "merged".');
+      if ((body.merge_commit !== undefined || body.commit_object !== undefined) && body.status !== 'merged') {
+        throw new GitSwarmError('invalid_input', 'merge_commit and commit_object go with status "merged".');
       }
       if (body.revert_commit !== undefined && body.status !== 'reverted') {
         throw new GitSwarmError('invalid_input', 'revert_commit goes with status "reverted".');
@@ -300,11 +320,24 @@ export async function streamRoutes(app: App): Promise<void> {
         case undefined:
           break;
         case 'merged':
-          if (!body.merge_commit) {
-            throw new GitSwarmError('invalid_input', 'Reporting a merge needs merge_commit.');
+          if (!body.merge_commit || !body.commit_object) {
+            throw new GitSwarmError(
+              'invalid_input',
+              'Reporting a merge needs merge_commit and commit_object.',
+              {
+                hint: 'commit_object is the output of: git cat-file commit <merge_commit>',
+              },
+            );
           }
-          current = (await recordRemoteMerge(deps, { repo, stream, actor, mergeCommit: body.merge_commit }))
-            .stream;
+          current = (
+            await recordRemoteMerge(deps, {
+              repo,
+              stream,
+              actor,
+              mergeCommit: body.merge_commit,
+              commitObject: body.commit_object,
+            })
+          ).stream;
           break;
         case 'reverted':
           if (!body.revert_commit) {
@@ -511,15 +544,23 @@ export async function streamRoutes(app: App): Promise<void> {
     '/streams/:id/reviews',
     {
       schema: {
-        summary: "A stream's reviews",
+        summary: "A stream's reviews, each marked stale when given on code that has changed since",
         tags: ['reviews'],
         params: IdParams,
-        response: { 200: Closed({ reviews: Type.Array(ReviewView) }), ...errorResponses(401, 403, 404) },
+        response: {
+          200: Closed({
+            reviews: Type.Array(ReviewView),
+            head_commit: Nullable(Type.String()),
+            stale: Type.Number({ description: 'How many reviews are stale' }),
+            stale_reviews: Type.String(),
+          }),
+          ...errorResponses(401, 403, 404),
+        },
       },
     },
     async (request) => {
-      const { stream } = await loadStream(request, request.params.id);
-      return { reviews: await listReviews(deps.store.db, stream.id) };
+      const { stream, repo } = await loadStream(request, request.params.id);
+      return listReviewsWithStaleness(deps, deps.store.db, repo, stream);
     },
   );
 
@@ -549,8 +590,9 @@ export async function streamRoutes(app: App): Promise<void> {
         summary: 'Ask to merge a stream into the buffer (Mode B merge decision)',
         description:
           'Runs the merge checks (live stream, permission by merge mode, parent merged, commits recorded, ' +
-          'consensus outside swarm mode). Approved: {approved: true, buffer_branch}; the client then merges ' +
-          'and pushes, and reports it with PATCH /streams/:id {status: "merged", merge_commit}. Refused: 409 ' +
+          'consensus outside swarm mode). Approved: {approved: true, buffer_branch, buffer_head, head_commit}; ' +
+          'the client merges head_commit onto buffer_head (git merge --no-ff), pushes, and reports it with ' +
+          'PATCH /streams/:id {status: "merged", merge_commit, commit_object}. Refused: 409 ' +
           'no_consensus | dependency_unmerged | empty_stream | invalid_state, or 403.',
         tags: ['streams'],
         params: IdParams,
@@ -561,6 +603,14 @@ export async function streamRoutes(app: App): Promise<void> {
             stream_id: Type.String(),
             branch: Type.String(),
             buffer_branch: Type.String(),
+            buffer_head: Nullable(
+              Type.String({ description: 'Merge onto this commit (the buffer head as last reported)' }),
+            ),
+            head_commit: Nullable(
+              Type.String({
+                description: 'Merge this commit (the stream head approved, its newest recorded)',
+              }),
+            ),
             consensus: Nullable(ConsensusView),
           }),
           ...errorResponses(401, 403, 404, 409),

@@ -86,14 +86,6 @@ const TransactionView = Closed({
   created_at: Timestamp,
 });
 
-const KarmaView = Closed({
-  agentId: Type.String(),
-  amount: Type.Number(),
-  reason: Type.String(),
-  karma: Type.Number(),
-  transactionId: Type.String(),
-});
-
 const Notes = Type.Optional(Nullable(Type.String({ maxLength: 10_000 })));
 const CLAIM_STATUSES: readonly ClaimStatus[] = ['active', 'submitted', 'approved', 'rejected', 'abandoned'];
 
@@ -221,10 +213,14 @@ export async function taskRoutes(app: App): Promise<void> {
     {
       schema: {
         summary: 'Claim a task (the API key owner; never the task’s creator)',
+        description:
+          'stream_id links the claim to the stream doing the work: it must be a stream of the task’s ' +
+          'repository that the caller created (400 invalid_input otherwise; 403 forbidden for another ' +
+          'agent’s stream).',
         tags: ['tasks'],
         params: IdParams,
         body: Closed({ stream_id: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) }),
-        response: { 201: Closed({ claim: ClaimView }), ...errorResponses(401, 403, 404, 409) },
+        response: { 201: Closed({ claim: ClaimView }), ...errorResponses(400, 401, 403, 404, 409) },
       },
     },
     async (request, reply) => {
@@ -288,6 +284,9 @@ export async function taskRoutes(app: App): Promise<void> {
     {
       schema: {
         summary: 'Approve (pays the bounty) or reject a submitted claim (maintain+ or the task’s creator)',
+        description:
+          'A bounty pays credits, never karma: a budget is filled by its own admins, so every bounty counts ' +
+          'as self-funded. A claim linked to a stream that is not its claimant’s own cannot be approved (403).',
         tags: ['tasks'],
         params: IdParams,
         body: Closed({
@@ -299,7 +298,6 @@ export async function taskRoutes(app: App): Promise<void> {
             claim: ClaimView,
             task: TaskView,
             payout: Type.Integer(),
-            karma: Nullable(KarmaView),
           }),
           ...errorResponses(400, 401, 403, 404, 409),
         },

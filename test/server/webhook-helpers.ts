@@ -1,0 +1,99 @@
+/**
+ * Webhook test helpers: local receivers (answering, or hanging with the connection open), setting
+ * an agent's webhook over the API, and waiting for a condition that background deliveries make true.
+ */
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { expect } from 'vitest';
+import type { App } from '../../src/server/app.js';
+import type { TestAgent } from './helpers.js';
+
+export interface ReceivedDelivery {
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+export interface Receiver {
+  url: string;
+  deliveries: ReceivedDelivery[];
+  server: Server;
+  close(): void;
+}
+
+/** A webhook receiver on 127.0.0.1 answering each request with the next status of `statuses` (then 200). */
+export async function startReceiver(statuses: number[] = []): Promise<Receiver> {
+  const deliveries: ReceivedDelivery[] = [];
+  const server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => {
+      body += chunk;
+    });
+    request.on('end', () => {
+      deliveries.push({ headers: request.headers, body });
+      response.statusCode = statuses.shift() ?? 200;
+      response.end('ok');
+    });
+  });
+  return listening(server, deliveries);
+}
+
+/** A server on 127.0.0.1 that takes requests and never answers them; `open` counts those pending now. */
+export async function startHangingServer(): Promise<Receiver & { open: () => number; most: () => number }> {
+  const deliveries: ReceivedDelivery[] = [];
+  let open = 0;
+  let most = 0;
+  const server = createServer((request) => {
+    deliveries.push({ headers: request.headers, body: '' });
+    open += 1;
+    most = Math.max(most, open);
+    request.socket.once('close', () => {
+      open -= 1;
+    });
+  });
+  const receiver = await listening(server, deliveries);
+  return { ...receiver, open: () => open, most: () => most };
+}
+
+async function listening(server: Server, deliveries: ReceivedDelivery[]): Promise<Receiver> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/hook`,
+    deliveries,
+    server,
+    close() {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+export async function setWebhook(app: App, agent: TestAgent, body: Record<string, unknown>) {
+  const response = await app.inject({
+    method: 'PUT',
+    url: '/api/v1/me/notification-settings',
+    headers: agent.headers,
+    payload: body,
+  });
+  expect(response.statusCode).toBe(200);
+  return response.json() as { settings: Record<string, unknown>; webhook_secret?: string };
+}
+
+export async function patchRepo(app: App, agent: TestAgent, repoId: string, description: string) {
+  const response = await app.inject({
+    method: 'PATCH',
+    url: `/api/v1/repos/${repoId}`,
+    headers: agent.headers,
+    payload: { description },
+  });
+  expect(response.statusCode).toBe(200);
+}
+
+/** Polls until `check` returns something truthy; the test's timeout bounds the wait. */
+export async function waitFor<T>(check: () => T | Promise<T>): Promise<NonNullable<T>> {
+  for (;;) {
+    const value = await check();
+    if (value) return value as NonNullable<T>;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
