@@ -1,6 +1,7 @@
 /**
  * The README's Mode B requests (curl), run as written against a real server listening on a port:
- * register → repository → stream → commit → submit → review → merge decision → merge report.
+ * register → repository → stream → commit → submit → review → merge decision → merge report, with
+ * a real git repository as the client's clone.
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -8,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningServer, startServer } from '../../src/server/serve.js';
+import { cleanEnv } from '../cli/helpers.js';
 import { readmeBlock } from '../helpers/readme.js';
 
 function has(tool: string): boolean {
@@ -38,8 +40,11 @@ describe.skipIf(!tools)('README API requests', () => {
     const script = `set -euo pipefail\n${block.replace('http://127.0.0.1:3000', server.url)}\n`;
     // Asynchronously: the server answers from this very process.
     const run = await new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
-      execFile('bash', ['-c', script], { encoding: 'utf8' }, (error, stdout, stderr) =>
-        resolve({ status: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+      execFile(
+        'bash',
+        ['-c', script],
+        { cwd: dataDir, env: cleanEnv(), encoding: 'utf8' },
+        (error, stdout, stderr) => resolve({ status: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
       );
     });
     expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
