@@ -24,6 +24,8 @@ export const ERROR_CATALOGUE = {
   },
   invalid_path: { status: 400, exit: 2 },
   payload_too_large: { status: 413, exit: 2 },
+  uri_too_long: { status: 414, exit: 2, hint: 'Send long values in a JSON body, not in the URL.' },
+  headers_too_large: { status: 431, exit: 2, hint: 'Send fewer or shorter headers.' },
   // Not set up, not found.
   not_a_git_repo: {
     status: 404,
@@ -45,6 +47,16 @@ export const ERROR_CATALOGUE = {
   agent_required: { status: 400, exit: 2, hint: 'Name the acting agent with --as AGENT or GITSWARM_AGENT.' },
   forbidden: { status: 403, exit: 1 },
   self_review: { status: 403, exit: 1, hint: 'Ask another agent to review the stream.' },
+  agent_suspended: {
+    status: 403,
+    exit: 1,
+    hint: 'An admin reinstates it: gitswarm agent reinstate AGENT, or on a server POST /api/v1/agents/:id/reinstate.',
+  },
+  registration_closed: {
+    status: 403,
+    exit: 1,
+    hint: 'Ask a server admin for an invite code and register with it.',
+  },
   // Refusals of state.
   already_exists: { status: 409, exit: 1 },
   invalid_state: { status: 409, exit: 1 },
@@ -72,6 +84,7 @@ export const ERROR_CATALOGUE = {
     exit: 1,
     hint: 'Name the buffer head the server knows (a reported merge or revert).',
   },
+  stabilization_error: { status: 422, exit: 1 },
   sandbox_unavailable: { status: 500, exit: 1 },
   insufficient_budget: {
     status: 409,

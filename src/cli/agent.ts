@@ -1,11 +1,15 @@
 /**
- * `gitswarm agent register|list|show`: agents, their role and karma in this repository.
+ * `gitswarm agent register|list|show|suspend|reinstate`: agents, their role and karma in this
+ * repository. Suspension here is the local store's (Mode A); on a server, its admins suspend over the API.
  */
-import { resolveAccess } from '../core/access.js';
-import { getAgent, listAgents, registerAgent } from '../core/agents.js';
+import { requireAction, resolveAccess } from '../core/access.js';
+import { setAgentSuspended } from '../core/agent-admin.js';
+import { findAgent, listAgents, registerAgent } from '../core/agents.js';
 import { repoKarma } from '../core/karma.js';
+import { GitSwarmError } from '../errors.js';
 import type { Agent, Executor } from '../store/index.js';
-import type { CommandDeps } from './context.js';
+import { inTransaction } from '../store/index.js';
+import { type CommandDeps, requireActor } from './context.js';
 import { fields, type Style, safeText, table } from './output.js';
 
 /** An agent as commands print it. */
@@ -132,11 +136,17 @@ export interface ShowAgentResult {
   agent: AgentView & { access: string; access_source: string };
 }
 
-/** Shows one agent, its role and its access level in this repository. */
+async function agentNamed(db: Executor, ref: string): Promise<Agent> {
+  const agent = await findAgent(db, ref);
+  if (!agent) throw new GitSwarmError('agent_not_found', `No agent named ${JSON.stringify(ref)}.`);
+  return agent;
+}
+
+/** Shows one agent (suspended ones too), its role and its access level in this repository. */
 export async function runShowAgent(opts: ShowAgentOptions, deps: CommandDeps): Promise<ShowAgentResult> {
   const { core, ctx } = deps;
   const db = core.store.db;
-  const agent = await getAgent(db, opts.agent);
+  const agent = await agentNamed(db, opts.agent);
   const access = await resolveAccess(core, db, ctx.repo, agent);
   return {
     agent: {
@@ -158,4 +168,45 @@ export function formatShowAgent(result: ShowAgentResult, style: Style): string {
     [style.dim('status'), agent.status],
     [style.dim('description'), agent.description === null ? null : safeText(agent.description)],
   ]);
+}
+
+export interface SuspendAgentOptions {
+  agent: string;
+  suspended: boolean;
+}
+
+export interface SuspendAgentResult {
+  agent: AgentView;
+}
+
+/**
+ * Suspends (or reinstates) an agent of the local store: it can no longer act (`--as` it fails with
+ * `agent_suspended`). The acting agent needs admin access to this repository.
+ */
+export async function runSuspendAgent(
+  opts: SuspendAgentOptions,
+  deps: CommandDeps,
+): Promise<SuspendAgentResult> {
+  const { core, ctx } = deps;
+  const actor = await requireActor(deps);
+  await requireAction(core, core.store.db, ctx.repo, actor, 'settings');
+  const agent = await agentNamed(core.store.db, opts.agent);
+  if (opts.suspended && agent.id === actor.id) {
+    throw new GitSwarmError('invalid_input', 'An admin does not suspend itself.');
+  }
+  const updated = await inTransaction(core.store.db, (trx) =>
+    setAgentSuspended(core, trx, { agent, suspended: opts.suspended, actor }),
+  );
+  const db = core.store.db;
+  return {
+    agent: toView(
+      updated,
+      await roleOf(db, ctx.repo.id, updated.id),
+      await repoKarma(db, ctx.repo.id, updated.id),
+    ),
+  };
+}
+
+export function formatSuspendAgent(result: SuspendAgentResult, style: Style): string {
+  return `Agent ${style.bold(result.agent.name)} is ${result.agent.status}.`;
 }

@@ -1,10 +1,12 @@
 /**
  * `gitswarm init`: sets up `.gitswarm/` (config and store) in an existing git repository, records
- * the repository and creates the buffer branch from main. Everything is validated before anything
+ * the repository and creates the buffer branch from main, recording its starting commit as the
+ * baseline of bisection. Everything is validated before anything
  * is written; a second run changes nothing and says so.
  */
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { recordBufferBaseline } from '../core/bisect-range.js';
 import type { CoreDeps } from '../core/deps.js';
 import { createLocalEventBus } from '../core/events.js';
 import { parseRepoSettings } from '../core/repo-settings.js';
@@ -52,6 +54,8 @@ export interface InitRepoView {
   merge_mode: Repo['merge_mode'];
   ownership_model: Repo['ownership_model'];
   buffer_branch: string;
+  /** The buffer's starting commit: red runs bisect GitSwarm's merges after it. */
+  buffer_baseline: string | null;
   promote_target: string;
   consensus_threshold: number;
   min_reviews: number;
@@ -77,6 +81,7 @@ function toView(repo: Repo): InitRepoView {
     merge_mode: repo.merge_mode,
     ownership_model: repo.ownership_model,
     buffer_branch: repo.buffer_branch,
+    buffer_baseline: repo.buffer_baseline,
     promote_target: repo.promote_target,
     consensus_threshold: repo.consensus_threshold,
     min_reviews: repo.min_reviews,
@@ -265,6 +270,9 @@ export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitRe
         settings: { ...settings, buffer_branch: bufferBranch, promote_target: promoteTarget },
       }));
     bufferHead = await ensureBufferBranch(core, repo, mainHead, known);
+    // Where the buffer starts: red runs bisect GitSwarm's merges after it, never the project's past.
+    await recordBufferBaseline(core, repo, bufferHead);
+    repo = { ...repo, buffer_baseline: repo.buffer_baseline ?? bufferHead };
   } finally {
     await store.close();
   }

@@ -1,11 +1,12 @@
 /**
- * `gitswarm workspace create|list|destroy`: an agent's stream and its worktree at
- * `.worktrees/<agent>/`.
+ * `gitswarm workspace create|list|destroy|reopen`: an agent's stream and its worktree at
+ * `.worktrees/<agent>/`; `reopen` goes on from a reverted stream.
  */
+import { reopenWorkspace } from '../core/workspace-reopen.js';
 import { createWorkspace, destroyWorkspace, listWorkspaces } from '../core/workspaces.js';
 import type { Stream } from '../store/index.js';
 import { type CommandDeps, requireActor } from './context.js';
-import { type Style, safeText, table } from './output.js';
+import { type Style, safeText, shortOid, table } from './output.js';
 import { type StreamView, toStreamView } from './views.js';
 
 export interface CreateWorkspaceOptions {
@@ -115,4 +116,53 @@ export function formatDestroyWorkspace(result: DestroyWorkspaceCommandResult): s
   return result.abandoned
     ? `Removed ${result.worktree} and abandoned stream ${result.stream_id}`
     : `Removed ${result.worktree}; stream ${result.stream_id} is kept.`;
+}
+
+export interface ReopenWorkspaceCommandResult {
+  stream: StreamView;
+  reopened_from: StreamView;
+  worktree: string;
+  head: string;
+  reapplied: { merge_commit: string; revert_commit: string; commit: string }[];
+  carried_over: boolean;
+  task_id: string | null;
+  task_number: number | null;
+}
+
+/**
+ * Reopens the acting agent's reverted stream (its workspace's, or the one named) as a new stream
+ * with the change re-applied and the uncommitted work carried over.
+ */
+export async function runReopenWorkspace(
+  opts: { stream?: string },
+  deps: CommandDeps,
+): Promise<ReopenWorkspaceCommandResult> {
+  const agent = await requireActor(deps);
+  const result = await reopenWorkspace(deps.core, {
+    repo: deps.ctx.repo,
+    agent,
+    ...(opts.stream !== undefined ? { streamRef: opts.stream } : {}),
+  });
+  return {
+    ...result,
+    stream: toStreamView(result.stream),
+    reopened_from: toStreamView(result.reopened_from),
+  };
+}
+
+export function formatReopenWorkspace(result: ReopenWorkspaceCommandResult, style: Style): string {
+  const { stream } = result;
+  return [
+    `Reopened ${safeText(result.reopened_from.name)} as stream ${style.bold(safeText(stream.name))} (${stream.id}) on ${stream.branch} from ${stream.base_branch ?? '-'}`,
+    ...result.reapplied.map(
+      (r) =>
+        `re-applied merge ${shortOid(r.merge_commit)} (undoing revert ${shortOid(r.revert_commit)}): ${shortOid(r.commit)}`,
+    ),
+    result.carried_over
+      ? 'Your uncommitted changes are carried over.'
+      : 'No uncommitted changes to carry over.',
+    ...(result.task_number ? [`Linked to critical task #${result.task_number}.`] : []),
+    `worktree  ${result.worktree}`,
+    'Next: fix it in the worktree, then gitswarm commit -m MSG',
+  ].join('\n');
 }

@@ -1,10 +1,11 @@
-import { assertValidName } from '../engine/names.js';
+import { assertValidAgentName, foldAgentName } from '../engine/names.js';
 import { GitSwarmError } from '../errors.js';
 import { type Agent, type Executor, inTransaction, toJson } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
 import { isUuid, newId } from '../util/ids.js';
 import { recordActivity } from './activity.js';
 import type { CoreDeps } from './deps.js';
+import { admitRegistration, type RegistrationMode } from './invites.js';
 
 export interface RegisterAgentInput {
   name: string;
@@ -14,23 +15,32 @@ export interface RegisterAgentInput {
   apiKeyHash?: string;
   /** The repository the agent registers in; the first agent of a repository becomes its owner. */
   repoId?: string;
+  /** A server's registration mode and the invite code given (server registrations). */
+  admission?: { mode: RegistrationMode; code?: string };
 }
 
 /** Registers an agent; in a repository without maintainers it becomes the owner. */
 export async function registerAgent(deps: CoreDeps, input: RegisterAgentInput): Promise<Agent> {
-  assertValidName('agent', input.name);
+  assertValidAgentName(input.name);
   if (input.description !== undefined && input.description.length > 2000) {
     throw new GitSwarmError('invalid_input', 'An agent description may be at most 2000 characters.');
   }
+  if (input.admission?.mode === 'closed') {
+    await admitRegistration(deps, deps.store.db, { ...input.admission, agentId: '' });
+  }
   return inTransaction(deps.store.db, async (trx) => {
+    const folded = foldAgentName(input.name);
     const existing = await trx
       .selectFrom('gitswarm_agents')
-      .select('id')
-      .where('name', '=', input.name)
+      .select('name')
+      .where((eb) => eb.or([eb('name', '=', input.name), eb('name_folded', '=', folded)]))
       .executeTakeFirst();
     if (existing) {
-      throw new GitSwarmError('already_exists', `An agent named ${input.name} already exists.`, {
-        hint: `Act as it with --as ${input.name}, or choose another name.`,
+      throw new GitSwarmError('already_exists', `An agent named ${existing.name} already exists.`, {
+        hint:
+          existing.name === input.name
+            ? `Act as it with --as ${input.name}, or choose another name.`
+            : 'Names differing only by case are the same name; choose another.',
         httpHint:
           'Choose another name; the existing agent acts with the API key it was given when it registered.',
       });
@@ -41,6 +51,7 @@ export async function registerAgent(deps: CoreDeps, input: RegisterAgentInput): 
       .values({
         id: newId(),
         name: input.name,
+        name_folded: folded,
         description: input.description ?? null,
         api_key_hash: input.apiKeyHash ?? null,
         is_human: input.isHuman ?? false,
@@ -50,6 +61,7 @@ export async function registerAgent(deps: CoreDeps, input: RegisterAgentInput): 
       })
       .returningAll()
       .executeTakeFirstOrThrow();
+    if (input.admission) await admitRegistration(deps, trx, { ...input.admission, agentId: agent.id });
     let role: 'owner' | undefined;
     if (input.repoId) {
       const anyMaintainer = await trx
@@ -77,20 +89,31 @@ export async function registerAgent(deps: CoreDeps, input: RegisterAgentInput): 
   });
 }
 
-/** Finds an agent by id or name. */
+/**
+ * Finds an agent by id or name. A name matches exactly first, else whatever its case (agent names
+ * cannot be UUID-shaped, so an id-shaped reference is always an id).
+ */
 export async function findAgent(db: Executor, idOrName: string): Promise<Agent | undefined> {
   const q = db.selectFrom('gitswarm_agents').selectAll();
+  if (isUuid(idOrName)) return q.where('id', '=', idOrName).executeTakeFirst();
   return (
-    isUuid(idOrName) ? q.where('id', '=', idOrName) : q.where('name', '=', idOrName)
-  ).executeTakeFirst();
+    (await q.where('name', '=', idOrName).executeTakeFirst()) ??
+    (await q.where('name_folded', '=', foldAgentName(idOrName)).executeTakeFirst())
+  );
 }
 
 /** Returns the agent named by id or name, or throws `agent_not_found`. */
 export async function getAgent(db: Executor, idOrName: string): Promise<Agent> {
   const agent = await findAgent(db, idOrName);
   if (!agent) throw new GitSwarmError('agent_not_found', `No agent named ${JSON.stringify(idOrName)}.`);
+  assertAgentActive(agent);
+  return agent;
+}
+
+/** Throws `agent_suspended` unless the agent is active. */
+export function assertAgentActive(agent: Agent): Agent {
   if (agent.status !== 'active') {
-    throw new GitSwarmError('forbidden', `Agent ${agent.name} is ${agent.status}.`);
+    throw new GitSwarmError('agent_suspended', `Agent ${agent.name} is ${agent.status}.`);
   }
   return agent;
 }

@@ -19,6 +19,11 @@ export {
 } from './stream-merge.js';
 export { type RevertStreamInput, type RevertStreamResult, revertStream } from './stream-revert.js';
 export {
+  type ReopenWorkspaceInput,
+  type ReopenWorkspaceResult,
+  reopenWorkspace,
+} from './workspace-reopen.js';
+export {
   type CommitWorkspaceInput,
   type CommitWorkspaceResult,
   type CreateWorkspaceInput,

@@ -35,6 +35,7 @@ import { type VerifiedCommit, verifyCommitObject } from './commit-objects.js';
 import type { ConsensusResult } from './consensus.js';
 import type { CoreDeps } from './deps.js';
 import { isMaintainer } from './maintainers.js';
+import { findOpenRedTask } from './red-tasks.js';
 import { getReportedBufferHead, isKnownBufferCommit, setReportedBufferHead } from './reported-buffer.js';
 import { getRepo } from './repos.js';
 import { reparentOntoBuffer } from './stream-cascade.js';
@@ -871,9 +872,7 @@ async function judgeCulprit(
   );
 }
 
-const OPEN_TASK_STATUSES = ['open', 'claimed', 'submitted'] as const;
-
-/** The open critical task of an earlier red report on the stream, or a new one for its author. */
+/** The live critical task already filed for this culprit (findOpenRedTask), or a new one for its author. */
 async function redTaskFor(
   deps: CoreDeps,
   trx: Executor,
@@ -882,22 +881,8 @@ async function redTaskFor(
   reporter: Agent,
   details: Record<string, unknown>,
 ): Promise<string> {
-  const earlier = await trx
-    .selectFrom('gitswarm_stabilizations')
-    .select('details')
-    .where('repo_id', '=', repo.id)
-    .where('breaking_stream_id', '=', stream.id)
-    .execute();
-  const taskIds = earlier.map((e) => e.details.task_id).filter((id): id is string => typeof id === 'string');
-  if (taskIds.length > 0) {
-    const open = await trx
-      .selectFrom('gitswarm_tasks')
-      .select('id')
-      .where('id', 'in', taskIds)
-      .where('status', 'in', OPEN_TASK_STATUSES)
-      .executeTakeFirst();
-    if (open) return open.id;
-  }
+  const known = await findOpenRedTask(trx, repo, { streamId: stream.id });
+  if (known) return known.id;
   const text = (key: string) => (typeof details[key] === 'string' ? (details[key] as string) : undefined);
   const command = text('command');
   const excerpt = text('log_excerpt');

@@ -1,3 +1,4 @@
+import { assertValidName } from '../engine/names.js';
 import { GitSwarmError } from '../errors.js';
 import { type Agent, type Executor, inTransaction, type Repo, toJson } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
@@ -15,7 +16,14 @@ export interface CreateRepoInput {
   owner?: Agent;
 }
 
+/** Repository names follow the agent-name rules: no control or bidi characters, no leading "-". */
+function assertValidRepoName(name: unknown): void {
+  if (typeof name !== 'string') throw new GitSwarmError('invalid_name', 'A repository name is text.');
+  assertValidName('repository', name);
+}
+
 export async function createRepo(deps: CoreDeps, input: CreateRepoInput): Promise<Repo> {
+  assertValidRepoName(input.name);
   const settings = parseRepoSettings({ ...input.settings, name: input.name });
   if (settings.buffer_branch && settings.buffer_branch === (settings.promote_target ?? 'main')) {
     throw new GitSwarmError('invalid_input', 'The buffer branch and the promote target must differ.');
@@ -82,6 +90,7 @@ export async function updateRepoSettings(
   input: UpdateRepoSettingsInput,
 ): Promise<Repo> {
   if (input.actor) await requireAction(deps, db, input.repo, input.actor, 'settings');
+  if (input.changes.name !== undefined) assertValidRepoName(input.changes.name);
   const update = parseRepoSettings(input.changes);
   const buffer = update.buffer_branch ?? input.repo.buffer_branch;
   const target = update.promote_target ?? input.repo.promote_target;

@@ -2,17 +2,21 @@
  * Stabilization: run the repository's stabilize command against the buffer head in a sandboxed
  * throw-away worktree and act on the verdict.
  *  - green: tag the tested commit `green/<UTC timestamp>`, promote when `auto_promote_on_green`;
- *  - red: run once more (a pass then is `flaky`, not red); confirmed red bisects the buffer's
- *    first-parent merges since the last green tag, reverts the culprit's merge when
- *    `auto_revert_on_red` (within the daily cap, unless the stream opted out; a conflicting revert
- *    is never forced) and files a critical task for the culprit's author.
+ *  - red: run once more (a pass then is `flaky`, not red); confirmed red bisects GitSwarm's
+ *    merges on the buffer since the last green tag, or the baseline `init` recorded
+ *    (bisect-range.ts), reverts the culprit's merge when `auto_revert_on_red` (within the daily
+ *    cap, unless the stream opted out; a conflicting revert is never forced) and files a critical
+ *    task for the culprit's author, or links to the one already open for it (red-tasks.ts);
+ *  - error: the command could not start (exit 126/127: a tool or interpreter missing), or a
+ *    commit tagged green fails with nothing merged since (the environment changed): nothing is
+ *    retried, bisected, reverted or filed, and nobody is blamed.
  * Only the commit tested at the start is judged: the buffer keeps moving meanwhile, the bisect
  * range is fixed at the start, and the decide-and-revert step runs under the repository's lock.
  */
 
 import { type BisectProbe, bisectFirstBad } from '../engine/bisect.js';
-import { findLastGreen, tagGreen } from '../engine/green-tags.js';
-import { findGitRepo, listFirstParentMerges, readRef } from '../engine/repo.js';
+import { tagGreen } from '../engine/green-tags.js';
+import { findGitRepo, readRef } from '../engine/repo.js';
 import { assertSandboxAvailable, type OutputSink } from '../engine/sandbox.js';
 import {
   openStabilizeLog,
@@ -28,7 +32,6 @@ import {
   type Repo,
   type Stabilization,
   type StabilizationResult,
-  type Stream,
   toJson,
   withRepoLock,
 } from '../store/index.js';
@@ -36,23 +39,37 @@ import { isoNow } from '../util/clock.js';
 import { newId } from '../util/ids.js';
 import { requireAction } from './access.js';
 import { recordActivity } from './activity.js';
+import {
+  type BisectStart,
+  describeBisectStart,
+  findBisectStart,
+  listBisectCandidates,
+} from './bisect-range.js';
 import { promoteBuffer } from './buffer-promotion.js';
 import type { CoreDeps } from './deps.js';
+import { closeFixedRedTasks, findOpenRedTask } from './red-tasks.js';
 import { getRepo } from './repos.js';
+import {
+  couldNotStart,
+  describeBlame,
+  describeDecision,
+  type ErrorFacts,
+  environmentChanged,
+  type RevertDecision,
+  type StabilizeErrorKind,
+  taskDescription,
+  taskTitle,
+} from './stabilization-text.js';
 import { revertStream } from './stream-revert.js';
 import { getStreamById } from './streams.js';
 import { fileCriticalTask } from './tasks.js';
 import { actorIdentity, repoRoot } from './workspace-paths.js';
 
-/** Why a confirmed red did or did not revert the culprit's merge. */
-export type RevertDecision =
-  | 'reverted'
-  | 'auto_revert_off'
-  | 'opted_out'
-  | 'daily_limit'
-  | 'conflicted'
-  | 'already_reverted'
-  | 'no_culprit';
+export {
+  describeBlame,
+  type RevertDecision,
+  type StabilizeErrorKind,
+} from './stabilization-text.js';
 
 export interface StabilizeInput {
   repo: Repo;
@@ -67,17 +84,27 @@ export interface StabilizeInput {
 }
 
 export interface StabilizeResult {
-  result: Exclude<StabilizationResult, 'error'>;
+  result: StabilizationResult;
   /** The buffer commit tested: the head when the run started. */
   buffer_commit: string;
   tag?: string;
   promoted?: boolean;
+  /** Green: the critical tasks this green run completed (their fix is in it). */
+  closed_task_ids?: string[];
+  /** Error: what went wrong, what to do, and which of the two it is. */
+  error?: string;
+  hint?: string;
+  error_kind?: StabilizeErrorKind;
   breaking_stream_id?: string | null;
   culprit_commit?: string | null;
+  /** Red: what bisection blames, in words: the same sentence the critical task carries. */
+  blame?: string;
   reverted?: boolean;
   revert_commit?: string;
   revert_decision?: RevertDecision;
   task_id?: string | null;
+  /** Red: true when task_id is a task already open for this culprit (none was filed). */
+  task_linked?: boolean;
   stabilization_id: string;
   log_path: string;
   duration_ms: number;
@@ -132,10 +159,18 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
 
   try {
     const first = await runAt(bufferCommit, 'run');
-    if (first.passed) return await concludeGreen(deps, base, first, input.progress);
+    if (first.outcome === 'error')
+      return await concludeError(deps, base, couldNotStart(first), input.progress);
+    if (first.passed) return await concludeGreen(deps, { ...base, git }, first, input.progress);
     const retry = await runAt(bufferCommit, 'retry');
+    if (retry.outcome === 'error')
+      return await concludeError(deps, base, couldNotStart(retry), input.progress);
     if (retry.passed) return await concludeFlaky(deps, base, input.progress);
-    return await concludeRed(deps, { ...base, git, failing: retry, runAt }, input.progress);
+    const start = await findBisectStart(deps.store.db, repo, git.root, bufferCommit);
+    if (start.kind === 'green' && start.commit === bufferCommit) {
+      return await concludeError(deps, base, environmentChanged(start, retry), input.progress);
+    }
+    return await concludeRed(deps, { ...base, git, failing: retry, runAt, start }, input.progress);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     log.write(`\n=== error: ${message} ===\n`);
@@ -169,7 +204,7 @@ interface RunContext {
 
 async function concludeGreen(
   deps: CoreDeps,
-  ctx: RunContext,
+  ctx: RunContext & { git: { root: string } },
   run: StabilizeRunResult,
   progress: ((line: string) => void) | undefined,
 ): Promise<StabilizeResult> {
@@ -199,16 +234,31 @@ async function concludeGreen(
         agent_id: ctx.actor?.id ?? null,
       },
     });
-    await recordStabilized(deps, trx, ctx, inserted, {});
-    return inserted;
+    // The tasks whose fix this green contains are done: the stabilizer filed them, it closes them.
+    const closed = await closeFixedRedTasks(deps, trx, {
+      repo,
+      repoDir: ctx.git.root,
+      greenCommit: ctx.bufferCommit,
+      stabilizationId: inserted.id,
+    });
+    await recordStabilized(
+      deps,
+      trx,
+      ctx,
+      inserted,
+      closed.length ? { closed_task_ids: closed.map((t) => t.id) } : {},
+    );
+    return { inserted, closed };
   });
+  for (const task of row.closed) progress?.(`stabilize: green; completed critical task #${task.number}`);
   const result: StabilizeResult = {
     result: 'green',
     buffer_commit: ctx.bufferCommit,
     tag: tag.name,
-    stabilization_id: row.id,
+    ...(row.closed.length ? { closed_task_ids: row.closed.map((t) => t.id) } : {}),
+    stabilization_id: row.inserted.id,
     log_path: ctx.log.path,
-    duration_ms: row.duration_ms ?? ctx.elapsed(),
+    duration_ms: row.inserted.duration_ms ?? ctx.elapsed(),
     runs: ctx.runs.length,
   };
   if (repo.auto_promote_on_green) {
@@ -271,6 +321,21 @@ interface RedContext extends RunContext {
   git: { root: string; commonDir: string };
   failing: StabilizeRunResult;
   runAt: (commit: string, label: string) => Promise<StabilizeRunResult>;
+  start: BisectStart;
+}
+
+/** A bisection probe that could not start the command: the run ends as `error`. */
+class ProbeCouldNotStart extends Error {
+  constructor(readonly run: StabilizeRunResult) {
+    super(run.error ?? 'the stabilize command could not start');
+  }
+}
+
+/** One probe: true when it passes; a command that cannot start ends the run as `error`. */
+async function probe(ctx: RedContext, commit: string, label: string): Promise<boolean> {
+  const run = await ctx.runAt(commit, label);
+  if (run.outcome === 'error') throw new ProbeCouldNotStart(run);
+  return run.passed;
 }
 
 async function concludeRed(
@@ -278,33 +343,51 @@ async function concludeRed(
   ctx: RedContext,
   progress: ((line: string) => void) | undefined,
 ): Promise<StabilizeResult> {
-  const { repo } = ctx;
+  const { repo, start } = ctx;
   const root = ctx.git.root;
   // The range is fixed now, from the tested commit: later merges are the next run's business.
-  const lastGreen = await findLastGreen(root, ctx.bufferCommit);
-  const candidates = await listFirstParentMerges(root, lastGreen?.commit ?? null, ctx.bufferCommit);
+  const candidates = await listBisectCandidates(deps.store.db, repo, root, start, ctx.bufferCommit);
   const lastIsKnownBad = candidates.at(-1) === ctx.bufferCommit;
-  progress?.(
-    `stabilize: red; bisecting ${candidates.length} merge(s) since ${lastGreen ? lastGreen.name : 'the first commit'}`,
-  );
+  progress?.(`stabilize: red; bisecting ${candidates.length} merge(s) since ${describeBisectStart(start)}`);
   let probeNumber = 0;
-  const bisect = await bisectFirstBad({
-    candidates,
-    lastIsKnownBad,
-    test: async (commit) => {
-      probeNumber += 1;
-      return (await ctx.runAt(commit, `bisect ${probeNumber}`)).passed;
-    },
-  });
-  const culprit = bisect.culprit;
-  const merge = culprit
+  let bisect: Awaited<ReturnType<typeof bisectFirstBad>>;
+  let baselineRed = false; // the range's assumed-good start fails too
+  try {
+    // Bisection takes the commit before the range to pass. A green tag proves it; a baseline (or
+    // a revert) is only assumed to, so it is run first: red there is nobody's merge in range.
+    baselineRed =
+      start.kind !== 'green' && start.commit !== null && candidates.length > 0
+        ? !(await probe(ctx, start.commit, 'baseline'))
+        : false;
+    if (baselineRed) {
+      progress?.(
+        `stabilize: red; it fails at ${describeBisectStart(start)} too, before the merges in range: no single merge to blame`,
+      );
+    }
+    bisect = baselineRed
+      ? { culprit: null, index: null, probes: [] }
+      : await bisectFirstBad({
+          candidates,
+          lastIsKnownBad,
+          test: async (commit) => {
+            probeNumber += 1;
+            return probe(ctx, commit, `bisect ${probeNumber}`);
+          },
+        });
+  } catch (error) {
+    if (!(error instanceof ProbeCouldNotStart)) throw error;
+    return concludeError(deps, ctx, couldNotStart(error.run), progress);
+  }
+  const merge = bisect.culprit
     ? await deps.store.db
         .selectFrom('gitswarm_merges')
         .selectAll()
         .where('repo_id', '=', repo.id)
-        .where('merge_commit', '=', culprit)
+        .where('merge_commit', '=', bisect.culprit)
         .executeTakeFirst()
     : undefined;
+  // One truth: a culprit is a merge GitSwarm recorded (candidates are nothing else).
+  const culprit = merge ? merge.merge_commit : null;
   ctx.log.write(
     `\n=== red: culprit ${culprit ?? 'not found'}${merge ? ` (stream ${merge.stream_id})` : ''} ===\n`,
   );
@@ -313,6 +396,7 @@ async function concludeRed(
   return withRepoLock(deps.store, repo.id, async () => {
     const current = await getRepo(deps.store.db, repo.id);
     const stream = merge ? await getStreamById(deps.store.db, merge.stream_id) : undefined;
+    const blame = describeBlame(stream, culprit);
     let decision: RevertDecision;
     let revertCommit: string | undefined;
     let conflictPaths: string[] | undefined;
@@ -336,6 +420,7 @@ async function concludeRed(
         actor: null,
         reason: `stabilization red: ${ctx.command}`,
         mergeCommit: merge.merge_commit,
+        redAt: ctx.bufferCommit,
       });
       if (outcome.reverted) {
         decision = 'reverted';
@@ -345,21 +430,37 @@ async function concludeRed(
         conflictPaths = outcome.conflict_paths;
       }
     }
-    progress?.(`stabilize: red; ${describeDecision(decision, stream, revertCommit)}`);
+    progress?.(`stabilize: red; bisection blames ${blame}; ${describeDecision(decision, revertCommit)}`);
 
     return inTransaction(deps.store.db, async (trx) => {
+      // A red already known (same culprit, or the same commit without one) keeps its open task.
+      const open = await findOpenRedTask(trx, current, {
+        streamId: stream?.id ?? null,
+        bufferCommit: ctx.bufferCommit,
+      });
       const assignee = stream ? stream.agent_id : await fallbackAssignee(trx, current, ctx.actor);
       // Another run already handled this culprit (reverted it and filed its task): no second task.
       const task =
-        decision !== 'already_reverted' && assignee
+        open ??
+        (decision !== 'already_reverted' && assignee
           ? await fileCriticalTask(deps, trx, {
               repo: current,
               title: taskTitle(stream, ctx.command),
-              description: taskDescription(ctx, { stream, culprit, decision, revertCommit, conflictPaths }),
+              description: taskDescription(
+                {
+                  bufferBranch: current.buffer_branch,
+                  command: ctx.command,
+                  bufferCommit: ctx.bufferCommit,
+                  logPath: ctx.log.path,
+                  tail: ctx.failing.tail,
+                },
+                { blame, culprit, decision, revertCommit, conflictPaths },
+              ),
               assigneeId: assignee,
               createdBy: null,
             })
-          : undefined;
+          : undefined);
+      if (open) progress?.(`stabilize: red; critical task #${open.number} is already open for it`);
       const row = await insertStabilization(deps, trx, {
         repo: current,
         result: 'red',
@@ -370,17 +471,22 @@ async function concludeRed(
         details: {
           command: ctx.command,
           runs: ctx.runs.length,
-          last_green_tag: lastGreen?.name ?? null,
-          last_green_commit: lastGreen?.commit ?? null,
+          last_green_tag: start.green?.name ?? null,
+          last_green_commit: start.green?.commit ?? null,
+          bisect_from: start.commit,
+          bisect_from_kind: start.kind,
+          start_red: baselineRed,
           candidates,
           probes: bisect.probes satisfies BisectProbe[],
           culprit_commit: culprit,
+          blame,
           revert_decision: decision,
           auto_reverted: decision === 'reverted',
           reverted: decision === 'reverted',
           revert_commit: revertCommit ?? null,
           conflict_paths: conflictPaths ?? null,
           task_id: task?.id ?? null,
+          task_linked: open !== undefined,
           exit_code: ctx.failing.exitCode,
           timed_out: ctx.failing.timedOut,
           log_excerpt: ctx.failing.tail.join('\n'),
@@ -397,10 +503,12 @@ async function concludeRed(
         buffer_commit: ctx.bufferCommit,
         breaking_stream_id: stream?.id ?? null,
         culprit_commit: culprit,
+        blame,
         reverted: decision === 'reverted',
         ...(revertCommit ? { revert_commit: revertCommit } : {}),
         revert_decision: decision,
         task_id: task?.id ?? null,
+        task_linked: open !== undefined,
         stabilization_id: row.id,
         log_path: ctx.log.path,
         duration_ms: row.duration_ms ?? ctx.elapsed(),
@@ -410,63 +518,47 @@ async function concludeRed(
   });
 }
 
-function describeDecision(
-  decision: RevertDecision,
-  stream: Stream | undefined,
-  revertCommit?: string,
-): string {
-  const name = stream ? `stream ${stream.name} (${stream.id})` : 'no stream';
-  switch (decision) {
-    case 'reverted':
-      return `reverted the merge of ${name} (${revertCommit?.slice(0, 12)})`;
-    case 'auto_revert_off':
-      return `culprit ${name}; auto_revert_on_red is off, not reverted`;
-    case 'opted_out':
-      return `culprit ${name}; the stream opted out of automatic reverts`;
-    case 'daily_limit':
-      return `culprit ${name}; the daily limit of automatic reverts is reached, not reverted`;
-    case 'conflicted':
-      return `culprit ${name}; its revert conflicts with later merges, not forced`;
-    case 'already_reverted':
-      return `culprit ${name}; already reverted by another run`;
-    case 'no_culprit':
-      return 'no single merge to blame';
-  }
-}
-
-function taskTitle(stream: Stream | undefined, command: string): string {
-  const what = stream ? `stream ${stream.name} broke the buffer` : 'the buffer is red';
-  return `Fix red build: ${what} (${command})`;
-}
-
-function taskDescription(
-  ctx: RedContext,
-  facts: {
-    stream: Stream | undefined;
-    culprit: string | null;
-    decision: RevertDecision;
-    revertCommit?: string;
-    conflictPaths?: string[];
-  },
-): string {
-  const lines = [
-    facts.stream
-      ? `The stabilize command fails on ${ctx.repo.buffer_branch}; bisection blames the merge of stream ${facts.stream.name} (${facts.stream.id}).`
-      : `The stabilize command fails on ${ctx.repo.buffer_branch}; bisection found no single merge to blame.`,
-    '',
-    `Command: ${ctx.command}`,
-    `Buffer commit tested: ${ctx.bufferCommit}`,
-    `Culprit commit: ${facts.culprit ?? 'unknown'}`,
-    `Revert: ${describeDecision(facts.decision, facts.stream, facts.revertCommit)}`,
-    ...(facts.conflictPaths?.length ? [`Conflicting paths: ${facts.conflictPaths.join(', ')}`] : []),
-    `Log: ${ctx.log.path}`,
-    '',
-    `Last ${ctx.failing.tail.length} lines of output:`,
-    '```',
-    ...ctx.failing.tail,
-    '```',
-  ];
-  return lines.join('\n');
+async function concludeError(
+  deps: CoreDeps,
+  ctx: RunContext,
+  facts: ErrorFacts,
+  progress: ((line: string) => void) | undefined,
+): Promise<StabilizeResult> {
+  ctx.log.write(`\n=== error: ${facts.error} ===\n`);
+  progress?.(`stabilize: error: ${facts.error}`);
+  const row = await inTransaction(deps.store.db, async (trx) => {
+    const inserted = await insertStabilization(deps, trx, {
+      repo: ctx.repo,
+      result: 'error',
+      bufferCommit: ctx.bufferCommit,
+      durationMs: ctx.elapsed(),
+      logPath: ctx.log.path,
+      details: {
+        command: ctx.command,
+        runs: ctx.runs.length,
+        error: facts.error,
+        error_kind: facts.kind,
+        hint: facts.hint,
+        commit: facts.run.commit,
+        exit_code: facts.run.exitCode,
+        log_excerpt: facts.run.tail.join('\n'),
+        agent_id: ctx.actor?.id ?? null,
+      },
+    });
+    await recordStabilized(deps, trx, ctx, inserted, { error: facts.error, error_kind: facts.kind });
+    return inserted;
+  });
+  return {
+    result: 'error',
+    buffer_commit: ctx.bufferCommit,
+    error: facts.error,
+    hint: facts.hint,
+    error_kind: facts.kind,
+    stabilization_id: row.id,
+    log_path: ctx.log.path,
+    duration_ms: row.duration_ms ?? ctx.elapsed(),
+    runs: ctx.runs.length,
+  };
 }
 
 /** With no stream to blame, the task goes to the repository's owner, else to whoever ran stabilize. */

@@ -33,6 +33,8 @@ export interface RevertStreamInput {
   reason: string;
   /** Which of the stream's merges (swarm streams merge once per commit); default: its latest unreverted one. */
   mergeCommit?: string;
+  /** The red buffer commit that condemned the merge (stabilization), named in the subject. */
+  redAt?: string;
 }
 
 export type RevertStreamResult =
@@ -53,7 +55,12 @@ export async function revertStream(deps: CoreDeps, input: RevertStreamInput): Pr
     const outcome = await revertMerge(repoDir, {
       branch: merge.target_branch,
       mergeCommit: merge.merge_commit,
-      message: `Revert stream ${stream.name}\n\nThis reverts merge ${merge.merge_commit}.\nReason: ${input.reason}\nStream: ${stream.id}\n`,
+      message: revertMessage({
+        stream,
+        mergeCommit: merge.merge_commit,
+        reason: input.reason,
+        redAt: input.redAt,
+      }),
       author: actorIdentity(input.actor),
       oplog,
       streamId: stream.id,
@@ -78,6 +85,27 @@ export async function revertStream(deps: CoreDeps, input: RevertStreamInput): Pr
     await syncCheckouts(checkouts, headBefore, outcome.commit);
     return { reverted: true, revert_commit: outcome.commit, merge_commit: merge.merge_commit };
   });
+}
+
+/**
+ * The revert commit's message: the subject names the one merge it undoes (a swarm stream merges
+ * once per commit), and the red commit that condemned it.
+ */
+export function revertMessage(input: {
+  stream: Pick<Stream, 'id' | 'name'>;
+  mergeCommit: string;
+  reason: string;
+  redAt?: string | undefined;
+}): string {
+  const red = input.redAt ? ` (red at ${input.redAt.slice(0, 12)})` : '';
+  return [
+    `Revert merge ${input.mergeCommit.slice(0, 12)} of stream ${input.stream.name}${red}`,
+    '',
+    `This reverts merge ${input.mergeCommit}.`,
+    `Reason: ${input.reason}`,
+    `Stream: ${input.stream.id}`,
+    '',
+  ].join('\n');
 }
 
 async function findRevertableMerge(

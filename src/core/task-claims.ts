@@ -611,3 +611,48 @@ export async function submitClaimsOfMergedStream(
   }
   return submitted;
 }
+
+/**
+ * Approves a submitted claim on a critical task the stabilizer filed, for a green run that
+ * contains the claim's merged stream (red-tasks.ts): the claim is approved and the task
+ * completed, as a reviewer's approval would; such tasks carry no bounty. Caller's transaction.
+ */
+export async function approveClaimOnGreen(
+  deps: CoreDeps,
+  db: Executor,
+  input: { repoId: string; taskId: string; claimId: string; notes: string; stabilizationId: string },
+): Promise<Task> {
+  const task = await db
+    .selectFrom('gitswarm_tasks')
+    .selectAll()
+    .where('id', '=', input.taskId)
+    .executeTakeFirstOrThrow();
+  const claim = await db
+    .updateTable('gitswarm_task_claims')
+    .set({
+      status: 'approved',
+      reviewed_by: null,
+      reviewed_at: isoNow(deps.clock),
+      review_notes: input.notes,
+      payout_amount: 0,
+    })
+    .where('id', '=', input.claimId)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  const completed = await setTaskStatus(deps, db, task, 'completed');
+  await recordActivity(deps, db, {
+    event: 'task.approved',
+    repoId: input.repoId,
+    agentId: null,
+    targetType: 'task',
+    targetId: task.id,
+    metadata: {
+      number: task.number,
+      claim_id: claim.id,
+      claimant_id: claim.agent_id,
+      payout: 0,
+      stabilization_id: input.stabilizationId,
+    },
+  });
+  return completed;
+}

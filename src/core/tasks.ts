@@ -35,6 +35,7 @@ import { inRepoTransaction } from './repo-transaction.js';
 
 export {
   abandonClaim,
+  approveClaimOnGreen,
   claimTask,
   getClaim,
   linkClaimToStream,

@@ -70,11 +70,15 @@ export async function createWorkspace(
     await requireAction(deps, deps.store.db, repo, agent, 'write');
     const existing = await findWorkspace(deps.store.db, repo.id, agent.id);
     if (existing) {
+      const current = await getStreamById(deps.store.db, existing.stream_id);
       throw new GitSwarmError(
         'invalid_state',
         `Agent ${agent.name} already has a workspace at ${existing.path}`,
         {
-          hint: `Destroy it first: gitswarm workspace destroy --as ${agent.name}`,
+          hint:
+            current.status === 'reverted'
+              ? `Its stream ${current.name} was reverted; go on with it (the change re-applied, your uncommitted work kept): gitswarm workspace reopen --as ${agent.name}. Or destroy it first: gitswarm workspace destroy --as ${agent.name}`
+              : `Destroy it first: gitswarm workspace destroy --as ${agent.name}`,
           details: { stream_id: existing.stream_id, worktree: existing.path },
         },
       );
@@ -251,7 +255,10 @@ export async function commitWorkspace(
         'invalid_state',
         `Stream ${stream.name} is ${stream.status}; it takes no more commits.`,
         {
-          hint: `Start a new one: gitswarm workspace destroy --as ${agent.name} && gitswarm workspace create --as ${agent.name}`,
+          hint:
+            stream.status === 'reverted'
+              ? `Its merge was reverted. Go on with your work (kept, uncommitted changes too) on a new stream with the change re-applied: gitswarm workspace reopen --as ${agent.name}`
+              : `Start a new one: gitswarm workspace destroy --as ${agent.name} && gitswarm workspace create --as ${agent.name}`,
           details: { stream_id: stream.id, status: stream.status },
         },
       );
@@ -377,7 +384,10 @@ export async function destroyWorkspace(
     const abandon = input.abandon === true && isLiveStream(stream);
     if (!input.abandon && existsSync(workspace.path) && (await isWorktreeDirty(workspace.path))) {
       throw new GitSwarmError('worktree_dirty', `The worktree ${workspace.path} has uncommitted changes.`, {
-        hint: `Commit them (gitswarm commit -m MSG --as ${agent.name}) or discard them with: gitswarm workspace destroy --as ${agent.name} --abandon`,
+        hint:
+          stream.status === 'reverted'
+            ? `Stream ${stream.name} was reverted; keep these changes on a new stream with: gitswarm workspace reopen --as ${agent.name} (or discard them: gitswarm workspace destroy --as ${agent.name} --abandon)`
+            : `Commit them (gitswarm commit -m MSG --as ${agent.name}) or discard them with: gitswarm workspace destroy --as ${agent.name} --abandon`,
         details: { worktree: workspace.path },
       });
     }

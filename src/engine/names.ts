@@ -4,6 +4,7 @@
  * or path separators.
  */
 import { GitSwarmError } from '../errors.js';
+import { isUuid } from '../util/ids.js';
 
 const SIMPLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 const BRANCH_NAME = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$/;
@@ -26,6 +27,29 @@ export function assertValidName(kind: string, value: string): string {
     throw new GitSwarmError('invalid_name', `Invalid ${kind} name ${JSON.stringify(value)}.`);
   }
   return value;
+}
+
+/**
+ * Checks an agent's name: a simple name that is not shaped like a UUID, since agents are looked up
+ * by id or name and an id-shaped name could never be found by its name.
+ */
+export function assertValidAgentName(value: string): string {
+  assertValidName('agent', value);
+  if (isUuid(value)) {
+    throw new GitSwarmError(
+      'invalid_name',
+      `Invalid agent name ${JSON.stringify(value)}: it looks like an id.`,
+      {
+        hint: 'Choose a name that is not shaped like a UUID.',
+      },
+    );
+  }
+  return value;
+}
+
+/** The form of an agent name that is unique: lowercase (agent names are ASCII). */
+export function foldAgentName(value: string): string {
+  return value.toLowerCase();
 }
 
 /** Checks a branch name given by a user (buffer, promote target). */

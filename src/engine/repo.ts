@@ -180,6 +180,16 @@ export async function resolveCommit(repoDir: string, rev: string): Promise<strin
   return result.exitCode === 0 ? result.stdout.trim() : null;
 }
 
+/** The first parent of a commit, or null for a root commit or an unknown one. */
+export async function firstParent(repoDir: string, commit: string): Promise<string | null> {
+  assertRevision(commit);
+  const result = await git(['rev-parse', '--verify', '--quiet', `${commit}^1^{commit}`], {
+    cwd: repoDir,
+    okExitCodes: [1, 128],
+  });
+  return result.exitCode === 0 ? result.stdout.trim() : null;
+}
+
 /** Whether `ancestor` is reachable from `descendant` (a commit is its own ancestor). */
 export async function isAncestor(repoDir: string, ancestor: string, descendant: string): Promise<boolean> {
   assertRevision(ancestor);
@@ -197,10 +207,28 @@ export async function listFirstParentMerges(
   from: string | null,
   to: string,
 ): Promise<string[]> {
+  return listFirstParent(repoDir, from, to, ['--merges']);
+}
+
+/** Every commit on the first-parent chain of `to` after `from` (exclusive; null = all), oldest first. */
+export async function listFirstParentCommits(
+  repoDir: string,
+  from: string | null,
+  to: string,
+): Promise<string[]> {
+  return listFirstParent(repoDir, from, to, []);
+}
+
+async function listFirstParent(
+  repoDir: string,
+  from: string | null,
+  to: string,
+  filter: readonly string[],
+): Promise<string[]> {
   assertRevision(to);
   if (from !== null) assertRevision(from);
   const range = from === null ? [to] : [to, `^${from}`];
-  const out = await gitOut(['rev-list', '--first-parent', '--merges', '--reverse', ...range, '--'], {
+  const out = await gitOut(['rev-list', '--first-parent', ...filter, '--reverse', ...range, '--'], {
     cwd: repoDir,
   });
   return out === '' ? [] : out.split('\n');

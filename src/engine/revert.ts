@@ -1,7 +1,8 @@
 /**
- * Worktree-free revert of a merge commit relative to its first parent, on top of a branch head:
- * the three-way merge (base = the merge, ours = head, theirs = its first parent) is done by
- * `merge-tree` and published by compare-and-swap. A conflict moves nothing.
+ * Worktree-free reverts: of a merge commit relative to its first parent, on top of a branch head
+ * (published by compare-and-swap), and of any commit on top of a given commit (no ref moves; a
+ * reopened stream's branch is created at it). The three-way merge (base = the reverted commit,
+ * ours = head, theirs = its first parent) is done by `merge-tree`. A conflict moves nothing.
  */
 import { GitSwarmError } from '../errors.js';
 import { type GitIdentity, identityEnv } from './author.js';
@@ -63,16 +64,14 @@ export async function revertMerge(repoDir: string, options: RevertMergeOptions):
         `Branch ${options.branch} or commit ${m} (with a parent) does not exist.`,
       );
     }
-    let merged: TreeMerge;
-    if (withBase) {
-      merged = await mergeTree(repoDir, head, firstParent, { mergeBase: merge });
-    } else {
-      const [ours, theirs] = await writeCommits(repoDir, [
-        syntheticCommit(headTree, merge),
-        syntheticCommit(firstParentTree, merge),
-      ]);
-      merged = await mergeTree(repoDir, ours as string, theirs as string);
-    }
+    const merged = await undoTree(repoDir, {
+      head,
+      headTree,
+      commit: merge,
+      parent: firstParent,
+      parentTree: firstParentTree,
+      withBase,
+    });
     if (!merged.clean) return { kind: 'conflicted', paths: merged.paths };
     const commit = await gitOut(['commit-tree', '--no-gpg-sign', merged.tree, '-p', head, '-F', '-'], {
       cwd: repoDir,
@@ -92,4 +91,79 @@ export async function revertMerge(repoDir: string, options: RevertMergeOptions):
     if (move.moved) return { kind: 'reverted', commit, opId: move.opId };
   }
   throw new GitSwarmError('ref_moved', `Branch ${options.branch} kept moving; the revert was not published.`);
+}
+
+/** The tree of `head` with what `commit` brought in (relative to `parent`) undone. */
+async function undoTree(
+  repoDir: string,
+  input: {
+    head: string;
+    headTree: string;
+    commit: string;
+    parent: string;
+    parentTree: string;
+    withBase: boolean;
+  },
+): Promise<TreeMerge> {
+  if (input.withBase) return mergeTree(repoDir, input.head, input.parent, { mergeBase: input.commit });
+  const [ours, theirs] = await writeCommits(repoDir, [
+    syntheticCommit(input.headTree, input.commit),
+    syntheticCommit(input.parentTree, input.commit),
+  ]);
+  return mergeTree(repoDir, ours as string, theirs as string);
+}
+
+export interface RevertOntoOptions {
+  /** The commit to undo (relative to its first parent). */
+  commit: string;
+  /** The commit the revert goes on top of. */
+  onto: string;
+  message: string;
+  author: GitIdentity;
+}
+
+export type RevertOntoOutcome =
+  | { kind: 'committed'; commit: string }
+  | { kind: 'conflicted'; paths: string[] };
+
+/**
+ * Writes a commit on top of `onto` that undoes `commit` (a revert of a revert re-applies a
+ * change). No ref moves: the caller publishes the commit (a new branch at it).
+ */
+export async function revertOnto(repoDir: string, options: RevertOntoOptions): Promise<RevertOntoOutcome> {
+  assertRevision(options.commit);
+  assertRevision(options.onto);
+  const message = normalizeMessage(options.message);
+  const c = options.commit;
+  const o = options.onto;
+  const resolved = await git(
+    ['rev-parse', `${o}^{commit}`, `${o}^{tree}`, `${c}^{commit}`, `${c}^1`, `${c}^1^{tree}`, '--'],
+    { cwd: repoDir, okExitCodes: [128] },
+  );
+  const [head, headTree, commit, parent, parentTree] = resolved.stdout.trim().split('\n');
+  if (
+    resolved.exitCode !== 0 ||
+    head === undefined ||
+    headTree === undefined ||
+    commit === undefined ||
+    parent === undefined ||
+    parentTree === undefined
+  ) {
+    throw new GitSwarmError('not_found', `Commit ${o} or ${c} (with a parent) does not exist.`);
+  }
+  const merged = await undoTree(repoDir, {
+    head,
+    headTree,
+    commit,
+    parent,
+    parentTree,
+    withBase: await hasMergeTreeBase(),
+  });
+  if (!merged.clean) return { kind: 'conflicted', paths: merged.paths };
+  const created = await gitOut(['commit-tree', '--no-gpg-sign', merged.tree, '-p', head, '-F', '-'], {
+    cwd: repoDir,
+    input: message,
+    env: identityEnv(options.author),
+  });
+  return { kind: 'committed', commit: created };
 }

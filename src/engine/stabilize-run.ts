@@ -99,6 +99,13 @@ export interface StabilizeRunResult {
   commit: string;
   label: string;
   passed: boolean;
+  /**
+   * `error` when the command could not start (exit 126: not executable, 127: a program or
+   * interpreter not found): that says nothing about the code, so it is never red.
+   */
+  outcome: 'passed' | 'failed' | 'error';
+  /** What could not start, for `error`. */
+  error?: string;
   exitCode: number | null;
   signal: string | null;
   timedOut: boolean;
@@ -156,6 +163,10 @@ export async function runStabilizeCommand(
     }),
   );
   const passed = sandboxed.exitCode === 0 && !sandboxed.timedOut;
+  const startError =
+    passed || sandboxed.timedOut
+      ? undefined
+      : describeStartFailure(sandboxed.exitCode, tail.lines(), options.command);
   const verdict = sandboxed.timedOut
     ? `timed out after ${Math.round(options.timeoutMs / 1000)} s (process tree killed)`
     : sandboxed.exitCode === null
@@ -168,10 +179,13 @@ export async function runStabilizeCommand(
   options.progress?.(
     `stabilize: ${options.label} at ${short}: ${passed ? 'passed' : 'failed'} (${verdict}, ${seconds} s)`,
   );
+  if (startError) options.log?.write(`=== ${options.label}: ${startError} ===\n`);
   return {
     commit: options.commit,
     label: options.label,
     passed,
+    outcome: passed ? 'passed' : startError ? 'error' : 'failed',
+    ...(startError ? { error: startError } : {}),
     exitCode: sandboxed.exitCode,
     signal: sandboxed.signal,
     timedOut: sandboxed.timedOut,
@@ -179,4 +193,36 @@ export async function runStabilizeCommand(
     totalMs: Number(process.hrtime.bigint() - started) / 1e6,
     tail: tail.lines(),
   };
+}
+
+/** The shells' and env's words for a program they could not find or run, with its name. */
+const NOT_FOUND_PATTERNS: readonly RegExp[] = [
+  // dash: `sh: 1: eslint: not found`; bash: `bash: eslint: command not found`
+  /^(?:[^:\n]+: )?(?:line )?(?:\d+: )?([^:\n]+): (?:command )?not found$/m,
+  // env in a shebang: `/usr/bin/env: 'python9': No such file or directory`
+  /^(?:\/usr\/bin\/)?env: [‘'"]?([^’'":\n]+)[’'"]?: No such file or directory$/m,
+  // a script or its interpreter: `sh: 1: ./test.sh: Permission denied`, `… bad interpreter …`
+  /^(?:[^:\n]+: )?(?:\d+: )?([^:\n]+): (?:Permission denied|cannot execute[^\n]*|bad interpreter[^\n]*)$/m,
+];
+
+/**
+ * A sentence for a command that could not start (exit 127: not found; 126: found but not
+ * executable), naming what is missing when the shell said; undefined for any other exit.
+ */
+export function describeStartFailure(
+  exitCode: number | null,
+  tail: readonly string[],
+  command: string,
+): string | undefined {
+  if (exitCode !== 126 && exitCode !== 127) return undefined;
+  const text = tail.join('\n');
+  let missing: string | undefined;
+  for (const pattern of NOT_FOUND_PATTERNS) {
+    missing = pattern.exec(text)?.[1]?.trim();
+    if (missing) break;
+  }
+  const what = missing ?? command.trim().split(/\s+/)[0] ?? command;
+  return exitCode === 127
+    ? `the stabilize command could not start: \`${what}\` not found (exit 127)`
+    : `the stabilize command could not start: \`${what}\` is not executable (exit 126)`;
 }

@@ -12,12 +12,13 @@ import swaggerUi from '@fastify/swagger-ui';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyServerOptions } from 'fastify';
 import type { EventBus } from '../core/events.js';
+import type { RegistrationMode } from '../core/invites.js';
 import type { Store } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { openApiOptions } from './openapi.js';
 import { auth } from './plugins/auth.js';
 import { core } from './plugins/core.js';
-import { errors } from './plugins/errors.js';
+import { clientErrorHandler, errors, frameworkErrors } from './plugins/errors.js';
 import { eventsBus } from './plugins/events-bus.js';
 import { idempotency } from './plugins/idempotency.js';
 import { inputGuard } from './plugins/input-guard.js';
@@ -27,6 +28,7 @@ import { type RateLimitSettings, rateLimits } from './plugins/rate-limit.js';
 import { requestId, requestIdFor } from './plugins/request-id.js';
 import { type WebsocketOptions, websocket } from './plugins/websocket.js';
 import { activityRoutes } from './routes/activity.js';
+import { adminRoutes } from './routes/admin.js';
 import { agentRoutes } from './routes/agents.js';
 import { councilRoutes } from './routes/council.js';
 import { healthRoutes } from './routes/health.js';
@@ -34,6 +36,7 @@ import { repoRoutes } from './routes/repos.js';
 import { stabilizationRoutes } from './routes/stabilization.js';
 import { streamRoutes } from './routes/streams.js';
 import { taskRoutes } from './routes/tasks.js';
+import type { ServerRoleLists } from './server-roles.js';
 import type { App } from './types.js';
 
 export const API_PREFIX = '/api/v1';
@@ -61,6 +64,10 @@ export interface BuildAppOptions {
   corsOrigin?: string | string[] | boolean;
   /** Trust X-Forwarded-* (behind a load balancer), so rate limits count real client IPs. */
   trustProxy?: boolean;
+  /** Who may register (GITSWARM_REGISTRATION): open (default), invite or closed. */
+  registration?: RegistrationMode;
+  /** Server admins and trusted agents by id or name (GITSWARM_ADMINS, GITSWARM_TRUSTED_AGENTS). */
+  roles?: ServerRoleLists;
 }
 
 /** Removes `token=` query values from logged URLs: keys never reach the logs. */
@@ -91,6 +98,8 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     requestIdHeader: false,
     trustProxy: options.trustProxy ?? false,
     forceCloseConnections: 'idle',
+    frameworkErrors,
+    clientErrorHandler,
   }).withTypeProvider() as unknown as App;
   // TypeBox validation: bodies are checked as sent (no coercion, unknown fields refused); params and
   // query strings are converted from text first.
@@ -120,7 +129,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     channel: options.redisChannel,
   });
   await app.register(core, { store: options.store, clock: options.clock ?? systemClock });
-  await app.register(auth);
+  await app.register(auth, { roles: options.roles, registration: options.registration });
   await app.register(inputGuard);
   if (options.rateLimit !== false) {
     await app.register(rateLimits, {
@@ -150,6 +159,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   await app.register(
     async (api: App) => {
       await api.register(agentRoutes);
+      await api.register(adminRoutes);
       await api.register(repoRoutes);
       await api.register(activityRoutes);
       await api.register(streamRoutes);

@@ -7,12 +7,14 @@
  *
  * Configuration from the environment (see `serverConfigFromEnv`): PORT (3000), HOST (127.0.0.1),
  * DATABASE_URL, DATABASE_POOL_SIZE (20), REDIS_URL, GITSWARM_DATA_DIR (./.gitswarm-server),
- * LOG_LEVEL (info), GITSWARM_ALLOW_PRIVATE_WEBHOOKS (1: webhooks may target private addresses).
+ * LOG_LEVEL (info), GITSWARM_ALLOW_PRIVATE_WEBHOOKS (1: webhooks may target private addresses), and
+ * the abuse limits and trust lists of security-config.ts (docs/security.md).
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openStore, type Store } from '../store/index.js';
 import { type App, type BuildAppOptions, buildApp } from './app.js';
+import { securityOptionsFromEnv } from './security-config.js';
 
 export const DEFAULT_PORT = 3000;
 export const DEFAULT_HOST = '127.0.0.1';
@@ -61,9 +63,12 @@ export function serverConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Serve
     dataDir: env.GITSWARM_DATA_DIR || undefined,
     poolSize: env.DATABASE_POOL_SIZE ? Number(env.DATABASE_POOL_SIZE) || undefined : undefined,
     logger: { level: env.LOG_LEVEL || 'info' },
-    ...(env.GITSWARM_ALLOW_PRIVATE_WEBHOOKS === '1'
-      ? { app: { notifications: { allowPrivateTargets: true } } }
-      : {}),
+    app: {
+      ...securityOptionsFromEnv(env),
+      ...(env.GITSWARM_ALLOW_PRIVATE_WEBHOOKS === '1'
+        ? { notifications: { allowPrivateTargets: true } }
+        : {}),
+    },
   };
 }
 

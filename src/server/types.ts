@@ -35,6 +35,8 @@ declare module 'fastify' {
     queryToken?: boolean;
     /** Replay writes carrying an Idempotency-Key (default true for POST, PATCH, PUT, DELETE). */
     idempotent?: boolean;
+    /** Counts against the registrations-per-address window (POST /agents). */
+    registration?: boolean;
   }
 }
 

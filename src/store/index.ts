@@ -4,4 +4,12 @@ export { migrateToLatest } from './migrate.js';
 export { toJson } from './normalized-columns.js';
 export type { ReleaseLock, RepoLocker } from './repo-lock.js';
 export type * from './schema.js';
-export { type Executor, inTransaction, lockedTransaction, onCommit, withRepoLock } from './transaction.js';
+export {
+  type Executor,
+  inTransaction,
+  lockedTransaction,
+  onCommit,
+  type TransactionJournal,
+  withRepoLock,
+  withTransactionJournal,
+} from './transaction.js';

@@ -5,6 +5,8 @@ import { initialMigration } from './migrations/0001-initial.js';
 import { retriesAndIndexesMigration } from './migrations/0002-retries-and-indexes.js';
 import { repoKarmaMigration } from './migrations/0003-repo-karma.js';
 import { reviewFreshnessMigration } from './migrations/0004-review-freshness.js';
+import { bufferBaselineMigration } from './migrations/0005-buffer-baseline.js';
+import { abuseLimitsMigration } from './migrations/0006-abuse-limits.js';
 import { webhookCircuitsMigration } from './migrations/0007-webhook-circuits.js';
 import { reportedCommitsMigration } from './migrations/0008-reported-commits.js';
 
@@ -16,6 +18,8 @@ function provider(store: Store): MigrationProvider {
         '0002-retries-and-indexes': retriesAndIndexesMigration(store.capabilities),
         '0003-repo-karma': repoKarmaMigration(store.capabilities),
         '0004-review-freshness': reviewFreshnessMigration(store.capabilities),
+        '0005-buffer-baseline': bufferBaselineMigration(store.capabilities),
+        '0006-abuse-limits': abuseLimitsMigration(store.capabilities),
         '0007-webhook-circuits': webhookCircuitsMigration(store.capabilities),
         '0008-reported-commits': reportedCommitsMigration(store.capabilities),
       };

@@ -29,6 +29,7 @@ export const JSON_COLUMNS: ReadonlySet<string> = new Set([
   'events',
   'payload',
   'response',
+  'effects',
 ]);
 
 /** Serialises a value for a JSON column (both dialects take the text form). */

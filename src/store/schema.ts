@@ -66,6 +66,8 @@ export interface OrgsTable {
 export interface AgentsTable {
   id: string;
   name: string;
+  /** The name in lowercase, unique: names differing only by case are one name (0006). */
+  name_folded: string | null;
   description: string | null;
   api_key_hash: string | null;
   /** The sum of the agent's karma over every repository (gitswarm_repo_karma); shown, no rule reads it. */
@@ -96,6 +98,8 @@ export interface ReposTable {
   min_karma: Defaulted<number>;
   is_private: Defaulted<boolean>;
   buffer_branch: Defaulted<string>;
+  /** The buffer's starting commit when GitSwarm was set up (`init`); bisection never goes before it. */
+  buffer_baseline: string | null;
   promote_target: Defaulted<string>;
   auto_promote_on_green: Defaulted<boolean>;
   auto_revert_on_red: Defaulted<boolean>;
@@ -534,7 +538,20 @@ export interface IdempotencyKeysTable {
   request_hash: string;
   status_code: number;
   response: Json<unknown>;
+  /** The results of the request's committed transactions, in order, each written in its own (0006). */
+  effects: ColumnType<unknown[] | null, string | null | undefined, string | null>;
   created_at: CreatedAt;
+}
+
+export interface InvitesTable {
+  id: string;
+  /** SHA-256 (hex) of the invite code; the code itself is shown once. */
+  code_hash: string;
+  created_by: string | null;
+  created_at: string;
+  expires_at: string;
+  used_by: string | null;
+  used_at: string | null;
 }
 
 export interface Database {
@@ -575,9 +592,11 @@ export interface Database {
   gitswarm_webhook_circuits: WebhookCircuitsTable;
   gitswarm_operations: OperationsTable;
   gitswarm_idempotency_keys: IdempotencyKeysTable;
+  gitswarm_invites: InvitesTable;
 }
 
 export type Agent = Selectable<AgentsTable>;
+export type Invite = Selectable<InvitesTable>;
 export type Repo = Selectable<ReposTable>;
 export type RepoUpdate = Updateable<ReposTable>;
 export type Stream = Selectable<StreamsTable>;

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Kysely, Transaction } from 'kysely';
 import type { Store } from './dialect.js';
 import { holdRepoLock, holdRepoLockForTransaction } from './repo-lock.js';
@@ -8,19 +9,47 @@ export type Executor = Kysely<Database> | Transaction<Database>;
 
 const afterCommit = new WeakMap<Executor, (() => void)[]>();
 
+/**
+ * The journal of one retryable request (an HTTP write with an Idempotency-Key): each outermost
+ * transaction the request runs writes its result into the journal *inside* that transaction, so a
+ * crash can never leave a committed effect unrecorded. A retry after a crash replays the recorded
+ * results in order instead of running those transactions again.
+ */
+export interface TransactionJournal {
+  /** The recorded result of the request's next transaction, when an earlier attempt committed it. */
+  replay(): { result: unknown } | undefined;
+  /** Records `result` in `trx`, just before it commits; throwing rolls the transaction back. */
+  record(trx: Transaction<Database>, result: unknown): Promise<void>;
+}
+
+const journals = new AsyncLocalStorage<TransactionJournal>();
+
+/** Runs `work` with every outermost transaction it starts recorded in (or replayed from) `journal`. */
+export function withTransactionJournal<T>(journal: TransactionJournal, work: () => T): T {
+  return journals.run(journal, work);
+}
+
 /** Runs `work` in a transaction, or in the caller's transaction when `db` already is one. */
 export async function inTransaction<T>(
   db: Executor,
   work: (trx: Transaction<Database>) => Promise<T>,
 ): Promise<T> {
   if (db.isTransaction) return work(db as Transaction<Database>);
+  const journal = journals.getStore();
+  const replayed = journal?.replay();
+  if (replayed) return replayed.result as T;
   let callbacks: (() => void)[] = [];
-  const result = await db.transaction().execute((trx) => {
+  const result = await db.transaction().execute(async (trx) => {
     callbacks = [];
     afterCommit.set(trx, callbacks);
-    return work(trx);
+    const value = await work(trx);
+    if (journal) await journal.record(trx, value);
+    return value;
   });
-  for (const callback of callbacks) callback();
+  // Listeners of committed changes (events, deliveries) are not part of the request's journal.
+  journals.exit(() => {
+    for (const callback of callbacks) callback();
+  });
   return result;
 }
 

@@ -54,8 +54,9 @@ for (const dialect of DIALECTS) {
         culprit_commit: breaking.bufferHead,
         reverted: true,
       });
-      // No green yet: the range is every merge; ⌈log2 5⌉ probes at most after the run and its retry.
-      expect(red.runs).toBeLessThanOrEqual(2 + 3);
+      // No green yet, no baseline recorded (no init): every GitSwarm merge, after a run of the
+      // commit before the first one; ⌈log2 5⌉ probes at most after the run and its retry.
+      expect(red.runs).toBeLessThanOrEqual(2 + 1 + 3);
       expect(await git.rev('main')).toBe(mainBefore);
       for (const file of ['ant-1.txt', 'bee-1.txt', 'ant-2.txt', 'bee-2.txt']) {
         expect(await git.exitCode(['cat-file', '-e', `buffer:${file}`]), file).toBe(0);
@@ -209,7 +210,7 @@ for (const dialect of DIALECTS) {
       expect(await git.exitCode(['cat-file', '-e', 'buffer:b.txt'])).not.toBe(0);
     });
 
-    it('two runs at once: one reverts, the other sees it done and files no second task', async () => {
+    it('two runs at once: one reverts, the other sees it done and links to the same task', async () => {
       const { deps, seeded, repo, git, agents } = await setUp();
       const [ant, bee] = agents;
       await swarmCommit(deps, seeded, ant, { 'a.txt': 'a\n' });
@@ -225,7 +226,10 @@ for (const dialect of DIALECTS) {
       expect(results.every((r) => r.breaking_stream_id === breaking.streamId)).toBe(true);
       expect(results.map((r) => r.revert_decision).sort()).toEqual(['already_reverted', 'reverted']);
       expect(results.filter((r) => r.reverted)).toHaveLength(1);
-      expect(results.filter((r) => r.task_id)).toHaveLength(1);
+      // The second run links to the first one's task (the same culprit): one task, named by both.
+      expect(results.filter((r) => r.task_linked)).toHaveLength(1);
+      expect(new Set(results.map((r) => r.task_id)).size).toBe(1);
+      expect(results[0]?.task_id).toBeTruthy();
       // Exactly one revert commit on top of the tested head.
       expect(await git.run(['rev-parse', 'buffer^'])).toBe(tested.bufferHead);
       const tasks = await fx.store.db

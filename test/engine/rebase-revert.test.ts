@@ -1,12 +1,13 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { carryOnto, snapshotWorktree, switchWorktreeCarrying } from '../../src/engine/carry-over.js';
 import { commitAll } from '../../src/engine/commit.js';
 import { mergeIntoBranch } from '../../src/engine/merge.js';
 import type { OpLog } from '../../src/engine/oplog.js';
 import { fastForward } from '../../src/engine/promote.js';
 import { rebaseBranch } from '../../src/engine/rebase.js';
-import { revertMerge } from '../../src/engine/revert.js';
+import { revertMerge, revertOnto } from '../../src/engine/revert.js';
 import { addWorktree, isWorktreeDirty } from '../../src/engine/worktrees.js';
 import { makeOpLog, makeRepo, TEST_IDENTITY, type TestRepo } from '../helpers/git-fixture.js';
 import { openTestStore, type TestStore } from '../helpers/store.js';
@@ -326,6 +327,99 @@ describe('revertMerge', () => {
     await expect(
       revertMerge(repo.dir, { branch: 'buffer', mergeCommit: '-p', message: 'r', author: ALICE, oplog }),
     ).rejects.toMatchObject({ code: 'invalid_input' });
+  });
+});
+
+describe('revertOnto', () => {
+  it('re-applies a reverted merge on a later head (a revert of the revert), moving no ref', async () => {
+    const s1 = await repo.commitOn('stream/1', { 'one.txt': '1\n' });
+    const m1 = await mergeIntoBranch(repo.dir, {
+      target: 'buffer',
+      source: s1,
+      message: 'Merge 1',
+      author: TEST_IDENTITY,
+      oplog,
+    });
+    if (m1.kind !== 'merged') throw new Error('merge failed');
+    const reverted = await revertMerge(repo.dir, {
+      branch: 'buffer',
+      mergeCommit: m1.commit,
+      message: 'Revert merge 1',
+      author: ALICE,
+      oplog,
+    });
+    if (reverted.kind !== 'reverted') throw new Error('revert failed');
+    const later = await repo.commitOn('buffer', { 'two.txt': '2\n' });
+    const refs = await repo.run(['for-each-ref', '--format=%(refname) %(objectname)']);
+    const outcome = await revertOnto(repo.dir, {
+      commit: reverted.commit,
+      onto: later,
+      message: 'Reapply merge 1',
+      author: ALICE,
+    });
+    expect(outcome.kind).toBe('committed');
+    if (outcome.kind !== 'committed') return;
+    expect(await repo.run(['log', '-1', '--format=%P|%an|%s', outcome.commit])).toBe(
+      `${later}|Alice Author|Reapply merge 1`,
+    );
+    expect(await repo.show(outcome.commit, 'one.txt')).toBe('1');
+    expect(await repo.show(outcome.commit, 'two.txt')).toBe('2');
+    expect(await repo.run(['for-each-ref', '--format=%(refname) %(objectname)'])).toBe(refs);
+
+    // The buffer rewrote the file meanwhile: re-applying conflicts, and writes nothing.
+    const rewritten = await repo.commitOn('buffer', { 'one.txt': 'someone else\n' });
+    expect(
+      await revertOnto(repo.dir, { commit: reverted.commit, onto: rewritten, message: 'r', author: ALICE }),
+    ).toEqual({ kind: 'conflicted', paths: ['one.txt'] });
+    await expect(
+      revertOnto(repo.dir, { commit: '--all', onto: rewritten, message: 'r', author: ALICE }),
+    ).rejects.toMatchObject({ code: 'invalid_input' });
+  });
+});
+
+describe('carrying uncommitted work to another branch', () => {
+  it('snapshots without touching the index, merges the work onto a new base, switches the worktree keeping it uncommitted', async () => {
+    const wt = repo.tempPath('carry');
+    await repo.branch('stream/a');
+    await addWorktree(repo.dir, { path: wt, branch: 'stream/a' });
+    writeFileSync(join(wt, 'lines.txt'), 'one\ntwo\nthree\nfour\nFIVE\n');
+    writeFileSync(join(wt, 'new.txt'), 'new\n');
+    writeFileSync(join(wt, '.gitignore'), 'cache/\n');
+    await repo.run(['add', '.gitignore'], wt);
+    // An ignored file (a dependency cache) is not work: not carried, but left in place.
+    mkdirSync(join(wt, 'cache'));
+    writeFileSync(join(wt, 'cache', 'x'), 'cached\n');
+    const snap = await snapshotWorktree(wt);
+    expect(snap.dirty).toBe(true);
+    // The index still holds only what was staged before.
+    expect(await repo.run(['diff', '--cached', '--name-only'], wt)).toBe('.gitignore');
+    const base = await repo.commitOn(
+      'stream/b',
+      { 'other.txt': 'other\n', 'lines.txt': 'ONE\ntwo\nthree\nfour\nfive\n' },
+      'b',
+      'main',
+    );
+    const merged = await carryOnto(repo.dir, snap, base);
+    expect(merged.clean).toBe(true);
+    if (!merged.clean) return;
+    await switchWorktreeCarrying(wt, { branch: 'stream/b', from: snap.tree, to: merged.tree });
+    expect(await repo.run(['symbolic-ref', 'HEAD'], wt)).toBe('refs/heads/stream/b');
+    expect(readFileSync(join(wt, 'lines.txt'), 'utf8')).toBe('ONE\ntwo\nthree\nfour\nFIVE\n');
+    expect(readFileSync(join(wt, 'other.txt'), 'utf8')).toBe('other\n');
+    expect(await repo.run(['diff', '--cached', '--name-only'], wt)).toBe('');
+    expect(
+      (await repo.run(['status', '--porcelain', '--untracked-files=all'], wt))
+        .split('\n')
+        .map((l) => l.trim())
+        .sort(),
+    ).toEqual(['?? .gitignore', '?? new.txt', 'M lines.txt']);
+    expect(readFileSync(join(wt, 'cache', 'x'), 'utf8')).toBe('cached\n');
+    expect(await repo.rev('stream/b')).toBe(base);
+
+    // Work that collides with the new base is a conflict, as data.
+    const clash = await repo.commitOn('stream/c', { 'new.txt': 'theirs\n' }, 'c', 'main');
+    const snap2 = await snapshotWorktree(wt);
+    expect(await carryOnto(repo.dir, snap2, clash)).toMatchObject({ clean: false, paths: ['new.txt'] });
   });
 });
 

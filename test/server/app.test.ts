@@ -1,3 +1,5 @@
+import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashApiKey } from '../../src/server/plugins/auth.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
@@ -132,7 +134,7 @@ for (const dialect of DIALECTS) {
       expect(query.statusCode).toBe(401);
     });
 
-    it('refuses suspended agents with 403', async () => {
+    it('refuses suspended agents with 403 agent_suspended', async () => {
       const agent = await registerTestAgent(t.app);
       await t.store.db
         .updateTable('gitswarm_agents')
@@ -141,7 +143,7 @@ for (const dialect of DIALECTS) {
         .execute();
       const response = await t.app.inject({ url: '/api/v1/me', headers: agent.headers });
       expect(response.statusCode).toBe(403);
-      expect(response.json().error.code).toBe('forbidden');
+      expect(response.json().error.code).toBe('agent_suspended');
     });
 
     describe('bad input', () => {
@@ -240,3 +242,74 @@ for (const dialect of DIALECTS) {
     });
   });
 }
+
+/** Sends `request` as raw bytes to the listening app; resolves with the status and the parsed body. */
+async function rawRequest(port: number, request: string): Promise<{ status: number; body: unknown }> {
+  const text = await new Promise<string>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(request));
+    let out = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      out += chunk;
+    });
+    socket.on('close', () => resolve(out));
+    socket.on('error', (error) => (out ? resolve(out) : reject(error)));
+  });
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]);
+  const body = text.slice(text.indexOf('\r\n\r\n') + 4);
+  return { status, body: JSON.parse(body) };
+}
+
+describe('errors from below the routes answer in the documented format', () => {
+  let t: TestApp;
+  let port: number;
+  beforeAll(async () => {
+    t = await startTestApp('sqlite');
+    await t.app.listen({ host: '127.0.0.1', port: 0 });
+    port = (t.app.server.address() as AddressInfo).port;
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  const get = (path: string, headers = '') =>
+    rawRequest(port, `GET ${path} HTTP/1.1\r\nHost: localhost\r\n${headers}Connection: close\r\n\r\n`);
+
+  it.each([
+    [
+      'a path segment longer than 100 characters',
+      () => get(`/api/v1/agents/${'a'.repeat(5000)}`),
+      414,
+      'uri_too_long',
+    ],
+    ['a URL longer than 8 KiB', () => get(`/api/v1/agents?x=${'a'.repeat(9000)}`), 414, 'uri_too_long'],
+    [
+      'a URL past the header limit',
+      () => get(`/api/v1/agents?x=${'a'.repeat(20_000)}`),
+      431,
+      'headers_too_large',
+    ],
+    [
+      'headers over 16 KiB',
+      () => get('/api/v1/agents', `X-Big: ${'a'.repeat(20_000)}\r\n`),
+      431,
+      'headers_too_large',
+    ],
+    ['a percent-escape that does not decode', () => get('/api/v1/agents/%zz'), 400, 'invalid_input'],
+    ['bytes that are not HTTP', () => rawRequest(port, 'BLAH\r\n\r\n'), 400, 'invalid_input'],
+    [
+      'a Content-Length that is not a number',
+      () =>
+        rawRequest(
+          port,
+          'POST /api/v1/agents HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: abc\r\n\r\n{}',
+        ),
+      400,
+      'invalid_input',
+    ],
+  ])('%s → %i', async (_what, send, status, code) => {
+    const response = await send();
+    expect(response.status).toBe(status);
+    expect(response.body).toEqual({ error: expect.objectContaining({ code, message: expect.any(String) }) });
+  });
+});

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DIALECTS, dialectLabel } from '../helpers/store.js';
+import { createRepo } from '../../src/core/repos.js';
+import { buildApp } from '../../src/server/app.js';
+import { DIALECTS, dialectLabel, openTestStore } from '../helpers/store.js';
 import { registerTestAgent, startTestApp, type TestAgent, type TestApp } from './helpers.js';
 
 for (const dialect of DIALECTS) {
@@ -48,6 +50,20 @@ for (const dialect of DIALECTS) {
       expect(reused.statusCode).toBe(409);
       expect(reused.json().error.code).toBe('idempotency_key_reused');
       expect(await countRepos('idem-b')).toBe(0);
+    });
+
+    it('never keeps an answer that carries a webhook signing secret', async () => {
+      const response = await t.app.inject({
+        method: 'PUT',
+        url: '/api/v1/me/notification-settings',
+        headers: { ...agent.headers, 'idempotency-key': 'secret-1' },
+        payload: { webhook_url: 'https://hooks.example.com/gitswarm', events: [] },
+      });
+      expect(response.statusCode).toBe(200);
+      const secret = response.json().webhook_secret as string;
+      expect(secret.length).toBeGreaterThan(16);
+      const kept = await t.store.db.selectFrom('gitswarm_idempotency_keys').selectAll().execute();
+      expect(JSON.stringify(kept)).not.toContain(secret);
     });
 
     it('keys are per agent', async () => {
@@ -114,6 +130,48 @@ for (const dialect of DIALECTS) {
         [201, 409],
       ]).toContainEqual(statuses);
       expect(await countRepos('idem-race')).toBe(1);
+    });
+  });
+}
+
+for (const dialect of DIALECTS) {
+  describe(`${dialectLabel(dialect)}: Idempotency-Key when the handler fails after a commit`, () => {
+    it('a 500 after a committed transaction: the retry replays that transaction instead of running it', async () => {
+      const store = await openTestStore(dialect);
+      const app = await buildApp({ store, rateLimit: false, notifications: false });
+      // A handler that commits a repository, then fails once (a crash between two steps).
+      let failures = 1;
+      app.post('/api/v1/test/two-steps', async (request, reply) => {
+        const repo = await createRepo(app.deps, { name: (request.body as { name: string }).name });
+        if (failures-- > 0) throw new Error('failed after the commit');
+        reply.code(201);
+        return { repo_id: repo.id };
+      });
+      await app.ready();
+      try {
+        const agent = await registerTestAgent(app);
+        const request = {
+          method: 'POST' as const,
+          url: '/api/v1/test/two-steps',
+          headers: { ...agent.headers, 'idempotency-key': 'two-steps' },
+          payload: { name: 'two-steps' },
+        };
+        expect((await app.inject(request)).statusCode).toBe(500);
+        const retried = await app.inject(request);
+        expect(retried.statusCode).toBe(201);
+        expect(retried.headers['idempotent-replayed']).toBe('true');
+        const repos = await store.db
+          .selectFrom('gitswarm_repos')
+          .select('id')
+          .where('name', '=', 'two-steps')
+          .execute();
+        expect(repos.map((r) => r.id)).toEqual([retried.json().repo_id]);
+        const again = await app.inject(request);
+        expect(again.json()).toEqual(retried.json());
+      } finally {
+        await app.close();
+        await store.close();
+      }
     });
   });
 }

@@ -41,7 +41,7 @@ for (const dialect of DIALECTS) {
     let owner: TestAgent;
     let other: TestAgent;
     beforeAll(async () => {
-      t = await startTestApp(dialect, { rateLimit: { max: 1000 } });
+      t = await startTestApp(dialect, { rateLimit: { max: 1000, registrationsMax: 1000 } });
       url = await listen(t.app);
       owner = await registerTestAgent(t.app);
       other = await registerTestAgent(t.app);
@@ -142,6 +142,71 @@ describe('WebSocket handshakes are not rate-limited', () => {
     }
   });
 });
+
+describe('WebSocket connections are limited per key and per address', () => {
+  it('refuses a handshake beyond the per-key limit with 429; another key still connects', async () => {
+    const t = await startTestApp('sqlite', { websocket: { maxPerKey: 3, maxPerAddress: 5 } });
+    try {
+      const url = await listen(t.app);
+      const agent = await registerTestAgent(t.app);
+      const other = await registerTestAgent(t.app);
+      const clients = [];
+      for (let i = 0; i < 3; i++) clients.push(await connectWs(url, agent.headers));
+      await expect(connectWs(url, agent.headers)).rejects.toMatchObject({ status: 429 });
+      const byOther = await connectWs(url, other.headers);
+      expect((await byOther.next()).type).toBe('welcome');
+      // Closing one frees a place.
+      await clients.pop()?.close();
+      await waitFor(async () => {
+        try {
+          clients.push(await connectWs(url, agent.headers));
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      // Five sockets from one address in all: the sixth, from a third key, is refused too.
+      const third = await registerTestAgent(t.app);
+      clients.push(await connectWs(url, third.headers));
+      await expect(connectWs(url, third.headers)).rejects.toMatchObject({ status: 429 });
+      for (const client of [...clients, byOther]) await client.close();
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('a burst of 40 handshakes at once leaves exactly the limit open; the rest are refused', async () => {
+    const t = await startTestApp('sqlite', { websocket: { maxPerKey: 4, maxPerAddress: 100 } });
+    try {
+      const url = await listen(t.app);
+      const agent = await registerTestAgent(t.app);
+      const attempts = await Promise.allSettled(
+        Array.from({ length: 40 }, () => connectWs(url, agent.headers)),
+      );
+      const opened = attempts.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
+      const refused = attempts.flatMap((a) =>
+        a.status === 'rejected' ? [a.reason as { status?: number }] : [],
+      );
+      expect(refused.every((reason) => reason.status === 429)).toBe(true);
+      // Refused with 429 before the upgrade, or (a handshake that raced past the check) closed with 1008.
+      const stillOpen = () => opened.filter((c) => c.socket.readyState === c.socket.OPEN);
+      await waitFor(async () => stillOpen().length <= 4);
+      expect(stillOpen()).toHaveLength(4);
+      for (const client of opened) await client.close();
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+/** Polls `check` every 20 ms until it holds (at most 5 s). */
+async function waitFor(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 250; i++) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error('condition not met in 5 s');
+}
 
 const redisUp = await redisReachable();
 for (const dialect of DIALECTS) {

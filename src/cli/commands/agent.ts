@@ -47,4 +47,20 @@ export function registerAgentCommands(program: Command, session: CliSession): vo
         return output(await m.runShowAgent({ agent: ref! }, deps), m.formatShowAgent);
       }),
     );
+
+  for (const [verb, suspended, description] of [
+    ['suspend', true, 'suspend an agent of this store: it can no longer act (admin)'],
+    ['reinstate', false, 'reinstate a suspended agent (admin)'],
+  ] as const) {
+    agent
+      .command(verb)
+      .description(description)
+      .argument('<agent>', 'agent name or id')
+      .action(
+        repoAction(session, async (deps, [ref]) => {
+          const m = await import('../agent.js');
+          return output(await m.runSuspendAgent({ agent: ref!, suspended }, deps), m.formatSuspendAgent);
+        }),
+      );
+  }
 }

@@ -45,4 +45,20 @@ export function registerWorkspaceCommands(program: Command, session: CliSession)
         return output(await m.runDestroyWorkspace({ abandon: opts.abandon }, deps), m.formatDestroyWorkspace);
       }),
     );
+
+  workspace
+    .command('reopen [stream]')
+    .description(
+      'go on from your reverted stream: a new stream from the buffer with the change re-applied and your uncommitted work',
+    )
+    .action(
+      repoAction<Record<string, never>>(session, async (deps, args) => {
+        const m = await import('../workspace.js');
+        const stream = args[0] as string | undefined;
+        return output(
+          await m.runReopenWorkspace(stream !== undefined ? { stream } : {}, deps),
+          m.formatReopenWorkspace,
+        );
+      }),
+    );
 }

@@ -7,16 +7,39 @@
  * `preValidation`, after the rate limiter has run: guessing keys is rate-limited like anything else.
  *
  * A key's agent row is cached for at most AGENT_CACHE_MS; an `agent.updated` or `karma.changed`
- * event on the bus (from any instance, with Redis) empties the cache at once, so karma-based
- * access and rate tiers follow changes made through the core without waiting.
+ * event on the bus (from any instance, with Redis) empties the cache at once, so a rotated or
+ * revoked key, a suspension and karma-based access follow changes made through the core without
+ * waiting (the instance that made the change also empties its cache itself, before it answers).
+ *
+ * A suspended agent's key is refused with 403 `agent_suspended`. `app.roles` tells server admins
+ * and trusted agents (server-roles.ts).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { getAgentByKeyHash } from '../../core/agents.js';
+import { assertAgentActive, getAgentByKeyHash } from '../../core/agents.js';
+import type { RegistrationMode } from '../../core/invites.js';
 import { GitSwarmError } from '../../errors.js';
 import type { Agent } from '../../store/index.js';
+import { type ServerRoleLists, type ServerRoles, serverRoles } from '../server-roles.js';
 import type { AuthMode } from '../types.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Server admins and trusted agents (GITSWARM_ADMINS, GITSWARM_TRUSTED_AGENTS). */
+    roles: ServerRoles;
+    /** Who may register: open, invite (a code from an admin) or closed. */
+    registrationMode: RegistrationMode;
+    /** Forgets every resolved key at once (after a key rotation, revocation or suspension). */
+    forgetResolvedKeys(): void;
+  }
+}
+
+export interface AuthOptions {
+  roles?: ServerRoleLists;
+  /** Who may register (GITSWARM_REGISTRATION): open (default), invite or closed. */
+  registration?: RegistrationMode;
+}
 
 export const API_KEY_PREFIX = 'gs_';
 const API_KEY_SHAPE = /^gs_[A-Za-z0-9_-]{43}$/;
@@ -75,9 +98,12 @@ function credentialsOf(request: FastifyRequest): string | undefined {
 /** Whether `request` carries a usable identity (for the rate limiter's key). */
 const authFailures = new WeakMap<FastifyRequest, GitSwarmError>();
 
-async function authPlugin(app: FastifyInstance): Promise<void> {
+async function authPlugin(app: FastifyInstance, options: AuthOptions): Promise<void> {
   app.decorateRequest('agent', null);
+  app.decorate('roles', serverRoles(options.roles));
+  app.decorate('registrationMode', options.registration ?? 'open');
   const cache = new Map<string, { agent: Agent; until: number }>();
+  app.decorate('forgetResolvedKeys', () => cache.clear());
   const unsubscribe = app.events.subscribe((event) => {
     if (AGENT_CHANGING_EVENTS.has(event.event_type)) cache.clear();
   });
@@ -103,10 +129,12 @@ async function authPlugin(app: FastifyInstance): Promise<void> {
     const agent = await resolve(key);
     if (!agent) {
       authFailures.set(request, new GitSwarmError('unauthorized', 'The API key is not valid.'));
-    } else if (agent.status !== 'active') {
-      authFailures.set(request, new GitSwarmError('forbidden', `Agent ${agent.name} is ${agent.status}.`));
     } else {
-      request.agent = agent;
+      try {
+        request.agent = assertAgentActive(agent);
+      } catch (error) {
+        authFailures.set(request, error as GitSwarmError);
+      }
     }
   });
 
@@ -122,6 +150,17 @@ async function authPlugin(app: FastifyInstance): Promise<void> {
       });
     }
   });
+}
+
+/** The acting agent, who must be a server admin (GITSWARM_ADMINS); else 403 `forbidden`. */
+export function serverAdmin(app: FastifyInstance, request: FastifyRequest): Agent {
+  const agent = actingAgent(request);
+  if (!app.roles.isAdmin(agent)) {
+    throw new GitSwarmError('forbidden', `Agent ${agent.name} is not a server admin.`, {
+      hint: 'Server admins are listed in GITSWARM_ADMINS on the server.',
+    });
+  }
+  return agent;
 }
 
 /** The acting agent of a request that passed `auth: 'required'`. */

@@ -63,6 +63,14 @@ const FASTIFY_CODES: Record<string, { code: ErrorCode; message: (error: FastifyE
     code: 'invalid_input',
     message: () => 'The Content-Length header does not match the body.',
   },
+  FST_ERR_MAX_PARAM_LENGTH: {
+    code: 'uri_too_long',
+    message: () => 'A path segment of the URL is longer than the server accepts (100 characters).',
+  },
+  FST_ERR_BAD_URL: {
+    code: 'invalid_input',
+    message: () => 'The URL is not valid (a percent-escape does not decode).',
+  },
 };
 
 function codeForStatus(status: number): ErrorCode {
@@ -77,6 +85,8 @@ function codeForStatus(status: number): ErrorCode {
       return 'invalid_state';
     case 413:
       return 'payload_too_large';
+    case 414:
+      return 'uri_too_long';
     case 415:
       return 'unsupported_media_type';
     case 429:
@@ -124,6 +134,57 @@ function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply)
   else delete body.error.hint;
   if (clientError.code === 'internal_error') body.error.request_id = request.id;
   return reply.status(clientError.status).type('application/json; charset=utf-8').send(body);
+}
+
+/**
+ * Errors the router meets before any route (a URL that does not decode, a too long path segment):
+ * Fastify's `frameworkErrors` option, answered like every other error.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  sendError(error, request, reply);
+}
+
+/** Status line and error for what Node's HTTP parser refuses before Fastify sees a request. */
+function parserRefusal(error: NodeJS.ErrnoException): { status: number; text: string; error: GitSwarmError } {
+  if (error.code === 'HPE_HEADER_OVERFLOW') {
+    return {
+      status: 431,
+      text: 'Request Header Fields Too Large',
+      error: new GitSwarmError(
+        'headers_too_large',
+        'The request line and headers are larger than the server accepts (16 KiB).',
+      ),
+    };
+  }
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return {
+      status: 408,
+      text: 'Request Timeout',
+      error: new GitSwarmError('invalid_input', 'The request was not received in time.'),
+    };
+  }
+  return {
+    status: 400,
+    text: 'Bad Request',
+    error: new GitSwarmError('invalid_input', 'The request is not valid HTTP.'),
+  };
+}
+
+/**
+ * Fastify's `clientErrorHandler`: a request Node's parser refuses (headers too large, not HTTP)
+ * gets the documented error body too, then the connection is closed.
+ */
+export function clientErrorHandler(error: NodeJS.ErrnoException, socket: import('node:net').Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const refusal = parserRefusal(error);
+  const body = JSON.stringify(refusal.error.toJSON());
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${refusal.status} ${refusal.text}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
 
 async function errorsPlugin(app: FastifyInstance): Promise<void> {

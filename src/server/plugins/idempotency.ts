@@ -5,21 +5,31 @@
  *   (header `idempotent-replayed: true`) without running the handler again;
  * - the same key with a different request is refused: 409 `idempotency_key_reused`;
  * - while the first request is still running, a second one is refused: 409 `invalid_state`.
- * Server errors (5xx) and rate-limit refusals are not stored, so a retry runs the request again.
- * Keys are 1-100 characters of letters, digits and `._:-`; requests without an agent are not tracked.
- * A key is remembered for 24 hours (older rows are swept now and then as new keys arrive).
+ *
+ * Atomic with the write: every transaction the handler runs writes its result into the key's row
+ * (`effects`) in that same transaction (a journal, store/transaction.ts). So whenever a write has
+ * committed, the key knows it. If the process dies after a commit and before the response is
+ * stored, the key stays "running" with its effects; once it is abandoned (60 s), a retry takes it
+ * over and runs the handler again with those transactions replayed from the journal instead of
+ * run: the write happens once, and the answer is built from the recorded results.
+ *
+ * Server errors (5xx) and rate-limit refusals are not stored: a retry runs the request again (with
+ * the effects that did commit replayed). Keys are 1-100 characters of letters, digits and `._:-`;
+ * requests without an agent are not tracked. A key is remembered for 24 hours (older rows are swept
+ * now and then as new keys arrive).
  */
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest, RouteHandlerMethod } from 'fastify';
 import fp from 'fastify-plugin';
 import { GitSwarmError } from '../../errors.js';
+import { type TransactionJournal, toJson, withTransactionJournal } from '../../store/index.js';
 import { isoNow } from '../../util/clock.js';
 
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
 const KEY_SHAPE = /^[A-Za-z0-9._:-]{1,100}$/;
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /** A placeholder older than this belongs to a request that died; a retry may take it over. */
-const ABANDONED_AFTER_MS = 60_000;
+export const ABANDONED_AFTER_MS = 60_000;
 /** How long a key is remembered. */
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 /** Sweep expired keys once every this many new keys. */
@@ -27,6 +37,45 @@ const SWEEP_EVERY = 500;
 
 interface Tracked {
   key: string;
+  /** The row's `created_at` when this request took it: the request's claim on the key. */
+  token: string;
+  journal: Journal;
+}
+
+/** The effects journal of one request: replays what an earlier attempt committed, records the rest. */
+class Journal implements TransactionJournal {
+  readonly effects: unknown[];
+  #next = 0;
+  constructor(
+    private readonly key: string,
+    private readonly token: () => string,
+    committed: readonly unknown[],
+  ) {
+    this.effects = [...committed];
+  }
+  replay(): { result: unknown } | undefined {
+    if (this.#next >= this.effects.length) return undefined;
+    const result = this.effects[this.#next];
+    this.#next += 1;
+    return { result };
+  }
+  async record(trx: Parameters<TransactionJournal['record']>[0], result: unknown): Promise<void> {
+    const effects = [...this.effects, result === undefined ? null : result];
+    const updated = await trx
+      .updateTable('gitswarm_idempotency_keys')
+      .set({ effects: toJson(effects) })
+      .where('key', '=', this.key)
+      .where('created_at', '=', this.token())
+      .where('status_code', '=', 0)
+      .executeTakeFirst();
+    if (Number(updated.numUpdatedRows) === 0) {
+      // Another attempt took the key over: this one must not commit a second effect.
+      throw new GitSwarmError('invalid_state', 'A retry with this Idempotency-Key took the request over.');
+    }
+    // What a replay would see: the stored JSON, not live objects.
+    this.effects.push(JSON.parse(toJson(result)));
+    this.#next = this.effects.length;
+  }
 }
 
 const tracked = new WeakMap<FastifyRequest, Tracked>();
@@ -37,9 +86,30 @@ function requestHash(request: FastifyRequest): string {
     .digest('hex');
 }
 
+function effectsOf(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+
 async function idempotencyPlugin(app: FastifyInstance): Promise<void> {
   const db = () => app.deps.store.db;
   let newKeys = 0;
+
+  const track = (request: FastifyRequest, key: string, token: string, committed: readonly unknown[]) => {
+    const entry: Tracked = { key, token, journal: new Journal(key, () => entry.token, committed) };
+    tracked.set(request, entry);
+  };
+
+  // Every write handler runs inside its request's journal (when the request is tracked).
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (!methods.some((method) => WRITE_METHODS.has(method))) return;
+    const handler = route.handler as RouteHandlerMethod;
+    route.handler = function journaled(this: FastifyInstance, request, reply) {
+      const entry = tracked.get(request);
+      if (!entry) return handler.call(this, request, reply);
+      return withTransactionJournal(entry.journal, () => handler.call(this, request, reply));
+    } as RouteHandlerMethod;
+  });
 
   app.addHook('preHandler', async (request, reply) => {
     const header = request.headers[IDEMPOTENCY_HEADER];
@@ -62,12 +132,13 @@ async function idempotencyPlugin(app: FastifyInstance): Promise<void> {
         request_hash: hash,
         status_code: 0,
         response: 'null',
+        effects: null,
         created_at: now,
       })
       .onConflict((oc) => oc.column('key').doNothing())
       .executeTakeFirst();
     if (Number(inserted.numInsertedOrUpdatedRows ?? 0) > 0) {
-      tracked.set(request, { key });
+      track(request, key, now, []);
       newKeys += 1;
       if (newKeys % SWEEP_EVERY === 0) {
         const cutoff = new Date(Date.parse(now) - IDEMPOTENCY_TTL_MS).toISOString();
@@ -94,9 +165,10 @@ async function idempotencyPlugin(app: FastifyInstance): Promise<void> {
         throw new GitSwarmError(
           'invalid_state',
           'A request with this Idempotency-Key is still running; retry shortly.',
+          { hint: `A request that died is taken over by a retry after ${ABANDONED_AFTER_MS / 1000} s.` },
         );
       }
-      // Take over the placeholder of a request that never finished.
+      // Take over the key of a request that never finished; what it committed is replayed.
       const taken = await db()
         .updateTable('gitswarm_idempotency_keys')
         .set({ created_at: now })
@@ -107,7 +179,8 @@ async function idempotencyPlugin(app: FastifyInstance): Promise<void> {
       if (Number(taken.numUpdatedRows) === 0) {
         throw new GitSwarmError('invalid_state', 'A request with this Idempotency-Key is still running.');
       }
-      tracked.set(request, { key });
+      track(request, key, now, effectsOf(row.effects));
+      if (row.effects) reply.header('idempotent-replayed', 'true');
       return;
     }
     reply.header('idempotent-replayed', 'true');
@@ -120,8 +193,27 @@ async function idempotencyPlugin(app: FastifyInstance): Promise<void> {
     if (!entry) return payload;
     tracked.delete(request);
     const status = reply.statusCode;
+    const mine = () =>
+      db()
+        .updateTable('gitswarm_idempotency_keys')
+        .where('key', '=', entry.key)
+        .where('created_at', '=', entry.token)
+        .where('status_code', '=', 0);
     if (status >= 500 || status === 429) {
-      await db().deleteFrom('gitswarm_idempotency_keys').where('key', '=', entry.key).execute();
+      if (entry.journal.effects.length > 0) {
+        // Something committed: keep the journal, and let the next retry take the key over at once.
+        const released = Date.parse(isoNow(app.deps.clock)) - ABANDONED_AFTER_MS - 1;
+        await mine()
+          .set({ created_at: new Date(released).toISOString() })
+          .execute();
+      } else {
+        await db()
+          .deleteFrom('gitswarm_idempotency_keys')
+          .where('key', '=', entry.key)
+          .where('created_at', '=', entry.token)
+          .where('status_code', '=', 0)
+          .execute();
+      }
       return payload;
     }
     const body = typeof payload === 'string' && payload.length > 0 ? payload : 'null';
@@ -131,11 +223,7 @@ async function idempotencyPlugin(app: FastifyInstance): Promise<void> {
     } catch {
       stored = JSON.stringify(body);
     }
-    await db()
-      .updateTable('gitswarm_idempotency_keys')
-      .set({ status_code: status, response: stored })
-      .where('key', '=', entry.key)
-      .execute();
+    await mine().set({ status_code: status, response: stored }).execute();
     return payload;
   });
 }

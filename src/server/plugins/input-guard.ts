@@ -2,12 +2,15 @@
  * Refuses hostile strings the database would choke on: a NUL character anywhere in a JSON body or
  * query string (PostgreSQL text cannot hold one, SQLite would truncate at it in places) → 400
  * `invalid_input`, before any handler runs. Other characters are data; names are checked by the core.
+ * A URL longer than MAX_URL_LENGTH is refused first: 414 `uri_too_long`.
  */
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { GitSwarmError } from '../../errors.js';
 
 const MAX_DEPTH = 64;
+/** Longest URL (path and query) accepted; longer values belong in a body. */
+export const MAX_URL_LENGTH = 8192;
 
 /** Whether `value` holds a NUL character in any string or key, at most MAX_DEPTH levels down. */
 export function containsNul(value: unknown, depth = 0): boolean {
@@ -23,6 +26,11 @@ export function containsNul(value: unknown, depth = 0): boolean {
 }
 
 async function inputGuardPlugin(app: FastifyInstance): Promise<void> {
+  app.addHook('onRequest', async (request) => {
+    if (request.url.length > MAX_URL_LENGTH) {
+      throw new GitSwarmError('uri_too_long', `The URL is longer than ${MAX_URL_LENGTH} characters.`);
+    }
+  });
   app.addHook('preValidation', async (request) => {
     if (containsNul(request.query) || containsNul(request.params) || containsNul(request.body)) {
       throw new GitSwarmError('invalid_input', 'Text may not contain NUL characters (or nest too deeply).');

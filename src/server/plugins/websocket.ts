@@ -11,6 +11,10 @@
  * - server → `{type:'error', error:{code, message}}` for a bad client message (the socket stays open).
  * Events of a repository the agent cannot read are never sent. A client too slow to drain its
  * socket is disconnected (1013) rather than buffered without bound.
+ *
+ * Connections are limited per key (10) and per client address (50) on each instance
+ * (GITSWARM_WS_PER_KEY, GITSWARM_WS_PER_ADDRESS): a handshake beyond a limit is refused with
+ * 429 `rate_limited` before the upgrade, and one that raced past it is closed at once with 1008.
  */
 import websocketPlugin from '@fastify/websocket';
 import type { FastifyInstance } from 'fastify';
@@ -35,9 +39,34 @@ interface Subscription {
   events: ReadonlySet<string> | null;
 }
 
+export const DEFAULT_WS_PER_KEY = 10;
+export const DEFAULT_WS_PER_ADDRESS = 50;
+/** Close code for a connection beyond a limit (policy violation). */
+export const WS_LIMIT_CLOSE_CODE = 1008;
+
 export interface WebsocketOptions {
   /** Heartbeat ping interval (ms); a client that misses one pong is dropped. */
   heartbeatMs?: number;
+  /** Open connections per API key on this instance. */
+  maxPerKey?: number;
+  /** Open connections per client address on this instance. */
+  maxPerAddress?: number;
+}
+
+/** Open connections per key (agent id or address). */
+class ConnectionCounts {
+  readonly #counts = new Map<string, number>();
+  get(key: string): number {
+    return this.#counts.get(key) ?? 0;
+  }
+  add(key: string): void {
+    this.#counts.set(key, this.get(key) + 1);
+  }
+  remove(key: string): void {
+    const left = this.get(key) - 1;
+    if (left > 0) this.#counts.set(key, left);
+    else this.#counts.delete(key);
+  }
 }
 
 function parseSubscription(message: Record<string, unknown>): Subscription {
@@ -67,12 +96,30 @@ function parseSubscription(message: Record<string, unknown>): Subscription {
 async function websocketRoutes(app: FastifyInstance, options: WebsocketOptions): Promise<void> {
   await app.register(websocketPlugin, { options: { maxPayload: MAX_MESSAGE_BYTES } });
   const heartbeatMs = options.heartbeatMs ?? HEARTBEAT_MS;
+  const maxPerKey = options.maxPerKey ?? DEFAULT_WS_PER_KEY;
+  const maxPerAddress = options.maxPerAddress ?? DEFAULT_WS_PER_ADDRESS;
+  const perKey = new ConnectionCounts();
+  const perAddress = new ConnectionCounts();
+  const overLimit = (agentId: string, address: string, margin: number): string | null => {
+    if (perKey.get(agentId) + margin > maxPerKey) return `${maxPerKey} connections per key`;
+    if (perAddress.get(address) + margin > maxPerAddress) return `${maxPerAddress} connections per address`;
+    return null;
+  };
 
   app.get(
     WEBSOCKET_PATH,
     {
       websocket: true,
       config: { auth: 'required', queryToken: true, rateLimit: false },
+      // Refused before the upgrade when a limit is already reached: no socket is made.
+      preHandler: async (request) => {
+        const limit = request.agent ? overLimit(request.agent.id, request.ip, 1) : null;
+        if (limit) {
+          throw new GitSwarmError('rate_limited', `At most ${limit}; close one first.`, {
+            hint: 'Reuse one connection with several subscriptions.',
+          });
+        }
+      },
       schema: {
         summary: 'Live activity events (WebSocket)',
         tags: ['activity'],
@@ -84,6 +131,19 @@ async function websocketRoutes(app: FastifyInstance, options: WebsocketOptions):
     },
     (socket: WebSocket, request) => {
       const agent = request.agent as Agent;
+      const address = request.ip;
+      perKey.add(agent.id);
+      perAddress.add(address);
+      socket.once('close', () => {
+        perKey.remove(agent.id);
+        perAddress.remove(address);
+      });
+      // Handshakes that passed the check together may overshoot it: the extra ones close at once.
+      const limit = overLimit(agent.id, address, 0);
+      if (limit) {
+        socket.close(WS_LIMIT_CLOSE_CODE, `At most ${limit}`);
+        return;
+      }
       const deps = app.deps;
       const subscriptions: Subscription[] = [];
       const access = new Map<string, { readable: boolean; at: number }>();

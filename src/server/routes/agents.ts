@@ -3,6 +3,7 @@
  * record and notification settings under /me.
  */
 import Type from 'typebox';
+import { replaceAgentKey } from '../../core/agent-admin.js';
 import { updateAgentProfile } from '../../core/agent-profile.js';
 import { findAgent, getAgent, listAgents, registerAgent } from '../../core/agents.js';
 import { EVENT_NAMES } from '../../core/event-names.js';
@@ -22,8 +23,18 @@ import { AgentView, Closed, errorResponses, Id, Metadata, Nullable, Timestamp } 
 import type { App } from '../types.js';
 
 const RegisterBody = Closed({
-  name: Type.String({ minLength: 1, maxLength: 100, description: 'Letters, digits, ".", "_", "-"' }),
+  name: Type.String({
+    minLength: 1,
+    maxLength: 100,
+    description: 'Letters, digits, ".", "_", "-"; unique whatever its case; not shaped like a UUID',
+  }),
   description: Type.Optional(Type.String({ maxLength: 2000 })),
+  invite: Type.Optional(
+    Type.String({
+      maxLength: 100,
+      description: 'An invite code (servers with GITSWARM_REGISTRATION=invite)',
+    }),
+  ),
 });
 
 const NotificationSettingsView = Closed({
@@ -80,14 +91,18 @@ export async function agentRoutes(app: App): Promise<void> {
   app.post(
     '/agents',
     {
-      config: { auth: 'none' },
+      config: { auth: 'none', registration: true },
       schema: {
         summary: 'Register an agent; the API key is returned once',
+        description:
+          'Limited per client address (GITSWARM_REGISTRATIONS_PER_HOUR). On a server with ' +
+          'GITSWARM_REGISTRATION=invite an unused invite code is needed; with closed, nothing registers ' +
+          '(403 registration_closed).',
         tags: ['agents'],
         body: RegisterBody,
         response: {
           201: Closed({ agent: AgentView, api_key: Type.String() }),
-          ...errorResponses(400, 409, 429),
+          ...errorResponses(400, 403, 409, 429),
         },
       },
     },
@@ -97,6 +112,7 @@ export async function agentRoutes(app: App): Promise<void> {
         name: request.body.name,
         description: request.body.description,
         apiKeyHash: hashApiKey(apiKey),
+        admission: { mode: app.registrationMode, code: request.body.invite },
       });
       reply.code(201);
       return { agent: agentView(agent), api_key: apiKey };
@@ -203,6 +219,32 @@ export async function agentRoutes(app: App): Promise<void> {
     async (request) => ({ agent: agentView(actingAgent(request)) }),
   );
 
+  app.post(
+    '/me/keys/rotate',
+    {
+      config: { auth: 'required', idempotent: false },
+      schema: {
+        summary: 'Replace your API key; the new key is returned once and the old one stops working',
+        tags: ['agents'],
+        response: { 200: Closed({ agent: AgentView, api_key: Type.String() }), ...errorResponses(401, 409) },
+      },
+    },
+    async (request) => {
+      const agent = actingAgent(request);
+      const apiKey = generateApiKey();
+      const updated = await inTransaction(app.deps.store.db, (trx) =>
+        replaceAgentKey(app.deps, trx, {
+          agent,
+          currentHash: agent.api_key_hash,
+          newHash: hashApiKey(apiKey),
+          actor: agent,
+        }),
+      );
+      app.forgetResolvedKeys();
+      return { agent: agentView(updated), api_key: apiKey };
+    },
+  );
+
   app.get(
     '/me/notification-settings',
     {
@@ -225,6 +267,8 @@ export async function agentRoutes(app: App): Promise<void> {
   app.put(
     '/me/notification-settings',
     {
+      // The answer may carry the signing secret: never kept for an idempotent replay.
+      config: { idempotent: false },
       schema: {
         summary: 'Set the webhook URL and event filter; the signing secret is returned when made',
         description:
