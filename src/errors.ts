@@ -118,6 +118,11 @@ export type ErrorCode = keyof typeof ERROR_CATALOGUE;
 export interface GitSwarmErrorOptions {
   /** The next step, naming a real command; defaults to the catalogue's hint. */
   hint?: string;
+  /**
+   * The next step for an HTTP client, when `hint` names CLI commands or flags (the server never
+   * shows those; see src/server/http-hints.ts).
+   */
+  httpHint?: string;
   /** Machine-readable facts (paths, ids, numbers) carried into `--json` and HTTP bodies. */
   details?: Record<string, unknown>;
   cause?: unknown;
@@ -127,6 +132,7 @@ export interface GitSwarmErrorOptions {
 export class GitSwarmError extends Error {
   readonly code: ErrorCode;
   readonly hint: string | undefined;
+  readonly httpHint: string | undefined;
   readonly details: Record<string, unknown> | undefined;
 
   constructor(code: ErrorCode, message: string, options: GitSwarmErrorOptions = {}) {
@@ -135,6 +141,7 @@ export class GitSwarmError extends Error {
     this.code = code;
     const spec: ErrorSpec = ERROR_CATALOGUE[code];
     this.hint = options.hint ?? spec.hint;
+    this.httpHint = options.httpHint;
     this.details = options.details;
   }
 

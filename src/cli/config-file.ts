@@ -1,11 +1,13 @@
 /**
  * `.gitswarm/config.json`: which repository row this checkout is, and where its store lives
- * (default `.gitswarm/federation.db`, a path relative to the repository root or a postgres URL).
+ * (default `.gitswarm/federation.db`; a path inside `.gitswarm/`, relative to the repository root,
+ * or a postgres URL). The file sits in the checkout, so it is not trusted to name a file anywhere
+ * else: a store outside `.gitswarm/` must come from the environment (GITSWARM_DB, DATABASE_URL).
  */
 
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { lstatSync, mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { GitSwarmError } from '../errors.js';
 
 export const GITSWARM_DIR = '.gitswarm';
@@ -58,17 +60,100 @@ export function writeConfigFile(root: string, config: GitSwarmConfig): void {
   renameSync(temporary, file);
 }
 
+/** Store names that are not files: a PostgreSQL URL, an in-process PGlite, an in-memory SQLite. */
+function isNotAFile(named: string): boolean {
+  return /^(postgres(ql)?:\/\/|pglite:)/.test(named) || named === ':memory:';
+}
+
+/** Whether `path` is `dir` or below it. */
+function isInside(dir: string, path: string): boolean {
+  const rel = relative(dir, path);
+  return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));
+}
+
+/** `path` with its existing ancestors' symlinks resolved (the file itself need not exist). */
+function realpathOfExisting(path: string): string {
+  const tail: string[] = [];
+  let current = path;
+  for (;;) {
+    try {
+      return join(realpathSync(current), ...tail);
+    } catch {
+      const parent = dirname(current);
+      if (parent === current) return path;
+      tail.unshift(basename(current));
+      current = parent;
+    }
+  }
+}
+
+/**
+ * The SQLite file a config names, refused (`invalid_input`, before anything is created) unless it
+ * is inside the repository's `.gitswarm/`, also once symlinks are followed.
+ */
+function configStoreFile(root: string, named: string): string {
+  const dir = join(root, GITSWARM_DIR);
+  const file = resolve(root, named);
+  let symlink = false;
+  try {
+    symlink = lstatSync(file).isSymbolicLink();
+  } catch {
+    // Not there yet: opening the store will create it, inside .gitswarm/.
+  }
+  const realRoot = realpathOfExisting(root);
+  const inside =
+    !symlink &&
+    isInside(dir, file) &&
+    file !== dir &&
+    isInside(join(realRoot, GITSWARM_DIR), realpathOfExisting(file)) &&
+    isInside(realRoot, realpathOfExisting(dir));
+  if (!inside) {
+    throw new GitSwarmError(
+      'invalid_input',
+      `${join(dir, CONFIG_FILE)} names the store ${JSON.stringify(named)}, which is not inside ${dir}.`,
+      {
+        hint: 'A store outside .gitswarm/ must be named by the environment: GITSWARM_DB=PATH (or DATABASE_URL); or remove "database" from the config.',
+        details: { database: named },
+      },
+    );
+  }
+  return file;
+}
+
 /**
  * Where the store is: GITSWARM_DB, else the config's `database`, else DATABASE_URL, else
- * `.gitswarm/federation.db`. Relative SQLite paths resolve against the repository root.
+ * `.gitswarm/federation.db`. Relative SQLite paths resolve against the repository root; a SQLite
+ * file named by the config must be inside `.gitswarm/` (see the module comment).
  */
 export function resolveStoreLocation(
   root: string,
   config: GitSwarmConfig | null,
   env: Readonly<Record<string, string | undefined>>,
 ): string {
-  const named = env.GITSWARM_DB || config?.database || env.DATABASE_URL;
-  if (!named) return join(root, GITSWARM_DIR, DEFAULT_DB_FILE);
-  if (/^(postgres(ql)?:\/\/|pglite:)/.test(named) || named === ':memory:' || isAbsolute(named)) return named;
-  return resolve(root, named);
+  if (env.GITSWARM_DB) return fromEnvironment(root, env.GITSWARM_DB);
+  if (config?.database) {
+    return isNotAFile(config.database) ? config.database : configStoreFile(root, config.database);
+  }
+  if (env.DATABASE_URL) return fromEnvironment(root, env.DATABASE_URL);
+  return join(root, GITSWARM_DIR, DEFAULT_DB_FILE);
+}
+
+function fromEnvironment(root: string, named: string): string {
+  return isNotAFile(named) || isAbsolute(named) ? named : resolve(root, named);
+}
+
+/**
+ * What `init` may record as the config's `database`: a store named by the environment that a later
+ * command may trust the config to name again (not a file outside `.gitswarm/`, which the config
+ * could not name; such a store is named by the environment on every command).
+ */
+export function recordableDatabase(root: string, named: string | undefined): string | undefined {
+  if (!named) return undefined;
+  if (isNotAFile(named)) return named;
+  try {
+    configStoreFile(root, named);
+    return named;
+  } catch {
+    return undefined;
+  }
 }

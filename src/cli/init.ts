@@ -19,7 +19,13 @@ import { createBranchAt } from '../engine/stream-branches.js';
 import { GitSwarmError } from '../errors.js';
 import type { Repo, Store } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
-import { GITSWARM_DIR, readConfigFile, resolveStoreLocation, writeConfigFile } from './config-file.js';
+import {
+  GITSWARM_DIR,
+  readConfigFile,
+  recordableDatabase,
+  resolveStoreLocation,
+  writeConfigFile,
+} from './config-file.js';
 import { openCliStore } from './context.js';
 import type { CliIO } from './io.js';
 import { fields, type Style } from './output.js';
@@ -64,7 +70,8 @@ export interface InitResult {
   store: string;
 }
 
-const EXCLUDES = [`/${GITSWARM_DIR}/`, '/.worktrees/'];
+// `.gitswarm-server/` is where `gitswarm serve` keeps its data when started in the checkout.
+const EXCLUDES = [`/${GITSWARM_DIR}/`, '/.worktrees/', '/.gitswarm-server/'];
 
 function toView(repo: Repo): InitRepoView {
   return {
@@ -269,7 +276,7 @@ export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitRe
   } finally {
     await store.close();
   }
-  const namedDatabase = io.env.GITSWARM_DB || io.env.DATABASE_URL;
+  const namedDatabase = recordableDatabase(root, io.env.GITSWARM_DB || io.env.DATABASE_URL);
   writeConfigFile(root, { repo_id: repo.id, ...(namedDatabase ? { database: namedDatabase } : {}) });
   return { repo: toView(repo), created: true, buffer_head: bufferHead, store: storeLocation };
 }

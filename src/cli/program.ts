@@ -86,13 +86,24 @@ export function buildProgram(session: CliSession): Command {
       outputError: (text, write) => write(text),
     })
     .exitOverride()
-    .showHelpAfterError()
     .showSuggestionAfterError()
     .configureHelp({ showGlobalOptions: true })
     .helpCommand(true);
   program.version(packageVersion(), '-V, --version');
   for (const register of COMMANDS) register(program, session);
+  showUsageAfterError(program, []);
   return program;
+}
+
+/**
+ * After a usage error each command prints its one-line usage and where the rest is, not the whole
+ * help: the error (and any "Did you mean …?") stays the first thing a reader sees.
+ */
+function showUsageAfterError(command: Command, parents: readonly string[]): void {
+  const path = [...parents, command.name()];
+  const name = path.join(' ');
+  command.showHelpAfterError(`Usage: ${name} ${command.usage()}\nSee: ${name} --help`);
+  for (const sub of command.commands) showUsageAfterError(sub, path);
 }
 
 /** Parses and runs one command line; returns the exit code (never throws, never exits). */

@@ -41,6 +41,8 @@ export async function registerAgent(deps: CoreDeps, input: RegisterAgentInput): 
           existing.name === input.name
             ? `Act as it with --as ${input.name}, or choose another name.`
             : 'Names differing only by case are the same name; choose another.',
+        httpHint:
+          'Choose another name; the existing agent acts with the API key it was given when it registered.',
       });
     }
     const now = isoNow(deps.clock);

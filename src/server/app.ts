@@ -15,6 +15,7 @@ import type { EventBus } from '../core/events.js';
 import type { RegistrationMode } from '../core/invites.js';
 import type { Store } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
+import { openApiOptions } from './openapi.js';
 import { auth } from './plugins/auth.js';
 import { core } from './plugins/core.js';
 import { clientErrorHandler, errors, frameworkErrors } from './plugins/errors.js';
@@ -119,6 +120,8 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   app.addHook('onClose', async () => clearInterval(sweeper));
 
   await app.register(errors);
+  // First, so it sees every route (it documents the routes added after it).
+  await app.register(swagger, openApiOptions());
   await app.register(requestId);
   await app.register(eventsBus, {
     events: options.events,
@@ -147,27 +150,6 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       'x-ratelimit-reset',
       'idempotent-replayed',
     ],
-  });
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'GitSwarm API',
-        version: '1',
-        description:
-          'Governance for many agents on one git repository: streams, reviews, consensus, the buffer, ' +
-          'stabilization and promotion, tasks and bounties, council and elections. Errors are ' +
-          '{error: {code, message, hint?}}. Authenticate with Authorization: Bearer <api key> (POST ' +
-          '/api/v1/agents returns one, once); the acting agent is always the key’s owner. Rate limits: 600 ' +
-          'requests per minute per key (per IP without one; ×5 for server admins and trusted agents), 1200 ' +
-          'per minute per client address, 10 registrations per hour per address; over it, 429 ' +
-          'rate_limited with Retry-After. Bodies up to 1 MiB (413 payload_too_large). Writes may carry an ' +
-          'Idempotency-Key header: a retry with the same key and body replays the first response; the same ' +
-          'key with another body is 409 idempotency_key_reused. Live events: GET /api/v1/ws (WebSocket).',
-      },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-      security: [{ bearer: [] }],
-    },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { config: { auth: 'none' }, schema: { hide: true } }, async () => app.swagger());

@@ -79,7 +79,7 @@ for (const dialect of DIALECTS) {
       const again = await ok<{ created: boolean; repo: { id: string; merge_mode: string } }>(['init']);
       expect(again).toMatchObject({ created: false, repo: { id: first.repo.id, merge_mode: 'review' } });
       expect(
-        readFileSync(join(repo.dir, '.git', 'info', 'exclude'), 'utf8').match(/\.gitswarm/g),
+        readFileSync(join(repo.dir, '.git', 'info', 'exclude'), 'utf8').match(/^\/\.gitswarm\/$/gm),
       ).toHaveLength(1);
     });
 

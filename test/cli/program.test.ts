@@ -49,6 +49,21 @@ describe('gitswarm command tree', () => {
     expect(run.stdout).toBe('');
   });
 
+  it('answers a mistyped command with the suggestion and a one-line usage, not the whole help', async () => {
+    const verb = await runInProcess(['workspace', 'craete', '--as', 'ada'], { cwd: outside.dir });
+    expect(verb.code).toBe(2);
+    expect(verb.stderr).toBe(
+      "error: unknown command 'craete'\n(Did you mean create?)\n" +
+        'Usage: gitswarm workspace [options] [command]\nSee: gitswarm workspace --help\n',
+    );
+    const noun = await runInProcess(['stauts'], { cwd: outside.dir });
+    expect(noun.code).toBe(2);
+    expect(noun.stderr).toContain('(Did you mean status?)');
+    expect(noun.stderr).toContain('Usage: gitswarm [options] [command]\n');
+    expect(noun.stderr).not.toContain('Commands:');
+    expect(noun.stderr.trim().split('\n')).toHaveLength(4);
+  });
+
   it('exits 2 on an unknown command, a missing verb and a missing argument', async () => {
     expect((await runInProcess(['frobnicate'], { cwd: outside.dir })).code).toBe(2);
     expect((await runInProcess(['agent'], { cwd: outside.dir })).code).toBe(2);
@@ -153,10 +168,10 @@ describe('store location', () => {
     expect(
       resolveStoreLocation(
         root,
-        { repo_id: 'r', database: 'data/x.db' },
+        { repo_id: 'r', database: '.gitswarm/x.db' },
         { DATABASE_URL: 'postgres://h/db' },
       ),
-    ).toBe('/repo/data/x.db');
+    ).toBe('/repo/.gitswarm/x.db');
     expect(
       resolveStoreLocation(root, { repo_id: 'r', database: 'data/x.db' }, { GITSWARM_DB: 'pglite:s' }),
     ).toBe('pglite:s');

@@ -168,6 +168,17 @@ export function describeWalkthrough(label: string, options: () => Promise<Create
       expect(status.streams.map((s) => s.id)).not.toContain(stream.id);
       expect(status.buffer_head).toBe(merged.buffer_head);
 
+      // The merged stream's worktree stays until destroyed: a new workspace says so and how to go on.
+      const second = await repo.run(['workspace', 'create', '--as', 'coder', '--name', 'next']);
+      expect(second.code).toBe(1);
+      expect(second.stderr).toContain('hint: Destroy it first: gitswarm workspace destroy --as coder');
+
+      // 9. The merge handed in the linked claim; the task's creator approves it and the task is done.
+      const approved = await repo.run(['task', 'review', String(task?.number), 'approve', '--as', 'owner']);
+      expect({ code: approved.code, stderr: approved.stderr }).toEqual({ code: 0, stderr: '' });
+      const done = await repo.run(['task', 'show', String(task?.number), '--json']);
+      expect(done.json<{ task: { status: string } }>().task.status).toBe('completed');
+
       // 10. promote: main fast-forwards to the buffer.
       const mainBefore = repo.git(['rev-parse', 'main']);
       const promoted = await json<{ promoted: boolean; from_commit: string; to_commit: string }>(
@@ -190,6 +201,11 @@ export function describeWalkthrough(label: string, options: () => Promise<Create
       expect(activity.stdout).toContain('buffer.promoted');
       await ok(repo, ['workspace', 'destroy', '--as', 'coder']);
       expect(existsSync(worktree)).toBe(false);
+      // Nothing left dangling: no workspace, no extra worktree, and the agent can start again.
+      expect(
+        (await repo.run(['workspace', 'list', '--json'])).json<{ workspaces: unknown[] }>().workspaces,
+      ).toEqual([]);
+      expect(repo.git(['worktree', 'list', '--porcelain']).match(/^worktree /gm)).toHaveLength(1);
     });
 
     it('3.3: two agents in parallel; the second merge conflicts, is resolved and lands', async () => {

@@ -1,6 +1,7 @@
 /**
  * The OpenAPI document lists every endpoint of spec section 5 (except Mode C files and GitHub),
- * with closed body schemas: a check that the API surface stays complete.
+ * with closed body schemas: a check that the API surface stays complete. Its security matches what
+ * the server enforces, and the operational routes (/metrics, the WebSocket) are described too.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers.js';
@@ -83,8 +84,16 @@ GET /repos/:id/activity
 
 describe('OpenAPI document', () => {
   let t: TestApp;
+  interface Operation {
+    requestBody?: { content: Record<string, { schema: unknown }> };
+    security?: Array<Record<string, string[]>>;
+    responses: Record<string, { description: string; content?: Record<string, unknown> }>;
+    parameters?: Array<{ name: string; in: string }>;
+    description?: string;
+  }
   let doc: {
-    paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: unknown }> } }>>;
+    security: unknown;
+    paths: Record<string, Record<string, Operation>>;
   };
   beforeAll(async () => {
     t = await startTestApp('sqlite');
@@ -112,5 +121,48 @@ describe('OpenAPI document', () => {
       }
     }
     expect(open).toEqual([]);
+  });
+
+  it('needs no key for /healthz, /readyz, /metrics and registration (no padlock)', () => {
+    expect(doc.security).toEqual([{ bearer: [] }]);
+    for (const [path, method] of [
+      ['/healthz', 'get'],
+      ['/readyz', 'get'],
+      ['/metrics', 'get'],
+      ['/api/v1/agents', 'post'],
+    ] as const) {
+      expect(doc.paths[path]?.[method]?.security, `${method} ${path}`).toEqual([]);
+    }
+  });
+
+  it('says which operations need a key, and the server agrees for every one', async () => {
+    const disagree: string[] = [];
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(methods)) {
+        const security = JSON.stringify(operation.security);
+        // Reads say "optional" ([{}, bearer]) or "none" ([]); everything else needs the key (the default).
+        const needsKey = operation.security === undefined;
+        if (!needsKey && security !== '[]' && security !== '[{},{"bearer":[]}]') {
+          disagree.push(`${method} ${path}: unexpected ${security}`);
+        }
+        const url = path.replace(/\{(\w+)\}/g, '00000000-0000-4000-8000-000000000000');
+        const response = await t.app.inject({ method: method.toUpperCase() as 'GET', url });
+        if ((response.statusCode === 401) !== needsKey) {
+          disagree.push(`${method} ${path}: documented ${security}, anonymous gets ${response.statusCode}`);
+        }
+      }
+    }
+    expect(disagree).toEqual([]);
+  });
+
+  it('documents /metrics as Prometheus text and the WebSocket at /api/v1/ws', () => {
+    const metricsOp = doc.paths['/metrics']?.get;
+    expect(metricsOp?.responses['200']?.content).toHaveProperty('text/plain');
+    const ws = doc.paths['/api/v1/ws']?.get;
+    expect(ws).toBeDefined();
+    expect(ws?.security).toBeUndefined(); // the document's default: a bearer key
+    expect(Object.keys(ws?.responses ?? {})).toContain('101');
+    expect(ws?.parameters?.map((p) => `${p.in}:${p.name}`)).toContain('query:token');
+    expect(ws?.description).toContain('{type:"subscribe"');
   });
 });

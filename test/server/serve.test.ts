@@ -1,11 +1,14 @@
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.js';
 import { getRepo } from '../../src/core/repos.js';
 import { startServer, storeLocation } from '../../src/server/serve.js';
 import { withRepoLock } from '../../src/store/index.js';
+import { accepts, freePort, portCloses } from '../helpers/ports.js';
 import { postgresLocation } from '../helpers/store.js';
 
 const realPostgres = postgresLocation().startsWith('postgres');
@@ -150,4 +153,44 @@ describe('gitswarm serve', () => {
     });
     expect(usage).toBe(2);
   });
+});
+
+describe('npm start', () => {
+  it('stops the server when npm gets SIGTERM (the signal reaches the server, the port closes)', async () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const port = await freePort();
+    const npm = spawn('npm', ['start', '--', '--port', String(port)], {
+      cwd: root,
+      env: { ...process.env, GITSWARM_DATA_DIR: tempDir(), LOG_LEVEL: 'silent', PORT: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, so the clean-up below can end whatever it left behind.
+      detached: true,
+    });
+    let output = '';
+    npm.stdout.on('data', (chunk) => {
+      output += chunk;
+    });
+    const listening = new Promise<void>((resolve, reject) => {
+      npm.stderr.on('data', (chunk) => {
+        output += chunk;
+        if (output.includes('listening on')) resolve();
+      });
+      npm.once('exit', (code) => reject(new Error(`npm start exited ${code}: ${output}`)));
+    });
+    const exited = new Promise<void>((resolve) => npm.once('exit', () => resolve()));
+    try {
+      await listening;
+      expect(await accepts(port)).toBe(true);
+      npm.kill('SIGTERM');
+      await exited;
+      // The server shuts down gracefully after npm forwards the signal: wait for the port to close.
+      expect(await portCloses(port), output).toBe(true);
+    } finally {
+      try {
+        process.kill(-(npm.pid as number), 'SIGKILL');
+      } catch {
+        // The group is gone: nothing was left running.
+      }
+    }
+  }, 180_000);
 });

@@ -317,7 +317,7 @@ for (const dialect of DIALECTS) {
         expect(response.status).toBe(409);
         expect(response.body.error).toMatchObject({
           code: 'invalid_state',
-          hint: `Run: gitswarm diff ${stream.id}`,
+          hint: `Diff in your clone: git diff buffer...${stream.branch} (or gitswarm diff ${stream.id} there).`,
         });
       }
     });

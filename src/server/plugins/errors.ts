@@ -1,11 +1,13 @@
 /**
  * One error handler for the whole API: every failure leaves as `{error: {code, message, hint?}}` with
- * the status the catalogue (src/errors.ts) gives its code. Validation, body-parsing and routing errors
+ * the status the catalogue (src/errors.ts) gives its code, and a hint an HTTP client can follow
+ * (http-hints.ts). Validation, body-parsing and routing errors
  * from Fastify are mapped to catalogue codes here, so clients see one vocabulary.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { type ErrorCode, GitSwarmError, isGitSwarmError } from '../../errors.js';
+import { httpHintOf } from '../http-hints.js';
 
 interface ValidationIssue {
   keyword?: string;
@@ -127,6 +129,9 @@ function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply)
     request.log.info({ code: clientError.code }, clientError.message);
   }
   const body = clientError.toJSON();
+  const hint = httpHintOf(clientError);
+  if (hint) body.error.hint = hint;
+  else delete body.error.hint;
   if (clientError.code === 'internal_error') body.error.request_id = request.id;
   return reply.status(clientError.status).type('application/json; charset=utf-8').send(body);
 }

@@ -473,7 +473,10 @@ export async function streamRoutes(app: App): Promise<void> {
           throw new GitSwarmError(
             'invalid_state',
             'The server holds no clone of this repository (Mode B); diff in your clone.',
-            { hint: `Run: gitswarm diff ${stream.id}` },
+            {
+              hint: `Run: gitswarm diff ${stream.id}`,
+              httpHint: `Diff in your clone: git diff ${repo.buffer_branch}...${stream.branch} (or gitswarm diff ${stream.id} there).`,
+            },
           );
         }
         const base = repo.buffer_branch;
