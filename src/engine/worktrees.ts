@@ -56,10 +56,29 @@ export async function withDetachedWorktree<T>(
   const parent = await mkdtemp(join(tmpdir(), 'gitswarm-verify-'));
   const path = join(parent, basename(parent));
   try {
-    await gitOut(['worktree', 'add', '--quiet', '--detach', path, commit], { cwd: repoDir });
+    await addDetachedWorktree(repoDir, path, commit);
     return await fn(path);
   } finally {
     await removeWorktree(repoDir, path).finally(() => rm(parent, { recursive: true, force: true }));
+  }
+}
+
+/**
+ * `git worktree add --detach`, tried again when git tripped over another worktree being added at
+ * the same moment: it reads every worktree's admin folder and fails on one whose `commondir` is not
+ * written yet (seen with two stabilize runs at once). The failed attempt leaves nothing behind.
+ */
+async function addDetachedWorktree(repoDir: string, path: string, commit: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await gitOut(['worktree', 'add', '--quiet', '--detach', path, commit], { cwd: repoDir });
+      return;
+    } catch (error) {
+      const stderr = String((error as GitSwarmError).details?.git_stderr ?? '');
+      if (attempt >= 8 || !/failed to read .*\/worktrees\/.*commondir/.test(stderr)) throw error;
+      await rm(path, { recursive: true, force: true });
+      await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+    }
   }
 }
 
