@@ -34,7 +34,7 @@ import { insertStreamRecord } from './stream-records.js';
 import { getStream, getStreamById, updateStream } from './streams.js';
 import { OPEN_CLAIM_STATUSES } from './task-claims.js';
 import { agentIdentity, excludeWorktreesDir, repoRoot, worktreePath } from './workspace-paths.js';
-import { findWorkspace } from './workspaces.js';
+import { findWorkspace, insertWorkspaceRecord } from './workspaces.js';
 
 export interface ReopenWorkspaceInput {
   repo: Repo;
@@ -228,17 +228,7 @@ export async function reopenWorkspace(
           .where('id', '=', workspace.id)
           .execute();
       } else {
-        await trx
-          .insertInto('gitswarm_worktrees')
-          .values({
-            id: newId(),
-            repo_id: repo.id,
-            agent_id: agent.id,
-            stream_id: id,
-            path,
-            created_at: isoNow(deps.clock),
-          })
-          .execute();
+        await insertWorkspaceRecord(deps, trx, { repoId: repo.id, agentId: agent.id, streamId: id, path });
       }
       await oplog.complete(opId, trx);
       return stream;

@@ -140,17 +140,7 @@ export async function createWorkspace(
           ...(input.taskRef !== undefined ? { taskRef: input.taskRef } : {}),
           eventMetadata: { worktree: path },
         });
-        await trx
-          .insertInto('gitswarm_worktrees')
-          .values({
-            id: newId(),
-            repo_id: repo.id,
-            agent_id: agent.id,
-            stream_id: id,
-            path,
-            created_at: isoNow(deps.clock),
-          })
-          .execute();
+        await insertWorkspaceRecord(deps, trx, { repoId: repo.id, agentId: agent.id, streamId: id, path });
         await oplog.complete(opId, trx);
         return stream;
       });
@@ -161,6 +151,25 @@ export async function createWorkspace(
       throw error;
     }
   });
+}
+
+/** Records an agent's worktree as the workspace of a stream. */
+export async function insertWorkspaceRecord(
+  deps: CoreDeps,
+  db: Executor,
+  input: { repoId: string; agentId: string; streamId: string; path: string },
+): Promise<void> {
+  await db
+    .insertInto('gitswarm_worktrees')
+    .values({
+      id: newId(),
+      repo_id: input.repoId,
+      agent_id: input.agentId,
+      stream_id: input.streamId,
+      path: input.path,
+      created_at: isoNow(deps.clock),
+    })
+    .execute();
 }
 
 /** The agent's workspace in a repository, if it has one. */
