@@ -15,6 +15,7 @@ import {
   withRepoLock,
 } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
+import { failpoint } from '../util/failpoints.js';
 import { newId } from '../util/ids.js';
 import { requireAction } from './access.js';
 import { recordActivity } from './activity.js';
@@ -94,6 +95,7 @@ export async function promoteBuffer(deps: CoreDeps, input: PromoteBufferInput): 
       repo.promote_target,
       targetHead ? { from: targetHead, to: bufferHead } : undefined,
     );
+    failpoint('promote.after-check');
     const oplog = new OpLog(deps.store, repo.id, deps.clock);
     const moved = await fastForward(repoDir, {
       target: repo.promote_target,
@@ -116,6 +118,7 @@ export async function promoteBuffer(deps: CoreDeps, input: PromoteBufferInput): 
         oplog,
       }),
     );
+    failpoint('promote.after-record');
     if (moved.from) await syncCheckouts(checkouts, moved.from, moved.to);
     return { promoted: true, from_commit: moved.from, to_commit: moved.to };
   });

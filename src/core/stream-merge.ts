@@ -17,6 +17,7 @@ import {
   withRepoLock,
 } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
+import { failpoint } from '../util/failpoints.js';
 import { newId } from '../util/ids.js';
 import { requireAction } from './access.js';
 import { recordActivity } from './activity.js';
@@ -72,6 +73,7 @@ export async function mergeStream(deps: CoreDeps, input: MergeStreamInput): Prom
       checkMergeable(deps, trx, { repo, streamId: before.id, actor: input.actor, source, bufferHead, empty }),
     );
     const checkouts = await assertCheckoutsClean(repoDir, repo.buffer_branch);
+    failpoint('merge.after-check');
     const oplog = new OpLog(deps.store, repo.id, deps.clock);
     const outcome = await mergeIntoBranch(repoDir, {
       target: repo.buffer_branch,
@@ -129,6 +131,7 @@ export async function mergeStream(deps: CoreDeps, input: MergeStreamInput): Prom
         oplog,
       }),
     );
+    failpoint('merge.after-record');
     await syncCheckouts(checkouts, outcome.previousHead, outcome.commit);
     const cascade = await reparentChildren(deps, repo, stream.id, input.actor?.id ?? null, 'parent_merged');
     return { merged: true, merge_commit: outcome.commit, buffer_head: outcome.commit, cascade };

@@ -15,6 +15,7 @@ import {
   withRepoLock,
 } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
+import { failpoint } from '../util/failpoints.js';
 import { requireAction } from './access.js';
 import { recordActivity } from './activity.js';
 import { assertCheckoutsClean, syncCheckouts } from './checked-out-branches.js';
@@ -51,6 +52,7 @@ export async function revertStream(deps: CoreDeps, input: RevertStreamInput): Pr
     const repoDir = repoRoot(repo);
     const checkouts = await assertCheckoutsClean(repoDir, merge.target_branch);
     const headBefore = await branchHead(repoDir, merge.target_branch);
+    failpoint('revert.after-check');
     const oplog = new OpLog(deps.store, repo.id, deps.clock);
     const outcome = await revertMerge(repoDir, {
       branch: merge.target_branch,
@@ -81,6 +83,7 @@ export async function revertStream(deps: CoreDeps, input: RevertStreamInput): Pr
         oplog,
       }),
     );
+    failpoint('revert.after-record');
     // The revert is the only commit on top of the head read above: the lock keeps others out.
     await syncCheckouts(checkouts, headBefore, outcome.commit);
     return { reverted: true, revert_commit: outcome.commit, merge_commit: merge.merge_commit };
