@@ -107,6 +107,9 @@ export async function promoteBuffer(deps: CoreDeps, input: PromoteBufferInput): 
       return { promoted: false, from_commit: moved.from, to_commit: moved.to };
     }
     const opId = moved.opId;
+    // Checkouts of the target follow it before the record completes the operation (see mergeStream).
+    if (moved.from) await syncCheckouts(checkouts, moved.from, moved.to);
+    failpoint('promote.after-checkout-sync');
     await inTransaction(deps.store.db, (trx) =>
       recordPromotion(deps, trx, {
         repo,
@@ -119,7 +122,6 @@ export async function promoteBuffer(deps: CoreDeps, input: PromoteBufferInput): 
       }),
     );
     failpoint('promote.after-record');
-    if (moved.from) await syncCheckouts(checkouts, moved.from, moved.to);
     return { promoted: true, from_commit: moved.from, to_commit: moved.to };
   });
 }

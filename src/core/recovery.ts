@@ -8,6 +8,7 @@ import { moveRef, OpLog, reconcileRefMoves } from '../engine/oplog.js';
 import { readRef } from '../engine/repo.js';
 import { removeWorktree } from '../engine/worktrees.js';
 import { type Executor, inTransaction, type Operation, type Repo, withRepoLock } from '../store/index.js';
+import { failpoint } from '../util/failpoints.js';
 import { recordActivity } from './activity.js';
 import { recordPromotion } from './buffer-promotion.js';
 import { syncStaleCheckouts, worktreesOnBranch } from './checked-out-branches.js';
@@ -53,6 +54,14 @@ export async function recoverOperations(
         await removeOrphanStreamBranch(repoDir, operation, oplog);
         outcome = 'not_applied';
       }
+      // The process may have died before it brought a checkout of the moved branch along. Synced
+      // before the record that completes the operation: a crash here leaves it pending, and the
+      // next recovery finds the checkouts already synced (or syncs them).
+      const head = outcome === 'applied' ? await readRef(repoDir, operation.ref) : null;
+      if (head && operation.old_oid && operation.ref.startsWith('refs/heads/')) {
+        await syncStaleCheckouts(repoDir, operation.ref.slice('refs/heads/'.length), operation.old_oid, head);
+      }
+      failpoint('recovery.after-checkout-sync');
       await inTransaction(deps.store.db, async (trx) => {
         if (outcome === 'applied') await finishOperation(deps, trx, current, operation, oplog);
         await recordActivity(deps, trx, {
@@ -71,11 +80,6 @@ export async function recoverOperations(
           },
         });
       });
-      // The process may have died before it brought a checkout of the moved branch along.
-      const head = outcome === 'applied' ? await readRef(repoDir, operation.ref) : null;
-      if (head && operation.old_oid && operation.ref.startsWith('refs/heads/')) {
-        await syncStaleCheckouts(repoDir, operation.ref.slice('refs/heads/'.length), operation.old_oid, head);
-      }
       recovered.push({
         operation_id: operation.id,
         kind: operation.kind,

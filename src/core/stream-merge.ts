@@ -120,6 +120,10 @@ export async function mergeStream(deps: CoreDeps, input: MergeStreamInput): Prom
         },
       );
     }
+    // Checkouts of the buffer follow it before the record completes the operation: a crash
+    // before the record leaves it pending, and recovery syncs what is still stale (docs/crash-safety.md).
+    await syncCheckouts(checkouts, outcome.previousHead, outcome.commit);
+    failpoint('merge.after-checkout-sync');
     await inTransaction(deps.store.db, (trx) =>
       recordMerge(deps, trx, {
         repo,
@@ -132,7 +136,6 @@ export async function mergeStream(deps: CoreDeps, input: MergeStreamInput): Prom
       }),
     );
     failpoint('merge.after-record');
-    await syncCheckouts(checkouts, outcome.previousHead, outcome.commit);
     const cascade = await reparentChildren(deps, repo, stream.id, input.actor?.id ?? null, 'parent_merged');
     return { merged: true, merge_commit: outcome.commit, buffer_head: outcome.commit, cascade };
   });

@@ -71,6 +71,10 @@ export async function revertStream(deps: CoreDeps, input: RevertStreamInput): Pr
     if (outcome.kind === 'conflicted') {
       return { reverted: false, conflict_paths: outcome.paths, merge_commit: merge.merge_commit };
     }
+    // Checkouts follow the branch before the record completes the operation (see mergeStream).
+    // The revert is the only commit on top of the head read above: the lock keeps others out.
+    await syncCheckouts(checkouts, headBefore, outcome.commit);
+    failpoint('revert.after-checkout-sync');
     await inTransaction(deps.store.db, (trx) =>
       recordRevert(deps, trx, {
         repo,
@@ -84,8 +88,6 @@ export async function revertStream(deps: CoreDeps, input: RevertStreamInput): Pr
       }),
     );
     failpoint('revert.after-record');
-    // The revert is the only commit on top of the head read above: the lock keeps others out.
-    await syncCheckouts(checkouts, headBefore, outcome.commit);
     return { reverted: true, revert_commit: outcome.commit, merge_commit: merge.merge_commit };
   });
 }

@@ -17,6 +17,7 @@ export const FAILPOINTS = [
   'merge.after-check',
   'merge.after-intent',
   'merge.after-update-ref',
+  'merge.after-checkout-sync',
   'merge.after-record',
   'cascade.after-reparent',
   'rebase.after-intent',
@@ -24,11 +25,14 @@ export const FAILPOINTS = [
   'revert.after-check',
   'revert.after-intent',
   'revert.after-update-ref',
+  'revert.after-checkout-sync',
   'revert.after-record',
   'promote.after-check',
   'promote.after-intent',
   'promote.after-update-ref',
+  'promote.after-checkout-sync',
   'promote.after-record',
+  'recovery.after-checkout-sync',
 ] as const;
 
 export type FailpointName = (typeof FAILPOINTS)[number];

@@ -195,6 +195,11 @@ type Recovered = { kind: string; outcome: 'finished' | 'rolled_back' };
 
 interface CrashCase {
   scenario: keyof typeof SCENARIOS;
+  /**
+   * For a failpoint of recovery itself: the operation first dies at this failpoint, then the
+   * recovering process dies at the case's failpoint.
+   */
+  crashFirstAt?: FailpointName;
   /** What the fresh process's recovery reports. */
   recovered: Recovered[];
   /** Whether the operation is complete once recovered (else a retry completes it). */
@@ -226,6 +231,7 @@ const CASES: Record<FailpointName, CrashCase> = {
   'merge.after-check': { scenario: 'merge', recovered: NOTHING, done: false },
   'merge.after-intent': { scenario: 'merge', recovered: rolledBack('merge'), done: false },
   'merge.after-update-ref': { scenario: 'merge', recovered: finished('merge'), done: true },
+  'merge.after-checkout-sync': { scenario: 'merge', recovered: finished('merge'), done: true },
   'merge.after-record': { scenario: 'merge', recovered: NOTHING, done: true },
   'cascade.after-reparent': { scenario: 'merge-with-dependent', recovered: NOTHING, done: false },
   'rebase.after-intent': { scenario: 'merge-with-dependent', recovered: rolledBack('rebase'), done: false },
@@ -233,11 +239,20 @@ const CASES: Record<FailpointName, CrashCase> = {
   'revert.after-check': { scenario: 'revert', recovered: NOTHING, done: false },
   'revert.after-intent': { scenario: 'revert', recovered: rolledBack('revert'), done: false },
   'revert.after-update-ref': { scenario: 'revert', recovered: finished('revert'), done: true },
+  'revert.after-checkout-sync': { scenario: 'revert', recovered: finished('revert'), done: true },
   'revert.after-record': { scenario: 'revert', recovered: NOTHING, done: true },
   'promote.after-check': { scenario: 'promote', recovered: NOTHING, done: false },
   'promote.after-intent': { scenario: 'promote', recovered: rolledBack('promote'), done: false },
   'promote.after-update-ref': { scenario: 'promote', recovered: finished('promote'), done: true },
+  'promote.after-checkout-sync': { scenario: 'promote', recovered: finished('promote'), done: true },
   'promote.after-record': { scenario: 'promote', recovered: NOTHING, done: true },
+  // Main's checkout synced by the first recovery, the promotion recorded by the second.
+  'recovery.after-checkout-sync': {
+    scenario: 'promote',
+    crashFirstAt: 'promote.after-update-ref',
+    recovered: finished('promote'),
+    done: true,
+  },
 };
 
 it('every failpoint has its crash case', () => {
@@ -296,9 +311,17 @@ for (const { dialect, skip } of variants) {
           const scenario = await SCENARIOS[crash.scenario](s);
           const repoId = s.seeded.repo.id;
 
-          const crashed = await runCrashWorker(store, scenario.spec, failpoint);
-          expect(crashed.signal, crashed.stderr).toBe('SIGKILL');
-          expect(crashed.outcome).toBeNull();
+          const crashes: Array<[WorkerSpec, FailpointName]> = crash.crashFirstAt
+            ? [
+                [scenario.spec, crash.crashFirstAt],
+                [{ op: 'recover', repoId }, failpoint],
+              ]
+            : [[scenario.spec, failpoint]];
+          for (const [spec, armed] of crashes) {
+            const crashed = await runCrashWorker(store, spec, armed);
+            expect(crashed.signal, `${armed}: ${crashed.stderr}`).toBe('SIGKILL');
+            expect(crashed.outcome).toBeNull();
+          }
 
           const recovery = await runToSuccess(store, { op: 'recover', repoId });
           expect(recovery.recovered?.map((r) => ({ kind: r.kind, outcome: r.outcome }))).toEqual(
