@@ -14,7 +14,7 @@ import { recordPromotion } from './buffer-promotion.js';
 import { syncStaleCheckouts, worktreesOnBranch } from './checked-out-branches.js';
 import type { CoreDeps } from './deps.js';
 import { getRepo } from './repos.js';
-import { recoveredStatus } from './stream-cascade.js';
+import { cascadeDependents, recoveredStatus } from './stream-cascade.js';
 import { recordMerge } from './stream-merge.js';
 import { recordRevert } from './stream-revert.js';
 import { updateStream } from './streams.js';
@@ -87,8 +87,31 @@ export async function recoverOperations(
         outcome: outcome === 'applied' ? 'finished' : 'rolled_back',
       });
     }
+    // A rebase interrupted midway through a cascade: the dependents it had not reached (and the
+    // one rolled back) are replayed as the crashed process would have; those done are up to date.
+    for (const root of await interruptedCascades(
+      deps,
+      results.map((r) => r.operation),
+    )) {
+      await cascadeDependents(deps, current, root, null);
+    }
     return recovered;
   });
+}
+
+/** The streams whose dependents a pending rebase was replaying: its stream's parent, else itself. */
+async function interruptedCascades(deps: CoreDeps, operations: readonly Operation[]): Promise<string[]> {
+  const roots = new Set<string>();
+  for (const op of operations) {
+    if (op.kind !== 'rebase' || !op.stream_id) continue;
+    const stream = await deps.store.db
+      .selectFrom('gitswarm_streams')
+      .select(['id', 'parent_stream_id'])
+      .where('id', '=', op.stream_id)
+      .executeTakeFirst();
+    if (stream) roots.add(stream.parent_stream_id ?? stream.id);
+  }
+  return [...roots];
 }
 
 /** A stream branch whose creation was interrupted before the stream's row was written. */

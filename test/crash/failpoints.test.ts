@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { mergeStream } from '../../src/core/federation.js';
 import { getStreamById } from '../../src/core/streams.js';
+import type { Stream } from '../../src/store/index.js';
 import { FAILPOINTS, type FailpointName } from '../../src/util/failpoints.js';
 import { approve, type SeededGitRepo, seedGitRepo, workOn } from '../helpers/federation-fixture.js';
 import { openTestStore, type TestDialect, type TestStore } from '../helpers/store.js';
@@ -101,20 +102,22 @@ const SCENARIOS = {
   },
 
   /**
-   * A parent stream merges; its child (with a worktree) is re-parented onto the buffer and
-   * rebased onto it (the cascade). Done = the child is rebased; the retry is the cascade.
+   * A parent stream merges; its two children (each with a worktree) are re-parented onto the
+   * buffer and rebased onto it, one after the other (the cascade). Done = both are rebased; the
+   * retry is the cascade.
    */
   'merge-with-dependent': async (s: Seeded): Promise<Scenario> => {
     const parentAgent = await seedAgent(s.deps, 'parent');
-    const childAgent = await seedAgent(s.deps, 'child');
     const parent = await workOn(s.deps, s.seeded, parentAgent, { 'parent.txt': 'parent\n' });
-    const child = await workOn(
-      s.deps,
-      s.seeded,
-      childAgent,
-      { 'child.txt': 'child\n' },
-      { dependsOn: parent.stream.id },
-    );
+    const children: Array<{ name: string; stream: Stream; worktree: string }> = [];
+    for (const name of ['first', 'second']) {
+      const agent = await seedAgent(s.deps, name);
+      const files = { [`${name}.txt`]: `${name}\n` };
+      children.push({
+        name,
+        ...(await workOn(s.deps, s.seeded, agent, files, { dependsOn: parent.stream.id })),
+      });
+    }
     await approve(s.deps, s.seeded, parent.stream, parentAgent);
     const spec: WorkerSpec = {
       op: 'merge',
@@ -127,18 +130,25 @@ const SCENARIOS = {
       retry: { op: 'cascade', repoId: s.seeded.repo.id, streamId: parent.stream.id, agentId: parentAgent.id },
       async done() {
         expect((await getStreamById(s.deps.store.db, parent.stream.id)).status).toBe('merged');
-        const row = await getStreamById(s.deps.store.db, child.stream.id);
         const buffer = await s.seeded.git.rev('buffer');
-        const onBuffer =
-          (await s.seeded.git.exitCode(['merge-base', '--is-ancestor', buffer, row.branch])) === 0;
-        expect(row.base_branch).toBe('buffer');
-        expect(row.base_commit === buffer).toBe(onBuffer);
-        // The child's worktree follows its branch: its files are those of the branch head.
-        expect(await s.seeded.git.run(['rev-parse', 'HEAD'], child.worktree)).toBe(
-          await s.seeded.git.rev(row.branch),
-        );
-        expect(await fileAt(s, row.branch, 'child.txt')).toBe('child');
-        return onBuffer;
+        let rebased = 0;
+        for (const child of children) {
+          const row = await getStreamById(s.deps.store.db, child.stream.id);
+          const onBuffer =
+            (await s.seeded.git.exitCode(['merge-base', '--is-ancestor', buffer, row.branch])) === 0;
+          expect(row.base_branch).toBe('buffer');
+          expect(row.base_commit === buffer, `${child.name}: base_commit is the buffer iff rebased`).toBe(
+            onBuffer,
+          );
+          expect(row.metadata.needs_rebase).toBeUndefined();
+          // The child's worktree follows its branch (assertGitAndStoreAgree: and is clean).
+          expect(await s.seeded.git.run(['rev-parse', 'HEAD'], child.worktree)).toBe(
+            await s.seeded.git.rev(row.branch),
+          );
+          expect(await fileAt(s, row.branch, `${child.name}.txt`)).toBe(child.name);
+          if (onBuffer) rebased += 1;
+        }
+        return rebased === children.length;
       },
     };
   },
@@ -234,7 +244,8 @@ const CASES: Record<FailpointName, CrashCase> = {
   'merge.after-checkout-sync': { scenario: 'merge', recovered: finished('merge'), done: true },
   'merge.after-record': { scenario: 'merge', recovered: NOTHING, done: true },
   'cascade.after-reparent': { scenario: 'merge-with-dependent', recovered: NOTHING, done: false },
-  'rebase.after-intent': { scenario: 'merge-with-dependent', recovered: rolledBack('rebase'), done: false },
+  // Recovery resumes the interrupted cascade: the rolled-back rebase and the sibling not reached.
+  'rebase.after-intent': { scenario: 'merge-with-dependent', recovered: rolledBack('rebase'), done: true },
   'rebase.after-update-ref': { scenario: 'merge-with-dependent', recovered: finished('rebase'), done: true },
   'revert.after-check': { scenario: 'revert', recovered: NOTHING, done: false },
   'revert.after-intent': { scenario: 'revert', recovered: rolledBack('revert'), done: false },
