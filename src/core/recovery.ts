@@ -14,7 +14,7 @@ import { recordPromotion } from './buffer-promotion.js';
 import { syncStaleCheckouts, worktreesOnBranch } from './checked-out-branches.js';
 import type { CoreDeps } from './deps.js';
 import { getRepo } from './repos.js';
-import { cascadeDependents, recoveredStatus } from './stream-cascade.js';
+import { cascadeDependents, recoveredStatus, reparentChildren } from './stream-cascade.js';
 import { recordMerge } from './stream-merge.js';
 import { recordRevert } from './stream-revert.js';
 import { updateStream } from './streams.js';
@@ -47,6 +47,7 @@ export async function recoverOperations(
     const results = await reconcileRefMoves(repoDir, deps.store, current.id, deps.clock);
     const oplog = new OpLog(deps.store, current.id, deps.clock);
     const recovered: RecoveredOperation[] = [];
+    const finishedMerges: string[] = [];
     for (const result of results) {
       const { operation } = result;
       let outcome: 'applied' | 'not_applied' = result.outcome;
@@ -80,12 +81,19 @@ export async function recoverOperations(
           },
         });
       });
+      if (outcome === 'applied' && isBufferMerge(current, operation))
+        finishedMerges.push(operation.stream_id);
       recovered.push({
         operation_id: operation.id,
         kind: operation.kind,
         ref: operation.ref,
         outcome: outcome === 'applied' ? 'finished' : 'rolled_back',
       });
+    }
+    // A merge finished here never reached its cascade: its dependents move onto the buffer and
+    // are replayed onto it, as after any merge.
+    for (const streamId of finishedMerges) {
+      await reparentChildren(deps, current, streamId, null, 'parent_merged');
     }
     // A rebase interrupted midway through a cascade: the dependents it had not reached (and the
     // one rolled back) are replayed as the crashed process would have; those done are up to date.
@@ -97,6 +105,11 @@ export async function recoverOperations(
     }
     return recovered;
   });
+}
+
+/** A stream's merge into the buffer (the merges whose record `recordMerge` writes). */
+function isBufferMerge(repo: Repo, op: Operation): op is Operation & { stream_id: string } {
+  return op.kind === 'merge' && op.stream_id !== null && op.ref === `refs/heads/${repo.buffer_branch}`;
 }
 
 /** The streams whose dependents a pending rebase was replaying: its stream's parent, else itself. */
@@ -152,8 +165,7 @@ async function finishOperation(
   op: Operation,
   oplog: OpLog,
 ): Promise<void> {
-  const bufferRef = `refs/heads/${repo.buffer_branch}`;
-  if (op.kind === 'merge' && op.stream_id && op.ref === bufferRef) {
+  if (isBufferMerge(repo, op)) {
     await recordMerge(deps, trx, {
       repo,
       streamId: op.stream_id,

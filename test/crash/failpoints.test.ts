@@ -102,11 +102,13 @@ const SCENARIOS = {
   },
 
   /**
-   * A parent stream merges; its two children (each with a worktree) are re-parented onto the
-   * buffer and rebased onto it, one after the other (the cascade). Done = both are rebased; the
+   * A parent stream merges into the buffer (checked out beside the repository); its two children
+   * (each with a worktree) are re-parented onto the buffer and rebased onto it, one after the
+   * other (the cascade). Done = both are rebased; the
    * retry is the cascade.
    */
   'merge-with-dependent': async (s: Seeded): Promise<Scenario> => {
+    await checkOutBuffer(s);
     const parentAgent = await seedAgent(s.deps, 'parent');
     const parent = await workOn(s.deps, s.seeded, parentAgent, { 'parent.txt': 'parent\n' });
     const children: Array<{ name: string; stream: Stream; worktree: string }> = [];
@@ -240,7 +242,8 @@ const CASES: Record<FailpointName, CrashCase> = {
   },
   'merge.after-check': { scenario: 'merge', recovered: NOTHING, done: false },
   'merge.after-intent': { scenario: 'merge', recovered: rolledBack('merge'), done: false },
-  'merge.after-update-ref': { scenario: 'merge', recovered: finished('merge'), done: true },
+  // Recovery records the merge and runs the cascade the crashed process never reached.
+  'merge.after-update-ref': { scenario: 'merge-with-dependent', recovered: finished('merge'), done: true },
   'merge.after-checkout-sync': { scenario: 'merge', recovered: finished('merge'), done: true },
   'merge.after-record': { scenario: 'merge', recovered: NOTHING, done: true },
   'cascade.after-reparent': { scenario: 'merge-with-dependent', recovered: NOTHING, done: false },
