@@ -47,7 +47,6 @@ export async function recoverOperations(
     const results = await reconcileRefMoves(repoDir, deps.store, current.id, deps.clock);
     const oplog = new OpLog(deps.store, current.id, deps.clock);
     const recovered: RecoveredOperation[] = [];
-    const finishedMerges: string[] = [];
     for (const result of results) {
       const { operation } = result;
       let outcome: 'applied' | 'not_applied' = result.outcome;
@@ -81,19 +80,21 @@ export async function recoverOperations(
           },
         });
       });
-      if (outcome === 'applied' && isBufferMerge(current, operation))
-        finishedMerges.push(operation.stream_id);
+      if (outcome === 'applied' && isBufferMerge(current, operation)) {
+        // The merge completes once its cascade has run (as in mergeStream): its dependents move
+        // onto the buffer and are replayed onto it.
+        try {
+          await reparentChildren(deps, current, operation.stream_id, null, 'parent_merged');
+        } finally {
+          await oplog.complete(operation.id);
+        }
+      }
       recovered.push({
         operation_id: operation.id,
         kind: operation.kind,
         ref: operation.ref,
         outcome: outcome === 'applied' ? 'finished' : 'rolled_back',
       });
-    }
-    // A merge finished here never reached its cascade: its dependents move onto the buffer and
-    // are replayed onto it, as after any merge.
-    for (const streamId of finishedMerges) {
-      await reparentChildren(deps, current, streamId, null, 'parent_merged');
     }
     // A rebase interrupted midway through a cascade: the dependents it had not reached (and the
     // one rolled back) are replayed as the crashed process would have; those done are up to date.
@@ -174,6 +175,7 @@ async function finishOperation(
       trigger: 'recovery',
       opId: op.id,
       oplog,
+      complete: false,
     });
     return;
   }

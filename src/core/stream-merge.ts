@@ -133,10 +133,18 @@ export async function mergeStream(deps: CoreDeps, input: MergeStreamInput): Prom
         trigger,
         opId: outcome.opId,
         oplog,
+        complete: false,
       }),
     );
     failpoint('merge.after-record');
-    const cascade = await reparentChildren(deps, repo, stream.id, input.actor?.id ?? null, 'parent_merged');
+    // The operation completes once the cascade has run: a crash before leaves it pending, and
+    // recovery runs the cascade (a failing cascade still completes it, as the merge stands).
+    let cascade: CascadeOutcome[];
+    try {
+      cascade = await reparentChildren(deps, repo, stream.id, input.actor?.id ?? null, 'parent_merged');
+    } finally {
+      await oplog.complete(outcome.opId);
+    }
     return { merged: true, merge_commit: outcome.commit, buffer_head: outcome.commit, cascade };
   });
 }
@@ -274,6 +282,8 @@ export interface RecordMergeInput {
   trigger: MergeTrigger | 'recovery';
   opId: string;
   oplog: OpLog;
+  /** false: the caller completes the operation itself, once the merge's cascade has run. */
+  complete?: boolean;
 }
 
 /**
@@ -327,5 +337,5 @@ export async function recordMerge(deps: CoreDeps, db: Executor, input: RecordMer
       },
     });
   }
-  await input.oplog.complete(input.opId, db);
+  if (input.complete !== false) await input.oplog.complete(input.opId, db);
 }
