@@ -38,7 +38,7 @@ export function requireFreshBuild(): void {
 }
 
 export interface WorkerSpec {
-  op: 'recover' | 'create-workspace' | 'merge' | 'cascade' | 'revert' | 'promote';
+  op: 'recover' | 'create-workspace' | 'commit' | 'merge' | 'cascade' | 'revert' | 'promote';
   repoId: string;
   agentId?: string | null;
   streamId?: string;

@@ -11,7 +11,13 @@ import { mergeStream } from '../../src/core/federation.js';
 import { getStreamById } from '../../src/core/streams.js';
 import type { Stream } from '../../src/store/index.js';
 import { FAILPOINTS, type FailpointName } from '../../src/util/failpoints.js';
-import { approve, type SeededGitRepo, seedGitRepo, workOn } from '../helpers/federation-fixture.js';
+import {
+  approve,
+  type SeededGitRepo,
+  seedGitRepo,
+  workOn,
+  writeFiles,
+} from '../helpers/federation-fixture.js';
 import { openTestStore, type TestDialect, type TestStore } from '../helpers/store.js';
 import { seedAgent, testDeps } from '../helpers/streams-fixture.js';
 import {
@@ -159,6 +165,53 @@ const SCENARIOS = {
     };
   },
 
+  /**
+   * An agent commits in a stream that has two dependents (each with a worktree): they are rebased
+   * onto its new head, one after the other (the cascade of a commit; no merge involved).
+   */
+  'commit-with-dependent': async (s: Seeded): Promise<Scenario> => {
+    const parentAgent = await seedAgent(s.deps, 'parent');
+    const parent = await workOn(s.deps, s.seeded, parentAgent, { 'parent.txt': 'parent\n' });
+    const children: Array<{ name: string; stream: Stream; worktree: string }> = [];
+    for (const name of ['first', 'second']) {
+      const agent = await seedAgent(s.deps, name);
+      const files = { [`${name}.txt`]: `${name}\n` };
+      children.push({
+        name,
+        ...(await workOn(s.deps, s.seeded, agent, files, { dependsOn: parent.stream.id })),
+      });
+    }
+    writeFiles(parent.worktree, { 'parent.txt': 'parent, revised\n' });
+    const spec: WorkerSpec = { op: 'commit', repoId: s.seeded.repo.id, agentId: parentAgent.id };
+    return {
+      spec,
+      retry: { op: 'cascade', repoId: s.seeded.repo.id, streamId: parent.stream.id, agentId: parentAgent.id },
+      async done() {
+        const head = await s.seeded.git.rev(parent.stream.branch);
+        expect(await fileAt(s, head, 'parent.txt')).toBe('parent, revised');
+        let rebased = 0;
+        for (const child of children) {
+          const row = await getStreamById(s.deps.store.db, child.stream.id);
+          const onParent =
+            (await s.seeded.git.exitCode(['merge-base', '--is-ancestor', head, row.branch])) === 0;
+          expect(row.base_branch).toBe(parent.stream.branch);
+          expect(
+            row.base_commit === head,
+            `${child.name}: base_commit is the parent's head iff rebased`,
+          ).toBe(onParent);
+          expect(await s.seeded.git.run(['rev-parse', 'HEAD'], child.worktree)).toBe(
+            await s.seeded.git.rev(row.branch),
+          );
+          if (onParent) {
+            expect(await s.seeded.git.run(['rev-list', '--count', `${head}..${row.branch}`])).toBe('1');
+            rebased += 1;
+          }
+        }
+        return rebased === children.length;
+      },
+    };
+  },
+
   /** A merged stream's merge is reverted on the buffer (checked out beside the repository). */
   revert: async (s: Seeded): Promise<Scenario> => {
     await checkOutBuffer(s);
@@ -227,7 +280,7 @@ const rolledBack = (kind: string): Recovered[] => [{ kind, outcome: 'rolled_back
 const finished = (kind: string): Recovered[] => [{ kind, outcome: 'finished' }];
 
 /** Every failpoint, the operation that passes it, and what a crash there must leave. */
-const CASES: Record<FailpointName, CrashCase> = {
+const CASES: Record<FailpointName, CrashCase | CrashCase[]> = {
   'stream-create.after-intent': {
     scenario: 'create-workspace',
     recovered: rolledBack('stream_create'),
@@ -255,16 +308,23 @@ const CASES: Record<FailpointName, CrashCase> = {
   'cascade.after-reparent': { scenario: 'merge-with-dependent', recovered: finished('merge'), done: true },
   // A crash in the cascade: the merge is finished, the cascade replayed (the rebase rolled back
   // and the sibling not reached).
-  'rebase.after-intent': {
-    scenario: 'merge-with-dependent',
-    recovered: [...finished('merge'), ...rolledBack('rebase')],
-    done: true,
-  },
-  'rebase.after-update-ref': {
-    scenario: 'merge-with-dependent',
-    recovered: [...finished('merge'), ...finished('rebase')],
-    done: true,
-  },
+  'rebase.after-intent': [
+    {
+      scenario: 'merge-with-dependent',
+      recovered: [...finished('merge'), ...rolledBack('rebase')],
+      done: true,
+    },
+    // A commit's cascade: recovery replays it from the rolled-back dependent's parent.
+    { scenario: 'commit-with-dependent', recovered: rolledBack('rebase'), done: true },
+  ],
+  'rebase.after-update-ref': [
+    {
+      scenario: 'merge-with-dependent',
+      recovered: [...finished('merge'), ...finished('rebase')],
+      done: true,
+    },
+    { scenario: 'commit-with-dependent', recovered: finished('rebase'), done: true },
+  ],
   'revert.after-check': { scenario: 'revert', recovered: NOTHING, done: false },
   'revert.after-intent': { scenario: 'revert', recovered: rolledBack('revert'), done: false },
   'revert.after-update-ref': { scenario: 'revert', recovered: finished('revert'), done: true },
@@ -334,7 +394,11 @@ for (const { dialect, skip } of variants) {
         await assertGitAndStoreAgree(store, s.seeded.repo, s.seeded.git, s);
       });
 
-      for (const [failpoint, crash] of Object.entries(CASES) as Array<[FailpointName, CrashCase]>) {
+      const cases = (Object.entries(CASES) as Array<[FailpointName, CrashCase | CrashCase[]]>).flatMap(
+        ([failpoint, crash]) =>
+          (Array.isArray(crash) ? crash : [crash]).map((one) => [failpoint, one] as const),
+      );
+      for (const [failpoint, crash] of cases) {
         it(`${failpoint} (${crash.scenario}): killed there, a fresh process reconciles, git and the store agree, ${crash.done ? 'the operation finished' : 'a retry succeeds'}`, async () => {
           const s = await seed();
           const scenario = await SCENARIOS[crash.scenario](s);
