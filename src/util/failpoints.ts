@@ -14,6 +14,7 @@ export const FAILPOINTS = [
   'stream-create.after-intent',
   'stream-create.after-update-ref',
   'stream-create.after-worktree',
+  'reopen.after-worktree-switch',
   'merge.after-check',
   'merge.after-intent',
   'merge.after-update-ref',

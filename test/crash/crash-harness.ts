@@ -38,7 +38,7 @@ export function requireFreshBuild(): void {
 }
 
 export interface WorkerSpec {
-  op: 'recover' | 'create-workspace' | 'commit' | 'merge' | 'cascade' | 'revert' | 'promote';
+  op: 'recover' | 'create-workspace' | 'commit' | 'reopen' | 'merge' | 'cascade' | 'revert' | 'promote';
   repoId: string;
   agentId?: string | null;
   streamId?: string;
@@ -160,7 +160,11 @@ export async function assertGitAndStoreAgree(
     [...expectedWorktrees].sort(),
   );
   for (const path of gitWorktrees) {
-    expect(await git.run(['status', '--porcelain'], path), `checkout ${path} is clean`).toBe('');
+    // Untracked files are someone's work (a scenario's uncommitted files); a stale checkout shows as tracked changes.
+    expect(
+      await git.run(['status', '--porcelain', '--untracked-files=no'], path),
+      `checkout ${path} is clean`,
+    ).toBe('');
   }
 
   const merges = await store.db

@@ -5,9 +5,10 @@
  * operation, when recovery rolled it back, succeeds on a retry. The cases come from one table,
  * so a new failpoint without its case fails the first test.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { mergeStream } from '../../src/core/federation.js';
+import { mergeStream, revertStream } from '../../src/core/federation.js';
 import { getStreamById } from '../../src/core/streams.js';
 import type { Stream } from '../../src/store/index.js';
 import { FAILPOINTS, type FailpointName } from '../../src/util/failpoints.js';
@@ -43,6 +44,8 @@ interface Scenario {
   retry: WorkerSpec;
   /** Whether the operation's effect is in place, asserting that git and the store say the same. */
   done(): Promise<boolean>;
+  /** Uncommitted files that must survive the crash, the recovery and the retry. */
+  uncommitted?: Array<{ worktree: string; path: string; content: string }>;
 }
 
 /** A checkout of the buffer beside the repository, as a person watching the buffer would have. */
@@ -50,6 +53,18 @@ async function checkOutBuffer(s: Seeded): Promise<void> {
   const path = join(s.seeded.git.dir, '..', 'buffer-view');
   await s.seeded.git.run(['worktree', 'add', '-q', path, 'buffer']);
   s.extraCheckouts.push(path);
+}
+
+async function assertUncommittedKept(s: Seeded, scenario: Scenario): Promise<void> {
+  for (const file of scenario.uncommitted ?? []) {
+    expect(
+      await s.seeded.git.exitCode(['rev-parse', '--git-dir'], file.worktree),
+      `${file.worktree} is a worktree`,
+    ).toBe(0);
+    expect(readFileSync(join(file.worktree, file.path), 'utf8'), `uncommitted ${file.path} kept`).toBe(
+      file.content,
+    );
+  }
 }
 
 async function fileAt(s: Seeded, rev: string, path: string): Promise<string | null> {
@@ -80,6 +95,40 @@ const SCENARIOS = {
         ]);
         expect(branches.split('\n').filter(Boolean)).toEqual(rows.map((r) => r.branch));
         return rows.length === 1;
+      },
+    };
+  },
+
+  /**
+   * The author of a reverted stream reopens its workspace: a new stream with the change
+   * re-applied, the worktree switched onto it carrying the uncommitted work.
+   */
+  reopen: async (s: Seeded): Promise<Scenario> => {
+    const coder = await seedAgent(s.deps, 'coder');
+    const { stream, worktree } = await workOn(s.deps, s.seeded, coder, { 'feature.txt': 'feature\n' });
+    await approve(s.deps, s.seeded, stream, coder);
+    await mergeStream(s.deps, { repo: s.seeded.repo, stream, actor: coder });
+    await revertStream(s.deps, { repo: s.seeded.repo, stream, actor: null, reason: 'crash test' });
+    writeFiles(worktree, { 'wip.txt': 'uncommitted work\n' });
+    const spec: WorkerSpec = { op: 'reopen', repoId: s.seeded.repo.id, agentId: coder.id };
+    return {
+      spec,
+      retry: spec,
+      // The worktree is where it was, on the stream its row names, with the uncommitted work.
+      uncommitted: [{ worktree, path: 'wip.txt', content: 'uncommitted work\n' }],
+      async done() {
+        const row = await s.deps.store.db
+          .selectFrom('gitswarm_worktrees')
+          .select('stream_id')
+          .where('path', '=', worktree)
+          .executeTakeFirstOrThrow();
+        const current = await getStreamById(s.deps.store.db, row.stream_id);
+        expect(await s.seeded.git.run(['symbolic-ref', 'HEAD'], worktree)).toBe(
+          `refs/heads/${current.branch}`,
+        );
+        const reopened = current.id !== stream.id;
+        expect(await fileAt(s, current.branch, 'feature.txt')).toBe('feature');
+        return reopened;
       },
     };
   },
@@ -281,22 +330,23 @@ const finished = (kind: string): Recovered[] => [{ kind, outcome: 'finished' }];
 
 /** Every failpoint, the operation that passes it, and what a crash there must leave. */
 const CASES: Record<FailpointName, CrashCase | CrashCase[]> = {
-  'stream-create.after-intent': {
-    scenario: 'create-workspace',
-    recovered: rolledBack('stream_create'),
-    done: false,
-  },
+  'stream-create.after-intent': [
+    { scenario: 'create-workspace', recovered: rolledBack('stream_create'), done: false },
+    { scenario: 'reopen', recovered: rolledBack('stream_create'), done: false },
+  ],
   // The branch exists but no stream row: recovery deletes the half-made workspace.
-  'stream-create.after-update-ref': {
-    scenario: 'create-workspace',
-    recovered: rolledBack('stream_create'),
-    done: false,
-  },
+  'stream-create.after-update-ref': [
+    { scenario: 'create-workspace', recovered: rolledBack('stream_create'), done: false },
+    { scenario: 'reopen', recovered: rolledBack('stream_create'), done: false },
+  ],
   'stream-create.after-worktree': {
     scenario: 'create-workspace',
     recovered: rolledBack('stream_create'),
     done: false,
   },
+  // The agent's worktree is on the new branch, unrecorded: recovery switches it back to the
+  // stream its row names, carrying the uncommitted work, and deletes the branch.
+  'reopen.after-worktree-switch': { scenario: 'reopen', recovered: rolledBack('stream_create'), done: false },
   'merge.after-check': { scenario: 'merge', recovered: NOTHING, done: false },
   'merge.after-intent': { scenario: 'merge', recovered: rolledBack('merge'), done: false },
   // Recovery records the merge and runs the cascade the crashed process never reached.
@@ -392,6 +442,7 @@ for (const { dialect, skip } of variants) {
         expect(exit.outcome).toMatchObject({ ok: true });
         expect(await scenario.done()).toBe(true);
         await assertGitAndStoreAgree(store, s.seeded.repo, s.seeded.git, s);
+        await assertUncommittedKept(s, scenario);
       });
 
       const cases = (Object.entries(CASES) as Array<[FailpointName, CrashCase | CrashCase[]]>).flatMap(
@@ -421,6 +472,7 @@ for (const { dialect, skip } of variants) {
             crash.recovered,
           );
           await assertGitAndStoreAgree(store, s.seeded.repo, s.seeded.git, s);
+          await assertUncommittedKept(s, scenario);
           expect(await scenario.done()).toBe(crash.done);
           // Recovery is done once: another fresh process finds nothing left.
           expect((await runToSuccess(store, { op: 'recover', repoId })).recovered).toEqual([]);
@@ -428,6 +480,7 @@ for (const { dialect, skip } of variants) {
           if (!crash.done) {
             await runToSuccess(store, scenario.retry);
             await assertGitAndStoreAgree(store, s.seeded.repo, s.seeded.git, s);
+            await assertUncommittedKept(s, scenario);
             expect(await scenario.done()).toBe(true);
           }
         });
