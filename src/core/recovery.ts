@@ -3,7 +3,8 @@
  * process died in between) are finished; intents whose ref never moved are rolled back. The CLI
  * runs this at start-up; it is cheap when nothing is pending and safe to run any number of times.
  */
-import { zeroOid } from '../engine/git.js';
+import { carryOnto, snapshotWorktree, switchWorktreeCarrying } from '../engine/carry-over.js';
+import { gitOut, zeroOid } from '../engine/git.js';
 import { moveRef, OpLog, reconcileRefMoves } from '../engine/oplog.js';
 import { readRef } from '../engine/repo.js';
 import { removeWorktree } from '../engine/worktrees.js';
@@ -51,7 +52,7 @@ export async function recoverOperations(
       const { operation } = result;
       let outcome: 'applied' | 'not_applied' = result.outcome;
       if (outcome === 'applied' && (await isOrphanStreamBranch(deps, operation))) {
-        await removeOrphanStreamBranch(repoDir, operation, oplog);
+        await removeOrphanStreamBranch(deps, repoDir, operation, oplog);
         outcome = 'not_applied';
       }
       // The process may have died before it brought a checkout of the moved branch along. Synced
@@ -141,11 +142,22 @@ async function isOrphanStreamBranch(deps: CoreDeps, op: Operation): Promise<bool
 
 /**
  * Undoes a half-made workspace (its worktree and branch) so the agent can create one again; git
- * work, so it runs before the recording transaction.
+ * work, so it runs before the recording transaction. A recorded workspace's worktree found on the
+ * branch (a reopen died after switching it) is switched back to its recorded stream, never removed.
  */
-async function removeOrphanStreamBranch(repoDir: string, op: Operation, oplog: OpLog): Promise<void> {
+async function removeOrphanStreamBranch(
+  deps: CoreDeps,
+  repoDir: string,
+  op: Operation,
+  oplog: OpLog,
+): Promise<void> {
   const branch = op.ref.slice('refs/heads/'.length);
-  for (const path of await worktreesOnBranch(repoDir, branch)) await removeWorktree(repoDir, path);
+  for (const path of await worktreesOnBranch(repoDir, branch)) {
+    const recordedBranch = await recordedWorktreeBranch(deps, path);
+    const recordedHead = recordedBranch ? await readRef(repoDir, `refs/heads/${recordedBranch}`) : null;
+    if (recordedBranch && recordedHead) await switchBackCarrying(repoDir, path, recordedBranch, recordedHead);
+    else await removeWorktree(repoDir, path);
+  }
   const deleted = await moveRef(repoDir, oplog, {
     ref: op.ref,
     old: op.new_oid,
@@ -157,6 +169,35 @@ async function removeOrphanStreamBranch(repoDir: string, op: Operation, oplog: O
   });
   if (deleted.moved) await oplog.complete(deleted.opId);
   await oplog.abort(op.id);
+}
+
+/** The branch of the stream a worktree row records for `path`, if there is one. */
+async function recordedWorktreeBranch(deps: CoreDeps, path: string): Promise<string | null> {
+  const row = await deps.store.db
+    .selectFrom('gitswarm_worktrees')
+    .innerJoin('gitswarm_streams', 'gitswarm_streams.id', 'gitswarm_worktrees.stream_id')
+    .select('gitswarm_streams.branch')
+    .where('gitswarm_worktrees.path', '=', path)
+    .executeTakeFirst();
+  return row?.branch ?? null;
+}
+
+/**
+ * Puts a worktree back on `branch` with its uncommitted work: the changes relative to its current
+ * head carried onto the branch's head; where they do not apply cleanly, its files exactly as they
+ * are (nothing of the agent's is lost; the difference shows as uncommitted).
+ */
+async function switchBackCarrying(
+  repoDir: string,
+  path: string,
+  branch: string,
+  head: string,
+): Promise<void> {
+  const now = await snapshotWorktree(path);
+  const carried = await carryOnto(repoDir, now, head);
+  const headTree = await gitOut(['rev-parse', `${head}^{tree}`], { cwd: repoDir });
+  const files = carried.clean ? carried.tree : now.tree;
+  await switchWorktreeCarrying(path, { branch, from: now.tree, to: now.dirty ? files : headTree });
 }
 
 async function finishOperation(
