@@ -15,6 +15,7 @@ import {
   withRepoLock,
 } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
+import { failpoint } from '../util/failpoints.js';
 import { newId } from '../util/ids.js';
 import { requireAction } from './access.js';
 import { recordActivity } from './activity.js';
@@ -94,6 +95,7 @@ export async function promoteBuffer(deps: CoreDeps, input: PromoteBufferInput): 
       repo.promote_target,
       targetHead ? { from: targetHead, to: bufferHead } : undefined,
     );
+    failpoint('promote.after-check');
     const oplog = new OpLog(deps.store, repo.id, deps.clock);
     const moved = await fastForward(repoDir, {
       target: repo.promote_target,
@@ -105,6 +107,9 @@ export async function promoteBuffer(deps: CoreDeps, input: PromoteBufferInput): 
       return { promoted: false, from_commit: moved.from, to_commit: moved.to };
     }
     const opId = moved.opId;
+    // Checkouts of the target follow it before the record completes the operation (see mergeStream).
+    if (moved.from) await syncCheckouts(checkouts, moved.from, moved.to);
+    failpoint('promote.after-checkout-sync');
     await inTransaction(deps.store.db, (trx) =>
       recordPromotion(deps, trx, {
         repo,
@@ -116,7 +121,7 @@ export async function promoteBuffer(deps: CoreDeps, input: PromoteBufferInput): 
         oplog,
       }),
     );
-    if (moved.from) await syncCheckouts(checkouts, moved.from, moved.to);
+    failpoint('promote.after-record');
     return { promoted: true, from_commit: moved.from, to_commit: moved.to };
   });
 }

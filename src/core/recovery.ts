@@ -3,17 +3,19 @@
  * process died in between) are finished; intents whose ref never moved are rolled back. The CLI
  * runs this at start-up; it is cheap when nothing is pending and safe to run any number of times.
  */
-import { zeroOid } from '../engine/git.js';
+import { carryOnto, snapshotWorktree, switchWorktreeCarrying } from '../engine/carry-over.js';
+import { gitOut, zeroOid } from '../engine/git.js';
 import { moveRef, OpLog, reconcileRefMoves } from '../engine/oplog.js';
 import { readRef } from '../engine/repo.js';
 import { removeWorktree } from '../engine/worktrees.js';
 import { type Executor, inTransaction, type Operation, type Repo, withRepoLock } from '../store/index.js';
+import { failpoint } from '../util/failpoints.js';
 import { recordActivity } from './activity.js';
 import { recordPromotion } from './buffer-promotion.js';
 import { syncStaleCheckouts, worktreesOnBranch } from './checked-out-branches.js';
 import type { CoreDeps } from './deps.js';
 import { getRepo } from './repos.js';
-import { recoveredStatus } from './stream-cascade.js';
+import { cascadeDependents, recoveredStatus, reparentChildren } from './stream-cascade.js';
 import { recordMerge } from './stream-merge.js';
 import { recordRevert } from './stream-revert.js';
 import { updateStream } from './streams.js';
@@ -50,9 +52,17 @@ export async function recoverOperations(
       const { operation } = result;
       let outcome: 'applied' | 'not_applied' = result.outcome;
       if (outcome === 'applied' && (await isOrphanStreamBranch(deps, operation))) {
-        await removeOrphanStreamBranch(repoDir, operation, oplog);
+        await removeOrphanStreamBranch(deps, repoDir, operation, oplog);
         outcome = 'not_applied';
       }
+      // The process may have died before it brought a checkout of the moved branch along. Synced
+      // before the record that completes the operation: a crash here leaves it pending, and the
+      // next recovery finds the checkouts already synced (or syncs them).
+      const head = outcome === 'applied' ? await readRef(repoDir, operation.ref) : null;
+      if (head && operation.old_oid && operation.ref.startsWith('refs/heads/')) {
+        await syncStaleCheckouts(repoDir, operation.ref.slice('refs/heads/'.length), operation.old_oid, head);
+      }
+      failpoint('recovery.after-checkout-sync');
       await inTransaction(deps.store.db, async (trx) => {
         if (outcome === 'applied') await finishOperation(deps, trx, current, operation, oplog);
         await recordActivity(deps, trx, {
@@ -71,10 +81,14 @@ export async function recoverOperations(
           },
         });
       });
-      // The process may have died before it brought a checkout of the moved branch along.
-      const head = outcome === 'applied' ? await readRef(repoDir, operation.ref) : null;
-      if (head && operation.old_oid && operation.ref.startsWith('refs/heads/')) {
-        await syncStaleCheckouts(repoDir, operation.ref.slice('refs/heads/'.length), operation.old_oid, head);
+      if (outcome === 'applied' && isBufferMerge(current, operation)) {
+        // The merge completes once its cascade has run (as in mergeStream): its dependents move
+        // onto the buffer and are replayed onto it.
+        try {
+          await reparentChildren(deps, current, operation.stream_id, null, 'parent_merged');
+        } finally {
+          await oplog.complete(operation.id);
+        }
       }
       recovered.push({
         operation_id: operation.id,
@@ -83,8 +97,36 @@ export async function recoverOperations(
         outcome: outcome === 'applied' ? 'finished' : 'rolled_back',
       });
     }
+    // A rebase interrupted midway through a cascade: the dependents it had not reached (and the
+    // one rolled back) are replayed as the crashed process would have; those done are up to date.
+    for (const root of await interruptedCascades(
+      deps,
+      results.map((r) => r.operation),
+    )) {
+      await cascadeDependents(deps, current, root, null);
+    }
     return recovered;
   });
+}
+
+/** A stream's merge into the buffer (the merges whose record `recordMerge` writes). */
+function isBufferMerge(repo: Repo, op: Operation): op is Operation & { stream_id: string } {
+  return op.kind === 'merge' && op.stream_id !== null && op.ref === `refs/heads/${repo.buffer_branch}`;
+}
+
+/** The streams whose dependents a pending rebase was replaying: its stream's parent, else itself. */
+async function interruptedCascades(deps: CoreDeps, operations: readonly Operation[]): Promise<string[]> {
+  const roots = new Set<string>();
+  for (const op of operations) {
+    if (op.kind !== 'rebase' || !op.stream_id) continue;
+    const stream = await deps.store.db
+      .selectFrom('gitswarm_streams')
+      .select(['id', 'parent_stream_id'])
+      .where('id', '=', op.stream_id)
+      .executeTakeFirst();
+    if (stream) roots.add(stream.parent_stream_id ?? stream.id);
+  }
+  return [...roots];
 }
 
 /** A stream branch whose creation was interrupted before the stream's row was written. */
@@ -100,11 +142,22 @@ async function isOrphanStreamBranch(deps: CoreDeps, op: Operation): Promise<bool
 
 /**
  * Undoes a half-made workspace (its worktree and branch) so the agent can create one again; git
- * work, so it runs before the recording transaction.
+ * work, so it runs before the recording transaction. A recorded workspace's worktree found on the
+ * branch (a reopen died after switching it) is switched back to its recorded stream, never removed.
  */
-async function removeOrphanStreamBranch(repoDir: string, op: Operation, oplog: OpLog): Promise<void> {
+async function removeOrphanStreamBranch(
+  deps: CoreDeps,
+  repoDir: string,
+  op: Operation,
+  oplog: OpLog,
+): Promise<void> {
   const branch = op.ref.slice('refs/heads/'.length);
-  for (const path of await worktreesOnBranch(repoDir, branch)) await removeWorktree(repoDir, path);
+  for (const path of await worktreesOnBranch(repoDir, branch)) {
+    const recordedBranch = await recordedWorktreeBranch(deps, path);
+    const recordedHead = recordedBranch ? await readRef(repoDir, `refs/heads/${recordedBranch}`) : null;
+    if (recordedBranch && recordedHead) await switchBackCarrying(repoDir, path, recordedBranch, recordedHead);
+    else await removeWorktree(repoDir, path);
+  }
   const deleted = await moveRef(repoDir, oplog, {
     ref: op.ref,
     old: op.new_oid,
@@ -118,6 +171,35 @@ async function removeOrphanStreamBranch(repoDir: string, op: Operation, oplog: O
   await oplog.abort(op.id);
 }
 
+/** The branch of the stream a worktree row records for `path`, if there is one. */
+async function recordedWorktreeBranch(deps: CoreDeps, path: string): Promise<string | null> {
+  const row = await deps.store.db
+    .selectFrom('gitswarm_worktrees')
+    .innerJoin('gitswarm_streams', 'gitswarm_streams.id', 'gitswarm_worktrees.stream_id')
+    .select('gitswarm_streams.branch')
+    .where('gitswarm_worktrees.path', '=', path)
+    .executeTakeFirst();
+  return row?.branch ?? null;
+}
+
+/**
+ * Puts a worktree back on `branch` with its uncommitted work: the changes relative to its current
+ * head carried onto the branch's head; where they do not apply cleanly, its files exactly as they
+ * are (nothing of the agent's is lost; the difference shows as uncommitted).
+ */
+async function switchBackCarrying(
+  repoDir: string,
+  path: string,
+  branch: string,
+  head: string,
+): Promise<void> {
+  const now = await snapshotWorktree(path);
+  const carried = await carryOnto(repoDir, now, head);
+  const headTree = await gitOut(['rev-parse', `${head}^{tree}`], { cwd: repoDir });
+  const files = carried.clean ? carried.tree : now.tree;
+  await switchWorktreeCarrying(path, { branch, from: now.tree, to: now.dirty ? files : headTree });
+}
+
 async function finishOperation(
   deps: CoreDeps,
   trx: Executor,
@@ -125,8 +207,7 @@ async function finishOperation(
   op: Operation,
   oplog: OpLog,
 ): Promise<void> {
-  const bufferRef = `refs/heads/${repo.buffer_branch}`;
-  if (op.kind === 'merge' && op.stream_id && op.ref === bufferRef) {
+  if (isBufferMerge(repo, op)) {
     await recordMerge(deps, trx, {
       repo,
       streamId: op.stream_id,
@@ -135,6 +216,7 @@ async function finishOperation(
       trigger: 'recovery',
       opId: op.id,
       oplog,
+      complete: false,
     });
     return;
   }

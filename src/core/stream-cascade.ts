@@ -13,6 +13,7 @@ import { isWorktreeDirty } from '../engine/worktrees.js';
 import { GitSwarmError } from '../errors.js';
 import { type Executor, inTransaction, type Repo, type Stream, withRepoLock } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
+import { failpoint } from '../util/failpoints.js';
 import { recordActivity } from './activity.js';
 import type { CoreDeps } from './deps.js';
 import { getStreamById, isLiveStream, listDependents, listStreams, updateStream } from './streams.js';
@@ -266,5 +267,6 @@ export async function reparentChildren(
   reason: ReparentReason,
 ): Promise<CascadeOutcome[]> {
   await reparentOntoBuffer(deps, deps.store.db, repo, streamId, agentId, reason);
+  failpoint('cascade.after-reparent');
   return cascadeDependents(deps, repo, streamId, agentId);
 }

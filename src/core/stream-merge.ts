@@ -17,6 +17,7 @@ import {
   withRepoLock,
 } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
+import { failpoint } from '../util/failpoints.js';
 import { newId } from '../util/ids.js';
 import { requireAction } from './access.js';
 import { recordActivity } from './activity.js';
@@ -72,6 +73,7 @@ export async function mergeStream(deps: CoreDeps, input: MergeStreamInput): Prom
       checkMergeable(deps, trx, { repo, streamId: before.id, actor: input.actor, source, bufferHead, empty }),
     );
     const checkouts = await assertCheckoutsClean(repoDir, repo.buffer_branch);
+    failpoint('merge.after-check');
     const oplog = new OpLog(deps.store, repo.id, deps.clock);
     const outcome = await mergeIntoBranch(repoDir, {
       target: repo.buffer_branch,
@@ -118,6 +120,10 @@ export async function mergeStream(deps: CoreDeps, input: MergeStreamInput): Prom
         },
       );
     }
+    // Checkouts of the buffer follow it before the record completes the operation: a crash
+    // before the record leaves it pending, and recovery syncs what is still stale (docs/crash-safety.md).
+    await syncCheckouts(checkouts, outcome.previousHead, outcome.commit);
+    failpoint('merge.after-checkout-sync');
     await inTransaction(deps.store.db, (trx) =>
       recordMerge(deps, trx, {
         repo,
@@ -127,10 +133,18 @@ export async function mergeStream(deps: CoreDeps, input: MergeStreamInput): Prom
         trigger,
         opId: outcome.opId,
         oplog,
+        complete: false,
       }),
     );
-    await syncCheckouts(checkouts, outcome.previousHead, outcome.commit);
-    const cascade = await reparentChildren(deps, repo, stream.id, input.actor?.id ?? null, 'parent_merged');
+    failpoint('merge.after-record');
+    // The operation completes once the cascade has run: a crash before leaves it pending, and
+    // recovery runs the cascade (a failing cascade still completes it, as the merge stands).
+    let cascade: CascadeOutcome[];
+    try {
+      cascade = await reparentChildren(deps, repo, stream.id, input.actor?.id ?? null, 'parent_merged');
+    } finally {
+      await oplog.complete(outcome.opId);
+    }
     return { merged: true, merge_commit: outcome.commit, buffer_head: outcome.commit, cascade };
   });
 }
@@ -268,6 +282,8 @@ export interface RecordMergeInput {
   trigger: MergeTrigger | 'recovery';
   opId: string;
   oplog: OpLog;
+  /** false: the caller completes the operation itself, once the merge's cascade has run. */
+  complete?: boolean;
 }
 
 /**
@@ -321,5 +337,5 @@ export async function recordMerge(deps: CoreDeps, db: Executor, input: RecordMer
       },
     });
   }
-  await input.oplog.complete(input.opId, db);
+  if (input.complete !== false) await input.oplog.complete(input.opId, db);
 }

@@ -15,6 +15,7 @@ import {
   withRepoLock,
 } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
+import { failpoint } from '../util/failpoints.js';
 import { requireAction } from './access.js';
 import { recordActivity } from './activity.js';
 import { assertCheckoutsClean, syncCheckouts } from './checked-out-branches.js';
@@ -51,6 +52,7 @@ export async function revertStream(deps: CoreDeps, input: RevertStreamInput): Pr
     const repoDir = repoRoot(repo);
     const checkouts = await assertCheckoutsClean(repoDir, merge.target_branch);
     const headBefore = await branchHead(repoDir, merge.target_branch);
+    failpoint('revert.after-check');
     const oplog = new OpLog(deps.store, repo.id, deps.clock);
     const outcome = await revertMerge(repoDir, {
       branch: merge.target_branch,
@@ -69,6 +71,10 @@ export async function revertStream(deps: CoreDeps, input: RevertStreamInput): Pr
     if (outcome.kind === 'conflicted') {
       return { reverted: false, conflict_paths: outcome.paths, merge_commit: merge.merge_commit };
     }
+    // Checkouts follow the branch before the record completes the operation (see mergeStream).
+    // The revert is the only commit on top of the head read above: the lock keeps others out.
+    await syncCheckouts(checkouts, headBefore, outcome.commit);
+    failpoint('revert.after-checkout-sync');
     await inTransaction(deps.store.db, (trx) =>
       recordRevert(deps, trx, {
         repo,
@@ -81,8 +87,7 @@ export async function revertStream(deps: CoreDeps, input: RevertStreamInput): Pr
         oplog,
       }),
     );
-    // The revert is the only commit on top of the head read above: the lock keeps others out.
-    await syncCheckouts(checkouts, headBefore, outcome.commit);
+    failpoint('revert.after-record');
     return { reverted: true, revert_commit: outcome.commit, merge_commit: merge.merge_commit };
   });
 }

@@ -24,6 +24,7 @@ import {
   withRepoLock,
 } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
+import { failpoint } from '../util/failpoints.js';
 import { newId, newStreamId } from '../util/ids.js';
 import { requireAction } from './access.js';
 import type { CoreDeps } from './deps.js';
@@ -189,6 +190,7 @@ export async function reopenWorkspace(
       await undo(oldWorktree !== null);
       throw error;
     }
+    failpoint('reopen.after-worktree-switch');
 
     const stream = await inTransaction(db, async (trx) => {
       const created = await insertStreamRecord(deps, trx, {

@@ -22,6 +22,7 @@ import {
   withRepoLock,
 } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
+import { failpoint } from '../util/failpoints.js';
 import { newId, newStreamId } from '../util/ids.js';
 import { requireAction } from './access.js';
 import { recordActivity } from './activity.js';
@@ -125,6 +126,7 @@ export async function createWorkspace(
       await undoBranch();
       throw error;
     }
+    failpoint('stream-create.after-worktree');
     try {
       const stream = await inTransaction(deps.store.db, async (trx) => {
         const stream = await insertStreamRecord(deps, trx, {

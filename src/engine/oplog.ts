@@ -10,6 +10,7 @@ import type { Executor, Operation, Store } from '../store/index.js';
 import { toJson } from '../store/index.js';
 import type { Clock } from '../util/clock.js';
 import { isoNow, systemClock } from '../util/clock.js';
+import { type FailpointName, failpoint } from '../util/failpoints.js';
 import { newId } from '../util/ids.js';
 import { git, zeroOid } from './git.js';
 import { assertValidRef, isObjectId } from './names.js';
@@ -24,6 +25,15 @@ export type OperationKind =
   | 'revert'
   | 'tag'
   | 'branch_delete';
+
+/** The failpoints of a ref move, per kind (crash tests: src/util/failpoints.ts). */
+const MOVE_FAILPOINTS: Partial<Record<OperationKind, { intent: FailpointName; moved: FailpointName }>> = {
+  stream_create: { intent: 'stream-create.after-intent', moved: 'stream-create.after-update-ref' },
+  merge: { intent: 'merge.after-intent', moved: 'merge.after-update-ref' },
+  rebase: { intent: 'rebase.after-intent', moved: 'rebase.after-update-ref' },
+  promote: { intent: 'promote.after-intent', moved: 'promote.after-update-ref' },
+  revert: { intent: 'revert.after-intent', moved: 'revert.after-update-ref' },
+};
 
 /** One intended ref move. `old` null = the ref must not exist yet; `new` all zeros = delete. */
 export interface RefMove {
@@ -122,6 +132,8 @@ export async function moveRef(
     throw new GitSwarmError('invalid_input', `Deleting ${move.ref} needs its current value.`);
   }
   const opId = await oplog.begin(move);
+  const failpoints = MOVE_FAILPOINTS[move.kind];
+  if (failpoints) failpoint(failpoints.intent);
   const args = remove
     ? ['update-ref', '-m', `gitswarm: ${move.kind}`, '-d', move.ref, move.old as string]
     : ['update-ref', '-m', `gitswarm: ${move.kind}`, move.ref, move.new, move.old ?? zeroOid(move.new)];
@@ -132,7 +144,10 @@ export async function moveRef(
     await oplog.abort(opId);
     throw error;
   }
-  if (result.exitCode === 0) return { moved: true, opId };
+  if (result.exitCode === 0) {
+    if (failpoints) failpoint(failpoints.moved);
+    return { moved: true, opId };
+  }
   await oplog.abort(opId);
   if (CAS_FAILURE.test(result.stderr)) {
     // "is at <oid> but expected <old>": hand the new value back, saving the caller a rev-parse.
