@@ -11,6 +11,8 @@ import type { TestAgent } from './helpers.js';
 export interface ReceivedDelivery {
   headers: IncomingHttpHeaders;
   body: string;
+  /** The bytes as they arrived (a signature is checked against these, not a re-encoding). */
+  raw: Buffer;
 }
 
 export interface Receiver {
@@ -24,12 +26,13 @@ export interface Receiver {
 export async function startReceiver(statuses: number[] = []): Promise<Receiver> {
   const deliveries: ReceivedDelivery[] = [];
   const server = createServer((request, response) => {
-    let body = '';
-    request.on('data', (chunk) => {
-      body += chunk;
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
     });
     request.on('end', () => {
-      deliveries.push({ headers: request.headers, body });
+      const raw = Buffer.concat(chunks);
+      deliveries.push({ headers: request.headers, body: raw.toString('utf8'), raw });
       response.statusCode = statuses.shift() ?? 200;
       response.end('ok');
     });
@@ -43,7 +46,7 @@ export async function startHangingServer(): Promise<Receiver & { open: () => num
   let open = 0;
   let most = 0;
   const server = createServer((request) => {
-    deliveries.push({ headers: request.headers, body: '' });
+    deliveries.push({ headers: request.headers, body: '', raw: Buffer.alloc(0) });
     open += 1;
     most = Math.max(most, open);
     request.socket.once('close', () => {
