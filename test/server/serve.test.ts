@@ -6,7 +6,7 @@ import { runCli } from '../../src/cli/program.js';
 import { getRepo } from '../../src/core/repos.js';
 import { startServer, storeLocation } from '../../src/server/serve.js';
 import { withRepoLock } from '../../src/store/index.js';
-import { postgresLocation } from '../helpers/store.js';
+import { postgresLocation, postgresServerSkipReason, withSkipReason } from '../helpers/store.js';
 
 const realPostgres = postgresLocation().startsWith('postgres');
 if (!realPostgres) {
@@ -87,8 +87,9 @@ describe('startServer', () => {
     await server.close();
   });
 
-  it.skipIf(!postgresLocation().startsWith('postgres'))(
-    'runs migrations at start on PostgreSQL',
+  const noServer = postgresServerSkipReason('postgres');
+  it.skipIf(noServer !== null)(
+    withSkipReason('runs migrations at start on PostgreSQL', noServer),
     async () => {
       const server = await startServer({
         port: 0,
