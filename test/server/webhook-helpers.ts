@@ -92,11 +92,13 @@ export async function patchRepo(app: App, agent: TestAgent, repoId: string, desc
   expect(response.statusCode).toBe(200);
 }
 
-/** Polls until `check` returns something truthy; the test's timeout bounds the wait. */
-export async function waitFor<T>(check: () => T | Promise<T>): Promise<NonNullable<T>> {
+/** Polls every 10 ms until `check` returns something truthy; fails after `deadlineMs` (default 10 s). */
+export async function waitFor<T>(check: () => T | Promise<T>, deadlineMs = 10_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + deadlineMs;
   for (;;) {
     const value = await check();
     if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`waitFor: the condition did not hold within ${deadlineMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }

@@ -12,6 +12,7 @@ import {
   type TestApp,
   uniqueChannel,
 } from './helpers.js';
+import { waitFor } from './webhook-helpers.js';
 import { connectWs, type WsMessage } from './ws-client.js';
 
 async function listen(app: App): Promise<string> {
@@ -198,15 +199,6 @@ describe('WebSocket connections are limited per key and per address', () => {
     }
   });
 });
-
-/** Polls `check` every 20 ms until it holds (at most 5 s). */
-async function waitFor(check: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 250; i++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error('condition not met in 5 s');
-}
 
 const redisUp = await redisReachable();
 for (const dialect of DIALECTS) {
