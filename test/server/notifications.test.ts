@@ -8,10 +8,10 @@ import {
 } from '../../src/core/notifications.js';
 import { type App, buildApp } from '../../src/server/app.js';
 import { openStore, type Store } from '../../src/store/index.js';
-import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
+import { DIALECTS, dialectLabel, openTestStore, type TestStore, withSkipReason } from '../helpers/store.js';
 import {
   createTestRepo,
-  redisReachable,
+  redisSkipReason,
   registerTestAgent,
   startTestApp,
   TEST_REDIS_URL,
@@ -409,63 +409,66 @@ for (const dialect of DIALECTS) {
   });
 }
 
-const redisUp = await redisReachable();
-describe.skipIf(!redisUp)('notifications with two instances on Redis', () => {
-  let store: TestStore;
-  let store2: Store;
-  let first: App;
-  let second: App;
-  beforeAll(async () => {
-    store = await openTestStore('sqlite');
-    store2 = await openStore(store.location);
-    const options = {
-      redisUrl: TEST_REDIS_URL,
-      redisChannel: uniqueChannel(),
-      rateLimit: false as const,
-      notifications: { baseDelayMs: 5, maxAttempts: 2, allowPrivateTargets: true },
-    };
-    first = await buildApp({ ...options, store });
-    second = await buildApp({ ...options, store: store2 });
-    await first.ready();
-    await second.ready();
-  });
-  afterAll(async () => {
-    await first.close();
-    await second.close();
-    await store2.close();
-    await store.close();
-  });
+const redisSkip = await redisSkipReason();
+describe.skipIf(redisSkip !== null)(
+  withSkipReason('notifications with two instances on Redis', redisSkip),
+  () => {
+    let store: TestStore;
+    let store2: Store;
+    let first: App;
+    let second: App;
+    beforeAll(async () => {
+      store = await openTestStore('sqlite');
+      store2 = await openStore(store.location);
+      const options = {
+        redisUrl: TEST_REDIS_URL,
+        redisChannel: uniqueChannel(),
+        rateLimit: false as const,
+        notifications: { baseDelayMs: 5, maxAttempts: 2, allowPrivateTargets: true },
+      };
+      first = await buildApp({ ...options, store });
+      second = await buildApp({ ...options, store: store2 });
+      await first.ready();
+      await second.ready();
+    });
+    afterAll(async () => {
+      await first.close();
+      await second.close();
+      await store2.close();
+      await store.close();
+    });
 
-  it('an event heard by both instances is delivered once', async () => {
-    const receiver = await startReceiver();
-    try {
-      const owner = await registerTestAgent(first);
-      const listener = await registerTestAgent(second);
-      await setWebhook(second, listener, { webhook_url: receiver.url, events: ['repo.settings_changed'] });
-      const repo = await createTestRepo(first, owner);
-      const heard = (app: App) =>
-        new Promise<void>((resolve) => {
-          const stop = app.events.subscribe((event) => {
-            if (event.event_type === 'repo.settings_changed') {
-              stop();
-              resolve();
-            }
+    it('an event heard by both instances is delivered once', async () => {
+      const receiver = await startReceiver();
+      try {
+        const owner = await registerTestAgent(first);
+        const listener = await registerTestAgent(second);
+        await setWebhook(second, listener, { webhook_url: receiver.url, events: ['repo.settings_changed'] });
+        const repo = await createTestRepo(first, owner);
+        const heard = (app: App) =>
+          new Promise<void>((resolve) => {
+            const stop = app.events.subscribe((event) => {
+              if (event.event_type === 'repo.settings_changed') {
+                stop();
+                resolve();
+              }
+            });
           });
-        });
-      const both = Promise.all([heard(first), heard(second)]);
-      await patchRepo(first, owner, repo.id, 'once');
-      await both;
-      await first.notifications?.idle();
-      await second.notifications?.idle();
-      expect(receiver.deliveries).toHaveLength(1);
-      const rows = await store.db
-        .selectFrom('gitswarm_agent_notifications')
-        .selectAll()
-        .where('agent_id', '=', listener.id)
-        .execute();
-      expect(rows.map((r) => r.delivered)).toEqual([true]);
-    } finally {
-      receiver.server.close();
-    }
-  });
-});
+        const both = Promise.all([heard(first), heard(second)]);
+        await patchRepo(first, owner, repo.id, 'once');
+        await both;
+        await first.notifications?.idle();
+        await second.notifications?.idle();
+        expect(receiver.deliveries).toHaveLength(1);
+        const rows = await store.db
+          .selectFrom('gitswarm_agent_notifications')
+          .selectAll()
+          .where('agent_id', '=', listener.id)
+          .execute();
+        expect(rows.map((r) => r.delivered)).toEqual([true]);
+      } finally {
+        receiver.server.close();
+      }
+    });
+  },
+);
