@@ -8,6 +8,7 @@ import { OpLog } from '../../src/engine/oplog.js';
 import { rebaseBranch } from '../../src/engine/rebase.js';
 import { revertMerge } from '../../src/engine/revert.js';
 import { approve, useGitStore, workOn, worktreeStatus } from '../helpers/federation-fixture.js';
+import { swarmCommit } from '../helpers/stabilize-fixture.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import { seedAgent } from '../helpers/streams-fixture.js';
 
@@ -281,6 +282,42 @@ for (const dialect of DIALECTS) {
       expect(
         await listActivity(fx.store.db, { repoId: repo.id, eventTypes: ['stream.reverted'] }),
       ).toHaveLength(1);
+    });
+
+    it("finishes an interrupted revert of a swarm stream's earlier merge: that merge, not the latest, is marked", async () => {
+      const { deps, seeded } = await fx.seed({ merge_mode: 'swarm' });
+      const { repo, git } = seeded;
+      const ant = await seedAgent(deps, 'ant');
+      const first = await swarmCommit(deps, seeded, ant, { 'one.txt': 'one\n' });
+      const second = await swarmCommit(deps, seeded, ant, { 'two.txt': 'two\n' });
+      const merges = async () =>
+        fx.store.db
+          .selectFrom('gitswarm_merges')
+          .select(['merge_commit', 'revert_commit'])
+          .where('stream_id', '=', first.streamId)
+          .orderBy('merged_at')
+          .execute();
+      expect((await merges()).map((m) => m.merge_commit)).toEqual([first.bufferHead, second.bufferHead]);
+
+      // The revert of the first merge dies after its ref moved.
+      const outcome = await revertMerge(git.dir, {
+        branch: 'buffer',
+        mergeCommit: first.bufferHead,
+        message: 'Revert the first',
+        author: { name: 'ant', email: 'ant@example.invalid' },
+        oplog: new OpLog(fx.store, repo.id, deps.clock),
+        streamId: first.streamId,
+        agentId: ant.id,
+      });
+      if (outcome.kind !== 'reverted') throw new Error('the revert conflicted');
+
+      expect((await recoverOperations(deps, repo)).map((r) => [r.kind, r.outcome])).toEqual([
+        ['revert', 'finished'],
+      ]);
+      expect(await merges()).toEqual([
+        { merge_commit: first.bufferHead, revert_commit: outcome.commit },
+        { merge_commit: second.bufferHead, revert_commit: null },
+      ]);
     });
   });
 }
