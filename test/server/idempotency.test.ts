@@ -194,6 +194,15 @@ async function startSteeredApp(dialect: (typeof DIALECTS)[number]) {
     reply.code(201);
     return { repo_id: repo.id, run: runs };
   });
+  // Commits a repository, then fails once (a server error after a commit).
+  let failuresLeft = 1;
+  app.post('/api/v1/test/commit-then-fail', async (request, reply) => {
+    runs += 1;
+    const repo = await createRepo(app.deps, { name: (request.body as { name: string }).name });
+    if (failuresLeft-- > 0) throw new Error('failed after the commit');
+    reply.code(201);
+    return { repo_id: repo.id };
+  });
   // Answers with the status in the body (a server error or a rate-limit refusal), writing nothing.
   app.post('/api/v1/test/status', async (request, reply) => {
     runs += 1;
@@ -310,6 +319,24 @@ for (const dialect of DIALECTS) {
       // The stored answer is the takeover's.
       const replay = await s.app.inject(held('abandoned', 'idem-abandoned'));
       expect(replay.json()).toEqual(takeover.json());
+    });
+
+    it('a 500 after a commit releases the key at once: a retry at the same instant takes it over and replays', async () => {
+      const request = {
+        method: 'POST' as const,
+        url: '/api/v1/test/commit-then-fail',
+        headers: { ...s.agent.headers, 'idempotency-key': 'commit-then-fail' },
+        payload: { name: 'idem-commit-then-fail' },
+      };
+      expect((await s.app.inject(request)).statusCode).toBe(500);
+      const kept = await s.keyRow('commit-then-fail');
+      expect(kept).toMatchObject({ status_code: 0 });
+      expect(kept?.effects).toHaveLength(1);
+      // The clock has not moved: only a key released as abandoned can be taken over now.
+      const retried = await s.app.inject(request);
+      expect(retried.statusCode).toBe(201);
+      expect(retried.headers['idempotent-replayed']).toBe('true');
+      expect(await s.countRepos('idem-commit-then-fail')).toBe(1);
     });
 
     for (const status of [500, 503, 429]) {
