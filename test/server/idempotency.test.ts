@@ -1,8 +1,15 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRepo } from '../../src/core/repos.js';
 import { type App, buildApp } from '../../src/server/app.js';
 import { ABANDONED_AFTER_MS } from '../../src/server/plugins/idempotency.js';
-import { DIALECTS, dialectLabel, openTestStore } from '../helpers/store.js';
+import {
+  DIALECTS,
+  dialectLabel,
+  openTestStore,
+  postgresServerSkipReason,
+  withSkipReason,
+} from '../helpers/store.js';
 import { registerTestAgent, startTestApp, type TestAgent, type TestApp } from './helpers.js';
 
 for (const dialect of DIALECTS) {
@@ -378,4 +385,62 @@ for (const dialect of DIALECTS) {
       });
     }
   });
+}
+
+// The claim of an abandoned key is a compare-and-swap. PostgreSQL makes the race deterministic: a
+// row lock held by the test stops both retries at their claim (after both have read the row).
+{
+  const skip = postgresServerSkipReason('postgres');
+  describe.skipIf(skip !== null)(
+    withSkipReason('postgres: two retries racing for one abandoned key', skip),
+    () => {
+      let s: Awaited<ReturnType<typeof startSteeredApp>>;
+      beforeAll(async () => {
+        s = await startSteeredApp('postgres');
+      });
+      afterAll(async () => {
+        await s?.close();
+      });
+
+      it('both read the abandoned row, one claims it, the other is refused; the write happens once', async () => {
+        const request = {
+          method: 'POST' as const,
+          url: '/api/v1/test/held',
+          headers: { ...s.agent.headers, 'idempotency-key': 'race' },
+          payload: { name: 'idem-race' },
+        };
+        const gate = s.hold();
+        const stalled = s.app.inject(request);
+        await gate.entered;
+        s.advance(ABANDONED_AFTER_MS + 1);
+        const key = `${s.agent.id}:race`;
+        const waitingClaims = async () => {
+          const { rows } = await sql<{ n: string }>`
+            select count(*) as n from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock'
+              and query ilike '%update%gitswarm_idempotency_keys%'`.execute(s.store.db);
+          return Number(rows[0]?.n);
+        };
+        const runsBefore = s.runs();
+        let retries: Promise<Awaited<ReturnType<typeof s.app.inject>>[]> | undefined;
+        await s.store.db.transaction().execute(async (trx) => {
+          await sql`select key from gitswarm_idempotency_keys where key = ${key} for update`.execute(trx);
+          retries = Promise.all([s.app.inject(request), s.app.inject(request)]);
+          const deadline = Date.now() + 10_000;
+          while ((await waitingClaims()) < 2) {
+            if (Date.now() > deadline) throw new Error('the two retries never both reached their claim');
+            await new Promise((resolve) => setTimeout(resolve, 5));
+          }
+        });
+        const answers = await (retries as NonNullable<typeof retries>);
+        // Only the retry that claimed the key ran the handler.
+        expect(s.runs() - runsBefore).toBe(1);
+        expect(answers.map((r) => r.statusCode).sort()).toEqual([201, 409]);
+        expect(answers.find((r) => r.statusCode === 409)?.json().error.code).toBe('invalid_state');
+        gate.release();
+        expect((await stalled).statusCode).toBe(409);
+        expect(await s.countRepos('idem-race')).toBe(1);
+      });
+    },
+  );
 }
