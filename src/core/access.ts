@@ -140,19 +140,22 @@ export async function requireAction(
   return access;
 }
 
+/**
+ * Throws `invalid_state` when the repository is archived: it takes no more changes, whoever acts
+ * (an agent, or the council executing a proposal).
+ */
+export function assertNotArchived(repo: Repo, action: string): void {
+  if (repo.status !== 'archived') return;
+  throw new GitSwarmError('invalid_state', `Repository ${repo.name} is archived; it takes no more changes.`, {
+    details: { repo_id: repo.id, status: repo.status, action },
+  });
+}
+
 /** Throws unless `access` suffices for the action (see requireAction). */
 function assertAllowed(repo: Repo, agent: Agent, access: ResolvedAccess, action: Action): void {
   const needed = ACTION_LEVELS[action];
   // Only someone who may read the repository learns that it is archived.
-  if (repo.status === 'archived' && needed !== 'read' && accessRank(access.level) >= accessRank('read')) {
-    throw new GitSwarmError(
-      'invalid_state',
-      `Repository ${repo.name} is archived; it takes no more changes.`,
-      {
-        details: { repo_id: repo.id, status: repo.status, action },
-      },
-    );
-  }
+  if (needed !== 'read' && accessRank(access.level) >= accessRank('read')) assertNotArchived(repo, action);
   if (accessRank(access.level) < accessRank(needed)) {
     throw new GitSwarmError(
       'forbidden',

@@ -20,6 +20,7 @@ import {
 } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
 import { newId } from '../util/ids.js';
+import { assertNotArchived } from './access.js';
 import { recordActivity } from './activity.js';
 import { getAgent } from './agents.js';
 import type { CoreDeps } from './deps.js';
@@ -289,6 +290,7 @@ export async function executeProposal(
       try {
         return await inTransaction(deps.store.db, async (trx) => {
           const fresh = await getRepo(trx, repo.id);
+          assertNotArchived(fresh, proposal.proposal_type);
           const details = await action.run(trx, fresh);
           return recordExecution(deps, trx, proposal, fresh, { ok: true, ...details });
         });
@@ -301,6 +303,7 @@ export async function executeProposal(
     let result: ExecutionResult;
     try {
       const fresh = await getRepo(deps.store.db, repo.id);
+      assertNotArchived(fresh, proposal.proposal_type);
       result = { ok: true, ...(await action.run(fresh)) };
     } catch (error) {
       result = failure(error, isoNow(deps.clock));

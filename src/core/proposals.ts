@@ -32,7 +32,7 @@ import {
 } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
 import { newId } from '../util/ids.js';
-import { isAccessLevel } from './access.js';
+import { assertNotArchived, isAccessLevel } from './access.js';
 import { recordActivity } from './activity.js';
 import { findAgent } from './agents.js';
 import {
@@ -47,6 +47,7 @@ import type { CoreDeps } from './deps.js';
 import { findByIdOrPrefix } from './id-prefix.js';
 import { executeProposal } from './proposal-execution.js';
 import { parseRepoSettings } from './repo-settings.js';
+import { getRepo } from './repos.js';
 import { getStream } from './streams.js';
 
 export const PROPOSAL_TYPES: readonly ProposalType[] = [
@@ -336,6 +337,7 @@ export async function createProposal(deps: CoreDeps, input: CreateProposalInput)
   }
   return withRepoLock(deps.store, input.repo.id, () =>
     inTransaction(deps.store.db, async (trx) => {
+      assertNotArchived(await getRepo(trx, input.repo.id), 'propose');
       const council = await getCouncil(trx, input.repo.id);
       await requireActiveCouncil(trx, council);
       const member = await requireCouncilMember(trx, council, input.proposer);
@@ -554,6 +556,7 @@ export async function voteOnProposal(deps: CoreDeps, input: VoteOnProposalInput)
           },
         );
       }
+      assertNotArchived(await getRepo(trx, input.repo.id), 'vote');
       await requireActiveCouncil(trx, council);
       const member = await requireCouncilMember(trx, council, input.voter);
       return {

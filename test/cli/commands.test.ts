@@ -242,6 +242,7 @@ for (const dialect of DIALECTS) {
       const following = runCli(['activity', '--follow', '--limit', '1'], io);
       const waitFor = async (done: () => boolean) => {
         for (let i = 0; i < 400 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+        if (!done()) throw new Error('activity --follow printed nothing new within 10 s');
       };
       await waitFor(() => io.out.length > 0);
       await ok(['agent', 'register', 'carol']);

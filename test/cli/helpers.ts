@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { requireFreshBuild } from '../helpers/built.js';
 import { runInProcess } from './in-process.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/gitswarm.js', import.meta.url));
@@ -48,8 +49,17 @@ export interface RunOptions {
   env?: Record<string, string>;
 }
 
+let buildChecked = false;
+/** The binary runs dist/: checked fresh once per test file (a stale build fails with the files named). */
+function requireFreshBuildOnce(): void {
+  if (buildChecked) return;
+  requireFreshBuild();
+  buildChecked = true;
+}
+
 /** Runs the real binary and collects its exit code and output (never throws on a non-zero exit). */
 export function runBin(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv): Promise<CliRun> {
+  requireFreshBuildOnce();
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [BIN, ...args], { cwd, env, encoding: 'utf8' }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;

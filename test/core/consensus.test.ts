@@ -296,6 +296,60 @@ const CASES: Case[] = [
       min_reviews: 1,
     },
   },
+  {
+    // Karma below zero weighs as zero karma (sqrt(0 + 1) = 1): never NaN, never a veto.
+    name: 'open: a reviewer at -5 karma asking for changes weighs 1 and does not block two approvals',
+    settings: open,
+    reviewers: [
+      { verdict: 'approve', karma: 8 },
+      { verdict: 'approve', karma: 3 },
+      { verdict: 'request_changes', karma: -5 },
+    ],
+    expected: {
+      reached: true,
+      reason: 'threshold_met',
+      model: 'open',
+      approvals: 2,
+      rejections: 1,
+      threshold: 0.66,
+      ratio: 5 / 6,
+      min_reviews: 1,
+    },
+  },
+  {
+    name: 'open: a lone approval at -5 karma still counts (weight 1, ratio 1)',
+    settings: open,
+    reviewers: [{ verdict: 'approve', karma: -5 }],
+    expected: {
+      reached: true,
+      reason: 'threshold_met',
+      model: 'open',
+      approvals: 1,
+      rejections: 0,
+      threshold: 0.66,
+      ratio: 1,
+      min_reviews: 1,
+    },
+  },
+  {
+    name: 'open: -1 and -5 karma weigh the same as 0 against an approval at 0 (ratio 1/3)',
+    settings: open,
+    reviewers: [
+      { verdict: 'approve' },
+      { verdict: 'request_changes', karma: -1 },
+      { verdict: 'request_changes', karma: -5 },
+    ],
+    expected: {
+      reached: false,
+      reason: 'below_threshold',
+      model: 'open',
+      approvals: 1,
+      rejections: 2,
+      threshold: 0.66,
+      ratio: 1 / 3,
+      min_reviews: 1,
+    },
+  },
 ];
 
 for (const dialect of DIALECTS) {
@@ -344,6 +398,7 @@ for (const dialect of DIALECTS) {
           stale_reviews: 'dismiss',
           head_commit: null,
         });
+        expect(Number.isFinite(ratio)).toBe(true);
         expect(ratio).toBeCloseTo(expectedRatio, 9);
       });
     }

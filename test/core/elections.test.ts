@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getCouncil, listCouncilMembers } from '../../src/core/council.js';
+import { getCouncil, joinCouncil, listCouncilMembers } from '../../src/core/council.js';
 import {
   acceptNomination,
   completeElection,
@@ -217,6 +217,74 @@ for (const dialect of DIALECTS) {
       const listed = await listElections(world.store.db, repo);
       expect(listed.map((e) => e.election.id)).toEqual([election.id, expect.any(String)]);
       await expectCode(startElection(world.deps, { repo, actor: chair }), 'invalid_state');
+    });
+  });
+}
+
+for (const dialect of DIALECTS) {
+  describe(`${dialectLabel(dialect)}: elections, phases and the seat cap`, () => {
+    let world: World;
+    let repo: Repo;
+    let members: Agent[];
+
+    beforeAll(async () => {
+      world = await openWorld(dialect);
+      repo = world.repo;
+      ({ members } = await makeCouncil(world, {
+        members: 2,
+        settings: { min_members: 2, max_members: 4, standard_quorum: 2, critical_quorum: 2 },
+      }));
+    });
+    afterAll(async () => {
+      await world.store.close();
+    });
+
+    const votesIn = async (electionId: string) =>
+      world.store.db
+        .selectFrom('gitswarm_election_votes')
+        .select('id')
+        .where('election_id', '=', electionId)
+        .execute();
+
+    it('a vote outside the voting phase is refused (wrong_phase), before and after, and nothing is recorded', async () => {
+      const [chair, member] = members as [Agent, Agent];
+      const election = await startElection(world.deps, { repo, actor: chair, seats: 2 });
+      const a = await makeAgent(world);
+      const b = await makeAgent(world);
+      const joiner = await makeAgent(world);
+      await nominateCandidate(world.deps, { repo, candidate: a, nominator: a });
+      world.clock.advance(1000);
+      await nominateCandidate(world.deps, { repo, candidate: b, nominator: b });
+      // In nominations: no vote yet, even for an accepted candidate.
+      const early = await expectCode(
+        voteInElection(world.deps, { repo, voter: chair, candidate: a }),
+        'wrong_phase',
+      );
+      expect(early.message).toMatch(/is in nominations; this needs voting/);
+      expect(await votesIn(election.id)).toEqual([]);
+
+      // Someone joins the council directly while the election runs: 3 of 4 seats taken, one free.
+      await joinCouncil(world.deps, { repo, agent: joiner });
+      await startVoting(world.deps, { repo, actor: world.owner });
+      await voteInElection(world.deps, { repo, voter: chair, candidate: a });
+      await voteInElection(world.deps, { repo, voter: member, candidate: a });
+      await voteInElection(world.deps, { repo, voter: joiner, candidate: b });
+      const result = await completeElection(world.deps, { repo, actor: chair });
+      // Two seats were offered, but the council may only grow to max_members (4).
+      expect(result.elected.map((c) => c.agent_id)).toEqual([a.id]);
+      expect(result.not_elected.map((c) => [c.agent_id, c.status])).toEqual([[b.id, 'not_elected']]);
+      const council = await getCouncil(world.store.db, repo.id);
+      const seated = await listCouncilMembers(world.store.db, council.id);
+      expect(seated).toHaveLength(4);
+      expect(seated.map((m) => m.agent_id)).not.toContain(b.id);
+
+      // After completion: still wrong_phase, and the count stays.
+      const late = await expectCode(
+        voteInElection(world.deps, { repo, voter: joiner, candidate: a, election: election.id }),
+        'wrong_phase',
+      );
+      expect(late.message).toMatch(/is in completed/);
+      expect(await votesIn(election.id)).toHaveLength(3);
     });
   });
 }

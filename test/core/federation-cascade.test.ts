@@ -9,6 +9,7 @@ import {
   destroyWorkspace,
   mergeStream,
 } from '../../src/core/federation.js';
+import { submitForReview } from '../../src/core/reviews.js';
 import { getStream } from '../../src/core/streams.js';
 import type { Agent } from '../../src/store/index.js';
 import { approve, useGitStore, workOn, worktreeStatus, writeFiles } from '../helpers/federation-fixture.js';
@@ -132,6 +133,72 @@ for (const dialect of DIALECTS) {
         eventTypes: ['stream.rebased', 'stream.conflicted'],
       });
       expect(events.length).toBeGreaterThanOrEqual(4);
+    });
+
+    it('a stream conflicted by a rebase returns to its state (in review, or active) once a later rebase is clean', async () => {
+      const { deps, seeded } = await fx.seed(review);
+      const { repo, git } = seeded;
+      const [alpha, beta, gamma] = await seedAgents(deps, ['alpha4', 'beta4', 'gamma4'] as const);
+      const original = 'alpha\nbeta\ngamma\ndelta\nepsilon\n';
+      const a = await workOn(deps, seeded, alpha, { 'poem.txt': original }, { name: 'base-lines' });
+      // Both children change line one; the one of beta is up for review, the one of gamma is not.
+      const d = await workOn(
+        deps,
+        seeded,
+        beta,
+        { 'poem.txt': original.replace('alpha', 'alpha (beta)') },
+        { dependsOn: 'base-lines' },
+      );
+      await submitForReview(deps, { repo, stream: d.stream, actor: beta });
+      const f = await workOn(
+        deps,
+        seeded,
+        gamma,
+        { 'poem.txt': original.replace('alpha', 'alpha (gamma)') },
+        { dependsOn: 'base-lines' },
+      );
+      const before = {
+        d: await getStream(fx.store.db, repo.id, d.stream.id),
+        f: await getStream(fx.store.db, repo.id, f.stream.id),
+      };
+      expect([before.d.status, before.f.status]).toEqual(['in_review', 'active']);
+
+      // A changes line one too: both children conflict.
+      writeFiles(a.worktree, { 'poem.txt': original.replace('alpha', 'alpha (alpha)') });
+      const clash = await commitWorkspace(deps, { repo, agent: alpha, message: 'Change line one' });
+      expect(clash.cascade.map((o) => o.outcome)).toEqual(['conflicted', 'conflicted']);
+      for (const id of [d.stream.id, f.stream.id]) {
+        const stream = await getStream(fx.store.db, repo.id, id);
+        expect(stream.status).toBe('conflicted');
+        expect(stream.conflict).toMatchObject({ operation: 'rebase', paths: ['poem.txt'] });
+      }
+
+      // A puts line one back: the next cascade replays both cleanly, and each returns to its state.
+      writeFiles(a.worktree, { 'poem.txt': original });
+      const clean = await commitWorkspace(deps, { repo, agent: alpha, message: 'Restore line one' });
+      const headOfA = await git.rev(a.stream.branch);
+      expect(clean.cascade.map((o) => [o.stream_id, o.outcome])).toEqual([
+        [d.stream.id, 'rebased'],
+        [f.stream.id, 'rebased'],
+      ]);
+      const after = {
+        d: await getStream(fx.store.db, repo.id, d.stream.id),
+        f: await getStream(fx.store.db, repo.id, f.stream.id),
+      };
+      expect(after.d).toMatchObject({
+        status: 'in_review',
+        review_status: before.d.review_status,
+        conflict: null,
+        base_commit: headOfA,
+      });
+      expect(after.f).toMatchObject({ status: 'active', conflict: null, base_commit: headOfA });
+      expect(await git.show(d.stream.branch, 'poem.txt')).toBe(
+        original.replace('alpha', 'alpha (beta)').trimEnd(),
+      );
+      expect(readFileSync(join(f.worktree, 'poem.txt'), 'utf8')).toBe(
+        original.replace('alpha', 'alpha (gamma)'),
+      );
+      expect(await worktreeStatus(git, f.worktree)).toBe('');
     });
 
     it('a child with no commits of its own follows its parent (spec 3.6), a dirty one waits for its commit', async () => {

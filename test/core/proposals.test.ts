@@ -2,10 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCouncil, joinCouncil } from '../../src/core/council.js';
 import { addMaintainer, isMaintainer } from '../../src/core/maintainers.js';
 import {
+  CRITICAL_PROPOSAL_TYPES,
   createProposal,
   decideProposal,
   listProposals,
   listProposalVotes,
+  PROPOSAL_TYPES,
   showProposal,
   validateActionData,
   voteOnProposal,
@@ -18,6 +20,7 @@ import {
   activityOf,
   DAY,
   expectCode,
+  insertMergedStream,
   insertStream,
   makeAgent,
   openWorld,
@@ -402,6 +405,110 @@ for (const dialect of DIALECTS) {
         'proposal_not_found',
       );
       expect((await activityOf(world, 'proposal.withdrawn')).length).toBeGreaterThanOrEqual(1);
+    });
+  });
+}
+
+for (const dialect of DIALECTS) {
+  describe(`${dialectLabel(dialect)}: proposals of every type (standard quorum 2, critical quorum 4, 5 members)`, () => {
+    let world: World;
+    let repo: Repo;
+    let members: Agent[];
+    let maintainer: Agent;
+
+    beforeAll(async () => {
+      world = await openWorld(dialect);
+      repo = world.repo;
+      await createCouncil(world.deps, {
+        repo,
+        actor: world.owner,
+        settings: { min_members: 5, standard_quorum: 2, critical_quorum: 4 },
+      });
+      members = [];
+      for (let i = 0; i < 5; i++) {
+        const agent = await makeAgent(world);
+        await joinCouncil(world.deps, { repo, agent });
+        members.push(agent);
+      }
+      maintainer = await makeAgent(world);
+      await addMaintainer(world.deps, world.store.db, { repo, actor: world.owner, agent: maintainer });
+    });
+    afterAll(async () => {
+      await world.store.close();
+    });
+
+    const propose = (type: string, actionData: unknown) =>
+      createProposal(world.deps, { repo, proposer: members[0]!, type, title: `${type}`, actionData });
+    const vote = (proposal: string, voter: Agent, choice = 'for') =>
+      voteOnProposal(world.deps, { repo, proposal, voter, vote: choice });
+
+    it('each critical type needs the critical quorum, each other type the standard one', async () => {
+      const author = await makeAgent(world);
+      const inReview = await insertStream(world, author, 'in_review');
+      const merged = await insertMergedStream(world, author);
+      const data: Record<string, unknown> = {
+        add_maintainer: { agent_id: author.id },
+        remove_maintainer: { agent_id: maintainer.id },
+        modify_access: { agent_id: author.id, level: 'write' },
+        change_settings: { min_reviews: 2 },
+        merge_stream: { stream_id: inReview.id },
+        revert_stream: { stream_id: merged.id },
+        reorder_queue: { stream_id: inReview.id, priority: 3 },
+        promote: {},
+      };
+      expect(Object.keys(data).sort()).toEqual([...PROPOSAL_TYPES].sort());
+      const critical = ['remove_maintainer', 'modify_access', 'change_settings', 'revert_stream', 'promote'];
+      expect([...CRITICAL_PROPOSAL_TYPES].sort()).toEqual(critical.sort());
+      for (const type of PROPOSAL_TYPES) {
+        const proposal = await propose(type, data[type]);
+        expect([type, proposal.quorum_required]).toEqual([type, critical.includes(type) ? 4 : 2]);
+        const created = (await activityOf(world, 'proposal.created')).at(-1);
+        expect(created?.metadata).toMatchObject({ type, critical: critical.includes(type) });
+        await withdrawProposal(world.deps, { repo, proposal: proposal.id, actor: members[0]! });
+      }
+    });
+
+    it('a critical proposal stays open with votes that would pass a standard one', async () => {
+      const proposal = await propose('change_settings', { min_reviews: 2 });
+      for (const member of members.slice(0, 3)) {
+        const outcome = await vote(proposal.id, member);
+        expect(outcome.resolved).toBe(false);
+      }
+      expect((await showProposal(world.deps, repo, proposal.id)).proposal.status).toBe('open');
+      expect((await getRepo(world.store.db, repo.id)).min_reviews).not.toBe(2);
+      const fourth = await vote(proposal.id, members[3]!);
+      expect(fourth.proposal).toMatchObject({ status: 'passed', votes_for: 4, executed: true });
+      expect((await getRepo(world.store.db, repo.id)).min_reviews).toBe(2);
+    });
+
+    it('a standard proposal passes at the standard quorum', async () => {
+      const author = await makeAgent(world);
+      const stream = await insertStream(world, author, 'in_review');
+      const proposal = await propose('reorder_queue', { stream_id: stream.id, priority: 9 });
+      expect((await vote(proposal.id, members[0]!)).resolved).toBe(false);
+      const second = await vote(proposal.id, members[1]!);
+      expect(second.proposal).toMatchObject({ status: 'passed', votes_for: 2, executed: true });
+    });
+
+    it('execute remove_maintainer: the maintainer is removed, the council recorded as the actor', async () => {
+      expect(await isMaintainer(world.store.db, repo.id, maintainer.id)).toBe(true);
+      const proposal = await propose('remove_maintainer', { agent_id: maintainer.name });
+      let outcome = await vote(proposal.id, members[0]!);
+      for (const member of members.slice(1)) {
+        if (outcome.resolved) break;
+        outcome = await vote(proposal.id, member);
+      }
+      expect(outcome.proposal).toMatchObject({
+        status: 'passed',
+        votes_for: 4,
+        executed: true,
+        execution_result: { ok: true, agent_id: maintainer.id },
+      });
+      expect(await isMaintainer(world.store.db, repo.id, maintainer.id)).toBe(false);
+      expect(await isMaintainer(world.store.db, repo.id, world.owner.id)).toBe(true);
+      const removed = await activityOf(world, 'maintainer.removed');
+      expect(removed.at(-1)).toMatchObject({ agent_id: null, target_id: maintainer.id });
+      expect((await activityOf(world, 'proposal.executed')).at(-1)?.target_id).toBe(proposal.id);
     });
   });
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCouncil, joinCouncil } from '../../src/core/council.js';
 import { addMaintainer } from '../../src/core/maintainers.js';
-import { getRepo } from '../../src/core/repos.js';
+import { createRepo, getRepo } from '../../src/core/repos.js';
 import {
   advanceStage,
   assertStageAllowsPromote,
@@ -19,6 +19,7 @@ import {
   insertMergedStream,
   makeAgent,
   openWorld,
+  uniqueName,
   type World,
 } from './council-setup.js';
 
@@ -211,6 +212,78 @@ for (const dialect of DIALECTS) {
       expect(error.message).toBe(
         'The repository is not eligible for growth: it needs 2 contributors (has 0), 3 merged streams (has 0).',
       );
+    });
+  });
+}
+
+for (const dialect of DIALECTS) {
+  describe(`${dialectLabel(dialect)}: a refresh reaches the highest stage the repository is eligible for`, () => {
+    let world: World;
+    beforeAll(async () => {
+      world = await openWorld(dialect);
+    });
+    afterAll(async () => {
+      await world.store.close();
+    });
+
+    /** A repository of `world` with `authors` contributors sharing `streams` merged streams and `maintainers` maintainers. */
+    async function grownRepo(counts: { authors: number; streams: number; maintainers: number }) {
+      const repo = await createRepo(world.deps, { name: uniqueName('grown'), owner: world.owner });
+      const authors: Agent[] = [];
+      for (let i = 0; i < counts.authors; i++) authors.push(await makeAgent(world, { merged: 0 }));
+      for (let i = 0; i < counts.streams; i++)
+        await insertMergedStream(world, authors[i % authors.length]!, { repo });
+      // The owner is the first maintainer.
+      for (const agent of authors.slice(0, counts.maintainers - 1))
+        await addMaintainer(world.deps, world.store.db, { repo, actor: world.owner, agent });
+      return { repo, authors };
+    }
+
+    it('from seed, eligible for growth and established at once: one refresh enters both, in order', async () => {
+      const { repo } = await grownRepo({ authors: 5, streams: 10, maintainers: 2 });
+      expect((await getRepo(world.store.db, repo.id)).stage).toBe('seed');
+      const refresh = await refreshStageMetrics(world.deps, world.store.db, repo);
+      expect(refresh.metrics).toEqual({
+        contributors: 5,
+        merged_streams: 10,
+        maintainers: 2,
+        council_active: false,
+      });
+      expect(refresh.advanced).toEqual(['growth', 'established']);
+      expect(refresh.repo.stage).toBe('established');
+      expect((await getRepo(world.store.db, repo.id)).stage).toBe('established');
+      const history = await listStageHistory(world.store.db, repo.id);
+      expect(history.map((h) => [h.from_stage, h.to_stage, h.metrics_at_transition.how])).toEqual([
+        ['seed', 'growth', 'automatic'],
+        ['growth', 'established', 'automatic'],
+      ]);
+      // Both steps at one instant keep their order.
+      expect(history[1]!.transitioned_at > history[0]!.transitioned_at).toBe(true);
+      expect((await refreshStageMetrics(world.deps, world.store.db, repo)).advanced).toEqual([]);
+    });
+
+    it('from seed, eligible for every stage (an active council): one refresh enters all three', async () => {
+      const { repo, authors } = await grownRepo({ authors: 10, streams: 25, maintainers: 3 });
+      await createCouncil(world.deps, {
+        repo,
+        actor: world.owner,
+        settings: { min_members: 1, standard_quorum: 1, critical_quorum: 1, min_karma: 0 },
+      });
+      await joinCouncil(world.deps, { repo, agent: authors[0]! });
+      const refresh = await refreshStageMetrics(world.deps, world.store.db, repo);
+      expect(refresh.advanced).toEqual(['growth', 'established', 'mature']);
+      expect((await getRepo(world.store.db, repo.id)).stage).toBe('mature');
+    });
+
+    it('stops at the last stage it is eligible for: one merged stream short of established stays in growth', async () => {
+      const { repo } = await grownRepo({ authors: 5, streams: 9, maintainers: 2 });
+      const refresh = await refreshStageMetrics(world.deps, world.store.db, repo);
+      expect(refresh.advanced).toEqual(['growth']);
+      expect((await stageInfo(world.store.db, repo)).next).toMatchObject({
+        stage: 'established',
+        eligible: false,
+        missing: ['10 merged streams (has 9)'],
+      });
     });
   });
 }

@@ -3,13 +3,11 @@
  * the minimum fields of spec/cli.md, refusals as `{error: {code}}`, and short text. Most commands
  * run in-process (runCli, same code path as the binary); one flow runs the real binary.
  */
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CliRun, createTestRepo, type TestRepo } from '../cli/helpers.js';
 import { storeEnv } from '../cli/in-process.js';
-import { DIALECTS, dialectLabel } from '../helpers/store.js';
+import { requireFreshBuild } from '../helpers/built.js';
+import { DIALECTS, dialectLabel, postgresServerSkipReason, withSkipReason } from '../helpers/store.js';
 
 /** The minimum `--json` fields of spec/cli.md for the task commands. */
 const TASK_FIELDS = ['id', 'number', 'title', 'status', 'priority', 'amount'];
@@ -261,44 +259,40 @@ for (const dialect of DIALECTS) {
   });
 }
 
-// The spawned binary cannot reach PGlite (it lives in this process): SQLite, and PostgreSQL when a server runs.
-const binDialects = inject('postgresUrl') ? (['sqlite', 'postgres'] as const) : (['sqlite'] as const);
+// The spawned binary cannot reach PGlite (it lives in this process): PostgreSQL needs a real server, else it is skipped with the reason.
+for (const dialect of DIALECTS) {
+  const skip = postgresServerSkipReason(dialect);
+  describe.skipIf(skip !== null)(
+    withSkipReason(`${dialect}: task commands through the real binary`, skip),
+    () => {
+      let repo: TestRepo;
+      beforeAll(async () => {
+        requireFreshBuild();
+        repo = createTestRepo({ env: dialect === 'postgres' ? await storeEnv('postgres') : {} });
+      });
+      afterAll(() => repo.close());
 
-for (const dialect of binDialects) {
-  describe(`${dialect}: task commands through the real binary`, () => {
-    let repo: TestRepo;
-    beforeAll(async () => {
-      if (
-        !existsSync(
-          join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'src', 'cli', 'task.js'),
-        )
-      ) {
-        throw new Error('This test runs the built binary: run `npm run build` (npm test does) first.');
-      }
-      repo = createTestRepo({ env: dialect === 'postgres' ? await storeEnv('postgres') : {} });
-    });
-    afterAll(() => repo.close());
-
-    it('creates, claims and lists a task', async () => {
-      for (const args of [['init'], ['agent', 'register', 'lead'], ['agent', 'register', 'dev']]) {
-        const r = await repo.run(args);
-        expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 0, stderr: '' });
-      }
-      const created = await repo.run(['task', 'create', 'Ship it', '--as', 'lead', '--json']);
-      expect(created.code).toBe(0);
-      expectFields(created.json<{ task: object }>().task, TASK_FIELDS);
-      const claim = await repo.run(['task', 'claim', '1', '--as', 'dev']);
-      expect({ code: claim.code, stderr: claim.stderr }).toEqual({ code: 0, stderr: '' });
-      expect(claim.stdout).toMatch(
-        /^dev claimed task #1 \(claim [0-9a-f-]{36}\)\nWork on it with: gitswarm workspace create --task 1 --as dev\n$/,
-      );
-      const again = await repo.run(['task', 'claim', '1', '--as', 'lead']);
-      expect(again.code).toBe(1);
-      expect(again.stderr).toMatch(/^error: Agent lead created task #1; it cannot claim it\.\nhint: /);
-      const list = await repo.run(['task', 'list', '--json']);
-      expect(list.json<{ tasks: TaskJson[] }>().tasks.map((t) => [t.number, t.status])).toEqual([
-        [1, 'claimed'],
-      ]);
-    });
-  });
+      it('creates, claims and lists a task', async () => {
+        for (const args of [['init'], ['agent', 'register', 'lead'], ['agent', 'register', 'dev']]) {
+          const r = await repo.run(args);
+          expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 0, stderr: '' });
+        }
+        const created = await repo.run(['task', 'create', 'Ship it', '--as', 'lead', '--json']);
+        expect(created.code).toBe(0);
+        expectFields(created.json<{ task: object }>().task, TASK_FIELDS);
+        const claim = await repo.run(['task', 'claim', '1', '--as', 'dev']);
+        expect({ code: claim.code, stderr: claim.stderr }).toEqual({ code: 0, stderr: '' });
+        expect(claim.stdout).toMatch(
+          /^dev claimed task #1 \(claim [0-9a-f-]{36}\)\nWork on it with: gitswarm workspace create --task 1 --as dev\n$/,
+        );
+        const again = await repo.run(['task', 'claim', '1', '--as', 'lead']);
+        expect(again.code).toBe(1);
+        expect(again.stderr).toMatch(/^error: Agent lead created task #1; it cannot claim it\.\nhint: /);
+        const list = await repo.run(['task', 'list', '--json']);
+        expect(list.json<{ tasks: TaskJson[] }>().tasks.map((t) => [t.number, t.status])).toEqual([
+          [1, 'claimed'],
+        ]);
+      });
+    },
+  );
 }

@@ -231,5 +231,46 @@ for (const dialect of DIALECTS) {
       await oplog.complete(movedOn);
       expect(await reconcileRefMoves(repo.dir, store, oplog.repoId)).toEqual([]);
     });
+
+    it('reconciles a ref deletion: gone is applied, still there is rolled back', async () => {
+      const zero = '0'.repeat(40);
+      const gone = await repo.commitOn('gone', { 'g.txt': 'g\n' });
+      const kept = await repo.commitOn('kept', { 'k.txt': 'k\n' });
+      // Crash after the ref was deleted, before complete.
+      const deleted = await oplog.begin({
+        ref: 'refs/heads/gone',
+        old: gone,
+        new: zero,
+        kind: 'branch_delete',
+        description: 'delete gone',
+      });
+      await repo.run(['update-ref', '-d', 'refs/heads/gone', gone]);
+      // Crash before the ref was deleted.
+      const notDeleted = await oplog.begin({
+        ref: 'refs/heads/kept',
+        old: kept,
+        new: zero,
+        kind: 'branch_delete',
+        description: 'delete kept',
+      });
+      const results = await reconcileRefMoves(
+        repo.dir,
+        store,
+        oplog.repoId,
+        fixedClock('2026-03-02T00:00:00.000Z'),
+      );
+      expect(results.map((r) => [r.operation.id, r.outcome])).toEqual([
+        [deleted, 'applied'],
+        [notDeleted, 'not_applied'],
+      ]);
+      expect((await row(deleted)).status).toBe('pending');
+      expect(await row(notDeleted)).toMatchObject({
+        status: 'rolled_back',
+        completed_at: '2026-03-02T00:00:00.000Z',
+      });
+      // Git is left as it was: the kept branch is still there, the deleted one still gone.
+      expect(await repo.rev('kept')).toBe(kept);
+      expect(await repo.exitCode(['rev-parse', '--verify', '--quiet', 'refs/heads/gone'])).toBe(1);
+    });
   });
 }

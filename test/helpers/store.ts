@@ -47,3 +47,19 @@ export async function openTestStore(dialect: TestDialect): Promise<TestStore> {
   const store = await openStore(location, { schema, maxConnections: 4 });
   return { ...store, location, schema };
 }
+
+/**
+ * Why a test of the dialect cannot run when it needs a real database server (other processes open
+ * the store too, or a server is started on it: PGlite lives inside this process), or null when it
+ * can. Such tests are defined always and skipped with this reason (see `withSkipReason`), so they
+ * stay in the count.
+ */
+export function postgresServerSkipReason(dialect: TestDialect): string | null {
+  if (dialect === 'sqlite' || inject('postgresUrl')) return null;
+  return 'needs a PostgreSQL server: TEST_DATABASE_URL is unset or unreachable';
+}
+
+/** A test or block name carrying its skip reason (the summary reporter lists these reasons). */
+export function withSkipReason(name: string, reason: string | null): string {
+  return reason === null ? name : `${name} [skipped: ${reason}]`;
+}

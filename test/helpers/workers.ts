@@ -3,18 +3,12 @@
  * on stdin, does its one piece of work through the built code and prints its outcome as one JSON line.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { ROOT, requireFreshBuild } from './built.js';
 
-/** The repository root: workers run from here. */
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-/** Throws unless the built module `dist/<path>` exists: workers run the built code, as the CLI does. */
-export function requireBuilt(path: string): void {
-  if (!existsSync(join(ROOT, 'dist', path))) {
-    throw new Error('This test runs the built code: run `npm run build` (npm test does) first.');
-  }
+/** Throws unless dist/ is a build of the current sources: workers run the built code, as the CLI does. */
+export function requireBuilt(_path?: string): void {
+  requireFreshBuild();
 }
 
 interface Worker {

@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adjustKarma } from '../../src/core/karma.js';
 import { buildApp } from '../../src/server/app.js';
 import { inTransaction } from '../../src/store/index.js';
-import { DIALECTS, dialectLabel, openTestStore } from '../helpers/store.js';
+import { DIALECTS, dialectLabel, openTestStore, withSkipReason } from '../helpers/store.js';
 import {
-  redisReachable,
+  redisSkipReason,
   registerTestAgent,
   startTestApp,
   TEST_REDIS_URL,
@@ -345,42 +345,45 @@ describe('the five-keys burst from one address, over real HTTP on 127.0.0.1 (bou
   });
 });
 
-const redisUp = await redisReachable();
-describe.skipIf(!redisUp)('per-address limits shared through Redis', () => {
-  it('two instances share one budget per address and one registration window', async () => {
-    const store = await openTestStore('sqlite');
-    const options = {
-      store,
-      redisUrl: TEST_REDIS_URL,
-      redisChannel: uniqueChannel(),
-      rateLimit: { max: 100, perAddressMax: 6, registrationsMax: 2 },
-      notifications: false as const,
-    };
-    const a = await buildApp(options);
-    const b = await buildApp(options);
-    try {
-      const registered: number[] = [];
-      for (const app of [a, b, a]) {
-        const response = await app.inject({
-          method: 'POST',
-          url: '/api/v1/agents',
-          payload: { name: `shared-${registered.length}` },
-          remoteAddress: '10.9.0.1',
-        });
-        registered.push(response.statusCode);
+const redisSkip = await redisSkipReason();
+describe.skipIf(redisSkip !== null)(
+  withSkipReason('per-address limits shared through Redis', redisSkip),
+  () => {
+    it('two instances share one budget per address and one registration window', async () => {
+      const store = await openTestStore('sqlite');
+      const options = {
+        store,
+        redisUrl: TEST_REDIS_URL,
+        redisChannel: uniqueChannel(),
+        rateLimit: { max: 100, perAddressMax: 6, registrationsMax: 2 },
+        notifications: false as const,
+      };
+      const a = await buildApp(options);
+      const b = await buildApp(options);
+      try {
+        const registered: number[] = [];
+        for (const app of [a, b, a]) {
+          const response = await app.inject({
+            method: 'POST',
+            url: '/api/v1/agents',
+            payload: { name: `shared-${registered.length}` },
+            remoteAddress: '10.9.0.1',
+          });
+          registered.push(response.statusCode);
+        }
+        expect(registered).toEqual([201, 201, 429]);
+        const statuses = [];
+        for (const app of [a, b, a, b, a]) {
+          statuses.push((await app.inject({ url: '/api/v1/agents', remoteAddress: '10.9.0.1' })).statusCode);
+        }
+        // Two registrations and four listings fill the address's 6, across both instances (the
+        // refused registration was stopped by the registration window before it counted).
+        expect(statuses).toEqual([200, 200, 200, 200, 429]);
+      } finally {
+        await a.close();
+        await b.close();
+        await store.close();
       }
-      expect(registered).toEqual([201, 201, 429]);
-      const statuses = [];
-      for (const app of [a, b, a, b, a]) {
-        statuses.push((await app.inject({ url: '/api/v1/agents', remoteAddress: '10.9.0.1' })).statusCode);
-      }
-      // Two registrations and four listings fill the address's 6, across both instances (the
-      // refused registration was stopped by the registration window before it counted).
-      expect(statuses).toEqual([200, 200, 200, 200, 429]);
-    } finally {
-      await a.close();
-      await b.close();
-      await store.close();
-    }
-  });
-});
+    });
+  },
+);

@@ -110,6 +110,11 @@ export async function redisReachable(url = TEST_REDIS_URL): Promise<boolean> {
   return ok;
 }
 
+/** Why the Redis tests cannot run (for `withSkipReason`), or null when Redis answers. */
+export async function redisSkipReason(url = TEST_REDIS_URL): Promise<string | null> {
+  return (await redisReachable(url)) ? null : `needs Redis: ${url} (TEST_REDIS_URL) is unreachable`;
+}
+
 /** A channel name no other test uses. */
 export function uniqueChannel(): string {
   return `gitswarm-test:${randomBytes(6).toString('hex')}`;

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   isPrivateTarget,
@@ -7,10 +8,10 @@ import {
 } from '../../src/core/notifications.js';
 import { type App, buildApp } from '../../src/server/app.js';
 import { openStore, type Store } from '../../src/store/index.js';
-import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
+import { DIALECTS, dialectLabel, openTestStore, type TestStore, withSkipReason } from '../helpers/store.js';
 import {
   createTestRepo,
-  redisReachable,
+  redisSkipReason,
   registerTestAgent,
   startTestApp,
   TEST_REDIS_URL,
@@ -26,12 +27,26 @@ import {
   waitFor,
 } from './webhook-helpers.js';
 
+/** The signature a receiver computes on its own: HMAC-SHA256 of the raw bytes with the shared secret. */
+function independentSignature(secret: string, raw: Buffer | string): string {
+  return `sha256=${createHmac('sha256', secret).update(raw).digest('hex')}`;
+}
+
 it('signs as sha256=<hex HMAC-SHA256> and verifies in constant time', () => {
-  const signature = signPayload('secret', '{"a":1}');
-  expect(signature).toMatch(/^sha256=[0-9a-f]{64}$/);
-  expect(verifySignature('secret', '{"a":1}', signature)).toBe(true);
-  expect(verifySignature('secret', '{"a":2}', signature)).toBe(false);
-  expect(verifySignature('other', '{"a":1}', signature)).toBe(false);
+  const body = '{"a":"é ✓"}';
+  const signature = signPayload('secret', body);
+  expect(signature).toBe(independentSignature('secret', Buffer.from(body, 'utf8')));
+  expect(verifySignature('secret', body, independentSignature('secret', Buffer.from(body, 'utf8')))).toBe(
+    true,
+  );
+  expect(verifySignature('secret', body, independentSignature('other', Buffer.from(body, 'utf8')))).toBe(
+    false,
+  );
+  expect(verifySignature('secret', body, signature.slice(0, -1))).toBe(false);
+  expect(verifySignature('secret', '{"a":1}', signPayload('secret', '{"a":1}'))).toBe(true);
+  const signatureA1 = signPayload('secret', '{"a":1}');
+  expect(verifySignature('secret', '{"a":2}', signatureA1)).toBe(false);
+  expect(verifySignature('other', '{"a":1}', signatureA1)).toBe(false);
   expect(notificationId('e1', 'a1')).toBe(notificationId('e1', 'a1'));
   expect(notificationId('e1', 'a1')).toMatch(
     /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
@@ -155,16 +170,26 @@ for (const dialect of DIALECTS) {
           rotate_secret: true,
         });
         const repo = await createTestRepo(t.app, owner);
-        await patchRepo(t.app, owner, repo.id, 'first');
+        // Not ASCII, so the signed bytes must be the UTF-8 bytes sent.
+        await patchRepo(t.app, owner, repo.id, 'first é ✓');
         await t.app.notifications?.idle();
         expect(receiver.deliveries).toHaveLength(1);
         const delivery = receiver.deliveries[0] as Delivery;
         expect(delivery.headers['x-gitswarm-event']).toBe('repo.settings_changed');
-        expect(delivery.headers['x-gitswarm-signature']).toBe(signPayload(secret as string, delivery.body));
+        expect(delivery.headers['x-gitswarm-signature']).toBe(
+          independentSignature(secret as string, delivery.raw),
+        );
+        expect(delivery.headers['x-gitswarm-signature']).not.toBe(
+          independentSignature('not the secret', delivery.raw),
+        );
         const payload = JSON.parse(delivery.body);
         expect(payload).toMatchObject({
           type: 'repo.settings_changed',
-          event: { repo_id: repo.id, agent_id: owner.id, metadata: { changes: { description: 'first' } } },
+          event: {
+            repo_id: repo.id,
+            agent_id: owner.id,
+            metadata: { changes: { description: 'first é ✓' } },
+          },
         });
         expect(delivery.headers['x-gitswarm-delivery']).toBe(payload.id);
         const list = await t.app.inject({ url: '/api/v1/me/notifications', headers: listener.headers });
@@ -330,63 +355,120 @@ it('retries on time with a coarse clock: a sweep that finds its row not yet due 
   }
 }, 10_000);
 
-const redisUp = await redisReachable();
-describe.skipIf(!redisUp)('notifications with two instances on Redis', () => {
-  let store: TestStore;
-  let store2: Store;
-  let first: App;
-  let second: App;
-  beforeAll(async () => {
-    store = await openTestStore('sqlite');
-    store2 = await openStore(store.location);
-    const options = {
-      redisUrl: TEST_REDIS_URL,
-      redisChannel: uniqueChannel(),
-      rateLimit: false as const,
-      notifications: { baseDelayMs: 5, maxAttempts: 2, allowPrivateTargets: true },
-    };
-    first = await buildApp({ ...options, store });
-    second = await buildApp({ ...options, store: store2 });
-    await first.ready();
-    await second.ready();
-  });
-  afterAll(async () => {
-    await first.close();
-    await second.close();
-    await store2.close();
-    await store.close();
-  });
-
-  it('an event heard by both instances is delivered once', async () => {
-    const receiver = await startReceiver();
+for (const dialect of DIALECTS) {
+  it(`${dialectLabel(dialect)}: the retry schedule doubles from the base delay, measured on the server's clock`, async () => {
+    const base = 40;
+    const receiver = await startReceiver([500, 502, 503, 500]);
+    // A clock the test moves: each recorded next_attempt_at is exactly "the attempt's time + delay".
+    let now = Date.parse('2030-01-01T00:00:00.000Z');
+    const clock = { now: () => new Date(now) };
+    const t = await startTestApp(dialect, {
+      clock,
+      notifications: { baseDelayMs: base, maxAttempts: 4, allowPrivateTargets: true },
+    });
     try {
-      const owner = await registerTestAgent(first);
-      const listener = await registerTestAgent(second);
-      await setWebhook(second, listener, { webhook_url: receiver.url, events: ['repo.settings_changed'] });
-      const repo = await createTestRepo(first, owner);
-      const heard = (app: App) =>
-        new Promise<void>((resolve) => {
-          const stop = app.events.subscribe((event) => {
-            if (event.event_type === 'repo.settings_changed') {
-              stop();
-              resolve();
-            }
-          });
-        });
-      const both = Promise.all([heard(first), heard(second)]);
-      await patchRepo(first, owner, repo.id, 'once');
-      await both;
-      await first.notifications?.idle();
-      await second.notifications?.idle();
-      expect(receiver.deliveries).toHaveLength(1);
-      const rows = await store.db
-        .selectFrom('gitswarm_agent_notifications')
-        .selectAll()
-        .where('agent_id', '=', listener.id)
-        .execute();
-      expect(rows.map((r) => r.delivered)).toEqual([true]);
+      const owner = await registerTestAgent(t.app);
+      const listener = await registerTestAgent(t.app);
+      await setWebhook(t.app, listener, { webhook_url: receiver.url, events: ['repo.settings_changed'] });
+      const repo = await createTestRepo(t.app, owner);
+      await patchRepo(t.app, owner, repo.id, 'backoff');
+      const row = (attempts: number) =>
+        waitFor(() =>
+          t.store.db
+            .selectFrom('gitswarm_agent_notifications')
+            .selectAll()
+            .where('agent_id', '=', listener.id)
+            .where('attempts', '=', attempts)
+            .executeTakeFirst(),
+        );
+      const schedule: (string | null)[] = [];
+      const attemptedAt: number[] = [];
+      for (let n = 1; n <= 4; n++) {
+        attemptedAt.push(now);
+        const recorded = await row(n);
+        schedule.push(recorded.next_attempt_at);
+        // Not due before its time: the receiver has seen exactly n attempts while the clock stands.
+        expect(receiver.deliveries).toHaveLength(n);
+        // Move the clock well past the due time; the dispatcher, polling, makes the next attempt.
+        now += 10 * 60_000;
+      }
+      const at = (ms: number) => new Date(ms).toISOString();
+      expect(schedule).toEqual([
+        at(attemptedAt[0]! + base),
+        at(attemptedAt[1]! + 2 * base),
+        at(attemptedAt[2]! + 4 * base),
+        // The last attempt failed: no retry planned.
+        null,
+      ]);
+      const failed = await row(4);
+      expect(failed).toMatchObject({ delivered: false, last_error: 'HTTP 500' });
     } finally {
-      receiver.server.close();
+      receiver.close();
+      await t.close();
     }
   });
-});
+}
+
+const redisSkip = await redisSkipReason();
+describe.skipIf(redisSkip !== null)(
+  withSkipReason('notifications with two instances on Redis', redisSkip),
+  () => {
+    let store: TestStore;
+    let store2: Store;
+    let first: App;
+    let second: App;
+    beforeAll(async () => {
+      store = await openTestStore('sqlite');
+      store2 = await openStore(store.location);
+      const options = {
+        redisUrl: TEST_REDIS_URL,
+        redisChannel: uniqueChannel(),
+        rateLimit: false as const,
+        notifications: { baseDelayMs: 5, maxAttempts: 2, allowPrivateTargets: true },
+      };
+      first = await buildApp({ ...options, store });
+      second = await buildApp({ ...options, store: store2 });
+      await first.ready();
+      await second.ready();
+    });
+    afterAll(async () => {
+      await first.close();
+      await second.close();
+      await store2.close();
+      await store.close();
+    });
+
+    it('an event heard by both instances is delivered once', async () => {
+      const receiver = await startReceiver();
+      try {
+        const owner = await registerTestAgent(first);
+        const listener = await registerTestAgent(second);
+        await setWebhook(second, listener, { webhook_url: receiver.url, events: ['repo.settings_changed'] });
+        const repo = await createTestRepo(first, owner);
+        const heard = (app: App) =>
+          new Promise<void>((resolve) => {
+            const stop = app.events.subscribe((event) => {
+              if (event.event_type === 'repo.settings_changed') {
+                stop();
+                resolve();
+              }
+            });
+          });
+        const both = Promise.all([heard(first), heard(second)]);
+        await patchRepo(first, owner, repo.id, 'once');
+        await both;
+        await first.notifications?.idle();
+        await second.notifications?.idle();
+        expect(receiver.deliveries).toHaveLength(1);
+        const rows = await store.db
+          .selectFrom('gitswarm_agent_notifications')
+          .selectAll()
+          .where('agent_id', '=', listener.id)
+          .execute();
+        expect(rows.map((r) => r.delivered)).toEqual([true]);
+      } finally {
+        receiver.server.close();
+      }
+    });
+  },
+);

@@ -3,9 +3,9 @@ import { adjustKarma } from '../../src/core/karma.js';
 import { buildApp } from '../../src/server/app.js';
 import { rateLimitFor } from '../../src/server/plugins/rate-limit.js';
 import { inTransaction, openStore } from '../../src/store/index.js';
-import { DIALECTS, dialectLabel, openTestStore } from '../helpers/store.js';
+import { DIALECTS, dialectLabel, openTestStore, withSkipReason } from '../helpers/store.js';
 import {
-  redisReachable,
+  redisSkipReason,
   registerTestAgent,
   startTestApp,
   TEST_REDIS_URL,
@@ -85,8 +85,8 @@ async function registerAs(t: TestApp, remoteAddress: string) {
   return { id: body.agent.id, headers: { authorization: `Bearer ${body.api_key}` } };
 }
 
-const redisUp = await redisReachable();
-describe.skipIf(!redisUp)('rate limits shared through Redis', () => {
+const redisSkip = await redisSkipReason();
+describe.skipIf(redisSkip !== null)(withSkipReason('rate limits shared through Redis', redisSkip), () => {
   it('two instances share one budget per key', async () => {
     const channel = uniqueChannel();
     const store = await openTestStore('sqlite');

@@ -14,6 +14,7 @@ import { buildApp } from '../../src/server/app.js';
 import { SQLITE_FILE } from '../../src/server/serve.js';
 import { openStore, toJson } from '../../src/store/index.js';
 import { BIN, cleanEnv } from '../cli/helpers.js';
+import { requireFreshBuild } from '../helpers/built.js';
 import { registerTestAgent } from './helpers.js';
 import { setWebhook, startHangingServer, waitFor } from './webhook-helpers.js';
 
@@ -54,6 +55,7 @@ it('SIGTERM with 3,000 deliveries pending to a hanging host: the server exits an
     await store.close();
   }
 
+  requireFreshBuild();
   const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], {
     env: cleanEnv({ GITSWARM_DATA_DIR: dataDir, GITSWARM_ALLOW_PRIVATE_WEBHOOKS: '1', LOG_LEVEL: 'silent' }),
     stdio: 'ignore',

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +11,7 @@ import { getRepo } from '../../src/core/repos.js';
 import { startServer, storeLocation } from '../../src/server/serve.js';
 import { withRepoLock } from '../../src/store/index.js';
 import { accepts, freePort, portCloses } from '../helpers/ports.js';
-import { postgresLocation } from '../helpers/store.js';
+import { postgresLocation, postgresServerSkipReason, withSkipReason } from '../helpers/store.js';
 
 const realPostgres = postgresLocation().startsWith('postgres');
 if (!realPostgres) {
@@ -71,16 +73,26 @@ describe('startServer', () => {
       await held;
     });
     await lockTaken;
+    // The PATCH is in flight once the server has received it (it then waits at the lock).
+    const received = once(server.app.server, 'request');
     const inFlight = json(`${server.url}/api/v1/repos/${repo.id}`, {
       method: 'PATCH',
       headers: auth,
       body: JSON.stringify({ description: 'during shutdown' }),
     });
-    // Give the request time to reach the lock (it waits there), then start closing.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const [request] = (await received) as [IncomingMessage];
+    expect(request.method).toBe('PATCH');
     const closing = server.close();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
+    // Closing stops taking connections: poll (bounded) until a new request is refused.
+    const refusedBy = Date.now() + 5000;
+    let refused = false;
+    while (!refused && Date.now() < refusedBy) {
+      refused = await fetch(`${server.url}/healthz`).then(
+        () => false,
+        () => true,
+      );
+    }
+    expect(refused).toBe(true);
     release();
     await holder;
     const finished = await inFlight;
@@ -90,8 +102,9 @@ describe('startServer', () => {
     await server.close();
   });
 
-  it.skipIf(!postgresLocation().startsWith('postgres'))(
-    'runs migrations at start on PostgreSQL',
+  const noServer = postgresServerSkipReason('postgres');
+  it.skipIf(noServer !== null)(
+    withSkipReason('runs migrations at start on PostgreSQL', noServer),
     async () => {
       const server = await startServer({
         port: 0,

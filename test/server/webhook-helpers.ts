@@ -11,6 +11,8 @@ import type { TestAgent } from './helpers.js';
 export interface ReceivedDelivery {
   headers: IncomingHttpHeaders;
   body: string;
+  /** The bytes as they arrived (a signature is checked against these, not a re-encoding). */
+  raw: Buffer;
 }
 
 export interface Receiver {
@@ -24,12 +26,13 @@ export interface Receiver {
 export async function startReceiver(statuses: number[] = []): Promise<Receiver> {
   const deliveries: ReceivedDelivery[] = [];
   const server = createServer((request, response) => {
-    let body = '';
-    request.on('data', (chunk) => {
-      body += chunk;
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
     });
     request.on('end', () => {
-      deliveries.push({ headers: request.headers, body });
+      const raw = Buffer.concat(chunks);
+      deliveries.push({ headers: request.headers, body: raw.toString('utf8'), raw });
       response.statusCode = statuses.shift() ?? 200;
       response.end('ok');
     });
@@ -43,7 +46,7 @@ export async function startHangingServer(): Promise<Receiver & { open: () => num
   let open = 0;
   let most = 0;
   const server = createServer((request) => {
-    deliveries.push({ headers: request.headers, body: '' });
+    deliveries.push({ headers: request.headers, body: '', raw: Buffer.alloc(0) });
     open += 1;
     most = Math.max(most, open);
     request.socket.once('close', () => {
@@ -89,11 +92,13 @@ export async function patchRepo(app: App, agent: TestAgent, repoId: string, desc
   expect(response.statusCode).toBe(200);
 }
 
-/** Polls until `check` returns something truthy; the test's timeout bounds the wait. */
-export async function waitFor<T>(check: () => T | Promise<T>): Promise<NonNullable<T>> {
+/** Polls every 10 ms until `check` returns something truthy; fails after `deadlineMs` (default 10 s). */
+export async function waitFor<T>(check: () => T | Promise<T>, deadlineMs = 10_000): Promise<NonNullable<T>> {
+  const deadline = Date.now() + deadlineMs;
   for (;;) {
     const value = await check();
     if (value) return value as NonNullable<T>;
+    if (Date.now() > deadline) throw new Error(`waitFor: the condition did not hold within ${deadlineMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, buildApp } from '../../src/server/app.js';
 import { openStore, type Store } from '../../src/store/index.js';
-import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
+import { DIALECTS, dialectLabel, openTestStore, type TestStore, withSkipReason } from '../helpers/store.js';
 import {
   createTestRepo,
-  redisReachable,
+  redisSkipReason,
   registerTestAgent,
   startTestApp,
   TEST_REDIS_URL,
@@ -12,6 +12,7 @@ import {
   type TestApp,
   uniqueChannel,
 } from './helpers.js';
+import { waitFor } from './webhook-helpers.js';
 import { connectWs, type WsMessage } from './ws-client.js';
 
 async function listen(app: App): Promise<string> {
@@ -199,74 +200,68 @@ describe('WebSocket connections are limited per key and per address', () => {
   });
 });
 
-/** Polls `check` every 20 ms until it holds (at most 5 s). */
-async function waitFor(check: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 250; i++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  throw new Error('condition not met in 5 s');
-}
-
-const redisUp = await redisReachable();
+const redisSkip = await redisSkipReason();
 for (const dialect of DIALECTS) {
-  describe.skipIf(!redisUp)(`${dialectLabel(dialect)}: two instances on one database and Redis`, () => {
-    let store: TestStore;
-    let store2: Store | null;
-    let first: App;
-    let second: App;
-    let firstUrl: string;
-    let secondUrl: string;
-    beforeAll(async () => {
-      store = await openTestStore(dialect);
-      // A second connection to the same database; PGlite lives in-process, so both share it there.
-      store2 = store.location.startsWith('pglite:')
-        ? null
-        : await openStore(store.location, store.schema ? { schema: store.schema, maxConnections: 4 } : {});
-      const channel = uniqueChannel();
-      const options = {
-        redisUrl: TEST_REDIS_URL,
-        redisChannel: channel,
-        rateLimit: false as const,
-        notifications: false as const,
-      };
-      first = await buildApp({ ...options, store });
-      second = await buildApp({ ...options, store: store2 ?? store });
-      firstUrl = await listen(first);
-      secondUrl = await listen(second);
-    });
-    afterAll(async () => {
-      await first.close();
-      await second.close();
-      await store2?.close();
-      await store.close();
-    });
+  describe.skipIf(redisSkip !== null)(
+    withSkipReason(`${dialectLabel(dialect)}: two instances on one database and Redis`, redisSkip),
+    () => {
+      let store: TestStore;
+      let store2: Store | null;
+      let first: App;
+      let second: App;
+      let firstUrl: string;
+      let secondUrl: string;
+      beforeAll(async () => {
+        store = await openTestStore(dialect);
+        // A second connection to the same database; PGlite lives in-process, so both share it there.
+        store2 = store.location.startsWith('pglite:')
+          ? null
+          : await openStore(store.location, store.schema ? { schema: store.schema, maxConnections: 4 } : {});
+        const channel = uniqueChannel();
+        const options = {
+          redisUrl: TEST_REDIS_URL,
+          redisChannel: channel,
+          rateLimit: false as const,
+          notifications: false as const,
+        };
+        first = await buildApp({ ...options, store });
+        second = await buildApp({ ...options, store: store2 ?? store });
+        firstUrl = await listen(first);
+        secondUrl = await listen(second);
+      });
+      afterAll(async () => {
+        await first.close();
+        await second.close();
+        await store2?.close();
+        await store.close();
+      });
 
-    it('a write on one instance reaches subscribers of both, exactly once each', async () => {
-      const owner = await registerTestAgent(first);
-      const watcher = await registerTestAgent(second);
-      const repo = await createTestRepo(second, owner);
-      const onFirst = await connectWs(firstUrl, watcher.headers);
-      const onSecond = await connectWs(secondUrl, watcher.headers);
-      for (const client of [onFirst, onSecond]) {
-        client.send({ type: 'subscribe', repo_id: repo.id });
-        await client.next((m) => m.type === 'subscribed');
-      }
-      await patchRepo(first, owner, repo.id, 'one');
-      await patchRepo(second, owner, repo.id, 'two');
-      // Redis keeps order per publishing connection only: a marker through each instance proves that
-      // everything each one published before it has arrived.
-      await patchRepo(first, owner, repo.id, 'marker-first');
-      await patchRepo(second, owner, repo.id, 'marker-second');
-      const description = (m: WsMessage) =>
-        (m.event as { metadata: { changes: { description: string } } }).metadata.changes.description;
-      for (const client of [onFirst, onSecond]) {
-        await client.next((m) => m.type === 'event' && description(m) === 'marker-first');
-        await client.next((m) => m.type === 'event' && description(m) === 'marker-second');
-        const seen = client.received.filter(isEvent('repo.settings_changed')).map(description);
-        expect(seen.sort()).toEqual(['marker-first', 'marker-second', 'one', 'two']);
-        await client.close();
-      }
-    });
-  });
+      it('a write on one instance reaches subscribers of both, exactly once each', async () => {
+        const owner = await registerTestAgent(first);
+        const watcher = await registerTestAgent(second);
+        const repo = await createTestRepo(second, owner);
+        const onFirst = await connectWs(firstUrl, watcher.headers);
+        const onSecond = await connectWs(secondUrl, watcher.headers);
+        for (const client of [onFirst, onSecond]) {
+          client.send({ type: 'subscribe', repo_id: repo.id });
+          await client.next((m) => m.type === 'subscribed');
+        }
+        await patchRepo(first, owner, repo.id, 'one');
+        await patchRepo(second, owner, repo.id, 'two');
+        // Redis keeps order per publishing connection only: a marker through each instance proves that
+        // everything each one published before it has arrived.
+        await patchRepo(first, owner, repo.id, 'marker-first');
+        await patchRepo(second, owner, repo.id, 'marker-second');
+        const description = (m: WsMessage) =>
+          (m.event as { metadata: { changes: { description: string } } }).metadata.changes.description;
+        for (const client of [onFirst, onSecond]) {
+          await client.next((m) => m.type === 'event' && description(m) === 'marker-first');
+          await client.next((m) => m.type === 'event' && description(m) === 'marker-second');
+          const seen = client.received.filter(isEvent('repo.settings_changed')).map(description);
+          expect(seen.sort()).toEqual(['marker-first', 'marker-second', 'one', 'two']);
+          await client.close();
+        }
+      });
+    },
+  );
 }

@@ -3,7 +3,14 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lockedTransaction, openStore, type Store, toJson, withRepoLock } from '../../src/store/index.js';
 import { BOOLEAN_COLUMNS, JSON_COLUMNS } from '../../src/store/normalized-columns.js';
-import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
+import {
+  DIALECTS,
+  dialectLabel,
+  openTestStore,
+  postgresServerSkipReason,
+  type TestStore,
+  withSkipReason,
+} from '../helpers/store.js';
 
 const SECTION_9_TABLES = [
   'gitswarm_agents',
@@ -137,8 +144,13 @@ for (const dialect of DIALECTS) {
     });
 
     // Two stores on one database stand in for two processes (PGlite lives in one process only).
-    if (dialectLabel(dialect) !== 'pglite')
-      it('excludes across stores: an operation lock and a one-transaction lock wait for each other', async () => {
+    const twoStores = dialectLabel(dialect) === 'pglite' ? postgresServerSkipReason(dialect) : null;
+    it.skipIf(twoStores !== null)(
+      withSkipReason(
+        'excludes across stores: an operation lock and a one-transaction lock wait for each other',
+        twoStores,
+      ),
+      async () => {
         const other = await openStore(store.location, store.schema ? { schema: store.schema } : {});
         type Locked = (repoId: string, work: () => Promise<void>) => Promise<void>;
         const operation =
@@ -149,6 +161,31 @@ for (const dialect of DIALECTS) {
           (on: Store): Locked =>
           (repoId, work) =>
             lockedTransaction(on, repoId, work);
+        /**
+         * Returns once the waiter is blocked on the lock. PostgreSQL shows it: an advisory lock
+         * not granted (polled, with a deadline). SQLite's file lock shows no waiter, so there the
+         * waiter gets a bounded window in which running early would be caught.
+         */
+        const waiterBlocked = async (repoId: string) => {
+          if (dialect === 'sqlite') {
+            await new Promise((resolve) => setTimeout(resolve, 150));
+            return;
+          }
+          const deadline = Date.now() + 10_000;
+          for (;;) {
+            // The lock's 64-bit key shows as classid (high half) and objid (low half).
+            const { rows } = await sql<{ n: string }>`
+              with k as (select hashtextextended(${repoId}, 0) as key)
+              select count(*) as n from pg_locks, k
+              where locktype = 'advisory' and not granted
+                and classid = ((k.key >> 32) & 4294967295)::oid and objid = (k.key & 4294967295)::oid`.execute(
+              store.db,
+            );
+            if (Number(rows[0]?.n) > 0) return;
+            if (Date.now() > deadline) throw new Error('the waiter never blocked on the lock in 10 s');
+            await new Promise((resolve) => setTimeout(resolve, 5));
+          }
+        };
         /** The holder takes the lock first; the waiter must run only after the holder let go. */
         const expectExclusion = async (holder: Locked, waiter: Locked) => {
           const repoId = randomUUID();
@@ -170,7 +207,7 @@ for (const dialect of DIALECTS) {
           const waiting = waiter(repoId, async () => {
             order.push('waiter');
           });
-          await new Promise((resolve) => setTimeout(resolve, 150));
+          await waiterBlocked(repoId);
           order.push('released');
           finish();
           await Promise.all([holding, waiting]);
@@ -187,24 +224,31 @@ for (const dialect of DIALECTS) {
         } finally {
           await other.close();
         }
-      });
+      },
+    );
 
     // Only a PostgreSQL server takes a connection URL with session options.
-    if (dialectLabel(dialect) === 'postgres')
-      it('runs PostgreSQL sessions in UTC and keeps the options of the URL', async () => {
-        const url = new URL(store.location);
-        url.searchParams.set('options', '-c statement_timeout=12345');
-        const other = await openStore(url.toString(), store.schema ? { schema: store.schema } : {});
-        try {
-          const { rows } = await sql<{ tz: string; timeout: string }>`
+    if (dialect === 'postgres')
+      it.skipIf(postgresServerSkipReason(dialect) !== null)(
+        withSkipReason(
+          'runs PostgreSQL sessions in UTC and keeps the options of the URL',
+          postgresServerSkipReason(dialect),
+        ),
+        async () => {
+          const url = new URL(store.location);
+          url.searchParams.set('options', '-c statement_timeout=12345');
+          const other = await openStore(url.toString(), store.schema ? { schema: store.schema } : {});
+          try {
+            const { rows } = await sql<{ tz: string; timeout: string }>`
             select current_setting('TimeZone') as tz, current_setting('statement_timeout') as timeout`.execute(
-            other.db,
-          );
-          expect(rows[0]).toEqual({ tz: 'UTC', timeout: '12345ms' });
-        } finally {
-          await other.close();
-        }
-      });
+              other.db,
+            );
+            expect(rows[0]).toEqual({ tz: 'UTC', timeout: '12345ms' });
+          } finally {
+            await other.close();
+          }
+        },
+      );
 
     it('rolls back everything a failed transaction wrote', async () => {
       const repoId = randomUUID();
