@@ -1,0 +1,50 @@
+/**
+ * Stryker (mutation testing) for the modules that hold the rules (docs/testing.md).
+ * Run it through `npm run test:mutation` (scripts/mutation-run.mjs), which runs one module at a time:
+ * MUTATION_MODULE names the module (scripts/mutation-modules.mjs) and MUTATION_MUTATE may narrow
+ * the mutated files or lines (`src/core/consensus.ts:40-60`). Without MUTATION_MODULE every module's
+ * files are mutated in one run against all their tests (slow: hours on two cores).
+ */
+import './scripts/mutation-ts7-bridge.mjs';
+import { MODULE_ORDER, MODULES } from './scripts/mutation-modules.mjs';
+
+const moduleName = process.env.MUTATION_MODULE;
+if (moduleName && !MODULES[moduleName]) {
+  throw new Error(`MUTATION_MODULE=${moduleName} is not one of: ${MODULE_ORDER.join(', ')}`);
+}
+const selected = moduleName ? [MODULES[moduleName]] : MODULE_ORDER.map((name) => MODULES[name]);
+const reportDir = `reports/mutation/${moduleName ?? 'all'}`;
+const narrowed = process.env.MUTATION_MUTATE?.split(',').filter(Boolean);
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  testRunner: 'vitest',
+  vitest: { configFile: 'vitest.config.ts', related: false },
+  // Per-test coverage: a mutant runs only the tests that reached it.
+  coverageAnalysis: 'perTest',
+  checkers: ['typescript'],
+  // The type check covers src (tsconfig.build.json): a mutant in src that only breaks a test's types
+  // is rare, and checking the tests too would double the checker's work per mutant.
+  tsconfigFile: 'tsconfig.build.json',
+  // TypeScript 7 (the project's compiler) checks the mutants; the bridge supplies what the checker
+  // still expects from TypeScript 6 (see scripts/mutation-ts7-bridge.mjs).
+  typescriptChecker: { experimentalNativePreview: true },
+  checkerNodeArgs: ['--import', './scripts/mutation-ts7-bridge.mjs'],
+  mutate: narrowed ?? selected.flatMap((module) => module.mutate),
+  testFiles: [...new Set(selected.flatMap((module) => module.tests))],
+  // Two cores are shared: one test-runner process, one checker.
+  concurrency: 1,
+  incremental: true,
+  incrementalFile: `${reportDir}/incremental.json`,
+  reporters: ['clear-text', 'progress', 'html', 'json'],
+  htmlReporter: { fileName: `${reportDir}/mutation.html` },
+  jsonReporter: { fileName: `${reportDir}/mutation.json` },
+  clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true },
+  thresholds: { high: 85, low: 70, break: null },
+  // Tests use real git and real databases on a busy machine: leave room before calling a mutant a timeout.
+  timeoutMS: 15_000,
+  dryRunTimeoutMinutes: 20,
+  ignorePatterns: ['/dist', '/.tools', '/.worktrees', '/.gitswarm', '/coverage', '/bench', '/demo'],
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: 'always',
+};
