@@ -48,6 +48,10 @@ export default {
   testFiles: [...new Set(selected.flatMap((module) => module.tests))],
   // Two cores are shared: one test-runner process, one checker.
   concurrency: 1,
+  // Static mutants (module-level constants) are never activated by the vitest runner with vitest 5
+  // here: REVERT_PENALTY = +10 "survived" the test that asserts -10. Counting them would report
+  // bugs the tests do catch; they are listed as ignored instead (docs/testing.md).
+  ignoreStatic: true,
   incremental: true,
   incrementalFile: `${reportDir}/incremental.json`,
   reporters: ['clear-text', 'progress', 'html', 'json'],
