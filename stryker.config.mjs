@@ -14,7 +14,8 @@ if (moduleName && !MODULES[moduleName]) {
   throw new Error(`MUTATION_MODULE=${moduleName} is not one of: ${MODULE_ORDER.join(', ')}`);
 }
 const selected = moduleName ? [MODULES[moduleName]] : MODULE_ORDER.map((name) => MODULES[name]);
-const reportDir = `reports/mutation/${moduleName ?? 'all'}`;
+// MUTATION_REPORTS moves the reports and incremental files (a fresh directory = a run without history, as in CI).
+const reportDir = `${process.env.MUTATION_REPORTS ?? 'reports/mutation'}/${moduleName ?? 'all'}`;
 const narrowed = process.env.MUTATION_MUTATE?.split(',').filter(Boolean);
 
 /**

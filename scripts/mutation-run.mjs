@@ -47,7 +47,7 @@ export function runStryker(moduleName, { mutate, force = false, deadline } = {})
 }
 
 export function reportPath(moduleName) {
-  return `${root}reports/mutation/${moduleName}/mutation.json`;
+  return `${root}${process.env.MUTATION_REPORTS ?? 'reports/mutation'}/${moduleName}/mutation.json`;
 }
 
 function formatDuration(ms) {

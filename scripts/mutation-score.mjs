@@ -26,15 +26,18 @@ export function summarize(reportPath) {
       Ignored: 0,
     };
     for (const mutant of mutants) {
-      counts[mutant.status] = (counts[mutant.status] ?? 0) + 1;
-      if (UNDETECTED.has(mutant.status)) {
+      // Static mutants are ignored (stryker.config.mjs: ignoreStatic); a result kept by incremental
+      // mode from before that setting still says Survived, and is ignored here the same way.
+      const status = mutant.static && UNDETECTED.has(mutant.status) ? 'Ignored' : mutant.status;
+      counts[status] = (counts[status] ?? 0) + 1;
+      if (UNDETECTED.has(status)) {
         survivors.push({
           file,
           line: mutant.location.start.line,
           column: mutant.location.start.column,
           mutator: mutant.mutatorName,
           replacement: mutant.replacement,
-          status: mutant.status,
+          status,
         });
       }
     }
@@ -68,7 +71,8 @@ export function formatSummary(name, summary) {
   lines.push(
     `${name}: ${formatScore(summary.total.score)} (${summary.total.detected}/${summary.total.valid} detected;` +
       ` killed ${counts.Killed ?? 0}, timeout ${counts.Timeout ?? 0}, survived ${counts.Survived ?? 0},` +
-      ` no coverage ${counts.NoCoverage ?? 0}, compile errors ${counts.CompileError ?? 0})`,
+      ` no coverage ${counts.NoCoverage ?? 0}, compile errors ${counts.CompileError ?? 0},` +
+      ` ignored ${counts.Ignored ?? 0})`,
   );
   for (const s of summary.survivors) {
     lines.push(
