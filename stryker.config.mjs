@@ -27,7 +27,10 @@ const narrowed = process.env.MUTATION_MUTATE?.split(',').filter(Boolean);
 function checkerTsconfig() {
   mkdirSync(reportDir, { recursive: true });
   const file = `${reportDir}/tsconfig.check.json`;
-  const up = reportDir.split('/').map(() => '..').join('/');
+  const up = reportDir
+    .split('/')
+    .map(() => '..')
+    .join('/');
   const include = selected.flatMap((module) => module.mutate).map((glob) => `${up}/${glob}`);
   writeFileSync(file, `${JSON.stringify({ extends: `${up}/tsconfig.json`, include }, null, 2)}\n`);
   return file;
