@@ -123,7 +123,10 @@ for (const dialect of DIALECTS) {
       // second (its details show the 10 it read); on PostgreSQL the pool may order them, and the check does.
       const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
       expect(refused.reason).toMatchObject({ code: 'insufficient_budget', details: { required: 8 } });
-      if (dialect === 'sqlite') expect(refused.reason.details).toEqual({ available: 10, required: 8 });
+      if (dialect === 'sqlite') {
+        expect(refused.reason.message).toBe('The budget has 10 available credits; the bounty needs 8.');
+        expect(refused.reason.details).toEqual({ available: 10, required: 8 });
+      }
       expect(await getBudget(store.db, s.repo.id)).toMatchObject({
         available_credits: 2,
         reserved_credits: 8,
