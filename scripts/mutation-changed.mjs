@@ -93,6 +93,8 @@ async function main(argv) {
   const base = git('merge-base', baseRef, 'HEAD').trim();
   const minutes = Number(option(argv, '--minutes', '10'));
   const breakAt = Number(option(argv, '--break', '85'));
+  if (!(minutes > 0)) throw new Error(`--minutes must be a positive number, got ${minutes}`);
+  if (!(breakAt >= 0 && breakAt <= 100)) throw new Error(`--break must be from 0 to 100, got ${breakAt}`);
   const deadline = Date.now() + minutes * 60_000;
 
   const byModule = new Map();
