@@ -67,6 +67,11 @@ for (const dialect of DIALECTS) {
         'invalid_input',
         'Deleting refs/heads/topic needs its current value.',
       ]);
+      const shortOld = await caught(moveRef(repo.dir, oplog, move({ old: main.slice(0, 12), new: main })));
+      expect([shortOld.code, shortOld.message]).toEqual([
+        'invalid_input',
+        'A ref move needs full object ids (refs/heads/topic).',
+      ]);
       expect(await operations()).toEqual([]);
     });
 
@@ -97,11 +102,22 @@ for (const dialect of DIALECTS) {
         expect(error.details).toMatchObject({
           git_args: ['update-ref', '-m', 'gitswarm: merge', 'refs/heads/topic', main, ZERO],
         });
-        expect((error.details as { git_stderr: string }).git_stderr).toMatch(/^fatal: not a git repository/);
+        const stderr = (error.details as { git_stderr: string }).git_stderr;
+        expect(stderr).toMatch(/^fatal: not a git repository/);
+        expect(stderr).toBe(stderr.trim());
       } finally {
         rmSync(notARepo, { recursive: true, force: true });
       }
       expect(await operations()).toEqual([{ ref: 'refs/heads/topic', status: 'rolled_back' }]);
+    });
+
+    it('an object id that starts with zeros is a commit, not a deletion', async () => {
+      // Commit until git gives an id starting with 0 (one in sixteen).
+      let oid = await repo.commitOn('zero', { 'n.txt': '0' });
+      for (let n = 1; !oid.startsWith('0'); n++) oid = await repo.commitOn('zero', { 'n.txt': String(n) });
+      await oplog.begin(move({ ref: 'refs/heads/zero', old: null, new: oid }));
+      const results = await reconcileRefMoves(repo.dir, store, oplog.repoId, fixedClock());
+      expect(results.map((r) => r.outcome)).toEqual(['applied']);
     });
 
     it('reconciles a deletion: applied when the ref is gone, rolled back when it is still there', async () => {
