@@ -1,0 +1,138 @@
+/**
+ * The modules under mutation testing: the rules that matter most (issue 17). Each module names the
+ * source files Stryker mutates and the test files that exercise them in-process (tests that run the
+ * built CLI in `dist/` cannot see a mutant in `src/`, so they are left out: they would only cost time).
+ * With per-test coverage, each mutant then runs only the tests among these that reach it.
+ */
+
+/** @type {Record<string, { mutate: string[], tests: string[] }>} */
+export const MODULES = {
+  consensus: {
+    mutate: ['src/core/consensus.ts'],
+    tests: [
+      'test/core/consensus.test.ts',
+      'test/core/review-freshness.test.ts',
+      'test/core/branch-rules-merge.test.ts',
+      'test/core/karma-farming.test.ts',
+      'test/mutation/consensus.test.ts',
+    ],
+  },
+  access: {
+    mutate: ['src/core/access.ts'],
+    tests: [
+      'test/core/access.test.ts',
+      'test/core/repo-archived.test.ts',
+      'test/core/karma-farming.test.ts',
+      'test/mutation/access.test.ts',
+    ],
+  },
+  reviews: {
+    mutate: ['src/core/reviews.ts', 'src/core/review-freshness.ts'],
+    tests: [
+      'test/core/reviews.test.ts',
+      'test/core/review-freshness.test.ts',
+      'test/core/consensus.test.ts',
+      'test/core/branch-rules-merge.test.ts',
+      'test/server/review-stale.test.ts',
+      'test/mutation/reviews.test.ts',
+    ],
+  },
+  proposals: {
+    mutate: ['src/core/proposals.ts', 'src/core/proposal-execution.ts'],
+    tests: [
+      'test/core/proposals.test.ts',
+      'test/core/proposals-concurrency.test.ts',
+      'test/core/governance-flow.test.ts',
+      'test/mutation/proposals.test.ts',
+    ],
+  },
+  elections: {
+    mutate: ['src/core/elections.ts'],
+    tests: ['test/core/elections.test.ts', 'test/core/scheduler.test.ts', 'test/mutation/elections.test.ts'],
+  },
+  stages: {
+    mutate: ['src/core/stages.ts'],
+    tests: ['test/core/stages.test.ts', 'test/core/governance-flow.test.ts', 'test/mutation/stages.test.ts'],
+  },
+  karma: {
+    mutate: ['src/core/karma.ts'],
+    tests: [
+      'test/core/karma.test.ts',
+      'test/core/karma-farming.test.ts',
+      'test/core/consensus.test.ts',
+      'test/core/council.test.ts',
+      'test/server/agent-karma.test.ts',
+      'test/mutation/karma.test.ts',
+    ],
+  },
+  budget: {
+    mutate: ['src/core/budget.ts'],
+    tests: [
+      'test/core/budget.test.ts',
+      'test/core/tasks.test.ts',
+      'test/core/tasks-claim-streams.test.ts',
+      'test/core/karma-farming.test.ts',
+      'test/mutation/budget.test.ts',
+    ],
+  },
+  oplog: {
+    mutate: ['src/engine/oplog.ts', 'src/core/recovery.ts'],
+    tests: [
+      'test/engine/oplog.test.ts',
+      'test/core/federation-recovery.test.ts',
+      'test/engine/merge.test.ts',
+      'test/engine/rebase-revert.test.ts',
+      'test/mutation/oplog.test.ts',
+    ],
+  },
+  streams: {
+    mutate: ['src/core/stream-merge.ts', 'src/core/stream-cascade.ts', 'src/core/stream-revert.ts'],
+    tests: [
+      'test/core/federation-merge.test.ts',
+      'test/core/federation-cascade.test.ts',
+      'test/core/stream-cascade.test.ts',
+      'test/core/streams.test.ts',
+      'test/core/federation-recovery.test.ts',
+      'test/mutation/streams.test.ts',
+    ],
+  },
+  notifications: {
+    mutate: ['src/core/notifications/**/*.ts'],
+    tests: [
+      'test/server/notifications.test.ts',
+      'test/server/notification-delivery.test.ts',
+      'test/server/notification-fan-out.test.ts',
+      'test/core/notification-addresses.test.ts',
+      'test/mutation/notifications.test.ts',
+    ],
+  },
+  idempotency: {
+    mutate: ['src/server/plugins/idempotency.ts'],
+    tests: [
+      'test/server/idempotency.test.ts',
+      'test/server/idempotency-crash.test.ts',
+      'test/mutation/idempotency.test.ts',
+    ],
+  },
+  sandbox: {
+    mutate: ['src/engine/sandbox*.ts'],
+    tests: ['test/engine/sandbox.test.ts', 'test/mutation/sandbox.test.ts'],
+  },
+};
+
+/** Order of a full run: the smallest and most central modules first. */
+export const MODULE_ORDER = [
+  'consensus',
+  'access',
+  'karma',
+  'budget',
+  'stages',
+  'oplog',
+  'reviews',
+  'idempotency',
+  'sandbox',
+  'elections',
+  'proposals',
+  'streams',
+  'notifications',
+];

@@ -1,0 +1,232 @@
+/**
+ * Access rules the other access tests leave loose, each pinned where a deliberate bug (a mutant)
+ * would change the answer: the level each action needs at its boundary, a grant at the instant it
+ * expires, a repository without karma rows, the refusal's details, re-granting and revoking, and
+ * the activity both leave.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  accessRank,
+  getRepoForAction,
+  grantAccess,
+  isAccessLevel,
+  listAccessGrants,
+  requireAction,
+  resolveAccess,
+  revokeAccess,
+} from '../../src/core/access.js';
+import { listActivity } from '../../src/core/activity.js';
+import type { GitSwarmError } from '../../src/errors.js';
+import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
+import { seedAgent, seedRepo, testDeps } from '../helpers/streams-fixture.js';
+
+async function caught(promise: Promise<unknown>): Promise<GitSwarmError> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as GitSwarmError;
+  }
+  throw new Error('expected a refusal');
+}
+
+describe('access levels', () => {
+  it('ranks none < read < write < maintain < admin; "none" is not a level one can grant', () => {
+    expect(['none', 'read', 'write', 'maintain', 'admin'].map((l) => accessRank(l as 'none'))).toEqual([
+      0, 1, 2, 3, 4,
+    ]);
+    for (const level of ['read', 'write', 'maintain', 'admin']) expect(isAccessLevel(level)).toBe(true);
+    expect(isAccessLevel('none')).toBe(false);
+    expect(isAccessLevel('owner')).toBe(false);
+    expect(isAccessLevel('')).toBe(false);
+  });
+});
+
+for (const dialect of DIALECTS) {
+  describe(`${dialectLabel(dialect)}: access rules at their edges`, () => {
+    let store: TestStore;
+    let deps: ReturnType<typeof testDeps>;
+    beforeAll(async () => {
+      store = await openTestStore(dialect);
+      deps = testDeps(store);
+    });
+    afterAll(async () => {
+      await store.close();
+    });
+
+    it('each action needs exactly its level: read, write, merge = maintain, settings = admin', async () => {
+      const seeded = await seedRepo(deps, { agent_access: 'allowlist' });
+      const { repo, owner } = seeded;
+      const agents = {
+        read: await seedAgent(deps, 'reader'),
+        write: await seedAgent(deps, 'writer'),
+        maintain: await seedAgent(deps, 'maintainer'),
+        admin: await seedAgent(deps, 'admin'),
+      };
+      for (const [level, agent] of Object.entries(agents)) {
+        await grantAccess(deps, store.db, { repo, actor: owner, agent, level: level as 'read' });
+      }
+      const actions = ['read', 'write', 'merge', 'settings'] as const;
+      const allowed: Record<string, string[]> = {};
+      for (const [level, agent] of Object.entries(agents)) {
+        allowed[level] = [];
+        for (const action of actions) {
+          const result = await requireAction(deps, store.db, repo, agent, action).then(
+            (access) => access,
+            (error: GitSwarmError) => error,
+          );
+          if ('level' in result) {
+            expect(result).toEqual({ level, source: 'grant' });
+            allowed[level].push(action);
+          } else {
+            expect(result.code).toBe('forbidden');
+          }
+        }
+      }
+      expect(allowed).toEqual({
+        read: ['read'],
+        write: ['read', 'write'],
+        maintain: ['read', 'write', 'merge'],
+        admin: ['read', 'write', 'merge', 'settings'],
+      });
+    });
+
+    it('a refusal names the level held and the level needed, with the grant command as hint', async () => {
+      const seeded = await seedRepo(deps, { agent_access: 'public' });
+      const writer = await seedAgent(deps, 'writer');
+      const error = await caught(requireAction(deps, store.db, seeded.repo, writer, 'merge'));
+      expect(error.code).toBe('forbidden');
+      expect(error.message).toBe(`Agent ${writer.name} has write access; this needs maintain.`);
+      expect(error.hint).toBe(
+        `An admin can grant it: gitswarm access grant ${writer.name} maintain --as <admin>`,
+      );
+      expect(error.details).toEqual({ required: 'maintain', actual: 'write' });
+    });
+
+    it('an archived repository still lets a reader read, and says so with the repository and action', async () => {
+      const seeded = await seedRepo(deps, { agent_access: 'allowlist' });
+      const reader = await seedAgent(deps, 'reader');
+      const archived = { ...seeded.repo, status: 'archived' as const };
+      expect(await requireAction(deps, store.db, archived, reader, 'read')).toEqual({
+        level: 'read',
+        source: 'repo_mode',
+      });
+      const error = await caught(requireAction(deps, store.db, archived, reader, 'write'));
+      expect(error.code).toBe('invalid_state');
+      expect(error.details).toEqual({ repo_id: seeded.repo.id, status: 'archived', action: 'write' });
+    });
+
+    it('public gives write whatever min_karma says; an unknown repository is named in the refusal', async () => {
+      const open = await seedRepo(deps, { agent_access: 'public', min_karma: 50 });
+      const newcomer = await seedAgent(deps, 'newcomer');
+      expect(await resolveAccess(deps, store.db, open.repo, newcomer)).toEqual({
+        level: 'write',
+        source: 'repo_mode',
+      });
+      const missing = '00000000-0000-4000-8000-000000000001';
+      const error = await caught(getRepoForAction(deps, store.db, missing, newcomer, 'read'));
+      expect(error.code).toBe('repo_not_found');
+      expect(error.message).toBe(`No repository with id ${missing}`);
+    });
+
+    it('karma_threshold: no karma row counts as 0 (write when min_karma is 0, read above it)', async () => {
+      const free = await seedRepo(deps, { agent_access: 'karma_threshold', min_karma: 0 });
+      const gated = await seedRepo(deps, { agent_access: 'karma_threshold', min_karma: 1 });
+      const newcomer = await seedAgent(deps, 'newcomer');
+      expect(await resolveAccess(deps, store.db, free.repo, newcomer)).toEqual({
+        level: 'write',
+        source: 'repo_mode',
+      });
+      expect((await resolveAccess(deps, store.db, gated.repo, newcomer)).level).toBe('read');
+      const one = await seedAgent(deps, 'one', { karma: 1, karmaIn: gated.repo });
+      expect((await resolveAccess(deps, store.db, gated.repo, one)).level).toBe('write');
+    });
+
+    it('a grant stops counting at the instant it expires', async () => {
+      const seeded = await seedRepo(deps, { agent_access: 'allowlist' });
+      const agent = await seedAgent(deps, 'temp');
+      const expiresAt = '2026-04-01T00:00:00.000Z';
+      await grantAccess(deps, store.db, {
+        repo: seeded.repo,
+        actor: seeded.owner,
+        agent,
+        level: 'admin',
+        expiresAt,
+      });
+      deps.clock.set('2026-03-31T23:59:59.999Z');
+      expect(await resolveAccess(deps, store.db, seeded.repo, agent)).toEqual({
+        level: 'admin',
+        source: 'grant',
+      });
+      deps.clock.set(expiresAt);
+      expect(await resolveAccess(deps, store.db, seeded.repo, agent)).toEqual({
+        level: 'read',
+        source: 'repo_mode',
+      });
+      deps.clock.set('2026-03-01T12:00:00.000Z');
+    });
+
+    it('re-granting replaces level, granter and expiry; revoking removes the grant, twice is not_found', async () => {
+      const seeded = await seedRepo(deps, { agent_access: 'allowlist' });
+      const { repo, owner } = seeded;
+      const admin = await seedAgent(deps, 'admin');
+      const first = await seedAgent(deps, 'first');
+      const second = await seedAgent(deps, 'second');
+      await grantAccess(deps, store.db, { repo, actor: owner, agent: admin, level: 'admin' });
+      await grantAccess(deps, store.db, {
+        repo,
+        actor: owner,
+        agent: first,
+        level: 'write',
+        expiresAt: '2027-01-01T00:00:00.000Z',
+      });
+      await grantAccess(deps, store.db, { repo, actor: owner, agent: second, level: 'read' });
+      // The admin (by grant) re-grants: the row is replaced, not added; the expiry goes.
+      await grantAccess(deps, store.db, { repo, actor: admin, agent: first, level: 'maintain' });
+      const grants = await listAccessGrants(store.db, repo.id);
+      expect(grants.map((g) => [g.agent_name, g.access_level, g.granted_by, g.expires_at])).toEqual([
+        [admin.name, 'admin', owner.id, null],
+        [first.name, 'maintain', admin.id, null],
+        [second.name, 'read', owner.id, null],
+      ]);
+      expect(grants.map((g) => g.agent_id)).toEqual([admin.id, first.id, second.id]);
+
+      // Only an admin grants or revokes.
+      expect(
+        (await caught(grantAccess(deps, store.db, { repo, actor: first, agent: second, level: 'write' })))
+          .code,
+      ).toBe('forbidden');
+      expect((await caught(revokeAccess(deps, store.db, { repo, actor: first, agent: second }))).code).toBe(
+        'forbidden',
+      );
+
+      await revokeAccess(deps, store.db, { repo, actor: owner, agent: first });
+      expect((await listAccessGrants(store.db, repo.id)).map((g) => g.agent_id)).toEqual([
+        admin.id,
+        second.id,
+      ]);
+      expect(await resolveAccess(deps, store.db, repo, first)).toEqual({
+        level: 'read',
+        source: 'repo_mode',
+      });
+      const again = await caught(revokeAccess(deps, store.db, { repo, actor: owner, agent: first }));
+      expect(again.code).toBe('not_found');
+      expect(again.message).toBe(`Agent ${first.name} has no explicit access grant.`);
+      expect(again.hint).toBe('List grants with: gitswarm access list');
+
+      const activity = await listActivity(store.db, {
+        repoId: repo.id,
+        eventTypes: ['access.granted', 'access.revoked'],
+      });
+      const byEvent = activity
+        .map((a) => [a.event_type, a.agent_id, a.target_type, a.target_id, a.metadata])
+        .reverse();
+      expect(byEvent).toEqual([
+        ['access.granted', owner.id, 'agent', admin.id, { agent: admin.name, level: 'admin' }],
+        ['access.granted', owner.id, 'agent', first.id, { agent: first.name, level: 'write' }],
+        ['access.granted', owner.id, 'agent', second.id, { agent: second.name, level: 'read' }],
+        ['access.granted', admin.id, 'agent', first.id, { agent: first.name, level: 'maintain' }],
+        ['access.revoked', owner.id, 'agent', first.id, { agent: first.name }],
+      ]);
+    });
+  });
+}
