@@ -1,18 +1,16 @@
-/**
- * Webhook delivery under abuse: hosts that hang or never resolve do not starve an honest agent,
- * the queue is read a bounded batch at a time, a row in flight is never leased twice, a failing
- * host's circuit opens (recorded, visible) and closes again, and shutdown with thousands of
- * pending rows returns promptly and keeps them. Traffic goes only to 127.0.0.1; the hanging names
- * are answered by an injected lookup and `.invalid` names never reach DNS.
- */
-import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { dnsLookup, type HostLookup } from '../../src/core/notifications.js';
 import { buildApp } from '../../src/server/app.js';
-import { toJson } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel, openTestStore } from '../helpers/store.js';
 import { createTestRepo, registerTestAgent, startTestApp, type TestAgent, type TestApp } from './helpers.js';
-import { patchRepo, setWebhook, startHangingServer, startReceiver, waitFor } from './webhook-helpers.js';
+import {
+  patchRepo,
+  seedPendingDeliveries,
+  setWebhook,
+  startHangingServer,
+  startReceiver,
+  waitFor,
+} from './webhook-helpers.js';
 
 /** Names under .hang.test never answer (until the lookup is aborted); others go to the default lookup. */
 const hangingLookup: HostLookup = (hostname, signal) =>
@@ -104,25 +102,7 @@ for (const dialect of DIALECTS) {
       const hanging = await startHangingServer();
       const store = await openTestStore(dialect);
       try {
-        const setup = await buildApp({ store, rateLimit: false, notifications: false });
-        const listener = await registerTestAgent(setup);
-        await setWebhook(setup, listener, { webhook_url: hanging.url, events: ['repo.settings_changed'] });
-        await setup.close();
-        const now = new Date().toISOString();
-        const rows = Array.from({ length: 3000 }, () => ({
-          id: randomUUID(),
-          agent_id: listener.id,
-          type: 'repo.settings_changed',
-          payload: toJson({ pending: true }),
-          next_attempt_at: now,
-          created_at: now,
-        }));
-        for (let i = 0; i < rows.length; i += 500) {
-          await store.db
-            .insertInto('gitswarm_agent_notifications')
-            .values(rows.slice(i, i + 500))
-            .execute();
-        }
+        const listenerId = await seedPendingDeliveries(store, hanging.url, 3000);
 
         // Requests that would hang for a minute: only the shutdown's abort ends them.
         const app = await buildApp({
@@ -153,7 +133,7 @@ for (const dialect of DIALECTS) {
         const after = await store.db
           .selectFrom('gitswarm_agent_notifications')
           .select(['delivered', 'attempts', 'next_attempt_at'])
-          .where('agent_id', '=', listener.id)
+          .where('agent_id', '=', listenerId)
           .execute();
         expect(after).toHaveLength(3000);
         // Every row is still owed, none counted an attempt, and the aborted ones are due at once.

@@ -5,18 +5,15 @@
  * (dist/: `npm run build` first); traffic goes only to 127.0.0.1.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { buildApp } from '../../src/server/app.js';
 import { SQLITE_FILE } from '../../src/server/serve.js';
-import { openStore, toJson } from '../../src/store/index.js';
+import { openStore } from '../../src/store/index.js';
 import { BIN, cleanEnv } from '../cli/helpers.js';
 import { requireFreshBuild } from '../helpers/built.js';
-import { registerTestAgent } from './helpers.js';
-import { setWebhook, startHangingServer, waitFor } from './webhook-helpers.js';
+import { seedPendingDeliveries, startHangingServer, waitFor } from './webhook-helpers.js';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'gitswarm-shutdown-'));
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -31,26 +28,7 @@ it('SIGTERM with 3,000 deliveries pending to a hanging host: the server exits an
   const store = await openStore(location);
   let agentId: string;
   try {
-    const setup = await buildApp({ store, rateLimit: false, notifications: false });
-    const listener = await registerTestAgent(setup);
-    agentId = listener.id;
-    await setWebhook(setup, listener, { webhook_url: hanging.url, events: ['repo.settings_changed'] });
-    await setup.close();
-    const now = new Date().toISOString();
-    const rows = Array.from({ length: 3000 }, () => ({
-      id: randomUUID(),
-      agent_id: listener.id,
-      type: 'repo.settings_changed',
-      payload: toJson({ pending: true }),
-      next_attempt_at: now,
-      created_at: now,
-    }));
-    for (let i = 0; i < rows.length; i += 500) {
-      await store.db
-        .insertInto('gitswarm_agent_notifications')
-        .values(rows.slice(i, i + 500))
-        .execute();
-    }
+    agentId = await seedPendingDeliveries(store, hanging.url, 3000);
   } finally {
     await store.close();
   }

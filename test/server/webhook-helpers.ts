@@ -2,11 +2,13 @@
  * Webhook test helpers: local receivers (answering, or hanging with the connection open), setting
  * an agent's webhook over the API, and waiting for a condition that background deliveries make true.
  */
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'vitest';
-import type { App } from '../../src/server/app.js';
-import type { TestAgent } from './helpers.js';
+import { type App, buildApp } from '../../src/server/app.js';
+import { type Store, toJson } from '../../src/store/index.js';
+import { registerTestAgent, type TestAgent } from './helpers.js';
 
 export interface ReceivedDelivery {
   headers: IncomingHttpHeaders;
@@ -80,6 +82,33 @@ export async function setWebhook(app: App, agent: TestAgent, body: Record<string
   });
   expect(response.statusCode).toBe(200);
   return response.json() as { settings: Record<string, unknown>; webhook_secret?: string };
+}
+
+/**
+ * Registers an agent whose webhook is `url` and queues `count` deliveries to it, all due now,
+ * written straight into the table (as a long outage would leave them). Returns the agent's id.
+ */
+export async function seedPendingDeliveries(store: Store, url: string, count: number): Promise<string> {
+  const setup = await buildApp({ store, rateLimit: false, notifications: false });
+  const listener = await registerTestAgent(setup);
+  await setWebhook(setup, listener, { webhook_url: url, events: ['repo.settings_changed'] });
+  await setup.close();
+  const now = new Date().toISOString();
+  const rows = Array.from({ length: count }, () => ({
+    id: randomUUID(),
+    agent_id: listener.id,
+    type: 'repo.settings_changed',
+    payload: toJson({ pending: true }),
+    next_attempt_at: now,
+    created_at: now,
+  }));
+  for (let i = 0; i < rows.length; i += 500) {
+    await store.db
+      .insertInto('gitswarm_agent_notifications')
+      .values(rows.slice(i, i + 500))
+      .execute();
+  }
+  return listener.id;
 }
 
 export async function patchRepo(app: App, agent: TestAgent, repoId: string, description: string) {
