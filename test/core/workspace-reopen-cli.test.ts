@@ -29,21 +29,30 @@ for (const dialect of DIALECTS) {
       return run;
     }
 
-    it('red → revert → commit and destroy point to reopen → reopen in the worktree → fix → green completes the task', async () => {
+    /**
+     * A swarm repository whose stabilize command fails on a file holding BROKEN, an owner and an
+     * author, and the author's workspace with one commit adding `file` = BROKEN (merged at once).
+     */
+    async function brokenSwarm(owner: string, author: string, file: string) {
       const r = createTestRepo({ inProcess: true, env });
       repo = r;
       r.write('check.sh', CHECK_SCRIPT);
       r.git(['add', '-A']);
       r.git(['commit', '-q', '-m', 'Add the test suite']);
       await ok(r, ['init', '--mode', 'swarm', '--stabilize-cmd', 'sh check.sh']);
-      await ok(r, ['agent', 'register', 'owl']);
-      await ok(r, ['agent', 'register', 'fox']);
-      const ws = (await ok(r, ['workspace', 'create', '--as', 'fox', '--json'])).json<{
+      await ok(r, ['agent', 'register', owner]);
+      await ok(r, ['agent', 'register', author]);
+      const ws = (await ok(r, ['workspace', 'create', '--as', author, '--json'])).json<{
         stream: { id: string; name: string };
         worktree: string;
       }>();
-      r.write('f.txt', 'BROKEN\n', ws.worktree);
-      await ok(r, ['commit', '-m', 'Add f', '--as', 'fox']);
+      r.write(`${file}.txt`, 'BROKEN\n', ws.worktree);
+      await ok(r, ['commit', '-m', `Add ${file}`, '--as', author]);
+      return { r, ws };
+    }
+
+    it('red → revert → commit and destroy point to reopen → reopen in the worktree → fix → green completes the task', async () => {
+      const { r, ws } = await brokenSwarm('owl', 'fox', 'f');
       r.write('f-notes.txt', 'half done\n', ws.worktree);
 
       const red = await r.run(['stabilize', '--json']);
@@ -99,20 +108,7 @@ for (const dialect of DIALECTS) {
     });
 
     it('reopen --json names the stream, refuses another agent’s with forbidden', async () => {
-      const r = createTestRepo({ inProcess: true, env });
-      repo = r;
-      r.write('check.sh', CHECK_SCRIPT);
-      r.git(['add', '-A']);
-      r.git(['commit', '-q', '-m', 'Add the test suite']);
-      await ok(r, ['init', '--mode', 'swarm', '--stabilize-cmd', 'sh check.sh']);
-      await ok(r, ['agent', 'register', 'elk']);
-      await ok(r, ['agent', 'register', 'yak']);
-      const ws = (await ok(r, ['workspace', 'create', '--as', 'yak', '--json'])).json<{
-        stream: { id: string; name: string };
-        worktree: string;
-      }>();
-      r.write('y.txt', 'BROKEN\n', ws.worktree);
-      await ok(r, ['commit', '-m', 'Add y', '--as', 'yak']);
+      const { r, ws } = await brokenSwarm('elk', 'yak', 'y');
       expect((await r.run(['stabilize'])).code).toBe(1);
       const forbidden = await r.run(['workspace', 'reopen', ws.stream.id, '--as', 'elk', '--json']);
       expect(forbidden.code).toBe(1);
