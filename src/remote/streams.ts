@@ -71,3 +71,32 @@ export async function resolveServerStream(deps: RemoteStreamsDeps, ref: string):
   }
   return found;
 }
+
+/** The stream commands' view of a connected command's context (the seam's client and connection). */
+export function connectedStreams(
+  remote: {
+    client: {
+      get<T>(path: string): Promise<T>;
+      post<T>(path: string, body?: unknown, options?: { idempotencyKey?: string | true }): Promise<T>;
+      delete<T>(path: string, options?: { body?: unknown }): Promise<T>;
+    };
+    connection: { remote: string };
+    repoId(): string;
+  },
+  root: string,
+  actor: () => Promise<{ id: string; name: string }>,
+): RemoteStreamsDeps {
+  const { client } = remote;
+  return {
+    server: {
+      get: (path) => client.get(path),
+      // Every report is safe to retry: the server replays a POST with the same key.
+      post: (path, body) => client.post(path, body, { idempotencyKey: true }),
+      delete: (path, body) => client.delete(path, body === undefined ? {} : { body }),
+    },
+    repoId: remote.repoId(),
+    root,
+    remote: remote.connection.remote,
+    actor,
+  };
+}

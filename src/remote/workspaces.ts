@@ -128,11 +128,17 @@ export async function createRemoteWorkspace(
   }
 }
 
-/** The buffer head to start from: the remote's (fetched), else this clone's buffer branch. */
+/**
+ * The buffer head to start from: the remote's (fetched). When the remote has no buffer yet (the
+ * first stream of a newly connected repository), this clone's buffer is published there,
+ * create-only, so every clone builds on and merges into the same one.
+ */
 async function bufferHead(deps: RemoteStreamsDeps, buffer: string): Promise<string> {
-  const remoteHead = await fetchBranch(deps.root, buffer, { remote: deps.remote });
-  const head = remoteHead ?? (await readRef(deps.root, `refs/heads/${buffer}`));
-  if (head === null) {
+  const options = { remote: deps.remote };
+  const remoteHead = await fetchBranch(deps.root, buffer, options);
+  if (remoteHead !== null) return remoteHead;
+  const localHead = await readRef(deps.root, `refs/heads/${buffer}`);
+  if (localHead === null) {
     throw new GitSwarmError(
       'not_found',
       `The buffer branch ${buffer} exists neither here nor on "${deps.remote}".`,
@@ -141,7 +147,16 @@ async function bufferHead(deps: RemoteStreamsDeps, buffer: string): Promise<stri
       },
     );
   }
-  return head;
+  const published = await casPush(
+    deps.root,
+    { ref: `refs/heads/${buffer}`, oid: localHead, expected: 'absent' },
+    options,
+  );
+  // Another clone published it first: build on theirs.
+  if (published.status === 'rejected' && published.remoteOid !== null) {
+    return (await fetchBranch(deps.root, buffer, options)) ?? published.remoteOid;
+  }
+  return localHead;
 }
 
 /** The head of the stream to build on, fetched from the remote when this clone lacks it. */

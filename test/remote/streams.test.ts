@@ -186,7 +186,7 @@ describe('Mode B streams across two clones', () => {
   it('an author may not review their own stream (the server decides)', async () => {
     await expect(
       submitRemoteReview(onA, { stream: streamId, verdict: 'approve', feedback: null, tested: false }),
-    ).rejects.toBeInstanceOf(GitSwarmError);
+    ).rejects.toMatchObject({ code: 'self_review' });
   });
 
   it('depends-on a stream made on clone A, from clone B, fetching it on demand', async () => {
