@@ -920,19 +920,7 @@ export async function recordRemotePromotion(deps: CoreDeps, input: RecordRemoteP
   return withRepoLock(deps.store, input.repo.id, async () => {
     const repo = await getRepo(deps.store.db, input.repo.id);
     const db = deps.store.db;
-    await assertPromotable(deps, db, {
-      repo,
-      actor: input.actor,
-      bufferHead: input.toCommit,
-      targetHead: input.fromCommit ?? null,
-      force: false,
-      // A reported automatic promotion counts as one only where the repository promotes on green
-      // (its commit is then checked green below); otherwise a client could name itself automation.
-      trigger:
-        input.trigger === 'auto' && repo.auto_promote_on_green && repo.stabilize_command?.trim()
-          ? 'auto'
-          : 'manual',
-    });
+    await assertRemotePromotable(deps, db, repo, input, { green: false });
     const existing = await db
       .selectFrom('gitswarm_promotions')
       .selectAll()
@@ -941,25 +929,7 @@ export async function recordRemotePromotion(deps: CoreDeps, input: RecordRemoteP
       .where('to_commit', '=', input.toCommit)
       .executeTakeFirst();
     if (existing) return { promotion: existing, created: false };
-    if (repo.stabilize_command?.trim()) {
-      const green = await db
-        .selectFrom('gitswarm_stabilizations')
-        .select('id')
-        .where('repo_id', '=', repo.id)
-        .where('result', '=', 'green')
-        .where('buffer_commit', '=', input.toCommit)
-        .executeTakeFirst();
-      if (!green) {
-        throw new GitSwarmError(
-          'not_green',
-          `Commit ${input.toCommit} has no green stabilization recorded.`,
-          {
-            hint: 'Record the green stabilization first: POST /api/v1/repos/:id/stabilize',
-            details: { commit: input.toCommit },
-          },
-        );
-      }
-    }
+    await assertRemotePromotable(deps, db, repo, input, { rules: false });
     await recordReportedMove(
       deps,
       repo.id,
@@ -991,6 +961,68 @@ export async function recordRemotePromotion(deps: CoreDeps, input: RecordRemoteP
       .executeTakeFirstOrThrow();
     return { promotion, created: true };
   });
+}
+
+/**
+ * The promotion decision a connected clone asks before it pushes the promote target (POST
+ * /repos/:id/promote/decision): the same checks as the report (assertRemotePromotable), nothing
+ * recorded. Approved, the clone fast-forwards the target by compare-and-swap, then reports.
+ */
+export async function approvePromotion(deps: CoreDeps, input: RecordRemotePromotionInput) {
+  assertObjectId('promoted commit', input.toCommit);
+  if (input.fromCommit) assertObjectId('previous commit', input.fromCommit);
+  const repo = await getRepo(deps.store.db, input.repo.id);
+  await assertRemotePromotable(deps, deps.store.db, repo, input, {});
+  return {
+    approved: true as const,
+    from_branch: repo.buffer_branch,
+    to_branch: repo.promote_target,
+    from_commit: input.fromCommit ?? null,
+    to_commit: input.toCommit,
+  };
+}
+
+/**
+ * The rules of a reported promotion: the promotion rules (assertPromotable: maintain+, stage)
+ * and, when the repository has a stabilize command, a recorded green stabilization of the
+ * commit (`not_green`): main only receives tested code.
+ */
+async function assertRemotePromotable(
+  deps: CoreDeps,
+  db: Executor,
+  repo: Repo,
+  input: RecordRemotePromotionInput,
+  which: { rules?: boolean; green?: boolean },
+): Promise<void> {
+  if (which.rules !== false) {
+    await assertPromotable(deps, db, {
+      repo,
+      actor: input.actor,
+      bufferHead: input.toCommit,
+      targetHead: input.fromCommit ?? null,
+      force: false,
+      // A reported automatic promotion counts as one only where the repository promotes on green
+      // (its commit is then checked green below); otherwise a client could name itself automation.
+      trigger:
+        input.trigger === 'auto' && repo.auto_promote_on_green && repo.stabilize_command?.trim()
+          ? 'auto'
+          : 'manual',
+    });
+  }
+  if (which.green === false || !repo.stabilize_command?.trim()) return;
+  const green = await db
+    .selectFrom('gitswarm_stabilizations')
+    .select('id')
+    .where('repo_id', '=', repo.id)
+    .where('result', '=', 'green')
+    .where('buffer_commit', '=', input.toCommit)
+    .executeTakeFirst();
+  if (!green) {
+    throw new GitSwarmError('not_green', `Commit ${input.toCommit} has no green stabilization recorded.`, {
+      hint: 'Record the green stabilization first: POST /api/v1/repos/:id/stabilize',
+      details: { commit: input.toCommit },
+    });
+  }
 }
 
 /** Promotions of a repository, newest first. */

@@ -7,6 +7,7 @@
 import { worktreesOnBranch } from '../core/checked-out-branches.js';
 import { git } from '../engine/git.js';
 import { assertValidBranch, assertValidTag, isObjectId } from '../engine/names.js';
+import { assertRemoteName, casPush, fetchRefs, trackingRef } from '../engine/remote.js';
 import { isAncestor, readRef } from '../engine/repo.js';
 import { GitSwarmError } from '../errors.js';
 
@@ -20,8 +21,15 @@ export interface ConnectedGit {
   /** The branch's head on the remote as last fetched, or null when it has none. */
   remoteHead(branch: string): Promise<string | null>;
   hasCommit(commit: string): Promise<boolean>;
-  /** Pushes `commit` to the branch only while the remote branch is at `expected` (null: absent). */
-  pushIfAt(branch: string, commit: string, expected: string | null): Promise<{ ok: boolean }>;
+  /**
+   * Pushes `commit` to the branch only while the remote branch is at `expected` (null: absent).
+   * `ok` false: the remote moved (nothing pushed); `already`: the remote was at `commit` already.
+   */
+  pushIfAt(
+    branch: string,
+    commit: string,
+    expected: string | null,
+  ): Promise<{ ok: boolean; already: boolean }>;
   /** Pushes a new tag; false when the remote already has a tag of that name. */
   pushTag(name: string): Promise<boolean>;
   /** `git cat-file commit <commit>`: what a merge report carries. */
@@ -33,31 +41,20 @@ export interface ConnectedGit {
   followLocalBranch(branch: string, from: string, to: string): Promise<void>;
 }
 
-/** ConnectedGit over the clone at `root` and its remote `remote`. */
+/** ConnectedGit over the clone at `root` and its remote `remote` (engine/remote.ts does the pushing). */
 export function connectedGit(root: string, remote: string): ConnectedGit {
-  if (remote.startsWith('-') || remote.trim() === '') {
-    throw new GitSwarmError('invalid_input', `Invalid git remote name ${JSON.stringify(remote)}.`);
-  }
-  const tracking = (branch: string) => `refs/remotes/${remote}/${assertValidBranch(branch)}`;
+  assertRemoteName(remote);
+  const tracking = (branch: string) => trackingRef(`refs/heads/${assertValidBranch(branch)}`, { remote });
   return {
     root,
     remote,
     async fetch(branches, options = {}) {
-      const refspecs = branches.map((b) => `+refs/heads/${assertValidBranch(b)}:${tracking(b)}`);
-      if (options.tags !== undefined) refspecs.push(`+refs/tags/${options.tags}:refs/tags/${options.tags}`);
-      const result = await git(['fetch', '--quiet', '--no-tags', '--', remote, ...refspecs], {
-        cwd: root,
-        okExitCodes: [1, 128],
-      });
-      if (result.exitCode !== 0) {
-        // A branch the remote lacks fails the whole fetch: fetch the others one by one.
-        if (branches.length > 1 || options.tags !== undefined) {
-          for (const branch of branches) await this.fetch([branch]).catch(() => {});
-          if (options.tags !== undefined) await this.fetch([], { tags: options.tags }).catch(() => {});
-          return;
-        }
-        throw remoteFailed(remote, 'fetch', result.stderr);
+      const refs = branches.map((b) => `refs/heads/${assertValidBranch(b)}`);
+      if (options.tags !== undefined) {
+        const tags = await listRemoteTags(root, remote, options.tags);
+        refs.push(...tags);
       }
+      await fetchRefs(root, refs, { remote });
     },
     remoteHead(branch) {
       return readRef(root, tracking(branch));
@@ -71,33 +68,19 @@ export function connectedGit(root: string, remote: string): ConnectedGit {
       return result.exitCode === 0;
     },
     async pushIfAt(branch, commit, expected) {
-      assertValidBranch(branch);
-      const ref = `refs/heads/${branch}`;
-      const lease = `--force-with-lease=${ref}:${expected ?? ''}`;
-      const result = await git(['push', '--porcelain', '--quiet', lease, '--', remote, `${commit}:${ref}`], {
-        cwd: root,
-        okExitCodes: [1],
-      });
-      if (result.exitCode === 0) {
-        // The remote-tracking ref follows the push (git does so only for configured refspecs).
-        await git(['update-ref', tracking(branch), commit], { cwd: root });
-        return { ok: true };
-      }
-      if (/\[rejected\]|stale info|fetch first|non-fast-forward/.test(result.stdout + result.stderr)) {
-        return { ok: false };
-      }
-      throw remoteFailed(remote, 'push', result.stderr || result.stdout);
+      const ref = `refs/heads/${assertValidBranch(branch)}`;
+      const outcome = await casPush(root, { ref, oid: commit, expected: expected ?? 'absent' }, { remote });
+      if (outcome.status === 'rejected') return { ok: false, already: false };
+      // The remote-tracking ref follows the push, so the next merge starts from it.
+      await git(['update-ref', tracking(branch), commit], { cwd: root });
+      return { ok: true, already: outcome.status === 'up_to_date' };
     },
     async pushTag(name) {
-      assertValidTag(name);
-      const ref = `refs/tags/${name}`;
-      const result = await git(['push', '--porcelain', '--quiet', '--', remote, `${ref}:${ref}`], {
-        cwd: root,
-        okExitCodes: [1],
-      });
-      if (result.exitCode === 0) return true;
-      if (/\[rejected\]|already exists/.test(result.stdout + result.stderr)) return false;
-      throw remoteFailed(remote, 'push', result.stderr || result.stdout);
+      const ref = `refs/tags/${assertValidTag(name)}`;
+      const oid = await readRef(root, ref);
+      if (oid === null) throw new GitSwarmError('not_found', `Tag ${name} does not exist in this clone.`);
+      const outcome = await casPush(root, { ref, oid, expected: 'absent' }, { remote });
+      return outcome.status !== 'rejected';
     },
     async commitObject(commit) {
       // Byte for byte (not trimmed): the server hashes it to check it is the commit.
@@ -114,10 +97,13 @@ export function connectedGit(root: string, remote: string): ConnectedGit {
   };
 }
 
-function remoteFailed(remote: string, what: string, stderr: string): GitSwarmError {
-  const line = stderr.trim().split('\n')[0] ?? '';
-  return new GitSwarmError('git_failed', `git ${what} from ${remote} failed: ${line}`, {
-    hint: `Check the remote with: git remote -v, then: git fetch ${remote}`,
-    details: { remote, git_stderr: stderr.trim() },
+/** The remote's tags matching a pattern (`green/*`), as full refs. */
+async function listRemoteTags(root: string, remote: string, pattern: string): Promise<string[]> {
+  const out = await git(['ls-remote', '--refs', '--tags', remote, '--', `refs/tags/${pattern}`], {
+    cwd: root,
   });
+  return out.stdout
+    .split('\n')
+    .map((line) => line.split('\t')[1])
+    .filter((ref): ref is string => ref !== undefined && ref !== '');
 }
