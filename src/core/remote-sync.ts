@@ -38,6 +38,7 @@ import { isMaintainer } from './maintainers.js';
 import { findOpenRedTask } from './red-tasks.js';
 import { getReportedBufferHead, isKnownBufferCommit, setReportedBufferHead } from './reported-buffer.js';
 import { getRepo } from './repos.js';
+import { decideAutoRevert } from './revert-decision.js';
 import { reparentOntoBuffer } from './stream-cascade.js';
 import { assertMergeable, recordMerge } from './stream-merge.js';
 import { assertStreamNameFree, getLiveParent, insertStreamRecord } from './stream-records.js';
@@ -735,6 +736,9 @@ export async function recordStabilization(
   promote: boolean;
   task_id: string | null;
   culprit: CulpritVerdict | null;
+  /** Red with a confirmed culprit: whether the reporter should revert its merge, and why (not). */
+  revert: boolean;
+  revert_decision: Awaited<ReturnType<typeof decideAutoRevert>> | null;
 }> {
   if (!STABILIZATION_RESULTS.includes(input.result)) {
     throw new GitSwarmError('invalid_input', `Unknown result ${JSON.stringify(input.result)}.`);
@@ -782,6 +786,21 @@ export async function recordStabilization(
     const taskId = confirmed
       ? await redTaskFor(deps, trx, repo, confirmed, input.actor, input.details ?? {})
       : null;
+    // The reporter reverts the confirmed culprit's merge itself (it has the clone) when the rule
+    // says so; an approved revert counts toward the daily cap of automatic reverts.
+    const revertDecision = confirmed
+      ? await decideAutoRevert(deps, trx, {
+          repo,
+          stream: confirmed,
+          merge: await trx
+            .selectFrom('gitswarm_merges')
+            .select('reverted_at')
+            .where('repo_id', '=', repo.id)
+            .where('stream_id', '=', confirmed.id)
+            .where('merge_commit', '=', input.bufferCommit)
+            .executeTakeFirstOrThrow(),
+        })
+      : null;
     const row: Stabilization = {
       id: newId(),
       repo_id: repo.id,
@@ -797,6 +816,9 @@ export async function recordStabilization(
         ...(culprit ? { culprit } : {}),
         ...(input.passingCommit ? { passing_commit: input.passingCommit } : {}),
         ...(taskId ? { task_id: taskId } : {}),
+        ...(revertDecision
+          ? { revert_decision: revertDecision, auto_reverted: revertDecision === 'revert' }
+          : {}),
       },
       stabilized_at: isoNow(deps.clock),
     };
@@ -825,6 +847,8 @@ export async function recordStabilization(
       promote: row.result === 'green' && repo.auto_promote_on_green,
       task_id: taskId,
       culprit,
+      revert: revertDecision === 'revert',
+      revert_decision: revertDecision,
     };
   });
 }

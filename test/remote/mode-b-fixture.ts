@@ -92,6 +92,7 @@ export function fetchApi(base: string, key: string): ServerApi {
 export async function startModeBWorld(
   dialect: TestDialect,
   settings: Record<string, unknown> = {},
+  seedFiles: Record<string, string> = {},
 ): Promise<ModeBWorld> {
   const t = await startTestApp(dialect);
   await t.app.listen({ port: 0, host: '127.0.0.1' });
@@ -104,6 +105,7 @@ export async function startModeBWorld(
   git(dir, 'clone', '-q', origin, seed);
   writeFileSync(join(seed, 'README.md'), '# project\n');
   writeFileSync(join(seed, 'shared.txt'), 'one\ntwo\nthree\n');
+  for (const [path, content] of Object.entries(seedFiles)) writeFileSync(join(seed, path), content);
   git(seed, 'add', '-A');
   git(seed, 'commit', '-q', '-m', 'initial');
   git(seed, 'push', '-q', 'origin', 'main', 'main:buffer');

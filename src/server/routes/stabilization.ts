@@ -117,6 +117,15 @@ export async function stabilizationRoutes(app: App): Promise<void> {
                 reason: Nullable(Type.String()),
               }),
             ),
+            revert: Type.Boolean({
+              description:
+                "Red, culprit confirmed: revert its merge (push the revert, then PATCH the stream 'reverted')",
+            }),
+            revert_decision: Nullable(
+              Type.String({
+                description: 'revert | already_reverted | auto_revert_off | opted_out | daily_limit',
+              }),
+            ),
           }),
           ...errorResponses(400, 401, 403, 404, 409),
         },
