@@ -17,3 +17,17 @@ export interface RemoteStream {
   status: string;
   agent_id: string;
 }
+
+/** The ServerApi of a connected command over b-found's client. */
+export function serverApi(client: {
+  get<T>(path: string): Promise<T>;
+  post<T>(path: string, body?: unknown, options?: { idempotencyKey?: string | true }): Promise<T>;
+  patch<T>(path: string, body?: unknown, options?: { idempotencyKey?: string | true }): Promise<T>;
+}): ServerApi {
+  return {
+    get: (path) => client.get(path),
+    // One key per call, kept across the client's retries: a report lost on the way is recorded once.
+    post: (path, body) => client.post(path, body, { idempotencyKey: true }),
+    patch: (path, body) => client.patch(path, body, { idempotencyKey: true }),
+  };
+}
