@@ -22,7 +22,7 @@ import { readRef, resolveCommit } from '../engine/repo.js';
 import { streamBranch } from '../engine/stream-branches.js';
 import { listWorktrees } from '../engine/worktree-list.js';
 import { addWorktree, isWorktreeDirty, removeWorktree } from '../engine/worktrees.js';
-import { GitSwarmError } from '../errors.js';
+import { GitSwarmError, isGitSwarmError } from '../errors.js';
 import type { Stream } from '../store/index.js';
 import { newStreamId } from '../util/ids.js';
 import {
@@ -256,7 +256,14 @@ export interface RemoteCommitResult {
  */
 export async function commitRemoteWorkspace(
   deps: RemoteStreamsDeps,
-  input: { message: string },
+  input: {
+    message: string;
+    /**
+     * Swarm mode: merges the stream into the shared buffer after the commit is reported (the
+     * connected merge path: the server's decision, a compare-and-swap push of the buffer).
+     */
+    mergeIntoBuffer?: (stream: Stream) => Promise<{ buffer_head: string; cascade: unknown[] }>;
+  },
 ): Promise<RemoteCommitResult> {
   const message = input.message.trim();
   if (message === '' || message.length > MAX_MESSAGE_LENGTH || message.includes('\0')) {
@@ -300,6 +307,19 @@ export async function commitRemoteWorkspace(
     change_id: committed.changeId,
     message,
   });
+  if (repo.merge_mode === 'swarm' && input.mergeIntoBuffer) {
+    try {
+      const merged = await input.mergeIntoBuffer(stream);
+      return { ...result, merged: true, buffer_head: merged.buffer_head, cascade: merged.cascade };
+    } catch (error) {
+      if (!isGitSwarmError(error, 'conflict')) throw error;
+      throw new GitSwarmError(
+        'conflict',
+        `Committed ${committed.commit.slice(0, 12)}, but merging it into ${repo.buffer_branch} conflicts in: ${((error.details?.paths as string[]) ?? []).join(', ')}`,
+        { hint: error.hint, details: { ...error.details, ...result, merged: false } },
+      );
+    }
+  }
   return { ...result, merged: false, cascade: [] };
 }
 

@@ -1,6 +1,9 @@
 /** `workspace create|list|destroy` and `commit` on a connected clone: same shapes as Mode A. */
 import type { CommandDeps, RemoteDeps } from '../../cli/context.js';
 import { remoteActor } from '../actor.js';
+import { connectedGit } from '../git-ops.js';
+import { mergeConnected } from '../merge.js';
+import { serverApi } from '../server-api.js';
 import { connectedStreams, type RemoteStreamsDeps } from '../streams.js';
 import {
   commitRemoteWorkspace,
@@ -31,6 +34,19 @@ export function runDestroyWorkspaceRemote(opts: { abandon?: boolean }, deps: Con
   return destroyRemoteWorkspace(streamsOf(deps), opts);
 }
 
+/** Commits, pushes and reports; in swarm mode the stream then merges through the connected merge path. */
 export function runCommitRemote(opts: { message: string }, deps: Connected) {
-  return commitRemoteWorkspace(streamsOf(deps), opts);
+  const { remote, ctx } = deps;
+  return commitRemoteWorkspace(streamsOf(deps), {
+    message: opts.message,
+    mergeIntoBuffer: async (stream) => {
+      const merged = await mergeConnected({
+        api: serverApi(remote.client),
+        git: connectedGit(ctx.root, remote.connection.remote),
+        actor: await remoteActor(remote),
+        stream,
+      });
+      return { buffer_head: merged.buffer_head, cascade: merged.cascade };
+    },
+  });
 }
