@@ -263,6 +263,8 @@ export async function commitRemoteWorkspace(
      * connected merge path: the server's decision, a compare-and-swap push of the buffer).
      */
     mergeIntoBuffer?: (stream: Stream) => Promise<{ buffer_head: string; cascade: unknown[] }>;
+    /** Replays this clone's streams built on this one onto the new head (see cascade.ts). */
+    cascade?: (stream: Stream, head: string) => Promise<unknown[]>;
   },
 ): Promise<RemoteCommitResult> {
   const message = input.message.trim();
@@ -320,7 +322,8 @@ export async function commitRemoteWorkspace(
       );
     }
   }
-  return { ...result, merged: false, cascade: [] };
+  const cascade = input.cascade ? await input.cascade(stream, committed.commit) : [];
+  return { ...result, merged: false, cascade };
 }
 
 /**

@@ -1,6 +1,9 @@
 /** `workspace create|list|destroy` and `commit` on a connected clone: same shapes as Mode A. */
 import type { CommandDeps, RemoteDeps } from '../../cli/context.js';
+import { OpLog } from '../../engine/oplog.js';
 import { remoteActor } from '../actor.js';
+import { cascadeLocalDependents } from '../cascade.js';
+import { findStoredKey } from '../credentials.js';
 import { connectedGit } from '../git-ops.js';
 import { mergeConnected } from '../merge.js';
 import { serverApi } from '../server-api.js';
@@ -48,5 +51,25 @@ export function runCommitRemote(opts: { message: string }, deps: Connected) {
       });
       return { buffer_head: merged.buffer_head, cascade: merged.cascade };
     },
+    cascade: (stream, head) =>
+      cascadeLocalDependents(
+        {
+          ...streamsOf(deps),
+          oplog: new OpLog(deps.core.store, ctx.repo.id, deps.core.clock),
+          serverAs: (agentName) => {
+            const saved = findStoredKey(deps.io.env, remote.connection.url, agentName);
+            if (!saved) return null;
+            const client = remote.client.withApiKey(saved.api_key, saved.agent_name);
+            return {
+              get: (path) => client.get(path),
+              post: (path, body) => client.post(path, body, { idempotencyKey: true }),
+              patch: (path, body) => client.patch(path, body, { idempotencyKey: true }),
+              delete: (path, body) => client.delete(path, body === undefined ? {} : { body }),
+            };
+          },
+        },
+        stream,
+        head,
+      ),
   });
 }
