@@ -21,6 +21,17 @@ export interface CachedRead<T = unknown> {
   fetched_at: string;
 }
 
+/** JSON with object keys sorted: PostgreSQL's jsonb gives keys back in its own order. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
+      : v,
+  );
+}
+
 /** Stores the server's answer to a read; true when it differs from what was cached. */
 export async function storeCached(
   db: Executor,
@@ -37,7 +48,7 @@ export async function storeCached(
       .set({ payload, fetched_at: at })
       .where('key', '=', key)
       .execute();
-    return toJson(before.value) !== payload;
+    return canonicalJson(before.value) !== canonicalJson(value);
   }
   await db
     .insertInto('gitswarm_remote_cache')
