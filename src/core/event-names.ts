@@ -21,6 +21,7 @@ export const EVENT_NAMES = [
   'stream.abandoned',
   'stream.reverted',
   'stream.updated',
+  'stream.merge_disputed',
   'workspace.destroyed',
   'buffer.stabilized',
   'buffer.promoted',
