@@ -25,7 +25,11 @@ for (const dialect of DIALECTS) {
     beforeAll(async () => {
       // A clock that moves on at every reading: a commit recorded after a review is later than it.
       let tick = Date.parse('2026-01-01T00:00:00Z');
-      t = await startTestApp(dialect, { clock: { now: () => new Date((tick += 1)) } });
+      const now = () => {
+        tick += 1;
+        return new Date(tick);
+      };
+      t = await startTestApp(dialect, { clock: { now } });
       owner = await registerTestAgent(t.app);
       author = await registerTestAgent(t.app);
       reviewer = await registerTestAgent(t.app);
@@ -144,8 +148,9 @@ for (const dialect of DIALECTS) {
       expect((await api(author, 'PATCH', `/streams/${later.stream.id}`, report)).status).toBe(200);
       const events = await disputes(later.stream.id);
       expect(events).toHaveLength(1);
-      expect((events[0]?.metadata as { reason: string }).reason).toMatch(/recorded after its last approval/);
-      expect((events[0]?.metadata as { consensus: { reached: boolean } }).consensus.reached).toBe(true);
+      const metadata = events[0]?.metadata as { reason: string; consensus: { reached: boolean } } | undefined;
+      expect(metadata?.reason).toMatch(/recorded after its last approval/);
+      expect(metadata?.consensus.reached).toBe(true);
     });
 
     it('still refuses what is not about consensus: a merge of the wrong head, a stranger, the flag without merged', async () => {
