@@ -26,6 +26,7 @@ import {
   type OutboxItem,
   type OutboxPush,
   outboxSummary,
+  PERMANENT_PUSH_CODES,
   type PushRef,
   type ReplayResult,
   replayOutbox,
@@ -60,7 +61,7 @@ export interface WriteRequest {
 }
 
 export type WriteOutcome =
-  | { sent: true; queued: false; status: number; body: unknown }
+  | { sent: true; queued: false; body: unknown }
   | { sent: false; queued: true; entry: OutboxItem; pending: number };
 
 /** The server's refusal as the error the command reports (same code, message and hint). */
@@ -156,7 +157,7 @@ export async function sendOrQueue(ctx: OfflineContext, write: WriteRequest): Pro
     outcome = { kind: 'refused', message: outcome.message };
   }
   if (outcome.kind === 'sent') {
-    return { sent: true, queued: false, status: outcome.answer?.status ?? 200, body: outcome.answer?.body };
+    return { sent: true, queued: false, body: outcome.answer?.body };
   }
   if (outcome.kind === 'refused') {
     throw refusalError(

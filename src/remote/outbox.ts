@@ -22,7 +22,7 @@ import { inTransaction, toJson } from '../store/index.js';
 /** A write as the outbox sends it. */
 export interface OutboxRequest {
   method: string;
-  /** The server path, e.g. `/api/v1/streams/abc/commits`. */
+  /** The API path under `/api/v1` (as GitSwarmClient takes it), e.g. `/streams/abc/commits`. */
   path: string;
   body: unknown;
   /** Whose key sends it (name or id); null: the default key. */
@@ -62,7 +62,14 @@ export interface OutboxPush {
 export type PushRef = (push: OutboxPush) => Promise<void>;
 
 /** Error codes of a push that will never succeed as queued. */
-const PERMANENT_PUSH_CODES = new Set(['ref_moved', 'not_fast_forward', 'conflict', 'invalid_input']);
+export const PERMANENT_PUSH_CODES: ReadonlySet<string> = new Set([
+  'ref_moved',
+  'not_fast_forward',
+  'conflict',
+  'invalid_input',
+  'invalid_name',
+  'not_found',
+]);
 
 export const OUTBOX_KEY_PREFIX = 'gs-outbox-';
 
@@ -203,7 +210,7 @@ export interface OutboxItem {
   seq: number;
   kind: OutboxEntry['kind'];
   command: string;
-  /** `POST /api/v1/streams/x/commits` or `push origin stream/x`. */
+  /** `POST /streams/x/commits` or `push origin stream/x`. */
   target: string;
   state: OutboxState;
   attempts: number;
@@ -318,7 +325,9 @@ export function classifyAnswer(answer: ServerAnswer): AttemptOutcome {
 /** The outcome of a send that threw: no answer, or the server's refusal carried as an error. */
 export function classifySendError(error: unknown): AttemptOutcome {
   if (isGitSwarmError(error) && error.code !== 'server_unreachable') {
-    const outcome = classifyAnswer({ status: error.status, body: error.toJSON() });
+    const httpStatus = error.details?.http_status;
+    const status = typeof httpStatus === 'number' ? httpStatus : error.status;
+    const outcome = classifyAnswer({ status, body: error.toJSON() });
     return outcome.kind === 'unanswered' ? { ...outcome, cause: error } : outcome;
   }
   return {

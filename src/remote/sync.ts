@@ -10,7 +10,7 @@ import type { OfflineContext } from './offline.js';
 import { describeEntry, dropEntry, type OutboxItem, outboxSummary, replayOutbox } from './outbox.js';
 
 export interface SyncDeps extends OfflineContext {
-  /** Reads one server path (a GET); rejects with `server_unreachable` when there is no answer. */
+  /** Reads one API path (a GET under /api/v1); rejects with `server_unreachable` when there is no answer. */
   readonly get: (path: string) => Promise<unknown>;
   /** Fetches the remote's branches; resolves with how many refs moved (b-git's fetch). */
   readonly fetchRefs?: () => Promise<number>;
@@ -77,7 +77,7 @@ export async function syncWithServer(deps: SyncDeps): Promise<SyncResult> {
   }
   let pulled = 0;
   const paths = new Set(await cachedPaths(deps.db, deps.serverUrl));
-  if (deps.repoId) paths.add(`/api/v1/repos/${encodeURIComponent(deps.repoId)}`);
+  if (deps.repoId) paths.add(`/repos/${encodeURIComponent(deps.repoId)}`);
   for (const path of paths) {
     const key = cacheKey(deps.serverUrl, path);
     try {

@@ -1,5 +1,6 @@
 /**
- * A plain HTTP transport for the outbox tests (Node's fetch against a real listening server): each
+ * A plain HTTP transport for the outbox tests (Node's fetch against a real listening server, paths
+ * under /api/v1 as GitSwarmClient takes them): each
  * write carries its Idempotency-Key and the named agent's key; no answer becomes
  * `server_unreachable`, as the product's client reports it.
  */
@@ -29,7 +30,7 @@ export function httpTransport(
     const apiKey = keys.get(agent ?? defaultAgent);
     let response: Response;
     try {
-      response = await fetch(`${base()}${path}`, {
+      response = await fetch(`${base()}/api/v1${path}`, {
         method,
         headers: {
           ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),

@@ -6,9 +6,15 @@
  * never resent, and dropped.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cacheKey } from '../../src/remote/cache.js';
+import { newClient } from '../../src/remote/connection.js';
+import { saveStoredKey } from '../../src/remote/credentials.js';
 import { type OfflineContext, readOrCache, sendOrQueue } from '../../src/remote/offline.js';
+import { clientGet, offlineContextOf } from '../../src/remote/offline-client.js';
 import { enqueueRequest, listOutbox } from '../../src/remote/outbox.js';
 import { dropOutboxEntry, syncWithServer } from '../../src/remote/sync.js';
 import { type App, buildApp } from '../../src/server/app.js';
@@ -35,6 +41,8 @@ for (const dialect of DIALECTS) {
     let repoId: string;
     let streamId: string;
     let reviewerId: string;
+    let configHome: string;
+    let env: Record<string, string>;
 
     const start = async () => {
       app = await buildApp({ store: serverStore, rateLimit: false, notifications: false });
@@ -47,7 +55,7 @@ for (const dialect of DIALECTS) {
     const call = async (agent: string, method: string, path: string, body?: unknown) => {
       const answer = await transport.send({
         method,
-        path: `/api/v1${path}`,
+        path,
         body,
         agent,
         idempotencyKey: `t-${sha()}`,
@@ -67,6 +75,8 @@ for (const dialect of DIALECTS) {
       );
 
     beforeAll(async () => {
+      configHome = mkdtempSync(join(tmpdir(), 'gitswarm-offline-config-'));
+      env = { XDG_CONFIG_HOME: configHome, GITSWARM_HTTP_RETRIES: '0', GITSWARM_HTTP_TIMEOUT_MS: '5000' };
       serverStore = await openTestStore(dialect);
       clientStore = await openTestStore(dialect);
       port = await freePort();
@@ -75,21 +85,15 @@ for (const dialect of DIALECTS) {
         const res = await fetch(`${base()}/api/v1/agents`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ name: `${name}-${randomBytes(3).toString('hex')}` }),
+          body: JSON.stringify({ name }),
         });
         const body = (await res.json()) as Json;
         keys.set(name, body.api_key);
+        saveStoredKey(env, base(), { agent_id: body.agent.id, agent_name: name, api_key: body.api_key });
         if (name === 'reviewer') reviewerId = body.agent.id;
       }
+      // A direct line to the server for what happens elsewhere and for replays by hand.
       transport = httpTransport(base, keys, 'owner');
-      ctx = {
-        db: clientStore.db,
-        serverUrl: base(),
-        repoId: null,
-        send: transport.send,
-        get: transport.get,
-        notify: (line) => notices.push(line),
-      };
       const repo = await call('owner', 'POST', '/repos', {
         name: `offline-${randomBytes(3).toString('hex')}`,
         merge_mode: 'review',
@@ -97,7 +101,19 @@ for (const dialect of DIALECTS) {
       });
       expect(repo.status).toBe(201);
       repoId = repo.body.repo.id;
-      ctx = { ...ctx, repoId };
+      // The clone's side: b-found's client with the owner's key, other agents' keys from the
+      // credentials file, as a connected command has them.
+      const client = newClient(base(), { env, apiKey: keys.get('owner'), agentName: 'owner' });
+      ctx = {
+        ...offlineContextOf({
+          db: clientStore.db,
+          connection: { url: base(), repoId, remote: 'origin', agentRef: 'owner' },
+          client,
+          env,
+          notify: (line) => notices.push(line),
+        }),
+        get: clientGet(client),
+      };
       expect(
         (await call('owner', 'POST', `/repos/${repoId}/maintainers`, { agent_id: reviewerId })).status,
       ).toBe(201);
@@ -107,6 +123,7 @@ for (const dialect of DIALECTS) {
       await stop();
       await clientStore?.close();
       await serverStore?.close();
+      rmSync(configHome, { recursive: true, force: true });
     });
 
     it('queues while the server is down, replays in order on sync, each event once; sync again changes nothing', async () => {
@@ -114,22 +131,22 @@ for (const dialect of DIALECTS) {
       const created = await sendOrQueue(ctx, {
         command: 'workspace create',
         method: 'POST',
-        path: `/api/v1/repos/${repoId}/streams`,
+        path: `/repos/${repoId}/streams`,
         body: { id: streamId, name: `offline-${streamId}` },
         agent: 'owner',
       });
-      expect(created).toMatchObject({ sent: true, status: 201 });
+      expect(created).toMatchObject({ sent: true, queued: false });
       const first = sha();
       expect(
         await sendOrQueue(ctx, {
           command: 'commit',
           method: 'POST',
-          path: `/api/v1/streams/${streamId}/commits`,
+          path: `/streams/${streamId}/commits`,
           body: { commit: first, message: 'first' },
           agent: 'owner',
         }),
-      ).toMatchObject({ sent: true, status: 201 });
-      const repoPath = `/api/v1/repos/${repoId}`;
+      ).toMatchObject({ sent: true, queued: false });
+      const repoPath = `/repos/${repoId}`;
       const fresh = await readOrCache(ctx, repoPath, () => transport.get(repoPath));
       expect(fresh.stale).toBe(false);
 
@@ -140,20 +157,20 @@ for (const dialect of DIALECTS) {
         await sendOrQueue(ctx, {
           command: 'commit',
           method: 'POST',
-          path: `/api/v1/streams/${streamId}/commits`,
+          path: `/streams/${streamId}/commits`,
           body: { commit: second, message: 'second' },
           agent: 'owner',
         }),
         await sendOrQueue(ctx, {
           command: 'review submit',
           method: 'POST',
-          path: `/api/v1/streams/${streamId}/submit`,
+          path: `/streams/${streamId}/submit`,
           agent: 'owner',
         }),
         await sendOrQueue(ctx, {
           command: 'review submit',
           method: 'POST',
-          path: `/api/v1/streams/${streamId}/reviews`,
+          path: `/streams/${streamId}/reviews`,
           body: { verdict: 'approve', feedback: 'offline review' },
           agent: 'reviewer',
         }),
@@ -215,13 +232,11 @@ for (const dialect of DIALECTS) {
       });
       // A change on the server is pulled once; a read the server no longer answers is forgotten.
       expect((await call('owner', 'PATCH', `/repos/${repoId}`, { description: 'changed' })).status).toBe(200);
-      await readOrCache(ctx, `/api/v1/streams/${streamId}`, () =>
-        transport.get(`/api/v1/streams/${streamId}`),
-      );
+      await readOrCache(ctx, `/streams/${streamId}`, () => transport.get(`/streams/${streamId}`));
       await clientStore.db
         .insertInto('gitswarm_remote_cache')
         .values({
-          key: cacheKey(base(), '/api/v1/streams/gone'),
+          key: cacheKey(base(), '/streams/gone'),
           payload: '{}',
           fetched_at: fresh.fetched_at,
         })
@@ -253,35 +268,31 @@ for (const dialect of DIALECTS) {
       expect(all).toHaveLength(1);
     });
 
-    it('replays a write whose answer was lost exactly once', async () => {
-      const commit = sha();
+    it('replays a write whose answer was lost exactly once (a task: no natural key would stop a second one)', async () => {
+      const title = `lost answer ${sha()}`;
       const key = `lost-${sha()}`;
-      const request = {
-        method: 'POST',
-        path: `/api/v1/streams/${streamId}/commits`,
-        body: { commit, message: 'answer lost' },
-        agent: 'owner',
-      };
+      const request = { method: 'POST', path: `/repos/${repoId}/tasks`, body: { title }, agent: 'owner' };
       // The server ran it, but the clone never heard back: it keeps the key in the outbox.
       expect((await transport.send({ ...request, idempotencyKey: key })).status).toBe(201);
       await enqueueRequest(clientStore.db, {
         serverUrl: base(),
         repoId,
-        command: 'commit',
+        command: 'task create',
         ...request,
         idempotencyKey: key,
       });
       expect(await syncWithServer(ctx)).toMatchObject({ pushed: 1, pending: 0, failed: 0 });
-      expect(transport.answered.filter((a) => a.key === key)).toEqual([
-        expect.objectContaining({ replayed: false, status: 201 }),
-        expect.objectContaining({ replayed: true, status: 201 }),
-      ]);
-      const rows = await serverStore.db
-        .selectFrom('gitswarm_stream_commits')
+      const tasks = await serverStore.db
+        .selectFrom('gitswarm_tasks')
         .select('id')
-        .where('commit_hash', '=', commit)
+        .where('title', '=', title)
         .execute();
-      expect(rows).toHaveLength(1);
+      expect(tasks).toHaveLength(1);
+      // Without the key the same request makes a second task: the key is what kept it at one.
+      expect((await call('owner', 'POST', `/repos/${repoId}/tasks`, { title })).status).toBe(201);
+      expect(
+        await serverStore.db.selectFrom('gitswarm_tasks').select('id').where('title', '=', title).execute(),
+      ).toHaveLength(2);
     });
 
     it('keeps an entry the server refuses for good, shows it, never resends it, and drops it', async () => {
@@ -290,7 +301,7 @@ for (const dialect of DIALECTS) {
       const queued = await sendOrQueue(ctx, {
         command: 'commit',
         method: 'POST',
-        path: `/api/v1/streams/${streamId}/commits`,
+        path: `/streams/${streamId}/commits`,
         body: { commit: late, message: 'too late' },
         agent: 'owner',
       });
@@ -307,7 +318,7 @@ for (const dialect of DIALECTS) {
           command: 'commit',
           state: 'failed',
           attempts: 1,
-          target: `POST /api/v1/streams/${streamId}/commits`,
+          target: `POST /streams/${streamId}/commits`,
           last_error: expect.stringMatching(/^409 invalid_state: .*abandoned/),
         }),
       ]);
@@ -321,11 +332,11 @@ for (const dialect of DIALECTS) {
         await sendOrQueue(ctx, {
           command: 'task create',
           method: 'POST',
-          path: `/api/v1/repos/${repoId}/tasks`,
+          path: `/repos/${repoId}/tasks`,
           body: { title: 'next' },
           agent: 'owner',
         }),
-      ).toMatchObject({ sent: true, status: 201 });
+      ).toMatchObject({ sent: true, queued: false });
       const id = synced.failed_entries[0]?.id ?? '';
       const dropped = await dropOutboxEntry(ctx, id.slice(0, 8));
       expect(dropped).toMatchObject({
@@ -348,7 +359,7 @@ for (const dialect of DIALECTS) {
         sendOrQueue(ctx, {
           command: 'review submit',
           method: 'POST',
-          path: `/api/v1/streams/${streamId}/submit`,
+          path: `/streams/${streamId}/submit`,
           agent: 'owner',
         }),
       ).rejects.toMatchObject({ code: 'invalid_state' });
@@ -357,7 +368,7 @@ for (const dialect of DIALECTS) {
         sendOrQueue(ctx, {
           command: 'task create',
           method: 'POST',
-          path: `/api/v1/repos/${repoId}/tasks`,
+          path: `/repos/${repoId}/tasks`,
           body: { title: 'x' },
           agent: 'intruder',
         }),
