@@ -211,12 +211,7 @@ export async function pushOrQueue(
     await pushRef(push);
     return { pushed: true, queued: false };
   } catch (error) {
-    if (
-      isGitSwarmError(error) &&
-      ['ref_moved', 'not_fast_forward', 'conflict', 'invalid_input'].includes(error.code)
-    ) {
-      throw error;
-    }
+    if (isGitSwarmError(error) && PERMANENT_PUSH_CODES.has(error.code)) throw error;
     return queue();
   }
 }
