@@ -67,6 +67,7 @@ export const EVENT_NAMES = [
   'branch_rule.created',
   'branch_rule.updated',
   'branch_rule.deleted',
+  'repo.imported',
 ] as const;
 
 export type EventName = (typeof EVENT_NAMES)[number];

@@ -593,6 +593,27 @@ export interface InvitesTable {
   used_at: string | null;
 }
 
+/** A Mode A repository being imported into this server, or imported (core/import.ts, 0010). */
+export interface ImportsTable {
+  repo_id: string;
+  /** The server agent making the import; only it may add to it. */
+  importer_id: string;
+  /** The Mode A id of the agent the importer was there: rows naming it name the importer here. */
+  local_agent_id: string | null;
+  /** The Mode A repository's id. */
+  source_repo_id: string | null;
+  status: Defaulted<'open' | 'done'>;
+  created_at: string;
+  finished_at: string | null;
+}
+
+/** An agent an import created (with its Mode A id): the agents the import's rows may name. */
+export interface ImportAgentsTable {
+  repo_id: string;
+  agent_id: string;
+  created_at: string;
+}
+
 export interface Database {
   gitswarm_orgs: OrgsTable;
   gitswarm_agents: AgentsTable;
@@ -634,6 +655,8 @@ export interface Database {
   gitswarm_invites: InvitesTable;
   gitswarm_outbox: OutboxTable;
   gitswarm_remote_cache: RemoteCacheTable;
+  gitswarm_imports: ImportsTable;
+  gitswarm_import_agents: ImportAgentsTable;
 }
 
 export type Agent = Selectable<AgentsTable>;
