@@ -82,6 +82,7 @@ for (const dialect of DIALECTS) {
     });
 
     it('changed the server, not the local store', async () => {
+      // biome-ignore lint/suspicious/noExplicitAny: JSON bodies, checked by the assertions.
       const get = async (path: string) => (await fetch(`${server.url}/api/v1${path}`)).json() as Promise<any>;
       const repo = (await get(`/repos/${repoId}`)).repo;
       expect(repo.consensus_threshold).toBe(0.75);
