@@ -29,6 +29,34 @@ const SCRIPT: readonly (readonly string[])[] = [
   ['budget', 'deposit', '100', '--as', 'alice'],
   ['budget'],
   ['budget', 'history'],
+  [
+    'task',
+    'create',
+    'Fix the parser',
+    '--amount',
+    '10',
+    '--priority',
+    'high',
+    '--labels',
+    'a,b',
+    '--as',
+    'alice',
+  ],
+  ['task', 'list'],
+  ['task', 'show', '1'],
+  ['task', 'claim', '#1', '--as', 'bob'],
+  ['task', 'submit', '1', '--notes', 'done', '--as', 'bob'],
+  ['task', 'show', '1'],
+  ['task', 'review', '1', 'approve', '--as', 'alice'],
+  ['task', 'create', 'Second', '--as', 'alice'],
+  ['task', 'claim', '2', '--as', 'bob'],
+  ['task', 'abandon', '2', '--as', 'bob'],
+  ['task', 'cancel', '2', '--as', 'alice'],
+  ['task', 'list', '--status', 'completed,cancelled'],
+  ['budget', 'history'],
+  ['task', 'claim', '1', '--as', 'bob'],
+  ['task', 'show', '99'],
+  ['task', 'create', 'Too rich', '--amount', '1000', '--as', 'alice'],
   // Refusals: the same code and exit on both sides.
   ['maintainer', 'add', 'bob', '--as', 'bob'],
   ['config', 'merge_mode', 'swarm', '--as', 'bob'],
@@ -87,7 +115,15 @@ for (const dialect of DIALECTS) {
       const repo = (await get(`/repos/${repoId}`)).repo;
       expect(repo.consensus_threshold).toBe(0.75);
       expect(repo.stage).toBe('growth');
-      expect((await get(`/repos/${repoId}/budget`)).budget.total_credits).toBe(100);
+      expect((await get(`/repos/${repoId}/budget`)).budget).toMatchObject({
+        total_credits: 100,
+        paid_out_credits: 10,
+      });
+      const tasks = (await get(`/repos/${repoId}/tasks`)).tasks as { number: number; status: string }[];
+      expect(tasks.map((task) => [task.number, task.status]).sort()).toEqual([
+        [1, 'completed'],
+        [2, 'cancelled'],
+      ]);
       // The clone's own store knows no agents: governance lives on the server.
       const { openStore } = await import('../../src/store/index.js');
       const store = await openStore(`${clone.dir}/.gitswarm/federation.db`);
@@ -104,7 +140,7 @@ for (const dialect of DIALECTS) {
       expect(text.code).toBe(0);
       expect(text.stdout).toMatch(/^alice\s+owner/m);
       const budget = await clone.run(['budget']);
-      expect(budget.stdout).toMatch(/available\s+100/);
+      expect(budget.stdout).toMatch(/available\s+90\n/);
     });
   });
 }
