@@ -23,12 +23,10 @@ interface Consensus {
   stale_rejections: number;
 }
 
-/**
- * Writes waiting in the outbox. There is no outbox module on this branch yet (b-outbox adds
- * src/remote/outbox.ts): until then nothing is ever queued, so 0 is the true count.
- */
-async function outboxPending(_deps: Connected): Promise<number> {
-  return 0;
+/** Writes and pushes waiting in the outbox for this server (b-outbox's outboxSummary). */
+async function outboxPending(deps: Connected): Promise<number> {
+  const { outboxSummary } = await import('../outbox.js');
+  return (await outboxSummary(deps.core.store.db, deps.remote.connection.url)).pending;
 }
 
 function repoPart(repo: Repo, path: string | null): StatusResult['repo'] {
