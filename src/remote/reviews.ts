@@ -3,8 +3,9 @@
  * with the same core rules as Mode A. Shapes are the server's; the CLI maps them to its output.
  */
 import type { ConsensusResult } from '../core/consensus.js';
+import { GitSwarmError, isGitSwarmError } from '../errors.js';
 import type { ReviewVerdict, StaleReviewsPolicy, Stream, StreamReview } from '../store/index.js';
-import { type RemoteStreamsDeps, resolveServerStream } from './streams.js';
+import { type RemoteStreamsDeps, resolveServerStream, sendReport } from './streams.js';
 
 /** A review as the server lists it (`GET /streams/:id/reviews`). */
 export type ServerReview = Pick<
@@ -15,8 +16,14 @@ export type ServerReview = Pick<
 /** Puts the stream up for review (its author). */
 export async function submitRemoteForReview(deps: RemoteStreamsDeps, streamRef: string): Promise<Stream> {
   const stream = await resolveServerStream(deps, streamRef);
-  return (await deps.server.post<{ stream: Stream }>(`/streams/${encodeURIComponent(stream.id)}/submit`))
-    .stream;
+  const sent = await sendReport<{ stream: Stream }>(
+    deps,
+    'review submit',
+    `/streams/${encodeURIComponent(stream.id)}/submit`,
+    {},
+  );
+  // Queued: up for review once the server takes it (it checks the author then).
+  return sent.queued ? { ...stream, status: 'in_review', review_status: 'in_review' } : sent.body.stream;
 }
 
 /** Records the acting agent's verdict; the server answers the consensus after it. */
@@ -25,11 +32,41 @@ export async function submitRemoteReview(
   input: { stream: string; verdict: ReviewVerdict; feedback: string | null; tested: boolean },
 ): Promise<{ review: ServerReview; consensus: ConsensusResult }> {
   const stream = await resolveServerStream(deps, input.stream);
-  return deps.server.post(`/streams/${encodeURIComponent(stream.id)}/reviews`, {
-    verdict: input.verdict,
-    feedback: input.feedback,
-    tested: input.tested,
-  });
+  const path = `/streams/${encodeURIComponent(stream.id)}`;
+  const sent = await sendReport<{ review: ServerReview; consensus: ConsensusResult }>(
+    deps,
+    'review submit',
+    `${path}/reviews`,
+    { verdict: input.verdict, feedback: input.feedback, tested: input.tested },
+  );
+  if (!sent.queued) return sent.body;
+  // Queued: the server counts it when it comes back; meanwhile the consensus as last read.
+  const actor = await deps.actor();
+  const { consensus } = await deps.server
+    .get<{ consensus: ConsensusResult }>(`${path}/consensus`)
+    .catch((error: unknown) => {
+      if (!isGitSwarmError(error, 'server_unreachable')) throw error;
+      throw new GitSwarmError(
+        'server_unreachable',
+        `Your ${input.verdict} of stream ${stream.id} is queued; its consensus is unknown until the server answers.`,
+        { hint: 'It is sent by the next connected command, or: gitswarm sync', details: { queued: true } },
+      );
+    });
+  return {
+    review: {
+      stream_id: stream.id,
+      reviewer_id: actor.id,
+      reviewer_name: actor.name,
+      verdict: input.verdict,
+      feedback: input.feedback,
+      is_human: false,
+      tested: input.tested,
+      reviewed_at: new Date().toISOString(),
+      head_commit: null,
+      stale: false,
+    },
+    consensus,
+  };
 }
 
 /** A stream's reviews, each marked stale when given on code that has changed since. */

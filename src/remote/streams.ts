@@ -24,6 +24,23 @@ export interface RemoteStreamsDeps {
   remote: string;
   /** The acting agent as the server knows it (the API key's owner). */
   actor(): Promise<{ id: string; name: string }>;
+  /**
+   * Sends a report that needs no server decision (a commit, a review), or queues it in the
+   * outbox when the server does not answer (b-outbox's sendOrQueue). Absent: sent directly.
+   */
+  report?(command: string, path: string, body: unknown): Promise<{ queued: boolean; body: unknown }>;
+}
+
+/** Sends a report through the outbox when the command has one, else straight to the server. */
+export async function sendReport<T>(
+  deps: RemoteStreamsDeps,
+  command: string,
+  path: string,
+  body: unknown,
+): Promise<{ queued: false; body: T } | { queued: true; body: unknown }> {
+  if (!deps.report) return { queued: false, body: await deps.server.post<T>(path, body) };
+  const sent = await deps.report(command, path, body);
+  return sent.queued ? { queued: true, body: sent.body } : { queued: false, body: sent.body as T };
 }
 
 const STREAM_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$/;
@@ -58,11 +75,13 @@ export async function resolveServerStream(deps: RemoteStreamsDeps, ref: string):
       const stream = await getServerStream(deps, id);
       if (stream.repo_id === deps.repoId) return stream;
     } catch (error) {
-      if (!isGitSwarmError(error, 'stream_not_found') && !isGitSwarmError(error, 'not_found')) throw error;
+      // Not an id, or (offline) not in the cache by id: the list may still name it.
+      const tryList = ['stream_not_found', 'not_found', 'server_unreachable'] as const;
+      if (!tryList.some((code) => isGitSwarmError(error, code))) throw error;
     }
   }
   const streams = await listServerStreams(deps);
-  const byBranch = streams.find((s) => s.branch === ref);
+  const byBranch = streams.find((s) => s.id === id || s.branch === ref);
   if (byBranch) return byBranch;
   const named = streams.filter((s) => s.name === ref).reverse();
   const found = named.find((s) => LIVE.includes(s.status)) ?? named[0];

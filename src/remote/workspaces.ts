@@ -31,6 +31,7 @@ import {
   listServerStreams,
   type RemoteStreamsDeps,
   resolveServerStream,
+  sendReport,
 } from './streams.js';
 
 const LIVE: readonly Stream['status'][] = ['active', 'in_review', 'conflicted'];
@@ -304,11 +305,13 @@ export async function commitRemoteWorkspace(
       },
     );
   }
-  await deps.server.post(`/streams/${encodeURIComponent(stream.id)}/commits`, {
+  const report = await sendReport(deps, 'commit', `/streams/${encodeURIComponent(stream.id)}/commits`, {
     commit: committed.commit,
     change_id: committed.changeId,
     message,
   });
+  // Queued (the server did not answer): the merge needs its decision and the cascade its records.
+  if (report.queued) return { ...result, merged: false, cascade: [] };
   if (repo.merge_mode === 'swarm' && input.mergeIntoBuffer) {
     try {
       const merged = await input.mergeIntoBuffer(stream);

@@ -1,10 +1,9 @@
 /** `review submit|list`, `consensus` and `diff` on a connected clone: the server answers, same shapes as Mode A. */
 import type { CommandDeps, RemoteDeps } from '../../cli/context.js';
 import type { ReviewVerdict } from '../../store/index.js';
-import { remoteActor } from '../actor.js';
 import { type DiffRefs, remoteDiffRefs } from '../diff.js';
 import { listRemoteReviews, remoteConsensus, submitRemoteForReview, submitRemoteReview } from '../reviews.js';
-import { streamsOf } from './workspace.js';
+import { actorOf, streamsOf } from './workspace.js';
 
 type Connected = CommandDeps & { remote: RemoteDeps };
 
@@ -16,10 +15,7 @@ export async function runSubmitReviewRemote(
   input: { stream: string; verdict: ReviewVerdict; feedback: string | null; tested: boolean },
   deps: Connected,
 ) {
-  const [result, actor] = await Promise.all([
-    submitRemoteReview(streamsOf(deps), input),
-    remoteActor(deps.remote),
-  ]);
+  const [result, actor] = await Promise.all([submitRemoteReview(streamsOf(deps), input), actorOf(deps)]);
   return { ...result, reviewerName: actor.name };
 }
 

@@ -1,11 +1,14 @@
 /** `workspace create|list|destroy` and `commit` on a connected clone: same shapes as Mode A. */
 import type { CommandDeps, RemoteDeps } from '../../cli/context.js';
 import { OpLog } from '../../engine/oplog.js';
+import { isGitSwarmError } from '../../errors.js';
 import { remoteActor } from '../actor.js';
 import { cascadeLocalDependents } from '../cascade.js';
-import { findStoredKey } from '../credentials.js';
+import { findStoredKey, storedKeys } from '../credentials.js';
 import { connectedGit } from '../git-ops.js';
 import { mergeConnected } from '../merge.js';
+import { readOrCache, sendOrQueue } from '../offline.js';
+import { offlineContextOf } from '../offline-client.js';
 import { serverApi } from '../server-api.js';
 import { connectedStreams, type RemoteStreamsDeps } from '../streams.js';
 import {
@@ -17,9 +20,53 @@ import {
 
 type Connected = CommandDeps & { remote: RemoteDeps };
 
-/** The Mode B stream modules' context for a connected command. */
+/**
+ * The Mode B stream modules' context for a connected command. Offline (b-outbox): reads come from
+ * the local cache when the server does not answer (marked stale on stderr), reports go into the
+ * outbox, and the acting agent is the one whose saved key the command uses.
+ */
 export function streamsOf(deps: Connected): RemoteStreamsDeps {
-  return connectedStreams(deps.remote, deps.ctx.repo.path ?? deps.ctx.root, () => remoteActor(deps.remote));
+  const { remote, io, ctx, core } = deps;
+  const offline = offlineContextOf({
+    db: core.store.db,
+    connection: remote.connection,
+    client: remote.client,
+    env: io.env,
+    root: ctx.root,
+    notify: (line) => io.stderr.write(`${line}\n`),
+  });
+  const online = connectedStreams(remote, ctx.repo.path ?? ctx.root, () => actorOf(deps));
+  return {
+    ...online,
+    server: {
+      ...online.server,
+      get: async <T>(path: string) =>
+        (await readOrCache(offline, path, () => online.server.get<T>(path))).value,
+    },
+    report: async (command, path, body) => {
+      const actor = await actorOf(deps);
+      const sent = await sendOrQueue(offline, { command, method: 'POST', path, body, agent: actor.name });
+      return { queued: sent.queued, body: sent.sent ? sent.body : null };
+    },
+  };
+}
+
+/** The acting agent: the server's answer, else (server down) the agent whose saved key is in use. */
+export async function actorOf(deps: Connected): Promise<{ id: string; name: string }> {
+  try {
+    return await remoteActor(deps.remote);
+  } catch (error) {
+    if (!isGitSwarmError(error, 'server_unreachable')) throw error;
+    const { connection, client } = deps.remote;
+    const saved = storedKeys(deps.io.env, connection.url).find(
+      (k) =>
+        k.api_key === client.apiKey &&
+        (connection.agentRef === undefined ||
+          [k.agent_id, k.agent_name.toLowerCase()].includes(connection.agentRef.toLowerCase())),
+    );
+    if (!saved) throw error;
+    return { id: saved.agent_id, name: saved.agent_name };
+  }
 }
 
 export function runCreateWorkspaceRemote(
