@@ -126,6 +126,10 @@ export const MODULES = {
       'test/remote/outbox-push.test.ts',
     ],
   },
+  'remote-git': {
+    mutate: ['src/engine/remote.ts', 'src/engine/worktree-list.ts'],
+    tests: ['test/engine/remote.test.ts'],
+  },
 };
 
 /** Order of a full run: the smallest and most central modules first. */
@@ -140,6 +144,7 @@ export const MODULE_ORDER = [
   'idempotency',
   'sandbox',
   'outbox',
+  'remote-git',
   'elections',
   'proposals',
   'streams',

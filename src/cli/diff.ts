@@ -14,13 +14,15 @@ export interface DiffResult {
   head: string;
   files: string[];
   diff: string;
+  /** Connected, when the server did not answer and the stream is as last read. */
+  stale?: true;
 }
 
 export async function runDiff(opts: DiffOptions, deps: CommandDeps): Promise<DiffResult> {
   const { ctx, io } = deps;
   const root = ctx.repo.path ?? ctx.root;
   // Connected, the stream may live on another clone: the server names it, the remote brings it.
-  const { stream, bufferBranch, baseRef, headRef } = deps.remote
+  const { stream, bufferBranch, baseRef, headRef, stale } = deps.remote
     ? await (await import('../remote/commands/review.js')).runDiffRefsRemote(opts.stream, {
         ...deps,
         remote: deps.remote,
@@ -38,6 +40,7 @@ export async function runDiff(opts: DiffOptions, deps: CommandDeps): Promise<Dif
     head: stream.branch,
     files: names.stdout.split('\0').filter((f) => f !== ''),
     diff: diff.stdout,
+    ...(stale ? { stale } : {}),
   };
 }
 
@@ -46,6 +49,7 @@ async function localDiffRefs(streamRef: string, deps: CommandDeps) {
   const stream = await getStream(core.store.db, ctx.repo.id, streamRef);
   const bufferBranch = ctx.repo.buffer_branch;
   return {
+    stale: undefined,
     stream,
     bufferBranch,
     baseRef: `refs/heads/${bufferBranch}`,

@@ -52,6 +52,8 @@ export function formatCreateWorkspace(result: CreateWorkspaceCommandResult, styl
 }
 
 export interface ListWorkspacesResult {
+  /** Connected, when the server did not answer and the list comes from the local cache. */
+  stale?: true;
   workspaces: {
     agent_id: string;
     agent_name: string;

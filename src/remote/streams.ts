@@ -29,6 +29,8 @@ export interface RemoteStreamsDeps {
    * outbox when the server does not answer (b-outbox's sendOrQueue). Absent: sent directly.
    */
   report?(command: string, path: string, body: unknown): Promise<{ queued: boolean; body: unknown }>;
+  /** Whether a read so far came from the local cache because the server did not answer. */
+  isStale?(): boolean;
 }
 
 /** Sends a report through the outbox when the command has one, else straight to the server. */

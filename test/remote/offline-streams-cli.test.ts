@@ -54,8 +54,9 @@ for (const dialect of DIALECTS) {
       streamId = created.json<{ stream: { id: string } }>().stream.id;
       a.write('one.txt', 'one\n', join(a.dir, '.worktrees', 'alice'));
       expect((await a.run(['commit', '-m', 'One', '--as', 'alice'])).code).toBe(0);
-      // Clone B reads the stream and its consensus while the server is up (the cache has them).
+      // Clone B reads the stream, its consensus and the repository while the server is up (cached).
       expect((await b.run(['consensus', 'offline-work', '--as', 'bob'])).code).toBe(0);
+      expect((await b.run(['diff', 'offline-work', '--as', 'bob'])).code).toBe(0);
     });
     afterAll(async () => {
       world?.close();
@@ -85,6 +86,10 @@ for (const dialect of DIALECTS) {
       const stale = await b.run(['consensus', 'offline-work', '--json']);
       expect(stale.code, stale.stderr).toBe(0);
       expect(stale.stderr).toMatch(/stale|cache/i);
+      expect(stale.json()).toMatchObject({ stale: true, reached: false });
+      const diff = await b.run(['diff', 'offline-work', '--json']);
+      expect(diff.code, diff.stderr).toBe(0);
+      expect(diff.json()).toMatchObject({ stale: true, files: ['one.txt', 'two.txt'] });
 
       // What needs the server's decision is refused with exit 4 and nothing made.
       const create = await b.run(['workspace', 'create', '--as', 'bob', '--json']);
@@ -114,6 +119,7 @@ for (const dialect of DIALECTS) {
       expect(reviews.reviews).toHaveLength(1);
       const consensus = await b.run(['consensus', 'offline-work', '--json']);
       expect(consensus.json()).toMatchObject({ reached: true, approvals: 1 });
+      expect(consensus.json<{ stale?: boolean }>().stale).toBeUndefined();
     });
   });
 }

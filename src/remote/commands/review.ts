@@ -3,7 +3,7 @@ import type { CommandDeps, RemoteDeps } from '../../cli/context.js';
 import type { ReviewVerdict } from '../../store/index.js';
 import { type DiffRefs, remoteDiffRefs } from '../diff.js';
 import { listRemoteReviews, remoteConsensus, submitRemoteForReview, submitRemoteReview } from '../reviews.js';
-import { actorOf, streamsOf } from './workspace.js';
+import { actorOf, staleMark, streamsOf } from './workspace.js';
 
 type Connected = CommandDeps & { remote: RemoteDeps };
 
@@ -19,14 +19,20 @@ export async function runSubmitReviewRemote(
   return { ...result, reviewerName: actor.name };
 }
 
+/** (Its --json already has a `stale` count of stale reviews: a cached read says so on stderr only.) */
 export function runListReviewsRemote(stream: string, deps: Connected) {
   return listRemoteReviews(streamsOf(deps), stream);
 }
 
-export function runConsensusRemote(stream: string, deps: Connected) {
-  return remoteConsensus(streamsOf(deps), stream);
+export async function runConsensusRemote(stream: string, deps: Connected) {
+  const streams = streamsOf(deps);
+  return { ...(await remoteConsensus(streams, stream)), ...staleMark(streams) };
 }
 
-export function runDiffRefsRemote(stream: string, deps: Connected): Promise<DiffRefs> {
-  return remoteDiffRefs(streamsOf(deps), stream);
+export async function runDiffRefsRemote(
+  stream: string,
+  deps: Connected,
+): Promise<DiffRefs & { stale?: true }> {
+  const streams = streamsOf(deps);
+  return { ...(await remoteDiffRefs(streams, stream)), ...staleMark(streams) };
 }

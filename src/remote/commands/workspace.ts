@@ -36,13 +36,18 @@ export function streamsOf(deps: Connected): RemoteStreamsDeps {
     notify: (line) => io.stderr.write(`${line}\n`),
   });
   const online = connectedStreams(remote, ctx.repo.path ?? ctx.root, () => actorOf(deps));
+  let stale = false;
   return {
     ...online,
     server: {
       ...online.server,
-      get: async <T>(path: string) =>
-        (await readOrCache(offline, path, () => online.server.get<T>(path))).value,
+      get: async <T>(path: string) => {
+        const read = await readOrCache(offline, path, () => online.server.get<T>(path));
+        stale ||= read.stale;
+        return read.value;
+      },
     },
+    isStale: () => stale,
     report: async (command, path, body) => {
       const actor = await actorOf(deps);
       const sent = await sendOrQueue(offline, { command, method: 'POST', path, body, agent: actor.name });
@@ -77,7 +82,14 @@ export function runCreateWorkspaceRemote(
 }
 
 export async function runListWorkspacesRemote(deps: Connected) {
-  return { workspaces: await listRemoteWorkspaces(streamsOf(deps)) };
+  const streams = streamsOf(deps);
+  const workspaces = await listRemoteWorkspaces(streams);
+  return { workspaces, ...staleMark(streams) };
+}
+
+/** `stale: true` for --json when a read came from the cache (the server did not answer). */
+export function staleMark(streams: RemoteStreamsDeps): { stale?: true } {
+  return streams.isStale?.() ? { stale: true } : {};
 }
 
 export function runDestroyWorkspaceRemote(opts: { abandon?: boolean }, deps: Connected) {
