@@ -271,12 +271,6 @@ async function push(
 }
 
 /**
- * Compare-and-swap push: moves `ref` on the remote to `oid` only if it currently is `expected`
- * (`absent` = only if it does not exist). The remote checks the old value under its ref lock, so
- * two clones racing cannot both win; the loser gets `rejected`/`remote_moved` and the remote is
- * untouched. Any forward or backward move is allowed (a revert, a reset) — the lease is the guard.
- */
-/**
  * Compare-and-swap delete: removes `ref` on the remote only if it currently is `expected` (e.g.
  * taking back a branch this clone just pushed when the server refused the record). `deleted`
  * also when it was already gone; `rejected`/`remote_moved` when it points elsewhere.
@@ -296,6 +290,12 @@ export function casDelete(
   ) as Promise<DeleteOutcome>;
 }
 
+/**
+ * Compare-and-swap push: moves `ref` on the remote to `oid` only if it currently is `expected`
+ * (`absent` = only if it does not exist). The remote checks the old value under its ref lock, so
+ * two clones racing cannot both win; the loser gets `rejected`/`remote_moved` and the remote is
+ * untouched. Any forward or backward move is allowed (a revert, a reset) — the lease is the guard.
+ */
 export function casPush(
   repoDir: string,
   request: { ref: string; oid: string; expected: ExpectedRemote },
