@@ -20,6 +20,7 @@ import {
   readRemoteRefs,
   trackingRef,
 } from '../../src/engine/remote.js';
+import { listWorktrees } from '../../src/engine/worktree-list.js';
 import { GitSwarmError } from '../../src/errors.js';
 import { makeRepo, TEST_ENV, type TestRepo } from '../helpers/git-fixture.js';
 
@@ -274,6 +275,14 @@ describe('fetch on demand', () => {
     await pushBranch(cloneA.dir, 'stream/abc123');
     const second = await fetchStreamBranch(cloneB.dir, 'abc123');
     expect(second).toMatchObject({ local: more, remote: more, created: false, fastForwarded: true });
+    // Nothing new on the remote: nothing moves, nothing is reported as moved.
+    expect(await fetchStreamBranch(cloneB.dir, 'abc123')).toEqual({
+      branch: 'stream/abc123',
+      local: more,
+      remote: more,
+      created: false,
+      fastForwarded: false,
+    });
   });
 
   it('leaves a local stream branch that is ahead, or checked out in a worktree, where it is', async () => {
@@ -321,6 +330,22 @@ describe('fetch on demand', () => {
   });
 });
 
+describe('listWorktrees', () => {
+  it('lists each worktree with its branch and head; a detached one has no branch', async () => {
+    const main = await cloneA.run(['rev-parse', 'HEAD']);
+    const next = await commitIn(cloneA, main, 'next');
+    await cloneA.run(['branch', 'stream/w1', next]);
+    await cloneA.run(['worktree', 'add', '-q', join(base, 'wt-w1'), 'stream/w1']);
+    await cloneA.run(['worktree', 'add', '-q', '--detach', join(base, 'wt-detached'), main]);
+    const listed = await listWorktrees(cloneA.dir);
+    expect(listed[0]).toEqual({ path: cloneA.dir, branch: 'main', head: main });
+    expect(listed.slice(1).sort((x, y) => x.path.localeCompare(y.path))).toEqual([
+      { path: join(base, 'wt-detached'), branch: null, head: main },
+      { path: join(base, 'wt-w1'), branch: 'stream/w1', head: next },
+    ]);
+  });
+});
+
 describe('bad input', () => {
   it('a remote that is not configured is git_failed with a hint, for every operation', async () => {
     expect(await hasRemote(cloneA.dir, { remote: 'upstream' })).toBe(false);
@@ -344,7 +369,10 @@ describe('bad input', () => {
     await cloneA.run(['remote', 'add', 'lost', join(base, 'does-not-exist.git')]);
     const error = await fetchBranch(cloneA.dir, 'main', { remote: 'lost' }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'git_failed' });
-    expect((error as GitSwarmError).message).toMatch(/Could not reach git remote "lost"/);
+    expect((error as GitSwarmError).message).toMatch(
+      /Could not reach git remote "lost": fatal: .*does-not-exist\.git/,
+    );
+    expect((error as GitSwarmError).hint).toBe("Check the remote's URL with: git remote get-url lost");
     const main = await cloneA.run(['rev-parse', 'HEAD']);
     await expect(
       casPush(cloneA.dir, { ref: 'refs/heads/buffer', oid: main, expected: 'absent' }, { remote: 'lost' }),
