@@ -13,7 +13,7 @@
 
 import { assertValidBranch, assertValidName, isObjectId } from '../engine/names.js';
 import { OpLog, type RefMove } from '../engine/oplog.js';
-import { GitSwarmError } from '../errors.js';
+import { GitSwarmError, isGitSwarmError } from '../errors.js';
 import {
   type Agent,
   type Executor,
@@ -35,9 +35,11 @@ import { type VerifiedCommit, verifyCommitObject } from './commit-objects.js';
 import type { ConsensusResult } from './consensus.js';
 import type { CoreDeps } from './deps.js';
 import { isMaintainer } from './maintainers.js';
+import { type MergeDispute, offlineMergesAllowed, recordMergeDispute } from './offline-merges.js';
 import { findOpenRedTask } from './red-tasks.js';
 import { getReportedBufferHead, isKnownBufferCommit, setReportedBufferHead } from './reported-buffer.js';
 import { getRepo } from './repos.js';
+import { decideAutoRevert } from './revert-decision.js';
 import { reparentOntoBuffer } from './stream-cascade.js';
 import { assertMergeable, recordMerge } from './stream-merge.js';
 import { assertStreamNameFree, getLiveParent, insertStreamRecord } from './stream-records.js';
@@ -288,6 +290,11 @@ export interface RecordRemoteMergeInput extends MergeApprovalInput {
    * its parents are the commit's own and tie it to the approved head and the buffer head.
    */
   commitObject: string;
+  /**
+   * Made while the server was unreachable (offline_merges allow): a missing consensus is recorded as
+   * a dispute instead of refused (core/offline-merges.ts). Ignored where offline merges are refused.
+   */
+  offline?: boolean;
 }
 
 /**
@@ -324,11 +331,10 @@ export async function recordRemoteMerge(deps: CoreDeps, input: RecordRemoteMerge
         created: false,
       };
     }
-    const { stream } = await inTransaction(db, async (trx) => {
-      const approved = await assertMergeApproved(deps, trx, { ...input, repo });
-      await assertMergeTiesToHistory(trx, repo, approved.stream, commit, approved.consensus !== null);
-      return approved;
-    });
+    const offline = input.offline === true && offlineMergesAllowed(repo);
+    const { stream } = await inTransaction(db, (trx) =>
+      checkReportedMerge(deps, trx, { ...input, repo }, commit, offline),
+    );
     const [baseCommit, headCommit] = commit.parents as [string, string];
     await recordReportedMove(
       deps,
@@ -343,8 +349,7 @@ export async function recordRemoteMerge(deps: CoreDeps, input: RecordRemoteMerge
         agentId: input.actor.id,
       },
       async (trx, opId, oplog) => {
-        const approved = await assertMergeApproved(deps, trx, { ...input, repo });
-        await assertMergeTiesToHistory(trx, repo, stream, commit, approved.consensus !== null);
+        const { dispute } = await checkReportedMerge(deps, trx, { ...input, repo }, commit, offline);
         await recordMerge(deps, trx, {
           repo,
           streamId: stream.id,
@@ -365,6 +370,16 @@ export async function recordRemoteMerge(deps: CoreDeps, input: RecordRemoteMerge
           commit: input.mergeCommit,
           agentId: input.actor.id,
         });
+        if (dispute) {
+          const merged = await getStreamById(trx, stream.id);
+          await recordMergeDispute(deps, trx, {
+            repo,
+            stream: merged,
+            actor: input.actor,
+            mergeCommit: input.mergeCommit,
+            dispute,
+          });
+        }
       },
     );
     return {
@@ -373,6 +388,40 @@ export async function recordRemoteMerge(deps: CoreDeps, input: RecordRemoteMerge
       created: true,
     };
   });
+}
+
+/**
+ * The checks of a reported merge: approval (assertMergeApproved) and the commit tying to the
+ * approved history. For an offline merge where they are allowed, a missing consensus or an
+ * unreviewed head is returned as a dispute (then the commit must still merge the stream's newest
+ * recorded commit onto the buffer head); every other refusal stands.
+ */
+async function checkReportedMerge(
+  deps: CoreDeps,
+  db: Executor,
+  input: MergeApprovalInput,
+  commit: VerifiedCommit,
+  offline: boolean,
+): Promise<{ stream: Stream; dispute: MergeDispute | null }> {
+  let approved: Awaited<ReturnType<typeof assertMergeApproved>>;
+  try {
+    approved = await assertMergeApproved(deps, db, input);
+  } catch (error) {
+    if (!offline || !isGitSwarmError(error, 'no_consensus')) throw error;
+    const stream = await getStreamById(db, input.stream.id);
+    await assertMergeTiesToHistory(db, input.repo, stream, commit, false);
+    const consensus = (error.details?.consensus ?? null) as ConsensusResult | null;
+    return { stream, dispute: { reason: error.message, consensus } };
+  }
+  try {
+    await assertMergeTiesToHistory(db, input.repo, approved.stream, commit, approved.consensus !== null);
+    return { stream: approved.stream, dispute: null };
+  } catch (error) {
+    if (!offline || !isGitSwarmError(error, 'commit_mismatch') || error.details?.unreviewed !== true)
+      throw error;
+    await assertMergeTiesToHistory(db, input.repo, approved.stream, commit, false);
+    return { stream: approved.stream, dispute: { reason: error.message, consensus: approved.consensus } };
+  }
 }
 
 /** A merge is reported by the stream's author, or by a maintainer (maintain+) who merged it. */
@@ -470,7 +519,7 @@ async function approvedHeads(db: Executor, stream: Stream, reviewed: boolean): P
         `Stream ${stream.name}'s head ${heads[0]} was recorded after its last approval; it has not been reviewed.`,
         {
           hint: 'Ask a reviewer to approve the stream as it is now.',
-          details: { head_commit: heads[0] ?? null },
+          details: { head_commit: heads[0] ?? null, unreviewed: true },
         },
       );
     }
@@ -735,6 +784,9 @@ export async function recordStabilization(
   promote: boolean;
   task_id: string | null;
   culprit: CulpritVerdict | null;
+  /** Red with a confirmed culprit: whether the reporter should revert its merge, and why (not). */
+  revert: boolean;
+  revert_decision: Awaited<ReturnType<typeof decideAutoRevert>> | null;
 }> {
   if (!STABILIZATION_RESULTS.includes(input.result)) {
     throw new GitSwarmError('invalid_input', `Unknown result ${JSON.stringify(input.result)}.`);
@@ -782,6 +834,21 @@ export async function recordStabilization(
     const taskId = confirmed
       ? await redTaskFor(deps, trx, repo, confirmed, input.actor, input.details ?? {})
       : null;
+    // The reporter reverts the confirmed culprit's merge itself (it has the clone) when the rule
+    // says so; an approved revert counts toward the daily cap of automatic reverts.
+    const revertDecision = confirmed
+      ? await decideAutoRevert(deps, trx, {
+          repo,
+          stream: confirmed,
+          merge: await trx
+            .selectFrom('gitswarm_merges')
+            .select('reverted_at')
+            .where('repo_id', '=', repo.id)
+            .where('stream_id', '=', confirmed.id)
+            .where('merge_commit', '=', input.bufferCommit)
+            .executeTakeFirstOrThrow(),
+        })
+      : null;
     const row: Stabilization = {
       id: newId(),
       repo_id: repo.id,
@@ -797,6 +864,9 @@ export async function recordStabilization(
         ...(culprit ? { culprit } : {}),
         ...(input.passingCommit ? { passing_commit: input.passingCommit } : {}),
         ...(taskId ? { task_id: taskId } : {}),
+        ...(revertDecision
+          ? { revert_decision: revertDecision, auto_reverted: revertDecision === 'revert' }
+          : {}),
       },
       stabilized_at: isoNow(deps.clock),
     };
@@ -825,6 +895,8 @@ export async function recordStabilization(
       promote: row.result === 'green' && repo.auto_promote_on_green,
       task_id: taskId,
       culprit,
+      revert: revertDecision === 'revert',
+      revert_decision: revertDecision,
     };
   });
 }
@@ -920,19 +992,7 @@ export async function recordRemotePromotion(deps: CoreDeps, input: RecordRemoteP
   return withRepoLock(deps.store, input.repo.id, async () => {
     const repo = await getRepo(deps.store.db, input.repo.id);
     const db = deps.store.db;
-    await assertPromotable(deps, db, {
-      repo,
-      actor: input.actor,
-      bufferHead: input.toCommit,
-      targetHead: input.fromCommit ?? null,
-      force: false,
-      // A reported automatic promotion counts as one only where the repository promotes on green
-      // (its commit is then checked green below); otherwise a client could name itself automation.
-      trigger:
-        input.trigger === 'auto' && repo.auto_promote_on_green && repo.stabilize_command?.trim()
-          ? 'auto'
-          : 'manual',
-    });
+    await assertRemotePromotable(deps, db, repo, input, { green: false });
     const existing = await db
       .selectFrom('gitswarm_promotions')
       .selectAll()
@@ -941,25 +1001,7 @@ export async function recordRemotePromotion(deps: CoreDeps, input: RecordRemoteP
       .where('to_commit', '=', input.toCommit)
       .executeTakeFirst();
     if (existing) return { promotion: existing, created: false };
-    if (repo.stabilize_command?.trim()) {
-      const green = await db
-        .selectFrom('gitswarm_stabilizations')
-        .select('id')
-        .where('repo_id', '=', repo.id)
-        .where('result', '=', 'green')
-        .where('buffer_commit', '=', input.toCommit)
-        .executeTakeFirst();
-      if (!green) {
-        throw new GitSwarmError(
-          'not_green',
-          `Commit ${input.toCommit} has no green stabilization recorded.`,
-          {
-            hint: 'Record the green stabilization first: POST /api/v1/repos/:id/stabilize',
-            details: { commit: input.toCommit },
-          },
-        );
-      }
-    }
+    await assertRemotePromotable(deps, db, repo, input, { rules: false });
     await recordReportedMove(
       deps,
       repo.id,
@@ -991,6 +1033,68 @@ export async function recordRemotePromotion(deps: CoreDeps, input: RecordRemoteP
       .executeTakeFirstOrThrow();
     return { promotion, created: true };
   });
+}
+
+/**
+ * The promotion decision a connected clone asks before it pushes the promote target (POST
+ * /repos/:id/promote/decision): the same checks as the report (assertRemotePromotable), nothing
+ * recorded. Approved, the clone fast-forwards the target by compare-and-swap, then reports.
+ */
+export async function approvePromotion(deps: CoreDeps, input: RecordRemotePromotionInput) {
+  assertObjectId('promoted commit', input.toCommit);
+  if (input.fromCommit) assertObjectId('previous commit', input.fromCommit);
+  const repo = await getRepo(deps.store.db, input.repo.id);
+  await assertRemotePromotable(deps, deps.store.db, repo, input, {});
+  return {
+    approved: true as const,
+    from_branch: repo.buffer_branch,
+    to_branch: repo.promote_target,
+    from_commit: input.fromCommit ?? null,
+    to_commit: input.toCommit,
+  };
+}
+
+/**
+ * The rules of a reported promotion: the promotion rules (assertPromotable: maintain+, stage)
+ * and, when the repository has a stabilize command, a recorded green stabilization of the
+ * commit (`not_green`): main only receives tested code.
+ */
+async function assertRemotePromotable(
+  deps: CoreDeps,
+  db: Executor,
+  repo: Repo,
+  input: RecordRemotePromotionInput,
+  which: { rules?: boolean; green?: boolean },
+): Promise<void> {
+  if (which.rules !== false) {
+    await assertPromotable(deps, db, {
+      repo,
+      actor: input.actor,
+      bufferHead: input.toCommit,
+      targetHead: input.fromCommit ?? null,
+      force: false,
+      // A reported automatic promotion counts as one only where the repository promotes on green
+      // (its commit is then checked green below); otherwise a client could name itself automation.
+      trigger:
+        input.trigger === 'auto' && repo.auto_promote_on_green && repo.stabilize_command?.trim()
+          ? 'auto'
+          : 'manual',
+    });
+  }
+  if (which.green === false || !repo.stabilize_command?.trim()) return;
+  const green = await db
+    .selectFrom('gitswarm_stabilizations')
+    .select('id')
+    .where('repo_id', '=', repo.id)
+    .where('result', '=', 'green')
+    .where('buffer_commit', '=', input.toCommit)
+    .executeTakeFirst();
+  if (!green) {
+    throw new GitSwarmError('not_green', `Commit ${input.toCommit} has no green stabilization recorded.`, {
+      hint: 'Record the green stabilization first: POST /api/v1/repos/:id/stabilize',
+      details: { commit: input.toCommit },
+    });
+  }
 }
 
 /** Promotions of a repository, newest first. */

@@ -32,6 +32,8 @@ import { adminRoutes } from './routes/admin.js';
 import { agentRoutes } from './routes/agents.js';
 import { councilRoutes } from './routes/council.js';
 import { healthRoutes } from './routes/health.js';
+import { importRoutes } from './routes/imports.js';
+import { metaRoutes } from './routes/meta.js';
 import { repoRoutes } from './routes/repos.js';
 import { stabilizationRoutes } from './routes/stabilization.js';
 import { streamRoutes } from './routes/streams.js';
@@ -158,6 +160,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   await app.register(healthRoutes);
   await app.register(
     async (api: App) => {
+      await api.register(metaRoutes);
       await api.register(agentRoutes);
       await api.register(adminRoutes);
       await api.register(repoRoutes);
@@ -166,6 +169,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       await api.register(stabilizationRoutes);
       await api.register(taskRoutes);
       await api.register(councilRoutes);
+      await api.register(importRoutes);
     },
     { prefix: API_PREFIX },
   );
