@@ -95,6 +95,11 @@ export const ERROR_CATALOGUE = {
   not_a_member: { status: 403, exit: 1 },
   wrong_phase: { status: 409, exit: 1 },
   duplicate_vote: { status: 409, exit: 1 },
+  import_refused: {
+    status: 409,
+    exit: 1,
+    hint: 'Import into a new, empty repository you own on the server.',
+  },
   expired: { status: 409, exit: 1 },
   rate_limited: { status: 429, exit: 1 },
   idempotency_key_reused: {

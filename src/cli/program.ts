@@ -25,6 +25,7 @@ import { registerServeCommand } from './commands/serve.js';
 import { registerStabilizeCommand } from './commands/stabilize.js';
 import { registerStageCommands } from './commands/stage.js';
 import { registerStatusCommand } from './commands/status.js';
+import { registerSyncCommand } from './commands/sync.js';
 import { registerTaskCommands } from './commands/task.js';
 import { registerWorkspaceCommands } from './commands/workspace.js';
 import { type CliExitCode, reportError } from './errors.js';
@@ -55,6 +56,7 @@ const COMMANDS: readonly RegisterCommands[] = [
   registerElectionCommands,
   registerStageCommands,
   registerActivityCommand,
+  registerSyncCommand,
   registerServeCommand,
 ];
 

@@ -21,6 +21,7 @@ export const EVENT_NAMES = [
   'stream.abandoned',
   'stream.reverted',
   'stream.updated',
+  'stream.merge_disputed',
   'workspace.destroyed',
   'buffer.stabilized',
   'buffer.promoted',
@@ -66,6 +67,7 @@ export const EVENT_NAMES = [
   'branch_rule.created',
   'branch_rule.updated',
   'branch_rule.deleted',
+  'repo.imported',
 ] as const;
 
 export type EventName = (typeof EVENT_NAMES)[number];

@@ -13,7 +13,7 @@
 
 import { assertValidBranch, assertValidName, isObjectId } from '../engine/names.js';
 import { OpLog, type RefMove } from '../engine/oplog.js';
-import { GitSwarmError } from '../errors.js';
+import { GitSwarmError, isGitSwarmError } from '../errors.js';
 import {
   type Agent,
   type Executor,
@@ -35,6 +35,7 @@ import { type VerifiedCommit, verifyCommitObject } from './commit-objects.js';
 import type { ConsensusResult } from './consensus.js';
 import type { CoreDeps } from './deps.js';
 import { isMaintainer } from './maintainers.js';
+import { type MergeDispute, offlineMergesAllowed, recordMergeDispute } from './offline-merges.js';
 import { findOpenRedTask } from './red-tasks.js';
 import { getReportedBufferHead, isKnownBufferCommit, setReportedBufferHead } from './reported-buffer.js';
 import { getRepo } from './repos.js';
@@ -289,6 +290,11 @@ export interface RecordRemoteMergeInput extends MergeApprovalInput {
    * its parents are the commit's own and tie it to the approved head and the buffer head.
    */
   commitObject: string;
+  /**
+   * Made while the server was unreachable (offline_merges allow): a missing consensus is recorded as
+   * a dispute instead of refused (core/offline-merges.ts). Ignored where offline merges are refused.
+   */
+  offline?: boolean;
 }
 
 /**
@@ -325,11 +331,10 @@ export async function recordRemoteMerge(deps: CoreDeps, input: RecordRemoteMerge
         created: false,
       };
     }
-    const { stream } = await inTransaction(db, async (trx) => {
-      const approved = await assertMergeApproved(deps, trx, { ...input, repo });
-      await assertMergeTiesToHistory(trx, repo, approved.stream, commit, approved.consensus !== null);
-      return approved;
-    });
+    const offline = input.offline === true && offlineMergesAllowed(repo);
+    const { stream } = await inTransaction(db, (trx) =>
+      checkReportedMerge(deps, trx, { ...input, repo }, commit, offline),
+    );
     const [baseCommit, headCommit] = commit.parents as [string, string];
     await recordReportedMove(
       deps,
@@ -344,8 +349,7 @@ export async function recordRemoteMerge(deps: CoreDeps, input: RecordRemoteMerge
         agentId: input.actor.id,
       },
       async (trx, opId, oplog) => {
-        const approved = await assertMergeApproved(deps, trx, { ...input, repo });
-        await assertMergeTiesToHistory(trx, repo, stream, commit, approved.consensus !== null);
+        const { dispute } = await checkReportedMerge(deps, trx, { ...input, repo }, commit, offline);
         await recordMerge(deps, trx, {
           repo,
           streamId: stream.id,
@@ -366,6 +370,16 @@ export async function recordRemoteMerge(deps: CoreDeps, input: RecordRemoteMerge
           commit: input.mergeCommit,
           agentId: input.actor.id,
         });
+        if (dispute) {
+          const merged = await getStreamById(trx, stream.id);
+          await recordMergeDispute(deps, trx, {
+            repo,
+            stream: merged,
+            actor: input.actor,
+            mergeCommit: input.mergeCommit,
+            dispute,
+          });
+        }
       },
     );
     return {
@@ -374,6 +388,40 @@ export async function recordRemoteMerge(deps: CoreDeps, input: RecordRemoteMerge
       created: true,
     };
   });
+}
+
+/**
+ * The checks of a reported merge: approval (assertMergeApproved) and the commit tying to the
+ * approved history. For an offline merge where they are allowed, a missing consensus or an
+ * unreviewed head is returned as a dispute (then the commit must still merge the stream's newest
+ * recorded commit onto the buffer head); every other refusal stands.
+ */
+async function checkReportedMerge(
+  deps: CoreDeps,
+  db: Executor,
+  input: MergeApprovalInput,
+  commit: VerifiedCommit,
+  offline: boolean,
+): Promise<{ stream: Stream; dispute: MergeDispute | null }> {
+  let approved: Awaited<ReturnType<typeof assertMergeApproved>>;
+  try {
+    approved = await assertMergeApproved(deps, db, input);
+  } catch (error) {
+    if (!offline || !isGitSwarmError(error, 'no_consensus')) throw error;
+    const stream = await getStreamById(db, input.stream.id);
+    await assertMergeTiesToHistory(db, input.repo, stream, commit, false);
+    const consensus = (error.details?.consensus ?? null) as ConsensusResult | null;
+    return { stream, dispute: { reason: error.message, consensus } };
+  }
+  try {
+    await assertMergeTiesToHistory(db, input.repo, approved.stream, commit, approved.consensus !== null);
+    return { stream: approved.stream, dispute: null };
+  } catch (error) {
+    if (!offline || !isGitSwarmError(error, 'commit_mismatch') || error.details?.unreviewed !== true)
+      throw error;
+    await assertMergeTiesToHistory(db, input.repo, approved.stream, commit, false);
+    return { stream: approved.stream, dispute: { reason: error.message, consensus: approved.consensus } };
+  }
 }
 
 /** A merge is reported by the stream's author, or by a maintainer (maintain+) who merged it. */
@@ -471,7 +519,7 @@ async function approvedHeads(db: Executor, stream: Stream, reviewed: boolean): P
         `Stream ${stream.name}'s head ${heads[0]} was recorded after its last approval; it has not been reviewed.`,
         {
           hint: 'Ask a reviewer to approve the stream as it is now.',
-          details: { head_commit: heads[0] ?? null },
+          details: { head_commit: heads[0] ?? null, unreviewed: true },
         },
       );
     }

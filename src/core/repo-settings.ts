@@ -141,6 +141,12 @@ export const REPO_SETTINGS = {
     description: 'dismiss | keep: whether verdicts on code changed since still count',
     parse: oneOf('dismiss', 'keep'),
   },
+  offline_merges: {
+    description:
+      'refuse | allow: whether a connected clone may merge (review, gated) while the server is down; the server re-checks on report',
+    parse: oneOf('refuse', 'allow'),
+    metadataDefault: 'refuse',
+  },
 } as const satisfies Record<string, SettingSpec> & Partial<Record<SettingKey, SettingSpec>>;
 
 export type RepoSettingKey = keyof typeof REPO_SETTINGS;

@@ -39,6 +39,10 @@ export type PushOutcome =
       remoteOid: string | null;
     };
 
+export type DeleteOutcome =
+  | { status: 'deleted'; ref: string }
+  | { status: 'rejected'; ref: string; reason: 'remote_moved'; remoteOid: string | null };
+
 /** Checks a remote name: one simple name (an option-looking or URL-shaped value is refused). */
 export function assertRemoteName(remote: string): string {
   return assertValidName('remote', remote);
@@ -196,13 +200,16 @@ export async function fetchStreamBranch(
     // Create-only: a concurrent creation makes update-ref fail rather than overwrite.
     const created = await git(['update-ref', ref, remoteOid, '0'.repeat(remoteOid.length)], {
       cwd: repoDir,
-      okExitCodes: [128],
+      okExitCodes: [1, 128],
     });
     if (created.exitCode === 0) return { ...outcome, local: remoteOid, created: true };
     return { ...outcome, local: await readRef(repoDir, ref) };
   }
   if ((await isAncestor(repoDir, localOid, remoteOid)) && (await checkedOutIn(repoDir, branch)) === null) {
-    const moved = await git(['update-ref', ref, remoteOid, localOid], { cwd: repoDir, okExitCodes: [128] });
+    const moved = await git(['update-ref', ref, remoteOid, localOid], {
+      cwd: repoDir,
+      okExitCodes: [1, 128],
+    });
     if (moved.exitCode === 0) return { ...outcome, local: remoteOid, fastForwarded: true };
     return { ...outcome, local: await readRef(repoDir, ref) };
   }
@@ -221,7 +228,8 @@ function porcelainStatus(stdout: string, ref: string): { flag: string; summary: 
 
 interface PushRequest {
   ref: string;
-  oid: string;
+  /** Null = delete the remote ref. */
+  oid: string | null;
   /** Undefined = a plain (fast-forward only) push. */
   expected?: ExpectedRemote;
 }
@@ -230,27 +238,33 @@ async function push(
   repoDir: string,
   request: PushRequest,
   options: RemoteOptions | undefined,
-): Promise<PushOutcome> {
+): Promise<PushOutcome | DeleteOutcome> {
   const { ref, oid, expected } = request;
   assertValidRef(ref);
-  if (!isObjectId(oid)) throw new GitSwarmError('invalid_input', `Not an object id: ${JSON.stringify(oid)}.`);
-  if (expected !== undefined && expected !== 'absent' && !isObjectId(expected)) {
-    throw new GitSwarmError('invalid_input', `Not an object id: ${JSON.stringify(expected)}.`);
+  for (const value of [oid, expected]) {
+    if (value !== null && value !== undefined && value !== 'absent' && !isObjectId(value)) {
+      throw new GitSwarmError('invalid_input', `Not an object id: ${JSON.stringify(value)}.`);
+    }
   }
   const remote = await requireRemote(repoDir, options);
   const lease =
     expected === undefined ? [] : [`--force-with-lease=${ref}:${expected === 'absent' ? '' : expected}`];
-  const result = await git(['push', '--porcelain', '--atomic', ...lease, remote, '--', `${oid}:${ref}`], {
-    cwd: repoDir,
-    okExitCodes: [1],
-  }).catch((error) => unreachable(remote, error));
+  const result = await git(
+    ['push', '--porcelain', '--atomic', ...lease, remote, '--', `${oid ?? ''}:${ref}`],
+    {
+      cwd: repoDir,
+      okExitCodes: [1],
+    },
+  ).catch((error) => unreachable(remote, error));
   const status = porcelainStatus(result.stdout, ref);
-  if (status !== null && result.exitCode === 0) {
-    return { status: status.flag === '=' ? 'up_to_date' : 'pushed', ref, oid };
+  if (result.exitCode === 0 && (status !== null || oid === null)) {
+    if (oid === null) return { status: 'deleted', ref };
+    return { status: status?.flag === '=' ? 'up_to_date' : 'pushed', ref, oid };
   }
   // Refused: read what the remote holds now to tell "it moved" from any other refusal.
   const remoteOid = (await readRemoteRefs(repoDir, [ref], { remote })).get(ref) ?? null;
-  if (remoteOid === oid) return { status: 'up_to_date', ref, oid };
+  if (remoteOid === oid)
+    return oid === null ? { status: 'deleted', ref } : { status: 'up_to_date', ref, oid };
   const summary = status?.summary ?? '';
   if (expected !== undefined) {
     const expectedOid = expected === 'absent' ? null : expected;
@@ -270,12 +284,32 @@ async function push(
  * two clones racing cannot both win; the loser gets `rejected`/`remote_moved` and the remote is
  * untouched. Any forward or backward move is allowed (a revert, a reset) — the lease is the guard.
  */
+/**
+ * Compare-and-swap delete: removes `ref` on the remote only if it currently is `expected` (e.g.
+ * taking back a branch this clone just pushed when the server refused the record). `deleted`
+ * also when it was already gone; `rejected`/`remote_moved` when it points elsewhere.
+ */
+export function casDelete(
+  repoDir: string,
+  request: { ref: string; expected: string },
+  options?: RemoteOptions,
+): Promise<DeleteOutcome> {
+  if (!isObjectId(request.expected)) {
+    throw new GitSwarmError('invalid_input', `Not an object id: ${JSON.stringify(request.expected)}.`);
+  }
+  return push(
+    repoDir,
+    { ref: request.ref, oid: null, expected: request.expected },
+    options,
+  ) as Promise<DeleteOutcome>;
+}
+
 export function casPush(
   repoDir: string,
   request: { ref: string; oid: string; expected: ExpectedRemote },
   options?: RemoteOptions,
 ): Promise<PushOutcome> {
-  return push(repoDir, request, options);
+  return push(repoDir, request, options) as Promise<PushOutcome>;
 }
 
 /**
@@ -293,5 +327,32 @@ export async function pushBranch(
   if (oid === null) throw new GitSwarmError('not_found', `Branch ${branch} does not exist in this clone.`);
   const request: PushRequest =
     options?.expected === undefined ? { ref, oid } : { ref, oid, expected: options.expected };
-  return push(repoDir, request, options);
+  return push(repoDir, request, options) as Promise<PushOutcome>;
+}
+
+/**
+ * Creates a local branch at a commit, create-only (`already_exists` when it exists). Mode B's
+ * stream branches: the record lives on the server, so no local operation log is involved.
+ */
+export async function createLocalBranch(repoDir: string, branch: string, at: string): Promise<void> {
+  assertValidBranch(branch);
+  if (!isObjectId(at)) throw new GitSwarmError('invalid_input', `Not an object id: ${JSON.stringify(at)}.`);
+  const created = await git(['update-ref', `refs/heads/${branch}`, at, '0'.repeat(at.length)], {
+    cwd: repoDir,
+    okExitCodes: [1, 128],
+  });
+  if (created.exitCode !== 0) throw new GitSwarmError('already_exists', `Branch ${branch} already exists.`);
+}
+
+/** Deletes a local branch only if it is at `expected` (undoing a createLocalBranch); true when deleted. */
+export async function deleteLocalBranch(repoDir: string, branch: string, expected: string): Promise<boolean> {
+  assertValidBranch(branch);
+  if (!isObjectId(expected)) {
+    throw new GitSwarmError('invalid_input', `Not an object id: ${JSON.stringify(expected)}.`);
+  }
+  const deleted = await git(['update-ref', '-d', `refs/heads/${branch}`, expected], {
+    cwd: repoDir,
+    okExitCodes: [1, 128],
+  });
+  return deleted.exitCode === 0;
 }

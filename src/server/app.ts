@@ -32,6 +32,7 @@ import { adminRoutes } from './routes/admin.js';
 import { agentRoutes } from './routes/agents.js';
 import { councilRoutes } from './routes/council.js';
 import { healthRoutes } from './routes/health.js';
+import { importRoutes } from './routes/imports.js';
 import { metaRoutes } from './routes/meta.js';
 import { repoRoutes } from './routes/repos.js';
 import { stabilizationRoutes } from './routes/stabilization.js';
@@ -168,6 +169,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       await api.register(stabilizationRoutes);
       await api.register(taskRoutes);
       await api.register(councilRoutes);
+      await api.register(importRoutes);
     },
     { prefix: API_PREFIX },
   );

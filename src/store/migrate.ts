@@ -9,6 +9,8 @@ import { bufferBaselineMigration } from './migrations/0005-buffer-baseline.js';
 import { abuseLimitsMigration } from './migrations/0006-abuse-limits.js';
 import { webhookCircuitsMigration } from './migrations/0007-webhook-circuits.js';
 import { reportedCommitsMigration } from './migrations/0008-reported-commits.js';
+import { remoteOutboxMigration } from './migrations/0009-remote-outbox.js';
+import { importsMigration } from './migrations/0010-imports.js';
 
 function provider(store: Store): MigrationProvider {
   return {
@@ -22,6 +24,8 @@ function provider(store: Store): MigrationProvider {
         '0006-abuse-limits': abuseLimitsMigration(store.capabilities),
         '0007-webhook-circuits': webhookCircuitsMigration(store.capabilities),
         '0008-reported-commits': reportedCommitsMigration(store.capabilities),
+        '0009-remote-outbox': remoteOutboxMigration(store.capabilities),
+        '0010-imports': importsMigration(store.capabilities),
       };
     },
   };

@@ -30,6 +30,7 @@ export const JSON_COLUMNS: ReadonlySet<string> = new Set([
   'payload',
   'response',
   'effects',
+  'body',
 ]);
 
 /** Serialises a value for a JSON column (both dialects take the text form). */

@@ -543,6 +543,45 @@ export interface IdempotencyKeysTable {
   created_at: CreatedAt;
 }
 
+export type OutboxKind = 'request' | 'push' | 'cas_push';
+export type OutboxState = 'pending' | 'failed';
+
+/** Mode B: a write or a branch push a command could not make while the server was down (0009). */
+export interface OutboxTable {
+  id: string;
+  /** Replay order (one sequence for writes and pushes). */
+  seq: number;
+  kind: OutboxKind;
+  server_url: string;
+  /** The server repository the entry belongs to. */
+  repo_id: string | null;
+  /** Whose key sends the write (name or id, as the command had it); null: the default key. */
+  agent: string | null;
+  /** The command line that queued it, for people (`commit`, `review submit`…). */
+  command: string;
+  method: string | null;
+  path: string | null;
+  body: ColumnType<unknown, string | null | undefined, string | null>;
+  idempotency_key: string;
+  remote: string | null;
+  ref: string | null;
+  /** A compare-and-swap push's expected remote value (null: the ref must not exist, or no check). */
+  old_value: string | null;
+  new_value: string | null;
+  state: Defaulted<OutboxState>;
+  attempts: Defaulted<number>;
+  last_error: string | null;
+  created_at: CreatedAt;
+  updated_at: CreatedAt;
+}
+
+/** Mode B: the last answer the server gave for a read (0009). */
+export interface RemoteCacheTable {
+  key: string;
+  payload: Json<unknown>;
+  fetched_at: Timestamp;
+}
+
 export interface InvitesTable {
   id: string;
   /** SHA-256 (hex) of the invite code; the code itself is shown once. */
@@ -552,6 +591,27 @@ export interface InvitesTable {
   expires_at: string;
   used_by: string | null;
   used_at: string | null;
+}
+
+/** A Mode A repository being imported into this server, or imported (core/import.ts, 0010). */
+export interface ImportsTable {
+  repo_id: string;
+  /** The server agent making the import; only it may add to it. */
+  importer_id: string;
+  /** The Mode A id of the agent the importer was there: rows naming it name the importer here. */
+  local_agent_id: string | null;
+  /** The Mode A repository's id. */
+  source_repo_id: string | null;
+  status: Defaulted<'open' | 'done'>;
+  created_at: string;
+  finished_at: string | null;
+}
+
+/** An agent an import created (with its Mode A id): the agents the import's rows may name. */
+export interface ImportAgentsTable {
+  repo_id: string;
+  agent_id: string;
+  created_at: string;
 }
 
 export interface Database {
@@ -593,6 +653,10 @@ export interface Database {
   gitswarm_operations: OperationsTable;
   gitswarm_idempotency_keys: IdempotencyKeysTable;
   gitswarm_invites: InvitesTable;
+  gitswarm_outbox: OutboxTable;
+  gitswarm_remote_cache: RemoteCacheTable;
+  gitswarm_imports: ImportsTable;
+  gitswarm_import_agents: ImportAgentsTable;
 }
 
 export type Agent = Selectable<AgentsTable>;
@@ -617,3 +681,4 @@ export type Stabilization = Selectable<StabilizationsTable>;
 export type Promotion = Selectable<PromotionsTable>;
 export type Operation = Selectable<OperationsTable>;
 export type Worktree = Selectable<WorktreesTable>;
+export type OutboxEntry = Selectable<OutboxTable>;

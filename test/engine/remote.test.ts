@@ -8,7 +8,10 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { gitOut } from '../../src/engine/git.js';
 import {
+  casDelete,
   casPush,
+  createLocalBranch,
+  deleteLocalBranch,
   fetchBranch,
   fetchRefs,
   fetchStreamBranch,
@@ -169,6 +172,51 @@ describe('compare-and-swap push', () => {
     expect((error as GitSwarmError).code).toBe('git_failed');
     expect((error as GitSwarmError).message).toMatch(/refused refs\/heads\/buffer/);
     expect(await remoteHead('refs/heads/buffer')).toBe(buffer);
+  });
+});
+
+describe('compare-and-swap delete and local branches', () => {
+  it('deletes a remote ref only at the expected value', async () => {
+    const main = await cloneA.run(['rev-parse', 'HEAD']);
+    const other = await commitIn(cloneA, main, 'other');
+    await casPush(cloneA.dir, { ref: 'refs/heads/stream/d1', oid: main, expected: 'absent' });
+    expect(await casDelete(cloneA.dir, { ref: 'refs/heads/stream/d1', expected: other })).toEqual({
+      status: 'rejected',
+      ref: 'refs/heads/stream/d1',
+      reason: 'remote_moved',
+      remoteOid: main,
+    });
+    expect(await remoteHead('refs/heads/stream/d1')).toBe(main);
+    expect(await casDelete(cloneA.dir, { ref: 'refs/heads/stream/d1', expected: main })).toEqual({
+      status: 'deleted',
+      ref: 'refs/heads/stream/d1',
+    });
+    expect(
+      (await readRemoteRefs(cloneA.dir, ['refs/heads/stream/d1'])).get('refs/heads/stream/d1'),
+    ).toBeNull();
+    // Already gone: nothing to do, not an error.
+    expect((await casDelete(cloneA.dir, { ref: 'refs/heads/stream/d1', expected: main })).status).toBe(
+      'deleted',
+    );
+  });
+
+  it('creates a local branch create-only and deletes it only at the expected value', async () => {
+    const main = await cloneA.run(['rev-parse', 'HEAD']);
+    const other = await commitIn(cloneA, main, 'other');
+    await createLocalBranch(cloneA.dir, 'stream/l1', main);
+    expect(await cloneA.run(['rev-parse', 'refs/heads/stream/l1'])).toBe(main);
+    await expect(createLocalBranch(cloneA.dir, 'stream/l1', other)).rejects.toMatchObject({
+      code: 'already_exists',
+    });
+    expect(await deleteLocalBranch(cloneA.dir, 'stream/l1', other)).toBe(false);
+    expect(await cloneA.run(['rev-parse', 'refs/heads/stream/l1'])).toBe(main);
+    expect(await deleteLocalBranch(cloneA.dir, 'stream/l1', main)).toBe(true);
+    await expect(createLocalBranch(cloneA.dir, '--force', main)).rejects.toMatchObject({
+      code: 'invalid_name',
+    });
+    await expect(createLocalBranch(cloneA.dir, 'stream/l2', 'HEAD')).rejects.toMatchObject({
+      code: 'invalid_input',
+    });
   });
 });
 

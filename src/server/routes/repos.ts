@@ -66,6 +66,7 @@ export const RepoSettingsProperties = {
   ),
   stabilize_setup_command: Type.Optional(Nullable(Type.String({ maxLength: 4000 }))),
   stabilize_setup_network: Type.Optional(Type.Boolean()),
+  offline_merges: Type.Optional(Type.Union([Type.Literal('refuse'), Type.Literal('allow')])),
 };
 
 const CreateRepoBody = Closed({

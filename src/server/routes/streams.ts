@@ -158,6 +158,12 @@ const PatchStreamBody = Closed({
         'With merged: the merge commit’s raw object, the output of git cat-file commit <merge_commit>',
     }),
   ),
+  offline: Type.Optional(
+    Type.Boolean({
+      description:
+        'With merged: the client merged while the server was unreachable (offline_merges allow); a missing consensus is recorded as a dispute (stream.merge_disputed and a critical task) instead of refused',
+    }),
+  ),
   revert_commit: Type.Optional(Sha),
   conflict: Type.Optional(
     Closed({
@@ -306,6 +312,9 @@ export async function streamRoutes(app: App): Promise<void> {
       if ((body.merge_commit !== undefined || body.commit_object !== undefined) && body.status !== 'merged') {
         throw new GitSwarmError('invalid_input', 'merge_commit and commit_object go with status "merged".');
       }
+      if (body.offline !== undefined && body.status !== 'merged') {
+        throw new GitSwarmError('invalid_input', 'offline goes with status "merged".');
+      }
       if (body.revert_commit !== undefined && body.status !== 'reverted') {
         throw new GitSwarmError('invalid_input', 'revert_commit goes with status "reverted".');
       }
@@ -336,6 +345,7 @@ export async function streamRoutes(app: App): Promise<void> {
               actor,
               mergeCommit: body.merge_commit,
               commitObject: body.commit_object,
+              offline: body.offline === true,
             })
           ).stream;
           break;

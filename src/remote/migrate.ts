@@ -1,0 +1,244 @@
+/**
+ * Migration of a Mode A repository to a server (`gitswarm sync --server URL` on a Mode A clone):
+ * the local store is uploaded in batches through the server's import routes (core/import.ts), in
+ * dependency order, then the clone is connected.
+ *
+ * Resumable and idempotent: every row keeps its Mode A id, so a batch the server already holds
+ * changes nothing; before each batch the server is asked which of its ids it has, and a batch it
+ * has whole is not sent again. What the migration needs to find its way back after being cut
+ * short is written before it is needed: the importing agent's key to the credentials file as soon
+ * as the server gives it, each other agent's key (made here, only its hash is sent) before its
+ * batch, and the server repository's id to `.gitswarm/migration.json` once it exists (its creation
+ * carries an idempotency key, so a retry finds the same repository).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { IMPORT_KINDS, type ImportBatch, type ImportKind } from '../core/import-rows.js';
+import { findGitRepo } from '../engine/repo.js';
+import { GitSwarmError } from '../errors.js';
+import type { Agent, Executor, Repo } from '../store/index.js';
+import { type LocalAgentRow, readLocalRows, toBatches } from './migration-batches.js';
+
+/** Where API keys are kept between runs (the user's credentials file). */
+export interface KeyStore {
+  get(server: string, agent: string): string | undefined;
+  save(server: string, agent: string, key: string): void;
+}
+
+/** The few calls a migration makes; b-found's HTTP client provides them. */
+export interface MigrationClient {
+  /** Calls `/api/v1<path>`; resolves the parsed body of a 2xx, throws GitSwarmError otherwise. */
+  call<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    options: { key?: string; body?: unknown; idempotencyKey?: string },
+  ): Promise<T>;
+}
+
+export interface MigrateOptions {
+  /** The clone's main repository root (or any directory inside it). */
+  cwd: string;
+  /** The local store and repository row, already open. */
+  db: Executor;
+  repo: Repo;
+  server: string;
+  client: MigrationClient;
+  keys: KeyStore;
+  /** The local agent the migration acts as; default the repository's owner. */
+  as?: string;
+  /** The server key of that agent; default the credentials file, else it is registered. */
+  apiKey?: string;
+  /** Rows per batch (at most 500). */
+  batchRows?: number;
+  /** Tests: stop after sending this many batches, as a run cut short would. */
+  maxBatches?: number;
+  /** Called after each batch the server took. */
+  onBatch?: (batch: { kind: ImportKind; rows: number; created: number }) => void;
+}
+
+export type MigratedCounts = Record<ImportKind, number>;
+
+export interface MigrateResult {
+  server: string;
+  /** The server repository. */
+  repo_id: string;
+  /** The Mode A repository. */
+  source_repo_id: string;
+  /** The server agent the migration acted as (the local importing agent's new identity). */
+  agent: { name: string; id: string };
+  /** False when cut short by `maxBatches`: run again to resume. */
+  complete: boolean;
+  /** Rows the server holds of each kind after this run. */
+  migrated: MigratedCounts;
+  /** Batches sent by this run, and those skipped because the server had them. */
+  batches: { sent: number; skipped: number };
+}
+
+/** The local record of a migration in progress: which server repository it goes to. */
+export interface MigrationState {
+  server: string;
+  repo_id: string;
+  source_repo_id: string;
+  agent: string;
+}
+
+export const MIGRATION_FILE = 'migration.json';
+
+function statePath(root: string): string {
+  return join(root, '.gitswarm', MIGRATION_FILE);
+}
+
+export function readMigrationState(root: string): MigrationState | null {
+  try {
+    const parsed = JSON.parse(readFileSync(statePath(root), 'utf8')) as Partial<MigrationState>;
+    if (typeof parsed.server === 'string' && typeof parsed.repo_id === 'string') {
+      return parsed as MigrationState;
+    }
+    return null;
+  } catch {
+    return null;
+  }
+}
+
+function writeMigrationState(root: string, state: MigrationState): void {
+  const file = statePath(root);
+  mkdirSync(join(root, '.gitswarm'), { recursive: true });
+  const temporary = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+  writeFileSync(temporary, `${JSON.stringify(state, null, 2)}\n`);
+  renameSync(temporary, file);
+}
+
+/** A new API key in the server's shape (`gs_` and 32 random bytes, base64url). */
+function newApiKey(): string {
+  return `gs_${randomBytes(32).toString('base64url')}`;
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+async function importingAgent(db: Executor, repo: Repo, as: string | undefined): Promise<Agent> {
+  let query = db.selectFrom('gitswarm_agents as a').selectAll('a');
+  if (as) {
+    query = query.where((eb) => eb.or([eb('a.name', '=', as), eb('a.id', '=', as)]));
+  } else {
+    query = query
+      .innerJoin('gitswarm_maintainers as m', 'm.agent_id', 'a.id')
+      .where('m.repo_id', '=', repo.id)
+      .where('m.role', '=', 'owner')
+      .orderBy('m.created_at');
+  }
+  const agent = await query.executeTakeFirst();
+  if (!agent) {
+    throw new GitSwarmError(
+      as ? 'agent_not_found' : 'agent_required',
+      as ? `No local agent ${as}.` : 'The repository has no owner to migrate as.',
+      { hint: 'Name the local agent to migrate as with --as NAME.' },
+    );
+  }
+  return agent;
+}
+
+/** The importing agent's server key: given, saved, or a new registration (saved at once). */
+async function serverKey(options: MigrateOptions, agent: Agent): Promise<string> {
+  if (options.apiKey) return options.apiKey;
+  const saved = options.keys.get(options.server, agent.name);
+  if (saved) return saved;
+  const registered = await options.client.call<{ api_key: string }>('POST', '/agents', {
+    body: { name: agent.name, ...(agent.description ? { description: agent.description } : {}) },
+  });
+  options.keys.save(options.server, agent.name, registered.api_key);
+  return registered.api_key;
+}
+
+/** The server repository of this migration: recorded, or created now (once, by idempotency key). */
+async function serverRepo(
+  options: MigrateOptions,
+  root: string,
+  key: string,
+  agentName: string,
+): Promise<string> {
+  const state = readMigrationState(root);
+  if (state && state.server === options.server && state.source_repo_id === options.repo.id) {
+    return state.repo_id;
+  }
+  const created = await options.client.call<{ repo: { id: string } }>('POST', '/repos', {
+    key,
+    body: { name: options.repo.name },
+    idempotencyKey: `gitswarm-migrate-${options.repo.id}`,
+  });
+  writeMigrationState(root, {
+    server: options.server,
+    repo_id: created.repo.id,
+    source_repo_id: options.repo.id,
+    agent: agentName,
+  });
+  return created.repo.id;
+}
+
+/** Agent rows with `self` marked and, for the others, the hash of a key saved before it is sent. */
+function agentRows(options: MigrateOptions, rows: LocalAgentRow[], self: Agent) {
+  return rows.map((row) => {
+    if (row.id === self.id) return { ...row, api_key_hash: null, self: true };
+    let key = options.keys.get(options.server, row.name);
+    if (!key) {
+      key = newApiKey();
+      options.keys.save(options.server, row.name, key);
+    }
+    return { ...row, api_key_hash: sha256(key), self: false };
+  });
+}
+
+/** Uploads the Mode A repository to the server; see the module comment. */
+export async function migrateToServer(options: MigrateOptions): Promise<MigrateResult> {
+  const { client } = options;
+  const { root } = await findGitRepo(options.cwd);
+  const self = await importingAgent(options.db, options.repo, options.as);
+  const key = await serverKey(options, self);
+  const me = await client.call<{ agent: { id: string; name: string } }>('GET', '/me', { key });
+  const repoId = await serverRepo(options, root, key, self.name);
+  const base = `/repos/${encodeURIComponent(repoId)}/import`;
+
+  const local = await readLocalRows(options.db, options.repo);
+  const migrated = Object.fromEntries(
+    IMPORT_KINDS.map((kind) => [kind, local[kind].length]),
+  ) as MigratedCounts;
+  const result: MigrateResult = {
+    server: options.server,
+    repo_id: repoId,
+    source_repo_id: options.repo.id,
+    agent: { name: me.agent.name, id: me.agent.id },
+    complete: false,
+    migrated,
+    batches: { sent: 0, skipped: 0 },
+  };
+
+  const status = await client.call<{ import: { status: string } | null }>('GET', base, { key });
+  if (status.import?.status !== 'done') {
+    for (const kind of IMPORT_KINDS) {
+      const rows = kind === 'agents' ? agentRows(options, local.agents, self) : local[kind];
+      for (const batch of toBatches(kind, rows as ImportBatch['rows'], options.batchRows)) {
+        const ids = batch.rows.map((row) => row.id);
+        const { known } = await client.call<{ known: string[] }>('POST', `${base}/known`, {
+          key,
+          body: { kind, ids },
+        });
+        if (known.length === ids.length) {
+          result.batches.skipped += 1;
+          continue;
+        }
+        if (options.maxBatches !== undefined && result.batches.sent >= options.maxBatches) return result;
+        const taken = await client.call<{ created: number }>('POST', `${base}/${kind}`, {
+          key,
+          body: { rows: batch.rows },
+        });
+        result.batches.sent += 1;
+        options.onBatch?.({ kind, rows: batch.rows.length, created: taken.created });
+      }
+    }
+    await client.call('POST', `${base}/finish`, { key });
+  }
+  result.complete = true;
+  return result;
+}

@@ -1,0 +1,283 @@
+/**
+ * Migration of a Mode A repository to a real server (spec section 6; issue 11 item 6): a history
+ * made with the CLI (merged streams, reviews, tasks, a bounty paid) is uploaded, cut short and
+ * resumed, and the server then holds each row once and agrees with the local store on the stage,
+ * karma and the budget ledger. The server runs on SQLite and on PostgreSQL; the clone's store is
+ * the CLI's default (SQLite).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getBudget } from '../../src/core/budget.js';
+import { IMPORT_KINDS, type ImportKind } from '../../src/core/import-rows.js';
+import { repoKarma } from '../../src/core/karma.js';
+import { isGitSwarmError } from '../../src/errors.js';
+import { type MigrateOptions, migrateToServer, readMigrationState } from '../../src/remote/migrate.js';
+import { readLocalRows } from '../../src/remote/migration-batches.js';
+import type { Executor } from '../../src/store/index.js';
+import { DIALECTS, dialectLabel, postgresServerSkipReason, withSkipReason } from '../helpers/store.js';
+import {
+  buildModeAHistory,
+  fetchClient,
+  type ListeningServer,
+  listen,
+  type ModeAHistory,
+  memoryKeys,
+} from './migration-fixture.js';
+
+/** Rows of each kind the repository holds on `db`, by id (as readLocalRows reads them). */
+async function idsByKind(db: Executor, repoId: string): Promise<Record<ImportKind, string[]>> {
+  const repo = await db
+    .selectFrom('gitswarm_repos')
+    .selectAll()
+    .where('id', '=', repoId)
+    .executeTakeFirstOrThrow();
+  const rows = await readLocalRows(db, repo);
+  return Object.fromEntries(
+    IMPORT_KINDS.map((kind) => [kind, rows[kind].map((row) => row.id).sort()]),
+  ) as Record<ImportKind, string[]>;
+}
+
+for (const dialect of DIALECTS) {
+  describe.skipIf(postgresServerSkipReason(dialect) !== null)(
+    withSkipReason(
+      `${dialectLabel(dialect)}: migrating a Mode A repository`,
+      postgresServerSkipReason(dialect),
+    ),
+    () => {
+      let history: ModeAHistory;
+      let server: ListeningServer;
+
+      beforeAll(async () => {
+        history = await buildModeAHistory();
+        server = await listen(dialect);
+      });
+      afterAll(async () => {
+        await server?.close();
+        await history?.close();
+      });
+
+      const options = (keys = memoryKeys()): MigrateOptions => ({
+        cwd: history.git.dir,
+        db: history.store.db,
+        repo: history.repo,
+        server: server.url,
+        client: fetchClient(server.url),
+        keys,
+        batchRows: 2,
+      });
+
+      it('cut short after 3 batches, resumed, run again: each row once, and stage, karma and ledger agree', async () => {
+        const keys = memoryKeys();
+        const first = await migrateToServer({ ...options(keys), maxBatches: 3 });
+        expect(first).toMatchObject({ complete: false, batches: { sent: 3, skipped: 0 } });
+        const state = readMigrationState(history.git.dir);
+        expect(state).toMatchObject({
+          server: server.url,
+          repo_id: first.repo_id,
+          source_repo_id: history.repo.id,
+        });
+        const db = server.t.store.db;
+        const open = await db
+          .selectFrom('gitswarm_imports')
+          .selectAll()
+          .where('repo_id', '=', first.repo_id)
+          .executeTakeFirstOrThrow();
+        expect(open.status).toBe('open');
+        expect(
+          await db.selectFrom('gitswarm_streams').select('id').where('repo_id', '=', first.repo_id).execute(),
+        ).toEqual([]);
+
+        const resumed = await migrateToServer(options(keys));
+        expect(resumed.complete).toBe(true);
+        expect(resumed.repo_id).toBe(first.repo_id);
+        // The repo row and the first agents batch were taken before the cut: not sent again.
+        expect(resumed.batches.skipped).toBeGreaterThanOrEqual(2);
+        const again = await migrateToServer(options(keys));
+        expect(again).toMatchObject({ complete: true, batches: { sent: 0, skipped: 0 } });
+
+        const local = await idsByKind(history.store.db, history.repo.id);
+        const remote = await idsByKind(db, first.repo_id);
+        const repoId = first.repo_id;
+        const me = first.agent.id;
+        const alice = (
+          await history.store.db
+            .selectFrom('gitswarm_agents')
+            .selectAll()
+            .where('name', '=', 'alice')
+            .executeTakeFirstOrThrow()
+        ).id;
+        // Alice is the importer: her Mode A id became her server agent's.
+        const mapped = (ids: string[]) => ids.map((id) => (id === alice ? me : id)).sort();
+        for (const kind of [
+          'streams',
+          'commits',
+          'reviews',
+          'merges',
+          'tasks',
+          'claims',
+          'budget_transactions',
+          'karma',
+        ] as const) {
+          expect({ kind, ids: remote[kind] }).toEqual({ kind, ids: local[kind] });
+        }
+        expect(local.streams).toHaveLength(3);
+        expect(local.reviews.length).toBeGreaterThanOrEqual(2);
+        expect(local.budget_transactions).toHaveLength(3);
+        // The server adds its own repo.initialized and repo.imported; every local event is there once.
+        expect(remote.activity.filter((id) => local.activity.includes(id))).toEqual(local.activity);
+        expect(remote.activity).toHaveLength(local.activity.length + 2);
+        expect(mapped(remote.agents)).toEqual(mapped(local.agents));
+        expect(first.migrated).toMatchObject({ agents: 3, streams: 3, tasks: 2, merges: 2, claims: 1 });
+
+        // Stage and counts.
+        const serverRepo = await server.t.app.inject({ method: 'GET', url: `/api/v1/repos/${repoId}` });
+        const localRepo = await history.store.db
+          .selectFrom('gitswarm_repos')
+          .selectAll()
+          .where('id', '=', history.repo.id)
+          .executeTakeFirstOrThrow();
+        expect(serverRepo.json().repo).toMatchObject({
+          stage: localRepo.stage,
+          contributor_count: localRepo.contributor_count,
+          patch_count: localRepo.patch_count,
+          merge_mode: 'review',
+          ownership_model: 'guild',
+        });
+        expect(localRepo.patch_count).toBe(2);
+
+        // The ledger: balances recomputed on the server equal the local ones.
+        const budget = (
+          await server.t.app.inject({ method: 'GET', url: `/api/v1/repos/${repoId}/budget` })
+        ).json().budget;
+        const localBudget = await getBudget(history.store.db, history.repo.id);
+        expect(budget).toMatchObject({
+          total_credits: localBudget.total_credits,
+          available_credits: localBudget.available_credits,
+          reserved_credits: localBudget.reserved_credits,
+          paid_out_credits: localBudget.paid_out_credits,
+        });
+        expect(localBudget).toMatchObject({
+          total_credits: 500,
+          available_credits: 400,
+          paid_out_credits: 100,
+        });
+
+        // Karma in the repository, per agent, and the totals of the agents the import created.
+        const agents = await history.store.db
+          .selectFrom('gitswarm_agents')
+          .select(['id', 'name', 'karma'])
+          .execute();
+        for (const agent of agents) {
+          const serverId = agent.id === alice ? me : agent.id;
+          expect({ agent: agent.name, karma: await repoKarma(db, repoId, serverId) }).toEqual({
+            agent: agent.name,
+            karma: await repoKarma(history.store.db, history.repo.id, agent.id),
+          });
+          const shown = (
+            await server.t.app.inject({ method: 'GET', url: `/api/v1/agents/${serverId}/karma` })
+          ).json();
+          expect(shown.total).toBe(agent.karma);
+        }
+        expect(await repoKarma(db, repoId, agents.find((a) => a.name === 'bob')?.id ?? '')).toBe(5);
+
+        // Every agent but the importer got a key, kept by the client; it works on the server.
+        const bob = agents.find((agent) => agent.name === 'bob');
+        const bobKey = keys.get(server.url, 'bob');
+        expect(bobKey).toMatch(/^gs_/);
+        const whoami = await server.t.app.inject({
+          method: 'GET',
+          url: '/api/v1/me',
+          headers: { authorization: `Bearer ${bobKey}` },
+        });
+        expect(whoami.json().agent).toMatchObject({ id: bob?.id, name: 'bob' });
+        const status = await db
+          .selectFrom('gitswarm_imports')
+          .selectAll()
+          .where('repo_id', '=', repoId)
+          .executeTakeFirstOrThrow();
+        expect(status).toMatchObject({
+          status: 'done',
+          local_agent_id: alice,
+          source_repo_id: history.repo.id,
+        });
+      });
+    },
+  );
+}
+
+describe('sqlite: a migration the server stops answering half-way', () => {
+  let history: ModeAHistory;
+  let server: ListeningServer | undefined;
+
+  beforeAll(async () => {
+    history = await buildModeAHistory();
+  });
+  afterAll(async () => {
+    await server?.close();
+    await history?.close();
+  });
+
+  it('fails with server_unreachable, then resumes on the restarted server: nothing duplicated', async () => {
+    const first = await listen('sqlite');
+    server = first;
+    const keys = memoryKeys();
+    let batches = 0;
+    const base = {
+      cwd: history.git.dir,
+      db: history.store.db,
+      repo: history.repo,
+      keys,
+      batchRows: 3,
+    };
+    // The server closes its port after the fifth batch; the store stays.
+    const store = first.t.store;
+    const port = new URL(first.url).port;
+    const cut = migrateToServer({
+      ...base,
+      server: first.url,
+      client: fetchClient(first.url),
+      onBatch: () => {
+        batches += 1;
+        if (batches === 5) void first.t.app.close();
+      },
+    });
+    const error = await cut.then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isGitSwarmError(error, 'server_unreachable')).toBe(true);
+
+    // The same store behind a new server on the same address.
+    const { buildApp } = await import('../../src/server/app.js');
+    const app = await buildApp({ store, rateLimit: false, notifications: false });
+    await app.listen({ port: Number(port), host: '127.0.0.1' });
+    server = {
+      t: { app, store, close: async () => {} },
+      url: first.url,
+      close: async () => {
+        await app.close();
+        await store.close();
+      },
+    };
+    const resumed = await migrateToServer({ ...base, server: first.url, client: fetchClient(first.url) });
+    expect(resumed.complete).toBe(true);
+    const local = await idsByKind(history.store.db, history.repo.id);
+    const remote = await idsByKind(store.db, resumed.repo_id);
+    for (const kind of [
+      'streams',
+      'commits',
+      'reviews',
+      'merges',
+      'tasks',
+      'claims',
+      'budget_transactions',
+      'karma',
+    ] as const) {
+      expect({ kind, ids: remote[kind] }).toEqual({ kind, ids: local[kind] });
+    }
+    expect(remote.activity).toHaveLength(local.activity.length + 2);
+    const budget = await getBudget(store.db, resumed.repo_id);
+    expect(budget.available_credits).toBe(
+      (await getBudget(history.store.db, history.repo.id)).available_credits,
+    );
+  });
+});
