@@ -20,6 +20,8 @@ export interface ConnectedGit {
   fetch(branches: readonly string[], options?: { tags?: string }): Promise<void>;
   /** The branch's head on the remote as last fetched, or null when it has none. */
   remoteHead(branch: string): Promise<string | null>;
+  /** The clone's own branch head, else the remote's as last fetched, else null. */
+  branchHead(branch: string): Promise<string | null>;
   hasCommit(commit: string): Promise<boolean>;
   /**
    * Pushes `commit` to the branch only while the remote branch is at `expected` (null: absent).
@@ -58,6 +60,11 @@ export function connectedGit(root: string, remote: string): ConnectedGit {
     },
     remoteHead(branch) {
       return readRef(root, tracking(branch));
+    },
+    async branchHead(branch) {
+      return (
+        (await readRef(root, `refs/heads/${assertValidBranch(branch)}`)) ?? readRef(root, tracking(branch))
+      );
     },
     async hasCommit(commit) {
       if (!isObjectId(commit)) return false;
