@@ -34,6 +34,8 @@ export interface ConnectedGit {
   ): Promise<{ ok: boolean; already: boolean }>;
   /** Pushes a new tag; false when the remote already has a tag of that name. */
   pushTag(name: string): Promise<boolean>;
+  /** Deletes a tag of this clone (one it made and could not record). */
+  deleteTag(name: string): Promise<void>;
   /** `git cat-file commit <commit>`: what a merge report carries. */
   commitObject(commit: string): Promise<string>;
   /**
@@ -88,6 +90,9 @@ export function connectedGit(root: string, remote: string): ConnectedGit {
       if (oid === null) throw new GitSwarmError('not_found', `Tag ${name} does not exist in this clone.`);
       const outcome = await casPush(root, { ref, oid, expected: 'absent' }, { remote });
       return outcome.status !== 'rejected';
+    },
+    async deleteTag(name) {
+      await git(['tag', '-d', '--', assertValidTag(name)], { cwd: root });
     },
     async commitObject(commit) {
       // Byte for byte (not trimmed): the server hashes it to check it is the commit.

@@ -16,6 +16,7 @@ import {
   git,
   type ModeBWorld,
   makeStream,
+  rejection,
   startModeBWorld,
 } from './mode-b-fixture.js';
 
@@ -53,6 +54,13 @@ for (const dialect of DIALECTS) {
     };
     const stabilize = (clone: Clone, extra: Partial<Parameters<typeof stabilizeConnected>[0]> = {}) =>
       stabilizeConnected({ api: world.owner.api, git: clone.git, repo, actor: world.owner, ...extra });
+
+    it('a result from a non-maintainer is refused by the server: no green tag stays or is pushed', async () => {
+      const error = await rejection(stabilizeConnected({ api: dev.api, git: cloneA.git, repo, actor: dev }));
+      expect(error.code).toBe('forbidden');
+      expect(git(cloneA.dir, 'tag', '--list', 'green/*')).toBe('');
+      expect(git(world.origin, 'tag', '--list', 'green/*')).toBe('');
+    });
 
     it('green: tags the tested buffer head, pushes the tag, records it, and auto-promotes', async () => {
       await merge('good', { 'good.txt': 'fine\n' });
