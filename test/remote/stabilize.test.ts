@@ -136,5 +136,22 @@ for (const dialect of DIALECTS) {
       const { stream } = await world.owner.api.get<{ stream: { status: string } }>(`/streams/${broken.id}`);
       expect(stream.status).toBe('reverted');
     });
+
+    it('the server rules the revert: with auto_revert_on_red off the culprit stays, the task is filed', async () => {
+      await world.owner.api.patch(`/repos/${world.repoId}`, { auto_revert_on_red: false });
+      const broken = await merge('kept', { 'kept.txt': 'BROKEN\n' });
+      const head = world.remoteHead('buffer');
+      const result = await stabilize(cloneB);
+      expect(result).toMatchObject({
+        result: 'red',
+        breaking_stream_id: broken.id,
+        reverted: false,
+        revert_decision: 'auto_revert_off',
+        task_id: expect.any(String),
+      });
+      expect(world.remoteHead('buffer')).toBe(head);
+      const { stream } = await world.owner.api.get<{ stream: { status: string } }>(`/streams/${broken.id}`);
+      expect(stream.status).toBe('merged');
+    });
   });
 }
