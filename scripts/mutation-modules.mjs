@@ -118,6 +118,18 @@ export const MODULES = {
     mutate: ['src/engine/sandbox*.ts'],
     tests: ['test/engine/sandbox.test.ts', 'test/mutation/sandbox.test.ts'],
   },
+  outbox: {
+    mutate: ['src/remote/outbox.ts', 'src/remote/cache.ts', 'src/remote/offline.ts', 'src/remote/sync.ts'],
+    tests: [
+      'test/remote/outbox-store.test.ts',
+      'test/remote/offline-server.test.ts',
+      'test/remote/outbox-push.test.ts',
+    ],
+  },
+  'remote-git': {
+    mutate: ['src/engine/remote.ts', 'src/engine/worktree-list.ts'],
+    tests: ['test/engine/remote.test.ts'],
+  },
 };
 
 /** Order of a full run: the smallest and most central modules first. */
@@ -131,6 +143,8 @@ export const MODULE_ORDER = [
   'reviews',
   'idempotency',
   'sandbox',
+  'outbox',
+  'remote-git',
   'elections',
   'proposals',
   'streams',

@@ -73,6 +73,10 @@ export interface StatusResult {
   streams: StatusStreamView[];
   queue: QueueEntryView[];
   last_stabilization: Pick<Stabilization, 'result' | 'tag' | 'buffer_commit' | 'stabilized_at'> | null;
+  /** Connected only: the server, whether it answered, and the writes waiting to be sent to it. */
+  server?: { url: string; repo_id: string | null; reachable: boolean; outbox_pending: number };
+  /** Connected and the server did not answer: governance parts are missing (or from a cache). */
+  stale?: boolean;
 }
 
 async function readHeads(root: string, branches: readonly string[]): Promise<Map<string, string>> {
@@ -88,27 +92,20 @@ async function readHeads(root: string, branches: readonly string[]): Promise<Map
   return heads;
 }
 
-/** Collects the status of the repository. */
-export async function runStatus(_opts: Record<string, never>, deps: CommandDeps): Promise<StatusResult> {
-  const { core, ctx } = deps;
-  const { repo } = ctx;
-  const db = core.store.db;
-  const root = repo.path ?? ctx.root;
-  const workspaces = await listWorkspaces(db, repo.id);
-  const [heads, streams, agents, stabilization] = await Promise.all([
-    readHeads(root, [repo.buffer_branch, repo.promote_target, ...workspaces.map((w) => w.branch)]),
-    listStreams(db, repo.id, { status: LIVE_STREAM_STATUSES }),
-    db.selectFrom('gitswarm_agents').select(['id', 'name']).execute(),
-    db
-      .selectFrom('gitswarm_stabilizations')
-      .select(['result', 'tag', 'buffer_commit', 'stabilized_at'])
-      .where('repo_id', '=', repo.id)
-      .orderBy('stabilized_at', 'desc')
-      .limit(1)
-      .executeTakeFirst(),
-  ]);
-  const bufferHead = heads.get(`refs/heads/${repo.buffer_branch}`) ?? null;
-  const mainHead = heads.get(`refs/heads/${repo.promote_target}`) ?? null;
+/** What git says: the buffer and main heads, how far the buffer is ahead, each workspace's head. */
+export async function gitPicture(
+  root: string,
+  branches: { buffer: string; main: string },
+  workspaces: Awaited<ReturnType<typeof listWorkspaces>>,
+): Promise<{
+  bufferHead: string | null;
+  mainHead: string | null;
+  ahead: number;
+  workspaces: WorkspaceView[];
+}> {
+  const heads = await readHeads(root, [branches.buffer, branches.main, ...workspaces.map((w) => w.branch)]);
+  const bufferHead = heads.get(`refs/heads/${branches.buffer}`) ?? null;
+  const mainHead = heads.get(`refs/heads/${branches.main}`) ?? null;
   let ahead = 0;
   if (bufferHead && mainHead && bufferHead !== mainHead) {
     const count = await git(['rev-list', '--count', `${mainHead}..${bufferHead}`], { cwd: root });
@@ -133,6 +130,34 @@ export async function runStatus(_opts: Record<string, never>, deps: CommandDeps)
       ahead: commitsAhead,
     });
   }
+  return { bufferHead, mainHead, ahead, workspaces: workspaceViews };
+}
+
+/** Collects the status of the repository (connected: the server's governance, with local git). */
+export async function runStatus(_opts: Record<string, never>, deps: CommandDeps): Promise<StatusResult> {
+  if (deps.remote) {
+    const { statusRemote } = await import('../remote/commands/status.js');
+    return statusRemote({ ...deps, remote: deps.remote });
+  }
+  const { core, ctx } = deps;
+  const { repo } = ctx;
+  const db = core.store.db;
+  const root = repo.path ?? ctx.root;
+  const workspaces = await listWorkspaces(db, repo.id);
+  const [picture, streams, agents, stabilization] = await Promise.all([
+    gitPicture(root, { buffer: repo.buffer_branch, main: repo.promote_target }, workspaces),
+    listStreams(db, repo.id, { status: LIVE_STREAM_STATUSES }),
+    db.selectFrom('gitswarm_agents').select(['id', 'name']).execute(),
+    db
+      .selectFrom('gitswarm_stabilizations')
+      .select(['result', 'tag', 'buffer_commit', 'stabilized_at'])
+      .where('repo_id', '=', repo.id)
+      .orderBy('stabilized_at', 'desc')
+      .limit(1)
+      .executeTakeFirst(),
+  ]);
+  const { bufferHead, mainHead, ahead } = picture;
+  const workspaceViews = picture.workspaces;
   const agentName = new Map(agents.map((a) => [a.id, a.name]));
   const queue: QueueEntryView[] = [];
   const inReview = streams
@@ -224,6 +249,14 @@ export function formatStatus(result: StatusResult, style: Style): string {
           ? `${colourStatus(stab.result, style)} at ${shortOid(stab.buffer_commit)} ${stab.stabilized_at}`
           : 'never',
       ],
+      ...(result.server
+        ? ([
+            [
+              style.dim('server'),
+              `${result.server.url} ${result.server.reachable ? style.green('reachable') : style.red('unreachable')}${result.server.outbox_pending ? `, ${result.server.outbox_pending} waiting to send` : ''}`,
+            ],
+          ] as const)
+        : []),
     ]),
     '',
   ];

@@ -150,7 +150,7 @@ export function formatSync(result: SyncCommandResult, style: Style): string {
     lines.push(
       `Migrated to ${result.server.url} (repository ${result.server.repo_id}): ${counts || 'nothing yet'}.`,
     );
-    lines.push('This clone is now connected; agents keys are in the credentials file.');
+    lines.push("This clone is now connected; the agents' keys are in the credentials file.");
     return lines.join('\n');
   }
   if (result.dropped) {

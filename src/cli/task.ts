@@ -162,6 +162,10 @@ export interface TaskResult {
 export async function runCreateTask(opts: CreateTaskOptions, deps: CommandDeps): Promise<TaskResult> {
   const { core, ctx } = deps;
   const amount = parseCredits('--amount', opts.amount);
+  if (deps.remote) {
+    const { createTaskRemote } = await import('../remote/commands/task.js');
+    return createTaskRemote({ ...opts, amount }, { ...deps, remote: deps.remote });
+  }
   const actor = await requireActor(deps);
   const task = await createTask(core, core.store.db, {
     repo: ctx.repo,
@@ -189,6 +193,10 @@ export interface ListTasksResult {
 
 /** Lists tasks: critical first, then by priority, newest first. */
 export async function runListTasks(opts: { status?: string }, deps: CommandDeps): Promise<ListTasksResult> {
+  if (deps.remote) {
+    const { listTasksRemote } = await import('../remote/commands/task.js');
+    return listTasksRemote(opts, { ...deps, remote: deps.remote });
+  }
   const db = deps.core.store.db;
   const status = opts.status?.split(',').map((s) => s.trim());
   return { tasks: await toTaskViews(db, await listTasks(db, deps.ctx.repo.id, { status })) };
@@ -221,6 +229,10 @@ export interface ShowTaskResult {
 
 /** Shows one task and every claim on it. */
 export async function runShowTask(opts: { task: string }, deps: CommandDeps): Promise<ShowTaskResult> {
+  if (deps.remote) {
+    const { showTaskRemote } = await import('../remote/commands/task.js');
+    return showTaskRemote(opts, { ...deps, remote: deps.remote });
+  }
   const db = deps.core.store.db;
   const task = await getTask(db, deps.ctx.repo.id, opts.task);
   const claims = await listTaskClaims(db, task.id);
@@ -271,6 +283,10 @@ export interface ClaimResult {
 
 /** Claims a task for the acting agent. */
 export async function runClaimTask(opts: { task: string }, deps: CommandDeps): Promise<ClaimResult> {
+  if (deps.remote) {
+    const { claimActionRemote } = await import('../remote/commands/task.js');
+    return claimActionRemote({ task: opts.task, action: 'claim' }, { ...deps, remote: deps.remote });
+  }
   const { core, ctx } = deps;
   const agent = await requireActor(deps);
   const claim = await claimTask(core, core.store.db, { repo: ctx.repo, taskRef: opts.task, agent });
@@ -287,6 +303,10 @@ export async function runSubmitClaim(
   opts: { task: string; notes?: string },
   deps: CommandDeps,
 ): Promise<ClaimResult> {
+  if (deps.remote) {
+    const { claimActionRemote } = await import('../remote/commands/task.js');
+    return claimActionRemote({ ...opts, action: 'submit' }, { ...deps, remote: deps.remote });
+  }
   const { core, ctx } = deps;
   const agent = await requireActor(deps);
   const claim = await submitClaim(core, core.store.db, {
@@ -314,6 +334,10 @@ export async function runReviewClaim(
   opts: { claim: string; verdict: string; notes?: string },
   deps: CommandDeps,
 ): Promise<ReviewClaimResult> {
+  if (deps.remote) {
+    const { reviewClaimRemote } = await import('../remote/commands/task.js');
+    return reviewClaimRemote(opts, { ...deps, remote: deps.remote });
+  }
   const { core, ctx } = deps;
   const reviewer = await requireActor(deps);
   const result = await reviewClaim(core, core.store.db, {
@@ -342,6 +366,10 @@ export function formatReviewClaim(result: ReviewClaimResult, style: Style): stri
 
 /** Gives up the acting agent's claim on a task. */
 export async function runAbandonClaim(opts: { task: string }, deps: CommandDeps): Promise<ClaimResult> {
+  if (deps.remote) {
+    const { claimActionRemote } = await import('../remote/commands/task.js');
+    return claimActionRemote({ task: opts.task, action: 'abandon' }, { ...deps, remote: deps.remote });
+  }
   const { core, ctx } = deps;
   const agent = await requireActor(deps);
   const claim = await abandonClaim(core, core.store.db, { repo: ctx.repo, agent, taskRef: opts.task });
@@ -355,6 +383,10 @@ export function formatAbandonClaim(result: ClaimResult, style: Style): string {
 
 /** Cancels a task (its creator or a maintainer); its bounty returns to the budget. */
 export async function runCancelTask(opts: { task: string }, deps: CommandDeps): Promise<TaskResult> {
+  if (deps.remote) {
+    const { cancelTaskRemote } = await import('../remote/commands/task.js');
+    return cancelTaskRemote(opts, { ...deps, remote: deps.remote });
+  }
   const { core, ctx } = deps;
   const actor = await requireActor(deps);
   const task = await cancelTask(core, core.store.db, { repo: ctx.repo, taskRef: opts.task, actor });

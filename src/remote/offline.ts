@@ -82,9 +82,13 @@ export function refusalError(answer: ServerAnswer): GitSwarmError {
   );
 }
 
-function queuedNotice(ctx: OfflineContext, what: string, pending: number): void {
+/** Why an entry is queued: no answer, or earlier entries that still wait (and why they do). */
+function queuedNotice(ctx: OfflineContext, what: string, pending: number, waitingFor?: string): void {
+  const why = waitingFor
+    ? `earlier queued changes still wait (${waitingFor})`
+    : `${ctx.serverUrl} did not answer`;
   ctx.notify(
-    `notice: ${ctx.serverUrl} did not answer; ${what} queued: ${pending} pending. It is sent by the next command that reaches the server, or: gitswarm sync`,
+    `notice: ${why}; ${what} queued: ${pending} pending. It is sent by the next command that reaches the server, or: gitswarm sync`,
   );
 }
 
@@ -131,7 +135,7 @@ export async function sendOrQueue(ctx: OfflineContext, write: WriteRequest): Pro
     });
     const { pending } = await outboxSummary(ctx.db, ctx.serverUrl);
     const entry = (await latestEntry(ctx.db, idempotencyKey)) as OutboxItem;
-    queuedNotice(ctx, write.command, pending);
+    queuedNotice(ctx, write.command, pending, flushed?.stopped ?? undefined);
     return { sent: false, queued: true, entry, pending };
   };
   // Earlier entries still wait: this one goes behind them.
@@ -203,7 +207,7 @@ export async function pushOrQueue(
       oldValue: push.oldValue,
     });
     const { pending } = await outboxSummary(ctx.db, ctx.serverUrl);
-    queuedNotice(ctx, `the push of ${push.ref}`, pending);
+    queuedNotice(ctx, `the push of ${push.ref}`, pending, flushed?.stopped ?? undefined);
     return { pushed: false, queued: true, entry: describeEntry(row), pending };
   };
   if (flushed && flushed.pending > 0) return queue();

@@ -261,7 +261,12 @@ export async function dropEntry(db: Executor, ref: string): Promise<OutboxEntry>
   const wanted = ref.trim().replace(/^#/, '');
   let matches: OutboxEntry[];
   if (/^\d+$/.test(wanted)) {
-    matches = await db.selectFrom('gitswarm_outbox').selectAll().where('seq', '=', Number(wanted)).execute();
+    // Larger than the integer column holds: no such entry (PostgreSQL would refuse the comparison).
+    const seq = Number(wanted);
+    matches =
+      seq > 2_147_483_647
+        ? []
+        : await db.selectFrom('gitswarm_outbox').selectAll().where('seq', '=', seq).execute();
   } else if (/^[0-9a-f-]{4,36}$/i.test(wanted)) {
     // The outbox is short; a prefix is matched here (PostgreSQL's uuid column takes no LIKE).
     const prefix = wanted.toLowerCase();

@@ -177,6 +177,11 @@ for (const dialect of DIALECTS) {
       ];
       expect(queued.map((q) => (q.queued ? q.pending : -1))).toEqual([1, 2, 3]);
       expect(notices.filter((n) => n.includes('queued: 3 pending'))).toHaveLength(1);
+      // The first waited for the server; the next ones wait behind it (and say why).
+      expect(notices.find((n) => n.includes('queued: 1 pending'))).toMatch(/did not answer; commit queued/);
+      expect(notices.find((n) => n.includes('queued: 2 pending'))).toMatch(
+        /earlier queued changes still wait \(.*\); review submit queued/,
+      );
       const stale = await readOrCache(ctx, repoPath, () => transport.get(repoPath));
       expect(stale).toMatchObject({
         stale: true,

@@ -239,6 +239,7 @@ for (const dialect of DIALECTS) {
       await expect(dropEntry(store.db, c.id)).rejects.toMatchObject({ code: 'not_found' });
       await expect(dropEntry(store.db, 'not an id!')).rejects.toMatchObject({ code: 'invalid_input' });
       await expect(dropEntry(store.db, '999999')).rejects.toMatchObject({ code: 'not_found' });
+      await expect(dropEntry(store.db, '99999999999999999999')).rejects.toMatchObject({ code: 'not_found' });
       expect(await listOutbox(store.db)).toEqual([]);
     });
 

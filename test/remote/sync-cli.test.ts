@@ -81,6 +81,12 @@ for (const dialect of DIALECTS) {
       await server.stop();
       const down = await clone.run(['sync', '--json']);
       expect(down.code).toBe(4);
+      const status = await clone.run(['status', '--json']);
+      expect(status.code, status.stderr).toBe(0);
+      expect(status.json<{ server: unknown }>().server).toMatchObject({
+        reachable: false,
+        outbox_pending: 2,
+      });
       expect(down.json<ErrorBody>().error).toMatchObject({
         code: 'server_unreachable',
         pending: 2,
@@ -107,6 +113,10 @@ for (const dialect of DIALECTS) {
       expect(numbers.map((t) => t.title)).toEqual(['first offline task', 'second offline task']);
       const again = await clone.run(['sync', '--json']);
       expect(again.json<SyncJson>()).toMatchObject({ pushed: 0, pulled: 0, pending: 0, failed: 0 });
+      expect((await clone.run(['status', '--json'])).json<{ server: unknown }>().server).toMatchObject({
+        reachable: true,
+        outbox_pending: 0,
+      });
       expect(await tasksTitled('first offline task')).toBe(1);
     });
 

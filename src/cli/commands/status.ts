@@ -10,9 +10,13 @@ export function registerStatusCommand(program: Command, session: CliSession): vo
       'repository settings, buffer vs main, agents at work (workspaces), active streams, merge queue, last stabilization',
     )
     .action(
-      repoAction(session, async (deps) => {
-        const m = await import('../status.js');
-        return output(await m.runStatus({}, deps), m.formatStatus);
-      }),
+      repoAction(
+        session,
+        async (deps) => {
+          const m = await import('../status.js');
+          return output(await m.runStatus({}, deps), m.formatStatus);
+        },
+        { remote: true },
+      ),
     );
 }

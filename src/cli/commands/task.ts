@@ -26,22 +26,26 @@ export function registerTaskCommands(program: Command, session: CliSession): voi
     .option('--difficulty <d>', 'free text, e.g. easy | medium | hard')
     .option('--expires <iso>', 'expiry time, ISO 8601 (e.g. 2026-05-01T12:00:00Z)')
     .action(
-      repoAction<CreateFlags>(session, async (deps, [title], opts) => {
-        const m = await import('../task.js');
-        const result = await m.runCreateTask(
-          {
-            title: title!,
-            description: opts.desc,
-            priority: opts.priority,
-            amount: opts.amount,
-            labels: opts.labels,
-            difficulty: opts.difficulty,
-            expires: opts.expires,
-          },
-          deps,
-        );
-        return output(result, m.formatCreateTask);
-      }),
+      repoAction<CreateFlags>(
+        session,
+        async (deps, [title], opts) => {
+          const m = await import('../task.js');
+          const result = await m.runCreateTask(
+            {
+              title: title!,
+              description: opts.desc,
+              priority: opts.priority,
+              amount: opts.amount,
+              labels: opts.labels,
+              difficulty: opts.difficulty,
+              expires: opts.expires,
+            },
+            deps,
+          );
+          return output(result, m.formatCreateTask);
+        },
+        { remote: true },
+      ),
     );
 
   task
@@ -49,10 +53,14 @@ export function registerTaskCommands(program: Command, session: CliSession): voi
     .description('list tasks, critical first, then newest')
     .option('--status <s>', 'open | claimed | submitted | completed | cancelled | expired (comma-separated)')
     .action(
-      repoAction<{ status?: string }>(session, async (deps, _args, opts) => {
-        const m = await import('../task.js');
-        return output(await m.runListTasks({ status: opts.status }, deps), m.formatListTasks);
-      }),
+      repoAction<{ status?: string }>(
+        session,
+        async (deps, _args, opts) => {
+          const m = await import('../task.js');
+          return output(await m.runListTasks({ status: opts.status }, deps), m.formatListTasks);
+        },
+        { remote: true },
+      ),
     );
 
   task
@@ -60,10 +68,14 @@ export function registerTaskCommands(program: Command, session: CliSession): voi
     .description('show a task and its claims')
     .argument('<task>', 'task id or number')
     .action(
-      repoAction(session, async (deps, [ref]) => {
-        const m = await import('../task.js');
-        return output(await m.runShowTask({ task: ref! }, deps), m.formatShowTask);
-      }),
+      repoAction(
+        session,
+        async (deps, [ref]) => {
+          const m = await import('../task.js');
+          return output(await m.runShowTask({ task: ref! }, deps), m.formatShowTask);
+        },
+        { remote: true },
+      ),
     );
 
   task
@@ -71,10 +83,14 @@ export function registerTaskCommands(program: Command, session: CliSession): voi
     .description('claim an open task')
     .argument('<task>', 'task id or number')
     .action(
-      repoAction(session, async (deps, [ref]) => {
-        const m = await import('../task.js');
-        return output(await m.runClaimTask({ task: ref! }, deps), m.formatClaimTask);
-      }),
+      repoAction(
+        session,
+        async (deps, [ref]) => {
+          const m = await import('../task.js');
+          return output(await m.runClaimTask({ task: ref! }, deps), m.formatClaimTask);
+        },
+        { remote: true },
+      ),
     );
 
   task
@@ -83,10 +99,14 @@ export function registerTaskCommands(program: Command, session: CliSession): voi
     .argument('<task>', 'task id or number')
     .option('--notes <text>', 'what was done and where')
     .action(
-      repoAction<{ notes?: string }>(session, async (deps, [ref], opts) => {
-        const m = await import('../task.js');
-        return output(await m.runSubmitClaim({ task: ref!, notes: opts.notes }, deps), m.formatSubmitClaim);
-      }),
+      repoAction<{ notes?: string }>(
+        session,
+        async (deps, [ref], opts) => {
+          const m = await import('../task.js');
+          return output(await m.runSubmitClaim({ task: ref!, notes: opts.notes }, deps), m.formatSubmitClaim);
+        },
+        { remote: true },
+      ),
     );
 
   task
@@ -96,11 +116,18 @@ export function registerTaskCommands(program: Command, session: CliSession): voi
     .argument('<verdict>', 'approve | reject')
     .option('--notes <text>', 'review notes')
     .action(
-      repoAction<{ notes?: string }>(session, async (deps, [claim, verdict], opts) => {
-        const m = await import('../task.js');
-        const result = await m.runReviewClaim({ claim: claim!, verdict: verdict!, notes: opts.notes }, deps);
-        return output(result, m.formatReviewClaim);
-      }),
+      repoAction<{ notes?: string }>(
+        session,
+        async (deps, [claim, verdict], opts) => {
+          const m = await import('../task.js');
+          const result = await m.runReviewClaim(
+            { claim: claim!, verdict: verdict!, notes: opts.notes },
+            deps,
+          );
+          return output(result, m.formatReviewClaim);
+        },
+        { remote: true },
+      ),
     );
 
   task
@@ -108,10 +135,14 @@ export function registerTaskCommands(program: Command, session: CliSession): voi
     .description('give up your claim; the task opens again')
     .argument('<task>', 'task id or number')
     .action(
-      repoAction(session, async (deps, [ref]) => {
-        const m = await import('../task.js');
-        return output(await m.runAbandonClaim({ task: ref! }, deps), m.formatAbandonClaim);
-      }),
+      repoAction(
+        session,
+        async (deps, [ref]) => {
+          const m = await import('../task.js');
+          return output(await m.runAbandonClaim({ task: ref! }, deps), m.formatAbandonClaim);
+        },
+        { remote: true },
+      ),
     );
 
   task
@@ -119,9 +150,13 @@ export function registerTaskCommands(program: Command, session: CliSession): voi
     .description("cancel a task and release its bounty (the task's creator or a maintainer)")
     .argument('<task>', 'task id or number')
     .action(
-      repoAction(session, async (deps, [ref]) => {
-        const m = await import('../task.js');
-        return output(await m.runCancelTask({ task: ref! }, deps), m.formatCancelTask);
-      }),
+      repoAction(
+        session,
+        async (deps, [ref]) => {
+          const m = await import('../task.js');
+          return output(await m.runCancelTask({ task: ref! }, deps), m.formatCancelTask);
+        },
+        { remote: true },
+      ),
     );
 }

@@ -12,6 +12,7 @@ import {
   claimTask,
   createTask,
   getClaim,
+  getTask,
   listClaims,
   listTaskClaims,
   listTasks,
@@ -19,11 +20,11 @@ import {
   submitClaim,
 } from '../../core/tasks.js';
 import { GitSwarmError } from '../../errors.js';
-import type { ClaimStatus, Repo, Task } from '../../store/index.js';
+import type { ClaimStatus, Repo, Task, TaskClaim } from '../../store/index.js';
 import { isUuid } from '../../util/ids.js';
 import { actingAgent } from '../plugins/auth.js';
 import { readableRepo } from '../route-helpers.js';
-import { Closed, errorResponses, IdParams, Nullable, Timestamp } from '../schemas.js';
+import { Closed, errorResponses, Id, IdParams, Nullable, Timestamp } from '../schemas.js';
 import type { App } from '../types.js';
 
 const TaskView = Closed({
@@ -368,6 +369,162 @@ export async function taskRoutes(app: App): Promise<void> {
           status: status as ClaimStatus[] | undefined,
         }),
       };
+    },
+  );
+
+  // Tasks and claims named as the CLI names them (a task by its id or its number in the repository,
+  // a claim by its id or its task): what a Mode B client sends for `gitswarm task …`.
+  const RefParams = Closed({ id: Id, ref: Type.String({ minLength: 1, maxLength: 100 }) });
+
+  /** A claim with its claimant's name and its task's number, as the CLI prints it. */
+  const namedClaim = async (claim: TaskClaim) => {
+    const [agent, task] = await Promise.all([
+      deps.store.db
+        .selectFrom('gitswarm_agents')
+        .select('name')
+        .where('id', '=', claim.agent_id)
+        .executeTakeFirst(),
+      deps.store.db
+        .selectFrom('gitswarm_tasks')
+        .select('number')
+        .where('id', '=', claim.task_id)
+        .executeTakeFirst(),
+    ]);
+    return { ...claim, agent_name: agent?.name ?? claim.agent_id, task_number: task?.number ?? 0 };
+  };
+
+  app.get(
+    '/repos/:id/tasks/:ref',
+    {
+      schema: {
+        summary: 'Get a task by its id or number, with its claims',
+        tags: ['tasks'],
+        params: RefParams,
+        response: {
+          200: Closed({ task: TaskView, claims: Type.Array(ClaimView) }),
+          ...errorResponses(401, 403, 404),
+        },
+      },
+    },
+    async (request) => {
+      const repo = await readableRepo(deps, request, request.params.id);
+      const task = await getTask(deps.store.db, repo.id, request.params.ref);
+      return { task, claims: await listTaskClaims(deps.store.db, task.id) };
+    },
+  );
+
+  app.post(
+    '/repos/:id/tasks/:ref/claim',
+    {
+      schema: {
+        summary: 'Claim a task named by its id or number (as POST /tasks/:id/claim)',
+        tags: ['tasks'],
+        params: RefParams,
+        body: Closed({ stream_id: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })) }),
+        response: { 201: Closed({ claim: ClaimView }), ...errorResponses(400, 401, 403, 404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const agent = actingAgent(request);
+      const repo = await readableRepo(deps, request, request.params.id);
+      const claim = await claimTask(deps, deps.store.db, {
+        repo,
+        taskRef: request.params.ref,
+        agent,
+        streamId: request.body?.stream_id ?? null,
+      });
+      reply.code(201);
+      return { claim: await namedClaim(claim) };
+    },
+  );
+
+  app.post(
+    '/repos/:id/tasks/:ref/submit',
+    {
+      schema: {
+        summary: 'Hand in your claim on a task named by its id or number',
+        tags: ['tasks'],
+        params: RefParams,
+        body: Closed({ notes: Notes }),
+        response: { 200: Closed({ claim: ClaimView }), ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request) => {
+      const agent = actingAgent(request);
+      const repo = await readableRepo(deps, request, request.params.id);
+      const claim = await submitClaim(deps, deps.store.db, {
+        repo,
+        agent,
+        taskRef: request.params.ref,
+        notes: request.body?.notes,
+      });
+      return { claim: await namedClaim(claim) };
+    },
+  );
+
+  app.post(
+    '/repos/:id/tasks/:ref/abandon',
+    {
+      schema: {
+        summary: 'Abandon your claim on a task named by its id or number; the task opens again',
+        tags: ['tasks'],
+        params: RefParams,
+        response: { 200: Closed({ claim: ClaimView }), ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request) => {
+      const agent = actingAgent(request);
+      const repo = await readableRepo(deps, request, request.params.id);
+      const claim = await abandonClaim(deps, deps.store.db, { repo, agent, taskRef: request.params.ref });
+      return { claim: await namedClaim(claim) };
+    },
+  );
+
+  app.post(
+    '/repos/:id/tasks/:ref/cancel',
+    {
+      schema: {
+        summary: 'Cancel a task named by its id or number (its creator or maintain+)',
+        tags: ['tasks'],
+        params: RefParams,
+        response: { 200: Closed({ task: TaskView }), ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request) => {
+      const actor = actingAgent(request);
+      const repo = await readableRepo(deps, request, request.params.id);
+      return { task: await cancelTask(deps, deps.store.db, { repo, taskRef: request.params.ref, actor }) };
+    },
+  );
+
+  app.post(
+    '/repos/:id/claims/:ref/review',
+    {
+      schema: {
+        summary: 'Review a submitted claim named by its id, or by its task (id or number)',
+        tags: ['tasks'],
+        params: RefParams,
+        body: Closed({
+          verdict: Type.Union([Type.Literal('approve'), Type.Literal('reject')]),
+          notes: Notes,
+        }),
+        response: {
+          200: Closed({ claim: ClaimView, task: TaskView, payout: Type.Integer() }),
+          ...errorResponses(400, 401, 403, 404, 409),
+        },
+      },
+    },
+    async (request) => {
+      const reviewer = actingAgent(request);
+      const repo = await readableRepo(deps, request, request.params.id);
+      const result = await reviewClaim(deps, deps.store.db, {
+        repo,
+        claimRef: request.params.ref,
+        reviewer,
+        verdict: request.body.verdict,
+        notes: request.body.notes,
+      });
+      return { ...result, claim: await namedClaim(result.claim) };
     },
   );
 

@@ -1,0 +1,134 @@
+/** `workspace create|list|destroy` and `commit` on a connected clone: same shapes as Mode A. */
+import type { CommandDeps, RemoteDeps } from '../../cli/context.js';
+import { OpLog } from '../../engine/oplog.js';
+import { isGitSwarmError } from '../../errors.js';
+import { remoteActor } from '../actor.js';
+import { cascadeLocalDependents } from '../cascade.js';
+import { findStoredKey, storedKeys } from '../credentials.js';
+import { connectedGit } from '../git-ops.js';
+import { mergeConnected } from '../merge.js';
+import { readOrCache, sendOrQueue } from '../offline.js';
+import { offlineContextOf } from '../offline-client.js';
+import { serverApi } from '../server-api.js';
+import { connectedStreams, type RemoteStreamsDeps } from '../streams.js';
+import {
+  commitRemoteWorkspace,
+  createRemoteWorkspace,
+  destroyRemoteWorkspace,
+  listRemoteWorkspaces,
+} from '../workspaces.js';
+
+type Connected = CommandDeps & { remote: RemoteDeps };
+
+/**
+ * The Mode B stream modules' context for a connected command. Offline (b-outbox): reads come from
+ * the local cache when the server does not answer (marked stale on stderr), reports go into the
+ * outbox, and the acting agent is the one whose saved key the command uses.
+ */
+export function streamsOf(deps: Connected): RemoteStreamsDeps {
+  const { remote, io, ctx, core } = deps;
+  const offline = offlineContextOf({
+    db: core.store.db,
+    connection: remote.connection,
+    client: remote.client,
+    env: io.env,
+    root: ctx.root,
+    notify: (line) => io.stderr.write(`${line}\n`),
+  });
+  const online = connectedStreams(remote, ctx.repo.path ?? ctx.root, () => actorOf(deps));
+  let stale = false;
+  return {
+    ...online,
+    server: {
+      ...online.server,
+      get: async <T>(path: string) => {
+        const read = await readOrCache(offline, path, () => online.server.get<T>(path));
+        stale ||= read.stale;
+        return read.value;
+      },
+    },
+    isStale: () => stale,
+    report: async (command, path, body) => {
+      const actor = await actorOf(deps);
+      const sent = await sendOrQueue(offline, { command, method: 'POST', path, body, agent: actor.name });
+      return { queued: sent.queued, body: sent.sent ? sent.body : null };
+    },
+  };
+}
+
+/** The acting agent: the server's answer, else (server down) the agent whose saved key is in use. */
+export async function actorOf(deps: Connected): Promise<{ id: string; name: string }> {
+  try {
+    return await remoteActor(deps.remote);
+  } catch (error) {
+    if (!isGitSwarmError(error, 'server_unreachable')) throw error;
+    const { connection, client } = deps.remote;
+    const saved = storedKeys(deps.io.env, connection.url).find(
+      (k) =>
+        k.api_key === client.apiKey &&
+        (connection.agentRef === undefined ||
+          [k.agent_id, k.agent_name.toLowerCase()].includes(connection.agentRef.toLowerCase())),
+    );
+    if (!saved) throw error;
+    return { id: saved.agent_id, name: saved.agent_name };
+  }
+}
+
+export function runCreateWorkspaceRemote(
+  opts: { name?: string; task?: string; dependsOn?: string },
+  deps: Connected,
+) {
+  return createRemoteWorkspace(streamsOf(deps), opts);
+}
+
+export async function runListWorkspacesRemote(deps: Connected) {
+  const streams = streamsOf(deps);
+  const workspaces = await listRemoteWorkspaces(streams);
+  return { workspaces, ...staleMark(streams) };
+}
+
+/** `stale: true` for --json when a read came from the cache (the server did not answer). */
+export function staleMark(streams: RemoteStreamsDeps): { stale?: true } {
+  return streams.isStale?.() ? { stale: true } : {};
+}
+
+export function runDestroyWorkspaceRemote(opts: { abandon?: boolean }, deps: Connected) {
+  return destroyRemoteWorkspace(streamsOf(deps), opts);
+}
+
+/** Commits, pushes and reports; in swarm mode the stream then merges through the connected merge path. */
+export function runCommitRemote(opts: { message: string }, deps: Connected) {
+  const { remote, ctx } = deps;
+  return commitRemoteWorkspace(streamsOf(deps), {
+    message: opts.message,
+    mergeIntoBuffer: async (stream) => {
+      const merged = await mergeConnected({
+        api: serverApi(remote.client),
+        git: connectedGit(ctx.root, remote.connection.remote),
+        actor: await remoteActor(remote),
+        stream,
+      });
+      return { buffer_head: merged.buffer_head, cascade: merged.cascade };
+    },
+    cascade: (stream, head) =>
+      cascadeLocalDependents(
+        {
+          ...streamsOf(deps),
+          oplog: new OpLog(deps.core.store, ctx.repo.id, deps.core.clock),
+          serverAs: (agentName) => {
+            const saved = findStoredKey(deps.io.env, remote.connection.url, agentName);
+            if (!saved) return null;
+            const client = remote.client.withApiKey(saved.api_key, saved.agent_name);
+            return {
+              get: (path) => client.get(path),
+              post: (path, body) => client.post(path, body, { idempotencyKey: true }),
+              patch: (path, body) => client.patch(path, body, { idempotencyKey: true }),
+              delete: (path, body) => client.delete(path, body === undefined ? {} : { body }),
+            };
+          },
+        },
+        stream,
+        head,
+      ),
+  });
+}
