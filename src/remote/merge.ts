@@ -101,13 +101,18 @@ export async function mergeConnected(input: ConnectedMergeInput): Promise<Connec
   for (let attempt = 0; attempt < MAX_PUSH_ATTEMPTS; attempt++) {
     const composed = await composeMerge(git.root, { head, source, message, author });
     if (composed.kind === 'conflicted') {
-      await reportConflict(api, stream, composed.paths, head);
+      const reported = await reportConflict(api, stream, composed.paths, head);
       throw new GitSwarmError(
         'conflict',
         `Stream ${stream.name} conflicts with ${buffer} in: ${composed.paths.join(', ')}`,
         {
           hint: `Merge ${buffer} into the worktree, resolve the files, commit, then merge again.`,
-          details: { stream_id: stream.id, paths: composed.paths, buffer_head: head },
+          details: {
+            stream_id: stream.id,
+            paths: composed.paths,
+            buffer_head: head,
+            conflict_reported: reported,
+          },
         },
       );
     }
@@ -167,12 +172,27 @@ async function requireRemoteHead(git: ConnectedGit, branch: string): Promise<str
   return head;
 }
 
-/** The stream's conflict, as the server records it (PATCH status conflicted). */
-async function reportConflict(api: ServerApi, stream: RemoteStream, paths: string[], onto: string) {
-  await api.patch(`/streams/${encodeURIComponent(stream.id)}`, {
-    status: 'conflicted',
-    conflict: { paths, onto },
-  });
+/**
+ * The stream's conflict, as the server records it (PATCH status conflicted). Only the author
+ * reports it (a maintainer merging someone's stream is refused), and the server may be gone:
+ * the conflict is the command's answer either way, so this says whether it was recorded.
+ */
+async function reportConflict(
+  api: ServerApi,
+  stream: RemoteStream,
+  paths: string[],
+  onto: string,
+): Promise<boolean> {
+  try {
+    await api.patch(`/streams/${encodeURIComponent(stream.id)}`, {
+      status: 'conflicted',
+      conflict: { paths, onto },
+    });
+    return true;
+  } catch (error) {
+    if (isGitSwarmError(error, 'forbidden') || isGitSwarmError(error, 'server_unreachable')) return false;
+    throw error;
+  }
 }
 
 /**

@@ -69,6 +69,16 @@ describe('the buffer line of a connected clone', () => {
     expect(start).toEqual({ commit: c.revert, kind: 'revert', green: null });
     expect(candidates.map((x) => x.commit)).toEqual([c.m3]);
     expect(await findRevertOf(dir, c.m1 as string, c.m2 as string, c.m3 as string)).toBe(c.revert);
+    expect(await findRevertOf(dir, c.m1 as string, c.m1 as string, c.m3 as string)).toBe(c.revert);
+    // The revert carries its stream's trailer but is no merge; the tested head is never the start.
+    expect((await readBufferLine(dir, c.m2 as string, c.revert as string))[0]).toEqual({
+      commit: c.revert,
+      stream: null,
+      reverts: c.m1,
+    });
+    const atRevert = await findRemoteBisectRange(dir, c.revert as string);
+    expect(atRevert.start.kind).toBe('first_merge');
+    expect(atRevert.candidates.map((x) => x.commit)).toEqual([c.m1, c.m2]);
     expect(await findRevertOf(dir, c.m2 as string, c.m2 as string, c.m3 as string)).toBeNull();
     expect(await findRevertOf(dir, c.m1 as string, c.m3 as string, c.m3 as string)).toBeNull();
   });
@@ -79,6 +89,40 @@ describe('the buffer line of a connected clone', () => {
     const { start, candidates } = await findRemoteBisectRange(dir, c.m4 as string);
     expect(start).toMatchObject({ commit: c.m3, kind: 'green', green: { name: 'green/20261202T000000Z' } });
     expect(candidates.map((x) => x.stream)).toEqual(['s-four']);
+  });
+
+  it('a revert right after the green tag starts the range', async () => {
+    git(dir, 'tag', '-a', '-m', 'green', 'green/20261202T000001Z', c.m4 as string);
+    writeFileSync(join(dir, 'revert4.txt'), 'undo\n');
+    git(dir, 'add', '-A');
+    git(dir, 'commit', '-q', '-m', `Revert merge of stream four\n\nThis reverts merge ${c.m4}.\n`);
+    c.revert4 = git(dir, 'rev-parse', 'HEAD');
+    c.m5 = mergeBranch('five', 'Merge stream five into buffer\n\nStream: s-five\n');
+    const { start, candidates } = await findRemoteBisectRange(dir, c.m5 as string);
+    expect(start).toMatchObject({ commit: c.revert4, kind: 'revert' });
+    expect(candidates.map((x) => x.stream)).toEqual(['s-five']);
+  });
+
+  it('only whole trailer lines count: look-alike text names no stream and no revert', async () => {
+    const merge = mergeBranch('lookalike', 'Merge lookalike\n\nUpstream: s-up\nStream: two words\n');
+    writeFileSync(join(dir, 'note.txt'), 'note\n');
+    git(dir, 'add', '-A');
+    git(
+      dir,
+      'commit',
+      '-q',
+      '-m',
+      `Note\n\nSee: This reverts merge ${c.m5}.\nThis reverts merge ${c.m5}. Or not.\n`,
+    );
+    const note = git(dir, 'rev-parse', 'HEAD');
+    expect(await readBufferLine(dir, c.m5 as string, note)).toEqual([
+      { commit: merge, stream: null, reverts: null },
+      { commit: note, stream: null, reverts: null },
+    ]);
+  });
+
+  it('refuses a revision that is not one', async () => {
+    await expect(readBufferLine(dir, null, '--output=x')).rejects.toThrow();
   });
 
   it('with no GitSwarm merge on the line there is nothing to bisect', async () => {

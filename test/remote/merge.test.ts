@@ -109,6 +109,7 @@ for (const dialect of DIALECTS) {
         stream_id: b.id,
         paths: ['shared.txt'],
         buffer_head: alphaMerge,
+        conflict_reported: true,
       });
       // Nothing of beta's reached the buffer; the server has its conflict.
       expect(world.remoteHead('buffer')).toBe(alphaMerge);
