@@ -130,6 +130,10 @@ export const MODULES = {
     mutate: ['src/engine/remote.ts', 'src/engine/worktree-list.ts'],
     tests: ['test/engine/remote.test.ts'],
   },
+  'remote-bisect-line': {
+    mutate: ['src/remote/buffer-line.ts'],
+    tests: ['test/remote/buffer-line.test.ts'],
+  },
 };
 
 /** Order of a full run: the smallest and most central modules first. */
@@ -145,6 +149,7 @@ export const MODULE_ORDER = [
   'sandbox',
   'outbox',
   'remote-git',
+  'remote-bisect-line',
   'elections',
   'proposals',
   'streams',

@@ -20,6 +20,8 @@ export interface ConnectedGit {
   fetch(branches: readonly string[], options?: { tags?: string }): Promise<void>;
   /** The branch's head on the remote as last fetched, or null when it has none. */
   remoteHead(branch: string): Promise<string | null>;
+  /** The clone's own branch head, else the remote's as last fetched, else null. */
+  branchHead(branch: string): Promise<string | null>;
   hasCommit(commit: string): Promise<boolean>;
   /**
    * Pushes `commit` to the branch only while the remote branch is at `expected` (null: absent).
@@ -32,6 +34,8 @@ export interface ConnectedGit {
   ): Promise<{ ok: boolean; already: boolean }>;
   /** Pushes a new tag; false when the remote already has a tag of that name. */
   pushTag(name: string): Promise<boolean>;
+  /** Deletes a tag of this clone (one it made and could not record). */
+  deleteTag(name: string): Promise<void>;
   /** `git cat-file commit <commit>`: what a merge report carries. */
   commitObject(commit: string): Promise<string>;
   /**
@@ -59,6 +63,11 @@ export function connectedGit(root: string, remote: string): ConnectedGit {
     remoteHead(branch) {
       return readRef(root, tracking(branch));
     },
+    async branchHead(branch) {
+      return (
+        (await readRef(root, `refs/heads/${assertValidBranch(branch)}`)) ?? readRef(root, tracking(branch))
+      );
+    },
     async hasCommit(commit) {
       if (!isObjectId(commit)) return false;
       const result = await git(['cat-file', '-e', `${commit}^{commit}`], {
@@ -81,6 +90,9 @@ export function connectedGit(root: string, remote: string): ConnectedGit {
       if (oid === null) throw new GitSwarmError('not_found', `Tag ${name} does not exist in this clone.`);
       const outcome = await casPush(root, { ref, oid, expected: 'absent' }, { remote });
       return outcome.status !== 'rejected';
+    },
+    async deleteTag(name) {
+      await git(['tag', '-d', '--', assertValidTag(name)], { cwd: root });
     },
     async commitObject(commit) {
       // Byte for byte (not trimmed): the server hashes it to check it is the commit.

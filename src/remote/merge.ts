@@ -43,6 +43,19 @@ export interface ConnectedMergeInput {
   beforePush?: (attempt: number) => Promise<void>;
   /** Waits between reports while another clone's report of the buffer head is on its way. */
   pause?: (ms: number) => Promise<void>;
+  /** How to go on when the server does not answer (the outbox); without it, exit 4. */
+  offline?: MergeOffline;
+}
+
+/**
+ * A merge while the server does not answer (spec/cli.md, Mode B, "Offline"): `allow` throws
+ * `server_unreachable` unless the repository (as last seen) merges without a decision (swarm
+ * mode, or `offline_merges` allow); `report` sends the merge report or queues it in the outbox,
+ * where the server re-checks it when it arrives (and records a disagreement as a dispute).
+ */
+export interface MergeOffline {
+  allow(): Promise<{ buffer_branch: string }>;
+  report(body: Record<string, unknown>): Promise<{ queued: boolean }>;
 }
 
 export interface ConnectedMergeResult {
@@ -53,18 +66,25 @@ export interface ConnectedMergeResult {
   cascade: unknown[];
   /** How many pushes lost the race and were recomputed on the new buffer head. */
   push_retries: number;
+  /** Made without the server's decision (it did not answer); the report waits in the outbox. */
+  offline?: true;
+  /** The merge report waits in the outbox (`gitswarm sync` sends it). */
+  queued?: true;
 }
 
 /** Asks, merges, publishes and reports (see the file's comment). Refusals throw the server's error. */
 export async function mergeConnected(input: ConnectedMergeInput): Promise<ConnectedMergeResult> {
   const { api, git, stream } = input;
-  const decision = await api.post<MergeDecision>(`/streams/${encodeURIComponent(stream.id)}/merge`, {});
-  const source = decision.head_commit;
+  const decision = await askDecision(input);
+  const offline = decision.offline === true;
+  const buffer = decision.buffer_branch;
+  await git.fetch([buffer, decision.branch]);
+  // Offline there is no approved head: the newest commit of the stream here (its reports wait in
+  // the outbox ahead of the merge's, and the server checks the merge against them on arrival).
+  const source = decision.head_commit ?? (offline ? await git.branchHead(decision.branch) : null);
   if (!source) {
     throw new GitSwarmError('empty_stream', `Stream ${stream.name} has no recorded commits.`);
   }
-  const buffer = decision.buffer_branch;
-  await git.fetch([buffer, decision.branch]);
   if (!(await git.hasCommit(source))) {
     throw new GitSwarmError(
       'invalid_state',
@@ -81,20 +101,25 @@ export async function mergeConnected(input: ConnectedMergeInput): Promise<Connec
   for (let attempt = 0; attempt < MAX_PUSH_ATTEMPTS; attempt++) {
     const composed = await composeMerge(git.root, { head, source, message, author });
     if (composed.kind === 'conflicted') {
-      await reportConflict(api, stream, composed.paths, head);
+      const reported = await reportConflict(api, stream, composed.paths, head);
       throw new GitSwarmError(
         'conflict',
         `Stream ${stream.name} conflicts with ${buffer} in: ${composed.paths.join(', ')}`,
         {
           hint: `Merge ${buffer} into the worktree, resolve the files, commit, then merge again.`,
-          details: { stream_id: stream.id, paths: composed.paths, buffer_head: head },
+          details: {
+            stream_id: stream.id,
+            paths: composed.paths,
+            buffer_head: head,
+            conflict_reported: reported,
+          },
         },
       );
     }
     await input.beforePush?.(attempt);
     const pushed = await git.pushIfAt(buffer, composed.commit, head);
     if (pushed.ok) {
-      await reportMerge(input, composed.commit);
+      const queued = await reportMerge(input, composed.commit, offline);
       await git.followLocalBranch(buffer, head, composed.commit);
       return {
         merged: true,
@@ -103,6 +128,8 @@ export async function mergeConnected(input: ConnectedMergeInput): Promise<Connec
         buffer_head: composed.commit,
         cascade: [],
         push_retries: attempt,
+        ...(offline ? { offline: true as const } : {}),
+        ...(queued ? { queued: true as const } : {}),
       };
     }
     // Another clone published the buffer first: merge again on what it published.
@@ -115,6 +142,26 @@ export async function mergeConnected(input: ConnectedMergeInput): Promise<Connec
   );
 }
 
+/** The server's decision; offline, what the outbox's rules allow (or exit 4). */
+async function askDecision(input: ConnectedMergeInput): Promise<MergeDecision & { offline?: boolean }> {
+  const { stream } = input;
+  try {
+    return await input.api.post<MergeDecision>(`/streams/${encodeURIComponent(stream.id)}/merge`, {});
+  } catch (error) {
+    if (!input.offline || !isGitSwarmError(error, 'server_unreachable')) throw error;
+    const { buffer_branch } = await input.offline.allow();
+    return {
+      approved: true,
+      stream_id: stream.id,
+      branch: stream.branch,
+      buffer_branch,
+      buffer_head: null,
+      head_commit: null,
+      offline: true,
+    };
+  }
+}
+
 async function requireRemoteHead(git: ConnectedGit, branch: string): Promise<string> {
   const head = await git.remoteHead(branch);
   if (!head) {
@@ -125,12 +172,27 @@ async function requireRemoteHead(git: ConnectedGit, branch: string): Promise<str
   return head;
 }
 
-/** The stream's conflict, as the server records it (PATCH status conflicted). */
-async function reportConflict(api: ServerApi, stream: RemoteStream, paths: string[], onto: string) {
-  await api.patch(`/streams/${encodeURIComponent(stream.id)}`, {
-    status: 'conflicted',
-    conflict: { paths, onto },
-  });
+/**
+ * The stream's conflict, as the server records it (PATCH status conflicted). Only the author
+ * reports it (a maintainer merging someone's stream is refused), and the server may be gone:
+ * the conflict is the command's answer either way, so this says whether it was recorded.
+ */
+async function reportConflict(
+  api: ServerApi,
+  stream: RemoteStream,
+  paths: string[],
+  onto: string,
+): Promise<boolean> {
+  try {
+    await api.patch(`/streams/${encodeURIComponent(stream.id)}`, {
+      status: 'conflicted',
+      conflict: { paths, onto },
+    });
+    return true;
+  } catch (error) {
+    if (isGitSwarmError(error, 'forbidden') || isGitSwarmError(error, 'server_unreachable')) return false;
+    throw error;
+  }
 }
 
 /**
@@ -138,15 +200,25 @@ async function reportConflict(api: ServerApi, stream: RemoteStream, paths: strin
  * head; when that head is another clone's merge not reported yet, the server answers
  * commit_mismatch until that report lands, so the report is retried a few times meanwhile.
  */
-async function reportMerge(input: ConnectedMergeInput, commit: string): Promise<void> {
+async function reportMerge(input: ConnectedMergeInput, commit: string, offline: boolean): Promise<boolean> {
   const object = await input.git.commitObject(commit);
   const path = `/streams/${encodeURIComponent(input.stream.id)}`;
+  const body = {
+    status: 'merged',
+    merge_commit: commit,
+    commit_object: object,
+    ...(offline ? { offline } : {}),
+  };
+  // Offline, or the server went away after the push: the report waits in the outbox.
+  const queue = async () => (await (input.offline as MergeOffline).report(body)).queued;
+  if (offline) return queue();
   const pause = input.pause ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   for (let attempt = 1; ; attempt++) {
     try {
-      await input.api.patch(path, { status: 'merged', merge_commit: commit, commit_object: object });
-      return;
+      await input.api.patch(path, body);
+      return false;
     } catch (error) {
+      if (input.offline && isGitSwarmError(error, 'server_unreachable')) return queue();
       const lagging =
         isGitSwarmError(error, 'commit_mismatch') &&
         typeof error.details?.first_parent === 'string' &&

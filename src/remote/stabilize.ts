@@ -163,6 +163,10 @@ export async function stabilizeConnected(input: ConnectedStabilizeInput): Promis
         tag: tag.name,
         buffer_commit: head,
         details: { command, runs: runs.length },
+      }).catch(async (error) => {
+        // Not recorded (refused, or no server): no green tag stays here to be promoted from.
+        if (tag.created) await git.deleteTag(tag.name).catch(() => {});
+        throw error;
       });
       log.write(`\n=== green: tagged ${tag.name} ===\n`);
       input.progress?.(`stabilize: green, tagged ${tag.name}`);

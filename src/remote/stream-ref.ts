@@ -18,7 +18,9 @@ export async function findServerStream(api: ServerApi, repoId: string, ref: stri
       );
       if (stream.repo_id === repoId) return stream;
     } catch (error) {
-      if (!isGitSwarmError(error, 'stream_not_found') && !isGitSwarmError(error, 'not_found')) throw error;
+      // Not an id, or (through a cache) an id never read before: the list may still name it.
+      const lookOn = ['stream_not_found', 'not_found', 'server_unreachable'] as const;
+      if (!lookOn.some((code) => isGitSwarmError(error, code))) throw error;
     }
   }
   const { streams } = await api.get<{ streams: (RemoteStream & { created_at: string })[] }>(

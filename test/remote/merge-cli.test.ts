@@ -145,6 +145,8 @@ for (const dialect of DIALECTS) {
         const down = await runner.run(['merge', 'feature', '--as', 'bob', '--json']);
         expect(down.code).toBe(4);
         expect(down.json<ErrorBody>().error.code).toBe('server_unreachable');
+        // The repository as last read (cached): review mode needs the server's decision.
+        expect(down.json<ErrorBody>().error.message).toContain('review mode needs its decision');
       } finally {
         await server.start();
       }

@@ -4,6 +4,7 @@
  * clone that loses the race fetches, merges again on the new head and retries, or reports the
  * conflict it then finds as the stream's conflict.
  */
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mergeConnected } from '../../src/remote/merge.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
@@ -11,7 +12,9 @@ import {
   type Agent,
   approve,
   type Clone,
+  commitFiles,
   git,
+  gitEnv,
   type ModeBWorld,
   makeStream,
   rejection,
@@ -106,6 +109,7 @@ for (const dialect of DIALECTS) {
         stream_id: b.id,
         paths: ['shared.txt'],
         buffer_head: alphaMerge,
+        conflict_reported: true,
       });
       // Nothing of beta's reached the buffer; the server has its conflict.
       expect(world.remoteHead('buffer')).toBe(alphaMerge);
@@ -115,6 +119,32 @@ for (const dialect of DIALECTS) {
       }>(`/streams/${b.id}`);
       expect(stream.status).toBe('conflicted');
       expect(stream.conflict).toMatchObject({ paths: ['shared.txt'], onto: alphaMerge });
+
+      // Beta resolves in its clone (buffer merged into the stream), records the fix, is approved
+      // again (the fix is new code) and merges.
+      git(cloneB.dir, 'fetch', '-q', 'origin');
+      git(cloneB.dir, 'checkout', '-q', b.branch);
+      // The merge stops on the conflict (exit 1); the resolved file is then committed.
+      const conflicted = spawnSync('git', ['merge', '-q', 'origin/buffer'], {
+        cwd: cloneB.dir,
+        env: gitEnv(),
+      });
+      expect(conflicted.status).toBe(1);
+      const fixed = commitFiles(cloneB, { 'shared.txt': 'one\nALPHA and BETA\nthree\n' }, 'resolve');
+      await beta.api.post(`/streams/${b.id}/commits`, { commit: fixed, message: 'resolve' });
+      git(cloneB.dir, 'push', '-q', 'origin', b.branch);
+      const early = await rejection(
+        mergeConnected({ api: beta.api, git: cloneB.git, actor: beta, stream: b }),
+      );
+      expect(early.code).toBe('no_consensus'); // the approval was given on older code: stale
+      await world.owner.api.post(`/streams/${b.id}/reviews`, { verdict: 'approve' });
+      const merged = await mergeConnected({ api: beta.api, git: cloneB.git, actor: beta, stream: b });
+      expect(git(world.origin, 'rev-parse', `${merged.merge_commit}^1`)).toBe(alphaMerge);
+      expect(git(world.origin, 'show', 'buffer:shared.txt')).toBe('one\nALPHA and BETA\nthree');
+      const after = await world.owner.api.get<{ stream: { status: string; conflict: unknown } }>(
+        `/streams/${b.id}`,
+      );
+      expect(after.stream).toMatchObject({ status: 'merged', conflict: null });
     });
 
     it('refusals are the server’s: no consensus, nothing fetched or pushed', async () => {

@@ -21,10 +21,15 @@ const IDENTITY = {
   GIT_COMMITTER_EMAIL: 'tester@example.invalid',
 };
 
+/** The environment of the tests' own git commands (a fixed identity, no system config). */
+export function gitEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, ...IDENTITY, GIT_CONFIG_NOSYSTEM: '1' };
+}
+
 export function git(cwd: string, ...args: string[]): string {
   return execFileSync('git', args, {
     cwd,
-    env: { ...process.env, ...IDENTITY, GIT_CONFIG_NOSYSTEM: '1' },
+    env: gitEnv(),
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
   }).trim();

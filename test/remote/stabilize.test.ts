@@ -16,6 +16,7 @@ import {
   git,
   type ModeBWorld,
   makeStream,
+  rejection,
   startModeBWorld,
 } from './mode-b-fixture.js';
 
@@ -53,6 +54,13 @@ for (const dialect of DIALECTS) {
     };
     const stabilize = (clone: Clone, extra: Partial<Parameters<typeof stabilizeConnected>[0]> = {}) =>
       stabilizeConnected({ api: world.owner.api, git: clone.git, repo, actor: world.owner, ...extra });
+
+    it('a result from a non-maintainer is refused by the server: no green tag stays or is pushed', async () => {
+      const error = await rejection(stabilizeConnected({ api: dev.api, git: cloneA.git, repo, actor: dev }));
+      expect(error.code).toBe('forbidden');
+      expect(git(cloneA.dir, 'tag', '--list', 'green/*')).toBe('');
+      expect(git(world.origin, 'tag', '--list', 'green/*')).toBe('');
+    });
 
     it('green: tags the tested buffer head, pushes the tag, records it, and auto-promotes', async () => {
       await merge('good', { 'good.txt': 'fine\n' });
@@ -127,6 +135,23 @@ for (const dialect of DIALECTS) {
       expect(git(world.origin, 'rev-list', '--count', `${head}..buffer`)).toBe('1');
       const { stream } = await world.owner.api.get<{ stream: { status: string } }>(`/streams/${broken.id}`);
       expect(stream.status).toBe('reverted');
+    });
+
+    it('the server rules the revert: with auto_revert_on_red off the culprit stays, the task is filed', async () => {
+      await world.owner.api.patch(`/repos/${world.repoId}`, { auto_revert_on_red: false });
+      const broken = await merge('kept', { 'kept.txt': 'BROKEN\n' });
+      const head = world.remoteHead('buffer');
+      const result = await stabilize(cloneB);
+      expect(result).toMatchObject({
+        result: 'red',
+        breaking_stream_id: broken.id,
+        reverted: false,
+        revert_decision: 'auto_revert_off',
+        task_id: expect.any(String),
+      });
+      expect(world.remoteHead('buffer')).toBe(head);
+      const { stream } = await world.owner.api.get<{ stream: { status: string } }>(`/streams/${broken.id}`);
+      expect(stream.status).toBe('merged');
     });
   });
 }
