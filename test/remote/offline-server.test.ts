@@ -76,7 +76,7 @@ for (const dialect of DIALECTS) {
 
     beforeAll(async () => {
       configHome = mkdtempSync(join(tmpdir(), 'gitswarm-offline-config-'));
-      env = { XDG_CONFIG_HOME: configHome, GITSWARM_HTTP_RETRIES: '0', GITSWARM_HTTP_TIMEOUT_MS: '5000' };
+      env = { XDG_CONFIG_HOME: configHome, GITSWARM_HTTP_RETRIES: '0', GITSWARM_HTTP_TIMEOUT_MS: '30000' };
       serverStore = await openTestStore(dialect);
       clientStore = await openTestStore(dialect);
       port = await freePort();
