@@ -18,9 +18,15 @@ export interface MergeCommandResult {
   merge_commit: string;
   buffer_head: string;
   cascade: unknown[];
+  /** Connected: how many buffer pushes lost the race and were merged again on the new head. */
+  push_retries?: number;
 }
 
 export async function runMerge(opts: MergeOptions, deps: CommandDeps): Promise<MergeCommandResult> {
+  if (deps.remote) {
+    const m = await import('../remote/commands/merge.js');
+    return m.runMergeRemote(opts, { ...deps, remote: deps.remote });
+  }
   const { core, ctx } = deps;
   const actor = await requireActor(deps);
   const stream = await getStream(core.store.db, ctx.repo.id, opts.stream);

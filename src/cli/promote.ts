@@ -20,6 +20,10 @@ export interface PromoteCommandResult {
 }
 
 export async function runPromote(opts: PromoteOptions, deps: CommandDeps): Promise<PromoteCommandResult> {
+  if (deps.remote) {
+    const m = await import('../remote/commands/promote.js');
+    return m.runPromoteRemote(opts, { ...deps, remote: deps.remote });
+  }
   const { core, ctx } = deps;
   const actor = (await findActor(deps)) ?? null;
   if (opts.force && !actor) {

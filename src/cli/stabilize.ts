@@ -34,6 +34,10 @@ export interface StabilizeCommandResult {
 }
 
 export async function runStabilize(deps: CommandDeps): Promise<StabilizeCommandResult> {
+  if (deps.remote) {
+    const m = await import('../remote/commands/stabilize.js');
+    return m.runStabilizeRemote({ ...deps, remote: deps.remote });
+  }
   const { core, ctx, io } = deps;
   const actor = (await findActor(deps)) ?? null;
   const result = await stabilize(core, {

@@ -39,6 +39,7 @@ import { type MergeDispute, offlineMergesAllowed, recordMergeDispute } from './o
 import { findOpenRedTask } from './red-tasks.js';
 import { getReportedBufferHead, isKnownBufferCommit, setReportedBufferHead } from './reported-buffer.js';
 import { getRepo } from './repos.js';
+import { decideAutoRevert } from './revert-decision.js';
 import { reparentOntoBuffer } from './stream-cascade.js';
 import { assertMergeable, recordMerge } from './stream-merge.js';
 import { assertStreamNameFree, getLiveParent, insertStreamRecord } from './stream-records.js';
@@ -783,6 +784,9 @@ export async function recordStabilization(
   promote: boolean;
   task_id: string | null;
   culprit: CulpritVerdict | null;
+  /** Red with a confirmed culprit: whether the reporter should revert its merge, and why (not). */
+  revert: boolean;
+  revert_decision: Awaited<ReturnType<typeof decideAutoRevert>> | null;
 }> {
   if (!STABILIZATION_RESULTS.includes(input.result)) {
     throw new GitSwarmError('invalid_input', `Unknown result ${JSON.stringify(input.result)}.`);
@@ -830,6 +834,21 @@ export async function recordStabilization(
     const taskId = confirmed
       ? await redTaskFor(deps, trx, repo, confirmed, input.actor, input.details ?? {})
       : null;
+    // The reporter reverts the confirmed culprit's merge itself (it has the clone) when the rule
+    // says so; an approved revert counts toward the daily cap of automatic reverts.
+    const revertDecision = confirmed
+      ? await decideAutoRevert(deps, trx, {
+          repo,
+          stream: confirmed,
+          merge: await trx
+            .selectFrom('gitswarm_merges')
+            .select('reverted_at')
+            .where('repo_id', '=', repo.id)
+            .where('stream_id', '=', confirmed.id)
+            .where('merge_commit', '=', input.bufferCommit)
+            .executeTakeFirstOrThrow(),
+        })
+      : null;
     const row: Stabilization = {
       id: newId(),
       repo_id: repo.id,
@@ -845,6 +864,9 @@ export async function recordStabilization(
         ...(culprit ? { culprit } : {}),
         ...(input.passingCommit ? { passing_commit: input.passingCommit } : {}),
         ...(taskId ? { task_id: taskId } : {}),
+        ...(revertDecision
+          ? { revert_decision: revertDecision, auto_reverted: revertDecision === 'revert' }
+          : {}),
       },
       stabilized_at: isoNow(deps.clock),
     };
@@ -873,6 +895,8 @@ export async function recordStabilization(
       promote: row.result === 'green' && repo.auto_promote_on_green,
       task_id: taskId,
       culprit,
+      revert: revertDecision === 'revert',
+      revert_decision: revertDecision,
     };
   });
 }
@@ -968,19 +992,7 @@ export async function recordRemotePromotion(deps: CoreDeps, input: RecordRemoteP
   return withRepoLock(deps.store, input.repo.id, async () => {
     const repo = await getRepo(deps.store.db, input.repo.id);
     const db = deps.store.db;
-    await assertPromotable(deps, db, {
-      repo,
-      actor: input.actor,
-      bufferHead: input.toCommit,
-      targetHead: input.fromCommit ?? null,
-      force: false,
-      // A reported automatic promotion counts as one only where the repository promotes on green
-      // (its commit is then checked green below); otherwise a client could name itself automation.
-      trigger:
-        input.trigger === 'auto' && repo.auto_promote_on_green && repo.stabilize_command?.trim()
-          ? 'auto'
-          : 'manual',
-    });
+    await assertRemotePromotable(deps, db, repo, input, { green: false });
     const existing = await db
       .selectFrom('gitswarm_promotions')
       .selectAll()
@@ -989,25 +1001,7 @@ export async function recordRemotePromotion(deps: CoreDeps, input: RecordRemoteP
       .where('to_commit', '=', input.toCommit)
       .executeTakeFirst();
     if (existing) return { promotion: existing, created: false };
-    if (repo.stabilize_command?.trim()) {
-      const green = await db
-        .selectFrom('gitswarm_stabilizations')
-        .select('id')
-        .where('repo_id', '=', repo.id)
-        .where('result', '=', 'green')
-        .where('buffer_commit', '=', input.toCommit)
-        .executeTakeFirst();
-      if (!green) {
-        throw new GitSwarmError(
-          'not_green',
-          `Commit ${input.toCommit} has no green stabilization recorded.`,
-          {
-            hint: 'Record the green stabilization first: POST /api/v1/repos/:id/stabilize',
-            details: { commit: input.toCommit },
-          },
-        );
-      }
-    }
+    await assertRemotePromotable(deps, db, repo, input, { rules: false });
     await recordReportedMove(
       deps,
       repo.id,
@@ -1039,6 +1033,68 @@ export async function recordRemotePromotion(deps: CoreDeps, input: RecordRemoteP
       .executeTakeFirstOrThrow();
     return { promotion, created: true };
   });
+}
+
+/**
+ * The promotion decision a connected clone asks before it pushes the promote target (POST
+ * /repos/:id/promote/decision): the same checks as the report (assertRemotePromotable), nothing
+ * recorded. Approved, the clone fast-forwards the target by compare-and-swap, then reports.
+ */
+export async function approvePromotion(deps: CoreDeps, input: RecordRemotePromotionInput) {
+  assertObjectId('promoted commit', input.toCommit);
+  if (input.fromCommit) assertObjectId('previous commit', input.fromCommit);
+  const repo = await getRepo(deps.store.db, input.repo.id);
+  await assertRemotePromotable(deps, deps.store.db, repo, input, {});
+  return {
+    approved: true as const,
+    from_branch: repo.buffer_branch,
+    to_branch: repo.promote_target,
+    from_commit: input.fromCommit ?? null,
+    to_commit: input.toCommit,
+  };
+}
+
+/**
+ * The rules of a reported promotion: the promotion rules (assertPromotable: maintain+, stage)
+ * and, when the repository has a stabilize command, a recorded green stabilization of the
+ * commit (`not_green`): main only receives tested code.
+ */
+async function assertRemotePromotable(
+  deps: CoreDeps,
+  db: Executor,
+  repo: Repo,
+  input: RecordRemotePromotionInput,
+  which: { rules?: boolean; green?: boolean },
+): Promise<void> {
+  if (which.rules !== false) {
+    await assertPromotable(deps, db, {
+      repo,
+      actor: input.actor,
+      bufferHead: input.toCommit,
+      targetHead: input.fromCommit ?? null,
+      force: false,
+      // A reported automatic promotion counts as one only where the repository promotes on green
+      // (its commit is then checked green below); otherwise a client could name itself automation.
+      trigger:
+        input.trigger === 'auto' && repo.auto_promote_on_green && repo.stabilize_command?.trim()
+          ? 'auto'
+          : 'manual',
+    });
+  }
+  if (which.green === false || !repo.stabilize_command?.trim()) return;
+  const green = await db
+    .selectFrom('gitswarm_stabilizations')
+    .select('id')
+    .where('repo_id', '=', repo.id)
+    .where('result', '=', 'green')
+    .where('buffer_commit', '=', input.toCommit)
+    .executeTakeFirst();
+  if (!green) {
+    throw new GitSwarmError('not_green', `Commit ${input.toCommit} has no green stabilization recorded.`, {
+      hint: 'Record the green stabilization first: POST /api/v1/repos/:id/stabilize',
+      details: { commit: input.toCommit },
+    });
+  }
 }
 
 /** Promotions of a repository, newest first. */

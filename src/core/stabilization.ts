@@ -50,6 +50,7 @@ import type { CoreDeps } from './deps.js';
 import { closeFixedRedTasks, findOpenRedTask } from './red-tasks.js';
 import { stabilizeRunSettings } from './repo-settings.js';
 import { getRepo } from './repos.js';
+import { decideAutoRevert } from './revert-decision.js';
 import {
   couldNotStart,
   describeBlame,
@@ -410,12 +411,12 @@ async function concludeRed(
           .where('id', '=', merge.id)
           .executeTakeFirstOrThrow()
       : undefined;
+    const ruling =
+      merge && stream && fresh
+        ? await decideAutoRevert(deps, deps.store.db, { repo: current, stream, merge: fresh })
+        : 'no_culprit';
     if (!merge || !stream) decision = 'no_culprit';
-    else if (fresh?.reverted_at) decision = 'already_reverted';
-    else if (!current.auto_revert_on_red) decision = 'auto_revert_off';
-    else if (stream.auto_revert_opt_out) decision = 'opted_out';
-    else if ((await countAutoRevertsToday(deps, deps.store.db, repo.id)) >= current.max_auto_reverts_per_day)
-      decision = 'daily_limit';
+    else if (ruling !== 'revert') decision = ruling;
     else {
       const outcome = await revertStream(deps, {
         repo: current,
@@ -576,20 +577,7 @@ async function fallbackAssignee(db: Executor, repo: Repo, actor: Agent | null): 
   return owner?.agent_id ?? actor?.id ?? null;
 }
 
-const DAY_MS = 24 * 60 * 60 * 1000;
-
-/** Automatic reverts of the last 24 hours (a rolling day), as recorded on red stabilizations. */
-export async function countAutoRevertsToday(deps: CoreDeps, db: Executor, repoId: string): Promise<number> {
-  const since = new Date(deps.clock.now().getTime() - DAY_MS).toISOString();
-  const rows = await db
-    .selectFrom('gitswarm_stabilizations')
-    .select('details')
-    .where('repo_id', '=', repoId)
-    .where('result', '=', 'red')
-    .where('stabilized_at', '>=', since)
-    .execute();
-  return rows.filter((row) => row.details.auto_reverted === true).length;
-}
+export { countAutoRevertsToday } from './revert-decision.js';
 
 interface InsertStabilizationInput {
   repo: Repo;

@@ -60,16 +60,9 @@ export async function mergeIntoBranch(
     if (head === null) {
       throw new GitSwarmError('not_found', `Branch ${options.target} does not exist.`);
     }
-    const merged = await mergeTree(repoDir, head, options.source);
-    if (!merged.clean) return { kind: 'conflicted', paths: merged.paths, head };
-    const commit = await gitOut(
-      ['commit-tree', '--no-gpg-sign', merged.tree, '-p', head, '-p', options.source, '-F', '-'],
-      {
-        cwd: repoDir,
-        input: message,
-        env,
-      },
-    );
+    const composed = await writeMerge(repoDir, { head, source: options.source, message, env });
+    if (composed.kind === 'conflicted') return composed;
+    const commit = composed.commit;
     const move = await moveRef(repoDir, options.oplog, {
       ref,
       old: head,
@@ -84,6 +77,47 @@ export async function mergeIntoBranch(
     head = move.current ?? (await readRef(repoDir, ref));
   }
   throw new GitSwarmError('ref_moved', `Branch ${options.target} kept moving; the merge was not published.`);
+}
+
+export interface ComposeMergeOptions {
+  /** The commit merged onto (the first parent): the target branch's head as the caller read it. */
+  head: string;
+  /** The commit to merge (the second parent). */
+  source: string;
+  message: string;
+  author: GitIdentity;
+}
+
+export type ComposedMerge =
+  | { kind: 'merged'; commit: string }
+  | { kind: 'conflicted'; paths: string[]; head: string };
+
+/**
+ * Writes the no-ff merge commit of `source` onto `head` (parents: head, source) without moving
+ * any ref or touching a worktree; the caller publishes it (Mode B: a compare-and-swap push).
+ */
+export async function composeMerge(repoDir: string, options: ComposeMergeOptions): Promise<ComposedMerge> {
+  assertRevision(options.head);
+  assertRevision(options.source);
+  return writeMerge(repoDir, {
+    head: options.head,
+    source: options.source,
+    message: normalizeMessage(options.message),
+    env: identityEnv(options.author),
+  });
+}
+
+async function writeMerge(
+  repoDir: string,
+  input: { head: string; source: string; message: string; env: Record<string, string> },
+): Promise<ComposedMerge> {
+  const merged = await mergeTree(repoDir, input.head, input.source);
+  if (!merged.clean) return { kind: 'conflicted', paths: merged.paths, head: input.head };
+  const commit = await gitOut(
+    ['commit-tree', '--no-gpg-sign', merged.tree, '-p', input.head, '-p', input.source, '-F', '-'],
+    { cwd: repoDir, input: input.message, env: input.env },
+  );
+  return { kind: 'merged', commit };
 }
 
 /** Whether `theirs` merges cleanly into `ours`, without referencing anything or moving a ref. */

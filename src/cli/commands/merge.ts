@@ -9,9 +9,13 @@ export function registerMergeCommand(program: Command, session: CliSession): voi
     .description('merge a stream into the buffer once consensus and dependencies allow')
     .argument('<stream>', 'stream id, name or branch')
     .action(
-      repoAction(session, async (deps, [stream]) => {
-        const m = await import('../merge.js');
-        return output(await m.runMerge({ stream: stream! }, deps), m.formatMerge);
-      }),
+      repoAction(
+        session,
+        async (deps, [stream]) => {
+          const m = await import('../merge.js');
+          return output(await m.runMerge({ stream: stream! }, deps), m.formatMerge);
+        },
+        { remote: true },
+      ),
     );
 }

@@ -9,9 +9,13 @@ export function registerPromoteCommand(program: Command, session: CliSession): v
     .description('fast-forward the promote target (main) to the buffer head')
     .option('--force', 'promote even where the rules would refuse (admin)')
     .action(
-      repoAction<{ force?: boolean }>(session, async (deps, _args, opts) => {
-        const m = await import('../promote.js');
-        return output(await m.runPromote({ force: opts.force }, deps), m.formatPromote);
-      }),
+      repoAction<{ force?: boolean }>(
+        session,
+        async (deps, _args, opts) => {
+          const m = await import('../promote.js');
+          return output(await m.runPromote({ force: opts.force }, deps), m.formatPromote);
+        },
+        { remote: true },
+      ),
     );
 }

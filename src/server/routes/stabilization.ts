@@ -6,6 +6,7 @@
  */
 import Type from 'typebox';
 import {
+  approvePromotion,
   listPromotions,
   MAX_DURATION_MS,
   recordRemotePromotion,
@@ -15,6 +16,7 @@ import { getReportedBufferHead, setBufferHead } from '../../core/reported-buffer
 import { getRepo } from '../../core/repos.js';
 import { listStabilizations } from '../../core/stabilization.js';
 import { GitSwarmError } from '../../errors.js';
+import type { Repo } from '../../store/index.js';
 import { actingAgent } from '../plugins/auth.js';
 import { readableRepo } from '../route-helpers.js';
 import { Closed, errorResponses, IdParams, Metadata, Nullable, Timestamp } from '../schemas.js';
@@ -46,6 +48,27 @@ const PromotionView = Closed({
   agent_id: Nullable(Type.String()),
   promoted_at: Timestamp,
 });
+
+const PromoteBody = Closed({
+  from: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  to: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  from_commit: Type.Optional(Nullable(Sha)),
+  to_commit: Sha,
+  trigger: Type.Optional(Type.Union([Type.Literal('manual'), Type.Literal('auto')])),
+});
+
+/** from and to, when a promotion names them, are the buffer and the promote target. */
+function assertPromotionBranches(
+  repo: Pick<Repo, 'buffer_branch' | 'promote_target'>,
+  body: { from?: string; to?: string },
+): void {
+  if (body.from !== undefined && body.from !== repo.buffer_branch) {
+    throw new GitSwarmError('invalid_input', `Promotions go from the buffer branch ${repo.buffer_branch}.`);
+  }
+  if (body.to !== undefined && body.to !== repo.promote_target) {
+    throw new GitSwarmError('invalid_input', `Promotions go to the promote target ${repo.promote_target}.`);
+  }
+}
 
 const HistoryQuery = Closed({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) });
 
@@ -92,6 +115,15 @@ export async function stabilizationRoutes(app: App): Promise<void> {
                 stream_id: Type.String(),
                 status: Type.Union([Type.Literal('confirmed'), Type.Literal('suspected')]),
                 reason: Nullable(Type.String()),
+              }),
+            ),
+            revert: Type.Boolean({
+              description:
+                "Red, culprit confirmed: revert its merge (push the revert, then PATCH the stream 'reverted')",
+            }),
+            revert_decision: Nullable(
+              Type.String({
+                description: 'revert | already_reverted | auto_revert_off | opted_out | daily_limit',
               }),
             ),
           }),
@@ -151,13 +183,7 @@ export async function stabilizationRoutes(app: App): Promise<void> {
           'command configured, to_commit needs a recorded green stabilization (409 not_green).',
         tags: ['stabilization'],
         params: IdParams,
-        body: Closed({
-          from: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-          to: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-          from_commit: Type.Optional(Nullable(Sha)),
-          to_commit: Sha,
-          trigger: Type.Optional(Type.Union([Type.Literal('manual'), Type.Literal('auto')])),
-        }),
+        body: PromoteBody,
         response: {
           201: Closed({ promotion: PromotionView, created: Type.Boolean() }),
           200: Closed({ promotion: PromotionView, created: Type.Boolean() }),
@@ -169,18 +195,7 @@ export async function stabilizationRoutes(app: App): Promise<void> {
       const actor = actingAgent(request);
       const repo = await getRepo(deps.store.db, request.params.id);
       const body = request.body;
-      if (body.from !== undefined && body.from !== repo.buffer_branch) {
-        throw new GitSwarmError(
-          'invalid_input',
-          `Promotions go from the buffer branch ${repo.buffer_branch}.`,
-        );
-      }
-      if (body.to !== undefined && body.to !== repo.promote_target) {
-        throw new GitSwarmError(
-          'invalid_input',
-          `Promotions go to the promote target ${repo.promote_target}.`,
-        );
-      }
+      assertPromotionBranches(repo, body);
       const result = await recordRemotePromotion(deps, {
         repo,
         actor,
@@ -190,6 +205,46 @@ export async function stabilizationRoutes(app: App): Promise<void> {
       });
       reply.code(result.created ? 201 : 200);
       return result;
+    },
+  );
+
+  app.post(
+    '/repos/:id/promote/decision',
+    {
+      schema: {
+        summary: 'Ask whether a promotion may happen now (Mode B promotion decision; maintain+)',
+        description:
+          'The checks of POST /repos/:id/promote (promotion rules, stage, a recorded green for to_commit when ' +
+          'the repository has a stabilize command), nothing recorded. Approved, the client fast-forwards the ' +
+          'promote target by a compare-and-swap push, then reports it with POST /repos/:id/promote. Refused: ' +
+          '403, or 409 not_green.',
+        tags: ['stabilization'],
+        params: IdParams,
+        body: PromoteBody,
+        response: {
+          200: Closed({
+            approved: Type.Literal(true),
+            from_branch: Type.String(),
+            to_branch: Type.String(),
+            from_commit: Nullable(Type.String()),
+            to_commit: Type.String(),
+          }),
+          ...errorResponses(400, 401, 403, 404, 409),
+        },
+      },
+    },
+    async (request) => {
+      const actor = actingAgent(request);
+      const repo = await getRepo(deps.store.db, request.params.id);
+      const body = request.body;
+      assertPromotionBranches(repo, body);
+      return approvePromotion(deps, {
+        repo,
+        actor,
+        fromCommit: body.from_commit,
+        toCommit: body.to_commit,
+        trigger: body.trigger,
+      });
     },
   );
 

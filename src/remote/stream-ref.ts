@@ -1,0 +1,37 @@
+/**
+ * A STREAM argument (its id, name or branch `stream/<id>`) resolved on the server, as
+ * core/streams.ts findStream resolves it locally: by id or branch first, else the newest live
+ * stream of that name (else the newest of that name).
+ */
+import { GitSwarmError, isGitSwarmError } from '../errors.js';
+import type { RemoteStream, ServerApi } from './server-api.js';
+
+const BRANCH_PREFIX = 'stream/';
+const LIVE = new Set(['active', 'in_review', 'conflicted']);
+
+export async function findServerStream(api: ServerApi, repoId: string, ref: string): Promise<RemoteStream> {
+  const id = ref.startsWith(BRANCH_PREFIX) ? ref.slice(BRANCH_PREFIX.length) : ref;
+  if (/^[A-Za-z0-9._-]{1,36}$/.test(id)) {
+    try {
+      const { stream } = await api.get<{ stream: RemoteStream & { repo_id: string } }>(
+        `/streams/${encodeURIComponent(id)}`,
+      );
+      if (stream.repo_id === repoId) return stream;
+    } catch (error) {
+      // Not an id, or (through a cache) an id never read before: the list may still name it.
+      const lookOn = ['stream_not_found', 'not_found', 'server_unreachable'] as const;
+      if (!lookOn.some((code) => isGitSwarmError(error, code))) throw error;
+    }
+  }
+  const { streams } = await api.get<{ streams: (RemoteStream & { created_at: string })[] }>(
+    `/repos/${encodeURIComponent(repoId)}/streams`,
+  );
+  const byBranch = streams.find((s) => s.branch === ref);
+  if (byBranch) return byBranch;
+  const named = streams.filter((s) => s.name === ref).reverse();
+  const found = named.find((s) => LIVE.has(s.status)) ?? named[0];
+  if (!found) {
+    throw new GitSwarmError('stream_not_found', `No stream ${JSON.stringify(ref)} in this repository.`);
+  }
+  return found;
+}
