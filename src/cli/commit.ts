@@ -26,6 +26,10 @@ export async function runCommit(opts: CommitOptions, deps: CommandDeps): Promise
       hint: 'Run: gitswarm commit -m "what changed"',
     });
   }
+  if (deps.remote) {
+    const m = await import('../remote/commands/workspace.js');
+    return m.runCommitRemote({ message: opts.message }, { ...deps, remote: deps.remote });
+  }
   const agent = await requireActor(deps);
   const result = await commitWorkspace(deps.core, { repo: deps.ctx.repo, agent, message: opts.message });
   return { ...result, cascade: result.cascade ?? [] };

@@ -16,6 +16,11 @@ export async function runConsensus(
   deps: CommandDeps,
 ): Promise<ConsensusCommandResult> {
   const { core, ctx } = deps;
+  if (deps.remote) {
+    const m = await import('../remote/commands/review.js');
+    const { stream, consensus } = await m.runConsensusRemote(opts.stream, { ...deps, remote: deps.remote });
+    return { stream_id: stream.id, model: consensus.model, ...toConsensusView(consensus) };
+  }
   const stream = await getStream(core.store.db, ctx.repo.id, opts.stream);
   const consensus = await evaluateConsensus(core, core.store.db, ctx.repo, stream);
   return { stream_id: stream.id, model: consensus.model, ...toConsensusView(consensus) };

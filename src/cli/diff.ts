@@ -17,10 +17,16 @@ export interface DiffResult {
 }
 
 export async function runDiff(opts: DiffOptions, deps: CommandDeps): Promise<DiffResult> {
-  const { core, ctx, io } = deps;
-  const stream = await getStream(core.store.db, ctx.repo.id, opts.stream);
+  const { ctx, io } = deps;
   const root = ctx.repo.path ?? ctx.root;
-  const range = `refs/heads/${ctx.repo.buffer_branch}...refs/heads/${stream.branch}`;
+  // Connected, the stream may live on another clone: the server names it, the remote brings it.
+  const { stream, bufferBranch, baseRef, headRef } = deps.remote
+    ? await (await import('../remote/commands/review.js')).runDiffRefsRemote(opts.stream, {
+        ...deps,
+        remote: deps.remote,
+      })
+    : await localDiffRefs(opts.stream, deps);
+  const range = `${baseRef}...${headRef}`;
   const color = io.color ? ['--color=always'] : ['--no-color'];
   const [diff, names] = await Promise.all([
     git(['diff', ...color, ...(opts.stat ? ['--stat'] : []), range, '--'], { cwd: root }),
@@ -28,10 +34,22 @@ export async function runDiff(opts: DiffOptions, deps: CommandDeps): Promise<Dif
   ]);
   return {
     stream_id: stream.id,
-    base: ctx.repo.buffer_branch,
+    base: bufferBranch,
     head: stream.branch,
     files: names.stdout.split('\0').filter((f) => f !== ''),
     diff: diff.stdout,
+  };
+}
+
+async function localDiffRefs(streamRef: string, deps: CommandDeps) {
+  const { core, ctx } = deps;
+  const stream = await getStream(core.store.db, ctx.repo.id, streamRef);
+  const bufferBranch = ctx.repo.buffer_branch;
+  return {
+    stream,
+    bufferBranch,
+    baseRef: `refs/heads/${bufferBranch}`,
+    headRef: `refs/heads/${stream.branch}`,
   };
 }
 

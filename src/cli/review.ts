@@ -14,7 +14,7 @@ import {
 import { getStream } from '../core/streams.js';
 import { GitSwarmError } from '../errors.js';
 import type { ReviewVerdict, StaleReviewsPolicy } from '../store/index.js';
-import { type CommandDeps, requireActor } from './context.js';
+import { type CommandDeps, type RemoteDeps, requireActor } from './context.js';
 import { type Style, safeText, shortOid, table } from './output.js';
 import { type StreamView, toStreamView } from './views.js';
 
@@ -101,6 +101,7 @@ export async function runSubmitReview(
       hint: 'Run: gitswarm review submit STREAM approve|request_changes|comment -m FEEDBACK',
     });
   }
+  if (deps.remote) return submitReviewRemote(opts, { ...deps, remote: deps.remote });
   const actor = await requireActor(deps);
   const stream = await getStream(core.store.db, ctx.repo.id, opts.stream);
   if (opts.verdict === undefined) {
@@ -120,6 +121,36 @@ export async function runSubmitReview(
       stream_id: review.stream_id,
       reviewer_id: review.reviewer_id,
       reviewer_name: actor.name,
+      verdict: review.verdict,
+      feedback: review.feedback,
+      tested: review.tested,
+      head_commit: review.head_commit,
+    },
+    consensus: toConsensusView(consensus),
+  };
+}
+
+async function submitReviewRemote(
+  opts: SubmitReviewOptions,
+  deps: CommandDeps & { remote: RemoteDeps },
+): Promise<SubmitReviewResult> {
+  const m = await import('../remote/commands/review.js');
+  if (opts.verdict === undefined)
+    return { stream: toStreamView(await m.runSubmitForReviewRemote(opts.stream, deps)) };
+  const { review, consensus, reviewerName } = await m.runSubmitReviewRemote(
+    {
+      stream: opts.stream,
+      verdict: opts.verdict as ReviewVerdict,
+      feedback: opts.feedback ?? null,
+      tested: opts.tested ?? false,
+    },
+    deps,
+  );
+  return {
+    review: {
+      stream_id: review.stream_id,
+      reviewer_id: review.reviewer_id,
+      reviewer_name: review.reviewer_name ?? reviewerName,
       verdict: review.verdict,
       feedback: review.feedback,
       tested: review.tested,
@@ -193,9 +224,13 @@ export async function runListReviews(
   opts: ListReviewsOptions,
   deps: CommandDeps,
 ): Promise<ListReviewsResult> {
-  const db = deps.core.store.db;
-  const stream = await getStream(db, deps.ctx.repo.id, opts.stream);
-  const listed = await listReviewsWithStaleness(deps.core, db, deps.ctx.repo, stream);
+  const listed = deps.remote
+    ? await (await import('../remote/commands/review.js')).runListReviewsRemote(opts.stream, {
+        ...deps,
+        remote: deps.remote,
+      })
+    : await listLocalReviews(opts.stream, deps);
+  const { stream } = listed;
   return {
     stream_id: stream.id,
     head_commit: listed.head_commit,
@@ -203,7 +238,7 @@ export async function runListReviews(
     stale_reviews: listed.stale_reviews,
     reviews: listed.reviews.map((r) => ({
       reviewer_id: r.reviewer_id,
-      reviewer_name: r.reviewer_name,
+      reviewer_name: r.reviewer_name ?? r.reviewer_id,
       verdict: r.verdict,
       feedback: r.feedback,
       tested: r.tested,
@@ -213,6 +248,12 @@ export async function runListReviews(
       stale: r.stale,
     })),
   };
+}
+
+async function listLocalReviews(streamRef: string, deps: CommandDeps) {
+  const db = deps.core.store.db;
+  const stream = await getStream(db, deps.ctx.repo.id, streamRef);
+  return { stream, ...(await listReviewsWithStaleness(deps.core, db, deps.ctx.repo, stream)) };
 }
 
 export function formatListReviews(result: ListReviewsResult, style: Style): string {

@@ -25,6 +25,11 @@ export async function runCreateWorkspace(
   opts: CreateWorkspaceOptions,
   deps: CommandDeps,
 ): Promise<CreateWorkspaceCommandResult> {
+  if (deps.remote) {
+    const m = await import('../remote/commands/workspace.js');
+    const created = await m.runCreateWorkspaceRemote(opts, { ...deps, remote: deps.remote });
+    return { stream: toStreamView(created.stream), worktree: created.worktree };
+  }
   const { core, ctx } = deps;
   const agent = await requireActor(deps);
   const { stream, worktree } = await createWorkspace(core, {
@@ -63,6 +68,10 @@ export async function runListWorkspaces(
   _opts: Record<string, never>,
   deps: CommandDeps,
 ): Promise<ListWorkspacesResult> {
+  if (deps.remote) {
+    const m = await import('../remote/commands/workspace.js');
+    return m.runListWorkspacesRemote({ ...deps, remote: deps.remote });
+  }
   const rows = await listWorkspaces(deps.core.store.db, deps.ctx.repo.id);
   return {
     workspaces: rows.map((w) => ({
@@ -108,6 +117,10 @@ export async function runDestroyWorkspace(
   opts: DestroyWorkspaceOptions,
   deps: CommandDeps,
 ): Promise<DestroyWorkspaceCommandResult> {
+  if (deps.remote) {
+    const m = await import('../remote/commands/workspace.js');
+    return m.runDestroyWorkspaceRemote(opts, { ...deps, remote: deps.remote });
+  }
   const agent = await requireActor(deps);
   return destroyWorkspace(deps.core, { repo: deps.ctx.repo, agent, abandon: opts.abandon === true });
 }

@@ -10,6 +10,7 @@ import { git } from './git.js';
 import { assertValidBranch, assertValidName, assertValidRef, isObjectId } from './names.js';
 import { isAncestor, readRef } from './repo.js';
 import { streamBranch } from './stream-branches.js';
+import { worktreeOfBranch } from './worktree-list.js';
 
 /** The remote a Mode B clone shares its branches through, unless configured otherwise. */
 export const DEFAULT_REMOTE = 'origin';
@@ -147,18 +148,6 @@ export async function fetchBranch(
   return (await fetchRefs(repoDir, [ref], options)).get(ref) ?? null;
 }
 
-/** Which worktree, if any, has `branch` checked out (moving it under that worktree would desync it). */
-async function checkedOutIn(repoDir: string, branch: string): Promise<string | null> {
-  const list = await git(['worktree', 'list', '--porcelain'], { cwd: repoDir });
-  for (const entry of list.stdout.split('\n\n')) {
-    const lines = entry.split('\n');
-    if (lines.includes(`branch refs/heads/${branch}`)) {
-      return lines.find((line) => line.startsWith('worktree '))?.slice('worktree '.length) ?? null;
-    }
-  }
-  return null;
-}
-
 export interface StreamBranchFetch {
   /** `stream/<id>`. */
   branch: string;
@@ -205,7 +194,10 @@ export async function fetchStreamBranch(
     if (created.exitCode === 0) return { ...outcome, local: remoteOid, created: true };
     return { ...outcome, local: await readRef(repoDir, ref) };
   }
-  if ((await isAncestor(repoDir, localOid, remoteOid)) && (await checkedOutIn(repoDir, branch)) === null) {
+  if (
+    (await isAncestor(repoDir, localOid, remoteOid)) &&
+    (await worktreeOfBranch(repoDir, branch)) === null
+  ) {
     const moved = await git(['update-ref', ref, remoteOid, localOid], {
       cwd: repoDir,
       okExitCodes: [1, 128],

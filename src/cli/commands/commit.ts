@@ -9,9 +9,13 @@ export function registerCommitCommand(program: Command, session: CliSession): vo
     .description('commit everything in your worktree (with a Change-Id); swarm mode also merges it')
     .requiredOption('-m, --message <message>', 'commit message')
     .action(
-      repoAction<{ message: string }>(session, async (deps, _args, opts) => {
-        const m = await import('../commit.js');
-        return output(await m.runCommit({ message: opts.message }, deps), m.formatCommit);
-      }),
+      repoAction<{ message: string }>(
+        session,
+        async (deps, _args, opts) => {
+          const m = await import('../commit.js');
+          return output(await m.runCommit({ message: opts.message }, deps), m.formatCommit);
+        },
+        { remote: true },
+      ),
     );
 }

@@ -9,9 +9,13 @@ export function registerConsensusCommand(program: Command, session: CliSession):
     .description('whether a stream has consensus to merge, with the numbers behind it')
     .argument('<stream>', 'stream id, name or branch')
     .action(
-      repoAction(session, async (deps, [stream]) => {
-        const m = await import('../consensus.js');
-        return output(await m.runConsensus({ stream: stream! }, deps), m.formatConsensus);
-      }),
+      repoAction(
+        session,
+        async (deps, [stream]) => {
+          const m = await import('../consensus.js');
+          return output(await m.runConsensus({ stream: stream! }, deps), m.formatConsensus);
+        },
+        { remote: true },
+      ),
     );
 }

@@ -10,9 +10,13 @@ export function registerDiffCommand(program: Command, session: CliSession): void
     .argument('<stream>', 'stream id, name or branch')
     .option('--stat', 'a summary of changed files instead of the patch')
     .action(
-      repoAction<{ stat?: boolean }>(session, async (deps, [stream], opts) => {
-        const m = await import('../diff.js');
-        return output(await m.runDiff({ stream: stream!, stat: opts.stat }, deps), m.formatDiff);
-      }),
+      repoAction<{ stat?: boolean }>(
+        session,
+        async (deps, [stream], opts) => {
+          const m = await import('../diff.js');
+          return output(await m.runDiff({ stream: stream!, stat: opts.stat }, deps), m.formatDiff);
+        },
+        { remote: true },
+      ),
     );
 }

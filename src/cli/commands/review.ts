@@ -14,14 +14,18 @@ export function registerReviewCommands(program: Command, session: CliSession): v
     .option('-m, --message <feedback>', 'review feedback')
     .option('--tested', 'you ran the code')
     .action(
-      repoAction<{ message?: string; tested?: boolean }>(session, async (deps, [stream, verdict], opts) => {
-        const m = await import('../review.js');
-        const result = await m.runSubmitReview(
-          { stream: stream!, verdict, feedback: opts.message, tested: opts.tested },
-          deps,
-        );
-        return output(result, m.formatSubmitReview);
-      }),
+      repoAction<{ message?: string; tested?: boolean }>(
+        session,
+        async (deps, [stream, verdict], opts) => {
+          const m = await import('../review.js');
+          const result = await m.runSubmitReview(
+            { stream: stream!, verdict, feedback: opts.message, tested: opts.tested },
+            deps,
+          );
+          return output(result, m.formatSubmitReview);
+        },
+        { remote: true },
+      ),
     );
 
   review
@@ -29,9 +33,13 @@ export function registerReviewCommands(program: Command, session: CliSession): v
     .description("a stream's reviews; verdicts given on code that has changed since are marked stale")
     .argument('<stream>', 'stream id, name or branch')
     .action(
-      repoAction(session, async (deps, [stream]) => {
-        const m = await import('../review.js');
-        return output(await m.runListReviews({ stream: stream! }, deps), m.formatListReviews);
-      }),
+      repoAction(
+        session,
+        async (deps, [stream]) => {
+          const m = await import('../review.js');
+          return output(await m.runListReviews({ stream: stream! }, deps), m.formatListReviews);
+        },
+        { remote: true },
+      ),
     );
 }

@@ -15,24 +15,32 @@ export function registerWorkspaceCommands(program: Command, session: CliSession)
     .option('--task <task>', 'link your claim on this task (id or number) to the stream')
     .option('--depends-on <stream>', 'build on another stream instead of the buffer')
     .action(
-      repoAction<{ name?: string; task?: string; dependsOn?: string }>(session, async (deps, _args, opts) => {
-        const m = await import('../workspace.js');
-        const result = await m.runCreateWorkspace(
-          { name: opts.name, task: opts.task, dependsOn: opts.dependsOn },
-          deps,
-        );
-        return output(result, m.formatCreateWorkspace);
-      }),
+      repoAction<{ name?: string; task?: string; dependsOn?: string }>(
+        session,
+        async (deps, _args, opts) => {
+          const m = await import('../workspace.js');
+          const result = await m.runCreateWorkspace(
+            { name: opts.name, task: opts.task, dependsOn: opts.dependsOn },
+            deps,
+          );
+          return output(result, m.formatCreateWorkspace);
+        },
+        { remote: true },
+      ),
     );
 
   workspace
     .command('list')
     .description('list worktrees and their streams')
     .action(
-      repoAction(session, async (deps) => {
-        const m = await import('../workspace.js');
-        return output(await m.runListWorkspaces({}, deps), m.formatListWorkspaces);
-      }),
+      repoAction(
+        session,
+        async (deps) => {
+          const m = await import('../workspace.js');
+          return output(await m.runListWorkspaces({}, deps), m.formatListWorkspaces);
+        },
+        { remote: true },
+      ),
     );
 
   workspace
@@ -40,10 +48,17 @@ export function registerWorkspaceCommands(program: Command, session: CliSession)
     .description('remove your worktree (the stream is kept unless --abandon)')
     .option('--abandon', 'also abandon the stream, discarding uncommitted changes')
     .action(
-      repoAction<{ abandon?: boolean }>(session, async (deps, _args, opts) => {
-        const m = await import('../workspace.js');
-        return output(await m.runDestroyWorkspace({ abandon: opts.abandon }, deps), m.formatDestroyWorkspace);
-      }),
+      repoAction<{ abandon?: boolean }>(
+        session,
+        async (deps, _args, opts) => {
+          const m = await import('../workspace.js');
+          return output(
+            await m.runDestroyWorkspace({ abandon: opts.abandon }, deps),
+            m.formatDestroyWorkspace,
+          );
+        },
+        { remote: true },
+      ),
     );
 
   workspace

@@ -1,0 +1,102 @@
+/**
+ * Mode B streams as a client of the server: what a connected clone needs to find a stream the
+ * server records, and the server's view of the repository. The server decides; this module only
+ * asks. Git work stays local (src/engine/remote.ts shares branches through the remote).
+ */
+import { GitSwarmError, isGitSwarmError } from '../errors.js';
+import type { Repo, Stream } from '../store/index.js';
+
+/** The calls Mode B stream commands make on the server (the HTTP client of src/remote/client.ts). */
+export interface StreamsServer {
+  get<T>(path: string): Promise<T>;
+  post<T>(path: string, body?: unknown): Promise<T>;
+  delete<T>(path: string, body?: unknown): Promise<T>;
+}
+
+/** A connected clone, as the Mode B stream commands see it. */
+export interface RemoteStreamsDeps {
+  server: StreamsServer;
+  /** The server's repository id. */
+  repoId: string;
+  /** The clone's main repository root. */
+  root: string;
+  /** The git remote branches are shared through (default `origin`). */
+  remote: string;
+  /** The acting agent as the server knows it (the API key's owner). */
+  actor(): Promise<{ id: string; name: string }>;
+}
+
+const STREAM_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$/;
+const BRANCH_PREFIX = 'stream/';
+
+/** The repository as the server records it (settings, buffer branch, merge mode). */
+export async function getServerRepo(deps: RemoteStreamsDeps): Promise<Repo> {
+  return (await deps.server.get<{ repo: Repo }>(`/repos/${encodeURIComponent(deps.repoId)}`)).repo;
+}
+
+/** A stream by id, without a name lookup. */
+export async function getServerStream(deps: RemoteStreamsDeps, id: string): Promise<Stream> {
+  return (await deps.server.get<{ stream: Stream }>(`/streams/${encodeURIComponent(id)}`)).stream;
+}
+
+/** The repository's streams, oldest first. */
+export async function listServerStreams(deps: RemoteStreamsDeps): Promise<Stream[]> {
+  return (await deps.server.get<{ streams: Stream[] }>(`/repos/${encodeURIComponent(deps.repoId)}/streams`))
+    .streams;
+}
+
+const LIVE: readonly Stream['status'][] = ['active', 'in_review', 'conflicted'];
+
+/**
+ * Finds a stream by id, branch (`stream/<id>`) or name, as the local `getStream` does: an id or
+ * branch first, then the newest live stream of that name, else the newest of that name.
+ */
+export async function resolveServerStream(deps: RemoteStreamsDeps, ref: string): Promise<Stream> {
+  const id = ref.startsWith(BRANCH_PREFIX) ? ref.slice(BRANCH_PREFIX.length) : ref;
+  if (STREAM_ID.test(id)) {
+    try {
+      const stream = await getServerStream(deps, id);
+      if (stream.repo_id === deps.repoId) return stream;
+    } catch (error) {
+      if (!isGitSwarmError(error, 'stream_not_found') && !isGitSwarmError(error, 'not_found')) throw error;
+    }
+  }
+  const streams = await listServerStreams(deps);
+  const byBranch = streams.find((s) => s.branch === ref);
+  if (byBranch) return byBranch;
+  const named = streams.filter((s) => s.name === ref).reverse();
+  const found = named.find((s) => LIVE.includes(s.status)) ?? named[0];
+  if (!found) {
+    throw new GitSwarmError('stream_not_found', `No stream ${JSON.stringify(ref)} in this repository.`);
+  }
+  return found;
+}
+
+/** The stream commands' view of a connected command's context (the seam's client and connection). */
+export function connectedStreams(
+  remote: {
+    client: {
+      get<T>(path: string): Promise<T>;
+      post<T>(path: string, body?: unknown, options?: { idempotencyKey?: string | true }): Promise<T>;
+      delete<T>(path: string, options?: { body?: unknown }): Promise<T>;
+    };
+    connection: { remote: string };
+    repoId(): string;
+  },
+  root: string,
+  actor: () => Promise<{ id: string; name: string }>,
+): RemoteStreamsDeps {
+  const { client } = remote;
+  return {
+    server: {
+      get: (path) => client.get(path),
+      // Every report is safe to retry: the server replays a POST with the same key.
+      post: (path, body) => client.post(path, body, { idempotencyKey: true }),
+      delete: (path, body) => client.delete(path, body === undefined ? {} : { body }),
+    },
+    repoId: remote.repoId(),
+    root,
+    remote: remote.connection.remote,
+    actor,
+  };
+}
