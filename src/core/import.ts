@@ -97,8 +97,9 @@ async function ownHistory(db: Executor, repo: Repo, importerId: string): Promise
     .select('id')
     .where('repo_id', '=', repo.id)
     .where('agent_id', '!=', importerId)
+    .where('role', '!=', 'owner')
     .executeTakeFirst();
-  if (others) found.push('other maintainers');
+  if (others) found.push('maintainers');
   return found;
 }
 
