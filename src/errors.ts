@@ -114,7 +114,12 @@ export const ERROR_CATALOGUE = {
   server_unreachable: {
     status: 503,
     exit: 4,
-    hint: 'Check --server / GITSWARM_SERVER, or drop it to work locally.',
+    hint: 'Check that the server runs and its URL (--server, GITSWARM_SERVER or .gitswarm/config.json), then run the command again.',
+  },
+  server_incompatible: {
+    status: 502,
+    exit: 1,
+    hint: 'Check the server URL; upgrade gitswarm here or on the server so both speak the same API version.',
   },
 } as const satisfies Record<string, ErrorSpec>;
 

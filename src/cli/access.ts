@@ -30,6 +30,10 @@ export async function runGrantAccess(
       hint: `Use one of: ${ACCESS_LEVELS.filter((l) => l !== 'none').join(', ')}`,
     });
   }
+  if (deps.remote) {
+    const { changeAccessRemote } = await import('../remote/commands/governance.js');
+    return changeAccessRemote({ agent: opts.agent, level }, { ...deps, remote: deps.remote });
+  }
   const actor = await requireActor(deps);
   const agent = await getAgent(core.store.db, opts.agent);
   await lockedTransaction(core.store, ctx.repo.id, (trx) =>
@@ -47,6 +51,10 @@ export async function runRevokeAccess(
   opts: RevokeAccessOptions,
   deps: CommandDeps,
 ): Promise<AccessChangeResult> {
+  if (deps.remote) {
+    const { changeAccessRemote } = await import('../remote/commands/governance.js');
+    return changeAccessRemote({ agent: opts.agent, level: null }, { ...deps, remote: deps.remote });
+  }
   const { core, ctx } = deps;
   const actor = await requireActor(deps);
   const agent = await getAgent(core.store.db, opts.agent);
@@ -71,6 +79,10 @@ export async function runListAccess(
   _opts: Record<string, never>,
   deps: CommandDeps,
 ): Promise<ListAccessResult> {
+  if (deps.remote) {
+    const { listAccessRemote } = await import('../remote/commands/governance.js');
+    return listAccessRemote({ ...deps, remote: deps.remote });
+  }
   return { grants: await listAccessGrants(deps.core.store.db, deps.ctx.repo.id) };
 }
 

@@ -23,6 +23,18 @@ export interface CliSession {
 export interface GlobalOptions {
   json?: boolean;
   as?: string;
+  /** `--server URL`: this command talks to that server (Mode B). */
+  server?: string;
+  /** `--api-key KEY`: the key this command sends. */
+  apiKey?: string;
+}
+
+export interface RepoActionOptions {
+  /**
+   * The handler works on a clone connected to a server (it reads `deps.remote`). Without it a
+   * connected clone refuses the command rather than acting on the local store behind the server's back.
+   */
+  remote?: boolean;
 }
 
 /** Commander's action arguments: positionals, then the options object, then the command. */
@@ -42,13 +54,23 @@ function splitActionArgs<O>(args: ActionArgs): { positionals: string[]; opts: O 
 export function repoAction<O = Record<string, never>>(
   session: CliSession,
   handler: (deps: CommandDeps, args: string[], opts: O & GlobalOptions) => Promise<CommandOutput | undefined>,
+  options: RepoActionOptions = {},
 ): (...args: ActionArgs) => Promise<void> {
   return async (...args) => {
     const { positionals, opts } = splitActionArgs<O>(args);
     session.json = Boolean(opts.json) || session.json;
     const { openRepoContext } = await import('./context.js');
-    const context = await openRepoContext({ io: session.io, as: opts.as });
+    const context = await openRepoContext({
+      io: session.io,
+      as: opts.as,
+      server: opts.server,
+      apiKey: opts.apiKey,
+    });
     try {
+      if (context.remote && !options.remote) {
+        const { notConnectedYet } = await import('./remote-seam.js');
+        throw notConnectedYet(args[args.length - 1] as Command, context.remote.connection.url);
+      }
       const { runHousekeeping } = await import('./housekeeping.js');
       await runHousekeeping(context);
       const result = await handler(context, positionals, opts);

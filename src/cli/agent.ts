@@ -69,13 +69,26 @@ export interface RegisterAgentOptions {
 
 export interface RegisterAgentResult {
   agent: AgentView;
+  /** Connected: the new key, shown this once (also saved in the credentials file). */
+  api_key?: string;
+  /** Connected: where the key was saved. */
+  credentials?: string;
+  /** Connected: the server and its repository (created by this register when `created_repo`). */
+  server?: { url: string; repo_id: string | null; created_repo: boolean };
 }
 
-/** Registers an agent in this repository; the first one becomes its owner. */
+/**
+ * Registers an agent in this repository; the first one becomes its owner. Connected, it registers
+ * on the server (the first agent of the clone creates the server repository).
+ */
 export async function runRegisterAgent(
   opts: RegisterAgentOptions,
   deps: CommandDeps,
 ): Promise<RegisterAgentResult> {
+  if (deps.remote) {
+    const { registerAgentRemote } = await import('../remote/commands/agent.js');
+    return registerAgentRemote(opts, { ...deps, remote: deps.remote });
+  }
   const { core, ctx } = deps;
   const agent = await registerAgent(core, {
     name: opts.name,
@@ -91,7 +104,45 @@ export async function runRegisterAgent(
 export function formatRegisterAgent(result: RegisterAgentResult, style: Style): string {
   const { agent } = result;
   const role = agent.role ? ` as ${agent.role}` : '';
-  return `Registered agent ${style.bold(agent.name)}${role}: ${agent.id}`;
+  const lines = [`Registered agent ${style.bold(agent.name)}${role}: ${agent.id}`];
+  if (result.server?.created_repo) {
+    lines.push(`Created the repository on ${result.server.url}: ${result.server.repo_id}`);
+  }
+  if (result.api_key) {
+    lines.push(`API key (shown once; saved in ${result.credentials}):`, `  ${result.api_key}`);
+  }
+  return lines.join('\n');
+}
+
+export interface LoginAgentResult {
+  agent: { id: string; name: string };
+  credentials: string;
+  server: { url: string; repo_id: string | null; created_repo: boolean };
+}
+
+/** Connected only: saves an agent's key (checked with the server) in the credentials file. */
+export async function runLoginAgent(opts: { agent: string }, deps: CommandDeps): Promise<LoginAgentResult> {
+  if (!deps.remote) {
+    throw new GitSwarmError(
+      'invalid_state',
+      'agent login saves a key for a server, and this clone is not connected to one.',
+      {
+        hint: 'Connect it with: gitswarm init --server URL (or pass --server URL)',
+      },
+    );
+  }
+  const { loginAgentRemote } = await import('../remote/commands/agent.js');
+  return loginAgentRemote(opts, { ...deps, remote: deps.remote });
+}
+
+export function formatLoginAgent(result: LoginAgentResult, style: Style): string {
+  const lines = [
+    `Saved the API key of ${style.bold(result.agent.name)} (${result.agent.id}) in ${result.credentials}`,
+  ];
+  if (result.server.created_repo) {
+    lines.push(`Created the repository on ${result.server.url}: ${result.server.repo_id}`);
+  }
+  return lines.join('\n');
 }
 
 export interface ListAgentsResult {
@@ -103,6 +154,10 @@ export async function runListAgents(
   _opts: Record<string, never>,
   deps: CommandDeps,
 ): Promise<ListAgentsResult> {
+  if (deps.remote) {
+    const { listAgentsRemote } = await import('../remote/commands/agent.js');
+    return listAgentsRemote({ ...deps, remote: deps.remote });
+  }
   const db = deps.core.store.db;
   const [agents, roles, karma] = await Promise.all([
     listAgents(db),
@@ -144,6 +199,10 @@ async function agentNamed(db: Executor, ref: string): Promise<Agent> {
 
 /** Shows one agent (suspended ones too), its role and its access level in this repository. */
 export async function runShowAgent(opts: ShowAgentOptions, deps: CommandDeps): Promise<ShowAgentResult> {
+  if (deps.remote) {
+    const { showAgentRemote } = await import('../remote/commands/agent.js');
+    return showAgentRemote(opts, { ...deps, remote: deps.remote });
+  }
   const { core, ctx } = deps;
   const db = core.store.db;
   const agent = await agentNamed(db, opts.agent);

@@ -22,6 +22,10 @@ export async function runShowBudget(
   _opts: Record<string, never>,
   deps: CommandDeps,
 ): Promise<ShowBudgetResult> {
+  if (deps.remote) {
+    const { showBudgetRemote } = await import('../remote/commands/governance.js');
+    return showBudgetRemote({ ...deps, remote: deps.remote });
+  }
   return { budget: await getBudget(deps.core.store.db, deps.ctx.repo.id) };
 }
 
@@ -56,6 +60,11 @@ export async function runDeposit(opts: DepositOptions, deps: CommandDeps): Promi
   if (!/^\d{1,10}$/.test(opts.amount.trim())) {
     throw usageError(`A deposit is a whole number of credits, got ${JSON.stringify(opts.amount)}.`);
   }
+  if (deps.remote) {
+    const { depositRemote } = await import('../remote/commands/governance.js');
+    const amount = Number(opts.amount.trim());
+    return depositRemote({ amount, description: opts.description }, { ...deps, remote: deps.remote });
+  }
   const actor = await requireActor(deps);
   const movement = await deposit(core, core.store.db, {
     repo: ctx.repo,
@@ -89,6 +98,10 @@ export async function runBudgetHistory(
       throw usageError(`--limit takes a positive whole number, got ${JSON.stringify(opts.limit)}.`);
     }
     limit = Number(opts.limit);
+  }
+  if (deps.remote) {
+    const { budgetHistoryRemote } = await import('../remote/commands/governance.js');
+    return budgetHistoryRemote({ limit }, { ...deps, remote: deps.remote });
   }
   return { transactions: await listBudgetTransactions(deps.core.store.db, deps.ctx.repo.id, { limit }) };
 }

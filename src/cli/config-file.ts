@@ -14,10 +14,75 @@ export const GITSWARM_DIR = '.gitswarm';
 export const CONFIG_FILE = 'config.json';
 export const DEFAULT_DB_FILE = 'federation.db';
 
+/** Where a connected clone's governance lives (Mode B). */
+export interface ServerConfig {
+  /** The server's base URL, normalized (`http://host:port`, no trailing slash). */
+  url: string;
+  /** The repository on the server; absent until the first `agent register` creates it. */
+  repo_id?: string;
+  /** The git remote shared by the clones (default `origin`). */
+  remote: string;
+}
+
 export interface GitSwarmConfig {
   repo_id: string;
   /** A SQLite path (relative to the repository root) or a postgres:// URL. */
   database?: string;
+  /** Present when the clone is connected to a server (Mode B). */
+  server?: ServerConfig;
+}
+
+/** A server URL made canonical: http(s) only, no credentials, query or fragment, no trailing slash. */
+export function normalizeServerUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text.trim());
+  } catch {
+    throw new GitSwarmError('invalid_input', `${JSON.stringify(text)} is not a URL.`, {
+      hint: 'Give the server as http://HOST:PORT (where gitswarm serve listens).',
+    });
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new GitSwarmError('invalid_input', `The server URL must be http or https, not ${url.protocol}`, {
+      hint: 'Give the server as http://HOST:PORT (where gitswarm serve listens).',
+    });
+  }
+  if (url.username || url.password || url.search || url.hash) {
+    throw new GitSwarmError('invalid_input', 'The server URL carries no credentials, query or fragment.', {
+      hint: 'API keys go in --api-key, GITSWARM_API_KEY or the credentials file (gitswarm agent login).',
+    });
+  }
+  return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
+}
+
+const REMOTE_NAME = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$/;
+
+/** A git remote name that cannot be read as an option or a path trick. */
+export function assertValidRemoteName(name: string): string {
+  if (!REMOTE_NAME.test(name) || name.includes('..') || name.endsWith('.lock') || name.endsWith('/')) {
+    throw new GitSwarmError('invalid_name', `${JSON.stringify(name)} is not a valid git remote name.`);
+  }
+  return name;
+}
+
+function parseServer(file: string, value: unknown): ServerConfig | undefined {
+  if (value === undefined || value === null) return undefined;
+  const server = value as Partial<ServerConfig>;
+  const bad = (why: string) =>
+    new GitSwarmError('invalid_input', `${file}: "server" ${why}.`, {
+      hint: 'Fix it, or connect again with: gitswarm init --server URL',
+    });
+  if (typeof server !== 'object' || typeof server.url !== 'string') throw bad('needs a "url"');
+  if (server.repo_id !== undefined && (typeof server.repo_id !== 'string' || server.repo_id === '')) {
+    throw bad('has a "repo_id" that is not an id');
+  }
+  if (server.remote !== undefined && typeof server.remote !== 'string')
+    throw bad('has a "remote" that is not a name');
+  return {
+    url: normalizeServerUrl(server.url),
+    ...(server.repo_id ? { repo_id: server.repo_id } : {}),
+    remote: assertValidRemoteName(server.remote ?? 'origin'),
+  };
 }
 
 /** Reads the config, or returns null when the repository is not initialized. */
@@ -44,9 +109,11 @@ export function readConfigFile(root: string): GitSwarmConfig | null {
       hint: 'Delete the file, then run: gitswarm init',
     });
   }
+  const server = parseServer(file, config.server);
   return {
     repo_id: config.repo_id,
     ...(typeof config.database === 'string' ? { database: config.database } : {}),
+    ...(server ? { server } : {}),
   };
 }
 

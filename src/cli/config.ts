@@ -30,6 +30,10 @@ function assertKey(key: string): RepoSettingKey {
 
 /** Lists every setting, reads one, or sets one (admin). */
 export async function runConfig(opts: ConfigOptions, deps: CommandDeps): Promise<ConfigResult> {
+  if (deps.remote) {
+    const { configRemote } = await import('../remote/commands/governance.js');
+    return configRemote(opts, { ...deps, remote: deps.remote });
+  }
   const { core, ctx } = deps;
   const repo = ctx.repo;
   if (opts.key === undefined) {

@@ -2,11 +2,18 @@
  * Where a command runs: the main repository root (found from the repository, any subdirectory or
  * an agent's worktree), its `.gitswarm/config.json`, the open store, the repository row and the
  * acting agent (`--as`, else GITSWARM_AGENT, else the owner of the worktree the command runs in).
+ *
+ * The Mode B seam: when the clone is connected to a server (the config's `server`, or `--server` /
+ * GITSWARM_SERVER), `deps.remote` holds the HTTP client (with the acting agent's key) and the
+ * server repository id; governance then goes to the server. Without it, governance is the core on
+ * the local store (Mode A). Git work and the local store (operation log, worktrees) stay local in both.
  */
 import type { CoreDeps } from '../core/deps.js';
 import { createLocalEventBus } from '../core/events.js';
 import { findGitRepo, type GitRepo } from '../engine/repo.js';
 import { GitSwarmError } from '../errors.js';
+import type { GitSwarmClient } from '../remote/client.js';
+import type { Connection } from '../remote/connection.js';
 import type { Agent, Repo, Store } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { type GitSwarmConfig, readConfigFile, resolveStoreLocation } from './config-file.js';
@@ -20,17 +27,33 @@ export interface RepoContext extends GitRepo {
   readonly agentRef: string | undefined;
 }
 
+/** A connected clone's way to the server (Mode B). */
+export interface RemoteDeps {
+  /** URL, server repository id (maybe not yet), git remote, key and where it came from. */
+  readonly connection: Connection;
+  /** The API client, carrying the acting agent's key (none when none was found). */
+  readonly client: GitSwarmClient;
+  /** The server repository id; throws `not_initialized` (with the next step) before there is one. */
+  repoId(): string;
+}
+
 /** What every command's `run…` function receives. */
 export interface CommandDeps {
   readonly io: CliIO;
   readonly core: CoreDeps;
   readonly ctx: RepoContext;
+  /** Present when the clone is connected to a server: governance goes there (the Mode B seam). */
+  readonly remote?: RemoteDeps;
 }
 
 export interface OpenContextOptions {
   io: CliIO;
   /** `--as`, when given. */
   as?: string;
+  /** `--server`, when given (else GITSWARM_SERVER, else the config's server). */
+  server?: string;
+  /** `--api-key`, when given (else GITSWARM_API_KEY, else the credentials file). */
+  apiKey?: string;
   clock?: Clock;
 }
 
@@ -65,11 +88,33 @@ export async function openRepoContext(options: OpenContextOptions): Promise<Open
     const core: CoreDeps = { store, clock: options.clock ?? systemClock, events: createLocalEventBus() };
     const agentRef = options.as || io.env.GITSWARM_AGENT || undefined;
     const ctx: RepoContext = { ...location, config, repo, agentRef };
-    return { io, core, ctx, close: () => store.close() };
+    const remote = await openRemote(options, ctx);
+    return { io, core, ctx, ...(remote ? { remote } : {}), close: () => store.close() };
   } catch (error) {
     await store.close();
     throw error;
   }
+}
+
+/** The remote side of a connected clone, or undefined in Mode A (nothing is loaded then). */
+async function openRemote(options: OpenContextOptions, ctx: RepoContext): Promise<RemoteDeps | undefined> {
+  const { io } = options;
+  if (!ctx.config.server && !options.server && !io.env.GITSWARM_SERVER) return undefined;
+  const { clientFor, requireServerRepoId, resolveConnection } = await import('../remote/connection.js');
+  let agentRef = ctx.agentRef;
+  if (!agentRef) {
+    const { agentNameFromPath } = await import('../core/workspace-paths.js');
+    agentRef = agentNameFromPath(ctx.repo, io.cwd) ?? undefined;
+  }
+  const connection = resolveConnection({
+    flags: { server: options.server, apiKey: options.apiKey },
+    env: io.env,
+    config: ctx.config,
+    agentRef,
+  });
+  if (!connection) return undefined;
+  const client = clientFor(connection, { env: io.env, signal: io.signal });
+  return { connection, client, repoId: () => requireServerRepoId(connection) };
 }
 
 /**

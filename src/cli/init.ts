@@ -20,10 +20,14 @@ import { GitSwarmError } from '../errors.js';
 import type { Repo, Store } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import {
+  assertValidRemoteName,
   GITSWARM_DIR,
+  type GitSwarmConfig,
+  normalizeServerUrl,
   readConfigFile,
   recordableDatabase,
   resolveStoreLocation,
+  type ServerConfig,
   writeConfigFile,
 } from './config-file.js';
 import { openCliStore } from './context.js';
@@ -39,6 +43,14 @@ export interface InitOptions {
   stabilizeCmd?: string;
   threshold?: string;
   minReviews?: string;
+  /** Mode B: the server to connect to (`--server`, else GITSWARM_SERVER). */
+  server?: string;
+  /** Mode B: join this server repository (id or name) instead of creating one at the first register. */
+  repo?: string;
+  /** Mode B: the git remote the clones share (default origin). */
+  remote?: string;
+  /** Mode B: the key for reading a private `--repo`. */
+  apiKey?: string;
 }
 
 export interface InitDeps {
@@ -68,6 +80,8 @@ export interface InitResult {
   created: boolean;
   buffer_head: string | null;
   store: string;
+  /** Present on a connected clone; `repo_id` is null until the first agent register creates it. */
+  server?: { url: string; repo_id: string | null; remote: string };
 }
 
 // `.gitswarm-server/` is where `gitswarm serve` keeps its data when started in the checkout.
@@ -189,14 +203,85 @@ async function ensureBufferBranch(
   return at;
 }
 
+/** The connection `init` makes: checked against the server before anything is written. */
+interface PlannedServer {
+  server: ServerConfig;
+  /** The server repository `--repo` named (its branches are the clone's). */
+  joined?: { buffer_branch: string; promote_target: string; name: string };
+}
+
+/** `--server` / GITSWARM_SERVER, `--repo`, `--remote`: validated, and checked on the server. */
+async function planServer(
+  opts: InitOptions,
+  io: CliIO,
+  root: string,
+  config: GitSwarmConfig | null,
+): Promise<PlannedServer | undefined> {
+  const named = opts.server || io.env.GITSWARM_SERVER || undefined;
+  if (!named) {
+    if (opts.repo !== undefined || opts.remote !== undefined) {
+      throw new GitSwarmError('usage', '--repo and --remote connect a clone to a server: add --server URL.');
+    }
+    return undefined;
+  }
+  const url = normalizeServerUrl(named);
+  const remote = assertValidRemoteName(opts.remote ?? config?.server?.remote ?? 'origin');
+  if (config && !config.server) {
+    throw new GitSwarmError(
+      'invalid_state',
+      `${root} is already initialized as a local (Mode A) repository.`,
+      {
+        hint: `Move its state to the server with: gitswarm sync --server ${url}`,
+      },
+    );
+  }
+  if (config?.server) {
+    const same =
+      config.server.url === url && (opts.repo === undefined || opts.repo === config.server.repo_id);
+    if (!same || (opts.remote !== undefined && opts.remote !== config.server.remote)) {
+      throw new GitSwarmError(
+        'invalid_state',
+        `This clone is already connected to ${config.server.url}${config.server.repo_id ? ` (repository ${config.server.repo_id})` : ''}.`,
+        { hint: 'Edit "server" in .gitswarm/config.json to connect it elsewhere, or clone again.' },
+      );
+    }
+    return { server: config.server };
+  }
+  const { assertGitRemote, findServerRepo } = await import('../remote/connect.js');
+  const { newClient } = await import('../remote/connection.js');
+  await assertGitRemote(root, remote);
+  const client = newClient(url, {
+    env: io.env,
+    signal: io.signal,
+    apiKey: opts.apiKey || io.env.GITSWARM_API_KEY || undefined,
+  });
+  await client.connect();
+  if (opts.repo === undefined) return { server: { url, remote } };
+  const repo = await findServerRepo(client, opts.repo);
+  return {
+    server: { url, repo_id: repo.id, remote },
+    joined: { buffer_branch: repo.buffer_branch, promote_target: repo.promote_target, name: repo.name },
+  };
+}
+
+function serverView(server: ServerConfig | undefined): InitResult['server'] {
+  return server ? { url: server.url, repo_id: server.repo_id ?? null, remote: server.remote } : undefined;
+}
+
 /** Initializes GitSwarm in the repository around `io.cwd`. */
 export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitResult> {
   const { io } = deps;
   const location = await findGitRepo(io.cwd);
   const { root } = location;
+  const config = readConfigFile(root);
+  const planned = await planServer(opts, io, root, config);
+  if (planned?.joined) {
+    // A clone joining a server repository takes its branches from the server.
+    opts = { ...opts, buffer: planned.joined.buffer_branch, main: planned.joined.promote_target };
+    if (opts.name === undefined) opts.name = planned.joined.name;
+  }
   const name = opts.name === undefined ? defaultName(root) : assertValidName('repository', opts.name);
   const settings = settingsFromOptions(opts);
-  const config = readConfigFile(root);
   const storeLocation = resolveStoreLocation(root, config, io.env);
 
   if (config) {
@@ -209,11 +294,13 @@ export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitRe
         .executeTakeFirst();
       if (repo) {
         excludeGitSwarmFolders(location.commonDir);
+        const server = serverView(config.server);
         return {
           repo: toView(repo),
           created: false,
           buffer_head: await resolveBranch(root, repo.buffer_branch),
           store: storeLocation,
+          ...(server ? { server } : {}),
         };
       }
     } finally {
@@ -277,8 +364,19 @@ export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitRe
     await store.close();
   }
   const namedDatabase = recordableDatabase(root, io.env.GITSWARM_DB || io.env.DATABASE_URL);
-  writeConfigFile(root, { repo_id: repo.id, ...(namedDatabase ? { database: namedDatabase } : {}) });
-  return { repo: toView(repo), created: true, buffer_head: bufferHead, store: storeLocation };
+  writeConfigFile(root, {
+    repo_id: repo.id,
+    ...(namedDatabase ? { database: namedDatabase } : {}),
+    ...(planned ? { server: planned.server } : {}),
+  });
+  const server = serverView(planned?.server);
+  return {
+    repo: toView(repo),
+    created: true,
+    buffer_head: bufferHead,
+    store: storeLocation,
+    ...(server ? { server } : {}),
+  };
 }
 
 export function formatInit(result: InitResult, style: Style): string {
@@ -292,7 +390,20 @@ export function formatInit(result: InitResult, style: Style): string {
       [style.dim('repo'), `${repo.name} (${repo.id})`],
       [style.dim('mode'), `${repo.merge_mode}, ${repo.ownership_model} ownership`],
       [style.dim('buffer'), `${repo.buffer_branch} → ${repo.promote_target}`],
+      ...(result.server
+        ? ([
+            [style.dim('server'), result.server.url],
+            [style.dim('server repo'), result.server.repo_id ?? 'created by the first agent register'],
+            [style.dim('git remote'), result.server.remote],
+          ] as const)
+        : []),
     ]),
-    ...(result.created ? ['Next: gitswarm agent register NAME'] : []),
+    ...(result.created
+      ? [
+          result.server && !result.server.repo_id
+            ? 'Next: gitswarm agent register NAME (creates the repository on the server; you become its owner)'
+            : 'Next: gitswarm agent register NAME',
+        ]
+      : []),
   ].join('\n');
 }

@@ -21,6 +21,10 @@ export async function runAddMaintainer(
   opts: ChangeMaintainerOptions,
   deps: CommandDeps,
 ): Promise<ChangeMaintainerResult> {
+  if (deps.remote) {
+    const { changeMaintainerRemote } = await import('../remote/commands/governance.js');
+    return changeMaintainerRemote({ agent: opts.agent, add: true }, { ...deps, remote: deps.remote });
+  }
   const { core, ctx } = deps;
   const actor = await requireActor(deps);
   const agent = await getAgent(core.store.db, opts.agent);
@@ -35,6 +39,10 @@ export async function runRemoveMaintainer(
   opts: ChangeMaintainerOptions,
   deps: CommandDeps,
 ): Promise<ChangeMaintainerResult> {
+  if (deps.remote) {
+    const { changeMaintainerRemote } = await import('../remote/commands/governance.js');
+    return changeMaintainerRemote({ agent: opts.agent, add: false }, { ...deps, remote: deps.remote });
+  }
   const { core, ctx } = deps;
   const actor = await requireActor(deps);
   const agent = await getAgent(core.store.db, opts.agent);
@@ -59,6 +67,10 @@ export async function runListMaintainers(
   _opts: Record<string, never>,
   deps: CommandDeps,
 ): Promise<ListMaintainersResult> {
+  if (deps.remote) {
+    const { listMaintainersRemote } = await import('../remote/commands/governance.js');
+    return listMaintainersRemote({ ...deps, remote: deps.remote });
+  }
   return { maintainers: await listMaintainers(deps.core.store.db, deps.ctx.repo.id) };
 }
 

@@ -3,8 +3,8 @@
  * and returns its exit code. Each noun lives in `src/cli/commands/<noun>.ts` and is registered
  * below with one line; definition files stay cheap and import their run modules lazily.
  */
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { packageVersion } from '../util/package-version.js';
 import type { CliSession } from './action.js';
 import { registerAccessCommands } from './commands/access.js';
 import { registerActivityCommand } from './commands/activity.js';
@@ -58,18 +58,6 @@ const COMMANDS: readonly RegisterCommands[] = [
   registerServeCommand,
 ];
 
-/** The version in package.json (from dist/src/cli or, under vitest, src/cli). */
-function packageVersion(): string {
-  for (const up of ['../../../package.json', '../../package.json']) {
-    try {
-      return (JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { version: string }).version;
-    } catch {
-      // Not at this depth; try the next.
-    }
-  }
-  return '0.0.0';
-}
-
 /** Builds the command tree for one invocation. */
 export function buildProgram(session: CliSession): Command {
   const { io } = session;
@@ -79,6 +67,14 @@ export function buildProgram(session: CliSession): Command {
     .option(
       '--as <agent>',
       'the acting agent, by name or id (default: GITSWARM_AGENT, else the worktree owner)',
+    )
+    .option(
+      '--server <url>',
+      'Mode B: the GitSwarm server governing this clone (default: GITSWARM_SERVER, else .gitswarm/config.json)',
+    )
+    .option(
+      '--api-key <key>',
+      'Mode B: the API key to send (default: GITSWARM_API_KEY, else the acting agent’s saved key)',
     )
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),

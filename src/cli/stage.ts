@@ -11,6 +11,10 @@ import { fields, type Style } from './output.js';
 export type StageResult = StageInfo;
 
 export async function runStage(_opts: Record<string, never>, deps: CommandDeps): Promise<StageResult> {
+  if (deps.remote) {
+    const { stageRemote } = await import('../remote/commands/governance.js');
+    return stageRemote({ ...deps, remote: deps.remote });
+  }
   return stageInfo(deps.core.store.db, deps.ctx.repo);
 }
 
@@ -52,6 +56,10 @@ export async function runAdvanceStage(
   opts: AdvanceStageOptions,
   deps: CommandDeps,
 ): Promise<AdvanceStageResult> {
+  if (deps.remote) {
+    const { advanceStageRemote } = await import('../remote/commands/governance.js');
+    return advanceStageRemote(opts, { ...deps, remote: deps.remote });
+  }
   const actor = await requireActor(deps);
   const { from, to, forced } = await advanceStage(deps.core, {
     repo: deps.ctx.repo,

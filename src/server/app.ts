@@ -33,6 +33,7 @@ import { agentRoutes } from './routes/agents.js';
 import { councilRoutes } from './routes/council.js';
 import { healthRoutes } from './routes/health.js';
 import { importRoutes } from './routes/imports.js';
+import { metaRoutes } from './routes/meta.js';
 import { repoRoutes } from './routes/repos.js';
 import { stabilizationRoutes } from './routes/stabilization.js';
 import { streamRoutes } from './routes/streams.js';
@@ -159,6 +160,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   await app.register(healthRoutes);
   await app.register(
     async (api: App) => {
+      await api.register(metaRoutes);
       await api.register(agentRoutes);
       await api.register(adminRoutes);
       await api.register(repoRoutes);

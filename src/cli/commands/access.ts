@@ -12,10 +12,14 @@ export function registerAccessCommands(program: Command, session: CliSession): v
     .argument('<agent>', 'agent name or id')
     .argument('<level>', 'read | write | maintain | admin')
     .action(
-      repoAction(session, async (deps, [agent, level]) => {
-        const m = await import('../access.js');
-        return output(await m.runGrantAccess({ agent: agent!, level: level! }, deps), m.formatAccessChange);
-      }),
+      repoAction(
+        session,
+        async (deps, [agent, level]) => {
+          const m = await import('../access.js');
+          return output(await m.runGrantAccess({ agent: agent!, level: level! }, deps), m.formatAccessChange);
+        },
+        { remote: true },
+      ),
     );
 
   access
@@ -23,19 +27,27 @@ export function registerAccessCommands(program: Command, session: CliSession): v
     .description("remove an agent's explicit grant (needs --as an admin)")
     .argument('<agent>', 'agent name or id')
     .action(
-      repoAction(session, async (deps, [agent]) => {
-        const m = await import('../access.js');
-        return output(await m.runRevokeAccess({ agent: agent! }, deps), m.formatAccessChange);
-      }),
+      repoAction(
+        session,
+        async (deps, [agent]) => {
+          const m = await import('../access.js');
+          return output(await m.runRevokeAccess({ agent: agent! }, deps), m.formatAccessChange);
+        },
+        { remote: true },
+      ),
     );
 
   access
     .command('list')
     .description('list explicit grants')
     .action(
-      repoAction(session, async (deps) => {
-        const m = await import('../access.js');
-        return output(await m.runListAccess({}, deps), m.formatListAccess);
-      }),
+      repoAction(
+        session,
+        async (deps) => {
+          const m = await import('../access.js');
+          return output(await m.runListAccess({}, deps), m.formatListAccess);
+        },
+        { remote: true },
+      ),
     );
 }

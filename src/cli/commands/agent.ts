@@ -18,23 +18,48 @@ export function registerAgentCommands(program: Command, session: CliSession): vo
     .argument('<name>', 'agent name: letters, digits, ".", "_", "-"')
     .option('--desc <text>', 'what the agent does')
     .action(
-      repoAction<{ desc?: string }>(session, async (deps, [name], opts) => {
-        const m = await import('../agent.js');
-        return output(
-          await m.runRegisterAgent({ name: name!, description: opts.desc }, deps),
-          m.formatRegisterAgent,
-        );
-      }),
+      repoAction<{ desc?: string }>(
+        session,
+        async (deps, [name], opts) => {
+          const m = await import('../agent.js');
+          return output(
+            await m.runRegisterAgent({ name: name!, description: opts.desc }, deps),
+            m.formatRegisterAgent,
+          );
+        },
+        { remote: true },
+      ),
+    );
+
+  agent
+    .command('login')
+    .description(
+      'connected: save an agent’s API key (from --api-key or GITSWARM_API_KEY) in your credentials file',
+    )
+    .argument('<name>', 'agent name or id')
+    .action(
+      repoAction(
+        session,
+        async (deps, [name]) => {
+          const m = await import('../agent.js');
+          return output(await m.runLoginAgent({ agent: name! }, deps), m.formatLoginAgent);
+        },
+        { remote: true },
+      ),
     );
 
   agent
     .command('list')
     .description('list agents and their roles')
     .action(
-      repoAction(session, async (deps) => {
-        const m = await import('../agent.js');
-        return output(await m.runListAgents({}, deps), m.formatListAgents);
-      }),
+      repoAction(
+        session,
+        async (deps) => {
+          const m = await import('../agent.js');
+          return output(await m.runListAgents({}, deps), m.formatListAgents);
+        },
+        { remote: true },
+      ),
     );
 
   agent
@@ -42,10 +67,14 @@ export function registerAgentCommands(program: Command, session: CliSession): vo
     .description('show an agent, its role and its access')
     .argument('<agent>', 'agent name or id')
     .action(
-      repoAction(session, async (deps, [ref]) => {
-        const m = await import('../agent.js');
-        return output(await m.runShowAgent({ agent: ref! }, deps), m.formatShowAgent);
-      }),
+      repoAction(
+        session,
+        async (deps, [ref]) => {
+          const m = await import('../agent.js');
+          return output(await m.runShowAgent({ agent: ref! }, deps), m.formatShowAgent);
+        },
+        { remote: true },
+      ),
     );
 
   for (const [verb, suspended, description] of [

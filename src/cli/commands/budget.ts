@@ -10,10 +10,14 @@ export function registerBudgetCommands(program: Command, session: CliSession): v
     .command('show', { isDefault: true })
     .description('total, available, reserved and paid-out credits (the default)')
     .action(
-      repoAction(session, async (deps) => {
-        const m = await import('../budget.js');
-        return output(await m.runShowBudget({}, deps), m.formatShowBudget);
-      }),
+      repoAction(
+        session,
+        async (deps) => {
+          const m = await import('../budget.js');
+          return output(await m.runShowBudget({}, deps), m.formatShowBudget);
+        },
+        { remote: true },
+      ),
     );
 
   budget
@@ -22,10 +26,17 @@ export function registerBudgetCommands(program: Command, session: CliSession): v
     .argument('<amount>', 'whole number of credits')
     .option('--desc <text>', 'what the deposit is for')
     .action(
-      repoAction<{ desc?: string }>(session, async (deps, [amount], opts) => {
-        const m = await import('../budget.js');
-        return output(await m.runDeposit({ amount: amount!, description: opts.desc }, deps), m.formatDeposit);
-      }),
+      repoAction<{ desc?: string }>(
+        session,
+        async (deps, [amount], opts) => {
+          const m = await import('../budget.js');
+          return output(
+            await m.runDeposit({ amount: amount!, description: opts.desc }, deps),
+            m.formatDeposit,
+          );
+        },
+        { remote: true },
+      ),
     );
 
   budget
@@ -33,9 +44,13 @@ export function registerBudgetCommands(program: Command, session: CliSession): v
     .description('the ledger of deposits, reservations, releases and payouts, newest first')
     .option('--limit <n>', 'at most this many rows (default 100)')
     .action(
-      repoAction<{ limit?: string }>(session, async (deps, _args, opts) => {
-        const m = await import('../budget.js');
-        return output(await m.runBudgetHistory({ limit: opts.limit }, deps), m.formatBudgetHistory);
-      }),
+      repoAction<{ limit?: string }>(
+        session,
+        async (deps, _args, opts) => {
+          const m = await import('../budget.js');
+          return output(await m.runBudgetHistory({ limit: opts.limit }, deps), m.formatBudgetHistory);
+        },
+        { remote: true },
+      ),
     );
 }

@@ -10,9 +10,13 @@ export function registerConfigCommand(program: Command, session: CliSession): vo
     .argument('[key]', 'setting name, e.g. merge_mode, consensus_threshold, stabilize_command')
     .argument('[value]', 'new value')
     .action(
-      repoAction(session, async (deps, [key, value]) => {
-        const m = await import('../config.js');
-        return output(await m.runConfig({ key, value }, deps), m.formatConfig);
-      }),
+      repoAction(
+        session,
+        async (deps, [key, value]) => {
+          const m = await import('../config.js');
+          return output(await m.runConfig({ key, value }, deps), m.formatConfig);
+        },
+        { remote: true },
+      ),
     );
 }

@@ -16,6 +16,8 @@ export function registerInitCommand(program: Command, session: CliSession): void
     .option('--stabilize-cmd <command>', 'test command run by gitswarm stabilize')
     .option('--threshold <ratio>', 'consensus threshold, 0-1')
     .option('--min-reviews <n>', 'reviews needed before consensus (guild)')
+    .option('--repo <repo>', 'Mode B (with --server): join this server repository, by id or name')
+    .option('--remote <name>', 'Mode B (with --server): the git remote the clones share (default: origin)')
     .action(
       plainAction<InitOptions>(session, async (io, _args, opts) => {
         const m = await import('../init.js');

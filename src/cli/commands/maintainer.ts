@@ -11,10 +11,14 @@ export function registerMaintainerCommands(program: Command, session: CliSession
     .description('make an agent a maintainer (needs --as an admin)')
     .argument('<agent>', 'agent name or id')
     .action(
-      repoAction(session, async (deps, [agent]) => {
-        const m = await import('../maintainer.js');
-        return output(await m.runAddMaintainer({ agent: agent! }, deps), m.formatChangeMaintainer);
-      }),
+      repoAction(
+        session,
+        async (deps, [agent]) => {
+          const m = await import('../maintainer.js');
+          return output(await m.runAddMaintainer({ agent: agent! }, deps), m.formatChangeMaintainer);
+        },
+        { remote: true },
+      ),
     );
 
   maintainer
@@ -22,19 +26,27 @@ export function registerMaintainerCommands(program: Command, session: CliSession
     .description('remove a maintainer (needs --as an admin; never the owner)')
     .argument('<agent>', 'agent name or id')
     .action(
-      repoAction(session, async (deps, [agent]) => {
-        const m = await import('../maintainer.js');
-        return output(await m.runRemoveMaintainer({ agent: agent! }, deps), m.formatChangeMaintainer);
-      }),
+      repoAction(
+        session,
+        async (deps, [agent]) => {
+          const m = await import('../maintainer.js');
+          return output(await m.runRemoveMaintainer({ agent: agent! }, deps), m.formatChangeMaintainer);
+        },
+        { remote: true },
+      ),
     );
 
   maintainer
     .command('list')
     .description('list the owner and maintainers')
     .action(
-      repoAction(session, async (deps) => {
-        const m = await import('../maintainer.js');
-        return output(await m.runListMaintainers({}, deps), m.formatListMaintainers);
-      }),
+      repoAction(
+        session,
+        async (deps) => {
+          const m = await import('../maintainer.js');
+          return output(await m.runListMaintainers({}, deps), m.formatListMaintainers);
+        },
+        { remote: true },
+      ),
     );
 }

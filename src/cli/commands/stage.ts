@@ -10,10 +10,14 @@ export function registerStageCommands(program: Command, session: CliSession): vo
     .command('show', { isDefault: true })
     .description('the stage, its metrics and what the next stage needs (the default)')
     .action(
-      repoAction(session, async (deps) => {
-        const m = await import('../stage.js');
-        return output(await m.runStage({}, deps), m.formatStage);
-      }),
+      repoAction(
+        session,
+        async (deps) => {
+          const m = await import('../stage.js');
+          return output(await m.runStage({}, deps), m.formatStage);
+        },
+        { remote: true },
+      ),
     );
 
   stage
@@ -21,9 +25,13 @@ export function registerStageCommands(program: Command, session: CliSession): vo
     .description('advance one eligible step, or set any stage with --force (needs --as an admin)')
     .option('--force <stage>', 'seed | growth | established | mature, regardless of the metrics')
     .action(
-      repoAction<{ force?: string }>(session, async (deps, _args, opts) => {
-        const m = await import('../stage.js');
-        return output(await m.runAdvanceStage({ force: opts.force }, deps), m.formatAdvanceStage);
-      }),
+      repoAction<{ force?: string }>(
+        session,
+        async (deps, _args, opts) => {
+          const m = await import('../stage.js');
+          return output(await m.runAdvanceStage({ force: opts.force }, deps), m.formatAdvanceStage);
+        },
+        { remote: true },
+      ),
     );
 }

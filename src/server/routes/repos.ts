@@ -4,7 +4,7 @@
  * repo-settings.ts, maintainers.ts, access.ts.
  */
 import Type from 'typebox';
-import { grantAccess, listAccessGrants, revokeAccess } from '../../core/access.js';
+import { grantAccess, listAccessGrants, resolveAccess, revokeAccess } from '../../core/access.js';
 import { getAgent } from '../../core/agents.js';
 import {
   createBranchRule,
@@ -422,6 +422,29 @@ export async function repoRoutes(app: App): Promise<void> {
       );
       reply.code(201);
       return { grants: await listAccessGrants(deps.store.db, repo.id) };
+    },
+  );
+
+  app.get(
+    '/repos/:id/access/:agentId',
+    {
+      schema: {
+        summary: "An agent's access level in the repository and where it comes from",
+        description:
+          'The level the rules give the agent (owner, maintainer, explicit grant, the ownership model, karma): what `gitswarm agent show` prints.',
+        tags: ['repos'],
+        params: MemberParams,
+        response: {
+          200: Closed({ agent_id: Type.String(), access: Type.String(), access_source: Type.String() }),
+          ...errorResponses(401, 403, 404),
+        },
+      },
+    },
+    async (request) => {
+      const repo = await readableRepo(deps, request, request.params.id);
+      const agent = await getAgent(deps.store.db, request.params.agentId);
+      const access = await resolveAccess(deps, deps.store.db, repo, agent);
+      return { agent_id: agent.id, access: access.level, access_source: access.source };
     },
   );
 
