@@ -1,7 +1,9 @@
 /**
  * Migration of a Mode A repository to a server (`gitswarm sync --server URL` on a Mode A clone):
- * the local store is uploaded in batches through the server's import routes (core/import.ts), in
- * dependency order, then the clone is connected.
+ * the buffer, the promote target and open streams' branches are pushed to the shared remote
+ * (migrate-git.ts), the local store is uploaded in batches through the server's import routes
+ * (core/import.ts) in dependency order, the server is told the buffer's head, and the clone is
+ * connected (`server` in `.gitswarm/config.json`).
  *
  * Resumable and idempotent: every row keeps its Mode A id, so a batch the server already holds
  * changes nothing; before each batch the server is asked which of its ids it has, and a batch it
@@ -23,6 +25,7 @@ import type { GitSwarmClient } from './client.js';
 import { assertGitRemote } from './connect.js';
 import { newClient } from './connection.js';
 import { findStoredKey, saveStoredKey } from './credentials.js';
+import { bufferHead, type PublishedBranches, publishBranches } from './migrate-git.js';
 import { type LocalAgentRow, readLocalRows, toBatches } from './migration-batches.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -69,6 +72,8 @@ export interface MigrateResult {
   migrated: MigratedCounts;
   /** Batches sent by this run, and those skipped because the server had them. */
   batches: { sent: number; skipped: number };
+  /** The branches published to the remote before the upload. */
+  branches: PublishedBranches;
 }
 
 /** The local record of a migration in progress: which server repository it goes to. */
@@ -200,6 +205,15 @@ function agentRows(session: Session, rows: LocalAgentRow[], self: Agent) {
   });
 }
 
+/** Tells the server where the published buffer is, unless it already knows a head. */
+async function recordBufferHead(client: GitSwarmClient, repoId: string, head: string | null): Promise<void> {
+  if (head === null) return;
+  const path = `/repos/${encodeURIComponent(repoId)}/buffer-head`;
+  const known = await client.get<{ buffer_head: string | null }>(path);
+  if (known.buffer_head !== null) return;
+  await client.put(path, { commit: head, previous: null }, { idempotencyKey: true });
+}
+
 /** Connects the clone: the server, its repository and the shared remote go into the config. */
 function connectClone(root: string, server: string, repoId: string, remote: string): void {
   const config = readConfigFile(root);
@@ -212,6 +226,7 @@ export async function migrateToServer(options: MigrateOptions): Promise<MigrateR
   const { root } = await findGitRepo(options.cwd);
   const remote = options.remote ?? 'origin';
   await assertGitRemote(root, remote);
+  const branches = await publishBranches(root, options.db, options.repo, remote);
   const anonymous = options.client ?? newClient(options.server, { env: options.env });
   const session: Session = { options, root, client: anonymous };
   const self = await importingAgent(options.db, options.repo, options.as);
@@ -235,6 +250,7 @@ export async function migrateToServer(options: MigrateOptions): Promise<MigrateR
     complete: false,
     migrated,
     batches: { sent: 0, skipped: 0 },
+    branches,
   };
 
   const status = await client.get<{ import: { status: string } | null }>(base);
@@ -261,6 +277,7 @@ export async function migrateToServer(options: MigrateOptions): Promise<MigrateR
     }
     await client.post(`${base}/finish`, undefined, { idempotencyKey: true });
   }
+  await recordBufferHead(client, repoId, await bufferHead(root, options.repo));
   connectClone(root, options.server, repoId, remote);
   result.complete = true;
   return result;

@@ -123,9 +123,10 @@ for (const dialect of DIALECTS) {
         expect(local.streams).toHaveLength(3);
         expect(local.reviews.length).toBeGreaterThanOrEqual(2);
         expect(local.budget_transactions).toHaveLength(3);
-        // The server adds its own repo.initialized and repo.imported; every local event is there once.
+        // The server adds its own repo.initialized, repo.imported and buffer.head_set; every local
+        // event is there once.
         expect(remote.activity.filter((id) => local.activity.includes(id))).toEqual(local.activity);
-        expect(remote.activity).toHaveLength(local.activity.length + 2);
+        expect(remote.activity).toHaveLength(local.activity.length + 3);
         expect(mapped(remote.agents)).toEqual(mapped(local.agents));
         expect(first.migrated).toMatchObject({ agents: 3, streams: 3, tasks: 2, merges: 2, claims: 1 });
 
@@ -191,6 +192,28 @@ for (const dialect of DIALECTS) {
           status: 'done',
           local_agent_id: alice,
           source_repo_id: history.repo.id,
+        });
+
+        // The branches went to the shared remote, and the server knows where the buffer is.
+        const localBuffer = history.clone.git(['rev-parse', 'refs/heads/buffer']);
+        const published = history.clone.git(['ls-remote', 'origin']);
+        expect(published).toContain(`${localBuffer}\trefs/heads/buffer`);
+        expect(published).toContain(
+          `${history.clone.git(['rev-parse', 'refs/heads/main'])}\trefs/heads/main`,
+        );
+        const wip = await history.store.db
+          .selectFrom('gitswarm_streams')
+          .select('branch')
+          .where('id', '=', history.streams.wip ?? '')
+          .executeTakeFirstOrThrow();
+        expect(published).toContain(`refs/heads/${wip.branch}`);
+        expect((await api(`/repos/${repoId}/buffer-head`)).json()).toEqual({
+          buffer_branch: 'buffer',
+          buffer_head: localBuffer,
+        });
+        expect(again.branches).toEqual({
+          pushed: [],
+          up_to_date: expect.arrayContaining(['buffer', 'main']),
         });
 
         // The clone is connected: its commands now read the server's state.
@@ -272,10 +295,58 @@ describe('sqlite: a migration the server stops answering half-way', () => {
     ] as const) {
       expect({ kind, ids: remote[kind] }).toEqual({ kind, ids: local[kind] });
     }
-    expect(remote.activity).toHaveLength(local.activity.length + 2);
+    expect(remote.activity).toHaveLength(local.activity.length + 3);
     const budget = await getBudget(server.store.db, resumed.repo_id);
     expect(budget.available_credits).toBe(
       (await getBudget(history.store.db, history.repo.id)).available_credits,
     );
+  });
+});
+
+describe('sqlite: a remote whose buffer went elsewhere', () => {
+  const world = new ModeBWorld();
+  let history: ModeAHistory;
+  let server: TestServer;
+
+  beforeAll(async () => {
+    history = await buildModeAHistory(world);
+    server = await startTestServer('sqlite');
+  });
+  afterAll(async () => {
+    await server?.close();
+    await history?.close();
+    world.close();
+  });
+
+  it('stops the migration before anything reaches the server (409 invalid_state)', async () => {
+    const other = world.clone();
+    other.write('other.txt', 'elsewhere\n');
+    other.git(['add', '-A']);
+    other.git([
+      '-c',
+      'user.name=Other',
+      '-c',
+      'user.email=o@example.invalid',
+      'commit',
+      '-q',
+      '-m',
+      'Elsewhere',
+    ]);
+    other.git(['push', '-q', 'origin', 'HEAD:refs/heads/buffer']);
+    const error = await migrateToServer({
+      cwd: history.clone.dir,
+      db: history.store.db,
+      repo: history.repo,
+      server: server.url,
+      env: history.clone.env,
+    }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isGitSwarmError(error, 'invalid_state')).toBe(true);
+    expect((error as Error).message).toContain('buffer');
+    expect(await server.store.db.selectFrom('gitswarm_repos').select('id').execute()).toEqual([]);
+    expect(await server.store.db.selectFrom('gitswarm_agents').select('id').execute()).toEqual([]);
+    expect(readMigrationState(history.clone.dir)).toBeNull();
   });
 });
