@@ -29,7 +29,7 @@ import { requireAction } from './access.js';
 import { recordActivity } from './activity.js';
 import { getAgentByKeyHash } from './agents.js';
 import type { CoreDeps } from './deps.js';
-import { type ImportContext, invalidRow, rowOwners, writeRows } from './import-kinds.js';
+import { type ImportContext, invalidRow, normalizeTimestamps, rowOwners, writeRows } from './import-kinds.js';
 import { checkKarmaRows, settleBudget, settleKarma } from './import-ledgers.js';
 import type { AgentImportRow, ImportBatch, ImportKind, RepoImportRow } from './import-rows.js';
 import { IMPORT_KINDS } from './import-rows.js';
@@ -299,7 +299,8 @@ async function importAgents(
         status: row.status,
         avatar_url: row.avatar_url,
         metadata: toJson({}),
-        created_at: row.created_at,
+        created_at: normalizeTimestamps('agents', row.id, { created_at: row.created_at })
+          .created_at as string,
         updated_at: now,
       })
       .execute();

@@ -236,6 +236,8 @@ for (const dialect of DIALECTS) {
         ['a wrong type', [streamRow(bob.id, { merge_priority: '1' })]],
         ['a bad status', [streamRow(bob.id, { status: 'done' })]],
         ['a bad id', [streamRow(bob.id, { id: '../etc' })]],
+        ['a date that is none', [streamRow(bob.id, { created_at: '2026-13-45T99:99:99Z' })]],
+        ['an unsafe branch', [streamRow(bob.id, { branch: '--upload-pack=touch /tmp/x' })]],
         ['no rows', []],
         ['too many rows', Array.from({ length: 501 }, () => streamRow(bob.id))],
       ];
