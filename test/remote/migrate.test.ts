@@ -109,6 +109,12 @@ for (const dialect of DIALECTS) {
         // Alice is the importer: her Mode A id became her server agent's.
         const mapped = (ids: string[]) => ids.map((id) => (id === alice ? me : id)).sort();
         for (const kind of [
+          'council',
+          'council_members',
+          'proposals',
+          'votes',
+          'elections',
+          'candidates',
           'streams',
           'commits',
           'reviews',
@@ -128,7 +134,19 @@ for (const dialect of DIALECTS) {
         expect(remote.activity.filter((id) => local.activity.includes(id))).toEqual(local.activity);
         expect(remote.activity).toHaveLength(local.activity.length + 3);
         expect(mapped(remote.agents)).toEqual(mapped(local.agents));
-        expect(first.migrated).toMatchObject({ agents: 3, streams: 3, tasks: 2, merges: 2, claims: 1 });
+        expect(first.migrated).toMatchObject({
+          agents: 3,
+          streams: 3,
+          tasks: 2,
+          merges: 2,
+          claims: 1,
+          council: 1,
+          council_members: 1,
+          proposals: 1,
+          votes: 1,
+          elections: 1,
+          candidates: 1,
+        });
 
         // Stage and counts.
         const serverRepo = await api(`/repos/${repoId}`);
@@ -143,7 +161,15 @@ for (const dialect of DIALECTS) {
           patch_count: localRepo.patch_count,
           merge_mode: 'review',
           ownership_model: 'guild',
+          stale_reviews: localRepo.stale_reviews,
         });
+        // The council's proposal passed and changed a setting; the server has both.
+        expect(localRepo.stale_reviews).toBe('keep');
+        const proposals = await db
+          .selectFrom('gitswarm_council_proposals')
+          .select(['status', 'executed'])
+          .execute();
+        expect(proposals).toEqual([{ status: 'passed', executed: true }]);
         expect(localRepo.patch_count).toBe(2);
 
         // The ledger: balances recomputed on the server equal the local ones.

@@ -26,7 +26,8 @@ async function ok(clone: TestClone, args: string[], cwd?: string) {
 /**
  * A review-mode repository where: alice owns, carol maintains; a 100-credit bounty was paid to bob
  * for the merged stream `cache` (approved by carol); carol's `docs` merged (approved by alice);
- * bob's `wip` waits in review; a second task is open.
+ * bob's `wip` waits in review; a second task is open; bob sits on the council, which passed a
+ * proposal, and carol is nominated in an election.
  */
 export async function buildModeAHistory(world: ModeBWorld): Promise<ModeAHistory> {
   const clone = world.clone();
@@ -66,6 +67,38 @@ export async function buildModeAHistory(world: ModeBWorld): Promise<ModeAHistory
   await ok(clone, ['task', 'review', '1', 'approve', '--as', 'alice']);
   await work('carol', 'docs', 'docs.txt', 'alice', true);
   await work('bob', 'wip', 'wip.txt', 'carol', false);
+
+  // The council: bob joins (he merged a stream) and passes a proposal; carol is nominated.
+  await ok(clone, [
+    'council',
+    'create',
+    '--min-karma',
+    '0',
+    '--min-contributions',
+    '1',
+    '--min-members',
+    '1',
+    '--standard-quorum',
+    '1',
+    '--as',
+    'alice',
+  ]);
+  await ok(clone, ['council', 'join', '--as', 'bob']);
+  const proposed = await ok(clone, [
+    'council',
+    'propose',
+    'change_settings',
+    '--title',
+    'Keep verdicts on changed code',
+    '--data',
+    '{"settings":{"stale_reviews":"keep"}}',
+    '--as',
+    'bob',
+  ]);
+  const proposal = (proposed.proposal as { id: string }).id;
+  await ok(clone, ['council', 'vote', proposal, 'for', '--as', 'bob']);
+  await ok(clone, ['election', 'start', '--as', 'bob']);
+  await ok(clone, ['election', 'nominate', 'carol', '--statement', 'She reviews a lot', '--as', 'bob']);
 
   const config = readConfigFile(clone.dir);
   if (!config) throw new Error('no config after init');
