@@ -15,8 +15,8 @@
  *   needs open registration or a server admin.
  * - **Ledgers**: karma rows must be earned by imported events; budget balances are recomputed
  *   from the imported ledger (import-ledgers.ts).
- * - **Finish** closes the import: counts are measured, `repo.imported` is recorded, and no batch is
- *   accepted any more.
+ * - **Finish** closes the import: reviewer statistics and the stage counts are computed from the
+ *   imported reviews and merges, `repo.imported` is recorded, and no batch is accepted any more.
  */
 
 import { type Selectable, sql } from 'kysely';
@@ -35,6 +35,7 @@ import type { AgentImportRow, ImportBatch, ImportKind, RepoImportRow } from './i
 import { IMPORT_KINDS } from './import-rows.js';
 import { parseRepoSettings } from './repo-settings.js';
 import { getRepo } from './repos.js';
+import { refreshReviewerStats } from './reviewer-stats.js';
 import { measureStageMetrics } from './stages.js';
 
 /** Most agents one import may create (each is a registration). */
@@ -409,6 +410,16 @@ export async function finishImport(deps: CoreDeps, caller: ImportCaller): Promis
     }
     const record = await openImport(deps, trx, repo, caller.actor);
     const now = isoNow(deps.clock);
+    const reviewers = await trx
+      .selectFrom('gitswarm_stream_reviews as r')
+      .innerJoin('gitswarm_streams as s', 's.id', 'r.stream_id')
+      .select('r.reviewer_id')
+      .distinct()
+      .where('s.repo_id', '=', repo.id)
+      .execute();
+    for (const { reviewer_id } of reviewers) {
+      await refreshReviewerStats(deps, trx, { repoId: repo.id, agentId: reviewer_id });
+    }
     const metrics = await measureStageMetrics(trx, repo.id);
     await trx
       .updateTable('gitswarm_repos')

@@ -203,6 +203,21 @@ for (const dialect of DIALECTS) {
         }
         expect(await repoKarma(db, repoId, agents.find((a) => a.name === 'bob')?.id ?? '')).toBe(5);
 
+        // Reviewer statistics, computed on the server from the imported reviews and merges.
+        const stats = async (on: Executor, repo: string) =>
+          (
+            await on
+              .selectFrom('gitswarm_reviewer_stats')
+              .select(['agent_id', 'total_reviews', 'approvals', 'accuracy_score'])
+              .where('repo_id', '=', repo)
+              .execute()
+          )
+            .map((row) => ({ ...row, agent_id: row.agent_id === me ? alice : row.agent_id }))
+            .sort((a, b) => a.agent_id.localeCompare(b.agent_id));
+        const localStats = await stats(history.store.db, history.repo.id);
+        expect(localStats.length).toBeGreaterThan(0);
+        expect(await stats(db, repoId)).toEqual(localStats);
+
         // Every agent but the importer got a key, kept by the client; it works on the server.
         const bob = agents.find((agent) => agent.name === 'bob');
         const bobKey = findStoredKey(history.clone.env, server.url, 'bob')?.api_key;
