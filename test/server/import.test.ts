@@ -346,6 +346,31 @@ for (const dialect of DIALECTS) {
       const shown = await callApi(t.app, owner, { method: 'GET', url: `/agents/${bob.id}/karma` });
       expect(shown.body).toMatchObject({ total: 5, repositories: [{ repo_id: repo.id, karma: 5 }] });
 
+      // A reverted merge: what it earned taken back, and the author's penalty.
+      const undone = streamRow(bob.id, { status: 'reverted' });
+      expect((await post(owner, repo.id, 'streams', [undone])).status).toBe(200);
+      const revertedMerge = {
+        ...mergeRow(undone.id, bob.id),
+        reverted_at: AT,
+        revert_commit: 'c'.repeat(40),
+      };
+      expect((await post(owner, repo.id, 'merges', [revertedMerge])).status).toBe(200);
+      const history = [
+        karma(`stream_merged:${undone.id}`, 5),
+        karma(`reverted:stream_merged:${undone.id}`, -5),
+        karma(`stream_reverted:${undone.id}`, -10),
+      ];
+      expect((await post(owner, repo.id, 'karma', [karma(`stream_reverted:${undone.id}`, -5)])).status).toBe(
+        400,
+      );
+      expect((await post(owner, repo.id, 'karma', [karma(`stream_reverted:${merged.id}`, -10)])).status).toBe(
+        400,
+      );
+      expect((await post(owner, repo.id, 'karma', history)).body).toMatchObject({ created: 3 });
+      expect((await post(owner, repo.id, 'karma', history)).body).toMatchObject({ created: 0, existing: 3 });
+      const after = await callApi(t.app, owner, { method: 'GET', url: `/agents/${bob.id}/karma` });
+      expect(after.body).toMatchObject({ total: -5, repositories: [{ repo_id: repo.id, karma: -5 }] });
+
       const budget = { id: randomUUID(), max_bounty_per_issue: 1000, created_at: AT };
       expect((await post(owner, repo.id, 'budget', [budget])).status).toBe(200);
       const overdrawn = await post(owner, repo.id, 'budget_transactions', [
