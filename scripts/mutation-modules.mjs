@@ -118,6 +118,10 @@ export const MODULES = {
     mutate: ['src/engine/sandbox*.ts'],
     tests: ['test/engine/sandbox.test.ts', 'test/mutation/sandbox.test.ts'],
   },
+  import: {
+    mutate: ['src/core/import.ts', 'src/core/import-kinds.ts', 'src/core/import-ledgers.ts'],
+    tests: ['test/server/import.test.ts', 'test/mutation/import.test.ts'],
+  },
 };
 
 /** Order of a full run: the smallest and most central modules first. */
@@ -135,4 +139,5 @@ export const MODULE_ORDER = [
   'proposals',
   'streams',
   'notifications',
+  'import',
 ];

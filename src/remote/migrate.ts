@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { readConfigFile, writeConfigFile } from '../cli/config-file.js';
 import { IMPORT_KINDS, type ImportBatch, type ImportKind } from '../core/import-rows.js';
 import { findGitRepo } from '../engine/repo.js';
-import { GitSwarmError } from '../errors.js';
+import { GitSwarmError, isGitSwarmError } from '../errors.js';
 import type { Agent, Executor, Repo } from '../store/index.js';
 import type { GitSwarmClient } from './client.js';
 import { assertGitRemote } from './connect.js';
@@ -162,10 +162,22 @@ async function serverKey(session: Session, agent: Agent): Promise<string> {
   if (options.apiKey) return options.apiKey;
   const saved = findStoredKey(options.env, options.server, agent.name);
   if (saved) return saved.api_key;
-  const registered = await session.client.post<{ agent: { id: string; name: string }; api_key: string }>(
-    '/agents',
-    { name: agent.name, ...(agent.description ? { description: agent.description } : {}) },
-  );
+  const registered = await session.client
+    .post<{ agent: { id: string; name: string }; api_key: string }>('/agents', {
+      name: agent.name,
+      ...(agent.description ? { description: agent.description } : {}),
+    })
+    .catch((error: unknown) => {
+      if (!isGitSwarmError(error, 'already_exists')) throw error;
+      throw new GitSwarmError(
+        'already_exists',
+        `An agent named ${agent.name} already exists on ${options.server}.`,
+        {
+          hint: `If it is you, run sync again with --api-key KEY (its key); else migrate as another local agent with --as NAME.`,
+          cause: error,
+        },
+      );
+    });
   saveKey(session, registered.agent, registered.api_key);
   return registered.api_key;
 }

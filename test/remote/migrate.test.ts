@@ -391,3 +391,61 @@ describe('sqlite: a remote whose buffer went elsewhere', () => {
     expect(readMigrationState(history.clone.dir)).toBeNull();
   });
 });
+
+describe('sqlite: the importing agent already has an identity on the server', () => {
+  const world = new ModeBWorld();
+  let history: ModeAHistory;
+  let server: TestServer;
+
+  beforeAll(async () => {
+    history = await buildModeAHistory(world);
+    server = await startTestServer('sqlite');
+  });
+  afterAll(async () => {
+    await server?.close();
+    await history?.close();
+    world.close();
+  });
+
+  it('is refused with a hint while its key is unknown, and migrates as it with --api-key', async () => {
+    const registered = await fetch(`${server.url}/api/v1/agents`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'alice' }),
+    });
+    const { agent, api_key: key } = (await registered.json()) as { agent: { id: string }; api_key: string };
+    const options: MigrateOptions = {
+      cwd: history.clone.dir,
+      db: history.store.db,
+      repo: history.repo,
+      server: server.url,
+      env: history.clone.env,
+    };
+    const error = await migrateToServer(options).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(isGitSwarmError(error, 'already_exists')).toBe(true);
+    expect((error as { hint?: string }).hint).toContain('--api-key');
+    expect(await server.store.db.selectFrom('gitswarm_repos').select('id').execute()).toEqual([]);
+
+    const done = await migrateToServer({ ...options, apiKey: key });
+    expect(done).toMatchObject({ complete: true, agent: { id: agent.id, name: 'alice' } });
+    expect(findStoredKey(history.clone.env, server.url, 'alice')).toMatchObject({
+      agent_id: agent.id,
+      api_key: key,
+    });
+    const owner = await server.store.db
+      .selectFrom('gitswarm_maintainers')
+      .select(['agent_id', 'role'])
+      .where('repo_id', '=', done.repo_id)
+      .execute();
+    expect(owner).toEqual(expect.arrayContaining([{ agent_id: agent.id, role: 'owner' }]));
+    const tasks = await server.store.db
+      .selectFrom('gitswarm_tasks')
+      .select('created_by')
+      .where('repo_id', '=', done.repo_id)
+      .execute();
+    expect(tasks.map((task) => task.created_by)).toEqual([agent.id, agent.id]);
+  });
+});
