@@ -126,6 +126,10 @@ export const MODULES = {
       'test/remote/outbox-push.test.ts',
     ],
   },
+  import: {
+    mutate: ['src/core/import.ts', 'src/core/import-kinds.ts', 'src/core/import-ledgers.ts'],
+    tests: ['test/server/import.test.ts', 'test/mutation/import.test.ts'],
+  },
 };
 
 /** Order of a full run: the smallest and most central modules first. */
@@ -144,4 +148,5 @@ export const MODULE_ORDER = [
   'proposals',
   'streams',
   'notifications',
+  'import',
 ];
