@@ -134,6 +134,10 @@ export const MODULES = {
     mutate: ['src/remote/buffer-line.ts'],
     tests: ['test/remote/buffer-line.test.ts'],
   },
+  import: {
+    mutate: ['src/core/import.ts', 'src/core/import-kinds.ts', 'src/core/import-ledgers.ts'],
+    tests: ['test/server/import.test.ts', 'test/mutation/import.test.ts'],
+  },
 };
 
 /** Order of a full run: the smallest and most central modules first. */
@@ -154,4 +158,5 @@ export const MODULE_ORDER = [
   'proposals',
   'streams',
   'notifications',
+  'import',
 ];

@@ -2,6 +2,7 @@
  * `gitswarm activity [--limit N] [--follow]`: the activity log, oldest of the shown entries first;
  * `--follow` then polls every 500 ms and prints new entries until interrupted (with `--json`, one
  * JSON document per line: the first lists the recent entries, each later one is one entry).
+ * Connected, the entries are the server's and `--follow` listens on its WebSocket.
  */
 import { listActivity } from '../core/activity.js';
 import { GitSwarmError } from '../errors.js';
@@ -49,11 +50,22 @@ async function withAgentNames(deps: CommandDeps, entries: ActivityEntry[]): Prom
 
 /** The latest entries of this repository, oldest first. */
 export async function runActivity(opts: ActivityOptions, deps: CommandDeps): Promise<ActivityResult> {
+  if (deps.remote) {
+    const { activityRemote } = await import('../remote/commands/activity.js');
+    return activityRemote(parseLimit(opts.limit), { ...deps, remote: deps.remote });
+  }
   const entries = await listActivity(deps.core.store.db, {
     repoId: deps.ctx.repo.id,
     limit: parseLimit(opts.limit),
   });
   return { activity: await withAgentNames(deps, entries.reverse()) };
+}
+
+/** Checks what `--follow` needs before anything is printed (connected: the agent's key). */
+export async function prepareFollow(deps: CommandDeps): Promise<void> {
+  if (!deps.remote) return;
+  const { followPrerequisites } = await import('../remote/commands/activity.js');
+  await followPrerequisites({ ...deps, remote: deps.remote });
 }
 
 /**
@@ -65,6 +77,10 @@ export async function followActivity(
   after: ActivityView[],
   emit: (entries: ActivityView[]) => void,
 ): Promise<void> {
+  if (deps.remote) {
+    const { followActivityRemote } = await import('../remote/commands/activity.js');
+    return followActivityRemote({ ...deps, remote: deps.remote }, after, emit);
+  }
   const { signal } = deps.io;
   const last = after[after.length - 1];
   let since = last?.created_at ?? '';

@@ -246,6 +246,11 @@ export async function runSuspendAgent(
   opts: SuspendAgentOptions,
   deps: CommandDeps,
 ): Promise<SuspendAgentResult> {
+  if (deps.remote) {
+    // On a server, suspension is its admins' (GITSWARM_ADMINS): the server decides who may.
+    const { suspendAgentRemote } = await import('../remote/commands/agent.js');
+    return suspendAgentRemote(opts, { ...deps, remote: deps.remote });
+  }
   const { core, ctx } = deps;
   const actor = await requireActor(deps);
   await requireAction(core, core.store.db, ctx.repo, actor, 'settings');

@@ -34,6 +34,10 @@ export async function runCreateCouncil(
   opts: CreateCouncilOptions,
   deps: CommandDeps,
 ): Promise<CouncilResult> {
+  if (deps.remote) {
+    const { createCouncilRemote } = await import('../remote/commands/council.js');
+    return createCouncilRemote(opts, { ...deps, remote: deps.remote });
+  }
   const actor = await requireActor(deps);
   const council = await createCouncil(deps.core, { repo: deps.ctx.repo, actor, settings: opts });
   return { council };
@@ -65,6 +69,10 @@ export async function runShowCouncil(
   _opts: Record<string, never>,
   deps: CommandDeps,
 ): Promise<ShowCouncilResult> {
+  if (deps.remote) {
+    const { showCouncilRemote } = await import('../remote/commands/council.js');
+    return showCouncilRemote({ ...deps, remote: deps.remote });
+  }
   return showCouncil(deps.core.store.db, deps.ctx.repo);
 }
 
@@ -101,6 +109,10 @@ export async function runJoinCouncil(
   _opts: Record<string, never>,
   deps: CommandDeps,
 ): Promise<JoinCouncilResult> {
+  if (deps.remote) {
+    const { joinCouncilRemote } = await import('../remote/commands/council.js');
+    return joinCouncilRemote({ ...deps, remote: deps.remote });
+  }
   const agent = await requireActor(deps);
   return joinCouncil(deps.core, { repo: deps.ctx.repo, agent });
 }
@@ -126,6 +138,10 @@ export async function runRemoveMember(
   opts: RemoveMemberOptions,
   deps: CommandDeps,
 ): Promise<RemoveMemberResult> {
+  if (deps.remote) {
+    const { removeMemberRemote } = await import('../remote/commands/council.js');
+    return removeMemberRemote(opts, { ...deps, remote: deps.remote });
+  }
   const actor = await requireActor(deps);
   const agent = opts.agent ? await getAgent(deps.core.store.db, opts.agent) : actor;
   const council = await removeCouncilMember(deps.core, { repo: deps.ctx.repo, actor, agent });
@@ -169,6 +185,19 @@ function parseDays(text: string | undefined): number | undefined {
 }
 
 export async function runPropose(opts: ProposeOptions, deps: CommandDeps): Promise<ProposalResult> {
+  if (deps.remote) {
+    const { proposeRemote } = await import('../remote/commands/council.js');
+    return proposeRemote(
+      {
+        type: opts.type,
+        title: opts.title,
+        description: opts.description,
+        actionData: parseData(opts.data),
+        expiresInDays: parseDays(opts.expiresDays),
+      },
+      { ...deps, remote: deps.remote },
+    );
+  }
   const proposer = await requireActor(deps);
   const proposal = await createProposal(deps.core, {
     repo: deps.ctx.repo,
@@ -211,6 +240,10 @@ export interface VoteResult {
 }
 
 export async function runVote(opts: VoteOptions, deps: CommandDeps): Promise<VoteResult> {
+  if (deps.remote) {
+    const { voteRemote } = await import('../remote/commands/council.js');
+    return voteRemote(opts, { ...deps, remote: deps.remote });
+  }
   const voter = await requireActor(deps);
   return voteOnProposal(deps.core, {
     repo: deps.ctx.repo,
@@ -274,6 +307,10 @@ export async function runListProposals(
     }
     status = wanted as ProposalStatus[];
   }
+  if (deps.remote) {
+    const { listProposalsRemote } = await import('../remote/commands/council.js');
+    return listProposalsRemote({ status: status?.join(',') }, { ...deps, remote: deps.remote });
+  }
   return { proposals: await listProposals(deps.core, deps.ctx.repo, { status }) };
 }
 
@@ -303,6 +340,10 @@ export interface WithdrawOptions {
 }
 
 export async function runWithdraw(opts: WithdrawOptions, deps: CommandDeps): Promise<ProposalResult> {
+  if (deps.remote) {
+    const { withdrawProposalRemote } = await import('../remote/commands/council.js');
+    return withdrawProposalRemote(opts, { ...deps, remote: deps.remote });
+  }
   const actor = await requireActor(deps);
   return {
     proposal: await withdrawProposal(deps.core, { repo: deps.ctx.repo, proposal: opts.proposal, actor }),

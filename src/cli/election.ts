@@ -46,6 +46,18 @@ export async function runStartElection(
   opts: StartElectionOptions,
   deps: CommandDeps,
 ): Promise<ElectionResultDoc> {
+  if (deps.remote) {
+    const { startElectionRemote } = await import('../remote/commands/council.js');
+    return startElectionRemote(
+      {
+        seats: number('--seats', opts.seats),
+        type: opts.type,
+        nominationDays: number('--nomination-days', opts.nominationDays),
+        votingDays: number('--voting-days', opts.votingDays),
+      },
+      { ...deps, remote: deps.remote },
+    );
+  }
   const actor = await requireActor(deps);
   const election = await startElection(deps.core, {
     repo: deps.ctx.repo,
@@ -82,6 +94,10 @@ export interface CandidateResult {
 }
 
 export async function runNominate(opts: NominateOptions, deps: CommandDeps): Promise<CandidateResult> {
+  if (deps.remote) {
+    const { nominateRemote } = await import('../remote/commands/council.js');
+    return nominateRemote(opts, { ...deps, remote: deps.remote });
+  }
   const nominator = await requireActor(deps);
   const candidate = await getAgent(deps.core.store.db, opts.candidate);
   const row = await nominateCandidate(deps.core, {
@@ -108,6 +124,10 @@ export interface CandidacyOptions {
 }
 
 export async function runAccept(opts: CandidacyOptions, deps: CommandDeps): Promise<CandidateResult> {
+  if (deps.remote) {
+    const { candidacyRemote } = await import('../remote/commands/council.js');
+    return candidacyRemote({ election: opts.election, verb: 'accept' }, { ...deps, remote: deps.remote });
+  }
   const agent = await requireActor(deps);
   const row = await acceptNomination(deps.core, { repo: deps.ctx.repo, election: opts.election, agent });
   return { candidate: { ...row, agent_name: agent.name } };
@@ -117,12 +137,20 @@ export async function runWithdrawCandidacy(
   opts: CandidacyOptions,
   deps: CommandDeps,
 ): Promise<CandidateResult> {
+  if (deps.remote) {
+    const { candidacyRemote } = await import('../remote/commands/council.js');
+    return candidacyRemote({ election: opts.election, verb: 'withdraw' }, { ...deps, remote: deps.remote });
+  }
   const agent = await requireActor(deps);
   const row = await withdrawCandidacy(deps.core, { repo: deps.ctx.repo, election: opts.election, agent });
   return { candidate: { ...row, agent_name: agent.name } };
 }
 
 export async function runStartVoting(opts: CandidacyOptions, deps: CommandDeps): Promise<ElectionResultDoc> {
+  if (deps.remote) {
+    const { startVotingRemote } = await import('../remote/commands/council.js');
+    return startVotingRemote(opts, { ...deps, remote: deps.remote });
+  }
   const actor = await requireActor(deps);
   return { election: await startVoting(deps.core, { repo: deps.ctx.repo, election: opts.election, actor }) };
 }
@@ -146,6 +174,10 @@ export async function runElectionVote(
   opts: ElectionVoteOptions,
   deps: CommandDeps,
 ): Promise<ElectionVoteResult> {
+  if (deps.remote) {
+    const { electionVoteRemote } = await import('../remote/commands/council.js');
+    return electionVoteRemote(opts, { ...deps, remote: deps.remote });
+  }
   const voter = await requireActor(deps);
   const candidate = await getAgent(deps.core.store.db, opts.candidate);
   return {
@@ -167,6 +199,10 @@ export async function runCompleteElection(
   opts: CandidacyOptions,
   deps: CommandDeps,
 ): Promise<ElectionResult> {
+  if (deps.remote) {
+    const { completeElectionRemote } = await import('../remote/commands/council.js');
+    return completeElectionRemote(opts, { ...deps, remote: deps.remote });
+  }
   const actor = await requireActor(deps);
   return completeElection(deps.core, { repo: deps.ctx.repo, election: opts.election, actor });
 }
@@ -190,6 +226,10 @@ export async function runListElections(
   _opts: Record<string, never>,
   deps: CommandDeps,
 ): Promise<ListElectionsResult> {
+  if (deps.remote) {
+    const { listElectionsRemote } = await import('../remote/commands/council.js');
+    return listElectionsRemote({ ...deps, remote: deps.remote });
+  }
   const views: ElectionView[] = await listElections(deps.core.store.db, deps.ctx.repo);
   return { elections: views.map((v) => ({ ...v.election, candidates: v.candidates })) };
 }

@@ -79,51 +79,19 @@ async function migrate(opts: SyncOptions, deps: CommandDeps, remote: RemoteDeps)
   }
   const { url } = remote.connection;
   const { migrateToServer } = await import('../remote/migrate.js');
-  const { newClient } = await import('../remote/connection.js');
-  const { findStoredKey, saveStoredKey } = await import('../remote/credentials.js');
   const { getAgent } = await import('../core/agents.js');
-  const { writeConfigFile } = await import('./config-file.js');
-  const env = deps.io.env;
   const db = deps.core.store.db;
-  const localIds = new Map<string, string>();
-  for (const row of await db.selectFrom('gitswarm_agents').select(['id', 'name']).execute()) {
-    localIds.set(row.name.toLowerCase(), row.id);
-  }
+  // Keys go to the credentials file and the clone is connected by migrateToServer itself.
   const result = await migrateToServer({
     cwd: deps.ctx.root,
     db,
     repo: deps.ctx.repo,
     server: url,
-    client: {
-      call: (method, path, options) =>
-        newClient(url, { env, ...(options.key ? { apiKey: options.key } : {}) }).request(method, path, {
-          ...(options.body === undefined ? {} : { body: options.body }),
-          ...(options.idempotencyKey ? { idempotencyKey: options.idempotencyKey } : {}),
-        }),
-    },
-    keys: {
-      get: (server, agent) => findStoredKey(env, server, agent)?.api_key,
-      save: (server, agent, key) => {
-        saveStoredKey(
-          env,
-          server,
-          { agent_id: localIds.get(agent.toLowerCase()) ?? '', agent_name: agent, api_key: key },
-          { notInside: deps.ctx.root },
-        );
-      },
-    },
+    env: deps.io.env,
+    remote: remote.connection.remote,
     ...(deps.ctx.agentRef ? { as: (await getAgent(db, deps.ctx.agentRef)).name } : {}),
     ...(remote.connection.apiKey ? { apiKey: remote.connection.apiKey } : {}),
     onBatch: (batch) => deps.io.stderr.write(`migrated ${batch.rows} ${batch.kind}\n`),
-  });
-  // The importing agent may have a new id on the server: its saved key says so.
-  const saved = findStoredKey(env, url, result.agent.name);
-  if (saved && saved.agent_id !== result.agent.id) {
-    saveStoredKey(env, url, { ...saved, agent_id: result.agent.id }, { notInside: deps.ctx.root });
-  }
-  writeConfigFile(deps.ctx.root, {
-    ...deps.ctx.config,
-    server: { url, repo_id: result.repo_id, remote: remote.connection.remote },
   });
   return {
     pushed: 0,

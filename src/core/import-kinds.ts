@@ -6,6 +6,7 @@
  * another repository nor put words in the mouth of an agent it does not own.
  */
 import { type Kysely, sql } from 'kysely';
+import { assertValidBranch } from '../engine/names.js';
 import { GitSwarmError } from '../errors.js';
 import { type Executor, type Repo, toJson } from '../store/index.js';
 import { EVENT_NAMES } from './event-names.js';
@@ -109,6 +110,30 @@ function mapActionData(ctx: ImportContext, data: Record<string, unknown>): Recor
 
 const EVENT_NAME_SET: ReadonlySet<string> = new Set(EVENT_NAMES);
 
+/**
+ * Timestamp columns (`…_at`) stored as the store writes them (ISO 8601, UTC, milliseconds), so
+ * imported rows sort with the server's own; a value that is no date is refused.
+ */
+export function normalizeTimestamps(kind: string, id: string, values: Values): Values {
+  for (const [column, value] of Object.entries(values)) {
+    if (!column.endsWith('_at') || typeof value !== 'string') continue;
+    const time = Date.parse(value);
+    if (Number.isNaN(time)) throw invalidRow(kind, id, `${column} ${JSON.stringify(value)} is not a date.`);
+    values[column] = new Date(time).toISOString();
+  }
+  return values;
+}
+
+/** Branch names other clones will hand to git: the same rules as a branch given by a user. */
+function branchOrNull(kind: string, id: string, value: string | null): string | null {
+  if (value === null) return null;
+  try {
+    return assertValidBranch(value);
+  } catch {
+    throw invalidRow(kind, id, `${JSON.stringify(value)} is not a valid branch name.`);
+  }
+}
+
 const direct = (table: string) => ({ from: `${table} x`, repo: 'x.repo_id' });
 const viaStream = (table: string) => ({
   from: `${table} x join gitswarm_streams p on p.id = x.stream_id`,
@@ -164,6 +189,8 @@ const SPECS: { [K in RowKind]: KindSpec<K> } = {
       return {
         ...row,
         repo_id: ctx.repo.id,
+        branch: branchOrNull('streams', row.id, row.branch),
+        base_branch: branchOrNull('streams', row.id, row.base_branch),
         agent_id: ctx.agent(row.agent_id, 'agent_id'),
         parent_stream_id: await requireOwnOrNull(ctx, 'streams', row.parent_stream_id, {
           ...at,
@@ -196,7 +223,12 @@ const SPECS: { [K in RowKind]: KindSpec<K> } = {
     owner: direct('gitswarm_merges'),
     prepare: async (ctx, row) => {
       await requireOwn(ctx, 'streams', row.stream_id, { kind: 'merges', id: row.id, column: 'stream_id' });
-      return { ...row, repo_id: ctx.repo.id, agent_id: ctx.agentOrNull(row.agent_id, 'agent_id') };
+      return {
+        ...row,
+        repo_id: ctx.repo.id,
+        target_branch: branchOrNull('merges', row.id, row.target_branch),
+        agent_id: ctx.agentOrNull(row.agent_id, 'agent_id'),
+      };
     },
   },
   promotions: {
@@ -205,6 +237,8 @@ const SPECS: { [K in RowKind]: KindSpec<K> } = {
     prepare: async (ctx, row) => ({
       ...row,
       repo_id: ctx.repo.id,
+      from_branch: branchOrNull('promotions', row.id, row.from_branch),
+      to_branch: branchOrNull('promotions', row.id, row.to_branch),
       agent_id: ctx.agentOrNull(row.agent_id, 'agent_id'),
     }),
   },
@@ -424,7 +458,7 @@ export async function writeRows<K extends RowKind>(
       written.existing += 1;
       continue;
     }
-    const values = await spec.prepare(ctx, row);
+    const values = normalizeTimestamps(kind, row.id, await spec.prepare(ctx, row));
     const result = await db
       .insertInto(spec.table)
       .values(values)

@@ -15,8 +15,8 @@
  *   needs open registration or a server admin.
  * - **Ledgers**: karma rows must be earned by imported events; budget balances are recomputed
  *   from the imported ledger (import-ledgers.ts).
- * - **Finish** closes the import: counts are measured, `repo.imported` is recorded, and no batch is
- *   accepted any more.
+ * - **Finish** closes the import: reviewer statistics and the stage counts are computed from the
+ *   imported reviews and merges, `repo.imported` is recorded, and no batch is accepted any more.
  */
 
 import { type Selectable, sql } from 'kysely';
@@ -29,12 +29,13 @@ import { requireAction } from './access.js';
 import { recordActivity } from './activity.js';
 import { getAgentByKeyHash } from './agents.js';
 import type { CoreDeps } from './deps.js';
-import { type ImportContext, invalidRow, rowOwners, writeRows } from './import-kinds.js';
+import { type ImportContext, invalidRow, normalizeTimestamps, rowOwners, writeRows } from './import-kinds.js';
 import { checkKarmaRows, settleBudget, settleKarma } from './import-ledgers.js';
 import type { AgentImportRow, ImportBatch, ImportKind, RepoImportRow } from './import-rows.js';
 import { IMPORT_KINDS } from './import-rows.js';
 import { parseRepoSettings } from './repo-settings.js';
 import { getRepo } from './repos.js';
+import { refreshReviewerStats } from './reviewer-stats.js';
 import { measureStageMetrics } from './stages.js';
 
 /** Most agents one import may create (each is a registration). */
@@ -97,8 +98,9 @@ async function ownHistory(db: Executor, repo: Repo, importerId: string): Promise
     .select('id')
     .where('repo_id', '=', repo.id)
     .where('agent_id', '!=', importerId)
+    .where('role', '!=', 'owner')
     .executeTakeFirst();
-  if (others) found.push('other maintainers');
+  if (others) found.push('maintainers');
   return found;
 }
 
@@ -298,7 +300,8 @@ async function importAgents(
         status: row.status,
         avatar_url: row.avatar_url,
         metadata: toJson({}),
-        created_at: row.created_at,
+        created_at: normalizeTimestamps('agents', row.id, { created_at: row.created_at })
+          .created_at as string,
         updated_at: now,
       })
       .execute();
@@ -407,6 +410,16 @@ export async function finishImport(deps: CoreDeps, caller: ImportCaller): Promis
     }
     const record = await openImport(deps, trx, repo, caller.actor);
     const now = isoNow(deps.clock);
+    const reviewers = await trx
+      .selectFrom('gitswarm_stream_reviews as r')
+      .innerJoin('gitswarm_streams as s', 's.id', 'r.stream_id')
+      .select('r.reviewer_id')
+      .distinct()
+      .where('s.repo_id', '=', repo.id)
+      .execute();
+    for (const { reviewer_id } of reviewers) {
+      await refreshReviewerStats(deps, trx, { repoId: repo.id, agentId: reviewer_id });
+    }
     const metrics = await measureStageMetrics(trx, repo.id);
     await trx
       .updateTable('gitswarm_repos')

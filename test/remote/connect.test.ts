@@ -241,3 +241,26 @@ describe('servers that cannot be used', () => {
     }
   });
 });
+
+describe('the built binary, connected', () => {
+  it('connects, registers, lists, and shows an unreachable server in status', async () => {
+    const server = await startTestServer('sqlite');
+    const world = new ModeBWorld({ bin: true });
+    try {
+      const clone = world.clone();
+      expect((await clone.run(['init', '--server', server.url])).code).toBe(0);
+      const reg = await clone.run(['agent', 'register', 'alice', '--json']);
+      expect(reg.code, reg.stderr).toBe(0);
+      expect(reg.json<{ agent: { role: string } }>().agent.role).toBe('owner');
+      const list = await clone.run(['agent', 'list']);
+      expect(list.code).toBe(0);
+      expect(list.stdout).toMatch(/^alice\s+owner/m);
+      const down = await clone.run(['status', '--json'], { env: { GITSWARM_SERVER: 'http://127.0.0.1:1' } });
+      expect(down.code).toBe(0);
+      expect(down.json<{ server: { reachable: boolean } }>().server.reachable).toBe(false);
+    } finally {
+      world.close();
+      await server.close();
+    }
+  });
+});

@@ -38,7 +38,7 @@ export function httpTransport(
           ...(body === undefined || body === null ? {} : { 'content-type': 'application/json' }),
         },
         body: body === undefined || body === null ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(5000),
+        signal: AbortSignal.timeout(30_000),
       });
     } catch (error) {
       throw new GitSwarmError('server_unreachable', `${base()} did not answer.`, { cause: error });

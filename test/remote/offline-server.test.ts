@@ -76,7 +76,8 @@ for (const dialect of DIALECTS) {
 
     beforeAll(async () => {
       configHome = mkdtempSync(join(tmpdir(), 'gitswarm-offline-config-'));
-      env = { XDG_CONFIG_HOME: configHome, GITSWARM_HTTP_RETRIES: '0', GITSWARM_HTTP_TIMEOUT_MS: '5000' };
+      // The client's default retries: a kept-alive socket to the stopped server may fail once after the restart.
+      env = { XDG_CONFIG_HOME: configHome, GITSWARM_HTTP_TIMEOUT_MS: '30000' };
       serverStore = await openTestStore(dialect);
       clientStore = await openTestStore(dialect);
       port = await freePort();

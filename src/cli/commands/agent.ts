@@ -86,10 +86,14 @@ export function registerAgentCommands(program: Command, session: CliSession): vo
       .description(description)
       .argument('<agent>', 'agent name or id')
       .action(
-        repoAction(session, async (deps, [ref]) => {
-          const m = await import('../agent.js');
-          return output(await m.runSuspendAgent({ agent: ref!, suspended }, deps), m.formatSuspendAgent);
-        }),
+        repoAction(
+          session,
+          async (deps, [ref]) => {
+            const m = await import('../agent.js');
+            return output(await m.runSuspendAgent({ agent: ref!, suspended }, deps), m.formatSuspendAgent);
+          },
+          { remote: true },
+        ),
       );
   }
 }

@@ -29,40 +29,52 @@ export function registerCouncilCommands(program: Command, session: CliSession): 
     .option('--term-months <n>', 'length of a member’s term (default 6)')
     .option('--election-days <n>', 'days between regular elections (default 90)')
     .action(
-      repoAction<CreateFlags>(session, async (deps, _args, opts) => {
-        const m = await import('../council.js');
-        const settings = {
-          min_karma: opts.minKarma,
-          min_contributions: opts.minContributions,
-          min_members: opts.minMembers,
-          max_members: opts.maxMembers,
-          standard_quorum: opts.standardQuorum,
-          critical_quorum: opts.criticalQuorum,
-          term_limit_months: opts.termMonths,
-          election_interval_days: opts.electionDays,
-        };
-        return output(await m.runCreateCouncil(settings, deps), m.formatCreateCouncil);
-      }),
+      repoAction<CreateFlags>(
+        session,
+        async (deps, _args, opts) => {
+          const m = await import('../council.js');
+          const settings = {
+            min_karma: opts.minKarma,
+            min_contributions: opts.minContributions,
+            min_members: opts.minMembers,
+            max_members: opts.maxMembers,
+            standard_quorum: opts.standardQuorum,
+            critical_quorum: opts.criticalQuorum,
+            term_limit_months: opts.termMonths,
+            election_interval_days: opts.electionDays,
+          };
+          return output(await m.runCreateCouncil(settings, deps), m.formatCreateCouncil);
+        },
+        { remote: true },
+      ),
     );
 
   council
     .command('show')
     .description('the council: status, rules and members')
     .action(
-      repoAction(session, async (deps) => {
-        const m = await import('../council.js');
-        return output(await m.runShowCouncil({}, deps), m.formatShowCouncil);
-      }),
+      repoAction(
+        session,
+        async (deps) => {
+          const m = await import('../council.js');
+          return output(await m.runShowCouncil({}, deps), m.formatShowCouncil);
+        },
+        { remote: true },
+      ),
     );
 
   council
     .command('join')
     .description('join the council (karma and merged streams as the council requires)')
     .action(
-      repoAction(session, async (deps) => {
-        const m = await import('../council.js');
-        return output(await m.runJoinCouncil({}, deps), m.formatJoinCouncil);
-      }),
+      repoAction(
+        session,
+        async (deps) => {
+          const m = await import('../council.js');
+          return output(await m.runJoinCouncil({}, deps), m.formatJoinCouncil);
+        },
+        { remote: true },
+      ),
     );
 
   council
@@ -70,10 +82,14 @@ export function registerCouncilCommands(program: Command, session: CliSession): 
     .description('leave the council, or remove a member (admin)')
     .argument('[agent]', 'the member to remove (default: yourself)')
     .action(
-      repoAction(session, async (deps, [agent]) => {
-        const m = await import('../council.js');
-        return output(await m.runRemoveMember({ agent }, deps), m.formatRemoveMember);
-      }),
+      repoAction(
+        session,
+        async (deps, [agent]) => {
+          const m = await import('../council.js');
+          return output(await m.runRemoveMember({ agent }, deps), m.formatRemoveMember);
+        },
+        { remote: true },
+      ),
     );
 
   council
@@ -107,6 +123,7 @@ export function registerCouncilCommands(program: Command, session: CliSession): 
           );
           return output(result, m.formatPropose);
         },
+        { remote: true },
       ),
     );
 
@@ -117,13 +134,17 @@ export function registerCouncilCommands(program: Command, session: CliSession): 
     .argument('<vote>', 'for | against | abstain')
     .option('-m, --comment <text>', 'why')
     .action(
-      repoAction<{ comment?: string }>(session, async (deps, [proposal, vote], opts) => {
-        const m = await import('../council.js');
-        return output(
-          await m.runVote({ proposal: proposal!, vote: vote!, comment: opts.comment }, deps),
-          m.formatVote,
-        );
-      }),
+      repoAction<{ comment?: string }>(
+        session,
+        async (deps, [proposal, vote], opts) => {
+          const m = await import('../council.js');
+          return output(
+            await m.runVote({ proposal: proposal!, vote: vote!, comment: opts.comment }, deps),
+            m.formatVote,
+          );
+        },
+        { remote: true },
+      ),
     );
 
   council
@@ -131,10 +152,14 @@ export function registerCouncilCommands(program: Command, session: CliSession): 
     .description('list proposals, newest first')
     .option('--status <statuses>', 'open, passed, rejected, expired, withdrawn (comma-separated)')
     .action(
-      repoAction<{ status?: string }>(session, async (deps, _args, opts) => {
-        const m = await import('../council.js');
-        return output(await m.runListProposals({ status: opts.status }, deps), m.formatListProposals);
-      }),
+      repoAction<{ status?: string }>(
+        session,
+        async (deps, _args, opts) => {
+          const m = await import('../council.js');
+          return output(await m.runListProposals({ status: opts.status }, deps), m.formatListProposals);
+        },
+        { remote: true },
+      ),
     );
 
   council
@@ -142,9 +167,13 @@ export function registerCouncilCommands(program: Command, session: CliSession): 
     .description('withdraw your open proposal')
     .argument('<proposal>', 'proposal id (or its first 8 characters)')
     .action(
-      repoAction(session, async (deps, [proposal]) => {
-        const m = await import('../council.js');
-        return output(await m.runWithdraw({ proposal: proposal! }, deps), m.formatWithdraw);
-      }),
+      repoAction(
+        session,
+        async (deps, [proposal]) => {
+          const m = await import('../council.js');
+          return output(await m.runWithdraw({ proposal: proposal! }, deps), m.formatWithdraw);
+        },
+        { remote: true },
+      ),
     );
 }

@@ -22,6 +22,7 @@ export function registerElectionCommands(program: Command, session: CliSession):
           const m = await import('../election.js');
           return output(await m.runStartElection(opts, deps), m.formatStartElection);
         },
+        { remote: true },
       ),
     );
 
@@ -32,14 +33,18 @@ export function registerElectionCommands(program: Command, session: CliSession):
     .option('--statement <text>', 'why this candidate')
     .option(...ELECTION_FLAG)
     .action(
-      repoAction<{ statement?: string; election?: string }>(session, async (deps, [agent], opts) => {
-        const m = await import('../election.js');
-        const result = await m.runNominate(
-          { candidate: agent!, statement: opts.statement, election: opts.election },
-          deps,
-        );
-        return output(result, m.formatCandidate);
-      }),
+      repoAction<{ statement?: string; election?: string }>(
+        session,
+        async (deps, [agent], opts) => {
+          const m = await import('../election.js');
+          const result = await m.runNominate(
+            { candidate: agent!, statement: opts.statement, election: opts.election },
+            deps,
+          );
+          return output(result, m.formatCandidate);
+        },
+        { remote: true },
+      ),
     );
 
   election
@@ -47,10 +52,14 @@ export function registerElectionCommands(program: Command, session: CliSession):
     .description('accept your nomination')
     .option(...ELECTION_FLAG)
     .action(
-      repoAction<{ election?: string }>(session, async (deps, _args, opts) => {
-        const m = await import('../election.js');
-        return output(await m.runAccept({ election: opts.election }, deps), m.formatCandidate);
-      }),
+      repoAction<{ election?: string }>(
+        session,
+        async (deps, _args, opts) => {
+          const m = await import('../election.js');
+          return output(await m.runAccept({ election: opts.election }, deps), m.formatCandidate);
+        },
+        { remote: true },
+      ),
     );
 
   election
@@ -58,10 +67,14 @@ export function registerElectionCommands(program: Command, session: CliSession):
     .description('withdraw your candidacy (votes cast for you are dropped)')
     .option(...ELECTION_FLAG)
     .action(
-      repoAction<{ election?: string }>(session, async (deps, _args, opts) => {
-        const m = await import('../election.js');
-        return output(await m.runWithdrawCandidacy({ election: opts.election }, deps), m.formatCandidate);
-      }),
+      repoAction<{ election?: string }>(
+        session,
+        async (deps, _args, opts) => {
+          const m = await import('../election.js');
+          return output(await m.runWithdrawCandidacy({ election: opts.election }, deps), m.formatCandidate);
+        },
+        { remote: true },
+      ),
     );
 
   election
@@ -71,10 +84,14 @@ export function registerElectionCommands(program: Command, session: CliSession):
     )
     .option(...ELECTION_FLAG)
     .action(
-      repoAction<{ election?: string }>(session, async (deps, _args, opts) => {
-        const m = await import('../election.js');
-        return output(await m.runStartVoting({ election: opts.election }, deps), m.formatStartVoting);
-      }),
+      repoAction<{ election?: string }>(
+        session,
+        async (deps, _args, opts) => {
+          const m = await import('../election.js');
+          return output(await m.runStartVoting({ election: opts.election }, deps), m.formatStartVoting);
+        },
+        { remote: true },
+      ),
     );
 
   election
@@ -83,13 +100,17 @@ export function registerElectionCommands(program: Command, session: CliSession):
     .argument('<candidate>', 'the candidate, by name or id')
     .option(...ELECTION_FLAG)
     .action(
-      repoAction<{ election?: string }>(session, async (deps, [candidate], opts) => {
-        const m = await import('../election.js');
-        return output(
-          await m.runElectionVote({ candidate: candidate!, election: opts.election }, deps),
-          m.formatElectionVote,
-        );
-      }),
+      repoAction<{ election?: string }>(
+        session,
+        async (deps, [candidate], opts) => {
+          const m = await import('../election.js');
+          return output(
+            await m.runElectionVote({ candidate: candidate!, election: opts.election }, deps),
+            m.formatElectionVote,
+          );
+        },
+        { remote: true },
+      ),
     );
 
   election
@@ -97,22 +118,30 @@ export function registerElectionCommands(program: Command, session: CliSession):
     .description('count the votes and seat the elected (an admin or the chair)')
     .option(...ELECTION_FLAG)
     .action(
-      repoAction<{ election?: string }>(session, async (deps, _args, opts) => {
-        const m = await import('../election.js');
-        return output(
-          await m.runCompleteElection({ election: opts.election }, deps),
-          m.formatCompleteElection,
-        );
-      }),
+      repoAction<{ election?: string }>(
+        session,
+        async (deps, _args, opts) => {
+          const m = await import('../election.js');
+          return output(
+            await m.runCompleteElection({ election: opts.election }, deps),
+            m.formatCompleteElection,
+          );
+        },
+        { remote: true },
+      ),
     );
 
   election
     .command('list')
     .description('elections, newest first, with their candidates')
     .action(
-      repoAction(session, async (deps) => {
-        const m = await import('../election.js');
-        return output(await m.runListElections({}, deps), m.formatListElections);
-      }),
+      repoAction(
+        session,
+        async (deps) => {
+          const m = await import('../election.js');
+          return output(await m.runListElections({}, deps), m.formatListElections);
+        },
+        { remote: true },
+      ),
     );
 }

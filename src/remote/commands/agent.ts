@@ -211,3 +211,19 @@ export async function showAgentRemote(
     },
   };
 }
+
+/** Suspends or reinstates an agent on the server (the server's rule: a server admin). */
+export async function suspendAgentRemote(
+  opts: { agent: string; suspended: boolean },
+  deps: Connected,
+): Promise<{ agent: AgentView }> {
+  const { client } = deps.remote;
+  const repoId = deps.remote.repoId();
+  const { agent } = await client.post<{ agent: ServerAgent }>(
+    `/agents/${encodeURIComponent(opts.agent)}/${opts.suspended ? 'suspend' : 'reinstate'}`,
+    {},
+    { idempotencyKey: true },
+  );
+  const [roleOf, karma] = await Promise.all([roles(client, repoId), karmaIn(client, repoId, agent.id)]);
+  return { agent: toView(agent, roleOf.get(agent.id) ?? null, karma) };
+}

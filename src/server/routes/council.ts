@@ -81,6 +81,17 @@ const MemberView = Closed({
   joined_at: Timestamp,
 });
 
+const MemberRow = Closed({
+  id: Type.String(),
+  council_id: Type.String(),
+  agent_id: Type.String(),
+  role: Type.String(),
+  votes_cast: Type.Integer(),
+  proposals_made: Type.Integer(),
+  term_expires_at: Nullable(Timestamp),
+  joined_at: Timestamp,
+});
+
 const CouncilResponse = Closed({
   council: CouncilRow,
   members: Type.Array(MemberView),
@@ -298,15 +309,23 @@ export async function councilRoutes(app: App): Promise<void> {
         summary: 'Join the council (the caller; eligibility and seats checked)',
         tags: ['council'],
         params: IdParams,
-        response: { 201: CouncilResponse, ...errorResponses(401, 403, 404, 409) },
+        response: {
+          201: Closed({
+            council: CouncilRow,
+            members: Type.Array(MemberView),
+            next_election_due_at: Timestamp,
+            member: MemberRow,
+          }),
+          ...errorResponses(401, 403, 404, 409),
+        },
       },
     },
     async (request, reply) => {
       const agent = actingAgent(request);
       const repo = await getRepo(deps.store.db, request.params.id);
-      await joinCouncil(deps, { repo, agent });
+      const joined = await joinCouncil(deps, { repo, agent });
       reply.code(201);
-      return showCouncil(deps.store.db, repo);
+      return { ...(await showCouncil(deps.store.db, repo)), member: joined.member };
     },
   );
 
@@ -636,6 +655,193 @@ export async function councilRoutes(app: App): Promise<void> {
       const actor = actingAgent(request);
       const repo = await loadElectionRepo(request, request.params.id);
       return completeElection(deps, { repo, election: request.params.id, actor });
+    },
+  );
+
+  // Proposals and elections named as the CLI names them (an id prefix within the repository; no
+  // election: the open one): what a Mode B client sends for `gitswarm council …` / `election …`.
+  const RefParams = Closed({ id: Id, ref: Type.String({ minLength: 1, maxLength: 100 }) });
+  const ElectionRef = Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 100,
+      description: 'Election id or prefix; default: the open one',
+    }),
+  );
+
+  app.post(
+    '/repos/:id/council/proposals/:ref/vote',
+    {
+      schema: {
+        summary: 'Vote on a proposal named by its id or an id prefix (as POST /proposals/:id/vote)',
+        tags: ['council'],
+        params: RefParams,
+        body: Closed({
+          vote: Type.Union([Type.Literal('for'), Type.Literal('against'), Type.Literal('abstain')]),
+          comment: Type.Optional(Nullable(Type.String({ maxLength: 2000 }))),
+        }),
+        response: {
+          200: Closed({
+            proposal: ProposalView,
+            vote: Type.String(),
+            replaced: Nullable(Type.String()),
+            resolved: Type.Boolean(),
+          }),
+          ...errorResponses(400, 401, 403, 404, 409),
+        },
+      },
+    },
+    async (request) => {
+      const voter = actingAgent(request);
+      const repo = await readableRepo(deps, request, request.params.id);
+      return voteOnProposal(deps, {
+        repo,
+        proposal: request.params.ref,
+        voter,
+        vote: request.body.vote,
+        comment: request.body.comment,
+      });
+    },
+  );
+
+  app.post(
+    '/repos/:id/council/proposals/:ref/withdraw',
+    {
+      schema: {
+        summary: 'Withdraw your open proposal, named by its id or an id prefix',
+        tags: ['council'],
+        params: RefParams,
+        response: { 200: Closed({ proposal: ProposalView }), ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request) => {
+      const actor = actingAgent(request);
+      const repo = await readableRepo(deps, request, request.params.id);
+      return { proposal: await withdrawProposal(deps, { repo, proposal: request.params.ref, actor }) };
+    },
+  );
+
+  app.post(
+    '/repos/:id/council/election/nominate',
+    {
+      schema: {
+        summary: 'Nominate a candidate in the open election (or the one named)',
+        tags: ['elections'],
+        params: IdParams,
+        body: Closed({
+          election: ElectionRef,
+          candidate_id: Type.Optional(
+            Type.String({ minLength: 1, maxLength: 100, description: 'Default: yourself' }),
+          ),
+          statement: Type.Optional(Nullable(Type.String({ maxLength: 4000 }))),
+        }),
+        response: { 201: Closed({ candidate: CandidateView }), ...errorResponses(400, 401, 403, 404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const nominator = actingAgent(request);
+      const repo = await readableRepo(deps, request, request.params.id);
+      const candidate =
+        request.body.candidate_id === undefined
+          ? nominator
+          : await getAgent(deps.store.db, request.body.candidate_id);
+      const row = await nominateCandidate(deps, {
+        repo,
+        election: request.body.election,
+        candidate,
+        nominator,
+        statement: request.body.statement,
+      });
+      reply.code(201);
+      return { candidate: row };
+    },
+  );
+
+  for (const [verb, decide, summary] of [
+    ['accept', acceptNomination, 'Accept your nomination in the open election (or the one named)'],
+    ['withdraw', withdrawCandidacy, 'Withdraw your candidacy in the open election (or the one named)'],
+  ] as const) {
+    app.post(
+      `/repos/:id/council/election/${verb}`,
+      {
+        schema: {
+          summary,
+          tags: ['elections'],
+          params: IdParams,
+          body: Closed({ election: ElectionRef }),
+          response: { 200: Closed({ candidate: CandidateView }), ...errorResponses(401, 403, 404, 409) },
+        },
+      },
+      async (request) => {
+        const agent = actingAgent(request);
+        const repo = await readableRepo(deps, request, request.params.id);
+        return { candidate: await decide(deps, { repo, election: request.body.election, agent }) };
+      },
+    );
+  }
+
+  app.post(
+    '/repos/:id/council/election/start-voting',
+    {
+      schema: {
+        summary: 'Open voting in the open election (or the one named; admin or chair)',
+        tags: ['elections'],
+        params: IdParams,
+        body: Closed({ election: ElectionRef }),
+        response: { 200: ElectionView, ...errorResponses(401, 403, 404, 409) },
+      },
+    },
+    async (request) => {
+      const actor = actingAgent(request);
+      const repo = await readableRepo(deps, request, request.params.id);
+      const election = await startVoting(deps, { repo, election: request.body.election, actor });
+      return { election, candidates: await listCandidates(deps.store.db, election.id) };
+    },
+  );
+
+  app.post(
+    '/repos/:id/council/election/vote',
+    {
+      schema: {
+        summary: 'Vote for a candidate in the open election (or the one named; a council member)',
+        tags: ['elections'],
+        params: IdParams,
+        body: Closed({ election: ElectionRef, candidate_id: Type.String({ minLength: 1, maxLength: 100 }) }),
+        response: { 200: Closed({ candidate: CandidateView }), ...errorResponses(400, 401, 403, 404, 409) },
+      },
+    },
+    async (request) => {
+      const voter = actingAgent(request);
+      const repo = await readableRepo(deps, request, request.params.id);
+      const candidate = await getAgent(deps.store.db, request.body.candidate_id);
+      return {
+        candidate: await voteInElection(deps, { repo, election: request.body.election, voter, candidate }),
+      };
+    },
+  );
+
+  app.post(
+    '/repos/:id/council/election/complete',
+    {
+      schema: {
+        summary: 'Complete the open election (or the one named; admin or chair)',
+        tags: ['elections'],
+        params: IdParams,
+        body: Closed({ election: ElectionRef }),
+        response: {
+          200: Closed({
+            election: ElectionRow,
+            elected: Type.Array(CandidateView),
+            not_elected: Type.Array(CandidateView),
+          }),
+          ...errorResponses(401, 403, 404, 409),
+        },
+      },
+    },
+    async (request) => {
+      const actor = actingAgent(request);
+      const repo = await readableRepo(deps, request, request.params.id);
+      return completeElection(deps, { repo, election: request.body.election, actor });
     },
   );
 
