@@ -337,9 +337,14 @@ for (const dialect of DIALECTS) {
       for (const [what, row] of unearned) {
         const response = await post(owner, repo.id, 'karma', [row]);
         expect({ what, status: response.status }).toEqual({ what, status: 400 });
+        expect(response.body.error.message).toContain(`Import karma row ${row.id}:`);
       }
+      const unknownStream = await post(owner, repo.id, 'karma', [karma('stream_merged:feedfacecafe', 5)]);
+      expect(unknownStream.body.error.message).toContain("is not one of this import's streams");
       const twice = karma(`stream_merged:${merged.id}`, 5);
-      expect((await post(owner, repo.id, 'karma', [twice, { ...twice, id: randomUUID() }])).status).toBe(400);
+      const repeated = await post(owner, repo.id, 'karma', [twice, { ...twice, id: randomUUID() }]);
+      expect(repeated.status).toBe(400);
+      expect(repeated.body.error.message).toContain(`stream_merged:${merged.id} was awarded already`);
       expect(await countRows('gitswarm_review_karma_transactions', repo.id)).toBe(0);
       const earned = await post(owner, repo.id, 'karma', [twice]);
       expect(earned).toMatchObject({ status: 200, body: { created: 1 } });
@@ -394,6 +399,101 @@ for (const dialect of DIALECTS) {
         reserved_credits: 0,
         paid_out_credits: 80,
       });
+    });
+
+    it('takes approvals, a re-merged stream and ledgers that end at zero', async () => {
+      const { owner, repo, bob, me } = await started();
+      const carol = agentRow(`carol-${randomBytes(3).toString('hex')}`);
+      expect((await post(owner, repo.id, 'agents', [carol])).body).toMatchObject({ created: 1 });
+      const stream = streamRow(bob.id);
+      expect((await post(owner, repo.id, 'streams', [stream])).status).toBe(200);
+      const review = (reviewer: string, verdict: string) => ({
+        id: randomUUID(),
+        stream_id: stream.id,
+        reviewer_id: reviewer,
+        review_block_id: null,
+        verdict,
+        feedback: null,
+        is_human: false,
+        tested: false,
+        reviewed_at: AT,
+        head_commit: null,
+        diff_fingerprint: null,
+      });
+      // The importer's Mode A id (me.id) names the importer; carol only commented.
+      const reviews = [review(me.id, 'approve'), review(carol.id, 'comment')];
+      expect((await post(owner, repo.id, 'reviews', reviews)).body).toMatchObject({ created: 2 });
+      // Merged, reverted, merged again: the first merge's karma taken back, the second's given.
+      const first = { ...mergeRow(stream.id, bob.id), reverted_at: AT, revert_commit: 'd'.repeat(40) };
+      const second = mergeRow(stream.id, bob.id);
+      expect((await post(owner, repo.id, 'merges', [first, second])).body).toMatchObject({ created: 2 });
+      const row = (agentId: string, reason: string, amount: number) => ({
+        id: randomUUID(),
+        agent_id: agentId,
+        amount,
+        reason,
+        created_at: AT,
+      });
+      const notApproved = await post(owner, repo.id, 'karma', [
+        row(carol.id, `review_approved:${stream.id}`, 1),
+      ]);
+      expect(notApproved.body.error.message).toContain('did not approve');
+      const earned = [
+        row(me.id, `review_approved:${stream.id}`, 1),
+        row(me.id, `reverted:review_approved:${stream.id}`, -1),
+        row(bob.id, `stream_merged:${stream.id}`, 5),
+      ];
+      expect((await post(owner, repo.id, 'karma', earned)).body).toMatchObject({ created: 3 });
+      const mine = await callApi(t.app, owner, { method: 'GET', url: `/agents/${owner.id}/karma` });
+      expect(mine.body).toMatchObject({ total: 0, repositories: [{ repo_id: repo.id, karma: 0 }] });
+      const rows = await t.store.db
+        .selectFrom('gitswarm_review_karma_transactions')
+        .select('agent_id')
+        .where('repo_id', '=', repo.id)
+        .where('reason', 'like', 'review_approved:%')
+        .execute();
+      expect(rows).toEqual([{ agent_id: owner.id }]);
+
+      expect(
+        (
+          await post(owner, repo.id, 'budget', [
+            { id: randomUUID(), max_bounty_per_issue: 10, created_at: AT },
+          ])
+        ).status,
+      ).toBe(200);
+      const budget = async () =>
+        (await callApi(t.app, owner, { method: 'GET', url: `/repos/${repo.id}/budget` })).body.budget;
+      // Everything deposited withdrawn again: a total of zero balances.
+      expect(
+        (
+          await post(owner, repo.id, 'budget_transactions', [
+            ledgerRow('deposit', 50),
+            ledgerRow('withdrawal', 50),
+          ])
+        ).status,
+      ).toBe(200);
+      expect(await budget()).toMatchObject({ total_credits: 0, available_credits: 0, reserved_credits: 0 });
+      // All of it reserved: nothing available, which balances too; a release gives some back.
+      expect(
+        (
+          await post(owner, repo.id, 'budget_transactions', [
+            ledgerRow('deposit', 80),
+            ledgerRow('bounty_reserve', 80),
+          ])
+        ).status,
+      ).toBe(200);
+      expect(await budget()).toMatchObject({ total_credits: 80, available_credits: 0, reserved_credits: 80 });
+      expect(
+        (await post(owner, repo.id, 'budget_transactions', [ledgerRow('bounty_release', 30)])).status,
+      ).toBe(200);
+      expect(await budget()).toMatchObject({
+        total_credits: 80,
+        available_credits: 30,
+        reserved_credits: 50,
+        max_bounty_per_issue: 10,
+      });
+      const unbalanced = await post(owner, repo.id, 'budget_transactions', [ledgerRow('bounty_release', 60)]);
+      expect(unbalanced.body.error.message).toContain('does not balance (total 80, reserved -10, paid 0)');
     });
   });
 }
