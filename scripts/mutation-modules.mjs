@@ -83,6 +83,7 @@ export const MODULES = {
       'test/engine/merge.test.ts',
       'test/engine/rebase-revert.test.ts',
       'test/mutation/oplog.test.ts',
+      'test/mutation/recovery.test.ts',
     ],
   },
   streams: {
