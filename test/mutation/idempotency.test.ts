@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRepo } from '../../src/core/repos.js';
 import { type App, buildApp } from '../../src/server/app.js';
-import { IDEMPOTENCY_TTL_MS } from '../../src/server/plugins/idempotency.js';
+import { ABANDONED_AFTER_MS, IDEMPOTENCY_TTL_MS } from '../../src/server/plugins/idempotency.js';
 import { DIALECTS, dialectLabel, openTestStore } from '../helpers/store.js';
 import { registerTestAgent } from '../server/helpers.js';
 
@@ -162,7 +162,32 @@ for (const dialect of DIALECTS) {
         payload,
       });
       expect(elsewhere.statusCode).toBe(409);
-      expect(elsewhere.json().error.code).toBe('idempotency_key_reused');
+      expect(elsewhere.json().error).toMatchObject({
+        code: 'idempotency_key_reused',
+        message: 'This Idempotency-Key was used for a different request.',
+      });
+    });
+
+    it('a request whose key a retry took over is told so when it tries to commit', async () => {
+      const gate = s.hold();
+      const request = {
+        method: 'POST' as const,
+        url: '/api/v1/test/held',
+        headers: keyed('taken-over'),
+        payload: { name: 'idem-taken-over' },
+      };
+      const stalled = s.app.inject(request);
+      await gate.entered;
+      s.advance(ABANDONED_AFTER_MS + 1);
+      expect((await s.app.inject(request)).statusCode).toBe(201);
+      gate.release();
+      const late = await stalled;
+      expect(late.statusCode).toBe(409);
+      expect(late.json().error).toMatchObject({
+        code: 'invalid_state',
+        message: 'A retry with this Idempotency-Key took the request over.',
+      });
+      expect(await s.countRepos('idem-taken-over')).toBe(1);
     });
 
     it('a request without a body is hashed as null; its empty answer is stored as null and replayed', async () => {

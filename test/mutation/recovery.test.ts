@@ -199,9 +199,10 @@ for (const dialect of DIALECTS) {
         oplog,
         agentId: seeded.maintainer.id,
       });
+      // Another commit than the promotion's: a promotion of it to the target would be a new record.
       const offTarget = await fastForward(git.dir, {
         target: 'side',
-        to: bufferHead,
+        to: a.commit,
         oplog,
         agentId: coder.id,
       });
@@ -361,7 +362,7 @@ for (const dialect of DIALECTS) {
       expect(await git.show(b.stream.branch, 'shared.txt')).toBe('beta');
     });
 
-    it('a rebase of a stream conflicted by a merge keeps its conflict; a deferred rebase’s flag is cleared and the rest of its metadata kept', async () => {
+    it('a finished rebase keeps a merge conflict, clears a root stream’s rebase conflict and its deferred-rebase flag (nothing else kept), and never revives an abandoned stream', async () => {
       const { deps, seeded } = await fx.seed();
       const { repo, git } = seeded;
       const [alpha, beta] = [await seedAgent(deps, 'alpha'), await seedAgent(deps, 'beta')];
@@ -381,7 +382,11 @@ for (const dialect of DIALECTS) {
         .execute();
       await fx.store.db
         .updateTable('gitswarm_streams')
-        .set({ metadata: toJson({ needs_rebase: true, kept: 'yes' }) })
+        .set({
+          status: 'conflicted',
+          conflict: toJson({ ...mergeConflict, operation: 'rebase' }),
+          metadata: toJson({ needs_rebase: true, kept: 'yes' }),
+        })
         .where('id', '=', b.stream.id)
         .execute();
       // An abandoned stream keeps the conflict it had; a rebase never brings it back.
