@@ -64,6 +64,11 @@ async function startSteeredApp(dialect: (typeof DIALECTS)[number]) {
     reply.code(201).type('text/plain');
     return 'created, in plain text';
   });
+  app.post('/api/v1/test/empty-text', async (_request, reply) => {
+    ran('empty-text');
+    reply.code(201).type('text/plain');
+    return '';
+  });
   app.delete('/api/v1/test/empty', async (_request, reply) => {
     ran('empty');
     reply.code(204);
@@ -190,7 +195,7 @@ for (const dialect of DIALECTS) {
       expect(await s.countRepos('idem-taken-over')).toBe(1);
     });
 
-    it('a request without a body is hashed as null; its empty answer is stored as null and replayed', async () => {
+    it('a request without a body is hashed as null; an empty answer is stored as null and replayed', async () => {
       const first = await s.app.inject({
         method: 'DELETE',
         url: '/api/v1/test/empty',
@@ -210,6 +215,14 @@ for (const dialect of DIALECTS) {
       expect(replay.statusCode).toBe(204);
       expect(replay.headers['idempotent-replayed']).toBe('true');
       expect(s.runs('empty')).toBe(1);
+      // An empty text answer too: nothing to keep but the status.
+      const text = await s.app.inject({
+        method: 'POST',
+        url: '/api/v1/test/empty-text',
+        headers: keyed('empty-text'),
+      });
+      expect([text.statusCode, text.body]).toEqual([201, '']);
+      expect(await s.keyRow('empty-text')).toMatchObject({ status_code: 201, response: null });
     });
 
     it('an answer that is not JSON is stored as a JSON string and replayed as it was', async () => {
