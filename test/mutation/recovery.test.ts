@@ -242,7 +242,7 @@ for (const dialect of DIALECTS) {
       expect(await git.rev('main')).toBe(initial);
     });
 
-    it('a merge into another branch than the buffer, or without a stream, is finished without a merge record', async () => {
+    it('a merge into another branch than the buffer, or without a stream, is finished without a merge record; one into main is no promotion', async () => {
       const { deps, seeded } = await fx.seed();
       const { repo, git } = seeded;
       const coder = await seedAgent(deps, 'coder');
@@ -253,12 +253,23 @@ for (const dialect of DIALECTS) {
       const base = { source: a.commit, message: 'Merge', author: AUTHOR, oplog, agentId: coder.id };
       const side = await mergeIntoBranch(git.dir, { ...base, target: 'side', streamId: a.stream.id });
       const anonymous = await mergeIntoBranch(git.dir, { ...base, target: 'buffer', streamId: null });
-      if (side.kind !== 'merged' || anonymous.kind !== 'merged') throw new Error('a merge conflicted');
+      // Into the promotion target (main), by a merge: not a promotion.
+      const intoMain = await mergeIntoBranch(git.dir, { ...base, target: 'main', streamId: null });
+      if (side.kind !== 'merged' || anonymous.kind !== 'merged' || intoMain.kind !== 'merged')
+        throw new Error('a merge conflicted');
 
       expect((await recoverOperations(deps, repo)).map((r) => [r.ref, r.outcome])).toEqual([
         ['refs/heads/side', 'finished'],
         ['refs/heads/buffer', 'finished'],
+        ['refs/heads/main', 'finished'],
       ]);
+      expect(
+        await fx.store.db
+          .selectFrom('gitswarm_promotions')
+          .select('id')
+          .where('repo_id', '=', repo.id)
+          .execute(),
+      ).toEqual([]);
       expect((await getStream(fx.store.db, repo.id, a.stream.id)).status).toBe('in_review');
       expect(
         await fx.store.db.selectFrom('gitswarm_merges').select('id').where('repo_id', '=', repo.id).execute(),
@@ -675,6 +686,36 @@ for (const dialect of DIALECTS) {
           0,
         );
       }
+    });
+
+    it('only a rebase’s recovery replays the dependents of its stream: a tag naming a stream leaves them where they are', async () => {
+      const { deps, seeded } = await fx.seed();
+      const { repo, git } = seeded;
+      const [alpha, beta] = [await seedAgent(deps, 'alpha'), await seedAgent(deps, 'beta')];
+      const a = await workOn(deps, seeded, alpha, { 'a.txt': 'a\n' });
+      const d = await workOn(deps, seeded, beta, { 'd.txt': 'd\n' }, { dependsOn: a.stream.id });
+      // A moved on without its cascade (its dependent is behind it).
+      const ahead = await git.commitOn(a.stream.branch, { 'a2.txt': 'a2\n' });
+      const dependentHead = await git.rev(d.stream.branch);
+      const tagged = await moveRef(git.dir, new OpLog(fx.store, repo.id, deps.clock), {
+        ref: 'refs/tags/a-release',
+        old: null,
+        new: ahead,
+        kind: 'tag',
+        description: 'Tag a',
+        streamId: a.stream.id,
+        agentId: alpha.id,
+      });
+      expect(tagged.moved).toBe(true);
+
+      expect((await recoverOperations(deps, repo)).map((r) => [r.kind, r.outcome])).toEqual([
+        ['tag', 'finished'],
+      ]);
+      expect(await git.rev(d.stream.branch)).toBe(dependentHead);
+      expect((await getStream(fx.store.db, repo.id, d.stream.id)).base_commit).toBe(d.stream.base_commit);
+      expect(await listActivity(fx.store.db, { repoId: repo.id, eventTypes: ['stream.rebased'] })).toEqual(
+        [],
+      );
     });
   });
 }
