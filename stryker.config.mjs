@@ -22,7 +22,8 @@ const narrowed = process.env.MUTATION_MUTATE?.split(',').filter(Boolean);
  * The checker type-checks the mutated files and what they import, not the whole project: with the
  * whole of src it took ~18 s per mutant here, with one module ~5 s. A mutant that would only break
  * a caller's types is then tested instead of dropped (it is still counted, and shows as a survivor
- * only if no test notices it).
+ * only if no test notices it). A module's `typeContext` adds files its mutated files rely on without
+ * importing them (module augmentations such as the server's `declare module 'fastify'`).
  */
 function checkerTsconfig() {
   mkdirSync(reportDir, { recursive: true });
@@ -31,7 +32,9 @@ function checkerTsconfig() {
     .split('/')
     .map(() => '..')
     .join('/');
-  const include = selected.flatMap((module) => module.mutate).map((glob) => `${up}/${glob}`);
+  const include = selected
+    .flatMap((module) => [...module.mutate, ...(module.typeContext ?? [])])
+    .map((glob) => `${up}/${glob}`);
   writeFileSync(file, `${JSON.stringify({ extends: `${up}/tsconfig.json`, include }, null, 2)}\n`);
   return file;
 }
