@@ -118,6 +118,14 @@ export const MODULES = {
     mutate: ['src/engine/sandbox*.ts'],
     tests: ['test/engine/sandbox.test.ts', 'test/mutation/sandbox.test.ts'],
   },
+  remote: {
+    mutate: ['src/remote/client.ts', 'src/remote/credentials.ts', 'src/remote/connection.ts'],
+    tests: [
+      'test/remote/client.test.ts',
+      'test/remote/credentials.test.ts',
+      'test/remote/connection.test.ts',
+    ],
+  },
 };
 
 /** Order of a full run: the smallest and most central modules first. */
@@ -135,4 +143,5 @@ export const MODULE_ORDER = [
   'proposals',
   'streams',
   'notifications',
+  'remote',
 ];
