@@ -139,6 +139,14 @@ export const MODULES = {
     mutate: ['src/core/import.ts', 'src/core/import-kinds.ts', 'src/core/import-ledgers.ts'],
     tests: ['test/server/import.test.ts', 'test/mutation/import.test.ts'],
   },
+  remote: {
+    mutate: ['src/remote/client.ts', 'src/remote/credentials.ts', 'src/remote/connection.ts'],
+    tests: [
+      'test/remote/client.test.ts',
+      'test/remote/credentials.test.ts',
+      'test/remote/connection.test.ts',
+    ],
+  },
 };
 
 /** Order of a full run: the smallest and most central modules first. */
@@ -160,4 +168,5 @@ export const MODULE_ORDER = [
   'streams',
   'notifications',
   'import',
+  'remote',
 ];

@@ -127,6 +127,15 @@ function settingsFromOptions(opts: InitOptions): Record<string, unknown> {
   return parseRepoSettings(changes) as Record<string, unknown>;
 }
 
+/** The commit a full ref names, or null. */
+async function resolveRef(root: string, ref: string): Promise<string | null> {
+  const result = await git(['rev-parse', '--verify', '--quiet', `${ref}^{commit}`], {
+    cwd: root,
+    okExitCodes: [1],
+  });
+  return result.exitCode === 0 ? result.stdout.trim() : null;
+}
+
 async function resolveBranch(root: string, branch: string): Promise<string | null> {
   const result = await git(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}^{commit}`], {
     cwd: root,
@@ -356,7 +365,12 @@ export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitRe
         path: root,
         settings: { ...settings, buffer_branch: bufferBranch, promote_target: promoteTarget },
       }));
-    bufferHead = await ensureBufferBranch(core, repo, mainHead, known);
+    // A clone joining a server repository starts its buffer where the shared remote's is, when
+    // the clone has it (a fresh clone does); else from main, as every clone does.
+    const sharedBuffer = planned?.joined
+      ? await resolveRef(root, `refs/remotes/${planned.server.remote}/${repo.buffer_branch}`)
+      : null;
+    bufferHead = await ensureBufferBranch(core, repo, sharedBuffer ?? mainHead, known);
     // Where the buffer starts: red runs bisect GitSwarm's merges after it, never the project's past.
     await recordBufferBaseline(core, repo, bufferHead);
     repo = { ...repo, buffer_baseline: repo.buffer_baseline ?? bufferHead };

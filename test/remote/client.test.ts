@@ -127,6 +127,10 @@ describe('GitSwarmClient', () => {
     expect(newer.code).toBe('server_incompatible');
     expect(newer.message).toContain('version 99');
     expect(newer.hint).toContain('Upgrade gitswarm');
+    // A write is never sent to a server that failed the check (a read may go out alongside it).
+    const write = await caught(new GitSwarmClient({ url: fake.url }).post('/repos', { name: 'x' }));
+    expect(write.code).toBe('server_incompatible');
+    expect(fake.requests.filter((r) => r.method !== 'GET')).toEqual([]);
     await fake.close();
 
     fake = await fakeServer((_request, response) => {
@@ -136,7 +140,7 @@ describe('GitSwarmClient', () => {
     const other = await caught(new GitSwarmClient({ url: fake.url }).get('/agents'));
     expect(other.code).toBe('server_incompatible');
     expect(other.message).toContain('is not a GitSwarm server');
-    expect(fake.requests.map((r) => r.url)).toEqual(['/api/v1/meta']);
+    expect(fake.requests.map((r) => r.url)).toContain('/api/v1/meta');
   });
 
   it('a server that does not answer in time is unreachable (after the retries)', async () => {
@@ -147,7 +151,9 @@ describe('GitSwarmClient', () => {
     const error = await caught(client.get('/agents'));
     expect(error.code).toBe('server_unreachable');
     expect(error.message).toContain('no answer within 0.1 s');
-    expect(fake.requests).toHaveLength(2);
+    // The check and the read, each tried twice.
+    expect(fake.requests.filter((r) => r.url === '/api/v1/meta')).toHaveLength(2);
+    expect(fake.requests.filter((r) => r.url === '/api/v1/agents')).toHaveLength(2);
   });
 });
 

@@ -114,12 +114,22 @@ for (const dialect of DIALECTS) {
         access: 'admin',
       });
 
+      // The shared buffer moved on the remote (a merge another clone pushed).
+      a.git(['checkout', '-q', '-b', 'pushed-merge']);
+      a.git(['commit', '-q', '--allow-empty', '-m', 'merged work']);
+      const sharedBuffer = a.git(['rev-parse', 'HEAD']);
+      a.git(['push', '-q', 'origin', 'pushed-merge:buffer']);
+      a.git(['checkout', '-q', 'main']);
+
       // A second machine joins by name and registers bob: no new repository, no role.
       const b = world.clone('ci-runner');
       // The server repository took the clone's directory name.
       const join2 = await b.run(['init', '--server', server.url, '--repo', 'LAPTOP', '--json']);
       expect(join2.code, join2.stderr + join2.stdout).toBe(0);
       expect(join2.json<{ server: { repo_id: string } }>().server.repo_id).toBe(repoId);
+      // Its buffer starts where the shared one is, not at main.
+      expect(b.git(['rev-parse', 'buffer'])).toBe(sharedBuffer);
+      expect(b.git(['rev-parse', 'main'])).not.toBe(sharedBuffer);
       const bob = await b.run(['agent', 'register', 'bob', '--json']);
       expect(bob.code, bob.stderr).toBe(0);
       expect(bob.json<{ agent: { role: null }; server: { created_repo: boolean } }>()).toMatchObject({

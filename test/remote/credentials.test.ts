@@ -86,4 +86,70 @@ describe('credentials file', () => {
     expect(error).toBeInstanceOf(GitSwarmError);
     expect((error as GitSwarmError).code).toBe('invalid_input');
   });
+
+  it('skips malformed entries, and replaces an agent’s key by id or by name only', () => {
+    const env = { XDG_CONFIG_HOME: join(dir, 'mixed') };
+    mkdirSync(join(dir, 'mixed', 'gitswarm'), { recursive: true });
+    writeFileSync(
+      credentialsPath(env),
+      JSON.stringify({
+        version: 1,
+        servers: {
+          'http://a:1': {
+            agents: [
+              { agent_id: 'ok', agent_name: 'ok', api_key: 'gs_ok' },
+              { agent_id: 'no-key', agent_name: 'no-key' },
+              { agent_name: 'no-id', api_key: 'gs_x' },
+              { agent_id: 'no-name', api_key: 'gs_y' },
+              null,
+            ],
+          },
+          'http://b:2': { agents: 'not a list' },
+          'http://c:3': null,
+        },
+      }),
+    );
+    expect(storedKeys(env, 'http://a:1').map((k) => k.agent_id)).toEqual(['ok']);
+    expect(storedKeys(env, 'http://b:2')).toEqual([]);
+    expect(storedKeys(env, 'http://c:3')).toEqual([]);
+    // Same id, new name (renamed): replaced. Same name, other id: replaced. Others stay.
+    saveStoredKey(env, 'http://a:1', { agent_id: 'other', agent_name: 'other', api_key: 'gs_other' });
+    saveStoredKey(env, 'http://a:1', { agent_id: 'ok', agent_name: 'renamed', api_key: 'gs_1' });
+    expect(storedKeys(env, 'http://a:1').map((k) => [k.agent_id, k.agent_name, k.api_key])).toEqual([
+      ['other', 'other', 'gs_other'],
+      ['ok', 'renamed', 'gs_1'],
+    ]);
+    saveStoredKey(env, 'http://a:1', { agent_id: 'new-id', agent_name: 'RENAMED', api_key: 'gs_2' });
+    expect(storedKeys(env, 'http://a:1').map((k) => [k.agent_id, k.api_key])).toEqual([
+      ['other', 'gs_other'],
+      ['new-id', 'gs_2'],
+    ]);
+    const saved = readCredentials(env).servers['http://a:1']?.agents.at(-1);
+    expect(saved?.saved_at).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+  });
+
+  it('writes beside a repository but not inside it', () => {
+    const repo = join(dir, 'repo');
+    const beside = { XDG_CONFIG_HOME: join(dir, 'repo-config') };
+    expect(
+      saveStoredKey(
+        beside,
+        'http://a:1',
+        { agent_id: 'i', agent_name: 'n', api_key: 'k' },
+        { notInside: repo },
+      ),
+    ).toBe(join(dir, 'repo-config', 'gitswarm', 'credentials.json'));
+    expect(() =>
+      saveStoredKey(
+        { XDG_CONFIG_HOME: repo },
+        'http://a:1',
+        { agent_id: 'i', agent_name: 'n', api_key: 'k' },
+        {
+          notInside: repo,
+        },
+      ),
+    ).toThrow(
+      expect.objectContaining({ code: 'invalid_input', hint: expect.stringContaining('XDG_CONFIG_HOME') }),
+    );
+  });
 });
