@@ -141,6 +141,11 @@ function retryAfterMs(header: string | null): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
+/** A hint that tells an HTTP client what to send (`GET /api/v1/…`, a header), not a CLI user what to run. */
+export function speaksHttp(hint: string): boolean {
+  return /\b(GET|POST|PUT|PATCH|DELETE) \/api\/v1\/|\bAuthorization: Bearer\b/.test(hint);
+}
+
 export class GitSwarmClient {
   readonly url: string;
   readonly apiKey: string | undefined;
@@ -414,7 +419,8 @@ export class GitSwarmClient {
         code,
         typeof message === 'string' ? message : `${method} ${path} failed (${status}).`,
         {
-          ...(typeof hint === 'string' ? { hint } : {}),
+          // The server's hints name HTTP requests; the command line's own hint for the code fits a CLI user.
+          ...(typeof hint === 'string' && !speaksHttp(hint) ? { hint } : {}),
           details: { ...details, http_status: status },
         },
       );

@@ -121,6 +121,24 @@ describe('GitSwarmClient', () => {
     expect(fake.requests.at(-1)?.headers.authorization).toBe('Bearer gs_x');
   });
 
+  it("gives a CLI user the command line's hint where the server's names an HTTP request", async () => {
+    fake = await fakeServer((request, response) => {
+      if (request.url === '/api/v1/meta') return json(response, 200, META);
+      json(response, 409, {
+        error: {
+          code: 'no_consensus',
+          message: 'Not yet.',
+          hint: 'See the numbers with: GET /api/v1/streams/:id/consensus',
+        },
+      });
+    });
+    const error = await caught(
+      new GitSwarmClient({ url: fake.url, apiKey: 'gs_x' }).post('/streams/s/merge'),
+    );
+    expect(error.code).toBe('no_consensus');
+    expect(error.hint).toBe('See the numbers with: gitswarm consensus <stream>');
+  });
+
   it('refuses a server of another API version, and a URL that is not GitSwarm', async () => {
     fake = await fakeServer((_request, response) => json(response, 200, { ...META, api_version: 99 }));
     const newer = await caught(new GitSwarmClient({ url: fake.url }).get('/agents'));
