@@ -4,18 +4,23 @@
  * stream of that name (else the newest of that name).
  */
 import { GitSwarmError, isGitSwarmError } from '../errors.js';
-import type { RemoteStream, ServerApi } from './server-api.js';
+import type { RemoteStream } from './server-api.js';
 
 const BRANCH_PREFIX = 'stream/';
+const STREAM_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$/;
 const LIVE = new Set(['active', 'in_review', 'conflicted']);
 
-export async function findServerStream(api: ServerApi, repoId: string, ref: string): Promise<RemoteStream> {
+type ServerStream = RemoteStream & { repo_id: string };
+
+export async function findServerStream<S extends ServerStream = ServerStream>(
+  api: { get<T>(path: string): Promise<T> },
+  repoId: string,
+  ref: string,
+): Promise<S> {
   const id = ref.startsWith(BRANCH_PREFIX) ? ref.slice(BRANCH_PREFIX.length) : ref;
-  if (/^[A-Za-z0-9._-]{1,36}$/.test(id)) {
+  if (STREAM_ID.test(id)) {
     try {
-      const { stream } = await api.get<{ stream: RemoteStream & { repo_id: string } }>(
-        `/streams/${encodeURIComponent(id)}`,
-      );
+      const { stream } = await api.get<{ stream: S }>(`/streams/${encodeURIComponent(id)}`);
       if (stream.repo_id === repoId) return stream;
     } catch (error) {
       // Not an id, or (through a cache) an id never read before: the list may still name it.
@@ -23,10 +28,9 @@ export async function findServerStream(api: ServerApi, repoId: string, ref: stri
       if (!lookOn.some((code) => isGitSwarmError(error, code))) throw error;
     }
   }
-  const { streams } = await api.get<{ streams: (RemoteStream & { created_at: string })[] }>(
-    `/repos/${encodeURIComponent(repoId)}/streams`,
-  );
-  const byBranch = streams.find((s) => s.branch === ref);
+  const { streams } = await api.get<{ streams: S[] }>(`/repos/${encodeURIComponent(repoId)}/streams`);
+  // By id too: offline, the cached list may name a stream whose own record was never read.
+  const byBranch = streams.find((s) => s.id === id || s.branch === ref);
   if (byBranch) return byBranch;
   const named = streams.filter((s) => s.name === ref).reverse();
   const found = named.find((s) => LIVE.has(s.status)) ?? named[0];

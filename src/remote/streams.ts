@@ -3,8 +3,8 @@
  * server records, and the server's view of the repository. The server decides; this module only
  * asks. Git work stays local (src/engine/remote.ts shares branches through the remote).
  */
-import { GitSwarmError, isGitSwarmError } from '../errors.js';
 import type { Repo, Stream } from '../store/index.js';
+import { findServerStream } from './stream-ref.js';
 
 /** The calls Mode B stream commands make on the server (the HTTP client of src/remote/client.ts). */
 export interface StreamsServer {
@@ -45,9 +45,6 @@ export async function sendReport<T>(
   return sent.queued ? { queued: true, body: sent.body } : { queued: false, body: sent.body as T };
 }
 
-const STREAM_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,35}$/;
-const BRANCH_PREFIX = 'stream/';
-
 /** The repository as the server records it (settings, buffer branch, merge mode). */
 export async function getServerRepo(deps: RemoteStreamsDeps): Promise<Repo> {
   return (await deps.server.get<{ repo: Repo }>(`/repos/${encodeURIComponent(deps.repoId)}`)).repo;
@@ -64,33 +61,12 @@ export async function listServerStreams(deps: RemoteStreamsDeps): Promise<Stream
     .streams;
 }
 
-const LIVE: readonly Stream['status'][] = ['active', 'in_review', 'conflicted'];
-
 /**
  * Finds a stream by id, branch (`stream/<id>`) or name, as the local `getStream` does: an id or
  * branch first, then the newest live stream of that name, else the newest of that name.
  */
-export async function resolveServerStream(deps: RemoteStreamsDeps, ref: string): Promise<Stream> {
-  const id = ref.startsWith(BRANCH_PREFIX) ? ref.slice(BRANCH_PREFIX.length) : ref;
-  if (STREAM_ID.test(id)) {
-    try {
-      const stream = await getServerStream(deps, id);
-      if (stream.repo_id === deps.repoId) return stream;
-    } catch (error) {
-      // Not an id, or (offline) not in the cache by id: the list may still name it.
-      const tryList = ['stream_not_found', 'not_found', 'server_unreachable'] as const;
-      if (!tryList.some((code) => isGitSwarmError(error, code))) throw error;
-    }
-  }
-  const streams = await listServerStreams(deps);
-  const byBranch = streams.find((s) => s.id === id || s.branch === ref);
-  if (byBranch) return byBranch;
-  const named = streams.filter((s) => s.name === ref).reverse();
-  const found = named.find((s) => LIVE.includes(s.status)) ?? named[0];
-  if (!found) {
-    throw new GitSwarmError('stream_not_found', `No stream ${JSON.stringify(ref)} in this repository.`);
-  }
-  return found;
+export function resolveServerStream(deps: RemoteStreamsDeps, ref: string): Promise<Stream> {
+  return findServerStream<Stream>(deps.server, deps.repoId, ref);
 }
 
 /** The stream commands' view of a connected command's context (the seam's client and connection). */
