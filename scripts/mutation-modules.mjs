@@ -43,6 +43,8 @@ export const MODULES = {
       'test/core/proposals.test.ts',
       'test/core/proposals-concurrency.test.ts',
       'test/core/governance-flow.test.ts',
+      'test/core/repo-archived.test.ts',
+      'test/core/scheduler.test.ts',
       'test/mutation/proposals.test.ts',
     ],
   },
