@@ -325,7 +325,12 @@ for (const dialect of DIALECTS) {
       });
       expect(cancelled.status).toBe('cancelled');
       const [activity] = (await activityOf(world, 'election.cancelled')).slice(-1);
-      expect(activity).toMatchObject({ agent_id: null, target_id: election.id, repo_id: repo.id });
+      expect(activity).toMatchObject({
+        agent_id: null,
+        target_type: 'election',
+        target_id: election.id,
+        repo_id: repo.id,
+      });
       expect(activity?.metadata).toEqual({ reason: 'too_few_candidates' });
     });
   });
