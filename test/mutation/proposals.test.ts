@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCouncil, joinCouncil } from '../../src/core/council.js';
+import { mergeStream } from '../../src/core/federation.js';
 import {
   executePendingProposals,
   executeProposal,
@@ -34,7 +35,9 @@ import {
   openWorld,
   type World,
 } from '../core/council-setup.js';
+import { approve, useGitStore, workOn } from '../helpers/federation-fixture.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
+import { seedAgent } from '../helpers/streams-fixture.js';
 
 const HINT = 'See the fields of each proposal type in: gitswarm council propose --help';
 
@@ -625,6 +628,85 @@ for (const dialect of DIALECTS) {
         'invalid_state',
       );
       expect(error.message).toBe(`Stream ${stream.id} is abandoned; it is no longer in the queue.`);
+    });
+  });
+}
+
+for (const dialect of DIALECTS) {
+  describe(`${dialectLabel(dialect)}: a council revert, on real git`, () => {
+    const fixture = useGitStore(dialect);
+
+    it('without a reason the revert names the proposal; a revert that conflicts is a failed execution', async () => {
+      const { deps, seeded, repo, git, coder } = await fixture.seedWithCoder({
+        merge_mode: 'review',
+        ownership_model: 'guild',
+        min_reviews: 1,
+      });
+      await createCouncil(deps, {
+        repo,
+        actor: seeded.owner,
+        settings: {
+          min_karma: 0,
+          min_contributions: 0,
+          min_members: 3,
+          standard_quorum: 2,
+          critical_quorum: 3,
+        },
+      });
+      const councillors: Agent[] = [];
+      for (let i = 0; i < 3; i++) {
+        const agent = await seedAgent(deps, 'councillor');
+        await joinCouncil(deps, { repo, agent });
+        councillors.push(agent);
+      }
+      const decide = async (actionData: unknown) => {
+        const proposal = await createProposal(deps, {
+          repo,
+          proposer: councillors[0]!,
+          type: 'revert_stream',
+          title: 'Revert',
+          actionData,
+        });
+        let outcome = await voteOnProposal(deps, {
+          repo,
+          proposal: proposal.id,
+          voter: councillors[0]!,
+          vote: 'for',
+        });
+        for (const voter of councillors.slice(1)) {
+          outcome = await voteOnProposal(deps, { repo, proposal: proposal.id, voter, vote: 'for' });
+        }
+        return outcome.proposal;
+      };
+      const first = await workOn(deps, seeded, coder, { 'a.txt': 'one\n' });
+      await approve(deps, seeded, first.stream, coder);
+      await mergeStream(deps, { repo, stream: first.stream, actor: seeded.maintainer });
+      const other = await seedAgent(deps, 'other');
+      const second = await workOn(deps, seeded, other, { 'a.txt': 'two\n' });
+      await approve(deps, seeded, second.stream, other);
+      await mergeStream(deps, { repo, stream: second.stream, actor: seeded.maintainer });
+      const buffer = await git.rev('buffer');
+
+      // The first stream's change was changed again since: its revert conflicts, nothing moves.
+      const conflicted = await decide({ stream_id: first.stream.id });
+      expect(conflicted).toMatchObject({
+        status: 'passed',
+        executed: false,
+        execution_result: {
+          ok: false,
+          error: {
+            code: 'conflict',
+            message: `Reverting stream ${first.stream.id} conflicts with later changes.`,
+          },
+        },
+      });
+      expect(await git.rev('buffer')).toBe(buffer);
+
+      const reverted = await decide({ stream_id: second.stream.id });
+      expect(reverted).toMatchObject({ executed: true, execution_result: { ok: true, reverted: true } });
+      const message = await git.run(['log', '-1', '--format=%B', 'buffer']);
+      expect(message).toContain(`Reason: Council proposal ${reverted.id}`);
+      expect(await git.show('buffer', 'a.txt')).toBe('one');
     });
   });
 }
