@@ -24,6 +24,7 @@ import {
   voteOnProposal,
   withdrawProposal,
 } from '../../src/core/proposals.js';
+import { archiveRepo } from '../../src/core/repo-archive.js';
 import type { Agent, Council, Repo } from '../../src/store/index.js';
 import { toJson } from '../../src/store/index.js';
 import {
@@ -615,6 +616,44 @@ for (const dialect of DIALECTS) {
       expect(revoked?.metadata).toEqual({ agent: agent.name });
     });
 
+    it('only a passed proposal never attempted executes: not an open one, not a failed one again', async () => {
+      const author = await makeAgent(world);
+      const stream = await insertStream(world, author, 'active');
+      const open = await propose('reorder_queue', { stream_id: stream.id, priority: 5 });
+      expect(await executeProposal(world.deps, repo, open.id)).toMatchObject({
+        status: 'open',
+        executed: false,
+        execution_result: null,
+      });
+      // A passed proposal whose execution failed is not retried, even once it could succeed.
+      await world.store.db
+        .updateTable('gitswarm_council_proposals')
+        .set({
+          status: 'passed',
+          execution_result: toJson({
+            ok: false,
+            error: { code: 'conflict', message: 'earlier' },
+            attempted_at: 'x',
+          }),
+        })
+        .where('id', '=', open.id)
+        .execute();
+      const again = await executeProposal(world.deps, repo, open.id);
+      expect(again).toMatchObject({
+        executed: false,
+        execution_result: { ok: false, error: { message: 'earlier' } },
+      });
+      const row = await world.store.db
+        .selectFrom('gitswarm_streams')
+        .select('merge_priority')
+        .where('id', '=', stream.id)
+        .executeTakeFirstOrThrow();
+      expect(row.merge_priority).toBe(0);
+      await expect(executeProposal(world.deps, repo, 'no-such-proposal')).rejects.toThrow(
+        'Proposal no-such-proposal vanished',
+      );
+    });
+
     it('setMergePriority refuses a stream that left the queue, naming it', async () => {
       const author = await makeAgent(world);
       const stream = await insertStream(world, author, 'abandoned');
@@ -707,6 +746,62 @@ for (const dialect of DIALECTS) {
       const message = await git.run(['log', '-1', '--format=%B', 'buffer']);
       expect(message).toContain(`Reason: Council proposal ${reverted.id}`);
       expect(await git.show('buffer', 'a.txt')).toBe('one');
+    });
+  });
+}
+
+for (const dialect of DIALECTS) {
+  describe(`${dialectLabel(dialect)}: an archived repository, a council git action`, () => {
+    let world: World;
+    let members: Agent[];
+    beforeAll(async () => {
+      world = await openWorld(dialect);
+      await createCouncil(world.deps, {
+        repo: world.repo,
+        actor: world.owner,
+        settings: { min_members: 2, standard_quorum: 2, critical_quorum: 2 },
+      });
+      members = [];
+      for (let i = 0; i < 2; i++) {
+        const agent = await makeAgent(world);
+        await joinCouncil(world.deps, { repo: world.repo, agent });
+        members.push(agent);
+      }
+    });
+    afterAll(async () => {
+      await world.store.close();
+    });
+
+    it('a promote passed before the archiving is refused when it executes, and recorded as failed', async () => {
+      const { repo } = world;
+      const proposal = await createProposal(world.deps, {
+        repo,
+        proposer: members[0]!,
+        type: 'promote',
+        title: 'promote',
+        actionData: {},
+      });
+      await world.store.db
+        .updateTable('gitswarm_council_proposals')
+        .set({ status: 'passed', resolution_reason: 'majority_for', votes_for: 2 })
+        .where('id', '=', proposal.id)
+        .execute();
+      await archiveRepo(world.deps, world.store.db, { repo, actor: world.owner });
+      const executed = await executeProposal(world.deps, repo, proposal.id);
+      expect(executed).toMatchObject({
+        status: 'passed',
+        executed: false,
+        executed_at: null,
+        execution_result: { ok: false, error: { code: 'invalid_state' } },
+      });
+      const error = (executed.execution_result as { error: { message: string } }).error;
+      expect(error.message).toContain(`Repository ${repo.name} is archived`);
+      const promotions = await world.store.db
+        .selectFrom('gitswarm_promotions')
+        .select('id')
+        .where('repo_id', '=', repo.id)
+        .execute();
+      expect(promotions).toEqual([]);
     });
   });
 }
