@@ -124,6 +124,13 @@ for (const dialect of DIALECTS) {
         expect([type, error.message]).toEqual([type, message]);
         expect((error as Error & { hint?: string }).hint).toBe(HINT);
       }
+      // A list of setting names is no settings object, even with a known name in it.
+      const list = await expectCode(
+        validateActionData(db, repo, 'change_settings', { settings: ['min_reviews'] }),
+        'invalid_input',
+      );
+      expect(list.message).toBe('Invalid change_settings data: name at least one setting.');
+      expect(await validateActionData(db, repo, 'promote', null)).toEqual({});
       const missing = await expectCode(
         validateActionData(db, repo, 'add_maintainer', { agent_id: 'ghost' }),
         'agent_not_found',
