@@ -101,6 +101,11 @@ for (const dialect of DIALECTS) {
           { agent_id: agent.id, extra: 1 },
           'Invalid add_maintainer data: unknown field "extra" (expected agent_id).',
         ],
+        [
+          'modify_access',
+          { agent_id: agent.id, level: 'read', extra: 1 },
+          'Invalid modify_access data: unknown field "extra" (expected agent_id, level).',
+        ],
         ['add_maintainer', { agent_id: '' }, 'Invalid add_maintainer data: agent_id is required.'],
         ['add_maintainer', { agent_id: 7 }, 'Invalid add_maintainer data: agent_id is required.'],
         [
@@ -389,6 +394,8 @@ for (const dialect of DIALECTS) {
       });
       const missing = await expectCode(vote('ffffffff', members[2]!, 'for'), 'proposal_not_found');
       expect(missing.message).toBe('No proposal ffffffff');
+      const unknown = await expectCode(showProposal(world.deps, repo, 'eeeeeeee'), 'proposal_not_found');
+      expect(unknown.message).toBe('No proposal eeeeeeee');
     });
 
     it('a proposal expires at the very instant of expires_at, not a millisecond later', async () => {
@@ -656,8 +663,8 @@ for (const dialect of DIALECTS) {
         .where('id', '=', stream.id)
         .executeTakeFirstOrThrow();
       expect(row.merge_priority).toBe(0);
-      await expect(executeProposal(world.deps, repo, 'no-such-proposal')).rejects.toThrow(
-        'Proposal no-such-proposal vanished',
+      await expect(executeProposal(world.deps, repo, '00000000-0000-4000-8000-000000000000')).rejects.toThrow(
+        'Proposal 00000000-0000-4000-8000-000000000000 vanished',
       );
     });
 
