@@ -41,8 +41,9 @@ export const MODULES = {
     mutate: ['src/core/proposals.ts', 'src/core/proposal-execution.ts'],
     tests: [
       'test/core/proposals.test.ts',
-      'test/core/proposals-concurrency.test.ts',
       'test/core/governance-flow.test.ts',
+      'test/core/repo-archived.test.ts',
+      'test/core/scheduler.test.ts',
       'test/mutation/proposals.test.ts',
     ],
   },
