@@ -116,7 +116,13 @@ export const MODULES = {
   },
   sandbox: {
     mutate: ['src/engine/sandbox*.ts'],
-    tests: ['test/engine/sandbox.test.ts', 'test/mutation/sandbox.test.ts'],
+    tests: [
+      'test/engine/sandbox.test.ts',
+      'test/engine/sandbox-isolation.test.ts',
+      'test/engine/sandbox-limits.test.ts',
+      'test/engine/sandbox-deps.test.ts',
+      'test/mutation/sandbox.test.ts',
+    ],
   },
 };
 
