@@ -28,6 +28,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createRunCgroup } from '../../src/engine/cgroup.js';
 import {
   assertSandboxAvailable,
   checkSandbox,
@@ -52,6 +53,12 @@ import {
   toolchainPrefixes,
 } from '../../src/engine/sandbox-root.js';
 import { GitSwarmError } from '../../src/errors.js';
+
+const cgroupsWork = (() => {
+  const probe = createRunCgroup({ memoryMb: 64, maxProcesses: 8, cpuWeight: 100 });
+  if (probe.ok) void probe.cgroup.destroy();
+  return probe.ok;
+})();
 
 let root: string;
 beforeAll(() => {
@@ -294,8 +301,15 @@ describe('the bubblewrap argument vector', () => {
     const work = freshDir('work');
     process.env.HTTP_PROXY = 'http://proxy.invalid:3128';
     process.env.https_proxy = 'http://proxy.invalid:3129';
-    await runSandboxed({ ...baseOptions(tools, work), network: true });
-    await runSandboxed({ ...baseOptions(tools, work), network: false });
+    // A toolchain under /var/tmp is shown, never widened to it; a hidden one is not shown.
+    const searchPath = `${tools.searchPath}:/var/tmp/bin:/opt/hidden-tool/bin`;
+    await runSandboxed({ ...baseOptions(tools, work), searchPath, network: true });
+    await runSandboxed({
+      ...baseOptions(tools, work),
+      searchPath,
+      network: false,
+      hiddenPaths: ['/opt/hidden-tool'],
+    });
     const runs = tools.calls().filter((call) => call.tool === 'bwrap' && call.args.includes('--'));
     expect(runs).toHaveLength(2);
     const [open, closed] = runs.map((run) => run.args) as [string[], string[]];
@@ -309,6 +323,15 @@ describe('the bubblewrap argument vector', () => {
     });
     expect(env(closed)).not.toHaveProperty('HTTP_PROXY');
     expect(env(closed)).not.toHaveProperty('https_proxy');
+    expect(valuesOf(open, '--ro-bind-try', 2)).toEqual([
+      [tools.dir, tools.dir],
+      ['/var/tmp/bin', '/var/tmp/bin'],
+      ['/opt/hidden-tool', '/opt/hidden-tool'],
+    ]);
+    expect(valuesOf(closed, '--ro-bind-try', 2)).toEqual([
+      [tools.dir, tools.dir],
+      ['/var/tmp/bin', '/var/tmp/bin'],
+    ]);
   });
 
   it('covers what only its owner may read in a toolchain folder, three levels down', async () => {
@@ -342,6 +365,21 @@ describe('the bubblewrap argument vector', () => {
         .sort(),
     );
     expect(covered).not.toContain(join(tools.dir, 'a', 'b', 'c', 'deeper.key'));
+  });
+
+  it.skipIf(!cgroupsWork)('joins a cgroup of its own, reports it, and removes it after the run', async () => {
+    const tools = standIns({ prlimit: true });
+    const work = freshDir('work');
+    const result = await runSandboxed({ ...baseOptions(tools, work), cgroups: true, maxProcesses: 9 });
+    expect(result.exitCode).toBe(0);
+    expect(result.cgroup === 1 || result.cgroup === 2).toBe(true);
+    expect(result.hits).toEqual({ oomKills: 0, forkRefusals: 0 });
+    expect(result.limits).toContain('pids.max 9');
+    const group = /^cgroup v\d (\S+):/.exec(result.limits)?.[1] ?? '';
+    expect(group).toMatch(/\/gitswarm\/run-/);
+    expect(existsSync(group)).toBe(false);
+    // No prlimit: the group holds the limits. bwrap is started by the group's join line.
+    expect(tools.calls().map((call) => call.tool)).toEqual(['bwrap', 'bwrap']);
   });
 
   it('uses prlimit with the address space in bytes and the process count, and says so', async () => {
@@ -413,6 +451,24 @@ describe('without a sandbox', () => {
       ),
     ).toBe(true);
     expect(text).toContain(`cwd=${work} home=/root-of-test tmp=${tmpdir()} ci=true st=1 x=given s=[]\n`);
+  });
+
+  it('gives the command no input and leaves no exit listener behind', async () => {
+    const work = freshDir('work');
+    const output: string[] = [];
+    const listeners = process.listenerCount('exit');
+    const result = await runSandboxed({
+      command: 'if read line; then echo "got=$line"; else echo "eof"; fi',
+      workdir: work,
+      mode: 'none',
+      timeoutMs: 10_000,
+      memoryMb: 256,
+      cgroups: false,
+      output: (chunk) => output.push(chunk),
+    });
+    expect(result).toMatchObject({ exitCode: 0, timedOut: false });
+    expect(output.join('')).toContain('eof\n');
+    expect(process.listenerCount('exit')).toBe(listeners);
   });
 
   it('decodes output split inside a UTF-8 character', async () => {
@@ -660,12 +716,12 @@ describe("the sandbox's file system", () => {
     process.env.HOME = '/srv/me';
     expect(
       toolchainPrefixes(
-        '/srv/me/bin:/srv/me:/usrx/bin:/usr/local/bin:/lib/x:/opt/a/bin:/opt/a/sub/bin:/opt/b/tools',
+        '/srv/me/bin:/srv/me:/usrx/bin:/usr/local/bin:/lib/x:/opt/a/bin:/opt/a/sub/bin:/opt/b/tools:/home/maya/bin:/opt/c/tools',
         {
           forbidden: ['/opt/b'],
         },
       ),
-    ).toEqual(['/srv/me/bin', '/usrx/bin', '/opt/a', '/opt/a/sub']);
+    ).toEqual(['/srv/me/bin', '/usrx/bin', '/opt/a', '/opt/a/sub', '/home/maya/bin', '/opt/c/tools']);
     process.env.HOME = 'relative-home';
     expect(toolchainPrefixes('/srv/me/bin')).toEqual(['/srv/me']);
     expect(toolchainPrefixes('/opt/x/bin', { forbidden: ['/opt/x/bin/inner'] })).toEqual([]);
