@@ -93,6 +93,8 @@ export const MODULES = {
       'test/core/stream-cascade.test.ts',
       'test/core/streams.test.ts',
       'test/core/federation-recovery.test.ts',
+      'test/core/federation-buffer.test.ts',
+      'test/core/branch-rules-merge.test.ts',
       'test/mutation/streams.test.ts',
     ],
   },
