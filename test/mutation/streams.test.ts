@@ -53,7 +53,7 @@ describe('needsRebase and recoveredStatus', () => {
   });
   it('returns to review when the stream was submitted, else to active', () => {
     expect(recoveredStatus(stream({ review_status: null }))).toBe('active');
-    expect(recoveredStatus(stream({ review_status: 'pending' }))).toBe('in_review');
+    expect(recoveredStatus(stream({ review_status: 'changes_requested' }))).toBe('in_review');
   });
 });
 
