@@ -111,6 +111,9 @@ done
     `${recorder('bwrap')}
 if [ "$1" = "--help" ]; then printf '%s\\n' '${options.help ?? 'usage: bwrap [OPTIONS...] [--] COMMAND'}'; exit 0; fi
 case " $* " in *" -- "*) ;; *)
+  # The overlay probe (it starts with --ro-bind) touches its last argument, as the real one does.
+  for last; do :; done
+  if [ "$1" = "--ro-bind" ]; then : > "$last"; fi
   ${options.probeStderr ? `printf '%b' '${options.probeStderr}' >&2` : ''}
   ${options.probeExit === -9 ? 'kill -9 $$' : `exit ${options.probeExit ?? 0}`}
 esac
@@ -147,7 +150,15 @@ function valuesOf(args: readonly string[], flag: string, arity: number): string[
   return found;
 }
 
-const SAVED_ENV = ['HTTP_PROXY', 'https_proxy', 'LANG', 'TZ', 'GITSWARM_TEST_SECRET', 'HOME'] as const;
+const SAVED_ENV = [
+  'TMPDIR',
+  'HTTP_PROXY',
+  'https_proxy',
+  'LANG',
+  'TZ',
+  'GITSWARM_TEST_SECRET',
+  'HOME',
+] as const;
 let savedEnv: Record<string, string | undefined>;
 beforeEach(() => {
   savedEnv = Object.fromEntries(SAVED_ENV.map((key) => [key, process.env[key]]));
@@ -194,6 +205,8 @@ describe('the bubblewrap argument vector', () => {
     const replacement = join(freshDir('replacement'), 'config');
     writeFileSync(replacement, '');
     process.env.LANG = 'C.UTF-8';
+    // The host's temporary folder is not the sandbox's.
+    process.env.TMPDIR = root;
     process.env.TZ = 'Europe/Paris';
     process.env.HTTP_PROXY = 'http://proxy.invalid:3128';
     process.env.GITSWARM_TEST_SECRET = 'hunter2';
@@ -431,6 +444,7 @@ describe('without a sandbox', () => {
     const work = freshDir('work');
     process.env.GITSWARM_TEST_SECRET = 'hunter2';
     process.env.HOME = '/root-of-test';
+    process.env.TMPDIR = root;
     const output: string[] = [];
     const result = await runSandboxed({
       command:
@@ -450,7 +464,7 @@ describe('without a sandbox', () => {
         'gitswarm: warning: running the stabilize command WITHOUT a sandbox (sandbox = none): it has network access and can write anywhere this user can.\n',
       ),
     ).toBe(true);
-    expect(text).toContain(`cwd=${work} home=/root-of-test tmp=${tmpdir()} ci=true st=1 x=given s=[]\n`);
+    expect(text).toContain(`cwd=${work} home=/root-of-test tmp=${root} ci=true st=1 x=given s=[]\n`);
   });
 
   it('gives the command no input and leaves no exit listener behind', async () => {
@@ -528,7 +542,7 @@ describe('the bubblewrap probes', () => {
   it('a failing probe says why (the first line of its error, else its exit) and is not remembered', async () => {
     const failing = standIns({
       probeExit: 1,
-      probeStderr: 'bwrap: No permissions to create new namespace\\nsecond line',
+      probeStderr: '\\nbwrap: No permissions to create new namespace\\nsecond line',
     });
     const check = await checkSandbox(failing.searchPath);
     expect(check).toEqual({
@@ -608,6 +622,11 @@ describe('the bubblewrap probes', () => {
     expect(dir.startsWith(join(tmpdir(), 'gitswarm-overlay-probe-'))).toBe(true);
     expect(existsSync(dir)).toBe(false);
     expect(calls[2]?.env.PATH).toBe(modern.searchPath);
+    // Forgetting the checks probes again: this bwrap no longer knows the option.
+    writeScript(join(modern.bin, 'bwrap'), `case "$1" in --help) echo 'usage'; exit 0;; *) exit 0;; esac`);
+    expect(await supportsTmpOverlay(modern.searchPath)).toBe(true);
+    forgetSandboxChecks();
+    expect(await supportsTmpOverlay(modern.searchPath)).toBe(false);
 
     const broken = standIns();
     // Knows the option, passes the sandbox probe, but the overlay mount fails.
@@ -818,7 +837,7 @@ describe('dependency folders and the git config shown to a run', () => {
     );
     expect(error.code).toBe('sandbox_unavailable');
     expect(error.message).toMatch(
-      /^Could not copy the dependency folder gone-folder into the test worktree: cp: .*gone.*No such file/,
+      /^Could not copy the dependency folder gone-folder into the test worktree: cp: .*gone.*No such file or directory$/,
     );
   });
 
