@@ -506,6 +506,7 @@ describe('without a sandbox', () => {
 
   it('refuses with sandbox_unavailable when the command cannot be started', async () => {
     const missing = join(root, 'no-such-worktree');
+    const listeners = process.listenerCount('exit');
     const error = await refusal(
       runSandboxed({
         command: 'true',
@@ -518,6 +519,7 @@ describe('without a sandbox', () => {
     );
     expect(error.code).toBe('sandbox_unavailable');
     expect(error.message).toMatch(/^Could not start the stabilize command: .*ENOENT/);
+    expect(process.listenerCount('exit')).toBe(listeners);
   });
 });
 
@@ -582,6 +584,18 @@ describe('the bubblewrap probes', () => {
       ok: false,
       reason: 'bubblewrap cannot create a sandbox here: exit SIGKILL',
     });
+  });
+
+  it('a bwrap that cannot be executed fails the probe with the reason', async () => {
+    const tools = standIns();
+    // A folder passes the executable check (its x bit) but cannot be started.
+    rmSync(join(tools.bin, 'bwrap'));
+    mkdirSync(join(tools.bin, 'bwrap'));
+    const check = await checkSandbox(tools.searchPath);
+    expect(check).toMatchObject({ ok: false });
+    expect((check as { reason: string }).reason).toMatch(
+      /^bubblewrap cannot create a sandbox here: spawn .*bwrap (ENOEXEC|EACCES)/,
+    );
   });
 
   it('a missing bwrap is named with how to install it', async () => {
