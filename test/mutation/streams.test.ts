@@ -469,10 +469,12 @@ for (const dialect of DIALECTS) {
       const oplog = new OpLog(deps.store, repo.id, deps.clock);
       const op = await fx.store.db
         .selectFrom('gitswarm_operations')
-        .select('id')
+        .select(['id', 'agent_id'])
         .where('repo_id', '=', repo.id)
         .where('kind', '=', 'revert')
         .executeTakeFirstOrThrow();
+      // The operation names who reverted.
+      expect(op.agent_id).toBe(seeded.maintainer.id);
       await fx.store.db
         .updateTable('gitswarm_operations')
         .set({ status: 'pending' })
@@ -533,9 +535,11 @@ for (const dialect of DIALECTS) {
         recovered: true,
       });
       const events = await activity(repo.id, 'stream.reverted');
-      expect(events.map((e) => [e.agent_id, e.metadata])).toEqual([
+      expect(events.map((e) => [e.agent_id, e.target_type, e.target_id, e.metadata])).toEqual([
         [
           coder.id,
+          'stream',
+          a.stream.id,
           {
             name: a.stream.name,
             merge_commit: merged.merge_commit,
