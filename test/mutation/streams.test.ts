@@ -636,11 +636,13 @@ for (const dialect of DIALECTS) {
       });
       const ops = await fx.store.db
         .selectFrom('gitswarm_operations')
-        .select('status')
+        .select(['status', 'agent_id', 'stream_id'])
         .where('repo_id', '=', repo.id)
         .where('kind', '=', 'rebase')
         .execute();
       expect(ops.every((op) => op.status === 'done')).toBe(true);
+      // The operation names who caused the rebase.
+      expect(ops.filter((op) => op.stream_id === b.stream.id).map((op) => op.agent_id)).toEqual([beta.id]);
 
       // Up to date: nothing moves, and a leftover flag is cleared.
       const flagged = await updateStream(deps, fx.store.db, bAfter, {
