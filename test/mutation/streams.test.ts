@@ -590,11 +590,12 @@ for (const dialect of DIALECTS) {
       ]);
       const updated = await activity(repo.id, 'stream.updated');
       const deferrals = updated.filter((e) => e.metadata.reason === 'worktree_dirty');
-      expect(deferrals.map((e) => [e.target_id, e.agent_id, e.metadata])).toEqual([
-        [b.stream.id, alpha.id, { needs_rebase: true, reason: 'worktree_dirty' }],
+      expect(deferrals.map((e) => [e.target_type, e.target_id, e.agent_id, e.metadata])).toEqual([
+        ['stream', b.stream.id, alpha.id, { needs_rebase: true, reason: 'worktree_dirty' }],
       ]);
       const conflicts = await activity(repo.id, 'stream.conflicted');
       expect(conflicts.at(-1)).toMatchObject({
+        target_type: 'stream',
         target_id: c.stream.id,
         agent_id: alpha.id,
         metadata: { operation: 'rebase', onto: headOfA, onto_branch: a.stream.branch, paths: ['lines.txt'] },
@@ -624,6 +625,7 @@ for (const dialect of DIALECTS) {
       expect(bAfter.base_commit).toBe(headOfA);
       const rebasedEvents = await activity(repo.id, 'stream.rebased');
       expect(rebasedEvents.at(-1)).toMatchObject({
+        target_type: 'stream',
         target_id: b.stream.id,
         agent_id: beta.id,
         metadata: {
@@ -709,8 +711,9 @@ for (const dialect of DIALECTS) {
       );
       expect(moved.map((s) => [s.id, s.base_branch])).toEqual([[b.stream.id, 'buffer']]);
       const events = (await activity(repo.id, 'stream.updated')).filter((e) => e.metadata.parent_stream_id);
-      expect(events.map((e) => [e.target_id, e.agent_id, e.metadata])).toEqual([
+      expect(events.map((e) => [e.target_type, e.target_id, e.agent_id, e.metadata])).toEqual([
         [
+          'stream',
           b.stream.id,
           alpha.id,
           { base_branch: 'buffer', reason: 'parent_abandoned', parent_stream_id: a.stream.id },
