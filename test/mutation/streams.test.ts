@@ -658,6 +658,31 @@ for (const dialect of DIALECTS) {
       expect((await getStreamById(fx.store.db, b.stream.id)).updated_at).toBe(untouched.updated_at);
     });
 
+    it('a stream conflicted by a merge stays conflicted when a rebase onto its parent is clean', async () => {
+      const { deps, seeded } = await fx.seed(review);
+      const { repo, git } = seeded;
+      const alpha = await seedAgent(deps, 'alpha');
+      const beta = await seedAgent(deps, 'beta');
+      const a = await workOn(deps, seeded, alpha, { 'a.txt': 'a\n' }, { name: 'merge-conflict-parent' });
+      const b = await workOn(deps, seeded, beta, { 'b.txt': 'b\n' }, { dependsOn: a.stream.id });
+      const conflict = {
+        operation: 'merge' as const,
+        onto: await git.rev('buffer'),
+        paths: ['b.txt'],
+        detected_at: '2026-03-01T12:00:00.000Z',
+      };
+      await updateStream(deps, fx.store.db, await getStreamById(fx.store.db, b.stream.id), {
+        status: 'conflicted',
+        conflict,
+      });
+      writeFiles(a.worktree, { 'a2.txt': 'a2\n' });
+      const committed = await commitWorkspace(deps, { repo, agent: alpha, message: 'More' });
+      expect(committed.cascade.map((o) => [o.stream_id, o.outcome])).toEqual([[b.stream.id, 'rebased']]);
+      const after = await getStreamById(fx.store.db, b.stream.id);
+      expect(after.status).toBe('conflicted');
+      expect(after.conflict).toEqual(conflict);
+    });
+
     it('the base of a stream: its live parent, else the buffer; re-parenting skips dead and buffer-based children', async () => {
       const { deps, seeded } = await fx.seed(review);
       const { repo, git } = seeded;
