@@ -95,6 +95,8 @@ export const MODULES = {
       'test/core/stream-cascade.test.ts',
       'test/core/streams.test.ts',
       'test/core/federation-recovery.test.ts',
+      'test/core/federation-buffer.test.ts',
+      'test/core/branch-rules-merge.test.ts',
       'test/mutation/streams.test.ts',
     ],
   },
@@ -118,7 +120,13 @@ export const MODULES = {
   },
   sandbox: {
     mutate: ['src/engine/sandbox*.ts'],
-    tests: ['test/engine/sandbox.test.ts', 'test/mutation/sandbox.test.ts'],
+    tests: [
+      'test/engine/sandbox.test.ts',
+      'test/engine/sandbox-isolation.test.ts',
+      'test/engine/sandbox-limits.test.ts',
+      'test/engine/sandbox-deps.test.ts',
+      'test/mutation/sandbox.test.ts',
+    ],
   },
   outbox: {
     mutate: ['src/remote/outbox.ts', 'src/remote/cache.ts', 'src/remote/offline.ts', 'src/remote/sync.ts'],
