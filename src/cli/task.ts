@@ -75,7 +75,12 @@ async function toTaskViews(db: Executor, tasks: readonly Task[]): Promise<TaskVi
     db,
     tasks.flatMap((t) => [t.created_by, t.assigned_to]),
   );
-  return tasks.map((task) => ({
+  return tasks.map((task) => taskView(task, names));
+}
+
+/** A task as the commands show it, with its creator's and assignee's names (both modes). */
+export function taskView(task: Task, names: ReadonlyMap<string, string>): TaskView {
+  return {
     id: task.id,
     number: task.number,
     title: task.title,
@@ -92,7 +97,7 @@ async function toTaskViews(db: Executor, tasks: readonly Task[]): Promise<TaskVi
     expires_at: task.expires_at,
     completed_at: task.completed_at,
     created_at: task.created_at,
-  }));
+  };
 }
 
 async function toTaskView(db: Executor, task: Task): Promise<TaskView> {

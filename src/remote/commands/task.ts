@@ -12,8 +12,8 @@ import type {
   ReviewClaimResult,
   ShowTaskResult,
   TaskResult,
-  TaskView,
 } from '../../cli/task.js';
+import { taskView } from '../../cli/task.js';
 import type { Task, TaskClaim } from '../../store/index.js';
 import { remoteActor } from '../actor.js';
 import type { ServerAgent } from './agent.js';
@@ -27,27 +27,6 @@ const enc = encodeURIComponent;
 async function agentNames(remote: RemoteDeps): Promise<Map<string, string>> {
   const { agents } = await remote.client.get<{ agents: ServerAgent[] }>('/agents');
   return new Map(agents.map((agent) => [agent.id, agent.name]));
-}
-
-function taskView(task: Task, names: ReadonlyMap<string, string>): TaskView {
-  return {
-    id: task.id,
-    number: task.number,
-    title: task.title,
-    status: task.status,
-    priority: task.priority,
-    amount: task.amount,
-    description: task.description,
-    labels: task.labels,
-    difficulty: task.difficulty,
-    created_by: task.created_by,
-    created_by_name: task.created_by ? (names.get(task.created_by) ?? null) : null,
-    assigned_to: task.assigned_to,
-    assigned_to_name: task.assigned_to ? (names.get(task.assigned_to) ?? null) : null,
-    expires_at: task.expires_at,
-    completed_at: task.completed_at,
-    created_at: task.created_at,
-  };
 }
 
 function claimView(claim: ServerClaim, names: ReadonlyMap<string, string>, taskNumber?: number): ClaimView {
