@@ -247,6 +247,8 @@ export interface RemoteCommitResult {
   stream_id: string;
   merged: boolean;
   buffer_head?: string;
+  /** Swarm mode: how often the buffer push was rejected and the merge made again on the new head. */
+  push_retries?: number;
   cascade: unknown[];
 }
 
@@ -263,7 +265,9 @@ export async function commitRemoteWorkspace(
      * Swarm mode: merges the stream into the shared buffer after the commit is reported (the
      * connected merge path: the server's decision, a compare-and-swap push of the buffer).
      */
-    mergeIntoBuffer?: (stream: Stream) => Promise<{ buffer_head: string; cascade: unknown[] }>;
+    mergeIntoBuffer?: (
+      stream: Stream,
+    ) => Promise<{ buffer_head: string; push_retries: number; cascade: unknown[] }>;
     /** Replays this clone's streams built on this one onto the new head (see cascade.ts). */
     cascade?: (stream: Stream, head: string) => Promise<unknown[]>;
   },
@@ -315,7 +319,13 @@ export async function commitRemoteWorkspace(
   if (repo.merge_mode === 'swarm' && input.mergeIntoBuffer) {
     try {
       const merged = await input.mergeIntoBuffer(stream);
-      return { ...result, merged: true, buffer_head: merged.buffer_head, cascade: merged.cascade };
+      return {
+        ...result,
+        merged: true,
+        buffer_head: merged.buffer_head,
+        push_retries: merged.push_retries,
+        cascade: merged.cascade,
+      };
     } catch (error) {
       if (!isGitSwarmError(error, 'conflict')) throw error;
       throw new GitSwarmError(

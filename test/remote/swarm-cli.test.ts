@@ -13,6 +13,7 @@ interface CommitJson {
   stream_id: string;
   merged: boolean;
   buffer_head: string;
+  push_retries: number;
 }
 
 for (const dialect of DIALECTS) {
@@ -52,6 +53,8 @@ for (const dialect of DIALECTS) {
       expect(rb.code, rb.stderr + rb.stdout).toBe(0);
       const [ca, cb] = [ra.json<CommitJson>(), rb.json<CommitJson>()];
       expect(ca.merged && cb.merged).toBe(true);
+      // Each says how often its buffer push lost the race (the merge made again on the new head).
+      for (const retries of [ca.push_retries, cb.push_retries]) expect(Number.isInteger(retries)).toBe(true);
       const buffer = a.git(['ls-remote', 'origin', 'refs/heads/buffer']).split('\t')[0] ?? '';
       expect([ca.buffer_head, cb.buffer_head]).toContain(buffer);
       a.git(['fetch', '-q', 'origin', 'buffer']);

@@ -108,7 +108,7 @@ export function runCommitRemote(opts: { message: string }, deps: Connected) {
         actor: await remoteActor(remote),
         stream,
       });
-      return { buffer_head: merged.buffer_head, cascade: merged.cascade };
+      return { buffer_head: merged.buffer_head, push_retries: merged.push_retries, cascade: merged.cascade };
     },
     cascade: (stream, head) =>
       cascadeLocalDependents(
