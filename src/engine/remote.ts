@@ -130,11 +130,39 @@ export async function fetchRefs(
   const present = refs.filter((ref) => values.get(ref) !== null);
   if (present.length > 0) {
     const refspecs = present.map((ref) => `+${ref}:${trackingRef(ref, { remote })}`);
-    await git(['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', remote, '--', ...refspecs], {
-      cwd: repoDir,
-    }).catch((error) => unreachable(remote, error));
+    await fetchWithLockRetries(repoDir, remote, refspecs);
   }
   return values;
+}
+
+/** git's refusal to update a tracking ref another git process in this clone holds locked. */
+const REF_LOCKED = /cannot lock ref|Unable to create '[^']*\.lock'|unable to update local ref/i;
+const FETCH_ATTEMPTS = 6;
+
+/**
+ * Several agents of one clone fetch at once (each command is a process): git locks each tracking
+ * ref while it updates it, and the loser fails with "cannot lock ref". The winner wrote the same
+ * or a newer value; fetching again after a short pause is all it takes.
+ */
+async function fetchWithLockRetries(
+  repoDir: string,
+  remote: string,
+  refspecs: readonly string[],
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await git(['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', remote, '--', ...refspecs], {
+        cwd: repoDir,
+      });
+      return;
+    } catch (error) {
+      const stderr = error instanceof GitSwarmError ? String(error.details?.git_stderr ?? error.message) : '';
+      if (attempt >= FETCH_ATTEMPTS || !REF_LOCKED.test(stderr)) {
+        return unreachable(remote, error);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10 * attempt + Math.random() * 40));
+    }
+  }
 }
 
 /** Fetches one branch (by name) into `refs/remotes/<remote>/<branch>`; its remote value, or null when absent. */

@@ -2,7 +2,7 @@
  * The shared remote of Mode B with real git: one bare remote in a temp dir and two clones of it
  * ("two machines"). Compare-and-swap pushes, fetch-on-demand of stream branches, bad input.
  */
-import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -410,5 +410,44 @@ describe('bad input', () => {
       casPush(cloneA.dir, { ref: 'refs/heads/buffer', oid: main, expected: '--force' }),
     ).rejects.toMatchObject({ code: 'invalid_input' });
     expect(await remoteHead('refs/heads/buffer')).toBe(main);
+  });
+});
+
+describe('fetch while another git process of the clone holds a tracking ref', () => {
+  // Several agents of one clone fetch at once; git locks each tracking ref it updates and the
+  // loser fails with "cannot lock ref". The lock file here plays the other process.
+  const lockOf = (clone: Clone) => join(clone.dir, '.git', 'refs', 'remotes', 'origin', 'buffer.lock');
+
+  it('waits for the lock to go and then fetches', async () => {
+    // Held for 150 ms: past the first attempt (a look-up and a fetch, tens of ms), within the retries.
+    const moved = await commitIn(cloneB, 'origin/buffer', 'moved on the remote');
+    await cloneB.run(['push', '-q', 'origin', `${moved}:refs/heads/buffer`]);
+    writeFileSync(lockOf(cloneA), '');
+    const released = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        rmSync(lockOf(cloneA));
+        resolve();
+      }, 150),
+    );
+    const fetched = await fetchRefs(cloneA.dir, ['refs/heads/buffer']);
+    await released;
+    expect(fetched.get('refs/heads/buffer')).toBe(moved);
+    expect(await cloneA.run(['rev-parse', 'refs/remotes/origin/buffer'])).toBe(moved);
+  });
+
+  it('gives up with git_failed when the lock never goes, leaving the tracking ref as it was', async () => {
+    const before = await cloneA.run(['rev-parse', 'refs/remotes/origin/buffer']);
+    const moved = await commitIn(cloneB, 'origin/buffer', 'moved on the remote');
+    await cloneB.run(['push', '-q', 'origin', `${moved}:refs/heads/buffer`]);
+    writeFileSync(lockOf(cloneA), '');
+    const error = await fetchRefs(cloneA.dir, ['refs/heads/buffer']).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    rmSync(lockOf(cloneA));
+    expect(error).toBeInstanceOf(GitSwarmError);
+    expect((error as GitSwarmError).code).toBe('git_failed');
+    expect(String((error as GitSwarmError).details?.git_stderr)).toMatch(/lock/);
+    expect(await cloneA.run(['rev-parse', 'refs/remotes/origin/buffer'])).toBe(before);
   });
 });
