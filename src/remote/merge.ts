@@ -14,7 +14,17 @@ import type { ConnectedGit } from './git-ops.js';
 import type { RemoteStream, ServerApi } from './server-api.js';
 
 /** How many times a merge is recomputed when other clones keep publishing the buffer first. */
-export const MAX_PUSH_ATTEMPTS = 8;
+export const MAX_PUSH_ATTEMPTS = 30;
+
+/**
+ * Waits before a push that lost the race is recomputed: a random time up to a cap that doubles
+ * per loss (25 ms, 50 ms, … 500 ms), so many agents publishing at once spread out instead of
+ * colliding again (8 agents × 2 clones in swarm mode ran out of 8 immediate retries).
+ */
+export function pushBackoff(attempt: number): Promise<void> {
+  const cap = Math.min(500, 25 * 2 ** attempt);
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * cap));
+}
 
 /** How long a merge report waits for another clone's report of the head it was made on. */
 const REPORT_ATTEMPTS = 6;
@@ -133,6 +143,7 @@ export async function mergeConnected(input: ConnectedMergeInput): Promise<Connec
       };
     }
     // Another clone published the buffer first: merge again on what it published.
+    await pushBackoff(attempt);
     await git.fetch([buffer]);
     head = await requireRemoteHead(git, buffer);
   }

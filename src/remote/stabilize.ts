@@ -30,10 +30,9 @@ import { openStabilizeLog, runStabilizeCommand, type StabilizeRunResult } from '
 import { GitSwarmError } from '../errors.js';
 import { findRemoteBisectRange, findRevertOf, type RemoteBisectStart } from './buffer-line.js';
 import type { ConnectedGit } from './git-ops.js';
+import { MAX_PUSH_ATTEMPTS, pushBackoff } from './merge.js';
 import { type PromoteRepo, promoteConnected } from './promote.js';
 import type { RemoteStream, ServerApi } from './server-api.js';
-
-const MAX_PUSH_ATTEMPTS = 8;
 
 /** The repository settings a stabilize run reads (GET /repos/:id). */
 export interface StabilizeRepo extends PromoteRepo {
@@ -346,6 +345,7 @@ async function pushRevert(
     const pushed = await git.pushIfAt(buffer, revert.commit, head);
     let commit: string | null = pushed.ok ? revert.commit : null;
     if (!pushed.ok) {
+      await pushBackoff(attempt);
       await git.fetch([buffer]);
       const now = await git.remoteHead(buffer);
       if (now === null) throw new GitSwarmError('invalid_state', `The buffer ${buffer} left ${git.remote}.`);

@@ -65,6 +65,22 @@ for (const dialect of DIALECTS) {
       }
     });
 
+    it('four agents of one clone commit at once: all four merge (fetches and pushes of one clone race)', async () => {
+      const agents = ['carol', 'dave', 'erin', 'frank'];
+      for (const agent of agents) {
+        expect((await a.run(['agent', 'register', agent])).code).toBe(0);
+        expect((await a.run(['workspace', 'create', '--as', agent])).code).toBe(0);
+        a.write(`${agent}.txt`, `from ${agent}\n`, join(a.dir, '.worktrees', agent));
+      }
+      const runs = await Promise.all(
+        agents.map((agent) => a.run(['commit', '-m', `${agent} adds a file`, '--as', agent, '--json'])),
+      );
+      for (const run of runs) expect(run.code, run.stderr + run.stdout).toBe(0);
+      expect(runs.every((run) => run.json<CommitJson>().merged)).toBe(true);
+      a.git(['fetch', '-q', 'origin', 'buffer']);
+      for (const agent of agents) expect(a.git(['show', `origin/buffer:${agent}.txt`])).toBe(`from ${agent}`);
+    });
+
     it('a merged swarm stream takes the next commit and merges it too', async () => {
       a.write('alice.txt', 'from alice, again\n', join(a.dir, '.worktrees', 'alice'));
       const run = await a.run(['commit', '-m', 'Alice again', '--as', 'alice', '--json']);
