@@ -6,7 +6,7 @@
  *      process per commit (the honest CLI figure), once with 8 long-lived agent processes calling
  *      the core API (as agents behind the MCP server do);
  *  (c) a merge with 1 vs 200 active streams (must stay flat);
- *  then the stabilizer's figures when that module is present.
+ *  then the stabilizer's figures when that module is present, and Mode B's (bench/mode-b.ts).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -240,8 +240,16 @@ function print(title: string, figures: Record<string, number | string>, target?:
   console.log(`${title}: ${parts.join('  ')}${target ? `  (target ${target})` : ''}`);
 }
 
+async function modeB(): Promise<void> {
+  const { benchModeBWorkflow, benchModeBSwarm } = await import('./mode-b.js');
+  print('(e) Mode B: the 8-command workflow connected vs Mode A', await benchModeBWorkflow(), 'ratio ≤ 1.5');
+  print('(f) Mode B: swarm, 2 clones × 4 agents × 10 commits', await benchModeBSwarm(), 'all landed');
+}
+
 async function main(): Promise<void> {
   console.log(`gitswarm bench — node ${process.version}, ${new Date().toISOString()}`);
+  // `npm run bench -- mode-b` runs only the Mode B figures.
+  if (process.argv[2] === 'mode-b') return modeB();
   print('(a) 8-command workflow vs node -e 0 ×8', benchWorkflow(), 'ratio ≤ 2');
   const swarm = await benchSwarm();
   print('(b) swarm 8 agents × 25 commits vs raw git', swarm, 'ratio ≤ 1.5');
@@ -258,6 +266,7 @@ async function main(): Promise<void> {
   } catch (error) {
     if ((error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
   }
+  await modeB();
 }
 
 await main();
