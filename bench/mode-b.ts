@@ -76,7 +76,9 @@ function gitswarmAsync(world: World, cwd: string, args: string[]): Promise<strin
       stderr += chunk;
     });
     child.on('close', (code) =>
-      code === 0 ? resolvePromise(stdout) : reject(new Error(`gitswarm ${args.join(' ')}: ${stderr}${stdout}`)),
+      code === 0
+        ? resolvePromise(stdout)
+        : reject(new Error(`gitswarm ${args.join(' ')}: ${stderr}${stdout}`)),
     );
   });
 }
