@@ -7,6 +7,7 @@
  */
 import './scripts/mutation-ts7-bridge.mjs';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
 import { MODULE_ORDER, MODULES } from './scripts/mutation-modules.mjs';
 
 const moduleName = process.env.MUTATION_MODULE;
@@ -28,10 +29,8 @@ const narrowed = process.env.MUTATION_MUTATE?.split(',').filter(Boolean);
 function checkerTsconfig() {
   mkdirSync(reportDir, { recursive: true });
   const file = `${reportDir}/tsconfig.check.json`;
-  const up = reportDir
-    .split('/')
-    .map(() => '..')
-    .join('/');
+  // From the report directory back to the project (MUTATION_REPORTS may be absolute, anywhere).
+  const up = relative(resolve(reportDir), process.cwd()) || '.';
   const include = selected
     .flatMap((module) => [...module.mutate, ...(module.typeContext ?? [])])
     .map((glob) => `${up}/${glob}`);

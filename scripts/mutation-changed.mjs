@@ -106,6 +106,12 @@ async function main(argv) {
       console.log(`mutation:changed: ${file} is not under mutation testing (scripts/mutation-modules.mjs)`);
       continue;
     }
+    if (MODULES[name].gated === false) {
+      console.log(
+        `mutation:changed: ${file}: module ${name} is below the target and not judged yet (gated: false)`,
+      );
+      continue;
+    }
     if (!byModule.has(name)) byModule.set(name, new Map());
     byModule.get(name).set(file, ranges);
   }

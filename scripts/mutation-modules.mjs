@@ -3,9 +3,13 @@
  * source files Stryker mutates and the test files that exercise them in-process (tests that run the
  * built CLI in `dist/` cannot see a mutant in `src/`, so they are left out: they would only cost time).
  * With per-test coverage, each mutant then runs only the tests among these that reach it.
+ *
+ * `gated: false` marks a module measured below the 85% target: `npm run test:mutation` runs it,
+ * but the changed-lines check of CI (scripts/mutation-changed.mjs) does not judge it yet. A module
+ * loses the mark when its score reaches the target (docs/testing.md lists the scores).
  */
 
-/** @type {Record<string, { mutate: string[], tests: string[], typeContext?: string[] }>} */
+/** @type {Record<string, { mutate: string[], tests: string[], typeContext?: string[], gated?: false }>} */
 export const MODULES = {
   consensus: {
     mutate: ['src/core/consensus.ts'],
@@ -129,6 +133,7 @@ export const MODULES = {
     ],
   },
   outbox: {
+    gated: false,
     mutate: ['src/remote/outbox.ts', 'src/remote/cache.ts', 'src/remote/offline.ts', 'src/remote/sync.ts'],
     tests: [
       'test/remote/outbox-store.test.ts',
@@ -137,6 +142,7 @@ export const MODULES = {
     ],
   },
   'remote-git': {
+    gated: false,
     mutate: ['src/engine/remote.ts', 'src/engine/worktree-list.ts'],
     tests: ['test/engine/remote.test.ts'],
   },
@@ -145,10 +151,12 @@ export const MODULES = {
     tests: ['test/remote/buffer-line.test.ts'],
   },
   import: {
+    gated: false,
     mutate: ['src/core/import.ts', 'src/core/import-kinds.ts', 'src/core/import-ledgers.ts'],
     tests: ['test/server/import.test.ts', 'test/mutation/import.test.ts'],
   },
   remote: {
+    gated: false,
     mutate: ['src/remote/client.ts', 'src/remote/credentials.ts', 'src/remote/connection.ts'],
     tests: [
       'test/remote/client.test.ts',
