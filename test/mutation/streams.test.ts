@@ -761,5 +761,81 @@ for (const dialect of DIALECTS) {
         head: await git.rev('buffer'),
       });
     });
+
+    it('a merge: its operation names the stream and the agent; the result is the new buffer head; the children re-parent with reason parent_merged', async () => {
+      const { deps, seeded, repo, git, coder } = await fx.seedWithCoder(review);
+      const a = await workOn(deps, seeded, coder, { 'a.txt': 'a\n' }, { name: 'merge-parent' });
+      const beta = await seedAgent(deps, 'beta');
+      const b = await workOn(deps, seeded, beta, { 'b.txt': 'b\n' }, { dependsOn: a.stream.id });
+      await approve(deps, seeded, a.stream, coder);
+      const merged = await mergeStream(deps, { repo, stream: a.stream, actor: coder });
+      const bufferHead = await git.rev('buffer');
+      expect(merged.merge_commit).toBe(bufferHead);
+      expect(merged.buffer_head).toBe(bufferHead);
+      expect(merged.cascade).toEqual([
+        {
+          stream_id: b.stream.id,
+          outcome: 'rebased',
+          head: await git.rev(b.stream.branch),
+          onto: bufferHead,
+        },
+      ]);
+      const ops = await fx.store.db
+        .selectFrom('gitswarm_operations')
+        .select(['stream_id', 'agent_id', 'status'])
+        .where('repo_id', '=', repo.id)
+        .where('kind', '=', 'merge')
+        .execute();
+      expect(ops).toEqual([{ stream_id: a.stream.id, agent_id: coder.id, status: 'done' }]);
+      const events = (await activity(repo.id, 'stream.updated')).filter((e) => e.metadata.parent_stream_id);
+      expect(events.map((e) => [e.target_type, e.target_id, e.agent_id, e.metadata])).toEqual([
+        [
+          'stream',
+          b.stream.id,
+          coder.id,
+          { base_branch: 'buffer', reason: 'parent_merged', parent_stream_id: a.stream.id },
+        ],
+      ]);
+      expect((await getStreamById(fx.store.db, b.stream.id)).base_branch).toBe('buffer');
+
+      // A council merge's operation names no agent.
+      const c = await workOn(deps, seeded, await seedAgent(deps, 'gamma'), { 'c.txt': 'c\n' });
+      await mergeStream(deps, { repo, stream: c.stream, actor: null });
+      const councilOp = await fx.store.db
+        .selectFrom('gitswarm_operations')
+        .select(['agent_id'])
+        .where('repo_id', '=', repo.id)
+        .where('kind', '=', 'merge')
+        .where('stream_id', '=', c.stream.id)
+        .executeTakeFirstOrThrow();
+      expect(councilOp.agent_id).toBeNull();
+    });
+
+    it('a child re-parented onto the buffer merges although its parent was abandoned', async () => {
+      const { deps, seeded, repo, git, coder } = await fx.seedWithCoder(review);
+      const a = await workOn(deps, seeded, coder, { 'a.txt': 'a\n' }, { name: 'dropped-parent' });
+      const b = await workOn(
+        deps,
+        seeded,
+        await seedAgent(deps, 'beta'),
+        { 'b.txt': 'b\n' },
+        {
+          dependsOn: a.stream.id,
+        },
+      );
+      // Before re-parenting, the unmerged parent blocks it.
+      await expect(mergeStream(deps, { repo, stream: b.stream, actor: null })).rejects.toMatchObject({
+        code: 'dependency_unmerged',
+      });
+      await updateStream(deps, fx.store.db, await getStreamById(fx.store.db, a.stream.id), {
+        status: 'abandoned',
+      });
+      await reparentOntoBuffer(deps, fx.store.db, repo, a.stream.id, null, 'parent_abandoned');
+      const child = await getStreamById(fx.store.db, b.stream.id);
+      expect([child.parent_stream_id, child.base_branch]).toEqual([a.stream.id, 'buffer']);
+      const merged = await mergeStream(deps, { repo, stream: b.stream, actor: null });
+      expect(merged.merge_commit).toBe(await git.rev('buffer'));
+      expect((await getStreamById(fx.store.db, b.stream.id)).status).toBe('merged');
+    });
   });
 }
