@@ -204,6 +204,7 @@ for (const dialect of DIALECTS) {
       });
 
       const merged = await activity(repo.id, 'stream.merged');
+      expect(merged.every((e) => e.target_type === 'stream')).toBe(true);
       expect(merged.map((e) => [e.target_id, e.agent_id, e.metadata])).toEqual([
         [
           a.stream.id,
@@ -356,8 +357,9 @@ for (const dialect of DIALECTS) {
         detected_at: expect.stringMatching(/^\d{4}-/),
       });
       const events = await activity(repo.id, 'stream.conflicted');
-      expect(events.map((e) => [e.target_id, e.agent_id, e.metadata])).toEqual([
+      expect(events.map((e) => [e.target_type, e.target_id, e.agent_id, e.metadata])).toEqual([
         [
+          'stream',
           b.stream.id,
           other.id,
           { operation: 'merge', onto: first.merge_commit, onto_branch: 'buffer', paths: ['lines.txt'] },
@@ -836,6 +838,48 @@ for (const dialect of DIALECTS) {
       const merged = await mergeStream(deps, { repo, stream: b.stream, actor: null });
       expect(merged.merge_commit).toBe(await git.rev('buffer'));
       expect((await getStreamById(fx.store.db, b.stream.id)).status).toBe('merged');
+    });
+
+    it('a conflict in several files names them all, comma-separated', async () => {
+      const { deps, seeded, repo } = await fx.seedWithCoder(review);
+      const a = await workOn(deps, seeded, await seedAgent(deps, 'alpha'), {
+        'x.txt': 'A\n',
+        'y.txt': 'A\n',
+      });
+      const b = await workOn(deps, seeded, await seedAgent(deps, 'beta'), { 'x.txt': 'B\n', 'y.txt': 'B\n' });
+      await mergeStream(deps, { repo, stream: a.stream, actor: null });
+      const error = await caught(mergeStream(deps, { repo, stream: b.stream, actor: null }));
+      expect(error).toMatchObject({
+        code: 'conflict',
+        message: `Stream ${b.stream.name} conflicts with buffer in: x.txt, y.txt`,
+        details: { paths: ['x.txt', 'y.txt'] },
+      });
+    });
+
+    it('a child whose parent merged merges though it still names the parent as its base (a cascade cut short)', async () => {
+      const { deps, seeded, repo, git, coder } = await fx.seedWithCoder(review);
+      const a = await workOn(deps, seeded, coder, { 'a.txt': 'a\n' }, { name: 'merged-parent' });
+      const b = await workOn(
+        deps,
+        seeded,
+        await seedAgent(deps, 'beta'),
+        { 'b.txt': 'b\n' },
+        {
+          dependsOn: a.stream.id,
+        },
+      );
+      await mergeStream(deps, { repo, stream: a.stream, actor: null });
+      // As a crash between the merge's record and its cascade leaves it: the parent merged, the
+      // child still based on the parent's branch.
+      await updateStream(deps, fx.store.db, await getStreamById(fx.store.db, b.stream.id), {
+        base_branch: a.stream.branch,
+      });
+      const child = await getStreamById(fx.store.db, b.stream.id);
+      expect([child.parent_stream_id, child.base_branch]).toEqual([a.stream.id, a.stream.branch]);
+      const checked = await assertMergeable(deps, fx.store.db, { repo, stream: b.stream, actor: null });
+      expect(checked.stream.id).toBe(b.stream.id);
+      const merged = await mergeStream(deps, { repo, stream: b.stream, actor: null });
+      expect(merged.merge_commit).toBe(await git.rev('buffer'));
     });
   });
 }
