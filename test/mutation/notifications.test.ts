@@ -1,0 +1,305 @@
+/**
+ * Notifications under mutation testing: the signature and the notification id computed apart with
+ * node:crypto, the circuit's boundaries on the real store, and the retry schedule's exact times
+ * with the server's clock moved by the test (no sleeps: polls with a deadline).
+ */
+import { createHash, createHmac } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  circuitTarget,
+  getCircuit,
+  notificationId,
+  openCircuits,
+  recordCircuitFailure,
+  recordCircuitSuccess,
+  signPayload,
+  verifySignature,
+} from '../../src/core/notifications.js';
+import type { Clock } from '../../src/util/clock.js';
+import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
+import { createTestRepo, registerTestAgent, startTestApp } from '../server/helpers.js';
+import { patchRepo, type Receiver, setWebhook, startReceiver, waitFor } from '../server/webhook-helpers.js';
+
+const hmac = (secret: string, raw: Buffer | string) =>
+  `sha256=${createHmac('sha256', secret).update(raw).digest('hex')}`;
+
+describe('webhook signatures and notification ids', () => {
+  it('signs the UTF-8 bytes of the body with HMAC-SHA256, prefixed sha256=', () => {
+    const body = '{"a":"é ✓"}';
+    expect(signPayload('s3cret', body)).toBe(hmac('s3cret', Buffer.from(body, 'utf8')));
+    expect(signPayload('s3cret', body)).toMatch(/^sha256=[0-9a-f]{64}$/);
+    expect(signPayload('other', body)).not.toBe(signPayload('s3cret', body));
+  });
+
+  it('verifies only the exact signature of that body and secret', () => {
+    const body = '{"x":1}';
+    const good = hmac('k', body);
+    expect(verifySignature('k', body, good)).toBe(true);
+    // Same length, one character changed.
+    const flipped = `${good.slice(0, -1)}${good.endsWith('0') ? '1' : '0'}`;
+    expect(verifySignature('k', body, flipped)).toBe(false);
+    // Another length: refused without throwing (timingSafeEqual would throw on unequal lengths).
+    expect(verifySignature('k', body, good.slice(0, -2))).toBe(false);
+    expect(verifySignature('k', body, '')).toBe(false);
+    expect(verifySignature('k', '{"x":2}', good)).toBe(false);
+    expect(verifySignature('other', body, good)).toBe(false);
+  });
+
+  it('derives the notification id from event and agent as a version-5-shaped UUID', () => {
+    for (const [event, agent] of [
+      ['e1', 'a1'],
+      ['event-2', 'agent-2'],
+      ['x', 'y'],
+      ['00000000', '1'],
+      ['q', 'r'],
+    ] as const) {
+      const hex = createHash('sha256').update(`${event}:${agent}`).digest('hex');
+      const variant = ((Number.parseInt(hex.charAt(16), 16) & 3) | 8).toString(16);
+      const expected = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+      const id = notificationId(event, agent);
+      expect(id).toBe(expected);
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(notificationId(event, agent)).toBe(id);
+    }
+    expect(notificationId('e1', 'a2')).not.toBe(notificationId('e1', 'a1'));
+  });
+});
+
+describe('circuit targets', () => {
+  it('is the lower-case host and the port, 443 for https and 80 for http by default', () => {
+    expect(circuitTarget('https://Example.ORG/hook')).toBe('example.org:443');
+    expect(circuitTarget('http://Example.org/hook')).toBe('example.org:80');
+    expect(circuitTarget('http://example.org:8080/hook')).toBe('example.org:8080');
+    expect(circuitTarget('https://example.org:8443/x')).toBe('example.org:8443');
+  });
+});
+
+const T0 = '2030-01-01T00:00:00.000Z';
+const T1 = '2030-01-01T00:00:01.000Z';
+const T2 = '2030-01-01T00:00:02.000Z';
+const T3 = '2030-01-01T00:00:03.000Z';
+
+for (const dialect of DIALECTS) {
+  describe(`${dialectLabel(dialect)}: circuits on the store`, () => {
+    let store: TestStore;
+    beforeEach(async () => {
+      store = await openTestStore(dialect);
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    const fail = (target: string, now: string, openUntil: string, error = 'HTTP 500', threshold = 3) =>
+      recordCircuitFailure(store.db, { target, error, now, threshold, openUntil });
+
+    it('a host never seen is closed with no failures', async () => {
+      expect(await getCircuit(store.db, 'https://new.example/x', T0)).toEqual({
+        target: 'new.example:443',
+        state: 'closed',
+        consecutive_failures: 0,
+        open_until: null,
+        last_error: null,
+      });
+      expect((await openCircuits(store.db, T0)).size).toBe(0);
+    });
+
+    it('opens exactly at the threshold, once, until openUntil (exclusive), then a failure reopens it', async () => {
+      const url = 'http://h.example:81/hook';
+      const target = 'h.example:81';
+      expect(await fail(target, T0, T2, 'first')).toBeNull();
+      expect(await fail(target, T0, T2, 'second')).toBeNull();
+      expect(await getCircuit(store.db, url, T0)).toEqual({
+        target,
+        state: 'closed',
+        consecutive_failures: 2,
+        open_until: null,
+        last_error: 'second',
+      });
+      // The third failure reaches the threshold of 3: it opens the circuit and says until when.
+      expect(await fail(target, T0, T2, 'third')).toBe(T2);
+      expect(await getCircuit(store.db, url, T1)).toEqual({
+        target,
+        state: 'open',
+        consecutive_failures: 3,
+        open_until: T2,
+        last_error: 'third',
+      });
+      expect([...(await openCircuits(store.db, T1))]).toEqual([[target, T2]]);
+      // Another failure while open does not open it again (nor move its end).
+      expect(await fail(target, T1, T3, 'fourth')).toBeNull();
+      expect((await getCircuit(store.db, url, T1)).open_until).toBe(T2);
+      // At the very instant open_until it is closed again.
+      expect((await getCircuit(store.db, url, T2)).state).toBe('closed');
+      expect((await getCircuit(store.db, url, T2)).open_until).toBeNull();
+      expect((await openCircuits(store.db, T2)).size).toBe(0);
+      // The probe fails: the run of failures is still past the threshold, so it reopens at once.
+      expect(await fail(target, T2, T3, 'probe')).toBe(T3);
+      expect((await getCircuit(store.db, url, T2)).consecutive_failures).toBe(5);
+    });
+
+    it('a success closes the circuit and starts the run of failures over', async () => {
+      const target = 's.example:443';
+      const url = 'https://s.example/';
+      for (let i = 0; i < 3; i++) await fail(target, T0, T1);
+      expect((await getCircuit(store.db, url, T0)).state).toBe('open');
+      await recordCircuitSuccess(store.db, target, T0);
+      const closed = await getCircuit(store.db, url, T0);
+      expect(closed).toMatchObject({ state: 'closed', consecutive_failures: 0, open_until: null });
+      const row = await store.db
+        .selectFrom('gitswarm_webhook_circuits')
+        .selectAll()
+        .where('target', '=', target)
+        .executeTakeFirstOrThrow();
+      expect(row.updated_at).toBe(T0);
+      // Two failures after the success stay below the threshold of 3.
+      expect(await fail(target, T1, T2)).toBeNull();
+      expect(await fail(target, T1, T2)).toBeNull();
+      expect((await getCircuit(store.db, url, T1)).consecutive_failures).toBe(2);
+      // A success on a host with no failures leaves its row alone (no write).
+      await recordCircuitSuccess(store.db, 'other.example:80', T3);
+      expect(await store.db.selectFrom('gitswarm_webhook_circuits').select('target').execute()).toHaveLength(
+        1,
+      );
+    });
+
+    it('keeps the first 1000 characters of the error, and a threshold of 1 opens at the first failure', async () => {
+      const long = 'e'.repeat(1500);
+      expect(await fail('l.example:80', T0, T1, long, 1)).toBe(T1);
+      const circuit = await getCircuit(store.db, 'http://l.example/', T0);
+      expect(circuit.last_error).toBe('e'.repeat(1000));
+      expect(circuit.state).toBe('open');
+    });
+  });
+
+  describe(`${dialectLabel(dialect)}: the retry schedule on the server's clock`, () => {
+    let receiver: Receiver;
+    afterEach(() => receiver?.close());
+
+    it('retries after base, 2×base, 4×base, then gives up with the last error; signed over the raw bytes', async () => {
+      receiver = await startReceiver([500, 502, 503, 500, 200]);
+      let nowMs = Date.parse('2030-06-01T12:00:00.000Z');
+      const clock: Clock = { now: () => new Date(nowMs) };
+      const base = 40;
+      const t = await startTestApp(dialect, {
+        clock,
+        notifications: {
+          allowPrivateTargets: true,
+          maxAttempts: 4,
+          baseDelayMs: base,
+          circuitThreshold: 100,
+        },
+      });
+      try {
+        const owner = await registerTestAgent(t.app);
+        const listener = await registerTestAgent(t.app);
+        const { webhook_secret: secret } = await setWebhook(t.app, listener, {
+          webhook_url: receiver.url,
+          events: ['repo.settings_changed'],
+          rotate_secret: true,
+        });
+        const repo = await createTestRepo(t.app, owner);
+        await patchRepo(t.app, owner, repo.id, 'retry me ✓');
+        const row = () =>
+          t.store.db
+            .selectFrom('gitswarm_agent_notifications')
+            .selectAll()
+            .where('agent_id', '=', listener.id)
+            .executeTakeFirst();
+        const expectedErrors = ['HTTP 500', 'HTTP 502', 'HTTP 503', 'HTTP 500'];
+        for (let n = 1; n <= 4; n++) {
+          const after = await waitFor(async () => {
+            const r = await row();
+            return r && r.attempts === n ? r : null;
+          });
+          expect(after.delivered).toBeFalsy();
+          expect(after.last_error).toBe(expectedErrors[n - 1]);
+          if (n < 4) {
+            // Due exactly base × 2^(n-1) after the attempt, on the server's clock.
+            const due = new Date(nowMs + base * 2 ** (n - 1)).toISOString();
+            expect(after.next_attempt_at).toBe(due);
+            expect(receiver.deliveries).toHaveLength(n);
+            // Move the server's clock to that instant: the retry runs then.
+            nowMs += base * 2 ** (n - 1);
+          } else {
+            // The last of maxAttempts: failed for good, nothing more planned.
+            expect(after.next_attempt_at).toBeNull();
+          }
+        }
+        await t.app.notifications?.idle();
+        expect(receiver.deliveries).toHaveLength(4);
+        for (const delivery of receiver.deliveries) {
+          expect(delivery.headers['x-gitswarm-signature']).toBe(hmac(secret as string, delivery.raw));
+          expect(delivery.headers['x-gitswarm-event']).toBe('repo.settings_changed');
+          expect(delivery.headers['content-type']).toBe('application/json');
+          expect(delivery.headers['user-agent']).toBe('gitswarm-notifications');
+        }
+        const ids = new Set(receiver.deliveries.map((d) => d.headers['x-gitswarm-delivery']));
+        expect(ids.size).toBe(1);
+      } finally {
+        await t.close();
+      }
+    }, 30_000);
+
+    it('opens the circuit at the threshold on the server clock and holds the host’s rows until it closes', async () => {
+      receiver = await startReceiver([500, 500]);
+      let nowMs = Date.parse('2030-06-02T12:00:00.000Z');
+      const clock: Clock = { now: () => new Date(nowMs) };
+      const t = await startTestApp(dialect, {
+        clock,
+        notifications: {
+          allowPrivateTargets: true,
+          maxAttempts: 5,
+          baseDelayMs: 10,
+          circuitThreshold: 2,
+          circuitOpenMs: 500,
+        },
+      });
+      try {
+        const owner = await registerTestAgent(t.app);
+        const listener = await registerTestAgent(t.app);
+        await setWebhook(t.app, listener, { webhook_url: receiver.url, events: ['repo.settings_changed'] });
+        const repo = await createTestRepo(t.app, owner);
+        await patchRepo(t.app, owner, repo.id, 'one');
+        const row = () =>
+          t.store.db
+            .selectFrom('gitswarm_agent_notifications')
+            .selectAll()
+            .where('agent_id', '=', listener.id)
+            .executeTakeFirst()
+            .then((r) => r ?? { attempts: 0, delivered: false, next_attempt_at: null });
+        await waitFor(async () => (await row()).attempts === 1);
+        const target = circuitTarget(receiver.url);
+        const start = nowMs;
+        expect((await getCircuit(t.store.db, receiver.url, new Date(nowMs).toISOString())).state).toBe(
+          'closed',
+        );
+        nowMs += 10;
+        await waitFor(async () => (await row()).attempts === 2);
+        // The second failure reached the threshold: open for circuitOpenMs from that attempt.
+        const openUntil = new Date(start + 10 + 500).toISOString();
+        const circuit = await getCircuit(t.store.db, receiver.url, new Date(nowMs).toISOString());
+        expect(circuit).toMatchObject({
+          target,
+          state: 'open',
+          consecutive_failures: 2,
+          open_until: openUntil,
+        });
+        // The retry (due 20 ms later) is pushed to when the circuit closes, without an attempt.
+        nowMs += 20;
+        await waitFor(async () => (await row()).next_attempt_at === openUntil);
+        expect((await row()).attempts).toBe(2);
+        expect(receiver.deliveries).toHaveLength(2);
+        // Once it closes, the probe succeeds and closes the circuit.
+        nowMs = start + 10 + 500;
+        await waitFor(async () => (await row()).delivered);
+        expect((await row()).attempts).toBe(3);
+        expect(await getCircuit(t.store.db, receiver.url, new Date(nowMs).toISOString())).toMatchObject({
+          state: 'closed',
+          consecutive_failures: 0,
+        });
+      } finally {
+        await t.close();
+      }
+    }, 30_000);
+  });
+}
