@@ -240,6 +240,46 @@ for (const dialect of DIALECTS) {
       }
     }, 30_000);
 
+    it('a retry for an event the agent no longer asks for stops, with the reason, and is not sent', async () => {
+      receiver = await startReceiver([500]);
+      let nowMs = Date.parse('2030-06-03T12:00:00.000Z');
+      const clock: Clock = { now: () => new Date(nowMs) };
+      const t = await startTestApp(dialect, {
+        clock,
+        notifications: { allowPrivateTargets: true, maxAttempts: 5, baseDelayMs: 10, circuitThreshold: 100 },
+      });
+      try {
+        const owner = await registerTestAgent(t.app);
+        const listener = await registerTestAgent(t.app);
+        await setWebhook(t.app, listener, { webhook_url: receiver.url, events: ['repo.settings_changed'] });
+        const repo = await createTestRepo(t.app, owner);
+        await patchRepo(t.app, owner, repo.id, 'one');
+        const row = () =>
+          t.store.db
+            .selectFrom('gitswarm_agent_notifications')
+            .selectAll()
+            .where('agent_id', '=', listener.id)
+            .executeTakeFirst()
+            .then((r) => r ?? { attempts: 0, delivered: false, next_attempt_at: null, last_error: null });
+        await waitFor(async () => (await row()).attempts === 1);
+        // The agent stops asking for the event (the settings change drops the dispatcher's cache).
+        await setWebhook(t.app, listener, { webhook_url: receiver.url, events: ['stream.merged'] });
+        nowMs += 10;
+        const after = await waitFor(async () => {
+          const r = await row();
+          return r.attempts === 2 ? r : null;
+        });
+        expect(after).toMatchObject({
+          delivered: false,
+          last_error: 'the webhook was removed or turned off, or no longer asks for this event',
+          next_attempt_at: null,
+        });
+        expect(receiver.deliveries).toHaveLength(1);
+      } finally {
+        await t.close();
+      }
+    }, 30_000);
+
     it('opens the circuit at the threshold on the server clock and holds the host’s rows until it closes', async () => {
       receiver = await startReceiver([500, 500]);
       let nowMs = Date.parse('2030-06-02T12:00:00.000Z');
@@ -293,6 +333,8 @@ for (const dialect of DIALECTS) {
         nowMs = start + 10 + 500;
         await waitFor(async () => (await row()).delivered);
         expect((await row()).attempts).toBe(3);
+        // Delivered: no further attempt is planned.
+        expect((await row()).next_attempt_at).toBeNull();
         expect(await getCircuit(t.store.db, receiver.url, new Date(nowMs).toISOString())).toMatchObject({
           state: 'closed',
           consecutive_failures: 0,
