@@ -6,6 +6,14 @@
 import { createHash, createHmac } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  earliestDue,
+  enqueueNotification,
+  fetchDueBatch,
+  leaseNotification,
+  postponeAgentsNotifications,
+  postponeNotifications,
+} from '../../src/core/notifications/queue.js';
+import {
   circuitTarget,
   getCircuit,
   notificationId,
@@ -18,7 +26,14 @@ import {
 import type { Clock } from '../../src/util/clock.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 import { createTestRepo, registerTestAgent, startTestApp } from '../server/helpers.js';
-import { patchRepo, type Receiver, setWebhook, startReceiver, waitFor } from '../server/webhook-helpers.js';
+import {
+  patchRepo,
+  type Receiver,
+  seedPendingDeliveries,
+  setWebhook,
+  startReceiver,
+  waitFor,
+} from '../server/webhook-helpers.js';
 
 const hmac = (secret: string, raw: Buffer | string) =>
   `sha256=${createHmac('sha256', secret).update(raw).digest('hex')}`;
@@ -168,6 +183,108 @@ for (const dialect of DIALECTS) {
       const circuit = await getCircuit(store.db, 'http://l.example/', T0);
       expect(circuit.last_error).toBe('e'.repeat(1000));
       expect(circuit.state).toBe('open');
+    });
+  });
+
+  describe(`${dialectLabel(dialect)}: the delivery queue on the store`, () => {
+    let store: TestStore;
+    let a: string;
+    let b: string;
+    beforeEach(async () => {
+      store = await openTestStore(dialect);
+      // Two agents with webhooks and no rows yet (the queue's rows need real agents).
+      a = await seedPendingDeliveries(store, 'https://a.example/hook', 0);
+      b = await seedPendingDeliveries(store, 'https://b.example/hook', 0);
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    const add = (id: string, agent: string, due: string) =>
+      enqueueNotification(store.db, {
+        id,
+        agent_id: agent,
+        type: 't',
+        payload: { n: id },
+        due,
+        created_at: T0,
+      });
+    const ID = (n: number) => `00000000-0000-4000-8000-00000000000${n}`;
+    const dueOf = async (id: string) =>
+      (
+        await store.db
+          .selectFrom('gitswarm_agent_notifications')
+          .select('next_attempt_at')
+          .where('id', '=', id)
+          .executeTakeFirstOrThrow()
+      ).next_attempt_at;
+    const deliver = (id: string) =>
+      store.db
+        .updateTable('gitswarm_agent_notifications')
+        .set({ delivered: true, next_attempt_at: null })
+        .where('id', '=', id)
+        .execute();
+
+    it('records a row once; reads the due ones (at now included), oldest first, bounded, with exclusions', async () => {
+      expect(await add(ID(1), a, T1)).toBe(true);
+      expect(await add(ID(1), a, T0)).toBe(false);
+      expect(await add(ID(2), a, T0)).toBe(true);
+      expect(await add(ID(3), b, T1)).toBe(true);
+      expect(await add(ID(4), b, T2)).toBe(true);
+      expect(await add(ID(5), a, T0)).toBe(true);
+      await deliver(ID(5));
+      const ids = async (q: Parameters<typeof fetchDueBatch>[1]) =>
+        (await fetchDueBatch(store.db, q)).map((r) => r.id);
+      // Due at T1: those due at T0 and at T1 exactly, by due time then id; not the delivered one.
+      expect(await ids({ now: T1, limit: 10 })).toEqual([ID(2), ID(1), ID(3)]);
+      expect(await ids({ now: T1, limit: 2 })).toEqual([ID(2), ID(1)]);
+      expect(await ids({ now: T0, limit: 10 })).toEqual([ID(2)]);
+      expect(await ids({ now: T1, limit: 10, excludeIds: [ID(1)] })).toEqual([ID(2), ID(3)]);
+      expect(await ids({ now: T2, limit: 10, excludeAgents: [a] })).toEqual([ID(3), ID(4)]);
+      expect(await ids({ now: T2, limit: 10, excludeIds: [], excludeAgents: [] })).toHaveLength(4);
+      const [row] = await fetchDueBatch(store.db, { now: T0, limit: 1 });
+      expect(row).toMatchObject({ id: ID(2), agent_id: a, type: 't', attempts: 0 });
+      // The earliest undelivered due time, optionally without some agents' rows.
+      expect(await earliestDue(store.db)).toBe(T0);
+      expect(await earliestDue(store.db, [a])).toBe(T1);
+      expect(await earliestDue(store.db, [a, b])).toBeNull();
+    });
+
+    it('leases a row only while it is due, once; postpones only undelivered rows with a due time', async () => {
+      await add(ID(1), a, T1);
+      expect(await leaseNotification(store.db, ID(1), T0, T3)).toBe(false);
+      expect(await dueOf(ID(1))).toBe(T1);
+      expect(await leaseNotification(store.db, ID(1), T1, T3)).toBe(true);
+      expect(await dueOf(ID(1))).toBe(T3);
+      // Leased until T3: not due at T2, so not leased again.
+      expect(await leaseNotification(store.db, ID(1), T2, T3)).toBe(false);
+
+      await add(ID(2), a, T0);
+      await add(ID(3), a, T0);
+      await deliver(ID(3));
+      await postponeNotifications(store.db, [ID(2), ID(3)], T2);
+      expect(await dueOf(ID(2))).toBe(T2);
+      expect(await dueOf(ID(3))).toBeNull();
+      await postponeNotifications(store.db, [], T3);
+      expect(await dueOf(ID(2))).toBe(T2);
+    });
+
+    it("postpones an agent's rows due before the circuit closes, except those in flight", async () => {
+      await add(ID(1), a, T0);
+      await add(ID(2), a, T0);
+      await add(ID(3), a, T3);
+      await add(ID(4), b, T0);
+      await add(ID(5), a, T2);
+      await postponeAgentsNotifications(store.db, [a], T2, [ID(2)]);
+      expect(await dueOf(ID(1))).toBe(T2);
+      expect(await dueOf(ID(2))).toBe(T0);
+      expect(await dueOf(ID(3))).toBe(T3);
+      expect(await dueOf(ID(4))).toBe(T0);
+      expect(await dueOf(ID(5))).toBe(T2);
+      await postponeAgentsNotifications(store.db, [], T3, []);
+      await postponeAgentsNotifications(store.db, [a, b], T3, []);
+      expect(await dueOf(ID(2))).toBe(T3);
+      expect(await dueOf(ID(4))).toBe(T3);
     });
   });
 
