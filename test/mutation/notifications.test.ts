@@ -12,6 +12,7 @@ import {
   leaseNotification,
   postponeAgentsNotifications,
   postponeNotifications,
+  recordAttempt,
 } from '../../src/core/notifications/queue.js';
 import {
   circuitTarget,
@@ -267,6 +268,36 @@ for (const dialect of DIALECTS) {
       expect(await dueOf(ID(3))).toBeNull();
       await postponeNotifications(store.db, [], T3);
       expect(await dueOf(ID(2))).toBe(T2);
+    });
+
+    it('records an attempt with its error cut at 1000 characters', async () => {
+      await add(ID(1), a, T0);
+      await recordAttempt(store.db, ID(1), {
+        delivered: false,
+        attempts: 1,
+        last_error: 'x'.repeat(1200),
+        next_attempt_at: T1,
+      });
+      const row = await store.db
+        .selectFrom('gitswarm_agent_notifications')
+        .selectAll()
+        .where('id', '=', ID(1))
+        .executeTakeFirstOrThrow();
+      expect(row).toMatchObject({ attempts: 1, last_error: 'x'.repeat(1000), next_attempt_at: T1 });
+      expect(row.delivered).toBeFalsy();
+      await recordAttempt(store.db, ID(1), {
+        delivered: true,
+        attempts: 2,
+        last_error: null,
+        next_attempt_at: null,
+      });
+      const done = await store.db
+        .selectFrom('gitswarm_agent_notifications')
+        .selectAll()
+        .where('id', '=', ID(1))
+        .executeTakeFirstOrThrow();
+      expect(done).toMatchObject({ attempts: 2, last_error: null, next_attempt_at: null });
+      expect(done.delivered).toBeTruthy();
     });
 
     it("postpones an agent's rows due before the circuit closes, except those in flight", async () => {
