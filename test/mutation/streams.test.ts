@@ -690,33 +690,18 @@ for (const dialect of DIALECTS) {
       const { repo, git } = seeded;
       const alpha = await seedAgent(deps, 'alpha');
       const a = await workOn(deps, seeded, alpha, { 'a.txt': 'a\n' }, { name: 'root-work' });
-      const b = await workOn(
-        deps,
-        seeded,
-        await seedAgent(deps, 'beta'),
-        { 'b.txt': 'b\n' },
-        {
-          dependsOn: a.stream.id,
-        },
-      );
-      const c = await workOn(
-        deps,
-        seeded,
-        await seedAgent(deps, 'gamma'),
-        { 'c.txt': 'c\n' },
-        {
-          dependsOn: a.stream.id,
-        },
-      );
-      const d = await workOn(
-        deps,
-        seeded,
-        await seedAgent(deps, 'delta'),
-        { 'd.txt': 'd\n' },
-        {
-          dependsOn: a.stream.id,
-        },
-      );
+      // Three children of the same parent, each by its own agent.
+      const childOf = async (agent: string, name: string) =>
+        workOn(
+          deps,
+          seeded,
+          await seedAgent(deps, agent),
+          { [`${name}.txt`]: `${name}\n` },
+          { dependsOn: a.stream.id },
+        );
+      const b = await childOf('beta', 'b');
+      const c = await childOf('gamma', 'c');
+      const d = await childOf('delta', 'd');
       expect(await streamBase(fx.store.db, repo, b.stream)).toEqual({
         branch: a.stream.branch,
         head: await git.rev(a.stream.branch),
