@@ -258,25 +258,31 @@ export async function outboxSummary(db: Executor, serverUrl?: string): Promise<O
  * sequence number (`3` or `#3`). Pending entries may be dropped as well as failed ones.
  */
 export async function dropEntry(db: Executor, ref: string): Promise<OutboxEntry> {
-  const wanted = ref.trim().replace(/^#/, '');
-  let matches: OutboxEntry[];
-  if (/^\d+$/.test(wanted)) {
-    // Larger than the integer column holds: no such entry (PostgreSQL would refuse the comparison).
-    const seq = Number(wanted);
-    matches =
-      seq > 2_147_483_647
-        ? []
-        : await db.selectFrom('gitswarm_outbox').selectAll().where('seq', '=', seq).execute();
-  } else if (/^[0-9a-f-]{4,36}$/i.test(wanted)) {
-    // The outbox is short; a prefix is matched here (PostgreSQL's uuid column takes no LIKE).
-    const prefix = wanted.toLowerCase();
-    const all = await db.selectFrom('gitswarm_outbox').selectAll().execute();
-    matches = all.filter((entry) => entry.id.startsWith(prefix));
-  } else {
+  const trimmed = ref.trim();
+  const bySeqOnly = trimmed.startsWith('#');
+  const wanted = trimmed.replace(/^#/, '');
+  const isNumber = /^\d+$/.test(wanted);
+  const isIdPrefix = !bySeqOnly && /^[0-9a-f-]{4,36}$/i.test(wanted);
+  if (!isNumber && !isIdPrefix) {
     throw new GitSwarmError('invalid_input', `${JSON.stringify(ref)} is not an outbox entry id.`, {
       hint: 'Give the id (or its first characters) or the number shown by: gitswarm sync',
     });
   }
+  // An id prefix may be all digits, so a bare number names an entry by number or by id.
+  const seq = Number(wanted);
+  const bySeq =
+    // Larger than the integer column holds: no such entry (PostgreSQL would refuse the comparison).
+    isNumber && seq <= 2_147_483_647
+      ? await db.selectFrom('gitswarm_outbox').selectAll().where('seq', '=', seq).execute()
+      : [];
+  // The outbox is short; a prefix is matched here (PostgreSQL's uuid column takes no LIKE).
+  const prefix = wanted.toLowerCase();
+  const byId = isIdPrefix
+    ? (await db.selectFrom('gitswarm_outbox').selectAll().execute()).filter(
+        (entry) => entry.id.startsWith(prefix) && !bySeq.some((hit) => hit.id === entry.id),
+      )
+    : [];
+  const matches = [...bySeq, ...byId];
   if (matches.length > 1) {
     throw new GitSwarmError(
       'invalid_input',

@@ -243,6 +243,27 @@ for (const dialect of DIALECTS) {
       expect(await listOutbox(store.db)).toEqual([]);
     });
 
+    it('drops by an id prefix made only of digits, and by number when # says so', async () => {
+      await clear();
+      const entry = await enqueueRequest(store.db, {
+        serverUrl: SERVER,
+        repoId: 'r',
+        agent: 'a',
+        command: 'commit',
+        method: 'POST',
+        path: '/p',
+      });
+      const digitsId = '38655990-0000-4000-8000-000000000000';
+      await store.db
+        .updateTable('gitswarm_outbox')
+        .set({ id: digitsId })
+        .where('id', '=', entry.id)
+        .execute();
+      await expect(dropEntry(store.db, '#38655990')).rejects.toMatchObject({ code: 'not_found' });
+      expect((await dropEntry(store.db, '38655990')).id).toBe(digitsId);
+      expect(await listOutbox(store.db)).toEqual([]);
+    });
+
     it('serves the last answer marked stale when the server does not answer', async () => {
       await clear();
       const key = cacheKey(`${SERVER}/`, '/api/v1/repos/r1');
