@@ -11,6 +11,7 @@ import { webhookCircuitsMigration } from './migrations/0007-webhook-circuits.js'
 import { reportedCommitsMigration } from './migrations/0008-reported-commits.js';
 import { remoteOutboxMigration } from './migrations/0009-remote-outbox.js';
 import { importsMigration } from './migrations/0010-imports.js';
+import { serverGitMigration } from './migrations/0011-server-git.js';
 
 function provider(store: Store): MigrationProvider {
   return {
@@ -26,6 +27,7 @@ function provider(store: Store): MigrationProvider {
         '0008-reported-commits': reportedCommitsMigration(store.capabilities),
         '0009-remote-outbox': remoteOutboxMigration(store.capabilities),
         '0010-imports': importsMigration(store.capabilities),
+        '0011-server-git': serverGitMigration(store.capabilities),
       };
     },
   };

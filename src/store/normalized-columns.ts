@@ -16,6 +16,8 @@ export const BOOLEAN_COLUMNS: ReadonlySet<string> = new Set([
   'enabled',
   'read',
   'delivered',
+  'server_git',
+  'reverted',
 ]);
 
 export const JSON_COLUMNS: ReadonlySet<string> = new Set([

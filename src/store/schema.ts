@@ -116,6 +116,16 @@ export interface ReposTable {
   metadata: JsonDefault<Record<string, unknown>>;
   created_at: CreatedAt;
   updated_at: CreatedAt;
+  /** Mode C: the server holds this repository's git (in its data dir, at `path`) (0011). */
+  server_git: Defaulted<boolean>;
+  /** Mode C: where the server pushes the buffer and main after each change, if anywhere. */
+  remote_url: string | null;
+  /** How pushing to `remote_url` fares: null without one; 'ok', 'pending' (a push is owed) or 'failing'. */
+  upstream_status: 'ok' | 'pending' | 'failing' | null;
+  upstream_error: string | null;
+  upstream_attempts: Defaulted<number>;
+  /** When the next push to the upstream is due after a failure. */
+  upstream_next_at: Timestamp | null;
 }
 
 export interface RepoAccessTable {
@@ -607,6 +617,33 @@ export interface ImportsTable {
   finished_at: string | null;
 }
 
+export type StabilizeRunStatus = 'queued' | 'running' | 'green' | 'red' | 'flaky' | 'error';
+
+/** Mode C: a stabilization the server runs itself, a durable job leased by one instance (0011). */
+export interface StabilizeRunsTable {
+  id: string;
+  repo_id: string;
+  requested_by: string | null;
+  status: Defaulted<StabilizeRunStatus>;
+  buffer_commit: string | null;
+  /** The stabilization record the run produced. */
+  stabilization_id: string | null;
+  tag: string | null;
+  breaking_stream_id: string | null;
+  reverted: Defaulted<boolean>;
+  task_id: string | null;
+  /** The last lines of the test output (capped). */
+  log_tail: Defaulted<string>;
+  error: string | null;
+  /** The server instance running it, and until when its claim holds. */
+  lease_owner: string | null;
+  lease_until: Timestamp | null;
+  attempts: Defaulted<number>;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
 /** An agent an import created (with its Mode A id): the agents the import's rows may name. */
 export interface ImportAgentsTable {
   repo_id: string;
@@ -657,6 +694,7 @@ export interface Database {
   gitswarm_remote_cache: RemoteCacheTable;
   gitswarm_imports: ImportsTable;
   gitswarm_import_agents: ImportAgentsTable;
+  gitswarm_stabilize_runs: StabilizeRunsTable;
 }
 
 export type Agent = Selectable<AgentsTable>;
@@ -682,3 +720,4 @@ export type Promotion = Selectable<PromotionsTable>;
 export type Operation = Selectable<OperationsTable>;
 export type Worktree = Selectable<WorktreesTable>;
 export type OutboxEntry = Selectable<OutboxTable>;
+export type StabilizeRun = Selectable<StabilizeRunsTable>;
