@@ -13,6 +13,7 @@ import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyServerOptions } from 'fastify';
 import type { EventBus } from '../core/events.js';
 import type { RegistrationMode } from '../core/invites.js';
+import { type HostingConfig, hostingConfig } from '../hosting/config.js';
 import type { Store } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { openApiOptions } from './openapi.js';
@@ -70,6 +71,8 @@ export interface BuildAppOptions {
   registration?: RegistrationMode;
   /** Server admins and trusted agents by id or name (GITSWARM_ADMINS, GITSWARM_TRUSTED_AGENTS). */
   roles?: ServerRoleLists;
+  /** Mode C: the data dir of server-held repositories and their limits (default: none held). */
+  hosting?: Partial<HostingConfig>;
 }
 
 /** Removes `token=` query values from logged URLs: keys never reach the logs. */
@@ -121,6 +124,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   });
   app.addHook('onClose', async () => clearInterval(sweeper));
 
+  app.decorate('hosting', hostingConfig(options.hosting));
   await app.register(errors);
   // First, so it sees every route (it documents the routes added after it).
   await app.register(swagger, openApiOptions());

@@ -89,6 +89,7 @@ export async function startServer(config: ServerConfig = {}): Promise<RunningSer
   try {
     app = await buildApp({
       ...config.app,
+      hosting: { dataDir: resolve(config.dataDir ?? DEFAULT_DATA_DIR), ...config.app?.hosting },
       store,
       redisUrl: config.redisUrl,
       logger: config.logger ?? { level: 'info' },

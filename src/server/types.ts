@@ -12,6 +12,7 @@ import type {
 } from 'fastify';
 import type { CoreDeps } from '../core/deps.js';
 import type { EventBus } from '../core/events.js';
+import type { HostingConfig } from '../hosting/config.js';
 import type { Agent } from '../store/index.js';
 
 /** Who may call a route: `required` needs a valid key, `optional` resolves one when given, `none` ignores it. */
@@ -23,6 +24,8 @@ declare module 'fastify' {
     deps: CoreDeps;
     /** The events bus every instance publishes to and hears from (plugins/events-bus.ts). */
     events: EventBus;
+    /** Mode C: where server-held repositories live and their limits (hosting/config.ts). */
+    hosting: HostingConfig;
   }
   interface FastifyRequest {
     /** The agent owning the request's API key; null when none was given. */
