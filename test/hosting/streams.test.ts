@@ -350,6 +350,6 @@ for (const dialect of DIALECTS) {
         // Swarm mode: the merged stream keeps its worktree for the next commit.
         expect(existsSync(hostedWorktreeDir(t.app.hosting, repo.id, stream.id))).toBe(true);
       }
-    }, 240_000);
+    }, 600_000);
   });
 }
