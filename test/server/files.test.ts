@@ -289,6 +289,22 @@ for (const dialect of DIALECTS) {
         await expectRefused(() => get(author, path), [400, 404]);
       });
 
+      it('an empty path and a malformed stream id: 400', async () => {
+        await expectRefused(() => put(author, '', 'x'), 400, 'invalid_path');
+        await expectRefused(() => put(author, '.', 'x'), 400, 'invalid_path');
+        await expectRefused(
+          () =>
+            rawRequest(t, {
+              method: 'PUT',
+              path: '/streams/..%2f..%2fx/files/a.txt',
+              headers: { 'content-type': 'text/plain', ...author.headers },
+              body: 'x',
+            }),
+          400,
+          'invalid_input',
+        );
+      });
+
       it('a name with control characters in JSON or raw: 400', async () => {
         await expectRefused(() => put(author, 'tab%09name', 'x'), 400, 'invalid_path');
         await expectRefused(() => put(author, 'bell%07', 'x'), 400, 'invalid_path');

@@ -28,15 +28,18 @@ import { readableRepo } from '../route-helpers.js';
 import { Closed, errorResponses, Id, Nullable } from '../schemas.js';
 import type { App } from '../types.js';
 
-// The wildcard `*` is the file path (decoded by the router; `%2e%2e` arrives as `..` and is refused
-// by the confinement). TypeBox cannot name a `*` property, so it is allowed, not declared.
-const FileParams = Type.Object(
-  { id: Id },
-  {
-    additionalProperties: true,
-    description: 'id: the stream; *: the file path, relative to the worktree root',
+// The wildcard `*` is the file path, decoded by the router (`%2e%2e` arrives as `..` and is refused
+// by the confinement, src/hosting/worktree-paths.ts). TypeBox cannot convert a property named `*`,
+// so this plugin's validator checks `id` alone (see below); the schema documents both.
+const StreamIdParams = Closed({ id: Id });
+const FileParams = {
+  type: 'object',
+  required: ['id', '*'],
+  properties: {
+    id: Id,
+    '*': { type: 'string', description: 'The file path, relative to the worktree root (URL-encoded)' },
   },
-);
+} as const;
 type FileParamsT = { id: string; '*': string };
 
 const Blob = Type.String({ description: 'Git blob id of the content as stored (SHA-1 or SHA-256 hex)' });
@@ -98,7 +101,22 @@ export async function fileRoutes(app: App): Promise<void> {
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_request, body, done) => done(null, body));
   // Raw bytes are the file as sent, whatever the schema documents for them; JSON bodies, params and
   // query strings are validated as everywhere else (src/server/app.ts).
+  const validateStreamId = TypeBoxValidatorCompiler({
+    schema: StreamIdParams,
+    httpPart: 'params',
+    method: 'GET',
+    url: '',
+  });
   app.setValidatorCompiler((route) => {
+    if (route.schema === FileParams) {
+      return (value: unknown) => {
+        const params = value as FileParamsT;
+        const checked = validateStreamId({ id: params.id });
+        return typeof checked === 'object' && 'error' in checked && checked.error
+          ? checked
+          : { value: params };
+      };
+    }
     const validate = TypeBoxValidatorCompiler(route);
     if (route.httpPart !== 'body') return validate;
     return (value: unknown) => (Buffer.isBuffer(value) ? { value } : validate(value ?? {}));
@@ -247,7 +265,7 @@ export async function fileRoutes(app: App): Promise<void> {
           'are sorted by path; a directory has size and blob null; a symlink is listed, never followed. ' +
           '.git is never listed.',
         tags: ['files'],
-        params: Closed({ id: Id }),
+        params: StreamIdParams,
         querystring: Closed({
           path: Type.Optional(
             Type.String({ maxLength: 16_384, description: 'A directory (default: the root)' }),
@@ -289,7 +307,7 @@ export async function fileRoutes(app: App): Promise<void> {
           'Files added (untracked and not ignored, or staged new), modified or deleted against the ' +
           'stream’s HEAD commit; sorted by path. Empty after a commit.',
         tags: ['files'],
-        params: Closed({ id: Id }),
+        params: StreamIdParams,
         response: {
           200: Closed({ changes: Type.Array(StatusView) }),
           ...errorResponses(401, 403, 404, 409),
@@ -315,7 +333,7 @@ export async function fileRoutes(app: App): Promise<void> {
           'hunks: [{path, line, reason}] and nothing changed. Hunk line counts are recounted. A result ' +
           'with a file over the file limit is undone (413).',
         tags: ['files'],
-        params: Closed({ id: Id }),
+        params: StreamIdParams,
         body: { content: { 'text/x-diff': { schema: RawBytes } } },
         response: {
           200: Closed({ applied: Type.Literal(true), paths: Type.Array(Type.String()) }),
