@@ -14,6 +14,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyServerOptions } from 'fast
 import type { EventBus } from '../core/events.js';
 import type { RegistrationMode } from '../core/invites.js';
 import { type HostingConfig, hostingConfig } from '../hosting/config.js';
+import { GIT_HTTP_PREFIX, gitHttpRoutes } from '../hosting/git-http.js';
 import type { Store } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { openApiOptions } from './openapi.js';
@@ -31,6 +32,7 @@ import { type WebsocketOptions, websocket } from './plugins/websocket.js';
 import { activityRoutes } from './routes/activity.js';
 import { adminRoutes } from './routes/admin.js';
 import { agentRoutes } from './routes/agents.js';
+import { cloneRoutes } from './routes/clone.js';
 import { councilRoutes } from './routes/council.js';
 import { healthRoutes } from './routes/health.js';
 import { importRoutes } from './routes/imports.js';
@@ -73,6 +75,8 @@ export interface BuildAppOptions {
   roles?: ServerRoleLists;
   /** Mode C: the data dir of server-held repositories and their limits (default: none held). */
   hosting?: Partial<HostingConfig>;
+  /** The server's public base URL for clone URLs (GITSWARM_PUBLIC_URL); default: each request's host. */
+  publicUrl?: string;
 }
 
 /** Removes `token=` query values from logged URLs: keys never reach the logs. */
@@ -162,12 +166,14 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   await app.register(websocket, options.websocket ?? {});
   await app.register(notifications, { dispatcher: options.notifications ?? {} });
   await app.register(healthRoutes);
+  await app.register(gitHttpRoutes, { prefix: GIT_HTTP_PREFIX });
   await app.register(
     async (api: App) => {
       await api.register(metaRoutes);
       await api.register(agentRoutes);
       await api.register(adminRoutes);
       await api.register(repoRoutes);
+      await api.register(cloneRoutes, { publicUrl: options.publicUrl });
       await api.register(activityRoutes);
       await api.register(streamRoutes);
       await api.register(stabilizationRoutes);

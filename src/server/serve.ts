@@ -7,7 +7,8 @@
  *
  * Configuration from the environment (see `serverConfigFromEnv`): PORT (3000), HOST (127.0.0.1),
  * DATABASE_URL, DATABASE_POOL_SIZE (20), REDIS_URL, GITSWARM_DATA_DIR (./.gitswarm-server),
- * LOG_LEVEL (info), GITSWARM_ALLOW_PRIVATE_WEBHOOKS (1: webhooks may target private addresses), and
+ * LOG_LEVEL (info), GITSWARM_ALLOW_PRIVATE_WEBHOOKS (1: webhooks may target private addresses),
+ * GITSWARM_PUBLIC_URL (the base of clone URLs; default: each request's host), and
  * the abuse limits and trust lists of security-config.ts (docs/security.md).
  */
 import { mkdirSync } from 'node:fs';
@@ -65,6 +66,7 @@ export function serverConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Serve
     logger: { level: env.LOG_LEVEL || 'info' },
     app: {
       ...securityOptionsFromEnv(env),
+      ...(env.GITSWARM_PUBLIC_URL ? { publicUrl: env.GITSWARM_PUBLIC_URL } : {}),
       ...(env.GITSWARM_ALLOW_PRIVATE_WEBHOOKS === '1'
         ? { notifications: { allowPrivateTargets: true } }
         : {}),
