@@ -13,6 +13,7 @@ export interface ServeOptions {
   db?: string;
   redis?: string;
   dataDir?: string;
+  allowUnsandboxed?: boolean;
 }
 
 export interface ServeResult {
@@ -45,6 +46,7 @@ export async function runServe(options: ServeOptions, deps: { io: CliIO }): Prom
     databaseUrl: options.db ?? env.databaseUrl,
     redisUrl: options.redis ?? env.redisUrl,
     dataDir: options.dataDir ?? env.dataDir,
+    allowUnsandboxed: options.allowUnsandboxed === true || env.allowUnsandboxed === true,
     signal: deps.io.signal,
   });
   deps.io.stderr.write(`gitswarm server listening on ${server.url} (${server.store.capabilities.label})\n`);

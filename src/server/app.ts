@@ -13,7 +13,7 @@ import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyServerOptions } from 'fastify';
 import type { EventBus } from '../core/events.js';
 import type { RegistrationMode } from '../core/invites.js';
-import { type HostingConfig, hostingConfig } from '../hosting/config.js';
+import { type HostingOptions, hostingConfig } from '../hosting/config.js';
 import { GIT_HTTP_PREFIX, gitHttpRoutes } from '../hosting/git-http.js';
 import type { Store } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
@@ -28,6 +28,7 @@ import { metrics } from './plugins/metrics.js';
 import { type NotificationsOptions, notifications } from './plugins/notifications.js';
 import { type RateLimitSettings, rateLimits } from './plugins/rate-limit.js';
 import { requestId, requestIdFor } from './plugins/request-id.js';
+import { stabilizeRunner } from './plugins/stabilize-runner.js';
 import { type WebsocketOptions, websocket } from './plugins/websocket.js';
 import { activityRoutes } from './routes/activity.js';
 import { adminRoutes } from './routes/admin.js';
@@ -74,7 +75,7 @@ export interface BuildAppOptions {
   /** Server admins and trusted agents by id or name (GITSWARM_ADMINS, GITSWARM_TRUSTED_AGENTS). */
   roles?: ServerRoleLists;
   /** Mode C: the data dir of server-held repositories and their limits (default: none held). */
-  hosting?: Partial<HostingConfig>;
+  hosting?: HostingOptions;
   /** The server's public base URL for clone URLs (GITSWARM_PUBLIC_URL); default: each request's host. */
   publicUrl?: string;
 }
@@ -165,6 +166,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   app.get('/openapi.json', { config: { auth: 'none' }, schema: { hide: true } }, async () => app.swagger());
   await app.register(websocket, options.websocket ?? {});
   await app.register(notifications, { dispatcher: options.notifications ?? {} });
+  await app.register(stabilizeRunner);
   await app.register(healthRoutes);
   await app.register(gitHttpRoutes, { prefix: GIT_HTTP_PREFIX });
   await app.register(

@@ -8,6 +8,7 @@
  * Configuration from the environment (see `serverConfigFromEnv`): PORT (3000), HOST (127.0.0.1),
  * DATABASE_URL, DATABASE_POOL_SIZE (20), REDIS_URL, GITSWARM_DATA_DIR (./.gitswarm-server),
  * LOG_LEVEL (info), GITSWARM_ALLOW_PRIVATE_WEBHOOKS (1: webhooks may target private addresses),
+ * GITSWARM_ALLOW_UNSANDBOXED (1: server stabilizations may run without bubblewrap),
  * GITSWARM_PUBLIC_URL (the base of clone URLs; default: each request's host), and
  * the abuse limits and trust lists of security-config.ts (docs/security.md).
  */
@@ -31,6 +32,8 @@ export interface ServerConfig {
   databaseUrl?: string;
   redisUrl?: string;
   dataDir?: string;
+  /** Run server stabilizations without the bubblewrap sandbox where it is missing (`--allow-unsandboxed`). */
+  allowUnsandboxed?: boolean;
   /** PostgreSQL connections in the pool (default 20; env DATABASE_POOL_SIZE). */
   poolSize?: number;
   /** Pino logger options, or false for silence (default: level from LOG_LEVEL or info). */
@@ -62,6 +65,7 @@ export function serverConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Serve
     databaseUrl: env.DATABASE_URL || undefined,
     redisUrl: env.REDIS_URL || undefined,
     dataDir: env.GITSWARM_DATA_DIR || undefined,
+    allowUnsandboxed: env.GITSWARM_ALLOW_UNSANDBOXED === '1',
     poolSize: env.DATABASE_POOL_SIZE ? Number(env.DATABASE_POOL_SIZE) || undefined : undefined,
     logger: { level: env.LOG_LEVEL || 'info' },
     app: {
@@ -91,7 +95,11 @@ export async function startServer(config: ServerConfig = {}): Promise<RunningSer
   try {
     app = await buildApp({
       ...config.app,
-      hosting: { dataDir: resolve(config.dataDir ?? DEFAULT_DATA_DIR), ...config.app?.hosting },
+      hosting: {
+        dataDir: resolve(config.dataDir ?? DEFAULT_DATA_DIR),
+        ...(config.allowUnsandboxed ? { allowUnsandboxed: true } : {}),
+        ...config.app?.hosting,
+      },
       store,
       redisUrl: config.redisUrl,
       logger: config.logger ?? { level: 'info' },

@@ -16,6 +16,10 @@ export function registerServeCommand(program: Command, session: CliSession): voi
       '--data-dir <dir>',
       'where the SQLite file lives (default: GITSWARM_DATA_DIR, else ./.gitswarm-server)',
     )
+    .option(
+      '--allow-unsandboxed',
+      'run server stabilizations without bubblewrap where it is missing (default: GITSWARM_ALLOW_UNSANDBOXED=1; else refused)',
+    )
     .action(
       plainAction<ServeOptions>(session, async (io, _args, opts) => {
         const m = await import('../serve.js');
