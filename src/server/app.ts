@@ -29,6 +29,7 @@ import { type NotificationsOptions, notifications } from './plugins/notification
 import { type RateLimitSettings, rateLimits } from './plugins/rate-limit.js';
 import { requestId, requestIdFor } from './plugins/request-id.js';
 import { stabilizeRunner } from './plugins/stabilize-runner.js';
+import { upstream } from './plugins/upstream.js';
 import { type WebsocketOptions, websocket } from './plugins/websocket.js';
 import { activityRoutes } from './routes/activity.js';
 import { adminRoutes } from './routes/admin.js';
@@ -140,6 +141,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     channel: options.redisChannel,
   });
   await app.register(core, { store: options.store, clock: options.clock ?? systemClock });
+  await app.register(upstream);
   await app.register(auth, { roles: options.roles, registration: options.registration });
   await app.register(inputGuard);
   if (options.rateLimit !== false) {
