@@ -36,6 +36,7 @@ import { adminRoutes } from './routes/admin.js';
 import { agentRoutes } from './routes/agents.js';
 import { cloneRoutes } from './routes/clone.js';
 import { councilRoutes } from './routes/council.js';
+import { fileRoutes } from './routes/files.js';
 import { healthRoutes } from './routes/health.js';
 import { importRoutes } from './routes/imports.js';
 import { metaRoutes } from './routes/meta.js';
@@ -180,6 +181,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       await api.register(cloneRoutes, { publicUrl: options.publicUrl });
       await api.register(activityRoutes);
       await api.register(streamRoutes);
+      await api.register(fileRoutes);
       await api.register(stabilizationRoutes);
       await api.register(taskRoutes);
       await api.register(councilRoutes);
