@@ -24,6 +24,10 @@ export async function serverSandboxMode(
   throw new GitSwarmError(
     'sandbox_unavailable',
     `This server has no sandbox for the stabilize command: ${check.reason}`,
-    { hint: UNSANDBOXED_HINT },
+    {
+      hint: UNSANDBOXED_HINT,
+      httpHint:
+        "Ask the server's operator to install bubblewrap, or to start the server with --allow-unsandboxed.",
+    },
   );
 }

@@ -75,15 +75,18 @@ function assertPromotionBranches(
   }
 }
 
-const ModeBStabilizeReport = Closed({
-  result: Type.Union([
-    Type.Literal('green'),
-    Type.Literal('red'),
-    Type.Literal('flaky'),
-    Type.Literal('error'),
-  ]),
+/**
+ * One body for both modes (a JSON body stays closed to unknown fields): without `result` it starts
+ * a server run (Mode C); with it, it is a Mode B report and needs `buffer_commit`.
+ */
+const StabilizeBody = Closed({
+  result: Type.Optional(
+    Type.Union([Type.Literal('green'), Type.Literal('red'), Type.Literal('flaky'), Type.Literal('error')], {
+      description: 'Mode B: the result of a run the client made; leave out to start a server run (Mode C)',
+    }),
+  ),
   tag: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-  buffer_commit: Sha,
+  buffer_commit: Type.Optional(Sha),
   breaking_stream_id: Type.Optional(Type.String({ minLength: 1, maxLength: 36 })),
   passing_commit: Type.Optional(Sha),
   duration_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_DURATION_MS })),
@@ -143,11 +146,26 @@ function runView(run: StabilizeRun) {
   };
 }
 
-const ServerPromoteBody = Closed({
+/** Mode B: what the client did (to_commit required); Mode C: {} or {force}. */
+const PromoteRouteBody = Closed({
+  ...PromoteBody.properties,
+  to_commit: Type.Optional(Sha),
   force: Type.Optional(
-    Type.Boolean({ description: 'Promote the buffer head even past the newest green commit (admin)' }),
+    Type.Boolean({
+      description: 'Mode C: promote the buffer head even past the newest green commit (admin)',
+    }),
   ),
 });
+
+const MODE_B_STABILIZE_FIELDS = [
+  'tag',
+  'buffer_commit',
+  'breaking_stream_id',
+  'passing_commit',
+  'duration_ms',
+  'details',
+] as const;
+const MODE_B_PROMOTE_FIELDS = ['from', 'to', 'from_commit', 'to_commit', 'trigger'] as const;
 
 const HistoryQuery = Closed({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })) });
 
@@ -176,7 +194,7 @@ export async function stabilizationRoutes(app: App): Promise<void> {
           'report, or a recorded green); otherwise culprit.status is suspected and no task is filed.',
         tags: ['stabilization'],
         params: IdParams,
-        body: Type.Union([ModeBStabilizeReport, Closed({})]),
+        body: StabilizeBody,
         response: {
           201: Closed({
             stabilization: StabilizationView,
@@ -209,7 +227,13 @@ export async function stabilizationRoutes(app: App): Promise<void> {
       const actor = actingAgent(request);
       const repo = await getRepo(deps.store.db, request.params.id);
       const body = request.body;
-      if (!('result' in body)) {
+      if (body.result === undefined) {
+        const extra = MODE_B_STABILIZE_FIELDS.filter((field) => body[field] !== undefined);
+        if (extra.length > 0) {
+          throw new GitSwarmError('invalid_input', `A report needs result (it has ${extra.join(', ')}).`, {
+            hint: 'Send {} to start a server run, or {result, buffer_commit, …} to report one.',
+          });
+        }
         const { run, created } = await enqueueStabilizeRun(deps, {
           repo,
           actor,
@@ -219,6 +243,12 @@ export async function stabilizationRoutes(app: App): Promise<void> {
         if (created) app.stabilizeRunner?.kick();
         reply.code(created ? 202 : 200);
         return { run: runView(run) };
+      }
+      if (body.buffer_commit === undefined) {
+        throw new GitSwarmError(
+          'invalid_input',
+          'A result must name the buffer commit it tested (buffer_commit).',
+        );
       }
       const result = await recordStabilization(deps, {
         repo,
@@ -290,7 +320,7 @@ export async function stabilizationRoutes(app: App): Promise<void> {
           'command configured, to_commit needs a recorded green stabilization (409 not_green).',
         tags: ['stabilization'],
         params: IdParams,
-        body: Type.Union([PromoteBody, ServerPromoteBody]),
+        body: PromoteRouteBody,
         response: {
           201: Closed({ promotion: PromotionView, created: Type.Boolean() }),
           200: Type.Union([
@@ -310,27 +340,35 @@ export async function stabilizationRoutes(app: App): Promise<void> {
       const repo = await getRepo(deps.store.db, request.params.id);
       const body = request.body;
       if (repo.server_git) {
-        if ('to_commit' in body) {
-          throw new GitSwarmError('invalid_input', 'The server promotes the repositories it holds itself.', {
-            hint: 'Send {} (or {"force": true} as an admin).',
-          });
+        const reported = MODE_B_PROMOTE_FIELDS.filter((field) => body[field] !== undefined);
+        if (reported.length > 0) {
+          throw new GitSwarmError(
+            'invalid_input',
+            `The server promotes the repositories it holds itself (no ${reported.join(', ')}).`,
+            { hint: 'Send {} (or {"force": true} as an admin).' },
+          );
         }
-        const force = 'force' in body && body.force === true;
+        const force = body.force === true;
         const result = await promoteBuffer(deps, { repo, actor, trigger: 'manual', force });
         if (result.promoted) await afterServerRefsMoved(deps, repo, 'promote');
         return result;
       }
-      if (!('to_commit' in body)) {
-        throw new GitSwarmError('invalid_input', 'A promotion report needs to_commit.', {
-          hint: 'Send the commit the promote target was moved to: {"to_commit": "<sha>"}.',
-        });
+      const toCommit = body.to_commit;
+      if (toCommit === undefined || body.force !== undefined) {
+        throw new GitSwarmError(
+          'invalid_input',
+          toCommit === undefined
+            ? 'A promotion report needs to_commit.'
+            : 'force is for repositories the server holds; a report states what was done.',
+          { hint: 'Send the commit the promote target was moved to: {"to_commit": "<sha>"}.' },
+        );
       }
       assertPromotionBranches(repo, body);
       const result = await recordRemotePromotion(deps, {
         repo,
         actor,
         fromCommit: body.from_commit,
-        toCommit: body.to_commit,
+        toCommit,
         trigger: body.trigger,
       });
       reply.code(result.created ? 201 : 200);
