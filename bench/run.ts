@@ -151,7 +151,7 @@ async function benchSwarm(agents = 8, commits = 25): Promise<Record<string, numb
  * (`commitWorkspace`) for its commits, as an agent behind the MCP server would: no process start,
  * store open or module loading per commit. Timed from the moment all agents are ready.
  */
-async function benchSwarmLongLived(
+export async function benchSwarmLongLived(
   rawGitMs: number,
   agents = 8,
   commits = 25,
@@ -269,4 +269,5 @@ async function main(): Promise<void> {
   await modeB();
 }
 
-await main();
+// Run only as the entry point: bench/mode-c.ts imports benchSwarmLongLived from here.
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();

@@ -10,12 +10,18 @@
  *            streams; each review re-evaluates consensus under the repository's lock).
  * Prints requests per second, p99 latency, errors, and the server's peak RSS.
  * Targets: ≥ 2000 reads/s, ≥ 500 review writes/s, p99 < 50 ms.
+ * Then Mode C (bench/mode-c.ts) on the same server, which holds git in a temporary data dir: file
+ * write and commit + merge latencies, and 8 HTTP agents × 25 commits against `npm run bench`'s (b')
+ * (`npm run bench:server -- mode-c` runs only these).
  *
  * Options (environment): BENCH_DURATION (seconds, default 10), BENCH_CONNECTIONS (default 16: enough to saturate a small machine while p99 stays meaningful),
  * BENCH_REPOS (repositories the review load is spread over, default 4: one repository's reviews
  * are serialized by its lock, as they must be).
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
@@ -38,12 +44,13 @@ interface ApiBody {
 }
 
 /** The server side: start, report the port, answer RSS probes, stop on SIGTERM. */
-async function serve(databaseUrl: string): Promise<void> {
+async function serve(databaseUrl: string, dataDir: string): Promise<void> {
   const { startServer } = await import('../src/server/serve.js');
   const server = await startServer({
     port: 0,
     host: '127.0.0.1',
     databaseUrl,
+    dataDir,
     logger: false,
     handleSignals: true,
     app: { rateLimit: false, notifications: false },
@@ -106,7 +113,8 @@ async function main(): Promise<void> {
   await admin.query(`create database ${name}`);
   const url = new URL(baseUrl);
   url.pathname = `/${name}`;
-  const child = fork(SELF, ['serve', url.toString()], {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gitswarm-bench-server-'));
+  const child = fork(SELF, ['serve', url.toString(), dataDir], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     execArgv: process.env.BENCH_CPU_PROF
       ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
@@ -118,6 +126,11 @@ async function main(): Promise<void> {
       child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
     });
     const base = `http://127.0.0.1:${port}`;
+    if (process.argv[2] === 'mode-c') {
+      const { benchModeC } = await import('./mode-c.js');
+      process.stdout.write(`${(await benchModeC(base)).join('\n')}\n`);
+      return;
+    }
 
     // Seed over the API: an owner, an author, reviewers who count (maintainers), repositories, streams.
     const owner = (await api(base, 'POST', '/agents', null, { name: 'bench-owner' })).api_key;
@@ -196,16 +209,19 @@ async function main(): Promise<void> {
       `targets: reads ≥ ${TARGETS.reads}/s ${ok(reads.requests.average >= TARGETS.reads)}, writes ≥ ${TARGETS.writes}/s ${ok(writes.requests.average >= TARGETS.writes)}, p99 < ${TARGETS.p99} ms ${ok(reads.latency.p99 < TARGETS.p99 && writes.latency.p99 < TARGETS.p99)}`,
     ];
     process.stdout.write(`${out.join('\n')}\n`);
+    const { benchModeC } = await import('./mode-c.js');
+    process.stdout.write(`${(await benchModeC(base)).join('\n')}\n`);
   } finally {
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));
     await admin.query(`drop database if exists ${name} with (force)`);
     await admin.end();
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
 if (process.argv[2] === 'serve') {
-  await serve(process.argv[3] as string);
+  await serve(process.argv[3] as string, process.argv[4] as string);
 } else {
   await main();
 }

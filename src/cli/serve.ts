@@ -17,6 +17,7 @@ export interface ServeOptions {
   maxWorktrees?: string;
   /** Mode C: clone_url and remote_url may be local paths (GITSWARM_ALLOW_LOCAL_CLONE=1). */
   allowLocalClone?: boolean;
+  allowUnsandboxed?: boolean;
 }
 
 export interface ServeResult {
@@ -48,6 +49,7 @@ export async function runServe(options: ServeOptions, deps: { io: CliIO }): Prom
       ? { maxWorktreesPerRepo: parseMaxWorktrees(options.maxWorktrees, '--max-worktrees') }
       : {}),
     ...(options.allowLocalClone ? { allowLocalClone: true } : {}),
+    ...(options.allowUnsandboxed ? { allowUnsandboxed: true } : {}),
   };
   const server = await startServer({
     ...env,

@@ -68,6 +68,9 @@ export const EVENT_NAMES = [
   'branch_rule.updated',
   'branch_rule.deleted',
   'repo.imported',
+  // Mode C: a server stabilization run's phases (queued, running, each command run, the verdict).
+  // Published on the events bus only (WebSocket, notifications), never written to the activity log.
+  'stabilize.progress',
 ] as const;
 
 export type EventName = (typeof EVENT_NAMES)[number];

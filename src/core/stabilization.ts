@@ -17,7 +17,7 @@
 import { type BisectProbe, bisectFirstBad } from '../engine/bisect.js';
 import { tagGreen } from '../engine/green-tags.js';
 import { findGitRepo, readRef } from '../engine/repo.js';
-import { assertSandboxAvailable, type OutputSink } from '../engine/sandbox.js';
+import { assertSandboxAvailable, type OutputSink, type SandboxMode } from '../engine/sandbox.js';
 import {
   openStabilizeLog,
   runStabilizeCommand,
@@ -83,6 +83,16 @@ export interface StabilizeInput {
   progress?: (line: string) => void;
   /** PATH for bwrap and the command's tools; defaults to this process's PATH. */
   searchPath?: string;
+  /**
+   * The sandbox to use instead of the repository's setting: a server decides it (bubblewrap, or
+   * none only when its operator allows unsandboxed runs), never the repository's maintainers.
+   */
+  sandbox?: SandboxMode;
+  /**
+   * Stops the run between and during command runs (a server shutting down): the promise rejects
+   * with the signal's reason and nothing is recorded for the interrupted run.
+   */
+  signal?: AbortSignal;
 }
 
 export interface StabilizeResult {
@@ -124,7 +134,8 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
       hint: 'Set one with: gitswarm config stabilize_command "npm test"',
     });
   }
-  await assertSandboxAvailable(repo.sandbox, input.searchPath);
+  const sandbox = input.sandbox ?? repo.sandbox;
+  await assertSandboxAvailable(sandbox, input.searchPath);
   const git = await findGitRepo(repoRoot(repo));
   const bufferCommit = await readRef(git.root, `refs/heads/${repo.buffer_branch}`);
   if (!bufferCommit) {
@@ -137,7 +148,7 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
   const started = process.hrtime.bigint();
   const log = openStabilizeLog(git, startedAt);
   log.write(
-    `gitswarm stabilize: ${repo.name}, buffer ${repo.buffer_branch} at ${bufferCommit}, sandbox ${repo.sandbox}\n`,
+    `gitswarm stabilize: ${repo.name}, buffer ${repo.buffer_branch} at ${bufferCommit}, sandbox ${sandbox}\n`,
   );
   const runs: StabilizeRunResult[] = [];
   const runSettings = stabilizeRunSettings(repo);
@@ -146,7 +157,7 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
       commit,
       command,
       label,
-      sandbox: repo.sandbox,
+      sandbox,
       timeoutMs: repo.stabilize_timeout_seconds * 1000,
       memoryMb: repo.stabilize_memory_mb,
       ...runSettings,
@@ -154,6 +165,7 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
       output: input.output,
       progress: input.progress,
       searchPath: input.searchPath,
+      signal: input.signal,
     });
     runs.push(result);
     return result;
@@ -176,6 +188,8 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
     }
     return await concludeRed(deps, { ...base, git, failing: retry, runAt, start }, input.progress);
   } catch (error) {
+    // An interrupted run judged nothing: it is run again, not recorded as an error.
+    if (input.signal?.aborted) throw error;
     const message = error instanceof Error ? error.message : String(error);
     log.write(`\n=== error: ${message} ===\n`);
     // Record that a run failed to complete (best effort: the original error is what the caller needs).

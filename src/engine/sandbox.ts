@@ -61,6 +61,8 @@ export interface SandboxRunOptions {
   output?: OutputSink;
   /** The PATH searched for bwrap, prlimit and the command's tools; defaults to this process's PATH. */
   searchPath?: string;
+  /** Kills the whole process tree when it aborts (a server shutting down); the result says `aborted`. */
+  signal?: AbortSignal;
 }
 
 export interface SandboxRunResult {
@@ -68,6 +70,8 @@ export interface SandboxRunResult {
   exitCode: number | null;
   signal: NodeJS.Signals | null;
   timedOut: boolean;
+  /** Whether `signal` aborted the run (its process tree was killed). */
+  aborted: boolean;
   durationMs: number;
   /** Whether the run was inside bubblewrap (false for `sandbox none`). */
   sandboxed: boolean;
@@ -247,12 +251,18 @@ export async function runSandboxed(options: SandboxRunOptions): Promise<SandboxR
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const pid = child.pid ?? -1;
-    const { exitCode, signal, timedOut } = await waitKillingGroup(child, options.timeoutMs, options.output);
+    const { exitCode, signal, timedOut, aborted } = await waitKillingGroup(
+      child,
+      options.timeoutMs,
+      options.output,
+      options.signal,
+    );
     const hits = setup.ok ? setup.cgroup.hits() : { oomKills: 0, forkRefusals: 0 };
     return {
       exitCode,
       signal,
       timedOut,
+      aborted,
       durationMs: Number(process.hrtime.bigint() - started) / 1e6,
       sandboxed: options.mode === 'bubblewrap',
       pid,
@@ -401,6 +411,7 @@ interface WaitResult {
   exitCode: number | null;
   signal: NodeJS.Signals | null;
   timedOut: boolean;
+  aborted: boolean;
 }
 
 function killGroup(pid: number | undefined): void {
@@ -413,16 +424,25 @@ function killGroup(pid: number | undefined): void {
 }
 
 /**
- * Streams output until the top process exits or the timeout passes, then kills its whole process
- * group (stray background jobs would otherwise hold the pipes open) and waits for the pipes.
+ * Streams output until the top process exits, the timeout passes or `abort` fires, then kills its
+ * whole process group (stray background jobs would otherwise hold the pipes open) and waits for
+ * the pipes.
  */
 function waitKillingGroup(
   child: ChildProcess,
   timeoutMs: number,
   output: OutputSink | undefined,
+  abort: AbortSignal | undefined,
 ): Promise<WaitResult> {
   return new Promise((resolvePromise, reject) => {
     let timedOut = false;
+    let aborted = false;
+    const onAbort = () => {
+      aborted = true;
+      killGroup(child.pid);
+    };
+    if (abort?.aborted) onAbort();
+    else abort?.addEventListener('abort', onAbort, { once: true });
     let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     const decoder = { stdout: new TextDecoder(), stderr: new TextDecoder() };
     child.stdout?.on('data', (chunk: Buffer) => output?.(decoder.stdout.decode(chunk, { stream: true })));
@@ -437,6 +457,7 @@ function waitKillingGroup(
     child.on('error', (error) => {
       clearTimeout(timer);
       process.removeListener('exit', onExit);
+      abort?.removeEventListener('abort', onAbort);
       reject(
         new GitSwarmError('sandbox_unavailable', `Could not start the stabilize command: ${error.message}`),
       );
@@ -448,8 +469,9 @@ function waitKillingGroup(
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       process.removeListener('exit', onExit);
+      abort?.removeEventListener('abort', onAbort);
       const final = exited ?? { code, signal };
-      resolvePromise({ exitCode: final.code, signal: final.signal, timedOut });
+      resolvePromise({ exitCode: final.code, signal: final.signal, timedOut, aborted });
     });
   });
 }

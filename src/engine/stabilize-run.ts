@@ -121,6 +121,8 @@ export interface StabilizeRunOptions {
   setupNetwork?: boolean;
   /** Bytes of output kept in the log; default {@link MAX_RUN_OUTPUT_BYTES}. */
   outputCapBytes?: number;
+  /** Stops the run (its process tree killed) and rejects with the signal's reason: nothing is judged. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -225,6 +227,7 @@ export async function runStabilizeCommand(
   repo: { root: string; commonDir: string },
   options: StabilizeRunOptions,
 ): Promise<StabilizeRunResult> {
+  options.signal?.throwIfAborted();
   const started = process.hrtime.bigint();
   const short = options.commit.slice(0, 12);
   const setupCommand = options.setupCommand?.trim() || null;
@@ -278,6 +281,7 @@ export async function runStabilizeCommand(
         maxProcesses: options.maxProcesses,
         searchPath: options.searchPath,
         output,
+        signal: options.signal,
       });
     let setup: SandboxRunResult | undefined;
     if (setupCommand !== null) {
@@ -292,6 +296,10 @@ export async function runStabilizeCommand(
     return { setup, run: await sandboxRun(options.command, false), summary };
   });
 
+  if (options.signal?.aborted) {
+    options.log?.write(`=== ${options.label}: interrupted (the run was stopped) ===\n`);
+    options.signal.throwIfAborted();
+  }
   const { setup, run, summary } = ran;
   const last = run ?? (setup as SandboxRunResult);
   const verdict = describeExit(last, options.timeoutMs, options.memoryMb);

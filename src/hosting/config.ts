@@ -27,7 +27,33 @@ export interface HostingConfig {
   readonly upstreamRetrySeconds: number;
   /** This server instance's name in leases (several instances share one database). */
   readonly instanceId: string;
+  /** How server stabilization runs are leased and polled (hosting/stabilize-jobs.ts). */
+  readonly stabilizeRuns: StabilizeRunSettings;
 }
+
+/** The durable stabilization runs' timing: small in tests, the defaults in production. */
+export interface StabilizeRunSettings {
+  /** How long a lease holds without renewal; another instance takes a run over after it. */
+  readonly leaseMs: number;
+  /** How often the running instance renews its lease (and saves the log tail). */
+  readonly renewMs: number;
+  /** How often an instance looks for queued runs and lapsed leases. */
+  readonly pollMs: number;
+  /** Starts of one run (its server died mid-run each time) before it ends as `error`. */
+  readonly maxAttempts: number;
+  /** Runs one instance executes at once (of different repositories). */
+  readonly concurrency: number;
+  /** PATH for bubblewrap and the command's tools; default this process's PATH. */
+  readonly searchPath?: string;
+}
+
+export const STABILIZE_RUN_DEFAULTS: StabilizeRunSettings = {
+  leaseMs: 60_000,
+  renewMs: 15_000,
+  pollMs: 5_000,
+  maxAttempts: 3,
+  concurrency: 2,
+};
 
 export const HOSTING_DEFAULTS = {
   maxWorktreesPerRepo: 64,
@@ -38,10 +64,15 @@ export const HOSTING_DEFAULTS = {
   upstreamRetrySeconds: 30,
 } as const;
 
-export function hostingConfig(options: Partial<HostingConfig> = {}): HostingConfig {
+export type HostingOptions = Partial<Omit<HostingConfig, 'stabilizeRuns'>> & {
+  stabilizeRuns?: Partial<StabilizeRunSettings>;
+};
+
+export function hostingConfig(options: HostingOptions = {}): HostingConfig {
   return {
     ...HOSTING_DEFAULTS,
     ...options,
+    stabilizeRuns: { ...STABILIZE_RUN_DEFAULTS, ...options.stabilizeRuns },
     dataDir: options.dataDir ? resolve(options.dataDir) : null,
     instanceId: options.instanceId ?? `gitswarm-${randomUUID()}`,
   };

@@ -13,7 +13,8 @@ import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyServerOptions } from 'fastify';
 import type { EventBus } from '../core/events.js';
 import type { RegistrationMode } from '../core/invites.js';
-import { type HostingConfig, hostingConfig } from '../hosting/config.js';
+import { type HostingOptions, hostingConfig } from '../hosting/config.js';
+import { GIT_HTTP_PREFIX, gitHttpRoutes } from '../hosting/git-http.js';
 import type { Store } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { openApiOptions } from './openapi.js';
@@ -27,11 +28,13 @@ import { metrics } from './plugins/metrics.js';
 import { type NotificationsOptions, notifications } from './plugins/notifications.js';
 import { type RateLimitSettings, rateLimits } from './plugins/rate-limit.js';
 import { requestId, requestIdFor } from './plugins/request-id.js';
+import { stabilizeRunner } from './plugins/stabilize-runner.js';
 import { upstream } from './plugins/upstream.js';
 import { type WebsocketOptions, websocket } from './plugins/websocket.js';
 import { activityRoutes } from './routes/activity.js';
 import { adminRoutes } from './routes/admin.js';
 import { agentRoutes } from './routes/agents.js';
+import { cloneRoutes } from './routes/clone.js';
 import { councilRoutes } from './routes/council.js';
 import { fileRoutes } from './routes/files.js';
 import { healthRoutes } from './routes/health.js';
@@ -74,7 +77,9 @@ export interface BuildAppOptions {
   /** Server admins and trusted agents by id or name (GITSWARM_ADMINS, GITSWARM_TRUSTED_AGENTS). */
   roles?: ServerRoleLists;
   /** Mode C: the data dir of server-held repositories and their limits (default: none held). */
-  hosting?: Partial<HostingConfig>;
+  hosting?: HostingOptions;
+  /** The server's public base URL for clone URLs (GITSWARM_PUBLIC_URL); default: each request's host. */
+  publicUrl?: string;
 }
 
 /** Removes `token=` query values from logged URLs: keys never reach the logs. */
@@ -164,13 +169,16 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   app.get('/openapi.json', { config: { auth: 'none' }, schema: { hide: true } }, async () => app.swagger());
   await app.register(websocket, options.websocket ?? {});
   await app.register(notifications, { dispatcher: options.notifications ?? {} });
+  await app.register(stabilizeRunner);
   await app.register(healthRoutes);
+  await app.register(gitHttpRoutes, { prefix: GIT_HTTP_PREFIX });
   await app.register(
     async (api: App) => {
       await api.register(metaRoutes);
       await api.register(agentRoutes);
       await api.register(adminRoutes);
       await api.register(repoRoutes);
+      await api.register(cloneRoutes, { publicUrl: options.publicUrl });
       await api.register(activityRoutes);
       await api.register(streamRoutes);
       await api.register(fileRoutes);

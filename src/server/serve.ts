@@ -8,7 +8,10 @@
  * Configuration from the environment (see `serverConfigFromEnv`): PORT (3000), HOST (127.0.0.1),
  * DATABASE_URL, DATABASE_POOL_SIZE (20), REDIS_URL, GITSWARM_DATA_DIR (./.gitswarm-server),
  * LOG_LEVEL (info), GITSWARM_ALLOW_PRIVATE_WEBHOOKS (1: webhooks may target private addresses),
- * GITSWARM_MAX_WORKTREES and GITSWARM_ALLOW_LOCAL_CLONE (Mode C, docs/mode-c.md), and the abuse limits and trust lists of security-config.ts (docs/security.md).
+ * GITSWARM_MAX_WORKTREES and GITSWARM_ALLOW_LOCAL_CLONE (Mode C, docs/mode-c.md),
+ * GITSWARM_ALLOW_UNSANDBOXED (1: server stabilizations may run without bubblewrap),
+ * GITSWARM_PUBLIC_URL (the base of clone URLs; default: each request's host), and
+ * the abuse limits and trust lists of security-config.ts (docs/security.md).
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -67,6 +70,7 @@ export function serverConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Serve
     app: {
       ...hostingOptionsFromEnv(env),
       ...securityOptionsFromEnv(env),
+      ...(env.GITSWARM_PUBLIC_URL ? { publicUrl: env.GITSWARM_PUBLIC_URL } : {}),
       ...(env.GITSWARM_ALLOW_PRIVATE_WEBHOOKS === '1'
         ? { notifications: { allowPrivateTargets: true } }
         : {}),
@@ -76,7 +80,8 @@ export function serverConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Serve
 
 /**
  * Mode C settings from the environment: GITSWARM_MAX_WORKTREES (live stream worktrees per
- * repository) and GITSWARM_ALLOW_LOCAL_CLONE=1 (clone_url and remote_url may be local paths).
+ * repository), GITSWARM_ALLOW_LOCAL_CLONE=1 (clone_url and remote_url may be local paths) and
+ * GITSWARM_ALLOW_UNSANDBOXED=1 (server stabilizations may run without bubblewrap).
  */
 export function hostingOptionsFromEnv(env: NodeJS.ProcessEnv): Pick<BuildAppOptions, 'hosting'> {
   const hosting = {
@@ -84,6 +89,7 @@ export function hostingOptionsFromEnv(env: NodeJS.ProcessEnv): Pick<BuildAppOpti
       ? { maxWorktreesPerRepo: parseMaxWorktrees(env.GITSWARM_MAX_WORKTREES, 'GITSWARM_MAX_WORKTREES') }
       : {}),
     ...(env.GITSWARM_ALLOW_LOCAL_CLONE === '1' ? { allowLocalClone: true } : {}),
+    ...(env.GITSWARM_ALLOW_UNSANDBOXED === '1' ? { allowUnsandboxed: true } : {}),
   };
   return Object.keys(hosting).length > 0 ? { hosting } : {};
 }
@@ -116,7 +122,10 @@ export async function startServer(config: ServerConfig = {}): Promise<RunningSer
   try {
     app = await buildApp({
       ...config.app,
-      hosting: { dataDir: resolve(config.dataDir ?? DEFAULT_DATA_DIR), ...config.app?.hosting },
+      hosting: {
+        dataDir: resolve(config.dataDir ?? DEFAULT_DATA_DIR),
+        ...config.app?.hosting,
+      },
       store,
       redisUrl: config.redisUrl,
       logger: config.logger ?? { level: 'info' },

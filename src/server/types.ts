@@ -39,6 +39,8 @@ declare module 'fastify' {
     auth?: AuthMode;
     /** Accept the API key as `?token=` (WebSocket handshakes, where browsers cannot set headers). */
     queryToken?: boolean;
+    /** Accept the API key as the password of HTTP Basic (git's credential helpers; hosting/git-http.ts). */
+    basicAuth?: boolean;
     /** Replay writes carrying an Idempotency-Key (default true for POST, PATCH, PUT, DELETE). */
     idempotent?: boolean;
     /** Counts against the registrations-per-address window (POST /agents). */

@@ -24,6 +24,10 @@ export function registerServeCommand(program: Command, session: CliSession): voi
       '--allow-local-clone',
       'Mode C: clone_url and remote_url may be local paths or file:// URLs (default: GITSWARM_ALLOW_LOCAL_CLONE=1)',
     )
+    .option(
+      '--allow-unsandboxed',
+      'run server stabilizations without bubblewrap where it is missing (default: GITSWARM_ALLOW_UNSANDBOXED=1; else refused)',
+    )
     .action(
       plainAction<ServeOptions>(session, async (io, _args, opts) => {
         const m = await import('../serve.js');

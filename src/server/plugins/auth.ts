@@ -44,6 +44,7 @@ export interface AuthOptions {
 export const API_KEY_PREFIX = 'gs_';
 const API_KEY_SHAPE = /^gs_[A-Za-z0-9_-]{43}$/;
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
+const BASIC = /^Basic[ \t]+([A-Za-z0-9+/=]+)[ \t]*$/i;
 /** How long a resolved key's agent row may be reused. */
 export const AGENT_CACHE_MS = 2000;
 const AGENT_CACHE_LIMIT = 10_000;
@@ -81,12 +82,28 @@ function authModeOf(request: FastifyRequest): AuthMode {
     : 'required';
 }
 
+/** The password of an HTTP Basic header (the key; the user name is ignored), or its user name when the password is empty. */
+function basicPassword(header: string): string | undefined {
+  const encoded = BASIC.exec(header)?.[1];
+  if (!encoded) return undefined;
+  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  const password = colon < 0 ? '' : decoded.slice(colon + 1);
+  const user = colon < 0 ? decoded : decoded.slice(0, colon);
+  return password || user || undefined;
+}
+
 function credentialsOf(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   if (typeof header === 'string' && header.length > 0) {
     const match = BEARER.exec(header);
+    if (match?.[1]) return match[1];
+    if (request.routeOptions.config?.basicAuth) {
+      const basic = basicPassword(header);
+      if (basic) return basic;
+    }
     // A malformed header is a wrong key, not an anonymous request.
-    return match?.[1] ?? header;
+    return header;
   }
   if (request.routeOptions.config?.queryToken) {
     const token = (request.query as Record<string, unknown> | undefined)?.token;
