@@ -61,6 +61,11 @@ export const ERROR_CATALOGUE = {
   already_exists: { status: 409, exit: 1 },
   invalid_state: { status: 409, exit: 1 },
   nothing_to_commit: { status: 409, exit: 1, hint: 'Change files in the worktree first, then commit.' },
+  worktree_limit: {
+    status: 409,
+    exit: 1,
+    hint: 'Merge or abandon a stream of this repository first (or raise the cap: gitswarm serve --max-worktrees N).',
+  },
   empty_stream: { status: 409, exit: 1, hint: 'Commit to the stream before merging it.' },
   no_consensus: { status: 409, exit: 1, hint: 'See the numbers with: gitswarm consensus <stream>' },
   conflict: { status: 409, exit: 1 },
