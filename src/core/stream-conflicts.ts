@@ -133,7 +133,7 @@ export async function updateStreamFromBase(
     const repo = await getRepo(deps.store.db, input.repo.id);
     const repoDir = repoRoot(repo);
     const stream = await getStreamById(deps.store.db, input.stream.id);
-    await requireStreamWriter(deps, deps.store.db, repo, stream, actor);
+    await requireStreamWriter(deps, repo, stream, actor);
     if (!isLiveStream(stream)) {
       throw new GitSwarmError(
         'invalid_state',

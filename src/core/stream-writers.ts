@@ -24,10 +24,10 @@ export function conflictTaskId(stream: Pick<Stream, 'metadata'>): string | null 
  */
 export async function requireStreamWriter(
   deps: CoreDeps,
-  db: Executor,
   repo: Repo,
   stream: Pick<Stream, 'id' | 'name' | 'agent_id' | 'metadata'>,
   agent: Agent,
+  db: Executor = deps.store.db,
 ): Promise<StreamWriterRole> {
   const access = await requireAction(deps, db, repo, agent, 'write');
   if (stream.agent_id === agent.id) return 'author';

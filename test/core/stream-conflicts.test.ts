@@ -228,13 +228,13 @@ for (const dialect of DIALECTS) {
         details: { task_id: task.id },
       });
       // Before the claim the resolver may not write; with it, it may; after abandoning it, no more.
-      await expect(requireStreamWriter(deps, fx.store.db, repo, stream, resolver)).rejects.toMatchObject({
+      await expect(requireStreamWriter(deps, repo, stream, resolver)).rejects.toMatchObject({
         code: 'forbidden',
         details: { conflict_task_id: task.id },
       });
       const claim = await claimTask(deps, fx.store.db, { repo, taskRef: task.id, agent: resolver });
-      expect(await requireStreamWriter(deps, fx.store.db, repo, stream, resolver)).toBe('conflict_task');
-      await expect(requireStreamWriter(deps, fx.store.db, repo, stream, coder)).rejects.toMatchObject({
+      expect(await requireStreamWriter(deps, repo, stream, resolver)).toBe('conflict_task');
+      await expect(requireStreamWriter(deps, repo, stream, coder)).rejects.toMatchObject({
         code: 'forbidden',
       });
       const updated = await updateStreamFromBase(deps, {
@@ -245,7 +245,7 @@ for (const dialect of DIALECTS) {
       });
       expect(updated.outcome).toBe('conflicted');
       await abandonClaim(deps, fx.store.db, { repo, claimId: claim.id, agent: resolver });
-      await expect(requireStreamWriter(deps, fx.store.db, repo, stream, resolver)).rejects.toMatchObject({
+      await expect(requireStreamWriter(deps, repo, stream, resolver)).rejects.toMatchObject({
         code: 'forbidden',
       });
     });

@@ -151,7 +151,7 @@ export async function conflictRoutes(app: App): Promise<void> {
       const repo = await getRepo(deps.store.db, found.repo_id);
       requireServerGit(repo);
       // Refuse before a worktree is made for someone who may not use it.
-      await requireStreamWriter(deps, deps.store.db, repo, found, actor);
+      await requireStreamWriter(deps, repo, found, actor);
       const worktree = await streamWorktree(deps, app.hosting, repo, found);
       return updateStreamFromBase(deps, { repo, stream: found, actor, worktree });
     },
