@@ -89,6 +89,16 @@ export const ERROR_CATALOGUE = {
     exit: 1,
     hint: 'Name the buffer head the server knows (a reported merge or revert).',
   },
+  patch_rejected: {
+    status: 409,
+    exit: 1,
+    hint: 'Read the files again and make the patch against them; nothing was changed.',
+  },
+  precondition_failed: {
+    status: 412,
+    exit: 1,
+    hint: 'Read the file again for its current blob id (ETag), then retry with that in If-Match.',
+  },
   stabilization_error: { status: 422, exit: 1 },
   sandbox_unavailable: { status: 500, exit: 1 },
   insufficient_budget: {

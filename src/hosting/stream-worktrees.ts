@@ -120,6 +120,14 @@ export async function releaseStreamWorktree(
 }
 
 /**
+ * Refuses `worktree_limit` when the repository has no room for one more stream worktree (after
+ * reclaiming those that can go). Call under the repository's lock, before creating a stream.
+ */
+export async function assertWorktreeRoom(deps: CoreDeps, hosting: HostingConfig, repo: Repo): Promise<void> {
+  await makeRoom(deps, hosting, repo, null);
+}
+
+/**
  * Below the cap, nothing. At it: reclaims the worktrees of streams that take no more work (or
  * are gone), then, if still at the cap, clean worktrees of swarm streams that merged; then
  * refuses with `worktree_limit`.
@@ -128,7 +136,7 @@ async function makeRoom(
   deps: CoreDeps,
   hosting: HostingConfig,
   repo: Repo,
-  forStream: string,
+  forStream: string | null,
 ): Promise<void> {
   const max = hosting.maxWorktreesPerRepo;
   let ids = (await listStreamWorktrees(hosting, repo.id)).filter((id) => id !== forStream);
