@@ -9,12 +9,10 @@
  * refused merge leaves, so the commit that resolves it clears it through the commit's recheck.
  */
 
-import { commitAll } from '../engine/commit.js';
 import {
   type ConflictFile,
   mergeInProgress,
   mergeIntoWorktree,
-  pathsWithMarkers,
   readConflicts,
   unmergedPaths,
 } from '../engine/conflicts.js';
@@ -29,15 +27,14 @@ import {
   withRepoLock,
 } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
-import { newId } from '../util/ids.js';
-import { requireAction } from './access.js';
+import { conflictTaskId, requireAction, requireStreamWrite } from './access.js';
 import { recordActivity } from './activity.js';
 import { getAgent } from './agents.js';
 import type { CoreDeps } from './deps.js';
 import { inRepoTransaction } from './repo-transaction.js';
 import { getRepo } from './repos.js';
 import { branchHead, recoveredStatus, streamBase } from './stream-cascade.js';
-import { conflictTaskId, requireStreamWriter } from './stream-writers.js';
+import { commitStreamWorktree } from './stream-commit.js';
 import { getStreamById, isLiveStream, updateStream } from './streams.js';
 import { createTask, LIVE_TASK_STATUSES } from './tasks.js';
 import { agentIdentity, repoRoot } from './workspace-paths.js';
@@ -118,7 +115,7 @@ export interface UpdateStreamResult {
 
 /**
  * Brings the stream's base (its live parent's head, else the buffer's) into the stream's
- * worktree, under the repository lock, for the stream's writers (stream-writers.ts). A clean
+ * worktree, under the repository lock, for the stream's writers (core requireStreamWrite). A clean
  * merge is committed at once with a Change-Id and clears a recorded conflict; a conflicted one
  * leaves markers in the files (binary files keep the stream's side), `MERGE_HEAD` set and the
  * stream `conflicted` until a commit in the worktree resolves it. Asking again while the same
@@ -133,7 +130,7 @@ export async function updateStreamFromBase(
     const repo = await getRepo(deps.store.db, input.repo.id);
     const repoDir = repoRoot(repo);
     const stream = await getStreamById(deps.store.db, input.stream.id);
-    await requireStreamWriter(deps, repo, stream, actor);
+    await requireStreamWrite(deps, deps.store.db, repo, stream, actor);
     if (!isLiveStream(stream)) {
       throw new GitSwarmError(
         'invalid_state',
@@ -212,30 +209,21 @@ export async function updateStreamFromBase(
     let head = merged.head;
     let committed: { commit: string; changeId: string } | null = null;
     if (merged.kind === 'staged') {
-      const message = `Merge ${base.branch} into ${stream.name}`;
-      const done = await commitAll(worktree, { message, author: agentIdentity(actor) });
-      if (!done) throw new Error('a staged merge left nothing to commit');
-      committed = { commit: done.commit, changeId: done.changeId };
+      // The commit every stream commit is (Change-Id, conflict recheck, cascade; in swarm mode the merge).
+      const done = await commitStreamWorktree(deps, {
+        repo,
+        agent: actor,
+        stream,
+        worktree,
+        message: `Merge ${base.branch} into ${stream.name}`,
+      });
+      committed = { commit: done.commit, changeId: done.change_id };
       head = done.commit;
     } else if (merged.kind === 'fast_forward') {
       head = merged.head;
     }
     const updated = await inTransaction(deps.store.db, async (trx) => {
       let current = await getStreamById(trx, stream.id);
-      if (committed) {
-        await trx
-          .insertInto('gitswarm_stream_commits')
-          .values({
-            id: newId(),
-            stream_id: stream.id,
-            agent_id: actor.id,
-            commit_hash: committed.commit,
-            change_id: committed.changeId,
-            message: `Merge ${base.branch} into ${stream.name}`,
-            created_at: isoNow(deps.clock),
-          })
-          .execute();
-      }
       // The stream now holds its base's head: a conflict with it (merge or rebase) is gone.
       const { needs_rebase: _, ...metadata } = current.metadata;
       const recovering = current.status === 'conflicted';
@@ -273,29 +261,6 @@ export async function updateStreamFromBase(
   });
 }
 
-/**
- * Throws 409 `conflict` when the worktree is finishing an update (`MERGE_HEAD` set) and a conflicted
- * path still holds conflict markers: committing it would record the conflict as resolved. The
- * commit route of a server worktree calls this before committing.
- */
-export async function assertConflictsResolved(
-  worktree: string,
-  stream: Pick<Stream, 'id' | 'name' | 'conflict'>,
-) {
-  if ((await mergeInProgress(worktree)) === null) return;
-  const candidates = [...new Set([...(stream.conflict?.paths ?? []), ...(await unmergedPaths(worktree))])];
-  const left = await pathsWithMarkers(worktree, candidates);
-  if (left.length === 0) return;
-  throw new GitSwarmError(
-    'conflict',
-    `Stream ${stream.name} still has conflict markers in: ${left.join(', ')}`,
-    {
-      hint: `Write the resolved files (PUT /api/v1/streams/${stream.id}/files/<path>), then commit.`,
-      details: { stream_id: stream.id, paths: left },
-    },
-  );
-}
-
 export interface FileConflictTaskInput {
   repo: Repo;
   stream: Pick<Stream, 'id'>;
@@ -319,7 +284,7 @@ export interface FileConflictTaskResult {
  * Turns a stream's unresolved conflict into a task (maintain access): the task names the stream
  * and its conflicted paths, and the stream records it (`metadata.conflict_task_id`). The agent
  * holding the task's active claim may then update the stream, write its files and commit
- * (requireStreamWriter), as its author may; the right ends with the claim. One live conflict
+ * (core requireStreamWrite), as its author may; the right ends with the claim. One live conflict
  * task per stream: `invalid_state` while one is open, claimed or submitted.
  */
 export async function fileConflictTask(

@@ -283,3 +283,14 @@ export async function pathsWithMarkers(worktree: string, paths: readonly string[
   }
   return left;
 }
+
+/**
+ * The paths a merge in progress in `worktree` would commit with conflict markers still in them:
+ * those of `recorded` (the conflict the caller knows of) and the unmerged ones, whose file holds
+ * a marker block. Empty when no merge is in progress.
+ */
+export async function markedConflictPaths(worktree: string, recorded: readonly string[]): Promise<string[]> {
+  if ((await mergeInProgress(worktree)) === null) return [];
+  const candidates = [...new Set([...recorded, ...(await unmergedPaths(worktree))])].sort();
+  return pathsWithMarkers(worktree, candidates);
+}

@@ -1,16 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { requireStreamWrite } from '../../src/core/access.js';
 import { listActivity } from '../../src/core/activity.js';
 import { commitWorkspace, createWorkspace, mergeStream } from '../../src/core/federation.js';
 import { submitReview } from '../../src/core/reviews.js';
 import {
-  assertConflictsResolved,
   fileConflictTask,
   readStreamConflicts,
   updateStreamFromBase,
 } from '../../src/core/stream-conflicts.js';
-import { requireStreamWriter } from '../../src/core/stream-writers.js';
 import { getStreamById } from '../../src/core/streams.js';
 import { abandonClaim, claimTask } from '../../src/core/tasks.js';
 import {
@@ -95,13 +94,15 @@ for (const dialect of DIALECTS) {
       stream = await getStreamById(fx.store.db, stream.id);
       expect(stream.conflict).toMatchObject({ operation: 'merge', onto: buffer, paths: ['lines.txt'] });
       // Markers left in place cannot be committed as a resolution.
-      await expect(assertConflictsResolved(second.worktree, stream)).rejects.toMatchObject({
-        code: 'conflict',
-        details: { paths: ['lines.txt'] },
-      });
+      await expect(commitWorkspace(deps, { repo, agent: other, message: 'Too early' })).rejects.toMatchObject(
+        {
+          code: 'conflict',
+          details: { paths: ['lines.txt'] },
+        },
+      );
+      expect(await git.rev(stream.branch)).toBe(second.commit);
 
       writeFiles(second.worktree, { 'lines.txt': LINES.replace('one', 'ONE-first-and-second') });
-      await assertConflictsResolved(second.worktree, stream);
       const committed = await commitWorkspace(deps, { repo, agent: other, message: 'Resolve lines.txt' });
       // The resolution is a merge commit of the stream's head and the buffer head.
       expect((await git.run(['rev-list', '--parents', '-n1', committed.commit])).split(' ').slice(1)).toEqual(
@@ -228,13 +229,15 @@ for (const dialect of DIALECTS) {
         details: { task_id: task.id },
       });
       // Before the claim the resolver may not write; with it, it may; after abandoning it, no more.
-      await expect(requireStreamWriter(deps, repo, stream, resolver)).rejects.toMatchObject({
+      await expect(requireStreamWrite(deps, deps.store.db, repo, stream, resolver)).rejects.toMatchObject({
         code: 'forbidden',
         details: { conflict_task_id: task.id },
       });
       const claim = await claimTask(deps, fx.store.db, { repo, taskRef: task.id, agent: resolver });
-      expect(await requireStreamWriter(deps, repo, stream, resolver)).toBe('conflict_task');
-      await expect(requireStreamWriter(deps, repo, stream, coder)).rejects.toMatchObject({
+      expect(await requireStreamWrite(deps, deps.store.db, repo, stream, resolver)).toMatchObject({
+        level: 'write',
+      });
+      await expect(requireStreamWrite(deps, deps.store.db, repo, stream, coder)).rejects.toMatchObject({
         code: 'forbidden',
       });
       const updated = await updateStreamFromBase(deps, {
@@ -245,7 +248,7 @@ for (const dialect of DIALECTS) {
       });
       expect(updated.outcome).toBe('conflicted');
       await abandonClaim(deps, fx.store.db, { repo, claimId: claim.id, agent: resolver });
-      await expect(requireStreamWriter(deps, repo, stream, resolver)).rejects.toMatchObject({
+      await expect(requireStreamWrite(deps, deps.store.db, repo, stream, resolver)).rejects.toMatchObject({
         code: 'forbidden',
       });
     });

@@ -5,13 +5,13 @@
  *   clean, conflict markers left in the files otherwise (the stream's writers);
  * - `POST /streams/:id/conflicts/task`: a maintainer turns the unresolved conflict into a task whose
  *   claimant may then write the stream's files and commit.
- * The rules are the core's: stream-conflicts.ts and stream-writers.ts.
+ * The rules are the core's: stream-conflicts.ts and access.ts (requireStreamWrite).
  */
 import Type from 'typebox';
+import { requireStreamWrite } from '../../core/access.js';
 import type { CoreDeps } from '../../core/deps.js';
 import { getRepo } from '../../core/repos.js';
 import { fileConflictTask, readStreamConflicts, updateStreamFromBase } from '../../core/stream-conflicts.js';
-import { requireStreamWriter } from '../../core/stream-writers.js';
 import { getStreamById } from '../../core/streams.js';
 import { GitSwarmError } from '../../errors.js';
 import { streamWorktree } from '../../hosting/stream-worktrees.js';
@@ -151,7 +151,7 @@ export async function conflictRoutes(app: App): Promise<void> {
       const repo = await getRepo(deps.store.db, found.repo_id);
       requireServerGit(repo);
       // Refuse before a worktree is made for someone who may not use it.
-      await requireStreamWriter(deps, repo, found, actor);
+      await requireStreamWrite(deps, deps.store.db, repo, found, actor);
       const worktree = await streamWorktree(deps, app.hosting, repo, found);
       return updateStreamFromBase(deps, { repo, stream: found, actor, worktree });
     },
