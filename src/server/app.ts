@@ -35,6 +35,7 @@ import { activityRoutes } from './routes/activity.js';
 import { adminRoutes } from './routes/admin.js';
 import { agentRoutes } from './routes/agents.js';
 import { cloneRoutes } from './routes/clone.js';
+import { conflictRoutes } from './routes/conflicts.js';
 import { councilRoutes } from './routes/council.js';
 import { fileRoutes } from './routes/files.js';
 import { healthRoutes } from './routes/health.js';
@@ -181,6 +182,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       await api.register(cloneRoutes, { publicUrl: options.publicUrl });
       await api.register(activityRoutes);
       await api.register(streamRoutes);
+      await api.register(conflictRoutes);
       await api.register(fileRoutes);
       await api.register(stabilizationRoutes);
       await api.register(taskRoutes);
