@@ -152,6 +152,15 @@ export async function runReopenWorkspace(
   opts: { stream?: string },
   deps: CommandDeps,
 ): Promise<ReopenWorkspaceCommandResult> {
+  if (deps.remote) {
+    const m = await import('../remote/commands/workspace.js');
+    const result = await m.runReopenWorkspaceRemote(opts, { ...deps, remote: deps.remote });
+    return {
+      ...result,
+      stream: toStreamView(result.stream),
+      reopened_from: toStreamView(result.reopened_from),
+    };
+  }
   const agent = await requireActor(deps);
   const result = await reopenWorkspace(deps.core, {
     repo: deps.ctx.repo,

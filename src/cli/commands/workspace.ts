@@ -67,13 +67,17 @@ export function registerWorkspaceCommands(program: Command, session: CliSession)
       'go on from your reverted stream: a new stream from the buffer with the change re-applied and your uncommitted work',
     )
     .action(
-      repoAction<Record<string, never>>(session, async (deps, args) => {
-        const m = await import('../workspace.js');
-        const stream = args[0] as string | undefined;
-        return output(
-          await m.runReopenWorkspace(stream !== undefined ? { stream } : {}, deps),
-          m.formatReopenWorkspace,
-        );
-      }),
+      repoAction<Record<string, never>>(
+        session,
+        async (deps, args) => {
+          const m = await import('../workspace.js');
+          const stream = args[0] as string | undefined;
+          return output(
+            await m.runReopenWorkspace(stream !== undefined ? { stream } : {}, deps),
+            m.formatReopenWorkspace,
+          );
+        },
+        { remote: true },
+      ),
     );
 }

@@ -9,6 +9,7 @@ import { connectedGit } from '../git-ops.js';
 import { mergeConnected } from '../merge.js';
 import { readOrCache, sendOrQueue } from '../offline.js';
 import { offlineContextOf } from '../offline-client.js';
+import { reopenRemoteWorkspace } from '../reopen.js';
 import { serverApi } from '../server-api.js';
 import { connectedStreams, type RemoteStreamsDeps } from '../streams.js';
 import {
@@ -90,6 +91,11 @@ export async function runListWorkspacesRemote(deps: Connected) {
 /** `stale: true` for --json when a read came from the cache (the server did not answer). */
 export function staleMark(streams: RemoteStreamsDeps): { stale?: true } {
   return streams.isStale?.() ? { stale: true } : {};
+}
+
+/** `workspace reopen`: the server decides and records, the clone re-applies and carries the work. */
+export function runReopenWorkspaceRemote(opts: { stream?: string }, deps: Connected) {
+  return reopenRemoteWorkspace(streamsOf(deps), opts);
 }
 
 export function runDestroyWorkspaceRemote(opts: { abandon?: boolean }, deps: Connected) {
