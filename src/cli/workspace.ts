@@ -13,6 +13,7 @@ export interface CreateWorkspaceOptions {
   name?: string;
   task?: string;
   dependsOn?: string;
+  fromStream?: string;
 }
 
 export interface CreateWorkspaceCommandResult {
@@ -38,6 +39,7 @@ export async function runCreateWorkspace(
     name: opts.name,
     taskRef: opts.task,
     dependsOn: opts.dependsOn,
+    fromStream: opts.fromStream,
   });
   return { stream: toStreamView(stream), worktree };
 }

@@ -42,7 +42,7 @@ import { getRepo } from './repos.js';
 import { decideAutoRevert } from './revert-decision.js';
 import { reparentOntoBuffer } from './stream-cascade.js';
 import { assertMergeable, recordMerge } from './stream-merge.js';
-import { assertStreamNameFree, getLiveParent, insertStreamRecord } from './stream-records.js';
+import { assertStreamNameFree, getFromStream, getLiveParent, insertStreamRecord } from './stream-records.js';
 import { recordRevert } from './stream-revert.js';
 import { assertTransition, getStreamById, isLiveStream, refreshStream, updateStream } from './streams.js';
 import { fileCriticalTask } from './tasks.js';
@@ -78,6 +78,8 @@ export interface RecordStreamInput {
   baseCommit?: string;
   /** Link the agent's claim on this task (id or number) to the stream, claiming it if need be. */
   taskRef?: string;
+  /** The stream whose head the client started the branch at (`--from-stream`), building on the buffer. */
+  fromStream?: string;
 }
 
 /**
@@ -118,6 +120,10 @@ export async function recordStream(
     }
     await assertStreamNameFree(trx, repo.id, name);
     const parent = input.dependsOn === undefined ? null : await getLiveParent(trx, repo.id, input.dependsOn);
+    const from =
+      input.fromStream === undefined
+        ? null
+        : await getFromStream(trx, repo.id, input.fromStream, input.dependsOn);
     // A stream builds on the buffer or on its parent's branch; the record says which, not the client.
     const baseBranch = parent ? parent.branch : repo.buffer_branch;
     if (input.baseBranch !== undefined && input.baseBranch !== baseBranch) {
@@ -136,6 +142,7 @@ export async function recordStream(
       parent,
       baseBranch,
       baseCommit: input.baseCommit ?? null,
+      fromStream: from,
       ...(input.taskRef !== undefined ? { taskRef: input.taskRef } : {}),
       eventMetadata: { reported: true },
     });

@@ -38,7 +38,7 @@ import {
   reparentChildren,
 } from './stream-cascade.js';
 import { mergeStream } from './stream-merge.js';
-import { assertStreamNameFree, getLiveParent, insertStreamRecord } from './stream-records.js';
+import { assertStreamNameFree, getFromStream, getLiveParent, insertStreamRecord } from './stream-records.js';
 import { getStreamById, isLiveStream, updateStream } from './streams.js';
 import { agentIdentity, excludeWorktreesDir, repoRoot, worktreePath } from './workspace-paths.js';
 
@@ -51,6 +51,8 @@ export interface CreateWorkspaceInput {
   taskRef?: string;
   /** Build on another stream (id, name or branch) instead of the buffer. */
   dependsOn?: string;
+  /** Start at another stream's head, its commits carried over, building on the buffer. */
+  fromStream?: string;
   source?: Stream['source'];
 }
 
@@ -104,19 +106,24 @@ export async function createWorkspace(
             input.dependsOn,
             'build on the buffer instead (leave out --depends-on)',
           );
+    const from =
+      input.fromStream === undefined
+        ? null
+        : await getFromStream(deps.store.db, repo.id, input.fromStream, input.dependsOn);
     const baseBranch = parent ? parent.branch : repo.buffer_branch;
     const baseCommit = await branchHead(repoDir, baseBranch);
+    const startAt = from ? await branchHead(repoDir, from.branch) : baseCommit;
     const branch = streamBranch(id);
     const oplog = new OpLog(deps.store, repo.id, deps.clock);
     const opId = await createBranchAt(repoDir, {
       branch,
-      at: baseCommit,
+      at: startAt,
       oplog,
       streamId: id,
       agentId: agent.id,
     });
     const undoBranch = async () => {
-      await git(['update-ref', '-d', `refs/heads/${branch}`, baseCommit], { cwd: repoDir }).catch(() => {});
+      await git(['update-ref', '-d', `refs/heads/${branch}`, startAt], { cwd: repoDir }).catch(() => {});
       await oplog.abort(opId);
     };
     try {
@@ -139,6 +146,7 @@ export async function createWorkspace(
           parent,
           baseBranch,
           baseCommit,
+          fromStream: from,
           ...(input.taskRef !== undefined ? { taskRef: input.taskRef } : {}),
           eventMetadata: { worktree: path },
         });

@@ -131,6 +131,15 @@ const CreateStreamBody = Closed({
   task: Type.Optional(
     Type.String({ minLength: 1, maxLength: 100, description: 'Task id or number to link' }),
   ),
+  from_stream: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description:
+        'The stream (id, name or branch) whose head the client started the branch at: its commits carry over, ' +
+        'the stream builds on the buffer (not with depends_on; a merged or reverted one is refused, 409)',
+    }),
+  ),
 });
 
 const ListStreamsQuery = Closed({
@@ -247,6 +256,7 @@ export async function streamRoutes(app: App): Promise<void> {
         baseCommit: body.base_commit,
         dependsOn: body.depends_on,
         taskRef: body.task,
+        fromStream: body.from_stream,
       });
       reply.code(result.created ? 201 : 200);
       return result;
