@@ -377,6 +377,9 @@ export async function recordRemoteMerge(deps: CoreDeps, input: RecordRemoteMerge
           commit: input.mergeCommit,
           agentId: input.actor.id,
         });
+        // As a local merge does: the streams built on this one now build on the buffer (the
+        // clones holding them replay them onto the merge, remote/cascade.ts).
+        await reparentOntoBuffer(deps, trx, repo, stream.id, input.actor.id, 'parent_merged');
         if (dispute) {
           const merged = await getStreamById(trx, stream.id);
           await recordMergeDispute(deps, trx, {
@@ -619,8 +622,11 @@ export interface ChangeStreamStatusInput {
   stream: Pick<Stream, 'id'>;
   actor: Agent;
   status: 'active' | 'conflicted';
-  /** For `conflicted`: the paths git could not merge, and onto which commit. */
-  conflict?: { paths: string[]; onto?: string };
+  /**
+   * For `conflicted`: the paths git could not merge, onto which commit, and whether a merge into
+   * the buffer (default) or a rebase onto a moved parent or buffer (a cascade) found it.
+   */
+  conflict?: { paths: string[]; onto?: string; operation?: 'merge' | 'rebase' };
 }
 
 /**
@@ -649,7 +655,7 @@ export async function changeStreamStatus(deps: CoreDeps, input: ChangeStreamStat
     assertTransition(stream, input.status);
     if (input.status === 'conflicted') {
       const conflict = {
-        operation: 'merge' as const,
+        operation: input.conflict?.operation ?? 'merge',
         onto: input.conflict?.onto ?? '',
         paths: input.conflict?.paths ?? [],
         detected_at: isoNow(deps.clock),
@@ -661,7 +667,12 @@ export async function changeStreamStatus(deps: CoreDeps, input: ChangeStreamStat
         agentId: input.actor.id,
         targetType: 'stream',
         targetId: stream.id,
-        metadata: { operation: 'merge', onto: conflict.onto, paths: conflict.paths, reported: true },
+        metadata: {
+          operation: conflict.operation,
+          onto: conflict.onto,
+          paths: conflict.paths,
+          reported: true,
+        },
       });
       return updated;
     }

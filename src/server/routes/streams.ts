@@ -179,6 +179,12 @@ const PatchStreamBody = Closed({
     Closed({
       paths: Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), { minItems: 1, maxItems: 10_000 }),
       onto: Type.Optional(Sha),
+      operation: Type.Optional(
+        Type.Union([Type.Literal('merge'), Type.Literal('rebase')], {
+          description:
+            'What found it: a merge into the buffer (default) or a rebase onto a moved parent or buffer (a cascade)',
+        }),
+      ),
     }),
   ),
   reason: Type.Optional(Type.String({ maxLength: 2000 })),
