@@ -13,6 +13,7 @@ export interface CreateWorkspaceOptions {
   name?: string;
   task?: string;
   dependsOn?: string;
+  fromStream?: string;
 }
 
 export interface CreateWorkspaceCommandResult {
@@ -38,6 +39,7 @@ export async function runCreateWorkspace(
     name: opts.name,
     taskRef: opts.task,
     dependsOn: opts.dependsOn,
+    fromStream: opts.fromStream,
   });
   return { stream: toStreamView(stream), worktree };
 }
@@ -152,6 +154,15 @@ export async function runReopenWorkspace(
   opts: { stream?: string },
   deps: CommandDeps,
 ): Promise<ReopenWorkspaceCommandResult> {
+  if (deps.remote) {
+    const m = await import('../remote/commands/workspace.js');
+    const result = await m.runReopenWorkspaceRemote(opts, { ...deps, remote: deps.remote });
+    return {
+      ...result,
+      stream: toStreamView(result.stream),
+      reopened_from: toStreamView(result.reopened_from),
+    };
+  }
   const agent = await requireActor(deps);
   const result = await reopenWorkspace(deps.core, {
     repo: deps.ctx.repo,

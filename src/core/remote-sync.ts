@@ -42,7 +42,7 @@ import { getRepo } from './repos.js';
 import { decideAutoRevert } from './revert-decision.js';
 import { reparentOntoBuffer } from './stream-cascade.js';
 import { assertMergeable, recordMerge } from './stream-merge.js';
-import { assertStreamNameFree, getLiveParent, insertStreamRecord } from './stream-records.js';
+import { assertStreamNameFree, getFromStream, getLiveParent, insertStreamRecord } from './stream-records.js';
 import { recordRevert } from './stream-revert.js';
 import { assertTransition, getStreamById, isLiveStream, refreshStream, updateStream } from './streams.js';
 import { fileCriticalTask } from './tasks.js';
@@ -78,6 +78,8 @@ export interface RecordStreamInput {
   baseCommit?: string;
   /** Link the agent's claim on this task (id or number) to the stream, claiming it if need be. */
   taskRef?: string;
+  /** The stream whose head the client started the branch at (`--from-stream`), building on the buffer. */
+  fromStream?: string;
 }
 
 /**
@@ -118,6 +120,10 @@ export async function recordStream(
     }
     await assertStreamNameFree(trx, repo.id, name);
     const parent = input.dependsOn === undefined ? null : await getLiveParent(trx, repo.id, input.dependsOn);
+    const from =
+      input.fromStream === undefined
+        ? null
+        : await getFromStream(trx, repo.id, input.fromStream, input.dependsOn);
     // A stream builds on the buffer or on its parent's branch; the record says which, not the client.
     const baseBranch = parent ? parent.branch : repo.buffer_branch;
     if (input.baseBranch !== undefined && input.baseBranch !== baseBranch) {
@@ -136,6 +142,7 @@ export async function recordStream(
       parent,
       baseBranch,
       baseCommit: input.baseCommit ?? null,
+      fromStream: from,
       ...(input.taskRef !== undefined ? { taskRef: input.taskRef } : {}),
       eventMetadata: { reported: true },
     });
@@ -370,6 +377,9 @@ export async function recordRemoteMerge(deps: CoreDeps, input: RecordRemoteMerge
           commit: input.mergeCommit,
           agentId: input.actor.id,
         });
+        // As a local merge does: the streams built on this one now build on the buffer (the
+        // clones holding them replay them onto the merge, remote/cascade.ts).
+        await reparentOntoBuffer(deps, trx, repo, stream.id, input.actor.id, 'parent_merged');
         if (dispute) {
           const merged = await getStreamById(trx, stream.id);
           await recordMergeDispute(deps, trx, {
@@ -612,8 +622,11 @@ export interface ChangeStreamStatusInput {
   stream: Pick<Stream, 'id'>;
   actor: Agent;
   status: 'active' | 'conflicted';
-  /** For `conflicted`: the paths git could not merge, and onto which commit. */
-  conflict?: { paths: string[]; onto?: string };
+  /**
+   * For `conflicted`: the paths git could not merge, onto which commit, and whether a merge into
+   * the buffer (default) or a rebase onto a moved parent or buffer (a cascade) found it.
+   */
+  conflict?: { paths: string[]; onto?: string; operation?: 'merge' | 'rebase' };
 }
 
 /**
@@ -642,7 +655,7 @@ export async function changeStreamStatus(deps: CoreDeps, input: ChangeStreamStat
     assertTransition(stream, input.status);
     if (input.status === 'conflicted') {
       const conflict = {
-        operation: 'merge' as const,
+        operation: input.conflict?.operation ?? 'merge',
         onto: input.conflict?.onto ?? '',
         paths: input.conflict?.paths ?? [],
         detected_at: isoNow(deps.clock),
@@ -654,7 +667,12 @@ export async function changeStreamStatus(deps: CoreDeps, input: ChangeStreamStat
         agentId: input.actor.id,
         targetType: 'stream',
         targetId: stream.id,
-        metadata: { operation: 'merge', onto: conflict.onto, paths: conflict.paths, reported: true },
+        metadata: {
+          operation: conflict.operation,
+          onto: conflict.onto,
+          paths: conflict.paths,
+          reported: true,
+        },
       });
       return updated;
     }

@@ -22,7 +22,7 @@ import { requireAction } from './access.js';
 import type { CoreDeps } from './deps.js';
 import { getRepo } from './repos.js';
 import { branchHead } from './stream-cascade.js';
-import { assertStreamNameFree, getLiveParent, insertStreamRecord } from './stream-records.js';
+import { assertStreamNameFree, getFromStream, getLiveParent, insertStreamRecord } from './stream-records.js';
 import { repoRoot } from './workspace-paths.js';
 
 export interface CreateStreamInput {
@@ -34,6 +34,8 @@ export interface CreateStreamInput {
   taskRef?: string;
   /** Build on another stream (id, name or branch) instead of the buffer. */
   dependsOn?: string;
+  /** Start at this stream's head (id, name or branch), its commits carried over, building on the buffer. */
+  fromStream?: string;
   source?: Stream['source'];
   /** The hint of a taken name (how to choose another one). */
   nameHint?: string;
@@ -69,19 +71,24 @@ export async function createStream(deps: CoreDeps, input: CreateStreamInput): Pr
             input.dependsOn,
             input.parentHint ?? 'build on the buffer instead (leave out depends_on)',
           );
+    const from =
+      input.fromStream === undefined
+        ? null
+        : await getFromStream(deps.store.db, repo.id, input.fromStream, input.dependsOn);
     const baseBranch = parent ? parent.branch : repo.buffer_branch;
     const baseCommit = await branchHead(repoDir, baseBranch);
+    const startAt = from ? await branchHead(repoDir, from.branch) : baseCommit;
     const branch = streamBranch(id);
     const oplog = new OpLog(deps.store, repo.id, deps.clock);
     const opId = await createBranchAt(repoDir, {
       branch,
-      at: baseCommit,
+      at: startAt,
       oplog,
       streamId: id,
       agentId: agent.id,
     });
     const undoBranch = async () => {
-      await git(['update-ref', '-d', `refs/heads/${branch}`, baseCommit], { cwd: repoDir }).catch(() => {});
+      await git(['update-ref', '-d', `refs/heads/${branch}`, startAt], { cwd: repoDir }).catch(() => {});
       await oplog.abort(opId);
     };
     try {
@@ -103,6 +110,7 @@ export async function createStream(deps: CoreDeps, input: CreateStreamInput): Pr
           parent,
           baseBranch,
           baseCommit,
+          fromStream: from,
           ...(input.taskRef !== undefined ? { taskRef: input.taskRef } : {}),
           ...(input.eventMetadata ? { eventMetadata: input.eventMetadata } : {}),
         });

@@ -130,6 +130,44 @@ export async function getLiveParent(
   return parent;
 }
 
+/**
+ * The stream a new one starts from (`workspace create --from-stream`): the new stream's branch
+ * begins at its head, so its commits carry over (to continue another agent's or an abandoned
+ * stream's work), while the new stream builds on the buffer and waits for nothing (unlike
+ * `--depends-on`). A merged or reverted stream's commits are on the buffer already: refused.
+ */
+export async function getFromStream(
+  db: Executor,
+  repoId: string,
+  ref: string,
+  dependsOn: string | undefined,
+): Promise<Stream> {
+  if (dependsOn !== undefined) {
+    throw new GitSwarmError(
+      'invalid_input',
+      'A stream starts from another stream or depends on one, not both.',
+      {
+        hint: 'Leave out --depends-on (or --from-stream).',
+      },
+    );
+  }
+  const source = await getStream(db, repoId, ref);
+  if (source.status === 'merged' || source.status === 'reverted') {
+    throw new GitSwarmError(
+      'invalid_state',
+      `Stream ${source.name} is ${source.status}; its commits are on the buffer already.`,
+      {
+        hint:
+          source.status === 'reverted'
+            ? 'Its author goes on with it: gitswarm workspace reopen'
+            : 'Build on the buffer instead (leave out --from-stream).',
+        details: { from_stream_id: source.id, status: source.status },
+      },
+    );
+  }
+  return source;
+}
+
 export interface NewStreamRecord {
   repo: Repo;
   agent: Agent;
@@ -144,6 +182,8 @@ export interface NewStreamRecord {
   taskRef?: string;
   /** Added to the `stream.created` event. */
   eventMetadata?: Record<string, unknown>;
+  /** The stream this one starts from (`--from-stream`): kept as `metadata.from_stream`. */
+  fromStream?: Stream | null;
 }
 
 /** Inserts the stream in the caller's transaction, links its task, records `stream.created`. */
@@ -168,7 +208,7 @@ export async function insertStreamRecord(
       parent_stream_id: input.parent?.id ?? null,
       base_branch: input.baseBranch,
       base_commit: input.baseCommit,
-      metadata: toJson({}),
+      metadata: toJson(input.fromStream ? { from_stream: input.fromStream.id } : {}),
       created_at: now,
       updated_at: now,
     })
@@ -196,6 +236,7 @@ export async function insertStreamRecord(
       base_commit: input.baseCommit,
       parent_stream_id: input.parent?.id ?? null,
       task_id: stream.task_id,
+      ...(input.fromStream ? { from_stream: input.fromStream.id } : {}),
       ...input.eventMetadata,
     },
   });

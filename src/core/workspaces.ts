@@ -41,6 +41,8 @@ export interface CreateWorkspaceInput {
   taskRef?: string;
   /** Build on another stream (id, name or branch) instead of the buffer. */
   dependsOn?: string;
+  /** Start at another stream's head, its commits carried over, building on the buffer. */
+  fromStream?: string;
   source?: Stream['source'];
 }
 
@@ -88,6 +90,7 @@ export async function createWorkspace(
       ...(input.name !== undefined ? { name: input.name } : {}),
       ...(input.taskRef !== undefined ? { taskRef: input.taskRef } : {}),
       ...(input.dependsOn !== undefined ? { dependsOn: input.dependsOn } : {}),
+      ...(input.fromStream !== undefined ? { fromStream: input.fromStream } : {}),
       source: input.source ?? 'cli',
       nameHint: 'Choose another name with --name.',
       parentHint: 'build on the buffer instead (leave out --depends-on)',

@@ -1,5 +1,5 @@
 /**
- * Mode B cascade: after a commit, the live streams built on it whose worktrees are in this clone
+ * Mode B cascade: after a commit, or a merge of the stream into the buffer, the live streams built on it whose worktrees are in this clone
  * are replayed onto its new head (parents first, as in Mode A), their branches pushed, and the
  * result reported to the server as their author (whose key this machine holds: the server takes
  * a stream's commits and conflicts only from its author). A dependent in another clone is that
@@ -37,7 +37,11 @@ export interface RemoteCascadeDeps extends RemoteStreamsDeps {
 
 const LIVE: readonly Stream['status'][] = ['active', 'in_review', 'conflicted'];
 
-/** Replays this clone's dependents of `parent` onto `parentHead`, transitively. */
+/**
+ * Replays this clone's dependents of `parent` onto `parentHead` (its new head after a commit, or
+ * its merge commit on the buffer after a merge: the server then has them build on the buffer),
+ * transitively.
+ */
 export async function cascadeLocalDependents(
   deps: RemoteCascadeDeps,
   parent: Pick<Stream, 'id'>,
@@ -69,7 +73,10 @@ export async function cascadeLocalDependents(
     const path = `/streams/${encodeURIComponent(child.id)}`;
     if (rebased.kind === 'conflicted') {
       await server
-        .patch(path, { status: 'conflicted', conflict: { paths: rebased.paths, onto: parentHead } })
+        .patch(path, {
+          status: 'conflicted',
+          conflict: { paths: rebased.paths, onto: parentHead, operation: 'rebase' },
+        })
         .catch((error: unknown) => {
           // Already conflicted: the server keeps the first report; the paths are in the outcome.
           if (!isGitSwarmError(error, 'invalid_state')) throw error;

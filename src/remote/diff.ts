@@ -25,19 +25,34 @@ export async function remoteDiffRefs(deps: RemoteStreamsDeps, streamRef: string)
   const bufferRef = `refs/heads/${repo.buffer_branch}`;
   const remoteBuffer = await fetchBranch(deps.root, repo.buffer_branch, options);
   const baseRef = remoteBuffer === null ? bufferRef : trackingRef(bufferRef, options);
-  let headRef = `refs/heads/${stream.branch}`;
-  if (stream.branch === streamBranch(stream.id)) {
-    const fetched = await fetchStreamBranch(deps.root, stream.id, options);
-    if (fetched.local === null) throw missingBranch(stream, deps.remote);
-  } else {
-    const remoteHead = await fetchBranch(deps.root, stream.branch, options);
-    if (remoteHead !== null) headRef = trackingRef(headRef, options);
-    else if ((await readRef(deps.root, headRef)) === null) throw missingBranch(stream, deps.remote);
-  }
+  const headRef = await fetchStreamOnDemand(deps, stream);
   return { stream, bufferBranch: repo.buffer_branch, baseRef, headRef };
 }
 
-function missingBranch(stream: Stream, remote: string): GitSwarmError {
+/**
+ * Brings the stream's branch here when it was made or advanced on another clone (`diff`, a
+ * verdict of `review submit`): a missing local `stream/<id>` is created from the remote's, one
+ * strictly behind is fast-forwarded. Answers the full ref to read the stream's head from;
+ * `not_found` when the branch exists neither here nor on the remote.
+ */
+export async function fetchStreamOnDemand(
+  deps: Pick<RemoteStreamsDeps, 'root' | 'remote'>,
+  stream: Pick<Stream, 'id' | 'name' | 'branch'>,
+): Promise<string> {
+  const options = { remote: deps.remote };
+  const headRef = `refs/heads/${stream.branch}`;
+  if (stream.branch === streamBranch(stream.id)) {
+    const fetched = await fetchStreamBranch(deps.root, stream.id, options);
+    if (fetched.local === null) throw missingBranch(stream, deps.remote);
+    return headRef;
+  }
+  const remoteHead = await fetchBranch(deps.root, stream.branch, options);
+  if (remoteHead !== null) return trackingRef(headRef, options);
+  if ((await readRef(deps.root, headRef)) === null) throw missingBranch(stream, deps.remote);
+  return headRef;
+}
+
+function missingBranch(stream: Pick<Stream, 'name' | 'branch'>, remote: string): GitSwarmError {
   return new GitSwarmError(
     'not_found',
     `Stream ${stream.name}'s branch ${stream.branch} exists neither here nor on "${remote}".`,

@@ -5,6 +5,7 @@
 import type { ConsensusResult } from '../core/consensus.js';
 import { GitSwarmError, isGitSwarmError } from '../errors.js';
 import type { ReviewVerdict, StaleReviewsPolicy, Stream, StreamReview } from '../store/index.js';
+import { fetchStreamOnDemand } from './diff.js';
 import { type RemoteStreamsDeps, resolveServerStream, sendReport } from './streams.js';
 
 /** A review as the server lists it (`GET /streams/:id/reviews`). */
@@ -32,6 +33,7 @@ export async function submitRemoteReview(
   input: { stream: string; verdict: ReviewVerdict; feedback: string | null; tested: boolean },
 ): Promise<{ review: ServerReview; consensus: ConsensusResult }> {
   const stream = await resolveServerStream(deps, input.stream);
+  await fetchForReview(deps, stream);
   const path = `/streams/${encodeURIComponent(stream.id)}`;
   const sent = await sendReport<{ review: ServerReview; consensus: ConsensusResult }>(
     deps,
@@ -67,6 +69,19 @@ export async function submitRemoteReview(
     },
     consensus,
   };
+}
+
+/**
+ * The reviewer's clone gets the code it gives a verdict on: the stream's branch, fetched on demand
+ * as `diff` does. The verdict is the server's to record whatever git says: a branch not pushed
+ * yet, or a remote that does not answer, leaves the clone as it was.
+ */
+async function fetchForReview(deps: RemoteStreamsDeps, stream: Stream): Promise<void> {
+  try {
+    await fetchStreamOnDemand(deps, stream);
+  } catch (error) {
+    if (!isGitSwarmError(error, 'not_found') && !isGitSwarmError(error, 'git_failed')) throw error;
+  }
 }
 
 /** A stream's reviews, each marked stale when given on code that has changed since. */

@@ -62,6 +62,8 @@ export interface CreateRemoteWorkspaceInput {
   name?: string;
   task?: string;
   dependsOn?: string;
+  /** Start at this stream's head (fetched on demand), building on the buffer. */
+  fromStream?: string;
 }
 
 /**
@@ -94,17 +96,21 @@ export async function createRemoteWorkspace(
   assertValidName('stream', name);
   const repo = await getServerRepo(deps);
   const parent = input.dependsOn === undefined ? null : await resolveServerStream(deps, input.dependsOn);
-  const baseCommit = parent ? await parentHead(deps, parent) : await bufferHead(deps, repo.buffer_branch);
+  const from = input.fromStream === undefined ? null : await resolveServerStream(deps, input.fromStream);
+  const baseCommit = parent ? await streamHead(deps, parent) : await bufferHead(deps, repo.buffer_branch);
+  // --from-stream: the branch starts at that stream's head (brought from the remote when it was
+  // made on another clone); the record says it builds on the buffer (the server checks the rest).
+  const startAt = from ? await streamHead(deps, from) : baseCommit;
   const branch = streamBranch(id);
   const ref = `refs/heads/${branch}`;
-  await createLocalBranch(root, branch, baseCommit);
+  await createLocalBranch(root, branch, startAt);
   let worktreeAdded = false;
   let pushed = false;
   try {
     await excludeWorktreesDir(root);
     await addWorktree(root, { path, branch });
     worktreeAdded = true;
-    const push = await casPush(root, { ref, oid: baseCommit, expected: 'absent' }, { remote });
+    const push = await casPush(root, { ref, oid: startAt, expected: 'absent' }, { remote });
     if (push.status === 'rejected') {
       throw new GitSwarmError('already_exists', `Branch ${branch} already exists on the remote "${remote}".`);
     }
@@ -117,14 +123,15 @@ export async function createRemoteWorkspace(
         branch,
         base_commit: baseCommit,
         ...(parent ? { depends_on: parent.id } : {}),
+        ...(from ? { from_stream: from.id } : {}),
         ...(input.task !== undefined ? { task: input.task } : {}),
       },
     );
     return { stream, worktree: path };
   } catch (error) {
-    if (pushed) await casDelete(root, { ref, expected: baseCommit }, { remote }).catch(() => {});
+    if (pushed) await casDelete(root, { ref, expected: startAt }, { remote }).catch(() => {});
     if (worktreeAdded) await removeWorktree(root, path).catch(() => {});
-    await deleteLocalBranch(root, branch, baseCommit).catch(() => false);
+    await deleteLocalBranch(root, branch, startAt).catch(() => false);
     throw error;
   }
 }
@@ -160,8 +167,11 @@ async function bufferHead(deps: RemoteStreamsDeps, buffer: string): Promise<stri
   return localHead;
 }
 
-/** The head of the stream to build on, fetched from the remote when this clone lacks it. */
-async function parentHead(deps: RemoteStreamsDeps, parent: Stream): Promise<string> {
+/**
+ * The head of a stream to build on or start from, fetched from the remote (on demand: a stream
+ * made on another clone becomes a local branch here).
+ */
+export async function streamHead(deps: RemoteStreamsDeps, parent: Stream): Promise<string> {
   const fetched =
     parent.branch === streamBranch(parent.id)
       ? (await fetchStreamBranch(deps.root, parent.id, { remote: deps.remote })).local

@@ -14,13 +14,17 @@ export function registerWorkspaceCommands(program: Command, session: CliSession)
     .option('--name <name>', 'stream name (default: the agent name and a short suffix)')
     .option('--task <task>', 'link your claim on this task (id or number) to the stream')
     .option('--depends-on <stream>', 'build on another stream instead of the buffer')
+    .option(
+      '--from-stream <stream>',
+      "start at another stream's head (its commits carried over), building on the buffer",
+    )
     .action(
-      repoAction<{ name?: string; task?: string; dependsOn?: string }>(
+      repoAction<{ name?: string; task?: string; dependsOn?: string; fromStream?: string }>(
         session,
         async (deps, _args, opts) => {
           const m = await import('../workspace.js');
           const result = await m.runCreateWorkspace(
-            { name: opts.name, task: opts.task, dependsOn: opts.dependsOn },
+            { name: opts.name, task: opts.task, dependsOn: opts.dependsOn, fromStream: opts.fromStream },
             deps,
           );
           return output(result, m.formatCreateWorkspace);
@@ -67,13 +71,17 @@ export function registerWorkspaceCommands(program: Command, session: CliSession)
       'go on from your reverted stream: a new stream from the buffer with the change re-applied and your uncommitted work',
     )
     .action(
-      repoAction<Record<string, never>>(session, async (deps, args) => {
-        const m = await import('../workspace.js');
-        const stream = args[0] as string | undefined;
-        return output(
-          await m.runReopenWorkspace(stream !== undefined ? { stream } : {}, deps),
-          m.formatReopenWorkspace,
-        );
-      }),
+      repoAction<Record<string, never>>(
+        session,
+        async (deps, args) => {
+          const m = await import('../workspace.js');
+          const stream = args[0] as string | undefined;
+          return output(
+            await m.runReopenWorkspace(stream !== undefined ? { stream } : {}, deps),
+            m.formatReopenWorkspace,
+          );
+        },
+        { remote: true },
+      ),
     );
 }

@@ -14,6 +14,7 @@ import { assertOfflineMergeAllowed, readOrCache, sendOrQueue } from '../offline.
 import { offlineContextOf } from '../offline-client.js';
 import { type RemoteStream, type ServerApi, serverApi } from '../server-api.js';
 import { findServerStream } from '../stream-ref.js';
+import { cascadeAfterMerge } from './workspace.js';
 
 type Connected = CommandDeps & { remote: RemoteDeps };
 
@@ -81,28 +82,32 @@ async function openMergeSession(deps: Connected): Promise<MergeSession> {
   return {
     cached,
     git,
-    merge: (stream) =>
-      mergeConnected({
-        api,
-        git,
-        actor,
+    merge: async (stream) =>
+      cascadeAfterMerge(
+        deps,
         stream,
-        offline: {
-          async allow() {
-            assertOfflineMergeAllowed(repo, remote.connection.url);
-            return { buffer_branch: repo.buffer_branch };
+        await mergeConnected({
+          api,
+          git,
+          actor,
+          stream,
+          offline: {
+            async allow() {
+              assertOfflineMergeAllowed(repo, remote.connection.url);
+              return { buffer_branch: repo.buffer_branch };
+            },
+            async report(body) {
+              const out = await sendOrQueue(offline, {
+                command: 'merge',
+                method: 'PATCH',
+                path: `/streams/${encodeURIComponent(stream.id)}`,
+                body,
+                agent: remote.connection.agentRef ?? null,
+              });
+              return { queued: out.queued };
+            },
           },
-          async report(body) {
-            const out = await sendOrQueue(offline, {
-              command: 'merge',
-              method: 'PATCH',
-              path: `/streams/${encodeURIComponent(stream.id)}`,
-              body,
-              agent: remote.connection.agentRef ?? null,
-            });
-            return { queued: out.queued };
-          },
-        },
-      }),
+        }),
+      ),
   };
 }

@@ -2,13 +2,15 @@
 import type { CommandDeps, RemoteDeps } from '../../cli/context.js';
 import { OpLog } from '../../engine/oplog.js';
 import { isGitSwarmError } from '../../errors.js';
+import type { Stream } from '../../store/index.js';
 import { remoteActor } from '../actor.js';
-import { cascadeLocalDependents } from '../cascade.js';
+import { cascadeLocalDependents, type RemoteCascadeDeps } from '../cascade.js';
 import { findStoredKey, storedKeys } from '../credentials.js';
 import { connectedGit } from '../git-ops.js';
-import { mergeConnected } from '../merge.js';
+import { type ConnectedMergeResult, mergeConnected } from '../merge.js';
 import { readOrCache, sendOrQueue } from '../offline.js';
 import { offlineContextOf } from '../offline-client.js';
+import { reopenRemoteWorkspace } from '../reopen.js';
 import { serverApi } from '../server-api.js';
 import { connectedStreams, type RemoteStreamsDeps } from '../streams.js';
 import {
@@ -92,6 +94,11 @@ export function staleMark(streams: RemoteStreamsDeps): { stale?: true } {
   return streams.isStale?.() ? { stale: true } : {};
 }
 
+/** `workspace reopen`: the server decides and records, the clone re-applies and carries the work. */
+export function runReopenWorkspaceRemote(opts: { stream?: string }, deps: Connected) {
+  return reopenRemoteWorkspace(streamsOf(deps), opts);
+}
+
 export function runDestroyWorkspaceRemote(opts: { abandon?: boolean }, deps: Connected) {
   return destroyRemoteWorkspace(streamsOf(deps), opts);
 }
@@ -102,33 +109,55 @@ export function runCommitRemote(opts: { message: string }, deps: Connected) {
   return commitRemoteWorkspace(streamsOf(deps), {
     message: opts.message,
     mergeIntoBuffer: async (stream) => {
-      const merged = await mergeConnected({
-        api: serverApi(remote.client),
-        git: connectedGit(ctx.root, remote.connection.remote),
-        actor: await remoteActor(remote),
+      const merged = await cascadeAfterMerge(
+        deps,
         stream,
-      });
+        await mergeConnected({
+          api: serverApi(remote.client),
+          git: connectedGit(ctx.root, remote.connection.remote),
+          actor: await remoteActor(remote),
+          stream,
+        }),
+      );
       return { buffer_head: merged.buffer_head, push_retries: merged.push_retries, cascade: merged.cascade };
     },
-    cascade: (stream, head) =>
-      cascadeLocalDependents(
-        {
-          ...streamsOf(deps),
-          oplog: new OpLog(deps.core.store, ctx.repo.id, deps.core.clock),
-          serverAs: (agentName) => {
-            const saved = findStoredKey(deps.io.env, remote.connection.url, agentName);
-            if (!saved) return null;
-            const client = remote.client.withApiKey(saved.api_key, saved.agent_name);
-            return {
-              get: (path) => client.get(path),
-              post: (path, body) => client.post(path, body, { idempotencyKey: true }),
-              patch: (path, body) => client.patch(path, body, { idempotencyKey: true }),
-              delete: (path, body) => client.delete(path, body === undefined ? {} : { body }),
-            };
-          },
-        },
-        stream,
-        head,
-      ),
+    cascade: (stream, head) => cascadeLocalDependents(cascadeDepsOf(deps), stream, head),
   });
+}
+
+/**
+ * What the cascade of a connected command needs: the stream modules' context, the clone's
+ * operation log, and the server as each agent whose key is saved on this machine.
+ */
+export function cascadeDepsOf(deps: Connected): RemoteCascadeDeps {
+  const { remote, ctx } = deps;
+  return {
+    ...streamsOf(deps),
+    oplog: new OpLog(deps.core.store, ctx.repo.id, deps.core.clock),
+    serverAs: (agentName) => {
+      const saved = findStoredKey(deps.io.env, remote.connection.url, agentName);
+      if (!saved) return null;
+      const client = remote.client.withApiKey(saved.api_key, saved.agent_name);
+      return {
+        get: (path) => client.get(path),
+        post: (path, body) => client.post(path, body, { idempotencyKey: true }),
+        patch: (path, body) => client.patch(path, body, { idempotencyKey: true }),
+        delete: (path, body) => client.delete(path, body === undefined ? {} : { body }),
+      };
+    },
+  };
+}
+
+/** After a merge this clone made and the server recorded, its dependents replayed onto the merge. */
+export async function cascadeAfterMerge<T extends ConnectedMergeResult>(
+  deps: Connected,
+  stream: Pick<Stream, 'id'>,
+  merged: T,
+): Promise<T> {
+  // Offline or queued: the server has not recorded the merge; the next commit cascades.
+  if (merged.offline || merged.queued) return merged;
+  return {
+    ...merged,
+    cascade: await cascadeLocalDependents(cascadeDepsOf(deps), stream, merged.merge_commit),
+  };
 }

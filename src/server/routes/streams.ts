@@ -34,6 +34,7 @@ import {
 import { getRepo } from '../../core/repos.js';
 import { listReviewsWithStaleness, submitForReview, submitReview } from '../../core/reviews.js';
 import { getStreamById, listStreams } from '../../core/streams.js';
+import { decideReopen, recordReopenedStream } from '../../core/workspace-reopen.js';
 import { diffRange } from '../../engine/diff.js';
 import { GitSwarmError } from '../../errors.js';
 import {
@@ -150,6 +151,15 @@ const CreateStreamBody = Closed({
   task: Type.Optional(
     Type.String({ minLength: 1, maxLength: 100, description: 'Task id or number to link' }),
   ),
+  from_stream: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description:
+        'The stream (id, name or branch) whose head the client started the branch at: its commits carry over, ' +
+        'the stream builds on the buffer (not with depends_on; a merged or reverted one is refused, 409)',
+    }),
+  ),
 });
 
 const ListStreamsQuery = Closed({
@@ -189,6 +199,12 @@ const PatchStreamBody = Closed({
     Closed({
       paths: Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), { minItems: 1, maxItems: 10_000 }),
       onto: Type.Optional(Sha),
+      operation: Type.Optional(
+        Type.Union([Type.Literal('merge'), Type.Literal('rebase')], {
+          description:
+            'What found it: a merge into the buffer (default) or a rebase onto a moved parent or buffer (a cascade)',
+        }),
+      ),
     }),
   ),
   reason: Type.Optional(Type.String({ maxLength: 2000 })),
@@ -351,6 +367,7 @@ export async function streamRoutes(app: App): Promise<void> {
         baseCommit: body.base_commit,
         dependsOn: body.depends_on,
         taskRef: body.task,
+        fromStream: body.from_stream,
       });
       reply.code(result.created ? 201 : 200);
       return result;
@@ -787,6 +804,102 @@ export async function streamRoutes(app: App): Promise<void> {
         };
       }
       return approveMerge(deps, { repo, stream, actor });
+    },
+  );
+  const RevertedMergeView = Closed({ merge_commit: Type.String(), revert_commit: Type.String() });
+
+  app.post(
+    '/streams/:id/reopen/decision',
+    {
+      schema: {
+        summary: 'Ask to reopen a reverted stream (Mode B, before the clone does the git)',
+        description:
+          'The checks of workspace reopen (write access, the stream’s author, a reverted stream with a ' +
+          'reverted merge); nothing recorded. Answers the merges to re-apply, newest revert first: the ' +
+          'client writes a revert of each revert commit on the buffer head in that order, pushes the new ' +
+          'branch and reports it with POST /streams/:id/reopen.',
+        tags: ['streams'],
+        params: IdParams,
+        body: Closed({}),
+        response: {
+          200: Closed({
+            stream_id: Type.String(),
+            buffer_branch: Type.String(),
+            reverted: Type.Array(RevertedMergeView),
+            name: Type.String({ description: 'The name the new stream gets (unless taken meanwhile)' }),
+            task_id: Nullable(Type.String()),
+            task_number: Nullable(Type.Number()),
+          }),
+          ...errorResponses(401, 403, 404, 409),
+        },
+      },
+    },
+    async (request) => {
+      const agent = actingAgent(request);
+      const { stream, repo } = await loadStreamForWrite(request.params.id);
+      return decideReopen(deps, { repo, agent, stream });
+    },
+  );
+
+  app.post(
+    '/streams/:id/reopen',
+    {
+      schema: {
+        summary: 'Record the reopen of a reverted stream a client made (Mode B)',
+        description:
+          'The new stream (the client’s id, its branch pushed) starts at base_commit (the buffer head) with ' +
+          'the reverted change re-applied: reapplied names, newest revert first, each reverted merge, its ' +
+          'revert and the commit that undoes it. The checks of reopen run again; the re-applied merges must ' +
+          'be exactly the stream’s reverted ones (409 commit_mismatch). The new stream is marked ' +
+          'reopened_from, its commits recorded, and linked to the critical task of the red. Retrying with ' +
+          'the same id returns the recorded stream with 200.',
+        tags: ['streams'],
+        params: IdParams,
+        body: Closed({
+          id: Type.String({ minLength: 1, maxLength: 36, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' }),
+          branch: Type.Optional(
+            Type.String({ minLength: 1, maxLength: 200, description: 'Default stream/<id>' }),
+          ),
+          base_commit: Sha,
+          reapplied: Type.Array(Closed({ merge_commit: Sha, revert_commit: Sha, commit: Sha }), {
+            minItems: 1,
+            maxItems: 1000,
+          }),
+        }),
+        response: {
+          201: Closed({
+            stream: StreamView,
+            reopened_from: StreamView,
+            task_id: Nullable(Type.String()),
+            task_number: Nullable(Type.Number()),
+            created: Type.Boolean(),
+          }),
+          200: Closed({
+            stream: StreamView,
+            reopened_from: StreamView,
+            task_id: Nullable(Type.String()),
+            task_number: Nullable(Type.Number()),
+            created: Type.Boolean(),
+          }),
+          ...errorResponses(400, 401, 403, 404, 409),
+        },
+      },
+    },
+    async (request, reply) => {
+      const agent = actingAgent(request);
+      const { stream, repo } = await loadStreamForWrite(request.params.id);
+      const body = request.body;
+      const result = await recordReopenedStream(deps, {
+        repo,
+        agent,
+        stream,
+        id: body.id,
+        ...(body.branch !== undefined ? { branch: body.branch } : {}),
+        baseCommit: body.base_commit,
+        reapplied: body.reapplied,
+      });
+      reply.code(result.created ? 201 : 200);
+      return result;
     },
   );
 }
