@@ -19,8 +19,8 @@ import {
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
-import type { CommandDeps } from '../cli/context.js';
-import type { McpBackend } from './server.js';
+import { invokeTool, type McpBackend } from './server.js';
+import type { ToolSpec } from './tools.js';
 
 export const STATUS_URI = 'gitswarm://status';
 export const ACTIVITY_URI = 'gitswarm://activity';
@@ -40,7 +40,7 @@ export interface McpResources {
 const SILENT = { progress: () => {} };
 /** Activity ids remembered to tell new entries from seen ones. */
 const SEEN_LIMIT = 2000;
-const WATCHED_ENTRIES = '200';
+const WATCHED_ENTRIES = 200;
 
 function json(uri: string, value: unknown): ReadResourceResult {
   return { contents: [{ uri, mimeType: 'application/json', text: JSON.stringify(value, null, 2) }] };
@@ -49,16 +49,21 @@ function json(uri: string, value: unknown): ReadResourceResult {
 export function registerResources(
   mcp: McpServer,
   backend: McpBackend,
+  tools: readonly ToolSpec[],
   options: { pollMs: number },
 ): McpResources {
   const subscriptions = new Set<string>();
-  const run = <T>(fn: (deps: CommandDeps) => Promise<T>) => backend.withDeps(SILENT, fn);
-
-  const liveStreams = async () => {
-    const { runStatus } = await import('../cli/status.js');
-    const status = await run((deps) => runStatus({}, deps));
-    return status.streams;
+  /** Resources read through the tools of the table (those this server offers). */
+  const read = async <T>(name: string, args: Record<string, unknown> = {}): Promise<T> => {
+    const tool = tools.find((t) => t.name === name);
+    if (!tool) throw new Error(`This server has no ${name} tool`);
+    return (await invokeTool(backend, tool, args, SILENT)) as T;
   };
+  const has = (name: string) => tools.some((t) => t.name === name);
+
+  const liveStreams = async () =>
+    (await read<{ streams: { id: string; name: string; agent: string; status: string }[] }>('status'))
+      .streams;
 
   mcp.registerResource(
     'status',
@@ -71,8 +76,7 @@ export function registerResources(
     },
     async (uri) => {
       watcher.start();
-      const { runStatus } = await import('../cli/status.js');
-      return json(uri.href, await run((deps) => runStatus({}, deps)));
+      return json(uri.href, await read('status'));
     },
   );
   mcp.registerResource(
@@ -85,8 +89,7 @@ export function registerResources(
     },
     async (uri) => {
       watcher.start();
-      const { runActivity } = await import('../cli/activity.js');
-      return json(uri.href, await run((deps) => runActivity({ limit: '50' }, deps)));
+      return json(uri.href, await read('activity', { limit: 50 }));
     },
   );
   mcp.registerResource(
@@ -112,44 +115,38 @@ export function registerResources(
     async (uri, variables) => {
       watcher.start();
       const ref = String(variables.stream);
-      const [{ runListReviews }, { runConsensus }] = await Promise.all([
-        import('../cli/review.js'),
-        import('../cli/consensus.js'),
-      ]);
-      const value = await run(async (deps) => {
-        const consensus = await runConsensus({ stream: ref }, deps);
-        const reviews = await runListReviews({ stream: ref }, deps);
-        return { stream_id: consensus.stream_id, consensus, reviews: reviews.reviews };
-      });
-      return json(uri.href, value);
+      const consensus = await read<{ stream_id: string }>('consensus', { stream: ref });
+      const reviews = await read<{ reviews: unknown[] }>('review_list', { stream: ref });
+      return json(uri.href, { stream_id: consensus.stream_id, consensus, reviews: reviews.reviews });
     },
   );
-  mcp.registerResource(
-    'stream_diff',
-    new ResourceTemplate('gitswarm://streams/{stream}/diff', {
-      list: async () => {
-        watcher.start();
-        return {
-          resources: (await liveStreams()).map((s) => ({
-            uri: streamDiffUri(s.id),
-            name: `diff of ${s.name}`,
-            mimeType: 'text/x-diff',
-          })),
-        };
+  if (has('diff')) {
+    mcp.registerResource(
+      'stream_diff',
+      new ResourceTemplate('gitswarm://streams/{stream}/diff', {
+        list: async () => {
+          watcher.start();
+          return {
+            resources: (await liveStreams()).map((s) => ({
+              uri: streamDiffUri(s.id),
+              name: `diff of ${s.name}`,
+              mimeType: 'text/x-diff',
+            })),
+          };
+        },
+      }),
+      {
+        title: "A stream's diff",
+        description: 'The stream against the buffer, as a patch.',
+        mimeType: 'text/x-diff',
       },
-    }),
-    {
-      title: "A stream's diff",
-      description: 'The stream against the buffer, as a patch.',
-      mimeType: 'text/x-diff',
-    },
-    async (uri, variables) => {
-      watcher.start();
-      const { runDiff } = await import('../cli/diff.js');
-      const diff = await run((deps) => runDiff({ stream: String(variables.stream) }, deps));
-      return { contents: [{ uri: uri.href, mimeType: 'text/x-diff', text: diff.diff }] };
-    },
-  );
+      async (uri, variables) => {
+        watcher.start();
+        const diff = await read<{ diff: string }>('diff', { stream: String(variables.stream) });
+        return { contents: [{ uri: uri.href, mimeType: 'text/x-diff', text: diff.diff }] };
+      },
+    );
+  }
 
   mcp.server.setRequestHandler(SubscribeRequestSchema, async (request) => {
     subscriptions.add(request.params.uri);
@@ -177,8 +174,15 @@ export function registerResources(
     };
 
     const once = async () => {
-      const { runActivity } = await import('../cli/activity.js');
-      const { activity } = await run((deps) => runActivity({ limit: WATCHED_ENTRIES }, deps));
+      const { activity } = await read<{
+        activity: {
+          id: string;
+          event_type: string;
+          target_type: string | null;
+          target_id: string | null;
+          metadata?: Record<string, unknown>;
+        }[];
+      }>('activity', { limit: WATCHED_ENTRIES });
       const firstLook = seen === undefined;
       const known = seen ?? new Set<string>();
       const fresh = activity.filter((entry) => !known.has(entry.id));
@@ -200,7 +204,7 @@ export function registerResources(
       }
       for (const id of touched) {
         notify(streamUri(id));
-        notify(streamDiffUri(id));
+        if (has('diff')) notify(streamDiffUri(id));
       }
       if (fresh.some((e) => e.event_type.startsWith('stream.') || e.event_type.startsWith('workspace.'))) {
         const now = (await liveStreams()).map((s) => s.id).join(',');

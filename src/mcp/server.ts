@@ -23,12 +23,26 @@ export interface CallSinks {
   progress(line: string): void;
 }
 
-/** Opens the command context of one tool call and closes it afterwards. */
+/**
+ * Opens the command context of each tool call and closes it afterwards: stdio.ts (the repository
+ * the process starts in, Mode A or B) or http.ts (a repository of the HTTP server, as the key's agent).
+ */
 export interface McpBackend {
   /** The agent this server acts as (for `whoami` and the instructions). */
   readonly agent: { id: string; name: string };
-  /** Runs `fn` with fresh command deps (housekeeping done), then releases them. */
+  /** Runs `fn` with fresh command deps for one call, then releases them. */
   withDeps<T>(sinks: CallSinks, fn: (deps: CommandDeps) => Promise<T>): Promise<T>;
+}
+
+/** Runs one tool of the table through the backend. */
+export function invokeTool(
+  backend: McpBackend,
+  tool: ToolSpec,
+  args: Record<string, unknown>,
+  sinks: CallSinks,
+): Promise<object> {
+  const call: ToolCall = { progress: sinks.progress };
+  return backend.withDeps(sinks, (deps) => tool.run(args, deps, call));
 }
 
 export interface GitSwarmMcpServer {
@@ -99,9 +113,10 @@ export function createMcpServer(
       ].join(' '),
     },
   );
-  const resources = registerResources(mcp, backend, { pollMs: options.pollMs ?? 1000 });
+  const tools = options.tools ?? TOOLS;
+  const resources = registerResources(mcp, backend, tools, { pollMs: options.pollMs ?? 1000 });
 
-  for (const tool of [...(options.tools ?? TOOLS), WHOAMI]) {
+  for (const tool of [...tools, WHOAMI]) {
     mcp.registerTool(
       tool.name,
       {
@@ -126,9 +141,8 @@ export function createMcpServer(
             })
             .catch(() => {});
         };
-        const call: ToolCall = { progress };
         try {
-          const result = await backend.withDeps({ progress }, (deps) => tool.run(args, deps, call));
+          const result = await invokeTool(backend, tool, args, { progress });
           return success(result);
         } catch (error) {
           return toolError(error);

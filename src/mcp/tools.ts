@@ -35,6 +35,11 @@ export interface ToolSpec {
   readonly annotations: ToolAnnotations;
   /** Changes state: resources are re-checked after it (notifications). */
   readonly mutates: boolean;
+  /**
+   * Needs no clone: the command's local (Mode A) path works on the server's own store, so the
+   * HTTP server offers the tool at /mcp for repositories whose git lives in clones (Mode B).
+   */
+  readonly server?: true;
   readonly run: (args: Record<string, unknown>, deps: CommandDeps, call: ToolCall) => Promise<object>;
 }
 
@@ -131,6 +136,7 @@ export const TOOLS: readonly ToolSpec[] = [
     },
     annotations: READ,
     mutates: false,
+    server: true,
     run: async (_args, deps) => (await import('../cli/status.js')).runStatus({}, deps),
   },
   {
@@ -142,6 +148,7 @@ export const TOOLS: readonly ToolSpec[] = [
     output: { agents: z.array(z.looseObject({ id: z.string(), name: z.string() })) },
     annotations: READ,
     mutates: false,
+    server: true,
     run: async (_args, deps) => (await import('../cli/agent.js')).runListAgents({}, deps),
   },
   {
@@ -214,6 +221,7 @@ export const TOOLS: readonly ToolSpec[] = [
     output: { stream: streamView },
     annotations: { ...WRITE, idempotentHint: true },
     mutates: true,
+    server: true,
     run: async (args, deps) =>
       (await import('../cli/review.js')).runSubmitReview({ stream: String(args.stream) }, deps),
   },
@@ -234,6 +242,7 @@ export const TOOLS: readonly ToolSpec[] = [
     },
     annotations: { ...WRITE, idempotentHint: true },
     mutates: true,
+    server: true,
     run: async (args, deps) =>
       (await import('../cli/review.js')).runSubmitReview(
         {
@@ -254,6 +263,7 @@ export const TOOLS: readonly ToolSpec[] = [
     output: { stream_id: z.string(), reviews: z.array(z.looseObject({ verdict: z.string() })) },
     annotations: READ,
     mutates: false,
+    server: true,
     run: async (args, deps) =>
       (await import('../cli/review.js')).runListReviews({ stream: String(args.stream) }, deps),
   },
@@ -266,6 +276,7 @@ export const TOOLS: readonly ToolSpec[] = [
     output: { stream_id: z.string(), ...consensusView.shape },
     annotations: READ,
     mutates: false,
+    server: true,
     run: async (args, deps) =>
       (await import('../cli/consensus.js')).runConsensus({ stream: String(args.stream) }, deps),
   },
@@ -355,6 +366,7 @@ export const TOOLS: readonly ToolSpec[] = [
     output: { tasks: z.array(taskView) },
     annotations: READ,
     mutates: false,
+    server: true,
     run: async (args, deps) =>
       (await import('../cli/task.js')).runListTasks({ status: text(args.status) }, deps),
   },
@@ -366,6 +378,7 @@ export const TOOLS: readonly ToolSpec[] = [
     output: { task: taskView.extend({ claims: z.array(z.looseObject({})) }) },
     annotations: READ,
     mutates: false,
+    server: true,
     run: async (args, deps) =>
       (await import('../cli/task.js')).runShowTask({ task: String(args.task) }, deps),
   },
@@ -384,6 +397,7 @@ export const TOOLS: readonly ToolSpec[] = [
     output: { task: taskView },
     annotations: WRITE,
     mutates: true,
+    server: true,
     run: async (args, deps) =>
       (await import('../cli/task.js')).runCreateTask(
         {
@@ -404,6 +418,7 @@ export const TOOLS: readonly ToolSpec[] = [
     output: { claim: claimView },
     annotations: WRITE,
     mutates: true,
+    server: true,
     run: async (args, deps) =>
       (await import('../cli/task.js')).runClaimTask({ task: String(args.task) }, deps),
   },
@@ -416,6 +431,7 @@ export const TOOLS: readonly ToolSpec[] = [
     output: { claim: claimView },
     annotations: WRITE,
     mutates: true,
+    server: true,
     run: async (args, deps) =>
       (await import('../cli/task.js')).runSubmitClaim(
         { task: String(args.task), notes: text(args.notes) },
@@ -433,6 +449,7 @@ export const TOOLS: readonly ToolSpec[] = [
     },
     annotations: READ,
     mutates: false,
+    server: true,
     run: async (args, deps) =>
       (await import('../cli/activity.js')).runActivity({ limit: text(args.limit) }, deps),
   },

@@ -34,6 +34,7 @@ import { agentRoutes } from './routes/agents.js';
 import { councilRoutes } from './routes/council.js';
 import { healthRoutes } from './routes/health.js';
 import { importRoutes } from './routes/imports.js';
+import { type McpRouteOptions, mcpRoutes } from './routes/mcp.js';
 import { metaRoutes } from './routes/meta.js';
 import { repoRoutes } from './routes/repos.js';
 import { stabilizationRoutes } from './routes/stabilization.js';
@@ -73,6 +74,8 @@ export interface BuildAppOptions {
   roles?: ServerRoleLists;
   /** Mode C: the data dir of server-held repositories and their limits (default: none held). */
   hosting?: Partial<HostingConfig>;
+  /** MCP at /mcp: allowed Host names and Origins (DNS-rebinding protection), watcher interval. */
+  mcp?: McpRouteOptions;
 }
 
 /** Removes `token=` query values from logged URLs: keys never reach the logs. */
@@ -162,6 +165,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   await app.register(websocket, options.websocket ?? {});
   await app.register(notifications, { dispatcher: options.notifications ?? {} });
   await app.register(healthRoutes);
+  await app.register(mcpRoutes, options.mcp ?? {});
   await app.register(
     async (api: App) => {
       await api.register(metaRoutes);

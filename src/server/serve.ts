@@ -7,13 +7,15 @@
  *
  * Configuration from the environment (see `serverConfigFromEnv`): PORT (3000), HOST (127.0.0.1),
  * DATABASE_URL, DATABASE_POOL_SIZE (20), REDIS_URL, GITSWARM_DATA_DIR (./.gitswarm-server),
- * LOG_LEVEL (info), GITSWARM_ALLOW_PRIVATE_WEBHOOKS (1: webhooks may target private addresses), and
+ * LOG_LEVEL (info), GITSWARM_ALLOW_PRIVATE_WEBHOOKS (1: webhooks may target private addresses),
+ * GITSWARM_MCP_ALLOWED_HOSTS (host names /mcp answers besides localhost; `*` any), and
  * the abuse limits and trust lists of security-config.ts (docs/security.md).
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openStore, type Store } from '../store/index.js';
 import { type App, type BuildAppOptions, buildApp } from './app.js';
+import { DEFAULT_MCP_ALLOWED_HOSTS } from './routes/mcp.js';
 import { securityOptionsFromEnv } from './security-config.js';
 
 export const DEFAULT_PORT = 3000;
@@ -67,6 +69,18 @@ export function serverConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Serve
       ...securityOptionsFromEnv(env),
       ...(env.GITSWARM_ALLOW_PRIVATE_WEBHOOKS === '1'
         ? { notifications: { allowPrivateTargets: true } }
+        : {}),
+      ...(env.GITSWARM_MCP_ALLOWED_HOSTS
+        ? {
+            mcp: {
+              allowedHosts: [
+                ...DEFAULT_MCP_ALLOWED_HOSTS,
+                ...env.GITSWARM_MCP_ALLOWED_HOSTS.split(',')
+                  .map((h) => h.trim())
+                  .filter((h) => h !== ''),
+              ],
+            },
+          }
         : {}),
     },
   };
