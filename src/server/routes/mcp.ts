@@ -134,7 +134,9 @@ export async function mcpRoutes(app: App, options: McpRouteOptions): Promise<voi
   app.get(MCP_PATH, { config, schema }, handle);
   app.delete(MCP_PATH, { config, schema }, handle);
 
-  app.addHook('onClose', async () => {
+  // preClose, not onClose: an open event stream (GET /mcp) is a request in flight, and the server
+  // would wait for it before running onClose hooks.
+  app.addHook('preClose', async () => {
     controller.abort();
     await Promise.all([...sessions.values()].map((s) => s.transport.close().catch(() => {})));
     sessions.clear();
