@@ -23,6 +23,8 @@ export interface HostingConfig {
   readonly allowLocalClone: boolean;
   /** Run stabilization without the bubblewrap sandbox (`--allow-unsandboxed`). */
   readonly allowUnsandboxed: boolean;
+  /** How often owed pushes to repositories' remote_url are retried (src/hosting/upstream.ts). */
+  readonly upstreamRetrySeconds: number;
   /** This server instance's name in leases (several instances share one database). */
   readonly instanceId: string;
 }
@@ -33,6 +35,7 @@ export const HOSTING_DEFAULTS = {
   maxRequestBytes: 16 * 1024 * 1024,
   allowLocalClone: false,
   allowUnsandboxed: false,
+  upstreamRetrySeconds: 30,
 } as const;
 
 export function hostingConfig(options: Partial<HostingConfig> = {}): HostingConfig {

@@ -27,11 +27,13 @@ import { metrics } from './plugins/metrics.js';
 import { type NotificationsOptions, notifications } from './plugins/notifications.js';
 import { type RateLimitSettings, rateLimits } from './plugins/rate-limit.js';
 import { requestId, requestIdFor } from './plugins/request-id.js';
+import { upstream } from './plugins/upstream.js';
 import { type WebsocketOptions, websocket } from './plugins/websocket.js';
 import { activityRoutes } from './routes/activity.js';
 import { adminRoutes } from './routes/admin.js';
 import { agentRoutes } from './routes/agents.js';
 import { councilRoutes } from './routes/council.js';
+import { fileRoutes } from './routes/files.js';
 import { healthRoutes } from './routes/health.js';
 import { importRoutes } from './routes/imports.js';
 import { type McpRouteOptions, mcpRoutes } from './routes/mcp.js';
@@ -138,6 +140,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     channel: options.redisChannel,
   });
   await app.register(core, { store: options.store, clock: options.clock ?? systemClock });
+  await app.register(upstream);
   await app.register(auth, { roles: options.roles, registration: options.registration });
   await app.register(inputGuard);
   if (options.rateLimit !== false) {
@@ -174,6 +177,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       await api.register(repoRoutes);
       await api.register(activityRoutes);
       await api.register(streamRoutes);
+      await api.register(fileRoutes);
       await api.register(stabilizationRoutes);
       await api.register(taskRoutes);
       await api.register(councilRoutes);
