@@ -140,16 +140,23 @@ export async function requireAction(
   return access;
 }
 
+/** The id of the stream's conflict task, when a maintainer filed one (stream metadata `conflict_task_id`). */
+export function conflictTaskId(stream: Pick<Stream, 'metadata'>): string | null {
+  const id = stream.metadata.conflict_task_id;
+  return typeof id === 'string' ? id : null;
+}
+
 /**
- * Throws unless the agent may change a stream's work (its files in Mode C): the stream's author
- * with write access, or any agent with maintain access or more. `forbidden` otherwise, and
- * `invalid_state` on an archived repository (as for any write).
+ * Throws unless the agent may change a stream's work (its files, updates and commits in Mode C):
+ * the stream's author with write access, any agent with maintain access or more, or the agent
+ * holding the active claim on the stream's conflict task (docs/mode-c-conflicts.md) with write
+ * access. `forbidden` otherwise, and `invalid_state` on an archived repository (as for any write).
  */
 export async function requireStreamWrite(
   deps: CoreDeps,
   db: Executor,
   repo: Repo,
-  stream: Pick<Stream, 'id' | 'agent_id'>,
+  stream: Pick<Stream, 'id' | 'agent_id' | 'metadata'>,
   agent: Agent,
 ): Promise<ResolvedAccess> {
   const access = await resolveAccess(deps, db, repo, agent);
@@ -158,17 +165,37 @@ export async function requireStreamWrite(
     return access;
   }
   if (accessRank(access.level) >= accessRank('read')) assertNotArchived(repo, 'write');
-  if (accessRank(access.level) < accessRank(ACTION_LEVELS.merge)) {
-    throw new GitSwarmError(
-      'forbidden',
-      `Only the stream's author or an agent with maintain access changes stream ${stream.id}; ${agent.name} has ${access.level} access.`,
-      {
-        hint: 'Work in a stream of your own (POST /api/v1/repos/:id/streams), or ask its author.',
-        details: { required: 'maintain', actual: access.level, stream_id: stream.id },
-      },
-    );
+  if (accessRank(access.level) >= accessRank(ACTION_LEVELS.merge)) return access;
+  const taskId = conflictTaskId(stream);
+  if (taskId !== null && accessRank(access.level) >= accessRank('write')) {
+    const claim = await db
+      .selectFrom('gitswarm_task_claims as c')
+      .innerJoin('gitswarm_tasks as t', 't.id', 'c.task_id')
+      .select('c.id')
+      .where('c.task_id', '=', taskId)
+      .where('c.agent_id', '=', agent.id)
+      .where('c.status', '=', 'active')
+      .where('t.status', '=', 'claimed')
+      .where('t.repo_id', '=', repo.id)
+      .executeTakeFirst();
+    if (claim) return access;
   }
-  return access;
+  throw new GitSwarmError(
+    'forbidden',
+    `Only the stream's author, an agent with maintain access${taskId !== null ? ' or the claimant of its conflict task' : ''} changes stream ${stream.id}; ${agent.name} has ${access.level} access.`,
+    {
+      hint:
+        taskId !== null
+          ? `Claim its conflict task first: POST /api/v1/tasks/${taskId}/claim`
+          : 'Work in a stream of your own (POST /api/v1/repos/:id/streams), or ask its author.',
+      details: {
+        required: 'maintain',
+        actual: access.level,
+        stream_id: stream.id,
+        ...(taskId !== null ? { conflict_task_id: taskId } : {}),
+      },
+    },
+  );
 }
 
 /**

@@ -5,6 +5,7 @@
  * `POST /streams/:id/commits` (Mode C, the server's worktree of the stream) both call it.
  */
 import { commitAll } from '../engine/commit.js';
+import { markedConflictPaths } from '../engine/conflicts.js';
 import { checkMerge } from '../engine/merge.js';
 import { GitSwarmError, isGitSwarmError } from '../errors.js';
 import { type Agent, inTransaction, type Repo, type Stream, withRepoLock } from '../store/index.js';
@@ -79,6 +80,19 @@ export async function commitStreamWorktree(
     const repoDir = repoRoot(repo);
     let stream = input.stream;
     const continuesSwarm = continuesSwarmStream(repo, stream);
+    // An update (or a `git merge`) that conflicted commits as the merge's resolution: refused
+    // while a conflicted file still holds its markers, which would record them as resolved.
+    const marked = await markedConflictPaths(worktree, stream.conflict?.paths ?? []);
+    if (marked.length > 0) {
+      throw new GitSwarmError(
+        'conflict',
+        `Stream ${stream.name} still has conflict markers in: ${marked.join(', ')}`,
+        {
+          hint: 'Write the resolved files (without the <<<<<<< ======= >>>>>>> lines), then commit.',
+          details: { stream_id: stream.id, paths: marked },
+        },
+      );
+    }
     const bufferRef = `refs/heads/${repo.buffer_branch}`;
     const committed = await commitAll(worktree, {
       message,

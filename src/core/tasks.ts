@@ -87,6 +87,8 @@ export interface CreateTaskInput {
   difficulty?: string | null;
   /** ISO 8601 time after which an unfinished task expires; must lie in the future. */
   expiresAt?: string | null;
+  /** The agent the task is meant for (an id); anyone with write access may still claim it. */
+  assignedTo?: string | null;
 }
 
 interface TaskValues {
@@ -221,7 +223,7 @@ export async function createTask(deps: CoreDeps, db: Executor, input: CreateTask
       repoId: input.repo.id,
       values,
       createdBy: input.actor.id,
-      assignedTo: null,
+      assignedTo: input.assignedTo ?? null,
     });
   });
 }

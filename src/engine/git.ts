@@ -31,7 +31,20 @@ const BASE_ENV = {
 };
 
 /** Runs git and returns its output; a non-zero exit not listed in `okExitCodes` throws `git_failed`. */
-export function git(args: readonly string[], options: GitOptions): Promise<GitResult> {
+export async function git(args: readonly string[], options: GitOptions): Promise<GitResult> {
+  const result = await gitRaw(args, options);
+  return { ...result, stdout: result.stdout.toString('utf8') };
+}
+
+/** Runs git and returns its standard output as bytes (blob contents need not be text). */
+export async function gitBytes(args: readonly string[], options: GitOptions): Promise<Buffer> {
+  return (await gitRaw(args, options)).stdout;
+}
+
+function gitRaw(
+  args: readonly string[],
+  options: GitOptions,
+): Promise<{ stdout: Buffer; stderr: string; exitCode: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn('git', args, {
       cwd: options.cwd,
@@ -47,7 +60,7 @@ export function git(args: readonly string[], options: GitOptions): Promise<GitRe
     );
     child.on('close', (code) => {
       const result = {
-        stdout: Buffer.concat(stdout).toString('utf8'),
+        stdout: Buffer.concat(stdout),
         stderr: Buffer.concat(stderr).toString('utf8'),
         exitCode: code ?? 128,
       };

@@ -3,7 +3,7 @@
  * function (src/core/stream-create.ts, stream-commit.ts, stream-merge.ts), run against the
  * server's bare repository and the stream's worktree from the pool (stream-worktrees.ts).
  */
-import { requireAction } from '../core/access.js';
+import { requireAction, requireStreamWrite } from '../core/access.js';
 import type { CoreDeps } from '../core/deps.js';
 import { abandonStream } from '../core/remote-sync.js';
 import { getRepo } from '../core/repos.js';
@@ -67,27 +67,17 @@ export async function createHostedStream(
   });
 }
 
-/** Only the stream's author (write access) or an agent with maintain access acts on its files. */
+/**
+ * Throws unless the agent may act on the stream's files: core `requireStreamWrite` (its author, a
+ * maintainer, or the claimant of its conflict task).
+ */
 export async function requireStreamWriter(
   deps: CoreDeps,
   repo: Repo,
   stream: Stream,
   agent: Agent,
 ): Promise<void> {
-  if (stream.agent_id === agent.id) {
-    await requireAction(deps, deps.store.db, repo, agent, 'write');
-    return;
-  }
-  try {
-    await requireAction(deps, deps.store.db, repo, agent, 'merge');
-  } catch (error) {
-    if (!isGitSwarmError(error, 'forbidden')) throw error;
-    throw new GitSwarmError(
-      'forbidden',
-      `Only the author of stream ${stream.name} or a maintainer (maintain+) changes its files.`,
-      { details: { stream_id: stream.id, required: 'maintain' } },
-    );
-  }
+  await requireStreamWrite(deps, deps.store.db, repo, stream, agent);
 }
 
 export interface CommitHostedStreamInput {

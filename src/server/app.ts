@@ -32,6 +32,7 @@ import { type WebsocketOptions, websocket } from './plugins/websocket.js';
 import { activityRoutes } from './routes/activity.js';
 import { adminRoutes } from './routes/admin.js';
 import { agentRoutes } from './routes/agents.js';
+import { conflictRoutes } from './routes/conflicts.js';
 import { councilRoutes } from './routes/council.js';
 import { fileRoutes } from './routes/files.js';
 import { healthRoutes } from './routes/health.js';
@@ -177,6 +178,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       await api.register(repoRoutes);
       await api.register(activityRoutes);
       await api.register(streamRoutes);
+      await api.register(conflictRoutes);
       await api.register(fileRoutes);
       await api.register(stabilizationRoutes);
       await api.register(taskRoutes);

@@ -27,7 +27,7 @@ import { readableRepo } from '../route-helpers.js';
 import { Closed, errorResponses, Id, IdParams, Nullable, Timestamp } from '../schemas.js';
 import type { App } from '../types.js';
 
-const TaskView = Closed({
+export const TaskView = Closed({
   id: Type.String(),
   repo_id: Type.String(),
   number: Type.Integer(),
