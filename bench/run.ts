@@ -6,7 +6,8 @@
  *      process per commit (the honest CLI figure), once with 8 long-lived agent processes calling
  *      the core API (as agents behind the MCP server do);
  *  (c) a merge with 1 vs 200 active streams (must stay flat);
- *  then the stabilizer's figures when that module is present, and Mode B's (bench/mode-b.ts).
+ *  then the stabilizer's figures when that module is present, Mode B's (bench/mode-b.ts) and
+ *  MCP's (bench/mcp.ts: the swarm through 8 `gitswarm mcp` stdio servers, a status call's latency).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -246,10 +247,21 @@ async function modeB(): Promise<void> {
   print('(f) Mode B: swarm, 2 clones × 4 agents × 10 commits', await benchModeBSwarm(), 'all landed');
 }
 
+async function mcp(rawGitMs?: number): Promise<void> {
+  const { benchMcpStatus, benchMcpSwarm } = await import('./mcp.js');
+  print(
+    '(g) MCP: swarm 8 stdio servers × 25 commit calls vs raw git',
+    await benchMcpSwarm(rawGitMs),
+    'ratio ≤ 1.2',
+  );
+  print('(h) MCP: status tool call latency', await benchMcpStatus());
+}
+
 async function main(): Promise<void> {
   console.log(`gitswarm bench — node ${process.version}, ${new Date().toISOString()}`);
-  // `npm run bench -- mode-b` runs only the Mode B figures.
+  // `npm run bench -- mode-b` runs only the Mode B figures; `-- mcp` only MCP's.
   if (process.argv[2] === 'mode-b') return modeB();
+  if (process.argv[2] === 'mcp') return mcp();
   print('(a) 8-command workflow vs node -e 0 ×8', benchWorkflow(), 'ratio ≤ 2');
   const swarm = await benchSwarm();
   print('(b) swarm 8 agents × 25 commits vs raw git', swarm, 'ratio ≤ 1.5');
@@ -267,6 +279,7 @@ async function main(): Promise<void> {
     if ((error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
   }
   await modeB();
+  await mcp(swarm.raw_git_ms as number);
 }
 
 // Run only as the entry point: bench/mode-c.ts imports benchSwarmLongLived from here.

@@ -18,6 +18,7 @@ import { registerDiffCommand } from './commands/diff.js';
 import { registerElectionCommands } from './commands/election.js';
 import { registerInitCommand } from './commands/init.js';
 import { registerMaintainerCommands } from './commands/maintainer.js';
+import { registerMcpCommand } from './commands/mcp.js';
 import { registerMergeCommand } from './commands/merge.js';
 import { registerPromoteCommand } from './commands/promote.js';
 import { registerReviewCommands } from './commands/review.js';
@@ -58,6 +59,7 @@ const COMMANDS: readonly RegisterCommands[] = [
   registerActivityCommand,
   registerSyncCommand,
   registerServeCommand,
+  registerMcpCommand,
 ];
 
 /** Builds the command tree for one invocation. */

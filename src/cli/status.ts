@@ -10,7 +10,7 @@ import { evaluateConsensus } from '../core/consensus.js';
 import { LIVE_STREAM_STATUSES, listStreams } from '../core/streams.js';
 import { listWorkspaces } from '../core/workspaces.js';
 import { git } from '../engine/git.js';
-import type { Repo, Stabilization, Stream } from '../store/index.js';
+import type { Executor, Repo, Stabilization, Stream } from '../store/index.js';
 import type { CommandDeps } from './context.js';
 import { fields, type Style, safeText, shortOid, table } from './output.js';
 
@@ -133,6 +133,13 @@ export async function gitPicture(
   return { bufferHead, mainHead, ahead, workspaces: workspaceViews };
 }
 
+/** The picture without a clone: the buffer head as clients last reported it (Mode B server). */
+async function reportedPicture(db: Executor, repoId: string): ReturnType<typeof gitPicture> {
+  const { getReportedBufferHead } = await import('../core/reported-buffer.js');
+  const bufferHead = await getReportedBufferHead(db, repoId);
+  return { bufferHead, mainHead: null, ahead: 0, workspaces: [] };
+}
+
 /** Collects the status of the repository (connected: the server's governance, with local git). */
 export async function runStatus(_opts: Record<string, never>, deps: CommandDeps): Promise<StatusResult> {
   if (deps.remote) {
@@ -145,7 +152,10 @@ export async function runStatus(_opts: Record<string, never>, deps: CommandDeps)
   const root = repo.path ?? ctx.root;
   const workspaces = await listWorkspaces(db, repo.id);
   const [picture, streams, agents, stabilization] = await Promise.all([
-    gitPicture(root, { buffer: repo.buffer_branch, main: repo.promote_target }, workspaces),
+    // No git here (the server of a Mode B repository, for MCP): the buffer head clients reported.
+    root === ''
+      ? reportedPicture(db, repo.id)
+      : gitPicture(root, { buffer: repo.buffer_branch, main: repo.promote_target }, workspaces),
     listStreams(db, repo.id, { status: LIVE_STREAM_STATUSES }),
     db.selectFrom('gitswarm_agents').select(['id', 'name']).execute(),
     db

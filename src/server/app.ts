@@ -40,6 +40,7 @@ import { councilRoutes } from './routes/council.js';
 import { fileRoutes } from './routes/files.js';
 import { healthRoutes } from './routes/health.js';
 import { importRoutes } from './routes/imports.js';
+import { type McpRouteOptions, mcpRoutes } from './routes/mcp.js';
 import { metaRoutes } from './routes/meta.js';
 import { repoRoutes } from './routes/repos.js';
 import { stabilizationRoutes } from './routes/stabilization.js';
@@ -81,6 +82,8 @@ export interface BuildAppOptions {
   hosting?: HostingOptions;
   /** The server's public base URL for clone URLs (GITSWARM_PUBLIC_URL); default: each request's host. */
   publicUrl?: string;
+  /** MCP at /mcp: allowed Host names and Origins (DNS-rebinding protection), watcher interval. */
+  mcp?: McpRouteOptions;
 }
 
 /** Removes `token=` query values from logged URLs: keys never reach the logs. */
@@ -173,6 +176,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   await app.register(stabilizeRunner);
   await app.register(healthRoutes);
   await app.register(gitHttpRoutes, { prefix: GIT_HTTP_PREFIX });
+  await app.register(mcpRoutes, options.mcp ?? {});
   await app.register(
     async (api: App) => {
       await api.register(metaRoutes);

@@ -8,6 +8,7 @@
  * Configuration from the environment (see `serverConfigFromEnv`): PORT (3000), HOST (127.0.0.1),
  * DATABASE_URL, DATABASE_POOL_SIZE (20), REDIS_URL, GITSWARM_DATA_DIR (./.gitswarm-server),
  * LOG_LEVEL (info), GITSWARM_ALLOW_PRIVATE_WEBHOOKS (1: webhooks may target private addresses),
+ * GITSWARM_MCP_ALLOWED_HOSTS (host names /mcp answers besides localhost; `*` any),
  * GITSWARM_MAX_WORKTREES and GITSWARM_ALLOW_LOCAL_CLONE (Mode C, docs/mode-c.md),
  * GITSWARM_ALLOW_UNSANDBOXED (1: server stabilizations may run without bubblewrap),
  * GITSWARM_PUBLIC_URL (the base of clone URLs; default: each request's host), and
@@ -18,6 +19,7 @@ import { join, resolve } from 'node:path';
 import { GitSwarmError } from '../errors.js';
 import { openStore, type Store } from '../store/index.js';
 import { type App, type BuildAppOptions, buildApp } from './app.js';
+import { DEFAULT_MCP_ALLOWED_HOSTS } from './routes/mcp.js';
 import { securityOptionsFromEnv } from './security-config.js';
 
 export const DEFAULT_PORT = 3000;
@@ -73,6 +75,18 @@ export function serverConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Serve
       ...(env.GITSWARM_PUBLIC_URL ? { publicUrl: env.GITSWARM_PUBLIC_URL } : {}),
       ...(env.GITSWARM_ALLOW_PRIVATE_WEBHOOKS === '1'
         ? { notifications: { allowPrivateTargets: true } }
+        : {}),
+      ...(env.GITSWARM_MCP_ALLOWED_HOSTS
+        ? {
+            mcp: {
+              allowedHosts: [
+                ...DEFAULT_MCP_ALLOWED_HOSTS,
+                ...env.GITSWARM_MCP_ALLOWED_HOSTS.split(',')
+                  .map((h) => h.trim())
+                  .filter((h) => h !== ''),
+              ],
+            },
+          }
         : {}),
     },
   };

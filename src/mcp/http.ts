@@ -1,0 +1,80 @@
+/**
+ * The backend of the HTTP server's `/mcp` sessions: one repository of the server, acted on as the
+ * agent whose bearer key opened the session. A tool runs the command's local path on the server's
+ * own store (the same core functions the routes call; the core checks write access itself, and the
+ * session checks read access at every call, as the routes do). Only tools marked `server` (those
+ * that need no clone) are offered: a Mode B repository's git lives in its clones.
+ */
+import type { CommandDeps } from '../cli/context.js';
+import type { CliIO } from '../cli/io.js';
+import { getRepoForAction } from '../core/access.js';
+import type { CoreDeps } from '../core/deps.js';
+import { getRepo } from '../core/repos.js';
+import { GitSwarmError } from '../errors.js';
+import type { Agent, Repo } from '../store/index.js';
+import type { McpBackend } from './server.js';
+import { TOOLS } from './tools.js';
+
+/** The tools `/mcp` offers. */
+export const SERVER_TOOLS = TOOLS.filter((tool) => tool.server);
+
+/**
+ * The repository a session acts on: `?repo=` (id or name) when given, else the only repository
+ * the agent may read. Checks read access.
+ */
+export async function resolveSessionRepo(
+  deps: CoreDeps,
+  agent: Agent,
+  ref: string | undefined,
+): Promise<Repo> {
+  const db = deps.store.db;
+  if (ref) {
+    const named = await db
+      .selectFrom('gitswarm_repos')
+      .select('id')
+      .where('name', '=', ref)
+      .limit(2)
+      .execute();
+    if (named.length > 1) {
+      throw new GitSwarmError('usage', `Several repositories are named ${JSON.stringify(ref)}.`, {
+        hint: 'Connect to /mcp?repo=<repository id>.',
+      });
+    }
+    const repo = named[0] ?? (await getRepo(db, ref));
+    return (await getRepoForAction(deps, db, repo.id, agent, 'read')).repo;
+  }
+  const repos = await db.selectFrom('gitswarm_repos').selectAll().limit(2).execute();
+  if (repos.length === 1 && repos[0]) {
+    return (await getRepoForAction(deps, db, repos[0].id, agent, 'read')).repo;
+  }
+  throw new GitSwarmError('usage', 'This server holds several repositories; name one.', {
+    hint: 'Connect to /mcp?repo=<repository id or name>.',
+  });
+}
+
+/** A backend acting as `agent` on the repository `repoId` of the server whose core is `core`. */
+export function httpBackend(core: CoreDeps, agent: Agent, repoId: string, signal: AbortSignal): McpBackend {
+  return {
+    agent: { id: agent.id, name: agent.name },
+    async withDeps(sinks, fn) {
+      // Fresh every call: the repository's settings, and the agent's access to it, as they are now.
+      const { repo } = await getRepoForAction(core, core.store.db, repoId, agent, 'read');
+      const io: CliIO = {
+        stdout: { write: () => {} },
+        stderr: { write: (text) => sinks.progress(text) },
+        isTTY: false,
+        color: false,
+        cwd: '/',
+        env: {},
+        signal,
+      };
+      // No clone on the server: root '' tells status to use the buffer head clients reported.
+      const deps: CommandDeps = {
+        io,
+        core,
+        ctx: { root: '', commonDir: '', config: { repo_id: repo.id }, repo, agentRef: agent.id },
+      };
+      return fn(deps);
+    },
+  };
+}
