@@ -67,19 +67,6 @@ export async function createHostedStream(
   });
 }
 
-/**
- * Throws unless the agent may act on the stream's files: core `requireStreamWrite` (its author, a
- * maintainer, or the claimant of its conflict task).
- */
-export async function requireStreamWriter(
-  deps: CoreDeps,
-  repo: Repo,
-  stream: Stream,
-  agent: Agent,
-): Promise<void> {
-  await requireStreamWrite(deps, deps.store.db, repo, stream, agent);
-}
-
 export interface CommitHostedStreamInput {
   repo: Repo;
   stream: Pick<Stream, 'id'>;
@@ -101,7 +88,7 @@ export async function commitHostedStream(
   return withRepoLock(deps.store, input.repo.id, async () => {
     const repo = await getRepo(deps.store.db, input.repo.id);
     const stream = await getStreamById(deps.store.db, input.stream.id);
-    await requireStreamWriter(deps, repo, stream, input.agent);
+    await requireStreamWrite(deps, deps.store.db, repo, stream, input.agent);
     const worktree = await streamWorktree(deps, hosting, repo, stream);
     try {
       return await commitStreamWorktree(deps, { repo, agent: input.agent, stream, worktree, message });

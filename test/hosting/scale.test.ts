@@ -4,11 +4,10 @@
  * mode; the repository lock in PostgreSQL serializes the git work across instances: every merge
  * lands once and the database agrees with git.
  */
-import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostedWorktreeDir } from '../../src/hosting/config.js';
 import { type App, buildApp } from '../../src/server/app.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { openTestStore, postgresServerSkipReason, type TestStore, withSkipReason } from '../helpers/store.js';
@@ -77,10 +76,12 @@ describe.skipIf(skip !== null)(
           const stream = created.body.stream;
           const mine: string[] = [];
           for (let c = 0; c < COMMITS; c++) {
-            writeFileSync(
-              join(hostedWorktreeDir(a.hosting, repo.id, stream.id), `s${i}-c${c}.txt`),
-              `${i}/${c}\n`,
-            );
+            const written = await callApi(via(c), agent, {
+              method: 'PUT',
+              url: `/streams/${stream.id}/files/s${i}-c${c}.txt`,
+              payload: { content: `${i}/${c}\n` },
+            });
+            expect(written.status, JSON.stringify(written.body)).toBe(201);
             const committed = await callApi(via(c + 1), agent, {
               method: 'POST',
               url: `/streams/${stream.id}/commits`,
