@@ -46,7 +46,7 @@ const MAX_URL_LENGTH = 2000;
 export function assertGitUrl(field: string, value: string, allowLocal: boolean): string {
   const refuse = (why: string): never => {
     throw new GitSwarmError('invalid_input', `${field} ${why}`, {
-      hint: allowLocal
+      httpHint: allowLocal
         ? 'Give an http(s):// URL, an absolute path or a file:// URL.'
         : 'Give an http(s):// URL (local paths are allowed only when the server runs with --allow-local-clone).',
     });

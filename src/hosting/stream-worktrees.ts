@@ -166,7 +166,7 @@ async function makeRoom(
     'worktree_limit',
     `Repository ${repo.name} already has ${ids.length} live stream worktrees on this server (the most it keeps).`,
     {
-      hint: `Merge or abandon one of its streams first (DELETE /api/v1/streams/:id), or start the server with a higher --max-worktrees (now ${max}).`,
+      httpHint: `Merge or abandon one of its streams first (DELETE /api/v1/streams/:id); the operator may raise the cap (gitswarm serve --max-worktrees, now ${max}).`,
       details: { max_worktrees: max },
     },
   );

@@ -302,7 +302,7 @@ export async function streamRoutes(app: App): Promise<void> {
       schema: {
         summary: 'Create a stream (Mode C) or record one the client created in its clone (Mode B)',
         description:
-          'Mode B: give the id the client chose (its branch is stream/<id>); retrying with the same id, name and ' +
+          'Mode B: give the id the client chose (its branch is stream/<id>; without one the server picks it); retrying with the same id, name and ' +
           'agent returns the recorded stream with 200. Mode C (server_git): give no id, branch, base_branch or ' +
           'base_commit; the server creates the branch from the buffer head (or depends_on’s head) and a worktree ' +
           'for it (409 worktree_limit at the cap). The author is the API key owner.',
@@ -340,15 +340,6 @@ export async function streamRoutes(app: App): Promise<void> {
         });
         reply.code(201);
         return { stream, created: true };
-      }
-      if (body.id === undefined) {
-        throw new GitSwarmError(
-          'invalid_input',
-          'This repository is Mode B (the server holds no git): give the id of the stream you created in your clone.',
-          {
-            hint: 'Send {id, name?, branch?, base_branch?, base_commit?}; or create a repository with server_git: true to have the server hold the git.',
-          },
-        );
       }
       const result = await recordStream(deps, {
         repo,
