@@ -116,6 +116,8 @@ export async function mergeStream(deps: CoreDeps, input: MergeStreamInput): Prom
         `Stream ${stream.name} conflicts with ${repo.buffer_branch} in: ${outcome.paths.join(', ')}`,
         {
           hint: `Merge ${repo.buffer_branch} into the worktree, resolve the files, commit, then merge again.`,
+          // Mode C: the agent resolves over HTTP (docs/mode-c-conflicts.md).
+          httpHint: `Read the conflict: GET /api/v1/streams/${stream.id}/conflicts; bring ${repo.buffer_branch} in with conflict markers: POST /api/v1/streams/${stream.id}/update; write the resolved files, commit, then merge again.`,
           details: { stream_id: stream.id, paths: outcome.paths, buffer_head: outcome.head },
         },
       );

@@ -108,7 +108,8 @@ for (const dialect of DIALECTS) {
 
       const refused = await approveAndMerge(bob, b);
       expect(refused.status).toBe(409);
-      expect(refused.body.error).toMatchObject({ code: 'conflict' });
+      expect(refused.body.error).toMatchObject({ code: 'conflict', paths: ['lines.txt'] });
+      expect(refused.body.error.hint).toContain(`POST /api/v1/streams/${b}/update`);
       expect((await call(bob, 'GET', `/streams/${b}`)).body.stream).toMatchObject({
         status: 'conflicted',
         conflict: { operation: 'merge', paths: ['lines.txt'] },
