@@ -220,6 +220,13 @@ for (const dialect of DIALECTS) {
       );
       expect(basicWrong.code).not.toBe(0);
 
+      // HTTP Basic counts only on the git routes: the API itself takes the key as Bearer.
+      const basicHeader = { authorization: `Basic ${Buffer.from(`agent:${reader.key}`).toString('base64')}` };
+      expect((await fetch(`${url}/info/refs?service=git-upload-pack`, { headers: basicHeader })).status).toBe(
+        200,
+      );
+      expect((await fetch(`${base}/api/v1/repos/${privateId}`, { headers: basicHeader })).status).toBe(401);
+
       const raw = await fetch(`${url}/info/refs?service=git-upload-pack`);
       expect(raw.status).toBe(401);
       expect(raw.headers.get('www-authenticate')).toMatch(/^Basic /);
