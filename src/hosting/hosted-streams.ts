@@ -3,7 +3,7 @@
  * function (src/core/stream-create.ts, stream-commit.ts, stream-merge.ts), run against the
  * server's bare repository and the stream's worktree from the pool (stream-worktrees.ts).
  */
-import { requireAction } from '../core/access.js';
+import { requireAction, requireStreamWrite } from '../core/access.js';
 import type { CoreDeps } from '../core/deps.js';
 import { abandonStream } from '../core/remote-sync.js';
 import { getRepo } from '../core/repos.js';
@@ -67,29 +67,6 @@ export async function createHostedStream(
   });
 }
 
-/** Only the stream's author (write access) or an agent with maintain access acts on its files. */
-export async function requireStreamWriter(
-  deps: CoreDeps,
-  repo: Repo,
-  stream: Stream,
-  agent: Agent,
-): Promise<void> {
-  if (stream.agent_id === agent.id) {
-    await requireAction(deps, deps.store.db, repo, agent, 'write');
-    return;
-  }
-  try {
-    await requireAction(deps, deps.store.db, repo, agent, 'merge');
-  } catch (error) {
-    if (!isGitSwarmError(error, 'forbidden')) throw error;
-    throw new GitSwarmError(
-      'forbidden',
-      `Only the author of stream ${stream.name} or a maintainer (maintain+) changes its files.`,
-      { details: { stream_id: stream.id, required: 'maintain' } },
-    );
-  }
-}
-
 export interface CommitHostedStreamInput {
   repo: Repo;
   stream: Pick<Stream, 'id'>;
@@ -111,7 +88,7 @@ export async function commitHostedStream(
   return withRepoLock(deps.store, input.repo.id, async () => {
     const repo = await getRepo(deps.store.db, input.repo.id);
     const stream = await getStreamById(deps.store.db, input.stream.id);
-    await requireStreamWriter(deps, repo, stream, input.agent);
+    await requireStreamWrite(deps, deps.store.db, repo, stream, input.agent);
     const worktree = await streamWorktree(deps, hosting, repo, stream);
     try {
       return await commitStreamWorktree(deps, { repo, agent: input.agent, stream, worktree, message });

@@ -4,7 +4,9 @@
  *
  * Lifecycle (docs/mode-c.md, "Stream worktrees"):
  * - created lazily, the first time a request needs the stream's files (write, commit, update);
- * - removed when the stream merges outside swarm mode, is abandoned, or is reverted;
+ * - removed when the stream merges over HTTP outside swarm mode, or is abandoned; a stream that
+ *   stops taking work another way (merged by a council decision, reverted) keeps its worktree
+ *   until the cap reclaims it;
  * - in swarm mode every commit merges, and the stream stays the agent's to go on committing in,
  *   so its worktree stays until the stream is abandoned; when the cap is reached, worktrees of
  *   swarm streams that are merged and clean are reclaimed (nothing is lost: a new one is made

@@ -8,12 +8,14 @@
  * Configuration from the environment (see `serverConfigFromEnv`): PORT (3000), HOST (127.0.0.1),
  * DATABASE_URL, DATABASE_POOL_SIZE (20), REDIS_URL, GITSWARM_DATA_DIR (./.gitswarm-server),
  * LOG_LEVEL (info), GITSWARM_ALLOW_PRIVATE_WEBHOOKS (1: webhooks may target private addresses),
+ * GITSWARM_MAX_WORKTREES and GITSWARM_ALLOW_LOCAL_CLONE (Mode C, docs/mode-c.md),
  * GITSWARM_ALLOW_UNSANDBOXED (1: server stabilizations may run without bubblewrap),
  * GITSWARM_PUBLIC_URL (the base of clone URLs; default: each request's host), and
  * the abuse limits and trust lists of security-config.ts (docs/security.md).
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { GitSwarmError } from '../errors.js';
 import { openStore, type Store } from '../store/index.js';
 import { type App, type BuildAppOptions, buildApp } from './app.js';
 import { securityOptionsFromEnv } from './security-config.js';
@@ -32,8 +34,6 @@ export interface ServerConfig {
   databaseUrl?: string;
   redisUrl?: string;
   dataDir?: string;
-  /** Run server stabilizations without the bubblewrap sandbox where it is missing (`--allow-unsandboxed`). */
-  allowUnsandboxed?: boolean;
   /** PostgreSQL connections in the pool (default 20; env DATABASE_POOL_SIZE). */
   poolSize?: number;
   /** Pino logger options, or false for silence (default: level from LOG_LEVEL or info). */
@@ -65,10 +65,10 @@ export function serverConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Serve
     databaseUrl: env.DATABASE_URL || undefined,
     redisUrl: env.REDIS_URL || undefined,
     dataDir: env.GITSWARM_DATA_DIR || undefined,
-    allowUnsandboxed: env.GITSWARM_ALLOW_UNSANDBOXED === '1',
     poolSize: env.DATABASE_POOL_SIZE ? Number(env.DATABASE_POOL_SIZE) || undefined : undefined,
     logger: { level: env.LOG_LEVEL || 'info' },
     app: {
+      ...hostingOptionsFromEnv(env),
       ...securityOptionsFromEnv(env),
       ...(env.GITSWARM_PUBLIC_URL ? { publicUrl: env.GITSWARM_PUBLIC_URL } : {}),
       ...(env.GITSWARM_ALLOW_PRIVATE_WEBHOOKS === '1'
@@ -76,6 +76,33 @@ export function serverConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Serve
         : {}),
     },
   };
+}
+
+/**
+ * Mode C settings from the environment: GITSWARM_MAX_WORKTREES (live stream worktrees per
+ * repository), GITSWARM_ALLOW_LOCAL_CLONE=1 (clone_url and remote_url may be local paths) and
+ * GITSWARM_ALLOW_UNSANDBOXED=1 (server stabilizations may run without bubblewrap).
+ */
+export function hostingOptionsFromEnv(env: NodeJS.ProcessEnv): Pick<BuildAppOptions, 'hosting'> {
+  const hosting = {
+    ...(env.GITSWARM_MAX_WORKTREES
+      ? { maxWorktreesPerRepo: parseMaxWorktrees(env.GITSWARM_MAX_WORKTREES, 'GITSWARM_MAX_WORKTREES') }
+      : {}),
+    ...(env.GITSWARM_ALLOW_LOCAL_CLONE === '1' ? { allowLocalClone: true } : {}),
+    ...(env.GITSWARM_ALLOW_UNSANDBOXED === '1' ? { allowUnsandboxed: true } : {}),
+  };
+  return Object.keys(hosting).length > 0 ? { hosting } : {};
+}
+
+/** A worktree cap: a whole number from 1 to 100000, or `usage`. */
+export function parseMaxWorktrees(value: string, source: string): number {
+  const max = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(max) || max < 1 || max > 100_000) {
+    throw new GitSwarmError('usage', `Invalid ${source} ${JSON.stringify(value)}.`, {
+      hint: 'Give the most live stream worktrees per repository, a whole number from 1 to 100000.',
+    });
+  }
+  return max;
 }
 
 /** Where the store lives for a configuration: the database URL, or the SQLite file in the data dir. */
@@ -97,7 +124,6 @@ export async function startServer(config: ServerConfig = {}): Promise<RunningSer
       ...config.app,
       hosting: {
         dataDir: resolve(config.dataDir ?? DEFAULT_DATA_DIR),
-        ...(config.allowUnsandboxed ? { allowUnsandboxed: true } : {}),
         ...config.app?.hosting,
       },
       store,

@@ -4,10 +4,9 @@
  * failure half-way leaves no row and no directory; `remote_url` receives the buffer and main after
  * every merge, and a push missed while the upstream is down is made when it is back.
  */
-import { existsSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hostedWorktreeDir } from '../../src/hosting/config.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import type { TestAgent } from '../server/helpers.js';
 import { git, type ModeC, makeSourceRepo, startModeC } from './mode-c-fixture.js';
@@ -197,9 +196,11 @@ for (const dialect of DIALECTS) {
 
       // Swarm mode: every commit merges at once.
       const stream = (await t.call(owner, 'POST', `/repos/${repo.id}/streams`, {})).body.stream;
-      const worktree = hostedWorktreeDir(t.app.hosting, repo.id, stream.id);
       const landChange = async (file: string) => {
-        writeFileSync(join(worktree, file), `${file}\n`);
+        const written = await t.call(owner, 'PUT', `/streams/${stream.id}/files/${file}`, {
+          content: `${file}\n`,
+        });
+        expect(written.status).toBe(201);
         const committed = await t.call(owner, 'POST', `/streams/${stream.id}/commits`, { message: file });
         expect(committed.status, JSON.stringify(committed.body)).toBe(201);
         expect(committed.body.merged).toBe(true);

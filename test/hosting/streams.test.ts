@@ -4,10 +4,9 @@
  * with many agents committing at once, the worktree cap and lifecycle, and the 400s for a body of
  * the other mode.
  *
- * Files are written straight into the stream's server worktree here (the files API is tested with
- * its own routes).
+ * Files are written with the files API (PUT /streams/:id/files/<path>), as an HTTP agent does.
  */
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostedWorktreeDir } from '../../src/hosting/config.js';
@@ -35,8 +34,10 @@ for (const dialect of DIALECTS) {
     const worktree = (repo: JsonBody, stream: JsonBody) =>
       hostedWorktreeDir(t.app.hosting, repo.id, stream.id);
     const repoDir = (repo: JsonBody) => join(t.dataDir, 'repos', repo.id);
-    const write = (repo: JsonBody, stream: JsonBody, file: string, content: string) =>
-      writeFileSync(join(worktree(repo, stream), file), content);
+    const write = async (agent: TestAgent, stream: JsonBody, file: string, content: string) => {
+      const written = await t.call(agent, 'PUT', `/streams/${stream.id}/files/${file}`, { content });
+      expect(written.status, JSON.stringify(written.body)).toBeLessThan(300);
+    };
 
     /** A review-mode repository: owner is its maintainer, author and reviewer may write, outsider may not. */
     const reviewRepo = async (extra: Record<string, unknown> = {}) => {
@@ -83,7 +84,7 @@ for (const dialect of DIALECTS) {
       expect(empty.body.error.code).toBe('nothing_to_commit');
       expect(empty.body.error.message).not.toContain(t.dataDir);
 
-      write(repo, stream, 'hello.txt', 'hello from mode C\n');
+      await write(author, stream, 'hello.txt', 'hello from mode C\n');
       const committed = await t.call(author, 'POST', `/streams/${stream.id}/commits`, {
         message: 'Add hello',
       });
@@ -151,7 +152,7 @@ for (const dialect of DIALECTS) {
     it('permissions: only the author or a maintainer commits; an agent without access cannot create or merge', async () => {
       const repo = await reviewRepo();
       const stream = (await t.call(author, 'POST', `/repos/${repo.id}/streams`, {})).body.stream;
-      write(repo, stream, 'a.txt', 'a\n');
+      await write(author, stream, 'a.txt', 'a\n');
       const byReviewer = await t.call(reviewer, 'POST', `/streams/${stream.id}/commits`, {
         message: 'not mine',
       });
@@ -176,7 +177,7 @@ for (const dialect of DIALECTS) {
     it('review mode: no path merges without consensus', async () => {
       const repo = await reviewRepo();
       const stream = (await t.call(author, 'POST', `/repos/${repo.id}/streams`, {})).body.stream;
-      write(repo, stream, 'b.txt', 'b\n');
+      await write(author, stream, 'b.txt', 'b\n');
       const buffer = git(repoDir(repo), 'rev-parse', 'refs/heads/buffer');
       // A commit in review mode never merges.
       const committed = await t.call(author, 'POST', `/streams/${stream.id}/commits`, { message: 'b' });
@@ -243,7 +244,7 @@ for (const dialect of DIALECTS) {
       const live = await t.call(author, 'GET', `/repos/${repo.id}/streams`);
       expect(live.body.streams).toHaveLength(3);
 
-      write(repo, streams[0], 'dirty.txt', 'uncommitted\n');
+      await write(author, streams[0], 'dirty.txt', 'uncommitted\n');
       const abandoned = await t.call(author, 'DELETE', `/streams/${streams[0].id}`, {});
       expect(abandoned.status).toBe(200);
       expect(abandoned.body.stream.status).toBe('abandoned');
@@ -268,14 +269,14 @@ for (const dialect of DIALECTS) {
       const repo = await reviewRepo();
       const parent = (await t.call(author, 'POST', `/repos/${repo.id}/streams`, { name: 'parent' })).body
         .stream;
-      write(repo, parent, 'p.txt', 'p\n');
+      await write(author, parent, 'p.txt', 'p\n');
       await t.call(author, 'POST', `/streams/${parent.id}/commits`, { message: 'parent work' });
       const child = (
         await t.call(author, 'POST', `/repos/${repo.id}/streams`, { name: 'child', depends_on: 'parent' })
       ).body.stream;
       expect(child.parent_stream_id).toBe(parent.id);
       expect(existsSync(join(worktree(repo, child), 'p.txt'))).toBe(true);
-      write(repo, child, 'c.txt', 'c\n');
+      await write(author, child, 'c.txt', 'c\n');
       const childCommit = await t.call(author, 'POST', `/streams/${child.id}/commits`, {
         message: 'child work',
       });
@@ -287,6 +288,66 @@ for (const dialect of DIALECTS) {
       expect(existsSync(join(worktree(repo, child), 'p.txt'))).toBe(false);
       expect(existsSync(join(worktree(repo, child), 'c.txt'))).toBe(true);
       expect(git(worktree(repo, child), 'status', '--porcelain')).toBe('');
+    });
+  });
+
+  describe(`${dialectLabel(dialect)}: Mode C worktrees of swarm streams at the cap`, () => {
+    let t: ModeC;
+
+    beforeAll(async () => {
+      t = await startModeC(dialect, { hosting: { maxWorktreesPerRepo: 2 } });
+    });
+    afterAll(async () => t?.close());
+
+    it('a merged swarm stream keeps its worktree; at the cap a clean one is reclaimed, a dirty one never', async () => {
+      const agent = await t.agent();
+      const repo = (
+        await t.call(agent, 'POST', '/repos', { name: 'swarm-cap', server_git: true, merge_mode: 'swarm' })
+      ).body.repo;
+      const create = async () => {
+        const created = await t.call(agent, 'POST', `/repos/${repo.id}/streams`, {});
+        return created;
+      };
+      const put = async (stream: JsonBody, file: string) =>
+        expect(
+          (await t.call(agent, 'PUT', `/streams/${stream.id}/files/${file}`, { content: file })).status,
+        ).toBe(201);
+      const first = (await create()).body.stream;
+      await put(first, 'one.txt');
+      expect(
+        (await t.call(agent, 'POST', `/streams/${first.id}/commits`, { message: 'one' })).body.merged,
+      ).toBe(true);
+      const dir = (stream: JsonBody) => hostedWorktreeDir(t.app.hosting, repo.id, stream.id);
+      expect(existsSync(dir(first))).toBe(true);
+      const second = (await create()).body.stream;
+      await put(second, 'dirty.txt');
+      // At the cap: the first (merged, clean) goes; the second (live) stays.
+      const third = await create();
+      expect(third.status, JSON.stringify(third.body)).toBe(201);
+      expect(existsSync(dir(first))).toBe(false);
+      expect(existsSync(join(dir(second), 'dirty.txt'))).toBe(true);
+      // The first stream goes on: its worktree would be made again, but there is no room.
+      const full = await t.call(agent, 'PUT', `/streams/${first.id}/files/two.txt`, { content: 'two' });
+      expect(full.status).toBe(409);
+      expect(full.body.error.code).toBe('worktree_limit');
+      // A merged swarm stream with uncommitted work is never reclaimed.
+      await put(third.body.stream, 'three.txt');
+      expect(
+        (await t.call(agent, 'POST', `/streams/${third.body.stream.id}/commits`, { message: 'three' })).body
+          .merged,
+      ).toBe(true);
+      await put(third.body.stream, 'more.txt');
+      const refused = await create();
+      expect(refused.status).toBe(409);
+      expect(existsSync(join(dir(third.body.stream), 'more.txt'))).toBe(true);
+      // Abandoning the second frees a place: the first comes back from its branch, with its file.
+      expect((await t.call(agent, 'DELETE', `/streams/${second.id}`, {})).status).toBe(200);
+      const again = await t.call(agent, 'PUT', `/streams/${first.id}/files/two.txt`, { content: 'two' });
+      expect(again.status, JSON.stringify(again.body)).toBe(201);
+      expect(existsSync(join(dir(first), 'one.txt'))).toBe(true);
+      const committed = await t.call(agent, 'POST', `/streams/${first.id}/commits`, { message: 'two' });
+      expect(committed.body.merged).toBe(true);
+      expect(git(join(t.dataDir, 'repos', repo.id), 'show', 'refs/heads/buffer:two.txt')).toBe('two');
     });
   });
 
@@ -312,10 +373,11 @@ for (const dialect of DIALECTS) {
           const stream = created.body.stream;
           const heads: string[] = [];
           for (let c = 0; c < COMMITS; c++) {
-            writeFileSync(
-              join(hostedWorktreeDir(t.app.hosting, repo.id, stream.id), `a${a}-c${c}.txt`),
-              `${a}/${c}\n`,
-            );
+            const written = await t.call(agent, 'PUT', `/streams/${stream.id}/files/a${a}-c${c}.txt`, {
+              content: `${a}/${c}
+`,
+            });
+            expect(written.status, JSON.stringify(written.body)).toBe(201);
             const committed = await t.call(agent, 'POST', `/streams/${stream.id}/commits`, {
               message: `a${a} c${c}`,
             });
@@ -350,6 +412,6 @@ for (const dialect of DIALECTS) {
         // Swarm mode: the merged stream keeps its worktree for the next commit.
         expect(existsSync(hostedWorktreeDir(t.app.hosting, repo.id, stream.id))).toBe(true);
       }
-    }, 240_000);
+    }, 600_000);
   });
 }

@@ -12,7 +12,7 @@ import { gitOut } from '../../src/engine/git.js';
 import { hostedRepoDir } from '../../src/hosting/config.js';
 import { TEST_ENV } from '../helpers/git-fixture.js';
 import type { TestDialect } from '../helpers/store.js';
-import { callApi, createTestRepo, startTestApp, type TestAgent, type TestApp } from './helpers.js';
+import { callApi, startTestApp, type TestAgent, type TestApp } from './helpers.js';
 
 export interface FilesServer extends TestApp {
   dataDir: string;
@@ -27,10 +27,7 @@ export async function startFilesServer(dialect: TestDialect): Promise<FilesServe
   const outside = join(dataDir, 'outside');
   mkdirSync(outside);
   writeFileSync(join(outside, 'secret'), 'do not touch\n');
-  const t = await startTestApp(dialect, {
-    hosting: { dataDir },
-    logger: process.env.DBG ? { level: 'info' } : false,
-  });
+  const t = await startTestApp(dialect, { hosting: { dataDir, allowLocalClone: true } });
   await t.app.listen({ host: '127.0.0.1', port: 0 });
   return {
     ...t,
@@ -45,36 +42,40 @@ export async function startFilesServer(dialect: TestDialect): Promise<FilesServe
 }
 
 /**
- * A server-held repository owned by `owner`: the repository row is made over the API, then
- * given git in the data dir (a first commit on main, the buffer branch) and marked server_git.
+ * A server-held repository owned by `owner` (`POST /repos {server_git: true, clone_url}`), cloned
+ * from a local source with `README.md` and `lines.txt` on main.
  */
 export async function createHostedRepo(
   t: FilesServer,
   owner: TestAgent,
   settings: Record<string, unknown> = {},
 ): Promise<{ id: string; name: string; dir: string }> {
-  const repo = await createTestRepo(t.app, owner, settings);
-  const dir = hostedRepoDir(t.app.hosting, repo.id);
-  mkdirSync(dir, { recursive: true });
-  const run = (args: string[]) => gitOut(args, { cwd: dir, env: TEST_ENV });
+  const source = mkdtempSync(join(t.dataDir, 'source-'));
+  const run = (args: string[]) => gitOut(args, { cwd: source, env: TEST_ENV });
   await run(['init', '-q', '-b', 'main']);
-  writeFileSync(join(dir, 'README.md'), 'hello\n');
-  writeFileSync(join(dir, 'lines.txt'), 'one\ntwo\nthree\nfour\nfive\n');
+  writeFileSync(join(source, 'README.md'), 'hello\n');
+  writeFileSync(join(source, 'lines.txt'), 'one\ntwo\nthree\nfour\nfive\n');
   await run(['add', '-A']);
   await run(['commit', '-q', '-m', 'Initial commit']);
-  await run(['branch', 'buffer', 'main']);
-  await t.store.db
-    .updateTable('gitswarm_repos')
-    .set({ server_git: true, path: dir })
-    .where('id', '=', repo.id)
-    .execute();
-  return { id: repo.id, name: repo.name, dir };
+  const created = await callApi(t.app, owner, {
+    method: 'POST',
+    url: '/repos',
+    payload: {
+      name: `repo-${randomBytes(3).toString('hex')}`,
+      server_git: true,
+      clone_url: source,
+      ...settings,
+    },
+  });
+  if (created.status !== 201) throw new Error(`create repo failed: ${JSON.stringify(created.body)}`);
+  const repo = created.body.repo as { id: string; name: string };
+  return { id: repo.id, name: repo.name, dir: hostedRepoDir(t.app.hosting, repo.id) };
 }
 
-/** A stream of `author` in a server-held repository, its branch at the buffer head. */
+/** A stream of `author` in a server-held repository (`POST /repos/:id/streams {name}`). */
 export async function createHostedStream(
   t: FilesServer,
-  repo: { id: string; dir: string },
+  repo: { id: string },
   author: TestAgent,
 ): Promise<{ id: string; branch: string }> {
   const created = await callApi(t.app, author, {
@@ -83,9 +84,7 @@ export async function createHostedStream(
     payload: { name: `s-${randomBytes(3).toString('hex')}` },
   });
   if (created.status !== 201) throw new Error(`create stream failed: ${JSON.stringify(created.body)}`);
-  const stream = created.body.stream as { id: string; branch: string };
-  await gitOut(['branch', stream.branch, 'buffer'], { cwd: repo.dir, env: TEST_ENV });
-  return stream;
+  return created.body.stream as { id: string; branch: string };
 }
 
 export interface RawResponse {

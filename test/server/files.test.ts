@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gitOut } from '../../src/engine/git.js';
 import { hostedWorktreeDir } from '../../src/hosting/config.js';
 import { fsckClean, snapshotTree } from '../helpers/files-fixture.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
@@ -480,7 +481,7 @@ for (const dialect of DIALECTS) {
         const s = await callApi(t.app, author, {
           method: 'POST',
           url: `/repos/${modeB.id}/streams`,
-          payload: { name: 'b' },
+          payload: { id: 'mode-b-stream', name: 'b' },
         });
         const response = await rawRequest(t, {
           method: 'GET',
@@ -499,6 +500,33 @@ for (const dialect of DIALECTS) {
           body: 'x',
         });
         expect(write.status).toBe(409);
+      });
+    });
+
+    describe('with commits', () => {
+      it('a commit takes the written files; the status is empty after, and the blob is the committed one', async () => {
+        const own = await createHostedStream(t, repo, author);
+        const send = (path: string, body: string) =>
+          rawRequest(t, {
+            method: 'PUT',
+            path: `/streams/${own.id}/files/${path}`,
+            headers: { 'content-type': 'text/plain', ...author.headers },
+            body,
+          });
+        const written = (await send('lib/feature.ts', 'export const x = 1;\n')).json();
+        const status = await callApi(t.app, author, { method: 'GET', url: `/streams/${own.id}/status` });
+        expect(status.body.changes).toEqual([{ path: 'lib/feature.ts', change: 'added' }]);
+        const commit = await callApi(t.app, author, {
+          method: 'POST',
+          url: `/streams/${own.id}/commits`,
+          payload: { message: 'Add the feature' },
+        });
+        expect(commit.status).toBe(201);
+        const after = await callApi(t.app, author, { method: 'GET', url: `/streams/${own.id}/status` });
+        expect(after.body.changes).toEqual([]);
+        const committed = await gitOut(['rev-parse', `${own.branch}:lib/feature.ts`], { cwd: repo.dir });
+        expect(committed).toBe(written.blob);
+        await fsckClean(repo.dir);
       });
     });
 
