@@ -15,10 +15,23 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, readdir, readlink, realpath, rename, rmdir, unlink } from 'node:fs/promises';
+import {
+  appendFile,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  readlink,
+  realpath,
+  rename,
+  rmdir,
+  unlink,
+} from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { git } from '../engine/git.js';
+import { findGitRepo } from '../engine/repo.js';
 import { GitSwarmError, isGitSwarmError } from '../errors.js';
 import {
   assertOpenedAt,
@@ -31,6 +44,31 @@ import {
 
 /** Prefix of the temporary files a write renames into place (never listed). */
 const TEMP_PREFIX = '.gitswarm-write-';
+
+const excluded = new Map<string, Promise<void>>();
+
+/**
+ * Lists the temporary files in the repository's `info/exclude` (shared by its worktrees), once per
+ * worktree per process: one left behind by a crash mid-write is then never committed by `git add -A`
+ * nor shown by the status.
+ */
+function excludeTempFiles(root: string): Promise<void> {
+  let done = excluded.get(root);
+  if (!done) {
+    done = (async () => {
+      const { commonDir } = await findGitRepo(root);
+      const file = join(commonDir, 'info', 'exclude');
+      const line = `${TEMP_PREFIX}*`;
+      const current = await readFile(file, 'utf8').catch(() => '');
+      if (current.split('\n').some((l) => l.trim() === line)) return;
+      await mkdir(dirname(file), { recursive: true });
+      await appendFile(file, `${current === '' || current.endsWith('\n') ? '' : '\n'}${line}\n`);
+    })();
+    done.catch(() => excluded.delete(root));
+    excluded.set(root, done);
+  }
+  return done;
+}
 
 const objectFormats = new Map<string, Promise<'sha1' | 'sha256'>>();
 
@@ -272,6 +310,7 @@ export async function writeWorktreeFile(
     });
   }
   checkPreconditions(resolved.path, await currentBlob(base, resolved), input);
+  await excludeTempFiles(base);
   await makeParents(base, resolved);
   const dir = dirname(resolved.absolute);
   const temp = join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);

@@ -223,6 +223,15 @@ describe('worktree files', () => {
     ]);
   });
 
+  it('a temporary file left by a crash mid-write is never listed, nor staged by git add -A', async () => {
+    await write('kept.txt', 'k\n');
+    writeFileSync(join(wt, '.gitswarm-write-0123456789abcdef'), 'half a file');
+    expect(await worktreeStatus(wt)).toEqual([{ path: 'kept.txt', change: 'added' }]);
+    expect((await listWorktreeTree(wt)).map((e) => e.path)).not.toContain('.gitswarm-write-0123456789abcdef');
+    await repo.run(['add', '-A'], wt);
+    expect(await repo.run(['diff', '--cached', '--name-only'], wt)).toBe('kept.txt');
+  });
+
   it('serialises writes to one worktree in order', async () => {
     const order: number[] = [];
     await Promise.all(
