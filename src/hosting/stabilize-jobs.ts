@@ -223,20 +223,29 @@ export function startStabilizeRunner(deps: CoreDeps, options: StabilizeRunnerOpt
     const tail = new LogTail();
     let bufferCommit: string | null = null;
     const resumed = seen.status === 'running';
-    const renew = setInterval(() => {
-      renewRunLease(
-        deps.store.db,
-        seen.id,
-        { owner: options.instanceId, until: at(options.leaseMs) },
-        { logTail: tail.toString(), bufferCommit },
-      ).then((held) => {
-        if (!held && !controller.signal.aborted) controller.abort(new LeaseLost(seen.id));
-      }, onError);
-    }, options.renewMs);
+    // One save at a time, in order: the lease and what the run has to show so far.
+    let saving: Promise<void> = Promise.resolve();
+    const save = () => {
+      saving = saving.then(async () => {
+        try {
+          const held = await renewRunLease(
+            deps.store.db,
+            seen.id,
+            { owner: options.instanceId, until: at(options.leaseMs) },
+            { logTail: tail.toString(), bufferCommit },
+          );
+          if (!held && !controller.signal.aborted) controller.abort(new LeaseLost(seen.id));
+        } catch (error) {
+          onError(error);
+        }
+      });
+    };
+    const renew = setInterval(save, options.renewMs);
     renew.unref();
     const progress = (line: string) => {
       tail.line(line);
       publishRunProgress(deps, seen, { status: 'running', line });
+      save();
     };
     try {
       progress(
@@ -304,6 +313,7 @@ export function startStabilizeRunner(deps: CoreDeps, options: StabilizeRunnerOpt
       }).catch(onError);
     } finally {
       clearInterval(renew);
+      await saving;
     }
   };
 

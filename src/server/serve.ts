@@ -8,11 +8,13 @@
  * Configuration from the environment (see `serverConfigFromEnv`): PORT (3000), HOST (127.0.0.1),
  * DATABASE_URL, DATABASE_POOL_SIZE (20), REDIS_URL, GITSWARM_DATA_DIR (./.gitswarm-server),
  * LOG_LEVEL (info), GITSWARM_ALLOW_PRIVATE_WEBHOOKS (1: webhooks may target private addresses),
- * GITSWARM_ALLOW_UNSANDBOXED (1: server stabilizations may run without bubblewrap), and
+ * GITSWARM_ALLOW_UNSANDBOXED (1: server stabilizations may run without bubblewrap), the lease
+ * settings of hosting/stabilize-config.ts, and
  * the abuse limits and trust lists of security-config.ts (docs/security.md).
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { stabilizeOptionsFromEnv } from '../hosting/stabilize-config.js';
 import { openStore, type Store } from '../store/index.js';
 import { type App, type BuildAppOptions, buildApp } from './app.js';
 import { securityOptionsFromEnv } from './security-config.js';
@@ -68,6 +70,7 @@ export function serverConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Serve
     poolSize: env.DATABASE_POOL_SIZE ? Number(env.DATABASE_POOL_SIZE) || undefined : undefined,
     logger: { level: env.LOG_LEVEL || 'info' },
     app: {
+      hosting: stabilizeOptionsFromEnv(env),
       ...securityOptionsFromEnv(env),
       ...(env.GITSWARM_ALLOW_PRIVATE_WEBHOOKS === '1'
         ? { notifications: { allowPrivateTargets: true } }
