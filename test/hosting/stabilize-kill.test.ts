@@ -185,7 +185,7 @@ for (const dialect of DIALECTS) {
         );
         expect(shown.body.run).toMatchObject({ id: runId, status: 'green', attempts: 2 });
         expect(shown.body.run.tag).toMatch(/^green\//);
-      });
+      }, 150_000);
 
       it('another instance takes the run over once the dead server’s lease lapses', async () => {
         const { store, hosted, dataDir } = await setUp();
@@ -212,7 +212,7 @@ for (const dialect of DIALECTS) {
         );
         expect(done).toMatchObject({ status: 'green', attempts: 2, lease_owner: null });
         expect(done.log_tail).toContain('taken over by node-2 (start 2 of at most 3)');
-      });
+      }, 150_000);
     },
   );
 }
