@@ -31,7 +31,6 @@ import {
 import { isoNow } from '../util/clock.js';
 import { newId } from '../util/ids.js';
 import type { StabilizeRunSettings } from './config.js';
-import type { RefsMovedHook } from './refs-moved.js';
 import {
   abandonRun,
   findActiveRun,
@@ -119,8 +118,6 @@ export interface StabilizeRunnerOptions extends StabilizeRunSettings {
   /** This instance's name in leases. */
   instanceId: string;
   allowUnsandboxed: boolean;
-  /** Told after a run reverted a merge or promoted (the upstream push). */
-  afterRefsMoved?: RefsMovedHook;
   /** Told about failures of the runner itself (the database unreachable, …); never throws. */
   onError?: (error: unknown) => void;
 }
@@ -276,9 +273,6 @@ export function startStabilizeRunner(deps: CoreDeps, options: StabilizeRunnerOpt
         ...(options.searchPath !== undefined ? { searchPath: options.searchPath } : {}),
       });
       await finish(seen, outcomeOf(result, tail, isoNow(deps.clock)));
-      if (result.reverted || result.promoted) {
-        await options.afterRefsMoved?.(deps, repo, result.promoted ? 'promote' : 'revert').catch(onError);
-      }
     } catch (error) {
       const reason = controller.signal.aborted ? controller.signal.reason : undefined;
       if (reason instanceof LeaseLost) {
