@@ -61,6 +61,11 @@ export const ERROR_CATALOGUE = {
   already_exists: { status: 409, exit: 1 },
   invalid_state: { status: 409, exit: 1 },
   nothing_to_commit: { status: 409, exit: 1, hint: 'Change files in the worktree first, then commit.' },
+  worktree_limit: {
+    status: 409,
+    exit: 1,
+    hint: 'Merge or abandon a stream of this repository first (or raise the cap: gitswarm serve --max-worktrees N).',
+  },
   empty_stream: { status: 409, exit: 1, hint: 'Commit to the stream before merging it.' },
   no_consensus: { status: 409, exit: 1, hint: 'See the numbers with: gitswarm consensus <stream>' },
   conflict: { status: 409, exit: 1 },
@@ -83,6 +88,16 @@ export const ERROR_CATALOGUE = {
     status: 409,
     exit: 1,
     hint: 'Name the buffer head the server knows (a reported merge or revert).',
+  },
+  patch_rejected: {
+    status: 409,
+    exit: 1,
+    hint: 'Read the files again and make the patch against them; nothing was changed.',
+  },
+  precondition_failed: {
+    status: 412,
+    exit: 1,
+    hint: 'Read the file again for its current blob id (ETag), then retry with that in If-Match.',
   },
   stabilization_error: { status: 422, exit: 1 },
   sandbox_unavailable: { status: 500, exit: 1 },

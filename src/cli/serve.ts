@@ -1,7 +1,7 @@
 /**
  * `gitswarm serve`: runs the HTTP server (Mode B/C) until SIGINT or SIGTERM, then shuts down
  * gracefully. Options override the environment (PORT, HOST, DATABASE_URL, REDIS_URL,
- * GITSWARM_DATA_DIR); the default database is an embedded SQLite file in the data directory.
+ * GITSWARM_DATA_DIR, GITSWARM_MAX_WORKTREES, GITSWARM_ALLOW_LOCAL_CLONE); the default database is an embedded SQLite file in the data directory.
  */
 import { GitSwarmError } from '../errors.js';
 import type { CliIO } from './io.js';
@@ -13,6 +13,10 @@ export interface ServeOptions {
   db?: string;
   redis?: string;
   dataDir?: string;
+  /** Mode C: live stream worktrees per repository (GITSWARM_MAX_WORKTREES). */
+  maxWorktrees?: string;
+  /** Mode C: clone_url and remote_url may be local paths (GITSWARM_ALLOW_LOCAL_CLONE=1). */
+  allowLocalClone?: boolean;
   allowUnsandboxed?: boolean;
 }
 
@@ -36,17 +40,25 @@ function parsePort(value: string | undefined): number | undefined {
 
 /** Starts the server and resolves once it has shut down (SIGINT/SIGTERM or `io.signal`). */
 export async function runServe(options: ServeOptions, deps: { io: CliIO }): Promise<ServeResult> {
-  const { serverConfigFromEnv, startServer } = await import('../server/serve.js');
+  const { parseMaxWorktrees, serverConfigFromEnv, startServer } = await import('../server/serve.js');
   const env = serverConfigFromEnv(deps.io.env as NodeJS.ProcessEnv);
   const port = parsePort(options.port) ?? env.port;
+  const hosting = {
+    ...env.app?.hosting,
+    ...(options.maxWorktrees !== undefined
+      ? { maxWorktreesPerRepo: parseMaxWorktrees(options.maxWorktrees, '--max-worktrees') }
+      : {}),
+    ...(options.allowLocalClone ? { allowLocalClone: true } : {}),
+    ...(options.allowUnsandboxed ? { allowUnsandboxed: true } : {}),
+  };
   const server = await startServer({
     ...env,
+    app: { ...env.app, hosting },
     port,
     host: options.host ?? env.host,
     databaseUrl: options.db ?? env.databaseUrl,
     redisUrl: options.redis ?? env.redisUrl,
     dataDir: options.dataDir ?? env.dataDir,
-    allowUnsandboxed: options.allowUnsandboxed === true || env.allowUnsandboxed === true,
     signal: deps.io.signal,
   });
   deps.io.stderr.write(`gitswarm server listening on ${server.url} (${server.store.capabilities.label})\n`);

@@ -8,7 +8,7 @@
 
 import { expressionBuilder } from 'kysely';
 import { GitSwarmError } from '../errors.js';
-import type { AccessLevel, Agent, Database, Executor, Repo } from '../store/index.js';
+import type { AccessLevel, Agent, Database, Executor, Repo, Stream } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
 import { newId } from '../util/ids.js';
 import { recordActivity } from './activity.js';
@@ -137,6 +137,37 @@ export async function requireAction(
 ): Promise<ResolvedAccess> {
   const access = await resolveAccess(deps, db, repo, agent);
   assertAllowed(repo, agent, access, action);
+  return access;
+}
+
+/**
+ * Throws unless the agent may change a stream's work (its files in Mode C): the stream's author
+ * with write access, or any agent with maintain access or more. `forbidden` otherwise, and
+ * `invalid_state` on an archived repository (as for any write).
+ */
+export async function requireStreamWrite(
+  deps: CoreDeps,
+  db: Executor,
+  repo: Repo,
+  stream: Pick<Stream, 'id' | 'agent_id'>,
+  agent: Agent,
+): Promise<ResolvedAccess> {
+  const access = await resolveAccess(deps, db, repo, agent);
+  if (stream.agent_id === agent.id) {
+    assertAllowed(repo, agent, access, 'write');
+    return access;
+  }
+  if (accessRank(access.level) >= accessRank('read')) assertNotArchived(repo, 'write');
+  if (accessRank(access.level) < accessRank(ACTION_LEVELS.merge)) {
+    throw new GitSwarmError(
+      'forbidden',
+      `Only the stream's author or an agent with maintain access changes stream ${stream.id}; ${agent.name} has ${access.level} access.`,
+      {
+        hint: 'Work in a stream of your own (POST /api/v1/repos/:id/streams), or ask its author.',
+        details: { required: 'maintain', actual: access.level, stream_id: stream.id },
+      },
+    );
+  }
   return access;
 }
 

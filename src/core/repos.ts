@@ -14,6 +14,14 @@ export interface CreateRepoInput {
   settings?: Record<string, unknown>;
   /** Who creates it; becomes the owner. */
   owner?: Agent;
+  /** Mode C (src/hosting/server-repos.ts): the id its git was created under, in the server's data dir. */
+  id?: string;
+  /** Mode C: the server holds its git at `path`. */
+  serverGit?: boolean;
+  /** Mode C: where the server pushes the buffer and main after every change. */
+  remoteUrl?: string | null;
+  /** The buffer's starting commit, when the caller created the buffer (see bisect-range.ts). */
+  bufferBaseline?: string | null;
 }
 
 /** Repository names follow the agent-name rules: no control or bidi characters, no leading "-". */
@@ -22,21 +30,30 @@ function assertValidRepoName(name: unknown): void {
   assertValidName('repository', name);
 }
 
-export async function createRepo(deps: CoreDeps, input: CreateRepoInput): Promise<Repo> {
+/** The settings a new repository would get, validated (throws before anything is written). */
+export function validateNewRepo(input: Pick<CreateRepoInput, 'name' | 'settings'>) {
   assertValidRepoName(input.name);
   const settings = parseRepoSettings({ ...input.settings, name: input.name });
-  if (settings.buffer_branch && settings.buffer_branch === (settings.promote_target ?? 'main')) {
+  if ((settings.buffer_branch ?? 'buffer') === (settings.promote_target ?? 'main')) {
     throw new GitSwarmError('invalid_input', 'The buffer branch and the promote target must differ.');
   }
+  return settings;
+}
+
+export async function createRepo(deps: CoreDeps, input: CreateRepoInput): Promise<Repo> {
+  const settings = validateNewRepo(input);
   return inTransaction(deps.store.db, async (trx) => {
     const now = isoNow(deps.clock);
     const repo = await trx
       .insertInto('gitswarm_repos')
       .values({
         ...settings,
-        id: newId(),
+        id: input.id ?? newId(),
         name: input.name,
         path: input.path ?? null,
+        ...(input.serverGit ? { server_git: true } : {}),
+        ...(input.remoteUrl ? { remote_url: input.remoteUrl, upstream_status: 'pending' as const } : {}),
+        ...(input.bufferBaseline ? { buffer_baseline: input.bufferBaseline } : {}),
         metadata: settings.metadata ?? toJson({}),
         created_at: now,
         updated_at: now,

@@ -15,6 +15,7 @@ import { type Executor, inTransaction, type Repo, type Stream, withRepoLock } fr
 import { isoNow } from '../util/clock.js';
 import { failpoint } from '../util/failpoints.js';
 import { recordActivity } from './activity.js';
+import { worktreesOnBranch } from './checked-out-branches.js';
 import type { CoreDeps } from './deps.js';
 import { getStreamById, isLiveStream, listDependents, listStreams, updateStream } from './streams.js';
 import { repoRoot } from './workspace-paths.js';
@@ -206,11 +207,13 @@ export async function cascadeDependents(
         .select('path')
         .where('stream_id', '=', dependent.id)
         .executeTakeFirst();
+      // A server-held repository's stream worktrees (Mode C) are git's record, not a workspace row.
+      const checkedOut = worktree ? [] : await worktreesOnBranch(repoRoot(repo), dependent.branch);
       outcomes.push(
         await rebaseStreamOntoBase(deps, {
           repo,
           stream: dependent,
-          worktree: worktree?.path ?? null,
+          worktree: worktree?.path ?? checkedOut[0] ?? null,
           trigger: 'cascade',
           agentId,
         }),

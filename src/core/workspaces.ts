@@ -4,14 +4,8 @@
  * mode, merges into the buffer at once) and destroying it.
  */
 import { existsSync } from 'node:fs';
-import { commitAll } from '../engine/commit.js';
-import { git } from '../engine/git.js';
-import { checkMerge } from '../engine/merge.js';
-import { assertValidName } from '../engine/names.js';
-import { OpLog } from '../engine/oplog.js';
-import { createBranchAt, streamBranch } from '../engine/stream-branches.js';
 import { addWorktree, isWorktreeDirty, removeWorktree } from '../engine/worktrees.js';
-import { GitSwarmError, isGitSwarmError } from '../errors.js';
+import { GitSwarmError } from '../errors.js';
 import {
   type Agent,
   type Executor,
@@ -22,25 +16,21 @@ import {
   withRepoLock,
 } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
-import { failpoint } from '../util/failpoints.js';
-import { newId, newStreamId } from '../util/ids.js';
+import { newId } from '../util/ids.js';
 import { requireAction } from './access.js';
 import { recordActivity } from './activity.js';
 import type { CoreDeps } from './deps.js';
 import { getRepo } from './repos.js';
+import { reparentChildren } from './stream-cascade.js';
 import {
-  branchHead,
-  type CascadeOutcome,
-  cascadeDependents,
-  needsRebase,
-  rebaseStreamOntoBase,
-  recoveredStatus,
-  reparentChildren,
-} from './stream-cascade.js';
-import { mergeStream } from './stream-merge.js';
-import { assertStreamNameFree, getLiveParent, insertStreamRecord } from './stream-records.js';
+  assertCommitMessage,
+  type CommitStreamResult,
+  commitStreamWorktree,
+  continuesSwarmStream,
+} from './stream-commit.js';
+import { createStream } from './stream-create.js';
 import { getStreamById, isLiveStream, updateStream } from './streams.js';
-import { agentIdentity, excludeWorktreesDir, repoRoot, worktreePath } from './workspace-paths.js';
+import { excludeWorktreesDir, repoRoot, worktreePath } from './workspace-paths.js';
 
 export interface CreateWorkspaceInput {
   repo: Repo;
@@ -91,67 +81,35 @@ export async function createWorkspace(
         details: { worktree: path },
       });
     }
-    const id = newStreamId();
-    const name = input.name ?? `${agent.name.slice(0, 90)}-${id.slice(0, 6)}`;
-    assertValidName('stream', name);
-    await assertStreamNameFree(deps.store.db, repo.id, name, 'Choose another name with --name.');
-    const parent =
-      input.dependsOn === undefined
-        ? null
-        : await getLiveParent(
-            deps.store.db,
-            repo.id,
-            input.dependsOn,
-            'build on the buffer instead (leave out --depends-on)',
-          );
-    const baseBranch = parent ? parent.branch : repo.buffer_branch;
-    const baseCommit = await branchHead(repoDir, baseBranch);
-    const branch = streamBranch(id);
-    const oplog = new OpLog(deps.store, repo.id, deps.clock);
-    const opId = await createBranchAt(repoDir, {
-      branch,
-      at: baseCommit,
-      oplog,
-      streamId: id,
-      agentId: agent.id,
-    });
-    const undoBranch = async () => {
-      await git(['update-ref', '-d', `refs/heads/${branch}`, baseCommit], { cwd: repoDir }).catch(() => {});
-      await oplog.abort(opId);
-    };
-    try {
-      await excludeWorktreesDir(repoDir);
-      await addWorktree(repoDir, { path, branch });
-    } catch (error) {
-      await undoBranch();
-      throw error;
-    }
-    failpoint('stream-create.after-worktree');
-    try {
-      const stream = await inTransaction(deps.store.db, async (trx) => {
-        const stream = await insertStreamRecord(deps, trx, {
-          repo,
-          agent,
-          id,
-          name,
-          branch,
-          source: input.source ?? 'cli',
-          parent,
-          baseBranch,
-          baseCommit,
-          ...(input.taskRef !== undefined ? { taskRef: input.taskRef } : {}),
-          eventMetadata: { worktree: path },
+    let undoWorktree = false;
+    const stream = await createStream(deps, {
+      repo,
+      agent,
+      ...(input.name !== undefined ? { name: input.name } : {}),
+      ...(input.taskRef !== undefined ? { taskRef: input.taskRef } : {}),
+      ...(input.dependsOn !== undefined ? { dependsOn: input.dependsOn } : {}),
+      source: input.source ?? 'cli',
+      nameHint: 'Choose another name with --name.',
+      parentHint: 'build on the buffer instead (leave out --depends-on)',
+      eventMetadata: { worktree: path },
+      async prepare({ branch }) {
+        await excludeWorktreesDir(repoDir);
+        await addWorktree(repoDir, { path, branch });
+        undoWorktree = true;
+      },
+      async record(trx, stream) {
+        await insertWorkspaceRecord(deps, trx, {
+          repoId: repo.id,
+          agentId: agent.id,
+          streamId: stream.id,
+          path,
         });
-        await insertWorkspaceRecord(deps, trx, { repoId: repo.id, agentId: agent.id, streamId: id, path });
-        await oplog.complete(opId, trx);
-        return stream;
-      });
-      return { stream, worktree: path };
-    } catch (error) {
-      await removeWorktree(repoDir, path).catch(() => {});
-      await undoBranch();
-      throw error;
-    }
+      },
+      async undo() {
+        if (undoWorktree) await removeWorktree(repoDir, path).catch(() => {});
+      },
+    });
+    return { stream, worktree: path };
   });
 }
 
@@ -225,18 +183,7 @@ export interface CommitWorkspaceInput {
   message: string;
 }
 
-export interface CommitWorkspaceResult {
-  commit: string;
-  change_id: string;
-  stream_id: string;
-  merged: boolean;
-  /** The buffer head after the swarm-mode merge. */
-  buffer_head?: string;
-  /** What happened to the streams built on this one. */
-  cascade: CascadeOutcome[];
-}
-
-const MAX_MESSAGE_LENGTH = 20_000;
+export type CommitWorkspaceResult = CommitStreamResult;
 
 /**
  * Commits everything in the agent's worktree (with a Change-Id), finishes a deferred rebase,
@@ -247,21 +194,14 @@ export async function commitWorkspace(
   input: CommitWorkspaceInput,
 ): Promise<CommitWorkspaceResult> {
   const { agent } = input;
-  const message = input.message.trim();
-  if (message === '' || message.length > MAX_MESSAGE_LENGTH || message.includes('\0')) {
-    throw new GitSwarmError(
-      'invalid_input',
-      `A commit message must be non-empty text of at most ${MAX_MESSAGE_LENGTH} characters.`,
-    );
-  }
+  const message = assertCommitMessage(input.message);
   return withRepoLock(deps.store, input.repo.id, async () => {
     const repo = await getRepo(deps.store.db, input.repo.id);
-    const repoDir = repoRoot(repo);
+    repoRoot(repo);
     const workspace = await getWorkspace(deps.store.db, repo.id, agent);
-    let stream = await getStreamById(deps.store.db, workspace.stream_id);
+    const stream = await getStreamById(deps.store.db, workspace.stream_id);
     await requireAction(deps, deps.store.db, repo, agent, 'write');
-    const continuesSwarm = stream.status === 'merged' && repo.merge_mode === 'swarm';
-    if (!isLiveStream(stream) && !continuesSwarm) {
+    if (!isLiveStream(stream) && !continuesSwarmStream(repo, stream)) {
       throw new GitSwarmError(
         'invalid_state',
         `Stream ${stream.name} is ${stream.status}; it takes no more commits.`,
@@ -274,94 +214,7 @@ export async function commitWorkspace(
         },
       );
     }
-    const bufferRef = `refs/heads/${repo.buffer_branch}`;
-    const committed = await commitAll(workspace.path, {
-      message,
-      author: agentIdentity(agent),
-      // The swarm merge and a conflict recheck want the buffer head: read with the commit.
-      alsoRead: [bufferRef],
-    });
-    if (!committed) {
-      throw new GitSwarmError('nothing_to_commit', `Nothing to commit in ${workspace.path}`);
-    }
-    let head = committed.commit;
-    const rebased = needsRebase(stream);
-    if (rebased) {
-      await rebaseStreamOntoBase(deps, {
-        repo,
-        stream,
-        worktree: workspace.path,
-        trigger: 'commit',
-        agentId: agent.id,
-      });
-      stream = await getStreamById(deps.store.db, stream.id);
-      head = await branchHead(repoDir, stream.branch);
-    }
-    const mergeConflict =
-      stream.status === 'conflicted' && stream.conflict?.operation === 'merge' ? stream.conflict : null;
-    const bufferHead = committed.refs[bufferRef] ?? (await branchHead(repoDir, repo.buffer_branch));
-    const recheck = mergeConflict ? await checkMerge(repoDir, bufferHead, head) : null;
-    await inTransaction(deps.store.db, async (trx) => {
-      const current = await getStreamById(trx, stream.id);
-      await trx
-        .insertInto('gitswarm_stream_commits')
-        .values({
-          id: newId(),
-          stream_id: stream.id,
-          agent_id: agent.id,
-          commit_hash: head,
-          change_id: committed.changeId,
-          message,
-          created_at: isoNow(deps.clock),
-        })
-        .execute();
-      if (continuesSwarm) {
-        await updateStream(deps, trx, current, { status: 'active' });
-      } else if (recheck?.clean) {
-        await updateStream(deps, trx, current, { status: recoveredStatus(current), conflict: null });
-      } else if (recheck && !recheck.clean && mergeConflict) {
-        await updateStream(deps, trx, current, {
-          conflict: { ...mergeConflict, paths: recheck.paths, detected_at: isoNow(deps.clock) },
-        });
-      }
-      await recordActivity(deps, trx, {
-        event: 'stream.committed',
-        repoId: repo.id,
-        agentId: agent.id,
-        targetType: 'stream',
-        targetId: stream.id,
-        metadata: {
-          commit: head,
-          change_id: committed.changeId,
-          subject: message.split('\n')[0],
-          ...(recheck ? { conflict_resolved: recheck.clean } : {}),
-        },
-      });
-    });
-    const result = { commit: head, change_id: committed.changeId, stream_id: stream.id };
-    if (repo.merge_mode === 'swarm') {
-      try {
-        const merged = await mergeStream(deps, {
-          repo,
-          stream,
-          actor: agent,
-          trigger: 'swarm',
-          // A deferred rebase replaced the commit: then the merge reads the heads itself.
-          ...(rebased ? {} : { committed: { head, bufferHead } }),
-        });
-        return { ...result, merged: true, buffer_head: merged.buffer_head, cascade: merged.cascade };
-      } catch (error) {
-        if (!isGitSwarmError(error, 'conflict')) throw error;
-        await cascadeDependents(deps, repo, stream.id, agent.id);
-        throw new GitSwarmError(
-          'conflict',
-          `Committed ${head.slice(0, 12)}, but merging it into ${repo.buffer_branch} conflicts in: ${((error.details?.paths as string[]) ?? []).join(', ')}`,
-          { hint: error.hint, details: { ...error.details, ...result, merged: false } },
-        );
-      }
-    }
-    const cascade = await cascadeDependents(deps, repo, stream.id, agent.id);
-    return { ...result, merged: false, cascade };
+    return commitStreamWorktree(deps, { repo, agent, stream, worktree: workspace.path, message });
   });
 }
 

@@ -23,6 +23,8 @@ export interface HostingConfig {
   readonly allowLocalClone: boolean;
   /** Run stabilization without the bubblewrap sandbox (`--allow-unsandboxed`). */
   readonly allowUnsandboxed: boolean;
+  /** How often owed pushes to repositories' remote_url are retried (src/hosting/upstream.ts). */
+  readonly upstreamRetrySeconds: number;
   /** This server instance's name in leases (several instances share one database). */
   readonly instanceId: string;
   /** How server stabilization runs are leased and polled (hosting/stabilize-jobs.ts). */
@@ -59,6 +61,7 @@ export const HOSTING_DEFAULTS = {
   maxRequestBytes: 16 * 1024 * 1024,
   allowLocalClone: false,
   allowUnsandboxed: false,
+  upstreamRetrySeconds: 30,
 } as const;
 
 /** The run settings with defaults; a lease given alone is renewed four times per lease (at most every 15 s). */

@@ -28,11 +28,13 @@ import { type NotificationsOptions, notifications } from './plugins/notification
 import { type RateLimitSettings, rateLimits } from './plugins/rate-limit.js';
 import { requestId, requestIdFor } from './plugins/request-id.js';
 import { stabilizeRunner } from './plugins/stabilize-runner.js';
+import { upstream } from './plugins/upstream.js';
 import { type WebsocketOptions, websocket } from './plugins/websocket.js';
 import { activityRoutes } from './routes/activity.js';
 import { adminRoutes } from './routes/admin.js';
 import { agentRoutes } from './routes/agents.js';
 import { councilRoutes } from './routes/council.js';
+import { fileRoutes } from './routes/files.js';
 import { healthRoutes } from './routes/health.js';
 import { importRoutes } from './routes/imports.js';
 import { metaRoutes } from './routes/meta.js';
@@ -136,6 +138,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     channel: options.redisChannel,
   });
   await app.register(core, { store: options.store, clock: options.clock ?? systemClock });
+  await app.register(upstream);
   await app.register(auth, { roles: options.roles, registration: options.registration });
   await app.register(inputGuard);
   if (options.rateLimit !== false) {
@@ -172,6 +175,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       await api.register(repoRoutes);
       await api.register(activityRoutes);
       await api.register(streamRoutes);
+      await api.register(fileRoutes);
       await api.register(stabilizationRoutes);
       await api.register(taskRoutes);
       await api.register(councilRoutes);

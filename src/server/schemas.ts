@@ -88,6 +88,20 @@ export const RepoView = Closed({
   contributor_count: Type.Number(),
   patch_count: Type.Number(),
   status: Type.String(),
+  server_git: Type.Boolean({
+    description: 'Mode C: the server holds this repository’s git (docs/mode-c.md); false: Mode B',
+  }),
+  upstream: Type.Optional(
+    Closed(
+      {
+        status: Type.Union([Type.Literal('ok'), Type.Literal('pending'), Type.Literal('failing')]),
+        last_error: Nullable(Type.String()),
+        attempts: Type.Integer({ description: 'Failed pushes since the last one that went through' }),
+        next_at: Nullable(Timestamp),
+      },
+      { description: 'Mode C with remote_url: how pushing the buffer and main there fares' },
+    ),
+  ),
   metadata: Metadata,
   created_at: Timestamp,
   updated_at: Timestamp,

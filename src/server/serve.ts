@@ -8,12 +8,14 @@
  * Configuration from the environment (see `serverConfigFromEnv`): PORT (3000), HOST (127.0.0.1),
  * DATABASE_URL, DATABASE_POOL_SIZE (20), REDIS_URL, GITSWARM_DATA_DIR (./.gitswarm-server),
  * LOG_LEVEL (info), GITSWARM_ALLOW_PRIVATE_WEBHOOKS (1: webhooks may target private addresses),
+ * GITSWARM_MAX_WORKTREES and GITSWARM_ALLOW_LOCAL_CLONE (Mode C, docs/mode-c.md),
  * GITSWARM_ALLOW_UNSANDBOXED (1: server stabilizations may run without bubblewrap), the lease
- * settings of hosting/stabilize-config.ts, and
- * the abuse limits and trust lists of security-config.ts (docs/security.md).
+ * settings of hosting/stabilize-config.ts (docs/mode-c-stabilize.md), and the abuse limits and
+ * trust lists of security-config.ts (docs/security.md).
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { GitSwarmError } from '../errors.js';
 import { stabilizeOptionsFromEnv } from '../hosting/stabilize-config.js';
 import { openStore, type Store } from '../store/index.js';
 import { type App, type BuildAppOptions, buildApp } from './app.js';
@@ -70,13 +72,46 @@ export function serverConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Serve
     poolSize: env.DATABASE_POOL_SIZE ? Number(env.DATABASE_POOL_SIZE) || undefined : undefined,
     logger: { level: env.LOG_LEVEL || 'info' },
     app: {
-      hosting: stabilizeOptionsFromEnv(env),
+      ...mergedHostingOptions(stabilizeOptionsFromEnv(env), hostingOptionsFromEnv(env).hosting ?? {}),
       ...securityOptionsFromEnv(env),
       ...(env.GITSWARM_ALLOW_PRIVATE_WEBHOOKS === '1'
         ? { notifications: { allowPrivateTargets: true } }
         : {}),
     },
   };
+}
+
+/** `{hosting}` with both sets of Mode C settings, or nothing when neither sets any. */
+function mergedHostingOptions(
+  ...parts: NonNullable<BuildAppOptions['hosting']>[]
+): Pick<BuildAppOptions, 'hosting'> {
+  const hosting = Object.assign({}, ...parts);
+  return Object.keys(hosting).length > 0 ? { hosting } : {};
+}
+
+/**
+ * Mode C settings from the environment: GITSWARM_MAX_WORKTREES (live stream worktrees per
+ * repository) and GITSWARM_ALLOW_LOCAL_CLONE=1 (clone_url and remote_url may be local paths).
+ */
+export function hostingOptionsFromEnv(env: NodeJS.ProcessEnv): Pick<BuildAppOptions, 'hosting'> {
+  const hosting = {
+    ...(env.GITSWARM_MAX_WORKTREES
+      ? { maxWorktreesPerRepo: parseMaxWorktrees(env.GITSWARM_MAX_WORKTREES, 'GITSWARM_MAX_WORKTREES') }
+      : {}),
+    ...(env.GITSWARM_ALLOW_LOCAL_CLONE === '1' ? { allowLocalClone: true } : {}),
+  };
+  return Object.keys(hosting).length > 0 ? { hosting } : {};
+}
+
+/** A worktree cap: a whole number from 1 to 100000, or `usage`. */
+export function parseMaxWorktrees(value: string, source: string): number {
+  const max = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(max) || max < 1 || max > 100_000) {
+    throw new GitSwarmError('usage', `Invalid ${source} ${JSON.stringify(value)}.`, {
+      hint: 'Give the most live stream worktrees per repository, a whole number from 1 to 100000.',
+    });
+  }
+  return max;
 }
 
 /** Where the store lives for a configuration: the database URL, or the SQLite file in the data dir. */

@@ -13,6 +13,7 @@ import type {
 import type { CoreDeps } from '../core/deps.js';
 import type { EventBus } from '../core/events.js';
 import type { HostingConfig } from '../hosting/config.js';
+import type { UpstreamPusher } from '../hosting/upstream.js';
 import type { Agent } from '../store/index.js';
 
 /** Who may call a route: `required` needs a valid key, `optional` resolves one when given, `none` ignores it. */
@@ -26,6 +27,8 @@ declare module 'fastify' {
     events: EventBus;
     /** Mode C: where server-held repositories live and their limits (hosting/config.ts). */
     hosting: HostingConfig;
+    /** Mode C: pushes server-held repositories to their remote_url (plugins/upstream.ts). */
+    upstream: UpstreamPusher;
   }
   interface FastifyRequest {
     /** The agent owning the request's API key; null when none was given. */

@@ -14,7 +14,15 @@ export function registerServeCommand(program: Command, session: CliSession): voi
     .option('--redis <url>', 'Redis for shared rate limits and events (default: REDIS_URL)')
     .option(
       '--data-dir <dir>',
-      'where the SQLite file lives (default: GITSWARM_DATA_DIR, else ./.gitswarm-server)',
+      'where the SQLite file and server-held repositories live (default: GITSWARM_DATA_DIR, else ./.gitswarm-server)',
+    )
+    .option(
+      '--max-worktrees <n>',
+      'Mode C: live stream worktrees per repository (default: GITSWARM_MAX_WORKTREES, else 64)',
+    )
+    .option(
+      '--allow-local-clone',
+      'Mode C: clone_url and remote_url may be local paths or file:// URLs (default: GITSWARM_ALLOW_LOCAL_CLONE=1)',
     )
     .option(
       '--allow-unsandboxed',

@@ -81,9 +81,11 @@ class Journal implements TransactionJournal {
 const tracked = new WeakMap<FastifyRequest, Tracked>();
 
 function requestHash(request: FastifyRequest): string {
-  return createHash('sha256')
-    .update(`${request.method} ${request.url}\n${JSON.stringify(request.body ?? null)}`)
-    .digest('hex');
+  const hash = createHash('sha256').update(`${request.method} ${request.url}\n`);
+  // Raw bodies (the files API) are hashed as bytes, not as a JSON rendering of a Buffer.
+  if (request.body instanceof Uint8Array) hash.update('raw:').update(request.body);
+  else hash.update(JSON.stringify(request.body ?? null));
+  return hash.digest('hex');
 }
 
 function effectsOf(value: unknown): unknown[] {

@@ -16,6 +16,8 @@ export const MAX_URL_LENGTH = 8192;
 export function containsNul(value: unknown, depth = 0): boolean {
   if (depth > MAX_DEPTH) return true;
   if (typeof value === 'string') return value.includes('\0');
+  // Raw bytes (the files API's bodies) are data, not text the database stores.
+  if (value instanceof Uint8Array) return false;
   if (Array.isArray(value)) return value.some((item) => containsNul(item, depth + 1));
   if (value !== null && typeof value === 'object') {
     for (const [key, item] of Object.entries(value)) {

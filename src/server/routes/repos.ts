@@ -15,7 +15,10 @@ import {
 import { addMaintainer, listMaintainers, removeMaintainer } from '../../core/maintainers.js';
 import { archiveRepo } from '../../core/repo-archive.js';
 import { createRepo, getRepo, listRepos, updateRepoSettings } from '../../core/repos.js';
-import { lockedTransaction } from '../../store/index.js';
+import { GitSwarmError } from '../../errors.js';
+import { createServerRepo } from '../../hosting/server-repos.js';
+import { repoView } from '../../hosting/upstream.js';
+import { lockedTransaction, type Repo } from '../../store/index.js';
 import { actingAgent } from '../plugins/auth.js';
 import { canRead, readableRepo } from '../route-helpers.js';
 import {
@@ -71,6 +74,35 @@ export const RepoSettingsProperties = {
 
 const CreateRepoBody = Closed({
   name: Type.String({ minLength: 1, maxLength: 255 }),
+  server_git: Type.Optional(
+    Type.Boolean({
+      description:
+        'Mode C: the server holds the git (clones clone_url, or creates a repository with one empty commit on main)',
+    }),
+  ),
+  clone_url: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 2000,
+      description:
+        'With server_git: an http(s) URL to clone (a local path only with serve --allow-local-clone)',
+    }),
+  ),
+  default_branch: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description:
+        'With server_git: the branch to build on and promote to (default: the clone’s HEAD, or main)',
+    }),
+  ),
+  remote_url: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 2000,
+      description: 'With server_git: push the buffer and main there after every merge, revert and promotion',
+    }),
+  ),
   ...RepoSettingsProperties,
 });
 
@@ -141,20 +173,43 @@ export async function repoRoutes(app: App): Promise<void> {
     {
       schema: {
         summary: 'Create a repository (the caller becomes its owner)',
+        description:
+          'Without server_git: a Mode B repository (the server holds no clone; agents push from theirs). ' +
+          'With server_git: true: Mode C (docs/mode-c.md): the server clones clone_url or creates a ' +
+          'repository with one empty commit on main, creates the buffer branch, and from then on holds ' +
+          'the git. A clone that fails leaves nothing behind (400).',
         tags: ['repos'],
         body: CreateRepoBody,
         response: { 201: Closed({ repo: RepoView }), ...errorResponses(400, 401) },
       },
     },
     async (request, reply) => {
-      const { name, ...settings } = request.body;
-      const repo = await createRepo(deps, {
-        name,
-        settings: withoutUndefined(settings),
-        owner: actingAgent(request),
-      });
+      const { name, server_git, clone_url, default_branch, remote_url, ...settings } = request.body;
+      const owner = actingAgent(request);
+      let repo: Repo;
+      if (server_git) {
+        repo = await createServerRepo(deps, app.hosting, {
+          name,
+          owner,
+          settings: withoutUndefined(settings),
+          ...(clone_url !== undefined ? { cloneUrl: clone_url } : {}),
+          ...(default_branch !== undefined ? { defaultBranch: default_branch } : {}),
+          ...(remote_url !== undefined ? { remoteUrl: remote_url } : {}),
+        });
+      } else {
+        if (clone_url !== undefined || default_branch !== undefined || remote_url !== undefined) {
+          throw new GitSwarmError(
+            'invalid_input',
+            'clone_url, default_branch and remote_url go with server_git: true.',
+            {
+              hint: 'Add "server_git": true to have the server hold the repository (Mode C).',
+            },
+          );
+        }
+        repo = await createRepo(deps, { name, settings: withoutUndefined(settings), owner });
+      }
       reply.code(201);
-      return { repo };
+      return { repo: repoView(repo) };
     },
   );
 
@@ -170,7 +225,7 @@ export async function repoRoutes(app: App): Promise<void> {
     async (request) => {
       const repos = [];
       for (const repo of await listRepos(deps.store.db)) {
-        if (await canRead(deps, request.agent, repo)) repos.push(repo);
+        if (await canRead(deps, request.agent, repo)) repos.push(repoView(repo));
       }
       return { repos };
     },
@@ -186,7 +241,7 @@ export async function repoRoutes(app: App): Promise<void> {
         response: { 200: Closed({ repo: RepoView }), ...errorResponses(401, 403, 404) },
       },
     },
-    async (request) => ({ repo: await readableRepo(deps, request, request.params.id) }),
+    async (request) => ({ repo: repoView(await readableRepo(deps, request, request.params.id)) }),
   );
 
   app.patch(
@@ -210,7 +265,7 @@ export async function repoRoutes(app: App): Promise<void> {
           changes: withoutUndefined(request.body),
         }),
       );
-      return { repo };
+      return { repo: repoView(repo) };
     },
   );
 

@@ -1,8 +1,17 @@
 /**
- * Streams over HTTP (spec section 5, "Streams"), for Mode B: the client creates streams, commits,
- * merges and pushes in its own clone; the server records each step and decides what governance
- * decides (reviews, consensus, may this merge now). The rules are the core's: remote-sync.ts,
- * reviews.ts, consensus.ts, streams.ts. The acting agent is always the API key's owner.
+ * Streams over HTTP (spec section 5, "Streams").
+ *
+ * Mode B (a repository without `server_git`): the client creates streams, commits, merges and
+ * pushes in its own clone; the server records each step and decides what governance decides
+ * (reviews, consensus, may this merge now). The rules are the core's: remote-sync.ts, reviews.ts,
+ * consensus.ts, streams.ts.
+ *
+ * Mode C (`server_git`, docs/mode-c.md): the server holds the git. Creating a stream makes its
+ * branch and a server worktree; `POST /streams/:id/commits {message}` commits that worktree and
+ * `POST /streams/:id/merge` merges, with the CLI's own core functions (src/hosting/hosted-streams.ts).
+ * A body of one mode sent to a repository of the other is 400 `invalid_input`.
+ *
+ * The acting agent is always the API key's owner.
  *
  * Diffs need a clone: for a repository without a server-side path (every Mode B repository)
  * `GET /streams/:id/diff` answers 409 `invalid_state`; the client diffs locally.
@@ -27,6 +36,12 @@ import { listReviewsWithStaleness, submitForReview, submitReview } from '../../c
 import { getStreamById, listStreams } from '../../core/streams.js';
 import { diffRange } from '../../engine/diff.js';
 import { GitSwarmError } from '../../errors.js';
+import {
+  abandonHostedStream,
+  commitHostedStream,
+  createHostedStream,
+  mergeHostedStream,
+} from '../../hosting/hosted-streams.js';
 import type { Repo, Stream, StreamStatus } from '../../store/index.js';
 import { actingAgent } from '../plugins/auth.js';
 import { readableRepo } from '../route-helpers.js';
@@ -118,7 +133,12 @@ export const ConsensusView = Closed({
 
 const CreateStreamBody = Closed({
   id: Type.Optional(
-    Type.String({ minLength: 1, maxLength: 36, description: 'The id the client gave the stream' }),
+    Type.String({
+      minLength: 1,
+      maxLength: 36,
+      description:
+        'Mode B: the id the client gave the stream (required there; refused on a server_git repository)',
+    }),
   ),
   name: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
   branch: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Default stream/<id>' })),
@@ -177,6 +197,68 @@ const PatchStreamBody = Closed({
 
 const StreamResponse = Closed({ stream: StreamView });
 
+const RecordedCommitResponse = Closed(
+  { commit: CommitView, stream: StreamView, created: Type.Boolean() },
+  { description: 'Mode B: the commit recorded' },
+);
+
+const CascadeOutcomeView = Closed({
+  stream_id: Type.String(),
+  outcome: Type.Union([
+    Type.Literal('rebased'),
+    Type.Literal('up_to_date'),
+    Type.Literal('conflicted'),
+    Type.Literal('deferred'),
+  ]),
+  head: Type.Optional(Type.String()),
+  onto: Type.Optional(Type.String()),
+  paths: Type.Optional(Type.Array(Type.String())),
+  reason: Type.Optional(Type.String()),
+});
+
+const ServerCommitResponse = Closed(
+  {
+    commit: Sha,
+    change_id: Type.String({ description: 'The Change-Id trailer of the commit' }),
+    stream_id: Type.String(),
+    merged: Type.Boolean({ description: 'Swarm mode: the commit was merged into the buffer' }),
+    buffer_head: Type.Optional(Sha),
+    cascade: Type.Array(CascadeOutcomeView, {
+      description: 'What happened to the streams built on this one',
+    }),
+  },
+  { description: "Mode C: the commit the server made in the stream's worktree" },
+);
+
+const ServerMergeResponse = Closed(
+  {
+    merged: Type.Literal(true),
+    merge_commit: Sha,
+    buffer_head: Sha,
+    stream_id: Type.String(),
+  },
+  { description: 'Mode C: the server merged the stream into the buffer' },
+);
+
+const MergeApprovalResponse = Closed(
+  {
+    approved: Type.Literal(true),
+    stream_id: Type.String(),
+    branch: Type.String(),
+    buffer_branch: Type.String(),
+    buffer_head: Nullable(
+      Type.String({ description: 'Merge onto this commit (the buffer head as last reported)' }),
+    ),
+    head_commit: Nullable(
+      Type.String({
+        description: 'Merge this commit (the stream head approved, its newest recorded)',
+      }),
+    ),
+    consensus: Nullable(ConsensusView),
+  },
+  { description: 'Mode B: the merge may happen in the client’s clone' },
+);
+
 function parseStatuses(value: string | undefined): StreamStatus[] | undefined {
   if (value === undefined || value === '') return undefined;
   const statuses = value.split(',').map((s) => s.trim());
@@ -218,10 +300,12 @@ export async function streamRoutes(app: App): Promise<void> {
     '/repos/:id/streams',
     {
       schema: {
-        summary: 'Record a stream the client created in its clone (Mode B)',
+        summary: 'Create a stream (Mode C) or record one the client created in its clone (Mode B)',
         description:
-          'Give the id the client chose (its branch is stream/<id>); retrying with the same id, name and ' +
-          'agent returns the recorded stream with 200. The author is the API key owner.',
+          'Mode B: give the id the client chose (its branch is stream/<id>; without one the server picks it); retrying with the same id, name and ' +
+          'agent returns the recorded stream with 200. Mode C (server_git): give no id, branch, base_branch or ' +
+          'base_commit; the server creates the branch from the buffer head (or depends_on’s head) and a worktree ' +
+          'for it (409 worktree_limit at the cap). The author is the API key owner.',
         tags: ['streams'],
         params: IdParams,
         body: CreateStreamBody,
@@ -236,6 +320,27 @@ export async function streamRoutes(app: App): Promise<void> {
       const agent = actingAgent(request);
       const repo = await getRepo(deps.store.db, request.params.id);
       const body = request.body;
+      if (repo.server_git) {
+        const clientFields = (['id', 'branch', 'base_branch', 'base_commit'] as const).filter(
+          (field) => body[field] !== undefined,
+        );
+        if (clientFields.length > 0) {
+          throw new GitSwarmError(
+            'invalid_input',
+            `The server holds this repository's git (server_git): it makes the branch itself; leave out ${clientFields.join(', ')}.`,
+            { hint: 'Send {name?, task?, depends_on?} only.' },
+          );
+        }
+        const stream = await createHostedStream(deps, app.hosting, {
+          repo,
+          agent,
+          ...(body.name !== undefined ? { name: body.name } : {}),
+          ...(body.task !== undefined ? { taskRef: body.task } : {}),
+          ...(body.depends_on !== undefined ? { dependsOn: body.depends_on } : {}),
+        });
+        reply.code(201);
+        return { stream, created: true };
+      }
       const result = await recordStream(deps, {
         repo,
         agent,
@@ -324,6 +429,16 @@ export async function streamRoutes(app: App): Promise<void> {
       if (body.status === undefined && body.metadata === undefined) {
         throw new GitSwarmError('invalid_input', 'Nothing to change: give status or metadata.');
       }
+      if (
+        repo.server_git &&
+        (body.status === 'merged' || body.status === 'reverted' || body.status === 'conflicted')
+      ) {
+        throw new GitSwarmError(
+          'invalid_input',
+          `The server holds this repository's git (server_git): a client does not report "${body.status}"; the server's git decides it.`,
+          { hint: 'Merge with POST /api/v1/streams/:id/merge.' },
+        );
+      }
       let current = stream;
       switch (body.status) {
         case undefined:
@@ -367,7 +482,9 @@ export async function streamRoutes(app: App): Promise<void> {
           current = await submitForReview(deps, { repo, stream, actor });
           break;
         case 'abandoned':
-          current = await abandonStream(deps, { repo, stream, actor, reason: body.reason });
+          current = repo.server_git
+            ? await abandonHostedStream(deps, app.hosting, { repo, stream, actor, reason: body.reason })
+            : await abandonStream(deps, { repo, stream, actor, reason: body.reason });
           break;
         case 'active':
         case 'conflicted':
@@ -392,6 +509,8 @@ export async function streamRoutes(app: App): Promise<void> {
     {
       schema: {
         summary: 'Abandon a stream (its author or a maintainer)',
+        description:
+          'Mode C (server_git): its server worktree goes too (uncommitted changes with it), and streams built on it are replayed onto the buffer.',
         tags: ['streams'],
         params: IdParams,
         body: Closed({ reason: Type.Optional(Type.String({ maxLength: 2000 })) }),
@@ -401,7 +520,12 @@ export async function streamRoutes(app: App): Promise<void> {
     async (request) => {
       const actor = actingAgent(request);
       const { stream, repo } = await loadStreamForWrite(request.params.id);
-      return { stream: await abandonStream(deps, { repo, stream, actor, reason: request.body?.reason }) };
+      const reason = request.body?.reason;
+      return {
+        stream: repo.server_git
+          ? await abandonHostedStream(deps, app.hosting, { repo, stream, actor, reason })
+          : await abandonStream(deps, { repo, stream, actor, reason }),
+      };
     },
   );
 
@@ -409,17 +533,25 @@ export async function streamRoutes(app: App): Promise<void> {
     '/streams/:id/commits',
     {
       schema: {
-        summary: 'Record a commit made in the client’s clone (Mode B: metadata only; the author only)',
+        summary:
+          'Commit the stream’s server worktree (Mode C) or record a commit made in the client’s clone (Mode B)',
+        description:
+          'Mode C (server_git): {message} commits everything in the stream’s server worktree with a Change-Id, ' +
+          'as gitswarm commit does (a deferred rebase finishes, dependent streams cascade, and in swarm mode ' +
+          'the stream merges into the buffer): 201 {commit, change_id, stream_id, merged, buffer_head?, cascade}. ' +
+          'Its author or a maintainer (maintain+); 409 nothing_to_commit, conflict (swarm merge: committed, not ' +
+          'merged), worktree_limit, invalid_state. Mode B: {commit, change_id?, message?} records a commit the ' +
+          'client made (metadata only; the author only): 201 new, 200 already recorded.',
         tags: ['streams'],
         params: IdParams,
         body: Closed({
-          commit: Sha,
+          commit: Type.Optional(Sha),
           change_id: Type.Optional(Type.String({ minLength: 41, maxLength: 41, pattern: '^I[0-9a-f]{40}$' })),
           message: Type.Optional(Type.String({ maxLength: 20_000 })),
         }),
         response: {
-          201: Closed({ commit: CommitView, stream: StreamView, created: Type.Boolean() }),
-          200: Closed({ commit: CommitView, stream: StreamView, created: Type.Boolean() }),
+          201: Type.Union([RecordedCommitResponse, ServerCommitResponse]),
+          200: RecordedCommitResponse,
           ...errorResponses(400, 401, 403, 404, 409),
         },
       },
@@ -427,11 +559,37 @@ export async function streamRoutes(app: App): Promise<void> {
     async (request, reply) => {
       const agent = actingAgent(request);
       const { stream, repo } = await loadStreamForWrite(request.params.id);
+      const body = request.body;
+      if (repo.server_git) {
+        if (body.commit !== undefined || body.change_id !== undefined || body.message === undefined) {
+          throw new GitSwarmError(
+            'invalid_input',
+            "The server holds this repository's git (server_git): send {message} and the server commits the stream's worktree.",
+            {
+              hint: 'Write files first (PUT /api/v1/streams/:id/files/<path>), then POST {"message": "..."}.',
+            },
+          );
+        }
+        const result = await commitHostedStream(deps, app.hosting, {
+          repo,
+          stream,
+          agent,
+          message: body.message,
+        });
+        reply.code(201);
+        return result;
+      }
+      if (body.commit === undefined) {
+        throw new GitSwarmError(
+          'invalid_input',
+          'This repository is Mode B (the server holds no git): report the commit you made in your clone with {commit, change_id?, message?}.',
+        );
+      }
       const result = await recordCommit(deps, {
         repo,
         stream,
         agent,
-        commit: request.body.commit,
+        commit: body.commit,
         changeId: request.body.change_id,
         message: request.body.message,
       });
@@ -597,9 +755,12 @@ export async function streamRoutes(app: App): Promise<void> {
     '/streams/:id/merge',
     {
       schema: {
-        summary: 'Ask to merge a stream into the buffer (Mode B merge decision)',
+        summary: 'Merge a stream into the buffer (Mode C) or ask whether it may merge (Mode B)',
         description:
-          'Runs the merge checks (live stream, permission by merge mode, parent merged, commits recorded, ' +
+          'Mode C (server_git): the same checks as gitswarm merge (state, permission per merge mode, consensus, ' +
+          'dependencies), then the server merges (no-ff, worktree-free): {merged: true, merge_commit, buffer_head, ' +
+          'stream_id}; 409 no_consensus | conflict (details.paths; the stream is marked conflicted) | ' +
+          'dependency_unmerged | empty_stream | invalid_state, or 403 forbidden. Mode B: runs the merge checks (live stream, permission by merge mode, parent merged, commits recorded, ' +
           'consensus outside swarm mode). Approved: {approved: true, buffer_branch, buffer_head, head_commit}; ' +
           'the client merges head_commit onto buffer_head (git merge --no-ff), pushes, and reports it with ' +
           'PATCH /streams/:id {status: "merged", merge_commit, commit_object}. Refused: 409 ' +
@@ -608,21 +769,7 @@ export async function streamRoutes(app: App): Promise<void> {
         params: IdParams,
         body: Closed({}),
         response: {
-          200: Closed({
-            approved: Type.Literal(true),
-            stream_id: Type.String(),
-            branch: Type.String(),
-            buffer_branch: Type.String(),
-            buffer_head: Nullable(
-              Type.String({ description: 'Merge onto this commit (the buffer head as last reported)' }),
-            ),
-            head_commit: Nullable(
-              Type.String({
-                description: 'Merge this commit (the stream head approved, its newest recorded)',
-              }),
-            ),
-            consensus: Nullable(ConsensusView),
-          }),
+          200: Type.Union([ServerMergeResponse, MergeApprovalResponse]),
           ...errorResponses(401, 403, 404, 409),
         },
       },
@@ -630,6 +777,15 @@ export async function streamRoutes(app: App): Promise<void> {
     async (request) => {
       const actor = actingAgent(request);
       const { stream, repo } = await loadStreamForWrite(request.params.id);
+      if (repo.server_git) {
+        const merged = await mergeHostedStream(deps, app.hosting, { repo, stream, actor });
+        return {
+          merged: true as const,
+          merge_commit: merged.merge_commit,
+          buffer_head: merged.buffer_head,
+          stream_id: stream.id,
+        };
+      }
       return approveMerge(deps, { repo, stream, actor });
     },
   );

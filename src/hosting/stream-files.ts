@@ -1,0 +1,142 @@
+/**
+ * The files API of a stream (Mode C): who may read and write its server worktree, and in what
+ * order. The HTTP routes (src/server/routes/files.ts) and any other front end call these.
+ *
+ * - Reads (file, tree, status) need read access to the repository, checked by the caller; they
+ *   use the worktree as it is and create it (from the stream's branch) when it does not exist yet.
+ * - Writes (write, delete, patch) need the stream's author with write access, or maintain access
+ *   (`requireStreamWrite`, src/core/access.ts), on a stream that still takes work. They run one at a
+ *   time per worktree: an in-process queue, then the repository's lock (cross-process on
+ *   PostgreSQL and SQLite alike), so several server instances serialise too, and so do the
+ *   commits, merges and updates that take the same lock.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { requireStreamWrite } from '../core/access.js';
+import type { CoreDeps } from '../core/deps.js';
+import { GitSwarmError } from '../errors.js';
+import { type Agent, type Repo, type Stream, withRepoLock } from '../store/index.js';
+import { type HostingConfig, hostedWorktreeDir } from './config.js';
+import {
+  type ApplyPatchResult,
+  applyWorktreePatch,
+  deleteWorktreeFile,
+  type FileContent,
+  listWorktreeTree,
+  readWorktreeFile,
+  type StatusChange,
+  serialiseWorktreeWrite,
+  type TreeEntry,
+  type WriteFileResult,
+  type WritePreconditions,
+  worktreeStatus,
+  writeWorktreeFile,
+} from './files.js';
+import { streamWorktree } from './stream-worktrees.js';
+
+export interface StreamFilesTarget {
+  repo: Repo;
+  stream: Stream;
+}
+
+/** Throws unless the server holds the repository's git (Mode C). */
+export function assertServerGit(repo: Repo): void {
+  if (repo.server_git) return;
+  throw new GitSwarmError(
+    'invalid_state',
+    `The server holds no git for repository ${repo.name} (Mode B): it has no files to serve.`,
+    {
+      hint: 'Read and write files in your own clone (Mode B), or create a repository with server_git: true.',
+      details: { repo_id: repo.id, server_git: false },
+    },
+  );
+}
+
+/** The stream's worktree for a read: the one that exists, else a new one from its branch. */
+async function worktreeForRead(
+  deps: CoreDeps,
+  hosting: HostingConfig,
+  target: StreamFilesTarget,
+): Promise<string> {
+  assertServerGit(target.repo);
+  const path = hostedWorktreeDir(hosting, target.repo.id, target.stream.id);
+  if (existsSync(join(path, '.git'))) return path;
+  return streamWorktree(deps, hosting, target.repo, target.stream);
+}
+
+/** Runs a write on the stream's worktree: checked, queued, under the repository's lock. */
+function withStreamWrite<T>(
+  deps: CoreDeps,
+  hosting: HostingConfig,
+  input: StreamFilesTarget & { actor: Agent },
+  work: (dir: string) => Promise<T>,
+): Promise<T> {
+  assertServerGit(input.repo);
+  const key = hostedWorktreeDir(hosting, input.repo.id, input.stream.id);
+  return serialiseWorktreeWrite(key, () =>
+    withRepoLock(deps.store, input.repo.id, async () => {
+      await requireStreamWrite(deps, deps.store.db, input.repo, input.stream, input.actor);
+      const dir = await streamWorktree(deps, hosting, input.repo, input.stream);
+      return work(dir);
+    }),
+  );
+}
+
+export async function readStreamFile(
+  deps: CoreDeps,
+  hosting: HostingConfig,
+  input: StreamFilesTarget & { path: string },
+): Promise<FileContent> {
+  const dir = await worktreeForRead(deps, hosting, input);
+  return readWorktreeFile(dir, input.path, { maxBytes: hosting.maxFileBytes });
+}
+
+export async function listStreamTree(
+  deps: CoreDeps,
+  hosting: HostingConfig,
+  input: StreamFilesTarget & { path?: string; recursive?: boolean },
+): Promise<TreeEntry[]> {
+  const dir = await worktreeForRead(deps, hosting, input);
+  return listWorktreeTree(dir, input.path ?? '', { recursive: input.recursive });
+}
+
+export async function streamStatus(
+  deps: CoreDeps,
+  hosting: HostingConfig,
+  input: StreamFilesTarget,
+): Promise<StatusChange[]> {
+  return worktreeStatus(await worktreeForRead(deps, hosting, input));
+}
+
+export function writeStreamFile(
+  deps: CoreDeps,
+  hosting: HostingConfig,
+  input: StreamFilesTarget & WritePreconditions & { actor: Agent; path: string; content: Buffer },
+): Promise<WriteFileResult> {
+  return withStreamWrite(deps, hosting, input, (dir) =>
+    writeWorktreeFile(dir, input.path, {
+      content: input.content,
+      maxFileBytes: hosting.maxFileBytes,
+      ifMatch: input.ifMatch,
+      ifNoneMatch: input.ifNoneMatch,
+    }),
+  );
+}
+
+export function deleteStreamFile(
+  deps: CoreDeps,
+  hosting: HostingConfig,
+  input: StreamFilesTarget & WritePreconditions & { actor: Agent; path: string },
+): Promise<{ path: string; blob: string }> {
+  return withStreamWrite(deps, hosting, input, (dir) => deleteWorktreeFile(dir, input.path, input));
+}
+
+export function applyStreamPatch(
+  deps: CoreDeps,
+  hosting: HostingConfig,
+  input: StreamFilesTarget & { actor: Agent; patch: Buffer },
+): Promise<ApplyPatchResult> {
+  return withStreamWrite(deps, hosting, input, (dir) =>
+    applyWorktreePatch(dir, { patch: input.patch, maxFileBytes: hosting.maxFileBytes }),
+  );
+}
