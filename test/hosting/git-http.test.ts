@@ -12,6 +12,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GIT_REQUEST_LIMIT } from '../../src/hosting/git-http.js';
 import { normalizePublicUrl } from '../../src/server/routes/clone.js';
+import { serverConfigFromEnv } from '../../src/server/serve.js';
 import { makeRepo, TEST_ENV, type TestRepo } from '../helpers/git-fixture.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import {
@@ -429,6 +430,10 @@ describe('clone URLs behind a proxy', () => {
             : `https://git.example.org/swarm/git/${repo.id}.git`,
         );
       }
+      expect(serverConfigFromEnv({ GITSWARM_PUBLIC_URL: 'https://git.example.org' }).app?.publicUrl).toBe(
+        'https://git.example.org',
+      );
+      expect(serverConfigFromEnv({}).app?.publicUrl).toBeUndefined();
       expect(() => normalizePublicUrl('ftp://x')).toThrow(/public URL/);
       expect(() => normalizePublicUrl('https://u:p@x')).toThrow(/public URL/);
       expect(() => normalizePublicUrl('not a url')).toThrow(/not a URL/);
