@@ -96,6 +96,10 @@ function line(label: string, samples: readonly number[]): string {
   return `${label.padEnd(14)} p50 ${quantile(samples, 0.5).toFixed(1).padStart(6)} ms   p99 ${quantile(samples, 0.99).toFixed(1).padStart(6)} ms   (${samples.length} requests)`;
 }
 
+function progress(text: string): void {
+  process.stderr.write(`mode C: ${text}\n`);
+}
+
 /** Runs the Mode C figures against the server at `base`; returns the lines to print. */
 export async function benchModeC(base: string): Promise<string[]> {
   const run = `${Date.now().toString(36)}`;
@@ -111,6 +115,7 @@ export async function benchModeC(base: string): Promise<string[]> {
     await owner.writeFile(writer, `notes/file-${i % 20}.txt`, `write ${i}\n`);
     writes.push(ms(start));
   }
+  progress(line('file write', writes));
   await owner.commitAndMerge(writer, 'the written files');
   const roundTrips: number[] = [];
   for (let i = 0; i < ROUND_TRIPS; i++) {
@@ -119,6 +124,8 @@ export async function benchModeC(base: string): Promise<string[]> {
     await owner.commitAndMerge(writer, `change ${i}`);
     roundTrips.push(ms(start));
   }
+
+  progress(line('commit + merge', roundTrips));
 
   // The swarm: 8 agents with a stream each, then all at once, 25 × (write a file, commit).
   const swarmId = await swarmRepo(owner, `modec-swarm-${run}`);
@@ -138,6 +145,7 @@ export async function benchModeC(base: string): Promise<string[]> {
     }),
   );
   const httpMs = ms(swarmStart);
+  progress(`swarm over HTTP ${httpMs.toFixed(0)} ms`);
 
   // Count what landed in a clone over smart HTTP.
   const url = (await owner.call('GET', `/repos/${swarmId}/clone-url`)).url as string;
@@ -158,6 +166,7 @@ export async function benchModeC(base: string): Promise<string[]> {
     rmSync(dir, { recursive: true, force: true });
   }
 
+  progress(`cloned in ${cloneMs.toFixed(0)} ms, ${landed} merges landed; now (b')`);
   // (b'): the same 200 merges by 8 long-lived core agents (Mode A), measured now on this machine.
   const core = await benchSwarmLongLived(Number.NaN, SWARM_AGENTS, SWARM_COMMITS);
   const ratio = httpMs / (core.gitswarm_ms as number);

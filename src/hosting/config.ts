@@ -64,6 +64,26 @@ export const HOSTING_DEFAULTS = {
   upstreamRetrySeconds: 30,
 } as const;
 
+/** The run settings with defaults; a lease given alone is renewed four times per lease (at most every 15 s). */
+function stabilizeRunSettings(options: Partial<StabilizeRunSettings> = {}): StabilizeRunSettings {
+  const leaseMs = options.leaseMs ?? STABILIZE_RUN_DEFAULTS.leaseMs;
+  const settings = {
+    ...STABILIZE_RUN_DEFAULTS,
+    renewMs:
+      options.leaseMs === undefined
+        ? STABILIZE_RUN_DEFAULTS.renewMs
+        : Math.max(10, Math.min(STABILIZE_RUN_DEFAULTS.renewMs, Math.floor(leaseMs / 4))),
+    ...options,
+  };
+  if (!(settings.renewMs < settings.leaseMs) || settings.maxAttempts < 1 || settings.concurrency < 1) {
+    throw new GitSwarmError(
+      'invalid_input',
+      'Stabilization runs need a renewal shorter than the lease, and at least one attempt and one run at once.',
+    );
+  }
+  return settings;
+}
+
 export type HostingOptions = Partial<Omit<HostingConfig, 'stabilizeRuns'>> & {
   stabilizeRuns?: Partial<StabilizeRunSettings>;
 };
@@ -72,7 +92,7 @@ export function hostingConfig(options: HostingOptions = {}): HostingConfig {
   return {
     ...HOSTING_DEFAULTS,
     ...options,
-    stabilizeRuns: { ...STABILIZE_RUN_DEFAULTS, ...options.stabilizeRuns },
+    stabilizeRuns: stabilizeRunSettings(options.stabilizeRuns),
     dataDir: options.dataDir ? resolve(options.dataDir) : null,
     instanceId: options.instanceId ?? `gitswarm-${randomUUID()}`,
   };

@@ -31,7 +31,6 @@ import {
 import { isoNow } from '../util/clock.js';
 import { newId } from '../util/ids.js';
 import type { StabilizeRunSettings } from './config.js';
-import type { RefsMovedHook } from './refs-moved.js';
 import {
   abandonRun,
   findActiveRun,
@@ -119,8 +118,6 @@ export interface StabilizeRunnerOptions extends StabilizeRunSettings {
   /** This instance's name in leases. */
   instanceId: string;
   allowUnsandboxed: boolean;
-  /** Told after a run reverted a merge or promoted (the upstream push). */
-  afterRefsMoved?: RefsMovedHook;
   /** Told about failures of the runner itself (the database unreachable, …); never throws. */
   onError?: (error: unknown) => void;
 }
@@ -223,20 +220,29 @@ export function startStabilizeRunner(deps: CoreDeps, options: StabilizeRunnerOpt
     const tail = new LogTail();
     let bufferCommit: string | null = null;
     const resumed = seen.status === 'running';
-    const renew = setInterval(() => {
-      renewRunLease(
-        deps.store.db,
-        seen.id,
-        { owner: options.instanceId, until: at(options.leaseMs) },
-        { logTail: tail.toString(), bufferCommit },
-      ).then((held) => {
-        if (!held && !controller.signal.aborted) controller.abort(new LeaseLost(seen.id));
-      }, onError);
-    }, options.renewMs);
+    // One save at a time, in order: the lease and what the run has to show so far.
+    let saving: Promise<void> = Promise.resolve();
+    const save = () => {
+      saving = saving.then(async () => {
+        try {
+          const held = await renewRunLease(
+            deps.store.db,
+            seen.id,
+            { owner: options.instanceId, until: at(options.leaseMs) },
+            { logTail: tail.toString(), bufferCommit },
+          );
+          if (!held && !controller.signal.aborted) controller.abort(new LeaseLost(seen.id));
+        } catch (error) {
+          onError(error);
+        }
+      });
+    };
+    const renew = setInterval(save, options.renewMs);
     renew.unref();
     const progress = (line: string) => {
       tail.line(line);
       publishRunProgress(deps, seen, { status: 'running', line });
+      save();
     };
     try {
       progress(
@@ -267,9 +273,6 @@ export function startStabilizeRunner(deps: CoreDeps, options: StabilizeRunnerOpt
         ...(options.searchPath !== undefined ? { searchPath: options.searchPath } : {}),
       });
       await finish(seen, outcomeOf(result, tail, isoNow(deps.clock)));
-      if (result.reverted || result.promoted) {
-        await options.afterRefsMoved?.(deps, repo, result.promoted ? 'promote' : 'revert').catch(onError);
-      }
     } catch (error) {
       const reason = controller.signal.aborted ? controller.signal.reason : undefined;
       if (reason instanceof LeaseLost) {
@@ -304,6 +307,7 @@ export function startStabilizeRunner(deps: CoreDeps, options: StabilizeRunnerOpt
       }).catch(onError);
     } finally {
       clearInterval(renew);
+      await saving;
     }
   };
 

@@ -11,12 +11,14 @@
  * GITSWARM_MCP_ALLOWED_HOSTS (host names /mcp answers besides localhost; `*` any),
  * GITSWARM_MAX_WORKTREES and GITSWARM_ALLOW_LOCAL_CLONE (Mode C, docs/mode-c.md),
  * GITSWARM_ALLOW_UNSANDBOXED (1: server stabilizations may run without bubblewrap),
- * GITSWARM_PUBLIC_URL (the base of clone URLs; default: each request's host), and
- * the abuse limits and trust lists of security-config.ts (docs/security.md).
+ * GITSWARM_PUBLIC_URL (the base of clone URLs; default: each request's host), the lease
+ * settings of hosting/stabilize-config.ts (docs/mode-c-stabilize.md), and the abuse limits and
+ * trust lists of security-config.ts (docs/security.md).
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { GitSwarmError } from '../errors.js';
+import { stabilizeOptionsFromEnv } from '../hosting/stabilize-config.js';
 import { openStore, type Store } from '../store/index.js';
 import { type App, type BuildAppOptions, buildApp } from './app.js';
 import { DEFAULT_MCP_ALLOWED_HOSTS } from './routes/mcp.js';
@@ -36,6 +38,8 @@ export interface ServerConfig {
   databaseUrl?: string;
   redisUrl?: string;
   dataDir?: string;
+  /** Run server stabilizations without the bubblewrap sandbox where it is missing (`--allow-unsandboxed`). */
+  allowUnsandboxed?: boolean;
   /** PostgreSQL connections in the pool (default 20; env DATABASE_POOL_SIZE). */
   poolSize?: number;
   /** Pino logger options, or false for silence (default: level from LOG_LEVEL or info). */
@@ -67,10 +71,11 @@ export function serverConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Serve
     databaseUrl: env.DATABASE_URL || undefined,
     redisUrl: env.REDIS_URL || undefined,
     dataDir: env.GITSWARM_DATA_DIR || undefined,
+    allowUnsandboxed: env.GITSWARM_ALLOW_UNSANDBOXED === '1',
     poolSize: env.DATABASE_POOL_SIZE ? Number(env.DATABASE_POOL_SIZE) || undefined : undefined,
     logger: { level: env.LOG_LEVEL || 'info' },
     app: {
-      ...hostingOptionsFromEnv(env),
+      ...mergedHostingOptions(stabilizeOptionsFromEnv(env), hostingOptionsFromEnv(env).hosting ?? {}),
       ...securityOptionsFromEnv(env),
       ...(env.GITSWARM_PUBLIC_URL ? { publicUrl: env.GITSWARM_PUBLIC_URL } : {}),
       ...(env.GITSWARM_ALLOW_PRIVATE_WEBHOOKS === '1'
@@ -92,10 +97,17 @@ export function serverConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Serve
   };
 }
 
+/** `{hosting}` with both sets of Mode C settings, or nothing when neither sets any. */
+function mergedHostingOptions(
+  ...parts: NonNullable<BuildAppOptions['hosting']>[]
+): Pick<BuildAppOptions, 'hosting'> {
+  const hosting = Object.assign({}, ...parts);
+  return Object.keys(hosting).length > 0 ? { hosting } : {};
+}
+
 /**
  * Mode C settings from the environment: GITSWARM_MAX_WORKTREES (live stream worktrees per
- * repository), GITSWARM_ALLOW_LOCAL_CLONE=1 (clone_url and remote_url may be local paths) and
- * GITSWARM_ALLOW_UNSANDBOXED=1 (server stabilizations may run without bubblewrap).
+ * repository) and GITSWARM_ALLOW_LOCAL_CLONE=1 (clone_url and remote_url may be local paths).
  */
 export function hostingOptionsFromEnv(env: NodeJS.ProcessEnv): Pick<BuildAppOptions, 'hosting'> {
   const hosting = {
@@ -103,7 +115,6 @@ export function hostingOptionsFromEnv(env: NodeJS.ProcessEnv): Pick<BuildAppOpti
       ? { maxWorktreesPerRepo: parseMaxWorktrees(env.GITSWARM_MAX_WORKTREES, 'GITSWARM_MAX_WORKTREES') }
       : {}),
     ...(env.GITSWARM_ALLOW_LOCAL_CLONE === '1' ? { allowLocalClone: true } : {}),
-    ...(env.GITSWARM_ALLOW_UNSANDBOXED === '1' ? { allowUnsandboxed: true } : {}),
   };
   return Object.keys(hosting).length > 0 ? { hosting } : {};
 }
@@ -138,6 +149,7 @@ export async function startServer(config: ServerConfig = {}): Promise<RunningSer
       ...config.app,
       hosting: {
         dataDir: resolve(config.dataDir ?? DEFAULT_DATA_DIR),
+        ...(config.allowUnsandboxed ? { allowUnsandboxed: true } : {}),
         ...config.app?.hosting,
       },
       store,

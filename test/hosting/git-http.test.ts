@@ -12,6 +12,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GIT_REQUEST_LIMIT } from '../../src/hosting/git-http.js';
 import { normalizePublicUrl } from '../../src/server/routes/clone.js';
+import { serverConfigFromEnv } from '../../src/server/serve.js';
 import { makeRepo, TEST_ENV, type TestRepo } from '../helpers/git-fixture.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import {
@@ -220,6 +221,13 @@ for (const dialect of DIALECTS) {
       );
       expect(basicWrong.code).not.toBe(0);
 
+      // HTTP Basic counts only on the git routes: the API itself takes the key as Bearer.
+      const basicHeader = { authorization: `Basic ${Buffer.from(`agent:${reader.key}`).toString('base64')}` };
+      expect((await fetch(`${url}/info/refs?service=git-upload-pack`, { headers: basicHeader })).status).toBe(
+        200,
+      );
+      expect((await fetch(`${base}/api/v1/repos/${privateId}`, { headers: basicHeader })).status).toBe(401);
+
       const raw = await fetch(`${url}/info/refs?service=git-upload-pack`);
       expect(raw.status).toBe(401);
       expect(raw.headers.get('www-authenticate')).toMatch(/^Basic /);
@@ -422,6 +430,10 @@ describe('clone URLs behind a proxy', () => {
             : `https://git.example.org/swarm/git/${repo.id}.git`,
         );
       }
+      expect(serverConfigFromEnv({ GITSWARM_PUBLIC_URL: 'https://git.example.org' }).app?.publicUrl).toBe(
+        'https://git.example.org',
+      );
+      expect(serverConfigFromEnv({}).app?.publicUrl).toBeUndefined();
       expect(() => normalizePublicUrl('ftp://x')).toThrow(/public URL/);
       expect(() => normalizePublicUrl('https://u:p@x')).toThrow(/public URL/);
       expect(() => normalizePublicUrl('not a url')).toThrow(/not a URL/);

@@ -136,6 +136,25 @@ for (const dialect of DIALECTS) {
       expect(existsSync(join(hosted.git.dir, '.git', 'PWNED'))).toBe(true);
     });
 
+    it('limits: a command past its time limit is killed with its process tree, and the run is red', async () => {
+      const { app, hosted } = await setUp(
+        {},
+        { stabilize_command: 'sleep 30 & sleep 30', stabilize_timeout_seconds: 1 },
+      );
+      await mergeWork(app, hosted, hosted.owner, { 'a.txt': 'fine\n' });
+      const started = Date.now();
+      const run = await waitForRun(
+        app,
+        hosted.owner,
+        hosted.repo.id,
+        (await startRun(app, hosted.owner, hosted.repo.id)).run.id,
+      );
+      expect(run.status).toBe('red');
+      expect(run.log_tail).toContain('timed out after 1 s (process tree killed)');
+      // Three runs of one second (the head, its retry, the baseline), not of thirty.
+      expect(Date.now() - started).toBeLessThan(25_000);
+    });
+
     it('without a working bubblewrap the server refuses runs (sandbox_unavailable) and queues nothing', async () => {
       const { app, hosted } = await setUp({ stabilizeRuns: { searchPath: '/nonexistent-gitswarm-bin' } }, {});
       const refused = await startRun(app, hosted.owner, hosted.repo.id);

@@ -208,9 +208,24 @@ for (const dialect of DIALECTS) {
       const notHeld = await startRun(app, hosted.owner, modeB.body.repo.id);
       expect(notHeld.status).toBe(400);
       expect(notHeld.body.error.code).toBe('invalid_input');
-      // The Mode B report still works there.
-      const runs = await app.deps.store.db.selectFrom('gitswarm_stabilize_runs').select('id').execute();
-      expect(runs.filter((r) => r.id)).toHaveLength(0);
+      // Nothing was queued by any refusal.
+      expect(
+        await app.deps.store.db.selectFrom('gitswarm_stabilize_runs').select('id').execute(),
+      ).toHaveLength(0);
+      // Half a Mode B report is neither a report nor a start.
+      const half = await callApi(app, hosted.owner, {
+        method: 'POST',
+        url: `/repos/${repo.id}/stabilize`,
+        payload: { buffer_commit: 'a'.repeat(40) },
+      });
+      expect(half.status).toBe(400);
+      expect(half.body.error.code).toBe('invalid_input');
+      const forcedReport = await callApi(app, hosted.owner, {
+        method: 'POST',
+        url: `/repos/${modeB.body.repo.id}/promote`,
+        payload: { to_commit: 'a'.repeat(40), force: true },
+      });
+      expect(forcedReport.status).toBe(400);
       const unknown = await callApi(app, hosted.owner, {
         method: 'GET',
         url: `/repos/${repo.id}/stabilize/runs/00000000-0000-4000-8000-000000000000`,

@@ -5,7 +5,6 @@
  */
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { afterServerRefsMoved } from '../../hosting/refs-moved.js';
 import { type StabilizeRunner, startStabilizeRunner } from '../../hosting/stabilize-jobs.js';
 
 declare module 'fastify' {
@@ -25,7 +24,6 @@ async function stabilizeRunnerPlugin(app: FastifyInstance): Promise<void> {
       ...app.hosting.stabilizeRuns,
       instanceId: app.hosting.instanceId,
       allowUnsandboxed: app.hosting.allowUnsandboxed,
-      afterRefsMoved: afterServerRefsMoved,
       onError: (error) => app.log.warn({ err: error }, 'stabilization runner'),
     });
   });

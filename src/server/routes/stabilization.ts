@@ -19,7 +19,6 @@ import { getReportedBufferHead, setBufferHead } from '../../core/reported-buffer
 import { getRepo } from '../../core/repos.js';
 import { listStabilizations } from '../../core/stabilization.js';
 import { GitSwarmError } from '../../errors.js';
-import { afterServerRefsMoved } from '../../hosting/refs-moved.js';
 import { enqueueStabilizeRun, getStabilizeRun } from '../../hosting/stabilize-jobs.js';
 import type { Repo, StabilizeRun } from '../../store/index.js';
 import { actingAgent } from '../plugins/auth.js';
@@ -349,9 +348,8 @@ export async function stabilizationRoutes(app: App): Promise<void> {
           );
         }
         const force = body.force === true;
-        const result = await promoteBuffer(deps, { repo, actor, trigger: 'manual', force });
-        if (result.promoted) await afterServerRefsMoved(deps, repo, 'promote');
-        return result;
+        // The promotion's buffer.promoted event is what pushes main to the upstream (remote_url).
+        return promoteBuffer(deps, { repo, actor, trigger: 'manual', force });
       }
       const toCommit = body.to_commit;
       if (toCommit === undefined || body.force !== undefined) {
