@@ -6,10 +6,11 @@
 import type { AgentView } from '../../cli/agent.js';
 import { writeConfigFile } from '../../cli/config-file.js';
 import type { CommandDeps, RemoteDeps } from '../../cli/context.js';
-import { GitSwarmError } from '../../errors.js';
+import { GitSwarmError, isGitSwarmError } from '../../errors.js';
 import type { GitSwarmClient } from '../client.js';
 import { createServerRepo } from '../connect.js';
 import { assertCredentialsOutside, findStoredKey, saveStoredKey } from '../credentials.js';
+import { claimServerRepo } from '../repo-claim.js';
 
 /** An agent as the server's API shows it. */
 export interface ServerAgent {
@@ -77,9 +78,24 @@ async function ensureServerRepo(
   if (remote.connection.repoId) return { id: remote.connection.repoId, created: false };
   const server = ctx.config.server;
   if (!server) return { created: false };
-  const repo = await createServerRepo(client, ctx.repo);
+  // Under the remote's claim: two clones registering at once create one repository (repo-claim.ts).
+  const repo = await claimServerRepo({
+    root: ctx.root,
+    remote: server.remote,
+    serverUrl: server.url,
+    create: async () => (await createServerRepo(client, ctx.repo)).id,
+    exists: async (id) => {
+      try {
+        await client.get(`/repos/${encodeURIComponent(id)}`);
+        return true;
+      } catch (error) {
+        if (isGitSwarmError(error, 'repo_not_found') || isGitSwarmError(error, 'not_found')) return false;
+        throw error;
+      }
+    },
+  });
   writeConfigFile(ctx.root, { ...ctx.config, server: { ...server, repo_id: repo.id } });
-  return { id: repo.id, created: true };
+  return repo;
 }
 
 export interface RemoteRegisterResult {

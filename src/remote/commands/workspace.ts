@@ -129,10 +129,16 @@ export function runCommitRemote(opts: { message: string }, deps: Connected) {
  * What the cascade of a connected command needs: the stream modules' context, the clone's
  * operation log, and the server as each agent whose key is saved on this machine.
  */
-export function cascadeDepsOf(deps: Connected): RemoteCascadeDeps {
+export function cascadeDepsOf(deps: Connected, options: { cached?: boolean } = {}): RemoteCascadeDeps {
   const { remote, ctx } = deps;
+  const streams = streamsOf(deps);
   return {
-    ...streamsOf(deps),
+    ...streams,
+    // After a merge the server has just answered: read it, not through the cache (a read cached
+    // here would answer later offline commands with a list that lacks streams made since).
+    ...(options.cached === false
+      ? { server: { ...streams.server, get: <T>(path: string) => remote.client.get<T>(path) } }
+      : {}),
     oplog: new OpLog(deps.core.store, ctx.repo.id, deps.core.clock),
     serverAs: (agentName) => {
       const saved = findStoredKey(deps.io.env, remote.connection.url, agentName);
@@ -158,6 +164,10 @@ export async function cascadeAfterMerge<T extends ConnectedMergeResult>(
   if (merged.offline || merged.queued) return merged;
   return {
     ...merged,
-    cascade: await cascadeLocalDependents(cascadeDepsOf(deps), stream, merged.merge_commit),
+    cascade: await cascadeLocalDependents(
+      cascadeDepsOf(deps, { cached: false }),
+      stream,
+      merged.merge_commit,
+    ),
   };
 }
