@@ -28,7 +28,7 @@ for (const dialect of DIALECTS) {
     const cleanups: (() => Promise<void> | void)[] = [];
     afterEach(async () => {
       for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-    });
+    }, 120_000);
 
     async function setUp(settings: Record<string, unknown> = {}, instanceId = 'instance-a') {
       const t: TestApp = await startTestApp(dialect, {
@@ -106,7 +106,7 @@ for (const dialect of DIALECTS) {
         .executeTakeFirstOrThrow();
       expect(row).toMatchObject({ lease_owner: null, lease_until: null });
       expect(row.finished_at).not.toBeNull();
-    });
+    }, 120_000);
 
     it('a run started too often ends as error instead of running again', async () => {
       const t = await setUp();
@@ -124,7 +124,7 @@ for (const dialect of DIALECTS) {
         .where('repo_id', '=', t.repo.id)
         .execute();
       expect(history).toHaveLength(0);
-    });
+    }, 120_000);
 
     it('a server shutting down mid-run puts the run back in the queue; another instance finishes it', async () => {
       const t = await setUp({ stabilize_command: `sleep 3; ${CHECK_COMMAND}` });
@@ -154,7 +154,7 @@ for (const dialect of DIALECTS) {
       const run = await waitForRun(b, hosted.owner, repo.id, started.run.id);
       expect(run).toMatchObject({ status: 'green', attempts: 1 });
       expect(run.log_tail).toContain('started by instance-b');
-    });
+    }, 120_000);
 
     it('two instances: concurrent requests make one run, executed once though it outlasts the lease', async () => {
       const t = await setUp({ stabilize_command: `sleep 2.5; ${CHECK_COMMAND}` });
@@ -179,7 +179,7 @@ for (const dialect of DIALECTS) {
         .where('repo_id', '=', repo.id)
         .execute();
       expect(green).toHaveLength(1);
-    });
+    }, 120_000);
 
     it('progress reaches WebSocket subscribers as stabilize.progress events, through to the verdict', async () => {
       const { app, hosted, repo } = await setUp();
@@ -210,6 +210,6 @@ for (const dialect of DIALECTS) {
         tag: run.tag,
         buffer_commit: run.buffer_commit,
       });
-    });
+    }, 120_000);
   });
 }

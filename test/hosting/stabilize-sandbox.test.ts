@@ -75,7 +75,7 @@ for (const dialect of DIALECTS) {
     const cleanups: (() => Promise<void> | void)[] = [];
     afterEach(async () => {
       for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-    });
+    }, 120_000);
 
     async function setUp(hosting: Record<string, unknown>, settings: Record<string, unknown>) {
       const t: TestApp = await startTestApp(dialect, {
@@ -124,7 +124,7 @@ for (const dialect of DIALECTS) {
         0,
       );
       expect(await hosted.git.rev('main')).not.toBe(bufferHead);
-    });
+    }, 120_000);
 
     it('--allow-unsandboxed lets the repository run without a sandbox (and then nothing is blocked)', async () => {
       const { run, net, hosted } = await attack({ allowUnsandboxed: true });
@@ -134,7 +134,7 @@ for (const dialect of DIALECTS) {
       expect(run.log_tail).toContain('GIT_FILE_WRITTEN');
       expect(net.connections()).toBe(1);
       expect(existsSync(join(hosted.git.dir, '.git', 'PWNED'))).toBe(true);
-    });
+    }, 120_000);
 
     it('limits: a command past its time limit is killed with its process tree, and the run is red', async () => {
       const { app, hosted } = await setUp(
@@ -153,7 +153,7 @@ for (const dialect of DIALECTS) {
       expect(run.log_tail).toContain('timed out after 1 s (process tree killed)');
       // Three runs of one second (the head, its retry, the baseline), not of thirty.
       expect(Date.now() - started).toBeLessThan(25_000);
-    });
+    }, 120_000);
 
     it('without a working bubblewrap the server refuses runs (sandbox_unavailable) and queues nothing', async () => {
       const { app, hosted } = await setUp({ stabilizeRuns: { searchPath: '/nonexistent-gitswarm-bin' } }, {});
@@ -167,6 +167,6 @@ for (const dialect of DIALECTS) {
         .where('repo_id', '=', hosted.repo.id)
         .execute();
       expect(rows).toHaveLength(0);
-    });
+    }, 120_000);
   });
 }

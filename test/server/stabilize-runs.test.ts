@@ -24,7 +24,7 @@ for (const dialect of DIALECTS) {
     afterEach(async () => {
       for (const t of apps.splice(0)) await t.close();
       for (const hosted of repos.splice(0)) hosted.git.cleanup();
-    });
+    }, 120_000);
 
     async function setUp(settings: Record<string, unknown> = {}) {
       const t = await startTestApp(dialect, { hosting: { stabilizeRuns: TEST_RUN_TIMING } });
@@ -78,7 +78,7 @@ for (const dialect of DIALECTS) {
       expect(next.status).toBe(202);
       expect(next.run.id).not.toBe(run.id);
       expect((await waitForRun(app, alice, repo.id, next.run.id)).status).toBe('green');
-    });
+    }, 120_000);
 
     it('red: bisection finds the culprit among several merges, reverts it and files a critical task for its author', async () => {
       const { app, hosted, repo, git, alice, bob, carol } = await setUp();
@@ -114,7 +114,7 @@ for (const dialect of DIALECTS) {
         status: 'green',
         buffer_commit: head,
       });
-    });
+    }, 120_000);
 
     it('one run per repository: concurrent requests get the same run; 200 for the one already there', async () => {
       const { app, hosted, repo, alice, bob } = await setUp({
@@ -138,7 +138,7 @@ for (const dialect of DIALECTS) {
       expect(rows).toHaveLength(1);
       const run = await waitForRun(app, alice, repo.id, [...ids][0] as string);
       expect(run.status).toBe('green');
-    });
+    }, 120_000);
 
     it('promote: refused before a green run (not_green), then fast-forwards main to the green commit', async () => {
       const { app, hosted, repo, git, alice } = await setUp();
@@ -186,7 +186,7 @@ for (const dialect of DIALECTS) {
       expect(again.body).toEqual({ promoted: false, from_commit: bufferHead, to_commit: bufferHead });
       const history = await callApi(app, alice, { method: 'GET', url: `/repos/${repo.id}/promote/history` });
       expect(history.body.promotions[0]).toMatchObject({ to_commit: bufferHead, triggered_by: 'manual' });
-    });
+    }, 120_000);
 
     it('refusals: no write access (403), no stabilize command (409), a repository the server does not hold (400)', async () => {
       const { app, hosted, repo } = await setUp({ is_private: true });
@@ -231,6 +231,6 @@ for (const dialect of DIALECTS) {
         url: `/repos/${repo.id}/stabilize/runs/00000000-0000-4000-8000-000000000000`,
       });
       expect(unknown.status).toBe(404);
-    });
+    }, 120_000);
   });
 }
