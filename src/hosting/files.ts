@@ -115,7 +115,7 @@ export function serialiseWorktreeWrite<T>(root: string, work: () => Promise<T>):
   return run;
 }
 
-function notFound(path: string): GitSwarmError {
+export function notFound(path: string): GitSwarmError {
   return new GitSwarmError('not_found', `No file ${path} in the stream's worktree.`, {
     hint: 'List the files with GET /streams/:id/tree.',
     details: { path },

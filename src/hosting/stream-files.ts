@@ -3,7 +3,7 @@
  * order. The HTTP routes (src/server/routes/files.ts) and any other front end call these.
  *
  * - Reads (file, tree, status) need read access to the repository, checked by the caller; they
- *   use the worktree as it is and create it (from the stream's branch) when it does not exist yet.
+ *   use the worktree as it is, or the branch head when it has none: a read never creates one.
  * - Writes (write, delete, patch) need the stream's author with write access, or maintain access
  *   (`requireStreamWrite`, src/core/access.ts), on a stream that still takes work. They run one at a
  *   time per worktree: an in-process queue, then the repository's lock (cross-process on
@@ -14,8 +14,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireStreamWrite } from '../core/access.js';
 import type { CoreDeps } from '../core/deps.js';
+import { repoRoot } from '../core/workspace-paths.js';
 import { GitSwarmError } from '../errors.js';
 import { type Agent, type Repo, type Stream, withRepoLock } from '../store/index.js';
+import { listBranchTree, readBranchFile } from './branch-files.js';
 import { type HostingConfig, hostedWorktreeDir } from './config.js';
 import {
   type ApplyPatchResult,
@@ -52,16 +54,11 @@ export function assertServerGit(repo: Repo): void {
   );
 }
 
-/** The stream's worktree for a read: the one that exists, else a new one from its branch. */
-async function worktreeForRead(
-  deps: CoreDeps,
-  hosting: HostingConfig,
-  target: StreamFilesTarget,
-): Promise<string> {
+/** The stream's worktree for a read, or null when it has none (then its branch head is read). */
+function worktreeForRead(hosting: HostingConfig, target: StreamFilesTarget): string | null {
   assertServerGit(target.repo);
   const path = hostedWorktreeDir(hosting, target.repo.id, target.stream.id);
-  if (existsSync(join(path, '.git'))) return path;
-  return streamWorktree(deps, hosting, target.repo, target.stream);
+  return existsSync(join(path, '.git')) ? path : null;
 }
 
 /** Runs a write on the stream's worktree: checked, queued, under the repository's lock. */
@@ -87,8 +84,11 @@ export async function readStreamFile(
   hosting: HostingConfig,
   input: StreamFilesTarget & { path: string },
 ): Promise<FileContent> {
-  const dir = await worktreeForRead(deps, hosting, input);
-  return readWorktreeFile(dir, input.path, { maxBytes: hosting.maxFileBytes });
+  const dir = worktreeForRead(hosting, input);
+  const options = { maxBytes: hosting.maxFileBytes };
+  return dir
+    ? readWorktreeFile(dir, input.path, options)
+    : readBranchFile(repoRoot(input.repo), input.stream.branch, input.path, options);
 }
 
 export async function listStreamTree(
@@ -96,8 +96,11 @@ export async function listStreamTree(
   hosting: HostingConfig,
   input: StreamFilesTarget & { path?: string; recursive?: boolean },
 ): Promise<TreeEntry[]> {
-  const dir = await worktreeForRead(deps, hosting, input);
-  return listWorktreeTree(dir, input.path ?? '', { recursive: input.recursive });
+  const dir = worktreeForRead(hosting, input);
+  const options = { recursive: input.recursive };
+  return dir
+    ? listWorktreeTree(dir, input.path ?? '', options)
+    : listBranchTree(repoRoot(input.repo), input.stream.branch, input.path ?? '', options);
 }
 
 export async function streamStatus(
@@ -105,7 +108,9 @@ export async function streamStatus(
   hosting: HostingConfig,
   input: StreamFilesTarget,
 ): Promise<StatusChange[]> {
-  return worktreeStatus(await worktreeForRead(deps, hosting, input));
+  const dir = worktreeForRead(hosting, input);
+  // Without a worktree nothing is uncommitted.
+  return dir ? worktreeStatus(dir) : [];
 }
 
 export function writeStreamFile(

@@ -7,8 +7,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getRepo } from '../../src/core/repos.js';
 import { gitOut } from '../../src/engine/git.js';
 import { hostedWorktreeDir } from '../../src/hosting/config.js';
+import { releaseStreamWorktree } from '../../src/hosting/stream-worktrees.js';
 import { fsckClean, snapshotTree } from '../helpers/files-fixture.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import {
@@ -558,6 +560,35 @@ for (const dialect of DIALECTS) {
         expect(same.filter((r) => r.status === 201)).toHaveLength(1);
         await fsckClean(repo.dir);
       });
+    });
+
+    it('reads a stream whose worktree is gone from its branch head, and creates none (anyone may read)', async () => {
+      const fresh = await createHostedStream(t, repo, other);
+      const freshDir = hostedWorktreeDir(t.app.hosting, repo.id, fresh.id);
+      // As after a merge, or when the pool reclaimed it.
+      await releaseStreamWorktree(t.app.hosting, await getRepo(t.app.deps.store.db, repo.id), fresh.id);
+      expect(existsSync(freshDir)).toBe(false);
+      const read = await rawRequest(t, { method: 'GET', path: `/streams/${fresh.id}/files/lines.txt` });
+      expect(read.status).toBe(200);
+      expect(read.body.toString('utf8')).toBe('one\ntwo\nthree\nfour\nfive\n');
+      const blob = (await gitOut(['rev-parse', `${fresh.branch}:lines.txt`], { cwd: repo.dir })).trim();
+      expect(read.headers.etag).toBe(`"${blob}"`);
+      const tree = await callApi(t.app, null, { method: 'GET', url: `/streams/${fresh.id}/tree` });
+      expect(tree.status).toBe(200);
+      expect(tree.body.entries).toEqual([
+        { path: 'README.md', type: 'file', size: 6, blob: expect.stringMatching(/^[0-9a-f]{40}$/) },
+        { path: 'lines.txt', type: 'file', size: 24, blob },
+      ]);
+      const status = await callApi(t.app, null, { method: 'GET', url: `/streams/${fresh.id}/status` });
+      expect(status.body).toEqual({ changes: [] });
+      expect(
+        (await rawRequest(t, { method: 'GET', path: `/streams/${fresh.id}/files/missing.txt` })).status,
+      ).toBe(404);
+      expect(
+        (await callApi(t.app, null, { method: 'GET', url: `/streams/${fresh.id}/tree?path=lines.txt` }))
+          .status,
+      ).toBe(400);
+      expect(existsSync(freshDir)).toBe(false);
     });
   });
 }
