@@ -19,15 +19,11 @@ import { assertWorktreeRoom, releaseStreamWorktree, streamWorktree } from './str
 
 /** `invalid_state` unless the server holds the repository's git. */
 export function assertServerGit(repo: Repo): void {
-  if (!repo.server_git || !repo.path) {
-    throw new GitSwarmError(
-      'invalid_state',
-      `The server holds no git for repository ${repo.name} (Mode B).`,
-      {
-        hint: 'Work in your clone and report to the server (Mode B), or create a repository with server_git: true.',
-      },
-    );
-  }
+  if (repo.server_git && repo.path) return;
+  throw new GitSwarmError('invalid_state', `The server holds no git for repository ${repo.name} (Mode B).`, {
+    hint: 'Work in your own clone and report to the server (Mode B), or create a repository with server_git: true.',
+    details: { repo_id: repo.id, server_git: false },
+  });
 }
 
 export interface CreateHostedStreamInput {

@@ -15,7 +15,6 @@ import { join } from 'node:path';
 import { requireStreamWrite } from '../core/access.js';
 import type { CoreDeps } from '../core/deps.js';
 import { repoRoot } from '../core/workspace-paths.js';
-import { GitSwarmError } from '../errors.js';
 import { type Agent, type Repo, type Stream, withRepoLock } from '../store/index.js';
 import { listBranchTree, readBranchFile } from './branch-files.js';
 import { type HostingConfig, hostedWorktreeDir } from './config.js';
@@ -34,24 +33,12 @@ import {
   worktreeStatus,
   writeWorktreeFile,
 } from './files.js';
+import { assertServerGit } from './hosted-streams.js';
 import { streamWorktree } from './stream-worktrees.js';
 
 export interface StreamFilesTarget {
   repo: Repo;
   stream: Stream;
-}
-
-/** Throws unless the server holds the repository's git (Mode C). */
-export function assertServerGit(repo: Repo): void {
-  if (repo.server_git) return;
-  throw new GitSwarmError(
-    'invalid_state',
-    `The server holds no git for repository ${repo.name} (Mode B): it has no files to serve.`,
-    {
-      hint: 'Read and write files in your own clone (Mode B), or create a repository with server_git: true.',
-      details: { repo_id: repo.id, server_git: false },
-    },
-  );
 }
 
 /** The stream's worktree for a read, or null when it has none (then its branch head is read). */
@@ -80,7 +67,6 @@ function withStreamWrite<T>(
 }
 
 export async function readStreamFile(
-  deps: CoreDeps,
   hosting: HostingConfig,
   input: StreamFilesTarget & { path: string },
 ): Promise<FileContent> {
@@ -92,7 +78,6 @@ export async function readStreamFile(
 }
 
 export async function listStreamTree(
-  deps: CoreDeps,
   hosting: HostingConfig,
   input: StreamFilesTarget & { path?: string; recursive?: boolean },
 ): Promise<TreeEntry[]> {
@@ -104,7 +89,6 @@ export async function listStreamTree(
 }
 
 export async function streamStatus(
-  deps: CoreDeps,
   hosting: HostingConfig,
   input: StreamFilesTarget,
 ): Promise<StatusChange[]> {

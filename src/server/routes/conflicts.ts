@@ -13,9 +13,8 @@ import type { CoreDeps } from '../../core/deps.js';
 import { getRepo } from '../../core/repos.js';
 import { fileConflictTask, readStreamConflicts, updateStreamFromBase } from '../../core/stream-conflicts.js';
 import { getStreamById } from '../../core/streams.js';
-import { GitSwarmError } from '../../errors.js';
+import { assertServerGit } from '../../hosting/hosted-streams.js';
 import { streamWorktree } from '../../hosting/stream-worktrees.js';
-import type { Repo } from '../../store/index.js';
 import { actingAgent } from '../plugins/auth.js';
 import { readableRepo } from '../route-helpers.js';
 import { Closed, errorResponses, IdParams, Nullable, Timestamp } from '../schemas.js';
@@ -96,15 +95,6 @@ const ConflictTaskBody = Closed({
   ),
 });
 
-/** Throws 409 `invalid_state` unless the server holds the repository's git. */
-function requireServerGit(repo: Repo): void {
-  if (repo.server_git) return;
-  throw new GitSwarmError('invalid_state', `The server holds no git for repository ${repo.name} (Mode B).`, {
-    hint: 'Resolve conflicts in your own clone (Mode B), or create the repository with server_git: true.',
-    details: { repo_id: repo.id },
-  });
-}
-
 export async function conflictRoutes(app: App): Promise<void> {
   const deps: CoreDeps = app.deps;
 
@@ -124,7 +114,7 @@ export async function conflictRoutes(app: App): Promise<void> {
     async (request) => {
       const stream = await getStreamById(deps.store.db, request.params.id);
       const repo = await readableRepo(deps, request, stream.repo_id);
-      requireServerGit(repo);
+      assertServerGit(repo);
       return readStreamConflicts(deps, { repo, stream });
     },
   );
@@ -149,7 +139,7 @@ export async function conflictRoutes(app: App): Promise<void> {
       const actor = actingAgent(request);
       const found = await getStreamById(deps.store.db, request.params.id);
       const repo = await getRepo(deps.store.db, found.repo_id);
-      requireServerGit(repo);
+      assertServerGit(repo);
       // Refuse before a worktree is made for someone who may not use it.
       await requireStreamWrite(deps, deps.store.db, repo, found, actor);
       const worktree = await streamWorktree(deps, app.hosting, repo, found);
@@ -180,7 +170,7 @@ export async function conflictRoutes(app: App): Promise<void> {
       const actor = actingAgent(request);
       const stream = await getStreamById(deps.store.db, request.params.id);
       const repo = await getRepo(deps.store.db, stream.repo_id);
-      requireServerGit(repo);
+      assertServerGit(repo);
       const body = request.body ?? {};
       const result = await fileConflictTask(deps, {
         repo,

@@ -166,7 +166,7 @@ export async function fileRoutes(app: App): Promise<void> {
     },
     async (request: FastifyRequest<{ Params: FileParamsT }>, reply: FastifyReply) => {
       const target = await loadReadable(request, request.params.id);
-      const file = await readStreamFile(deps, hosting, { ...target, path: request.params['*'] });
+      const file = await readStreamFile(hosting, { ...target, path: request.params['*'] });
       reply.header('etag', etag(file.blob));
       reply.header('x-gitswarm-file-type', file.type);
       reply.header('x-content-type-options', 'nosniff');
@@ -283,7 +283,7 @@ export async function fileRoutes(app: App): Promise<void> {
     async (request) => {
       const target = await loadReadable(request, request.params.id);
       const path = request.query.path ?? '';
-      const entries = await listStreamTree(deps, hosting, {
+      const entries = await listStreamTree(hosting, {
         ...target,
         path,
         recursive: request.query.recursive === true,
@@ -316,7 +316,7 @@ export async function fileRoutes(app: App): Promise<void> {
     },
     async (request) => {
       const target = await loadReadable(request, request.params.id);
-      return { changes: await streamStatus(deps, hosting, target) };
+      return { changes: await streamStatus(hosting, target) };
     },
   );
 
