@@ -49,7 +49,7 @@ for (const dialect of DIALECTS) {
         payload: { agent_id: reviewer.id },
       });
       expect(added.status).toBe(201);
-    }, 60_000);
+    }, 180_000);
 
     afterAll(async () => {
       await Promise.all(clients.map((c) => c.close().catch(() => {})));
