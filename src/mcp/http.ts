@@ -5,18 +5,30 @@
  * session checks read access at every call, as the routes do). Only tools marked `server` (those
  * that need no clone) are offered: a Mode B repository's git lives in its clones.
  */
-import type { CommandDeps } from '../cli/context.js';
 import type { CliIO } from '../cli/io.js';
 import { getRepoForAction } from '../core/access.js';
 import type { CoreDeps } from '../core/deps.js';
 import { getRepo } from '../core/repos.js';
 import { GitSwarmError } from '../errors.js';
+import type { HostingConfig } from '../hosting/config.js';
 import type { Agent, Repo } from '../store/index.js';
+import { HOSTED_TOOLS, type HostedDeps } from './hosted-tools.js';
 import type { McpBackend } from './server.js';
-import { TOOLS } from './tools.js';
+import { TOOLS, type ToolSpec } from './tools.js';
 
-/** The tools `/mcp` offers. */
+/** The tools `/mcp` offers on a repository whose git lives in its clones (Mode B). */
 export const SERVER_TOOLS = TOOLS.filter((tool) => tool.server);
+
+/** The tools `/mcp` offers on a repository the server holds (Mode C): governance, git and files. */
+export const SERVER_GIT_TOOLS: readonly ToolSpec[] = [
+  ...SERVER_TOOLS.filter((tool) => !HOSTED_TOOLS.some((h) => h.name === tool.name)),
+  ...HOSTED_TOOLS,
+];
+
+/** The tools of a session on `repo`. */
+export function toolsFor(repo: Repo): readonly ToolSpec[] {
+  return repo.server_git ? SERVER_GIT_TOOLS : SERVER_TOOLS;
+}
 
 /**
  * The repository a session acts on: `?repo=` (id or name) when given, else the only repository
@@ -53,7 +65,13 @@ export async function resolveSessionRepo(
 }
 
 /** A backend acting as `agent` on the repository `repoId` of the server whose core is `core`. */
-export function httpBackend(core: CoreDeps, agent: Agent, repoId: string, signal: AbortSignal): McpBackend {
+export function httpBackend(
+  core: CoreDeps,
+  hosting: HostingConfig,
+  agent: Agent,
+  repoId: string,
+  signal: AbortSignal,
+): McpBackend {
   return {
     agent: { id: agent.id, name: agent.name },
     async withDeps(sinks, fn) {
@@ -69,10 +87,12 @@ export function httpBackend(core: CoreDeps, agent: Agent, repoId: string, signal
         signal,
       };
       // No clone on the server: root '' tells status to use the buffer head clients reported.
-      const deps: CommandDeps = {
+      const deps: HostedDeps = {
         io,
         core,
         ctx: { root: '', commonDir: '', config: { repo_id: repo.id }, repo, agentRef: agent.id },
+        agent,
+        hosting,
       };
       return fn(deps);
     },

@@ -75,7 +75,7 @@ export function registerResources(
       mimeType: 'application/json',
     },
     async (uri) => {
-      watcher.start();
+      await watcher.start();
       return json(uri.href, await read('status'));
     },
   );
@@ -88,7 +88,7 @@ export function registerResources(
       mimeType: 'application/json',
     },
     async (uri) => {
-      watcher.start();
+      await watcher.start();
       return json(uri.href, await read('activity', { limit: 50 }));
     },
   );
@@ -96,7 +96,7 @@ export function registerResources(
     'stream',
     new ResourceTemplate('gitswarm://streams/{stream}', {
       list: async () => {
-        watcher.start();
+        await watcher.start();
         return {
           resources: (await liveStreams()).map((s) => ({
             uri: streamUri(s.id),
@@ -113,7 +113,7 @@ export function registerResources(
       mimeType: 'application/json',
     },
     async (uri, variables) => {
-      watcher.start();
+      await watcher.start();
       const ref = String(variables.stream);
       const consensus = await read<{ stream_id: string }>('consensus', { stream: ref });
       const reviews = await read<{ reviews: unknown[] }>('review_list', { stream: ref });
@@ -125,7 +125,7 @@ export function registerResources(
       'stream_diff',
       new ResourceTemplate('gitswarm://streams/{stream}/diff', {
         list: async () => {
-          watcher.start();
+          await watcher.start();
           return {
             resources: (await liveStreams()).map((s) => ({
               uri: streamDiffUri(s.id),
@@ -141,7 +141,7 @@ export function registerResources(
         mimeType: 'text/x-diff',
       },
       async (uri, variables) => {
-        watcher.start();
+        await watcher.start();
         const diff = await read<{ diff: string }>('diff', { stream: String(variables.stream) });
         return { contents: [{ uri: uri.href, mimeType: 'text/x-diff', text: diff.diff }] };
       },
@@ -150,7 +150,7 @@ export function registerResources(
 
   mcp.server.setRequestHandler(SubscribeRequestSchema, async (request) => {
     subscriptions.add(request.params.uri);
-    watcher.start();
+    await watcher.start();
     return {};
   });
   mcp.server.setRequestHandler(UnsubscribeRequestSchema, async (request) => {
@@ -164,6 +164,7 @@ export function registerResources(
     let timer: NodeJS.Timeout | undefined;
     let started = false;
     let stopped = false;
+    let first: Promise<void> | undefined;
     let seen: Set<string> | undefined;
     let listed: string | undefined;
     let pending: Promise<void> | undefined;
@@ -237,14 +238,16 @@ export function registerResources(
     };
 
     return {
-      start() {
-        if (started || stopped) return;
+      /** Starts watching; resolves once the baseline is taken (changes after it are notified). */
+      start(): Promise<void> {
+        if (started || stopped) return first ?? Promise.resolve();
         started = true;
-        void check();
+        first = check();
         if (options.pollMs > 0) {
           timer = setInterval(() => void check(), options.pollMs);
           timer.unref();
         }
+        return first;
       },
       check,
       changed() {

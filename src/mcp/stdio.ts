@@ -35,34 +35,44 @@ function callIO(io: CliIO, sinks: CallSinks): CliIO {
  * (else GITSWARM_AGENT, else the worktree owner). Checks both once at start-up so a wrong name
  * fails before the client connects.
  */
-export async function openStdioBackend(io: CliIO, options: McpStdioOptions): Promise<McpBackend> {
-  const open = (sinks: CallSinks) =>
-    openRepoContext({
-      io: callIO(io, sinks),
-      as: options.as,
-      server: options.server,
-      apiKey: options.apiKey,
-    });
-  const first = await open({ progress: () => {} });
+export async function openStdioBackend(io: CliIO, options: McpStdioOptions): Promise<StdioBackend> {
+  // One context for the server's life (the store stays open, as in a long-lived agent process);
+  // each call gets its own io and the repository row as it is now (settings change meanwhile).
+  const context = await openRepoContext({
+    io: callIO(io, { progress: () => {} }),
+    as: options.as,
+    server: options.server,
+    apiKey: options.apiKey,
+  });
   let agent: { id: string; name: string };
   try {
-    agent = await identify(first);
-  } finally {
-    await first.close();
+    agent = await identify(context);
+  } catch (error) {
+    await context.close();
+    throw error;
   }
   return {
     agent,
     async withDeps(sinks, fn) {
-      const context = await open(sinks);
-      try {
-        const { runHousekeeping } = await import('../cli/housekeeping.js');
-        await runHousekeeping(context);
-        return await fn(context);
-      } finally {
-        await context.close();
-      }
+      const { getRepo } = await import('../core/repos.js');
+      const repo = await getRepo(context.core.store.db, context.ctx.repo.id);
+      const deps: CommandDeps = {
+        io: callIO(io, sinks),
+        core: context.core,
+        ctx: { ...context.ctx, repo },
+        ...(context.remote ? { remote: context.remote } : {}),
+      };
+      const { runHousekeeping } = await import('../cli/housekeeping.js');
+      await runHousekeeping(deps);
+      return fn(deps);
     },
+    close: () => context.close(),
   };
+}
+
+/** A stdio backend holds the repository's store open until closed. */
+export interface StdioBackend extends McpBackend {
+  close(): Promise<void>;
 }
 
 /** Who the server acts as: the local agent, or (connected) the one the server knows by the key. */
@@ -98,4 +108,5 @@ export async function runMcpStdio(io: CliIO, options: McpStdioOptions): Promise<
   io.stderr.write(`gitswarm mcp: serving agent ${backend.agent.name} on stdio\n`);
   await closed;
   await server.close();
+  await backend.close();
 }

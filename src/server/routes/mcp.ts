@@ -17,7 +17,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GitSwarmError } from '../../errors.js';
-import { httpBackend, resolveSessionRepo, SERVER_TOOLS } from '../../mcp/http.js';
+import { httpBackend, resolveSessionRepo, toolsFor } from '../../mcp/http.js';
 import { createMcpServer, type GitSwarmMcpServer } from '../../mcp/server.js';
 import { actingAgent } from '../plugins/auth.js';
 import type { App } from '../types.js';
@@ -81,8 +81,8 @@ export async function mcpRoutes(app: App, options: McpRouteOptions): Promise<voi
     const agent = actingAgent(request);
     const ref = (request.query as { repo?: string }).repo;
     const repo = await resolveSessionRepo(app.deps, agent, ref);
-    const backend = httpBackend(app.deps, agent, repo.id, controller.signal);
-    const server = createMcpServer(backend, { tools: SERVER_TOOLS, pollMs: options.pollMs ?? 1000 });
+    const backend = httpBackend(app.deps, app.hosting, agent, repo.id, controller.signal);
+    const server = createMcpServer(backend, { tools: toolsFor(repo), pollMs: options.pollMs ?? 1000 });
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       eventStore: new InMemoryEventStore(),
