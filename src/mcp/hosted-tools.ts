@@ -167,7 +167,7 @@ export const HOSTED_TOOLS: readonly ToolSpec[] = [
       const d = hosted(deps);
       const stream = await targetStream(d, args.stream);
       const { readStreamFile } = await import('../hosting/stream-files.js');
-      const file = await readStreamFile(d.core, d.hosting, {
+      const file = await readStreamFile(d.hosting, {
         repo: d.ctx.repo,
         stream,
         path: String(args.path),
@@ -248,7 +248,7 @@ export const HOSTED_TOOLS: readonly ToolSpec[] = [
       const d = hosted(deps);
       const stream = await targetStream(d, args.stream);
       const { listStreamTree } = await import('../hosting/stream-files.js');
-      const entries = await listStreamTree(d.core, d.hosting, {
+      const entries = await listStreamTree(d.hosting, {
         repo: d.ctx.repo,
         stream,
         ...(typeof args.path === 'string' && args.path !== '' ? { path: args.path } : {}),
