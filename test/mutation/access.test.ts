@@ -7,15 +7,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   accessRank,
+  conflictTaskId,
   getRepoForAction,
   grantAccess,
   isAccessLevel,
   listAccessGrants,
   requireAction,
+  requireStreamWrite,
   resolveAccess,
   revokeAccess,
 } from '../../src/core/access.js';
 import { listActivity } from '../../src/core/activity.js';
+import { claimTask } from '../../src/core/task-claims.js';
+import { createTask } from '../../src/core/tasks.js';
 import type { GitSwarmError } from '../../src/errors.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 import { seedAgent, seedRepo, testDeps } from '../helpers/streams-fixture.js';
@@ -28,6 +32,14 @@ async function caught(promise: Promise<unknown>): Promise<GitSwarmError> {
   }
   throw new Error('expected a refusal');
 }
+
+describe('conflict task of a stream', () => {
+  it('is the string in metadata.conflict_task_id, and nothing else', () => {
+    expect(conflictTaskId({ metadata: { conflict_task_id: 't-1' } })).toBe('t-1');
+    expect(conflictTaskId({ metadata: { conflict_task_id: 7 } })).toBeNull();
+    expect(conflictTaskId({ metadata: {} })).toBeNull();
+  });
+});
 
 describe('access levels', () => {
   it('ranks none < read < write < maintain < admin; "none" is not a level one can grant', () => {
@@ -51,6 +63,127 @@ for (const dialect of DIALECTS) {
     });
     afterAll(async () => {
       await store.close();
+    });
+
+    it('writes a stream: its author with write, maintain+, or the active claimant of its conflict task', async () => {
+      const { repo, owner } = await seedRepo(deps, { agent_access: 'allowlist' });
+      const author = await seedAgent(deps, 'author');
+      const maintainer = await seedAgent(deps, 'maint');
+      const writer = await seedAgent(deps, 'writer');
+      const reader = await seedAgent(deps, 'reader');
+      const outsider = await seedAgent(deps, 'outsider');
+      for (const [agent, level] of [
+        [author, 'write'],
+        [maintainer, 'maintain'],
+        [writer, 'write'],
+        [reader, 'read'],
+      ] as const) {
+        await grantAccess(deps, store.db, { repo, actor: owner, agent, level });
+      }
+      const stream = { id: 'stream-1', agent_id: author.id, metadata: {} };
+      expect(await requireStreamWrite(deps, store.db, repo, stream, author)).toEqual({
+        level: 'write',
+        source: 'grant',
+      });
+      expect((await requireStreamWrite(deps, store.db, repo, stream, maintainer)).level).toBe('maintain');
+      expect((await requireStreamWrite(deps, store.db, repo, stream, owner)).level).toBe('admin');
+      const refused = await caught(requireStreamWrite(deps, store.db, repo, stream, writer));
+      expect(refused.code).toBe('forbidden');
+      expect(refused.message).toBe(
+        `Only the stream's author, an agent with maintain access changes stream stream-1; ${writer.name} has write access.`,
+      );
+      expect(refused.hint).toBe(
+        'Work in a stream of your own (POST /api/v1/repos/:id/streams), or ask its author.',
+      );
+      expect(refused.details).toEqual({ required: 'maintain', actual: 'write', stream_id: 'stream-1' });
+      expect(
+        (await caught(requireStreamWrite(deps, store.db, repo, stream, outsider))).details,
+      ).toMatchObject({
+        actual: 'read',
+      });
+      // An author who may only read does not write their own stream.
+      const readersStream = { ...stream, agent_id: reader.id };
+      expect((await caught(requireStreamWrite(deps, store.db, repo, readersStream, reader))).code).toBe(
+        'forbidden',
+      );
+
+      // A conflict task: its active claimant with write access may, nobody else.
+      const task = await createTask(deps, store.db, {
+        repo,
+        actor: maintainer,
+        title: 'Resolve the conflict',
+      });
+      const withTask = { ...stream, metadata: { conflict_task_id: task.id } };
+      const beforeClaim = await caught(requireStreamWrite(deps, store.db, repo, withTask, writer));
+      expect(beforeClaim.message).toBe(
+        `Only the stream's author, an agent with maintain access or the claimant of its conflict task changes stream stream-1; ${writer.name} has write access.`,
+      );
+      expect(beforeClaim.hint).toBe(`Claim its conflict task first: POST /api/v1/tasks/${task.id}/claim`);
+      expect(beforeClaim.details).toEqual({
+        required: 'maintain',
+        actual: 'write',
+        stream_id: 'stream-1',
+        conflict_task_id: task.id,
+      });
+      const claim = await claimTask(deps, store.db, { repo, agent: writer, taskRef: task.id });
+      expect((await requireStreamWrite(deps, store.db, repo, withTask, writer)).level).toBe('write');
+      // Not another agent, not a reader, not in another repository, not once the claim or task ends.
+      expect((await caught(requireStreamWrite(deps, store.db, repo, withTask, reader))).code).toBe(
+        'forbidden',
+      );
+      const other = await seedRepo(deps, { agent_access: 'public' });
+      expect(
+        (
+          await caught(
+            requireStreamWrite(deps, store.db, other.repo, { ...withTask, agent_id: owner.id }, writer),
+          )
+        ).code,
+      ).toBe('forbidden');
+      await store.db
+        .updateTable('gitswarm_tasks')
+        .set({ status: 'submitted' })
+        .where('id', '=', task.id)
+        .execute();
+      expect((await caught(requireStreamWrite(deps, store.db, repo, withTask, writer))).code).toBe(
+        'forbidden',
+      );
+      await store.db
+        .updateTable('gitswarm_tasks')
+        .set({ status: 'claimed' })
+        .where('id', '=', task.id)
+        .execute();
+      expect((await requireStreamWrite(deps, store.db, repo, withTask, writer)).level).toBe('write');
+      await store.db
+        .updateTable('gitswarm_task_claims')
+        .set({ status: 'abandoned' })
+        .where('id', '=', claim.id)
+        .execute();
+      expect((await caught(requireStreamWrite(deps, store.db, repo, withTask, writer))).code).toBe(
+        'forbidden',
+      );
+    });
+
+    it('an archived repository: writers get invalid_state, agents without access still forbidden', async () => {
+      const { repo, owner } = await seedRepo(deps, { is_private: true, agent_access: 'allowlist' });
+      const maintainer = await seedAgent(deps, 'maint');
+      const outsider = await seedAgent(deps, 'outsider');
+      await grantAccess(deps, store.db, { repo, actor: owner, agent: maintainer, level: 'maintain' });
+      await store.db
+        .updateTable('gitswarm_repos')
+        .set({ status: 'archived' })
+        .where('id', '=', repo.id)
+        .execute();
+      const archived = { ...repo, status: 'archived' };
+      const stream = { id: 's', agent_id: owner.id, metadata: {} };
+      expect((await caught(requireStreamWrite(deps, store.db, archived, stream, maintainer))).code).toBe(
+        'invalid_state',
+      );
+      expect((await caught(requireStreamWrite(deps, store.db, archived, stream, owner))).code).toBe(
+        'invalid_state',
+      );
+      expect((await caught(requireStreamWrite(deps, store.db, archived, stream, outsider))).code).toBe(
+        'forbidden',
+      );
     });
 
     it('each action needs exactly its level: read, write, merge = maintain, settings = admin', async () => {

@@ -86,6 +86,17 @@ async function startSteeredApp(dialect: (typeof DIALECTS)[number]) {
     ran('read');
     return { ok: true };
   });
+  // A raw body, as the files API takes (its parser scoped to this plugin, as there).
+  await app.register(async (raw) => {
+    raw.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, body, done) =>
+      done(null, body),
+    );
+    raw.post('/api/v1/test/raw', async (request, reply) => {
+      ran('raw');
+      reply.code(201);
+      return { size: (request.body as Buffer).length };
+    });
+  });
   await app.ready();
   const agent = await registerTestAgent(app);
   return {
@@ -193,6 +204,31 @@ for (const dialect of DIALECTS) {
         message: 'A retry with this Idempotency-Key took the request over.',
       });
       expect(await s.countRepos('idem-taken-over')).toBe(1);
+    });
+
+    it('a raw body is hashed as its bytes: the same bytes replay, other bytes under the key are refused', async () => {
+      const bytes = Buffer.from([0, 1, 2, 255, 10]);
+      const send = (body: Buffer) =>
+        s.app.inject({
+          method: 'POST',
+          url: '/api/v1/test/raw',
+          headers: { ...keyed('raw-body'), 'content-type': 'application/octet-stream' },
+          payload: body,
+        });
+      const first = await send(bytes);
+      expect(first.statusCode).toBe(201);
+      expect(first.json()).toEqual({ size: 5 });
+      expect((await s.keyRow('raw-body'))?.request_hash).toBe(
+        createHash('sha256').update('POST /api/v1/test/raw\n').update('raw:').update(bytes).digest('hex'),
+      );
+      const replayed = await send(Buffer.from(bytes));
+      expect(replayed.statusCode).toBe(201);
+      expect(replayed.json()).toEqual({ size: 5 });
+      expect(s.runs('raw')).toBe(1);
+      const other = await send(Buffer.from([0, 1, 2, 255, 11]));
+      expect(other.statusCode).toBe(409);
+      expect(other.json().error.code).toBe('idempotency_key_reused');
+      expect(s.runs('raw')).toBe(1);
     });
 
     it('a request without a body is hashed as null; an empty answer is stored as null and replayed', async () => {

@@ -1,5 +1,5 @@
 /**
- * The Mode C walkthrough (docs/mode-c-walkthrough.md), run as written with bash, curl and jq
+ * The README's Mode C walkthrough, run as written with bash, curl and jq
  * against a real server holding git in a temporary data dir: register, a server-held repository,
  * a stream, a file written and committed, a review by a second agent, the merge, a stabilization
  * run, the promotion, and `git clone` of the clone URL, whose main holds the file.
@@ -12,9 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostedRepoDir } from '../../src/hosting/config.js';
 import { type RunningServer, startServer } from '../../src/server/serve.js';
 import { cleanEnv } from '../cli/helpers.js';
-import { markedBlock } from '../helpers/readme.js';
-
-const WALKTHROUGH = new URL('../../docs/mode-c-walkthrough.md', import.meta.url);
+import { readmeBlock } from '../helpers/readme.js';
 
 function has(tool: string): boolean {
   try {
@@ -27,7 +25,7 @@ function has(tool: string): boolean {
 const tools = has('curl') && has('jq');
 if (!tools) console.log('[gitswarm tests] curl or jq is missing: the Mode C walkthrough test is skipped.');
 
-describe.skipIf(!tools)('Mode C walkthrough (docs/mode-c-walkthrough.md)', () => {
+describe.skipIf(!tools)('Mode C walkthrough (README)', () => {
   let server: RunningServer;
   const dir = mkdtempSync(join(tmpdir(), 'gitswarm-mode-c-walkthrough-'));
   const dataDir = join(dir, 'data');
@@ -40,7 +38,7 @@ describe.skipIf(!tools)('Mode C walkthrough (docs/mode-c-walkthrough.md)', () =>
   });
 
   it('runs as written: written, committed, reviewed, merged, stabilized, promoted and cloned', async () => {
-    const block = markedBlock(WALKTHROUGH, 'mode-c');
+    const block = readmeBlock('mode-c');
     expect(block).toContain('API=http://127.0.0.1:3000/api/v1');
     const script = `set -euo pipefail\n${block.replace('http://127.0.0.1:3000', server.url)}\n`;
     const work = join(dir, 'work');
