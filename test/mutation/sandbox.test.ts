@@ -485,6 +485,55 @@ describe('without a sandbox', () => {
     expect(process.listenerCount('exit')).toBe(listeners);
   });
 
+  it('an abort kills the whole process tree at once and says so; a run it never fires is not aborted', async () => {
+    const work = freshDir('work');
+    const options = {
+      workdir: work,
+      mode: 'none' as const,
+      timeoutMs: 60_000,
+      memoryMb: 256,
+      cgroups: false,
+    };
+    const controller = new AbortController();
+    const output: string[] = [];
+    const started = Date.now();
+    const run = runSandboxed({
+      ...options,
+      command: 'sleep 30 & echo started; sleep 30',
+      signal: controller.signal,
+      output: (chunk) => {
+        output.push(chunk);
+        if (chunk.includes('started')) controller.abort();
+      },
+    });
+    const result = await run;
+    expect(result).toMatchObject({ aborted: true, timedOut: false, exitCode: null });
+    expect(Date.now() - started).toBeLessThan(20_000);
+
+    const early = new AbortController();
+    early.abort();
+    const before = Date.now();
+    expect(await runSandboxed({ ...options, command: 'sleep 30', signal: early.signal })).toMatchObject({
+      aborted: true,
+      timedOut: false,
+    });
+    expect(Date.now() - before).toBeLessThan(20_000);
+
+    // A run that ends by itself: not aborted, and its listener is taken off the signal.
+    const calls: string[] = [];
+    const watched = {
+      aborted: false,
+      addEventListener: (type: string) => calls.push(`add ${type}`),
+      removeEventListener: (type: string) => calls.push(`remove ${type}`),
+    } as unknown as AbortSignal;
+    expect(await runSandboxed({ ...options, command: 'true', signal: watched })).toMatchObject({
+      aborted: false,
+      exitCode: 0,
+    });
+    expect(calls).toEqual(['add abort', 'remove abort']);
+    expect((await runSandboxed({ ...options, command: 'true' })).aborted).toBe(false);
+  });
+
   it('decodes output split inside a UTF-8 character', async () => {
     const work = freshDir('work');
     const output: string[] = [];
