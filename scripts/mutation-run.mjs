@@ -27,9 +27,11 @@ export function runStryker(moduleName, { mutate, force = false, deadline } = {})
     // Own process group, so the deadline stops Stryker together with its runner and checker.
     const child = spawn(process.execPath, args, { cwd: root, env, stdio: 'inherit', detached: true });
     let timer;
+    let stopped = false;
     if (deadline !== undefined) {
       timer = setTimeout(
         () => {
+          stopped = true;
           console.error(`mutation: ${moduleName} passed the time limit, stopping Stryker`);
           try {
             process.kill(-child.pid, 'SIGTERM');
@@ -41,7 +43,8 @@ export function runStryker(moduleName, { mutate, force = false, deadline } = {})
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
-      resolve(signal ? null : code);
+      // Stryker may catch the SIGTERM and exit 143 itself: stopped at the deadline all the same.
+      resolve(signal || stopped ? null : code);
     });
   });
 }
