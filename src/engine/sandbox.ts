@@ -442,7 +442,8 @@ function waitKillingGroup(
       killGroup(child.pid);
     };
     if (abort?.aborted) onAbort();
-    else abort?.addEventListener('abort', onAbort, { once: true });
+    // Taken off again when the run ends, whichever way.
+    else abort?.addEventListener('abort', onAbort);
     let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     const decoder = { stdout: new TextDecoder(), stderr: new TextDecoder() };
     child.stdout?.on('data', (chunk: Buffer) => output?.(decoder.stdout.decode(chunk, { stream: true })));

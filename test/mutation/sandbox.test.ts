@@ -556,6 +556,12 @@ describe('without a sandbox', () => {
   it('refuses with sandbox_unavailable when the command cannot be started', async () => {
     const missing = join(root, 'no-such-worktree');
     const listeners = process.listenerCount('exit');
+    const calls: string[] = [];
+    const watched = {
+      aborted: false,
+      addEventListener: (type: string) => calls.push(`add ${type}`),
+      removeEventListener: (type: string) => calls.push(`remove ${type}`),
+    } as unknown as AbortSignal;
     const error = await refusal(
       runSandboxed({
         command: 'true',
@@ -564,11 +570,14 @@ describe('without a sandbox', () => {
         timeoutMs: 5_000,
         memoryMb: 64,
         cgroups: false,
+        signal: watched,
       }),
     );
     expect(error.code).toBe('sandbox_unavailable');
     expect(error.message).toMatch(/^Could not start the stabilize command: .*ENOENT/);
     expect(process.listenerCount('exit')).toBe(listeners);
+    // Its abort listener is taken off the signal, too.
+    expect(calls).toEqual(['add abort', 'remove abort']);
   });
 });
 
