@@ -21,6 +21,7 @@ import { listActivity } from '../../src/core/activity.js';
 import { claimTask } from '../../src/core/task-claims.js';
 import { createTask } from '../../src/core/tasks.js';
 import type { GitSwarmError } from '../../src/errors.js';
+import { newId } from '../../src/util/ids.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 import { seedAgent, seedRepo, testDeps } from '../helpers/streams-fixture.js';
 
@@ -127,7 +128,22 @@ for (const dialect of DIALECTS) {
       });
       const claim = await claimTask(deps, store.db, { repo, agent: writer, taskRef: task.id });
       expect((await requireStreamWrite(deps, store.db, repo, withTask, writer)).level).toBe('write');
-      // Not another agent, not a reader, not in another repository, not once the claim or task ends.
+      // Not another agent, not a reader (even holding a claim), not in another repository, not once
+      // the claim or task ends.
+      expect((await caught(requireStreamWrite(deps, store.db, repo, withTask, reader))).code).toBe(
+        'forbidden',
+      );
+      await store.db
+        .insertInto('gitswarm_task_claims')
+        .values({
+          id: newId(),
+          task_id: task.id,
+          agent_id: reader.id,
+          stream_id: null,
+          status: 'active',
+          claimed_at: new Date().toISOString(),
+        })
+        .execute();
       expect((await caught(requireStreamWrite(deps, store.db, repo, withTask, reader))).code).toBe(
         'forbidden',
       );
@@ -166,8 +182,10 @@ for (const dialect of DIALECTS) {
     it('an archived repository: writers get invalid_state, agents without access still forbidden', async () => {
       const { repo, owner } = await seedRepo(deps, { is_private: true, agent_access: 'allowlist' });
       const maintainer = await seedAgent(deps, 'maint');
+      const reader = await seedAgent(deps, 'reader');
       const outsider = await seedAgent(deps, 'outsider');
       await grantAccess(deps, store.db, { repo, actor: owner, agent: maintainer, level: 'maintain' });
+      await grantAccess(deps, store.db, { repo, actor: owner, agent: reader, level: 'read' });
       await store.db
         .updateTable('gitswarm_repos')
         .set({ status: 'archived' })
@@ -181,6 +199,10 @@ for (const dialect of DIALECTS) {
       expect((await caught(requireStreamWrite(deps, store.db, archived, stream, owner))).code).toBe(
         'invalid_state',
       );
+      // One who may read learns it is archived, with the write refused.
+      const readerRefused = await caught(requireStreamWrite(deps, store.db, archived, stream, reader));
+      expect(readerRefused.code).toBe('invalid_state');
+      expect(readerRefused.details).toEqual({ repo_id: repo.id, status: 'archived', action: 'write' });
       expect((await caught(requireStreamWrite(deps, store.db, archived, stream, outsider))).code).toBe(
         'forbidden',
       );
