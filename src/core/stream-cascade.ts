@@ -208,12 +208,13 @@ export async function cascadeDependents(
         .where('stream_id', '=', dependent.id)
         .executeTakeFirst();
       // A server-held repository's stream worktrees (Mode C) are git's record, not a workspace row.
-      const checkedOut = worktree ? [] : await worktreesOnBranch(repoRoot(repo), dependent.branch);
+      const worktreePath =
+        worktree?.path ?? (await worktreesOnBranch(repoRoot(repo), dependent.branch))[0] ?? null;
       outcomes.push(
         await rebaseStreamOntoBase(deps, {
           repo,
           stream: dependent,
-          worktree: worktree?.path ?? checkedOut[0] ?? null,
+          worktree: worktreePath,
           trigger: 'cascade',
           agentId,
         }),

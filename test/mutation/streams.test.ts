@@ -347,6 +347,7 @@ for (const dialect of DIALECTS) {
         code: 'conflict',
         message: `Stream ${b.stream.name} conflicts with buffer in: lines.txt`,
         hint: 'Merge buffer into the worktree, resolve the files, commit, then merge again.',
+        httpHint: `Read the conflict: GET /api/v1/streams/${b.stream.id}/conflicts; bring buffer in with conflict markers: POST /api/v1/streams/${b.stream.id}/update; write the resolved files, commit, then merge again.`,
         details: { stream_id: b.stream.id, paths: ['lines.txt'], buffer_head: first.merge_commit },
       });
       const conflicted = await getStreamById(fx.store.db, b.stream.id);
