@@ -9,6 +9,7 @@
 import { existsSync } from 'node:fs';
 import {
   carryOnto,
+  restoreWorktree,
   snapshotWorktree,
   switchWorktreeCarrying,
   type WorktreeSnapshot,
@@ -127,15 +128,8 @@ export async function reopenWorkspace(
     // Undo, in reverse, whatever of the git side was done when a later step fails.
     const undo = async (worktreeMoved: boolean) => {
       if (worktreeMoved && oldWorktree && snapshot) {
-        // Back on the old branch with the files as they were (best effort: the error is what matters).
-        const now = await snapshotWorktree(oldWorktree).catch(() => null);
-        if (now) {
-          await switchWorktreeCarrying(oldWorktree, {
-            branch: old.branch,
-            from: now.tree,
-            to: snapshot.tree,
-          }).catch(() => {});
-        }
+        // Back on the old branch with the files as they were.
+        await restoreWorktree(oldWorktree, old.branch, snapshot);
       } else if (worktreeMoved) {
         await removeWorktree(repoDir, path).catch(() => {});
       }

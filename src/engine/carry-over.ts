@@ -80,3 +80,17 @@ export async function switchWorktreeCarrying(
   // The index back to the branch's commit: what differs from it is uncommitted again.
   await git(['reset', '--quiet'], { cwd: worktree, okExitCodes: [1] });
 }
+
+/**
+ * Puts a worktree back on `branch` with the files `snapshot` recorded; best effort, for undoing a
+ * step that moved it (the error that caused the undo is what the caller reports).
+ */
+export async function restoreWorktree(
+  worktree: string,
+  branch: string,
+  snapshot: WorktreeSnapshot,
+): Promise<void> {
+  const now = await snapshotWorktree(worktree).catch(() => null);
+  if (!now) return;
+  await switchWorktreeCarrying(worktree, { branch, from: now.tree, to: snapshot.tree }).catch(() => {});
+}

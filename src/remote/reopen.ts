@@ -15,7 +15,7 @@ import {
   type ReopenDecision,
   reapplyReverts,
 } from '../core/workspace-reopen.js';
-import { snapshotWorktree, switchWorktreeCarrying } from '../engine/carry-over.js';
+import { restoreWorktree, snapshotWorktree, switchWorktreeCarrying } from '../engine/carry-over.js';
 import { casDelete, casPush, createLocalBranch, deleteLocalBranch, fetchBranch } from '../engine/remote.js';
 import { streamBranch } from '../engine/stream-branches.js';
 import { addWorktree, removeWorktree } from '../engine/worktrees.js';
@@ -139,14 +139,7 @@ export async function reopenRemoteWorkspace(
     if (pushed) await casDelete(root, { ref, expected: head }, { remote }).catch(() => {});
     if (worktreeMoved && oldWorktree && snapshot && workspace) {
       // Back on the old branch with the files as they were.
-      const now = await snapshotWorktree(oldWorktree).catch(() => null);
-      if (now) {
-        await switchWorktreeCarrying(oldWorktree, {
-          branch: workspace.branch,
-          from: now.tree,
-          to: snapshot.tree,
-        }).catch(() => {});
-      }
+      await restoreWorktree(oldWorktree, workspace.branch, snapshot);
     } else if (worktreeMoved) {
       await removeWorktree(root, path).catch(() => {});
     }
