@@ -8,5 +8,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Both cores: most files wait on git, child processes or the database, so two workers keep the
+    // machine busy (CI's 2 cores: about half the time of one worker).
+    maxWorkers: 2,
   },
 });

@@ -3,7 +3,8 @@
  * of the built core with one failpoint armed and dies there by SIGKILL; a fresh process
  * recovers; then git and the store must agree, nothing is pending or half-done, and the
  * operation, when recovery rolled it back, succeeds on a retry. The cases come from one table,
- * so a new failpoint without its case fails the first test.
+ * so a new failpoint without its case fails `failpoints-sqlite.test.ts`'s first test. Each dialect
+ * has its own test file so that the two halves run on separate workers.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -394,21 +395,20 @@ const CASES: Record<FailpointName, CrashCase | CrashCase[]> = {
   },
 };
 
-it('every failpoint has its crash case', () => {
-  expect(Object.keys(CASES).sort()).toEqual([...FAILPOINTS].sort());
-});
+/** The failpoint table is complete: every failpoint has a crash case. */
+export function defineCompletenessTest(): void {
+  it('every failpoint has its crash case', () => {
+    expect(Object.keys(CASES).sort()).toEqual([...FAILPOINTS].sort());
+  });
+}
 
-const postgresUrl = inject('postgresUrl');
 const NO_POSTGRES =
   'no PostgreSQL server at TEST_DATABASE_URL, and PGlite lives inside one process: two processes cannot share it';
-if (!postgresUrl) console.log(`[crash tests] postgres variant skipped: ${NO_POSTGRES}`);
 
-const variants: Array<{ dialect: TestDialect; skip: string | null }> = [
-  { dialect: 'sqlite', skip: null },
-  { dialect: 'postgres', skip: postgresUrl ? null : NO_POSTGRES },
-];
-
-for (const { dialect, skip } of variants) {
+/** Defines every crash case on one dialect (PostgreSQL's skipped, with the reason, without a server). */
+export function defineCrashSuite(dialect: TestDialect): void {
+  const skip = dialect === 'postgres' && !inject('postgresUrl') ? NO_POSTGRES : null;
+  if (skip) console.log(`[crash tests] postgres variant skipped: ${NO_POSTGRES}`);
   describe.skipIf(skip !== null)(
     `${dialect}${skip ? ` (skipped: ${skip})` : ''}: crash at a failpoint`,
     () => {
