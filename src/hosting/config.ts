@@ -19,6 +19,10 @@ export interface HostingConfig {
   readonly maxFileBytes: number;
   /** Largest request body on the files and patch routes (413 above). */
   readonly maxRequestBytes: number;
+  /** git http-backend processes serving clones and fetches at once; one more answers 429. */
+  readonly maxGitProcesses: number;
+  /** Of those, how many one client (an agent, or an address when anonymous) may hold. */
+  readonly maxGitProcessesPerClient: number;
   /** Clone `clone_url`s that are local paths or file:// URLs (operators and tests only). */
   readonly allowLocalClone: boolean;
   /** Run stabilization without the bubblewrap sandbox (`--allow-unsandboxed`). */
@@ -59,6 +63,8 @@ export const HOSTING_DEFAULTS = {
   maxWorktreesPerRepo: 64,
   maxFileBytes: 10 * 1024 * 1024,
   maxRequestBytes: 16 * 1024 * 1024,
+  maxGitProcesses: 16,
+  maxGitProcessesPerClient: 4,
   allowLocalClone: false,
   allowUnsandboxed: false,
   upstreamRetrySeconds: 30,

@@ -23,7 +23,8 @@
  * is pinned on the command line: `http.receivepack=false`, `http.getanyfile=false`. Request bodies
  * stream into it unparsed (git gzips large fetch requests; http-backend inflates them) and are at
  * most GIT_REQUEST_LIMIT bytes (413 above); its CGI headers (`Status:`, `Content-Type`, caching)
- * are parsed and its body streams out. A client that goes away kills its backend.
+ * are parsed and its body streams out. A client that goes away kills its backend. How many
+ * backends run at once, in all and per client, is bounded (src/hosting/git-process-slots.ts).
  */
 import { spawn } from 'node:child_process';
 import type { IncomingMessage } from 'node:http';
@@ -37,6 +38,7 @@ import type { App } from '../server/types.js';
 import type { Repo } from '../store/index.js';
 import { isUuid } from '../util/ids.js';
 import { type HostingConfig, hostedRepoDir } from './config.js';
+import { GitProcessSlots } from './git-process-slots.js';
 
 /** Where git is served: `<prefix>/<repoId>.git/…`. */
 export const GIT_HTTP_PREFIX = '/git';
@@ -149,6 +151,8 @@ function backendRefusal(status: number, text: string): GitSwarmError {
 }
 
 interface BackendCall {
+  /** The bound on running backends; a slot is held until this call's process has exited. */
+  slots: GitProcessSlots;
   repoDir: string;
   pathInfo: '/info/refs' | `/${typeof UPLOAD_PACK}`;
   query: string;
@@ -195,6 +199,14 @@ function backendEnv(request: FastifyRequest, call: BackendCall): NodeJS.ProcessE
  * matching catalogue error; one that fails after them cuts the response short (git notices).
  */
 function runBackend(request: FastifyRequest, reply: FastifyReply, call: BackendCall): Promise<Readable> {
+  // Taken before the promise so that a refusal is a plain 429, with nothing spawned.
+  let release: () => void;
+  try {
+    release = call.slots.take(request.agent?.id ?? `address:${request.ip}`);
+  } catch (error) {
+    reply.header('retry-after', '2');
+    throw error;
+  }
   return new Promise((resolve, reject) => {
     const child = spawn('git', ['http-backend'], {
       cwd: call.repoDir,
@@ -276,6 +288,7 @@ function runBackend(request: FastifyRequest, reply: FastifyReply, call: BackendC
     };
     child.stdout.on('data', onData);
     child.on('error', (error) => {
+      release();
       if (settled) out?.destroy(error);
       else {
         settled = true;
@@ -283,6 +296,7 @@ function runBackend(request: FastifyRequest, reply: FastifyReply, call: BackendC
       }
     });
     child.on('close', (code, signal) => {
+      release();
       reply.raw.off('close', kill);
       const stderrText = Buffer.concat(stderr).toString('utf8').trim();
       const failed = code !== 0 || tooLarge;
@@ -328,6 +342,7 @@ const GIT_RESPONSES = {
   403: ErrorBody,
   404: ErrorBody,
   413: ErrorBody,
+  429: ErrorBody,
 };
 const binary = (contentType: string) => ({
   description: 'git smart-HTTP data',
@@ -354,6 +369,7 @@ export async function gitHttpRoutes(app: App): Promise<void> {
     return payload;
   });
   const config = { auth: 'optional', basicAuth: true, idempotent: false } as const;
+  const slots = new GitProcessSlots(app.hosting.maxGitProcesses, app.hosting.maxGitProcessesPerClient);
 
   app.get(
     '/:repo/info/refs',
@@ -389,6 +405,7 @@ export async function gitHttpRoutes(app: App): Promise<void> {
       }
       const repo = await servedRepo(app, request, request.params.repo);
       const body = await runBackend(request, reply, {
+        slots,
         repoDir: servedRepoDir(app.hosting, repo),
         pathInfo: '/info/refs',
         query: `service=${UPLOAD_PACK}`,
@@ -434,6 +451,7 @@ export async function gitHttpRoutes(app: App): Promise<void> {
         );
       }
       const body = await runBackend(request, reply, {
+        slots,
         repoDir: servedRepoDir(app.hosting, repo),
         pathInfo: `/${UPLOAD_PACK}`,
         query: '',

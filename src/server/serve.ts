@@ -107,27 +107,41 @@ function mergedHostingOptions(
 
 /**
  * Mode C settings from the environment: GITSWARM_MAX_WORKTREES (live stream worktrees per
- * repository) and GITSWARM_ALLOW_LOCAL_CLONE=1 (clone_url and remote_url may be local paths).
+ * repository), GITSWARM_MAX_GIT_PROCESSES (git transfers served at once) and
+ * GITSWARM_ALLOW_LOCAL_CLONE=1 (clone_url and remote_url may be local paths).
  */
 export function hostingOptionsFromEnv(env: NodeJS.ProcessEnv): Pick<BuildAppOptions, 'hosting'> {
   const hosting = {
     ...(env.GITSWARM_MAX_WORKTREES
       ? { maxWorktreesPerRepo: parseMaxWorktrees(env.GITSWARM_MAX_WORKTREES, 'GITSWARM_MAX_WORKTREES') }
       : {}),
+    ...(env.GITSWARM_MAX_GIT_PROCESSES
+      ? {
+          maxGitProcesses: parseMaxGitProcesses(env.GITSWARM_MAX_GIT_PROCESSES, 'GITSWARM_MAX_GIT_PROCESSES'),
+        }
+      : {}),
     ...(env.GITSWARM_ALLOW_LOCAL_CLONE === '1' ? { allowLocalClone: true } : {}),
   };
   return Object.keys(hosting).length > 0 ? { hosting } : {};
 }
 
-/** A worktree cap: a whole number from 1 to 100000, or `usage`. */
-export function parseMaxWorktrees(value: string, source: string): number {
+/** A cap given as text: a whole number from 1 to 100000, or `usage` saying what it bounds. */
+function parseCap(value: string, source: string, what: string): number {
   const max = Number(value);
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(max) || max < 1 || max > 100_000) {
     throw new GitSwarmError('usage', `Invalid ${source} ${JSON.stringify(value)}.`, {
-      hint: 'Give the most live stream worktrees per repository, a whole number from 1 to 100000.',
+      hint: `Give the most ${what}, a whole number from 1 to 100000.`,
     });
   }
   return max;
+}
+
+export function parseMaxWorktrees(value: string, source: string): number {
+  return parseCap(value, source, 'live stream worktrees per repository');
+}
+
+export function parseMaxGitProcesses(value: string, source: string): number {
+  return parseCap(value, source, 'git clones and fetches served at once');
 }
 
 /** Where the store lives for a configuration: the database URL, or the SQLite file in the data dir. */

@@ -443,3 +443,84 @@ describe('clone URLs behind a proxy', () => {
     }
   });
 });
+
+describe('git transfers at once', () => {
+  it('bounds running backends per client and in all: one more is 429 with Retry-After, freed when a transfer ends', async () => {
+    const t = await startTestApp('sqlite', { hosting: { maxGitProcesses: 2, maxGitProcessesPerClient: 1 } });
+    const source = await makeRepo();
+    const held: Array<ReturnType<typeof httpRequest>> = [];
+    try {
+      await t.app.listen({ port: 0, host: '127.0.0.1' });
+      const base = `http://127.0.0.1:${(t.app.server.address() as { port: number }).port}`;
+      const owner = await registerTestAgent(t.app);
+      const other = await registerTestAgent(t.app);
+      const repo = await createTestRepo(t.app, owner);
+      await t.store.db
+        .updateTable('gitswarm_repos')
+        .set({ server_git: true, path: source.dir })
+        .where('id', '=', repo.id)
+        .execute();
+      const refs = `${base}/git/${repo.id}.git/info/refs?service=git-upload-pack`;
+      const headersOf = (agent: TestAgent | null) =>
+        agent ? { authorization: agent.headers.authorization } : {};
+      // A fetch whose body never ends: its backend waits for the rest, holding its slot. A poll of
+      // the test's may hold the place for a moment; a hold refused then (429) is made again.
+      const hold = (agent: TestAgent | null) => {
+        const req = httpRequest(`${base}/git/${repo.id}.git/git-upload-pack`, {
+          method: 'POST',
+          headers: {
+            ...headersOf(agent),
+            'content-type': 'application/x-git-upload-pack-request',
+            'content-length': '1000',
+          },
+        });
+        req.on('error', () => {});
+        req.on('response', (res) => {
+          res.resume();
+          held.splice(held.indexOf(req), 1);
+          setTimeout(() => hold(agent), 25);
+        });
+        req.write('0032'); // the length of a line that never comes: upload-pack waits for it
+        held.push(req);
+      };
+      /** Polls GET info/refs as `agent` until it answers `status` (a held request takes a moment to spawn). */
+      const until = async (agent: TestAgent | null, status: number) => {
+        const deadline = Date.now() + 10_000;
+        for (;;) {
+          const response = await fetch(refs, { headers: headersOf(agent) });
+          if (response.status === status || Date.now() > deadline) return response;
+          await response.arrayBuffer();
+          await new Promise((resolve) => setTimeout(resolve, 25));
+        }
+      };
+
+      hold(null);
+      const perClient = await until(null, 429);
+      expect(perClient.status).toBe(429);
+      expect(perClient.headers.get('retry-after')).toBe('2');
+      expect((await errorOf(perClient)).message).toMatch(/per client/);
+      // Another client still gets one of the two places (a transfer holds it until its body is read).
+      const another = await fetch(refs, { headers: headersOf(owner) });
+      expect(another.status).toBe(200);
+      await another.arrayBuffer();
+
+      hold(owner);
+      expect((await until(owner, 429)).status).toBe(429);
+      const full = await fetch(refs, { headers: headersOf(other) });
+      expect(full.status).toBe(429);
+      expect((await errorOf(full)).code).toBe('rate_limited');
+      expect((await errorOf(await fetch(refs, { headers: headersOf(other) }))).message).toMatch(
+        /as many git/,
+      );
+
+      // The held transfers end (the clients go away): their places are free again.
+      for (const req of held.splice(0)) req.destroy();
+      expect((await until(other, 200)).status).toBe(200);
+      expect((await until(null, 200)).status).toBe(200);
+    } finally {
+      for (const req of held) req.destroy();
+      await t.close();
+      source.cleanup();
+    }
+  });
+});

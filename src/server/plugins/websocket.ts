@@ -26,6 +26,7 @@ import { EVENT_NAMES } from '../../core/event-names.js';
 import { getRepo } from '../../core/repos.js';
 import { GitSwarmError, isGitSwarmError } from '../../errors.js';
 import type { ActivityEntry, Agent } from '../../store/index.js';
+import { KeyedCounts } from '../../util/counts.js';
 
 export const WEBSOCKET_PATH = '/api/v1/ws';
 const MAX_MESSAGE_BYTES = 64 * 1024;
@@ -51,22 +52,6 @@ export interface WebsocketOptions {
   maxPerKey?: number;
   /** Open connections per client address on this instance. */
   maxPerAddress?: number;
-}
-
-/** Open connections per key (agent id or address). */
-class ConnectionCounts {
-  readonly #counts = new Map<string, number>();
-  get(key: string): number {
-    return this.#counts.get(key) ?? 0;
-  }
-  add(key: string): void {
-    this.#counts.set(key, this.get(key) + 1);
-  }
-  remove(key: string): void {
-    const left = this.get(key) - 1;
-    if (left > 0) this.#counts.set(key, left);
-    else this.#counts.delete(key);
-  }
 }
 
 function parseSubscription(message: Record<string, unknown>): Subscription {
@@ -98,8 +83,8 @@ async function websocketRoutes(app: FastifyInstance, options: WebsocketOptions):
   const heartbeatMs = options.heartbeatMs ?? HEARTBEAT_MS;
   const maxPerKey = options.maxPerKey ?? DEFAULT_WS_PER_KEY;
   const maxPerAddress = options.maxPerAddress ?? DEFAULT_WS_PER_ADDRESS;
-  const perKey = new ConnectionCounts();
-  const perAddress = new ConnectionCounts();
+  const perKey = new KeyedCounts();
+  const perAddress = new KeyedCounts();
   const overLimit = (agentId: string, address: string, margin: number): string | null => {
     if (perKey.get(agentId) + margin > maxPerKey) return `${maxPerKey} connections per key`;
     if (perAddress.get(address) + margin > maxPerAddress) return `${maxPerAddress} connections per address`;
