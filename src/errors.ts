@@ -100,7 +100,7 @@ export const ERROR_CATALOGUE = {
     hint: 'Read the file again for its current blob id (ETag), then retry with that in If-Match.',
   },
   stabilization_error: { status: 422, exit: 1 },
-  sandbox_unavailable: { status: 500, exit: 1 },
+  sandbox_unavailable: { status: 503, exit: 1 },
   insufficient_budget: {
     status: 409,
     exit: 1,

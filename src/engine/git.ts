@@ -21,6 +21,8 @@ export interface GitOptions {
   env?: Record<string, string | undefined>;
   /** Exit codes that are results rather than failures (e.g. 1 for `merge-tree` conflicts). */
   okExitCodes?: readonly number[];
+  /** Aborting kills git (SIGKILL); the call then rejects with `git_failed`. */
+  signal?: AbortSignal;
 }
 
 const BASE_ENV = {
@@ -50,6 +52,7 @@ function gitRaw(
       cwd: options.cwd,
       env: { ...process.env, ...BASE_ENV, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
+      ...(options.signal ? { signal: options.signal, killSignal: 'SIGKILL' as const } : {}),
     });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];

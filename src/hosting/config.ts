@@ -23,6 +23,10 @@ export interface HostingConfig {
   readonly maxGitProcesses: number;
   /** Of those, how many one client (an agent, or an address when anonymous) may hold. */
   readonly maxGitProcessesPerClient: number;
+  /** Largest repository a `clone_url` may bring, on disk (413 above; the clone is removed). */
+  readonly maxCloneBytes: number;
+  /** Longest a clone of `clone_url` may take. */
+  readonly cloneTimeoutMs: number;
   /** Clone `clone_url`s that are local paths or file:// URLs (operators and tests only). */
   readonly allowLocalClone: boolean;
   /** Run stabilization without the bubblewrap sandbox (`--allow-unsandboxed`). */
@@ -65,6 +69,8 @@ export const HOSTING_DEFAULTS = {
   maxRequestBytes: 16 * 1024 * 1024,
   maxGitProcesses: 16,
   maxGitProcessesPerClient: 4,
+  maxCloneBytes: 2 * 1024 * 1024 * 1024,
+  cloneTimeoutMs: 10 * 60_000,
   allowLocalClone: false,
   allowUnsandboxed: false,
   upstreamRetrySeconds: 30,

@@ -17,6 +17,7 @@ import { assertValidBranch } from '../engine/names.js';
 import { GitSwarmError, isGitSwarmError } from '../errors.js';
 import type { Agent, Repo } from '../store/index.js';
 import { newId } from '../util/ids.js';
+import { withCloneLimits } from './clone-limits.js';
 import { type HostingConfig, hostedRepoDir, requireDataDir } from './config.js';
 
 export interface CreateServerRepoInput {
@@ -172,11 +173,14 @@ async function cloneBare(
   wanted: string | undefined,
 ): Promise<string> {
   try {
-    await gitOut(
-      [...transportOptions(hosting.allowLocalClone), 'clone', '--bare', '--quiet', '--', url, dir],
-      {
-        cwd: dirname(dir),
-      },
+    await withCloneLimits(
+      dir,
+      { maxBytes: hosting.maxCloneBytes, timeoutMs: hosting.cloneTimeoutMs },
+      (signal) =>
+        git([...transportOptions(hosting.allowLocalClone), 'clone', '--bare', '--quiet', '--', url, dir], {
+          cwd: dirname(dir),
+          signal,
+        }).then(() => {}),
     );
   } catch (error) {
     if (!isGitSwarmError(error, 'git_failed')) throw error;

@@ -120,6 +120,9 @@ export function hostingOptionsFromEnv(env: NodeJS.ProcessEnv): Pick<BuildAppOpti
           maxGitProcesses: parseMaxGitProcesses(env.GITSWARM_MAX_GIT_PROCESSES, 'GITSWARM_MAX_GIT_PROCESSES'),
         }
       : {}),
+    ...(env.GITSWARM_MAX_CLONE_BYTES
+      ? { maxCloneBytes: parseByteCount(env.GITSWARM_MAX_CLONE_BYTES, 'GITSWARM_MAX_CLONE_BYTES') }
+      : {}),
     ...(env.GITSWARM_ALLOW_LOCAL_CLONE === '1' ? { allowLocalClone: true } : {}),
   };
   return Object.keys(hosting).length > 0 ? { hosting } : {};
@@ -138,6 +141,20 @@ function parseCap(value: string, source: string, what: string): number {
 
 export function parseMaxWorktrees(value: string, source: string): number {
   return parseCap(value, source, 'live stream worktrees per repository');
+}
+
+/** A size in bytes: a whole number, or one with a K, M or G suffix (binary: 2G = 2 GiB). */
+export function parseByteCount(value: string, source: string): number {
+  const match = /^(\d+)([KMG]?)$/i.exec(value.trim());
+  const bytes = match
+    ? Number(match[1]) * 1024 ** 'BKMG'.indexOf((match[2] || 'B').toUpperCase())
+    : Number.NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 1) {
+    throw new GitSwarmError('usage', `Invalid ${source} ${JSON.stringify(value)}.`, {
+      hint: 'Give a size in bytes, optionally with K, M or G (e.g. 2G).',
+    });
+  }
+  return bytes;
 }
 
 export function parseMaxGitProcesses(value: string, source: string): number {

@@ -4,9 +4,11 @@
  * failure half-way leaves no row and no directory; `remote_url` receives the buffer and main after
  * every merge, and a push missed while the upstream is down is made when it is back.
  */
-import { existsSync, readdirSync, renameSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hostingOptionsFromEnv } from '../../src/server/serve.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import type { TestAgent } from '../server/helpers.js';
 import { git, type ModeC, makeSourceRepo, startModeC } from './mode-c-fixture.js';
@@ -253,3 +255,57 @@ for (const dialect of DIALECTS) {
     });
   });
 }
+
+describe('what a clone may cost', () => {
+  it('a clone_url larger than GITSWARM_MAX_CLONE_BYTES is refused with 413: no row, no directory left', async () => {
+    const t = await startModeC('sqlite', { hosting: { allowLocalClone: true, maxCloneBytes: 256 * 1024 } });
+    try {
+      const owner = await t.agent();
+      const source = makeSourceRepo(join(t.scratch, 'big-source'));
+      // Random bytes do not compress: about 1 MiB arrives in the pack.
+      writeFileSync(join(source, 'noise.bin'), randomBytes(1024 * 1024));
+      git(source, 'add', '-A');
+      git(source, 'commit', '-q', '-m', 'noise');
+      const before = await repoCount(t);
+      const refused = await t.call(owner, 'POST', '/repos', {
+        name: 'too-big',
+        server_git: true,
+        clone_url: `file://${source}`,
+      });
+      expect(refused.status).toBe(413);
+      expect(refused.body.error.code).toBe('payload_too_large');
+      expect(refused.body.error.message).toMatch(/larger than this server takes/);
+      expect(await repoCount(t)).toBe(before);
+      expect(hostedRepos(t)).toEqual([]);
+
+      const small = makeSourceRepo(join(t.scratch, 'small-source'));
+      const taken = await t.call(owner, 'POST', '/repos', {
+        name: 'small',
+        server_git: true,
+        clone_url: `file://${small}`,
+      });
+      expect(taken.status).toBe(201);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('reads the limit from the environment in bytes, K, M or G', () => {
+    expect(hostingOptionsFromEnv({ GITSWARM_MAX_CLONE_BYTES: '2G' }).hosting?.maxCloneBytes).toBe(
+      2 * 1024 ** 3,
+    );
+    expect(hostingOptionsFromEnv({ GITSWARM_MAX_CLONE_BYTES: '512k' }).hosting?.maxCloneBytes).toBe(
+      512 * 1024,
+    );
+    expect(hostingOptionsFromEnv({ GITSWARM_MAX_CLONE_BYTES: '1000' }).hosting?.maxCloneBytes).toBe(1000);
+    for (const bad of ['0', '-1', '1.5G', 'lots', '9999999999999999G']) {
+      expect(() => hostingOptionsFromEnv({ GITSWARM_MAX_CLONE_BYTES: bad }), bad).toThrow(
+        /GITSWARM_MAX_CLONE_BYTES/,
+      );
+    }
+    expect(hostingOptionsFromEnv({ GITSWARM_MAX_GIT_PROCESSES: '3' }).hosting?.maxGitProcesses).toBe(3);
+    expect(() => hostingOptionsFromEnv({ GITSWARM_MAX_GIT_PROCESSES: '0' })).toThrow(
+      /GITSWARM_MAX_GIT_PROCESSES/,
+    );
+  });
+});

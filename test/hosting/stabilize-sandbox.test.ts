@@ -158,7 +158,7 @@ for (const dialect of DIALECTS) {
     it('without a working bubblewrap the server refuses runs (sandbox_unavailable) and queues nothing', async () => {
       const { app, hosted } = await setUp({ stabilizeRuns: { searchPath: '/nonexistent-gitswarm-bin' } }, {});
       const refused = await startRun(app, hosted.owner, hosted.repo.id);
-      expect(refused.status).toBe(500);
+      expect(refused.status).toBe(503);
       expect(refused.body.error).toMatchObject({ code: 'sandbox_unavailable' });
       expect(refused.body.error.hint).toContain('--allow-unsandboxed');
       const rows = await app.deps.store.db

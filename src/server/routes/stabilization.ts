@@ -181,7 +181,7 @@ export async function stabilizationRoutes(app: App): Promise<void> {
           'Mode C (a repository the server holds, body {}): queues a run of the stabilize command on the buffer ' +
           'head in the server’s sandbox (write access, as gitswarm stabilize): 202 {run} with status queued; ' +
           'while a run is queued or running, another request answers 200 with that run. 409 invalid_state ' +
-          'without a stabilize command; 500 sandbox_unavailable when the server has no sandbox and was not ' +
+          'without a stabilize command; 503 sandbox_unavailable when the server has no sandbox and was not ' +
           'started with --allow-unsandboxed. Follow the run with GET /repos/:id/stabilize/runs/:runId or the ' +
           'stabilize.progress events on the WebSocket. ' +
           'Mode B (body with result): only maintain+ (a maintainer, or a CI runner given a maintain grant) reports results, and ' +
@@ -218,7 +218,7 @@ export async function stabilizationRoutes(app: App): Promise<void> {
           }),
           202: Closed({ run: StabilizeRunView }),
           200: Closed({ run: StabilizeRunView }),
-          ...errorResponses(400, 401, 403, 404, 409, 500),
+          ...errorResponses(400, 401, 403, 404, 409, 503),
         },
       },
     },
