@@ -12,7 +12,9 @@
  * Targets: ≥ 2000 reads/s, ≥ 500 review writes/s, p99 < 50 ms.
  * Then Mode C (bench/mode-c.ts) on the same server, which holds git in a temporary data dir: file
  * write and commit + merge latencies, and 8 HTTP agents × 25 commits against `npm run bench`'s (b')
- * (`npm run bench:server -- mode-c` runs only these).
+ * (`npm run bench:server -- mode-c` runs only these, `npm run bench:server -- api` only the API).
+ * A GET /healthz phase of the same server comes first: the reads and writes are also given as a
+ * share of it, so the machine's load of the moment cancels out.
  *
  * Options (environment): BENCH_DURATION (seconds, default 10), BENCH_CONNECTIONS (default 16: enough to saturate a small machine while p99 stays meaningful),
  * BENCH_REPOS (repositories the review load is spread over, default 4: one repository's reviews
@@ -105,6 +107,11 @@ function line(label: string, result: AutocannonResult): string {
   return `${label.padEnd(8)} ${result.requests.average.toFixed(0).padStart(7)} req/s   p50 ${String(result.latency.p50).padStart(3)} ms   p99 ${String(result.latency.p99).padStart(3)} ms   ${result.requests.total} requests, ${failed} failed`;
 }
 
+/** A phase's throughput as a share of the baseline's, measured minutes apart on the same server. */
+function ratio(result: AutocannonResult, baseline: AutocannonResult): string {
+  return `${((result.requests.average / baseline.requests.average) * 100).toFixed(0)}% of /healthz`;
+}
+
 async function main(): Promise<void> {
   const baseUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
   const name = `gitswarm_bench_${Date.now()}_${process.pid}`;
@@ -160,6 +167,10 @@ async function main(): Promise<void> {
       `Seeded ${REPOS} repositories, ${streams.length} streams, ${REVIEWERS} reviewers; ${CONNECTIONS} connections, ${DURATION} s per phase.\n`,
     );
 
+    // The same server answering its cheapest route: the machine's drift of the moment cancels out
+    // in the ratios to it.
+    const healthz = await run({ url: `${base}/healthz`, connections: CONNECTIONS, duration: DURATION });
+
     let readTurn = 0;
     const reads = await run({
       url: base,
@@ -203,12 +214,14 @@ async function main(): Promise<void> {
     const ok = (value: boolean) => (value ? 'ok' : 'MISSED');
     const out = [
       'GitSwarm server benchmark (PostgreSQL, loopback, autocannon in a second process)',
-      line('reads', reads),
-      line('writes', writes),
+      line('healthz', healthz),
+      `${line('reads', reads)}   ${ratio(reads, healthz)}`,
+      `${line('writes', writes)}   ${ratio(writes, healthz)}`,
       `server RSS: ${mb(rssBefore)} after seeding, ${mb(rss.rss as number)} after the load, peak ${mb(rss.peak as number)}`,
       `targets: reads ≥ ${TARGETS.reads}/s ${ok(reads.requests.average >= TARGETS.reads)}, writes ≥ ${TARGETS.writes}/s ${ok(writes.requests.average >= TARGETS.writes)}, p99 < ${TARGETS.p99} ms ${ok(reads.latency.p99 < TARGETS.p99 && writes.latency.p99 < TARGETS.p99)}`,
     ];
     process.stdout.write(`${out.join('\n')}\n`);
+    if (process.argv[2] === 'api') return;
     const { benchModeC } = await import('./mode-c.js');
     process.stdout.write(`${(await benchModeC(base)).join('\n')}\n`);
   } finally {
