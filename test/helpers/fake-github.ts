@@ -25,6 +25,8 @@ export interface RecordedRequest {
   auth: 'jwt' | 'token' | 'none';
   /** The bearer value sent (JWT or token). */
   credential: string | null;
+  /** The status the fake answered with. */
+  status?: number;
 }
 
 export interface FakeGitHubOptions {
@@ -129,6 +131,7 @@ export class FakeGitHub {
   readonly #options: FakeGitHubOptions;
   readonly #server: Server;
   #rateLimitNext: 'retry-after' | 'reset' | null = null;
+  #failures = 0;
   #commentIds = 1000;
   url = '';
 
@@ -158,6 +161,11 @@ export class FakeGitHub {
   /** Answers the next request with a 403 rate limit lifting a second or two later. */
   rateLimitNext(kind: 'retry-after' | 'reset'): void {
     this.#rateLimitNext = kind;
+  }
+
+  /** Answers the next `count` requests with 502 (GitHub having a bad minute). */
+  failNext(count: number): void {
+    this.#failures = count;
   }
 
   /** The recorded requests whose method and path match. */
@@ -206,9 +214,11 @@ export class FakeGitHub {
     };
     this.requests.push(recorded);
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      recorded.status = status;
       const text = JSON.stringify(body);
       const etag = `W/"${createHash('sha1').update(text).digest('hex')}"`;
       if (recorded.method === 'GET' && status === 200 && request.headers['if-none-match'] === etag) {
+        recorded.status = 304;
         response.writeHead(304, { etag, ...headers });
         response.end();
         return;
@@ -235,6 +245,12 @@ export class FakeGitHub {
           ? { 'retry-after': '1' }
           : { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(reset) },
       );
+      return;
+    }
+
+    if (this.#failures > 0) {
+      this.#failures -= 1;
+      send(502, { message: 'Server Error' });
       return;
     }
 

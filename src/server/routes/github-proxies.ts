@@ -40,7 +40,9 @@ export async function githubProxyRoutes(app: App): Promise<void> {
       schema: {
         summary: "A file's or directory's contents on GitHub (GitHub's answer: base64 content, or a listing)",
         tags: ['github'],
-        params: Type.Object({ id: IdParams.properties.id, '*': Type.String({ maxLength: 1000 }) }),
+        // The wildcard (the path, decoded by the router) passes unchecked by the schema: TypeBox cannot
+        // convert a property named `*`; checkRepoPath checks it.
+        params: Type.Object({ id: IdParams.properties.id }),
         querystring: Type.Object({ ref: Type.Optional(Ref) }, { additionalProperties: false }),
         response: { 200: GitHubAnswer, ...proxyErrors },
       },
@@ -48,7 +50,7 @@ export async function githubProxyRoutes(app: App): Promise<void> {
     async (request, reply) => {
       const { client, fullName } = await linked(request, request.params.id);
       const response = await readContents(client, fullName, {
-        path: request.params['*'],
+        path: (request.params as { '*'?: string })['*'] ?? '',
         ...(request.query.ref ? { ref: request.query.ref } : {}),
       });
       return answer(reply, response);
