@@ -176,21 +176,23 @@ for (const dialect of DIALECTS) {
       expect(limited?.status).toBe(403);
       expect(retried).toMatchObject({ method: limited?.method, path: limited?.path, status: 201 });
 
-      // GitHub answers 502 twice: the request that caused the event is not held up nor failed,
-      // and the status arrives on the third try.
+      // GitHub does not answer: the request that caused the event is not held up by it.
       const buffer = await t.store.db
         .selectFrom('gitswarm_merges')
         .select('merge_commit')
         .where('stream_id', '=', streamId)
         .executeTakeFirstOrThrow();
-      github.failNext(2);
-      const started = Date.now();
+      const release = github.hold();
+      const heldFrom = github.requests.length;
       const green = await call(owner, 'POST', `/repos/${repo.id}/stabilize`, {
         result: 'green',
         buffer_commit: buffer.merge_commit,
       });
       expect(green.status).toBe(201);
-      expect(Date.now() - started).toBeLessThan(1000);
+      await github.waitFor((requests) => requests.length > heldFrom);
+      // Then it answers 502 twice: the status arrives on the third try.
+      github.failNext(2);
+      release();
       await idle();
       expect(statuses(buffer.merge_commit, 'gitswarm/stabilize')).toEqual([
         {
@@ -210,6 +212,20 @@ for (const dialect of DIALECTS) {
         'success',
         'failure',
       ]);
+
+      // A GitHub that stays down: three tries (the configured bound), then the delivery is given up.
+      github.failNext(10);
+      const triesFrom = github.requests.length;
+      const flaky = await call(owner, 'POST', `/repos/${repo.id}/stabilize`, {
+        result: 'flaky',
+        buffer_commit: buffer.merge_commit,
+      });
+      expect(flaky.status).toBe(201);
+      await idle();
+      const tries = github.requests.slice(triesFrom);
+      expect(tries.map((r) => r.status)).toEqual([502, 502, 502]);
+      github.failNext(0);
+      expect(logs.join('')).toMatch(/"attempt":3,"willRetry":false/);
     });
 
     it('gives a reader of a linked repository an HTTPS clone URL with a fresh installation token', async () => {

@@ -132,6 +132,7 @@ export class FakeGitHub {
   readonly #server: Server;
   #rateLimitNext: 'retry-after' | 'reset' | null = null;
   #failures = 0;
+  #held: Promise<void> | null = null;
   #commentIds = 1000;
   url = '';
 
@@ -161,6 +162,18 @@ export class FakeGitHub {
   /** Answers the next request with a 403 rate limit lifting a second or two later. */
   rateLimitNext(kind: 'retry-after' | 'reset'): void {
     this.#rateLimitNext = kind;
+  }
+
+  /** Holds every request from now (unanswered) until the returned release is called. */
+  hold(): () => void {
+    let release = () => {};
+    this.#held = new Promise<void>((resolve) => {
+      release = () => {
+        this.#held = null;
+        resolve();
+      };
+    });
+    return release;
   }
 
   /** Answers the next `count` requests with 502 (GitHub having a bad minute). */
@@ -213,6 +226,7 @@ export class FakeGitHub {
       ...this.#authenticate(request.headers.authorization),
     };
     this.requests.push(recorded);
+    if (this.#held) await this.#held;
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       recorded.status = status;
       const text = JSON.stringify(body);
