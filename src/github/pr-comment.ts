@@ -35,11 +35,13 @@ export function consensusCommentBody(
   const verdict =
     stream.status === 'merged'
       ? `**Merged** into \`${merge?.target_branch ?? 'the buffer'}\`${merge ? ` as ${merge.merge_commit.slice(0, 12)}` : ''}.`
-      : stream.status === 'abandoned'
-        ? '**Abandoned.**'
-        : consensus.reached
-          ? '**Consensus reached**: this stream may merge.'
-          : `**Waiting for consensus** (${consensus.reason.replaceAll('_', ' ')}).`;
+      : stream.status === 'reverted'
+        ? '**Merge reverted** (see the stabilization that caused it).'
+        : stream.status === 'abandoned'
+          ? '**Abandoned.**'
+          : consensus.reached
+            ? '**Consensus reached**: this stream may merge.'
+            : `**Waiting for consensus** (${consensus.reason.replaceAll('_', ' ')}).`;
   const lines = [
     COMMENT_MARKER,
     '### GitSwarm consensus',

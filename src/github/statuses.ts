@@ -1,6 +1,7 @@
 /**
  * The commit statuses GitSwarm sets on GitHub: `gitswarm/consensus` on a linked pull request's head
- * (pending with the numbers, success once consensus is reached or the stream merged) and
+ * (pending with the numbers, success once consensus is reached or the stream merged, failure once
+ * its merge is reverted, error when it is abandoned) and
  * `gitswarm/stabilize` on buffer commits (from the stabilization's result). The numbers are the core
  * consensus result's (src/core/consensus.ts), never recomputed here.
  */
@@ -40,11 +41,13 @@ export function consensusStatus(stream: Pick<Stream, 'status'>, consensus: Conse
   const [state, lead]: [CommitState, string] =
     stream.status === 'merged'
       ? ['success', 'Merged into the buffer']
-      : stream.status === 'abandoned'
-        ? ['error', 'Stream abandoned']
-        : consensus.reached
-          ? ['success', 'Consensus reached']
-          : ['pending', `Waiting for consensus (${consensus.reason.replaceAll('_', ' ')})`];
+      : stream.status === 'reverted'
+        ? ['failure', 'Merge reverted']
+        : stream.status === 'abandoned'
+          ? ['error', 'Stream abandoned']
+          : consensus.reached
+            ? ['success', 'Consensus reached']
+            : ['pending', `Waiting for consensus (${consensus.reason.replaceAll('_', ' ')})`];
   return { state, context: CONSENSUS_CONTEXT, description: truncate(`${lead}: ${numbers}`) };
 }
 
