@@ -156,6 +156,26 @@ for (const dialect of DIALECTS) {
       ).toBe(true);
     });
 
+    it('reads the PR head from GitHub (conditionally) when no commit of the stream is known', async () => {
+      const created = await call(author, 'POST', `/repos/${repo.id}/streams`, { name: 'pr-43' });
+      const id = created.body.stream.id as string;
+      await t.store.db
+        .updateTable('gitswarm_streams')
+        .set({ source: 'github_pr', github_pr_number: 43 })
+        .where('id', '=', id)
+        .execute();
+      const prHead = sha();
+      github.pullHeads.set(`${FULL_NAME}#43`, prHead);
+      expect((await call(first, 'POST', `/streams/${id}/reviews`, { verdict: 'comment' })).status).toBe(201);
+      await idle();
+      expect((await call(second, 'POST', `/streams/${id}/reviews`, { verdict: 'approve' })).status).toBe(201);
+      await idle();
+      expect(statuses(prHead, 'gitswarm/consensus').map((s) => s.state)).toEqual(['pending', 'success']);
+      const reads = github.find('GET', `/repos/${FULL_NAME}/pulls/43`);
+      expect(reads.map((r) => r.status)).toEqual([200, 304]);
+      expect(github.find('POST', `/repos/${FULL_NAME}/issues/43/comments`)).toHaveLength(1);
+    });
+
     it('reports an agent’s merge on the PR, waiting out a rate limit, and retries through an outage', async () => {
       github.rateLimitNext('retry-after');
       const limitedFrom = github.requests.length;
