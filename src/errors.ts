@@ -131,6 +131,17 @@ export const ERROR_CATALOGUE = {
     exit: 4,
     hint: 'Check that the server runs and its URL (--server, GITSWARM_SERVER or .gitswarm/config.json), then run the command again.',
   },
+  github_not_configured: {
+    status: 503,
+    exit: 1,
+    hint: 'The operator sets GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY (or GITHUB_APP_PRIVATE_KEY_FILE) and restarts the server.',
+  },
+  github_not_linked: {
+    status: 409,
+    exit: 1,
+    hint: 'Link the repository to GitHub: PATCH /api/v1/repos/:id {"github_full_name": "owner/name"}.',
+  },
+  github_failed: { status: 502, exit: 1, hint: 'Try again later; the server log has what GitHub answered.' },
   server_incompatible: {
     status: 502,
     exit: 1,

@@ -13,6 +13,8 @@ import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyServerOptions } from 'fastify';
 import type { EventBus } from '../core/events.js';
 import type { RegistrationMode } from '../core/invites.js';
+import type { GitHubClient } from '../github/client.js';
+import type { GitHubOutboundOptions } from '../github/outbound.js';
 import { type HostingOptions, hostingConfig } from '../hosting/config.js';
 import { GIT_HTTP_PREFIX, gitHttpRoutes } from '../hosting/git-http.js';
 import type { Store } from '../store/index.js';
@@ -22,6 +24,7 @@ import { auth } from './plugins/auth.js';
 import { core } from './plugins/core.js';
 import { clientErrorHandler, errors, frameworkErrors } from './plugins/errors.js';
 import { eventsBus } from './plugins/events-bus.js';
+import { githubOutbound } from './plugins/github-outbound.js';
 import { idempotency } from './plugins/idempotency.js';
 import { inputGuard } from './plugins/input-guard.js';
 import { metrics } from './plugins/metrics.js';
@@ -38,6 +41,7 @@ import { cloneRoutes } from './routes/clone.js';
 import { conflictRoutes } from './routes/conflicts.js';
 import { councilRoutes } from './routes/council.js';
 import { fileRoutes } from './routes/files.js';
+import { githubProxyRoutes } from './routes/github-proxies.js';
 import { healthRoutes } from './routes/health.js';
 import { importRoutes } from './routes/imports.js';
 import { type McpRouteOptions, mcpRoutes } from './routes/mcp.js';
@@ -84,6 +88,10 @@ export interface BuildAppOptions {
   publicUrl?: string;
   /** MCP at /mcp: allowed Host names and Origins (DNS-rebinding protection), watcher interval. */
   mcp?: McpRouteOptions;
+  /** The GitHub App's client (statuses and the PR comment back, clone URLs, proxies); default none. */
+  githubClient?: GitHubClient | null;
+  /** Retries of deliveries to GitHub (tries, first delay). */
+  githubOutbound?: Omit<GitHubOutboundOptions, 'onError'>;
 }
 
 /** Removes `token=` query values from logged URLs: keys never reach the logs. */
@@ -147,6 +155,10 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   });
   await app.register(core, { store: options.store, clock: options.clock ?? systemClock });
   await app.register(upstream);
+  await app.register(githubOutbound, {
+    client: options.githubClient ?? null,
+    outbound: options.githubOutbound,
+  });
   await app.register(auth, { roles: options.roles, registration: options.registration });
   await app.register(inputGuard);
   if (options.rateLimit !== false) {
@@ -188,6 +200,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       await api.register(streamRoutes);
       await api.register(conflictRoutes);
       await api.register(fileRoutes);
+      await api.register(githubProxyRoutes);
       await api.register(stabilizationRoutes);
       await api.register(taskRoutes);
       await api.register(councilRoutes);

@@ -651,6 +651,14 @@ export interface ImportAgentsTable {
   created_at: string;
 }
 
+/** The consensus comment GitSwarm keeps on a linked pull request (0013); null id: being created. */
+export interface GithubPrCommentsTable {
+  repo_id: string;
+  pr_number: number;
+  comment_id: number | null;
+  updated_at: string;
+}
+
 export interface Database {
   gitswarm_orgs: OrgsTable;
   gitswarm_agents: AgentsTable;
@@ -695,6 +703,7 @@ export interface Database {
   gitswarm_imports: ImportsTable;
   gitswarm_import_agents: ImportAgentsTable;
   gitswarm_stabilize_runs: StabilizeRunsTable;
+  gitswarm_github_pr_comments: GithubPrCommentsTable;
 }
 
 export type Agent = Selectable<AgentsTable>;
