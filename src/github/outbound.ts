@@ -42,6 +42,9 @@ export interface GitHubOutboundOptions {
   onError?: (error: unknown, context: { delivery: string; attempt: number; willRetry: boolean }) => void;
 }
 
+/** How many last-sent reports are remembered (each a status or a comment body). */
+const SENT_MEMORY = 10_000;
+
 /** Whether trying again later may succeed. */
 function isTransient(error: unknown): boolean {
   if (error instanceof CommentClaimedError) return true;
@@ -61,6 +64,8 @@ export class GitHubOutbound {
   readonly #again = new Set<string>();
   readonly #inFlight = new Set<Promise<void>>();
   readonly #timers = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
+  /** What was last sent, per status (repo, commit, context) and per comment: a repeat is not sent. */
+  readonly #sent = new Map<string, string>();
   #closed = false;
 
   constructor(deps: CoreDeps, client: GitHubClient, options: GitHubOutboundOptions = {}) {
@@ -164,7 +169,10 @@ export class GitHubOutbound {
     if (!repo || !fullName) return;
     const consensus = await evaluateConsensus(this.#deps, db, repo, stream);
     const head = consensus.head_commit ?? (await this.#pullHead(fullName, stream.github_pr_number));
-    await setCommitStatus(this.#client, fullName, head, consensusStatus(stream, consensus));
+    const status = consensusStatus(stream, consensus);
+    await this.#unlessSent(`status ${fullName} ${head} ${status.context}`, JSON.stringify(status), () =>
+      setCommitStatus(this.#client, fullName, head, status),
+    );
     const merge =
       stream.status === 'merged'
         ? await db
@@ -174,11 +182,24 @@ export class GitHubOutbound {
             .orderBy('merged_at', 'desc')
             .executeTakeFirst()
         : null;
-    await upsertPrComment(this.#deps, this.#client, {
-      repo,
-      prNumber: stream.github_pr_number,
-      body: consensusCommentBody(stream, consensus, merge ?? null),
-    });
+    const prNumber = stream.github_pr_number;
+    const body = consensusCommentBody(stream, consensus, merge ?? null);
+    await this.#unlessSent(`comment ${repo.id} ${prNumber}`, body, () =>
+      upsertPrComment(this.#deps, this.#client, { repo, prNumber, body }).then(() => {}),
+    );
+  }
+
+  /**
+   * Sends unless the same content was the last sent under `key`: several events of one change
+   * (a review, then the review status it moved) make one report on GitHub, not one per event,
+   * which also spares the App's rate limit. Remembered only once sent; the oldest keys are dropped.
+   */
+  async #unlessSent(key: string, content: string, send: () => Promise<void>): Promise<void> {
+    if (this.#sent.get(key) === content) return;
+    await send();
+    this.#sent.delete(key);
+    this.#sent.set(key, content);
+    if (this.#sent.size > SENT_MEMORY) this.#sent.delete(this.#sent.keys().next().value as string);
   }
 
   /** The pull request's head on GitHub (a conditional read: unchanged answers cost no rate limit). */

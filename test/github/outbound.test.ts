@@ -154,6 +154,11 @@ for (const dialect of DIALECTS) {
       expect(
         deliveries.every((r) => r.auth === 'token' && r.headers.authorization?.startsWith('token ghs_')),
       ).toBe(true);
+
+      // A report with nothing new (another event of the same change) sends nothing again.
+      const sent = github.requests.length;
+      await t.app.githubOutbound?.reportStream(streamId);
+      expect(github.requests.length).toBe(sent);
     });
 
     it('reads the PR head from GitHub (conditionally) when no commit of the stream is known', async () => {
