@@ -16,6 +16,7 @@ import { addMaintainer, listMaintainers, removeMaintainer } from '../../core/mai
 import { archiveRepo } from '../../core/repo-archive.js';
 import { createRepo, getRepo, listRepos, updateRepoSettings } from '../../core/repos.js';
 import { GitSwarmError } from '../../errors.js';
+import { assertGitHubNameFree } from '../../github/repo-link.js';
 import { createServerRepo } from '../../hosting/server-repos.js';
 import { repoView } from '../../hosting/upstream.js';
 import { lockedTransaction, type Repo } from '../../store/index.js';
@@ -70,6 +71,16 @@ export const RepoSettingsProperties = {
   stabilize_setup_command: Type.Optional(Nullable(Type.String({ maxLength: 4000 }))),
   stabilize_setup_network: Type.Optional(Type.Boolean()),
   offline_merges: Type.Optional(Type.Union([Type.Literal('refuse'), Type.Literal('allow')])),
+  github_full_name: Type.Optional(
+    Nullable(
+      Type.String({
+        minLength: 3,
+        maxLength: 140,
+        description:
+          'Link to a GitHub repository (owner/name): its pull requests and reviews feed this one (docs/github.md)',
+      }),
+    ),
+  ),
 };
 
 const CreateRepoBody = Closed({
@@ -186,6 +197,8 @@ export async function repoRoutes(app: App): Promise<void> {
     async (request, reply) => {
       const { name, server_git, clone_url, default_branch, remote_url, ...settings } = request.body;
       const owner = actingAgent(request);
+      if (settings.github_full_name)
+        await assertGitHubNameFree(deps.store.db, settings.github_full_name, null);
       let repo: Repo;
       if (server_git) {
         repo = await createServerRepo(deps, app.hosting, {
@@ -258,6 +271,8 @@ export async function repoRoutes(app: App): Promise<void> {
     async (request) => {
       const actor = actingAgent(request);
       const found = await getRepo(deps.store.db, request.params.id);
+      const { github_full_name: githubName } = request.body;
+      if (githubName) await assertGitHubNameFree(deps.store.db, githubName, found.id);
       const repo = await lockedTransaction(deps.store, found.id, async (trx) =>
         updateRepoSettings(deps, trx, {
           repo: await getRepo(trx, found.id),
