@@ -46,6 +46,11 @@ export const ERROR_CATALOGUE = {
   unauthorized: { status: 401, exit: 1, hint: 'Pass an API key: --api-key or GITSWARM_API_KEY.' },
   agent_required: { status: 400, exit: 2, hint: 'Name the acting agent with --as AGENT or GITSWARM_AGENT.' },
   forbidden: { status: 403, exit: 1 },
+  webhook_signature_invalid: {
+    status: 401,
+    exit: 1,
+    hint: 'Sign the raw body with the webhook secret (X-Hub-Signature-256: sha256=<hex HMAC-SHA256>).',
+  },
   self_review: { status: 403, exit: 1, hint: 'Ask another agent to review the stream.' },
   agent_suspended: {
     status: 403,
@@ -124,6 +129,11 @@ export const ERROR_CATALOGUE = {
   },
   unsupported_media_type: { status: 415, exit: 2, hint: 'Send JSON with Content-Type: application/json.' },
   // Environment.
+  github_not_configured: {
+    status: 503,
+    exit: 1,
+    hint: 'Set GITHUB_WEBHOOK_SECRET on the server (docs/github.md) and restart it.',
+  },
   internal_error: { status: 500, exit: 1 },
   git_failed: { status: 500, exit: 1 },
   server_unreachable: {
