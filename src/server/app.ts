@@ -13,6 +13,7 @@ import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyServerOptions } from 'fastify';
 import type { EventBus } from '../core/events.js';
 import type { RegistrationMode } from '../core/invites.js';
+import type { GitHubConfig } from '../github/config.js';
 import { type HostingOptions, hostingConfig } from '../hosting/config.js';
 import { GIT_HTTP_PREFIX, gitHttpRoutes } from '../hosting/git-http.js';
 import type { Store } from '../store/index.js';
@@ -38,6 +39,7 @@ import { cloneRoutes } from './routes/clone.js';
 import { conflictRoutes } from './routes/conflicts.js';
 import { councilRoutes } from './routes/council.js';
 import { fileRoutes } from './routes/files.js';
+import { githubWebhookRoutes } from './routes/github-webhooks.js';
 import { healthRoutes } from './routes/health.js';
 import { importRoutes } from './routes/imports.js';
 import { type McpRouteOptions, mcpRoutes } from './routes/mcp.js';
@@ -84,6 +86,8 @@ export interface BuildAppOptions {
   publicUrl?: string;
   /** MCP at /mcp: allowed Host names and Origins (DNS-rebinding protection), watcher interval. */
   mcp?: McpRouteOptions;
+  /** The GitHub App's settings (src/github/config.ts); without a webhook secret, webhooks answer 503. */
+  github?: GitHubConfig;
 }
 
 /** Removes `token=` query values from logged URLs: keys never reach the logs. */
@@ -192,6 +196,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       await api.register(taskRoutes);
       await api.register(councilRoutes);
       await api.register(importRoutes);
+      await api.register(githubWebhookRoutes, { webhookSecret: options.github?.webhookSecret ?? null });
     },
     { prefix: API_PREFIX },
   );
