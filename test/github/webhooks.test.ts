@@ -330,6 +330,46 @@ for (const dialect of DIALECTS) {
       expect(driveBy.body.outcome).toMatch(/not a collaborator/);
     });
 
+    it('a merge on GitHub without consensus is recorded, and disputed; a review of a closed unknown PR is dropped', async () => {
+      const opened = await deliver('pull_request', pullRequest('opened', 45, sha(9)));
+      expect(opened.body.outcome).toBe('handled');
+      const [stream] = await streamOf(45);
+      const mergeCommit = sha(2000);
+      const closed = await deliver(
+        'pull_request',
+        pullRequest('closed', 45, sha(9), {
+          merged: true,
+          merge_commit_sha: mergeCommit,
+          merged_by: REVIEWER,
+        }),
+      );
+      expect(closed.body.outcome).toBe('handled');
+      expect((await streamOf(45))[0]?.status).toBe('merged');
+      const disputes = await t.store.db
+        .selectFrom('gitswarm_activity_log')
+        .select('metadata')
+        .where('event_type', '=', 'stream.merge_disputed')
+        .where('target_id', '=', stream?.id as string)
+        .execute();
+      expect(disputes).toHaveLength(1);
+      // The same merge redelivered under a new id changes nothing either.
+      const again = await deliver(
+        'pull_request',
+        pullRequest('closed', 45, sha(9), {
+          merged: true,
+          merge_commit_sha: mergeCommit,
+          merged_by: REVIEWER,
+        }),
+      );
+      expect(again.status).toBe(202);
+
+      const gone = pullRequest('closed', 46, sha(10), { state: 'closed' });
+      const late = await deliver('pull_request_review', review('submitted', gone, REVIEWER, 'approved'));
+      expect(late.status).toBe(202);
+      expect(late.body.outcome).toMatch(/closed and has no live stream/);
+      expect(await streamOf(46)).toHaveLength(0);
+    });
+
     it('pushes: the buffer head recorded; a push to main recorded as a promotion', async () => {
       const toBuffer = example('push');
       Object.assign(toBuffer, {
