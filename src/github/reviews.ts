@@ -8,6 +8,10 @@
  * names as the repository's OWNER, MEMBER or COLLABORATOR, or GitHub users an operator mapped to
  * an agent, give verdicts; other reviews are acknowledged and ignored.
  *
+ * A review counts for the code it was given on: the PR head in its payload is recorded first (a
+ * synchronize delivered late changes nothing then), and a review of an older commit than that
+ * head is acknowledged and ignored.
+ *
  * A review of a pull request not seen yet (the repository linked after it was opened, or the
  * opened delivery lost) records the stream from the pull request in the review's payload first.
  */
@@ -16,13 +20,26 @@ import { submitReview, withdrawReview } from '../core/reviews.js';
 import { isLiveStream } from '../core/streams.js';
 import { isGitSwarmError } from '../errors.js';
 import type { Repo, ReviewVerdict } from '../store/index.js';
-import { findPullRequestStream, openPullRequestStream, type PullRequest } from './pull-requests.js';
+import {
+  findPullRequestStream,
+  openPullRequestStream,
+  type PullRequest,
+  recordPullRequestSync,
+} from './pull-requests.js';
 import { agentForGitHubUser, findMappedAgent, type GitHubUser } from './users.js';
 
 /** The parts of GitHub's pull_request_review payload read here. */
 export interface ReviewPayload {
   action: string;
-  review: { id: number; state: string; body?: string | null; user: GitHubUser; author_association?: string };
+  review: {
+    id: number;
+    state: string;
+    body?: string | null;
+    user: GitHubUser;
+    author_association?: string;
+    /** The commit the review was given on. */
+    commit_id?: string | null;
+  };
   pull_request: PullRequest;
 }
 
@@ -63,6 +80,13 @@ export async function applyReviewEvent(deps: CoreDeps, repo: Repo, payload: Revi
     if (pr.state !== 'open')
       return `ignored: pull request #${pr.number} is ${pr.state} and has no live stream`;
     stream = (await openPullRequestStream(deps, repo, pr)).stream;
+  } else {
+    // Deliveries may come out of order: the PR's head as the review saw it is recorded first, so
+    // the verdict is tied to that code and not to an older head.
+    await recordPullRequestSync(deps, repo, pr);
+  }
+  if (review.commit_id && review.commit_id !== pr.head.sha) {
+    return `ignored: review of commit ${review.commit_id}; the pull request is at ${pr.head.sha}`;
   }
   try {
     await submitReview(deps, {

@@ -26,6 +26,12 @@ export const MAX_WEBHOOK_BYTES = 25 * 1024 * 1024;
 const SIGNATURE = /^sha256=([0-9a-f]{64})$/;
 
 /**
+ * How long a delivery id is remembered. GitHub redelivers on request for a few days; older
+ * records are pruned as new deliveries arrive, so the table stays small.
+ */
+export const DELIVERY_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
+
+/**
  * Throws webhook_signature_invalid unless `header` (X-Hub-Signature-256) is `sha256=` and the hex
  * HMAC-SHA256 of exactly these bytes under `secret`, compared in constant time.
  */
@@ -84,6 +90,8 @@ export async function handleWebhookDelivery(
     .returning('delivery_id')
     .executeTakeFirst();
   if (!claimed) return { outcome: 'duplicate', repo_id: null };
+  const horizon = new Date(deps.clock.now().getTime() - DELIVERY_RETENTION_MS).toISOString();
+  await db.deleteFrom('gitswarm_github_deliveries').where('received_at', '<', horizon).execute();
   try {
     const result = await dispatch(deps, delivery);
     await db

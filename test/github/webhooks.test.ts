@@ -107,7 +107,13 @@ for (const dialect of DIALECTS) {
       const r = example('pull_request_review', action);
       r.repository.full_name = fullName;
       r.pull_request = structuredClone(pr.pull_request);
-      r.review = { ...r.review, user: { ...r.review.user, ...user }, state, author_association: association };
+      r.review = {
+        ...r.review,
+        user: { ...r.review.user, ...user },
+        state,
+        author_association: association,
+        commit_id: pr.pull_request.head.sha,
+      };
       return r;
     }
 
@@ -132,7 +138,13 @@ for (const dialect of DIALECTS) {
     }
 
     beforeAll(async () => {
-      t = await startTestApp(dialect, { github: GITHUB_CONFIG });
+      // A clock that moves on at every reading: a head recorded later is newer.
+      let tick = Date.parse('2026-01-01T00:00:00Z');
+      const now = () => {
+        tick += 1;
+        return new Date(tick);
+      };
+      t = await startTestApp(dialect, { github: GITHUB_CONFIG, clock: { now } });
       owner = await registerTestAgent(t.app);
       agentA = await registerTestAgent(t.app);
       agentB = await registerTestAgent(t.app);
@@ -294,6 +306,32 @@ for (const dialect of DIALECTS) {
       );
       expect(closed.body.outcome).toBe('handled');
       expect((await streamOf(44))[0]?.status).toBe('abandoned');
+    });
+
+    it('a review ties to the head it saw: a late synchronize changes nothing; a review of an older commit is ignored', async () => {
+      const opened = await deliver('pull_request', pullRequest('opened', 47, sha(11)));
+      const [stream] = await streamOf(47);
+      const id = stream?.id as string;
+      // The review on the new head arrives before the synchronize that announces it.
+      const newer = pullRequest('synchronize', 47, sha(12));
+      const approved = await deliver('pull_request_review', review('submitted', newer, REVIEWER, 'approved'));
+      expect(approved.body.outcome).toBe('handled');
+      const reviews = await callApi(t.app, agentA, { method: 'GET', url: `/streams/${id}/reviews` });
+      expect(reviews.body).toMatchObject({ head_commit: sha(12), stale: 0 });
+      const late = await deliver('pull_request', newer);
+      expect(late.status).toBe(202);
+      // A review given on the first head, delivered now, does not count for the newer code.
+      const old = review('submitted', JSON.parse(opened.raw), REVIEWER, 'changes_requested');
+      old.pull_request.head.sha = sha(12);
+      const ignored = await deliver('pull_request_review', old);
+      expect(ignored.status).toBe(202);
+      expect(ignored.body.outcome).toMatch(/^ignored: review of commit/);
+      const after = await t.store.db
+        .selectFrom('gitswarm_stream_reviews')
+        .select('verdict')
+        .where('stream_id', '=', id)
+        .execute();
+      expect(after).toEqual([{ verdict: 'approve' }]);
     });
 
     it('a review before its PR records the stream from the review; the late opened changes nothing; dismissal withdraws', async () => {
@@ -464,6 +502,25 @@ for (const dialect of DIALECTS) {
       }
       expect(await countRows('gitswarm_activity_log')).toBe(activity);
       expect(await countRows('gitswarm_stream_reviews')).toBe(reviews);
+      // Delivery ids older than the retention are pruned as new deliveries arrive.
+      await t.store.db
+        .insertInto('gitswarm_github_deliveries')
+        .values({
+          delivery_id: 'ancient',
+          event: 'push',
+          action: null,
+          repo_id: null,
+          outcome: 'handled',
+          received_at: '2025-01-01T00:00:00.000Z',
+        })
+        .execute();
+      await deliver('ping', { zen: 'Keep it logically awesome.' });
+      const ancient = await t.store.db
+        .selectFrom('gitswarm_github_deliveries')
+        .select('delivery_id')
+        .where('delivery_id', '=', 'ancient')
+        .execute();
+      expect(ancient).toHaveLength(0);
     });
 
     it('acknowledges and ignores unlinked repositories and unknown events', async () => {

@@ -22,6 +22,11 @@ export function githubMigration(caps: DialectCapabilities) {
         .addColumn('received_at', sql.raw(t.timestamp), (col) => col.notNull())
         .execute();
       await db.schema
+        .createIndex('gitswarm_github_deliveries_received')
+        .on('gitswarm_github_deliveries')
+        .column('received_at')
+        .execute();
+      await db.schema
         .createTable('gitswarm_github_installations')
         .addColumn('installation_id', sql.raw(t.bigint), (col) => col.primaryKey())
         .addColumn('account_login', sql.raw('varchar(100)'), (col) => col.notNull())
