@@ -46,7 +46,7 @@ export const ERROR_CATALOGUE = {
   unauthorized: { status: 401, exit: 1, hint: 'Pass an API key: --api-key or GITSWARM_API_KEY.' },
   agent_required: { status: 400, exit: 2, hint: 'Name the acting agent with --as AGENT or GITSWARM_AGENT.' },
   forbidden: { status: 403, exit: 1 },
-  webhook_signature_invalid: {
+  invalid_signature: {
     status: 401,
     exit: 1,
     hint: 'Sign the raw body with the webhook secret (X-Hub-Signature-256: sha256=<hex HMAC-SHA256>).',

@@ -32,14 +32,14 @@ const SIGNATURE = /^sha256=([0-9a-f]{64})$/;
 export const DELIVERY_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 
 /**
- * Throws webhook_signature_invalid unless `header` (X-Hub-Signature-256) is `sha256=` and the hex
+ * Throws invalid_signature unless `header` (X-Hub-Signature-256) is `sha256=` and the hex
  * HMAC-SHA256 of exactly these bytes under `secret`, compared in constant time.
  */
 export function verifyWebhookSignature(secret: string, rawBody: Buffer, header: string | undefined): void {
   const match = header === undefined ? null : SIGNATURE.exec(header.trim().toLowerCase());
   if (!match) {
     throw new GitSwarmError(
-      'webhook_signature_invalid',
+      'invalid_signature',
       header === undefined
         ? 'The delivery has no X-Hub-Signature-256 header.'
         : 'X-Hub-Signature-256 is not sha256=<64 hex digits>.',
@@ -48,7 +48,7 @@ export function verifyWebhookSignature(secret: string, rawBody: Buffer, header: 
   const expected = createHmac('sha256', secret).update(rawBody).digest();
   const given = Buffer.from(match[1] as string, 'hex');
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    throw new GitSwarmError('webhook_signature_invalid', 'X-Hub-Signature-256 does not match the body.');
+    throw new GitSwarmError('invalid_signature', 'X-Hub-Signature-256 does not match the body.');
   }
 }
 

@@ -470,7 +470,7 @@ for (const dialect of DIALECTS) {
       const streamsBefore = await countRows('gitswarm_streams');
       const forged = await deliver('pull_request', raw, { signature: sign(raw, 'not-the-secret') });
       expect(forged.status).toBe(401);
-      expect(forged.body.error.code).toBe('webhook_signature_invalid');
+      expect(forged.body.error.code).toBe('invalid_signature');
       const missing = await deliver('pull_request', raw, { signature: null });
       expect(missing.status).toBe(401);
       // A signature over the re-serialised (compact) JSON does not match the bytes sent.
