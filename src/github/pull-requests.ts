@@ -17,6 +17,7 @@ import { recordMergeDispute } from '../core/offline-merges.js';
 import { abandonStream, recordReportedMove } from '../core/remote-sync.js';
 import { getReportedBufferHead, setReportedBufferHead } from '../core/reported-buffer.js';
 import { getRepo } from '../core/repos.js';
+import { submitForReview } from '../core/reviews.js';
 import { reparentOntoBuffer } from '../core/stream-cascade.js';
 import { recordMerge } from '../core/stream-merge.js';
 import { insertStreamRecord } from '../core/stream-records.js';
@@ -182,6 +183,17 @@ export async function recordPullRequestSync(deps: CoreDeps, repo: Repo, pr: Pull
       ? 'handled'
       : 'ignored: head already recorded';
   });
+}
+
+/** ready_for_review: a draft's stream put up for review by its author, as `gitswarm review` would. */
+export async function recordPullRequestReady(deps: CoreDeps, repo: Repo, pr: PullRequest): Promise<string> {
+  const stream = await findPullRequestStream(deps.store.db, repo.id, pr.number);
+  if (!stream || !isLiveStream(stream)) return `ignored: no live stream for pull request #${pr.number}`;
+  if (stream.status === 'in_review') return 'ignored: already in review';
+  const author = await findAgent(deps.store.db, stream.agent_id);
+  if (!author) throw new Error(`Stream ${stream.id} has no author.`);
+  await submitForReview(deps, { repo, stream, actor: author });
+  return 'handled';
 }
 
 /** closed: merged into the buffer → the merge recorded; closed unmerged → the stream abandoned. */

@@ -13,6 +13,7 @@ import {
   openPullRequestStream,
   type PullRequest,
   recordPullRequestClosed,
+  recordPullRequestReady,
   recordPullRequestSync,
 } from './pull-requests.js';
 import { applyPushEvent, type PushPayload } from './pushes.js';
@@ -153,6 +154,8 @@ async function dispatchRepoEvent(
         : 'ignored: stream already recorded';
     case 'synchronize':
       return recordPullRequestSync(deps, repo, pr);
+    case 'ready_for_review':
+      return recordPullRequestReady(deps, repo, pr);
     case 'closed':
       return recordPullRequestClosed(deps, repo, pr, payload.sender as GitHubUser | undefined);
     default:

@@ -334,6 +334,15 @@ for (const dialect of DIALECTS) {
       expect(after).toEqual([{ verdict: 'approve' }]);
     });
 
+    it('a draft PR is a stream at work until it is ready for review', async () => {
+      const draft = await deliver('pull_request', pullRequest('opened', 48, sha(13), { draft: true }));
+      expect(draft.body.outcome).toBe('handled');
+      expect((await streamOf(48))[0]?.status).toBe('active');
+      const ready = await deliver('pull_request', pullRequest('ready_for_review', 48, sha(13)));
+      expect(ready.body.outcome).toBe('handled');
+      expect((await streamOf(48))[0]?.status).toBe('in_review');
+    });
+
     it('a review before its PR records the stream from the review; the late opened changes nothing; dismissal withdraws', async () => {
       const pr = pullRequest('opened', 43, sha(4));
       const early = await deliver(
