@@ -115,6 +115,15 @@ for (const dialect of DIALECTS) {
         stream: { metadata: Record<string, unknown>; base_branch: string };
       };
       expect(recorded.stream).toMatchObject({ metadata: { from_stream: prStreamId }, base_branch: 'buffer' });
+      // Bob reviews the PR's stream through the server, where it counts with GitHub's reviews.
+      const review = await clone.run(['review', 'submit', 'pr-42', 'approve', '--as', 'bob', '--json']);
+      expect(review.code, review.stderr + review.stdout).toBe(0);
+      const reviews = await server.store.db
+        .selectFrom('gitswarm_stream_reviews')
+        .select(['verdict', 'is_human'])
+        .where('stream_id', '=', prStreamId)
+        .execute();
+      expect(reviews).toEqual([{ verdict: 'approve', is_human: false }]);
       expect((await clone.run(['workspace', 'destroy', '--as', 'bob'])).code).toBe(0);
     });
 
