@@ -11,6 +11,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getRepo, updateRepoSettings } from '../../src/core/repos.js';
 import { findInstallationFor } from '../../src/github/installations.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import {
@@ -176,6 +177,14 @@ for (const dialect of DIALECTS) {
       });
       expect(taken.status).toBe(409);
       expect(taken.body.error.code).toBe('already_exists');
+      // The rule is the core's: a passed council proposal (no actor) is refused alike.
+      await expect(
+        updateRepoSettings(t.app.deps, t.store.db, {
+          repo: await getRepo(t.store.db, other.id),
+          actor: null,
+          changes: { github_full_name: fullName },
+        }),
+      ).rejects.toMatchObject({ code: 'already_exists' });
       const read = await callApi(t.app, owner, { method: 'GET', url: `/repos/${repo.id}` });
       expect(read.body.repo.github_full_name).toBe(fullName);
     });

@@ -16,7 +16,6 @@ import { addMaintainer, listMaintainers, removeMaintainer } from '../../core/mai
 import { archiveRepo } from '../../core/repo-archive.js';
 import { createRepo, getRepo, listRepos, updateRepoSettings } from '../../core/repos.js';
 import { GitSwarmError } from '../../errors.js';
-import { assertGitHubNameFree } from '../../github/repo-link.js';
 import { createServerRepo } from '../../hosting/server-repos.js';
 import { repoView } from '../../hosting/upstream.js';
 import { lockedTransaction, type Repo } from '../../store/index.js';
@@ -197,8 +196,6 @@ export async function repoRoutes(app: App): Promise<void> {
     async (request, reply) => {
       const { name, server_git, clone_url, default_branch, remote_url, ...settings } = request.body;
       const owner = actingAgent(request);
-      if (settings.github_full_name)
-        await assertGitHubNameFree(deps.store.db, settings.github_full_name, null);
       let repo: Repo;
       if (server_git) {
         repo = await createServerRepo(deps, app.hosting, {
@@ -271,8 +268,6 @@ export async function repoRoutes(app: App): Promise<void> {
     async (request) => {
       const actor = actingAgent(request);
       const found = await getRepo(deps.store.db, request.params.id);
-      const { github_full_name: githubName } = request.body;
-      if (githubName) await assertGitHubNameFree(deps.store.db, githubName, found.id);
       const repo = await lockedTransaction(deps.store, found.id, async (trx) =>
         updateRepoSettings(deps, trx, {
           repo: await getRepo(trx, found.id),
