@@ -46,6 +46,11 @@ export const ERROR_CATALOGUE = {
   unauthorized: { status: 401, exit: 1, hint: 'Pass an API key: --api-key or GITSWARM_API_KEY.' },
   agent_required: { status: 400, exit: 2, hint: 'Name the acting agent with --as AGENT or GITSWARM_AGENT.' },
   forbidden: { status: 403, exit: 1 },
+  invalid_signature: {
+    status: 401,
+    exit: 1,
+    hint: 'Sign the raw body with the webhook secret (X-Hub-Signature-256: sha256=<hex HMAC-SHA256>).',
+  },
   self_review: { status: 403, exit: 1, hint: 'Ask another agent to review the stream.' },
   agent_suspended: {
     status: 403,
@@ -134,7 +139,7 @@ export const ERROR_CATALOGUE = {
   github_not_configured: {
     status: 503,
     exit: 1,
-    hint: 'The operator sets GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY (or GITHUB_APP_PRIVATE_KEY_FILE) and restarts the server.',
+    hint: 'The operator sets GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY (or GITHUB_APP_PRIVATE_KEY_FILE), and GITHUB_WEBHOOK_SECRET for webhooks (docs/github.md), and restarts the server.',
   },
   github_not_linked: {
     status: 409,

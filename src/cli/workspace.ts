@@ -2,8 +2,10 @@
  * `gitswarm workspace create|list|destroy|reopen`: an agent's stream and its worktree at
  * `.worktrees/<agent>/`; `reopen` goes on from a reverted stream.
  */
+
 import { reopenWorkspace } from '../core/workspace-reopen.js';
 import { createWorkspace, destroyWorkspace, listWorkspaces } from '../core/workspaces.js';
+import { GitSwarmError } from '../errors.js';
 import type { Stream } from '../store/index.js';
 import { type CommandDeps, requireActor } from './context.js';
 import { type Style, safeText, shortOid, table } from './output.js';
@@ -14,6 +16,8 @@ export interface CreateWorkspaceOptions {
   task?: string;
   dependsOn?: string;
   fromStream?: string;
+  /** Connected clones: the GitHub pull request number whose stream to start from. */
+  fromPr?: string;
 }
 
 export interface CreateWorkspaceCommandResult {
@@ -26,10 +30,26 @@ export async function runCreateWorkspace(
   opts: CreateWorkspaceOptions,
   deps: CommandDeps,
 ): Promise<CreateWorkspaceCommandResult> {
+  const fromPr = opts.fromPr === undefined ? undefined : Number(opts.fromPr);
+  if (fromPr !== undefined && !(Number.isInteger(fromPr) && fromPr > 0)) {
+    throw new GitSwarmError(
+      'usage',
+      `--from-pr takes a pull request number, not ${JSON.stringify(opts.fromPr)}.`,
+    );
+  }
   if (deps.remote) {
     const m = await import('../remote/commands/workspace.js');
-    const created = await m.runCreateWorkspaceRemote(opts, { ...deps, remote: deps.remote });
+    const created = await m.runCreateWorkspaceRemote({ ...opts, fromPr }, { ...deps, remote: deps.remote });
     return { stream: toStreamView(created.stream), worktree: created.worktree };
+  }
+  if (fromPr !== undefined) {
+    throw new GitSwarmError(
+      'usage',
+      '--from-pr needs a clone connected to a server that receives GitHub webhooks.',
+      {
+        hint: 'Connect this clone first: gitswarm init --server URL',
+      },
+    );
   }
   const { core, ctx } = deps;
   const agent = await requireActor(deps);

@@ -68,6 +68,9 @@ export const EVENT_NAMES = [
   'branch_rule.updated',
   'branch_rule.deleted',
   'repo.imported',
+  // GitHub (src/github/): a human's review dismissed on GitHub; the App's installations changed.
+  'stream.review_dismissed',
+  'github.installation_changed',
   // Mode C: a server stabilization run's phases (queued, running, each command run, the verdict).
   // Published on the events bus only (WebSocket, notifications), never written to the activity log.
   'stabilize.progress',

@@ -1141,9 +1141,10 @@ export async function listStreamCommits(db: Executor, streamId: string) {
 /**
  * Records a ref move a client made in its clone as our own moves are: the operation's intent
  * (marked reported, `(made by the client)`), then `record` in one transaction that completes it.
- * When recording fails the intent is withdrawn, so no half-recorded move stays behind.
+ * When recording fails the intent is withdrawn, so no half-recorded move stays behind. Also used
+ * for moves GitHub reports (src/github/).
  */
-async function recordReportedMove<T>(
+export async function recordReportedMove<T>(
   deps: CoreDeps,
   repoId: string,
   move: Omit<RefMove, 'metadata'>,

@@ -80,6 +80,15 @@ function folderList(value: unknown): string[] {
   return [...new Set((items as string[]).map(assertDependencyDir))];
 }
 
+/** GitHub's `owner/name`: an account (1-39 letters, digits, "-") and a repository name. */
+const GITHUB_FULL_NAME = /^[A-Za-z0-9][A-Za-z0-9-]{0,38}\/(?!\.\.?$)[A-Za-z0-9._-]{1,100}$/;
+
+function githubFullName(value: unknown): string | null {
+  if (value === null) return null;
+  if (typeof value !== 'string' || !GITHUB_FULL_NAME.test(value)) throw new Error('expected owner/name');
+  return value;
+}
+
 function branch(value: unknown): string {
   if (typeof value !== 'string') throw new Error('expected a branch name');
   return assertValidBranch(value);
@@ -140,6 +149,11 @@ export const REPO_SETTINGS = {
   stale_reviews: {
     description: 'dismiss | keep: whether verdicts on code changed since still count',
     parse: oneOf('dismiss', 'keep'),
+  },
+  github_full_name: {
+    description:
+      'The GitHub repository (owner/name) whose pull requests and reviews feed this one; null unlinks',
+    parse: githubFullName,
   },
   offline_merges: {
     description:

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { assertValidName } from '../engine/names.js';
 import { GitSwarmError } from '../errors.js';
 import { type Agent, type Executor, inTransaction, type Repo, toJson } from '../store/index.js';
@@ -40,9 +41,34 @@ export function validateNewRepo(input: Pick<CreateRepoInput, 'name' | 'settings'
   return settings;
 }
 
+/**
+ * Throws already_exists when another repository is linked to the GitHub repository `owner/name`:
+ * one GitHub repository feeds one repository here, compared without case as GitHub does (a
+ * unique index backs this against races).
+ */
+async function assertGitHubNameFree(db: Executor, fullName: unknown, repoId: string | null): Promise<void> {
+  if (typeof fullName !== 'string') return;
+  const linked = await db
+    .selectFrom('gitswarm_repos')
+    .select('id')
+    .where(sql`lower(github_full_name)`, '=', fullName.toLowerCase())
+    .executeTakeFirst();
+  if (linked && linked.id !== repoId) {
+    throw new GitSwarmError(
+      'already_exists',
+      `GitHub repository ${fullName} is linked to another repository.`,
+      {
+        hint: 'Unlink it there first: set its github_full_name to null.',
+        details: { repo_id: linked.id },
+      },
+    );
+  }
+}
+
 export async function createRepo(deps: CoreDeps, input: CreateRepoInput): Promise<Repo> {
   const settings = validateNewRepo(input);
   return inTransaction(deps.store.db, async (trx) => {
+    await assertGitHubNameFree(trx, settings.github_full_name, null);
     const now = isoNow(deps.clock);
     const repo = await trx
       .insertInto('gitswarm_repos')
@@ -111,6 +137,7 @@ export async function updateRepoSettings(
   // Settings kept in metadata merge into the row as it is now, not as the caller read it.
   const current = await getRepo(db, input.repo.id);
   const update = parseRepoSettings(input.changes, current.metadata);
+  await assertGitHubNameFree(db, update.github_full_name, current.id);
   const buffer = update.buffer_branch ?? input.repo.buffer_branch;
   const target = update.promote_target ?? input.repo.promote_target;
   if (buffer === target)

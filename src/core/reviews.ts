@@ -163,6 +163,54 @@ export async function submitReview(deps: CoreDeps, input: SubmitReviewInput): Pr
   });
 }
 
+export interface WithdrawReviewInput {
+  repo: Repo;
+  stream: Pick<Stream, 'id'>;
+  reviewer: Agent;
+  /** Why, for the activity log (e.g. `dismissed on GitHub by octocat`). */
+  reason?: string;
+}
+
+/**
+ * Removes a reviewer's verdict (a review dismissed on GitHub), re-evaluates consensus and records
+ * the stream's review status and `stream.review_dismissed`. Returns null when there was none.
+ */
+export async function withdrawReview(
+  deps: CoreDeps,
+  input: WithdrawReviewInput,
+): Promise<{ consensus: ConsensusResult; stream: Stream } | null> {
+  return lockedTransaction(deps.store, input.repo.id, async (trx) => {
+    const stream = await refreshStream(trx, input.stream);
+    const removed = await trx
+      .deleteFrom('gitswarm_stream_reviews')
+      .where('stream_id', '=', stream.id)
+      .where('reviewer_id', '=', input.reviewer.id)
+      .returning(['verdict'])
+      .executeTakeFirst();
+    if (!removed) return null;
+    const consensus = await evaluateConsensus(deps, trx, input.repo, stream);
+    const reviewStatus = nextReviewStatus(stream, consensus);
+    const updated =
+      reviewStatus === stream.review_status
+        ? stream
+        : await updateStream(deps, trx, stream, { review_status: reviewStatus });
+    await recordActivity(deps, trx, {
+      event: 'stream.review_dismissed',
+      repoId: input.repo.id,
+      agentId: input.reviewer.id,
+      targetType: 'stream',
+      targetId: stream.id,
+      metadata: {
+        verdict: removed.verdict,
+        reason: input.reason ?? null,
+        consensus_reached: consensus.reached,
+        review_status: reviewStatus,
+      },
+    });
+    return { consensus, stream: updated };
+  });
+}
+
 /** What the stream's review status becomes after a verdict. */
 function nextReviewStatus(stream: Stream, consensus: ConsensusResult): ReviewStatus | null {
   if (consensus.reached) return 'approved';

@@ -11,11 +11,11 @@
  *   limit) is answered from the cache.
  * - The installation of `owner/name` is asked once (GET /repos/{owner}/{repo}/installation) and kept.
  */
+
 import { Octokit } from '@octokit/core';
 import { GitSwarmError } from '../errors.js';
 import { GitHubAppAuth, type GitHubAppCredentials, type InstallationToken } from './app-auth.js';
-
-export const GITHUB_API_URL = 'https://api.github.com';
+import { DEFAULT_GITHUB_API_URL } from './config.js';
 
 export interface GitHubClientOptions extends GitHubAppCredentials {
   /** An installation token with less than this left is minted again (default 5 minutes). */
@@ -131,7 +131,7 @@ export class GitHubClient {
   readonly #now: () => number;
 
   constructor(options: GitHubClientOptions) {
-    this.apiUrl = (options.apiUrl ?? GITHUB_API_URL).replace(/\/+$/, '');
+    this.apiUrl = (options.apiUrl ?? DEFAULT_GITHUB_API_URL).replace(/\/+$/, '');
     this.#now = options.now ?? Date.now;
     this.#etagEntries = options.etagCacheEntries ?? DEFAULT_ETAG_ENTRIES;
     const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));

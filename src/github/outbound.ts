@@ -18,6 +18,7 @@ import type { CoreDeps } from '../core/deps.js';
 import { GitSwarmError } from '../errors.js';
 import type { ActivityEntry, Repo, StabilizationResult } from '../store/index.js';
 import { type GitHubClient, GitHubRequestError } from './client.js';
+import { findInstallationFor } from './installations.js';
 import { CommentClaimedError, consensusCommentBody, upsertPrComment } from './pr-comment.js';
 import { consensusStatus, setCommitStatus, stabilizeStatus } from './statuses.js';
 
@@ -220,7 +221,7 @@ export class GitHubOutbound {
       .where('id', '=', repoId)
       .executeTakeFirst();
     if (!repo?.github_full_name) return undefined;
-    await rememberOrgInstallation(this.#deps, this.#client, repo);
+    await rememberInstallation(this.#deps, this.#client, repo);
     return repo;
   }
 
@@ -253,20 +254,16 @@ export class GitHubOutbound {
   }
 }
 
-/** Tells the client the installation of a repository's org, when installation events recorded it. */
-export async function rememberOrgInstallation(
+/**
+ * Tells the client the installation that reaches the repository, when installation events recorded
+ * one (src/github/installations.ts); otherwise the client asks GitHub (GET /repos/{owner}/{repo}/installation).
+ */
+export async function rememberInstallation(
   deps: CoreDeps,
   client: GitHubClient,
-  repo: Pick<Repo, 'org_id' | 'github_full_name'>,
+  repo: Pick<Repo, 'github_full_name'>,
 ): Promise<void> {
-  if (!repo.org_id || !repo.github_full_name) return;
-  const org = await deps.store.db
-    .selectFrom('gitswarm_orgs')
-    .select(['github_installation_id', 'github_org_name'])
-    .where('id', '=', repo.org_id)
-    .executeTakeFirst();
-  // Only the installation on the repository's own GitHub owner can read it.
-  const owner = repo.github_full_name.split('/')[0]?.toLowerCase();
-  if (org?.github_installation_id && org.github_org_name?.toLowerCase() === owner)
-    client.rememberInstallation(repo.github_full_name, org.github_installation_id);
+  if (!repo.github_full_name) return;
+  const installation = await findInstallationFor(deps.store.db, repo.github_full_name);
+  if (installation) client.rememberInstallation(repo.github_full_name, installation.installation_id);
 }

@@ -64,6 +64,23 @@ export interface CreateRemoteWorkspaceInput {
   dependsOn?: string;
   /** Start at this stream's head (fetched on demand), building on the buffer. */
   fromStream?: string;
+  /** Start at the head of the stream the server recorded for this GitHub pull request. */
+  fromPr?: number;
+}
+
+/**
+ * The live stream the server recorded for a GitHub pull request (src/github/pull-requests.ts),
+ * else its newest one; stream_not_found when GitHub has not reported the pull request.
+ */
+async function pullRequestStream(deps: RemoteStreamsDeps, number: number): Promise<Stream> {
+  const streams = (await listServerStreams(deps)).filter((s) => s.github_pr_number === number);
+  const found = streams.find((s) => LIVE.includes(s.status)) ?? streams[0];
+  if (!found) {
+    throw new GitSwarmError('stream_not_found', `No stream for pull request #${number}.`, {
+      hint: 'The server records one when GitHub reports the pull request (docs/github.md); check the repository is linked.',
+    });
+  }
+  return found;
 }
 
 /**
@@ -96,7 +113,21 @@ export async function createRemoteWorkspace(
   assertValidName('stream', name);
   const repo = await getServerRepo(deps);
   const parent = input.dependsOn === undefined ? null : await resolveServerStream(deps, input.dependsOn);
-  const from = input.fromStream === undefined ? null : await resolveServerStream(deps, input.fromStream);
+  if (input.fromPr !== undefined && input.fromStream !== undefined) {
+    throw new GitSwarmError(
+      'invalid_input',
+      'A stream starts from a stream or from a pull request, not both.',
+      {
+        hint: 'Leave out --from-stream (or --from-pr).',
+      },
+    );
+  }
+  const from =
+    input.fromPr !== undefined
+      ? await pullRequestStream(deps, input.fromPr)
+      : input.fromStream === undefined
+        ? null
+        : await resolveServerStream(deps, input.fromStream);
   const baseCommit = parent ? await streamHead(deps, parent) : await bufferHead(deps, repo.buffer_branch);
   // --from-stream: the branch starts at that stream's head (brought from the remote when it was
   // made on another clone); the record says it builds on the buffer (the server checks the rest).

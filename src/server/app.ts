@@ -13,7 +13,8 @@ import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyServerOptions } from 'fastify';
 import type { EventBus } from '../core/events.js';
 import type { RegistrationMode } from '../core/invites.js';
-import type { GitHubClient } from '../github/client.js';
+import { GitHubClient } from '../github/client.js';
+import type { GitHubConfig } from '../github/config.js';
 import type { GitHubOutboundOptions } from '../github/outbound.js';
 import { type HostingOptions, hostingConfig } from '../hosting/config.js';
 import { GIT_HTTP_PREFIX, gitHttpRoutes } from '../hosting/git-http.js';
@@ -42,6 +43,7 @@ import { conflictRoutes } from './routes/conflicts.js';
 import { councilRoutes } from './routes/council.js';
 import { fileRoutes } from './routes/files.js';
 import { githubProxyRoutes } from './routes/github-proxies.js';
+import { githubWebhookRoutes } from './routes/github-webhooks.js';
 import { healthRoutes } from './routes/health.js';
 import { importRoutes } from './routes/imports.js';
 import { type McpRouteOptions, mcpRoutes } from './routes/mcp.js';
@@ -92,6 +94,14 @@ export interface BuildAppOptions {
   githubClient?: GitHubClient | null;
   /** Retries of deliveries to GitHub (tries, first delay). */
   githubOutbound?: Omit<GitHubOutboundOptions, 'onError'>;
+  /** The GitHub App's settings (src/github/config.ts); without a webhook secret, webhooks answer 503. */
+  github?: GitHubConfig;
+}
+
+/** The App's REST client when its id and private key are configured (webhooks need neither). */
+function appClientOf(config: GitHubConfig | undefined): GitHubClient | null {
+  if (!config?.appId || !config.privateKey) return null;
+  return new GitHubClient({ appId: config.appId, privateKey: config.privateKey, apiUrl: config.apiUrl });
 }
 
 /** Removes `token=` query values from logged URLs: keys never reach the logs. */
@@ -156,7 +166,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   await app.register(core, { store: options.store, clock: options.clock ?? systemClock });
   await app.register(upstream);
   await app.register(githubOutbound, {
-    client: options.githubClient ?? null,
+    client: options.githubClient === undefined ? appClientOf(options.github) : options.githubClient,
     outbound: options.githubOutbound,
   });
   await app.register(auth, { roles: options.roles, registration: options.registration });
@@ -205,6 +215,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
       await api.register(taskRoutes);
       await api.register(councilRoutes);
       await api.register(importRoutes);
+      await api.register(githubWebhookRoutes, { webhookSecret: options.github?.webhookSecret ?? null });
     },
     { prefix: API_PREFIX },
   );

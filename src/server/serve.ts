@@ -18,6 +18,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { GitSwarmError } from '../errors.js';
+import { readGitHubConfig } from '../github/config.js';
 import { stabilizeOptionsFromEnv } from '../hosting/stabilize-config.js';
 import { openStore, type Store } from '../store/index.js';
 import { type App, type BuildAppOptions, buildApp } from './app.js';
@@ -78,6 +79,8 @@ export function serverConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Serve
       ...mergedHostingOptions(stabilizeOptionsFromEnv(env), hostingOptionsFromEnv(env).hosting ?? {}),
       ...securityOptionsFromEnv(env),
       ...(env.GITSWARM_PUBLIC_URL ? { publicUrl: env.GITSWARM_PUBLIC_URL } : {}),
+      // The GitHub App (docs/github.md): only when one of its variables is set.
+      ...(env.GITHUB_WEBHOOK_SECRET || env.GITHUB_APP_ID ? { github: readGitHubConfig(env) } : {}),
       ...(env.GITSWARM_ALLOW_PRIVATE_WEBHOOKS === '1'
         ? { notifications: { allowPrivateTargets: true } }
         : {}),

@@ -12,6 +12,7 @@ import { reportedCommitsMigration } from './migrations/0008-reported-commits.js'
 import { remoteOutboxMigration } from './migrations/0009-remote-outbox.js';
 import { importsMigration } from './migrations/0010-imports.js';
 import { serverGitMigration } from './migrations/0011-server-git.js';
+import { githubMigration } from './migrations/0012-github.js';
 import { githubOutboundMigration } from './migrations/0013-github-outbound.js';
 
 function provider(store: Store): MigrationProvider {
@@ -29,6 +30,7 @@ function provider(store: Store): MigrationProvider {
         '0009-remote-outbox': remoteOutboxMigration(store.capabilities),
         '0010-imports': importsMigration(store.capabilities),
         '0011-server-git': serverGitMigration(store.capabilities),
+        '0012-github': githubMigration(store.capabilities),
         '0013-github-outbound': githubOutboundMigration(store.capabilities),
       };
     },

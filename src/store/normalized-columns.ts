@@ -18,6 +18,7 @@ export const BOOLEAN_COLUMNS: ReadonlySet<string> = new Set([
   'delivered',
   'server_git',
   'reverted',
+  'suspended',
 ]);
 
 export const JSON_COLUMNS: ReadonlySet<string> = new Set([

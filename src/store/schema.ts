@@ -462,6 +462,34 @@ export interface GithubUserMappingsTable {
   created_at: CreatedAt;
 }
 
+/** A GitHub webhook delivery already handled, by its X-GitHub-Delivery id (0012). */
+export interface GithubDeliveriesTable {
+  delivery_id: string;
+  event: string;
+  action: string | null;
+  repo_id: string | null;
+  /** `handled`, `ignored: <why>` or `failed: <why>`. */
+  outcome: string;
+  received_at: Timestamp;
+}
+
+/** An installation of the GitHub App, kept current by installation events (0012). */
+export interface GithubInstallationsTable {
+  installation_id: number;
+  account_login: string;
+  account_type: string | null;
+  suspended: Defaulted<boolean>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** A repository an installation can reach; `full_name` in lowercase (0012). */
+export interface GithubInstallationReposTable {
+  installation_id: number;
+  github_repo_id: number;
+  full_name: string;
+}
+
 export interface ReviewerStatsTable {
   id: string;
   agent_id: string;
@@ -689,6 +717,9 @@ export interface Database {
   gitswarm_activity_log: ActivityLogTable;
   gitswarm_stage_history: StageHistoryTable;
   gitswarm_github_user_mappings: GithubUserMappingsTable;
+  gitswarm_github_deliveries: GithubDeliveriesTable;
+  gitswarm_github_installations: GithubInstallationsTable;
+  gitswarm_github_installation_repos: GithubInstallationReposTable;
   gitswarm_reviewer_stats: ReviewerStatsTable;
   gitswarm_review_karma_transactions: ReviewKarmaTransactionsTable;
   gitswarm_repo_karma: RepoKarmaTable;

@@ -18,13 +18,23 @@ export function registerWorkspaceCommands(program: Command, session: CliSession)
       '--from-stream <stream>',
       "start at another stream's head (its commits carried over), building on the buffer",
     )
+    .option(
+      '--from-pr <number>',
+      "connected clone: start at the head of a GitHub pull request's stream, building on the buffer",
+    )
     .action(
-      repoAction<{ name?: string; task?: string; dependsOn?: string; fromStream?: string }>(
+      repoAction<{ name?: string; task?: string; dependsOn?: string; fromStream?: string; fromPr?: string }>(
         session,
         async (deps, _args, opts) => {
           const m = await import('../workspace.js');
           const result = await m.runCreateWorkspace(
-            { name: opts.name, task: opts.task, dependsOn: opts.dependsOn, fromStream: opts.fromStream },
+            {
+              name: opts.name,
+              task: opts.task,
+              dependsOn: opts.dependsOn,
+              fromStream: opts.fromStream,
+              fromPr: opts.fromPr,
+            },
             deps,
           );
           return output(result, m.formatCreateWorkspace);

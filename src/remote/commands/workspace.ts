@@ -77,7 +77,7 @@ export async function actorOf(deps: Connected): Promise<{ id: string; name: stri
 }
 
 export function runCreateWorkspaceRemote(
-  opts: { name?: string; task?: string; dependsOn?: string },
+  opts: { name?: string; task?: string; dependsOn?: string; fromStream?: string; fromPr?: number },
   deps: Connected,
 ) {
   return createRemoteWorkspace(streamsOf(deps), opts);

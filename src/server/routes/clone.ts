@@ -6,7 +6,7 @@
  */
 import Type from 'typebox';
 import { GitSwarmError } from '../../errors.js';
-import { rememberOrgInstallation } from '../../github/outbound.js';
+import { rememberInstallation } from '../../github/outbound.js';
 import { requireGitHub, toGitSwarmError } from '../../github/proxies.js';
 import { gitCloneUrl } from '../../hosting/git-http.js';
 import { readableRepo } from '../route-helpers.js';
@@ -70,7 +70,7 @@ export async function cloneRoutes(app: App, options: CloneRoutesOptions): Promis
           throw new GitSwarmError('unauthorized', 'A GitHub clone URL carries a token; send an API key.');
         }
         const client = requireGitHub(app.githubClient);
-        await rememberOrgInstallation(app.deps, client, repo);
+        await rememberInstallation(app.deps, client, repo);
         const fullName = repo.github_full_name;
         let token: { token: string; expiresAt: string };
         try {

@@ -9,7 +9,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import type { GitHubResponse } from '../../github/client.js';
-import { rememberOrgInstallation } from '../../github/outbound.js';
+import { rememberInstallation } from '../../github/outbound.js';
 import { listCommits, readContents, readTree, requireGitHub, requireLinked } from '../../github/proxies.js';
 import { readableRepo } from '../route-helpers.js';
 import { errorResponses, IdParams } from '../schemas.js';
@@ -25,7 +25,7 @@ export async function githubProxyRoutes(app: App): Promise<void> {
     const repo = await readableRepo(app.deps, request, repoId);
     const fullName = requireLinked(repo);
     const client = requireGitHub(app.githubClient);
-    await rememberOrgInstallation(app.deps, client, repo);
+    await rememberInstallation(app.deps, client, repo);
     return { client, fullName, repo };
   };
   const answer = (reply: FastifyReply, response: GitHubResponse) => {

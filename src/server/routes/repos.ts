@@ -70,6 +70,16 @@ export const RepoSettingsProperties = {
   stabilize_setup_command: Type.Optional(Nullable(Type.String({ maxLength: 4000 }))),
   stabilize_setup_network: Type.Optional(Type.Boolean()),
   offline_merges: Type.Optional(Type.Union([Type.Literal('refuse'), Type.Literal('allow')])),
+  github_full_name: Type.Optional(
+    Nullable(
+      Type.String({
+        minLength: 3,
+        maxLength: 140,
+        description:
+          'Link to a GitHub repository (owner/name): its pull requests and reviews feed this one (docs/github.md)',
+      }),
+    ),
+  ),
 };
 
 const CreateRepoBody = Closed({
