@@ -46,6 +46,7 @@ import { repoRoutes } from './routes/repos.js';
 import { stabilizationRoutes } from './routes/stabilization.js';
 import { streamRoutes } from './routes/streams.js';
 import { taskRoutes } from './routes/tasks.js';
+import { type WebOptions, webRoutes } from './routes/web.js';
 import type { ServerRoleLists } from './server-roles.js';
 import type { App } from './types.js';
 
@@ -84,6 +85,8 @@ export interface BuildAppOptions {
   publicUrl?: string;
   /** MCP at /mcp: allowed Host names and Origins (DNS-rebinding protection), watcher interval. */
   mcp?: McpRouteOptions;
+  /** The dashboard at `/` (routes/web.ts): where its build is, or false to serve none. */
+  web?: WebOptions | false;
 }
 
 /** Removes `token=` query values from logged URLs: keys never reach the logs. */
@@ -177,6 +180,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   await app.register(healthRoutes);
   await app.register(gitHttpRoutes, { prefix: GIT_HTTP_PREFIX });
   await app.register(mcpRoutes, options.mcp ?? {});
+  if (options.web !== false) await app.register(webRoutes, options.web ?? {});
   await app.register(
     async (api: App) => {
       await api.register(metaRoutes);

@@ -1,0 +1,292 @@
+/**
+ * A repository: the streams board with consensus, buffer vs main, the stabilization timeline,
+ * tasks and bounties with the budget, council and proposals, stage progress and recent activity.
+ * Each section reloads on its own events only.
+ */
+import { useState } from 'preact/hooks';
+import { useAgents } from '../agents.js';
+import { api, apiOr, withQuery } from '../api.js';
+import { AgentLink, ConsensusBar, Loaded, Pill, Section, Time } from '../components.js';
+import { age, mapLimit, plural, repoMode, shortSha } from '../format.js';
+import { useResource } from '../hooks.js';
+import { html } from '../html.js';
+import { useTitle } from '../title.js';
+import { ActivityList } from './activity.js';
+import { loadBufferLead } from './repos.js';
+
+/** The board's columns, in the order a stream moves through them. */
+export const BOARD_COLUMNS = [
+  ['active', 'Active'],
+  ['in_review', 'In review'],
+  ['conflicted', 'Conflicted'],
+  ['merged', 'Merged'],
+  ['reverted', 'Reverted'],
+];
+/** Cards shown per column before "show all" (a column of a thousand cards helps nobody). */
+const COLUMN_PAGE = 25;
+/** Open streams whose consensus is fetched for the board, per column. */
+const CONSENSUS_PER_COLUMN = COLUMN_PAGE;
+
+const ofRepo = (repoId, prefixes) => (event) =>
+  event.repo_id === repoId && prefixes.some((prefix) => event.event_type.startsWith(prefix));
+
+async function loadBoard(repoId) {
+  const { streams } = await api(`/repos/${repoId}/streams`);
+  const byStatus = new Map(BOARD_COLUMNS.map(([status]) => [status, []]));
+  for (const stream of streams) byStatus.get(stream.status)?.push(stream);
+  // Newest first in each column.
+  for (const list of byStatus.values()) list.reverse();
+  const open = ['active', 'in_review', 'conflicted'].flatMap((status) =>
+    byStatus.get(status).slice(0, CONSENSUS_PER_COLUMN),
+  );
+  const consensus = new Map();
+  await mapLimit(open, 6, async (stream) => {
+    const body = await apiOr(`/streams/${stream.id}/consensus`, null);
+    if (body) consensus.set(stream.id, body.consensus);
+  });
+  const names = new Map(streams.map((stream) => [stream.id, stream.name]));
+  const statuses = new Map(streams.map((stream) => [stream.id, stream.status]));
+  return { byStatus, consensus, names, statuses, total: streams.length };
+}
+
+function StreamCard({ stream, consensus, agents, names }) {
+  const parent = stream.parent_stream_id;
+  return html`<li class="card" data-stream=${stream.name}>
+    <a class="card-title" href=${`/streams/${stream.id}`}>${stream.name}</a>
+    <div class="card-meta">
+      <${AgentLink} id=${stream.agent_id} agents=${agents} /> · <time datetime=${stream.created_at} title=${`opened ${new Date(stream.created_at).toLocaleString()}`}>${age(stream.created_at)}</time>
+      ${parent ? html` · <span>on <a href=${`/streams/${parent}`}>${names.get(parent) ?? parent.slice(0, 8)}</a></span>` : null}
+    </div>
+    ${stream.conflict ? html`<div class="conflict-paths">conflict: ${stream.conflict.paths.slice(0, 3).join(', ')}${stream.conflict.paths.length > 3 ? ` +${stream.conflict.paths.length - 3}` : ''}</div>` : null}
+    ${['active', 'in_review', 'conflicted'].includes(stream.status) ? html`<${ConsensusBar} consensus=${consensus} />` : null}
+  </li>`;
+}
+
+function Column({ status, label, streams, board, agents }) {
+  const [all, setAll] = useState(false);
+  const shown = all ? streams : streams.slice(0, COLUMN_PAGE);
+  const headingId = `col-${status}`;
+  return html`<section class="column" aria-labelledby=${headingId} data-column=${status}>
+    <h3 id=${headingId}>${label} <span class="count">${streams.length}</span></h3>
+    <div class="cards-box">
+      <ul class="cards">
+        ${shown.map((stream) => html`<${StreamCard} key=${stream.id} stream=${stream} consensus=${board.consensus.get(stream.id)} agents=${agents} names=${board.names} />`)}
+      </ul>
+      ${streams.length > shown.length ? html`<button type="button" class="more" onClick=${() => setAll(true)}>Show all ${streams.length}</button>` : null}
+    </div>
+  </section>`;
+}
+
+function Board({ state, agents }) {
+  return html`<${Section} title="Streams" id="streams">
+    <${Loaded} state=${state} label="Loading streams…" render=${(board) => html`<div class="board">
+      ${BOARD_COLUMNS.map(([status, label]) => html`<${Column} key=${status} status=${status} label=${label} streams=${board.byStatus.get(status)} board=${board} agents=${agents} />`)}
+    </div>`} />
+  </${Section}>`;
+}
+
+async function loadBuffer(repoId) {
+  const [head, lead] = await Promise.all([api(`/repos/${repoId}/buffer-head`), loadBufferLead(repoId)]);
+  return { ...head, ...lead };
+}
+
+function BufferPanel({ repo }) {
+  const state = useResource(
+    () => loadBuffer(repo.id),
+    [repo.id],
+    ofRepo(repo.id, ['stream.merged', 'stream.reverted', 'buffer.']),
+  );
+  return html`<${Section} title="Buffer vs main" id="buffer">
+    <${Loaded} state=${state} render=${(b) => html`<div data-panel="buffer">
+      <p><strong data-field="ahead">${plural(b.ahead, 'merge')}</strong>${b.merges.length > b.ahead ? ` (and ${b.merges.length - b.ahead} reverted)` : ''} in <code>${b.buffer_branch}</code> not yet promoted to <code>${repo.promote_target}</code>.
+        ${b.buffer_head ? html`Buffer head <code>${shortSha(b.buffer_head)}</code>; ` : null}Last promotion ${b.lastPromotion ? html`<${Time} at=${b.lastPromotion.promoted_at} /> (<code>${shortSha(b.lastPromotion.to_commit)}</code>)` : 'never'}.</p>
+      ${b.merges.length > 0 ? html`<ul class="plain">${b.merges.slice(0, 10).map((m) => html`<li key=${m.id}><a href=${`/streams/${m.target_id}`}>${m.metadata?.name ?? m.target_id}</a> <span class="muted">merged <${Time} at=${m.created_at} />${m.reverted ? ', reverted' : ''}</span></li>`)}</ul>` : null}
+    </div>`} />
+  </${Section}>`;
+}
+
+function StabilizationPanel({ repo, board }) {
+  const state = useResource(
+    async () => (await api(withQuery(`/repos/${repo.id}/stabilize/history`, { limit: 30 }))).stabilizations,
+    [repo.id],
+    ofRepo(repo.id, ['buffer.stabilized', 'stream.reverted']),
+  );
+  return html`<${Section} title="Stabilization" id="stabilization">
+    <${Loaded} state=${state} render=${(runs) =>
+      runs.length === 0
+        ? html`<p class="muted">No stabilization yet.</p>`
+        : html`<div data-panel="stabilization">
+          <ol class="timeline" aria-label="Results, oldest to newest">
+            ${[...runs].reverse().map((run) => html`<li key=${run.id} class=${`tick tick-${run.result}`} title=${`${run.result} ${new Date(run.stabilized_at).toLocaleString()}`}><span class="visually-hidden">${run.result}</span></li>`)}
+          </ol>
+          <ul class="plain runs">${runs.slice(0, 8).map(
+            (run) => html`<li key=${run.id}>
+            <${Pill} state=${run.result} /> <${Time} at=${run.stabilized_at} /> at <code>${shortSha(run.buffer_commit)}</code>
+            ${run.tag ? html` · tag <code>${run.tag}</code>` : null}
+            ${run.breaking_stream_id ? html` · blamed <a href=${`/streams/${run.breaking_stream_id}`}>${board?.names.get(run.breaking_stream_id) ?? run.breaking_stream_id.slice(0, 8)}</a>${board?.statuses.get(run.breaking_stream_id) === 'reverted' ? ', reverted' : ''}` : null}
+            ${run.duration_ms != null ? html` <span class="muted">${Math.round(run.duration_ms / 100) / 10}s</span>` : null}
+          </li>`,
+          )}</ul>
+        </div>`} />
+  </${Section}>`;
+}
+
+async function loadTasks(repoId) {
+  const [{ tasks }, budget] = await Promise.all([
+    api(`/repos/${repoId}/tasks`),
+    apiOr(`/repos/${repoId}/budget`, { budget: null }, [403, 404]),
+  ]);
+  // Who works on a task is in its claims (a task may have several): fetched for the busy ones.
+  const busy = tasks.filter((task) => task.status === 'claimed' || task.status === 'submitted').slice(0, 20);
+  const claims = new Map();
+  await mapLimit(busy, 4, async (task) => {
+    const body = await apiOr(`/tasks/${task.id}`, { claims: [] });
+    claims.set(
+      task.id,
+      body.claims.filter((claim) => claim.status !== 'abandoned'),
+    );
+  });
+  return { tasks, budget: budget.budget, claims };
+}
+
+function TasksPanel({ repo, agents }) {
+  const state = useResource(
+    () => loadTasks(repo.id),
+    [repo.id],
+    ofRepo(repo.id, ['task.', 'bounty.', 'budget.']),
+  );
+  return html`<${Section} title="Tasks and bounties" id="tasks">
+    <${Loaded} state=${state} render=${({ tasks, budget, claims }) => html`<div data-panel="tasks">
+      ${
+        budget
+          ? html`<dl class="budget">
+        <div><dt>Available</dt><dd data-field="available">${budget.available_credits}</dd></div>
+        <div><dt>Reserved</dt><dd data-field="reserved">${budget.reserved_credits}</dd></div>
+        <div><dt>Paid</dt><dd data-field="paid">${budget.paid_out_credits}</dd></div>
+        <div><dt>Total</dt><dd>${budget.total_credits}</dd></div>
+      </dl>`
+          : null
+      }
+      ${
+        tasks.length === 0
+          ? html`<p class="muted">No tasks.</p>`
+          : html`<div class="table-wrap"><table>
+        <thead><tr><th scope="col">#</th><th scope="col">Task</th><th scope="col">Status</th><th scope="col">Priority</th><th scope="col" class="num">Bounty</th><th scope="col">Claimed by</th></tr></thead>
+        <tbody>${tasks.map(
+          (task) => html`<tr key=${task.id} data-task=${task.number}>
+          <td>${task.number}</td><td>${task.title}</td><td><${Pill} state=${task.status} /></td><td>${task.priority}</td>
+          <td class="num">${task.amount}</td><td>${(claims.get(task.id) ?? []).map((claim, i) => html`${i > 0 ? ', ' : ''}<${AgentLink} id=${claim.agent_id} agents=${agents} />`)}${!claims.get(task.id)?.length && task.assigned_to ? html`<${AgentLink} id=${task.assigned_to} agents=${agents} />` : null}</td>
+        </tr>`,
+        )}</tbody>
+      </table></div>`
+      }
+    </div>`} />
+  </${Section}>`;
+}
+
+async function loadCouncil(repoId) {
+  const council = await apiOr(`/repos/${repoId}/council`, null);
+  if (!council) return null;
+  const { proposals } = await api(`/repos/${repoId}/council/proposals`);
+  return { ...council, proposals };
+}
+
+function CouncilPanel({ repo, agents }) {
+  const state = useResource(
+    () => loadCouncil(repo.id),
+    [repo.id],
+    ofRepo(repo.id, ['council.', 'proposal.', 'election.']),
+  );
+  return html`<${Section} title="Council" id="council">
+    <${Loaded} state=${state} render=${(c) =>
+      !c
+        ? html`<p class="muted">No council.</p>`
+        : html`<div data-panel="council">
+          <p><${Pill} state=${c.council.status} /> ${plural(c.members.length, 'member')}; quorum ${c.council.standard_quorum} (critical ${c.council.critical_quorum}).</p>
+          <ul class="plain inline">${c.members.map((m) => html`<li key=${m.agent_id}><${AgentLink} id=${m.agent_id} agents=${agents} /> <span class="muted">${m.role}</span></li>`)}</ul>
+          ${
+            c.proposals.length === 0
+              ? html`<p class="muted">No proposals.</p>`
+              : html`<div class="table-wrap"><table>
+            <thead><tr><th scope="col">Proposal</th><th scope="col">Type</th><th scope="col">Status</th><th scope="col">Votes (for/against/abstain)</th><th scope="col">Execution</th></tr></thead>
+            <tbody>${c.proposals.map(
+              (p) => html`<tr key=${p.id}>
+              <td>${p.title}</td><td>${p.proposal_type}</td><td><${Pill} state=${p.status} /></td>
+              <td>${p.votes_for} / ${p.votes_against} / ${p.votes_abstain} <span class="muted">(quorum ${p.quorum_required})</span></td>
+              <td>${p.executed ? html`done <${Time} at=${p.executed_at} />` : p.execution_result ? html`<span class="error-text">${p.execution_result.error ?? 'failed'}</span>` : '—'}</td>
+            </tr>`,
+            )}</tbody>
+          </table></div>`
+          }
+        </div>`} />
+  </${Section}>`;
+}
+
+const STAGE_METRICS = [
+  ['contributors', 'Contributors'],
+  ['merged_streams', 'Merged streams'],
+  ['maintainers', 'Maintainers'],
+];
+
+function StagePanel({ repo }) {
+  const state = useResource(
+    async () => (await api(`/repos/${repo.id}/stage`)).stage,
+    [repo.id],
+    ofRepo(repo.id, ['stage.', 'stream.merged', 'maintainer.', 'council.']),
+  );
+  return html`<${Section} title="Stage" id="stage">
+    <${Loaded} state=${state} render=${(stage) => html`<div data-panel="stage">
+      <p>Stage <strong>${stage.stage}</strong>${stage.next ? html`; next: <strong>${stage.next.stage}</strong>${stage.next.eligible ? ' (eligible)' : ''}` : ' (the last stage)'}.</p>
+      ${
+        stage.next
+          ? html`<ul class="plain progress-list">${STAGE_METRICS.map(([name, label]) => {
+              const have = stage.metrics[name];
+              const need = stage.next.requirements[name];
+              return html`<li key=${name}><label for=${`stage-${name}`}>${label}: ${have} of ${need}</label>
+          <progress id=${`stage-${name}`} max=${Math.max(need, 1)} value=${Math.min(have, Math.max(need, 1))}></progress></li>`;
+            })}
+      <li>Council: ${stage.metrics.council_active ? 'active' : 'inactive'}${stage.next.requirements.council_active ? ' (required)' : ''}</li></ul>`
+          : null
+      }
+    </div>`} />
+  </${Section}>`;
+}
+
+function RepoActivity({ repo, agents, names }) {
+  const state = useResource(
+    async () => (await api(withQuery(`/repos/${repo.id}/activity`, { limit: 30 }))).activity,
+    [repo.id],
+    (event) => event.repo_id === repo.id,
+  );
+  return html`<${Section} title="Recent activity" id="repo-activity" aside=${html`<a href=${`/activity?repo=${repo.id}`}>All activity</a>`}>
+    <${Loaded} state=${state} render=${(events) => html`<${ActivityList} events=${events} agents=${agents} streams=${names} />`} />
+  </${Section}>`;
+}
+
+export function RepoPage({ id }) {
+  const agents = useAgents();
+  const repoState = useResource(
+    async () => (await api(`/repos/${id}`)).repo,
+    [id],
+    (event) => event.repo_id === id && ['repo.', 'stage.'].some((p) => event.event_type.startsWith(p)),
+  );
+  const board = useResource(() => loadBoard(id), [id], ofRepo(id, ['stream.', 'workspace.']));
+  const names = board.data?.names;
+  const repo = repoState.data;
+  useTitle(repo ? repo.name : 'Repository');
+  if (!repo) return html`<${Loaded} state=${repoState} render=${() => null} />`;
+  return html`<h1>${repo.name}</h1>
+    <p class="lede">
+      ${repoMode(repo)} · ${repo.is_private ? 'private' : 'public'} · ${repo.merge_mode} mode · ${repo.ownership_model} ownership ·
+      consensus ${Math.round(repo.consensus_threshold * 100)}% with at least ${plural(repo.min_reviews, 'review')} · stage <strong>${repo.stage}</strong>
+    </p>
+    <${Board} state=${board} agents=${agents} />
+    <div class="grid2">
+      <${BufferPanel} repo=${repo} />
+      <${StabilizationPanel} repo=${repo} board=${board.data} />
+      <${TasksPanel} repo=${repo} agents=${agents} />
+      <${CouncilPanel} repo=${repo} agents=${agents} />
+      <${StagePanel} repo=${repo} />
+      <${RepoActivity} repo=${repo} agents=${agents} names=${names} />
+    </div>`;
+}
