@@ -7,20 +7,24 @@
  * once into memory at start-up. No API route changes: the dashboard reads `/api/v1` like any client.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { extname, join } from 'node:path';
+import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { GitSwarmError } from '../../errors.js';
 import type { App } from '../types.js';
 
-/** Where `npm run build` writes the dashboard: dist/web at the package root (from src/ or dist/src/). */
+/**
+ * Where `npm run build` writes the dashboard: dist/web at the package root, found from wherever
+ * this module runs (src/ under vitest, dist/src/ compiled, dist/bundle/ in the CLI bundle).
+ */
 export function defaultWebDir(): string {
-  const here = fileURLToPath(new URL('.', import.meta.url));
-  for (const up of ['../../..', '../../../..']) {
-    const candidate = join(here, up, 'dist', 'web');
+  let dir = fileURLToPath(new URL('.', import.meta.url));
+  for (let depth = 0; depth < 6; depth += 1) {
+    const candidate = join(dir, 'dist', 'web');
     if (existsSync(join(candidate, 'index.html'))) return candidate;
+    dir = dirname(dir);
   }
-  return join(here, '../../..', 'dist', 'web');
+  return join(fileURLToPath(new URL('../../..', import.meta.url)), 'dist', 'web');
 }
 
 export interface WebOptions {
