@@ -3,13 +3,14 @@
  * tasks and bounties with the budget, council and proposals, stage progress and recent activity.
  * Each section reloads on its own events only.
  */
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { useAgents } from '../agents.js';
 import { api, apiOr, withQuery } from '../api.js';
 import { AgentLink, ConsensusBar, Loaded, Pill, Section, Time } from '../components.js';
 import { age, mapLimit, plural, repoMode, shortSha } from '../format.js';
-import { useResource } from '../hooks.js';
+import { useLiveEvents, useResource } from '../hooks.js';
 import { html } from '../html.js';
+import { onLiveEvent } from '../live.js';
 import { useTitle } from '../title.js';
 import { ActivityList } from './activity.js';
 import { loadBufferLead } from './repos.js';
@@ -47,6 +48,103 @@ async function loadBoard(repoId) {
   const names = new Map(streams.map((stream) => [stream.id, stream.name]));
   const statuses = new Map(streams.map((stream) => [stream.id, stream.status]));
   return { byStatus, consensus, names, statuses, total: streams.length };
+}
+
+/** The board with `updates` ({stream, consensus}) applied: each stream replaced in place or moved to its new column. */
+export function patchBoard(board, updates) {
+  const byStatus = new Map(board.byStatus);
+  const consensus = new Map(board.consensus);
+  const names = new Map(board.names);
+  const statuses = new Map(board.statuses);
+  let total = board.total;
+  for (const { stream, consensus: latest } of updates) {
+    const before = statuses.get(stream.id);
+    if (before === undefined) total += 1;
+    if (before !== undefined && before !== stream.status && byStatus.has(before)) {
+      byStatus.set(
+        before,
+        byStatus.get(before).filter((s) => s.id !== stream.id),
+      );
+    }
+    const column = byStatus.get(stream.status);
+    if (column) {
+      const at = column.findIndex((s) => s.id === stream.id);
+      if (at >= 0)
+        byStatus.set(
+          stream.status,
+          column.map((s) => (s.id === stream.id ? stream : s)),
+        );
+      else {
+        // Columns are newest first: the stream goes where its creation time puts it.
+        const index = column.findIndex((s) => s.created_at < stream.created_at);
+        const next = [...column];
+        next.splice(index < 0 ? next.length : index, 0, stream);
+        byStatus.set(stream.status, next);
+      }
+    }
+    names.set(stream.id, stream.name);
+    statuses.set(stream.id, stream.status);
+    if (latest) consensus.set(stream.id, latest);
+  }
+  return { byStatus, consensus, names, statuses, total };
+}
+
+/**
+ * The board, kept live: loaded once, then each stream event fetches only that stream and its
+ * consensus and patches the board (with a thousand streams, reloading all of them per event would
+ * be slow and costly). A reconnect, or an event without a stream, reloads everything.
+ */
+function useBoard(repoId) {
+  const [state, setState] = useState({ data: undefined, error: null });
+  useEffect(() => {
+    let alive = true;
+    let generation = 0;
+    const full = () => {
+      const mine = ++generation;
+      loadBoard(repoId).then(
+        (data) => alive && mine === generation && setState({ data, error: null }),
+        (error) => alive && mine === generation && setState((old) => ({ data: old.data, error })),
+      );
+    };
+    const pending = new Set();
+    let timer;
+    let chain = Promise.resolve();
+    const flush = async () => {
+      timer = undefined;
+      const ids = [...pending];
+      pending.clear();
+      const mine = generation;
+      const updates = await Promise.all(
+        ids.map(async (id) => {
+          const [{ stream }, latest] = await Promise.all([
+            api(`/streams/${id}`),
+            apiOr(`/streams/${id}/consensus`, null, [404, 409]),
+          ]);
+          return { stream, consensus: latest?.consensus ?? null };
+        }),
+      );
+      if (!alive || mine !== generation) return;
+      setState((old) => (old.data ? { data: patchBoard(old.data, updates), error: null } : old));
+    };
+    full();
+    const off = onLiveEvent((event) => {
+      if (event === null) return full();
+      if (event.repo_id !== repoId) return;
+      if (!event.event_type.startsWith('stream.') && !event.event_type.startsWith('workspace.')) return;
+      if (event.target_type !== 'stream' || !event.target_id) return full();
+      pending.add(event.target_id);
+      if (timer) return;
+      timer = setTimeout(() => {
+        chain = chain.then(flush).catch(full);
+      }, 5);
+    });
+    return () => {
+      alive = false;
+      off();
+      clearTimeout(timer);
+    };
+  }, [repoId]);
+  return state;
 }
 
 function StreamCard({ stream, consensus, agents, names }) {
@@ -253,13 +351,19 @@ function StagePanel({ repo }) {
 }
 
 function RepoActivity({ repo, agents, names }) {
+  // Loaded once; live events are the activity entries themselves, so they are added as they come.
   const state = useResource(
     async () => (await api(withQuery(`/repos/${repo.id}/activity`, { limit: 30 }))).activity,
     [repo.id],
-    (event) => event.repo_id === repo.id,
+    () => false,
   );
+  const live = useLiveEvents((event) => event.repo_id === repo.id, 30);
+  const seen = new Set();
+  const events = [...live, ...(state.data ?? [])]
+    .filter((e) => !seen.has(e.id) && seen.add(e.id))
+    .slice(0, 30);
   return html`<${Section} title="Recent activity" id="repo-activity" aside=${html`<a href=${`/activity?repo=${repo.id}`}>All activity</a>`}>
-    <${Loaded} state=${state} render=${(events) => html`<${ActivityList} events=${events} agents=${agents} streams=${names} />`} />
+    <${Loaded} state=${state} render=${() => html`<${ActivityList} events=${events} agents=${agents} streams=${names} />`} />
   </${Section}>`;
 }
 
@@ -270,7 +374,7 @@ export function RepoPage({ id }) {
     [id],
     (event) => event.repo_id === id && ['repo.', 'stage.'].some((p) => event.event_type.startsWith(p)),
   );
-  const board = useResource(() => loadBoard(id), [id], ofRepo(id, ['stream.', 'workspace.']));
+  const board = useBoard(id);
   const names = board.data?.names;
   const repo = repoState.data;
   useTitle(repo ? repo.name : 'Repository');
