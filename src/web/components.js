@@ -25,6 +25,10 @@ export function AgentLink({ id, agents }) {
  * and the numbers behind it in words (stale verdicts counted apart).
  */
 export function ConsensusBar({ consensus }) {
+  if (consensus === undefined) {
+    // Same shape as the loaded bar: nothing moves when the numbers arrive.
+    return html`<div class="consensus consensus-pending"><div class="bar" aria-hidden="true"></div><div class="numbers muted">consensus…</div></div>`;
+  }
   if (!consensus) return html`<div class="consensus consensus-empty">no verdicts yet</div>`;
   const { approvals, rejections, threshold, ratio, min_reviews: minReviews, reached } = consensus;
   const total = approvals + rejections;

@@ -2,9 +2,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { onLiveEvent, onLiveStatus } from './live.js';
 
-/** Live events that arrive within this window cause one reload. */
-const COALESCE_MS = 20;
-
 /**
  * Runs `load()` now and whenever `deps` change; with `live(event)`, again after each live event it
  * returns true for (and after a reconnect). Keeps the last data while reloading (no flicker, no
@@ -19,7 +16,8 @@ export function useResource(load, deps, live) {
   liveRef.current = live;
 
   useEffect(() => {
-    let timer;
+    let scheduled = false;
+    let alive = true;
     const run = () => {
       const mine = ++generation.current;
       loadRef.current().then(
@@ -32,15 +30,17 @@ export function useResource(load, deps, live) {
     const off = onLiveEvent((event) => {
       if (!liveRef.current) return;
       if (event !== null && !liveRef.current(event)) return;
-      if (timer) return;
-      timer = setTimeout(() => {
-        timer = undefined;
-        run();
-      }, COALESCE_MS);
+      // Events of one message cause one reload; no timer (a background tab's timers are throttled).
+      if (scheduled) return;
+      scheduled = true;
+      queueMicrotask(() => {
+        scheduled = false;
+        if (alive) run();
+      });
     });
     return () => {
+      alive = false;
       off();
-      clearTimeout(timer);
       generation.current += 1;
     };
     // The caller names what the load depends on (`deps`).

@@ -215,9 +215,10 @@ describe.skipIf(!hasChromium)('the dashboard in chromium', () => {
     expect(await card(page, 'merged', 'add-parser').count()).toBe(1);
     expect(await card(page, 'merged', 'readme-short').count()).toBe(1);
     expect(await card(page, 'reverted', 'quick-hack').count()).toBe(1);
-    const fixLogin = await shown(card(page, 'in_review', 'fix-login'));
-    expect(fixLogin).toContain('lin');
-    expect(fixLogin).toMatch(/0 approve · 1 reject · 0% of 60% needed · 1\/1 reviews · 1 stale/);
+    // Consensus arrives per card as it comes into view.
+    await expect
+      .poll(() => shown(card(page, 'in_review', 'fix-login')))
+      .toMatch(/lin .*\n0 approve · 1 reject · 0% of 60% needed · 1\/1 reviews · 1 stale/);
 
     const buffer = page.locator('[data-panel="buffer"]');
     expect(await shown(buffer)).toMatch(/1 merge \(and 1 reverted\) in buffer not yet promoted to main/);
@@ -247,6 +248,7 @@ describe.skipIf(!hasChromium)('the dashboard in chromium', () => {
     await page.locator('[data-live="live"]').waitFor();
     await card(page, 'in_review', 'fix-login').waitFor();
     await page.locator('[data-panel="council"]').waitFor();
+    await expect.poll(() => page.locator('.consensus-pending').count()).toBe(0);
     const layout = () =>
       page.evaluate(`[...document.querySelectorAll('main section')].map((e) => {
         const box = e.getBoundingClientRect();

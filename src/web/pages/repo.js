@@ -3,7 +3,7 @@
  * tasks and bounties with the budget, council and proposals, stage progress and recent activity.
  * Each section reloads on its own events only.
  */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { useAgents } from '../agents.js';
 import { api, apiOr, withQuery } from '../api.js';
 import { AgentLink, ConsensusBar, Loaded, Pill, Section, Time } from '../components.js';
@@ -23,10 +23,9 @@ export const BOARD_COLUMNS = [
   ['merged', 'Merged'],
   ['reverted', 'Reverted'],
 ];
+const OPEN_STATUSES = ['active', 'in_review', 'conflicted'];
 /** Cards shown per column before "show all" (a column of a thousand cards helps nobody). */
-const COLUMN_PAGE = 25;
-/** Open streams whose consensus is fetched for the board, per column. */
-const CONSENSUS_PER_COLUMN = COLUMN_PAGE;
+const COLUMN_PAGE = 12;
 
 const ofRepo = (repoId, prefixes) => (event) =>
   event.repo_id === repoId && prefixes.some((prefix) => event.event_type.startsWith(prefix));
@@ -37,14 +36,9 @@ async function loadBoard(repoId) {
   for (const stream of streams) byStatus.get(stream.status)?.push(stream);
   // Newest first in each column.
   for (const list of byStatus.values()) list.reverse();
-  const open = ['active', 'in_review', 'conflicted'].flatMap((status) =>
-    byStatus.get(status).slice(0, CONSENSUS_PER_COLUMN),
-  );
+  // Consensus is fetched per card as it scrolls into view (useBoard's `want`): one request per
+  // stream, so a thousand open streams must not cost a thousand requests up front.
   const consensus = new Map();
-  await mapLimit(open, 6, async (stream) => {
-    const body = await apiOr(`/streams/${stream.id}/consensus`, null);
-    if (body) consensus.set(stream.id, body.consensus);
-  });
   const names = new Map(streams.map((stream) => [stream.id, stream.name]));
   const statuses = new Map(streams.map((stream) => [stream.id, stream.status]));
   return { byStatus, consensus, names, statuses, total: streams.length };
@@ -96,6 +90,7 @@ export function patchBoard(board, updates) {
  */
 function useBoard(repoId) {
   const [state, setState] = useState({ data: undefined, error: null });
+  const wantRef = useRef(() => {});
   useEffect(() => {
     let alive = true;
     let generation = 0;
@@ -107,60 +102,114 @@ function useBoard(repoId) {
       );
     };
     const pending = new Set();
-    let timer;
+    let scheduled = false;
     let chain = Promise.resolve();
     const flush = async () => {
-      timer = undefined;
       const ids = [...pending];
       pending.clear();
       const mine = generation;
       const updates = await Promise.all(
         ids.map(async (id) => {
-          const [{ stream }, latest] = await Promise.all([
-            api(`/streams/${id}`),
-            apiOr(`/streams/${id}/consensus`, null, [404, 409]),
-          ]);
+          const { stream } = await api(`/streams/${id}`);
+          // Consensus matters on open streams only (the board shows it there).
+          const latest = OPEN_STATUSES.includes(stream.status)
+            ? await apiOr(`/streams/${id}/consensus`, null, [404, 409])
+            : null;
           return { stream, consensus: latest?.consensus ?? null };
         }),
       );
       if (!alive || mine !== generation) return;
       setState((old) => (old.data ? { data: patchBoard(old.data, updates), error: null } : old));
     };
+    const asked = new Set();
+    wantRef.current = (id) => {
+      if (asked.has(id)) return;
+      asked.add(id);
+      const mine = generation;
+      apiOr(`/streams/${id}/consensus`, null, [404, 409]).then(
+        (body) => {
+          if (!alive || mine !== generation) return;
+          setState((old) => {
+            if (!old.data) return old;
+            const consensus = new Map(old.data.consensus).set(id, body?.consensus ?? null);
+            return { data: { ...old.data, consensus }, error: null };
+          });
+        },
+        () => asked.delete(id),
+      );
+    };
     full();
     const off = onLiveEvent((event) => {
-      if (event === null) return full();
+      if (event === null) {
+        asked.clear();
+        return full();
+      }
       if (event.repo_id !== repoId) return;
       if (!event.event_type.startsWith('stream.') && !event.event_type.startsWith('workspace.')) return;
       if (event.target_type !== 'stream' || !event.target_id) return full();
       pending.add(event.target_id);
-      if (timer) return;
-      timer = setTimeout(() => {
+      // Events of one message batch together; no timer (a background tab's timers are throttled).
+      if (scheduled) return;
+      scheduled = true;
+      queueMicrotask(() => {
+        scheduled = false;
         chain = chain.then(flush).catch(full);
-      }, 5);
+      });
     });
     return () => {
       alive = false;
       off();
-      clearTimeout(timer);
     };
   }, [repoId]);
-  return state;
+  return { ...state, want: (id) => wantRef.current(id) };
 }
 
-function StreamCard({ stream, consensus, agents, names }) {
+/** One observer for every card: which cards have been on screen (clipped by their scrolling column too). */
+const seenCallbacks = new WeakMap();
+let cardObserver = null;
+function observeCard(element, onSeen) {
+  cardObserver ??= new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      if (!entry.isIntersecting) continue;
+      seenCallbacks.get(entry.target)?.();
+      cardObserver.unobserve(entry.target);
+    }
+  });
+  seenCallbacks.set(element, onSeen);
+  cardObserver.observe(element);
+  return () => cardObserver.unobserve(element);
+}
+
+/** Whether the element has been on screen; observed only while `active`. */
+function useSeen(active) {
+  const ref = useRef(null);
+  const [seen, setSeen] = useState(false);
+  useEffect(() => {
+    if (!active || seen || !ref.current) return;
+    return observeCard(ref.current, () => setSeen(true));
+  }, [active, seen]);
+  return [ref, seen];
+}
+
+function StreamCard({ stream, consensus, agents, names, want }) {
   const parent = stream.parent_stream_id;
-  return html`<li class="card" data-stream=${stream.name}>
+  const open = OPEN_STATUSES.includes(stream.status);
+  const [ref, visible] = useSeen(open);
+  useEffect(() => {
+    if (visible && consensus === undefined) want(stream.id);
+  }, [visible, consensus, stream.id]);
+  return html`<li class="card" data-stream=${stream.name} ref=${ref} data-visible=${visible ? '' : undefined}>
     <a class="card-title" href=${`/streams/${stream.id}`}>${stream.name}</a>
     <div class="card-meta">
       <${AgentLink} id=${stream.agent_id} agents=${agents} /> · <time datetime=${stream.created_at} title=${`opened ${new Date(stream.created_at).toLocaleString()}`}>${age(stream.created_at)}</time>
       ${parent ? html` · <span>on <a href=${`/streams/${parent}`}>${names.get(parent) ?? parent.slice(0, 8)}</a></span>` : null}
     </div>
     ${stream.conflict ? html`<div class="conflict-paths">conflict: ${stream.conflict.paths.slice(0, 3).join(', ')}${stream.conflict.paths.length > 3 ? ` +${stream.conflict.paths.length - 3}` : ''}</div>` : null}
-    ${['active', 'in_review', 'conflicted'].includes(stream.status) ? html`<${ConsensusBar} consensus=${consensus} />` : null}
+    ${open ? html`<${ConsensusBar} consensus=${consensus} />` : null}
   </li>`;
 }
 
-function Column({ status, label, streams, board, agents }) {
+function Column({ status, label, streams, board, agents, want }) {
   const [all, setAll] = useState(false);
   const shown = all ? streams : streams.slice(0, COLUMN_PAGE);
   const headingId = `col-${status}`;
@@ -168,7 +217,7 @@ function Column({ status, label, streams, board, agents }) {
     <h3 id=${headingId}>${label} <span class="count">${streams.length}</span></h3>
     <div class="cards-box">
       <ul class="cards">
-        ${shown.map((stream) => html`<${StreamCard} key=${stream.id} stream=${stream} consensus=${board.consensus.get(stream.id)} agents=${agents} names=${board.names} />`)}
+        ${shown.map((stream) => html`<${StreamCard} key=${stream.id} stream=${stream} consensus=${board.consensus.get(stream.id)} agents=${agents} names=${board.names} want=${want} />`)}
       </ul>
       ${streams.length > shown.length ? html`<button type="button" class="more" onClick=${() => setAll(true)}>Show all ${streams.length}</button>` : null}
     </div>
@@ -178,7 +227,7 @@ function Column({ status, label, streams, board, agents }) {
 function Board({ state, agents }) {
   return html`<${Section} title="Streams" id="streams">
     <${Loaded} state=${state} label="Loading streams…" render=${(board) => html`<div class="board">
-      ${BOARD_COLUMNS.map(([status, label]) => html`<${Column} key=${status} status=${status} label=${label} streams=${board.byStatus.get(status)} board=${board} agents=${agents} />`)}
+      ${BOARD_COLUMNS.map(([status, label]) => html`<${Column} key=${status} status=${status} label=${label} streams=${board.byStatus.get(status)} board=${board} agents=${agents} want=${state.want} />`)}
     </div>`} />
   </${Section}>`;
 }
@@ -283,6 +332,11 @@ function TasksPanel({ repo, agents }) {
 }
 
 async function loadCouncil(repoId) {
+  // Whether a council exists, from the log (asking for a missing one is a 404 in the console).
+  const { activity } = await api(
+    withQuery(`/repos/${repoId}/activity`, { event_type: 'council.created', limit: 1 }),
+  );
+  if (activity.length === 0) return null;
   const council = await apiOr(`/repos/${repoId}/council`, null);
   if (!council) return null;
   const { proposals } = await api(`/repos/${repoId}/council/proposals`);
