@@ -5,43 +5,64 @@ import { onLiveEvent, onLiveStatus } from './live.js';
 /**
  * Runs `load()` now and whenever `deps` change; with `live(event)`, again after each live event it
  * returns true for (and after a reconnect). Keeps the last data while reloading (no flicker, no
- * layout shift) and drops answers that arrive out of order.
+ * layout shift). At most one load is in flight: events meanwhile cause one more when it ends, and
+ * with `minIntervalMs` loads start at least that far apart (a busy swarm's events must not turn
+ * into a request storm against the reader's rate limit).
  */
-export function useResource(load, deps, live) {
+export function useResource(load, deps, live, { minIntervalMs = 0 } = {}) {
   const [state, setState] = useState({ data: undefined, error: null });
-  const generation = useRef(0);
   const loadRef = useRef(load);
   loadRef.current = load;
   const liveRef = useRef(live);
   liveRef.current = live;
 
   useEffect(() => {
-    let scheduled = false;
     let alive = true;
+    let inFlight = false;
+    let queued = false;
+    let lastStart = 0;
+    let timer;
     const run = () => {
-      const mine = ++generation.current;
-      loadRef.current().then(
-        (data) => mine === generation.current && setState({ data, error: null }),
-        (error) => mine === generation.current && setState((old) => ({ data: old.data, error })),
-      );
+      if (!alive) return;
+      if (inFlight) {
+        queued = true;
+        return;
+      }
+      const wait = lastStart + minIntervalMs - Date.now();
+      if (wait > 0) {
+        timer ??= setTimeout(() => {
+          timer = undefined;
+          run();
+        }, wait);
+        return;
+      }
+      inFlight = true;
+      lastStart = Date.now();
+      loadRef
+        .current()
+        .then(
+          (data) => alive && setState({ data, error: null }),
+          (error) => alive && setState((old) => ({ data: old.data, error })),
+        )
+        .finally(() => {
+          inFlight = false;
+          if (queued) {
+            queued = false;
+            run();
+          }
+        });
     };
     setState({ data: undefined, error: null });
     run();
     const off = onLiveEvent((event) => {
       if (!liveRef.current) return;
       if (event !== null && !liveRef.current(event)) return;
-      // Events of one message cause one reload; no timer (a background tab's timers are throttled).
-      if (scheduled) return;
-      scheduled = true;
-      queueMicrotask(() => {
-        scheduled = false;
-        if (alive) run();
-      });
+      run();
     });
     return () => {
       alive = false;
       off();
-      generation.current += 1;
+      clearTimeout(timer);
     };
     // The caller names what the load depends on (`deps`).
   }, deps);

@@ -180,7 +180,8 @@ const card = (page: Page, column: string, stream: string) =>
 describe.skipIf(!hasChromium)('the dashboard in chromium', () => {
   it('Repositories, anonymously: public repositories with their facts, the private one hidden', async () => {
     const page = await open('/');
-    await page.locator('tr[data-repo="swarm-app"]').waitFor();
+    await page.locator('tr[data-repo="swarm-app"][data-loaded]').waitFor();
+    await page.locator('tr[data-repo="docs-site"][data-loaded]').waitFor();
     await expect.poll(() => page.locator('tbody tr').count()).toBe(2);
     expect(await page.locator('tr[data-repo="secret-lab"]').count()).toBe(0);
     const row = page.locator('tr[data-repo="swarm-app"]');
@@ -203,6 +204,15 @@ describe.skipIf(!hasChromium)('the dashboard in chromium', () => {
     expect(page.url()).not.toContain(seeded.agents.maya.key);
     expect(await page.evaluate(() => sessionStorage.getItem('gitswarm.apiKey'))).toBe(seeded.agents.maya.key);
     await page.locator('[data-live="live"]').waitFor();
+    await page.locator('tr[data-repo="secret-lab"][data-loaded]').waitFor();
+    expect(await shown(cell(page, 'secret-lab', 'waiting'))).toBe('0');
+
+    // A row follows its repository live: a stream submitted for review is counted without a reload.
+    const { ok } = apiClient(server.url);
+    const { maya } = seeded.agents;
+    await ok('POST', `/repos/${seeded.secret.id}/streams`, maya, { id: 'secret-1', name: 'hidden-work' });
+    await ok('POST', '/streams/secret-1/submit', maya, {});
+    await expect.poll(() => shown(cell(page, 'secret-lab', 'waiting')), { timeout: 2000 }).toBe('1');
     await page.close();
   });
 

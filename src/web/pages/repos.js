@@ -1,7 +1,7 @@
 /** Repositories: each with its stage, mode, buffer ahead of main, streams waiting, last stabilization and live agents. */
 import { api, withQuery } from '../api.js';
 import { Loaded, Pill, Time } from '../components.js';
-import { mapLimit, repoMode } from '../format.js';
+import { repoMode } from '../format.js';
 import { useResource } from '../hooks.js';
 import { html } from '../html.js';
 import { useTitle } from '../title.js';
@@ -48,7 +48,6 @@ async function loadRow(repo) {
     loadLiveAgents(repo.id),
   ]);
   return {
-    repo,
     inReview: streams.filter((s) => s.status === 'in_review').length,
     conflicted: streams.filter((s) => s.status === 'conflicted').length,
     lastStabilization: stabilizations[0] ?? null,
@@ -58,32 +57,47 @@ async function loadRow(repo) {
   };
 }
 
-async function loadRepos() {
-  const { repos } = await api('/repos');
-  return mapLimit(repos, 4, loadRow);
-}
+/** How often a row (or the list) may reload while a repository is busy. */
+const ROW_RELOAD_MS = 1000;
 
-function Row({ row }) {
-  const { repo, lastStabilization: stab } = row;
-  return html`<tr data-repo=${repo.name}>
+function Row({ repo }) {
+  const state = useResource(
+    () => loadRow(repo),
+    [repo.id],
+    (event) => event.repo_id === repo.id,
+    {
+      minIntervalMs: ROW_RELOAD_MS,
+    },
+  );
+  const row = state.data;
+  const stab = row?.lastStabilization;
+  const pending = html`<span class="muted">…</span>`;
+  return html`<tr data-repo=${repo.name} data-loaded=${row ? '' : undefined}>
     <th scope="row"><a href=${`/repos/${repo.id}`}>${repo.name}</a>${repo.is_private ? html` <span class="tag">private</span>` : null}</th>
     <td>${repo.stage}</td>
     <td>${repoMode(repo)} · ${repo.merge_mode}</td>
-    <td class="num" data-field="ahead">${row.ahead}${row.revertedSince ? html` <span class="muted">(+${row.revertedSince} reverted)</span>` : null}</td>
-    <td class="num" data-field="waiting">${row.inReview}${row.conflicted ? html` <span class="muted">(+${row.conflicted} conflicted)</span>` : null}</td>
-    <td data-field="stabilization">${stab ? html`<${Pill} state=${stab.result} /> <${Time} at=${stab.stabilized_at} />` : html`<span class="muted">never</span>`}</td>
-    <td class="num" data-field="live-agents">${row.liveAgents}</td>
+    <td class="num" data-field="ahead">${row ? html`${row.ahead}${row.revertedSince ? html` <span class="muted">(+${row.revertedSince} reverted)</span>` : null}` : pending}</td>
+    <td class="num" data-field="waiting">${row ? html`${row.inReview}${row.conflicted ? html` <span class="muted">(+${row.conflicted} conflicted)</span>` : null}` : pending}</td>
+    <td data-field="stabilization">${!row ? pending : stab ? html`<${Pill} state=${stab.result} /> <${Time} at=${stab.stabilized_at} />` : html`<span class="muted">never</span>`}</td>
+    <td class="num" data-field="live-agents">${row ? row.liveAgents : pending}</td>
   </tr>`;
 }
 
 export function ReposPage() {
   useTitle('Repositories');
-  const state = useResource(loadRepos, [], (event) => event.repo_id !== null);
+  // The list changes when a repository is created, changed or archived, or its stage moves; each
+  // row follows its own repository's events.
+  const state = useResource(
+    async () => (await api('/repos')).repos,
+    [],
+    (event) => /^(repo\.|stage\.)/.test(event.event_type),
+    { minIntervalMs: ROW_RELOAD_MS },
+  );
   return html`<h1>Repositories</h1>
     <${Loaded}
       state=${state}
-      render=${(rows) =>
-        rows.length === 0
+      render=${(repos) =>
+        repos.length === 0
           ? html`<p>No repositories you can read. Public ones show without a key; enter an API key for private ones.</p>`
           : html`<div class="table-wrap"><table class="repos">
               <caption class="visually-hidden">Repositories and their state</caption>
@@ -92,7 +106,7 @@ export function ReposPage() {
                 <th scope="col" class="num">Buffer ahead of main</th><th scope="col" class="num">Streams waiting</th>
                 <th scope="col">Last stabilization</th><th scope="col" class="num">Live agents</th>
               </tr></thead>
-              <tbody>${rows.map((row) => html`<${Row} key=${row.repo.id} row=${row} />`)}</tbody>
+              <tbody>${repos.map((repo) => html`<${Row} key=${repo.id} repo=${repo} />`)}</tbody>
             </table></div>`}
     />`;
 }
