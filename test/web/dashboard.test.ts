@@ -242,6 +242,10 @@ describe.skipIf(!hasChromium)('the dashboard in chromium', () => {
     expect(await shown(tasks.locator(`tr[data-task="${seeded.taskNumber}"]`))).toMatch(
       /Speed up the parser\s+claimed\s+high\s+120\s+ada/,
     );
+    expect(await shown(page.locator('[data-panel="dependencies"]'))).toMatch(
+      /^fix-login\s+in review\s+login-tests\s+active$/,
+    );
+    expect(await shown(card(page, 'active', 'login-tests'))).toContain('on fix-login');
     const council = await shown(page.locator('[data-panel="council"]'));
     expect(council).toContain('Make ada a maintainer');
     expect(council).toMatch(/2 members/);

@@ -174,6 +174,8 @@ export async function seedSwarm(url: string): Promise<Seeded> {
     { 'src/cache.ts': 'export const cache = new Map();\n' },
     false,
   );
+  // A fork: a stream built on fix-login.
+  await ok('POST', `/repos/${repo.id}/streams`, lin, { name: 'login-tests', depends_on: review });
 
   // Budget, a task with a bounty, claimed.
   await ok('POST', `/repos/${repo.id}/budget/deposit`, maya, { amount: 500, description: 'seed' });

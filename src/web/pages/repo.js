@@ -6,7 +6,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { useAgents } from '../agents.js';
 import { api, apiOr, withQuery } from '../api.js';
-import { AgentLink, ConsensusBar, Loaded, Pill, Section, Time } from '../components.js';
+import { AgentLink, ConsensusBar, Loaded, Loading, Pill, Section, Time } from '../components.js';
 import { age, mapLimit, plural, repoMode, shortSha } from '../format.js';
 import { useLiveEvents, useResource } from '../hooks.js';
 import { html } from '../html.js';
@@ -41,7 +41,8 @@ async function loadBoard(repoId) {
   const consensus = new Map();
   const names = new Map(streams.map((stream) => [stream.id, stream.name]));
   const statuses = new Map(streams.map((stream) => [stream.id, stream.status]));
-  return { byStatus, consensus, names, statuses, total: streams.length };
+  const parents = new Map(streams.map((stream) => [stream.id, stream.parent_stream_id]));
+  return { byStatus, consensus, names, statuses, parents, total: streams.length };
 }
 
 /** The board with `updates` ({stream, consensus}) applied: each stream replaced in place or moved to its new column. */
@@ -50,6 +51,7 @@ export function patchBoard(board, updates) {
   const consensus = new Map(board.consensus);
   const names = new Map(board.names);
   const statuses = new Map(board.statuses);
+  const parents = new Map(board.parents);
   let total = board.total;
   for (const { stream, consensus: latest } of updates) {
     const before = statuses.get(stream.id);
@@ -78,9 +80,10 @@ export function patchBoard(board, updates) {
     }
     names.set(stream.id, stream.name);
     statuses.set(stream.id, stream.status);
+    parents.set(stream.id, stream.parent_stream_id);
     if (latest) consensus.set(stream.id, latest);
   }
-  return { byStatus, consensus, names, statuses, total };
+  return { byStatus, consensus, names, statuses, parents, total };
 }
 
 /**
@@ -229,6 +232,35 @@ function Board({ state, agents }) {
     <${Loaded} state=${state} label="Loading streams…" render=${(board) => html`<div class="board">
       ${BOARD_COLUMNS.map(([status, label]) => html`<${Column} key=${status} status=${status} label=${label} streams=${board.byStatus.get(status)} board=${board} agents=${agents} want=${state.want} />`)}
     </div>`} />
+  </${Section}>`;
+}
+
+/** Most nodes the dependency graph draws. */
+const GRAPH_LIMIT = 60;
+
+/** The stream dependency graph (forks): streams built on another stream, as nested lists from each root. */
+function DependencyPanel({ board }) {
+  const children = new Map();
+  for (const [id, parent] of board?.parents ?? []) {
+    if (!parent) continue;
+    if (!children.has(parent)) children.set(parent, []);
+    children.get(parent).push(id);
+  }
+  const roots = [...children.keys()].filter(
+    (id) => !board.parents.get(id) || !board.names.has(board.parents.get(id)),
+  );
+  let drawn = 0;
+  const node = (id) => {
+    drawn += 1;
+    const kids = drawn < GRAPH_LIMIT ? (children.get(id) ?? []) : [];
+    const status = board.statuses.get(id);
+    return html`<li key=${id}>
+      <a href=${`/streams/${id}`}>${board.names.get(id) ?? id.slice(0, 8)}</a>${status ? html` <${Pill} state=${status} />` : null}
+      ${kids.length > 0 ? html`<ul>${kids.map(node)}</ul>` : null}
+    </li>`;
+  };
+  return html`<${Section} title="Stream dependencies" id="dependencies">
+    ${!board ? html`<${Loading} />` : roots.length === 0 ? html`<p class="muted">No stream builds on another.</p>` : html`<ul class="tree" data-panel="dependencies">${roots.map(node)}</ul>`}
   </${Section}>`;
 }
 
@@ -441,6 +473,7 @@ export function RepoPage({ id }) {
     <div class="grid2">
       <${BufferPanel} repo=${repo} />
       <${StabilizationPanel} repo=${repo} board=${board.data} />
+      <${DependencyPanel} board=${board.data} />
       <${TasksPanel} repo=${repo} agents=${agents} />
       <${CouncilPanel} repo=${repo} agents=${agents} />
       <${StagePanel} repo=${repo} />
