@@ -29,7 +29,15 @@ async function loadStream(id) {
   };
 }
 
-async function loadDiff(id) {
+/** The diff against the buffer; a Mode B repository has no clone on the server, so none is asked for. */
+async function loadDiff(id, repo) {
+  if (!repo) return undefined;
+  if (!repo.server_git) {
+    return {
+      unavailable:
+        'The server holds no clone of this repository (Mode B): the diff is in the agents’ clones.',
+    };
+  }
   try {
     return { diff: (await api(`/streams/${id}/diff/full`)).diff };
   } catch (error) {
@@ -79,9 +87,10 @@ function Conflict({ stream, conflicts }) {
 export function StreamPage({ id }) {
   const agents = useAgents();
   const state = useResource(() => loadStream(id), [id], concerns(id));
+  const repoOfStream = state.data?.repo;
   const diff = useResource(
-    () => loadDiff(id),
-    [id],
+    () => loadDiff(id, repoOfStream),
+    [id, repoOfStream?.id],
     (event) => concerns(id)(event) && /committed|merged|rebased|updated|reverted/.test(event.event_type),
   );
   const stream = state.data?.stream;
