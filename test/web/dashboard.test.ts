@@ -15,6 +15,7 @@ import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningServer, startServer } from '../../src/server/serve.js';
+import { startTestApp } from '../server/helpers.js';
 import { apiClient, type Seeded, seedSwarm } from './seed.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -111,6 +112,45 @@ describe('serving the dashboard', () => {
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${server.url}/docs/`)).headers.get('content-type')).toContain('text/html');
     expect((await fetch(`${server.url}/api/v1/nothing`)).status).toBe(404);
+  });
+
+  it('without a build, / says how to make one; with web: false there is no dashboard at all', async () => {
+    const unbuilt = await startTestApp('sqlite', { web: { dir: join(dir, 'no-such-build') } });
+    try {
+      const answer = await unbuilt.app.inject({ method: 'GET', url: '/' });
+      expect(answer.statusCode).toBe(404);
+      expect(answer.json().error).toMatchObject({
+        code: 'not_found',
+        hint: expect.stringContaining('npm run build'),
+      });
+      expect((await unbuilt.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    } finally {
+      await unbuilt.close();
+    }
+    const none = await startTestApp('sqlite', { web: false });
+    try {
+      expect((await none.app.inject({ method: 'GET', url: '/' })).statusCode).toBe(404);
+      expect((await none.app.inject({ method: 'GET', url: '/activity' })).statusCode).toBe(404);
+    } finally {
+      await none.close();
+    }
+  });
+
+  it('answers the encodings asked for: gzip when brotli is refused, identity when nothing is accepted', async () => {
+    const text = await (await fetch(`${server.url}/`)).text();
+    const script = /src="(\/assets\/main-[\w-]+\.js)"/.exec(text)?.[1] as string;
+    const gzip = await server.app.inject({
+      method: 'GET',
+      url: script,
+      headers: { 'accept-encoding': 'br;q=0, gzip' },
+    });
+    expect(gzip.headers['content-encoding']).toBe('gzip');
+    expect(gzip.headers.vary).toBe('accept-encoding');
+    const plain = await server.app.inject({ method: 'GET', url: script, headers: { 'accept-encoding': '' } });
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(plain.body.length).toBeGreaterThan(gzip.rawPayload.length);
+    const head = await server.app.inject({ method: 'HEAD', url: '/' });
+    expect(head.statusCode).toBe(200);
   });
 
   it('keeps the first-load JavaScript within 150 KB compressed', () => {

@@ -117,7 +117,7 @@ export async function webRoutes(app: App, options: WebOptions): Promise<void> {
     app.get(path, { config, schema }, async (request, reply) => {
       if (!index) {
         throw new GitSwarmError('not_found', 'The dashboard is not built on this server.', {
-          hint: 'Run: npm run build (it writes dist/web), then restart gitswarm serve.',
+          hint: 'Build it with npm run build (it writes dist/web), then restart the server.',
         });
       }
       reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
