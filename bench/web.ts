@@ -157,6 +157,12 @@ async function main(): Promise<void> {
       loads.push((await page.evaluate('performance.now()')) as number);
       if (process.env.BENCH_WEB_DEBUG && run === RUNS) {
         console.log(
+          'paint',
+          await page.evaluate(
+            `JSON.stringify(performance.getEntriesByType('paint').map((e) => [e.name, Math.round(e.startTime)]))`,
+          ),
+        );
+        console.log(
           await page.evaluate(
             `JSON.stringify(performance.getEntriesByType('resource').map((e) => [Math.round(e.startTime), Math.round(e.responseEnd), e.name.split('/api/v1').pop().slice(0, 70)]))`,
           ),

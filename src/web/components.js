@@ -1,11 +1,11 @@
 /** Small pieces the pages share: times, states, the consensus bar, loading and error boxes. */
-import { age, percent } from './format.js';
+import { age, exactTime, percent } from './format.js';
 import { html } from './html.js';
 
 /** A relative time with the exact one in its title and datetime. */
 export function Time({ at }) {
   if (!at) return html`<span>—</span>`;
-  return html`<time datetime=${at} title=${new Date(at).toLocaleString()}>${age(at)} ago</time>`;
+  return html`<time datetime=${at} title=${exactTime(at)}>${age(at)} ago</time>`;
 }
 
 /** A state as a labelled pill (its colour repeats the word; the word carries the meaning). */

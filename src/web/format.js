@@ -44,3 +44,11 @@ export async function mapLimit(items, limit, task) {
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
 }
+
+/**
+ * An ISO time as "2026-12-02 17:04:05 UTC" (for titles). Not toLocaleString: its first call loads
+ * the locale's data, tens of milliseconds on a page's first render.
+ */
+export function exactTime(iso) {
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`;
+}

@@ -7,7 +7,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { useAgents } from '../agents.js';
 import { api, apiOr, withQuery } from '../api.js';
 import { AgentLink, ConsensusBar, Loaded, Loading, Pill, Section, Time } from '../components.js';
-import { age, mapLimit, plural, repoMode, shortSha } from '../format.js';
+import { age, exactTime, mapLimit, plural, repoMode, shortSha } from '../format.js';
 import { useLiveEvents, useResource } from '../hooks.js';
 import { html } from '../html.js';
 import { onLiveEvent } from '../live.js';
@@ -204,7 +204,7 @@ function StreamCard({ stream, consensus, agents, names, want }) {
   return html`<li class="card" data-stream=${stream.name} ref=${ref} data-visible=${visible ? '' : undefined}>
     <a class="card-title" href=${`/streams/${stream.id}`}>${stream.name}</a>
     <div class="card-meta">
-      <${AgentLink} id=${stream.agent_id} agents=${agents} /> · <time datetime=${stream.created_at} title=${`opened ${new Date(stream.created_at).toLocaleString()}`}>${age(stream.created_at)}</time>
+      <${AgentLink} id=${stream.agent_id} agents=${agents} /> · <time datetime=${stream.created_at} title=${`opened ${exactTime(stream.created_at)}`}>${age(stream.created_at)}</time>
       ${parent ? html` · <span>on <a href=${`/streams/${parent}`}>${names.get(parent) ?? parent.slice(0, 8)}</a></span>` : null}
     </div>
     ${stream.conflict ? html`<div class="conflict-paths">conflict: ${stream.conflict.paths.slice(0, 3).join(', ')}${stream.conflict.paths.length > 3 ? ` +${stream.conflict.paths.length - 3}` : ''}</div>` : null}
@@ -295,7 +295,7 @@ function StabilizationPanel({ repo, board }) {
         ? html`<p class="muted">No stabilization yet.</p>`
         : html`<div data-panel="stabilization">
           <ol class="timeline" aria-label="Results, oldest to newest">
-            ${[...runs].reverse().map((run) => html`<li key=${run.id} class=${`tick tick-${run.result}`} title=${`${run.result} ${new Date(run.stabilized_at).toLocaleString()}`}><span class="visually-hidden">${run.result}</span></li>`)}
+            ${[...runs].reverse().map((run) => html`<li key=${run.id} class=${`tick tick-${run.result}`} title=${`${run.result} ${exactTime(run.stabilized_at)}`}><span class="visually-hidden">${run.result}</span></li>`)}
           </ol>
           <ul class="plain runs">${runs.slice(0, 8).map(
             (run) => html`<li key=${run.id}>

@@ -1,9 +1,9 @@
 /** A stream: its state, consensus, reviews (stale ones marked), commits, conflict paths, diff and activity. */
+import { useEffect, useState } from 'preact/hooks';
 
 import { useAgents } from '../agents.js';
 import { api, apiOr, withQuery } from '../api.js';
-import { AgentLink, ConsensusBar, Loaded, Pill, Section, Time } from '../components.js';
-import { DiffView } from '../diff.js';
+import { AgentLink, ConsensusBar, Loaded, Loading, Pill, Section, Time } from '../components.js';
 import { shortSha } from '../format.js';
 import { useResource } from '../hooks.js';
 import { html } from '../html.js';
@@ -44,6 +44,16 @@ async function loadDiff(id, repo) {
     if (error.status === 409) return { unavailable: error.message };
     throw error;
   }
+}
+
+/** The diff view, loaded with its highlighter only when a stream page shows a diff (not in the first load). */
+function LazyDiff({ text }) {
+  const [module, setModule] = useState(null);
+  useEffect(() => {
+    import('../diff.js').then(setModule);
+  }, []);
+  if (!module) return html`<${Loading} label="Loading diff…" />`;
+  return html`<${module.DiffView} text=${text} />`;
 }
 
 async function loadStreamActivity(stream) {
@@ -114,7 +124,7 @@ export function StreamPage({ id }) {
       <${Section} title="Commits" id="commits"><${Commits} commits=${commits} agents=${agents} /></${Section}>
     </div>
     <${Section} title="Diff against the buffer" id="diff">
-      <${Loaded} state=${diff} label="Loading diff…" render=${(d) => (d.unavailable ? html`<p class="muted">${d.unavailable}</p>` : html`<${DiffView} text=${d.diff} />`)} />
+      <${Loaded} state=${diff} label="Loading diff…" render=${(d) => (d.unavailable ? html`<p class="muted">${d.unavailable}</p>` : html`<${LazyDiff} text=${d.diff} />`)} />
     </${Section}>
     <${Section} title="Activity" id="stream-activity">
       <${Loaded} state=${activity} render=${(events) => html`<${ActivityList} events=${events} agents=${agents} streams=${new Map([[stream.id, stream.name]])} />`} />
