@@ -18,6 +18,7 @@ const SOURCES = [
   'package.json',
   'package-lock.json',
   'scripts/bundle-cli.mjs',
+  'scripts/bundle-web.mjs',
 ];
 
 /** The newest modification time under `path` (0 when it does not exist). */
@@ -71,10 +72,11 @@ function step(script, args = []) {
   });
 }
 
-/** Runs the build (tsc, then the bundle) and stamps dist/. */
+/** Runs the build (tsc, the CLI bundle, the dashboard's browser bundle) and stamps dist/. */
 export async function build() {
   await step(join(root, 'node_modules', 'typescript', 'bin', 'tsc'), ['-p', 'tsconfig.build.json']);
   await step(join(root, 'scripts', 'bundle-cli.mjs'));
+  await step(join(root, 'scripts', 'bundle-web.mjs'));
   writeFileSync(STAMP, `${new Date().toISOString()}\n`);
 }
 

@@ -52,6 +52,7 @@ import { repoRoutes } from './routes/repos.js';
 import { stabilizationRoutes } from './routes/stabilization.js';
 import { streamRoutes } from './routes/streams.js';
 import { taskRoutes } from './routes/tasks.js';
+import { type WebOptions, webRoutes } from './routes/web.js';
 import type { ServerRoleLists } from './server-roles.js';
 import type { App } from './types.js';
 
@@ -96,6 +97,8 @@ export interface BuildAppOptions {
   githubOutbound?: Omit<GitHubOutboundOptions, 'onError'>;
   /** The GitHub App's settings (src/github/config.ts); without a webhook secret, webhooks answer 503. */
   github?: GitHubConfig;
+  /** The dashboard at `/` (routes/web.ts): where its build is, or false to serve none. */
+  web?: WebOptions | false;
 }
 
 /** The App's REST client when its id and private key are configured (webhooks need neither). */
@@ -199,6 +202,7 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
   await app.register(healthRoutes);
   await app.register(gitHttpRoutes, { prefix: GIT_HTTP_PREFIX });
   await app.register(mcpRoutes, options.mcp ?? {});
+  if (options.web !== false) await app.register(webRoutes, options.web ?? {});
   await app.register(
     async (api: App) => {
       await api.register(metaRoutes);

@@ -1,0 +1,12 @@
+/** Agent names for links: one list per page, reloaded when an agent registers or changes. */
+import { api } from './api.js';
+import { useResource } from './hooks.js';
+
+export function useAgents() {
+  const state = useResource(
+    async () => new Map((await api('/agents')).agents.map((agent) => [agent.id, agent])),
+    [],
+    (event) => event.event_type === 'agent.registered' || event.event_type === 'agent.updated',
+  );
+  return state.data ?? new Map();
+}

@@ -1,0 +1,84 @@
+/** Small pieces the pages share: times, states, the consensus bar, loading and error boxes. */
+import { age, exactTime, percent } from './format.js';
+import { html } from './html.js';
+
+/** A relative time with the exact one in its title and datetime. */
+export function Time({ at }) {
+  if (!at) return html`<span>—</span>`;
+  return html`<time datetime=${at} title=${exactTime(at)}>${age(at)} ago</time>`;
+}
+
+/** A state as a labelled pill (its colour repeats the word; the word carries the meaning). */
+export function Pill({ state, label }) {
+  return html`<span class=${`pill pill-${String(state).replace(/[^a-z_]/g, '')}`}>${label ?? state.replace('_', ' ')}</span>`;
+}
+
+/** A link to an agent's page, by name when known. */
+export function AgentLink({ id, agents }) {
+  if (!id) return html`<span>—</span>`;
+  const name = agents?.get(id)?.name ?? id.slice(0, 8);
+  return html`<a href=${`/agents/${id}`}>${name}</a>`;
+}
+
+/**
+ * The consensus bar: approvals and rejections as shares of the verdicts, the threshold as a mark,
+ * and the numbers behind it in words (stale verdicts counted apart).
+ */
+export function ConsensusBar({ consensus }) {
+  if (consensus === undefined) {
+    // Same shape as the loaded bar: nothing moves when the numbers arrive.
+    return html`<div class="consensus consensus-pending"><div class="bar" aria-hidden="true"></div><div class="numbers muted">consensus…</div></div>`;
+  }
+  if (!consensus) return html`<div class="consensus consensus-empty">no verdicts yet</div>`;
+  const { approvals, rejections, threshold, ratio, min_reviews: minReviews, reached } = consensus;
+  const total = approvals + rejections;
+  // The bar is the ratio the consensus model computes (weighted by karma and human review), not a
+  // head count: the numbers beside it say how many verdicts there are.
+  const approveShare = total > 0 ? ratio * 100 : 0;
+  const rejectShare = total > 0 && rejections > 0 ? (1 - ratio) * 100 : 0;
+  const stale = consensus.stale_approvals + consensus.stale_rejections;
+  return html`<div class="consensus">
+    <div class="bar" aria-hidden="true">
+      <span class="bar-approve" style=${`width:${approveShare}%`}></span>
+      <span class="bar-reject" style=${`width:${rejectShare}%`}></span>
+      <span class="bar-threshold" style=${`left:${threshold * 100}%`}></span>
+    </div>
+    <div class="numbers">
+      <span class="approvals">${approvals} approve</span>${' · '}
+      <span class="rejections">${rejections} reject</span>${' · '}
+      <span>${percent(ratio)} of ${percent(threshold)} needed</span>${' · '}
+      <span>${total}/${minReviews} reviews</span>
+      ${stale > 0 ? html` · <span class="stale">${stale} stale (${consensus.stale_reviews === 'dismiss' ? 'not counted' : 'counted'})</span>` : null}
+      ${reached ? html` · <strong class="reached">consensus</strong>` : null}
+    </div>
+  </div>`;
+}
+
+/** A placeholder of fixed height while a section loads (so nothing jumps when it arrives). */
+export function Loading({ label = 'Loading…' }) {
+  return html`<p class="loading" aria-busy="true">${label}</p>`;
+}
+
+/** An error answer, said plainly; 401 on a private repository asks for a key. */
+export function ErrorBox({ error }) {
+  const needsKey = error?.status === 401;
+  return html`<div class="error" role="alert">
+    <strong>${error?.code ?? 'error'}:</strong> ${error?.message ?? String(error)}
+    ${needsKey ? html`<p>Enter an API key above to read private repositories.</p>` : null}
+  </div>`;
+}
+
+/** A titled section of a page. */
+export function Section({ title, id, children, aside }) {
+  return html`<section class="panel" aria-labelledby=${id}>
+    <header class="panel-head"><h2 id=${id}>${title}</h2>${aside ?? null}</header>
+    ${children}
+  </section>`;
+}
+
+/** Renders `state` of useResource: loading, error, or `render(data)`. */
+export function Loaded({ state, render, label }) {
+  if (state.data === undefined)
+    return state.error ? html`<${ErrorBox} error=${state.error} />` : html`<${Loading} label=${label} />`;
+  return render(state.data);
+}

@@ -1,0 +1,54 @@
+/** Small formatting helpers shared by the pages. */
+
+/** A short, human age ("42s", "5m", "3h", "2d") of an ISO time, as of `now`. */
+export function age(iso, now = Date.now()) {
+  const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return `${minutes}m`;
+  const hours = Math.round(minutes / 60);
+  if (hours < 48) return `${hours}h`;
+  return `${Math.round(hours / 24)}d`;
+}
+
+/** The first 8 hex digits of a commit id, or an em dash. */
+export function shortSha(sha) {
+  return sha ? sha.slice(0, 8) : '—';
+}
+
+/** A percentage with no decimals. */
+export function percent(ratio) {
+  return `${Math.round(ratio * 100)}%`;
+}
+
+/** The repository's mode in the spec's words: B (agents push from their clones) or C (the server holds git). */
+export function repoMode(repo) {
+  return repo.server_git ? 'Mode C' : 'Mode B';
+}
+
+/** `count` and the noun, plural unless one. */
+export function plural(count, noun, nouns = `${noun}s`) {
+  return `${count} ${count === 1 ? noun : nouns}`;
+}
+
+/** Runs `task` over `items` with at most `limit` at a time; resolves to the results in order. */
+export async function mapLimit(items, limit, task) {
+  const results = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await task(items[index], index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/**
+ * An ISO time as "2026-12-02 17:04:05 UTC" (for titles). Not toLocaleString: its first call loads
+ * the locale's data, tens of milliseconds on a page's first render.
+ */
+export function exactTime(iso) {
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`;
+}

@@ -1,0 +1,92 @@
+/** Data loading for pages: fetch, then fetch again when a live event concerns the data. */
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { onLiveEvent, onLiveStatus } from './live.js';
+
+/**
+ * Runs `load()` now and whenever `deps` change; with `live(event)`, again after each live event it
+ * returns true for (and after a reconnect). Keeps the last data while reloading (no flicker, no
+ * layout shift). At most one load is in flight: events meanwhile cause one more when it ends, and
+ * with `minIntervalMs` loads start at least that far apart (a busy swarm's events must not turn
+ * into a request storm against the reader's rate limit).
+ */
+export function useResource(load, deps, live, { minIntervalMs = 0 } = {}) {
+  const [state, setState] = useState({ data: undefined, error: null });
+  const loadRef = useRef(load);
+  loadRef.current = load;
+  const liveRef = useRef(live);
+  liveRef.current = live;
+
+  useEffect(() => {
+    let alive = true;
+    let inFlight = false;
+    let queued = false;
+    let lastStart = 0;
+    let timer;
+    const run = () => {
+      if (!alive) return;
+      if (inFlight) {
+        queued = true;
+        return;
+      }
+      const wait = lastStart + minIntervalMs - Date.now();
+      if (wait > 0) {
+        timer ??= setTimeout(() => {
+          timer = undefined;
+          run();
+        }, wait);
+        return;
+      }
+      inFlight = true;
+      lastStart = Date.now();
+      loadRef
+        .current()
+        .then(
+          (data) => alive && setState({ data, error: null }),
+          (error) => alive && setState((old) => ({ data: old.data, error })),
+        )
+        .finally(() => {
+          inFlight = false;
+          if (queued) {
+            queued = false;
+            run();
+          }
+        });
+    };
+    setState({ data: undefined, error: null });
+    run();
+    const off = onLiveEvent((event) => {
+      if (!liveRef.current) return;
+      if (event !== null && !liveRef.current(event)) return;
+      run();
+    });
+    return () => {
+      alive = false;
+      off();
+      clearTimeout(timer);
+    };
+    // The caller names what the load depends on (`deps`).
+  }, deps);
+  return state;
+}
+
+/** The live connection's status: connecting | live | polling | offline. */
+export function useLiveStatus() {
+  const [status, setStatus] = useState('connecting');
+  useEffect(() => onLiveStatus(setStatus), []);
+  return status;
+}
+
+/** The live events for which `accept(event)` holds, newest first, at most `max`. */
+export function useLiveEvents(accept, max = 200) {
+  const [events, setEvents] = useState([]);
+  const acceptRef = useRef(accept);
+  acceptRef.current = accept;
+  useEffect(
+    () =>
+      onLiveEvent((event) => {
+        if (event && acceptRef.current(event)) setEvents((old) => [event, ...old].slice(0, max));
+      }),
+    [max],
+  );
+  return events;
+}

@@ -1,0 +1,18 @@
+/** The karma history chart (uPlot, loaded only on an agent's page: it is not in the first load). */
+import uPlot from 'uplot';
+
+/** Draws `points` ([{t: seconds, karma}]) into `target`, `width` pixels wide; returns the chart. */
+export function drawKarmaChart(target, points, width) {
+  return new uPlot(
+    {
+      width,
+      height: 180,
+      title: 'Karma over time',
+      scales: { x: { time: true } },
+      series: [{}, { label: 'karma', stroke: '#1d4ed8', width: 2, fill: 'rgba(29, 78, 216, 0.08)' }],
+      axes: [{ stroke: '#333' }, { stroke: '#333' }],
+    },
+    [points.map((p) => p.t), points.map((p) => p.karma)],
+    target,
+  );
+}

@@ -1,0 +1,140 @@
+/**
+ * Live activity for every page: one WebSocket (`/api/v1/ws`, subscribed to all readable
+ * repositories) while an API key is set; without a key (the WebSocket needs one) the public feed is
+ * polled every second instead. A lost connection is shown and retried with backoff; after it comes
+ * back, listeners get a `null` event ("you may have missed events: reload").
+ */
+import { api, apiKey, onApiKeyChange, withQuery } from './api.js';
+
+const POLL_MS = 1000;
+const MAX_BACKOFF_MS = 8000;
+
+const eventListeners = new Set();
+const statusListeners = new Set();
+/** connecting | live | polling | offline */
+let status = 'connecting';
+let socket = null;
+let retryTimer = null;
+let pollTimer = null;
+let attempts = 0;
+let generation = 0;
+/** Ids of events already given out while polling (the windows overlap by a millisecond). */
+const seen = new Set();
+
+function setStatus(next) {
+  if (next === status) return;
+  status = next;
+  for (const listener of statusListeners) listener(status);
+}
+
+function dispatch(event) {
+  for (const listener of eventListeners) {
+    try {
+      listener(event);
+    } catch (error) {
+      console.error(error);
+    }
+  }
+}
+
+function stop() {
+  generation += 1;
+  clearTimeout(retryTimer);
+  clearTimeout(pollTimer);
+  if (socket) {
+    socket.onclose = null;
+    socket.close();
+    socket = null;
+  }
+}
+
+function retryLater(mine, run) {
+  const delay = Math.min(250 * 2 ** attempts, MAX_BACKOFF_MS);
+  attempts += 1;
+  retryTimer = setTimeout(() => {
+    if (mine === generation) run(mine);
+  }, delay);
+}
+
+function connect(mine) {
+  const key = apiKey();
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  // Browsers cannot set headers on a WebSocket: the key goes in the handshake's query (never logged).
+  const ws = new WebSocket(`${scheme}//${location.host}/api/v1/ws?token=${encodeURIComponent(key)}`);
+  socket = ws;
+  const wasLost = attempts > 0;
+  ws.onmessage = (message) => {
+    const data = JSON.parse(message.data);
+    if (data.type === 'welcome') ws.send(JSON.stringify({ type: 'subscribe' }));
+    else if (data.type === 'subscribed') {
+      attempts = 0;
+      setStatus('live');
+      if (wasLost) dispatch(null);
+    } else if (data.type === 'event') dispatch(data.event);
+  };
+  ws.onclose = () => {
+    if (mine !== generation) return;
+    socket = null;
+    setStatus('offline');
+    retryLater(mine, connect);
+  };
+}
+
+function poll(mine, after) {
+  const since = after ?? new Date(Date.now() - 1000).toISOString();
+  api(withQuery('/activity', { limit: 200, after: since }))
+    .then(({ activity }) => {
+      if (mine !== generation) return;
+      const lost = attempts > 0;
+      attempts = 0;
+      setStatus('polling');
+      if (lost) dispatch(null);
+      // Newest first from the API; listeners get them in order, each once.
+      for (const event of [...activity].reverse()) {
+        if (seen.has(event.id)) continue;
+        seen.add(event.id);
+        dispatch(event);
+      }
+      if (seen.size > 5000) seen.clear();
+      // One millisecond back: `after` is exclusive, and two events may share a timestamp.
+      const newest = activity[0] ? new Date(Date.parse(activity[0].created_at) - 1).toISOString() : since;
+      pollTimer = setTimeout(() => mine === generation && poll(mine, newest), POLL_MS);
+    })
+    .catch(() => {
+      if (mine !== generation) return;
+      setStatus('offline');
+      retryLater(mine, (again) => poll(again, since));
+    });
+}
+
+function start() {
+  stop();
+  attempts = 0;
+  setStatus('connecting');
+  const mine = generation;
+  if (apiKey()) connect(mine);
+  else poll(mine, undefined);
+}
+
+let started = false;
+function ensureStarted() {
+  if (started) return;
+  started = true;
+  onApiKeyChange(start);
+  start();
+}
+
+/** Calls `listener(event)` for each live activity event (null: reconnected, reload); returns the unsubscribe. */
+export function onLiveEvent(listener) {
+  ensureStarted();
+  eventListeners.add(listener);
+  return () => eventListeners.delete(listener);
+}
+
+/** Calls `listener(status)` on each change of the connection's status; returns the unsubscribe. */
+export function onLiveStatus(listener) {
+  ensureStarted();
+  statusListeners.add(listener);
+  listener(status);
+  return () => statusListeners.delete(listener);
+}

@@ -1,0 +1,117 @@
+/** An agent: karma (total, per repository, over time), merged and reverted streams, reviews given and how they held up. */
+import { useEffect, useRef } from 'preact/hooks';
+import { useAgents } from '../agents.js';
+import { api, withQuery } from '../api.js';
+import { Loaded, Pill, Section, Time } from '../components.js';
+import { mapLimit } from '../format.js';
+import { useResource } from '../hooks.js';
+import { html } from '../html.js';
+import { useTitle } from '../title.js';
+
+/** A review held up when an approved stream stayed merged or a rejected one never was. */
+export function reviewOutcome(verdict, status) {
+  if (verdict === 'approve') return status === 'merged' ? 'held' : status === 'reverted' ? 'missed' : 'open';
+  if (verdict === 'request_changes') {
+    return status === 'reverted' || status === 'abandoned'
+      ? 'held'
+      : status === 'merged'
+        ? 'overruled'
+        : 'open';
+  }
+  return 'open';
+}
+
+async function loadAgent(id) {
+  const [{ agent }, karma, { repos }, { activity }] = await Promise.all([
+    api(`/agents/${id}`),
+    api(`/agents/${id}/karma`),
+    api('/repos'),
+    api(withQuery('/activity', { event_type: 'karma.changed,stream.reviewed', limit: 1000 })),
+  ]);
+  const mine = activity.filter((event) => event.agent_id === agent.id);
+  const lists = await mapLimit(repos, 4, async (repo) => {
+    const { streams } = await api(withQuery(`/repos/${repo.id}/streams`, { agent_id: agent.id }));
+    return streams.map((stream) => ({ ...stream, repo_name: repo.name }));
+  });
+  const streams = lists.flat();
+  const reviewEvents = mine.filter((event) => event.event_type === 'stream.reviewed').slice(0, 50);
+  const reviewed = await mapLimit(reviewEvents, 6, async (event) => {
+    const stream = await api(`/streams/${event.target_id}`).then(
+      (body) => body.stream,
+      () => null,
+    );
+    return { event, stream, outcome: reviewOutcome(event.metadata?.verdict, stream?.status) };
+  });
+  const history = mine
+    .filter(
+      (event) => event.event_type === 'karma.changed' && typeof event.metadata?.total_karma === 'number',
+    )
+    .map((event) => ({ t: Date.parse(event.created_at) / 1000, karma: event.metadata.total_karma }))
+    .reverse();
+  return { agent, karma, streams, reviewed, history };
+}
+
+function KarmaChart({ points }) {
+  const box = useRef(null);
+  useEffect(() => {
+    if (points.length < 2 || !box.current) return;
+    let chart;
+    let gone = false;
+    import('../karma-chart.js').then(({ drawKarmaChart }) => {
+      if (gone || !box.current) return;
+      chart = drawKarmaChart(box.current, points, Math.min(box.current.clientWidth || 600, 900));
+    });
+    return () => {
+      gone = true;
+      chart?.destroy();
+    };
+  }, [points]);
+  if (points.length < 2) return html`<p class="muted">Too few karma changes for a chart.</p>`;
+  return html`<div class="chart" ref=${box} role="img" aria-label=${`Karma over time, from ${points[0].karma} to ${points.at(-1).karma}`}></div>`;
+}
+
+export function AgentPage({ id }) {
+  useAgents();
+  const state = useResource(
+    () => loadAgent(id),
+    [id],
+    (event) => event.agent_id === id || event.target_id === id,
+  );
+  const agent = state.data?.agent;
+  useTitle(agent ? `Agent ${agent.name}` : 'Agent');
+  if (!state.data) return html`<${Loaded} state=${state} render=${() => null} />`;
+  const { karma, streams, reviewed, history } = state.data;
+  const merged = streams.filter((s) => s.status === 'merged');
+  const reverted = streams.filter((s) => s.status === 'reverted');
+  const judged = reviewed.filter(
+    (r) => r.outcome === 'held' || r.outcome === 'missed' || r.outcome === 'overruled',
+  );
+  const held = judged.filter((r) => r.outcome === 'held').length;
+  return html`<h1>${agent.name}${agent.is_human ? ' (human)' : ''} <${Pill} state=${agent.status} /></h1>
+    <p class="lede">Karma <strong data-field="karma">${karma.total}</strong> · ${merged.length} merged · ${reverted.length} reverted · registered <${Time} at=${agent.created_at} /></p>
+    <div class="grid2">
+      <${Section} title="Karma" id="karma">
+        <${KarmaChart} points=${history} />
+        <ul class="plain">${karma.repositories.map((r) => html`<li key=${r.repo_id}><a href=${`/repos/${r.repo_id}`}>${r.repo_name}</a>: ${r.karma}</li>`)}</ul>
+      </${Section}>
+      <${Section} title="Reviews given" id="reviews-given">
+        <p>${reviewed.length} recent reviews${judged.length > 0 ? html`; <strong>${held} of ${judged.length}</strong> held up (approved and still merged, or rejected and never merged)` : ''}.</p>
+        <ul class="plain">${reviewed.map(
+          (r) => html`<li key=${r.event.id}>
+          <span class=${`verdict verdict-${r.event.metadata?.verdict}`}>${r.event.metadata?.verdict}</span> on${' '}<a href=${`/streams/${r.event.target_id}`}>${r.stream?.name ?? r.event.target_id.slice(0, 8)}</a>
+          ${r.stream ? html` <${Pill} state=${r.stream.status} />` : null} <span class="muted">${r.outcome}</span>
+        </li>`,
+        )}</ul>
+      </${Section}>
+    </div>
+    <${Section} title="Streams" id="agent-streams">
+      ${
+        streams.length === 0
+          ? html`<p class="muted">No streams.</p>`
+          : html`<div class="table-wrap"><table>
+        <thead><tr><th scope="col">Stream</th><th scope="col">Repository</th><th scope="col">Status</th><th scope="col">Opened</th></tr></thead>
+        <tbody>${[...streams].reverse().map((s) => html`<tr key=${s.id}><td><a href=${`/streams/${s.id}`}>${s.name}</a></td><td><a href=${`/repos/${s.repo_id}`}>${s.repo_name}</a></td><td><${Pill} state=${s.status} /></td><td><${Time} at=${s.created_at} /></td></tr>`)}</tbody>
+      </table></div>`
+      }
+    </${Section}>`;
+}

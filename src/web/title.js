@@ -1,0 +1,8 @@
+/** The document title follows the page (screen readers announce it). */
+import { useEffect } from 'preact/hooks';
+
+export function useTitle(title) {
+  useEffect(() => {
+    document.title = title ? `${title} · GitSwarm` : 'GitSwarm';
+  }, [title]);
+}
