@@ -2,8 +2,9 @@
  * The tools of a server-held repository (Mode C) at `/mcp`: its git lives on the server, so the
  * agent works on its stream's server worktree through the file tools, and workspace_create,
  * commit and merge run the hosting functions the Mode C routes call (src/hosting/hosted-streams.ts,
- * stream-files.ts; src/core/stream-conflicts.ts), with the file API's rules. `stream` defaults to
- * the agent's own live stream (its newest).
+ * stream-files.ts; src/core/stream-conflicts.ts), with the file API's rules; stabilize queues a run
+ * as POST /repos/:id/stabilize does and waits for it. `stream` defaults to the agent's own live
+ * stream (its newest).
  */
 import * as z from 'zod';
 import type { CommandDeps } from '../cli/context.js';
@@ -11,13 +12,15 @@ import { toStreamView } from '../cli/views.js';
 import { getStream, LIVE_STREAM_STATUSES, listStreams } from '../core/streams.js';
 import { GitSwarmError } from '../errors.js';
 import type { HostingConfig } from '../hosting/config.js';
-import type { Agent, Stream } from '../store/index.js';
+import type { Agent, StabilizeRun, Stream } from '../store/index.js';
 import type { ToolAnnotations, ToolSpec } from './tools.js';
 
 /** The command deps of a /mcp call on a server-held repository: the agent and the hosting settings. */
 export interface HostedDeps extends CommandDeps {
   readonly agent: Agent;
   readonly hosting: HostingConfig;
+  /** Wakes this instance's stabilization runner for a run just queued (else it finds it when it polls). */
+  readonly kickStabilizer?: () => void;
 }
 
 function hosted(deps: CommandDeps): HostedDeps {
@@ -43,6 +46,39 @@ async function targetStream(deps: HostedDeps, ref: unknown): Promise<Stream> {
     });
   }
   return newest;
+}
+
+/** How often a waiting stabilize call reads its run (progress comes sooner, as events). */
+const RUN_POLL_MS = 250;
+const FINISHED_RUN: ReadonlySet<string> = new Set(['green', 'red', 'flaky', 'error']);
+
+/**
+ * Waits for a server stabilization run to finish, telling its progress lines (the
+ * `stabilize.progress` events this instance hears) as they come. The run row is the truth: it is
+ * read until finished, so a run executed by another instance (no shared events bus) ends the wait too.
+ */
+async function awaitRun(
+  deps: HostedDeps,
+  runId: string,
+  progress: (line: string) => void,
+): Promise<StabilizeRun> {
+  const { getStabilizeRun } = await import('../hosting/stabilize-jobs.js');
+  const unsubscribe = deps.core.events.subscribe((event) => {
+    const line = (event.metadata as { line?: unknown }).line;
+    if (event.event_type === 'stabilize.progress' && event.target_id === runId && typeof line === 'string')
+      progress(line);
+  });
+  try {
+    for (;;) {
+      const run = await getStabilizeRun(deps.core.store.db, deps.ctx.repo.id, runId);
+      if (FINISHED_RUN.has(run.status)) return run;
+      if (deps.io.signal?.aborted)
+        throw new GitSwarmError('invalid_state', 'The session closed before the run ended.');
+      await new Promise((resolve) => setTimeout(resolve, RUN_POLL_MS));
+    }
+  } finally {
+    unsubscribe();
+  }
 }
 
 const WRITE: ToolAnnotations = {
@@ -303,6 +339,57 @@ export const HOSTED_TOOLS: readonly ToolSpec[] = [
       await requireStreamWrite(d.core, d.core.store.db, d.ctx.repo, stream, d.agent);
       const worktree = await streamWorktree(d.core, d.hosting, d.ctx.repo, stream);
       return updateStreamFromBase(d.core, { repo: d.ctx.repo, stream, actor: d.agent, worktree });
+    },
+  },
+  {
+    name: 'stabilize',
+    title: 'Test the buffer',
+    description:
+      "Have the server run the repository's stabilize command (its tests) on the buffer head, in its sandbox, and wait for the verdict. green: tagged (next: promote). red: the server bisects the merges since the last green, may revert the breaking one and files a critical task for its author. Each run and bisection step is reported as progress. A run already queued or running is joined, not repeated.",
+    input: {},
+    output: {
+      run_id: z.string(),
+      result: z.enum(['green', 'red', 'flaky']),
+      buffer_commit: z.string().nullable(),
+      tag: z.string().nullable(),
+      breaking_stream_id: z.string().nullable(),
+      reverted: z.boolean(),
+      task_id: z.string().nullable(),
+      log_tail: z.string().describe('The last lines of the test output'),
+    },
+    annotations: { ...WRITE, destructiveHint: true },
+    mutates: true,
+    run: async (_args, deps, call) => {
+      const d = hosted(deps);
+      const { enqueueStabilizeRun } = await import('../hosting/stabilize-jobs.js');
+      // The queue of the HTTP route, with its checks (write access, a command, this server's sandbox).
+      const { run, created } = await enqueueStabilizeRun(d.core, {
+        repo: d.ctx.repo,
+        actor: d.agent,
+        allowUnsandboxed: d.hosting.allowUnsandboxed,
+        ...(d.hosting.stabilizeRuns.searchPath ? { searchPath: d.hosting.stabilizeRuns.searchPath } : {}),
+      });
+      if (created) d.kickStabilizer?.();
+      const finished = await awaitRun(d, run.id, (line) => call.progress(line));
+      if (finished.status === 'error') {
+        throw new GitSwarmError(
+          'stabilization_error',
+          finished.error ?? 'The stabilize run could not judge the code.',
+          {
+            details: { run_id: finished.id, log_tail: finished.log_tail },
+          },
+        );
+      }
+      return {
+        run_id: finished.id,
+        result: finished.status as 'green' | 'red' | 'flaky',
+        buffer_commit: finished.buffer_commit,
+        tag: finished.tag,
+        breaking_stream_id: finished.breaking_stream_id,
+        reverted: finished.reverted,
+        task_id: finished.task_id,
+        log_tail: finished.log_tail,
+      };
     },
   },
 ];

@@ -2,8 +2,9 @@
  * The backend of the HTTP server's `/mcp` sessions: one repository of the server, acted on as the
  * agent whose bearer key opened the session. A tool runs the command's local path on the server's
  * own store (the same core functions the routes call; the core checks write access itself, and the
- * session checks read access at every call, as the routes do). Only tools marked `server` (those
- * that need no clone) are offered: a Mode B repository's git lives in its clones.
+ * session checks read access at every call, as the routes do). On a Mode B repository only tools
+ * marked `server` (those that need no clone) are offered: its git lives in its clones. On one the
+ * server holds (Mode C), the git and file tools of hosted-tools.ts too.
  */
 import type { CliIO } from '../cli/io.js';
 import { getRepoForAction } from '../core/access.js';
@@ -19,9 +20,18 @@ import { TOOLS, type ToolSpec } from './tools.js';
 /** The tools `/mcp` offers on a repository whose git lives in its clones (Mode B). */
 export const SERVER_TOOLS = TOOLS.filter((tool) => tool.server);
 
+/**
+ * Commands whose local path works on a repository the server holds: they read or move its git at
+ * the repository's own path (diff reads the branches; promote fast-forwards the target).
+ */
+const ON_SERVER_GIT = new Set(['diff', 'promote']);
+
 /** The tools `/mcp` offers on a repository the server holds (Mode C): governance, git and files. */
 export const SERVER_GIT_TOOLS: readonly ToolSpec[] = [
-  ...SERVER_TOOLS.filter((tool) => !HOSTED_TOOLS.some((h) => h.name === tool.name)),
+  ...TOOLS.filter(
+    (tool) =>
+      (tool.server || ON_SERVER_GIT.has(tool.name)) && !HOSTED_TOOLS.some((h) => h.name === tool.name),
+  ),
   ...HOSTED_TOOLS,
 ];
 
@@ -71,6 +81,7 @@ export function httpBackend(
   agent: Agent,
   repoId: string,
   signal: AbortSignal,
+  kickStabilizer?: () => void,
 ): McpBackend {
   return {
     agent: { id: agent.id, name: agent.name },
@@ -93,6 +104,7 @@ export function httpBackend(
         ctx: { root: '', commonDir: '', config: { repo_id: repo.id }, repo, agentRef: agent.id },
         agent,
         hosting,
+        ...(kickStabilizer ? { kickStabilizer } : {}),
       };
       return fn(deps);
     },

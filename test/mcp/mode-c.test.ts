@@ -168,5 +168,45 @@ for (const dialect of DIALECTS) {
       const status = await r.ok<{ buffer_head: string }>('status');
       expect(status.buffer_head).toBeTruthy();
     }, 90_000);
+
+    it('diff, stabilize (queued on the server, progress as it runs) and promote', async () => {
+      const c = await connect(coder);
+      const o = await connect(owner);
+      const created = await c.ok<{ stream: { id: string } }>('workspace_create', { name: 'notes' });
+      await c.ok('file_write', { path: 'notes.txt', content: 'a note\n' });
+      await c.ok('commit', { message: 'Add notes' });
+      const diff = await c.ok<{ files: string[]; diff: string; base: string }>('diff', {
+        stream: created.stream.id,
+      });
+      expect(diff.files).toEqual(['notes.txt']);
+      expect(diff.diff).toContain('+a note');
+      expect((await c.ok<{ diff: string }>('diff', { stream: created.stream.id, stat: true })).diff).toMatch(
+        /notes\.txt \| 1 \+/,
+      );
+
+      await o.refused('stabilize', {}, 'invalid_state'); // no stabilize command yet
+      const set = await callApi(t.app, owner, {
+        method: 'PATCH',
+        url: `/repos/${repo.id}`,
+        payload: { stabilize_command: 'test -f README.md' },
+      });
+      expect(set.status).toBe(200);
+      const steps: string[] = [];
+      const green = await o.client.callTool({ name: 'stabilize', arguments: {} }, undefined, {
+        onprogress: (p) => steps.push(p.message ?? ''),
+        timeout: 120_000,
+      });
+      expect(green.isError ?? false).toBe(false);
+      const verdict = green.structuredContent as { result: string; buffer_commit: string; tag: string };
+      expect(verdict).toMatchObject({ result: 'green', reverted: false });
+      expect(verdict.tag).toMatch(/^green\//);
+      expect(steps.join('\n')).toContain('green');
+      const status = await o.ok<{ buffer_head: string }>('status');
+      expect(verdict.buffer_commit).toBe(status.buffer_head);
+
+      await c.refused('promote', {}, 'forbidden'); // maintain+ promotes
+      expect(await o.ok('promote')).toMatchObject({ promoted: true, to_commit: verdict.buffer_commit });
+      expect(await o.ok('promote')).toMatchObject({ promoted: false });
+    }, 120_000);
   });
 }

@@ -81,7 +81,9 @@ export async function mcpRoutes(app: App, options: McpRouteOptions): Promise<voi
     const agent = actingAgent(request);
     const ref = (request.query as { repo?: string }).repo;
     const repo = await resolveSessionRepo(app.deps, agent, ref);
-    const backend = httpBackend(app.deps, app.hosting, agent, repo.id, controller.signal);
+    const backend = httpBackend(app.deps, app.hosting, agent, repo.id, controller.signal, () =>
+      app.stabilizeRunner?.kick(),
+    );
     const server = createMcpServer(backend, { tools: toolsFor(repo), pollMs: options.pollMs ?? 1000 });
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
