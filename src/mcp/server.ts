@@ -14,6 +14,7 @@ import * as z from 'zod';
 import type { CommandDeps } from '../cli/context.js';
 import { GitSwarmError } from '../errors.js';
 import { packageVersion } from '../util/package-version.js';
+import { toolHintOf } from './hints.js';
 import { type McpResources, registerResources } from './resources.js';
 import { ERROR_OUTPUT, TOOLS, type ToolCall, type ToolSpec } from './tools.js';
 
@@ -59,17 +60,19 @@ export interface CreateMcpServerOptions {
   tools?: readonly ToolSpec[];
 }
 
-/** The structured content of a refusal: the CLI's `{error: {...}}` document. */
+/** The structured content of a refusal: the CLI's `{error: {...}}` document, its hint in tools (hints.ts). */
 export function toolError(error: unknown): CallToolResult {
   const gitswarm =
     error instanceof GitSwarmError
       ? error
       : new GitSwarmError('internal_error', error instanceof Error ? error.message : String(error));
-  const document = gitswarm.toJSON();
+  const hint = toolHintOf(gitswarm);
+  const { hint: _cliHint, ...rest } = gitswarm.toJSON().error;
+  const document = { error: { ...rest, ...(hint ? { hint } : {}) } };
   const lines = [`error ${gitswarm.code}: ${gitswarm.message}`];
   const paths = gitswarm.details?.paths;
   if (Array.isArray(paths) && paths.length > 0) lines.push(`paths: ${paths.map(String).join(', ')}`);
-  if (gitswarm.hint) lines.push(`hint: ${gitswarm.hint}`);
+  if (hint) lines.push(`hint: ${hint}`);
   lines.push(JSON.stringify(document));
   return { isError: true, content: [{ type: 'text', text: lines.join('\n') }], structuredContent: document };
 }

@@ -116,7 +116,10 @@ for (const dialect of DIALECTS) {
         message: 'Add a feature',
       });
       expect(commit).toMatchObject({ stream_id: id, merged: false });
-      await c.refused('merge', { stream: id }, 'no_consensus');
+      const noConsensus = await c.refused('merge', { stream: id }, 'no_consensus');
+      // The next step is said in tools, never as a CLI command (there is no CLI on /mcp).
+      expect(noConsensus.hint).toMatch(/consensus tool/);
+      expect(String(noConsensus.hint)).not.toContain('gitswarm ');
       await c.ok('review_request', { stream: id });
       await c.refused('review_submit', { stream: id, verdict: 'approve' }, 'self_review');
       expect(await r.ok('review_submit', { stream: id, verdict: 'approve' })).toMatchObject({
