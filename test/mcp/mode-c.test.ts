@@ -183,6 +183,10 @@ for (const dialect of DIALECTS) {
       });
       expect(diff.files).toEqual(['notes.txt']);
       expect(diff.diff).toContain('+a note');
+      // The diff resource too: on a server-held repository it reads the server's git.
+      const resource = await c.client.readResource({ uri: `gitswarm://streams/${created.stream.id}/diff` });
+      expect(resource.contents[0]).toMatchObject({ mimeType: 'text/x-diff' });
+      expect(String((resource.contents[0] as { text?: string }).text)).toContain('+a note');
       expect((await c.ok<{ diff: string }>('diff', { stream: created.stream.id, stat: true })).diff).toMatch(
         /notes\.txt \| 1 \+/,
       );
