@@ -130,7 +130,9 @@ for (const dialect of DIALECTS) {
       expect(stream).toMatchObject({ source: 'github_pr', status: 'in_review' });
       expect(statuses(head).map((s) => s.state)).toEqual(['pending']);
       expect(comments(42)).toHaveLength(1);
-      expect((comments(42)[0]?.body as { body: string }).body.startsWith(COMMENT_MARKER)).toBe(true);
+      expect((comments(42)[0]?.body as { body?: string } | undefined)?.body?.startsWith(COMMENT_MARKER)).toBe(
+        true,
+      );
 
       for (const [reviewer, verdict] of [
         [agent, 'approve'],
