@@ -176,6 +176,29 @@ export async function fetchBranch(
   return (await fetchRefs(repoDir, [ref], options)).get(ref) ?? null;
 }
 
+/**
+ * Fetches a GitHub pull request's head as GitHub publishes it (`refs/pull/<number>/head`, which a
+ * PR from a fork has though its branch lives elsewhere) into `refs/remotes/<remote>/pull/<number>/head`;
+ * its value on the remote, or null when the remote has no such ref. The number is checked, so
+ * the ref is always well formed.
+ */
+export async function fetchPullRequestHead(
+  repoDir: string,
+  number: number,
+  options?: RemoteOptions,
+): Promise<string | null> {
+  if (!Number.isSafeInteger(number) || number <= 0) {
+    throw new GitSwarmError('invalid_input', `Not a pull request number: ${String(number)}.`);
+  }
+  const ref = assertValidRef(`refs/pull/${number}/head`);
+  const remote = await requireRemote(repoDir, options);
+  const value = (await readRemoteRefs(repoDir, [ref], { remote })).get(ref) ?? null;
+  if (value !== null) {
+    await fetchWithLockRetries(repoDir, remote, [`+${ref}:refs/remotes/${remote}/pull/${number}/head`]);
+  }
+  return value;
+}
+
 export interface StreamBranchFetch {
   /** `stream/<id>`. */
   branch: string;

@@ -15,6 +15,7 @@ import {
   createLocalBranch,
   deleteLocalBranch,
   fetchBranch,
+  fetchPullRequestHead,
   fetchStreamBranch,
   pushBranch,
 } from '../engine/remote.js';
@@ -84,6 +85,26 @@ async function pullRequestStream(deps: RemoteStreamsDeps, number: number): Promi
 }
 
 /**
+ * A pull request's head: its branch on the remote, else GitHub's `refs/pull/N/head` there (a PR
+ * from a fork, whose branch lives in the fork), else the branch in this clone.
+ */
+async function pullRequestHead(deps: RemoteStreamsDeps, stream: Stream, number: number): Promise<string> {
+  const options = { remote: deps.remote };
+  const head =
+    (await fetchBranch(deps.root, stream.branch, options)) ??
+    (await fetchPullRequestHead(deps.root, number, options)) ??
+    (await readRef(deps.root, `refs/heads/${stream.branch}`));
+  if (head === null) {
+    throw new GitSwarmError(
+      'not_found',
+      `Pull request #${number}'s head is neither branch ${stream.branch} nor refs/pull/${number}/head on "${deps.remote}", nor here.`,
+      { hint: `Fetch it into this clone: git fetch ${deps.remote} pull/${number}/head` },
+    );
+  }
+  return head;
+}
+
+/**
  * Creates the stream branch and worktree here (from the remote's buffer head, or the head of the
  * stream it depends on, fetched on demand), pushes the branch (create-only), then records the
  * stream on the server with this clone's id. A refusal at any step takes back what was made.
@@ -131,7 +152,11 @@ export async function createRemoteWorkspace(
   const baseCommit = parent ? await streamHead(deps, parent) : await bufferHead(deps, repo.buffer_branch);
   // --from-stream: the branch starts at that stream's head (brought from the remote when it was
   // made on another clone); the record says it builds on the buffer (the server checks the rest).
-  const startAt = from ? await streamHead(deps, from) : baseCommit;
+  const startAt = from
+    ? input.fromPr !== undefined
+      ? await pullRequestHead(deps, from, input.fromPr)
+      : await streamHead(deps, from)
+    : baseCommit;
   const branch = streamBranch(id);
   const ref = `refs/heads/${branch}`;
   await createLocalBranch(root, branch, startAt);

@@ -13,6 +13,7 @@ import {
   createLocalBranch,
   deleteLocalBranch,
   fetchBranch,
+  fetchPullRequestHead,
   fetchRefs,
   fetchStreamBranch,
   hasRemote,
@@ -317,6 +318,13 @@ describe('fetch on demand', () => {
       fastForwarded: false,
     });
     expect(await fetchBranch(cloneB.dir, 'nothere')).toBeNull();
+  });
+
+  it('fetches a pull request head by its number only: anything else is refused before git runs', async () => {
+    for (const bad of [0, -1, 1.5, Number.NaN, Number.MAX_SAFE_INTEGER + 1]) {
+      await expect(fetchPullRequestHead(cloneB.dir, bad)).rejects.toMatchObject({ code: 'invalid_input' });
+    }
+    expect(await fetchPullRequestHead(cloneB.dir, 7)).toBeNull();
   });
 
   it('fetches several refs at once, present and absent, into tracking refs', async () => {

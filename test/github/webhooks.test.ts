@@ -8,8 +8,7 @@
  * unlinked repository, an unknown event, an oversize body, a review before its PR, self-review, a
  * server without a secret).
  */
-import { createHmac, randomUUID } from 'node:crypto';
-import { createRequire } from 'node:module';
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getRepo, updateRepoSettings } from '../../src/core/repos.js';
 import { findInstallationFor } from '../../src/github/installations.js';
@@ -22,30 +21,14 @@ import {
   type TestAgent,
   type TestApp,
 } from '../server/helpers.js';
+import { example, type Json, sign as signWith } from './github-fixture.js';
 
 const SECRET = 'test-webhook-secret';
 const OWNER_NAME = 'octo-org';
 const GITHUB_CONFIG = { appId: null, privateKey: null, webhookSecret: SECRET, apiUrl: 'http://127.0.0.1:9' };
 
-// biome-ignore lint/suspicious/noExplicitAny: GitHub's payloads, edited field by field
-type Json = Record<string, any>;
-
-const examples = createRequire(import.meta.url)('@octokit/webhooks-examples') as {
-  name: string;
-  examples: Json[];
-}[];
-
-/** A copy of GitHub's first example of `event` with `action` (any action when undefined). */
-function example(event: string, action?: string): Json {
-  const found = examples
-    .find((e) => e.name === event)
-    ?.examples.find((x) => action === undefined || x.action === action);
-  if (!found) throw new Error(`no example of ${event}.${action}`);
-  return structuredClone(found);
-}
-
 function sign(body: string | Buffer, secret = SECRET): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+  return signWith(body, secret);
 }
 
 function sha(n: number): string {

@@ -2,7 +2,8 @@
  * `workspace create --from-pr N` in a connected clone (spec 3.4): a human's pull request, reported
  * by GitHub's webhook (its example payload, signed here), is a stream on the server; an agent
  * starts a workspace at its head (the PR's branch fetched from the remote) and the new stream
- * records the PR's stream as where it started. Refused: an unknown PR, a bad number, with
+ * records the PR's stream as where it started; a PR from a fork starts at the remote's
+ * refs/pull/N/head. Refused: an unknown PR, a bad number, with
  * --from-stream, and outside a connected clone.
  */
 import { createHmac, randomUUID } from 'node:crypto';
@@ -37,6 +38,34 @@ for (const dialect of DIALECTS) {
     let prHead: string;
     let prStreamId: string;
 
+    /** GitHub's webhook for PR `number` opened from `branch` at `head` onto the buffer at `base`. */
+    async function openPullRequest(number: number, branch: string, head: string, base: string) {
+      const payload = structuredClone(
+        examples.find((e) => e.name === 'pull_request')?.examples.find((x) => x.action === 'opened'),
+      ) as Json;
+      payload.repository.full_name = FULL_NAME;
+      payload.number = number;
+      Object.assign(payload.pull_request, {
+        number,
+        draft: false,
+        html_url: `https://github.com/${FULL_NAME}/pull/${number}`,
+      });
+      payload.pull_request.head = { ...payload.pull_request.head, ref: branch, sha: head };
+      payload.pull_request.base = { ...payload.pull_request.base, ref: 'buffer', sha: base };
+      const body = JSON.stringify(payload);
+      const response = await fetch(`${server.url}/api/v1/webhooks/github`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-github-event': 'pull_request',
+          'x-github-delivery': randomUUID(),
+          'x-hub-signature-256': `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`,
+        },
+        body,
+      });
+      expect(response.status).toBe(200);
+    }
+
     beforeAll(async () => {
       server = await startTestServer(dialect, {
         github: { appId: null, privateKey: null, webhookSecret: SECRET, apiUrl: 'http://127.0.0.1:9' },
@@ -70,30 +99,7 @@ for (const dialect of DIALECTS) {
       ]);
       clone.git(['push', '-q', 'origin', `${prHead}:refs/heads/feature-42`]);
 
-      const payload = structuredClone(
-        examples.find((e) => e.name === 'pull_request')?.examples.find((x) => x.action === 'opened'),
-      ) as Json;
-      payload.repository.full_name = FULL_NAME;
-      payload.number = 42;
-      Object.assign(payload.pull_request, {
-        number: 42,
-        draft: false,
-        html_url: `https://github.com/${FULL_NAME}/pull/42`,
-      });
-      payload.pull_request.head = { ...payload.pull_request.head, ref: 'feature-42', sha: prHead };
-      payload.pull_request.base = { ...payload.pull_request.base, ref: 'buffer', sha: buffer };
-      const body = JSON.stringify(payload);
-      const response = await fetch(`${server.url}/api/v1/webhooks/github`, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'x-github-event': 'pull_request',
-          'x-github-delivery': randomUUID(),
-          'x-hub-signature-256': `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`,
-        },
-        body,
-      });
-      expect(response.status).toBe(200);
+      await openPullRequest(42, 'feature-42', prHead, buffer);
       const stream = await server.store.db
         .selectFrom('gitswarm_streams')
         .select('id')
@@ -124,6 +130,30 @@ for (const dialect of DIALECTS) {
         .where('stream_id', '=', prStreamId)
         .execute();
       expect(reviews).toEqual([{ verdict: 'approve', is_human: false }]);
+      expect((await clone.run(['workspace', 'destroy', '--as', 'bob'])).code).toBe(0);
+    });
+
+    it('starts at a pull request from a fork: its head fetched as refs/pull/N/head', async () => {
+      const buffer = clone.git(['rev-parse', 'buffer']);
+      const forkHead = clone.git([
+        '-c',
+        'user.name=Forker',
+        '-c',
+        'user.email=forker@example.com',
+        'commit-tree',
+        `${buffer}^{tree}`,
+        '-p',
+        buffer,
+        '-m',
+        'Fork work',
+      ]);
+      // GitHub publishes a fork's PR in the base repository only as refs/pull/N/head.
+      clone.git(['push', '-q', 'origin', `${forkHead}:refs/pull/43/head`]);
+      await openPullRequest(43, 'fork-only-branch', forkHead, buffer);
+      expect(clone.git(['ls-remote', 'origin', 'refs/heads/fork-only-branch'])).toBe('');
+      const run = await clone.run(['workspace', 'create', '--as', 'bob', '--from-pr', '43', '--json']);
+      expect(run.code, run.stderr + run.stdout).toBe(0);
+      expect(clone.git(['rev-parse', 'HEAD'], run.json<Created>().worktree)).toBe(forkHead);
       expect((await clone.run(['workspace', 'destroy', '--as', 'bob'])).code).toBe(0);
     });
 
