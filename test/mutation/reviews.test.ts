@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listActivity } from '../../src/core/activity.js';
 import { isStaleReview, readStreamCode } from '../../src/core/review-freshness.js';
-import { listReviews, submitForReview, submitReview } from '../../src/core/reviews.js';
+import { listReviews, submitForReview, submitReview, withdrawReview } from '../../src/core/reviews.js';
 import { getStreamById } from '../../src/core/streams.js';
 import { diffFingerprint } from '../../src/engine/patch-id.js';
 import type { GitSwarmError } from '../../src/errors.js';
@@ -195,6 +195,56 @@ for (const dialect of DIALECTS) {
       expect(commented.consensus).toMatchObject({ reached: false, rejections: 0 });
       expect(commented.stream).toMatchObject({ status: 'active', review_status: 'in_review' });
       expect((await getStreamById(store.db, stream.id)).review_status).toBe('in_review');
+    });
+
+    it('a verdict withdrawn (dismissed on GitHub) leaves consensus and the review status as if never given', async () => {
+      const { deps, repo, stream, maintainer, reviewer } = await setUp();
+      const dismissed = async (agentId: string) =>
+        (await listActivity(store.db, { repoId: repo.id, eventTypes: ['stream.review_dismissed'] })).filter(
+          (entry) => entry.agent_id === agentId,
+        );
+      // Nothing to withdraw: null, and nothing recorded.
+      expect(await withdrawReview(deps, { repo, stream, reviewer: maintainer })).toBeNull();
+      expect(await dismissed(maintainer.id)).toEqual([]);
+
+      const approved = await submitReview(deps, { repo, stream, reviewer: maintainer, verdict: 'approve' });
+      expect(approved.stream.review_status).toBe('approved');
+      const withdrawn = await withdrawReview(deps, {
+        repo,
+        stream,
+        reviewer: maintainer,
+        reason: 'dismissed on GitHub by octocat',
+      });
+      expect(withdrawn?.consensus).toMatchObject({ reached: false, approvals: 0 });
+      expect(withdrawn?.stream.review_status).toBe('in_review');
+      expect((await getStreamById(store.db, stream.id)).review_status).toBe('in_review');
+      expect(await listReviews(store.db, stream.id)).toEqual([]);
+      const [event] = await dismissed(maintainer.id);
+      expect(event).toMatchObject({
+        event_type: 'stream.review_dismissed',
+        target_type: 'stream',
+        target_id: stream.id,
+      });
+      expect(event?.metadata).toEqual({
+        verdict: 'approve',
+        reason: 'dismissed on GitHub by octocat',
+        consensus_reached: false,
+        review_status: 'in_review',
+      });
+
+      // A withdrawal that changes no status leaves the stream row as it was; no reason is null.
+      await submitReview(deps, { repo, stream, reviewer: maintainer, verdict: 'approve' });
+      await submitReview(deps, { repo, stream, reviewer, verdict: 'comment' });
+      const before = await getStreamById(store.db, stream.id);
+      const quiet = await withdrawReview(deps, { repo, stream, reviewer });
+      expect(quiet?.stream).toEqual(before);
+      expect(await getStreamById(store.db, stream.id)).toEqual(before);
+      expect((await dismissed(reviewer.id))[0]?.metadata).toEqual({
+        verdict: 'comment',
+        reason: null,
+        consensus_reached: true,
+        review_status: 'approved',
+      });
     });
   });
 
