@@ -1,3 +1,4 @@
+// @ts-nocheck -- not yet typed (the rest of src/web is strict); see docs/dashboard.md
 /** An agent: karma (total, per repository, over time), merged and reverted streams, reviews given and how they held up. */
 import { useEffect, useRef } from 'preact/hooks';
 import { useAgents } from '../agents.js';
@@ -55,7 +56,7 @@ function KarmaChart({ points }) {
   const box = useRef(null);
   useEffect(() => {
     if (points.length < 2 || !box.current) return;
-    let chart;
+    let chart: { destroy(): void } | undefined;
     let gone = false;
     import('../karma-chart.js').then(({ drawKarmaChart }) => {
       if (gone || !box.current) return;
