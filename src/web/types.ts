@@ -21,6 +21,7 @@ export interface Agent {
   karma?: number;
   status?: string;
   created_at?: string;
+  is_human?: boolean;
 }
 
 export interface Repo {
@@ -91,6 +92,12 @@ export interface ReviewsAnswer {
 /** GET /streams/:id/conflicts. */
 export interface ConflictsAnswer {
   paths?: { path: string }[];
+}
+
+/** GET /agents/:id/karma. */
+export interface KarmaAnswer {
+  total: number;
+  repositories: { repo_id: string; repo_name: string; karma: number }[];
 }
 
 /** The live connection's status. */
