@@ -15,6 +15,7 @@ const SOURCES = [
   'demo',
   'tsconfig.json',
   'tsconfig.build.json',
+  'tsconfig.web.json',
   'package.json',
   'package-lock.json',
   'scripts/bundle-cli.mjs',

@@ -31,7 +31,7 @@ export async function bundleWeb(outDir = join(root, 'dist', 'web')) {
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(assets, { recursive: true });
   const result = await build({
-    input: join(root, 'src', 'web', 'main.js'),
+    input: join(root, 'src', 'web', 'main.ts'),
     platform: 'browser',
     output: {
       dir: assets,

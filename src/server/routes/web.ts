@@ -32,7 +32,7 @@ export interface WebOptions {
   dir?: string;
 }
 
-/** The dashboard's page paths; the browser's router (src/web/router.js) knows the same ones. */
+/** The dashboard's page paths; the browser's router (src/web/router.ts) knows the same ones. */
 export const PAGE_PATHS = ['/', '/activity', '/repos/:id', '/streams/:id', '/agents/:id'] as const;
 
 const CONTENT_TYPES: Record<string, string> = {

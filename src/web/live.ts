@@ -5,29 +5,33 @@
  * back, listeners get a `null` event ("you may have missed events: reload").
  */
 import { api, apiKey, onApiKeyChange, withQuery } from './api.js';
+import type { ActivityEvent, LiveStatus } from './types.js';
+
+/** A live event, or null: reconnected, events may have been missed (reload). */
+export type LiveListener = (event: ActivityEvent | null) => void;
 
 const POLL_MS = 1000;
 const MAX_BACKOFF_MS = 8000;
 
-const eventListeners = new Set();
-const statusListeners = new Set();
+const eventListeners = new Set<LiveListener>();
+const statusListeners = new Set<(status: LiveStatus) => void>();
 /** connecting | live | polling | offline */
-let status = 'connecting';
-let socket = null;
-let retryTimer = null;
-let pollTimer = null;
+let status: LiveStatus = 'connecting';
+let socket: WebSocket | null = null;
+let retryTimer: ReturnType<typeof setTimeout> | undefined;
+let pollTimer: ReturnType<typeof setTimeout> | undefined;
 let attempts = 0;
 let generation = 0;
 /** Ids of events already given out while polling (the windows overlap by a millisecond). */
-const seen = new Set();
+const seen = new Set<string>();
 
-function setStatus(next) {
+function setStatus(next: LiveStatus): void {
   if (next === status) return;
   status = next;
   for (const listener of statusListeners) listener(status);
 }
 
-function dispatch(event) {
+function dispatch(event: ActivityEvent | null): void {
   for (const listener of eventListeners) {
     try {
       listener(event);
@@ -48,7 +52,7 @@ function stop() {
   }
 }
 
-function retryLater(mine, run) {
+function retryLater(mine: number, run: (mine: number) => void): void {
   const delay = Math.min(250 * 2 ** attempts, MAX_BACKOFF_MS);
   attempts += 1;
   retryTimer = setTimeout(() => {
@@ -56,21 +60,21 @@ function retryLater(mine, run) {
   }, delay);
 }
 
-function connect(mine) {
+function connect(mine: number): void {
   const key = apiKey();
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   // Browsers cannot set headers on a WebSocket: the key goes in the handshake's query (never logged).
-  const ws = new WebSocket(`${scheme}//${location.host}/api/v1/ws?token=${encodeURIComponent(key)}`);
+  const ws = new WebSocket(`${scheme}//${location.host}/api/v1/ws?token=${encodeURIComponent(key ?? '')}`);
   socket = ws;
   const wasLost = attempts > 0;
-  ws.onmessage = (message) => {
-    const data = JSON.parse(message.data);
+  ws.onmessage = (message: MessageEvent<string>) => {
+    const data = JSON.parse(message.data) as { type: string; event?: ActivityEvent };
     if (data.type === 'welcome') ws.send(JSON.stringify({ type: 'subscribe' }));
     else if (data.type === 'subscribed') {
       attempts = 0;
       setStatus('live');
       if (wasLost) dispatch(null);
-    } else if (data.type === 'event') dispatch(data.event);
+    } else if (data.type === 'event' && data.event) dispatch(data.event);
   };
   ws.onclose = () => {
     if (mine !== generation) return;
@@ -80,9 +84,9 @@ function connect(mine) {
   };
 }
 
-function poll(mine, after) {
+function poll(mine: number, after: string | undefined): void {
   const since = after ?? new Date(Date.now() - 1000).toISOString();
-  api(withQuery('/activity', { limit: 200, after: since }))
+  api<{ activity: ActivityEvent[] }>(withQuery('/activity', { limit: 200, after: since }))
     .then(({ activity }) => {
       if (mine !== generation) return;
       const lost = attempts > 0;
@@ -125,16 +129,20 @@ function ensureStarted() {
 }
 
 /** Calls `listener(event)` for each live activity event (null: reconnected, reload); returns the unsubscribe. */
-export function onLiveEvent(listener) {
+export function onLiveEvent(listener: LiveListener): () => void {
   ensureStarted();
   eventListeners.add(listener);
-  return () => eventListeners.delete(listener);
+  return () => {
+    eventListeners.delete(listener);
+  };
 }
 
 /** Calls `listener(status)` on each change of the connection's status; returns the unsubscribe. */
-export function onLiveStatus(listener) {
+export function onLiveStatus(listener: (status: LiveStatus) => void): () => void {
   ensureStarted();
   statusListeners.add(listener);
   listener(status);
-  return () => statusListeners.delete(listener);
+  return () => {
+    statusListeners.delete(listener);
+  };
 }

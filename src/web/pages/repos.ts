@@ -1,10 +1,37 @@
 /** Repositories: each with its stage, mode, buffer ahead of main, streams waiting, last stabilization and live agents. */
 import { api, withQuery } from '../api.js';
+import type { Rendered } from '../components.js';
 import { Loaded, Pill, Time } from '../components.js';
 import { repoMode } from '../format.js';
 import { useResource } from '../hooks.js';
 import { html } from '../html.js';
 import { useTitle } from '../title.js';
+import type { ActivityEvent, Repo } from '../types.js';
+
+interface Promotion {
+  promoted_at: string;
+}
+interface Stabilization {
+  result: string;
+  stabilized_at: string;
+}
+/** A merge into the buffer, marked when reverted since. */
+export interface BufferMerge extends ActivityEvent {
+  reverted: boolean;
+}
+export interface BufferLead {
+  lastPromotion: Promotion | null;
+  merges: BufferMerge[];
+  ahead: number;
+}
+interface RowData {
+  inReview: number;
+  conflicted: number;
+  lastStabilization: Stabilization | null;
+  ahead: number;
+  revertedSince: number;
+  liveAgents: number;
+}
 
 /** An agent with activity in the last quarter hour counts as live. */
 export const LIVE_WINDOW_MS = 15 * 60 * 1000;
@@ -14,10 +41,12 @@ export const LIVE_WINDOW_MS = 15 * 60 * 1000;
  * promotion (newest first, each marked when reverted since), how many of them still stand, and
  * the last promotion.
  */
-export async function loadBufferLead(repoId) {
-  const { promotions } = await api(withQuery(`/repos/${repoId}/promote/history`, { limit: 1 }));
+export async function loadBufferLead(repoId: string): Promise<BufferLead> {
+  const { promotions } = await api<{ promotions: Promotion[] }>(
+    withQuery(`/repos/${repoId}/promote/history`, { limit: 1 }),
+  );
   const last = promotions[0] ?? null;
-  const { activity } = await api(
+  const { activity } = await api<{ activity: ActivityEvent[] }>(
     withQuery(`/repos/${repoId}/activity`, {
       event_type: 'stream.merged,stream.reverted',
       after: last?.promoted_at,
@@ -34,16 +63,20 @@ export async function loadBufferLead(repoId) {
 }
 
 /** The agents with activity in `repoId` during the live window. */
-export async function loadLiveAgents(repoId) {
+export async function loadLiveAgents(repoId: string): Promise<string[]> {
   const after = new Date(Date.now() - LIVE_WINDOW_MS).toISOString();
-  const { activity } = await api(withQuery(`/repos/${repoId}/activity`, { after, limit: 1000 }));
-  return [...new Set(activity.map((event) => event.agent_id).filter(Boolean))];
+  const { activity } = await api<{ activity: ActivityEvent[] }>(
+    withQuery(`/repos/${repoId}/activity`, { after, limit: 1000 }),
+  );
+  return [...new Set(activity.map((event) => event.agent_id).filter((id): id is string => Boolean(id)))];
 }
 
-async function loadRow(repo) {
+async function loadRow(repo: Repo): Promise<RowData> {
   const [{ streams }, { stabilizations }, lead, live] = await Promise.all([
-    api(withQuery(`/repos/${repo.id}/streams`, { status: 'in_review,conflicted' })),
-    api(withQuery(`/repos/${repo.id}/stabilize/history`, { limit: 1 })),
+    api<{ streams: { status: string }[] }>(
+      withQuery(`/repos/${repo.id}/streams`, { status: 'in_review,conflicted' }),
+    ),
+    api<{ stabilizations: Stabilization[] }>(withQuery(`/repos/${repo.id}/stabilize/history`, { limit: 1 })),
     loadBufferLead(repo.id),
     loadLiveAgents(repo.id),
   ]);
@@ -60,7 +93,11 @@ async function loadRow(repo) {
 /** How often a row (or the list) may reload while a repository is busy. */
 const ROW_RELOAD_MS = 1000;
 
-function Row({ repo }) {
+interface RowProps {
+  repo: Repo;
+}
+
+function Row({ repo }: RowProps): Rendered {
   const state = useResource(
     () => loadRow(repo),
     [repo.id],
@@ -83,12 +120,12 @@ function Row({ repo }) {
   </tr>`;
 }
 
-export function ReposPage() {
+export function ReposPage(): Rendered {
   useTitle('Repositories');
   // The list changes when a repository is created, changed or archived, or its stage moves; each
   // row follows its own repository's events.
   const state = useResource(
-    async () => (await api('/repos')).repos,
+    async () => (await api<{ repos: Repo[] }>('/repos')).repos,
     [],
     (event) => /^(repo\.|stage\.)/.test(event.event_type),
     { minIntervalMs: ROW_RELOAD_MS },
@@ -96,7 +133,7 @@ export function ReposPage() {
   return html`<h1>Repositories</h1>
     <${Loaded}
       state=${state}
-      render=${(repos) =>
+      render=${(repos: Repo[]) =>
         repos.length === 0
           ? html`<p>No repositories you can read. Public ones show without a key; enter an API key for private ones.</p>`
           : html`<div class="table-wrap"><table class="repos">

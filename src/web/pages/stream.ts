@@ -2,22 +2,46 @@
 import { useEffect, useState } from 'preact/hooks';
 
 import { useAgents } from '../agents.js';
+import type { ApiError } from '../api.js';
 import { api, apiOr, withQuery } from '../api.js';
+import type { Rendered } from '../components.js';
 import { AgentLink, ConsensusBar, Loaded, Loading, Pill, Section, Time } from '../components.js';
 import { shortSha } from '../format.js';
 import { useResource } from '../hooks.js';
 import { html } from '../html.js';
 import { useTitle } from '../title.js';
+import type {
+  ActivityEvent,
+  Agent,
+  ConflictsAnswer,
+  Consensus,
+  Repo,
+  ReviewsAnswer,
+  Stream,
+  StreamCommit,
+} from '../types.js';
 import { ActivityList } from './activity.js';
 
-async function loadStream(id) {
-  const { stream } = await api(`/streams/${id}`);
+interface StreamData {
+  stream: Stream;
+  repo: Repo;
+  commits: StreamCommit[];
+  reviews: ReviewsAnswer;
+  consensus: Consensus | null;
+  conflicts: ConflictsAnswer | null;
+}
+type DiffAnswer = { diff: string; unavailable?: undefined } | { unavailable: string; diff?: undefined };
+
+async function loadStream(id: string): Promise<StreamData> {
+  const { stream } = await api<{ stream: Stream }>(`/streams/${id}`);
   const [commits, reviews, consensus, conflicts, repo] = await Promise.all([
-    api(`/streams/${id}/commits`),
-    api(`/streams/${id}/reviews`),
-    apiOr(`/streams/${id}/consensus`, null, [404, 409]),
-    stream.status === 'conflicted' ? apiOr(`/streams/${id}/conflicts`, null, [404, 409]) : null,
-    api(`/repos/${stream.repo_id}`),
+    api<{ commits: StreamCommit[] }>(`/streams/${id}/commits`),
+    api<ReviewsAnswer>(`/streams/${id}/reviews`),
+    apiOr<{ consensus: Consensus }, null>(`/streams/${id}/consensus`, null, [404, 409]),
+    stream.status === 'conflicted'
+      ? apiOr<ConflictsAnswer, null>(`/streams/${id}/conflicts`, null, [404, 409])
+      : null,
+    api<{ repo: Repo }>(`/repos/${stream.repo_id}`),
   ]);
   return {
     stream,
@@ -30,7 +54,7 @@ async function loadStream(id) {
 }
 
 /** The diff against the buffer; a Mode B repository has no clone on the server, so none is asked for. */
-async function loadDiff(id, repo) {
+async function loadDiff(id: string, repo: Repo | undefined): Promise<DiffAnswer | undefined> {
   if (!repo) return undefined;
   if (!repo.server_git) {
     return {
@@ -39,31 +63,45 @@ async function loadDiff(id, repo) {
     };
   }
   try {
-    return { diff: (await api(`/streams/${id}/diff/full`)).diff };
+    return { diff: (await api<{ diff: string }>(`/streams/${id}/diff/full`)).diff };
   } catch (error) {
-    if (error.status === 409) return { unavailable: error.message };
+    if ((error as ApiError).status === 409) return { unavailable: (error as ApiError).message };
     throw error;
   }
 }
 
 /** The diff view, loaded with its highlighter only when a stream page shows a diff (not in the first load). */
-function LazyDiff({ text }) {
-  const [module, setModule] = useState(null);
+interface LazyDiffProps {
+  text: string;
+}
+
+function LazyDiff({ text }: LazyDiffProps): Rendered {
+  const [module, setModule] = useState<typeof import('../diff.js') | null>(null);
   useEffect(() => {
-    import('../diff.js').then(setModule);
+    import('../diff.js').then((loaded) => setModule(loaded));
   }, []);
   if (!module) return html`<${Loading} label="Loading diff…" />`;
   return html`<${module.DiffView} text=${text} />`;
 }
 
-async function loadStreamActivity(stream) {
-  const { activity } = await api(withQuery(`/repos/${stream.repo_id}/activity`, { limit: 1000 }));
+async function loadStreamActivity(stream: Stream): Promise<ActivityEvent[]> {
+  const { activity } = await api<{ activity: ActivityEvent[] }>(
+    withQuery(`/repos/${stream.repo_id}/activity`, { limit: 1000 }),
+  );
   return activity.filter((event) => event.target_id === stream.id || event.metadata?.stream_id === stream.id);
 }
 
-const concerns = (id) => (event) => event.target_id === id || event.metadata?.stream_id === id;
+const concerns =
+  (id: string) =>
+  (event: ActivityEvent): boolean =>
+    event.target_id === id || event.metadata?.stream_id === id;
 
-function Reviews({ reviews, agents }) {
+interface ReviewsProps {
+  reviews: ReviewsAnswer;
+  agents: Map<string, Agent>;
+}
+
+function Reviews({ reviews, agents }: ReviewsProps): Rendered {
   if (reviews.reviews.length === 0) return html`<p class="muted">No reviews yet.</p>`;
   return html`<ul class="plain reviews">${reviews.reviews.map(
     (
@@ -76,7 +114,12 @@ function Reviews({ reviews, agents }) {
   )}</ul>`;
 }
 
-function Commits({ commits, agents }) {
+interface CommitsProps {
+  commits: StreamCommit[];
+  agents: Map<string, Agent>;
+}
+
+function Commits({ commits, agents }: CommitsProps): Rendered {
   if (commits.length === 0) return html`<p class="muted">No commits recorded.</p>`;
   return html`<ol class="plain commits">${commits.map(
     (c) => html`<li key=${c.id}>
@@ -85,7 +128,12 @@ function Commits({ commits, agents }) {
   )}</ol>`;
 }
 
-function Conflict({ stream, conflicts }) {
+interface ConflictProps {
+  stream: Stream;
+  conflicts: ConflictsAnswer | null;
+}
+
+function Conflict({ stream, conflicts }: ConflictProps): Rendered {
   const paths = conflicts?.paths?.map((p) => p.path) ?? stream.conflict?.paths ?? [];
   if (paths.length === 0) return null;
   return html`<${Section} title="Conflict" id="conflict">
@@ -94,7 +142,11 @@ function Conflict({ stream, conflicts }) {
   </${Section}>`;
 }
 
-export function StreamPage({ id }) {
+export interface StreamPageProps {
+  id: string;
+}
+
+export function StreamPage({ id }: StreamPageProps): Rendered {
   const agents = useAgents();
   const state = useResource(() => loadStream(id), [id], concerns(id));
   const repoOfStream = state.data?.repo;
@@ -103,15 +155,15 @@ export function StreamPage({ id }) {
     [id, repoOfStream?.id],
     (event) => concerns(id)(event) && /committed|merged|rebased|updated|reverted/.test(event.event_type),
   );
-  const stream = state.data?.stream;
+  const loadedStream = state.data?.stream;
   const activity = useResource(
-    () => (stream ? loadStreamActivity(stream) : Promise.resolve([])),
-    [stream?.repo_id, id],
+    () => (loadedStream ? loadStreamActivity(loadedStream) : Promise.resolve([])),
+    [loadedStream?.repo_id, id],
     concerns(id),
   );
-  useTitle(stream ? `Stream ${stream.name}` : 'Stream');
+  useTitle(loadedStream ? `Stream ${loadedStream.name}` : 'Stream');
   if (!state.data) return html`<${Loaded} state=${state} render=${() => null} />`;
-  const { repo, commits, reviews, consensus, conflicts } = state.data;
+  const { stream, repo, commits, reviews, consensus, conflicts } = state.data;
   return html`<p class="crumbs"><a href=${`/repos/${repo.id}`}>${repo.name}</a> /</p>
     <h1>${stream.name} <${Pill} state=${stream.status} /></h1>
     <p class="lede">by <${AgentLink} id=${stream.agent_id} agents=${agents} /> · opened <${Time} at=${stream.created_at} /> · branch <code>${stream.branch}</code>
@@ -124,9 +176,9 @@ export function StreamPage({ id }) {
       <${Section} title="Commits" id="commits"><${Commits} commits=${commits} agents=${agents} /></${Section}>
     </div>
     <${Section} title="Diff against the buffer" id="diff">
-      <${Loaded} state=${diff} label="Loading diff…" render=${(d) => (d.unavailable ? html`<p class="muted">${d.unavailable}</p>` : html`<${LazyDiff} text=${d.diff} />`)} />
+      <${Loaded} state=${diff} label="Loading diff…" render=${(d: DiffAnswer | undefined) => (d?.unavailable ? html`<p class="muted">${d.unavailable}</p>` : html`<${LazyDiff} text=${d?.diff} />`)} />
     </${Section}>
     <${Section} title="Activity" id="stream-activity">
-      <${Loaded} state=${activity} render=${(events) => html`<${ActivityList} events=${events} agents=${agents} streams=${new Map([[stream.id, stream.name]])} />`} />
+      <${Loaded} state=${activity} render=${(events: ActivityEvent[]) => html`<${ActivityList} events=${events} agents=${agents} streams=${new Map([[stream.id, stream.name]])} />`} />
     </${Section}>`;
 }

@@ -2,14 +2,34 @@
 import { useEffect, useRef } from 'preact/hooks';
 import { useAgents } from '../agents.js';
 import { api, withQuery } from '../api.js';
+import type { Rendered } from '../components.js';
 import { Loaded, Pill, Section, Time } from '../components.js';
 import { mapLimit } from '../format.js';
 import { useResource } from '../hooks.js';
 import { html } from '../html.js';
+import type { KarmaPoint } from '../karma-chart.js';
 import { useTitle } from '../title.js';
+import type { ActivityEvent, Agent, KarmaAnswer, Repo, Stream } from '../types.js';
+
+export type ReviewOutcome = 'held' | 'missed' | 'overruled' | 'open';
+interface AgentStream extends Stream {
+  repo_name: string;
+}
+interface ReviewedStream {
+  event: ActivityEvent;
+  stream: Stream | null;
+  outcome: ReviewOutcome;
+}
+interface AgentData {
+  agent: Agent;
+  karma: KarmaAnswer;
+  streams: AgentStream[];
+  reviewed: ReviewedStream[];
+  history: KarmaPoint[];
+}
 
 /** A review held up when an approved stream stayed merged or a rejected one never was. */
-export function reviewOutcome(verdict, status) {
+export function reviewOutcome(verdict: unknown, status: string | undefined): ReviewOutcome {
   if (verdict === 'approve') return status === 'merged' ? 'held' : status === 'reverted' ? 'missed' : 'open';
   if (verdict === 'request_changes') {
     return status === 'reverted' || status === 'abandoned'
@@ -21,22 +41,26 @@ export function reviewOutcome(verdict, status) {
   return 'open';
 }
 
-async function loadAgent(id) {
+async function loadAgent(id: string): Promise<AgentData> {
   const [{ agent }, karma, { repos }, { activity }] = await Promise.all([
-    api(`/agents/${id}`),
-    api(`/agents/${id}/karma`),
-    api('/repos'),
-    api(withQuery('/activity', { event_type: 'karma.changed,stream.reviewed', limit: 1000 })),
+    api<{ agent: Agent }>(`/agents/${id}`),
+    api<KarmaAnswer>(`/agents/${id}/karma`),
+    api<{ repos: Repo[] }>('/repos'),
+    api<{ activity: ActivityEvent[] }>(
+      withQuery('/activity', { event_type: 'karma.changed,stream.reviewed', limit: 1000 }),
+    ),
   ]);
   const mine = activity.filter((event) => event.agent_id === agent.id);
   const lists = await mapLimit(repos, 4, async (repo) => {
-    const { streams } = await api(withQuery(`/repos/${repo.id}/streams`, { agent_id: agent.id }));
+    const { streams } = await api<{ streams: Stream[] }>(
+      withQuery(`/repos/${repo.id}/streams`, { agent_id: agent.id }),
+    );
     return streams.map((stream) => ({ ...stream, repo_name: repo.name }));
   });
   const streams = lists.flat();
   const reviewEvents = mine.filter((event) => event.event_type === 'stream.reviewed').slice(0, 50);
   const reviewed = await mapLimit(reviewEvents, 6, async (event) => {
-    const stream = await api(`/streams/${event.target_id}`).then(
+    const stream = await api<{ stream: Stream }>(`/streams/${event.target_id}`).then(
       (body) => body.stream,
       () => null,
     );
@@ -46,16 +70,23 @@ async function loadAgent(id) {
     .filter(
       (event) => event.event_type === 'karma.changed' && typeof event.metadata?.total_karma === 'number',
     )
-    .map((event) => ({ t: Date.parse(event.created_at) / 1000, karma: event.metadata.total_karma }))
+    .map((event) => ({
+      t: Date.parse(event.created_at) / 1000,
+      karma: event.metadata?.total_karma as number,
+    }))
     .reverse();
   return { agent, karma, streams, reviewed, history };
 }
 
-function KarmaChart({ points }) {
-  const box = useRef(null);
+interface KarmaChartProps {
+  points: KarmaPoint[];
+}
+
+function KarmaChart({ points }: KarmaChartProps): Rendered {
+  const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
     if (points.length < 2 || !box.current) return;
-    let chart;
+    let chart: { destroy(): void } | undefined;
     let gone = false;
     import('../karma-chart.js').then(({ drawKarmaChart }) => {
       if (gone || !box.current) return;
@@ -67,10 +98,14 @@ function KarmaChart({ points }) {
     };
   }, [points]);
   if (points.length < 2) return html`<p class="muted">Too few karma changes for a chart.</p>`;
-  return html`<div class="chart" ref=${box} role="img" aria-label=${`Karma over time, from ${points[0].karma} to ${points.at(-1).karma}`}></div>`;
+  return html`<div class="chart" ref=${box} role="img" aria-label=${`Karma over time, from ${points[0]?.karma} to ${points.at(-1)?.karma}`}></div>`;
 }
 
-export function AgentPage({ id }) {
+export interface AgentPageProps {
+  id: string;
+}
+
+export function AgentPage({ id }: AgentPageProps): Rendered {
   useAgents();
   const state = useResource(
     () => loadAgent(id),
@@ -81,14 +116,15 @@ export function AgentPage({ id }) {
   useTitle(agent ? `Agent ${agent.name}` : 'Agent');
   if (!state.data) return html`<${Loaded} state=${state} render=${() => null} />`;
   const { karma, streams, reviewed, history } = state.data;
+  const shownAgent = state.data.agent;
   const merged = streams.filter((s) => s.status === 'merged');
   const reverted = streams.filter((s) => s.status === 'reverted');
   const judged = reviewed.filter(
     (r) => r.outcome === 'held' || r.outcome === 'missed' || r.outcome === 'overruled',
   );
   const held = judged.filter((r) => r.outcome === 'held').length;
-  return html`<h1>${agent.name}${agent.is_human ? ' (human)' : ''} <${Pill} state=${agent.status} /></h1>
-    <p class="lede">Karma <strong data-field="karma">${karma.total}</strong> · ${merged.length} merged · ${reverted.length} reverted · registered <${Time} at=${agent.created_at} /></p>
+  return html`<h1>${shownAgent.name}${shownAgent.is_human ? ' (human)' : ''} <${Pill} state=${shownAgent.status} /></h1>
+    <p class="lede">Karma <strong data-field="karma">${karma.total}</strong> · ${merged.length} merged · ${reverted.length} reverted · registered <${Time} at=${shownAgent.created_at} /></p>
     <div class="grid2">
       <${Section} title="Karma" id="karma">
         <${KarmaChart} points=${history} />
@@ -98,7 +134,7 @@ export function AgentPage({ id }) {
         <p>${reviewed.length} recent reviews${judged.length > 0 ? html`; <strong>${held} of ${judged.length}</strong> held up (approved and still merged, or rejected and never merged)` : ''}.</p>
         <ul class="plain">${reviewed.map(
           (r) => html`<li key=${r.event.id}>
-          <span class=${`verdict verdict-${r.event.metadata?.verdict}`}>${r.event.metadata?.verdict}</span> on${' '}<a href=${`/streams/${r.event.target_id}`}>${r.stream?.name ?? r.event.target_id.slice(0, 8)}</a>
+          <span class=${`verdict verdict-${r.event.metadata?.verdict}`}>${r.event.metadata?.verdict}</span> on${' '}<a href=${`/streams/${r.event.target_id}`}>${r.stream?.name ?? r.event.target_id?.slice(0, 8)}</a>
           ${r.stream ? html` <${Pill} state=${r.stream.status} />` : null} <span class="muted">${r.outcome}</span>
         </li>`,
         )}</ul>

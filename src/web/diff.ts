@@ -15,6 +15,7 @@ import rust from 'highlight.js/lib/languages/rust';
 import typescript from 'highlight.js/lib/languages/typescript';
 import xml from 'highlight.js/lib/languages/xml';
 import yaml from 'highlight.js/lib/languages/yaml';
+import type { Rendered } from './components.js';
 import { html } from './html.js';
 
 for (const [name, language] of Object.entries({
@@ -33,7 +34,7 @@ for (const [name, language] of Object.entries({
   hljs.registerLanguage(name, language);
 }
 
-const LANGUAGE_BY_EXTENSION = {
+const LANGUAGE_BY_EXTENSION: Record<string, string> = {
   js: 'javascript',
   mjs: 'javascript',
   cjs: 'javascript',
@@ -57,19 +58,30 @@ const LANGUAGE_BY_EXTENSION = {
 };
 
 /** The highlight.js language for a path, or null (shown plain). */
-export function languageOf(path) {
+export function languageOf(path: string): string | null {
   const extension = /\.([A-Za-z0-9]+)$/.exec(path)?.[1]?.toLowerCase();
   return (extension && LANGUAGE_BY_EXTENSION[extension]) ?? null;
 }
 
 /** Splits a unified diff into files: {path, header, lines: [{kind, text}]}. */
-export function parseDiff(text) {
-  const files = [];
-  let file = null;
+export type DiffLineKind = 'hunk' | 'add' | 'del' | 'note' | 'ctx';
+export interface DiffLine {
+  kind: DiffLineKind;
+  text: string;
+}
+export interface DiffFile {
+  path: string;
+  header: string[];
+  lines: DiffLine[];
+}
+
+export function parseDiff(text: string): DiffFile[] {
+  const files: DiffFile[] = [];
+  let file: DiffFile | null = null;
   for (const line of text.split('\n')) {
     const start = /^diff --git a\/(.+?) b\/(.+)$/.exec(line);
     if (start) {
-      file = { path: start[2], header: [line], lines: [] };
+      file = { path: start[2] as string, header: [line], lines: [] };
       files.push(file);
       continue;
     }
@@ -78,7 +90,7 @@ export function parseDiff(text) {
       file.header.push(line);
       continue;
     }
-    const kind = line.startsWith('@@')
+    const kind: DiffLineKind = line.startsWith('@@')
       ? 'hunk'
       : line.startsWith('+')
         ? 'add'
@@ -97,15 +109,19 @@ export function parseDiff(text) {
   return files;
 }
 
-function highlighted(text, language) {
+function highlighted(text: string, language: string | null): string | null {
   if (!language) return null;
   return hljs.highlight(text, { language, ignoreIllegals: true }).value;
 }
 
-const SIGN = { add: '+', del: '−', ctx: ' ', hunk: '', note: '' };
+const SIGN: Record<DiffLineKind, string> = { add: '+', del: '−', ctx: ' ', hunk: '', note: '' };
 const MAX_LINES_PER_FILE = 2000;
 
-function FileDiff({ file }) {
+interface FileDiffProps {
+  file: DiffFile;
+}
+
+function FileDiff({ file }: FileDiffProps): Rendered {
   const language = languageOf(file.path);
   const added = file.lines.filter((l) => l.kind === 'add').length;
   const removed = file.lines.filter((l) => l.kind === 'del').length;
@@ -134,7 +150,11 @@ function FileDiff({ file }) {
 }
 
 /** The files of a unified diff, each collapsible, additions and deletions marked in words for screen readers. */
-export function DiffView({ text }) {
+export interface DiffViewProps {
+  text: string;
+}
+
+export function DiffView({ text }: DiffViewProps): Rendered {
   const files = parseDiff(text);
   if (files.length === 0) return html`<p class="muted">No changes against the buffer.</p>`;
   return html`<div class="diff-files">${files.map((file) => html`<${FileDiff} key=${file.path} file=${file} />`)}</div>`;

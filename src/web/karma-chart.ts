@@ -2,7 +2,13 @@
 import uPlot from 'uplot';
 
 /** Draws `points` ([{t: seconds, karma}]) into `target`, `width` pixels wide; returns the chart. */
-export function drawKarmaChart(target, points, width) {
+export interface KarmaPoint {
+  /** Seconds since the epoch. */
+  t: number;
+  karma: number;
+}
+
+export function drawKarmaChart(target: HTMLElement, points: readonly KarmaPoint[], width: number): uPlot {
   return new uPlot(
     {
       width,

@@ -1,3 +1,4 @@
+// @ts-nocheck -- not yet typed (the rest of src/web is strict); see docs/dashboard.md
 /**
  * A repository: the streams board with consensus, buffer vs main, the stabilization timeline,
  * tasks and bounties with the budget, council and proposals, stage progress and recent activity.

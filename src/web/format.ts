@@ -1,7 +1,8 @@
 /** Small formatting helpers shared by the pages. */
+import type { Repo } from './types.js';
 
 /** A short, human age ("42s", "5m", "3h", "2d") of an ISO time, as of `now`. */
-export function age(iso, now = Date.now()) {
+export function age(iso: string, now: number = Date.now()): string {
   const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
   if (seconds < 60) return `${seconds}s`;
   const minutes = Math.round(seconds / 60);
@@ -12,33 +13,37 @@ export function age(iso, now = Date.now()) {
 }
 
 /** The first 8 hex digits of a commit id, or an em dash. */
-export function shortSha(sha) {
+export function shortSha(sha: string | null | undefined): string {
   return sha ? sha.slice(0, 8) : '—';
 }
 
 /** A percentage with no decimals. */
-export function percent(ratio) {
+export function percent(ratio: number): string {
   return `${Math.round(ratio * 100)}%`;
 }
 
 /** The repository's mode in the spec's words: B (agents push from their clones) or C (the server holds git). */
-export function repoMode(repo) {
+export function repoMode(repo: Pick<Repo, 'server_git'>): string {
   return repo.server_git ? 'Mode C' : 'Mode B';
 }
 
 /** `count` and the noun, plural unless one. */
-export function plural(count, noun, nouns = `${noun}s`) {
+export function plural(count: number, noun: string, nouns = `${noun}s`): string {
   return `${count} ${count === 1 ? noun : nouns}`;
 }
 
 /** Runs `task` over `items` with at most `limit` at a time; resolves to the results in order. */
-export async function mapLimit(items, limit, task) {
-  const results = new Array(items.length);
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {
     while (next < items.length) {
       const index = next++;
-      results[index] = await task(items[index], index);
+      results[index] = await task(items[index] as T, index);
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
@@ -49,6 +54,6 @@ export async function mapLimit(items, limit, task) {
  * An ISO time as "2026-12-02 17:04:05 UTC" (for titles). Not toLocaleString: its first call loads
  * the locale's data, tens of milliseconds on a page's first render.
  */
-export function exactTime(iso) {
+export function exactTime(iso: string): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC`;
 }

@@ -1,6 +1,13 @@
 /** Data loading for pages: fetch, then fetch again when a live event concerns the data. */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { onLiveEvent, onLiveStatus } from './live.js';
+import type { ActivityEvent, LiveStatus } from './types.js';
+
+/** A resource's state: its last data (undefined until the first load) and the last error. */
+export interface ResourceState<T> {
+  data: T | undefined;
+  error: unknown;
+}
 
 /**
  * Runs `load()` now and whenever `deps` change; with `live(event)`, again after each live event it
@@ -9,8 +16,13 @@ import { onLiveEvent, onLiveStatus } from './live.js';
  * with `minIntervalMs` loads start at least that far apart (a busy swarm's events must not turn
  * into a request storm against the reader's rate limit).
  */
-export function useResource(load, deps, live, { minIntervalMs = 0 } = {}) {
-  const [state, setState] = useState({ data: undefined, error: null });
+export function useResource<T>(
+  load: () => Promise<T>,
+  deps: readonly unknown[],
+  live?: (event: ActivityEvent) => boolean,
+  { minIntervalMs = 0 }: { minIntervalMs?: number } = {},
+): ResourceState<T> {
+  const [state, setState] = useState<ResourceState<T>>({ data: undefined, error: null });
   const loadRef = useRef(load);
   loadRef.current = load;
   const liveRef = useRef(live);
@@ -21,8 +33,8 @@ export function useResource(load, deps, live, { minIntervalMs = 0 } = {}) {
     let inFlight = false;
     let queued = false;
     let lastStart = 0;
-    let timer;
-    const run = () => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const run = (): void => {
       if (!alive) return;
       if (inFlight) {
         queued = true;
@@ -41,8 +53,12 @@ export function useResource(load, deps, live, { minIntervalMs = 0 } = {}) {
       loadRef
         .current()
         .then(
-          (data) => alive && setState({ data, error: null }),
-          (error) => alive && setState((old) => ({ data: old.data, error })),
+          (data) => {
+            if (alive) setState({ data, error: null });
+          },
+          (error: unknown) => {
+            if (alive) setState((old) => ({ data: old.data, error }));
+          },
         )
         .finally(() => {
           inFlight = false;
@@ -70,15 +86,15 @@ export function useResource(load, deps, live, { minIntervalMs = 0 } = {}) {
 }
 
 /** The live connection's status: connecting | live | polling | offline. */
-export function useLiveStatus() {
-  const [status, setStatus] = useState('connecting');
+export function useLiveStatus(): LiveStatus {
+  const [status, setStatus] = useState<LiveStatus>('connecting');
   useEffect(() => onLiveStatus(setStatus), []);
   return status;
 }
 
 /** The live events for which `accept(event)` holds, newest first, at most `max`. */
-export function useLiveEvents(accept, max = 200) {
-  const [events, setEvents] = useState([]);
+export function useLiveEvents(accept: (event: ActivityEvent) => boolean, max = 200): ActivityEvent[] {
+  const [events, setEvents] = useState<ActivityEvent[]>([]);
   const acceptRef = useRef(accept);
   acceptRef.current = accept;
   useEffect(

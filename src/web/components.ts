@@ -1,20 +1,42 @@
 /** Small pieces the pages share: times, states, the consensus bar, loading and error boxes. */
+
+import type { ComponentChildren, VNode } from 'preact';
+import type { ApiError } from './api.js';
 import { age, exactTime, percent } from './format.js';
+import type { ResourceState } from './hooks.js';
 import { html } from './html.js';
+import type { Agent, Consensus } from './types.js';
+
+/** What htm renders: a node, nodes, or nothing. */
+export type Rendered = VNode | VNode[] | string | null;
 
 /** A relative time with the exact one in its title and datetime. */
-export function Time({ at }) {
+export interface TimeProps {
+  at: string | null | undefined;
+}
+
+export function Time({ at }: TimeProps): Rendered {
   if (!at) return html`<span>—</span>`;
   return html`<time datetime=${at} title=${exactTime(at)}>${age(at)} ago</time>`;
 }
 
 /** A state as a labelled pill (its colour repeats the word; the word carries the meaning). */
-export function Pill({ state, label }) {
+export interface PillProps {
+  state: string;
+  label?: string;
+}
+
+export function Pill({ state, label }: PillProps): Rendered {
   return html`<span class=${`pill pill-${String(state).replace(/[^a-z_]/g, '')}`}>${label ?? state.replace('_', ' ')}</span>`;
 }
 
 /** A link to an agent's page, by name when known. */
-export function AgentLink({ id, agents }) {
+export interface AgentLinkProps {
+  id: string | null | undefined;
+  agents?: Map<string, Agent>;
+}
+
+export function AgentLink({ id, agents }: AgentLinkProps): Rendered {
   if (!id) return html`<span>—</span>`;
   const name = agents?.get(id)?.name ?? id.slice(0, 8);
   return html`<a href=${`/agents/${id}`}>${name}</a>`;
@@ -24,7 +46,12 @@ export function AgentLink({ id, agents }) {
  * The consensus bar: approvals and rejections as shares of the verdicts, the threshold as a mark,
  * and the numbers behind it in words (stale verdicts counted apart).
  */
-export function ConsensusBar({ consensus }) {
+export interface ConsensusBarProps {
+  /** undefined while loading, null when there are no verdicts. */
+  consensus: Consensus | null | undefined;
+}
+
+export function ConsensusBar({ consensus }: ConsensusBarProps): Rendered {
   if (consensus === undefined) {
     // Same shape as the loaded bar: nothing moves when the numbers arrive.
     return html`<div class="consensus consensus-pending"><div class="bar" aria-hidden="true"></div><div class="numbers muted">consensus…</div></div>`;
@@ -55,12 +82,21 @@ export function ConsensusBar({ consensus }) {
 }
 
 /** A placeholder of fixed height while a section loads (so nothing jumps when it arrives). */
-export function Loading({ label = 'Loading…' }) {
+export interface LoadingProps {
+  label?: string;
+}
+
+export function Loading({ label = 'Loading…' }: LoadingProps): Rendered {
   return html`<p class="loading" aria-busy="true">${label}</p>`;
 }
 
 /** An error answer, said plainly; 401 on a private repository asks for a key. */
-export function ErrorBox({ error }) {
+export interface ErrorBoxProps {
+  error: unknown;
+}
+
+export function ErrorBox({ error: thrown }: ErrorBoxProps): Rendered {
+  const error = thrown as Partial<ApiError> | null | undefined;
   const needsKey = error?.status === 401;
   return html`<div class="error" role="alert">
     <strong>${error?.code ?? 'error'}:</strong> ${error?.message ?? String(error)}
@@ -69,7 +105,14 @@ export function ErrorBox({ error }) {
 }
 
 /** A titled section of a page. */
-export function Section({ title, id, children, aside }) {
+export interface SectionProps {
+  title: string;
+  id: string;
+  children?: ComponentChildren;
+  aside?: ComponentChildren;
+}
+
+export function Section({ title, id, children, aside }: SectionProps): Rendered {
   return html`<section class="panel" aria-labelledby=${id}>
     <header class="panel-head"><h2 id=${id}>${title}</h2>${aside ?? null}</header>
     ${children}
@@ -77,7 +120,13 @@ export function Section({ title, id, children, aside }) {
 }
 
 /** Renders `state` of useResource: loading, error, or `render(data)`. */
-export function Loaded({ state, render, label }) {
+export interface LoadedProps<T> {
+  state: ResourceState<T>;
+  render: (data: T) => Rendered;
+  label?: string;
+}
+
+export function Loaded<T>({ state, render, label }: LoadedProps<T>): Rendered {
   if (state.data === undefined)
     return state.error ? html`<${ErrorBox} error=${state.error} />` : html`<${Loading} label=${label} />`;
   return render(state.data);

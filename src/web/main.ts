@@ -13,8 +13,9 @@ import { RepoPage } from './pages/repo.js';
 import { ReposPage } from './pages/repos.js';
 import { StreamPage } from './pages/stream.js';
 import { interceptLinks, useRoute } from './router.js';
+import type { Agent, LiveStatus as LiveState, PageName } from './types.js';
 
-const STATUS_TEXT = {
+const STATUS_TEXT: Record<LiveState, string> = {
   connecting: 'Connecting…',
   live: 'Live',
   polling: 'Live (polling, public)',
@@ -31,17 +32,17 @@ function LiveStatus() {
 /** The API key form: the key stays in this tab's sessionStorage and is sent as a header. */
 function KeyForm() {
   const [key, setKey] = useState(apiKey());
-  const [agent, setAgent] = useState(null);
-  const [problem, setProblem] = useState(null);
-  const input = useRef(null);
+  const [agent, setAgent] = useState<Agent | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+  const input = useRef<HTMLInputElement>(null);
   useEffect(() => onApiKeyChange(setKey), []);
   useEffect(() => {
     setAgent(null);
     setProblem(null);
     if (!key) return;
-    api('/me').then(
+    api<{ agent?: Agent } & Agent>('/me').then(
       (body) => setAgent(body.agent ?? body),
-      (error) => setProblem(error.message),
+      (error: Error) => setProblem(error.message),
     );
   }, [key]);
   if (key) {
@@ -50,9 +51,9 @@ function KeyForm() {
       <button type="button" onClick=${() => setApiKey(null)}>Forget key</button>
     </div>`;
   }
-  const submit = (event) => {
+  const submit = (event: SubmitEvent): void => {
     event.preventDefault();
-    const value = input.current.value.trim();
+    const value = input.current?.value.trim() ?? '';
     if (value) setApiKey(value);
   };
   return html`<form class="key" onSubmit=${submit}>
@@ -62,7 +63,7 @@ function KeyForm() {
   </form>`;
 }
 
-const PAGES = {
+const PAGES: Partial<Record<PageName, (props: { id: string }) => unknown>> = {
   repos: ReposPage,
   repo: RepoPage,
   stream: StreamPage,
@@ -78,7 +79,7 @@ function App() {
   const route = useRoute();
   const [keyVersion, setKeyVersion] = useState(0);
   useEffect(() => onApiKeyChange(() => setKeyVersion((v) => v + 1)), []);
-  const main = useRef(null);
+  const main = useRef<HTMLElement>(null);
   // After an in-app navigation, focus moves to the page (as a reload would) for keyboard users.
   const first = useRef(true);
   useEffect(() => {
@@ -106,4 +107,4 @@ function App() {
 }
 
 interceptLinks(document.body);
-render(html`<${App} />`, document.getElementById('app'));
+render(html`<${App} />`, document.getElementById('app') as HTMLElement);

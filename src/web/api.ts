@@ -3,10 +3,10 @@
  * the page (kept in sessionStorage for this tab, sent as a header, never put in the page's URL).
  */
 const KEY_ITEM = 'gitswarm.apiKey';
-const keyListeners = new Set();
+const keyListeners = new Set<(key: string | null) => void>();
 
 /** The API key of this tab, or null (anonymous: public repositories only). */
-export function apiKey() {
+export function apiKey(): string | null {
   try {
     return sessionStorage.getItem(KEY_ITEM);
   } catch {
@@ -15,7 +15,7 @@ export function apiKey() {
 }
 
 /** Keeps `key` for this tab (or forgets it with null) and tells the listeners. */
-export function setApiKey(key) {
+export function setApiKey(key: string | null): void {
   try {
     if (key) sessionStorage.setItem(KEY_ITEM, key);
     else sessionStorage.removeItem(KEY_ITEM);
@@ -26,14 +26,18 @@ export function setApiKey(key) {
 }
 
 /** Calls `listener(key)` whenever the key changes; returns the unsubscribe. */
-export function onApiKeyChange(listener) {
+export function onApiKeyChange(listener: (key: string | null) => void): () => void {
   keyListeners.add(listener);
-  return () => keyListeners.delete(listener);
+  return () => {
+    keyListeners.delete(listener);
+  };
 }
 
 /** An error answer of the API: its HTTP status and the stable code of `{error: {code, message}}`. */
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
     super(message);
     this.status = status;
     this.code = code;
@@ -41,12 +45,12 @@ export class ApiError extends Error {
 }
 
 /** GETs `/api/v1${path}` and resolves to the parsed JSON; rejects with an ApiError on 4xx/5xx. */
-export async function api(path) {
+export async function api<T>(path: string): Promise<T> {
   const key = apiKey();
   const response = await fetch(`/api/v1${path}`, {
     headers: key ? { authorization: `Bearer ${key}` } : {},
   });
-  const body = await response.json().catch(() => ({}));
+  const body = (await response.json().catch(() => ({}))) as T & ErrorBody;
   if (!response.ok) {
     throw new ApiError(
       response.status,
@@ -57,10 +61,18 @@ export async function api(path) {
   return body;
 }
 
+interface ErrorBody {
+  error?: { code?: string; message?: string };
+}
+
 /** Like `api`, but resolves to `fallback` when the answer is one of `statuses` (a fact that is absent). */
-export async function apiOr(path, fallback, statuses = [404]) {
+export async function apiOr<T, F>(
+  path: string,
+  fallback: F,
+  statuses: readonly number[] = [404],
+): Promise<T | F> {
   try {
-    return await api(path);
+    return await api<T>(path);
   } catch (error) {
     if (error instanceof ApiError && statuses.includes(error.status)) return fallback;
     throw error;
@@ -68,7 +80,10 @@ export async function apiOr(path, fallback, statuses = [404]) {
 }
 
 /** `path` with `query`'s defined values as a query string. */
-export function withQuery(path, query) {
+export function withQuery(
+  path: string,
+  query: Record<string, string | number | boolean | null | undefined>,
+): string {
   const params = new URLSearchParams();
   for (const [name, value] of Object.entries(query)) {
     if (value !== undefined && value !== null && value !== '') params.set(name, String(value));

@@ -1,0 +1,111 @@
+/**
+ * The API's JSON shapes as the dashboard reads them (src/server/routes/*.ts): only the fields the
+ * pages use, with the server's snake_case names. Times are ISO strings.
+ */
+
+/** One entry of the activity log (GET /activity, /repos/:id/activity, and the WebSocket's events). */
+export interface ActivityEvent {
+  id: string;
+  repo_id: string | null;
+  agent_id: string | null;
+  event_type: string;
+  target_type: string | null;
+  target_id: string | null;
+  metadata: Record<string, unknown> | null;
+  created_at: string;
+}
+
+export interface Agent {
+  id: string;
+  name: string;
+  karma?: number;
+  status?: string;
+  created_at?: string;
+  is_human?: boolean;
+}
+
+export interface Repo {
+  id: string;
+  name: string;
+  is_private: boolean;
+  server_git: boolean;
+  stage: string;
+  merge_mode: string;
+  ownership_model: string;
+  consensus_threshold: number;
+  min_reviews: number;
+}
+
+export interface Consensus {
+  approvals: number;
+  rejections: number;
+  threshold: number;
+  ratio: number;
+  min_reviews: number;
+  reached: boolean;
+  reason?: string;
+  stale_approvals: number;
+  stale_rejections: number;
+  stale_reviews?: 'dismiss' | 'keep' | string;
+}
+
+export interface Stream {
+  id: string;
+  repo_id: string;
+  agent_id: string | null;
+  name: string;
+  branch: string;
+  status: string;
+  review_status?: string | null;
+  parent_stream_id?: string | null;
+  created_at: string;
+  conflict?: { operation: string; onto: string; paths: string[] } | null;
+}
+
+export interface StreamCommit {
+  id: string;
+  commit_hash: string;
+  message: string | null;
+  agent_id: string | null;
+  created_at: string;
+}
+
+export interface Review {
+  id: string;
+  reviewer_id: string;
+  reviewer_name?: string | null;
+  verdict: string;
+  is_human: boolean;
+  tested: boolean;
+  stale: boolean;
+  reviewed_at: string;
+  head_commit: string | null;
+  feedback: string | null;
+}
+
+/** GET /streams/:id/reviews. */
+export interface ReviewsAnswer {
+  reviews: Review[];
+  stale_reviews?: string;
+}
+
+/** GET /streams/:id/conflicts. */
+export interface ConflictsAnswer {
+  paths?: { path: string }[];
+}
+
+/** GET /agents/:id/karma. */
+export interface KarmaAnswer {
+  total: number;
+  repositories: { repo_id: string; repo_name: string; karma: number }[];
+}
+
+/** The live connection's status. */
+export type LiveStatus = 'connecting' | 'live' | 'polling' | 'offline';
+
+/** A page's route. */
+export type PageName = 'repos' | 'repo' | 'stream' | 'agent' | 'activity' | 'not-found';
+export interface Route {
+  page: PageName;
+  id?: string;
+}
