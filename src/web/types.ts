@@ -109,3 +109,83 @@ export interface Route {
   page: PageName;
   id?: string;
 }
+
+/** GET /repos/:id (the fields the repository page reads beyond `Repo`'s). */
+export interface RepoDetail extends Repo {
+  promote_target: string;
+}
+
+/** GET /repos/:id/buffer-head. */
+export interface BufferHead {
+  buffer_branch: string;
+  buffer_head: string | null;
+}
+
+/** One stabilization (GET /repos/:id/stabilize/history). */
+export interface StabilizationRecord {
+  id: string;
+  result: string;
+  stabilized_at: string;
+  buffer_commit: string;
+  tag: string | null;
+  breaking_stream_id: string | null;
+  duration_ms: number | null;
+}
+
+export interface Task {
+  id: string;
+  number: number;
+  title: string;
+  status: string;
+  priority: string;
+  amount: number;
+  assigned_to: string | null;
+}
+
+export interface TaskClaim {
+  agent_id: string;
+  status: string;
+}
+
+/** GET /repos/:id/budget's `budget`. */
+export interface Budget {
+  available_credits: number;
+  reserved_credits: number;
+  paid_out_credits: number;
+  total_credits: number;
+}
+
+/** GET /repos/:id/council. */
+export interface CouncilAnswer {
+  council: { status: string; standard_quorum: number; critical_quorum: number };
+  members: { agent_id: string; role: string }[];
+}
+
+export interface Proposal {
+  id: string;
+  title: string;
+  proposal_type: string;
+  status: string;
+  votes_for: number;
+  votes_against: number;
+  votes_abstain: number;
+  quorum_required: number;
+  executed: boolean;
+  executed_at: string | null;
+  execution_result: { error?: string } | null;
+}
+
+/** The stage metrics the page shows. */
+export interface StageMetrics {
+  contributors: number;
+  merged_streams: number;
+  maintainers: number;
+  council_active: boolean;
+}
+
+/** GET /repos/:id/stage's `stage`. */
+export interface StageStatus {
+  stage: string;
+  metrics: StageMetrics;
+  next: { stage: string; eligible: boolean; requirements: StageMetrics } | null;
+}

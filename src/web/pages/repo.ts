@@ -1,23 +1,71 @@
-// @ts-nocheck -- not yet typed (the rest of src/web is strict); see docs/dashboard.md
 /**
  * A repository: the streams board with consensus, buffer vs main, the stabilization timeline,
  * tasks and bounties with the budget, council and proposals, stage progress and recent activity.
  * Each section reloads on its own events only.
  */
+import type { Ref } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { useAgents } from '../agents.js';
 import { api, apiOr, withQuery } from '../api.js';
-import { AgentLink, ConsensusBar, Loaded, Loading, Pill, Section, Time } from '../components.js';
+import {
+  AgentLink,
+  ConsensusBar,
+  Loaded,
+  Loading,
+  Pill,
+  type Rendered,
+  Section,
+  Time,
+} from '../components.js';
 import { age, exactTime, mapLimit, plural, repoMode, shortSha } from '../format.js';
-import { useLiveEvents, useResource } from '../hooks.js';
+import { type ResourceState, useLiveEvents, useResource } from '../hooks.js';
 import { html } from '../html.js';
 import { onLiveEvent } from '../live.js';
 import { useTitle } from '../title.js';
+import type {
+  ActivityEvent,
+  Agent,
+  Budget,
+  BufferHead,
+  Consensus,
+  CouncilAnswer,
+  Proposal,
+  RepoDetail,
+  StabilizationRecord,
+  StageStatus,
+  Stream,
+  Task,
+  TaskClaim,
+} from '../types.js';
 import { ActivityList } from './activity.js';
-import { loadBufferLead } from './repos.js';
+import { type BufferLead, loadBufferLead } from './repos.js';
+
+type Agents = Map<string, Agent>;
+
+/** The board: streams by column, and what the cards need (consensus as it is fetched, names, statuses, parents). */
+export interface BoardData {
+  byStatus: Map<string, Stream[]>;
+  /** undefined: not fetched yet; null: none (no verdicts, or not open). */
+  consensus: Map<string, Consensus | null>;
+  names: Map<string, string>;
+  statuses: Map<string, string>;
+  parents: Map<string, string | null | undefined>;
+  total: number;
+}
+
+/** A stream as it is now, with its consensus when open. */
+export interface BoardUpdate {
+  stream: Stream;
+  consensus: Consensus | null;
+}
+
+interface BoardState extends ResourceState<BoardData> {
+  /** Asks for a card's consensus (once it is on screen). */
+  want: (id: string) => void;
+}
 
 /** The board's columns, in the order a stream moves through them. */
-export const BOARD_COLUMNS = [
+export const BOARD_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['active', 'Active'],
   ['in_review', 'In review'],
   ['conflicted', 'Conflicted'],
@@ -28,18 +76,18 @@ const OPEN_STATUSES = ['active', 'in_review', 'conflicted'];
 /** Cards shown per column before "show all" (a column of a thousand cards helps nobody). */
 const COLUMN_PAGE = 12;
 
-const ofRepo = (repoId, prefixes) => (event) =>
+const ofRepo = (repoId: string, prefixes: readonly string[]) => (event: ActivityEvent) =>
   event.repo_id === repoId && prefixes.some((prefix) => event.event_type.startsWith(prefix));
 
-async function loadBoard(repoId) {
-  const { streams } = await api(`/repos/${repoId}/streams`);
-  const byStatus = new Map(BOARD_COLUMNS.map(([status]) => [status, []]));
+async function loadBoard(repoId: string): Promise<BoardData> {
+  const { streams } = await api<{ streams: Stream[] }>(`/repos/${repoId}/streams`);
+  const byStatus = new Map<string, Stream[]>(BOARD_COLUMNS.map(([status]) => [status, []]));
   for (const stream of streams) byStatus.get(stream.status)?.push(stream);
   // Newest first in each column.
   for (const list of byStatus.values()) list.reverse();
   // Consensus is fetched per card as it scrolls into view (useBoard's `want`): one request per
   // stream, so a thousand open streams must not cost a thousand requests up front.
-  const consensus = new Map();
+  const consensus = new Map<string, Consensus | null>();
   const names = new Map(streams.map((stream) => [stream.id, stream.name]));
   const statuses = new Map(streams.map((stream) => [stream.id, stream.status]));
   const parents = new Map(streams.map((stream) => [stream.id, stream.parent_stream_id]));
@@ -47,7 +95,7 @@ async function loadBoard(repoId) {
 }
 
 /** The board with `updates` ({stream, consensus}) applied: each stream replaced in place or moved to its new column. */
-export function patchBoard(board, updates) {
+export function patchBoard(board: BoardData, updates: readonly BoardUpdate[]): BoardData {
   const byStatus = new Map(board.byStatus);
   const consensus = new Map(board.consensus);
   const names = new Map(board.names);
@@ -60,7 +108,7 @@ export function patchBoard(board, updates) {
     if (before !== undefined && before !== stream.status && byStatus.has(before)) {
       byStatus.set(
         before,
-        byStatus.get(before).filter((s) => s.id !== stream.id),
+        (byStatus.get(before) ?? []).filter((s) => s.id !== stream.id),
       );
     }
     const column = byStatus.get(stream.status);
@@ -92,9 +140,9 @@ export function patchBoard(board, updates) {
  * consensus and patches the board (with a thousand streams, reloading all of them per event would
  * be slow and costly). A reconnect, or an event without a stream, reloads everything.
  */
-function useBoard(repoId) {
-  const [state, setState] = useState({ data: undefined, error: null });
-  const wantRef = useRef(() => {});
+function useBoard(repoId: string): BoardState {
+  const [state, setState] = useState<ResourceState<BoardData>>({ data: undefined, error: null });
+  const wantRef = useRef<(id: string) => void>(() => {});
   useEffect(() => {
     let alive = true;
     let generation = 0;
@@ -105,7 +153,7 @@ function useBoard(repoId) {
         (error) => alive && mine === generation && setState((old) => ({ data: old.data, error })),
       );
     };
-    const pending = new Set();
+    const pending = new Set<string>();
     let scheduled = false;
     let chain = Promise.resolve();
     const flush = async () => {
@@ -114,10 +162,10 @@ function useBoard(repoId) {
       const mine = generation;
       const updates = await Promise.all(
         ids.map(async (id) => {
-          const { stream } = await api(`/streams/${id}`);
+          const { stream } = await api<{ stream: Stream }>(`/streams/${id}`);
           // Consensus matters on open streams only (the board shows it there).
           const latest = OPEN_STATUSES.includes(stream.status)
-            ? await apiOr(`/streams/${id}/consensus`, null, [404, 409])
+            ? await apiOr<{ consensus: Consensus }, null>(`/streams/${id}/consensus`, null, [404, 409])
             : null;
           return { stream, consensus: latest?.consensus ?? null };
         }),
@@ -125,12 +173,12 @@ function useBoard(repoId) {
       if (!alive || mine !== generation) return;
       setState((old) => (old.data ? { data: patchBoard(old.data, updates), error: null } : old));
     };
-    const asked = new Set();
+    const asked = new Set<string>();
     wantRef.current = (id) => {
       if (asked.has(id)) return;
       asked.add(id);
       const mine = generation;
-      apiOr(`/streams/${id}/consensus`, null, [404, 409]).then(
+      apiOr<{ consensus: Consensus }, null>(`/streams/${id}/consensus`, null, [404, 409]).then(
         (body) => {
           if (!alive || mine !== generation) return;
           setState((old) => {
@@ -165,28 +213,29 @@ function useBoard(repoId) {
       off();
     };
   }, [repoId]);
-  return { ...state, want: (id) => wantRef.current(id) };
+  return { ...state, want: (id: string) => wantRef.current(id) };
 }
 
 /** One observer for every card: which cards have been on screen (clipped by their scrolling column too). */
-const seenCallbacks = new WeakMap();
-let cardObserver = null;
-function observeCard(element, onSeen) {
-  cardObserver ??= new IntersectionObserver((entries) => {
+const seenCallbacks = new WeakMap<Element, () => void>();
+let cardObserver: IntersectionObserver | null = null;
+function observeCard(element: Element, onSeen: () => void): () => void {
+  cardObserver ??= new IntersectionObserver((entries, observer) => {
     for (const entry of entries) {
       if (!entry.isIntersecting) continue;
       seenCallbacks.get(entry.target)?.();
-      cardObserver.unobserve(entry.target);
+      observer.unobserve(entry.target);
     }
   });
+  const observer = cardObserver;
   seenCallbacks.set(element, onSeen);
-  cardObserver.observe(element);
-  return () => cardObserver.unobserve(element);
+  observer.observe(element);
+  return () => observer.unobserve(element);
 }
 
 /** Whether the element has been on screen; observed only while `active`. */
-function useSeen(active) {
-  const ref = useRef(null);
+function useSeen(active: boolean): [Ref<HTMLLIElement>, boolean] {
+  const ref = useRef<HTMLLIElement>(null);
   const [seen, setSeen] = useState(false);
   useEffect(() => {
     if (!active || seen || !ref.current) return;
@@ -195,7 +244,15 @@ function useSeen(active) {
   return [ref, seen];
 }
 
-function StreamCard({ stream, consensus, agents, names, want }) {
+interface StreamCardProps {
+  stream: Stream;
+  consensus: Consensus | null | undefined;
+  agents: Agents;
+  names: Map<string, string>;
+  want: (id: string) => void;
+}
+
+function StreamCard({ stream, consensus, agents, names, want }: StreamCardProps): Rendered {
   const parent = stream.parent_stream_id;
   const open = OPEN_STATUSES.includes(stream.status);
   const [ref, visible] = useSeen(open);
@@ -213,7 +270,16 @@ function StreamCard({ stream, consensus, agents, names, want }) {
   </li>`;
 }
 
-function Column({ status, label, streams, board, agents, want }) {
+interface ColumnProps {
+  status: string;
+  label: string;
+  streams: Stream[];
+  board: BoardData;
+  agents: Agents;
+  want: (id: string) => void;
+}
+
+function Column({ status, label, streams, board, agents, want }: ColumnProps): Rendered {
   const [all, setAll] = useState(false);
   const shown = all ? streams : streams.slice(0, COLUMN_PAGE);
   const headingId = `col-${status}`;
@@ -228,9 +294,9 @@ function Column({ status, label, streams, board, agents, want }) {
   </section>`;
 }
 
-function Board({ state, agents }) {
+function Board({ state, agents }: { state: BoardState; agents: Agents }): Rendered {
   return html`<${Section} title="Streams" id="streams">
-    <${Loaded} state=${state} label="Loading streams…" render=${(board) => html`<div class="board">
+    <${Loaded} state=${state} label="Loading streams…" render=${(board: BoardData) => html`<div class="board">
       ${BOARD_COLUMNS.map(([status, label]) => html`<${Column} key=${status} status=${status} label=${label} streams=${board.byStatus.get(status)} board=${board} agents=${agents} want=${state.want} />`)}
     </div>`} />
   </${Section}>`;
@@ -240,23 +306,24 @@ function Board({ state, agents }) {
 const GRAPH_LIMIT = 60;
 
 /** The stream dependency graph (forks): streams built on another stream, as nested lists from each root. */
-function DependencyPanel({ board }) {
-  const children = new Map();
+function DependencyPanel({ board }: { board: BoardData | undefined }): Rendered {
+  const children = new Map<string, string[]>();
   for (const [id, parent] of board?.parents ?? []) {
     if (!parent) continue;
     if (!children.has(parent)) children.set(parent, []);
-    children.get(parent).push(id);
+    children.get(parent)?.push(id);
   }
-  const roots = [...children.keys()].filter(
-    (id) => !board.parents.get(id) || !board.names.has(board.parents.get(id)),
-  );
+  const roots = [...children.keys()].filter((id) => {
+    const parent = board?.parents.get(id);
+    return !parent || !board?.names.has(parent);
+  });
   let drawn = 0;
-  const node = (id) => {
+  const node = (id: string): Rendered => {
     drawn += 1;
     const kids = drawn < GRAPH_LIMIT ? (children.get(id) ?? []) : [];
-    const status = board.statuses.get(id);
+    const status = board?.statuses.get(id);
     return html`<li key=${id}>
-      <a href=${`/streams/${id}`}>${board.names.get(id) ?? id.slice(0, 8)}</a>${status ? html` <${Pill} state=${status} />` : null}
+      <a href=${`/streams/${id}`}>${board?.names.get(id) ?? id.slice(0, 8)}</a>${status ? html` <${Pill} state=${status} />` : null}
       ${kids.length > 0 ? html`<ul>${kids.map(node)}</ul>` : null}
     </li>`;
   };
@@ -265,33 +332,41 @@ function DependencyPanel({ board }) {
   </${Section}>`;
 }
 
-async function loadBuffer(repoId) {
-  const [head, lead] = await Promise.all([api(`/repos/${repoId}/buffer-head`), loadBufferLead(repoId)]);
+async function loadBuffer(repoId: string): Promise<BufferHead & BufferLead> {
+  const [head, lead] = await Promise.all([
+    api<BufferHead>(`/repos/${repoId}/buffer-head`),
+    loadBufferLead(repoId),
+  ]);
   return { ...head, ...lead };
 }
 
-function BufferPanel({ repo }) {
+function BufferPanel({ repo }: { repo: RepoDetail }): Rendered {
   const state = useResource(
     () => loadBuffer(repo.id),
     [repo.id],
     ofRepo(repo.id, ['stream.merged', 'stream.reverted', 'buffer.']),
   );
   return html`<${Section} title="Buffer vs main" id="buffer">
-    <${Loaded} state=${state} render=${(b) => html`<div data-panel="buffer">
+    <${Loaded} state=${state} render=${(b: BufferHead & BufferLead) => html`<div data-panel="buffer">
       <p><strong data-field="ahead">${plural(b.ahead, 'merge')}</strong>${b.merges.length > b.ahead ? ` (and ${b.merges.length - b.ahead} reverted)` : ''} in <code>${b.buffer_branch}</code> not yet promoted to <code>${repo.promote_target}</code>.${' '}${b.buffer_head ? html`Buffer head <code>${shortSha(b.buffer_head)}</code>; ` : null}Last promotion ${b.lastPromotion ? html`<${Time} at=${b.lastPromotion.promoted_at} /> (<code>${shortSha(b.lastPromotion.to_commit)}</code>)` : 'never'}.</p>
-      ${b.merges.length > 0 ? html`<ul class="plain">${b.merges.slice(0, 10).map((m) => html`<li key=${m.id}><a href=${`/streams/${m.target_id}`}>${m.metadata?.name ?? m.target_id}</a> <span class="muted">merged <${Time} at=${m.created_at} />${m.reverted ? ', reverted' : ''}</span></li>`)}</ul>` : null}
+      ${b.merges.length > 0 ? html`<ul class="plain">${b.merges.slice(0, 10).map((m) => html`<li key=${m.id}><a href=${`/streams/${m.target_id}`}>${String(m.metadata?.name ?? m.target_id)}</a> <span class="muted">merged <${Time} at=${m.created_at} />${m.reverted ? ', reverted' : ''}</span></li>`)}</ul>` : null}
     </div>`} />
   </${Section}>`;
 }
 
-function StabilizationPanel({ repo, board }) {
+function StabilizationPanel({ repo, board }: { repo: RepoDetail; board: BoardData | undefined }): Rendered {
   const state = useResource(
-    async () => (await api(withQuery(`/repos/${repo.id}/stabilize/history`, { limit: 30 }))).stabilizations,
+    async () =>
+      (
+        await api<{ stabilizations: StabilizationRecord[] }>(
+          withQuery(`/repos/${repo.id}/stabilize/history`, { limit: 30 }),
+        )
+      ).stabilizations,
     [repo.id],
     ofRepo(repo.id, ['buffer.stabilized', 'stream.reverted']),
   );
   return html`<${Section} title="Stabilization" id="stabilization">
-    <${Loaded} state=${state} render=${(runs) =>
+    <${Loaded} state=${state} render=${(runs: StabilizationRecord[]) =>
       runs.length === 0
         ? html`<p class="muted">No stabilization yet.</p>`
         : html`<div data-panel="stabilization">
@@ -310,16 +385,24 @@ function StabilizationPanel({ repo, board }) {
   </${Section}>`;
 }
 
-async function loadTasks(repoId) {
+interface TasksData {
+  tasks: Task[];
+  budget: Budget | null;
+  claims: Map<string, TaskClaim[]>;
+}
+
+async function loadTasks(repoId: string): Promise<TasksData> {
   const [{ tasks }, budget] = await Promise.all([
-    api(`/repos/${repoId}/tasks`),
-    apiOr(`/repos/${repoId}/budget`, { budget: null }, [403, 404]),
+    api<{ tasks: Task[] }>(`/repos/${repoId}/tasks`),
+    apiOr<{ budget: Budget }, { budget: null }>(`/repos/${repoId}/budget`, { budget: null }, [403, 404]),
   ]);
   // Who works on a task is in its claims (a task may have several): fetched for the busy ones.
   const busy = tasks.filter((task) => task.status === 'claimed' || task.status === 'submitted').slice(0, 20);
-  const claims = new Map();
+  const claims = new Map<string, TaskClaim[]>();
   await mapLimit(busy, 4, async (task) => {
-    const body = await apiOr(`/tasks/${task.id}`, { claims: [] });
+    const body = await apiOr<{ claims: TaskClaim[] }, { claims: TaskClaim[] }>(`/tasks/${task.id}`, {
+      claims: [],
+    });
     claims.set(
       task.id,
       body.claims.filter((claim) => claim.status !== 'abandoned'),
@@ -328,14 +411,14 @@ async function loadTasks(repoId) {
   return { tasks, budget: budget.budget, claims };
 }
 
-function TasksPanel({ repo, agents }) {
+function TasksPanel({ repo, agents }: { repo: RepoDetail; agents: Agents }): Rendered {
   const state = useResource(
     () => loadTasks(repo.id),
     [repo.id],
     ofRepo(repo.id, ['task.', 'bounty.', 'budget.']),
   );
   return html`<${Section} title="Tasks and bounties" id="tasks">
-    <${Loaded} state=${state} render=${({ tasks, budget, claims }) => html`<div data-panel="tasks">
+    <${Loaded} state=${state} render=${({ tasks, budget, claims }: TasksData) => html`<div data-panel="tasks">
       ${
         budget
           ? html`<dl class="budget">
@@ -363,26 +446,28 @@ function TasksPanel({ repo, agents }) {
   </${Section}>`;
 }
 
-async function loadCouncil(repoId) {
+type CouncilData = CouncilAnswer & { proposals: Proposal[] };
+
+async function loadCouncil(repoId: string): Promise<CouncilData | null> {
   // Whether a council exists, from the log (asking for a missing one is a 404 in the console).
-  const { activity } = await api(
+  const { activity } = await api<{ activity: ActivityEvent[] }>(
     withQuery(`/repos/${repoId}/activity`, { event_type: 'council.created', limit: 1 }),
   );
   if (activity.length === 0) return null;
-  const council = await apiOr(`/repos/${repoId}/council`, null);
+  const council = await apiOr<CouncilAnswer, null>(`/repos/${repoId}/council`, null);
   if (!council) return null;
-  const { proposals } = await api(`/repos/${repoId}/council/proposals`);
+  const { proposals } = await api<{ proposals: Proposal[] }>(`/repos/${repoId}/council/proposals`);
   return { ...council, proposals };
 }
 
-function CouncilPanel({ repo, agents }) {
+function CouncilPanel({ repo, agents }: { repo: RepoDetail; agents: Agents }): Rendered {
   const state = useResource(
     () => loadCouncil(repo.id),
     [repo.id],
     ofRepo(repo.id, ['council.', 'proposal.', 'election.']),
   );
   return html`<${Section} title="Council" id="council">
-    <${Loaded} state=${state} render=${(c) =>
+    <${Loaded} state=${state} render=${(c: CouncilData | null) =>
       !c
         ? html`<p class="muted">No council.</p>`
         : html`<div data-panel="council">
@@ -406,45 +491,55 @@ function CouncilPanel({ repo, agents }) {
   </${Section}>`;
 }
 
-const STAGE_METRICS = [
+const STAGE_METRICS: ReadonlyArray<readonly ['contributors' | 'merged_streams' | 'maintainers', string]> = [
   ['contributors', 'Contributors'],
   ['merged_streams', 'Merged streams'],
   ['maintainers', 'Maintainers'],
 ];
 
-function StagePanel({ repo }) {
+function StagePanel({ repo }: { repo: RepoDetail }): Rendered {
   const state = useResource(
-    async () => (await api(`/repos/${repo.id}/stage`)).stage,
+    async () => (await api<{ stage: StageStatus }>(`/repos/${repo.id}/stage`)).stage,
     [repo.id],
     ofRepo(repo.id, ['stage.', 'stream.merged', 'maintainer.', 'council.']),
   );
   return html`<${Section} title="Stage" id="stage">
-    <${Loaded} state=${state} render=${(stage) => html`<div data-panel="stage">
+    <${Loaded} state=${state} render=${(stage: StageStatus) => html`<div data-panel="stage">
       <p>Stage <strong>${stage.stage}</strong>${stage.next ? html`; next: <strong>${stage.next.stage}</strong>${stage.next.eligible ? ' (eligible)' : ''}` : ' (the last stage)'}.</p>
       ${
         stage.next
           ? html`<ul class="plain progress-list">${STAGE_METRICS.map(([name, label]) => {
               const have = stage.metrics[name];
-              const need = stage.next.requirements[name];
+              const need = stage.next?.requirements[name] ?? 0;
               return html`<li key=${name}><label for=${`stage-${name}`}>${label}: ${have} of ${need}</label>
           <progress id=${`stage-${name}`} max=${Math.max(need, 1)} value=${Math.min(have, Math.max(need, 1))}></progress></li>`;
             })}
-      <li>Council: ${stage.metrics.council_active ? 'active' : 'inactive'}${stage.next.requirements.council_active ? ' (required)' : ''}</li></ul>`
+      <li>Council: ${stage.metrics.council_active ? 'active' : 'inactive'}${stage.next?.requirements.council_active ? ' (required)' : ''}</li></ul>`
           : null
       }
     </div>`} />
   </${Section}>`;
 }
 
-function RepoActivity({ repo, agents, names }) {
+function RepoActivity({
+  repo,
+  agents,
+  names,
+}: {
+  repo: RepoDetail;
+  agents: Agents;
+  names: Map<string, string> | undefined;
+}): Rendered {
   // Loaded once; live events are the activity entries themselves, so they are added as they come.
   const state = useResource(
-    async () => (await api(withQuery(`/repos/${repo.id}/activity`, { limit: 30 }))).activity,
+    async () =>
+      (await api<{ activity: ActivityEvent[] }>(withQuery(`/repos/${repo.id}/activity`, { limit: 30 })))
+        .activity,
     [repo.id],
     () => false,
   );
   const live = useLiveEvents((event) => event.repo_id === repo.id, 30);
-  const seen = new Set();
+  const seen = new Set<string>();
   const events = [...live, ...(state.data ?? [])]
     .filter((e) => !seen.has(e.id) && seen.add(e.id))
     .slice(0, 30);
@@ -453,10 +548,10 @@ function RepoActivity({ repo, agents, names }) {
   </${Section}>`;
 }
 
-export function RepoPage({ id }) {
+export function RepoPage({ id }: { id: string }): Rendered {
   const agents = useAgents();
   const repoState = useResource(
-    async () => (await api(`/repos/${id}`)).repo,
+    async () => (await api<{ repo: RepoDetail }>(`/repos/${id}`)).repo,
     [id],
     (event) => event.repo_id === id && ['repo.', 'stage.'].some((p) => event.event_type.startsWith(p)),
   );

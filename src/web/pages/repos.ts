@@ -10,6 +10,7 @@ import type { ActivityEvent, Repo } from '../types.js';
 
 interface Promotion {
   promoted_at: string;
+  to_commit: string;
 }
 interface Stabilization {
   result: string;
