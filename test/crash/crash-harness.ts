@@ -3,39 +3,17 @@
  * armed with a failpoint), and check that git and the store agree about a repository.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { Repo, Store } from '../../src/store/index.js';
 import { FAILPOINTS_ENV, type FailpointName } from '../../src/util/failpoints.js';
+import { ROOT } from '../helpers/built.js';
 import { TEST_ENV, type TestRepo } from '../helpers/git-fixture.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const WORKER = join(ROOT, 'test', 'fixtures', 'crash-worker.mjs');
 
-/**
- * Throws unless every `src/**.ts` has its `dist/src/**.js` built after it: a child process runs
- * the built code, and a stale build would test old code.
- */
-export function requireFreshBuild(): void {
-  const stale: string[] = [];
-  const walk = (dir: string): void => {
-    for (const entry of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) {
-        const built = join(ROOT, 'dist', path.replace(/\.ts$/, '.js'));
-        if (!existsSync(built) || statSync(built).mtimeMs < statSync(join(ROOT, path)).mtimeMs)
-          stale.push(path);
-      }
-    }
-  };
-  walk('src');
-  if (stale.length > 0) {
-    throw new Error(`dist/ is older than ${stale.slice(0, 3).join(', ')}…: run \`npm run build\` first.`);
-  }
-}
+/** Crash tests run the built core in child processes: a stale build would test old code. */
+export { requireFreshBuild } from '../helpers/built.js';
 
 export interface WorkerSpec {
   op: 'recover' | 'create-workspace' | 'commit' | 'reopen' | 'merge' | 'cascade' | 'revert' | 'promote';
