@@ -139,11 +139,7 @@ export async function submitReview(deps: CoreDeps, input: SubmitReviewInput): Pr
       code,
     });
     const consensus = await evaluateConsensus(deps, trx, repo, stream, undefined, code);
-    const reviewStatus = nextReviewStatus(stream, consensus);
-    const updated =
-      reviewStatus === stream.review_status
-        ? stream
-        : await updateStream(deps, trx, stream, { review_status: reviewStatus });
+    const { reviewStatus, updated } = await settleReviewStatus(deps, trx, stream, consensus);
     await recordActivity(deps, trx, {
       event: 'stream.reviewed',
       repoId: repo.id,
@@ -189,11 +185,7 @@ export async function withdrawReview(
       .executeTakeFirst();
     if (!removed) return null;
     const consensus = await evaluateConsensus(deps, trx, input.repo, stream);
-    const reviewStatus = nextReviewStatus(stream, consensus);
-    const updated =
-      reviewStatus === stream.review_status
-        ? stream
-        : await updateStream(deps, trx, stream, { review_status: reviewStatus });
+    const { reviewStatus, updated } = await settleReviewStatus(deps, trx, stream, consensus);
     await recordActivity(deps, trx, {
       event: 'stream.review_dismissed',
       repoId: input.repo.id,
@@ -209,6 +201,21 @@ export async function withdrawReview(
     });
     return { consensus, stream: updated };
   });
+}
+
+/** Records the review status the verdicts now give the stream (the row is left alone when unchanged). */
+async function settleReviewStatus(
+  deps: CoreDeps,
+  trx: Executor,
+  stream: Stream,
+  consensus: ConsensusResult,
+): Promise<{ reviewStatus: ReviewStatus | null; updated: Stream }> {
+  const reviewStatus = nextReviewStatus(stream, consensus);
+  const updated =
+    reviewStatus === stream.review_status
+      ? stream
+      : await updateStream(deps, trx, stream, { review_status: reviewStatus });
+  return { reviewStatus, updated };
 }
 
 /** What the stream's review status becomes after a verdict. */
