@@ -20,7 +20,7 @@ import {
   type TestAgent,
   type TestApp,
 } from '../server/helpers.js';
-import { example, type Json, sign } from './github-fixture.js';
+import { example, type Json, pullRequestPayload, sign } from './github-fixture.js';
 
 const SECRET = 'flow-webhook-secret';
 const INSTALLATION = 55;
@@ -67,21 +67,8 @@ for (const dialect of DIALECTS) {
       github
         .find('PATCH', new RegExp(`^/repos/${fullName}/issues/comments/\\d+$`))
         .map((r) => (r.body as { body: string }).body);
-    const pullRequest = (action: string, number: number, head: string, extra: Json = {}): Json => {
-      const p = example('pull_request', action);
-      p.repository.full_name = fullName;
-      p.number = number;
-      Object.assign(p.pull_request, {
-        number,
-        html_url: `https://github.com/${fullName}/pull/${number}`,
-        user: { ...p.pull_request.user, ...AUTHOR },
-        draft: false,
-        ...extra,
-      });
-      p.pull_request.head = { ...p.pull_request.head, ref: `feature-${number}`, sha: head };
-      p.pull_request.base = { ...p.pull_request.base, ref: 'buffer' };
-      return p;
-    };
+    const pullRequest = (action: string, number: number, head: string, extra: Json = {}): Json =>
+      pullRequestPayload({ fullName, number, head, author: AUTHOR }, action, extra);
     const streamOf = (number: number) =>
       t.store.db
         .selectFrom('gitswarm_streams')

@@ -26,3 +26,24 @@ export function example(event: string, action?: string): Json {
 export function sign(body: string | Buffer, secret: string): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 }
+
+/** GitHub's pull_request example for `action`, pointed at PR `number` of `fullName` (base: the buffer). */
+export function pullRequestPayload(
+  pr: { fullName: string; number: number; head: string; author: Json },
+  action: string,
+  extra: Json = {},
+): Json {
+  const p = example('pull_request', action);
+  p.repository.full_name = pr.fullName;
+  p.number = pr.number;
+  Object.assign(p.pull_request, {
+    number: pr.number,
+    html_url: `https://github.com/${pr.fullName}/pull/${pr.number}`,
+    user: { ...p.pull_request.user, ...pr.author },
+    draft: false,
+    ...extra,
+  });
+  p.pull_request.head = { ...p.pull_request.head, ref: `feature-${pr.number}`, sha: pr.head };
+  p.pull_request.base = { ...p.pull_request.base, ref: 'buffer' };
+  return p;
+}

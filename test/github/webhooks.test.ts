@@ -21,7 +21,7 @@ import {
   type TestAgent,
   type TestApp,
 } from '../server/helpers.js';
-import { example, type Json, sign as signWith } from './github-fixture.js';
+import { example, type Json, pullRequestPayload, sign as signWith } from './github-fixture.js';
 
 const SECRET = 'test-webhook-secret';
 const OWNER_NAME = 'octo-org';
@@ -72,19 +72,7 @@ for (const dialect of DIALECTS) {
 
     /** GitHub's pull_request example for `action`, pointed at PR `number` of the linked repository. */
     function pullRequest(action: string, number: number, head: string, extra: Json = {}): Json {
-      const p = example('pull_request', action);
-      p.repository.full_name = fullName;
-      p.number = number;
-      Object.assign(p.pull_request, {
-        number,
-        html_url: `https://github.com/${fullName}/pull/${number}`,
-        user: { ...p.pull_request.user, ...AUTHOR },
-        draft: false,
-        ...extra,
-      });
-      p.pull_request.head = { ...p.pull_request.head, ref: `feature-${number}`, sha: head };
-      p.pull_request.base = { ...p.pull_request.base, ref: 'buffer' };
-      return p;
+      return pullRequestPayload({ fullName, number, head, author: AUTHOR }, action, extra);
     }
 
     function review(action: string, pr: Json, user: Json, state: string, association = 'COLLABORATOR'): Json {
