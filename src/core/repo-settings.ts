@@ -4,11 +4,21 @@
  * of the repository row; the newer stabilization settings live in its `metadata.settings` (read
  * them with {@link repoSetting}, which gives the default when unset).
  */
+import { availableParallelism } from 'node:os';
 import { assertValidBranch } from '../engine/names.js';
 import { DEFAULT_MAX_PROCESSES } from '../engine/sandbox.js';
 import { assertDependencyDir, DEFAULT_DEPENDENCY_DIRS } from '../engine/sandbox-deps.js';
 import { GitSwarmError } from '../errors.js';
 import { type Repo, type RepoUpdate, toJson } from '../store/index.js';
+
+/** The most test runs a bisection may run at once (`stabilize_parallelism`). */
+export const MAX_STABILIZE_PARALLELISM = 64;
+
+/** `stabilize_parallelism` when unset: the cores this process may use. */
+export const DEFAULT_STABILIZE_PARALLELISM = Math.min(
+  MAX_STABILIZE_PARALLELISM,
+  Math.max(1, availableParallelism()),
+);
 
 type SettingKey = keyof RepoUpdate & keyof Repo;
 
@@ -142,6 +152,11 @@ export const REPO_SETTINGS = {
     parse: boolean,
     metadataDefault: false,
   },
+  stabilize_parallelism: {
+    description: 'Test runs a red bisection runs at once, each in its own sandbox (1-64; default: the cores)',
+    parse: number(1, MAX_STABILIZE_PARALLELISM, true),
+    metadataDefault: DEFAULT_STABILIZE_PARALLELISM,
+  },
   max_auto_reverts_per_day: {
     description: 'Automatic reverts allowed per day',
     parse: number(0, 1000, true),
@@ -206,6 +221,11 @@ export function stabilizeRunSettings(repo: Pick<Repo, 'metadata'>): {
     setupCommand: repoSetting(repo, 'stabilize_setup_command') as string | null,
     setupNetwork: repoSetting(repo, 'stabilize_setup_network') as boolean,
   };
+}
+
+/** Test runs a red stabilization's bisection runs at once (`stabilize_parallelism`). */
+export function stabilizeParallelism(repo: Pick<Repo, 'metadata'>): number {
+  return repoSetting(repo, 'stabilize_parallelism') as number;
 }
 
 /**

@@ -48,7 +48,7 @@ import {
 import { promoteBuffer } from './buffer-promotion.js';
 import type { CoreDeps } from './deps.js';
 import { closeFixedRedTasks, findOpenRedTask } from './red-tasks.js';
-import { stabilizeRunSettings } from './repo-settings.js';
+import { stabilizeParallelism, stabilizeRunSettings } from './repo-settings.js';
 import { getRepo } from './repos.js';
 import { decideAutoRevert } from './revert-decision.js';
 import {
@@ -152,23 +152,33 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
   );
   const runs: StabilizeRunResult[] = [];
   const runSettings = stabilizeRunSettings(repo);
-  const runAt = async (commit: string, label: string): Promise<StabilizeRunResult> => {
-    const result = await runStabilizeCommand(git, {
-      commit,
-      command,
-      label,
-      sandbox,
-      timeoutMs: repo.stabilize_timeout_seconds * 1000,
-      memoryMb: repo.stabilize_memory_mb,
-      ...runSettings,
-      log,
-      output: input.output,
-      progress: input.progress,
-      searchPath: input.searchPath,
-      signal: input.signal,
-    });
-    runs.push(result);
-    return result;
+  const parallelism = stabilizeParallelism(repo);
+  const runAt = async (commit: string, label: string, alongside = false): Promise<StabilizeRunResult> => {
+    // A run beside others writes its part of the log in one piece when it ends, not interleaved.
+    const chunks: string[] = [];
+    const runLog: StabilizeLog = alongside
+      ? { path: log.path, write: (text) => void chunks.push(text), close: async () => {} }
+      : log;
+    try {
+      const result = await runStabilizeCommand(git, {
+        commit,
+        command,
+        label,
+        sandbox,
+        timeoutMs: repo.stabilize_timeout_seconds * 1000,
+        memoryMb: repo.stabilize_memory_mb,
+        ...runSettings,
+        log: runLog,
+        output: input.output,
+        progress: input.progress,
+        searchPath: input.searchPath,
+        signal: input.signal,
+      });
+      runs.push(result);
+      return result;
+    } finally {
+      if (chunks.length > 0) log.write(chunks.join(''));
+    }
   };
   const elapsed = () => Math.round(Number(process.hrtime.bigint() - started) / 1e6);
   const base = { repo, actor: input.actor, command, bufferCommit, log, runs, elapsed };
@@ -178,6 +188,20 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
     if (first.outcome === 'error')
       return await concludeError(deps, base, couldNotStart(first), input.progress);
     if (first.passed) return await concludeGreen(deps, { ...base, git }, first, input.progress);
+    if (parallelism > 1) {
+      const start = await findBisectStart(deps.store.db, repo, git.root, bufferCommit);
+      if (start.kind === 'green' && start.commit === bufferCommit) {
+        // Nothing to bisect: the retry tells a flake from a changed environment.
+        const retry = await runAt(bufferCommit, 'retry');
+        if (retry.outcome === 'error')
+          return await concludeError(deps, base, couldNotStart(retry), input.progress);
+        if (retry.passed) return await concludeFlaky(deps, base, input.progress);
+        return await concludeError(deps, base, environmentChanged(start, retry), input.progress);
+      }
+      // The retry waits: a failing probe reproduces the red; only when none fails is the head rerun.
+      const red = { ...base, git, failing: first, confirmed: false, parallelism, runAt, start };
+      return await concludeRed(deps, red, input.progress);
+    }
     const retry = await runAt(bufferCommit, 'retry');
     if (retry.outcome === 'error')
       return await concludeError(deps, base, couldNotStart(retry), input.progress);
@@ -186,7 +210,8 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
     if (start.kind === 'green' && start.commit === bufferCommit) {
       return await concludeError(deps, base, environmentChanged(start, retry), input.progress);
     }
-    return await concludeRed(deps, { ...base, git, failing: retry, runAt, start }, input.progress);
+    const red = { ...base, git, failing: retry, confirmed: true, parallelism, runAt, start };
+    return await concludeRed(deps, red, input.progress);
   } catch (error) {
     // An interrupted run judged nothing: it is run again, not recorded as an error.
     if (input.signal?.aborted) throw error;
@@ -337,8 +362,13 @@ async function concludeFlaky(
 
 interface RedContext extends RunContext {
   git: { root: string; commonDir: string };
+  /** The head's failing run: the retry, or the first run while the red is not confirmed. */
   failing: StabilizeRunResult;
-  runAt: (commit: string, label: string) => Promise<StabilizeRunResult>;
+  /** Whether a second failing run has confirmed the red already (the retry, with k = 1). */
+  confirmed: boolean;
+  /** Bisection probes run at once (`stabilize_parallelism`). */
+  parallelism: number;
+  runAt: (commit: string, label: string, alongside?: boolean) => Promise<StabilizeRunResult>;
   start: BisectStart;
 }
 
@@ -350,8 +380,8 @@ class ProbeCouldNotStart extends Error {
 }
 
 /** One probe: true when it passes; a command that cannot start ends the run as `error`. */
-async function probe(ctx: RedContext, commit: string, label: string): Promise<boolean> {
-  const run = await ctx.runAt(commit, label);
+async function probe(ctx: RedContext, commit: string, label: string, alongside = false): Promise<boolean> {
+  const run = await ctx.runAt(commit, label, alongside);
   if (run.outcome === 'error') throw new ProbeCouldNotStart(run);
   return run.passed;
 }
@@ -363,10 +393,14 @@ async function concludeRed(
 ): Promise<StabilizeResult> {
   const { repo, start } = ctx;
   const root = ctx.git.root;
+  let failing = ctx.failing;
   // The range is fixed now, from the tested commit: later merges are the next run's business.
   const candidates = await listBisectCandidates(deps.store.db, repo, root, start, ctx.bufferCommit);
   const lastIsKnownBad = candidates.at(-1) === ctx.bufferCommit;
-  progress?.(`stabilize: red; bisecting ${candidates.length} merge(s) since ${describeBisectStart(start)}`);
+  const atOnce = ctx.parallelism > 1 ? `, up to ${ctx.parallelism} runs at once` : '';
+  progress?.(
+    `stabilize: red; bisecting ${candidates.length} merge(s) since ${describeBisectStart(start)}${atOnce}`,
+  );
   let probeNumber = 0;
   let bisect: Awaited<ReturnType<typeof bisectFirstBad>>;
   let baselineRed = false; // the range's assumed-good start fails too
@@ -387,11 +421,24 @@ async function concludeRed(
       : await bisectFirstBad({
           candidates,
           lastIsKnownBad,
+          parallelism: ctx.parallelism,
+          onRound: (round, indexes) =>
+            progress?.(
+              `stabilize: bisect round ${round}: ${indexes.length} run(s) at once, merges ${indexes.map((i) => i + 1).join(', ')} of ${candidates.length}`,
+            ),
           test: async (commit) => {
             probeNumber += 1;
-            return probe(ctx, commit, `bisect ${probeNumber}`);
+            return probe(ctx, commit, `bisect ${probeNumber}`, ctx.parallelism > 1);
           },
         });
+    // Unconfirmed (k > 1): a failing probe or baseline reproduced the red; else the head runs again.
+    if (!ctx.confirmed && !baselineRed && bisect.probes.every((p) => p.passed)) {
+      progress?.('stabilize: no probe failed; running the head again to confirm the red');
+      const retry = await ctx.runAt(ctx.bufferCommit, 'retry');
+      if (retry.outcome === 'error') return concludeError(deps, ctx, couldNotStart(retry), progress);
+      if (retry.passed) return concludeFlaky(deps, ctx, progress);
+      failing = retry;
+    }
   } catch (error) {
     if (!(error instanceof ProbeCouldNotStart)) throw error;
     return concludeError(deps, ctx, couldNotStart(error.run), progress);
@@ -470,7 +517,7 @@ async function concludeRed(
                   command: ctx.command,
                   bufferCommit: ctx.bufferCommit,
                   logPath: ctx.log.path,
-                  tail: ctx.failing.tail,
+                  tail: failing.tail,
                 },
                 { blame, culprit, decision, revertCommit, conflictPaths },
               ),
@@ -494,6 +541,7 @@ async function concludeRed(
           bisect_from: start.commit,
           bisect_from_kind: start.kind,
           start_red: baselineRed,
+          parallelism: ctx.parallelism,
           candidates,
           probes: bisect.probes satisfies BisectProbe[],
           culprit_commit: culprit,
@@ -505,9 +553,9 @@ async function concludeRed(
           conflict_paths: conflictPaths ?? null,
           task_id: task?.id ?? null,
           task_linked: open !== undefined,
-          exit_code: ctx.failing.exitCode,
-          timed_out: ctx.failing.timedOut,
-          log_excerpt: ctx.failing.tail.join('\n'),
+          exit_code: failing.exitCode,
+          timed_out: failing.timedOut,
+          log_excerpt: failing.tail.join('\n'),
           agent_id: ctx.actor?.id ?? null,
         },
       });

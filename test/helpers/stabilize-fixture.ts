@@ -35,6 +35,8 @@ export async function seedStabilizeRepo(
   const seeded = await seedGitRepo(deps, {
     merge_mode: 'swarm',
     stabilize_command: CHECK_COMMAND,
+    // One run at a time unless a test asks for more: run counts and order do not depend on the cores.
+    stabilize_parallelism: 1,
     ...settings,
   });
   await seeded.git.commitOn('buffer', { 'check.sh': CHECK_SCRIPT }, 'Add the test suite\n', 'buffer');

@@ -61,6 +61,7 @@ export const RepoSettingsProperties = {
   max_auto_reverts_per_day: Type.Optional(Type.Integer({ minimum: 0 })),
   stale_reviews: Type.Optional(Type.Union([Type.Literal('dismiss'), Type.Literal('keep')])),
   stabilize_max_processes: Type.Optional(Type.Integer({ minimum: 8 })),
+  stabilize_parallelism: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
   stabilize_dependency_dirs: Type.Optional(
     Type.Union([
       Type.Array(Type.String({ maxLength: 200 }), { maxItems: 50 }),
