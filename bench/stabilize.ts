@@ -3,6 +3,9 @@
  *  - bisection: test runs of a red stabilize over 16 first-parent merges with one culprit, end to
  *    end through the real flow (head run + retry + probes; bound ⌈log2 16⌉ + 2 = 6), and the
  *    worst case over every culprit position;
+ *  - time to blame: the same red buffer (16 merges, one culprit, a test that takes ~400 ms)
+ *    bisected with stabilize_parallelism 2 and 1, alternately, in one run: the ratio of the
+ *    median times (target ≤ 0.7) and the runs of each (target ≤ 6);
  *  - overhead: wall time of a green `stabilize` minus the test command's own time run plainly in
  *    a checkout (worktree, sandbox start, tag, records); target ≤ 150 ms per run.
  */
@@ -14,9 +17,9 @@ import { registerAgent } from '../src/core/agents.js';
 import type { CoreDeps } from '../src/core/deps.js';
 import { createLocalEventBus } from '../src/core/events.js';
 import { commitWorkspace, createWorkspace } from '../src/core/federation.js';
-import { createRepo } from '../src/core/repos.js';
+import { createRepo, updateRepoSettings } from '../src/core/repos.js';
 import { stabilize } from '../src/core/stabilization.js';
-import { bisectFirstBad } from '../src/engine/bisect.js';
+import { bisectFirstBad, maxBisectProbes } from '../src/engine/bisect.js';
 import { checkSandbox, forgetSandboxChecks } from '../src/engine/sandbox.js';
 import { openStore, type Repo } from '../src/store/index.js';
 import { systemClock } from '../src/util/clock.js';
@@ -24,6 +27,10 @@ import { systemClock } from '../src/util/clock.js';
 const MERGES = 16;
 const CULPRIT = 10;
 const OVERHEAD_ROUNDS = 10;
+/** Red stabilizations per parallelism in the time-to-blame comparison. */
+const BLAME_ROUNDS = 3;
+/** A test suite that takes a while, so that running probes at once matters. */
+const SLOW_COMMAND = 'sleep 0.4; sh check.sh';
 
 const GIT_ENV = {
   ...process.env,
@@ -58,7 +65,10 @@ interface Fixture {
 }
 
 /** A swarm-mode repository with check.sh on main and buffer, its store and its row. */
-async function makeFixture(sandbox: 'bubblewrap' | 'none'): Promise<Fixture> {
+async function makeFixture(
+  sandbox: 'bubblewrap' | 'none',
+  settings: Record<string, unknown> = {},
+): Promise<Fixture> {
   const dir = mkdtempSync(join(tmpdir(), 'gitswarm-bench-stabilize-'));
   const root = join(dir, 'repo');
   execFileSync('git', ['init', '-q', '-b', 'main', root], { env: GIT_ENV });
@@ -74,7 +84,13 @@ async function makeFixture(sandbox: 'bubblewrap' | 'none'): Promise<Fixture> {
     name: 'bench',
     path: root,
     owner,
-    settings: { merge_mode: 'swarm', stabilize_command: 'sh check.sh', sandbox },
+    settings: {
+      merge_mode: 'swarm',
+      stabilize_command: 'sh check.sh',
+      sandbox,
+      stabilize_parallelism: 1,
+      ...settings,
+    },
   });
   return {
     dir,
@@ -98,16 +114,21 @@ async function swarmMerge(fixture: Fixture, file: string, content: string): Prom
   await commitWorkspace(fixture.deps, { repo: fixture.repo, agent, message: `Add ${file}` });
 }
 
-/** Worst total runs (head, retry, probes) over every culprit position among `n` merges. */
-async function worstRuns(n: number): Promise<number> {
+/**
+ * Worst total runs over every culprit position among `n` merges: the head, the probes, and the
+ * retry (always with k = 1; with k > 1 only when no probe failed, i.e. the newest merge broke it).
+ */
+async function worstRuns(n: number, parallelism = 1): Promise<number> {
   let worst = 0;
   for (let culprit = 0; culprit < n; culprit++) {
     const result = await bisectFirstBad({
       candidates: Array.from({ length: n }, (_, i) => `m${i}`),
       lastIsKnownBad: true,
+      parallelism,
       test: async (_commit, index) => index < culprit,
     });
-    worst = Math.max(worst, result.probes.length + 2);
+    const retry = parallelism === 1 || result.probes.every((p) => p.passed) ? 1 : 0;
+    worst = Math.max(worst, 1 + result.probes.length + retry);
   }
   return worst;
 }
@@ -129,6 +150,56 @@ async function benchBisect(sandbox: 'bubblewrap' | 'none'): Promise<Record<strin
       bisect_run_bound: Math.ceil(Math.log2(MERGES)) + 2,
       bisect_worst_runs_any_culprit: await worstRuns(MERGES),
       red_stabilize_ms: red.duration_ms,
+    };
+  } finally {
+    await fixture.close();
+  }
+}
+
+/**
+ * One red buffer (not reverted, so every round bisects the same range), stabilized with
+ * parallelism 2 and 1 alternately: median wall time to the verdict and the runs of each.
+ */
+async function benchTimeToBlame(sandbox: 'bubblewrap' | 'none'): Promise<Record<string, number>> {
+  const fixture = await makeFixture(sandbox, { stabilize_command: SLOW_COMMAND, auto_revert_on_red: false });
+  try {
+    const green = await stabilize(fixture.deps, { repo: fixture.repo, actor: null });
+    if (green.result !== 'green') throw new Error(`bench: expected a green baseline, got ${green.result}`);
+    for (let i = 0; i < MERGES; i++) {
+      await swarmMerge(fixture, `file-${i}.txt`, i === CULPRIT ? 'BROKEN\n' : `fine ${i}\n`);
+    }
+    const times: Record<1 | 2, number[]> = { 1: [], 2: [] };
+    const runs: Record<1 | 2, number[]> = { 1: [], 2: [] };
+    const culprits = new Set<string | null | undefined>();
+    for (let round = 0; round < BLAME_ROUNDS; round++) {
+      for (const k of [2, 1] as const) {
+        await updateRepoSettings(fixture.deps, fixture.deps.store.db, {
+          repo: fixture.repo,
+          actor: null,
+          changes: { stabilize_parallelism: k },
+        });
+        const start = process.hrtime.bigint();
+        const red = await stabilize(fixture.deps, { repo: fixture.repo, actor: null });
+        times[k].push(Number(process.hrtime.bigint() - start) / 1e6);
+        if (red.result !== 'red') throw new Error(`bench: expected red, got ${red.result}`);
+        culprits.add(red.culprit_commit);
+        runs[k].push(red.runs);
+      }
+    }
+    if (culprits.size !== 1)
+      throw new Error('bench: parallel and sequential bisection blamed different merges');
+    const sequential = median(times[1]);
+    const parallel = median(times[2]);
+    return {
+      blame_sequential_ms: Math.round(sequential),
+      blame_parallel2_ms: Math.round(parallel),
+      blame_parallel2_vs_sequential: Number((parallel / sequential).toFixed(3)),
+      blame_ratio_target: 0.7,
+      blame_runs_sequential: Math.max(...runs[1]),
+      blame_runs_parallel2: Math.max(...runs[2]),
+      blame_runs_target: Math.ceil(Math.log2(MERGES)) + 2,
+      blame_worst_runs_parallel2_any_culprit: await worstRuns(MERGES, 2),
+      blame_run_bound_parallel2: 2 + maxBisectProbes(MERGES, true, 2),
     };
   } finally {
     await fixture.close();
@@ -172,12 +243,13 @@ async function benchOverhead(sandbox: 'bubblewrap' | 'none'): Promise<Record<str
   }
 }
 
-/** The stabilizer's bench figures: bisection run counts and per-run overhead. */
+/** The stabilizer's bench figures: bisection run counts, parallel time to blame, per-run overhead. */
 export async function benchStabilize(): Promise<Record<string, number | string>> {
   const sandbox = (await checkSandbox()).ok ? 'bubblewrap' : 'none';
   return {
     sandbox,
     ...(await benchBisect(sandbox)),
+    ...(await benchTimeToBlame(sandbox)),
     ...(await benchOverhead(sandbox)),
   };
 }

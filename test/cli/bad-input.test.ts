@@ -212,6 +212,19 @@ describe('refusals in an initialized repository', () => {
     await refused(['config', 'colour', 'blue', '--as', 'owner'], 2, /Unknown setting "colour"\./);
   });
 
+  it('stabilize_parallelism not an integer from 1 to 64: exit 2 naming the range; 3 is taken', async () => {
+    for (const value of ['x', '0', '65', '2.5']) {
+      await refused(
+        ['config', 'stabilize_parallelism', value, '--as', 'owner'],
+        2,
+        /Invalid value for stabilize_parallelism: expected an integer from 1 to 64\./,
+      );
+    }
+    const set = await repo.run(['config', 'stabilize_parallelism', '3', '--as', 'owner', '--json']);
+    expect(set.code, set.stderr).toBe(0);
+    expect(set.json()).toMatchObject({ key: 'stabilize_parallelism', value: 3, changed: true });
+  });
+
   it('a setting changed by a non-admin: exit 1 forbidden', async () => {
     await refused(
       ['config', 'merge_mode', 'swarm', '--as', 'alice'],
