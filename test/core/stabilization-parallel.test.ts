@@ -130,6 +130,46 @@ for (const dialect of DIALECTS) {
       expect(await seeded.git.run(['tag', '-l', 'green/*'])).not.toContain('\n');
     });
 
+    it('k = 2, stopped during a round: both runs are killed, their worktrees removed, nothing recorded as red', async () => {
+      const deps = testDeps(fx.store);
+      const seeded = fx.keep(
+        await seedStabilizeRepo(deps, {
+          stabilize_parallelism: 2,
+          // Passing runs with slow.txt take 5 s: the probes; the failing head fails at once.
+          stabilize_command: 'sh check.sh && if [ -e slow.txt ]; then sleep 5; fi',
+        }),
+      );
+      const alice = await seedAgent(deps, 'alice');
+      await swarmCommit(deps, seeded, alice, { 'base.txt': 'fine\n' });
+      expect((await stabilize(deps, { repo: seeded.repo, actor: null })).result).toBe('green');
+      await swarmCommit(deps, seeded, await seedAgent(deps, 'slow'), { 'slow.txt': 'fine\n' });
+      for (let i = 0; i < 4; i++) {
+        await swarmCommit(deps, seeded, await seedAgent(deps, `a${i}`), { [`f${i}.txt`]: `fine ${i}\n` });
+      }
+      await swarmCommit(deps, seeded, alice, { 'z.txt': 'BROKEN\n' });
+      const before = await worktreeCount(seeded.git);
+      const controller = new AbortController();
+      const started = Date.now();
+      await expect(
+        stabilize(deps, {
+          repo: seeded.repo,
+          actor: null,
+          signal: controller.signal,
+          progress: (line) => {
+            if (line.startsWith('stabilize: bisect round 1:')) setTimeout(() => controller.abort(), 500);
+          },
+        }),
+      ).rejects.toThrow();
+      expect(Date.now() - started).toBeLessThan(4500);
+      expect(await worktreeCount(seeded.git)).toBe(before);
+      const results = await fx.store.db
+        .selectFrom('gitswarm_stabilizations')
+        .select('result')
+        .where('repo_id', '=', seeded.repo.id)
+        .execute();
+      expect(results.map((r) => r.result)).toEqual(['green']);
+    });
+
     it('k = 1 is today’s order: run, retry, then one probe at a time', async () => {
       const { deps, repo, merges } = await redBuffer({ stabilize_parallelism: 1 }, 2);
       const progress: string[] = [];
