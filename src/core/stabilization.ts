@@ -6,7 +6,9 @@
  *    merges on the buffer since the last green tag, or the baseline `init` recorded
  *    (bisect-range.ts), reverts the culprit's merge when `auto_revert_on_red` (within the daily
  *    cap, unless the stream opted out; a conflicting revert is never forced) and files a critical
- *    task for the culprit's author, or links to the one already open for it (red-tasks.ts);
+ *    task for the culprit's author, or links to the one already open for it (red-tasks.ts).
+ *    With `stabilize_parallelism` k > 1 the bisection runs k probes at once (k-ary search), and
+ *    the retry waits: a failing probe reproduces the red, so the head reruns only when none did;
  *  - error: the command could not start (exit 126/127: a tool or interpreter missing), or a
  *    commit tagged green fails with nothing merged since (the environment changed): nothing is
  *    retried, bisected, reverted or filed, and nobody is blamed.
