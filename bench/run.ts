@@ -280,6 +280,8 @@ async function main(): Promise<void> {
   }
   await modeB();
   await mcp(swarm.raw_git_ms as number);
+  for (const [title, figures, target] of await (await import('./scale.js')).benchScale())
+    print(title, figures, target);
 }
 
 // Run only as the entry point: bench/mode-c.ts imports benchSwarmLongLived from here.

@@ -5,13 +5,25 @@
  *
  * Workspaces are listed apart from streams: in swarm mode each commit merges at once, so an
  * agent's stream is `merged` most of the time while the agent keeps working in it.
+ *
+ * Its cost stays flat however many streams there are: counts come from one aggregate query, and
+ * the workspaces, streams and queue shown are capped (`--limit`, default STATUS_LIMIT).
  */
+import { findBranchRule } from '../core/branch-rules.js';
 import { evaluateConsensus } from '../core/consensus.js';
-import { LIVE_STREAM_STATUSES, listStreams } from '../core/streams.js';
+import { readStreamCodes } from '../core/review-freshness.js';
+import {
+  countStreamsByStatus,
+  countWorkspaces,
+  listStreamsWithAgents,
+  type StreamCounts,
+} from '../core/stream-summary.js';
+import { LIVE_STREAM_STATUSES } from '../core/streams.js';
 import { listWorkspaces } from '../core/workspaces.js';
 import { git } from '../engine/git.js';
 import type { Executor, Repo, Stabilization, Stream } from '../store/index.js';
 import type { CommandDeps } from './context.js';
+import { parseListLimit } from './list-limit.js';
 import { fields, type Style, safeText, shortOid, table } from './output.js';
 
 export interface StatusStreamView {
@@ -53,6 +65,19 @@ export interface QueueEntryView {
   reason: string;
 }
 
+/** How many workspaces, streams and queue entries `status` shows unless told otherwise. */
+export const STATUS_LIMIT = 20;
+/** The largest `--limit` taken: status is a summary; lists page elsewhere. */
+export const MAX_STATUS_LIMIT = 1000;
+
+export interface StatusCounts {
+  /** Every stream of the repository by status, with `live` (active + in review + conflicted) and `total`. */
+  streams: StreamCounts;
+  workspaces: number;
+  /** Streams in review (the whole merge queue). */
+  queue: number;
+}
+
 export interface StatusResult {
   repo: {
     id: string;
@@ -68,10 +93,16 @@ export interface StatusResult {
   main_head: string | null;
   /** Commits on the buffer not yet on main. */
   buffer_ahead: number;
-  /** Live workspaces: who is working on what. */
+  /** Live workspaces: who is working on what (the first `limit`; `counts.workspaces` has them all). */
   workspaces: WorkspaceView[];
+  /** The first `limit` live streams, oldest first (`counts.streams.live` has them all). */
   streams: StatusStreamView[];
+  /** The first `limit` streams of the merge queue (`counts.queue` has them all). */
   queue: QueueEntryView[];
+  /** How many there are in all; absent when connected (the server's lists are shown as they come). */
+  counts?: StatusCounts;
+  /** How many of each list are shown at most. */
+  limit?: number;
   last_stabilization: Pick<Stabilization, 'result' | 'tag' | 'buffer_commit' | 'stabilized_at'> | null;
   /** Connected only: the server, whether it answered, and the writes waiting to be sent to it. */
   server?: { url: string; repo_id: string | null; reachable: boolean; outbox_pending: number };
@@ -140,8 +171,14 @@ async function reportedPicture(db: Executor, repoId: string): ReturnType<typeof 
   return { bufferHead, mainHead: null, ahead: 0, workspaces: [] };
 }
 
+export interface StatusOptions {
+  /** How many workspaces, streams and queue entries to list (default STATUS_LIMIT). */
+  limit?: string | number;
+}
+
 /** Collects the status of the repository (connected: the server's governance, with local git). */
-export async function runStatus(_opts: Record<string, never>, deps: CommandDeps): Promise<StatusResult> {
+export async function runStatus(opts: StatusOptions, deps: CommandDeps): Promise<StatusResult> {
+  const limit = parseListLimit(opts.limit, STATUS_LIMIT, MAX_STATUS_LIMIT);
   if (deps.remote) {
     const { statusRemote } = await import('../remote/commands/status.js');
     return statusRemote({ ...deps, remote: deps.remote });
@@ -150,14 +187,16 @@ export async function runStatus(_opts: Record<string, never>, deps: CommandDeps)
   const { repo } = ctx;
   const db = core.store.db;
   const root = repo.path ?? ctx.root;
-  const workspaces = await listWorkspaces(db, repo.id);
-  const [picture, streams, agents, stabilization] = await Promise.all([
+  const workspaces = await listWorkspaces(db, repo.id, { limit });
+  const [picture, counts, workspaceCount, streams, inReview, stabilization] = await Promise.all([
     // No git here (the server of a Mode B repository, for MCP): the buffer head clients reported.
     root === ''
       ? reportedPicture(db, repo.id)
       : gitPicture(root, { buffer: repo.buffer_branch, main: repo.promote_target }, workspaces),
-    listStreams(db, repo.id, { status: LIVE_STREAM_STATUSES }),
-    db.selectFrom('gitswarm_agents').select(['id', 'name']).execute(),
+    countStreamsByStatus(db, repo.id),
+    countWorkspaces(db, repo.id),
+    listStreamsWithAgents(db, repo.id, { status: LIVE_STREAM_STATUSES, limit }),
+    listStreamsWithAgents(db, repo.id, { status: ['in_review'], limit, mergeOrder: true }),
     db
       .selectFrom('gitswarm_stabilizations')
       .select(['result', 'tag', 'buffer_commit', 'stabilized_at'])
@@ -168,17 +207,18 @@ export async function runStatus(_opts: Record<string, never>, deps: CommandDeps)
   ]);
   const { bufferHead, mainHead, ahead } = picture;
   const workspaceViews = picture.workspaces;
-  const agentName = new Map(agents.map((a) => [a.id, a.name]));
+  // The queue's heads in one git call and the buffer's rule once, not once per stream.
+  const [codes, rule] = await Promise.all([
+    readStreamCodes(core, db, repo, inReview),
+    inReview.length > 0 ? findBranchRule(db, repo.id, repo.buffer_branch) : null,
+  ]);
   const queue: QueueEntryView[] = [];
-  const inReview = streams
-    .filter((s) => s.status === 'in_review')
-    .sort((a, b) => b.merge_priority - a.merge_priority || a.created_at.localeCompare(b.created_at));
   for (const stream of inReview) {
-    const consensus = await evaluateConsensus(core, db, repo, stream);
+    const consensus = await evaluateConsensus(core, db, repo, stream, rule ?? null, codes.get(stream.id));
     queue.push({
       stream_id: stream.id,
       name: stream.name,
-      agent: agentName.get(stream.agent_id) ?? stream.agent_id,
+      agent: stream.agent_name,
       ready: consensus.reached,
       approvals: consensus.approvals,
       rejections: consensus.rejections,
@@ -206,15 +246,35 @@ export async function runStatus(_opts: Record<string, never>, deps: CommandDeps)
       id: s.id,
       name: s.name,
       branch: s.branch,
-      agent: agentName.get(s.agent_id) ?? s.agent_id,
+      agent: s.agent_name,
       status: s.status,
       review_status: s.review_status,
       parent_stream_id: s.parent_stream_id,
       conflict_paths: s.conflict?.paths ?? [],
     })),
     queue,
+    counts: { streams: counts, workspaces: workspaceCount, queue: counts.in_review },
+    limit,
     last_stabilization: stabilization ?? null,
   };
+}
+
+/** "… and 9,980 more; see CMD" under a capped list, or nothing when all are shown. */
+function moreLine(shown: number, total: number | undefined, see: string, style: Style): string[] {
+  if (total === undefined || total <= shown) return [];
+  return [style.dim(`… and ${(total - shown).toLocaleString('en-US')} more; see ${see}`)];
+}
+
+/** "10,000 live (9,000 active, 1,000 in review), 12 merged" : the non-zero counts. */
+function describeCounts(counts: StreamCounts): string {
+  const n = (value: number) => value.toLocaleString('en-US');
+  const live = (['active', 'in_review', 'conflicted'] as const)
+    .filter((status) => counts[status] > 0)
+    .map((status) => `${n(counts[status])} ${status.replace('_', ' ')}`);
+  const done = (['merged', 'abandoned', 'reverted'] as const)
+    .filter((status) => counts[status] > 0)
+    .map((status) => `${n(counts[status])} ${status}`);
+  return [`${n(counts.live)} live${live.length > 0 ? ` (${live.join(', ')})` : ''}`, ...done].join(', ');
 }
 
 /** ", 1 stale (code changed since)" when verdicts were given on an older diff. */
@@ -267,6 +327,7 @@ export function formatStatus(result: StatusResult, style: Style): string {
             ],
           ] as const)
         : []),
+      ...(result.counts ? ([[style.dim('streams'), describeCounts(result.counts.streams)]] as const) : []),
     ]),
     '',
   ];
@@ -287,6 +348,7 @@ export function formatStatus(result: StatusResult, style: Style): string {
         ]),
         ['AGENT', 'STREAM', 'NAME', 'STATUS', 'HEAD', repo.buffer_branch.toUpperCase()].map(style.dim),
       ),
+      ...moreLine(result.workspaces.length, result.counts?.workspaces, '`gitswarm workspace list`', style),
     );
     lines.push('');
   }
@@ -307,6 +369,12 @@ export function formatStatus(result: StatusResult, style: Style): string {
         ]),
         ['ID', 'NAME', 'AGENT', 'STATUS', 'REVIEW'].map(style.dim),
       ),
+      ...moreLine(
+        result.streams.length,
+        result.counts?.streams.live,
+        `\`gitswarm workspace list\` or \`gitswarm status --limit ${MAX_STATUS_LIMIT}\``,
+        style,
+      ),
     );
   }
   if (result.queue.length > 0) {
@@ -319,6 +387,12 @@ export function formatStatus(result: StatusResult, style: Style): string {
           q.ready ? style.green('ready') : style.yellow('waiting'),
           `${q.approvals} approve, ${q.rejections} request changes${describeStale(q)}`,
         ]),
+      ),
+      ...moreLine(
+        result.queue.length,
+        result.counts?.queue,
+        `\`gitswarm status --limit ${MAX_STATUS_LIMIT}\``,
+        style,
       ),
     );
   }

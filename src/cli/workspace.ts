@@ -8,6 +8,7 @@ import { createWorkspace, destroyWorkspace, listWorkspaces } from '../core/works
 import { GitSwarmError } from '../errors.js';
 import type { Stream } from '../store/index.js';
 import { type CommandDeps, requireActor } from './context.js';
+import { parseListLimit } from './list-limit.js';
 import { type Style, safeText, shortOid, table } from './output.js';
 import { type StreamView, toStreamView } from './views.js';
 
@@ -88,15 +89,21 @@ export interface ListWorkspacesResult {
   }[];
 }
 
+/** How many workspaces `workspace list` shows unless `--limit` says otherwise. */
+export const WORKSPACE_LIST_LIMIT = 100;
+export const MAX_WORKSPACE_LIST_LIMIT = 100_000;
+
+/** The repository's workspaces, oldest first: one indexed query, capped by `--limit`. */
 export async function runListWorkspaces(
-  _opts: Record<string, never>,
+  opts: { limit?: string | number },
   deps: CommandDeps,
 ): Promise<ListWorkspacesResult> {
+  const limit = parseListLimit(opts.limit, WORKSPACE_LIST_LIMIT, MAX_WORKSPACE_LIST_LIMIT);
   if (deps.remote) {
     const m = await import('../remote/commands/workspace.js');
     return m.runListWorkspacesRemote({ ...deps, remote: deps.remote });
   }
-  const rows = await listWorkspaces(deps.core.store.db, deps.ctx.repo.id);
+  const rows = await listWorkspaces(deps.core.store.db, deps.ctx.repo.id, { limit });
   return {
     workspaces: rows.map((w) => ({
       agent_id: w.agent_id,

@@ -15,6 +15,8 @@
  * the stream records a commit after it.
  */
 import { existsSync } from 'node:fs';
+import { git } from '../engine/git.js';
+import { assertValidRef } from '../engine/names.js';
 import { diffFingerprint } from '../engine/patch-id.js';
 import { readRef } from '../engine/repo.js';
 import { isGitSwarmError } from '../errors.js';
@@ -57,6 +59,53 @@ export async function readStreamCode(
   repo: Pick<Repo, 'id' | 'path' | 'buffer_branch'>,
   stream: StreamRef,
 ): Promise<StreamCode> {
+  if (!repo.path || !existsSync(repo.path)) return codeAt(deps, db, repo, stream, undefined);
+  return codeAt(deps, db, repo, stream, await readRef(repo.path, `refs/heads/${stream.branch}`));
+}
+
+/**
+ * The code of several streams (a merge queue), as readStreamCode, with their heads read in one
+ * git call instead of one each.
+ */
+export async function readStreamCodes(
+  deps: CoreDeps,
+  db: Executor,
+  repo: Pick<Repo, 'id' | 'path' | 'buffer_branch'>,
+  streams: readonly StreamRef[],
+): Promise<Map<string, StreamCode>> {
+  const codes = new Map<string, StreamCode>();
+  const clone = repo.path && existsSync(repo.path) ? repo.path : null;
+  const heads = clone && streams.length > 0 ? await readBranchHeads(clone, streams) : null;
+  for (const stream of streams) {
+    const head = heads ? (heads.get(`refs/heads/${stream.branch}`) ?? null) : undefined;
+    codes.set(stream.id, await codeAt(deps, db, repo, stream, head));
+  }
+  return codes;
+}
+
+/** Refname → head of the streams' branches that exist, from one `for-each-ref`. */
+async function readBranchHeads(repoDir: string, streams: readonly StreamRef[]): Promise<Map<string, string>> {
+  const refs = streams.map((stream) => `refs/heads/${stream.branch}`);
+  for (const ref of refs) assertValidRef(ref);
+  const out = await git(['for-each-ref', '--format=%(refname) %(objectname)', ...refs], { cwd: repoDir });
+  const wanted = new Set(refs);
+  const heads = new Map<string, string>();
+  for (const line of out.stdout.split('\n')) {
+    const [ref, oid] = line.split(' ');
+    // A pattern also matches refs below it (refs/heads/a/b for refs/heads/a): only exact ones count.
+    if (ref && oid && wanted.has(ref)) heads.set(ref, oid);
+  }
+  return heads;
+}
+
+/** The code at `head` (null: no branch; undefined: no clone to read one in). */
+async function codeAt(
+  deps: CoreDeps,
+  db: Executor,
+  repo: Pick<Repo, 'id' | 'path' | 'buffer_branch'>,
+  stream: StreamRef,
+  head: string | null | undefined,
+): Promise<StreamCode> {
   const last = await db
     .selectFrom('gitswarm_stream_commits')
     .select(['commit_hash', 'created_at'])
@@ -66,10 +115,9 @@ export async function readStreamCode(
     .limit(1)
     .executeTakeFirst();
   const lastCommitAt = last?.created_at ?? null;
-  if (!repo.path || !existsSync(repo.path)) {
+  if (head === undefined) {
     return { head: last?.commit_hash ?? null, fingerprint: null, last_commit_at: lastCommitAt };
   }
-  const head = await readRef(repo.path, `refs/heads/${stream.branch}`);
   if (head === null) return { head: null, fingerprint: null, last_commit_at: lastCommitAt };
   const fingerprint = await headFingerprint(deps, db, repo, stream.base_branch ?? repo.buffer_branch, head);
   return { head, fingerprint, last_commit_at: lastCommitAt };

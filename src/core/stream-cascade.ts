@@ -8,7 +8,7 @@ import { git } from '../engine/git.js';
 import { assertValidRef } from '../engine/names.js';
 import { OpLog } from '../engine/oplog.js';
 import { rebaseBranch } from '../engine/rebase.js';
-import { readRef } from '../engine/repo.js';
+import { readLooseRefs, readRef } from '../engine/repo.js';
 import { isWorktreeDirty } from '../engine/worktrees.js';
 import { GitSwarmError } from '../errors.js';
 import { type Executor, inTransaction, type Repo, type Stream, withRepoLock } from '../store/index.js';
@@ -26,9 +26,13 @@ export type CascadeOutcome =
   | { stream_id: string; outcome: 'deferred'; reason: 'worktree_dirty' }
   | { stream_id: string; outcome: 'conflicted'; paths: string[]; onto: string };
 
-/** The head of a branch, or `invalid_state` when the branch does not exist. */
+/**
+ * The head of a branch, or `invalid_state` when the branch does not exist. A loose ref file is
+ * read without a git process (as git would: a loose ref wins over a packed one); else git reads it.
+ */
 export async function branchHead(repoDir: string, branch: string): Promise<string> {
-  const head = await readRef(repoDir, `refs/heads/${branch}`);
+  const ref = `refs/heads/${branch}`;
+  const head = (await readLooseRefs(repoDir, [ref]))?.[0] ?? (await readRef(repoDir, ref));
   if (!head) {
     throw new GitSwarmError('invalid_state', `Branch ${branch} does not exist.`, {
       hint: 'Run: gitswarm init',

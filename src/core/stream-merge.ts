@@ -41,7 +41,8 @@ export interface MergeStreamInput {
   trigger?: MergeTrigger;
   /**
    * The stream's head as the caller just committed it, holding the repository lock (so it is not
-   * on the buffer yet), and the buffer head read with it: the merge need not read them again.
+   * on the buffer yet), and the buffer head read with it: the merge need not read them again, nor
+   * `repo`, which such a caller read under the same lock.
    */
   committed?: { head: string; bufferHead: string };
 }
@@ -61,16 +62,27 @@ export interface MergeStreamResult {
 export async function mergeStream(deps: CoreDeps, input: MergeStreamInput): Promise<MergeStreamResult> {
   const trigger = input.trigger ?? (input.actor ? 'agent' : 'council');
   return withRepoLock(deps.store, input.repo.id, async () => {
-    const repo = await getRepo(deps.store.db, input.repo.id);
+    // A caller that just committed read the repository (and the heads) under this lock already.
+    const repo = input.committed ? input.repo : await getRepo(deps.store.db, input.repo.id);
     const repoDir = repoRoot(repo);
     // Git is read before the transaction so no write lock is held while git runs; under the
     // repository lock nothing else moves these refs meanwhile.
-    const before = await getStreamById(deps.store.db, input.stream.id);
     const { source, bufferHead, empty } = input.committed
       ? { source: input.committed.head, bufferHead: input.committed.bufferHead, empty: false }
-      : await readMergeHeads(repoDir, before.branch, repo.buffer_branch);
+      : await readMergeHeads(
+          repoDir,
+          (await getStreamById(deps.store.db, input.stream.id)).branch,
+          repo.buffer_branch,
+        );
     const stream = await inTransaction(deps.store.db, (trx) =>
-      checkMergeable(deps, trx, { repo, streamId: before.id, actor: input.actor, source, bufferHead, empty }),
+      checkMergeable(deps, trx, {
+        repo,
+        streamId: input.stream.id,
+        actor: input.actor,
+        source,
+        bufferHead,
+        empty,
+      }),
     );
     const checkouts = await assertCheckoutsClean(repoDir, repo.buffer_branch);
     failpoint('merge.after-check');

@@ -167,9 +167,13 @@ export type ListedWorkspace = Worktree & {
   branch: string;
 };
 
-/** A repository's workspaces with their agents and streams. */
-export async function listWorkspaces(db: Executor, repoId: string): Promise<ListedWorkspace[]> {
-  return db
+/** A repository's workspaces with their agents and streams, oldest first; at most `limit` when given. */
+export async function listWorkspaces(
+  db: Executor,
+  repoId: string,
+  options: { limit?: number } = {},
+): Promise<ListedWorkspace[]> {
+  let q = db
     .selectFrom('gitswarm_worktrees as w')
     .innerJoin('gitswarm_agents as a', 'a.id', 'w.agent_id')
     .innerJoin('gitswarm_streams as s', 's.id', 'w.stream_id')
@@ -177,7 +181,9 @@ export async function listWorkspaces(db: Executor, repoId: string): Promise<List
     .select(['a.name as agent_name', 's.name as stream_name', 's.status as stream_status', 's.branch'])
     .where('w.repo_id', '=', repoId)
     .orderBy('w.created_at')
-    .execute();
+    .orderBy('w.id');
+  if (options.limit !== undefined) q = q.limit(options.limit);
+  return q.execute();
 }
 
 export interface CommitWorkspaceInput {

@@ -10,6 +10,7 @@ import { GitSwarmError } from '../errors.js';
 import { type GitIdentity, identityEnv } from './author.js';
 import { git, gitBytes } from './git.js';
 import { assertRevision, isObjectId } from './names.js';
+import { mergeInProgress } from './repo.js';
 
 /** The three sides of a conflicted path. */
 export type ConflictSide = 'base' | 'ours' | 'theirs';
@@ -260,11 +261,8 @@ export async function unmergedPaths(worktree: string): Promise<string[]> {
   return [...new Set(out.stdout.split('\0').filter((path) => path !== ''))].sort();
 }
 
-/** The commit a merge in progress in `worktree` brings in (`MERGE_HEAD`), or null when none is. */
-export async function mergeInProgress(worktree: string): Promise<string | null> {
-  const out = await git(['rev-parse', '-q', '--verify', 'MERGE_HEAD'], { cwd: worktree, okExitCodes: [1] });
-  return out.exitCode === 0 ? out.stdout.trim() : null;
-}
+// Read where the worktree's other refs are read; exported here too, where callers know it from.
+export { mergeInProgress } from './repo.js';
 
 /**
  * Paths among `paths` whose worktree file still holds a conflict marker line (`<<<<<<< `,

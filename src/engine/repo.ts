@@ -130,19 +130,9 @@ function readOrNull(path: string): string | null {
  * when any of them is not a plain loose ref (packed, symbolic, another ref storage): then ask git.
  */
 export async function readLooseRefs(worktree: string, refs: readonly string[]): Promise<string[] | null> {
-  const dotGit = join(worktree, '.git');
-  const stat = statOrNull(dotGit);
-  let gitDir: string;
-  if (stat?.isDirectory()) gitDir = dotGit;
-  else if (stat?.isFile()) {
-    const target = /^gitdir: (.+)$/m.exec(readOrNull(dotGit) ?? '')?.[1];
-    if (!target) return null;
-    gitDir = resolve(worktree, target);
-  } else return null;
-  const common = readOrNull(join(gitDir, 'commondir'))?.trim();
-  const commonDir = common ? resolve(gitDir, common) : gitDir;
-  const config = readOrNull(join(commonDir, 'config'));
-  if (config === null || /^\s*refstorage\s*=/im.test(config)) return null;
+  const dirs = filesRefDirs(worktree);
+  if (!dirs) return null;
+  const { gitDir, commonDir } = dirs;
   const oids: string[] = [];
   for (const ref of refs) {
     let name = ref;
@@ -161,6 +151,45 @@ export async function readLooseRefs(worktree: string, refs: readonly string[]): 
     oids.push(oid);
   }
   return oids;
+}
+
+/**
+ * The worktree's own git directory and the repository's common one, when its refs are plain files
+ * (the files ref storage, no `extensions.refStorage`); null otherwise, or when `worktree` is not
+ * the root of a checkout: then ask git.
+ */
+function filesRefDirs(worktree: string): { gitDir: string; commonDir: string } | null {
+  const dotGit = join(worktree, '.git');
+  const stat = statOrNull(dotGit);
+  let gitDir: string;
+  if (stat?.isDirectory()) gitDir = dotGit;
+  else if (stat?.isFile()) {
+    const target = /^gitdir: (.+)$/m.exec(readOrNull(dotGit) ?? '')?.[1];
+    if (!target) return null;
+    gitDir = resolve(worktree, target);
+  } else return null;
+  const common = readOrNull(join(gitDir, 'commondir'))?.trim();
+  const commonDir = common ? resolve(gitDir, common) : gitDir;
+  const config = readOrNull(join(commonDir, 'config'));
+  if (config === null || /^\s*refstorage\s*=/im.test(config)) return null;
+  return { gitDir, commonDir };
+}
+
+/**
+ * The commit a merge in progress in `worktree` brings in (`MERGE_HEAD`), or null when none is.
+ * Every commit asks, so with plain ref files the worktree's `MERGE_HEAD` file is read directly
+ * (git writes it there, and deletes it when the merge is committed or aborted); else git answers.
+ */
+export async function mergeInProgress(worktree: string): Promise<string | null> {
+  const dirs = filesRefDirs(worktree);
+  if (dirs) {
+    const text = readOrNull(join(dirs.gitDir, 'MERGE_HEAD'));
+    if (text === null && !statOrNull(join(dirs.gitDir, 'MERGE_HEAD'))) return null;
+    const first = text?.split('\n')[0]?.trim() ?? '';
+    if (isObjectId(first)) return first;
+  }
+  const out = await git(['rev-parse', '-q', '--verify', 'MERGE_HEAD'], { cwd: worktree, okExitCodes: [1] });
+  return out.exitCode === 0 ? out.stdout.trim() : null;
 }
 
 /** The object id a full ref (`refs/heads/buffer`) points at, or null when it does not exist. */

@@ -178,6 +178,17 @@ describe('mergeIntoWorktree', () => {
     expect(await repo.run(['diff', '--cached', '--name-only'], wt)).toBe('b.txt');
   });
 
+  it('knows a merge in progress from the checkout root (its MERGE_HEAD file) and from a subfolder (git), until it is committed', async () => {
+    const wt = await streamWorktree({ 'sub/a.txt': 'a\n' });
+    const buffer = await repo.commitOn('buffer', { 'b.txt': 'b\n' });
+    await mergeIntoWorktree(wt, buffer, ID);
+    expect(await mergeInProgress(wt)).toBe(buffer);
+    expect(await mergeInProgress(join(wt, 'sub'))).toBe(buffer);
+    await repo.run(['-c', 'core.hooksPath=/dev/null', 'commit', '-q', '--no-edit'], wt);
+    expect(await mergeInProgress(wt)).toBeNull();
+    expect(await mergeInProgress(join(wt, 'sub'))).toBeNull();
+  });
+
   it('leaves conflict markers and names the unmerged paths', async () => {
     const wt = await streamWorktree({ 'lines.txt': 'ONE-ours\ntwo\nthree\nfour\nfive\n' });
     const head = await repo.rev('stream');

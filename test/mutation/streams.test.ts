@@ -77,6 +77,11 @@ for (const dialect of DIALECTS) {
       const main = await seeded.git.rev('main');
       expect(await branchHeads(dir, ['main', 'buffer'])).toEqual([main, main]);
       expect(await branchHeads(dir, [])).toEqual([]);
+      // A loose ref is read from its file, a packed one (no file) by git, a bad name refused.
+      expect(await branchHead(dir, 'main')).toBe(main);
+      await seeded.git.run(['pack-refs', '--all', '--prune']);
+      expect(await branchHead(dir, 'main')).toBe(main);
+      await expect(branchHead(dir, '../config')).rejects.toMatchObject({ code: 'invalid_name' });
       await expect(branchHeads(dir, ['main', 'a..b'])).rejects.toMatchObject({ code: 'invalid_name' });
       await expect(branchHeads(dir, ['main', 'gone'])).rejects.toMatchObject({
         code: 'invalid_state',

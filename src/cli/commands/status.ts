@@ -9,12 +9,13 @@ export function registerStatusCommand(program: Command, session: CliSession): vo
     .description(
       'repository settings, buffer vs main, agents at work (workspaces), active streams, merge queue, last stabilization',
     )
+    .option('--limit <n>', 'list at most this many workspaces, streams and queue entries (default 20)')
     .action(
-      repoAction(
+      repoAction<{ limit?: string }>(
         session,
-        async (deps) => {
+        async (deps, _args, opts) => {
           const m = await import('../status.js');
-          return output(await m.runStatus({}, deps), m.formatStatus);
+          return output(await m.runStatus({ limit: opts.limit }, deps), m.formatStatus);
         },
         { remote: true },
       ),

@@ -46,12 +46,13 @@ export function registerWorkspaceCommands(program: Command, session: CliSession)
   workspace
     .command('list')
     .description('list worktrees and their streams')
+    .option('--limit <n>', 'list at most this many, oldest first (default 100)')
     .action(
-      repoAction(
+      repoAction<{ limit?: string }>(
         session,
-        async (deps) => {
+        async (deps, _args, opts) => {
           const m = await import('../workspace.js');
-          return output(await m.runListWorkspaces({}, deps), m.formatListWorkspaces);
+          return output(await m.runListWorkspaces({ limit: opts.limit }, deps), m.formatListWorkspaces);
         },
         { remote: true },
       ),
