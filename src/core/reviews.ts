@@ -18,7 +18,7 @@ import {
 } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
 import { newId } from '../util/ids.js';
-import { requireAction } from './access.js';
+import { getStreamForAction } from './access.js';
 import { recordActivity } from './activity.js';
 import { type ConsensusResult, evaluateConsensus } from './consensus.js';
 import type { CoreDeps } from './deps.js';
@@ -85,7 +85,8 @@ export async function submitForReview(deps: CoreDeps, input: SubmitForReviewInpu
 
 export interface SubmitReviewInput {
   repo: Repo;
-  stream: Stream;
+  /** Read again under the repository's lock. */
+  stream: Pick<Stream, 'id'>;
   reviewer: Agent;
   verdict: ReviewVerdict;
   feedback?: string | null;
@@ -115,14 +116,13 @@ export async function submitReview(deps: CoreDeps, input: SubmitReviewInput): Pr
     );
   }
   return lockedTransaction(deps.store, repo.id, async (trx) => {
-    const stream = await refreshStream(trx, input.stream);
+    const { stream } = await getStreamForAction(deps, trx, repo, input.stream.id, reviewer, 'read');
     if (stream.agent_id === reviewer.id) {
       throw new GitSwarmError(
         'self_review',
         `Agent ${reviewer.name} wrote stream ${stream.id}; it cannot review it.`,
       );
     }
-    await requireAction(deps, trx, repo, reviewer, 'read');
     if (!isLiveStream(stream)) {
       throw new GitSwarmError(
         'invalid_state',

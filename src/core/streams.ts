@@ -5,6 +5,7 @@
 import { GitSwarmError } from '../errors.js';
 import {
   type Executor,
+  type Repo,
   type Stream,
   type StreamConflict,
   type StreamStatus,
@@ -98,6 +99,17 @@ export async function getStreamById(db: Executor, streamId: string): Promise<Str
     .executeTakeFirst();
   if (!stream) throw new GitSwarmError('stream_not_found', `No stream ${streamId}`);
   return stream;
+}
+
+/** The repository a stream belongs to, in one query; `stream_not_found` when there is no such stream. */
+export async function getStreamRepo(db: Executor, streamId: string): Promise<Repo> {
+  const repo = await db
+    .selectFrom('gitswarm_repos')
+    .selectAll()
+    .where('id', '=', (eb) => eb.selectFrom('gitswarm_streams').select('repo_id').where('id', '=', streamId))
+    .executeTakeFirst();
+  if (!repo) throw new GitSwarmError('stream_not_found', `No stream ${streamId}`);
+  return repo;
 }
 
 export interface ListStreamsQuery {

@@ -33,7 +33,7 @@ import {
 } from '../../core/remote-sync.js';
 import { getRepo } from '../../core/repos.js';
 import { listReviewsWithStaleness, submitForReview, submitReview } from '../../core/reviews.js';
-import { getStreamById, listStreamsPage } from '../../core/streams.js';
+import { getStreamById, getStreamRepo, listStreamsPage } from '../../core/streams.js';
 import { decideReopen, recordReopenedStream } from '../../core/workspace-reopen.js';
 import { diffRange } from '../../engine/diff.js';
 import { GitSwarmError } from '../../errors.js';
@@ -45,7 +45,7 @@ import {
 } from '../../hosting/hosted-streams.js';
 import type { Repo, Stream, StreamStatus } from '../../store/index.js';
 import { actingAgent } from '../plugins/auth.js';
-import { readableRepo } from '../route-helpers.js';
+import { readableRepo, readableRepoList } from '../route-helpers.js';
 import {
   Closed,
   errorResponses,
@@ -399,13 +399,15 @@ export async function streamRoutes(app: App): Promise<void> {
       },
     },
     async (request) => {
-      const repo = await readableRepo(deps, request, request.params.id);
       const { query } = request;
-      const page = await listStreamsPage(
-        deps.store.db,
-        repo.id,
-        { status: parseStatuses(query.status), agentId: query.agent_id },
-        { limit: query.limit, cursor: query.cursor },
+      const status = parseStatuses(query.status);
+      const page = await readableRepoList(deps, request, request.params.id, () =>
+        listStreamsPage(
+          deps.store.db,
+          request.params.id,
+          { status, agentId: query.agent_id },
+          { limit: query.limit, cursor: query.cursor },
+        ),
       );
       return { streams: page.rows, next_cursor: page.nextCursor };
     },
@@ -727,10 +729,11 @@ export async function streamRoutes(app: App): Promise<void> {
     },
     async (request, reply) => {
       const reviewer = actingAgent(request);
-      const { stream, repo } = await loadStreamForWrite(request.params.id);
+      // The stream itself is read under the repository's lock, with the reviewer's access.
+      const repo = await getStreamRepo(deps.store.db, request.params.id);
       const result = await submitReview(deps, {
         repo,
-        stream,
+        stream: { id: request.params.id },
         reviewer,
         verdict: request.body.verdict,
         feedback: request.body.feedback,
