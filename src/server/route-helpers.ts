@@ -27,23 +27,6 @@ export async function readableRepo(
   return repo;
 }
 
-/**
- * A list of a repository the caller must be able to read: the access check and the list's query
- * run side by side (two round trips at once, not one after the other); the list is thrown away,
- * and the access error given, when the caller may not read the repository.
- */
-export async function readableRepoList<T>(
-  deps: CoreDeps,
-  request: FastifyRequest,
-  repoId: string,
-  list: () => Promise<T>,
-): Promise<T> {
-  const [repo, rows] = await Promise.allSettled([readableRepo(deps, request, repoId), list()]);
-  if (repo.status === 'rejected') throw repo.reason;
-  if (rows.status === 'rejected') throw rows.reason;
-  return rows.value;
-}
-
 /** Whether the caller may read the repository (for filtering lists). */
 export async function canRead(
   deps: CoreDeps,

@@ -6,7 +6,7 @@ import Type from 'typebox';
 import { listActivityPage } from '../../core/activity.js';
 import { EVENT_NAMES } from '../../core/event-names.js';
 import type { ActivityEntry, Repo } from '../../store/index.js';
-import { canRead, readableRepoList } from '../route-helpers.js';
+import { canRead, readableRepo } from '../route-helpers.js';
 import {
   ActivityView,
   Closed,
@@ -100,16 +100,11 @@ export async function activityRoutes(app: App): Promise<void> {
     },
     async (request) => {
       const { query } = request;
-      const page = await readableRepoList(deps, request, request.params.id, () =>
-        listActivityPage(
-          deps.store.db,
-          {
-            repoId: request.params.id,
-            afterCreatedAt: query.after,
-            eventTypes: eventTypes(query.event_type),
-          },
-          { limit: query.limit, cursor: query.cursor },
-        ),
+      const repo = await readableRepo(deps, request, request.params.id);
+      const page = await listActivityPage(
+        deps.store.db,
+        { repoId: repo.id, afterCreatedAt: query.after, eventTypes: eventTypes(query.event_type) },
+        { limit: query.limit, cursor: query.cursor },
       );
       return { activity: page.rows, next_cursor: page.nextCursor };
     },

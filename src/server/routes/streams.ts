@@ -45,7 +45,7 @@ import {
 } from '../../hosting/hosted-streams.js';
 import type { Repo, Stream, StreamStatus } from '../../store/index.js';
 import { actingAgent } from '../plugins/auth.js';
-import { readableRepo, readableRepoList } from '../route-helpers.js';
+import { readableRepo } from '../route-helpers.js';
 import {
   Closed,
   errorResponses,
@@ -400,14 +400,12 @@ export async function streamRoutes(app: App): Promise<void> {
     },
     async (request) => {
       const { query } = request;
-      const status = parseStatuses(query.status);
-      const page = await readableRepoList(deps, request, request.params.id, () =>
-        listStreamsPage(
-          deps.store.db,
-          request.params.id,
-          { status, agentId: query.agent_id },
-          { limit: query.limit, cursor: query.cursor },
-        ),
+      const repo = await readableRepo(deps, request, request.params.id);
+      const page = await listStreamsPage(
+        deps.store.db,
+        repo.id,
+        { status: parseStatuses(query.status), agentId: query.agent_id },
+        { limit: query.limit, cursor: query.cursor },
       );
       return { streams: page.rows, next_cursor: page.nextCursor };
     },

@@ -23,7 +23,7 @@ import { GitSwarmError } from '../../errors.js';
 import type { ClaimStatus, Repo, Task, TaskClaim } from '../../store/index.js';
 import { isUuid } from '../../util/ids.js';
 import { actingAgent } from '../plugins/auth.js';
-import { readableRepo, readableRepoList } from '../route-helpers.js';
+import { readableRepo } from '../route-helpers.js';
 import {
   Closed,
   errorResponses,
@@ -199,9 +199,8 @@ export async function taskRoutes(app: App): Promise<void> {
         ?.split(',')
         .map((s) => s.trim())
         .filter(Boolean);
-      const page = await readableRepoList(deps, request, request.params.id, () =>
-        listTasksPage(deps.store.db, request.params.id, { status }, { limit, cursor }),
-      );
+      const repo = await readableRepo(deps, request, request.params.id);
+      const page = await listTasksPage(deps.store.db, repo.id, { status }, { limit, cursor });
       return { tasks: page.rows, next_cursor: page.nextCursor };
     },
   );
