@@ -17,6 +17,7 @@ export const ERROR_CATALOGUE = {
   // Bad usage and invalid input.
   usage: { status: 400, exit: 2 },
   invalid_input: { status: 400, exit: 2 },
+  invalid_cursor: { status: 400, exit: 2, hint: 'Pass next_cursor from the previous page unchanged.' },
   invalid_name: {
     status: 400,
     exit: 2,

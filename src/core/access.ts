@@ -125,6 +125,32 @@ export async function getRepoForAction(
 }
 
 /**
+ * The stream read afresh and the agent's access to its repository checked, in one query: for
+ * steps that re-read the stream under the repository's lock (every round trip there is held
+ * against everyone else's writes to the repository).
+ */
+export async function getStreamForAction(
+  deps: CoreDeps,
+  db: Executor,
+  repo: Repo,
+  streamId: string,
+  agent: Agent,
+  action: Action,
+): Promise<{ stream: Stream; access: ResolvedAccess }> {
+  const row = await db
+    .selectFrom('gitswarm_streams')
+    .selectAll()
+    .select(accessFactColumns(repo.id, agent.id, isoNow(deps.clock)))
+    .where('id', '=', streamId)
+    .executeTakeFirst();
+  if (!row) throw new GitSwarmError('stream_not_found', `No stream ${streamId}`);
+  const { grant_level, maintainer_role, repo_karma, ...stream } = row;
+  const access = decideAccess(repo, { grant_level, maintainer_role, repo_karma });
+  assertAllowed(repo, agent, access, action);
+  return { stream, access };
+}
+
+/**
  * Throws `forbidden` unless the agent may perform the action, and `invalid_state` for any action
  * above read on an archived repository; returns the resolved access.
  */

@@ -3,6 +3,7 @@ import { isoNow } from '../util/clock.js';
 import { newId } from '../util/ids.js';
 import type { CoreDeps } from './deps.js';
 import type { EventName } from './event-names.js';
+import { type KeysetKey, keysetPage, type Page, type PageRequest } from './pagination.js';
 
 export interface ActivityInput {
   event: EventName;
@@ -48,15 +49,32 @@ export interface ActivityQuery {
   eventTypes?: readonly string[];
 }
 
-/** Lists activity, newest first. */
-export async function listActivity(db: Executor, query: ActivityQuery): Promise<ActivityEntry[]> {
+function activityQuery(db: Executor, query: ActivityQuery) {
   let q = db.selectFrom('gitswarm_activity_log').selectAll();
   if (query.repoId) q = q.where('repo_id', '=', query.repoId);
   if (query.afterCreatedAt) q = q.where('created_at', '>', query.afterCreatedAt);
   if (query.eventTypes?.length) q = q.where('event_type', 'in', query.eventTypes);
-  return q
-    .orderBy('created_at', 'desc')
-    .orderBy('id')
-    .limit(Math.min(Math.max(query.limit ?? 50, 1), 1000))
-    .execute();
+  return q;
+}
+
+/** How many entries a list gives without a limit. */
+export const DEFAULT_ACTIVITY_LIMIT = 50;
+
+/** Lists activity, newest first. */
+export async function listActivity(db: Executor, query: ActivityQuery): Promise<ActivityEntry[]> {
+  return (await listActivityPage(db, query, { limit: query.limit })).rows;
+}
+
+const ACTIVITY_KEYS: readonly KeysetKey<ActivityEntry>[] = [
+  { by: 'created_at', direction: 'desc', type: 'string', value: (e) => e.created_at },
+  { by: 'id', direction: 'asc', type: 'string', value: (e) => e.id },
+];
+
+/** One page of activity, newest first (pagination.ts); `query.limit` is ignored for `page.limit`. */
+export function listActivityPage(
+  db: Executor,
+  query: ActivityQuery,
+  page: PageRequest,
+): Promise<Page<ActivityEntry>> {
+  return keysetPage(activityQuery(db, query), ACTIVITY_KEYS, page, DEFAULT_ACTIVITY_LIMIT);
 }

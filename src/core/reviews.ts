@@ -18,10 +18,11 @@ import {
 } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
 import { newId } from '../util/ids.js';
-import { requireAction } from './access.js';
+import { getStreamForAction } from './access.js';
 import { recordActivity } from './activity.js';
 import { type ConsensusResult, evaluateConsensus } from './consensus.js';
 import type { CoreDeps } from './deps.js';
+import { type KeysetKey, keysetPage, type PageRequest } from './pagination.js';
 import { isStaleReview, readStreamCode, type StreamCode } from './review-freshness.js';
 import { isLiveStream, refreshStream, updateStream } from './streams.js';
 
@@ -84,7 +85,8 @@ export async function submitForReview(deps: CoreDeps, input: SubmitForReviewInpu
 
 export interface SubmitReviewInput {
   repo: Repo;
-  stream: Stream;
+  /** Read again under the repository's lock. */
+  stream: Pick<Stream, 'id'>;
   reviewer: Agent;
   verdict: ReviewVerdict;
   feedback?: string | null;
@@ -114,14 +116,13 @@ export async function submitReview(deps: CoreDeps, input: SubmitReviewInput): Pr
     );
   }
   return lockedTransaction(deps.store, repo.id, async (trx) => {
-    const stream = await refreshStream(trx, input.stream);
+    const { stream } = await getStreamForAction(deps, trx, repo, input.stream.id, reviewer, 'read');
     if (stream.agent_id === reviewer.id) {
       throw new GitSwarmError(
         'self_review',
         `Agent ${reviewer.name} wrote stream ${stream.id}; it cannot review it.`,
       );
     }
-    await requireAction(deps, trx, repo, reviewer, 'read');
     if (!isLiveStream(stream)) {
       throw new GitSwarmError(
         'invalid_state',
@@ -255,18 +256,25 @@ async function upsertReview(deps: CoreDeps, db: Executor, input: UpsertReview): 
 
 export type ListedReview = StreamReview & { reviewer_name: string };
 
-/** A stream's reviews, oldest first, with each reviewer's name. */
-export async function listReviews(db: Executor, streamId: string): Promise<ListedReview[]> {
+function reviewsQuery(db: Executor, streamId: string) {
   return db
     .selectFrom('gitswarm_stream_reviews as r')
     .innerJoin('gitswarm_agents as a', 'a.id', 'r.reviewer_id')
     .selectAll('r')
     .select('a.name as reviewer_name')
-    .where('r.stream_id', '=', streamId)
-    .orderBy('r.reviewed_at')
-    .orderBy('r.id')
-    .execute();
+    .where('r.stream_id', '=', streamId);
 }
+
+/** A stream's reviews, oldest first, with each reviewer's name. */
+export async function listReviews(db: Executor, streamId: string): Promise<ListedReview[]> {
+  return reviewsQuery(db, streamId).orderBy('r.reviewed_at').orderBy('r.id').execute();
+}
+
+// A verdict given again moves its review to the end (its reviewed_at is the new verdict's).
+const REVIEW_KEYS: readonly KeysetKey<ListedReview>[] = [
+  { by: 'r.reviewed_at', direction: 'asc', type: 'string', value: (r) => r.reviewed_at },
+  { by: 'r.id', direction: 'asc', type: 'string', value: (r) => r.id },
+];
 
 export type JudgedReview = ListedReview & {
   /** Given on code that has changed since (review-freshness.ts). */
@@ -289,13 +297,19 @@ export async function listReviewsWithStaleness(
   db: Executor,
   repo: Repo,
   stream: Pick<Stream, 'id' | 'branch' | 'base_branch'>,
-): Promise<StreamReviews> {
+  /** One page (pagination.ts); without it, every review. */
+  page?: PageRequest,
+): Promise<StreamReviews & { next_cursor: string | null }> {
   const code = await readStreamCode(deps, db, repo, stream);
-  const reviews = (await listReviews(db, stream.id)).map((r) => ({ ...r, stale: isStaleReview(r, code) }));
+  const listed = page
+    ? await keysetPage(reviewsQuery(db, stream.id), REVIEW_KEYS, page)
+    : { rows: await listReviews(db, stream.id), nextCursor: null };
+  const reviews = listed.rows.map((r) => ({ ...r, stale: isStaleReview(r, code) }));
   return {
     reviews,
     head_commit: code.head,
     stale: reviews.filter((r) => r.stale).length,
     stale_reviews: repo.stale_reviews,
+    next_cursor: listed.nextCursor,
   };
 }

@@ -5,6 +5,7 @@
 import { GitSwarmError } from '../errors.js';
 import {
   type Executor,
+  type Repo,
   type Stream,
   type StreamConflict,
   type StreamStatus,
@@ -12,6 +13,7 @@ import {
 } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
 import type { CoreDeps } from './deps.js';
+import { type KeysetKey, keysetPage, type Page, type PageRequest } from './pagination.js';
 
 /**
  * Which status may follow which. active → in_review → merged | abandoned; a conflicted stream
@@ -99,10 +101,29 @@ export async function getStreamById(db: Executor, streamId: string): Promise<Str
   return stream;
 }
 
+/** The repository a stream belongs to, in one query; `stream_not_found` when there is no such stream. */
+export async function getStreamRepo(db: Executor, streamId: string): Promise<Repo> {
+  const repo = await db
+    .selectFrom('gitswarm_repos')
+    .selectAll()
+    .where('id', '=', (eb) => eb.selectFrom('gitswarm_streams').select('repo_id').where('id', '=', streamId))
+    .executeTakeFirst();
+  if (!repo) throw new GitSwarmError('stream_not_found', `No stream ${streamId}`);
+  return repo;
+}
+
 export interface ListStreamsQuery {
   status?: readonly StreamStatus[];
   agentId?: string;
   parentStreamId?: string;
+}
+
+function streamsQuery(db: Executor, repoId: string, query: ListStreamsQuery) {
+  let q = db.selectFrom('gitswarm_streams').selectAll().where('repo_id', '=', repoId);
+  if (query.status?.length) q = q.where('status', 'in', query.status);
+  if (query.agentId) q = q.where('agent_id', '=', query.agentId);
+  if (query.parentStreamId) q = q.where('parent_stream_id', '=', query.parentStreamId);
+  return q;
 }
 
 /** Lists a repository's streams, oldest first. */
@@ -111,11 +132,22 @@ export async function listStreams(
   repoId: string,
   query: ListStreamsQuery = {},
 ): Promise<Stream[]> {
-  let q = db.selectFrom('gitswarm_streams').selectAll().where('repo_id', '=', repoId);
-  if (query.status?.length) q = q.where('status', 'in', query.status);
-  if (query.agentId) q = q.where('agent_id', '=', query.agentId);
-  if (query.parentStreamId) q = q.where('parent_stream_id', '=', query.parentStreamId);
-  return q.orderBy('created_at').orderBy('id').execute();
+  return streamsQuery(db, repoId, query).orderBy('created_at').orderBy('id').execute();
+}
+
+const STREAM_KEYS: readonly KeysetKey<Stream>[] = [
+  { by: 'created_at', direction: 'asc', type: 'string', value: (s) => s.created_at },
+  { by: 'id', direction: 'asc', type: 'string', value: (s) => s.id },
+];
+
+/** One page of a repository's streams, oldest first (pagination.ts). */
+export function listStreamsPage(
+  db: Executor,
+  repoId: string,
+  query: ListStreamsQuery,
+  page: PageRequest,
+): Promise<Page<Stream>> {
+  return keysetPage(streamsQuery(db, repoId, query), STREAM_KEYS, page);
 }
 
 /**

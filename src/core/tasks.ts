@@ -14,6 +14,7 @@
  * (the caller holds the repository lock); given the store's root executor it opens its own
  * transaction under the repository lock.
  */
+import type { ExpressionBuilder } from 'kysely';
 import { GitSwarmError } from '../errors.js';
 import {
   type Agent,
@@ -31,6 +32,7 @@ import { requireAction, resolveAccess } from './access.js';
 import { recordActivity } from './activity.js';
 import { releaseBounty, reserveBounty } from './budget.js';
 import type { CoreDeps } from './deps.js';
+import { type KeysetKey, keysetPage, orderByKeys, type Page, type PageRequest } from './pagination.js';
 import { inRepoTransaction } from './repo-transaction.js';
 
 export {
@@ -288,8 +290,7 @@ export interface ListTasksQuery {
   limit?: number;
 }
 
-/** Lists the repository's tasks: by priority (critical first), then newest first. */
-export async function listTasks(db: Executor, repoId: string, query: ListTasksQuery = {}): Promise<Task[]> {
+function tasksQuery(db: Executor, repoId: string, query: ListTasksQuery) {
   const statuses =
     query.status === undefined ? [] : typeof query.status === 'string' ? [query.status] : query.status;
   for (const status of statuses) {
@@ -301,23 +302,51 @@ export async function listTasks(db: Executor, repoId: string, query: ListTasksQu
   }
   let q = db.selectFrom('gitswarm_tasks').selectAll().where('repo_id', '=', repoId);
   if (statuses.length > 0) q = q.where('status', 'in', statuses as TaskStatus[]);
-  return q
-    .orderBy((eb) =>
-      eb
-        .case()
-        .when('priority', '=', 'critical')
-        .then(0)
-        .when('priority', '=', 'high')
-        .then(1)
-        .when('priority', '=', 'medium')
-        .then(2)
-        .else(3)
-        .end(),
-    )
-    .orderBy('created_at', 'desc')
-    .orderBy('number', 'desc')
+  return q;
+}
+
+const PRIORITY_RANK = { critical: 0, high: 1, medium: 2, low: 3 } as const;
+
+/** Critical first: the rank the task lists sort by (anything unknown ranks with low). */
+// biome-ignore lint/suspicious/noExplicitAny: used on the tasks table's queries only
+const priorityRank = (eb: ExpressionBuilder<any, any>) =>
+  eb
+    .case()
+    .when('priority', '=', 'critical')
+    .then(PRIORITY_RANK.critical)
+    .when('priority', '=', 'high')
+    .then(PRIORITY_RANK.high)
+    .when('priority', '=', 'medium')
+    .then(PRIORITY_RANK.medium)
+    .else(PRIORITY_RANK.low)
+    .end();
+
+const TASK_KEYS: readonly KeysetKey<Task>[] = [
+  {
+    by: priorityRank,
+    direction: 'asc',
+    type: 'number',
+    value: (t) => PRIORITY_RANK[t.priority as keyof typeof PRIORITY_RANK] ?? PRIORITY_RANK.low,
+  },
+  { by: 'created_at', direction: 'desc', type: 'string', value: (t) => t.created_at },
+  { by: 'number', direction: 'desc', type: 'number', value: (t) => t.number },
+];
+
+/** Lists the repository's tasks: by priority (critical first), then newest first. */
+export async function listTasks(db: Executor, repoId: string, query: ListTasksQuery = {}): Promise<Task[]> {
+  return orderByKeys(tasksQuery(db, repoId, query), TASK_KEYS)
     .limit(Math.min(Math.max(query.limit ?? 500, 1), 10_000))
     .execute();
+}
+
+/** One page of the repository's tasks, in listTasks' order (pagination.ts). */
+export function listTasksPage(
+  db: Executor,
+  repoId: string,
+  query: Omit<ListTasksQuery, 'limit'>,
+  page: PageRequest,
+): Promise<Page<Task>> {
+  return keysetPage(tasksQuery(db, repoId, query), TASK_KEYS, page);
 }
 
 /**

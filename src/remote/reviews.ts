@@ -6,6 +6,7 @@ import type { ConsensusResult } from '../core/consensus.js';
 import { GitSwarmError, isGitSwarmError } from '../errors.js';
 import type { ReviewVerdict, StaleReviewsPolicy, Stream, StreamReview } from '../store/index.js';
 import { fetchStreamOnDemand } from './diff.js';
+import { forEachPage } from './pages.js';
 import { type RemoteStreamsDeps, resolveServerStream, sendReport } from './streams.js';
 
 /** A review as the server lists it (`GET /streams/:id/reviews`). */
@@ -96,13 +97,26 @@ export async function listRemoteReviews(
   stale_reviews: StaleReviewsPolicy;
 }> {
   const stream = await resolveServerStream(deps, streamRef);
-  const listed = await deps.server.get<{
+  type ReviewsPage = {
     reviews: ServerReview[];
     head_commit: string | null;
     stale: number;
     stale_reviews: StaleReviewsPolicy;
-  }>(`/streams/${encodeURIComponent(stream.id)}/reviews`);
-  return { stream, ...listed };
+    next_cursor?: string | null;
+  };
+  let listed: Omit<ReviewsPage, 'next_cursor'> | undefined;
+  await forEachPage<ReviewsPage>(
+    deps.server,
+    `/streams/${encodeURIComponent(stream.id)}/reviews`,
+    {},
+    (page) => {
+      const { next_cursor: _next, ...body } = page;
+      listed = listed
+        ? { ...body, reviews: [...listed.reviews, ...body.reviews], stale: listed.stale + body.stale }
+        : body;
+    },
+  );
+  return { stream, ...(listed as Omit<ReviewsPage, 'next_cursor'>) };
 }
 
 /** Whether the stream has consensus, with the numbers behind it, as the server computes it. */

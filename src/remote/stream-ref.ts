@@ -4,6 +4,7 @@
  * stream of that name (else the newest of that name).
  */
 import { GitSwarmError, isGitSwarmError } from '../errors.js';
+import { getAllPages, type PagedGetter } from './pages.js';
 import type { RemoteStream } from './server-api.js';
 
 const BRANCH_PREFIX = 'stream/';
@@ -13,7 +14,7 @@ const LIVE = new Set(['active', 'in_review', 'conflicted']);
 type ServerStream = RemoteStream & { repo_id: string };
 
 export async function findServerStream<S extends ServerStream = ServerStream>(
-  api: { get<T>(path: string): Promise<T> },
+  api: PagedGetter,
   repoId: string,
   ref: string,
 ): Promise<S> {
@@ -28,7 +29,7 @@ export async function findServerStream<S extends ServerStream = ServerStream>(
       if (!lookOn.some((code) => isGitSwarmError(error, code))) throw error;
     }
   }
-  const { streams } = await api.get<{ streams: S[] }>(`/repos/${encodeURIComponent(repoId)}/streams`);
+  const streams = await getAllPages<S>(api, `/repos/${encodeURIComponent(repoId)}/streams`, 'streams');
   // By id too: offline, the cached list may name a stream whose own record was never read.
   const byBranch = streams.find((s) => s.id === id || s.branch === ref);
   if (byBranch) return byBranch;

@@ -4,6 +4,7 @@
  * asks. Git work stays local (src/engine/remote.ts shares branches through the remote).
  */
 import type { Repo, Stream } from '../store/index.js';
+import { getAllPages } from './pages.js';
 import { findServerStream } from './stream-ref.js';
 
 /** The calls Mode B stream commands make on the server (the HTTP client of src/remote/client.ts). */
@@ -57,8 +58,7 @@ export async function getServerStream(deps: RemoteStreamsDeps, id: string): Prom
 
 /** The repository's streams, oldest first. */
 export async function listServerStreams(deps: RemoteStreamsDeps): Promise<Stream[]> {
-  return (await deps.server.get<{ streams: Stream[] }>(`/repos/${encodeURIComponent(deps.repoId)}/streams`))
-    .streams;
+  return getAllPages<Stream>(deps.server, `/repos/${encodeURIComponent(deps.repoId)}/streams`, 'streams');
 }
 
 /**

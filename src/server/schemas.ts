@@ -23,6 +23,19 @@ export const Timestamp = Type.String({ description: 'ISO 8601 UTC timestamp' });
 export const Id = Type.String({ minLength: 1, maxLength: 100, pattern: '^[A-Za-z0-9][A-Za-z0-9._:/-]*$' });
 export const Metadata = Type.Record(Type.String(), Type.Unknown());
 
+/** `?limit=N&cursor=C` of the paginated lists (src/core/pagination.ts). */
+export const PageQuery = {
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Page size (default 100)' })),
+  cursor: Type.Optional(
+    Type.String({ description: 'next_cursor of the previous page; 400 invalid_cursor if altered' }),
+  ),
+};
+
+/** The cursor of the next page in a paginated list's answer. */
+export const NextCursor = Nullable(
+  Type.String({ description: 'Pass as ?cursor= for the next page; null on the last page' }),
+);
+
 export const ErrorResponse = Type.Object(
   {
     error: Type.Object(

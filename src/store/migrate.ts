@@ -14,6 +14,7 @@ import { importsMigration } from './migrations/0010-imports.js';
 import { serverGitMigration } from './migrations/0011-server-git.js';
 import { githubMigration } from './migrations/0012-github.js';
 import { githubOutboundMigration } from './migrations/0013-github-outbound.js';
+import { listKeysetsMigration } from './migrations/0014-list-keysets.js';
 import { streamListOrderMigration } from './migrations/0015-stream-list-order.js';
 
 function provider(store: Store): MigrationProvider {
@@ -33,6 +34,7 @@ function provider(store: Store): MigrationProvider {
         '0011-server-git': serverGitMigration(store.capabilities),
         '0012-github': githubMigration(store.capabilities),
         '0013-github-outbound': githubOutboundMigration(store.capabilities),
+        '0014-list-keysets': listKeysetsMigration(),
         '0015-stream-list-order': streamListOrderMigration(store.capabilities),
       };
     },

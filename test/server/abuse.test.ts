@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adjustKarma } from '../../src/core/karma.js';
 import { buildApp } from '../../src/server/app.js';
+import { AGENT_CACHE_MS } from '../../src/server/plugins/auth.js';
 import { inTransaction } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel, openTestStore, withSkipReason } from '../helpers/store.js';
 import {
@@ -245,6 +246,22 @@ for (const dialect of DIALECTS) {
       });
       expect(self.statusCode).toBe(200);
       expect((await me(t, other.headers)).statusCode).toBe(401);
+    });
+
+    it("a key revoked behind the server's back (another process, no event) stops within AGENT_CACHE_MS", async () => {
+      const agent = await registerTestAgent(t.app);
+      expect((await me(t, agent.headers)).statusCode).toBe(200);
+      // Another instance without a shared event bus: only the database changes.
+      await t.store.db
+        .updateTable('gitswarm_agents')
+        .set({ api_key_hash: null })
+        .where('id', '=', agent.id)
+        .execute();
+      const revokedAt = Date.now();
+      await new Promise((resolve) => setTimeout(resolve, AGENT_CACHE_MS + 50));
+      const after = await me(t, agent.headers);
+      expect(Date.now() - revokedAt).toBeGreaterThan(AGENT_CACHE_MS);
+      expect(after.statusCode).toBe(401);
     });
 
     it('suspension by an admin: the key gets 403 agent_suspended at once, until reinstated', async () => {

@@ -9,6 +9,7 @@ import type { CommandDeps, RemoteDeps } from '../../cli/context.js';
 import { GitSwarmError } from '../../errors.js';
 import type { ActivityEntry } from '../../store/index.js';
 import { remoteActor } from '../actor.js';
+import { getAllPages } from '../pages.js';
 import type { ServerAgent } from './agent.js';
 
 type Connected = CommandDeps & { remote: RemoteDeps };
@@ -122,9 +123,11 @@ export async function followActivityRemote(
             socket.send(JSON.stringify({ type: 'subscribe', repo_id: repoId }));
           } else if (parsed.type === 'subscribed') {
             // Fill the gap between the first page and the subscription, then the events held meanwhile.
-            const { activity } = await remote.client.get<{ activity: ActivityEntry[] }>(
+            const activity = await getAllPages<ActivityEntry>(
+              remote.client,
               `/repos/${repoId}/activity`,
-              { limit: 1000, ...(since ? { after: since } : {}) },
+              'activity',
+              since ? { after: since } : {},
             );
             await deliver(activity.reverse());
             const held = backlog ?? [];

@@ -10,6 +10,7 @@ import { LIVE_STREAM_STATUSES } from '../../core/streams.js';
 import { listWorkspaces } from '../../core/workspaces.js';
 import { isGitSwarmError } from '../../errors.js';
 import type { Repo, Stabilization, Stream } from '../../store/index.js';
+import { getAllPages } from '../pages.js';
 import type { ServerAgent } from './agent.js';
 
 type Connected = CommandDeps & { remote: RemoteDeps };
@@ -81,9 +82,11 @@ export async function statusRemote(deps: Connected): Promise<StatusResult> {
     };
   }
 
-  const [picture, { streams }, { agents }, { stabilizations }] = await Promise.all([
+  const [picture, streams, { agents }, { stabilizations }] = await Promise.all([
     gitPicture(root, { buffer: repo.buffer_branch, main: repo.promote_target }, workspaces),
-    client.get<{ streams: Stream[] }>(`/repos/${repoId}/streams`, { status: LIVE_STREAM_STATUSES.join(',') }),
+    getAllPages<Stream>(client, `/repos/${repoId}/streams`, 'streams', {
+      status: LIVE_STREAM_STATUSES.join(','),
+    }),
     client.get<{ agents: ServerAgent[] }>('/agents'),
     client.get<{ stabilizations: Stabilization[] }>(`/repos/${repoId}/stabilize/history`, { limit: 1 }),
   ]);

@@ -16,6 +16,7 @@ import type {
 import { taskView } from '../../cli/task.js';
 import type { Task, TaskClaim } from '../../store/index.js';
 import { remoteActor } from '../actor.js';
+import { getAllPages } from '../pages.js';
 import type { ServerAgent } from './agent.js';
 
 type Connected = CommandDeps & { remote: RemoteDeps };
@@ -69,8 +70,8 @@ export async function createTaskRemote(
 
 export async function listTasksRemote(opts: { status?: string }, deps: Connected): Promise<ListTasksResult> {
   const { remote } = deps;
-  const [{ tasks }, names] = await Promise.all([
-    remote.client.get<{ tasks: Task[] }>(`/repos/${remote.repoId()}/tasks`, { status: opts.status }),
+  const [tasks, names] = await Promise.all([
+    getAllPages<Task>(remote.client, `/repos/${remote.repoId()}/tasks`, 'tasks', { status: opts.status }),
     agentNames(remote),
   ]);
   return { tasks: tasks.map((task) => taskView(task, names)) };

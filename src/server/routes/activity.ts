@@ -1,17 +1,26 @@
 /**
- * The activity feed: every recorded event, newest first, globally or per repository. Events of
- * repositories the caller cannot read are left out.
+ * The activity feed: every recorded event, newest first, globally or per repository, a page at a
+ * time (`?limit` default 50, `?cursor`). Events of repositories the caller cannot read are left out.
  */
 import Type from 'typebox';
-import { listActivity } from '../../core/activity.js';
+import { listActivityPage } from '../../core/activity.js';
 import { EVENT_NAMES } from '../../core/event-names.js';
 import type { ActivityEntry, Repo } from '../../store/index.js';
 import { canRead, readableRepo } from '../route-helpers.js';
-import { ActivityView, Closed, errorResponses, IdParams, Timestamp } from '../schemas.js';
+import {
+  ActivityView,
+  Closed,
+  errorResponses,
+  IdParams,
+  NextCursor,
+  PageQuery,
+  Timestamp,
+} from '../schemas.js';
 import type { App } from '../types.js';
 
 const ActivityQuery = Closed({
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+  ...PageQuery,
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Page size (default 50)' })),
   after: Type.Optional(Timestamp),
   event_type: Type.Optional(
     Type.Union([
@@ -37,15 +46,22 @@ export async function activityRoutes(app: App): Promise<void> {
         summary: 'Activity feed across the repositories the caller can read',
         tags: ['activity'],
         querystring: ActivityQuery,
-        response: { 200: Closed({ activity: Type.Array(ActivityView) }), ...errorResponses(400) },
+        response: {
+          200: Closed({ activity: Type.Array(ActivityView), next_cursor: NextCursor }),
+          ...errorResponses(400),
+        },
       },
     },
     async (request) => {
-      const entries = await listActivity(deps.store.db, {
-        limit: request.query.limit,
-        afterCreatedAt: request.query.after,
-        eventTypes: eventTypes(request.query.event_type),
-      });
+      const { query } = request;
+      // The cursor follows the rows read, so a page may hold fewer entries than the limit (or
+      // none) where other repositories' events were left out; next_cursor still goes on.
+      const page = await listActivityPage(
+        deps.store.db,
+        { afterCreatedAt: query.after, eventTypes: eventTypes(query.event_type) },
+        { limit: query.limit, cursor: query.cursor },
+      );
+      const entries = page.rows;
       const readable = new Map<string, boolean>();
       const activity: ActivityEntry[] = [];
       for (const entry of entries) {
@@ -64,7 +80,7 @@ export async function activityRoutes(app: App): Promise<void> {
         }
         activity.push(entry);
       }
-      return { activity };
+      return { activity, next_cursor: page.nextCursor };
     },
   );
 
@@ -76,19 +92,21 @@ export async function activityRoutes(app: App): Promise<void> {
         tags: ['activity'],
         params: IdParams,
         querystring: ActivityQuery,
-        response: { 200: Closed({ activity: Type.Array(ActivityView) }), ...errorResponses(401, 403, 404) },
+        response: {
+          200: Closed({ activity: Type.Array(ActivityView), next_cursor: NextCursor }),
+          ...errorResponses(400, 401, 403, 404),
+        },
       },
     },
     async (request) => {
+      const { query } = request;
       const repo = await readableRepo(deps, request, request.params.id);
-      return {
-        activity: await listActivity(deps.store.db, {
-          repoId: repo.id,
-          limit: request.query.limit,
-          afterCreatedAt: request.query.after,
-          eventTypes: eventTypes(request.query.event_type),
-        }),
-      };
+      const page = await listActivityPage(
+        deps.store.db,
+        { repoId: repo.id, afterCreatedAt: query.after, eventTypes: eventTypes(query.event_type) },
+        { limit: query.limit, cursor: query.cursor },
+      );
+      return { activity: page.rows, next_cursor: page.nextCursor };
     },
   );
 }

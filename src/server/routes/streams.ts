@@ -33,7 +33,7 @@ import {
 } from '../../core/remote-sync.js';
 import { getRepo } from '../../core/repos.js';
 import { listReviewsWithStaleness, submitForReview, submitReview } from '../../core/reviews.js';
-import { getStreamById, listStreams } from '../../core/streams.js';
+import { getStreamById, getStreamRepo, listStreamsPage } from '../../core/streams.js';
 import { decideReopen, recordReopenedStream } from '../../core/workspace-reopen.js';
 import { diffRange } from '../../engine/diff.js';
 import { GitSwarmError } from '../../errors.js';
@@ -46,7 +46,16 @@ import {
 import type { Repo, Stream, StreamStatus } from '../../store/index.js';
 import { actingAgent } from '../plugins/auth.js';
 import { readableRepo } from '../route-helpers.js';
-import { Closed, errorResponses, IdParams, Metadata, Nullable, Timestamp } from '../schemas.js';
+import {
+  Closed,
+  errorResponses,
+  IdParams,
+  Metadata,
+  NextCursor,
+  Nullable,
+  PageQuery,
+  Timestamp,
+} from '../schemas.js';
 import type { App } from '../types.js';
 
 const STATUSES: readonly StreamStatus[] = [
@@ -166,6 +175,7 @@ const ListStreamsQuery = Closed({
   status: Type.Optional(Type.String({ maxLength: 200, description: 'Comma-separated statuses' })),
   // A UUID, checked here: PostgreSQL refuses a malformed one where SQLite finds nothing.
   agent_id: Type.Optional(Type.String({ format: 'uuid', maxLength: 36 })),
+  ...PageQuery,
 });
 
 const PatchStreamBody = Closed({
@@ -378,20 +388,26 @@ export async function streamRoutes(app: App): Promise<void> {
     '/repos/:id/streams',
     {
       schema: {
-        summary: "List a repository's streams, oldest first",
+        summary: "List a repository's streams, oldest first, a page at a time (?limit, ?cursor)",
         tags: ['streams'],
         params: IdParams,
         querystring: ListStreamsQuery,
-        response: { 200: Closed({ streams: Type.Array(StreamView) }), ...errorResponses(400, 401, 403, 404) },
+        response: {
+          200: Closed({ streams: Type.Array(StreamView), next_cursor: NextCursor }),
+          ...errorResponses(400, 401, 403, 404),
+        },
       },
     },
     async (request) => {
+      const { query } = request;
       const repo = await readableRepo(deps, request, request.params.id);
-      const streams = await listStreams(deps.store.db, repo.id, {
-        status: parseStatuses(request.query.status),
-        agentId: request.query.agent_id,
-      });
-      return { streams };
+      const page = await listStreamsPage(
+        deps.store.db,
+        repo.id,
+        { status: parseStatuses(query.status), agentId: query.agent_id },
+        { limit: query.limit, cursor: query.cursor },
+      );
+      return { streams: page.rows, next_cursor: page.nextCursor };
     },
   );
 
@@ -711,10 +727,11 @@ export async function streamRoutes(app: App): Promise<void> {
     },
     async (request, reply) => {
       const reviewer = actingAgent(request);
-      const { stream, repo } = await loadStreamForWrite(request.params.id);
+      // The stream itself is read under the repository's lock, with the reviewer's access.
+      const repo = await getStreamRepo(deps.store.db, request.params.id);
       const result = await submitReview(deps, {
         repo,
-        stream,
+        stream: { id: request.params.id },
         reviewer,
         verdict: request.body.verdict,
         feedback: request.body.feedback,
@@ -729,23 +746,27 @@ export async function streamRoutes(app: App): Promise<void> {
     '/streams/:id/reviews',
     {
       schema: {
-        summary: "A stream's reviews, each marked stale when given on code that has changed since",
+        summary:
+          "A stream's reviews, oldest verdict first, a page at a time (?limit, ?cursor), each marked stale when given on code that has changed since",
         tags: ['reviews'],
         params: IdParams,
+        querystring: Closed(PageQuery),
         response: {
           200: Closed({
             reviews: Type.Array(ReviewView),
             head_commit: Nullable(Type.String()),
-            stale: Type.Number({ description: 'How many reviews are stale' }),
+            stale: Type.Number({ description: 'How many reviews of this page are stale' }),
             stale_reviews: Type.String(),
+            next_cursor: NextCursor,
           }),
-          ...errorResponses(401, 403, 404),
+          ...errorResponses(400, 401, 403, 404),
         },
       },
     },
     async (request) => {
       const { stream, repo } = await loadStream(request, request.params.id);
-      return listReviewsWithStaleness(deps, deps.store.db, repo, stream);
+      const { limit, cursor } = request.query;
+      return listReviewsWithStaleness(deps, deps.store.db, repo, stream, { limit, cursor });
     },
   );
 

@@ -15,7 +15,7 @@ import {
   getTask,
   listClaims,
   listTaskClaims,
-  listTasks,
+  listTasksPage,
   reviewClaim,
   submitClaim,
 } from '../../core/tasks.js';
@@ -24,7 +24,16 @@ import type { ClaimStatus, Repo, Task, TaskClaim } from '../../store/index.js';
 import { isUuid } from '../../util/ids.js';
 import { actingAgent } from '../plugins/auth.js';
 import { readableRepo } from '../route-helpers.js';
-import { Closed, errorResponses, Id, IdParams, Nullable, Timestamp } from '../schemas.js';
+import {
+  Closed,
+  errorResponses,
+  Id,
+  IdParams,
+  NextCursor,
+  Nullable,
+  PageQuery,
+  Timestamp,
+} from '../schemas.js';
 import type { App } from '../types.js';
 
 export const TaskView = Closed({
@@ -170,23 +179,29 @@ export async function taskRoutes(app: App): Promise<void> {
     '/repos/:id/tasks',
     {
       schema: {
-        summary: "List a repository's tasks (critical first, then newest)",
+        summary:
+          "List a repository's tasks (critical first, then newest), a page at a time (?limit, ?cursor)",
         tags: ['tasks'],
         params: IdParams,
         querystring: Closed({
           status: Type.Optional(Type.String({ maxLength: 200, description: 'Comma-separated statuses' })),
-          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+          ...PageQuery,
         }),
-        response: { 200: Closed({ tasks: Type.Array(TaskView) }), ...errorResponses(400, 401, 403, 404) },
+        response: {
+          200: Closed({ tasks: Type.Array(TaskView), next_cursor: NextCursor }),
+          ...errorResponses(400, 401, 403, 404),
+        },
       },
     },
     async (request) => {
-      const repo = await readableRepo(deps, request, request.params.id);
+      const { limit, cursor } = request.query;
       const status = request.query.status
         ?.split(',')
         .map((s) => s.trim())
         .filter(Boolean);
-      return { tasks: await listTasks(deps.store.db, repo.id, { status, limit: request.query.limit }) };
+      const repo = await readableRepo(deps, request, request.params.id);
+      const page = await listTasksPage(deps.store.db, repo.id, { status }, { limit, cursor });
+      return { tasks: page.rows, next_cursor: page.nextCursor };
     },
   );
 
