@@ -104,17 +104,26 @@ export function useWhenShown(soon: boolean): [Ref<HTMLElement>, boolean] {
   useLayoutEffect(() => {
     const element = ref.current;
     if (shown || soon || !element) return;
-    // Measured now, before the first paint: an on-screen section asks for its data at once.
-    const box = element.getBoundingClientRect();
-    if (box.top < innerHeight && box.bottom > 0) {
-      setShown(true);
-      return;
-    }
-    const observer = new IntersectionObserver((entries) => {
-      if (entries.some((entry) => entry.isIntersecting)) setShown(true);
+    let observer: IntersectionObserver | undefined;
+    let alive = true;
+    // Measured before the first paint, but after the page's other effects have sent their requests
+    // (the measure lays the page out, a few milliseconds): an on-screen section asks at once.
+    queueMicrotask(() => {
+      if (!alive) return;
+      const box = element.getBoundingClientRect();
+      if (box.top < innerHeight && box.bottom > 0) {
+        setShown(true);
+        return;
+      }
+      observer = new IntersectionObserver((entries) => {
+        if (entries.some((entry) => entry.isIntersecting)) setShown(true);
+      });
+      observer.observe(element);
     });
-    observer.observe(element);
-    return () => observer.disconnect();
+    return () => {
+      alive = false;
+      observer?.disconnect();
+    };
   }, [shown, soon]);
   return [ref, shown || soon];
 }
