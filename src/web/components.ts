@@ -1,6 +1,6 @@
 /** Small pieces the pages share: times, states, the consensus bar, loading and error boxes. */
 
-import type { ComponentChildren, VNode } from 'preact';
+import { type ComponentChildren, type ComponentType, createElement, type Ref, type VNode } from 'preact';
 import type { ApiError } from './api.js';
 import { age, exactTime, percent } from './format.js';
 import type { ResourceState } from './hooks.js';
@@ -110,10 +110,12 @@ export interface SectionProps {
   id: string;
   children?: ComponentChildren;
   aside?: ComponentChildren;
+  /** The section's element, for a section that loads when shown (useWhenShown). */
+  sectionRef?: Ref<HTMLElement>;
 }
 
-export function Section({ title, id, children, aside }: SectionProps): Rendered {
-  return html`<section class="panel" aria-labelledby=${id}>
+export function Section({ title, id, children, aside, sectionRef }: SectionProps): Rendered {
+  return html`<section class="panel" aria-labelledby=${id} ref=${sectionRef}>
     <header class="panel-head"><h2 id=${id}>${title}</h2>${aside ?? null}</header>
     ${children}
   </section>`;
@@ -130,4 +132,24 @@ export function Loaded<T>({ state, render, label }: LoadedProps<T>): Rendered {
   if (state.data === undefined)
     return state.error ? html`<${ErrorBox} error=${state.error} />` : html`<${Loading} label=${label} />`;
   return render(state.data);
+}
+
+/** Whether two props objects differ in any value (by identity). */
+function propsDiffer(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  for (const name in a) if (name !== 'children' && !(name in b)) return true;
+  for (const name in b) if (name !== 'children' && a[name] !== b[name]) return true;
+  return false;
+}
+
+/**
+ * `component`, rendered again only when a prop changes (by identity) or its own state does: a page
+ * whose sections load one by one must not draw every section again for each answer.
+ */
+export function memo<P extends object>(component: (props: P) => Rendered): ComponentType<P> {
+  function Memoed(this: { props: P; shouldComponentUpdate?: (next: P) => boolean }, props: P) {
+    this.shouldComponentUpdate = (next) =>
+      propsDiffer(this.props as Record<string, unknown>, next as Record<string, unknown>);
+    return createElement(component as ComponentType<P>, props);
+  }
+  return Memoed as unknown as ComponentType<P>;
 }

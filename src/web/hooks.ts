@@ -1,5 +1,6 @@
 /** Data loading for pages: fetch, then fetch again when a live event concerns the data. */
-import { useEffect, useRef, useState } from 'preact/hooks';
+import type { Ref } from 'preact';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { onLiveEvent, onLiveStatus } from './live.js';
 import type { ActivityEvent, LiveStatus } from './types.js';
 
@@ -14,13 +15,15 @@ export interface ResourceState<T> {
  * returns true for (and after a reconnect). Keeps the last data while reloading (no flicker, no
  * layout shift). At most one load is in flight: events meanwhile cause one more when it ends, and
  * with `minIntervalMs` loads start at least that far apart (a busy swarm's events must not turn
- * into a request storm against the reader's rate limit).
+ * into a request storm against the reader's rate limit). The first load starts as the component
+ * mounts, not after the first paint (when Preact runs plain effects): a page's requests leave at once.
+ * While `enabled` is false nothing loads (the state stays "loading").
  */
 export function useResource<T>(
   load: () => Promise<T>,
   deps: readonly unknown[],
   live?: (event: ActivityEvent) => boolean,
-  { minIntervalMs = 0 }: { minIntervalMs?: number } = {},
+  { minIntervalMs = 0, enabled = true }: { minIntervalMs?: number; enabled?: boolean } = {},
 ): ResourceState<T> {
   const [state, setState] = useState<ResourceState<T>>({ data: undefined, error: null });
   const loadRef = useRef(load);
@@ -28,7 +31,8 @@ export function useResource<T>(
   const liveRef = useRef(live);
   liveRef.current = live;
 
-  useEffect(() => {
+  useLayoutEffect(() => {
+    if (!enabled) return;
     let alive = true;
     let inFlight = false;
     let queued = false;
@@ -68,7 +72,10 @@ export function useResource<T>(
           }
         });
     };
-    setState({ data: undefined, error: null });
+    // A new `deps` starts afresh (on mount the state is fresh already: no render for nothing).
+    setState((old) =>
+      old.data === undefined && old.error === null ? old : { data: undefined, error: null },
+    );
     run();
     const off = onLiveEvent((event) => {
       if (!liveRef.current) return;
@@ -81,8 +88,44 @@ export function useResource<T>(
       clearTimeout(timer);
     };
     // The caller names what the load depends on (`deps`).
-  }, deps);
+  }, [...deps, enabled]);
   return state;
+}
+
+/**
+ * Whether a section should load: at once when it is on screen as the page mounts (or is scrolled
+ * to), otherwise once `soon` (the page's first view has loaded). A page's requests for
+ * what is on screen have the server to themselves; the rest follow. Gives the ref to put on the
+ * section's element.
+ */
+export function useWhenShown(soon: boolean): [Ref<HTMLElement>, boolean] {
+  const ref = useRef<HTMLElement>(null);
+  const [shown, setShown] = useState(false);
+  useLayoutEffect(() => {
+    const element = ref.current;
+    if (shown || soon || !element) return;
+    let observer: IntersectionObserver | undefined;
+    let alive = true;
+    // Measured before the first paint, but after the page's other effects have sent their requests
+    // (the measure lays the page out, a few milliseconds): an on-screen section asks at once.
+    queueMicrotask(() => {
+      if (!alive) return;
+      const box = element.getBoundingClientRect();
+      if (box.top < innerHeight && box.bottom > 0) {
+        setShown(true);
+        return;
+      }
+      observer = new IntersectionObserver((entries) => {
+        if (entries.some((entry) => entry.isIntersecting)) setShown(true);
+      });
+      observer.observe(element);
+    });
+    return () => {
+      alive = false;
+      observer?.disconnect();
+    };
+  }, [shown, soon]);
+  return [ref, shown || soon];
 }
 
 /** The live connection's status: connecting | live | polling | offline. */

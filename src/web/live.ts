@@ -84,8 +84,7 @@ function connect(mine: number): void {
   };
 }
 
-function poll(mine: number, after: string | undefined): void {
-  const since = after ?? new Date(Date.now() - 1000).toISOString();
+function poll(mine: number, since: string): void {
   api<{ activity: ActivityEvent[] }>(withQuery('/activity', { limit: 200, after: since }))
     .then(({ activity }) => {
       if (mine !== generation) return;
@@ -117,7 +116,12 @@ function start() {
   setStatus('connecting');
   const mine = generation;
   if (apiKey()) connect(mine);
-  else poll(mine, undefined);
+  else {
+    // The first poll a second from now, as every later one, asking from a second before now:
+    // nothing is missed, and the page's own first requests have the server to themselves.
+    const since = new Date(Date.now() - POLL_MS).toISOString();
+    pollTimer = setTimeout(() => mine === generation && poll(mine, since), POLL_MS);
+  }
 }
 
 let started = false;

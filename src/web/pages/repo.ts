@@ -4,21 +4,23 @@
  * Each section reloads on its own events only.
  */
 import type { Ref } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { useAgents } from '../agents.js';
-import { api, apiOr, withQuery } from '../api.js';
+import { api, apiAll, apiOr, LIST_PAGE, withQuery } from '../api.js';
 import {
   AgentLink,
   ConsensusBar,
+  ErrorBox,
   Loaded,
   Loading,
+  memo,
   Pill,
   type Rendered,
   Section,
   Time,
 } from '../components.js';
 import { age, exactTime, mapLimit, plural, repoMode, shortSha } from '../format.js';
-import { type ResourceState, useLiveEvents, useResource } from '../hooks.js';
+import { type ResourceState, useLiveEvents, useResource, useWhenShown } from '../hooks.js';
 import { html } from '../html.js';
 import { onLiveEvent } from '../live.js';
 import { useTitle } from '../title.js';
@@ -62,6 +64,8 @@ export interface BoardUpdate {
 interface BoardState extends ResourceState<BoardData> {
   /** Asks for a card's consensus (once it is on screen). */
   want: (id: string) => void;
+  /** The first view is in: the board and the consensus of its cards on screen (or an error). */
+  settled: boolean;
 }
 
 /** The board's columns, in the order a stream moves through them. */
@@ -75,18 +79,24 @@ export const BOARD_COLUMNS: ReadonlyArray<readonly [string, string]> = [
 const OPEN_STATUSES = ['active', 'in_review', 'conflicted'];
 /** Cards shown per column before "show all" (a column of a thousand cards helps nobody). */
 const COLUMN_PAGE = 12;
+/**
+ * Cards of an open column whose consensus is asked for as soon as the board arrives: as many as
+ * its box (24rem) shows without scrolling. The others' is asked for once they scroll into view.
+ */
+const CONSENSUS_AT_ONCE = 4;
 
 const ofRepo = (repoId: string, prefixes: readonly string[]) => (event: ActivityEvent) =>
   event.repo_id === repoId && prefixes.some((prefix) => event.event_type.startsWith(prefix));
 
 async function loadBoard(repoId: string): Promise<BoardData> {
-  const { streams } = await api<{ streams: Stream[] }>(`/repos/${repoId}/streams`);
+  const streams = await apiAll<Stream>(`/repos/${repoId}/streams`, 'streams');
   const byStatus = new Map<string, Stream[]>(BOARD_COLUMNS.map(([status]) => [status, []]));
   for (const stream of streams) byStatus.get(stream.status)?.push(stream);
   // Newest first in each column.
   for (const list of byStatus.values()) list.reverse();
-  // Consensus is fetched per card as it scrolls into view (useBoard's `want`): one request per
-  // stream, so a thousand open streams must not cost a thousand requests up front.
+  // Consensus is fetched per card (useBoard): the first cards of each open column at once, the
+  // others as they scroll into view; one request per stream, so a thousand open streams must not
+  // cost a thousand requests up front.
   const consensus = new Map<string, Consensus | null>();
   const names = new Map(streams.map((stream) => [stream.id, stream.name]));
   const statuses = new Map(streams.map((stream) => [stream.id, stream.status]));
@@ -142,15 +152,36 @@ export function patchBoard(board: BoardData, updates: readonly BoardUpdate[]): B
  */
 function useBoard(repoId: string): BoardState {
   const [state, setState] = useState<ResourceState<BoardData>>({ data: undefined, error: null });
+  const [settled, setSettled] = useState(false);
   const wantRef = useRef<(id: string) => void>(() => {});
-  useEffect(() => {
+  // The first load is asked for while the page renders: the board is the page's longest path (its
+  // answer says whose consensus to fetch), and the sections' effects, which run before this
+  // hook's, would otherwise send their requests ahead of it.
+  const early = useRef<{ repoId: string; load: Promise<BoardData> | null } | null>(null);
+  if (early.current?.repoId !== repoId) early.current = { repoId, load: loadBoard(repoId) };
+  useLayoutEffect(() => {
     let alive = true;
     let generation = 0;
     const full = () => {
       const mine = ++generation;
-      loadBoard(repoId).then(
-        (data) => alive && mine === generation && setState({ data, error: null }),
-        (error) => alive && mine === generation && setState((old) => ({ data: old.data, error })),
+      const first = early.current?.repoId === repoId ? early.current.load : null;
+      if (early.current) early.current.load = null;
+      (first ?? loadBoard(repoId)).then(
+        (data) => {
+          if (!alive || mine !== generation) return;
+          setState({ data, error: null });
+          // The cards on screen without scrolling: their consensus at once, in one update.
+          want(
+            OPEN_STATUSES.flatMap((status) =>
+              (data.byStatus.get(status) ?? []).slice(0, CONSENSUS_AT_ONCE).map((stream) => stream.id),
+            ),
+          ).then(() => setSettled(true));
+        },
+        (error) => {
+          if (!alive || mine !== generation) return;
+          setState((old) => ({ data: old.data, error }));
+          setSettled(true);
+        },
       );
     };
     const pending = new Set<string>();
@@ -174,22 +205,33 @@ function useBoard(repoId: string): BoardState {
       setState((old) => (old.data ? { data: patchBoard(old.data, updates), error: null } : old));
     };
     const asked = new Set<string>();
-    wantRef.current = (id) => {
-      if (asked.has(id)) return;
-      asked.add(id);
+    /** Fetches the consensus of the streams `ids` not asked for yet; the board gets them in one update. */
+    const want = async (ids: readonly string[]): Promise<void> => {
+      const fresh = ids.filter((id) => !asked.has(id));
+      if (fresh.length === 0) return;
+      for (const id of fresh) asked.add(id);
       const mine = generation;
-      apiOr<{ consensus: Consensus }, null>(`/streams/${id}/consensus`, null, [404, 409]).then(
-        (body) => {
-          if (!alive || mine !== generation) return;
-          setState((old) => {
-            if (!old.data) return old;
-            const consensus = new Map(old.data.consensus).set(id, body?.consensus ?? null);
-            return { data: { ...old.data, consensus }, error: null };
-          });
-        },
-        () => asked.delete(id),
-      );
+      await Promise.all(
+        fresh.map((id) =>
+          apiOr<{ consensus: Consensus }, null>(`/streams/${id}/consensus`, null, [404, 409]).then(
+            (body) => [id, body?.consensus ?? null] as const,
+            () => {
+              asked.delete(id);
+              return null;
+            },
+          ),
+        ),
+      ).then((answers) => {
+        if (!alive || mine !== generation) return;
+        setState((old) => {
+          if (!old.data) return old;
+          const consensus = new Map(old.data.consensus);
+          for (const answer of answers) if (answer) consensus.set(answer[0], answer[1]);
+          return { data: { ...old.data, consensus }, error: null };
+        });
+      });
     };
+    wantRef.current = (id) => void want([id]);
     full();
     const off = onLiveEvent((event) => {
       if (event === null) {
@@ -213,7 +255,9 @@ function useBoard(repoId: string): BoardState {
       off();
     };
   }, [repoId]);
-  return { ...state, want: (id: string) => wantRef.current(id) };
+  // The same `want` and the same object until the board changes: the cards draw again only then.
+  const want = useRef((id: string) => wantRef.current(id)).current;
+  return useMemo(() => ({ ...state, want, settled }), [state, settled]);
 }
 
 /** One observer for every card: which cards have been on screen (clipped by their scrolling column too). */
@@ -252,7 +296,13 @@ interface StreamCardProps {
   want: (id: string) => void;
 }
 
-function StreamCard({ stream, consensus, agents, names, want }: StreamCardProps): Rendered {
+const StreamCard = memo(function StreamCard({
+  stream,
+  consensus,
+  agents,
+  names,
+  want,
+}: StreamCardProps): Rendered {
   const parent = stream.parent_stream_id;
   const open = OPEN_STATUSES.includes(stream.status);
   const [ref, visible] = useSeen(open);
@@ -268,18 +318,27 @@ function StreamCard({ stream, consensus, agents, names, want }: StreamCardProps)
     ${stream.conflict ? html`<div class="conflict-paths">conflict: ${stream.conflict.paths.slice(0, 3).join(', ')}${stream.conflict.paths.length > 3 ? ` +${stream.conflict.paths.length - 3}` : ''}</div>` : null}
     ${open ? html`<${ConsensusBar} consensus=${consensus} />` : null}
   </li>`;
-}
+});
 
 interface ColumnProps {
   status: string;
   label: string;
   streams: Stream[];
-  board: BoardData;
+  consensus: Map<string, Consensus | null>;
+  names: Map<string, string>;
   agents: Agents;
   want: (id: string) => void;
 }
 
-function Column({ status, label, streams, board, agents, want }: ColumnProps): Rendered {
+const Column = memo(function Column({
+  status,
+  label,
+  streams,
+  consensus,
+  names,
+  agents,
+  want,
+}: ColumnProps): Rendered {
   const [all, setAll] = useState(false);
   const shown = all ? streams : streams.slice(0, COLUMN_PAGE);
   const headingId = `col-${status}`;
@@ -287,26 +346,49 @@ function Column({ status, label, streams, board, agents, want }: ColumnProps): R
     <h3 id=${headingId}>${label} <span class="count">${streams.length}</span></h3>
     <div class="cards-box">
       <ul class="cards">
-        ${shown.map((stream) => html`<${StreamCard} key=${stream.id} stream=${stream} consensus=${board.consensus.get(stream.id)} agents=${agents} names=${board.names} want=${want} />`)}
+        ${shown.map((stream) => html`<${StreamCard} key=${stream.id} stream=${stream} consensus=${consensus.get(stream.id)} agents=${agents} names=${names} want=${want} />`)}
       </ul>
       ${streams.length > shown.length ? html`<button type="button" class="more" onClick=${() => setAll(true)}>Show all ${streams.length}</button>` : null}
     </div>
   </section>`;
+});
+
+/** The board's shape while it loads: the same height, so nothing below it moves when it arrives. */
+function PendingBoard(): Rendered {
+  return html`<div class="board">
+    ${BOARD_COLUMNS.map(
+      ([status, label]) => html`<section key=${status} class="column" aria-labelledby=${`col-${status}`}>
+      <h3 id=${`col-${status}`}>${label} <span class="count">…</span></h3>
+      <div class="cards-box"><${Loading} label="Loading streams…" /></div>
+    </section>`,
+    )}
+  </div>`;
 }
 
-function Board({ state, agents }: { state: BoardState; agents: Agents }): Rendered {
+const Board = memo(function Board({ state, agents }: { state: BoardState; agents: Agents }): Rendered {
   return html`<${Section} title="Streams" id="streams">
-    <${Loaded} state=${state} label="Loading streams…" render=${(board: BoardData) => html`<div class="board">
-      ${BOARD_COLUMNS.map(([status, label]) => html`<${Column} key=${status} status=${status} label=${label} streams=${board.byStatus.get(status)} board=${board} agents=${agents} want=${state.want} />`)}
-    </div>`} />
+    ${
+      state.data === undefined && !state.error
+        ? html`<${PendingBoard} />`
+        : html`<${Loaded} state=${state} render=${(board: BoardData) => html`<div class="board">
+      ${BOARD_COLUMNS.map(([status, label]) => html`<${Column} key=${status} status=${status} label=${label} streams=${board.byStatus.get(status)} consensus=${board.consensus} names=${board.names} agents=${agents} want=${state.want} />`)}
+    </div>`} />`
+    }
   </${Section}>`;
-}
+});
 
 /** Most nodes the dependency graph draws. */
 const GRAPH_LIMIT = 60;
 
 /** The stream dependency graph (forks): streams built on another stream, as nested lists from each root. */
-function DependencyPanel({ board }: { board: BoardData | undefined }): Rendered {
+/** The streams' names, states and parents (the same maps until a stream changes; not its consensus). */
+type StreamFacts = Pick<BoardData, 'names' | 'statuses' | 'parents'>;
+
+const DependencyPanel = memo(function DependencyPanel({
+  board,
+}: {
+  board: StreamFacts | undefined;
+}): Rendered {
   const children = new Map<string, string[]>();
   for (const [id, parent] of board?.parents ?? []) {
     if (!parent) continue;
@@ -330,7 +412,7 @@ function DependencyPanel({ board }: { board: BoardData | undefined }): Rendered 
   return html`<${Section} title="Stream dependencies" id="dependencies">
     ${!board ? html`<${Loading} />` : roots.length === 0 ? html`<p class="muted">No stream builds on another.</p>` : html`<ul class="tree" data-panel="dependencies">${roots.map(node)}</ul>`}
   </${Section}>`;
-}
+});
 
 async function loadBuffer(repoId: string): Promise<BufferHead & BufferLead> {
   const [head, lead] = await Promise.all([
@@ -340,32 +422,53 @@ async function loadBuffer(repoId: string): Promise<BufferHead & BufferLead> {
   return { ...head, ...lead };
 }
 
-function BufferPanel({ repo }: { repo: RepoDetail }): Rendered {
+/** What every section below the board gets: the repository, and whether the first view is in. */
+interface SectionProps {
+  repoId: string;
+  /** The board and its visible consensus have loaded: sections off screen load now (useWhenShown). */
+  soon: boolean;
+}
+
+const BufferPanel = memo(function BufferPanel({
+  repoId,
+  soon,
+  repo,
+}: SectionProps & { repo: RepoDetail | undefined }): Rendered {
+  const [ref, go] = useWhenShown(soon);
   const state = useResource(
-    () => loadBuffer(repo.id),
-    [repo.id],
-    ofRepo(repo.id, ['stream.merged', 'stream.reverted', 'buffer.']),
+    () => loadBuffer(repoId),
+    [repoId],
+    ofRepo(repoId, ['stream.merged', 'stream.reverted', 'buffer.']),
+    { enabled: go },
   );
-  return html`<${Section} title="Buffer vs main" id="buffer">
-    <${Loaded} state=${state} render=${(b: BufferHead & BufferLead) => html`<div data-panel="buffer">
-      <p><strong data-field="ahead">${plural(b.ahead, 'merge')}</strong>${b.merges.length > b.ahead ? ` (and ${b.merges.length - b.ahead} reverted)` : ''} in <code>${b.buffer_branch}</code> not yet promoted to <code>${repo.promote_target}</code>.${' '}${b.buffer_head ? html`Buffer head <code>${shortSha(b.buffer_head)}</code>; ` : null}Last promotion ${b.lastPromotion ? html`<${Time} at=${b.lastPromotion.promoted_at} /> (<code>${shortSha(b.lastPromotion.to_commit)}</code>)` : 'never'}.</p>
+  // The sentence names the promotion target: it waits for the repository too.
+  const both = { data: repo && state.data, error: state.error };
+  return html`<${Section} sectionRef=${ref} title="Buffer vs main" id="buffer">
+    <${Loaded} state=${both} render=${(b: BufferHead & BufferLead) => html`<div data-panel="buffer">
+      <p><strong data-field="ahead">${plural(b.ahead, 'merge')}</strong>${b.merges.length > b.ahead ? ` (and ${b.merges.length - b.ahead} reverted)` : ''} in <code>${b.buffer_branch}</code> not yet promoted to <code>${repo?.promote_target}</code>.${' '}${b.buffer_head ? html`Buffer head <code>${shortSha(b.buffer_head)}</code>; ` : null}Last promotion ${b.lastPromotion ? html`<${Time} at=${b.lastPromotion.promoted_at} /> (<code>${shortSha(b.lastPromotion.to_commit)}</code>)` : 'never'}.</p>
       ${b.merges.length > 0 ? html`<ul class="plain">${b.merges.slice(0, 10).map((m) => html`<li key=${m.id}><a href=${`/streams/${m.target_id}`}>${String(m.metadata?.name ?? m.target_id)}</a> <span class="muted">merged <${Time} at=${m.created_at} />${m.reverted ? ', reverted' : ''}</span></li>`)}</ul>` : null}
     </div>`} />
   </${Section}>`;
-}
+});
 
-function StabilizationPanel({ repo, board }: { repo: RepoDetail; board: BoardData | undefined }): Rendered {
+const StabilizationPanel = memo(function StabilizationPanel({
+  repoId,
+  soon,
+  board,
+}: SectionProps & { board: StreamFacts | undefined }): Rendered {
+  const [ref, go] = useWhenShown(soon);
   const state = useResource(
     async () =>
       (
         await api<{ stabilizations: StabilizationRecord[] }>(
-          withQuery(`/repos/${repo.id}/stabilize/history`, { limit: 30 }),
+          withQuery(`/repos/${repoId}/stabilize/history`, { limit: 30 }),
         )
       ).stabilizations,
-    [repo.id],
-    ofRepo(repo.id, ['buffer.stabilized', 'stream.reverted']),
+    [repoId],
+    ofRepo(repoId, ['buffer.stabilized', 'stream.reverted']),
+    { enabled: go },
   );
-  return html`<${Section} title="Stabilization" id="stabilization">
+  return html`<${Section} sectionRef=${ref} title="Stabilization" id="stabilization">
     <${Loaded} state=${state} render=${(runs: StabilizationRecord[]) =>
       runs.length === 0
         ? html`<p class="muted">No stabilization yet.</p>`
@@ -383,7 +486,7 @@ function StabilizationPanel({ repo, board }: { repo: RepoDetail; board: BoardDat
           )}</ul>
         </div>`} />
   </${Section}>`;
-}
+});
 
 interface TasksData {
   tasks: Task[];
@@ -392,8 +495,8 @@ interface TasksData {
 }
 
 async function loadTasks(repoId: string): Promise<TasksData> {
-  const [{ tasks }, budget] = await Promise.all([
-    api<{ tasks: Task[] }>(`/repos/${repoId}/tasks`),
+  const [tasks, budget] = await Promise.all([
+    apiAll<Task>(`/repos/${repoId}/tasks`, 'tasks', { limit: LIST_PAGE }),
     apiOr<{ budget: Budget }, { budget: null }>(`/repos/${repoId}/budget`, { budget: null }, [403, 404]),
   ]);
   // Who works on a task is in its claims (a task may have several): fetched for the busy ones.
@@ -411,13 +514,19 @@ async function loadTasks(repoId: string): Promise<TasksData> {
   return { tasks, budget: budget.budget, claims };
 }
 
-function TasksPanel({ repo, agents }: { repo: RepoDetail; agents: Agents }): Rendered {
+const TasksPanel = memo(function TasksPanel({
+  repoId,
+  soon,
+  agents,
+}: SectionProps & { agents: Agents }): Rendered {
+  const [ref, go] = useWhenShown(soon);
   const state = useResource(
-    () => loadTasks(repo.id),
-    [repo.id],
-    ofRepo(repo.id, ['task.', 'bounty.', 'budget.']),
+    () => loadTasks(repoId),
+    [repoId],
+    ofRepo(repoId, ['task.', 'bounty.', 'budget.']),
+    { enabled: go },
   );
-  return html`<${Section} title="Tasks and bounties" id="tasks">
+  return html`<${Section} sectionRef=${ref} title="Tasks and bounties" id="tasks">
     <${Loaded} state=${state} render=${({ tasks, budget, claims }: TasksData) => html`<div data-panel="tasks">
       ${
         budget
@@ -444,7 +553,7 @@ function TasksPanel({ repo, agents }: { repo: RepoDetail; agents: Agents }): Ren
       }
     </div>`} />
   </${Section}>`;
-}
+});
 
 type CouncilData = CouncilAnswer & { proposals: Proposal[] };
 
@@ -454,19 +563,27 @@ async function loadCouncil(repoId: string): Promise<CouncilData | null> {
     withQuery(`/repos/${repoId}/activity`, { event_type: 'council.created', limit: 1 }),
   );
   if (activity.length === 0) return null;
-  const council = await apiOr<CouncilAnswer, null>(`/repos/${repoId}/council`, null);
+  const [council, proposals] = await Promise.all([
+    apiOr<CouncilAnswer, null>(`/repos/${repoId}/council`, null),
+    apiOr<{ proposals: Proposal[] }, null>(`/repos/${repoId}/council/proposals`, null),
+  ]);
   if (!council) return null;
-  const { proposals } = await api<{ proposals: Proposal[] }>(`/repos/${repoId}/council/proposals`);
-  return { ...council, proposals };
+  return { ...council, proposals: proposals?.proposals ?? [] };
 }
 
-function CouncilPanel({ repo, agents }: { repo: RepoDetail; agents: Agents }): Rendered {
+const CouncilPanel = memo(function CouncilPanel({
+  repoId,
+  soon,
+  agents,
+}: SectionProps & { agents: Agents }): Rendered {
+  const [ref, go] = useWhenShown(soon);
   const state = useResource(
-    () => loadCouncil(repo.id),
-    [repo.id],
-    ofRepo(repo.id, ['council.', 'proposal.', 'election.']),
+    () => loadCouncil(repoId),
+    [repoId],
+    ofRepo(repoId, ['council.', 'proposal.', 'election.']),
+    { enabled: go },
   );
-  return html`<${Section} title="Council" id="council">
+  return html`<${Section} sectionRef=${ref} title="Council" id="council">
     <${Loaded} state=${state} render=${(c: CouncilData | null) =>
       !c
         ? html`<p class="muted">No council.</p>`
@@ -489,7 +606,7 @@ function CouncilPanel({ repo, agents }: { repo: RepoDetail; agents: Agents }): R
           }
         </div>`} />
   </${Section}>`;
-}
+});
 
 const STAGE_METRICS: ReadonlyArray<readonly ['contributors' | 'merged_streams' | 'maintainers', string]> = [
   ['contributors', 'Contributors'],
@@ -497,13 +614,15 @@ const STAGE_METRICS: ReadonlyArray<readonly ['contributors' | 'merged_streams' |
   ['maintainers', 'Maintainers'],
 ];
 
-function StagePanel({ repo }: { repo: RepoDetail }): Rendered {
+const StagePanel = memo(function StagePanel({ repoId, soon }: SectionProps): Rendered {
+  const [ref, go] = useWhenShown(soon);
   const state = useResource(
-    async () => (await api<{ stage: StageStatus }>(`/repos/${repo.id}/stage`)).stage,
-    [repo.id],
-    ofRepo(repo.id, ['stage.', 'stream.merged', 'maintainer.', 'council.']),
+    async () => (await api<{ stage: StageStatus }>(`/repos/${repoId}/stage`)).stage,
+    [repoId],
+    ofRepo(repoId, ['stage.', 'stream.merged', 'maintainer.', 'council.']),
+    { enabled: go },
   );
-  return html`<${Section} title="Stage" id="stage">
+  return html`<${Section} sectionRef=${ref} title="Stage" id="stage">
     <${Loaded} state=${state} render=${(stage: StageStatus) => html`<div data-panel="stage">
       <p>Stage <strong>${stage.stage}</strong>${stage.next ? html`; next: <strong>${stage.next.stage}</strong>${stage.next.eligible ? ' (eligible)' : ''}` : ' (the last stage)'}.</p>
       ${
@@ -519,35 +638,51 @@ function StagePanel({ repo }: { repo: RepoDetail }): Rendered {
       }
     </div>`} />
   </${Section}>`;
-}
+});
 
-function RepoActivity({
-  repo,
+const RepoActivity = memo(function RepoActivity({
+  repoId,
+  soon,
   agents,
   names,
-}: {
-  repo: RepoDetail;
-  agents: Agents;
-  names: Map<string, string> | undefined;
-}): Rendered {
+}: SectionProps & { agents: Agents; names: Map<string, string> | undefined }): Rendered {
+  const [ref, go] = useWhenShown(soon);
   // Loaded once; live events are the activity entries themselves, so they are added as they come.
   const state = useResource(
     async () =>
-      (await api<{ activity: ActivityEvent[] }>(withQuery(`/repos/${repo.id}/activity`, { limit: 30 })))
+      (await api<{ activity: ActivityEvent[] }>(withQuery(`/repos/${repoId}/activity`, { limit: 30 })))
         .activity,
-    [repo.id],
+    [repoId],
     () => false,
+    { enabled: go },
   );
-  const live = useLiveEvents((event) => event.repo_id === repo.id, 30);
+  const live = useLiveEvents((event) => event.repo_id === repoId, 30);
   const seen = new Set<string>();
   const events = [...live, ...(state.data ?? [])]
     .filter((e) => !seen.has(e.id) && seen.add(e.id))
     .slice(0, 30);
-  return html`<${Section} title="Recent activity" id="repo-activity" aside=${html`<a href=${`/activity?repo=${repo.id}`}>All activity</a>`}>
+  return html`<${Section} sectionRef=${ref} title="Recent activity" id="repo-activity" aside=${html`<a href=${`/activity?repo=${repoId}`}>All activity</a>`}>
     <${Loaded} state=${state} render=${() => html`<${ActivityList} events=${events} agents=${agents} streams=${names} />`} />
   </${Section}>`;
-}
+});
 
+/** The repository's name and settings; a placeholder of the same lines while they load. */
+const RepoHeading = memo(function RepoHeading({ repo }: { repo: RepoDetail | undefined }): Rendered {
+  if (!repo) {
+    return html`<h1>Repository</h1>
+      <p class="lede loading" aria-busy="true">Loading…</p>`;
+  }
+  return html`<h1>${repo.name}</h1>
+    <p class="lede">
+      ${repoMode(repo)} · ${repo.is_private ? 'private' : 'public'} · ${repo.merge_mode} mode · ${repo.ownership_model} ownership ·
+      consensus ${Math.round(repo.consensus_threshold * 100)}% with at least ${plural(repo.min_reviews, 'review')} · stage <strong>${repo.stage}</strong>
+    </p>`;
+});
+
+/**
+ * Every section mounts at once and asks for its own data with the repository's id (from the
+ * path): the page's requests leave together instead of waiting for the repository's settings.
+ */
 export function RepoPage({ id }: { id: string }): Rendered {
   const agents = useAgents();
   const repoState = useResource(
@@ -557,22 +692,26 @@ export function RepoPage({ id }: { id: string }): Rendered {
   );
   const board = useBoard(id);
   const names = board.data?.names;
+  const statuses = board.data?.statuses;
+  const parents = board.data?.parents;
+  const facts = useMemo(
+    () => (names && statuses && parents ? { names, statuses, parents } : undefined),
+    [names, statuses, parents],
+  );
   const repo = repoState.data;
   useTitle(repo ? repo.name : 'Repository');
-  if (!repo) return html`<${Loaded} state=${repoState} render=${() => null} />`;
-  return html`<h1>${repo.name}</h1>
-    <p class="lede">
-      ${repoMode(repo)} · ${repo.is_private ? 'private' : 'public'} · ${repo.merge_mode} mode · ${repo.ownership_model} ownership ·
-      consensus ${Math.round(repo.consensus_threshold * 100)}% with at least ${plural(repo.min_reviews, 'review')} · stage <strong>${repo.stage}</strong>
-    </p>
+  const soon = board.settled;
+  // Unreadable or missing: the answer says why, and the sections have nothing to show.
+  if (!repo && repoState.error) return html`<h1>Repository</h1><${ErrorBox} error=${repoState.error} />`;
+  return html`<${RepoHeading} repo=${repo} />
     <${Board} state=${board} agents=${agents} />
     <div class="grid2">
-      <${BufferPanel} repo=${repo} />
-      <${StabilizationPanel} repo=${repo} board=${board.data} />
-      <${DependencyPanel} board=${board.data} />
-      <${TasksPanel} repo=${repo} agents=${agents} />
-      <${CouncilPanel} repo=${repo} agents=${agents} />
-      <${StagePanel} repo=${repo} />
-      <${RepoActivity} repo=${repo} agents=${agents} names=${names} />
+      <${BufferPanel} repoId=${id} soon=${soon} repo=${repo} />
+      <${StabilizationPanel} repoId=${id} soon=${soon} board=${facts} />
+      <${DependencyPanel} board=${facts} />
+      <${TasksPanel} repoId=${id} soon=${soon} agents=${agents} />
+      <${CouncilPanel} repoId=${id} soon=${soon} agents=${agents} />
+      <${StagePanel} repoId=${id} soon=${soon} />
+      <${RepoActivity} repoId=${id} soon=${soon} agents=${agents} names=${names} />
     </div>`;
 }

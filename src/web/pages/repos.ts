@@ -1,5 +1,5 @@
 /** Repositories: each with its stage, mode, buffer ahead of main, streams waiting, last stabilization and live agents. */
-import { api, withQuery } from '../api.js';
+import { api, apiAll, LIST_PAGE, withQuery } from '../api.js';
 import type { Rendered } from '../components.js';
 import { Loaded, Pill, Time } from '../components.js';
 import { repoMode } from '../format.js';
@@ -37,23 +37,46 @@ interface RowData {
 /** An agent with activity in the last quarter hour counts as live. */
 export const LIVE_WINDOW_MS = 15 * 60 * 1000;
 
+/** The latest merges, reverts and promotions asked for at once: most buffers are fewer merges ahead. */
+const LEAD_GUESS = 100;
+const MERGE_EVENTS = 'stream.merged,stream.reverted';
+
+/** A promotion as its log entry tells it (every promotion is logged as `buffer.promoted`). */
+function promotionOf(event: ActivityEvent): Promotion {
+  return { promoted_at: event.created_at, to_commit: String(event.metadata?.to_commit ?? '') };
+}
+
 /**
  * The buffer's lead over main, from the activity log: the merges into the buffer since the last
  * promotion (newest first, each marked when reverted since), how many of them still stand, and
- * the last promotion.
+ * the last promotion. One request in the usual case: the latest merges, reverts and promotions
+ * together, the lead being what comes before the first promotion. Only when that many merges
+ * have no promotion among them are the last promotion and every merge after it fetched.
  */
 export async function loadBufferLead(repoId: string): Promise<BufferLead> {
-  const { promotions } = await api<{ promotions: Promotion[] }>(
-    withQuery(`/repos/${repoId}/promote/history`, { limit: 1 }),
-  );
-  const last = promotions[0] ?? null;
-  const { activity } = await api<{ activity: ActivityEvent[] }>(
+  const { activity: latest } = await api<{ activity: ActivityEvent[] }>(
     withQuery(`/repos/${repoId}/activity`, {
-      event_type: 'stream.merged,stream.reverted',
-      after: last?.promoted_at,
-      limit: 1000,
+      event_type: `${MERGE_EVENTS},buffer.promoted`,
+      limit: LEAD_GUESS,
     }),
   );
+  const at = latest.findIndex((event) => event.event_type === 'buffer.promoted');
+  let last: Promotion | null = null;
+  let activity = latest;
+  if (at >= 0) {
+    last = promotionOf(latest[at] as ActivityEvent);
+    activity = latest.slice(0, at);
+  } else if (latest.length === LEAD_GUESS) {
+    const { promotions } = await api<{ promotions: Promotion[] }>(
+      withQuery(`/repos/${repoId}/promote/history`, { limit: 1 }),
+    );
+    last = promotions[0] ?? null;
+    activity = await apiAll<ActivityEvent>(`/repos/${repoId}/activity`, 'activity', {
+      event_type: MERGE_EVENTS,
+      after: last?.promoted_at,
+      limit: LIST_PAGE,
+    });
+  }
   const reverted = new Set(
     activity.filter((event) => event.event_type === 'stream.reverted').map((event) => event.target_id),
   );
@@ -66,17 +89,16 @@ export async function loadBufferLead(repoId: string): Promise<BufferLead> {
 /** The agents with activity in `repoId` during the live window. */
 export async function loadLiveAgents(repoId: string): Promise<string[]> {
   const after = new Date(Date.now() - LIVE_WINDOW_MS).toISOString();
-  const { activity } = await api<{ activity: ActivityEvent[] }>(
-    withQuery(`/repos/${repoId}/activity`, { after, limit: 1000 }),
-  );
+  const activity = await apiAll<ActivityEvent>(`/repos/${repoId}/activity`, 'activity', {
+    after,
+    limit: LIST_PAGE,
+  });
   return [...new Set(activity.map((event) => event.agent_id).filter((id): id is string => Boolean(id)))];
 }
 
 async function loadRow(repo: Repo): Promise<RowData> {
-  const [{ streams }, { stabilizations }, lead, live] = await Promise.all([
-    api<{ streams: { status: string }[] }>(
-      withQuery(`/repos/${repo.id}/streams`, { status: 'in_review,conflicted' }),
-    ),
+  const [streams, { stabilizations }, lead, live] = await Promise.all([
+    apiAll<{ status: string }>(`/repos/${repo.id}/streams`, 'streams', { status: 'in_review,conflicted' }),
     api<{ stabilizations: Stabilization[] }>(withQuery(`/repos/${repo.id}/stabilize/history`, { limit: 1 })),
     loadBufferLead(repo.id),
     loadLiveAgents(repo.id),
