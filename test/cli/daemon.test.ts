@@ -4,11 +4,12 @@
  * whatever goes wrong with the server (a stale socket, another user's socket, another build) the
  * command runs in-process. Servers exit when idle, when their repository is deleted, and on stop.
  */
+import { spawn } from 'node:child_process';
 import { chownSync, existsSync, lstatSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestRepo, type TestRepo } from './helpers.js';
+import { BIN, createTestRepo, type TestRepo } from './helpers.js';
 
 const NO_DAEMON = { GITSWARM_NO_DAEMON: '1' };
 const DEBUG = { GITSWARM_DAEMON_DEBUG: '1' };
@@ -23,7 +24,8 @@ afterEach(async () => {
 });
 
 function newRepo(env: Record<string, string> = {}): TestRepo {
-  const repo = createTestRepo({ env: { GITSWARM_DAEMON_IDLE_MS: '20000', ...env } });
+  // On even when the suite runs with GITSWARM_NO_DAEMON=1 (its in-process pass).
+  const repo = createTestRepo({ env: { GITSWARM_NO_DAEMON: '0', GITSWARM_DAEMON_IDLE_MS: '20000', ...env } });
   repos.push(repo);
   return repo;
 }
@@ -129,6 +131,25 @@ describe('the command server', () => {
     expect(repo.git(['rev-list', '--count', '--merges', '--first-parent', 'buffer'])).toBe('8');
     for (let a = 0; a < 8; a++) expect(repo.git(['show', `buffer:agent${a}.txt`])).toBe(`agent ${a}`);
     expect((await daemonStatus(repo)).daemon?.served).toBe(before + 8);
+  });
+
+  it('Ctrl-C in the client stops the command in the server (activity --follow ends, exit 0)', async () => {
+    const { repo } = await servedRepo();
+    const child = spawn(process.execPath, [BIN, 'activity', '--follow'], { cwd: repo.dir, env: repo.env });
+    let stdout = '';
+    const firstOutput = new Promise<void>((resolve) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        resolve();
+      });
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await firstOutput;
+    expect((await daemonStatus(repo)).daemon).toMatchObject({ running: 1 });
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(stdout).toContain('coder');
+    expect((await daemonStatus(repo)).daemon).toMatchObject({ running: 0 });
   });
 
   it('listens on a socket only its owner may use (0600), in .gitswarm/', async () => {

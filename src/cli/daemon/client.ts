@@ -27,13 +27,12 @@ export interface NotServed {
 
 export type ClientOutcome = { served: true; exitCode: number } | NotServed;
 
-/** Commands that never go to the server: they set it up, serve, stream or manage it. */
-const IN_PROCESS_COMMANDS = new Set(['init', 'serve', 'mcp', 'daemon']);
+/** Commands that never go to the server: they serve (HTTP, MCP on stdio) or manage it. */
+const IN_PROCESS_COMMANDS = new Set(['serve', 'mcp', 'daemon']);
 /** Global options that take a value (so the word after them is not the command). */
 const VALUE_OPTIONS = new Set(['--as', '--server', '--api-key']);
 /** Git settings that point git at another repository than the one around the working directory. */
 const GIT_LOCATION_ENV = ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_COMMON_DIR', 'GIT_CEILING_DIRECTORIES'];
-const INIT_REASON = 'init runs in-process';
 
 /** Whether the command server is turned off for this command (and why), else undefined. */
 export function inProcessReason(
@@ -54,7 +53,6 @@ export function inProcessReason(
   }
   if (noun === undefined) return 'no command';
   if (IN_PROCESS_COMMANDS.has(noun)) return `${noun} runs in-process`;
-  if (noun === 'activity' && argv.includes('--follow')) return 'activity --follow runs in-process';
   return undefined;
 }
 
@@ -93,11 +91,6 @@ export async function runViaDaemon(options: ClientOptions): Promise<ClientOutcom
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
   const off = inProcessReason(options.argv, env);
-  if (off === INIT_REASON) {
-    // `init` runs in-process, then starts the server its repository's next commands will use.
-    const dir = findGitswarmDirSafely(cwd);
-    return { served: false, reason: off, ...(dir ? { start: dir } : {}) };
-  }
   if (off) return { served: false, reason: off };
   const gitswarmDir = findGitswarmDirSafely(cwd);
   if (!gitswarmDir) return { served: false, reason: 'not in a git repository' };
@@ -167,7 +160,14 @@ function converse(
       resolve({ served: false, reason, ...(start ? { start } : {}) });
     };
     const timer = setTimeout(() => notServed('no answer in time'), READY_TIMEOUT_MS);
-    const onSigint = () => send(socket, { t: 'abort' });
+    // Ctrl-C aborts the command in the server (it ends as it would in-process); a second one
+    // leaves at once, as a process that does not stop would be left.
+    let interrupted = false;
+    const onSigint = () => {
+      if (interrupted) process.exit(130);
+      interrupted = true;
+      send(socket, { t: 'abort' });
+    };
     const finish = (exitCode: number) => {
       phase = 'done';
       process.off('SIGINT', onSigint);
