@@ -130,11 +130,16 @@ export async function runDaemon(options: DaemonOptions): Promise<boolean> {
   });
 
   const server = createServer((socket) => serve(socket));
-  const listening = await listenOwnerOnly(server, socketPath);
+  let listening: boolean;
   try {
-    unlinkSync(join(gitswarmDir, STARTING_NAME));
-  } catch {
-    // Started by hand, or removed already.
+    listening = await listenOwnerOnly(server, socketPath);
+  } finally {
+    // Listening or not (another server runs, sockets are refused here), the start is over.
+    try {
+      unlinkSync(join(gitswarmDir, STARTING_NAME));
+    } catch {
+      // Started by hand, or removed already.
+    }
   }
   if (!listening) return false;
   const socketIdentity = lstatSync(socketPath).ino;
