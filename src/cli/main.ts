@@ -1,8 +1,10 @@
 /**
  * The process entry point (loaded by bin/gitswarm.js): the only module that touches `process`.
- * Builds the real CliIO, runs the command line, sets the exit code.
+ * Builds the real CliIO, runs the command line, sets the exit code. When bin/gitswarm.js found no
+ * command server to run the command, one is started for the next command.
  */
 
+import type { NotServed } from './daemon/client.js';
 import { wantsColor } from './io.js';
 import { runCli } from './program.js';
 
@@ -23,3 +25,9 @@ process.exitCode = await runCli(process.argv.slice(2), {
   env: process.env,
   signal: controller.signal,
 });
+
+const notServed = (globalThis as Record<symbol, NotServed | undefined>)[Symbol.for('gitswarm.daemon')];
+if (notServed?.start && process.argv[1]) {
+  const { startDaemon } = await import('./daemon/start.js');
+  startDaemon(notServed.start, process.argv[1]);
+}

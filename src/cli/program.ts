@@ -14,6 +14,7 @@ import { registerCommitCommand } from './commands/commit.js';
 import { registerConfigCommand } from './commands/config.js';
 import { registerConsensusCommand } from './commands/consensus.js';
 import { registerCouncilCommands } from './commands/council.js';
+import { registerDaemonCommands } from './commands/daemon.js';
 import { registerDiffCommand } from './commands/diff.js';
 import { registerElectionCommands } from './commands/election.js';
 import { registerInitCommand } from './commands/init.js';
@@ -60,6 +61,7 @@ const COMMANDS: readonly RegisterCommands[] = [
   registerSyncCommand,
   registerServeCommand,
   registerMcpCommand,
+  registerDaemonCommands,
 ];
 
 /** Builds the command tree for one invocation. */

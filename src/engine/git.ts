@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { GitSwarmError } from '../errors.js';
+import { commandEnv } from '../util/command-env.js';
 
 export interface GitResult {
   stdout: string;
@@ -50,7 +51,7 @@ function gitRaw(
   return new Promise((resolve, reject) => {
     const child = spawn('git', args, {
       cwd: options.cwd,
-      env: { ...process.env, ...BASE_ENV, ...options.env },
+      env: { ...commandEnv(), ...BASE_ENV, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
       ...(options.signal ? { signal: options.signal, killSignal: 'SIGKILL' as const } : {}),
     });
@@ -92,7 +93,7 @@ export async function gitPipe(
   second: readonly string[],
   options: Pick<GitOptions, 'cwd' | 'env'>,
 ): Promise<GitResult> {
-  const env = { ...process.env, ...BASE_ENV, ...options.env };
+  const env = { ...commandEnv(), ...BASE_ENV, ...options.env };
   const producer = spawn('git', first, { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const producerErr: Buffer[] = [];
   producer.stderr.on('data', (chunk: Buffer) => producerErr.push(chunk));
@@ -140,7 +141,7 @@ export function gitVersion(): Promise<readonly [number, number, number]> {
 
 /** Whether `git merge-tree --merge-base=<commit>` exists (git 2.40+); `GITSWARM_GIT_LEGACY=1` forces the fallback. */
 export async function hasMergeTreeBase(): Promise<boolean> {
-  if (process.env.GITSWARM_GIT_LEGACY === '1') return false;
+  if (commandEnv().GITSWARM_GIT_LEGACY === '1') return false;
   const [major, minor] = await gitVersion();
   return major > 2 || (major === 2 && minor >= 40);
 }

@@ -4,6 +4,7 @@
 import { readFileSync, realpathSync, type Stats, statSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { GitSwarmError, isGitSwarmError } from '../errors.js';
+import { commandEnv } from '../util/command-env.js';
 import { type GitIdentity, identityEnv } from './author.js';
 import { git, gitOut } from './git.js';
 import { assertRevision, assertValidRef, assertValidTag, isObjectId } from './names.js';
@@ -60,7 +61,8 @@ const DISCOVERY_ENV = [
  * does; null for every other case (git is asked instead).
  */
 function findGitRepoOnDisk(cwd: string): GitRepo | null {
-  if (DISCOVERY_ENV.some((name) => process.env[name] !== undefined)) return null;
+  const env = commandEnv();
+  if (DISCOVERY_ENV.some((name) => env[name] !== undefined)) return null;
   let dir: string;
   try {
     dir = realpathSync(cwd);

@@ -13,6 +13,7 @@
  */
 import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { commandEnv } from '../util/command-env.js';
 
 /** System folders shown read-only (or as the host's symlink) when they exist on the host. */
 export const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'] as const;
@@ -140,7 +141,8 @@ export function toolchainPrefixes(
   searchPath: string,
   options: { neverWiden?: readonly string[]; forbidden?: readonly string[] } = {},
 ): string[] {
-  const home = process.env.HOME && isAbsolute(process.env.HOME) ? resolve(process.env.HOME) : undefined;
+  const { HOME } = commandEnv();
+  const home = HOME && isAbsolute(HOME) ? resolve(HOME) : undefined;
   const notAPrefix = (dir: string) =>
     dir.split('/').filter(Boolean).length <= 1 ||
     dirname(dir) === '/home' ||

@@ -16,6 +16,7 @@ import { accessSync, constants, mkdtempSync, realpathSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { GitSwarmError } from '../errors.js';
+import { commandEnv } from '../util/command-env.js';
 import { createRunCgroup, joinCgroupArgv, type LimitHits } from './cgroup.js';
 import { type DependencyMount, overlayArgs } from './sandbox-deps.js';
 import {
@@ -116,7 +117,7 @@ const overlayBwrap = new Map<string, boolean>();
  * Whether this bubblewrap can show a folder through a thrown-away overlay: it knows the option
  * (bwrap 0.9+) and a real probe mount works (the kernel may refuse overlayfs in a user namespace).
  */
-export async function supportsTmpOverlay(searchPath = process.env.PATH): Promise<boolean> {
+export async function supportsTmpOverlay(searchPath = commandEnv().PATH): Promise<boolean> {
   const check = await checkSandbox(searchPath);
   if (!check.ok) return false;
   const known = overlayBwrap.get(check.bwrap);
@@ -163,7 +164,7 @@ const USERNS_HINT =
   'Enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, or kernel.apparmor_restrict_unprivileged_userns=0), or allow unsandboxed runs with: gitswarm config sandbox none';
 
 /** Checks at run time that bubblewrap exists and can build a no-network container here. */
-export async function checkSandbox(searchPath = process.env.PATH): Promise<SandboxCheck> {
+export async function checkSandbox(searchPath = commandEnv().PATH): Promise<SandboxCheck> {
   const bwrap = findExecutable('bwrap', searchPath);
   if (!bwrap) {
     return {
@@ -188,7 +189,7 @@ export async function checkSandbox(searchPath = process.env.PATH): Promise<Sandb
 /** Throws `sandbox_unavailable` (with how to fix it) unless the sandbox works or the mode is `none`. */
 export async function assertSandboxAvailable(
   mode: SandboxMode,
-  searchPath = process.env.PATH,
+  searchPath = commandEnv().PATH,
 ): Promise<void> {
   if (mode === 'none') return;
   const check = await checkSandbox(searchPath);
@@ -201,7 +202,7 @@ export async function assertSandboxAvailable(
 
 /** Runs the command in the sandbox (or, for mode `none`, with only the limits) and waits for it. */
 export async function runSandboxed(options: SandboxRunOptions): Promise<SandboxRunResult> {
-  const searchPath = options.searchPath ?? process.env.PATH ?? '';
+  const searchPath = options.searchPath ?? commandEnv().PATH ?? '';
   const workdir = resolve(options.workdir);
   const env = sandboxEnv(searchPath, options.mode, options.env, options.network === true);
   let argv: string[];
@@ -375,13 +376,13 @@ function sandboxEnv(
 ): Record<string, string> {
   const env: Record<string, string> = {
     PATH: searchPath,
-    HOME: mode === 'bubblewrap' ? SANDBOX_HOME : (process.env.HOME ?? tmpdir()),
+    HOME: mode === 'bubblewrap' ? SANDBOX_HOME : (commandEnv().HOME ?? tmpdir()),
     TMPDIR: mode === 'bubblewrap' ? '/tmp' : tmpdir(),
     CI: 'true',
     GITSWARM_STABILIZE: '1',
   };
   for (const key of [...PASSED_ENV, ...(network ? NETWORK_ENV : [])]) {
-    const value = process.env[key];
+    const value = commandEnv()[key];
     if (value !== undefined) env[key] = value;
   }
   return { ...env, ...extra };

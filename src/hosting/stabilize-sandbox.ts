@@ -5,9 +5,11 @@
  * none`). Without a working bubblewrap and without that flag, runs are refused
  * (`sandbox_unavailable`).
  */
+
 import { checkSandbox, type SandboxMode } from '../engine/sandbox.js';
 import { GitSwarmError } from '../errors.js';
 import type { Repo } from '../store/index.js';
+import { commandEnv } from '../util/command-env.js';
 
 export const UNSANDBOXED_HINT =
   'Install bubblewrap where the server runs (with unprivileged user namespaces enabled), or start the server with --allow-unsandboxed (GITSWARM_ALLOW_UNSANDBOXED=1).';
@@ -18,7 +20,7 @@ export async function serverSandboxMode(
   options: { allowUnsandboxed: boolean; searchPath?: string },
 ): Promise<SandboxMode> {
   if (options.allowUnsandboxed && repo.sandbox === 'none') return 'none';
-  const check = await checkSandbox(options.searchPath ?? process.env.PATH);
+  const check = await checkSandbox(options.searchPath ?? commandEnv().PATH);
   if (check.ok) return 'bubblewrap';
   if (options.allowUnsandboxed) return 'none';
   throw new GitSwarmError(

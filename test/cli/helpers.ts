@@ -33,7 +33,19 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
     }
     env[key] = value;
   }
-  return { ...env, ...GIT_IDENTITY, NO_COLOR: '1', ...extra };
+  return { ...env, ...GIT_IDENTITY, NO_COLOR: '1', ...daemonEnv(), ...extra };
+}
+
+/**
+ * The command server's settings pass through to the binary: GITSWARM_NO_DAEMON=1 runs the suite
+ * in-process; otherwise servers exit after GITSWARM_DAEMON_IDLE_MS (5 s here, so they never pile up).
+ */
+function daemonEnv(): Record<string, string> {
+  const env: Record<string, string> = {
+    GITSWARM_DAEMON_IDLE_MS: process.env.GITSWARM_DAEMON_IDLE_MS ?? '5000',
+  };
+  if (process.env.GITSWARM_NO_DAEMON) env.GITSWARM_NO_DAEMON = process.env.GITSWARM_NO_DAEMON;
+  return env;
 }
 
 export interface CliRun {

@@ -1,0 +1,213 @@
+/**
+ * The client side of the command server, loaded by `bin/gitswarm.js` before anything else: it
+ * finds the repository's socket, asks the server to run the command line and relays its output and
+ * exit code. It loads nothing but Node's own modules. Whenever the server cannot take the command
+ * (none running, a stale or foreign socket, another build, no answer within READY_TIMEOUT_MS) it
+ * says so and the command runs in-process, exactly as without a server.
+ */
+import { lstatSync, readFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import {
+  type ClientFrame,
+  lineReader,
+  processFingerprint,
+  READY_TIMEOUT_MS,
+  type ServerFrame,
+  SOCKET_NAME,
+} from './protocol.js';
+
+/** Why the command was not sent to a server; `start` when starting one for next time makes sense. */
+export interface NotServed {
+  served: false;
+  reason: string;
+  /** The repository's `.gitswarm` directory, when a server may be started there. */
+  start?: string;
+}
+
+export type ClientOutcome = { served: true; exitCode: number } | NotServed;
+
+/** Commands that never go to the server: they serve (HTTP, MCP on stdio) or manage it. */
+const IN_PROCESS_COMMANDS = new Set(['serve', 'mcp', 'daemon']);
+/** Global options that take a value (so the word after them is not the command). */
+const VALUE_OPTIONS = new Set(['--as', '--server', '--api-key']);
+/** Git settings that point git at another repository than the one around the working directory. */
+const GIT_LOCATION_ENV = ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_COMMON_DIR', 'GIT_CEILING_DIRECTORIES'];
+
+/** Whether the command server is turned off for this command (and why), else undefined. */
+export function inProcessReason(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): string | undefined {
+  if (env.GITSWARM_NO_DAEMON && env.GITSWARM_NO_DAEMON !== '0') return 'GITSWARM_NO_DAEMON';
+  if (env.GITSWARM_FAILPOINTS) return 'failpoints';
+  if (GIT_LOCATION_ENV.some((name) => env[name] !== undefined)) return 'git location set';
+  let noun: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i] as string;
+    if (VALUE_OPTIONS.has(word)) i++;
+    else if (!word.startsWith('-')) {
+      noun = word;
+      break;
+    }
+  }
+  if (noun === undefined) return 'no command';
+  if (IN_PROCESS_COMMANDS.has(noun)) return `${noun} runs in-process`;
+  return undefined;
+}
+
+/**
+ * The main repository's `.gitswarm` directory around `cwd`, found on disk as git would (a linked
+ * worktree's `.git` file names the main repository); undefined when there is no plain repository.
+ */
+export function findGitswarmDir(cwd: string): string | undefined {
+  for (let dir = cwd; ; dir = dirname(dir)) {
+    const dotGit = join(dir, '.git');
+    let isDir: boolean | undefined;
+    try {
+      isDir = lstatSync(dotGit).isDirectory();
+    } catch {
+      isDir = undefined;
+    }
+    if (isDir === true) return join(dir, '.gitswarm');
+    if (isDir === false) {
+      const match = /^gitdir: (.*)\/\.git\/worktrees\/[^/]+\s*$/.exec(readFileSync(dotGit, 'utf8'));
+      return match ? join(match[1] as string, '.gitswarm') : undefined;
+    }
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+export interface ClientOptions {
+  argv: readonly string[];
+  /** The installed build the client runs (the server must be the same). */
+  build: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+/** Runs the command line on the repository's command server, or says why not. */
+export async function runViaDaemon(options: ClientOptions): Promise<ClientOutcome> {
+  const env = options.env ?? process.env;
+  const cwd = options.cwd ?? process.cwd();
+  const off = inProcessReason(options.argv, env);
+  if (off) return { served: false, reason: off };
+  const gitswarmDir = findGitswarmDirSafely(cwd);
+  if (!gitswarmDir) return { served: false, reason: 'not in a git repository' };
+  const socketPath = join(gitswarmDir, SOCKET_NAME);
+  // A Unix socket path is limited to 107 bytes; a deeper repository runs in-process.
+  if (Buffer.byteLength(socketPath) > 107) return { served: false, reason: 'socket path too long' };
+  let owner: number;
+  try {
+    const stat = lstatSync(socketPath);
+    if (!stat.isSocket()) return { served: false, reason: 'not a socket' };
+    owner = stat.uid;
+  } catch {
+    return { served: false, reason: 'no server', start: gitswarmDir };
+  }
+  const uid = process.getuid?.() ?? -1;
+  if (owner !== uid) return { served: false, reason: 'socket owned by another user' };
+  const fingerprint = processFingerprint(env, process.umask(), uid);
+  return converse(socketPath, gitswarmDir, {
+    hello: { t: 'hello', build: options.build, fingerprint },
+    run: {
+      t: 'run',
+      argv: [...options.argv],
+      cwd,
+      env: definedEnv(env),
+      isTTY: Boolean(process.stdout.isTTY),
+    },
+  });
+}
+
+function findGitswarmDirSafely(cwd: string): string | undefined {
+  try {
+    return findGitswarmDir(cwd);
+  } catch {
+    return undefined;
+  }
+}
+
+function definedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) if (value !== undefined) out[key] = value;
+  return out;
+}
+
+function send(socket: Socket, frame: ClientFrame): void {
+  socket.write(`${JSON.stringify(frame)}\n`);
+}
+
+/** hello → ready → run → relay until exit; anything before "ready" falls back to in-process. */
+function converse(
+  socketPath: string,
+  gitswarmDir: string,
+  frames: { hello: ClientFrame; run: ClientFrame },
+): Promise<ClientOutcome> {
+  return new Promise((resolve) => {
+    // A closed pipe (`gitswarm activity | head`) ends output quietly, as in-process.
+    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+    });
+    const socket = connect(socketPath, () => send(socket, frames.hello));
+    socket.setEncoding('utf8');
+    let phase: 'hello' | 'running' | 'done' = 'hello';
+    const notServed = (reason: string, start?: string) => {
+      if (phase !== 'hello') return;
+      phase = 'done';
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ served: false, reason, ...(start ? { start } : {}) });
+    };
+    const timer = setTimeout(() => notServed('no answer in time'), READY_TIMEOUT_MS);
+    // Ctrl-C aborts the command in the server (it ends as it would in-process); a second one
+    // leaves at once, as a process that does not stop would be left.
+    let interrupted = false;
+    const onSigint = () => {
+      if (interrupted) process.exit(130);
+      interrupted = true;
+      send(socket, { t: 'abort' });
+    };
+    const finish = (exitCode: number) => {
+      phase = 'done';
+      process.off('SIGINT', onSigint);
+      socket.end();
+      resolve({ served: true, exitCode });
+    };
+    socket.on(
+      'data',
+      lineReader((line) => {
+        const frame = JSON.parse(line) as ServerFrame;
+        if (phase === 'hello') {
+          if (frame.t === 'ready') {
+            clearTimeout(timer);
+            phase = 'running';
+            process.on('SIGINT', onSigint);
+            send(socket, frames.run);
+          } else if (frame.t === 'refuse') {
+            // Another build: that server is on its way out, and a new one may start.
+            notServed(`server refused: ${frame.why}`, frame.why === 'build' ? gitswarmDir : undefined);
+          }
+          return;
+        }
+        if (phase !== 'running') return;
+        if (frame.t === 'out') process.stdout.write(frame.d);
+        else if (frame.t === 'err') process.stderr.write(frame.d);
+        else if (frame.t === 'exit') finish(frame.code);
+      }),
+    );
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      const stale = error.code === 'ECONNREFUSED' || error.code === 'ENOENT';
+      notServed(`cannot connect (${error.code})`, stale ? gitswarmDir : undefined);
+    });
+    socket.on('close', () => {
+      if (phase === 'hello') notServed('closed before answering');
+      else if (phase === 'running') {
+        process.stderr.write(
+          'error: the command server stopped while running this command (GITSWARM_NO_DAEMON=1 runs commands in-process)\n',
+        );
+        finish(1);
+      }
+    });
+  });
+}

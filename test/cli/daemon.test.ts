@@ -1,0 +1,269 @@
+/**
+ * The command server (docs/daemon.md) with the real binary in real repositories: a command served
+ * by it prints and exits exactly as in-process; many clients at once are all served correctly; and
+ * whatever goes wrong with the server (a stale socket, another user's socket, another build) the
+ * command runs in-process. Servers exit when idle, when their repository is deleted, and on stop.
+ */
+import { spawn } from 'node:child_process';
+import { chownSync, existsSync, lstatSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BIN, createTestRepo, type TestRepo } from './helpers.js';
+
+const NO_DAEMON = { GITSWARM_NO_DAEMON: '1' };
+const DEBUG = { GITSWARM_DAEMON_DEBUG: '1' };
+
+let repos: TestRepo[] = [];
+afterEach(async () => {
+  for (const repo of repos) {
+    await repo.run(['daemon', 'stop']);
+    repo.close();
+  }
+  repos = [];
+});
+
+function newRepo(env: Record<string, string> = {}): TestRepo {
+  // On even when the suite runs with GITSWARM_NO_DAEMON=1 (its in-process pass).
+  const repo = createTestRepo({ env: { GITSWARM_NO_DAEMON: '0', GITSWARM_DAEMON_IDLE_MS: '20000', ...env } });
+  repos.push(repo);
+  return repo;
+}
+
+interface StatusJson {
+  running: boolean;
+  daemon?: { pid: number; served: number };
+}
+
+async function daemonStatus(repo: TestRepo): Promise<StatusJson> {
+  const status = await repo.run(['daemon', 'status', '--json']);
+  expect(status.code).toBe(0);
+  return status.json<StatusJson>();
+}
+
+/** Waits until the repository's server answers, and returns its pid. */
+async function waitForDaemon(repo: TestRepo): Promise<number> {
+  for (let waited = 0; waited < 15_000; waited += 100) {
+    const status = await daemonStatus(repo);
+    if (status.running && status.daemon) return status.daemon.pid;
+    await sleep(100);
+  }
+  throw new Error('no command server started');
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitForExit(pid: number, limitMs = 10_000): Promise<boolean> {
+  for (let waited = 0; waited < limitMs; waited += 100) {
+    if (!isAlive(pid)) return true;
+    await sleep(100);
+  }
+  return false;
+}
+
+/** An initialized repository with two agents and its command server running. */
+async function servedRepo(env: Record<string, string> = {}): Promise<{ repo: TestRepo; pid: number }> {
+  const repo = newRepo(env);
+  expect((await repo.run(['init', '--model', 'solo'])).code).toBe(0);
+  const pid = await waitForDaemon(repo);
+  for (const name of ['owner', 'coder']) expect((await repo.run(['agent', 'register', name])).code).toBe(0);
+  return { repo, pid };
+}
+
+describe('the command server', () => {
+  it('serves commands with the same stdout, stderr and exit code as in-process', async () => {
+    const { repo } = await servedRepo();
+    const before = (await daemonStatus(repo)).daemon?.served ?? 0;
+    const lines: string[][] = [
+      ['agent', 'list'],
+      ['agent', 'list', '--json'],
+      ['status'],
+      ['config'],
+      ['agent', 'show', 'nobody'],
+      ['agent', 'show', 'nobody', '--json'],
+      ['workspace', 'create'],
+      ['nonsense'],
+      ['agent', '--help'],
+      ['--version'],
+    ];
+    for (const args of lines) {
+      const served = await repo.run(args);
+      const inProcess = await repo.run(args, { env: NO_DAEMON });
+      expect({ args, code: served.code, stdout: served.stdout, stderr: served.stderr }).toEqual({
+        args,
+        code: inProcess.code,
+        stdout: inProcess.stdout,
+        stderr: inProcess.stderr,
+      });
+    }
+    // `--version` alone is no command: it runs in-process; the others were served.
+    expect((await daemonStatus(repo)).daemon?.served).toBe(before + lines.length - 1);
+  });
+
+  it('runs 8 concurrent swarm-mode commits from 8 clients: every one lands on the buffer', async () => {
+    const repo = newRepo();
+    expect((await repo.run(['init', '--mode', 'swarm'])).code).toBe(0);
+    await waitForDaemon(repo);
+    const worktrees: string[] = [];
+    for (let a = 0; a < 8; a++) {
+      expect((await repo.run(['agent', 'register', `agent${a}`])).code).toBe(0);
+      const created = await repo.run(['workspace', 'create', '--as', `agent${a}`, '--json']);
+      worktrees.push(created.json<{ worktree: string }>().worktree);
+    }
+    const before = (await daemonStatus(repo)).daemon?.served ?? 0;
+    const results = await Promise.all(
+      worktrees.map((worktree, a) => {
+        repo.write(`agent${a}.txt`, `agent ${a}\n`, worktree);
+        return repo.run(['commit', '-m', `agent${a} work`, '--json'], { cwd: worktree, env: DEBUG });
+      }),
+    );
+    for (const result of results) {
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+    }
+    expect(repo.git(['rev-list', '--count', '--merges', '--first-parent', 'buffer'])).toBe('8');
+    for (let a = 0; a < 8; a++) expect(repo.git(['show', `buffer:agent${a}.txt`])).toBe(`agent ${a}`);
+    expect((await daemonStatus(repo)).daemon?.served).toBe(before + 8);
+  });
+
+  it('Ctrl-C in the client stops the command in the server (activity --follow ends, exit 0)', async () => {
+    const { repo } = await servedRepo();
+    const child = spawn(process.execPath, [BIN, 'activity', '--follow'], { cwd: repo.dir, env: repo.env });
+    let stdout = '';
+    const firstOutput = new Promise<void>((resolve) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        resolve();
+      });
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await firstOutput;
+    expect((await daemonStatus(repo)).daemon).toMatchObject({ running: 1 });
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(stdout).toContain('coder');
+    expect((await daemonStatus(repo)).daemon).toMatchObject({ running: 0 });
+  });
+
+  it('listens on a socket only its owner may use (0600), in .gitswarm/', async () => {
+    const { repo } = await servedRepo();
+    const socket = lstatSync(join(repo.dir, '.gitswarm', 'daemon.sock'));
+    expect(socket.isSocket()).toBe(true);
+    expect(socket.mode & 0o777).toBe(0o600);
+    expect(socket.uid).toBe(process.getuid?.());
+  });
+
+  it('falls back to in-process over a stale socket, and a new server replaces it', async () => {
+    const { repo, pid } = await servedRepo();
+    process.kill(pid, 'SIGKILL');
+    await waitForExit(pid);
+    expect(existsSync(join(repo.dir, '.gitswarm', 'daemon.sock'))).toBe(true);
+    const listed = await repo.run(['agent', 'list', '--json'], { env: DEBUG });
+    expect(listed.code).toBe(0);
+    expect(listed.stderr).toContain('gitswarm: in-process (cannot connect (ECONNREFUSED))');
+    expect(listed.json<{ agents: { name: string }[] }>().agents.map((a) => a.name)).toEqual([
+      'owner',
+      'coder',
+    ]);
+    const next = await waitForDaemon(repo);
+    expect(next).not.toBe(pid);
+    expect((await repo.run(['agent', 'list'], { env: DEBUG })).stderr).toBe('');
+  });
+
+  it.runIf(process.getuid?.() === 0)(
+    "refuses another user's socket and never starts a server in another user's repository",
+    async () => {
+      const { repo, pid } = await servedRepo();
+      const socket = join(repo.dir, '.gitswarm', 'daemon.sock');
+      chownSync(socket, 4242, 4242);
+      const listed = await repo.run(['agent', 'list'], { env: DEBUG });
+      expect(listed.code).toBe(0);
+      expect(listed.stderr).toBe('gitswarm: in-process (socket owned by another user)\n');
+      expect(listed.stdout).toContain('coder');
+      chownSync(socket, 0, 0);
+      expect((await repo.run(['daemon', 'stop'])).code).toBe(0);
+      await waitForExit(pid);
+
+      // The repository now belongs to someone else: commands run, no server is started.
+      chownSync(join(repo.dir, '.gitswarm'), 4242, 4242);
+      const env = {
+        ...DEBUG,
+        GIT_CONFIG_COUNT: '1',
+        GIT_CONFIG_KEY_0: 'safe.directory',
+        GIT_CONFIG_VALUE_0: '*',
+      };
+      const again = await repo.run(['agent', 'list'], { env });
+      expect(again.stderr).toBe('gitswarm: in-process (no server)\n');
+      await sleep(1_500);
+      expect(existsSync(socket)).toBe(false);
+      expect(existsSync(join(repo.dir, '.gitswarm', 'daemon.starting'))).toBe(false);
+    },
+  );
+
+  it('exits after its idle time', async () => {
+    const { repo, pid } = await servedRepo({ GITSWARM_DAEMON_IDLE_MS: '1500' });
+    expect(await waitForExit(pid)).toBe(true);
+    expect(existsSync(join(repo.dir, '.gitswarm', 'daemon.sock'))).toBe(false);
+  });
+
+  it('exits when its repository is deleted', async () => {
+    const { repo, pid } = await servedRepo();
+    repo.close();
+    repos = repos.filter((r) => r !== repo);
+    expect(await waitForExit(pid, 5_000)).toBe(true);
+  });
+
+  it('gives way to a client of another build: it refuses the command and exits', async () => {
+    const { repo, pid } = await servedRepo();
+    const client = await import('../../src/cli/daemon/client.js');
+    const outcome = await client.runViaDaemon({
+      argv: ['agent', 'list'],
+      build: '/elsewhere/gitswarm.mjs@1',
+      cwd: repo.dir,
+      env: repo.env,
+    });
+    expect(outcome).toEqual({
+      served: false,
+      reason: 'server refused: build',
+      start: join(repo.dir, '.gitswarm'),
+    });
+    expect(await waitForExit(pid, 5_000)).toBe(true);
+    // The next command runs in-process and starts a server of the installed build.
+    expect((await repo.run(['agent', 'list'])).code).toBe(0);
+    expect(await waitForDaemon(repo)).not.toBe(pid);
+  });
+
+  it('daemon status and stop: shown, stopped, and said when there is none', async () => {
+    const { repo, pid } = await servedRepo();
+    const text = await repo.run(['daemon', 'status']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(`running  pid ${pid}`);
+    expect(text.stdout).toContain('exits    after 20 s without a command');
+    const stopped = await repo.run(['daemon', 'stop', '--json']);
+    expect(stopped.json()).toEqual({ stopped: true, pid });
+    expect(await waitForExit(pid, 5_000)).toBe(true);
+    expect(existsSync(join(repo.dir, '.gitswarm', 'daemon.sock'))).toBe(false);
+    expect((await repo.run(['daemon', 'status'])).stdout).toBe('no command server running (no socket)\n');
+    expect((await repo.run(['daemon', 'stop'])).stdout).toBe('no command server running (no socket)\n');
+    const help = await repo.run(['daemon', '--help']);
+    expect(help.stdout).toContain('status');
+    expect(help.stdout).not.toMatch(/^\s+run\b/m);
+  });
+
+  it('GITSWARM_NO_DAEMON=1: no server is started, every command runs in-process', async () => {
+    const repo = newRepo(NO_DAEMON);
+    expect((await repo.run(['init'])).code).toBe(0);
+    expect((await repo.run(['agent', 'register', 'owner'])).code).toBe(0);
+    await sleep(1_500);
+    expect(existsSync(join(repo.dir, '.gitswarm', 'daemon.sock'))).toBe(false);
+    expect((await daemonStatus(repo)).running).toBe(false);
+    expect(statSync(join(repo.dir, '.gitswarm')).isDirectory()).toBe(true);
+  });
+});
