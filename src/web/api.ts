@@ -94,54 +94,19 @@ export function withQuery(path: string, query: Query): string {
 
 /** Most rows a list request asks for (the API's maximum page). */
 export const LIST_PAGE = 1000;
-const PAGING_ITEM = 'gitswarm.listsPage';
-
-/**
- * Whether this server pages its list routes (`?limit&cursor`, answering `next_cursor`): learnt
- * from an answer, remembered across visits. A server before paging refuses `limit` on some lists
- * (the stream list), and one that pages answers only 100 rows without it.
- */
-function listsPage(): boolean {
-  try {
-    return localStorage.getItem(PAGING_ITEM) === '1';
-  } catch {
-    return false;
-  }
-}
-
-function rememberListsPage(pages: boolean): void {
-  try {
-    if (pages) localStorage.setItem(PAGING_ITEM, '1');
-    else localStorage.removeItem(PAGING_ITEM);
-  } catch {
-    // Storage refused: learnt again on the next visit.
-  }
-}
-
 type ListAnswer = Record<string, unknown> & { next_cursor?: string | null };
 
 /**
- * Every row of a list route (`field` of its answer), `LIST_PAGE` rows a request, following
- * `next_cursor` until it is null or absent. `query.limit`, when given, is sent on every server;
- * otherwise `limit` goes only to a server known to page (an older one answers every row at once).
+ * Every row of a list route (`field` of its answer), `LIST_PAGE` rows a request unless
+ * `query.limit` says otherwise, following `next_cursor` until it is null. The dashboard ships with
+ * its server, so every list it reads pages.
  */
 export async function apiAll<T>(path: string, field: string, query: Query = {}): Promise<T[]> {
-  const guessed = query.limit === undefined && listsPage();
-  let body: ListAnswer;
-  try {
-    body = await api<ListAnswer>(withQuery(path, guessed ? { ...query, limit: LIST_PAGE } : query));
-  } catch (error) {
-    // Remembered wrongly (the server went back to a version without paging): ask as it expects.
-    if (!(guessed && error instanceof ApiError && error.status === 400)) throw error;
-    rememberListsPage(false);
-    body = await api<ListAnswer>(withQuery(path, query));
-  }
+  const pageQuery = { limit: LIST_PAGE, ...query };
+  let body = await api<ListAnswer>(withQuery(path, pageQuery));
   const rows = [...(body[field] as T[])];
-  if ('next_cursor' in body && !guessed) rememberListsPage(true);
   while (typeof body.next_cursor === 'string' && body.next_cursor) {
-    body = await api<ListAnswer>(
-      withQuery(path, { ...query, limit: query.limit ?? LIST_PAGE, cursor: body.next_cursor }),
-    );
+    body = await api<ListAnswer>(withQuery(path, { ...pageQuery, cursor: body.next_cursor }));
     rows.push(...(body[field] as T[]));
   }
   return rows;
