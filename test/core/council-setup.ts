@@ -4,6 +4,7 @@
  * streams (real rows, as federation writes them).
  */
 
+import { sql } from 'kysely';
 import { registerAgent } from '../../src/core/agents.js';
 import type { CouncilSettings } from '../../src/core/council.js';
 import { createCouncil, joinCouncil } from '../../src/core/council.js';
@@ -151,16 +152,27 @@ export async function makeCouncil(
   return { council, members };
 }
 
-/** The activity entries of an event type in the world's repository, oldest first. */
-export async function activityOf(world: World, event: string) {
-  const rows = await world.store.db
+/**
+ * The activity entries of an event type in the world's repository, oldest first; of one target when
+ * `targetId` is given (entries made at the same clock instant have no order among themselves).
+ */
+export async function activityOf(world: World, event: string, targetId?: string) {
+  let query = world.store.db
     .selectFrom('gitswarm_activity_log')
     .selectAll()
     .where('repo_id', '=', world.repo.id)
-    .where('event_type', '=', event)
-    .orderBy('created_at')
-    .execute();
-  return rows;
+    .where('event_type', '=', event);
+  if (targetId !== undefined) query = query.where('target_id', '=', targetId);
+  return query.orderBy('created_at').orderBy(insertionOrder(world)).execute();
+}
+
+/**
+ * The physical order rows were written in: entries written at one instant of the test clock tie on
+ * `created_at`, and the feed's own tiebreak (the id) is random. Activity rows are never updated, so
+ * PostgreSQL's ctid follows insertion as SQLite's rowid does. Tests only.
+ */
+function insertionOrder(world: World) {
+  return world.store.capabilities.label === 'sqlite' ? sql`rowid` : sql`ctid`;
 }
 
 /** Expects `promise` to reject with a GitSwarmError of `code`; returns the error. */

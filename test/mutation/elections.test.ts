@@ -144,7 +144,7 @@ for (const dialect of DIALECTS) {
         statement: longest,
       });
       expect(taken).toMatchObject({ statement: longest, status: 'accepted', election_id: election.id });
-      const [nominated] = (await activityOf(world, 'election.nominated')).slice(-1);
+      const [nominated] = (await activityOf(world, 'election.nominated', election.id)).slice(-1);
       expect(nominated).toMatchObject({ agent_id: verbose.id, target_id: election.id });
       expect(nominated?.metadata).toEqual({
         candidate_id: verbose.id,
@@ -159,7 +159,7 @@ for (const dialect of DIALECTS) {
       const nominee = await makeAgent(world);
       const nominated = await nominateCandidate(world.deps, { repo, candidate: nominee, nominator: member });
       expect(nominated).toMatchObject({ status: 'nominated', nominated_by: member.id, statement: null });
-      const [activity] = (await activityOf(world, 'election.nominated')).slice(-1);
+      const [activity] = (await activityOf(world, 'election.nominated', election.id)).slice(-1);
       expect(activity).toMatchObject({ agent_id: member.id });
       expect(activity?.metadata).toMatchObject({ candidate_id: nominee.id, status: 'nominated' });
       const twice = await expectCode(
@@ -268,7 +268,7 @@ for (const dialect of DIALECTS) {
       expect(twice.message).toBe(`Agent ${chair.name} has already voted in this election.`);
       const second = await voteInElection(world.deps, { repo, voter: member, candidate: a });
       expect(second.vote_count).toBe(2);
-      const [voted] = (await activityOf(world, 'election.voted')).slice(-1);
+      const [voted] = (await activityOf(world, 'election.voted', election.id)).slice(-1);
       expect(voted).toMatchObject({ agent_id: member.id, target_id: election.id, repo_id: repo.id });
       expect(voted?.metadata).toEqual({ candidate_id: a.id, candidate: a.name });
       // The candidate accepts late (allowed in voting): then it can be voted for.
@@ -324,7 +324,7 @@ for (const dialect of DIALECTS) {
         reason: 'too_few_candidates',
       });
       expect(cancelled.status).toBe('cancelled');
-      const [activity] = (await activityOf(world, 'election.cancelled')).slice(-1);
+      const [activity] = (await activityOf(world, 'election.cancelled', election.id)).slice(-1);
       expect(activity).toMatchObject({
         agent_id: null,
         target_type: 'election',
@@ -399,7 +399,7 @@ for (const dialect of DIALECTS) {
         [other.id, 'elected'],
         [silent.id, 'not_elected'],
       ]);
-      const [completed] = (await activityOf(world, 'election.completed')).slice(-1);
+      const [completed] = (await activityOf(world, 'election.completed', election.id)).slice(-1);
       expect(completed).toMatchObject({ agent_id: chair.id, target_id: election.id, repo_id: repo.id });
       expect(completed?.metadata).toEqual({
         elected: [

@@ -319,7 +319,7 @@ for (const dialect of DIALECTS) {
         .where('agent_id', '=', members[0]!.id)
         .executeTakeFirstOrThrow();
       expect(after.proposals_made).toBe(before.proposals_made + 1);
-      const [created] = (await activityOf(world, 'proposal.created')).slice(-1);
+      const [created] = (await activityOf(world, 'proposal.created', longest.id)).slice(-1);
       expect(created).toMatchObject({
         agent_id: members[0]!.id,
         target_type: 'proposal',
@@ -345,13 +345,13 @@ for (const dialect of DIALECTS) {
       expect(long.message).toBe('A vote comment may be at most 2000 characters.');
       const first = await vote(proposal.id, members[0]!, 'abstain', 'c'.repeat(2000));
       expect(first).toMatchObject({ vote: 'abstain', replaced: null, resolved: false });
-      const [voted] = (await activityOf(world, 'proposal.voted')).slice(-1);
+      const [voted] = (await activityOf(world, 'proposal.voted', proposal.id)).slice(-1);
       expect(voted).toMatchObject({ agent_id: members[0]!.id, target_id: proposal.id, repo_id: repo.id });
       expect(voted?.metadata).toEqual({ vote: 'abstain', votes_for: 0, votes_against: 0, votes_abstain: 1 });
       world.clock.advance(1000);
       const second = await vote(proposal.id, members[0]!, 'against', 'changed my mind');
       expect(second).toMatchObject({ vote: 'against', replaced: 'abstain', resolved: false });
-      const [revoted] = (await activityOf(world, 'proposal.voted')).slice(-1);
+      const [revoted] = (await activityOf(world, 'proposal.voted', proposal.id)).slice(-1);
       expect(revoted?.metadata).toEqual({
         vote: 'against',
         replaced: 'abstain',
@@ -377,7 +377,7 @@ for (const dialect of DIALECTS) {
         resolved_at: world.clock.now().toISOString(),
         executed: false,
       });
-      const [rejected] = (await activityOf(world, 'proposal.rejected')).slice(-1);
+      const [rejected] = (await activityOf(world, 'proposal.rejected', proposal.id)).slice(-1);
       expect(rejected).toMatchObject({ agent_id: members[1]!.id, target_id: proposal.id });
       expect(rejected?.metadata).toEqual({
         type: 'reorder_queue',
@@ -418,7 +418,7 @@ for (const dialect of DIALECTS) {
         resolved_at: world.clock.now().toISOString(),
         votes_for: 1,
       });
-      const [expired] = (await activityOf(world, 'proposal.expired')).slice(-1);
+      const [expired] = (await activityOf(world, 'proposal.expired', proposal.id)).slice(-1);
       expect(expired).toMatchObject({ agent_id: null, target_id: proposal.id, repo_id: repo.id });
       expect(expired?.metadata).toEqual({
         type: 'promote',
@@ -463,7 +463,7 @@ for (const dialect of DIALECTS) {
         actor: members[0]!,
       });
       expect(withdrawn).toMatchObject({ status: 'withdrawn', resolved_at: world.clock.now().toISOString() });
-      const [activity] = (await activityOf(world, 'proposal.withdrawn')).slice(-1);
+      const [activity] = (await activityOf(world, 'proposal.withdrawn', proposal.id)).slice(-1);
       expect(activity).toMatchObject({ agent_id: members[0]!.id, target_id: proposal.id });
       expect(activity?.metadata).toEqual({ type: 'promote', title: 'promote proposal' });
       const again = await expectCode(
@@ -494,7 +494,7 @@ for (const dialect of DIALECTS) {
         executed_at: world.clock.now().toISOString(),
         execution_result: { ok: true, stream_id: stream.id, merge_priority: 4, previous_priority: 0 },
       });
-      const [passedEvent] = (await activityOf(world, 'proposal.passed')).slice(-1);
+      const [passedEvent] = (await activityOf(world, 'proposal.passed', passed.id)).slice(-1);
       expect(passedEvent?.metadata).toEqual({
         type: 'reorder_queue',
         reason: 'majority_for',
@@ -503,10 +503,10 @@ for (const dialect of DIALECTS) {
         votes_against: 0,
         votes_abstain: 0,
       });
-      const [executed] = (await activityOf(world, 'proposal.executed')).slice(-1);
+      const [executed] = (await activityOf(world, 'proposal.executed', passed.id)).slice(-1);
       expect(executed).toMatchObject({ agent_id: null, target_id: passed.id, repo_id: repo.id });
       expect(executed?.metadata).toEqual({ type: 'reorder_queue', result: passed.execution_result });
-      const [updated] = (await activityOf(world, 'stream.updated')).slice(-1);
+      const [updated] = (await activityOf(world, 'stream.updated', stream.id)).slice(-1);
       expect(updated).toMatchObject({ agent_id: null, target_id: stream.id });
       expect(updated?.metadata).toEqual({ merge_priority: 4, previous_priority: 0 });
       // Executing again changes nothing: it already ran.
@@ -602,7 +602,7 @@ for (const dialect of DIALECTS) {
           actorId: members[0]!.id,
         }),
       ).toEqual({ changed: true });
-      const [granted] = (await activityOf(world, 'access.granted')).slice(-1);
+      const [granted] = (await activityOf(world, 'access.granted', agent.id)).slice(-1);
       expect(granted).toMatchObject({ agent_id: members[0]!.id, target_type: 'agent', target_id: agent.id });
       expect(granted?.metadata).toEqual({ agent: agent.name, level: 'read' });
       await setAccessLevel(world.deps, world.store.db, {
@@ -625,7 +625,7 @@ for (const dialect of DIALECTS) {
           actorId: null,
         }),
       ).toEqual({ changed: true });
-      const [revoked] = (await activityOf(world, 'access.revoked')).slice(-1);
+      const [revoked] = (await activityOf(world, 'access.revoked', agent.id)).slice(-1);
       expect(revoked).toMatchObject({ agent_id: null, target_id: agent.id });
       expect(revoked?.metadata).toEqual({ agent: agent.name });
     });
