@@ -99,7 +99,7 @@ export interface StatusResult {
   streams: StatusStreamView[];
   /** The first `limit` streams of the merge queue (`counts.queue` has them all). */
   queue: QueueEntryView[];
-  /** How many there are in all; absent when connected (the server's lists are shown as they come). */
+  /** How many there are in all (connected: counted from the server's stream list). */
   counts?: StatusCounts;
   /** How many of each list are shown at most. */
   limit?: number;
@@ -181,7 +181,7 @@ export async function runStatus(opts: StatusOptions, deps: CommandDeps): Promise
   const limit = parseListLimit(opts.limit, STATUS_LIMIT, MAX_STATUS_LIMIT);
   if (deps.remote) {
     const { statusRemote } = await import('../remote/commands/status.js');
-    return statusRemote({ ...deps, remote: deps.remote });
+    return statusRemote({ ...deps, remote: deps.remote }, limit);
   }
   const { core, ctx } = deps;
   const { repo } = ctx;

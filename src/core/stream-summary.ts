@@ -26,8 +26,13 @@ export async function countStreamsByStatus(db: Executor, repoId: string): Promis
     .where('repo_id', '=', repoId)
     .groupBy('status')
     .execute();
+  return tallyStreams(rows.map((row) => [row.status, Number(row.count)]));
+}
+
+/** Stream counts from (status, how many) pairs: every status named, with `live` and `total`. */
+export function tallyStreams(pairs: Iterable<readonly [StreamStatus, number]>): StreamCounts {
   const counts = Object.fromEntries(STREAM_STATUSES.map((status) => [status, 0])) as StreamCounts;
-  for (const row of rows) counts[row.status] = Number(row.count);
+  for (const [status, count] of pairs) counts[status] += count;
   counts.live = LIVE_STREAM_STATUSES.reduce((sum, status) => sum + counts[status], 0);
   counts.total = STREAM_STATUSES.reduce((sum, status) => sum + counts[status], 0);
   return counts;

@@ -15,6 +15,8 @@ interface StatusJson {
   streams: { id: string; agent: string; status: string }[];
   queue: { stream_id: string; ready: boolean; approvals: number }[];
   workspaces: unknown[];
+  counts?: { streams: Record<string, number>; queue: number };
+  limit?: number;
   server?: { url: string; repo_id: string; reachable: boolean; outbox_pending: number };
   stale?: boolean;
   [key: string]: unknown;
@@ -96,6 +98,9 @@ for (const dialect of DIALECTS) {
         expect.objectContaining({ id: streamId, agent: 'bob', status: 'in_review' }),
       ]);
       expect(a.queue).toEqual([expect.objectContaining({ stream_id: streamId, ready: true, approvals: 1 })]);
+      expect(a.counts).toMatchObject({ streams: { in_review: 1, live: 1, total: 1 }, queue: 1 });
+      const capped = (await clone.run(['status', '--json', '--limit', '1'])).json<StatusJson>();
+      expect(capped.limit).toBe(1);
       const { server: _server, workspaces: _a, ...restA } = a;
       const { workspaces: _b, ...restB } = b;
       expect(shapeOf(restA)).toEqual(shapeOf(restB));

@@ -6,6 +6,7 @@
  */
 import type { CommandDeps, RemoteDeps } from '../../cli/context.js';
 import { gitPicture, type QueueEntryView, type StatusResult } from '../../cli/status.js';
+import { tallyStreams } from '../../core/stream-summary.js';
 import { LIVE_STREAM_STATUSES } from '../../core/streams.js';
 import { listWorkspaces } from '../../core/workspaces.js';
 import { isGitSwarmError } from '../../errors.js';
@@ -43,7 +44,8 @@ function repoPart(repo: Repo, path: string | null): StatusResult['repo'] {
   };
 }
 
-export async function statusRemote(deps: Connected): Promise<StatusResult> {
+/** `limit` caps the workspaces, streams and queue listed, as in Mode A; `counts` has them all. */
+export async function statusRemote(deps: Connected, limit: number): Promise<StatusResult> {
   const { remote, ctx, core } = deps;
   const { client } = remote;
   const root = ctx.repo.path ?? ctx.root;
@@ -84,16 +86,17 @@ export async function statusRemote(deps: Connected): Promise<StatusResult> {
 
   const [picture, streams, { agents }, { stabilizations }] = await Promise.all([
     gitPicture(root, { buffer: repo.buffer_branch, main: repo.promote_target }, workspaces),
-    getAllPages<Stream>(client, `/repos/${repoId}/streams`, 'streams', {
-      status: LIVE_STREAM_STATUSES.join(','),
-    }),
+    getAllPages<Stream>(client, `/repos/${repoId}/streams`, 'streams'),
     client.get<{ agents: ServerAgent[] }>('/agents'),
     client.get<{ stabilizations: Stabilization[] }>(`/repos/${repoId}/stabilize/history`, { limit: 1 }),
   ]);
   const agentName = new Map(agents.map((agent) => [agent.id, agent.name]));
+  const counts = tallyStreams(streams.map((s) => [s.status, 1] as const));
+  const live = streams.filter((s) => LIVE_STREAM_STATUSES.includes(s.status)).slice(0, limit);
   const inReview = streams
     .filter((s) => s.status === 'in_review')
-    .sort((a, b) => b.merge_priority - a.merge_priority || a.created_at.localeCompare(b.created_at));
+    .sort((a, b) => b.merge_priority - a.merge_priority || a.created_at.localeCompare(b.created_at))
+    .slice(0, limit);
   const consensus = await Promise.all(
     inReview.map((stream) =>
       client.get<{ consensus: Consensus }>(`/streams/${encodeURIComponent(stream.id)}/consensus`),
@@ -119,8 +122,8 @@ export async function statusRemote(deps: Connected): Promise<StatusResult> {
     buffer_head: picture.bufferHead,
     main_head: picture.mainHead,
     buffer_ahead: picture.ahead,
-    workspaces: picture.workspaces,
-    streams: streams.map((s) => ({
+    workspaces: picture.workspaces.slice(0, limit),
+    streams: live.map((s) => ({
       id: s.id,
       name: s.name,
       branch: s.branch,
@@ -131,6 +134,8 @@ export async function statusRemote(deps: Connected): Promise<StatusResult> {
       conflict_paths: s.conflict?.paths ?? [],
     })),
     queue,
+    counts: { streams: counts, workspaces: workspaces.length, queue: counts.in_review },
+    limit,
     last_stabilization: last
       ? {
           result: last.result,
