@@ -9,6 +9,7 @@ import {
   accessRank,
   conflictTaskId,
   getRepoForAction,
+  getStreamForAction,
   grantAccess,
   isAccessLevel,
   listAccessGrants,
@@ -23,7 +24,7 @@ import { createTask } from '../../src/core/tasks.js';
 import type { GitSwarmError } from '../../src/errors.js';
 import { newId } from '../../src/util/ids.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
-import { seedAgent, seedRepo, testDeps } from '../helpers/streams-fixture.js';
+import { insertStream, seedAgent, seedRepo, testDeps } from '../helpers/streams-fixture.js';
 
 async function caught(promise: Promise<unknown>): Promise<GitSwarmError> {
   try {
@@ -64,6 +65,25 @@ for (const dialect of DIALECTS) {
     });
     afterAll(async () => {
       await store.close();
+    });
+
+    it('a stream read afresh with its access: refused beyond what the agent may do, missing named', async () => {
+      const { repo, owner } = await seedRepo(deps, { agent_access: 'allowlist' });
+      const reader = await seedAgent(deps, 'fresh-reader');
+      const outsider = await seedAgent(deps, 'fresh-outsider');
+      await grantAccess(deps, store.db, { repo, actor: owner, agent: reader, level: 'read' });
+      const stream = await insertStream(deps, repo, owner);
+      const read = await getStreamForAction(deps, store.db, repo, stream.id, reader, 'read');
+      expect(read.stream).toMatchObject({ id: stream.id, agent_id: owner.id, status: stream.status });
+      expect(read.access).toMatchObject({ level: 'read', source: 'grant' });
+      const refused = await caught(getStreamForAction(deps, store.db, repo, stream.id, outsider, 'write'));
+      expect(refused.code).toBe('forbidden');
+      const tooLow = await caught(getStreamForAction(deps, store.db, repo, stream.id, reader, 'write'));
+      expect(tooLow.code).toBe('forbidden');
+      const missing = await caught(
+        getStreamForAction(deps, store.db, repo, 'no-such-stream', reader, 'read'),
+      );
+      expect(missing).toMatchObject({ code: 'stream_not_found', message: 'No stream no-such-stream' });
     });
 
     it('writes a stream: its author with write, maintain+, or the active claimant of its conflict task', async () => {

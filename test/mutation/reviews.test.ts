@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listActivity } from '../../src/core/activity.js';
-import { isStaleReview, readStreamCode } from '../../src/core/review-freshness.js';
+import { isStaleReview, readStreamCode, readStreamCodes } from '../../src/core/review-freshness.js';
 import { listReviews, submitForReview, submitReview, withdrawReview } from '../../src/core/reviews.js';
 import { getStreamById } from '../../src/core/streams.js';
 import { diffFingerprint } from '../../src/engine/patch-id.js';
@@ -267,6 +267,27 @@ for (const dialect of DIALECTS) {
         .where('base_branch', '=', 'stream/deleted-parent')
         .execute();
       expect(cached).toEqual([{ fingerprint: expected }]);
+    });
+
+    it('a merge queue read at once: each stream as read alone; a missing branch, or only one below its name, is no head', async () => {
+      const { deps, seeded, repo, git, coder } = await fixture.seedWithCoder(guild);
+      const { stream, commit } = await workOn(deps, seeded, coder, { 'a.txt': 'one\n' });
+      await git.run(['update-ref', 'refs/heads/deep/leaf', commit]);
+      const missing = { ...stream, id: 'missing-branch', branch: 'no-such-branch' };
+      const shadowed = { ...stream, id: 'shadowed-branch', branch: 'deep' };
+      const codes = await readStreamCodes(deps, fixture.store.db, repo, [stream, missing, shadowed]);
+      expect(codes.get(stream.id)).toEqual(await readStreamCode(deps, fixture.store.db, repo, stream));
+      expect(codes.get(stream.id)).toMatchObject({ head: commit });
+      expect(codes.get(missing.id)).toMatchObject({ head: null });
+      expect(codes.get(shadowed.id)).toMatchObject({ head: null });
+      expect([...codes.keys()]).toEqual([stream.id, missing.id, shadowed.id]);
+      // Without a clone to read in, each stream's code is what the store alone knows.
+      const unread = await readStreamCodes(deps, fixture.store.db, { ...repo, path: null }, [stream]);
+      expect(unread.get(stream.id)).toEqual(
+        await readStreamCode(deps, fixture.store.db, { ...repo, path: null }, stream),
+      );
+      expect(unread.get(stream.id)).toMatchObject({ head: commit });
+      expect(await readStreamCodes(deps, fixture.store.db, repo, [])).toEqual(new Map());
     });
 
     it('with no buffer either there is nothing to diff against: no fingerprint, nothing cached', async () => {

@@ -53,6 +53,7 @@ import {
   toolchainPrefixes,
 } from '../../src/engine/sandbox-root.js';
 import { GitSwarmError } from '../../src/errors.js';
+import { withCommandEnv } from '../../src/util/command-env.js';
 
 const cgroupsWork = (() => {
   const probe = createRunCgroup({ memoryMb: 64, maxProcesses: 8, cpuWeight: 100 });
@@ -465,6 +466,25 @@ describe('without a sandbox', () => {
       ),
     ).toBe(true);
     expect(text).toContain(`cwd=${work} home=/root-of-test tmp=${root} ci=true st=1 x=given s=[]\n`);
+  });
+
+  it('without a search path and with no PATH in the environment, the run gets an empty PATH', async () => {
+    const work = freshDir('work');
+    const output: string[] = [];
+    const { PATH: _path, ...withoutPath } = process.env;
+    const result = await withCommandEnv(withoutPath, () =>
+      runSandboxed({
+        command: 'echo "path=[$PATH]"',
+        workdir: work,
+        mode: 'none',
+        timeoutMs: 20_000,
+        memoryMb: 256,
+        cgroups: false,
+        output: (chunk) => output.push(chunk),
+      }),
+    );
+    expect(result).toMatchObject({ exitCode: 0, sandboxed: false });
+    expect(output.join('')).toContain('path=[]\n');
   });
 
   it('gives the command no input and leaves no exit listener behind', async () => {
