@@ -5,6 +5,9 @@
  * without a head recorded at the very instant of the last commit; diffs that cannot be compared;
  * and the fingerprint of a stream whose base branch, or whose buffer, is gone.
  */
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listActivity } from '../../src/core/activity.js';
 import { isStaleReview, readStreamCode, readStreamCodes } from '../../src/core/review-freshness.js';
@@ -13,6 +16,7 @@ import { getStreamById } from '../../src/core/streams.js';
 import { diffFingerprint } from '../../src/engine/patch-id.js';
 import type { GitSwarmError } from '../../src/errors.js';
 import { toJson } from '../../src/store/index.js';
+import { withCommandEnv } from '../../src/util/command-env.js';
 import { useGitStore, workOn } from '../helpers/federation-fixture.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 import { insertStream, seedAgent, seedRepo, testDeps } from '../helpers/streams-fixture.js';
@@ -287,7 +291,26 @@ for (const dialect of DIALECTS) {
         await readStreamCode(deps, fixture.store.db, { ...repo, path: null }, stream),
       );
       expect(unread.get(stream.id)).toMatchObject({ head: commit });
-      expect(await readStreamCodes(deps, fixture.store.db, repo, [])).toEqual(new Map());
+      // A clone that is gone is read as no clone.
+      const moved = { ...repo, path: join(repo.path ?? '', 'gone') };
+      expect((await readStreamCodes(deps, fixture.store.db, moved, [stream])).get(stream.id)).toEqual(
+        await readStreamCode(deps, fixture.store.db, moved, stream),
+      );
+      // A name git would misread is refused before git sees it.
+      await expect(
+        readStreamCodes(deps, fixture.store.db, repo, [{ ...stream, branch: 'a..b' }]),
+      ).rejects.toMatchObject({ code: 'invalid_name' });
+      // No streams: no git process (a git on the search path notes each call).
+      const bin = mkdtempSync(join(tmpdir(), 'gitswarm-git-calls-'));
+      const calls = join(bin, 'calls');
+      writeFileSync(join(bin, 'git'), `#!/bin/sh\necho "$*" >> '${calls}'\nexec /usr/bin/git "$@"\n`, {
+        mode: 0o755,
+      });
+      const noted = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` };
+      expect(await withCommandEnv(noted, () => readStreamCodes(deps, fixture.store.db, repo, []))).toEqual(
+        new Map(),
+      );
+      expect(existsSync(calls)).toBe(false);
     });
 
     it('with no buffer either there is nothing to diff against: no fingerprint, nothing cached', async () => {
