@@ -5,8 +5,6 @@
  * without a head recorded at the very instant of the last commit; diffs that cannot be compared;
  * and the fingerprint of a stream whose base branch, or whose buffer, is gone.
  */
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listActivity } from '../../src/core/activity.js';
@@ -18,6 +16,7 @@ import type { GitSwarmError } from '../../src/errors.js';
 import { toJson } from '../../src/store/index.js';
 import { withCommandEnv } from '../../src/util/command-env.js';
 import { useGitStore, workOn } from '../helpers/federation-fixture.js';
+import { recordGitCalls } from '../helpers/git-calls.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 import { insertStream, seedAgent, seedRepo, testDeps } from '../helpers/streams-fixture.js';
 
@@ -301,16 +300,11 @@ for (const dialect of DIALECTS) {
         readStreamCodes(deps, fixture.store.db, repo, [{ ...stream, branch: 'a..b' }]),
       ).rejects.toMatchObject({ code: 'invalid_name' });
       // No streams: no git process (a git on the search path notes each call).
-      const bin = mkdtempSync(join(tmpdir(), 'gitswarm-git-calls-'));
-      const calls = join(bin, 'calls');
-      writeFileSync(join(bin, 'git'), `#!/bin/sh\necho "$*" >> '${calls}'\nexec /usr/bin/git "$@"\n`, {
-        mode: 0o755,
-      });
-      const noted = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` };
-      expect(await withCommandEnv(noted, () => readStreamCodes(deps, fixture.store.db, repo, []))).toEqual(
-        new Map(),
-      );
-      expect(existsSync(calls)).toBe(false);
+      const gitCalls = recordGitCalls();
+      expect(
+        await withCommandEnv(gitCalls.env, () => readStreamCodes(deps, fixture.store.db, repo, [])),
+      ).toEqual(new Map());
+      expect(gitCalls.calls()).toEqual([]);
     });
 
     it('with no buffer either there is nothing to diff against: no fingerprint, nothing cached', async () => {

@@ -5,9 +5,6 @@
  * (crash recovery) changes nothing the second time; a stream that moved on keeps its state; the
  * cascade's deferral, conflict and rebase records; re-parenting onto the buffer.
  */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listActivity } from '../../src/core/activity.js';
 import { commitWorkspace, createWorkspace, mergeStream, revertStream } from '../../src/core/federation.js';
@@ -29,6 +26,7 @@ import type { GitSwarmError } from '../../src/errors.js';
 import type { Stream } from '../../src/store/index.js';
 import { withCommandEnv } from '../../src/util/command-env.js';
 import { approve, useGitStore, workOn, writeFiles } from '../helpers/federation-fixture.js';
+import { recordGitCalls } from '../helpers/git-calls.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import { seedAgent } from '../helpers/streams-fixture.js';
 
@@ -83,17 +81,12 @@ for (const dialect of DIALECTS) {
       expect(await branchHeads(dir, [])).toEqual([]);
       // A loose ref is read from its file, a packed one (no file) by git, a bad name refused: a
       // git on the search path that notes each call sees only the packed read.
-      const bin = mkdtempSync(join(tmpdir(), 'gitswarm-git-calls-'));
-      const calls = join(bin, 'calls');
-      writeFileSync(join(bin, 'git'), `#!/bin/sh\necho "$*" >> '${calls}'\nexec /usr/bin/git "$@"\n`, {
-        mode: 0o755,
-      });
-      const noted = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` };
-      expect(await withCommandEnv(noted, () => branchHead(dir, 'main'))).toBe(main);
-      expect(existsSync(calls)).toBe(false);
+      const git = recordGitCalls();
+      expect(await withCommandEnv(git.env, () => branchHead(dir, 'main'))).toBe(main);
+      expect(git.calls()).toEqual([]);
       await seeded.git.run(['pack-refs', '--all', '--prune']);
-      expect(await withCommandEnv(noted, () => branchHead(dir, 'main'))).toBe(main);
-      expect(readFileSync(calls, 'utf8')).not.toBe('');
+      expect(await withCommandEnv(git.env, () => branchHead(dir, 'main'))).toBe(main);
+      expect(git.calls()).not.toEqual([]);
       await expect(branchHead(dir, '../config')).rejects.toMatchObject({ code: 'invalid_name' });
       await expect(branchHeads(dir, ['main', 'a..b'])).rejects.toMatchObject({ code: 'invalid_name' });
       await expect(branchHeads(dir, ['main', 'gone'])).rejects.toMatchObject({
