@@ -5,9 +5,10 @@
  * (none running, a stale or foreign socket, another build, no answer within READY_TIMEOUT_MS) it
  * says so and the command runs in-process, exactly as without a server.
  */
-import { lstatSync, readFileSync } from 'node:fs';
+import { lstatSync, readFileSync, writeSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
+import { isatty } from 'node:tty';
 import {
   type ClientFrame,
   lineReader,
@@ -115,7 +116,7 @@ export async function runViaDaemon(options: ClientOptions): Promise<ClientOutcom
       argv: [...options.argv],
       cwd,
       env: definedEnv(env),
-      isTTY: Boolean(process.stdout.isTTY),
+      isTTY: isatty(1),
     },
   });
 }
@@ -138,6 +139,23 @@ function send(socket: Socket, frame: ClientFrame): void {
   socket.write(`${JSON.stringify(frame)}\n`);
 }
 
+/**
+ * Writes the command's output straight to the file descriptor: creating `process.stdout` for a pipe
+ * would load Node's stream machinery, a measurable share of a served command's time. A descriptor
+ * left non-blocking by someone else (EAGAIN) gets the rest through the stream, which waits.
+ */
+function relay(fd: 1 | 2, text: string): void {
+  let data = Buffer.from(text);
+  try {
+    while (data.length > 0) data = data.subarray(writeSync(fd, data));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EPIPE') return; // `gitswarm activity | head`: the reader left; end quietly
+    if (code !== 'EAGAIN') throw error;
+    (fd === 1 ? process.stdout : process.stderr).write(data);
+  }
+}
+
 /** hello → ready → run → relay until exit; anything before "ready" falls back to in-process. */
 function converse(
   socketPath: string,
@@ -145,11 +163,8 @@ function converse(
   frames: { hello: ClientFrame; run: ClientFrame },
 ): Promise<ClientOutcome> {
   return new Promise((resolve) => {
-    // A closed pipe (`gitswarm activity | head`) ends output quietly, as in-process.
-    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EPIPE') throw error;
-    });
-    const socket = connect(socketPath, () => send(socket, frames.hello));
+    const socket = connect(socketPath);
+    send(socket, frames.hello); // sent once connected
     socket.setEncoding('utf8');
     let phase: 'hello' | 'running' | 'done' = 'hello';
     const notServed = (reason: string, start?: string) => {
@@ -171,7 +186,8 @@ function converse(
     const finish = (exitCode: number) => {
       phase = 'done';
       process.off('SIGINT', onSigint);
-      socket.end();
+      // All is said: no need to wait for the server's end of the socket.
+      socket.destroy();
       resolve({ served: true, exitCode });
     };
     socket.on(
@@ -191,8 +207,8 @@ function converse(
           return;
         }
         if (phase !== 'running') return;
-        if (frame.t === 'out') process.stdout.write(frame.d);
-        else if (frame.t === 'err') process.stderr.write(frame.d);
+        if (frame.t === 'out') relay(1, frame.d);
+        else if (frame.t === 'err') relay(2, frame.d);
         else if (frame.t === 'exit') finish(frame.code);
       }),
     );
@@ -203,7 +219,8 @@ function converse(
     socket.on('close', () => {
       if (phase === 'hello') notServed('closed before answering');
       else if (phase === 'running') {
-        process.stderr.write(
+        relay(
+          2,
           'error: the command server stopped while running this command (GITSWARM_NO_DAEMON=1 runs commands in-process)\n',
         );
         finish(1);
