@@ -343,7 +343,7 @@ async function main(): Promise<void> {
   // `npm run bench -- mode-b` runs only the Mode B figures; `-- mcp` only MCP's.
   if (process.argv[2] === 'mode-b') return modeB();
   if (process.argv[2] === 'mcp') return mcp();
-  // `npm run bench -- cli` runs only the command-line figures (a) and (b).
+  // `npm run bench -- cli` runs only the command-line figures (a) and (b); `-- commands` only (a).
   print('(a) one command with the command server vs node -e 0', benchOneCommand(), 'ratios ≤ 1.3');
   print('(a) 8-command workflow in-process vs node -e 0 ×8', benchWorkflow('in-process'), 'ratio ≤ 2');
   print('(a) 8-command workflow, command server warm, vs node -e 0 ×8', benchWorkflow('warm'), 'ratio ≤ 1.5');
@@ -351,6 +351,7 @@ async function main(): Promise<void> {
     '(a) 8-command workflow from a fresh repository (server starting) vs node -e 0 ×8',
     benchWorkflow('cold'),
   );
+  if (process.argv[2] === 'commands') return;
   const swarm = await benchSwarm('server');
   print(
     '(b) swarm 8 agents × 25 commits, a CLI process per commit, command server, vs raw git',

@@ -27,6 +27,7 @@ import {
   STARTING_NAME,
 } from './protocol.js';
 import { setStoreLender } from './store-seam.js';
+import { warmUp } from './warm-up.js';
 
 /** How often the server checks that its repository, socket and build are still there. */
 const WATCH_INTERVAL_MS = 1_000;
@@ -144,6 +145,7 @@ export async function runDaemon(options: DaemonOptions): Promise<boolean> {
   if (!listening) return false;
   const socketIdentity = lstatSync(socketPath).ino;
   setStoreLender(stores);
+  void warmUp(gitswarmDir, stores);
 
   const status = (): DaemonStatus => ({
     pid: process.pid,

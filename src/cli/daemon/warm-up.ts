@@ -1,0 +1,56 @@
+/**
+ * What the command server does right after it starts: load what its commands will need. The CLI
+ * loads each command's code only when that command runs (a one-off process should load only its
+ * own), so without this the first `workspace create`, `commit` or `merge` a server runs would pay
+ * for loading and compiling its modules: tens of milliseconds each, more than the command itself.
+ *
+ * One module per turn of the event loop, so a command arriving meanwhile waits for one at most.
+ */
+import { dirname } from 'node:path';
+import { readConfigFile, resolveStoreLocation } from '../config-file.js';
+import type { StoreLender } from './store-seam.js';
+
+/** The modules behind the commands a repository's agents run, most used first. */
+const COMMAND_MODULES: ReadonlyArray<() => Promise<unknown>> = [
+  () => import('../status.js'),
+  () => import('../workspace.js'),
+  () => import('../commit.js'),
+  () => import('../review.js'),
+  () => import('../merge.js'),
+  () => import('../agent.js'),
+  () => import('../consensus.js'),
+  () => import('../diff.js'),
+  () => import('../activity.js'),
+  () => import('../task.js'),
+  () => import('../stabilize.js'),
+  () => import('../promote.js'),
+  () => import('../init.js'),
+  () => import('../config.js'),
+  () => import('../access.js'),
+  () => import('../maintainer.js'),
+  () => import('../budget.js'),
+  () => import('../stage.js'),
+  () => import('../council.js'),
+  () => import('../election.js'),
+  () => import('../sync.js'),
+];
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Opens the repository's store (kept open by `stores`) and loads the command modules. Failures are
+ * ignored: the command that needs the module or the store then meets the error itself.
+ */
+export async function warmUp(gitswarmDir: string, stores: StoreLender): Promise<void> {
+  const root = dirname(gitswarmDir);
+  try {
+    const borrowed = await stores.borrow(resolveStoreLocation(root, readConfigFile(root), process.env));
+    await borrowed.release();
+  } catch {
+    // Not readable now: the first command reports why.
+  }
+  for (const load of COMMAND_MODULES) {
+    await nextTurn();
+    await load().catch(() => {});
+  }
+}
