@@ -21,7 +21,11 @@ import { formatScore, summarize } from './mutation-score.mjs';
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 function git(...args) {
-  return execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return gitIn(root, ...args);
+}
+
+function gitIn(cwd, ...args) {
+  return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
 function refExists(ref) {
@@ -59,9 +63,12 @@ export function moduleOf(file) {
   return MODULE_ORDER.find((name) => MODULES[name].mutate.some((glob) => globToRegExp(glob).test(file)));
 }
 
-/** Changed line ranges (new side) per file, from `git diff -U0 <base>` against the working tree. */
-export function changedRanges(base) {
-  const diff = git('diff', '-U0', '--no-color', '--diff-filter=AM', base, '--', 'src');
+/**
+ * Changed line ranges (new side) per file, from `git diff -U0 <base>` against the working tree. A
+ * moved file counts only its lines changed in the move (renames are followed), not all of them.
+ */
+export function changedRanges(base, cwd = root) {
+  const diff = gitIn(cwd, 'diff', '-U0', '--no-color', '-M', '--diff-filter=AMR', base, '--', 'src');
   const ranges = new Map();
   let file;
   for (const line of diff.split('\n')) {
