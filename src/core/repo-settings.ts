@@ -208,14 +208,20 @@ export function repoSetting<K extends RepoSettingKey>(
   return Object.hasOwn(stored, key) ? stored[key] : fallback.value;
 }
 
-/** The stabilize run's settings kept in metadata, typed. */
-export function stabilizeRunSettings(repo: Pick<Repo, 'metadata'>): {
+/** The settings of one stabilize test run: the repository's limits and those kept in metadata, typed. */
+export function stabilizeRunSettings(
+  repo: Pick<Repo, 'metadata' | 'stabilize_timeout_seconds' | 'stabilize_memory_mb'>,
+): {
+  timeoutMs: number;
+  memoryMb: number;
   maxProcesses: number;
   dependencyDirs: string[];
   setupCommand: string | null;
   setupNetwork: boolean;
 } {
   return {
+    timeoutMs: repo.stabilize_timeout_seconds * 1000,
+    memoryMb: repo.stabilize_memory_mb,
     maxProcesses: repoSetting(repo, 'stabilize_max_processes') as number,
     dependencyDirs: [...(repoSetting(repo, 'stabilize_dependency_dirs') as readonly string[])],
     setupCommand: repoSetting(repo, 'stabilize_setup_command') as string | null,

@@ -167,8 +167,6 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
         command,
         label,
         sandbox,
-        timeoutMs: repo.stabilize_timeout_seconds * 1000,
-        memoryMb: repo.stabilize_memory_mb,
         ...runSettings,
         log: runLog,
         output: input.output,

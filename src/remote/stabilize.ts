@@ -117,8 +117,6 @@ export async function stabilizeConnected(input: ConnectedStabilizeInput): Promis
       command,
       label,
       sandbox,
-      timeoutMs: repo.stabilize_timeout_seconds * 1000,
-      memoryMb: repo.stabilize_memory_mb,
       ...settings,
       log,
       output: input.output,

@@ -20,6 +20,8 @@ for (const dialect of DIALECTS) {
       const deps = testDeps(fx.store);
       const seeded = fx.keep(await seedStabilizeRepo(deps));
       expect(stabilizeRunSettings(seeded.repo)).toEqual({
+        timeoutMs: 600_000,
+        memoryMb: seeded.repo.stabilize_memory_mb,
         maxProcesses: 512,
         dependencyDirs: [...DEFAULT_DEPENDENCY_DIRS],
         setupCommand: null,
@@ -52,6 +54,8 @@ for (const dialect of DIALECTS) {
       });
       const repo = await getRepo(deps.store.db, seeded.repo.id);
       expect(stabilizeRunSettings(repo)).toEqual({
+        timeoutMs: 600_000,
+        memoryMb: repo.stabilize_memory_mb,
         maxProcesses: 64,
         dependencyDirs: ['vendor'],
         setupCommand: 'npm run build',
