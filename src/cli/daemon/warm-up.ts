@@ -10,7 +10,10 @@ import { dirname } from 'node:path';
 import { readConfigFile, resolveStoreLocation } from '../config-file.js';
 import type { StoreLender } from './store-seam.js';
 
-/** The modules behind the commands a repository's agents run, most used first. */
+/**
+ * The modules behind the commands agents run over and over (the others load on first use: a server
+ * that warmed everything would spend a few hundred milliseconds of CPU on code it may never run).
+ */
 const COMMAND_MODULES: ReadonlyArray<() => Promise<unknown>> = [
   () => import('../status.js'),
   () => import('../workspace.js'),
@@ -20,19 +23,6 @@ const COMMAND_MODULES: ReadonlyArray<() => Promise<unknown>> = [
   () => import('../agent.js'),
   () => import('../consensus.js'),
   () => import('../diff.js'),
-  () => import('../activity.js'),
-  () => import('../task.js'),
-  () => import('../stabilize.js'),
-  () => import('../promote.js'),
-  () => import('../init.js'),
-  () => import('../config.js'),
-  () => import('../access.js'),
-  () => import('../maintainer.js'),
-  () => import('../budget.js'),
-  () => import('../stage.js'),
-  () => import('../council.js'),
-  () => import('../election.js'),
-  () => import('../sync.js'),
 ];
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
