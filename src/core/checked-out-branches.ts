@@ -35,17 +35,20 @@ async function worktreesOnBranchFromGit(repoDir: string, ref: string): Promise<s
 
 /**
  * What `git worktree list` reads (gitrepository-layout: `HEAD`, `worktrees/<id>/HEAD` and
- * `worktrees/<id>/gitdir`), read in-process with synchronous reads (a few microseconds each, so
+ * `worktrees/<id>/gitdir`; a bare repository has no `HEAD` checkout), read in-process with synchronous reads (a few microseconds each, so
  * hundreds of worktrees cost about what one git process does); null when anything is not as expected.
  */
 async function worktreesOnBranchOnDisk(repoDir: string, ref: string): Promise<string[] | null> {
   const { root, commonDir } = await findGitRepo(repoDir);
-  if (root === commonDir) return null; // bare
   const config = readOrNull(join(commonDir, 'config'));
   if (config === null || /^\s*refstorage\s*=/im.test(config)) return null;
-  const main = parseHead(readOrNull(join(commonDir, 'HEAD')));
-  if (main === undefined) return null;
-  const paths = main === ref ? [root] : [];
+  const paths: string[] = [];
+  // A bare repository (the server's, Mode C) has no checkout of its own: only linked worktrees.
+  if (root !== commonDir) {
+    const main = parseHead(readOrNull(join(commonDir, 'HEAD')));
+    if (main === undefined) return null;
+    if (main === ref) paths.push(root);
+  }
   const linkedDir = join(commonDir, 'worktrees');
   let ids: string[];
   try {

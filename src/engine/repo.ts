@@ -93,8 +93,19 @@ function findGitRepoOnDisk(cwd: string): GitRepo | null {
       } catch {
         return null;
       }
-      if (basename(commonDir) !== '.git' || !isPlainGitDir(commonDir)) return null;
-      return { root: dirname(commonDir), commonDir };
+      if (basename(commonDir) === '.git') {
+        return isPlainGitDir(commonDir) ? { root: dirname(commonDir), commonDir } : null;
+      }
+      // A linked worktree of a bare repository (a server-held one, Mode C): git names the bare
+      // directory as both.
+      return isBareGitDir(commonDir) ? { root: commonDir, commonDir } : null;
+    }
+    // No `.git` here: git then asks whether this folder is itself a repository (a bare one) before
+    // it looks further up; so must this walk, or a bare repository inside a checkout (a server's
+    // data dir in a project folder) would be taken for that checkout.
+    if (isBareGitDir(dir)) {
+      const owner = statOrNull(dir)?.uid;
+      return uid !== undefined && owner !== uid ? null : { root: dir, commonDir: dir };
     }
     const parent = dirname(dir);
     if (parent === dir || statOrNull(parent)?.dev !== device) return null;
@@ -107,6 +118,21 @@ function isPlainGitDir(gitDir: string): boolean {
   if (!statOrNull(join(gitDir, 'HEAD'))?.isFile()) return false;
   const config = readOrNull(join(gitDir, 'config'));
   return config !== null && !/^\s*(bare\s*=\s*true|worktree\s*=)/im.test(config);
+}
+
+/**
+ * A bare repository's directory as `git init --bare` or `git clone --bare` make it: HEAD naming a
+ * branch or a commit, objects/ and refs/, and `bare = true` with no worktree setting. Anything
+ * else (a git directory of a checkout, a linked worktree's, an odd config) is not, and git decides.
+ */
+function isBareGitDir(dir: string): boolean {
+  const head = readOrNull(join(dir, 'HEAD'))?.trim();
+  if (head === undefined || !(/^ref: refs\/\S+$/.test(head) || isObjectId(head))) return false;
+  if (!statOrNull(join(dir, 'objects'))?.isDirectory() || !statOrNull(join(dir, 'refs'))?.isDirectory())
+    return false;
+  if (statOrNull(join(dir, 'commondir'))) return false;
+  const config = readOrNull(join(dir, 'config'));
+  return config !== null && /^\s*bare\s*=\s*true\s*$/im.test(config) && !/^\s*worktree\s*=/im.test(config);
 }
 
 function statOrNull(path: string): Stats | null {

@@ -2,6 +2,8 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { worktreesOnBranch } from '../../src/core/checked-out-branches.js';
+import { withCommandEnv } from '../../src/util/command-env.js';
+import { recordGitCalls } from '../helpers/git-calls.js';
 import { makeRepo, type TestRepo } from '../helpers/git-fixture.js';
 
 let repo: TestRepo;
@@ -49,12 +51,20 @@ describe('worktreesOnBranch', () => {
     expect(await worktreesOnBranch(repo.dir, 'other')).toEqual([onOther]);
   });
 
-  it('asks git for a bare repository', async () => {
+  it("reads a bare repository's worktrees from disk too (the server's, Mode C): no git process", async () => {
     const bare = repo.tempPath('bare.git');
     await repo.run(['clone', '-q', '--bare', repo.dir, bare]);
     const linked = repo.tempPath('from-bare');
     await repo.run(['worktree', 'add', '-q', linked, 'buffer'], bare);
-    expect(await worktreesOnBranch(bare, 'buffer')).toEqual([linked]);
-    expect(await worktreesOnBranch(join(linked), 'main')).toEqual([]);
+    const git = recordGitCalls();
+    const found = await withCommandEnv(git.env, async () => ({
+      buffer: await worktreesOnBranch(bare, 'buffer'),
+      // The bare repository's own HEAD names main, but it has no checkout of it.
+      main: await worktreesOnBranch(bare, 'main'),
+      fromLinked: await worktreesOnBranch(join(linked), 'buffer'),
+    }));
+    expect(found).toEqual({ buffer: [linked], main: [], fromLinked: [linked] });
+    expect(git.calls()).toEqual([]);
+    expect(await repo.run(['symbolic-ref', 'HEAD'], bare)).toBe('refs/heads/main');
   });
 });

@@ -13,6 +13,8 @@ import {
   resolveCommit,
 } from '../../src/engine/repo.js';
 import { GitSwarmError } from '../../src/errors.js';
+import { withCommandEnv } from '../../src/util/command-env.js';
+import { recordGitCalls } from '../helpers/git-calls.js';
 import { makeRepo, TEST_IDENTITY, type TestRepo } from '../helpers/git-fixture.js';
 
 let repo: TestRepo;
@@ -41,7 +43,7 @@ describe('findGitRepo', () => {
     expect(await findGitRepo(join(wt, 'sub'))).toEqual({ root: repo.dir, commonDir: join(repo.dir, '.git') });
   });
 
-  it('leaves unusual layouts to git: a separate git directory, a bare repository, GIT_DIR', async () => {
+  it('leaves unusual layouts to git: a separate git directory, GIT_DIR', async () => {
     const base = realpathSync(mkdtempSync(join(tmpdir(), 'gitswarm-layouts-')));
     try {
       const work = join(base, 'work');
@@ -59,6 +61,36 @@ describe('findGitRepo', () => {
       } finally {
         if (previous === undefined) delete process.env.GIT_DIR;
         else process.env.GIT_DIR = previous;
+      }
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+
+  it('reads a bare repository from disk as git does: itself, from a linked worktree, inside a checkout', async () => {
+    const base = realpathSync(mkdtempSync(join(tmpdir(), 'gitswarm-bare-')));
+    try {
+      // A server's data dir inside a project folder: the bare repository is not the project's.
+      await repo.run(['init', '-q', join(base, 'project')], base);
+      const bare = join(base, 'project', 'data', 'x.git');
+      await repo.run(['clone', '-q', '--bare', repo.dir, bare], base);
+      const linked = join(base, 'linked');
+      await repo.run(['worktree', 'add', '-q', '--detach', linked, 'main'], bare);
+      mkdirSync(join(linked, 'sub'));
+      const git = recordGitCalls();
+      const found = await withCommandEnv(git.env, async () => [
+        await findGitRepo(bare),
+        await findGitRepo(join(bare, 'refs', 'heads')),
+        await findGitRepo(join(linked, 'sub')),
+      ]);
+      expect(found).toEqual([
+        { root: bare, commonDir: bare },
+        { root: bare, commonDir: bare },
+        { root: bare, commonDir: bare },
+      ]);
+      expect(git.calls()).toEqual([]);
+      for (const dir of [bare, join(linked, 'sub')]) {
+        expect(await repo.run(['rev-parse', '--path-format=absolute', '--git-common-dir'], dir)).toBe(bare);
       }
     } finally {
       rmSync(base, { recursive: true, force: true });
