@@ -21,6 +21,7 @@ import {
 import { LIVE_STREAM_STATUSES } from '../core/streams.js';
 import { listWorkspaces } from '../core/workspaces.js';
 import { git } from '../engine/git.js';
+import { readLooseRefs } from '../engine/repo.js';
 import type { Executor, Repo, Stabilization, Stream } from '../store/index.js';
 import type { CommandDeps } from './context.js';
 import { parseListLimit } from './list-limit.js';
@@ -110,11 +111,15 @@ export interface StatusResult {
   stale?: boolean;
 }
 
+/**
+ * The heads of `branches` by ref name (a missing branch is left out). Read from the loose ref
+ * files when they all are (a status in a busy swarm then starts no git process), else by git.
+ */
 async function readHeads(root: string, branches: readonly string[]): Promise<Map<string, string>> {
-  const out = await git(
-    ['for-each-ref', '--format=%(refname) %(objectname)', ...branches.map((b) => `refs/heads/${b}`)],
-    { cwd: root },
-  );
+  const refs = branches.map((b) => `refs/heads/${b}`);
+  const loose = await readLooseRefs(root, refs);
+  if (loose) return new Map(refs.map((ref, i) => [ref, loose[i] as string]));
+  const out = await git(['for-each-ref', '--format=%(refname) %(objectname)', ...refs], { cwd: root });
   const heads = new Map<string, string>();
   for (const line of out.stdout.split('\n')) {
     const [ref, oid] = line.split(' ');

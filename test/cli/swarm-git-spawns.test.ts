@@ -56,4 +56,25 @@ describe('sqlite: git processes per landed swarm commit', () => {
       expect(spawned).toEqual(['add', 'commit', 'merge-tree', 'commit-tree', 'update-ref']);
     }
   });
+
+  it('status reads the heads from the ref files: git only counts commits ahead, and reads packed refs', async () => {
+    const status = async () => {
+      writeFileSync(log(), '');
+      const run = await repo.run(['status', '--json'], { env: { GIT_SPAWN_LOG: log() } });
+      expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+      const spawned = readFileSync(log(), 'utf8').trim().split('\n');
+      return {
+        json: run.json<Record<string, unknown>>(),
+        spawned: spawned.map((line) => line.split(' ')[0]),
+      };
+    };
+    // The buffer is ahead of main, and alice's workspace ahead of nothing: one count each.
+    const loose = await status();
+    expect(loose.spawned).toEqual(['rev-list', 'rev-list']);
+    execFileSync('git', ['pack-refs', '--all', '--prune'], { cwd: repo.dir });
+    const packed = await status();
+    expect(packed.spawned).toEqual(['for-each-ref', 'rev-list', 'rev-list']);
+    expect(packed.json).toEqual(loose.json);
+    expect(loose.json.buffer_ahead).toBeGreaterThan(0);
+  });
 });
