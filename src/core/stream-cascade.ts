@@ -31,8 +31,7 @@ export type CascadeOutcome =
  * read without a git process (as git would: a loose ref wins over a packed one); else git reads it.
  */
 export async function branchHead(repoDir: string, branch: string): Promise<string> {
-  const ref = `refs/heads/${branch}`;
-  const head = (await readLooseRefs(repoDir, [ref]))?.[0] ?? (await readRef(repoDir, ref));
+  const head = await readRef(repoDir, `refs/heads/${branch}`);
   if (!head) {
     throw new GitSwarmError('invalid_state', `Branch ${branch} does not exist.`, {
       hint: 'Run: gitswarm init',
@@ -42,10 +41,15 @@ export async function branchHead(repoDir: string, branch: string): Promise<strin
   return head;
 }
 
-/** The heads of several branches in one git call, in order; `invalid_state` when one does not exist. */
+/**
+ * The heads of several branches, in order: from their loose ref files, else in one git call;
+ * `invalid_state` when one does not exist.
+ */
 export async function branchHeads(repoDir: string, branches: readonly string[]): Promise<string[]> {
   const refs = branches.map((branch) => `refs/heads/${branch}`);
   for (const ref of refs) assertValidRef(ref);
+  const loose = await readLooseRefs(repoDir, refs);
+  if (loose) return loose;
   // The trailing `--` makes git read every argument as a revision (each checked above); git
   // echoes it as the last line.
   const result = await git(['rev-parse', ...refs, '--'], { cwd: repoDir, okExitCodes: [128] });

@@ -220,9 +220,17 @@ export async function mergeInProgress(worktree: string): Promise<string | null> 
   return out.exitCode === 0 ? out.stdout.trim() : null;
 }
 
-/** The object id a full ref (`refs/heads/buffer`) points at, or null when it does not exist. */
+/**
+ * The object id a full ref (`refs/heads/buffer`) points at, or null when it does not exist. A
+ * branch is read from its loose ref file when it is one (merges and reviews ask several times
+ * under the repository's lock); git answers for the rest.
+ */
 export async function readRef(repoDir: string, ref: string): Promise<string | null> {
   assertValidRef(ref);
+  if (ref.startsWith('refs/heads/')) {
+    const loose = await readLooseRefs(repoDir, [ref]);
+    if (loose) return loose[0] as string;
+  }
   const result = await git(['rev-parse', '--verify', '--quiet', ref], { cwd: repoDir, okExitCodes: [1] });
   return result.exitCode === 0 ? result.stdout.trim() : null;
 }
