@@ -127,25 +127,32 @@ async function cpuNow(child: ChildProcess, admin: pg.Client, database: string) {
     'select pid from pg_stat_activity where datname = $1',
     [database],
   );
-  let ticks = 0;
+  const ticks = new Map<number, number>();
   for (const { pid } of rows) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
+      ticks.set(pid, Number(fields[11]) + Number(fields[12]));
     } catch {
       // Gone, or on another machine.
     }
   }
-  return { server, postgres: (ticks / CLOCK_TICKS) * 1e6 };
+  return { server, postgres: ticks };
 }
 
 type CpuSample = Awaited<ReturnType<typeof cpuNow>>;
 
+/** PostgreSQL's CPU microseconds between two samples: backends gone by the second are left out. */
+function postgresMicros(before: CpuSample, after: CpuSample): number {
+  let ticks = 0;
+  for (const [pid, now] of after.postgres) ticks += now - (before.postgres.get(pid) ?? 0);
+  return (ticks / CLOCK_TICKS) * 1e6;
+}
+
 /** CPU per request of a phase, from samples before and after it. */
 function cpuPerRequest(before: CpuSample, after: CpuSample, result: AutocannonResult): string {
   const per = (micros: number) => `${(micros / Math.max(result.requests.total, 1)).toFixed(0)} µs`;
-  return `CPU/request: server ${per(after.server - before.server)}, PostgreSQL ${per(after.postgres - before.postgres)}`;
+  return `CPU/request: server ${per(after.server - before.server)}, PostgreSQL ${per(postgresMicros(before, after))}`;
 }
 
 function line(label: string, result: AutocannonResult): string {
