@@ -123,10 +123,9 @@ const CLOCK_TICKS = (() => {
  */
 async function cpuNow(child: ChildProcess, admin: pg.Client, database: string) {
   const server = (await request(child, 'cpu')).micros as number;
-  const { rows } = await admin.query<{ pid: number }>(
-    'select pid from pg_stat_activity where datname = $1',
-    [database],
-  );
+  const { rows } = await admin.query<{ pid: number }>('select pid from pg_stat_activity where datname = $1', [
+    database,
+  ]);
   const ticks = new Map<number, number>();
   for (const { pid } of rows) {
     try {

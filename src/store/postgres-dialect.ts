@@ -1,5 +1,6 @@
 import { Kysely, PostgresDialect, type PostgresPool } from 'kysely';
 import type { DialectCapabilities, Store } from './dialect.js';
+import { type PgPoolLike, preparedStatementPool } from './postgres-prepared.js';
 import { advisoryLocker } from './repo-lock.js';
 import type { Database } from './schema.js';
 
@@ -81,9 +82,13 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     max: options.maxConnections ?? 10,
     types: { getTypeParser },
     options: sessionOptions.join(' '),
-  });
+    // Queries given to one connection together go out together (batch.ts), not one per reply.
+    pipeline: true,
+  } as ConstructorParameters<typeof pg.Pool>[0]);
   const db = new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: pool as unknown as PostgresPool }),
+    dialect: new PostgresDialect({
+      pool: preparedStatementPool(pool as unknown as PgPoolLike) as unknown as PostgresPool,
+    }),
   });
   const locker = advisoryLocker(() => pool.connect());
   return { db, capabilities: postgresCapabilities('postgres'), locker, close: () => db.destroy() };
