@@ -7,7 +7,9 @@
  * seeds it over HTTP, then loads it with autocannon over loopback:
  *  - reads:  authenticated GET /api/v1/repos/:id/streams (20 streams per repository);
  *  - writes: authenticated POST /api/v1/streams/:id/reviews (50 reviewers taking turns over the
- *            streams; each review re-evaluates consensus under the repository's lock).
+ *            streams; each review re-evaluates consensus under the repository's lock). Consecutive
+ *            requests go to streams of different repositories, round-robin, as on a server hosting
+ *            many repositories: one repository's reviews queue on its lock, as they must.
  * Prints requests per second, p99 latency, errors, CPU time per request (the server process's, and
  * that of the PostgreSQL backends serving the bench's database, read from /proc), and the server's
  * peak RSS. BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the server process there.
@@ -214,6 +216,11 @@ async function main(): Promise<void> {
         streams.push(stream.id);
       }
     }
+    // Consecutive review writes go to streams of different repositories, round-robin: taken repository
+    // by repository, the 16 requests in flight would all queue on one repository's lock.
+    const interleaved = streams.map(
+      (_, i) => streams[(i % REPOS) * STREAMS_PER_REPO + Math.floor(i / REPOS)] as string,
+    );
     const rssBefore = (await request(child, 'rss')).rss as number;
     process.stderr.write(
       `Seeded ${REPOS} repositories, ${streams.length} streams, ${REVIEWERS} reviewers; ${CONNECTIONS} connections, ${DURATION} s per phase.\n`,
@@ -256,7 +263,7 @@ async function main(): Promise<void> {
           setupRequest: (req) => {
             writeTurn += 1;
             const reviewer = reviewers[writeTurn % REVIEWERS];
-            req.path = `/api/v1/streams/${streams[Math.floor(writeTurn / REVIEWERS) % streams.length]}/reviews`;
+            req.path = `/api/v1/streams/${interleaved[writeTurn % interleaved.length]}/reviews`;
             req.headers = { authorization: `Bearer ${reviewer?.key}`, 'content-type': 'application/json' };
             req.body = JSON.stringify({ verdict: writeTurn % 3 === 0 ? 'request_changes' : 'approve' });
             return req;
