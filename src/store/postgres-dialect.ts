@@ -1,4 +1,11 @@
-import { Kysely, PostgresDialect, type PostgresPool } from 'kysely';
+import {
+  type DialectAdapter,
+  Kysely,
+  PostgresAdapter,
+  PostgresDialect,
+  type PostgresDialectConfig,
+  type PostgresPool,
+} from 'kysely';
 import type { DialectCapabilities, Store } from './dialect.js';
 import { type PgPoolLike, preparedStatementPool } from './postgres-prepared.js';
 import { advisoryLocker } from './repo-lock.js';
@@ -49,6 +56,19 @@ export function postgresCapabilities(label: 'postgres' | 'pglite'): DialectCapab
   };
 }
 
+/** PostgreSQL through `pg`, whose connections pipeline: batch.ts sends statements together. */
+class PipelinedPostgresAdapter extends PostgresAdapter {
+  get supportsPipelining(): boolean {
+    return true;
+  }
+}
+
+class PipelinedPostgresDialect extends PostgresDialect {
+  override createAdapter(): DialectAdapter {
+    return new PipelinedPostgresAdapter();
+  }
+}
+
 export interface PostgresStoreOptions {
   /** A `postgres://` connection string. */
   url: string;
@@ -86,9 +106,9 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     pipeline: true,
   } as ConstructorParameters<typeof pg.Pool>[0]);
   const db = new Kysely<Database>({
-    dialect: new PostgresDialect({
+    dialect: new PipelinedPostgresDialect({
       pool: preparedStatementPool(pool as unknown as PgPoolLike) as unknown as PostgresPool,
-    }),
+    } satisfies PostgresDialectConfig),
   });
   const locker = advisoryLocker(() => pool.connect());
   return { db, capabilities: postgresCapabilities('postgres'), locker, close: () => db.destroy() };

@@ -3,6 +3,9 @@
  * once, then only binds and executes it. Statements are named per connection by SQL text, at most
  * PREPARED_STATEMENT_LIMIT of them (the least recently used is deallocated); statements without
  * parameters go unnamed (transaction control, several statements in one text).
+ *
+ * A `begin` is held back and sent with the transaction's first statement, in one round trip; the
+ * statements given to a connection in one tick leave in one write (the connection pipelines).
  */
 
 /** The subset of a `pg` client these wrappers use (no dependency on `pg`'s types). */
@@ -13,6 +16,7 @@ export interface PgClientLike {
   /** pg's connection: its parsed-statement record and the backend's transaction status. */
   readonly connection?: {
     parsedStatements?: Record<string, string>;
+    stream?: { cork?(): void; uncork?(): void };
     on?(event: 'readyForQuery', listener: (message: { status?: string }) => void): void;
   };
 }
@@ -26,6 +30,8 @@ export interface PgPoolLike {
 /** Statements kept prepared on one connection. */
 export const PREPARED_STATEMENT_LIMIT = 500;
 
+const BEGIN = /^\s*(begin|start transaction)\b/i;
+
 /** PostgreSQL's refusal to run a prepared statement whose result columns changed (a migration). */
 const STALE_PLAN = 'cached plan must not change result type';
 
@@ -37,6 +43,9 @@ export class PreparedClient {
   #next = 0;
   /** The backend's status after its last reply: I idle, T in a transaction, E in a failed one. */
   #status = 'I';
+  /** A `begin` not sent yet: it goes out with the next statement. */
+  #pendingBegin: string | null = null;
+  #corked = false;
 
   constructor(client: PgClientLike, limit = PREPARED_STATEMENT_LIMIT) {
     this.#client = client;
@@ -61,10 +70,36 @@ export class PreparedClient {
   }
 
   release(destroy?: boolean | Error): void {
+    this.#pendingBegin = null;
     this.#client.release(destroy);
   }
 
   async query(text: string, values?: readonly unknown[]): Promise<unknown> {
+    if (this.#pendingBegin === null && BEGIN.test(text) && !values?.length) {
+      this.#pendingBegin = text;
+      return { command: 'BEGIN', rowCount: null, rows: [] };
+    }
+    this.#cork();
+    const begin = this.#pendingBegin;
+    this.#pendingBegin = null;
+    if (begin === null) return this.#send(text, values);
+    const [, result] = await Promise.all([this.#client.query(begin), this.#send(text, values)]);
+    return result;
+  }
+
+  /** Holds this tick's writes to the socket back until the tick ends: one write for all of them. */
+  #cork(): void {
+    const stream = this.#client.connection?.stream;
+    if (this.#corked || !stream?.cork || !stream.uncork) return;
+    stream.cork();
+    this.#corked = true;
+    process.nextTick(() => {
+      this.#corked = false;
+      stream.uncork?.();
+    });
+  }
+
+  async #send(text: string, values?: readonly unknown[]): Promise<unknown> {
     if (!values || values.length === 0) return this.#client.query(text, values as unknown[]);
     const name = this.#nameOf(text);
     try {

@@ -31,7 +31,7 @@ describe('PreparedClient', () => {
     await prepared.query('select $1::int', [1]);
     await prepared.query('select $1::int', [2]);
     await prepared.query('select $1::text', ['a']);
-    await prepared.query('begin');
+    await prepared.query('select 1');
     const names = sent.map((s) =>
       typeof s === 'object' && s !== null ? (s as { name: string }).name : null,
     );
@@ -39,6 +39,16 @@ describe('PreparedClient', () => {
     expect(names[2]).not.toBe(names[0]);
     expect(names[3]).toBeNull();
     expect(prepared.preparedCount).toBe(2);
+  });
+
+  it('holds a begin back and sends it just before the next statement', async () => {
+    const { client, sent } = recordingClient();
+    const prepared = new PreparedClient(client);
+    expect(await prepared.query('begin')).toEqual({ command: 'BEGIN', rowCount: null, rows: [] });
+    expect(sent).toEqual([]);
+    await prepared.query('select pg_advisory_xact_lock($1)', [1]);
+    expect(sent[0]).toBe('begin');
+    expect(sent[1]).toMatchObject({ text: 'select pg_advisory_xact_lock($1)', values: [1] });
   });
 
   it('keeps at most its limit, deallocating the least recently used', async () => {
