@@ -110,13 +110,32 @@ export async function getRepoForAction(
   agent: Agent,
   action: Action,
 ): Promise<{ repo: Repo; access: ResolvedAccess }> {
-  const now = isoNow(deps.clock);
-  const row = await db
+  return decideRepoAction(
+    repoId,
+    agent,
+    action,
+    await repoAccessQuery(deps, db, repoId, agent).executeTakeFirst(),
+  );
+}
+
+/** The query getRepoForAction runs: the repository's row and the agent's access facts (batch.ts). */
+export function repoAccessQuery(deps: CoreDeps, db: Executor, repoId: string, agent: Agent) {
+  return db
     .selectFrom('gitswarm_repos')
     .selectAll()
-    .select(accessFactColumns(repoId, agent.id, now))
-    .where('id', '=', repoId)
-    .executeTakeFirst();
+    .select(accessFactColumns(repoId, agent.id, isoNow(deps.clock)))
+    .where('id', '=', repoId);
+}
+
+type RepoAccessRow = Repo & AccessFacts;
+
+/** getRepoForAction's answer from repoAccessQuery's row (undefined: no such repository). */
+export function decideRepoAction(
+  repoId: string,
+  agent: Agent,
+  action: Action,
+  row: RepoAccessRow | undefined,
+): { repo: Repo; access: ResolvedAccess } {
   if (!row) throw new GitSwarmError('repo_not_found', `No repository with id ${repoId}`);
   const { grant_level, maintainer_role, repo_karma, ...repo } = row;
   const access = decideAccess(repo, { grant_level, maintainer_role, repo_karma });

@@ -4,6 +4,9 @@
  */
 import { GitSwarmError } from '../errors.js';
 import {
+  type Agent,
+  batch,
+  type Database,
   type Executor,
   type Repo,
   type Stream,
@@ -12,8 +15,9 @@ import {
   toJson,
 } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
+import { decideRepoAction, getRepoForAction, repoAccessQuery } from './access.js';
 import type { CoreDeps } from './deps.js';
-import { type KeysetKey, keysetPage, type Page, type PageRequest } from './pagination.js';
+import { type KeysetKey, keysetPage, keysetPageQuery, type Page, type PageRequest } from './pagination.js';
 
 /**
  * Which status may follow which. active → in_review → merged | abandoned; a conflicted stream
@@ -148,6 +152,31 @@ export function listStreamsPage(
   page: PageRequest,
 ): Promise<Page<Stream>> {
   return keysetPage(streamsQuery(db, repoId, query), STREAM_KEYS, page);
+}
+
+/**
+ * One page of a repository's streams for an agent who may read the repository: the access check
+ * and the page in one round trip (batch.ts); the page is dropped unless the check passes.
+ */
+export async function listReadableStreamsPage(
+  deps: CoreDeps,
+  input: { repoId: string; agent: Agent; query: ListStreamsQuery; page: PageRequest },
+): Promise<{ repo: Repo; page: Page<Stream> }> {
+  const db = deps.store.db;
+  let planned: ReturnType<typeof keysetPageQuery<Database, 'gitswarm_streams', Stream>>;
+  try {
+    planned = keysetPageQuery(streamsQuery(db, input.repoId, input.query), STREAM_KEYS, input.page);
+  } catch (error) {
+    // A refused reader hears of the refusal, not of a malformed cursor.
+    await getRepoForAction(deps, db, input.repoId, input.agent, 'read');
+    throw error;
+  }
+  const [access, rows] = await batch(db, [
+    repoAccessQuery(deps, db, input.repoId, input.agent),
+    planned.query,
+  ]);
+  const { repo } = decideRepoAction(input.repoId, input.agent, 'read', access[0]);
+  return { repo, page: planned.finish(rows) };
 }
 
 /**
