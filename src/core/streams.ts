@@ -234,6 +234,11 @@ export async function updateStream(
   stream: Stream,
   change: StreamChange,
 ): Promise<Stream> {
+  return updateStreamQuery(deps, db, stream, change).executeTakeFirstOrThrow();
+}
+
+/** The statement updateStream runs, after checking the transition (batch.ts). */
+export function updateStreamQuery(deps: CoreDeps, db: Executor, stream: Stream, change: StreamChange) {
   if (change.status !== undefined && change.status !== stream.status) assertTransition(stream, change.status);
   const { conflict, metadata, ...plain } = change;
   return db
@@ -245,8 +250,7 @@ export async function updateStream(
       updated_at: isoNow(deps.clock),
     })
     .where('id', '=', stream.id)
-    .returningAll()
-    .executeTakeFirstOrThrow();
+    .returningAll();
 }
 
 /** Re-reads a stream inside the caller's transaction (the row may have changed since it was read). */
