@@ -7,8 +7,12 @@
  * seeds it over HTTP, then loads it with autocannon over loopback:
  *  - reads:  authenticated GET /api/v1/repos/:id/streams (20 streams per repository);
  *  - writes: authenticated POST /api/v1/streams/:id/reviews (50 reviewers taking turns over the
- *            streams; each review re-evaluates consensus under the repository's lock).
- * Prints requests per second, p99 latency, errors, and the server's peak RSS.
+ *            streams; each review re-evaluates consensus under the repository's lock). Consecutive
+ *            requests go to streams of different repositories, round-robin, as on a server hosting
+ *            many repositories: one repository's reviews queue on its lock, as they must.
+ * Prints requests per second, p99 latency, errors, CPU time per request (the server process's, and
+ * that of the PostgreSQL backends serving the bench's database, read from /proc), and the server's
+ * peak RSS. BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the server process there.
  * Targets: ≥ 2000 reads/s, ≥ 500 review writes/s, p99 < 50 ms.
  * Then Mode C (bench/mode-c.ts) on the same server, which holds git in a temporary data dir: file
  * write and commit + merge latencies, and 8 HTTP agents × 25 commits against `npm run bench`'s (b')
@@ -20,8 +24,8 @@
  * BENCH_REPOS (repositories the review load is spread over, default 4: one repository's reviews
  * are serialized by its lock, as they must be).
  */
-import { type ChildProcess, fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,6 +69,10 @@ async function serve(databaseUrl: string, dataDir: string): Promise<void> {
   process.on('message', (message: { type: string }) => {
     if (message.type === 'rss')
       process.send?.({ type: 'rss', rss: process.memoryUsage().rss, peak: peakRss });
+    if (message.type === 'cpu') {
+      const { user, system } = process.cpuUsage();
+      process.send?.({ type: 'cpu', micros: user + system });
+    }
   });
   process.send?.({ type: 'ready', port: server.port });
 }
@@ -100,6 +108,52 @@ function run(options: autocannon.Options): Promise<AutocannonResult> {
   return new Promise((resolve, reject) => {
     autocannon(options, (error, result) => (error ? reject(error) : resolve(result)));
   });
+}
+
+/** Clock ticks per second of /proc's CPU times. */
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * CPU microseconds used so far by the server process and by the PostgreSQL backends serving the
+ * bench's database (user + system, from /proc; 0 for PostgreSQL when its processes are not readable).
+ */
+async function cpuNow(child: ChildProcess, admin: pg.Client, database: string) {
+  const server = (await request(child, 'cpu')).micros as number;
+  const { rows } = await admin.query<{ pid: number }>('select pid from pg_stat_activity where datname = $1', [
+    database,
+  ]);
+  const ticks = new Map<number, number>();
+  for (const { pid } of rows) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks.set(pid, Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // Gone, or on another machine.
+    }
+  }
+  return { server, postgres: ticks };
+}
+
+type CpuSample = Awaited<ReturnType<typeof cpuNow>>;
+
+/** PostgreSQL's CPU microseconds between two samples: backends gone by the second are left out. */
+function postgresMicros(before: CpuSample, after: CpuSample): number {
+  let ticks = 0;
+  for (const [pid, now] of after.postgres) ticks += now - (before.postgres.get(pid) ?? 0);
+  return (ticks / CLOCK_TICKS) * 1e6;
+}
+
+/** CPU per request of a phase, from samples before and after it. */
+function cpuPerRequest(before: CpuSample, after: CpuSample, result: AutocannonResult): string {
+  const per = (micros: number) => `${(micros / Math.max(result.requests.total, 1)).toFixed(0)} µs`;
+  return `CPU/request: server ${per(after.server - before.server)}, PostgreSQL ${per(postgresMicros(before, after))}`;
 }
 
 function line(label: string, result: AutocannonResult): string {
@@ -162,6 +216,11 @@ async function main(): Promise<void> {
         streams.push(stream.id);
       }
     }
+    // Consecutive review writes go to streams of different repositories, round-robin: taken repository
+    // by repository, the 16 requests in flight would all queue on one repository's lock.
+    const interleaved = streams.map(
+      (_, i) => streams[(i % REPOS) * STREAMS_PER_REPO + Math.floor(i / REPOS)] as string,
+    );
     const rssBefore = (await request(child, 'rss')).rss as number;
     process.stderr.write(
       `Seeded ${REPOS} repositories, ${streams.length} streams, ${REVIEWERS} reviewers; ${CONNECTIONS} connections, ${DURATION} s per phase.\n`,
@@ -169,8 +228,11 @@ async function main(): Promise<void> {
 
     // The same server answering its cheapest route: the machine's drift of the moment cancels out
     // in the ratios to it.
+    const cpu = () => cpuNow(child, admin, name);
+    const cpuBeforeHealthz = await cpu();
     const healthz = await run({ url: `${base}/healthz`, connections: CONNECTIONS, duration: DURATION });
 
+    const cpuBeforeReads = await cpu();
     let readTurn = 0;
     const reads = await run({
       url: base,
@@ -189,6 +251,7 @@ async function main(): Promise<void> {
       ],
     });
 
+    const cpuBeforeWrites = await cpu();
     let writeTurn = 0;
     const writes = await run({
       url: base,
@@ -200,7 +263,7 @@ async function main(): Promise<void> {
           setupRequest: (req) => {
             writeTurn += 1;
             const reviewer = reviewers[writeTurn % REVIEWERS];
-            req.path = `/api/v1/streams/${streams[Math.floor(writeTurn / REVIEWERS) % streams.length]}/reviews`;
+            req.path = `/api/v1/streams/${interleaved[writeTurn % interleaved.length]}/reviews`;
             req.headers = { authorization: `Bearer ${reviewer?.key}`, 'content-type': 'application/json' };
             req.body = JSON.stringify({ verdict: writeTurn % 3 === 0 ? 'request_changes' : 'approve' });
             return req;
@@ -208,6 +271,7 @@ async function main(): Promise<void> {
         },
       ],
     });
+    const cpuAfterWrites = await cpu();
     const rss = await request(child, 'rss');
 
     const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
@@ -217,6 +281,9 @@ async function main(): Promise<void> {
       line('healthz', healthz),
       `${line('reads', reads)}   ${ratio(reads, healthz)}`,
       `${line('writes', writes)}   ${ratio(writes, healthz)}`,
+      `healthz  ${cpuPerRequest(cpuBeforeHealthz, cpuBeforeReads, healthz)}`,
+      `reads    ${cpuPerRequest(cpuBeforeReads, cpuBeforeWrites, reads)}`,
+      `writes   ${cpuPerRequest(cpuBeforeWrites, cpuAfterWrites, writes)}`,
       `server RSS: ${mb(rssBefore)} after seeding, ${mb(rss.rss as number)} after the load, peak ${mb(rss.peak as number)}`,
       `targets: reads ≥ ${TARGETS.reads}/s ${ok(reads.requests.average >= TARGETS.reads)}, writes ≥ ${TARGETS.writes}/s ${ok(writes.requests.average >= TARGETS.writes)}, p99 < ${TARGETS.p99} ms ${ok(reads.latency.p99 < TARGETS.p99 && writes.latency.p99 < TARGETS.p99)}`,
     ];

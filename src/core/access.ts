@@ -37,7 +37,7 @@ export interface ResolvedAccess {
  * The facts access rests on besides the repository: an unexpired grant, the maintainer role, the
  * agent's karma in the repository (null before its first change there).
  */
-interface AccessFacts {
+export interface AccessFacts {
   grant_level: Exclude<AccessLevel, 'none'> | null;
   maintainer_role: 'owner' | 'maintainer' | null;
   repo_karma: number | null;
@@ -110,13 +110,32 @@ export async function getRepoForAction(
   agent: Agent,
   action: Action,
 ): Promise<{ repo: Repo; access: ResolvedAccess }> {
-  const now = isoNow(deps.clock);
-  const row = await db
+  return decideRepoAction(
+    repoId,
+    agent,
+    action,
+    await repoAccessQuery(deps, db, repoId, agent).executeTakeFirst(),
+  );
+}
+
+/** The query getRepoForAction runs: the repository's row and the agent's access facts (batch.ts). */
+export function repoAccessQuery(deps: CoreDeps, db: Executor, repoId: string, agent: Agent) {
+  return db
     .selectFrom('gitswarm_repos')
     .selectAll()
-    .select(accessFactColumns(repoId, agent.id, now))
-    .where('id', '=', repoId)
-    .executeTakeFirst();
+    .select(accessFactColumns(repoId, agent.id, isoNow(deps.clock)))
+    .where('id', '=', repoId);
+}
+
+type RepoAccessRow = Repo & AccessFacts;
+
+/** getRepoForAction's answer from repoAccessQuery's row (undefined: no such repository). */
+export function decideRepoAction(
+  repoId: string,
+  agent: Agent,
+  action: Action,
+  row: RepoAccessRow | undefined,
+): { repo: Repo; access: ResolvedAccess } {
   if (!row) throw new GitSwarmError('repo_not_found', `No repository with id ${repoId}`);
   const { grant_level, maintainer_role, repo_karma, ...repo } = row;
   const access = decideAccess(repo, { grant_level, maintainer_role, repo_karma });
@@ -137,17 +156,36 @@ export async function getStreamForAction(
   agent: Agent,
   action: Action,
 ): Promise<{ stream: Stream; access: ResolvedAccess }> {
-  const row = await db
+  const row = await streamAccessQuery(deps, db, repo, streamId, agent).executeTakeFirst();
+  return decideStreamAction(repo, streamId, agent, action, row);
+}
+
+/** The query getStreamForAction runs: the stream's row and the agent's access facts (batch.ts). */
+export function streamAccessQuery(deps: CoreDeps, db: Executor, repo: Repo, streamId: string, agent: Agent) {
+  return db
     .selectFrom('gitswarm_streams')
     .selectAll()
     .select(accessFactColumns(repo.id, agent.id, isoNow(deps.clock)))
-    .where('id', '=', streamId)
-    .executeTakeFirst();
+    .where('id', '=', streamId);
+}
+
+/**
+ * getStreamForAction's answer from streamAccessQuery's row (undefined: no such stream), with the
+ * facts it rests on (the agent's maintainer role and karma in the repository).
+ */
+export function decideStreamAction(
+  repo: Repo,
+  streamId: string,
+  agent: Agent,
+  action: Action,
+  row: (Stream & AccessFacts) | undefined,
+): { stream: Stream; access: ResolvedAccess; facts: AccessFacts } {
   if (!row) throw new GitSwarmError('stream_not_found', `No stream ${streamId}`);
   const { grant_level, maintainer_role, repo_karma, ...stream } = row;
-  const access = decideAccess(repo, { grant_level, maintainer_role, repo_karma });
+  const facts = { grant_level, maintainer_role, repo_karma };
+  const access = decideAccess(repo, facts);
   assertAllowed(repo, agent, access, action);
-  return { stream, access };
+  return { stream, access, facts };
 }
 
 /**

@@ -23,6 +23,17 @@ export async function recordActivity(
   db: Executor,
   input: ActivityInput,
 ): Promise<ActivityEntry> {
+  const prepared = prepareActivity(deps, db, input);
+  await prepared.query.execute();
+  prepared.recorded();
+  return prepared.entry;
+}
+
+/**
+ * recordActivity in steps, for callers that send the insert with other statements (batch.ts):
+ * the entry, its insert, and `recorded()` to call once the insert has run.
+ */
+export function prepareActivity(deps: CoreDeps, db: Executor, input: ActivityInput) {
   const entry: ActivityEntry = {
     id: newId(),
     repo_id: input.repoId,
@@ -33,12 +44,11 @@ export async function recordActivity(
     metadata: input.metadata ?? {},
     created_at: isoNow(deps.clock),
   };
-  await db
-    .insertInto('gitswarm_activity_log')
-    .values({ ...entry, metadata: toJson(entry.metadata) })
-    .execute();
-  onCommit(db, () => deps.events.publish(entry));
-  return entry;
+  return {
+    entry,
+    query: db.insertInto('gitswarm_activity_log').values({ ...entry, metadata: toJson(entry.metadata) }),
+    recorded: () => onCommit(db, () => deps.events.publish(entry)),
+  };
 }
 
 export interface ActivityQuery {

@@ -101,15 +101,18 @@ export function parseBranchRuleFields(
 
 /** The repository's branch rules, highest priority first. */
 export async function listBranchRules(db: Executor, repoId: string): Promise<BranchRule[]> {
-  const rows = await db
+  return (await branchRulesQuery(db, repoId).execute()) as BranchRule[];
+}
+
+/** The query listBranchRules runs (batch.ts). */
+export function branchRulesQuery(db: Executor, repoId: string) {
+  return db
     .selectFrom('gitswarm_branch_rules')
     .selectAll()
     .where('repo_id', '=', repoId)
     .orderBy('priority', 'desc')
     .orderBy('created_at')
-    .orderBy('id')
-    .execute();
-  return rows as BranchRule[];
+    .orderBy('id');
 }
 
 async function getBranchRule(db: Executor, repoId: string, ruleId: string): Promise<BranchRule> {

@@ -111,7 +111,15 @@ async function loadCountedReviews(
   stream: Pick<Stream, 'id' | 'agent_id'>,
   code: StreamCode,
 ): Promise<CountedReview[]> {
-  const rows = await db
+  return countReviews(await countedReviewsQuery(db, repoId, stream.id).execute(), stream, code);
+}
+
+/**
+ * The query behind consensus: a stream's reviews with each reviewer's karma and maintainer row in
+ * the repository (batch.ts). Its rows become CountedReviews through countReviews.
+ */
+export function countedReviewsQuery(db: Executor, repoId: string, streamId: string) {
+  return db
     .selectFrom('gitswarm_stream_reviews as r')
     .leftJoin('gitswarm_repo_karma as k', (join) =>
       join.onRef('k.agent_id', '=', 'r.reviewer_id').on('k.repo_id', '=', repoId),
@@ -129,17 +137,27 @@ async function loadCountedReviews(
       'k.karma',
       'm.id as maintainer_row',
     ])
-    .where('r.stream_id', '=', stream.id)
-    .where('r.reviewer_id', '!=', stream.agent_id)
-    .execute();
-  return rows.map((row) => ({
-    reviewer_id: row.reviewer_id,
-    verdict: row.verdict,
-    is_human: row.is_human,
-    karma: row.karma ?? 0,
-    is_maintainer: row.maintainer_row !== null,
-    stale: isStaleReview(row, code),
-  }));
+    .where('r.stream_id', '=', streamId);
+}
+
+type CountedReviewRow = Awaited<ReturnType<ReturnType<typeof countedReviewsQuery>['execute']>>[number];
+
+/** countedReviewsQuery's rows as consensus counts them: the author's never, staleness against `code`. */
+export function countReviews(
+  rows: readonly CountedReviewRow[],
+  stream: Pick<Stream, 'agent_id'>,
+  code: StreamCode,
+): CountedReview[] {
+  return rows
+    .filter((row) => row.reviewer_id !== stream.agent_id)
+    .map((row) => ({
+      reviewer_id: row.reviewer_id,
+      verdict: row.verdict,
+      is_human: row.is_human,
+      karma: row.karma ?? 0,
+      is_maintainer: row.maintainer_row !== null,
+      stale: isStaleReview(row, code),
+    }));
 }
 
 type ConsensusSettings = Pick<

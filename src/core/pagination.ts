@@ -80,6 +80,20 @@ export async function keysetPage<DB, TB extends keyof DB, Row>(
   page: PageRequest,
   defaultLimit = DEFAULT_PAGE_LIMIT,
 ): Promise<Page<Row>> {
+  const planned = keysetPageQuery(query, keys, page, defaultLimit);
+  return planned.finish(await planned.query.execute());
+}
+
+/**
+ * keysetPage in two steps, for callers that send the query with others (batch.ts): the query to
+ * run, and what makes the page of its rows.
+ */
+export function keysetPageQuery<DB, TB extends keyof DB, Row>(
+  query: SelectQueryBuilder<DB, TB, Row>,
+  keys: readonly KeysetKey<Row>[],
+  page: PageRequest,
+  defaultLimit = DEFAULT_PAGE_LIMIT,
+): { query: SelectQueryBuilder<DB, TB, Row>; finish: (rows: Row[]) => Page<Row> } {
   const limit = pageLimit(page.limit, defaultLimit);
   // biome-ignore lint/suspicious/noExplicitAny: the keys name columns of this query
   let q = query as SelectQueryBuilder<any, any, Row>;
@@ -87,15 +101,17 @@ export async function keysetPage<DB, TB extends keyof DB, Row>(
     const values = decodeCursor(page.cursor, keys);
     q = q.where((eb) => after(eb, keys, values, 0));
   }
-  const rows = await orderByKeys(q, keys)
-    .limit(limit + 1)
-    .execute();
-  const more = rows.length > limit;
-  if (more) rows.length = limit;
-  const last = rows.at(-1);
   return {
-    rows,
-    nextCursor: more && last !== undefined ? encodeCursor(keys.map((key) => key.value(last))) : null,
+    query: orderByKeys(q, keys).limit(limit + 1) as SelectQueryBuilder<DB, TB, Row>,
+    finish: (rows) => {
+      const more = rows.length > limit;
+      if (more) rows.length = limit;
+      const last = rows.at(-1);
+      return {
+        rows,
+        nextCursor: more && last !== undefined ? encodeCursor(keys.map((key) => key.value(last))) : null,
+      };
+    },
   };
 }
 

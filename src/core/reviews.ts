@@ -7,6 +7,7 @@
 import { GitSwarmError } from '../errors.js';
 import {
   type Agent,
+  batch,
   type Executor,
   lockedTransaction,
   type Repo,
@@ -18,13 +19,21 @@ import {
 } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
 import { newId } from '../util/ids.js';
-import { getStreamForAction } from './access.js';
-import { recordActivity } from './activity.js';
-import { type ConsensusResult, evaluateConsensus } from './consensus.js';
+import { decideStreamAction, streamAccessQuery } from './access.js';
+import { prepareActivity, recordActivity } from './activity.js';
+import { type BranchRule, branchRulesQuery, matchBranchRule } from './branch-rules.js';
+import {
+  type ConsensusResult,
+  type CountedReview,
+  countedReviewsQuery,
+  countReviews,
+  decideConsensus,
+  evaluateConsensus,
+} from './consensus.js';
 import type { CoreDeps } from './deps.js';
 import { type KeysetKey, keysetPage, type PageRequest } from './pagination.js';
 import { isStaleReview, readStreamCode, type StreamCode } from './review-freshness.js';
-import { isLiveStream, refreshStream, updateStream } from './streams.js';
+import { isLiveStream, refreshStream, updateStream, updateStreamQuery } from './streams.js';
 
 /** The verdicts a review can give; only approve and request_changes count towards consensus. */
 export const REVIEW_VERDICTS: readonly ReviewVerdict[] = ['approve', 'request_changes', 'comment'];
@@ -116,7 +125,14 @@ export async function submitReview(deps: CoreDeps, input: SubmitReviewInput): Pr
     );
   }
   return lockedTransaction(deps.store, repo.id, async (trx) => {
-    const { stream } = await getStreamForAction(deps, trx, repo, input.stream.id, reviewer, 'read');
+    // Every round trip here is held against the repository's other writers: the stream with the
+    // reviewer's access, the branch rules and the reviews so far go in one, the writes in another.
+    const [streamRows, rules, reviewRows] = await batch(trx, [
+      streamAccessQuery(deps, trx, repo, input.stream.id, reviewer),
+      branchRulesQuery(trx, repo.id),
+      countedReviewsQuery(trx, repo.id, input.stream.id),
+    ]);
+    const { stream, facts } = decideStreamAction(repo, input.stream.id, reviewer, 'read', streamRows[0]);
     if (stream.agent_id === reviewer.id) {
       throw new GitSwarmError(
         'self_review',
@@ -131,17 +147,26 @@ export async function submitReview(deps: CoreDeps, input: SubmitReviewInput): Pr
     }
     // Read under the lock: commits move the stream's head under the same lock.
     const code = await readStreamCode(deps, trx, repo, stream);
-    const review = await upsertReview(deps, trx, {
-      streamId: stream.id,
-      reviewer,
-      verdict,
-      feedback,
-      tested: input.tested ?? false,
-      code,
-    });
-    const consensus = await evaluateConsensus(deps, trx, repo, stream, undefined, code);
-    const { reviewStatus, updated } = await settleReviewStatus(deps, trx, stream, consensus);
-    await recordActivity(deps, trx, {
+    // Consensus after this verdict, counted from the reviews just read with this one in place of
+    // the reviewer's earlier verdict: what evaluateConsensus would read once it is written.
+    const counted: CountedReview[] = [
+      ...countReviews(reviewRows, stream, code).filter((r) => r.reviewer_id !== reviewer.id),
+      {
+        reviewer_id: reviewer.id,
+        verdict,
+        is_human: reviewer.is_human,
+        karma: facts.repo_karma ?? 0,
+        is_maintainer: facts.maintainer_role !== null,
+        stale: false,
+      },
+    ];
+    const consensus: ConsensusResult = {
+      ...decideConsensus(repo, counted, findBranchRuleIn(rules as BranchRule[], repo.buffer_branch)),
+      head_commit: code.head,
+    };
+    const reviewStatus = nextReviewStatus(stream, consensus);
+    const tested = input.tested ?? false;
+    const activity = prepareActivity(deps, trx, {
       event: 'stream.reviewed',
       repoId: repo.id,
       agentId: reviewer.id,
@@ -149,13 +174,37 @@ export async function submitReview(deps: CoreDeps, input: SubmitReviewInput): Pr
       targetId: stream.id,
       metadata: {
         verdict,
-        tested: review.tested,
-        is_human: review.is_human,
+        tested,
+        is_human: reviewer.is_human,
         consensus_reached: consensus.reached,
         review_status: reviewStatus,
         head_commit: code.head,
       },
     });
+    const upsert = upsertReviewQuery(deps, trx, {
+      streamId: stream.id,
+      reviewer,
+      verdict,
+      feedback,
+      tested,
+      code,
+    });
+    let review: StreamReview | undefined;
+    let updated = stream;
+    if (reviewStatus === stream.review_status) {
+      [[review]] = await batch(trx, [upsert, activity.query]);
+    } else {
+      let rows: Stream[];
+      [[review], rows] = await batch(trx, [
+        upsert,
+        updateStreamQuery(deps, trx, stream, { review_status: reviewStatus }),
+        activity.query,
+      ]);
+      if (!rows[0]) throw new Error(`Stream ${stream.id} was not updated.`);
+      updated = rows[0];
+    }
+    activity.recorded();
+    if (!review) throw new Error(`The review of stream ${stream.id} was not written.`);
     return { review: { ...review, stale: false }, consensus, stream: updated };
   });
 }
@@ -204,6 +253,11 @@ export async function withdrawReview(
   });
 }
 
+/** The buffer branch's rule among the repository's, as findBranchRule picks it (null for none). */
+function findBranchRuleIn(rules: readonly BranchRule[], branch: string): BranchRule | null {
+  return matchBranchRule(rules, branch) ?? null;
+}
+
 /** Records the review status the verdicts now give the stream (the row is left alone when unchanged). */
 async function settleReviewStatus(
   deps: CoreDeps,
@@ -235,7 +289,7 @@ interface UpsertReview {
   code: StreamCode;
 }
 
-async function upsertReview(deps: CoreDeps, db: Executor, input: UpsertReview): Promise<StreamReview> {
+function upsertReviewQuery(deps: CoreDeps, db: Executor, input: UpsertReview) {
   const now = isoNow(deps.clock);
   const values = {
     verdict: input.verdict,
@@ -250,8 +304,7 @@ async function upsertReview(deps: CoreDeps, db: Executor, input: UpsertReview): 
     .insertInto('gitswarm_stream_reviews')
     .values({ id: newId(), stream_id: input.streamId, reviewer_id: input.reviewer.id, ...values })
     .onConflict((oc) => oc.columns(['stream_id', 'reviewer_id']).doUpdateSet(values))
-    .returningAll()
-    .executeTakeFirstOrThrow();
+    .returningAll();
 }
 
 export type ListedReview = StreamReview & { reviewer_name: string };

@@ -4,6 +4,9 @@
  */
 import { GitSwarmError } from '../errors.js';
 import {
+  type Agent,
+  batch,
+  type Database,
   type Executor,
   type Repo,
   type Stream,
@@ -12,8 +15,9 @@ import {
   toJson,
 } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
+import { decideRepoAction, getRepoForAction, repoAccessQuery } from './access.js';
 import type { CoreDeps } from './deps.js';
-import { type KeysetKey, keysetPage, type Page, type PageRequest } from './pagination.js';
+import { type KeysetKey, keysetPage, keysetPageQuery, type Page, type PageRequest } from './pagination.js';
 
 /**
  * Which status may follow which. active → in_review → merged | abandoned; a conflicted stream
@@ -151,6 +155,31 @@ export function listStreamsPage(
 }
 
 /**
+ * One page of a repository's streams for an agent who may read the repository: the access check
+ * and the page in one round trip (batch.ts); the page is dropped unless the check passes.
+ */
+export async function listReadableStreamsPage(
+  deps: CoreDeps,
+  input: { repoId: string; agent: Agent; query: ListStreamsQuery; page: PageRequest },
+): Promise<{ repo: Repo; page: Page<Stream> }> {
+  const db = deps.store.db;
+  let planned: ReturnType<typeof keysetPageQuery<Database, 'gitswarm_streams', Stream>>;
+  try {
+    planned = keysetPageQuery(streamsQuery(db, input.repoId, input.query), STREAM_KEYS, input.page);
+  } catch (error) {
+    // A refused reader hears of the refusal, not of a malformed cursor.
+    await getRepoForAction(deps, db, input.repoId, input.agent, 'read');
+    throw error;
+  }
+  const [access, rows] = await batch(db, [
+    repoAccessQuery(deps, db, input.repoId, input.agent),
+    planned.query,
+  ]);
+  const { repo } = decideRepoAction(input.repoId, input.agent, 'read', access[0]);
+  return { repo, page: planned.finish(rows) };
+}
+
+/**
  * Live streams built on `streamId`, directly or through others, parents before children. One
  * query per generation, by the parent index: the cost follows the dependents, not the number of
  * streams in the repository.
@@ -205,6 +234,11 @@ export async function updateStream(
   stream: Stream,
   change: StreamChange,
 ): Promise<Stream> {
+  return updateStreamQuery(deps, db, stream, change).executeTakeFirstOrThrow();
+}
+
+/** The statement updateStream runs, after checking the transition (batch.ts). */
+export function updateStreamQuery(deps: CoreDeps, db: Executor, stream: Stream, change: StreamChange) {
   if (change.status !== undefined && change.status !== stream.status) assertTransition(stream, change.status);
   const { conflict, metadata, ...plain } = change;
   return db
@@ -216,8 +250,7 @@ export async function updateStream(
       updated_at: isoNow(deps.clock),
     })
     .where('id', '=', stream.id)
-    .returningAll()
-    .executeTakeFirstOrThrow();
+    .returningAll();
 }
 
 /** Re-reads a stream inside the caller's transaction (the row may have changed since it was read). */

@@ -1,5 +1,13 @@
-import { Kysely, PostgresDialect, type PostgresPool } from 'kysely';
+import {
+  type DialectAdapter,
+  Kysely,
+  PostgresAdapter,
+  PostgresDialect,
+  type PostgresDialectConfig,
+  type PostgresPool,
+} from 'kysely';
 import type { DialectCapabilities, Store } from './dialect.js';
+import { type PgPoolLike, preparedStatementPool } from './postgres-prepared.js';
 import { advisoryLocker } from './repo-lock.js';
 import type { Database } from './schema.js';
 
@@ -48,6 +56,19 @@ export function postgresCapabilities(label: 'postgres' | 'pglite'): DialectCapab
   };
 }
 
+/** PostgreSQL through `pg`, whose connections pipeline: batch.ts sends statements together. */
+class PipelinedPostgresAdapter extends PostgresAdapter {
+  get supportsPipelining(): boolean {
+    return true;
+  }
+}
+
+class PipelinedPostgresDialect extends PostgresDialect {
+  override createAdapter(): DialectAdapter {
+    return new PipelinedPostgresAdapter();
+  }
+}
+
 export interface PostgresStoreOptions {
   /** A `postgres://` connection string. */
   url: string;
@@ -81,9 +102,13 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     max: options.maxConnections ?? 10,
     types: { getTypeParser },
     options: sessionOptions.join(' '),
-  });
+    // Queries given to one connection together go out together (batch.ts), not one per reply.
+    pipeline: true,
+  } as ConstructorParameters<typeof pg.Pool>[0]);
   const db = new Kysely<Database>({
-    dialect: new PostgresDialect({ pool: pool as unknown as PostgresPool }),
+    dialect: new PipelinedPostgresDialect({
+      pool: preparedStatementPool(pool as unknown as PgPoolLike) as unknown as PostgresPool,
+    } satisfies PostgresDialectConfig),
   });
   const locker = advisoryLocker(() => pool.connect());
   return { db, capabilities: postgresCapabilities('postgres'), locker, close: () => db.destroy() };

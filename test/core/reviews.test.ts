@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listActivity } from '../../src/core/activity.js';
+import { createBranchRule } from '../../src/core/branch-rules.js';
+import { evaluateConsensus } from '../../src/core/consensus.js';
 import { listReviews, submitForReview, submitReview } from '../../src/core/reviews.js';
 import { getStream } from '../../src/core/streams.js';
 import type { ReviewVerdict } from '../../src/store/index.js';
@@ -26,6 +28,54 @@ for (const dialect of DIALECTS) {
       const stream = await insertStream(deps, seeded.repo, author);
       return { deps, ...seeded, author, maintainer, stream };
     }
+
+    it('returns the consensus a fresh evaluateConsensus reads, in every model, with a branch rule', async () => {
+      const models = [
+        guild,
+        { merge_mode: 'review', ownership_model: 'open', consensus_threshold: 0.6, human_review_weight: 2 },
+        { merge_mode: 'review', ownership_model: 'solo' },
+        { merge_mode: 'swarm' },
+      ];
+      for (const settings of models) {
+        const { deps, repo, owner, author, maintainer, stream } = await setUp(settings);
+        await createBranchRule(deps, store.db, {
+          repo,
+          actor: owner,
+          fields: { branch_pattern: repo.buffer_branch, required_approvals: 2 },
+        });
+        const karmic = await seedAgent(deps, 'karmic', { karma: 15, karmaIn: repo });
+        const human = await seedAgent(deps, 'human', { isHuman: true });
+        const turns: [typeof author, ReviewVerdict][] = [
+          [maintainer, 'request_changes'],
+          [karmic, 'approve'],
+          [human, 'comment'],
+          [maintainer, 'approve'],
+          [human, 'request_changes'],
+          [karmic, 'approve'],
+          [owner, 'approve'],
+        ];
+        for (const [reviewer, verdict] of turns) {
+          const result = await submitReview(deps, { repo, stream, reviewer, verdict });
+          const fresh = await evaluateConsensus(deps, store.db, repo, await getStream(store.db, repo.id, stream.id));
+          expect(result.consensus, `${JSON.stringify(settings)}: ${verdict}`).toEqual(fresh);
+          expect(result.stream).toEqual(await getStream(store.db, repo.id, stream.id));
+        }
+      }
+    });
+
+    it('serializes concurrent reviews of one stream: every verdict counted once, in some order', async () => {
+      const { deps, repo, owner, stream } = await setUp({ merge_mode: 'review', ownership_model: 'open' });
+      const reviewers = [owner];
+      for (let i = 0; i < 6; i++) reviewers.push(await seedAgent(deps, `concurrent-${i}`));
+      const results = await Promise.all(
+        reviewers.map((reviewer) => submitReview(deps, { repo, stream, reviewer, verdict: 'approve' })),
+      );
+      // Under the lock each one saw all the verdicts before it and none after.
+      expect(results.map((r) => r.consensus.approvals).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+      expect(await listReviews(store.db, stream.id)).toHaveLength(7);
+      const fresh = await evaluateConsensus(deps, store.db, repo, await getStream(store.db, repo.id, stream.id));
+      expect(fresh.approvals).toBe(7);
+    });
 
     it('refuses a review by the stream author and writes nothing', async () => {
       const { deps, repo, author, stream } = await setUp();

@@ -331,5 +331,24 @@ for (const dialect of DIALECTS) {
       ).toBe(403);
       expect((await call(reviewer, 'GET', `/streams/${stream.id}`)).status).toBe(200);
     });
+
+    it('private repositories: the stream list (access and page read together) refuses outsiders', async () => {
+      const { repo, stream } = await setUp({ is_private: true });
+      const refused = await call(outsider, 'GET', `/repos/${repo.id}/streams`);
+      expect(refused.status).toBe(403);
+      expect(refused.body.error.code).toBe('forbidden');
+      expect(refused.body.streams).toBeUndefined();
+      // A malformed cursor does not come before the refusal.
+      expect((await call(outsider, 'GET', `/repos/${repo.id}/streams?cursor=nope`)).status).toBe(403);
+      expect((await call(null, 'GET', `/repos/${repo.id}/streams`)).status).toBe(401);
+      expect(
+        (await call(outsider, 'GET', '/repos/00000000-0000-4000-8000-000000000000/streams')).status,
+      ).toBe(404);
+      const listed = await call(reviewer, 'GET', `/repos/${repo.id}/streams`);
+      expect(listed.status).toBe(200);
+      expect(listed.body.streams.map((s: { id: string }) => s.id)).toEqual([stream.id]);
+      expect(listed.body.next_cursor).toBeNull();
+      expect((await call(reviewer, 'GET', `/repos/${repo.id}/streams?cursor=nope`)).status).toBe(400);
+    });
   });
 }

@@ -33,7 +33,12 @@ import {
 } from '../../core/remote-sync.js';
 import { getRepo } from '../../core/repos.js';
 import { listReviewsWithStaleness, submitForReview, submitReview } from '../../core/reviews.js';
-import { getStreamById, getStreamRepo, listStreamsPage } from '../../core/streams.js';
+import {
+  getStreamById,
+  getStreamRepo,
+  listReadableStreamsPage,
+  listStreamsPage,
+} from '../../core/streams.js';
 import { decideReopen, recordReopenedStream } from '../../core/workspace-reopen.js';
 import { diffRange } from '../../engine/diff.js';
 import { GitSwarmError } from '../../errors.js';
@@ -400,13 +405,22 @@ export async function streamRoutes(app: App): Promise<void> {
     },
     async (request) => {
       const { query } = request;
+      const filter = { status: parseStatuses(query.status), agentId: query.agent_id };
+      if (request.agent) {
+        // The access check and the page in one round trip.
+        const { page } = await listReadableStreamsPage(deps, {
+          repoId: request.params.id,
+          agent: request.agent,
+          query: filter,
+          page: { limit: query.limit, cursor: query.cursor },
+        });
+        return { streams: page.rows, next_cursor: page.nextCursor };
+      }
       const repo = await readableRepo(deps, request, request.params.id);
-      const page = await listStreamsPage(
-        deps.store.db,
-        repo.id,
-        { status: parseStatuses(query.status), agentId: query.agent_id },
-        { limit: query.limit, cursor: query.cursor },
-      );
+      const page = await listStreamsPage(deps.store.db, repo.id, filter, {
+        limit: query.limit,
+        cursor: query.cursor,
+      });
       return { streams: page.rows, next_cursor: page.nextCursor };
     },
   );
