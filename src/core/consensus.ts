@@ -28,7 +28,7 @@ import type {
 } from '../store/index.js';
 import { type BranchRule, findBranchRule } from './branch-rules.js';
 import type { CoreDeps } from './deps.js';
-import { isStaleReview, readStreamCode, type StreamCode } from './review-freshness.js';
+import { isStaleReview, readStreamCode, readStreamCodes, type StreamCode } from './review-freshness.js';
 
 export type ConsensusReason =
   | 'swarm_mode'
@@ -99,18 +99,53 @@ export async function evaluateConsensus(
   rule?: ConsensusRule | null,
   code?: StreamCode,
 ): Promise<ConsensusResult> {
-  const applied = rule === undefined ? await findBranchRule(db, repo.id, repo.buffer_branch) : rule;
   const current = code ?? (await readStreamCode(deps, db, repo, stream));
-  const reviews = await loadCountedReviews(db, repo.id, stream, current);
-  return { ...decideConsensus(repo, reviews, applied ?? null), head_commit: current.head };
+  const results = await evaluateConsensusOfStreams(
+    deps,
+    db,
+    repo,
+    [stream],
+    rule,
+    new Map([[stream.id, current]]),
+  );
+  return results.get(stream.id) as ConsensusResult;
 }
 
+/**
+ * Evaluates consensus for many streams of one repository at once, by the same rule as
+ * {@link evaluateConsensus}: the buffer's branch rule read once, the streams' code read together
+ * (one git call for the heads, unless the caller passes the codes), and their reviews in one query.
+ */
+export async function evaluateConsensusOfStreams(
+  deps: CoreDeps,
+  db: Executor,
+  repo: Repo,
+  streams: readonly ConsensusStream[],
+  rule?: ConsensusRule | null,
+  codes?: ReadonlyMap<string, StreamCode>,
+): Promise<Map<string, ConsensusResult>> {
+  const results = new Map<string, ConsensusResult>();
+  if (streams.length === 0) return results;
+  const [applied, current] = await Promise.all([
+    rule === undefined ? findBranchRule(db, repo.id, repo.buffer_branch) : rule,
+    codes ?? readStreamCodes(deps, db, repo, streams),
+  ]);
+  const reviews = await loadCountedReviews(db, repo.id, streams, current);
+  for (const stream of streams) {
+    const decision = decideConsensus(repo, reviews.get(stream.id) ?? [], applied ?? null);
+    results.set(stream.id, { ...decision, head_commit: current.get(stream.id)?.head ?? null });
+  }
+  return results;
+}
+
+/** The counted reviews of each stream (its author's own left out), in one query. */
 async function loadCountedReviews(
   db: Executor,
   repoId: string,
-  stream: Pick<Stream, 'id' | 'agent_id'>,
-  code: StreamCode,
-): Promise<CountedReview[]> {
+  streams: readonly Pick<Stream, 'id' | 'agent_id'>[],
+  codes: ReadonlyMap<string, StreamCode>,
+): Promise<Map<string, CountedReview[]>> {
+  const authors = new Map(streams.map((stream) => [stream.id, stream.agent_id]));
   const rows = await db
     .selectFrom('gitswarm_stream_reviews as r')
     .leftJoin('gitswarm_repo_karma as k', (join) =>
@@ -120,6 +155,7 @@ async function loadCountedReviews(
       join.onRef('m.agent_id', '=', 'r.reviewer_id').on('m.repo_id', '=', repoId),
     )
     .select([
+      'r.stream_id',
       'r.reviewer_id',
       'r.verdict',
       'r.is_human',
@@ -129,18 +165,28 @@ async function loadCountedReviews(
       'k.karma',
       'm.id as maintainer_row',
     ])
-    .where('r.stream_id', '=', stream.id)
-    .where('r.reviewer_id', '!=', stream.agent_id)
+    .where('r.stream_id', 'in', [...authors.keys()])
     .execute();
-  return rows.map((row) => ({
-    reviewer_id: row.reviewer_id,
-    verdict: row.verdict,
-    is_human: row.is_human,
-    karma: row.karma ?? 0,
-    is_maintainer: row.maintainer_row !== null,
-    stale: isStaleReview(row, code),
-  }));
+  const byStream = new Map<string, CountedReview[]>();
+  for (const row of rows) {
+    if (row.reviewer_id === authors.get(row.stream_id)) continue;
+    const code = codes.get(row.stream_id) ?? NO_CODE;
+    const list = byStream.get(row.stream_id) ?? [];
+    list.push({
+      reviewer_id: row.reviewer_id,
+      verdict: row.verdict,
+      is_human: row.is_human,
+      karma: row.karma ?? 0,
+      is_maintainer: row.maintainer_row !== null,
+      stale: isStaleReview(row, code),
+    });
+    byStream.set(row.stream_id, list);
+  }
+  return byStream;
 }
+
+/** The code of a stream nothing is known about (no head, no commit): no review is stale on it. */
+const NO_CODE: StreamCode = { head: null, fingerprint: null, last_commit_at: null };
 
 type ConsensusSettings = Pick<
   Repo,
