@@ -28,7 +28,7 @@ import type {
 } from '../store/index.js';
 import { type BranchRule, findBranchRule } from './branch-rules.js';
 import type { CoreDeps } from './deps.js';
-import { isStaleReview, readStreamCode, type StreamCode } from './review-freshness.js';
+import { isStaleReview, readStreamCode, readStreamCodes, type StreamCode } from './review-freshness.js';
 
 export type ConsensusReason =
   | 'swarm_mode'
@@ -99,26 +99,72 @@ export async function evaluateConsensus(
   rule?: ConsensusRule | null,
   code?: StreamCode,
 ): Promise<ConsensusResult> {
-  const applied = rule === undefined ? await findBranchRule(db, repo.id, repo.buffer_branch) : rule;
   const current = code ?? (await readStreamCode(deps, db, repo, stream));
-  const reviews = await loadCountedReviews(db, repo.id, stream, current);
-  return { ...decideConsensus(repo, reviews, applied ?? null), head_commit: current.head };
-}
-
-async function loadCountedReviews(
-  db: Executor,
-  repoId: string,
-  stream: Pick<Stream, 'id' | 'agent_id'>,
-  code: StreamCode,
-): Promise<CountedReview[]> {
-  return countReviews(await countedReviewsQuery(db, repoId, stream.id).execute(), stream, code);
+  const results = await evaluateConsensusOfStreams(
+    deps,
+    db,
+    repo,
+    [stream],
+    rule,
+    new Map([[stream.id, current]]),
+  );
+  return results.get(stream.id) as ConsensusResult;
 }
 
 /**
- * The query behind consensus: a stream's reviews with each reviewer's karma and maintainer row in
- * the repository (batch.ts). Its rows become CountedReviews through countReviews.
+ * Evaluates consensus for many streams of one repository at once, by the same rule as
+ * {@link evaluateConsensus}: the buffer's branch rule read once, the streams' code read together
+ * (one git call for the heads, unless the caller passes the codes), and their reviews in one query.
  */
-export function countedReviewsQuery(db: Executor, repoId: string, streamId: string) {
+export async function evaluateConsensusOfStreams(
+  deps: CoreDeps,
+  db: Executor,
+  repo: Repo,
+  streams: readonly ConsensusStream[],
+  rule?: ConsensusRule | null,
+  codes?: ReadonlyMap<string, StreamCode>,
+): Promise<Map<string, ConsensusResult>> {
+  const results = new Map<string, ConsensusResult>();
+  if (streams.length === 0) return results;
+  const [applied, current] = await Promise.all([
+    rule === undefined ? findBranchRule(db, repo.id, repo.buffer_branch) : rule,
+    codes ?? readStreamCodes(deps, db, repo, streams),
+  ]);
+  const reviews = await loadCountedReviews(db, repo.id, streams, current);
+  for (const stream of streams) {
+    const decision = decideConsensus(repo, reviews.get(stream.id) ?? [], applied ?? null);
+    results.set(stream.id, { ...decision, head_commit: current.get(stream.id)?.head ?? null });
+  }
+  return results;
+}
+
+/** The counted reviews of each stream (its author's own left out), in one query. */
+async function loadCountedReviews(
+  db: Executor,
+  repoId: string,
+  streams: readonly Pick<Stream, 'id' | 'agent_id'>[],
+  codes: ReadonlyMap<string, StreamCode>,
+): Promise<Map<string, CountedReview[]>> {
+  const rows = await countedReviewsQuery(
+    db,
+    repoId,
+    streams.map((stream) => stream.id),
+  ).execute();
+  const rowsOf = new Map<string, typeof rows>();
+  for (const row of rows) rowsOf.set(row.stream_id, [...(rowsOf.get(row.stream_id) ?? []), row]);
+  return new Map(
+    streams.map((stream) => [
+      stream.id,
+      countReviews(rowsOf.get(stream.id) ?? [], stream, codes.get(stream.id) ?? NO_CODE),
+    ]),
+  );
+}
+
+/**
+ * The query behind consensus: the streams' reviews with each reviewer's karma and maintainer row
+ * in the repository (batch.ts). Its rows become CountedReviews through countReviews.
+ */
+export function countedReviewsQuery(db: Executor, repoId: string, streamIds: readonly string[]) {
   return db
     .selectFrom('gitswarm_stream_reviews as r')
     .leftJoin('gitswarm_repo_karma as k', (join) =>
@@ -128,6 +174,7 @@ export function countedReviewsQuery(db: Executor, repoId: string, streamId: stri
       join.onRef('m.agent_id', '=', 'r.reviewer_id').on('m.repo_id', '=', repoId),
     )
     .select([
+      'r.stream_id',
       'r.reviewer_id',
       'r.verdict',
       'r.is_human',
@@ -137,7 +184,7 @@ export function countedReviewsQuery(db: Executor, repoId: string, streamId: stri
       'k.karma',
       'm.id as maintainer_row',
     ])
-    .where('r.stream_id', '=', streamId);
+    .where('r.stream_id', 'in', streamIds);
 }
 
 type CountedReviewRow = Awaited<ReturnType<ReturnType<typeof countedReviewsQuery>['execute']>>[number];
@@ -159,6 +206,9 @@ export function countReviews(
       stale: isStaleReview(row, code),
     }));
 }
+
+/** The code of a stream nothing is known about (no head, no commit): no review is stale on it. */
+const NO_CODE: StreamCode = { head: null, fingerprint: null, last_commit_at: null };
 
 type ConsensusSettings = Pick<
   Repo,

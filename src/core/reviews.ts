@@ -130,7 +130,7 @@ export async function submitReview(deps: CoreDeps, input: SubmitReviewInput): Pr
     const [streamRows, rules, reviewRows] = await batch(trx, [
       streamAccessQuery(deps, trx, repo, input.stream.id, reviewer),
       branchRulesQuery(trx, repo.id),
-      countedReviewsQuery(trx, repo.id, input.stream.id),
+      countedReviewsQuery(trx, repo.id, [input.stream.id]),
     ]);
     const { stream, facts } = decideStreamAction(repo, input.stream.id, reviewer, 'read', streamRows[0]);
     if (stream.agent_id === reviewer.id) {

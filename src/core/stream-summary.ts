@@ -41,14 +41,15 @@ export function tallyStreams(pairs: Iterable<readonly [StreamStatus, number]>): 
 export type StreamWithAgent = Stream & { agent_name: string };
 
 /**
- * Up to `limit` streams in the given statuses with their agents' names, oldest first, or, with
- * `mergeOrder`, in merge-queue order (priority, then age). One capped query per status, each
- * read in order from the repo/status/created index (no sort of all the repository's streams).
+ * Up to `limit` streams in the given statuses with their agents' names, oldest first (newest
+ * first with `newestFirst`), or, with `mergeOrder`, in merge-queue order (priority, then age).
+ * One capped query per status, each read in order from the repo/status/created index (no sort of
+ * all the repository's streams).
  */
 export async function listStreamsWithAgents(
   db: Executor,
   repoId: string,
-  query: { status: readonly StreamStatus[]; limit: number; mergeOrder?: boolean },
+  query: { status: readonly StreamStatus[]; limit: number; mergeOrder?: boolean; newestFirst?: boolean },
 ): Promise<StreamWithAgent[]> {
   const perStatus = await Promise.all(
     query.status.map((status) => {
@@ -60,18 +61,22 @@ export async function listStreamsWithAgents(
         .where('s.repo_id', '=', repoId)
         .where('s.status', '=', status);
       if (query.mergeOrder) q = q.orderBy('s.merge_priority', 'desc');
-      return q.orderBy('s.created_at').orderBy('s.id').limit(query.limit).execute();
+      const direction = query.newestFirst ? 'desc' : 'asc';
+      return q.orderBy('s.created_at', direction).orderBy('s.id', direction).limit(query.limit).execute();
     }),
   );
   const streams = perStatus.flat();
-  if (perStatus.length > 1) streams.sort((a, b) => compareListed(a, b, query.mergeOrder === true));
+  if (perStatus.length > 1) {
+    streams.sort((a, b) => compareListed(a, b, query.mergeOrder === true, query.newestFirst === true));
+  }
   return streams.slice(0, query.limit);
 }
 
-function compareListed(a: Stream, b: Stream, mergeOrder: boolean): number {
+function compareListed(a: Stream, b: Stream, mergeOrder: boolean, newestFirst: boolean): number {
   if (mergeOrder && a.merge_priority !== b.merge_priority) return b.merge_priority - a.merge_priority;
-  if (a.created_at !== b.created_at) return a.created_at < b.created_at ? -1 : 1;
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+  const older = a.created_at !== b.created_at ? a.created_at < b.created_at : a.id < b.id;
+  if (a.created_at === b.created_at && a.id === b.id) return 0;
+  return older === newestFirst ? 1 : -1;
 }
 
 /** How many workspaces (worktrees) the repository has. */

@@ -62,6 +62,22 @@ export interface Stream {
   conflict?: { operation: string; onto: string; paths: string[] } | null;
 }
 
+/** GET /repos/:id/board: per column the count and the newest streams, their consensus, the forks. */
+export interface BoardAnswer {
+  columns: { status: string; count: number; streams: (Stream & { agent_name: string })[] }[];
+  /** By stream id, for the open streams in the columns. */
+  consensus: Record<string, Consensus>;
+  forks: {
+    parent_id: string;
+    parent_name: string;
+    parent_status: string;
+    child_id: string;
+    child_name: string;
+    child_status: string;
+  }[];
+  forks_truncated: boolean;
+}
+
 export interface StreamCommit {
   id: string;
   commit_hash: string;

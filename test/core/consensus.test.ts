@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CountedReview, decideConsensus, evaluateConsensus } from '../../src/core/consensus.js';
+import {
+  type CountedReview,
+  decideConsensus,
+  evaluateConsensus,
+  evaluateConsensusOfStreams,
+} from '../../src/core/consensus.js';
 import { adjustKarma } from '../../src/core/karma.js';
 import { submitReview } from '../../src/core/reviews.js';
 import type { ReviewVerdict } from '../../src/store/index.js';
@@ -368,6 +373,7 @@ for (const dialect of DIALECTS) {
         const seeded = await seedRepo(deps, testCase.settings);
         const author = await seedAgent(deps, 'author');
         const stream = await insertStream(deps, seeded.repo, author);
+        const reviewers: Awaited<ReturnType<typeof seedAgent>>[] = [];
         for (const reviewer of testCase.reviewers) {
           const agent = await seedAgent(deps, 'reviewer', {
             karma: reviewer.karma,
@@ -376,8 +382,20 @@ for (const dialect of DIALECTS) {
             maintainerOf: reviewer.maintainer ? seeded : undefined,
           });
           await submitReview(deps, { repo: seeded.repo, stream, reviewer: agent, verdict: reviewer.verdict });
+          reviewers.push(agent);
         }
         const result = await evaluateConsensus(deps, store.db, seeded.repo, stream);
+        // In one batch with another stream of the repository (the verdicts turned round, its
+        // author a reviewer of the first): each answer is the one evaluateConsensus gives.
+        const other = await insertStream(deps, seeded.repo, reviewers[0] ?? author);
+        for (const [i, reviewer] of testCase.reviewers.entries()) {
+          const verdict = reviewer.verdict === 'approve' ? 'request_changes' : 'approve';
+          const agent = i === 0 ? author : reviewers[i];
+          if (agent) await submitReview(deps, { repo: seeded.repo, stream: other, reviewer: agent, verdict });
+        }
+        const batch = await evaluateConsensusOfStreams(deps, store.db, seeded.repo, [stream, other]);
+        expect(batch.get(stream.id)).toEqual(result);
+        expect(batch.get(other.id)).toEqual(await evaluateConsensus(deps, store.db, seeded.repo, other));
         const {
           ratio,
           rule_id,

@@ -471,6 +471,37 @@ describe.skipIf(!hasChromium)('the dashboard in chromium', () => {
     await page.close();
   });
 
+  it('Repository, a long column: its newest cards, counts kept live (a new stream, one the board had not loaded), "Show all N" by keyboard', async () => {
+    const { ok } = apiClient(server.url);
+    const { maya } = seeded.agents;
+    const repo = (await ok('POST', '/repos', maya, { name: 'long-column' })).repo;
+    for (let i = 0; i < 14; i += 1)
+      await ok('POST', `/repos/${repo.id}/streams`, maya, { name: `step-${i}` });
+    const page = await open(`/repos/${repo.id}`, maya.key);
+    await page.locator('[data-live="live"]').waitFor();
+    const active = page.locator('[data-column="active"]');
+    const names = () =>
+      active.locator('[data-stream]').evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-stream')));
+    await card(page, 'active', 'step-13').waitFor();
+    expect(await names()).toEqual(Array.from({ length: 12 }, (_, i) => `step-${13 - i}`));
+    expect(await shown(active.locator('.count'))).toBe('14');
+    // A new stream is counted and shown first; one the board had not loaded leaves the count.
+    await ok('POST', `/repos/${repo.id}/streams`, maya, { name: 'step-14' });
+    await expect.poll(() => shown(active.locator('.count'))).toBe('15');
+    expect((await names())[0]).toBe('step-14');
+    const first = (await ok('GET', `/repos/${repo.id}/streams?limit=1`, maya)).streams[0];
+    expect(first.name).toBe('step-0');
+    await ok('DELETE', `/streams/${first.id}`, maya);
+    await expect.poll(() => shown(active.locator('.count'))).toBe('14');
+    // "Show all 14", by keyboard: every card, newest first, and no button left.
+    await active.getByRole('button', { name: 'Show all 14' }).focus();
+    await page.keyboard.press('Enter');
+    await expect.poll(() => active.locator('[data-stream]').count()).toBe(14);
+    expect(await names()).toEqual(Array.from({ length: 14 }, (_, i) => `step-${14 - i}`));
+    expect(await active.getByRole('button').count()).toBe(0);
+    await page.close();
+  });
+
   it('logged no console errors on any page', () => {
     expect(consoleErrors).toEqual([]);
   });

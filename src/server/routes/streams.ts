@@ -33,6 +33,7 @@ import {
 } from '../../core/remote-sync.js';
 import { getRepo } from '../../core/repos.js';
 import { listReviewsWithStaleness, submitForReview, submitReview } from '../../core/reviews.js';
+import { BOARD_FORK_LIMIT, readStreamBoard } from '../../core/stream-board.js';
 import {
   getStreamById,
   getStreamRepo,
@@ -71,6 +72,8 @@ const STATUSES: readonly StreamStatus[] = [
   'abandoned',
   'reverted',
 ];
+/** Streams per board column when `per_column` is not given. */
+const BOARD_PER_COLUMN = 12;
 const Sha = Type.String({ minLength: 40, maxLength: 64, pattern: '^[0-9a-f]+$' });
 
 export const StreamView = Closed({
@@ -181,6 +184,41 @@ const ListStreamsQuery = Closed({
   // A UUID, checked here: PostgreSQL refuses a malformed one where SQLite finds nothing.
   agent_id: Type.Optional(Type.String({ format: 'uuid', maxLength: 36 })),
   ...PageQuery,
+});
+
+const BoardQuery = Closed({
+  per_column: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 100, description: 'Newest streams per column (default 12)' }),
+  ),
+});
+
+/** A board card: the stream and its author's name. */
+const BoardStreamView = Closed({ ...StreamView.properties, agent_name: Type.String() });
+
+const BoardView = Closed({
+  columns: Type.Array(
+    Closed({
+      status: Type.String(),
+      count: Type.Number({ description: 'Streams of this status in the repository' }),
+      streams: Type.Array(BoardStreamView, { description: 'The newest, newest first, at most per_column' }),
+    }),
+  ),
+  consensus: Type.Record(Type.String(), ConsensusView, {
+    description:
+      'By stream id: the consensus of the open streams (active, in review, conflicted) in the columns',
+  }),
+  forks: Type.Array(
+    Closed({
+      parent_id: Type.String(),
+      parent_name: Type.String(),
+      parent_status: Type.String(),
+      child_id: Type.String(),
+      child_name: Type.String(),
+      child_status: Type.String(),
+    }),
+    { description: `Streams built on another, newest first, at most ${BOARD_FORK_LIMIT}` },
+  ),
+  forks_truncated: Type.Boolean({ description: 'More fork edges exist than were returned' }),
 });
 
 const PatchStreamBody = Closed({
@@ -422,6 +460,31 @@ export async function streamRoutes(app: App): Promise<void> {
         cursor: query.cursor,
       });
       return { streams: page.rows, next_cursor: page.nextCursor };
+    },
+  );
+
+  app.get(
+    '/repos/:id/board',
+    {
+      schema: {
+        summary:
+          "A repository's streams board in one request: per column (active, in review, conflicted, merged, " +
+          'reverted) the count and the newest streams, the consensus of the open ones, and the fork edges',
+        tags: ['streams'],
+        params: IdParams,
+        querystring: BoardQuery,
+        response: {
+          200: BoardView,
+          ...errorResponses(400, 401, 403, 404),
+        },
+      },
+    },
+    async (request) => {
+      const repo = await readableRepo(deps, request, request.params.id);
+      const board = await readStreamBoard(deps, deps.store.db, repo, {
+        perColumn: request.query.per_column ?? BOARD_PER_COLUMN,
+      });
+      return { ...board, consensus: Object.fromEntries(board.consensus) };
     },
   );
 

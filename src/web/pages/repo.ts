@@ -27,6 +27,7 @@ import { useTitle } from '../title.js';
 import type {
   ActivityEvent,
   Agent,
+  BoardAnswer,
   Budget,
   BufferHead,
   Consensus,
@@ -44,27 +45,35 @@ import { type BufferLead, loadBufferLead } from './repos.js';
 
 type Agents = Map<string, Agent>;
 
-/** The board: streams by column, and what the cards need (consensus as it is fetched, names, statuses, parents). */
+/** The board: each column's count and its newest streams, and what the cards need (consensus, names, statuses, parents). */
 export interface BoardData {
+  /** The streams known per column, newest first: the newest few at first, every one once a column is shown in full. */
   byStatus: Map<string, Stream[]>;
+  /** How many streams each column has in the repository. */
+  counts: Map<string, number>;
+  /** The columns whose every stream is in `byStatus`. */
+  complete: Set<string>;
   /** undefined: not fetched yet; null: none (no verdicts, or not open). */
   consensus: Map<string, Consensus | null>;
   names: Map<string, string>;
   statuses: Map<string, string>;
   parents: Map<string, string | null | undefined>;
-  total: number;
 }
 
 /** A stream as it is now, with its consensus when open. */
 export interface BoardUpdate {
   stream: Stream;
   consensus: Consensus | null;
+  /** The stream is new (stream.created): no column has counted it yet. */
+  created?: boolean;
 }
 
 interface BoardState extends ResourceState<BoardData> {
-  /** Asks for a card's consensus (once it is on screen). */
+  /** Asks for a card's consensus (a card the board answer did not bring, once it is on screen). */
   want: (id: string) => void;
-  /** The first view is in: the board and the consensus of its cards on screen (or an error). */
+  /** Loads every stream of a column ("Show all"). */
+  expand: (status: string) => void;
+  /** The first view is in: the board with the consensus of its open cards (or an error). */
   settled: boolean;
 }
 
@@ -77,44 +86,92 @@ export const BOARD_COLUMNS: ReadonlyArray<readonly [string, string]> = [
   ['reverted', 'Reverted'],
 ];
 const OPEN_STATUSES = ['active', 'in_review', 'conflicted'];
-/** Cards shown per column before "show all" (a column of a thousand cards helps nobody). */
+/** Cards per column the board answer brings and a column shows before "Show all" (a column of a thousand cards helps nobody). */
 const COLUMN_PAGE = 12;
-/**
- * Cards of an open column whose consensus is asked for as soon as the board arrives: as many as
- * its box (24rem) shows without scrolling. The others' is asked for once they scroll into view.
- */
-const CONSENSUS_AT_ONCE = 4;
 
 const ofRepo = (repoId: string, prefixes: readonly string[]) => (event: ActivityEvent) =>
   event.repo_id === repoId && prefixes.some((prefix) => event.event_type.startsWith(prefix));
 
+/**
+ * The board in one request (GET /repos/:id/board): per column the count and the newest cards, the
+ * consensus of the open ones, and the fork edges the dependency graph draws.
+ */
 async function loadBoard(repoId: string): Promise<BoardData> {
-  const streams = await apiAll<Stream>(`/repos/${repoId}/streams`, 'streams');
+  const answer = await api<BoardAnswer>(withQuery(`/repos/${repoId}/board`, { per_column: COLUMN_PAGE }));
   const byStatus = new Map<string, Stream[]>(BOARD_COLUMNS.map(([status]) => [status, []]));
-  for (const stream of streams) byStatus.get(stream.status)?.push(stream);
-  // Newest first in each column.
-  for (const list of byStatus.values()) list.reverse();
-  // Consensus is fetched per card (useBoard): the first cards of each open column at once, the
-  // others as they scroll into view; one request per stream, so a thousand open streams must not
-  // cost a thousand requests up front.
+  const counts = new Map<string, number>(BOARD_COLUMNS.map(([status]) => [status, 0]));
+  const complete = new Set<string>();
   const consensus = new Map<string, Consensus | null>();
-  const names = new Map(streams.map((stream) => [stream.id, stream.name]));
-  const statuses = new Map(streams.map((stream) => [stream.id, stream.status]));
-  const parents = new Map(streams.map((stream) => [stream.id, stream.parent_stream_id]));
-  return { byStatus, consensus, names, statuses, parents, total: streams.length };
+  const names = new Map<string, string>();
+  const statuses = new Map<string, string>();
+  const parents = new Map<string, string | null | undefined>();
+  for (const edge of answer.forks) {
+    names.set(edge.parent_id, edge.parent_name);
+    statuses.set(edge.parent_id, edge.parent_status);
+    names.set(edge.child_id, edge.child_name);
+    statuses.set(edge.child_id, edge.child_status);
+    parents.set(edge.child_id, edge.parent_id);
+  }
+  for (const column of answer.columns) {
+    if (!byStatus.has(column.status)) continue;
+    byStatus.set(column.status, column.streams);
+    counts.set(column.status, column.count);
+    if (column.streams.length >= column.count) complete.add(column.status);
+    for (const stream of column.streams) {
+      names.set(stream.id, stream.name);
+      statuses.set(stream.id, stream.status);
+      parents.set(stream.id, stream.parent_stream_id);
+      if (OPEN_STATUSES.includes(stream.status))
+        consensus.set(stream.id, answer.consensus[stream.id] ?? null);
+    }
+  }
+  return { byStatus, counts, complete, consensus, names, statuses, parents };
 }
 
-/** The board with `updates` ({stream, consensus}) applied: each stream replaced in place or moved to its new column. */
+/** The board with every stream of the column `status` (oldest first, as the streams list gives them). */
+function fillColumn(board: BoardData, status: string, streams: readonly Stream[]): BoardData {
+  const names = new Map(board.names);
+  const statuses = new Map(board.statuses);
+  const parents = new Map(board.parents);
+  for (const stream of streams) {
+    names.set(stream.id, stream.name);
+    statuses.set(stream.id, stream.status);
+    parents.set(stream.id, stream.parent_stream_id);
+  }
+  return {
+    ...board,
+    byStatus: new Map(board.byStatus).set(status, [...streams].reverse()),
+    counts: new Map(board.counts).set(status, streams.length),
+    complete: new Set(board.complete).add(status),
+    names,
+    statuses,
+    parents,
+  };
+}
+
+/**
+ * The board with `updates` ({stream, consensus}) applied: each stream replaced in place or moved to
+ * its new column, the columns' counts following. A stream the board has not seen is placed where
+ * its age puts it among the cards loaded (not at all when older than every one of a column not
+ * shown in full); unless it is new, the column it left is unknown, so its counts are left as they
+ * are (useBoard asks for them again).
+ */
 export function patchBoard(board: BoardData, updates: readonly BoardUpdate[]): BoardData {
   const byStatus = new Map(board.byStatus);
+  const counts = new Map(board.counts);
   const consensus = new Map(board.consensus);
   const names = new Map(board.names);
   const statuses = new Map(board.statuses);
   const parents = new Map(board.parents);
-  let total = board.total;
-  for (const { stream, consensus: latest } of updates) {
+  for (const { stream, consensus: latest, created } of updates) {
     const before = statuses.get(stream.id);
-    if (before === undefined) total += 1;
+    if (before !== stream.status) {
+      if (before !== undefined && counts.has(before))
+        counts.set(before, Math.max(0, (counts.get(before) ?? 0) - 1));
+      if ((before !== undefined || created) && counts.has(stream.status)) {
+        counts.set(stream.status, (counts.get(stream.status) ?? 0) + 1);
+      }
+    }
     if (before !== undefined && before !== stream.status && byStatus.has(before)) {
       byStatus.set(
         before,
@@ -132,9 +189,11 @@ export function patchBoard(board: BoardData, updates: readonly BoardUpdate[]): B
       else {
         // Columns are newest first: the stream goes where its creation time puts it.
         const index = column.findIndex((s) => s.created_at < stream.created_at);
-        const next = [...column];
-        next.splice(index < 0 ? next.length : index, 0, stream);
-        byStatus.set(stream.status, next);
+        if (index >= 0 || board.complete.has(stream.status)) {
+          const next = [...column];
+          next.splice(index < 0 ? next.length : index, 0, stream);
+          byStatus.set(stream.status, next);
+        }
       }
     }
     names.set(stream.id, stream.name);
@@ -142,7 +201,7 @@ export function patchBoard(board: BoardData, updates: readonly BoardUpdate[]): B
     parents.set(stream.id, stream.parent_stream_id);
     if (latest) consensus.set(stream.id, latest);
   }
-  return { byStatus, consensus, names, statuses, parents, total };
+  return { ...board, byStatus, counts, consensus, names, statuses, parents };
 }
 
 /**
@@ -154,9 +213,11 @@ function useBoard(repoId: string): BoardState {
   const [state, setState] = useState<ResourceState<BoardData>>({ data: undefined, error: null });
   const [settled, setSettled] = useState(false);
   const wantRef = useRef<(id: string) => void>(() => {});
-  // The first load is asked for while the page renders: the board is the page's longest path (its
-  // answer says whose consensus to fetch), and the sections' effects, which run before this
-  // hook's, would otherwise send their requests ahead of it.
+  const expandRef = useRef<(status: string) => void>(() => {});
+  const latest = useRef<BoardData | undefined>(undefined);
+  latest.current = state.data;
+  // The first load is asked for while the page renders: the board is the page's longest path, and
+  // the sections' effects, which run before this hook's, would otherwise send their requests ahead of it.
   const early = useRef<{ repoId: string; load: Promise<BoardData> | null } | null>(null);
   if (early.current?.repoId !== repoId) early.current = { repoId, load: loadBoard(repoId) };
   useLayoutEffect(() => {
@@ -170,12 +231,7 @@ function useBoard(repoId: string): BoardState {
         (data) => {
           if (!alive || mine !== generation) return;
           setState({ data, error: null });
-          // The cards on screen without scrolling: their consensus at once, in one update.
-          want(
-            OPEN_STATUSES.flatMap((status) =>
-              (data.byStatus.get(status) ?? []).slice(0, CONSENSUS_AT_ONCE).map((stream) => stream.id),
-            ),
-          ).then(() => setSettled(true));
+          setSettled(true);
         },
         (error) => {
           if (!alive || mine !== generation) return;
@@ -184,7 +240,21 @@ function useBoard(repoId: string): BoardState {
         },
       );
     };
-    const pending = new Set<string>();
+    /** The columns' counts again (a stream came from a column the board did not know). */
+    const recount = async () => {
+      const mine = generation;
+      const answer = await api<BoardAnswer>(withQuery(`/repos/${repoId}/board`, { per_column: 1 }));
+      if (!alive || mine !== generation) return;
+      setState((old) => {
+        if (!old.data) return old;
+        const counts = new Map(old.data.counts);
+        for (const column of answer.columns)
+          if (counts.has(column.status)) counts.set(column.status, column.count);
+        return { data: { ...old.data, counts }, error: null };
+      });
+    };
+    /** Stream ids with a stream event waiting, and whether one of their events was the creation. */
+    const pending = new Map<string, boolean>();
     let scheduled = false;
     let chain = Promise.resolve();
     const flush = async () => {
@@ -192,17 +262,19 @@ function useBoard(repoId: string): BoardState {
       pending.clear();
       const mine = generation;
       const updates = await Promise.all(
-        ids.map(async (id) => {
+        ids.map(async ([id, created]): Promise<BoardUpdate> => {
           const { stream } = await api<{ stream: Stream }>(`/streams/${id}`);
           // Consensus matters on open streams only (the board shows it there).
-          const latest = OPEN_STATUSES.includes(stream.status)
+          const answer = OPEN_STATUSES.includes(stream.status)
             ? await apiOr<{ consensus: Consensus }, null>(`/streams/${id}/consensus`, null, [404, 409])
             : null;
-          return { stream, consensus: latest?.consensus ?? null };
+          return { stream, consensus: answer?.consensus ?? null, created };
         }),
       );
       if (!alive || mine !== generation) return;
+      const unplaced = updates.some((u) => !u.created && !latest.current?.statuses.has(u.stream.id));
       setState((old) => (old.data ? { data: patchBoard(old.data, updates), error: null } : old));
+      if (unplaced) await recount();
     };
     const asked = new Set<string>();
     /** Fetches the consensus of the streams `ids` not asked for yet; the board gets them in one update. */
@@ -231,7 +303,15 @@ function useBoard(repoId: string): BoardState {
         });
       });
     };
+    /** Every stream of a column, a page of the streams list at a time ("Show all"). */
+    const expand = async (status: string): Promise<void> => {
+      const mine = generation;
+      const streams = await apiAll<Stream>(`/repos/${repoId}/streams`, 'streams', { status });
+      if (!alive || mine !== generation) return;
+      setState((old) => (old.data ? { data: fillColumn(old.data, status, streams), error: null } : old));
+    };
     wantRef.current = (id) => void want([id]);
+    expandRef.current = (status) => void expand(status).catch(() => {});
     full();
     const off = onLiveEvent((event) => {
       if (event === null) {
@@ -241,7 +321,10 @@ function useBoard(repoId: string): BoardState {
       if (event.repo_id !== repoId) return;
       if (!event.event_type.startsWith('stream.') && !event.event_type.startsWith('workspace.')) return;
       if (event.target_type !== 'stream' || !event.target_id) return full();
-      pending.add(event.target_id);
+      pending.set(
+        event.target_id,
+        pending.get(event.target_id) === true || event.event_type === 'stream.created',
+      );
       // Events of one message batch together; no timer (a background tab's timers are throttled).
       if (scheduled) return;
       scheduled = true;
@@ -255,9 +338,10 @@ function useBoard(repoId: string): BoardState {
       off();
     };
   }, [repoId]);
-  // The same `want` and the same object until the board changes: the cards draw again only then.
+  // The same functions and the same object until the board changes: the cards draw again only then.
   const want = useRef((id: string) => wantRef.current(id)).current;
-  return useMemo(() => ({ ...state, want, settled }), [state, settled]);
+  const expand = useRef((status: string) => expandRef.current(status)).current;
+  return useMemo(() => ({ ...state, want, expand, settled }), [state, settled]);
 }
 
 /** One observer for every card: which cards have been on screen (clipped by their scrolling column too). */
@@ -324,31 +408,40 @@ interface ColumnProps {
   status: string;
   label: string;
   streams: Stream[];
+  /** How many streams the column has in the repository (more than `streams` until shown in full). */
+  count: number;
   consensus: Map<string, Consensus | null>;
   names: Map<string, string>;
   agents: Agents;
   want: (id: string) => void;
+  expand: (status: string) => void;
 }
 
 const Column = memo(function Column({
   status,
   label,
   streams,
+  count,
   consensus,
   names,
   agents,
   want,
+  expand,
 }: ColumnProps): Rendered {
   const [all, setAll] = useState(false);
   const shown = all ? streams : streams.slice(0, COLUMN_PAGE);
   const headingId = `col-${status}`;
+  const showAll = () => {
+    setAll(true);
+    if (streams.length < count) expand(status);
+  };
   return html`<section class="column" aria-labelledby=${headingId} data-column=${status}>
-    <h3 id=${headingId}>${label} <span class="count">${streams.length}</span></h3>
+    <h3 id=${headingId}>${label} <span class="count">${count}</span></h3>
     <div class="cards-box">
       <ul class="cards">
         ${shown.map((stream) => html`<${StreamCard} key=${stream.id} stream=${stream} consensus=${consensus.get(stream.id)} agents=${agents} names=${names} want=${want} />`)}
       </ul>
-      ${streams.length > shown.length ? html`<button type="button" class="more" onClick=${() => setAll(true)}>Show all ${streams.length}</button>` : null}
+      ${count > shown.length ? html`<button type="button" class="more" aria-busy=${all ? 'true' : undefined} onClick=${showAll}>${all ? 'Loading…' : `Show all ${count}`}</button>` : null}
     </div>
   </section>`;
 });
@@ -371,7 +464,7 @@ const Board = memo(function Board({ state, agents }: { state: BoardState; agents
       state.data === undefined && !state.error
         ? html`<${PendingBoard} />`
         : html`<${Loaded} state=${state} render=${(board: BoardData) => html`<div class="board">
-      ${BOARD_COLUMNS.map(([status, label]) => html`<${Column} key=${status} status=${status} label=${label} streams=${board.byStatus.get(status)} consensus=${board.consensus} names=${board.names} agents=${agents} want=${state.want} />`)}
+      ${BOARD_COLUMNS.map(([status, label]) => html`<${Column} key=${status} status=${status} label=${label} streams=${board.byStatus.get(status)} count=${board.counts.get(status) ?? 0} consensus=${board.consensus} names=${board.names} agents=${agents} want=${state.want} expand=${state.expand} />`)}
     </div>`} />`
     }
   </${Section}>`;
