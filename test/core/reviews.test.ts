@@ -56,7 +56,12 @@ for (const dialect of DIALECTS) {
         ];
         for (const [reviewer, verdict] of turns) {
           const result = await submitReview(deps, { repo, stream, reviewer, verdict });
-          const fresh = await evaluateConsensus(deps, store.db, repo, await getStream(store.db, repo.id, stream.id));
+          const fresh = await evaluateConsensus(
+            deps,
+            store.db,
+            repo,
+            await getStream(store.db, repo.id, stream.id),
+          );
           expect(result.consensus, `${JSON.stringify(settings)}: ${verdict}`).toEqual(fresh);
           expect(result.stream).toEqual(await getStream(store.db, repo.id, stream.id));
         }
@@ -73,7 +78,12 @@ for (const dialect of DIALECTS) {
       // Under the lock each one saw all the verdicts before it and none after.
       expect(results.map((r) => r.consensus.approvals).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7]);
       expect(await listReviews(store.db, stream.id)).toHaveLength(7);
-      const fresh = await evaluateConsensus(deps, store.db, repo, await getStream(store.db, repo.id, stream.id));
+      const fresh = await evaluateConsensus(
+        deps,
+        store.db,
+        repo,
+        await getStream(store.db, repo.id, stream.id),
+      );
       expect(fresh.approvals).toBe(7);
     });
 
