@@ -16,6 +16,7 @@ import {
   type StaleReviewsPolicy,
   type Stream,
   type StreamReview,
+  writtenRow,
 } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
 import { newId } from '../util/ids.js';
@@ -189,23 +190,21 @@ export async function submitReview(deps: CoreDeps, input: SubmitReviewInput): Pr
       tested,
       code,
     });
-    let review: StreamReview | undefined;
+    let reviews: StreamReview[];
     let updated = stream;
     if (reviewStatus === stream.review_status) {
-      [[review]] = await batch(trx, [upsert, activity.query]);
+      [reviews] = await batch(trx, [upsert, activity.query]);
     } else {
       let rows: Stream[];
-      [[review], rows] = await batch(trx, [
+      [reviews, rows] = await batch(trx, [
         upsert,
         updateStreamQuery(deps, trx, stream, { review_status: reviewStatus }),
         activity.query,
       ]);
-      if (!rows[0]) throw new Error(`Stream ${stream.id} was not updated.`);
-      updated = rows[0];
+      updated = writtenRow(rows);
     }
     activity.recorded();
-    if (!review) throw new Error(`The review of stream ${stream.id} was not written.`);
-    return { review: { ...review, stale: false }, consensus, stream: updated };
+    return { review: { ...writtenRow(reviews), stale: false }, consensus, stream: updated };
   });
 }
 

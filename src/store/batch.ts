@@ -47,3 +47,13 @@ export async function batch<const Q extends readonly Compilable<unknown>[]>(
   }
   return results.map((result) => result.rows) as { -readonly [K in keyof Q]: Rows<Q[K]> };
 }
+
+/**
+ * The row a write that returns its row gave. None means a broken invariant (the row vanished under
+ * the caller's lock), never an answer to pass on.
+ */
+export function writtenRow<T>(rows: readonly T[]): T {
+  const [row] = rows;
+  if (row === undefined) throw new Error('A write that returns its row returned none.');
+  return row;
+}

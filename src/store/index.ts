@@ -1,4 +1,4 @@
-export { batch, supportsPipelining } from './batch.js';
+export { batch, supportsPipelining, writtenRow } from './batch.js';
 export { type OpenStoreOptions, openStore } from './connect.js';
 export type { DialectCapabilities, Store } from './dialect.js';
 export { migrateToLatest } from './migrate.js';

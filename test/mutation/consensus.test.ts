@@ -1,10 +1,17 @@
 /**
  * Consensus decisions the consensus tests left loose (found by mutation testing): a branch rule's
- * required approvals in swarm mode, stale approvals and stale change requests counted apart, and a
- * weighted ratio exactly at the tolerance below the threshold.
+ * required approvals in swarm mode, stale approvals and stale change requests counted apart, a
+ * weighted ratio exactly at the tolerance below the threshold; and the batch evaluation's edges:
+ * no streams asks nothing, the rule a caller passes is the one applied, an author's own review
+ * (written past the refusal) never counts.
  */
-import { describe, expect, it } from 'vitest';
-import { type CountedReview, decideConsensus } from '../../src/core/consensus.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBranchRule } from '../../src/core/branch-rules.js';
+import { type CountedReview, decideConsensus, evaluateConsensusOfStreams } from '../../src/core/consensus.js';
+import { submitReview } from '../../src/core/reviews.js';
+import { newId } from '../../src/util/ids.js';
+import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
+import { insertStream, seedAgent, seedRepo, testDeps } from '../helpers/streams-fixture.js';
 
 const settings = {
   merge_mode: 'review',
@@ -67,3 +74,63 @@ describe('consensus at its edges', () => {
     });
   });
 });
+
+for (const dialect of DIALECTS) {
+  describe(`${dialectLabel(dialect)}: consensus of many streams at its edges`, () => {
+    let store: TestStore;
+    beforeAll(async () => {
+      store = await openTestStore(dialect);
+    });
+    afterAll(async () => {
+      await store.close();
+    });
+
+    it('no streams: an empty answer without asking the database', async () => {
+      const deps = testDeps(store);
+      const { repo } = await seedRepo(deps, settings);
+      const closed = await openTestStore(dialect);
+      await closed.close();
+      expect(await evaluateConsensusOfStreams(deps, closed.db, repo, [])).toEqual(new Map());
+    });
+
+    it("the buffer's rule read when the caller passes none; a rule passed (even none) is the one applied", async () => {
+      const deps = testDeps(store);
+      const seeded = await seedRepo(deps, settings);
+      const stream = await insertStream(deps, seeded.repo, await seedAgent(deps, 'author'));
+      const reviewer = await seedAgent(deps, 'peer', { maintainerOf: seeded });
+      await submitReview(deps, { repo: seeded.repo, stream, reviewer, verdict: 'approve' });
+      const rule = await createBranchRule(deps, store.db, {
+        repo: seeded.repo,
+        actor: seeded.owner,
+        fields: { branch_pattern: seeded.repo.buffer_branch, required_approvals: 2 },
+      });
+      const read = await evaluateConsensusOfStreams(deps, store.db, seeded.repo, [stream]);
+      expect(read.get(stream.id)).toMatchObject({ reached: false, rule_id: rule.id, required_approvals: 2 });
+      const none = await evaluateConsensusOfStreams(deps, store.db, seeded.repo, [stream], null);
+      expect(none.get(stream.id)).toMatchObject({ reached: true, rule_id: null, required_approvals: 0 });
+    });
+
+    it("an author's own review never counts, even when one is on record", async () => {
+      const deps = testDeps(store);
+      const seeded = await seedRepo(deps, settings);
+      const author = await seedAgent(deps, 'author', { maintainerOf: seeded });
+      const stream = await insertStream(deps, seeded.repo, author);
+      await store.db
+        .insertInto('gitswarm_stream_reviews')
+        .values({
+          id: newId(),
+          stream_id: stream.id,
+          reviewer_id: author.id,
+          verdict: 'approve',
+          is_human: true,
+        })
+        .execute();
+      const result = await evaluateConsensusOfStreams(deps, store.db, seeded.repo, [stream]);
+      expect(result.get(stream.id)).toMatchObject({
+        reached: false,
+        approvals: 0,
+        reason: 'insufficient_reviews',
+      });
+    });
+  });
+}

@@ -180,6 +180,33 @@ for (const dialect of DIALECTS) {
       expect(reviewed?.metadata).toMatchObject({ verdict: 'comment', review_status: null });
     });
 
+    it('a review not said to be tested is recorded untested; its activity is published once written', async () => {
+      const { deps, repo, stream, reviewer } = await setUp();
+      const published: string[] = [];
+      deps.events.subscribe((entry) => published.push(entry.event_type));
+      const result = await submitReview(deps, { repo, stream, reviewer, verdict: 'approve' });
+      expect(result.review.tested).toBe(false);
+      expect((await listReviews(store.db, stream.id))[0]?.tested).toBe(false);
+      const [reviewed] = await listActivity(store.db, { repoId: repo.id, eventTypes: ['stream.reviewed'] });
+      expect(reviewed?.metadata).toMatchObject({ verdict: 'approve', tested: false });
+      expect(published).toEqual(['stream.reviewed']);
+    });
+
+    it('a verdict that leaves the review status where it was does not write the stream', async () => {
+      const { deps, repo, stream, maintainer: reviewer } = await setUp();
+      const first = await submitReview(deps, { repo, stream, reviewer, verdict: 'request_changes' });
+      const again = await submitReview(deps, {
+        repo,
+        stream,
+        reviewer,
+        verdict: 'request_changes',
+        tested: true,
+      });
+      expect(again.stream.review_status).toBe('changes_requested');
+      expect(again.review.tested).toBe(true);
+      expect((await getStreamById(store.db, stream.id)).updated_at).toBe(first.stream.updated_at);
+    });
+
     it('a comment on a stream in review keeps it in review, even before any review status was recorded', async () => {
       const { deps, repo, author, reviewer } = await setUp();
       // In review with no review status yet (as a stream that went in_review before review statuses).

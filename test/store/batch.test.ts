@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { batch, inTransaction, supportsPipelining } from '../../src/store/index.js';
+import { batch, inTransaction, supportsPipelining, writtenRow } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 
 for (const dialect of DIALECTS) {
@@ -63,3 +63,10 @@ for (const dialect of DIALECTS) {
     });
   });
 }
+
+describe('writtenRow', () => {
+  it('gives the row a write returned, and throws when it returned none', () => {
+    expect(writtenRow([{ id: 'a' }])).toEqual({ id: 'a' });
+    expect(() => writtenRow([])).toThrow('A write that returns its row returned none.');
+  });
+});
