@@ -20,9 +20,11 @@ import {
 } from '../core/stream-summary.js';
 import { LIVE_STREAM_STATUSES } from '../core/streams.js';
 import { listWorkspaces } from '../core/workspaces.js';
+import { countCommitsAhead } from '../engine/commit-count.js';
 import { git } from '../engine/git.js';
 import { readLooseRefs } from '../engine/repo.js';
 import type { Executor, Repo, Stabilization, Stream } from '../store/index.js';
+import { mapLimit } from '../util/map-limit.js';
 import type { CommandDeps } from './context.js';
 import { parseListLimit } from './list-limit.js';
 import { fields, type Style, safeText, shortOid, table } from './output.js';
@@ -128,6 +130,8 @@ async function readHeads(root: string, branches: readonly string[]): Promise<Map
   return heads;
 }
 
+const GIT_COUNTS_AT_ONCE = 4;
+
 /** What git says: the buffer and main heads, how far the buffer is ahead, each workspace's head. */
 export async function gitPicture(
   root: string,
@@ -142,30 +146,23 @@ export async function gitPicture(
   const heads = await readHeads(root, [branches.buffer, branches.main, ...workspaces.map((w) => w.branch)]);
   const bufferHead = heads.get(`refs/heads/${branches.buffer}`) ?? null;
   const mainHead = heads.get(`refs/heads/${branches.main}`) ?? null;
-  let ahead = 0;
-  if (bufferHead && mainHead && bufferHead !== mainHead) {
-    const count = await git(['rev-list', '--count', `${mainHead}..${bufferHead}`], { cwd: root });
-    ahead = Number(count.stdout.trim());
-  }
-  const workspaceViews: WorkspaceView[] = [];
-  for (const w of workspaces) {
-    const head = heads.get(`refs/heads/${w.branch}`) ?? null;
-    let commitsAhead: number | null = null;
-    if (head && bufferHead) {
-      const count = await git(['rev-list', '--count', `${bufferHead}..${head}`], { cwd: root });
-      commitsAhead = Number(count.stdout.trim());
-    }
-    workspaceViews.push({
-      agent: w.agent_name,
-      stream_id: w.stream_id,
-      stream_name: w.stream_name,
-      branch: w.branch,
-      stream_status: w.stream_status,
-      worktree: w.path,
-      head,
-      ahead: commitsAhead,
-    });
-  }
+  const [ahead, workspaceViews] = await Promise.all([
+    bufferHead && mainHead ? countCommitsAhead(root, mainHead, bufferHead) : 0,
+    // A git process per workspace the pair is new to; a few at a time (a status may list 1,000).
+    mapLimit(workspaces, GIT_COUNTS_AT_ONCE, async (w): Promise<WorkspaceView> => {
+      const head = heads.get(`refs/heads/${w.branch}`) ?? null;
+      return {
+        agent: w.agent_name,
+        stream_id: w.stream_id,
+        stream_name: w.stream_name,
+        branch: w.branch,
+        stream_status: w.stream_status,
+        worktree: w.path,
+        head,
+        ahead: head && bufferHead ? await countCommitsAhead(root, bufferHead, head) : null,
+      };
+    }),
+  ]);
   return { bufferHead, mainHead, ahead, workspaces: workspaceViews };
 }
 

@@ -71,13 +71,15 @@ describe('sqlite: git processes per landed swarm commit', () => {
     }
   });
 
-  it('status reads the heads from the ref files: git only counts commits ahead, and reads packed refs', async () => {
+  it('status reads the heads from the ref files: git only counts commits ahead, once, and reads packed refs', async () => {
     // The buffer is ahead of main, and alice's workspace ahead of nothing: one count each.
     const loose = await logged.spawns(['status', '--json']);
     expect(loose.spawned).toEqual(['rev-list', 'rev-list']);
     execFileSync('git', ['pack-refs', '--all', '--prune'], { cwd: repo.dir });
     const packed = await logged.spawns(['status', '--json']);
-    expect(packed.spawned).toEqual(['for-each-ref', 'rev-list', 'rev-list']);
+    // The heads did not move: the command server remembers its counts; a process of its own counts again.
+    const counts = process.env.GITSWARM_NO_DAEMON === '1' ? ['rev-list', 'rev-list'] : [];
+    expect(packed.spawned).toEqual(['for-each-ref', ...counts]);
     expect(JSON.parse(packed.stdout)).toEqual(JSON.parse(loose.stdout));
     expect(JSON.parse(loose.stdout).buffer_ahead).toBeGreaterThan(0);
   });

@@ -1,10 +1,10 @@
 /** An agent: karma (total, per repository, over time), merged and reverted streams, reviews given and how they held up. */
 import { useEffect, useRef } from 'preact/hooks';
+import { mapLimit } from '../../util/map-limit.js';
 import { useAgents } from '../agents.js';
 import { api, withQuery } from '../api.js';
 import type { Rendered } from '../components.js';
 import { Loaded, Pill, Section, Time } from '../components.js';
-import { mapLimit } from '../format.js';
 import { useResource } from '../hooks.js';
 import { html } from '../html.js';
 import type { KarmaPoint } from '../karma-chart.js';

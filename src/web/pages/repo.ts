@@ -5,6 +5,7 @@
  */
 import type { Ref } from 'preact';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { mapLimit } from '../../util/map-limit.js';
 import { useAgents } from '../agents.js';
 import { api, apiAll, apiOr, LIST_PAGE, withQuery } from '../api.js';
 import {
@@ -19,7 +20,7 @@ import {
   Section,
   Time,
 } from '../components.js';
-import { age, exactTime, mapLimit, plural, repoMode, shortSha } from '../format.js';
+import { age, exactTime, plural, repoMode, shortSha } from '../format.js';
 import { type ResourceState, useLiveEvents, useResource, useWhenShown } from '../hooks.js';
 import { html } from '../html.js';
 import { onLiveEvent } from '../live.js';
