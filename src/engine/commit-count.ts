@@ -13,7 +13,8 @@ const remembered = new Map<string, number>();
 export async function countCommitsAhead(root: string, base: string, head: string): Promise<number> {
   if (base === head) return 0;
   const range = `${base}..${head}`;
-  // The repository is part of the key: a shallow clone or replaced objects may see another history.
+  // The repository is part of the key: a shallow clone or replaced objects may see another history
+  // (a shallow clone deepened later counts more than it did; a status shows the count it had).
   const key = `${root}\0${range}`;
   const known = remembered.get(key);
   if (known !== undefined) return known;
