@@ -14,7 +14,7 @@ import { createRepo } from '../core/repos.js';
 import { git, gitOut } from '../engine/git.js';
 import { assertValidBranch, assertValidName } from '../engine/names.js';
 import { OpLog } from '../engine/oplog.js';
-import { findGitRepo, type GitRepo } from '../engine/repo.js';
+import { findGitRepo, type GitRepo, readRef } from '../engine/repo.js';
 import { createBranchAt } from '../engine/stream-branches.js';
 import { GitSwarmError } from '../errors.js';
 import type { Repo, Store } from '../store/index.js';
@@ -307,7 +307,8 @@ export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitRe
         return {
           repo: toView(repo),
           created: false,
-          buffer_head: await resolveBranch(root, repo.buffer_branch),
+          // Read from its ref file where it is one: `init` again in a set-up repository starts no git.
+          buffer_head: await readRef(root, `refs/heads/${repo.buffer_branch}`),
           store: storeLocation,
           ...(server ? { server } : {}),
         };

@@ -83,6 +83,21 @@ describe('sqlite: git processes per landed swarm commit', () => {
     expect(JSON.parse(packed.stdout)).toEqual(JSON.parse(loose.stdout));
     expect(JSON.parse(loose.stdout).buffer_ahead).toBeGreaterThan(0);
   });
+
+  it('init again in a set-up repository starts no git and names the buffer head', async () => {
+    // The refs are packed by the test before: the buffer's head then comes from git once more.
+    const packed = await logged.spawns(['init', '--json']);
+    expect(packed.spawned).toEqual(['rev-parse']);
+    // Moved away and back, the buffer's ref is a loose file again.
+    const head = JSON.parse(packed.stdout).buffer_head;
+    for (const to of [`${head}^`, head])
+      execFileSync('git', ['update-ref', 'refs/heads/buffer', to], { cwd: repo.dir });
+    const again = await logged.spawns(['init', '--json']);
+    expect(again.spawned).toEqual([]);
+    expect(JSON.parse(again.stdout).buffer_head).toBe(
+      execFileSync('git', ['rev-parse', 'refs/heads/buffer'], { cwd: repo.dir, encoding: 'utf8' }).trim(),
+    );
+  });
 });
 
 describe('sqlite: git processes of a reviewed stream', () => {
