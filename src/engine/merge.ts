@@ -1,10 +1,12 @@
 /**
- * Worktree-free merges: `merge-tree --write-tree` → `commit-tree` → compare-and-swap `update-ref`
- * through the operation log. A conflict is a result, and then nothing moves.
+ * Worktree-free merges: `merge-tree --write-tree` → the merge commit (written in-process, else
+ * `commit-tree`) → compare-and-swap `update-ref` through the operation log. A conflict is a
+ * result, and then nothing moves.
  */
 import { GitSwarmError } from '../errors.js';
 import { type GitIdentity, identityEnv } from './author.js';
 import { gitOut } from './git.js';
+import { writeCommitObject } from './loose-commit.js';
 import { assertRevision, assertValidBranch, isObjectId } from './names.js';
 import { mergeTree } from './objects.js';
 import { moveRef, type OpLog } from './oplog.js';
@@ -50,7 +52,6 @@ export async function mergeIntoBranch(
   assertValidBranch(options.target);
   assertRevision(options.source);
   const message = normalizeMessage(options.message);
-  const env = identityEnv(options.author);
   const ref = `refs/heads/${options.target}`;
   if (options.targetHead !== undefined && !isObjectId(options.targetHead)) {
     throw new GitSwarmError('invalid_input', 'A merge target head must be a full object id.');
@@ -60,7 +61,12 @@ export async function mergeIntoBranch(
     if (head === null) {
       throw new GitSwarmError('not_found', `Branch ${options.target} does not exist.`);
     }
-    const composed = await writeMerge(repoDir, { head, source: options.source, message, env });
+    const composed = await writeMerge(repoDir, {
+      head,
+      source: options.source,
+      message,
+      author: options.author,
+    });
     if (composed.kind === 'conflicted') return composed;
     const commit = composed.commit;
     const move = await moveRef(repoDir, options.oplog, {
@@ -103,20 +109,24 @@ export async function composeMerge(repoDir: string, options: ComposeMergeOptions
     head: options.head,
     source: options.source,
     message: normalizeMessage(options.message),
-    env: identityEnv(options.author),
+    author: options.author,
   });
 }
 
 async function writeMerge(
   repoDir: string,
-  input: { head: string; source: string; message: string; env: Record<string, string> },
+  input: { head: string; source: string; message: string; author: GitIdentity },
 ): Promise<ComposedMerge> {
+  const env = identityEnv(input.author); // checks the identity before git runs
   const merged = await mergeTree(repoDir, input.head, input.source);
   if (!merged.clean) return { kind: 'conflicted', paths: merged.paths, head: input.head };
-  const commit = await gitOut(
-    ['commit-tree', '--no-gpg-sign', merged.tree, '-p', input.head, '-p', input.source, '-F', '-'],
-    { cwd: repoDir, input: input.message, env: input.env },
-  );
+  const parts = { tree: merged.tree, parents: [input.head, input.source], message: input.message };
+  const commit =
+    (await writeCommitObject(repoDir, { ...parts, author: input.author, committer: input.author })) ??
+    (await gitOut(
+      ['commit-tree', '--no-gpg-sign', merged.tree, '-p', input.head, '-p', input.source, '-F', '-'],
+      { cwd: repoDir, input: input.message, env },
+    ));
   return { kind: 'merged', commit };
 }
 

@@ -1,7 +1,7 @@
 /**
  * How many git processes a landed swarm commit costs on a server-held repository (Mode C,
- * `POST /streams/:id/commits`): stage, commit, merge-tree, commit-tree, update-ref — the same five
- * as a CLI commit (test/cli/swarm-git-spawns.test.ts). The merge asks which worktrees have the
+ * `POST /streams/:id/commits`): stage, commit, merge-tree, update-ref (the merge commit is written
+ * in-process) — the same four as a CLI commit (test/cli/swarm-git-spawns.test.ts). The merge asks which worktrees have the
  * buffer checked out; for the server's bare repository that is read from disk, not from
  * `git rev-parse` and `git worktree list`, since every spawn is paid under the repository's lock.
  */
@@ -29,7 +29,7 @@ describe('sqlite: git processes per landed Mode C swarm commit', () => {
   });
   afterAll(async () => t?.close());
 
-  it('writes, commits and merges with five git processes, the first commit of a stream too', async () => {
+  it('writes, commits and merges with four git processes, the first commit of a stream too', async () => {
     const agent = await t.agent();
     const repo = (
       await t.call(agent, 'POST', '/repos', { name: 'spawns', server_git: true, merge_mode: 'swarm' })
@@ -49,7 +49,6 @@ describe('sqlite: git processes per landed Mode C swarm commit', () => {
         'add',
         'commit',
         'merge-tree',
-        'commit-tree',
         'update-ref',
       ]);
       expect(git.calls().filter((line) => line.startsWith('rev-parse'))).toEqual(
