@@ -4,9 +4,8 @@
  * buffer, and the governance record, all under the repository's lock.
  */
 
-import { mergeIntoBranch } from '../engine/merge.js';
+import { mergeIntoBranch, type PlannedMerge, planMerge } from '../engine/merge.js';
 import { OpLog } from '../engine/oplog.js';
-import { isAncestor } from '../engine/repo.js';
 import { GitSwarmError } from '../errors.js';
 import {
   type Agent,
@@ -65,11 +64,16 @@ export async function mergeStream(deps: CoreDeps, input: MergeStreamInput): Prom
     // A caller that just committed read the repository (and the heads) under this lock already.
     const repo = input.committed ? input.repo : await getRepo(deps.store.db, input.repo.id);
     const repoDir = repoRoot(repo);
-    // Git is read before the transaction so no write lock is held while git runs; under the
-    // repository lock nothing else moves these refs meanwhile.
-    const { source, bufferHead, empty } = input.committed
-      ? { source: input.committed.head, bufferHead: input.committed.bufferHead, empty: false }
-      : await readMergeHeads(
+    // Git is read (and the merge computed) before the transaction so no write lock is held while
+    // git runs; under the repository lock nothing else moves these refs meanwhile.
+    const { source, bufferHead, empty, planned } = input.committed
+      ? {
+          source: input.committed.head,
+          bufferHead: input.committed.bufferHead,
+          empty: false,
+          planned: undefined,
+        }
+      : await planStreamMerge(
           repoDir,
           (await getStreamById(deps.store.db, input.stream.id)).branch,
           repo.buffer_branch,
@@ -96,6 +100,7 @@ export async function mergeStream(deps: CoreDeps, input: MergeStreamInput): Prom
       streamId: stream.id,
       agentId: input.actor?.id ?? null,
       targetHead: bufferHead,
+      ...(planned ? { planned } : {}),
     });
     if (outcome.kind === 'conflicted') {
       await inTransaction(deps.store.db, async (trx) => {
@@ -163,14 +168,15 @@ export async function mergeStream(deps: CoreDeps, input: MergeStreamInput): Prom
   });
 }
 
-/** The stream's head, the buffer's, and whether the stream has anything the buffer lacks. */
-async function readMergeHeads(
+/** The stream's head, the buffer's, its merge computed ahead, and whether it has anything the buffer lacks. */
+async function planStreamMerge(
   repoDir: string,
   branch: string,
   bufferBranch: string,
-): Promise<{ source: string; bufferHead: string; empty: boolean }> {
+): Promise<{ source: string; bufferHead: string; empty: boolean; planned: PlannedMerge }> {
   const [source, bufferHead] = (await branchHeads(repoDir, [branch, bufferBranch])) as [string, string];
-  return { source, bufferHead, empty: await isAncestor(repoDir, source, bufferHead) };
+  const planned = await planMerge(repoDir, bufferHead, source);
+  return { source, bufferHead, empty: planned.empty, planned };
 }
 
 interface CheckInput {

@@ -6,11 +6,11 @@
 import { GitSwarmError } from '../errors.js';
 import { type GitIdentity, identityEnv } from './author.js';
 import { gitOut } from './git.js';
-import { writeCommitObject } from './loose-commit.js';
+import { commitTreeOf, writeCommitObject } from './loose-objects.js';
 import { assertRevision, assertValidBranch, isObjectId } from './names.js';
-import { mergeTree } from './objects.js';
+import { mergeTree, type TreeMerge } from './objects.js';
 import { moveRef, type OpLog } from './oplog.js';
-import { readRef } from './repo.js';
+import { isAncestor, readRef } from './repo.js';
 
 export type MergeOutcome =
   | { kind: 'merged'; commit: string; previousHead: string; opId: string }
@@ -28,6 +28,33 @@ export interface MergeIntoBranchOptions {
   agentId?: string | null;
   /** The target's head (an object id) when the caller just read it: saves a read; a stale one costs a retry. */
   targetHead?: string;
+  /** The merge the caller computed ahead (`planMerge`): used while the target is still at its head. */
+  planned?: PlannedMerge;
+}
+
+/** A merge of `source` onto `head` computed ahead of the decision to make it. */
+export interface PlannedMerge {
+  head: string;
+  source: string;
+  tree: TreeMerge;
+  /** Whether `head` already contains `source` (merging it would bring nothing). */
+  empty: boolean;
+}
+
+/**
+ * Merges the trees of `source` onto `head` (nothing referenced, nothing moved) and tells whether
+ * `source` is already in `head`'s history. Only a merge that leaves `head`'s tree as it is can be
+ * such a one, so git is asked about the ancestry only then.
+ */
+export async function planMerge(repoDir: string, head: string, source: string): Promise<PlannedMerge> {
+  assertRevision(head);
+  assertRevision(source);
+  const tree = await mergeTree(repoDir, head, source);
+  const empty =
+    tree.clean &&
+    tree.tree === (await commitTreeOf(repoDir, head)) &&
+    (await isAncestor(repoDir, source, head));
+  return { head, source, tree, empty };
 }
 
 /** How often a merge is recomputed when other writers keep moving the target first. */
@@ -61,12 +88,13 @@ export async function mergeIntoBranch(
     if (head === null) {
       throw new GitSwarmError('not_found', `Branch ${options.target} does not exist.`);
     }
-    const composed = await writeMerge(repoDir, {
-      head,
-      source: options.source,
-      message,
-      author: options.author,
-    });
+    const { planned } = options;
+    const ahead = planned?.head === head && planned.source === options.source ? planned.tree : undefined;
+    const composed = await writeMerge(
+      repoDir,
+      { head, source: options.source, message, author: options.author },
+      ahead,
+    );
     if (composed.kind === 'conflicted') return composed;
     const commit = composed.commit;
     const move = await moveRef(repoDir, options.oplog, {
@@ -116,9 +144,10 @@ export async function composeMerge(repoDir: string, options: ComposeMergeOptions
 async function writeMerge(
   repoDir: string,
   input: { head: string; source: string; message: string; author: GitIdentity },
+  planned?: TreeMerge,
 ): Promise<ComposedMerge> {
-  const env = identityEnv(input.author); // checks the identity before git runs
-  const merged = await mergeTree(repoDir, input.head, input.source);
+  const env = identityEnv(input.author); // checks the identity before a commit is written
+  const merged = planned ?? (await mergeTree(repoDir, input.head, input.source));
   if (!merged.clean) return { kind: 'conflicted', paths: merged.paths, head: input.head };
   const parts = { tree: merged.tree, parents: [input.head, input.source], message: input.message };
   const commit =

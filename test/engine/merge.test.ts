@@ -1,7 +1,9 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { checkMerge, mergeIntoBranch } from '../../src/engine/merge.js';
+import { checkMerge, mergeIntoBranch, planMerge } from '../../src/engine/merge.js';
 import type { OpLog } from '../../src/engine/oplog.js';
 import { listFirstParentMerges } from '../../src/engine/repo.js';
+import { withCommandEnv } from '../../src/util/command-env.js';
+import { recordGitCalls } from '../helpers/git-calls.js';
 import { makeOpLog, makeRepo, TEST_IDENTITY, type TestRepo } from '../helpers/git-fixture.js';
 import { openTestStore, type TestStore } from '../helpers/store.js';
 
@@ -170,5 +172,77 @@ describe('checkMerge', () => {
     if (clean.clean) expect(clean.tree).toMatch(/^[0-9a-f]{40}$/);
     expect(await checkMerge(repo.dir, a, c)).toEqual({ clean: false, paths: ['lines.txt'] });
     expect(await repo.rev('a')).toBe(a);
+  });
+});
+
+describe('planMerge', () => {
+  it('computes the merge ahead and asks git about ancestry only when the tree would not change', async () => {
+    const buffer = await repo.rev('buffer');
+    const source = await repo.commitOn('stream/p', { 'p.txt': 'p\n' });
+    const calls = recordGitCalls();
+    const planned = await withCommandEnv(calls.env, () => planMerge(repo.dir, buffer, source));
+    expect(planned).toMatchObject({ head: buffer, source, empty: false, tree: { clean: true } });
+    // The buffer head's tree is read from its loose object: merge-tree is the only git process.
+    expect(calls.calls().map((call) => call.split(' ')[0])).toEqual(['merge-tree']);
+
+    // The merge uses the planned tree while the target is where the plan found it.
+    const merged = await withCommandEnv(calls.env, () =>
+      mergeIntoBranch(repo.dir, {
+        target: 'buffer',
+        source,
+        message: 'Merge p',
+        author: MERGER,
+        oplog,
+        planned,
+      }),
+    );
+    expect(merged.kind).toBe('merged');
+    expect(calls.calls().map((call) => call.split(' ')[0])).toEqual(['merge-tree', 'update-ref']);
+    if (merged.kind !== 'merged') return;
+    expect(await repo.run(['rev-parse', `${merged.commit}^{tree}`])).toBe(
+      (planned.tree as { tree: string }).tree,
+    );
+  });
+
+  it('finds a stream with nothing the buffer lacks empty, and one whose change is there by another way not', async () => {
+    const base = await repo.rev('buffer');
+    // The stream's head is on the buffer already (the stream never moved; an older buffer commit).
+    const moved = await repo.commitOn('buffer', { 'b.txt': 'b\n' });
+    expect((await planMerge(repo.dir, moved, base)).empty).toBe(true);
+    expect((await planMerge(repo.dir, moved, moved)).empty).toBe(true);
+    // The same change committed separately: the merge changes no file, yet the stream has a commit.
+    const twin = await repo.commitOn('stream/twin', { 'b.txt': 'b\n' }, 'the same change', base);
+    const plan = await planMerge(repo.dir, moved, twin);
+    expect(plan.empty).toBe(false);
+    expect(plan.tree).toMatchObject({ clean: true });
+  });
+
+  it('reports a conflict without deciding emptiness, and a merge retried on a moved target recomputes', async () => {
+    const buffer = await repo.rev('buffer');
+    const ours = await repo.commitOn('buffer', { 'lines.txt': 'ONE\ntwo\nthree\nfour\nfive\n' });
+    const theirs = await repo.commitOn(
+      'stream/c',
+      { 'lines.txt': 'uno\ntwo\nthree\nfour\nfive\n' },
+      'c',
+      buffer,
+    );
+    const conflicted = await planMerge(repo.dir, ours, theirs);
+    expect(conflicted).toMatchObject({ empty: false, tree: { clean: false, paths: ['lines.txt'] } });
+
+    // Planned on the old buffer head: the merge onto the moved head is computed again.
+    const source = await repo.commitOn('stream/d', { 'd.txt': 'd\n' }, 'd', buffer);
+    const stalePlan = await planMerge(repo.dir, buffer, source);
+    const merged = await mergeIntoBranch(repo.dir, {
+      target: 'buffer',
+      source,
+      message: 'Merge d',
+      author: MERGER,
+      oplog,
+      planned: stalePlan,
+    });
+    expect(merged).toMatchObject({ kind: 'merged', previousHead: ours });
+    if (merged.kind !== 'merged') return;
+    expect(await repo.show(merged.commit, 'lines.txt')).toBe('ONE\ntwo\nthree\nfour\nfive');
+    expect(await repo.show(merged.commit, 'd.txt')).toBe('d');
   });
 });

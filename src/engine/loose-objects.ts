@@ -1,16 +1,18 @@
 /**
- * Commit objects written by the engine itself, as loose objects, byte for byte what
- * `git commit-tree` writes for the same parts at the same second: a merge then costs a file write
- * instead of a git process (about 10 ms each on a small machine, where starting a process is
- * dear). Wherever git's own settings could make its object differ, or be stored differently, the
- * answer is null and the caller asks git.
+ * Loose objects the engine reads and writes itself, where a git process (about 10 ms each on a
+ * small machine, where starting a process is dear) would do little: a commit's tree read from its
+ * object file, and commit objects written byte for byte as `git commit-tree` writes them for the
+ * same parts at the same second. Wherever git's own settings could make its object differ, or be
+ * stored differently, git is asked instead.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { link, mkdir, open, readFile, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { deflateSync } from 'node:zlib';
+import { deflateSync, inflateSync } from 'node:zlib';
 import { commandEnv } from '../util/command-env.js';
 import type { GitIdentity } from './author.js';
+import { gitOut } from './git.js';
+import { assertRevision } from './names.js';
 
 export interface NewCommit {
   tree: string;
@@ -119,19 +121,50 @@ export function gitDate(now: Date): string {
 }
 
 /**
- * The git directory of `repoDir` when it holds its own objects and its settings leave git's
- * object as this module writes it; else null.
+ * The tree of `commit` (an object id): read from its loose object file where there is one, else
+ * (packed, or another object store) from `git rev-parse`.
  */
-async function plainGitDir(repoDir: string): Promise<string | null> {
-  const candidates = [join(repoDir, '.git'), repoDir];
-  for (const gitDir of candidates) {
+export async function commitTreeOf(repoDir: string, commit: string): Promise<string> {
+  assertRevision(commit);
+  const env = commandEnv();
+  const own = GIT_DECIDES_ENV.some((name) => env[name] !== undefined) ? null : await ownObjects(repoDir);
+  if (own !== null) {
+    const file = join(own.gitDir, 'objects', commit.slice(0, 2), commit.slice(2));
+    const compressed = await readFile(file).catch(() => null);
+    const text = compressed === null ? '' : inflated(compressed).toString('latin1');
+    const tree = /^commit \d+\0tree ([0-9a-f]{40}|[0-9a-f]{64})\n/.exec(text)?.[1];
+    if (tree !== undefined) return tree;
+  }
+  return gitOut(['rev-parse', '--verify', '--quiet', `${commit}^{tree}`], { cwd: repoDir });
+}
+
+function inflated(compressed: Buffer): Buffer {
+  try {
+    return inflateSync(compressed);
+  } catch {
+    return Buffer.alloc(0); // not an object file git would read either: git decides
+  }
+}
+
+/**
+ * The git directory of `repoDir` (a checkout's root or a bare repository) when it holds its own
+ * objects, with its config text; else null (a linked worktree, no repository).
+ */
+async function ownObjects(repoDir: string): Promise<{ gitDir: string; config: string } | null> {
+  for (const gitDir of [join(repoDir, '.git'), repoDir]) {
     const config = await readFile(join(gitDir, 'config'), 'utf8').catch(() => null);
     if (config === null) continue;
     if (!(await isDirectory(join(gitDir, 'objects')))) return null;
     if (await exists(join(gitDir, 'commondir'))) return null; // a linked worktree's
-    return GIT_DECIDES_CONFIG.test(config) ? null : gitDir;
+    return { gitDir, config };
   }
   return null;
+}
+
+/** The git directory to write objects into, when its settings leave git's object as written here. */
+async function plainGitDir(repoDir: string): Promise<string | null> {
+  const own = await ownObjects(repoDir);
+  return own === null || GIT_DECIDES_CONFIG.test(own.config) ? null : own.gitDir;
 }
 
 async function exists(path: string): Promise<boolean> {

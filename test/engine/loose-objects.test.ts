@@ -1,7 +1,13 @@
-import { readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { commitBody, gitDate, type NewCommit, writeCommitObject } from '../../src/engine/loose-commit.js';
+import {
+  commitBody,
+  commitTreeOf,
+  gitDate,
+  type NewCommit,
+  writeCommitObject,
+} from '../../src/engine/loose-objects.js';
 import { composeMerge } from '../../src/engine/merge.js';
 import { withCommandEnv } from '../../src/util/command-env.js';
 import { recordGitCalls } from '../helpers/git-calls.js';
@@ -162,6 +168,34 @@ describe('writeCommitObject', () => {
       if (saved === undefined) delete process.env.TZ;
       else process.env.TZ = saved;
     }
+  });
+});
+
+describe('commitTreeOf', () => {
+  it("reads a commit's tree from its loose object, and asks git for a packed one or elsewhere", async () => {
+    const main = await repo.rev('main');
+    const tree = await repo.run(['rev-parse', 'main^{tree}']);
+    const calls = recordGitCalls();
+    expect(await withCommandEnv(calls.env, () => commitTreeOf(repo.dir, main))).toBe(tree);
+    expect(calls.calls()).toEqual([]);
+    // From a linked worktree's directory, or with another object directory named: git answers.
+    const linked = repo.tempPath('linked');
+    await repo.run(['worktree', 'add', '-q', '--detach', linked, 'main']);
+    expect(await withCommandEnv(calls.env, () => commitTreeOf(linked, main))).toBe(tree);
+    const elsewhere = { ...calls.env, GIT_OBJECT_DIRECTORY: join(repo.dir, '.git', 'objects') };
+    expect(await withCommandEnv(elsewhere, () => commitTreeOf(repo.dir, main))).toBe(tree);
+    expect(calls.calls()).toHaveLength(2);
+    // Packed (the loose file is gone): git answers.
+    await repo.run(['repack', '-a', '-d', '-q']);
+    await repo.run(['prune-packed']);
+    expect(await withCommandEnv(calls.env, () => commitTreeOf(repo.dir, main))).toBe(tree);
+    expect(calls.calls()).toHaveLength(3);
+    // A damaged object file is git's to judge; an unknown commit is an error.
+    const unknown = 'f'.repeat(40);
+    mkdirSync(join(repo.dir, '.git', 'objects', 'ff'), { recursive: true });
+    writeFileSync(join(repo.dir, '.git', 'objects', 'ff', unknown.slice(2)), 'not zlib');
+    await expect(commitTreeOf(repo.dir, unknown)).rejects.toMatchObject({ code: 'git_failed' });
+    await expect(commitTreeOf(repo.dir, '--help')).rejects.toMatchObject({ code: 'invalid_input' });
   });
 });
 
