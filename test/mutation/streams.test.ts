@@ -810,6 +810,20 @@ for (const dialect of DIALECTS) {
       expect(councilOp.agent_id).toBeNull();
     });
 
+    it('a merge computes its tree once, before the checks: one merge-tree, then the ref move', async () => {
+      const { deps, seeded, repo, git, coder } = await fx.seedWithCoder(review);
+      const a = await workOn(deps, seeded, coder, { 'once.txt': 'once\n' });
+      await approve(deps, seeded, a.stream, coder);
+      const calls = recordGitCalls();
+      const merged = await withCommandEnv(calls.env, () =>
+        mergeStream(deps, { repo, stream: a.stream, actor: coder }),
+      );
+      expect(merged.merge_commit).toBe(await git.rev('buffer'));
+      const spawned = calls.calls().map((call) => call.split(' ')[0]);
+      expect(spawned.filter((name) => name === 'merge-tree')).toHaveLength(1);
+      expect(spawned).not.toContain('merge-base');
+    });
+
     it('a child re-parented onto the buffer merges although its parent was abandoned', async () => {
       const { deps, seeded, repo, git, coder } = await fx.seedWithCoder(review);
       const a = await workOn(deps, seeded, coder, { 'a.txt': 'a\n' }, { name: 'dropped-parent' });
