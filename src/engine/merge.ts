@@ -149,9 +149,14 @@ async function writeMerge(
   const env = identityEnv(input.author); // checks the identity before a commit is written
   const merged = planned ?? (await mergeTree(repoDir, input.head, input.source));
   if (!merged.clean) return { kind: 'conflicted', paths: merged.paths, head: input.head };
-  const parts = { tree: merged.tree, parents: [input.head, input.source], message: input.message };
   const commit =
-    (await writeCommitObject(repoDir, { ...parts, author: input.author, committer: input.author })) ??
+    (await writeCommitObject(repoDir, {
+      tree: merged.tree,
+      parents: [input.head, input.source],
+      author: input.author,
+      committer: input.author,
+      message: input.message,
+    })) ??
     (await gitOut(
       ['commit-tree', '--no-gpg-sign', merged.tree, '-p', input.head, '-p', input.source, '-F', '-'],
       { cwd: repoDir, input: input.message, env },
