@@ -2,7 +2,7 @@
  * Stryker (mutation testing) for the modules that hold the rules (docs/testing.md).
  * Run it through `npm run test:mutation` (scripts/mutation-run.mjs), which runs one module at a time:
  * MUTATION_MODULE names the module (scripts/mutation-modules.mjs) and MUTATION_MUTATE may narrow
- * the mutated files or lines (`src/core/consensus.ts:40-60`). Without MUTATION_MODULE every module's
+ * the mutated files or lines (`src/core/streams/consensus.ts:40-60`). Without MUTATION_MODULE every module's
  * files are mutated in one run against all their tests (slow: hours on two cores).
  */
 import './scripts/mutation-ts7-bridge.mjs';

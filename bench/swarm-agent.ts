@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { readConfigFile, resolveStoreLocation } from '../src/cli/config-file.js';
 import { openCliStore } from '../src/cli/context.js';
-import { getAgent } from '../src/core/agents.js';
+import { createLocalEventBus } from '../src/core/activity/events.js';
+import { getAgent } from '../src/core/agents/agents.js';
 import type { CoreDeps } from '../src/core/deps.js';
-import { createLocalEventBus } from '../src/core/events.js';
-import { getRepo } from '../src/core/repos.js';
-import { commitWorkspace, getWorkspace } from '../src/core/workspaces.js';
+import { getRepo } from '../src/core/repos/repos.js';
+import { commitWorkspace, getWorkspace } from '../src/core/streams/workspaces.js';
 import { systemClock } from '../src/util/clock.js';
 
 const [root, agentName, commitsArg] = process.argv.slice(2);

@@ -18,7 +18,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Page } from 'playwright-core';
-import { recordActivity } from '../src/core/activity.js';
+import { recordActivity } from '../src/core/activity/activity.js';
 import { startServer } from '../src/server/serve.js';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -12,7 +12,7 @@
 /** @type {Record<string, { mutate: string[], tests: string[], typeContext?: string[], gated?: false }>} */
 export const MODULES = {
   consensus: {
-    mutate: ['src/core/consensus.ts'],
+    mutate: ['src/core/streams/consensus.ts'],
     tests: [
       'test/core/consensus.test.ts',
       'test/core/review-freshness.test.ts',
@@ -22,7 +22,7 @@ export const MODULES = {
     ],
   },
   access: {
-    mutate: ['src/core/access.ts'],
+    mutate: ['src/core/governance/access.ts'],
     tests: [
       'test/core/access.test.ts',
       'test/core/repo-archived.test.ts',
@@ -31,7 +31,7 @@ export const MODULES = {
     ],
   },
   reviews: {
-    mutate: ['src/core/reviews.ts', 'src/core/review-freshness.ts'],
+    mutate: ['src/core/streams/reviews.ts', 'src/core/streams/review-freshness.ts'],
     tests: [
       'test/core/reviews.test.ts',
       'test/core/review-freshness.test.ts',
@@ -42,7 +42,7 @@ export const MODULES = {
     ],
   },
   proposals: {
-    mutate: ['src/core/proposals.ts', 'src/core/proposal-execution.ts'],
+    mutate: ['src/core/governance/proposals.ts', 'src/core/governance/proposal-execution.ts'],
     tests: [
       'test/core/proposals.test.ts',
       'test/core/governance-flow.test.ts',
@@ -52,15 +52,15 @@ export const MODULES = {
     ],
   },
   elections: {
-    mutate: ['src/core/elections.ts'],
+    mutate: ['src/core/governance/elections.ts'],
     tests: ['test/core/elections.test.ts', 'test/core/scheduler.test.ts', 'test/mutation/elections.test.ts'],
   },
   stages: {
-    mutate: ['src/core/stages.ts'],
+    mutate: ['src/core/governance/stages.ts'],
     tests: ['test/core/stages.test.ts', 'test/core/governance-flow.test.ts', 'test/mutation/stages.test.ts'],
   },
   karma: {
-    mutate: ['src/core/karma.ts'],
+    mutate: ['src/core/governance/karma.ts'],
     tests: [
       'test/core/karma.test.ts',
       'test/core/karma-farming.test.ts',
@@ -71,7 +71,7 @@ export const MODULES = {
     ],
   },
   budget: {
-    mutate: ['src/core/budget.ts'],
+    mutate: ['src/core/tasks/budget.ts'],
     tests: [
       'test/core/budget.test.ts',
       'test/core/tasks.test.ts',
@@ -81,7 +81,7 @@ export const MODULES = {
     ],
   },
   oplog: {
-    mutate: ['src/engine/oplog.ts', 'src/core/recovery.ts'],
+    mutate: ['src/engine/oplog.ts', 'src/core/streams/recovery.ts'],
     tests: [
       'test/engine/oplog.test.ts',
       'test/core/federation-recovery.test.ts',
@@ -92,7 +92,11 @@ export const MODULES = {
     ],
   },
   streams: {
-    mutate: ['src/core/stream-merge.ts', 'src/core/stream-cascade.ts', 'src/core/stream-revert.ts'],
+    mutate: [
+      'src/core/streams/stream-merge.ts',
+      'src/core/streams/stream-cascade.ts',
+      'src/core/streams/stream-revert.ts',
+    ],
     tests: [
       'test/core/federation-merge.test.ts',
       'test/core/federation-cascade.test.ts',
@@ -152,7 +156,11 @@ export const MODULES = {
   },
   import: {
     gated: false,
-    mutate: ['src/core/import.ts', 'src/core/import-kinds.ts', 'src/core/import-ledgers.ts'],
+    mutate: [
+      'src/core/repos/import.ts',
+      'src/core/repos/import-kinds.ts',
+      'src/core/repos/import-ledgers.ts',
+    ],
     tests: ['test/server/import.test.ts', 'test/mutation/import.test.ts'],
   },
   remote: {

@@ -2,8 +2,15 @@
  * `gitswarm access grant|revoke|list`: explicit access grants (read, write, maintain, admin),
  * which win over roles and the repository's access mode. Changes need an admin (`--as`).
  */
-import { ACCESS_LEVELS, grantAccess, isAccessLevel, listAccessGrants, revokeAccess } from '../core/access.js';
-import { getAgent } from '../core/agents.js';
+
+import { getAgent } from '../core/agents/agents.js';
+import {
+  ACCESS_LEVELS,
+  grantAccess,
+  isAccessLevel,
+  listAccessGrants,
+  revokeAccess,
+} from '../core/governance/access.js';
 import { GitSwarmError } from '../errors.js';
 import { type AccessLevel, lockedTransaction } from '../store/index.js';
 import { type CommandDeps, requireActor } from './context.js';

@@ -4,7 +4,7 @@
  * JSON document per line: the first lists the recent entries, each later one is one entry).
  * Connected, the entries are the server's and `--follow` listens on its WebSocket.
  */
-import { listActivity } from '../core/activity.js';
+import { listActivity } from '../core/activity/activity.js';
 import { GitSwarmError } from '../errors.js';
 import type { ActivityEntry } from '../store/index.js';
 import type { CommandDeps } from './context.js';

@@ -2,10 +2,11 @@
  * `gitswarm agent register|list|show|suspend|reinstate`: agents, their role and karma in this
  * repository. Suspension here is the local store's (Mode A); on a server, its admins suspend over the API.
  */
-import { requireAction, resolveAccess } from '../core/access.js';
-import { setAgentSuspended } from '../core/agent-admin.js';
-import { findAgent, listAgents, registerAgent } from '../core/agents.js';
-import { repoKarma } from '../core/karma.js';
+
+import { setAgentSuspended } from '../core/agents/agent-admin.js';
+import { findAgent, listAgents, registerAgent } from '../core/agents/agents.js';
+import { requireAction, resolveAccess } from '../core/governance/access.js';
+import { repoKarma } from '../core/governance/karma.js';
 import { GitSwarmError } from '../errors.js';
 import type { Agent, Executor } from '../store/index.js';
 import { inTransaction } from '../store/index.js';

@@ -8,7 +8,7 @@ import {
   getBudget,
   type ListedBudgetTransaction,
   listBudgetTransactions,
-} from '../core/budget.js';
+} from '../core/tasks/budget.js';
 import { type CommandDeps, requireActor } from './context.js';
 import { usageError } from './errors.js';
 import { fields, type Style, safeText, table } from './output.js';

@@ -2,7 +2,7 @@
  * `gitswarm commit -m MSG`: stages everything in the acting agent's worktree and commits it with
  * a Change-Id; dependent streams are rebased, and in swarm mode the stream merges into the buffer.
  */
-import { commitWorkspace } from '../core/workspaces.js';
+import { commitWorkspace } from '../core/streams/workspaces.js';
 import { GitSwarmError } from '../errors.js';
 import { type CommandDeps, requireActor } from './context.js';
 import { type Style, shortOid } from './output.js';

@@ -2,8 +2,13 @@
  * `gitswarm config [KEY [VALUE]]`: lists, reads or sets a repository setting. Setting one needs
  * an admin (`--as`); every key and value is validated by the core's settings whitelist.
  */
-import { isRepoSettingKey, REPO_SETTINGS, type RepoSettingKey, repoSetting } from '../core/repo-settings.js';
-import { updateRepoSettings } from '../core/repos.js';
+import {
+  isRepoSettingKey,
+  REPO_SETTINGS,
+  type RepoSettingKey,
+  repoSetting,
+} from '../core/repos/repo-settings.js';
+import { updateRepoSettings } from '../core/repos/repos.js';
 import { GitSwarmError } from '../errors.js';
 import { lockedTransaction } from '../store/index.js';
 import { type CommandDeps, requireActor } from './context.js';

@@ -1,6 +1,6 @@
 /** `gitswarm consensus STREAM`: whether the stream may merge, with the numbers behind it. */
-import { evaluateConsensus } from '../core/consensus.js';
-import { getStream } from '../core/streams.js';
+import { evaluateConsensus } from '../core/streams/consensus.js';
+import { getStream } from '../core/streams/streams.js';
 import type { CommandDeps } from './context.js';
 import type { Style } from './output.js';
 import { type ConsensusView, describeConsensus, toConsensusView } from './review.js';

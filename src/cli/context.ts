@@ -8,8 +8,9 @@
  * server repository id; governance then goes to the server. Without it, governance is the core on
  * the local store (Mode A). Git work and the local store (operation log, worktrees) stay local in both.
  */
+
+import { createLocalEventBus } from '../core/activity/events.js';
 import type { CoreDeps } from '../core/deps.js';
-import { createLocalEventBus } from '../core/events.js';
 import { findGitRepo, type GitRepo } from '../engine/repo.js';
 import { GitSwarmError } from '../errors.js';
 import type { GitSwarmClient } from '../remote/client.js';
@@ -108,7 +109,7 @@ async function openRemote(options: OpenContextOptions, ctx: RepoContext): Promis
   const { clientFor, requireServerRepoId, resolveConnection } = await import('../remote/connection.js');
   let agentRef = ctx.agentRef;
   if (!agentRef) {
-    const { agentNameFromPath } = await import('../core/workspace-paths.js');
+    const { agentNameFromPath } = await import('../core/streams/workspace-paths.js');
     agentRef = agentNameFromPath(ctx.repo, io.cwd) ?? undefined;
   }
   const connection = resolveConnection({
@@ -151,10 +152,10 @@ export async function requireActor(deps: CommandDeps): Promise<Agent> {
 
 /** The acting agent, or undefined when none is named and the command runs outside a worktree. */
 export async function findActor(deps: CommandDeps): Promise<Agent | undefined> {
-  const { getAgent } = await import('../core/agents.js');
+  const { getAgent } = await import('../core/agents/agents.js');
   const db = deps.core.store.db;
   if (deps.ctx.agentRef) return getAgent(db, deps.ctx.agentRef);
-  const { agentNameFromPath } = await import('../core/workspace-paths.js');
+  const { agentNameFromPath } = await import('../core/streams/workspace-paths.js');
   const owner = agentNameFromPath(deps.ctx.repo, deps.io.cwd);
   return owner ? getAgent(db, owner) : undefined;
 }

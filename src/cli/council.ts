@@ -2,7 +2,7 @@
  * `gitswarm council create|show|join|remove|propose|vote|proposals|withdraw`: the repository
  * council and its proposals. A passed proposal executes itself; `vote` shows the outcome.
  */
-import { getAgent } from '../core/agents.js';
+import { getAgent } from '../core/agents/agents.js';
 import {
   type CouncilMemberView,
   type CouncilSettings,
@@ -10,14 +10,14 @@ import {
   joinCouncil,
   removeCouncilMember,
   showCouncil,
-} from '../core/council.js';
+} from '../core/governance/council.js';
 import {
   createProposal,
   listProposals,
   PROPOSAL_TYPES,
   voteOnProposal,
   withdrawProposal,
-} from '../core/proposals.js';
+} from '../core/governance/proposals.js';
 import { GitSwarmError } from '../errors.js';
 import type { Council, CouncilMember, CouncilProposal, ProposalStatus, VoteChoice } from '../store/index.js';
 import { type CommandDeps, requireActor } from './context.js';

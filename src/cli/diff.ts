@@ -1,5 +1,5 @@
 /** `gitswarm diff STREAM [--stat]`: the stream's changes against the buffer (`git diff buffer...stream`). */
-import { getStream } from '../core/streams.js';
+import { getStream } from '../core/streams/streams.js';
 import { git } from '../engine/git.js';
 import type { CommandDeps } from './context.js';
 

@@ -2,7 +2,7 @@
  * `gitswarm election start|nominate|accept|withdraw|start-voting|vote|complete|list`: council
  * elections. Without --election, a command acts on the open election.
  */
-import { getAgent } from '../core/agents.js';
+import { getAgent } from '../core/agents/agents.js';
 import {
   acceptNomination,
   type CandidateView,
@@ -16,7 +16,7 @@ import {
   startVoting,
   voteInElection,
   withdrawCandidacy,
-} from '../core/elections.js';
+} from '../core/governance/elections.js';
 import { GitSwarmError } from '../errors.js';
 import type { CouncilElection, ElectionCandidate } from '../store/index.js';
 import { type CommandDeps, requireActor } from './context.js';

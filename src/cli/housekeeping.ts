@@ -4,7 +4,7 @@
  * run scheduled duties (expiries, elections; a failure is a warning). When nothing is pending or
  * due this is one query, and the modules that recover or do duties load only when needed.
  */
-import { findDueWork, runScheduledDuties } from '../core/scheduler.js';
+import { findDueWork, runScheduledDuties } from '../core/activity/scheduler.js';
 import { isoNow } from '../util/clock.js';
 import type { CommandDeps } from './context.js';
 
@@ -13,7 +13,7 @@ export async function runHousekeeping(deps: CommandDeps): Promise<void> {
   const { core, ctx } = deps;
   const due = await findDueWork(core.store.db, ctx.repo.id, isoNow(core.clock));
   if (due.operations) {
-    const { recoverOperations } = await import('../core/recovery.js');
+    const { recoverOperations } = await import('../core/streams/recovery.js');
     await recoverOperations(core, ctx.repo);
   }
   if (!due.council && !due.tasks) return;

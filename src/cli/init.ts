@@ -6,11 +6,11 @@
  */
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { recordBufferBaseline } from '../core/bisect-range.js';
+import { createLocalEventBus } from '../core/activity/events.js';
 import type { CoreDeps } from '../core/deps.js';
-import { createLocalEventBus } from '../core/events.js';
-import { parseRepoSettings } from '../core/repo-settings.js';
-import { createRepo } from '../core/repos.js';
+import { parseRepoSettings } from '../core/repos/repo-settings.js';
+import { createRepo } from '../core/repos/repos.js';
+import { recordBufferBaseline } from '../core/stabilization/bisect-range.js';
 import { git, gitOut } from '../engine/git.js';
 import { assertValidBranch, assertValidName } from '../engine/names.js';
 import { OpLog } from '../engine/oplog.js';

@@ -2,8 +2,8 @@
  * `gitswarm maintainer add|remove|list`: the repository's owner and maintainers. Changes need an
  * admin (`--as`).
  */
-import { getAgent } from '../core/agents.js';
-import { addMaintainer, listMaintainers, removeMaintainer } from '../core/maintainers.js';
+import { getAgent } from '../core/agents/agents.js';
+import { addMaintainer, listMaintainers, removeMaintainer } from '../core/governance/maintainers.js';
 import { lockedTransaction } from '../store/index.js';
 import { type CommandDeps, requireActor } from './context.js';
 import { type Style, table } from './output.js';

@@ -3,8 +3,8 @@
  * buffer (no-ff). A refusal (no_consensus, conflict with its paths, dependency_unmerged,
  * forbidden) is an error with exit 1.
  */
-import { mergeStream } from '../core/stream-merge.js';
-import { getStream } from '../core/streams.js';
+import { mergeStream } from '../core/streams/stream-merge.js';
+import { getStream } from '../core/streams/streams.js';
 import { type CommandDeps, requireActor } from './context.js';
 import { type Style, shortOid } from './output.js';
 

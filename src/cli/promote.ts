@@ -3,7 +3,7 @@
  * Without an acting agent the local operator promotes (as automation would); `--force` needs an
  * admin named with `--as`.
  */
-import { promoteBuffer } from '../core/buffer-promotion.js';
+import { promoteBuffer } from '../core/stabilization/buffer-promotion.js';
 import { GitSwarmError } from '../errors.js';
 import { type CommandDeps, findActor } from './context.js';
 import { type Style, shortOid } from './output.js';

@@ -3,15 +3,15 @@
  * `gitswarm review submit STREAM approve|request_changes|comment` (a reviewer's verdict) and
  * `gitswarm review list STREAM`.
  */
-import type { ConsensusResult } from '../core/consensus.js';
+import type { ConsensusResult } from '../core/streams/consensus.js';
 import {
   isReviewVerdict,
   listReviewsWithStaleness,
   REVIEW_VERDICTS,
   submitForReview,
   submitReview,
-} from '../core/reviews.js';
-import { getStream } from '../core/streams.js';
+} from '../core/streams/reviews.js';
+import { getStream } from '../core/streams/streams.js';
 import { GitSwarmError } from '../errors.js';
 import type { ReviewVerdict, StaleReviewsPolicy } from '../store/index.js';
 import { type CommandDeps, type RemoteDeps, requireActor } from './context.js';

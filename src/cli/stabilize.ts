@@ -7,8 +7,8 @@
  * line per phase goes to stderr; on a terminal the command's own output streams there too. Every
  * run's full output is in its log file.
  */
-import { type StabilizeResult, stabilize } from '../core/stabilization.js';
-import { findTask } from '../core/tasks.js';
+import { type StabilizeResult, stabilize } from '../core/stabilization/stabilization.js';
+import { findTask } from '../core/tasks/tasks.js';
 import { GitSwarmError } from '../errors.js';
 import { type CommandDeps, findActor } from './context.js';
 import { type Style, shortOid } from './output.js';

@@ -3,7 +3,7 @@
  * the metrics behind it and what the next stage needs. Stages advance by themselves on merges;
  * an admin may advance one eligible step or force any stage.
  */
-import { advanceStage, type StageInfo, stageInfo } from '../core/stages.js';
+import { advanceStage, type StageInfo, stageInfo } from '../core/governance/stages.js';
 import type { RepoStage } from '../store/index.js';
 import { type CommandDeps, requireActor } from './context.js';
 import { fields, type Style } from './output.js';

@@ -9,17 +9,17 @@
  * Its cost stays flat however many streams there are: counts come from one aggregate query, and
  * the workspaces, streams and queue shown are capped (`--limit`, default STATUS_LIMIT).
  */
-import { findBranchRule } from '../core/branch-rules.js';
-import { evaluateConsensus } from '../core/consensus.js';
-import { readStreamCodes } from '../core/review-freshness.js';
+import { findBranchRule } from '../core/governance/branch-rules.js';
+import { evaluateConsensus } from '../core/streams/consensus.js';
+import { readStreamCodes } from '../core/streams/review-freshness.js';
 import {
   countStreamsByStatus,
   countWorkspaces,
   listStreamsWithAgents,
   type StreamCounts,
-} from '../core/stream-summary.js';
-import { LIVE_STREAM_STATUSES } from '../core/streams.js';
-import { listWorkspaces } from '../core/workspaces.js';
+} from '../core/streams/stream-summary.js';
+import { LIVE_STREAM_STATUSES } from '../core/streams/streams.js';
+import { listWorkspaces } from '../core/streams/workspaces.js';
 import { countCommitsAhead } from '../engine/commit-count.js';
 import { git } from '../engine/git.js';
 import { readLooseRefs } from '../engine/repo.js';
@@ -168,7 +168,7 @@ export async function gitPicture(
 
 /** The picture without a clone: the buffer head as clients last reported it (Mode B server). */
 async function reportedPicture(db: Executor, repoId: string): ReturnType<typeof gitPicture> {
-  const { getReportedBufferHead } = await import('../core/reported-buffer.js');
+  const { getReportedBufferHead } = await import('../core/sync/reported-buffer.js');
   const bufferHead = await getReportedBufferHead(db, repoId);
   return { bufferHead, mainHead: null, ahead: 0, workspaces: [] };
 }

@@ -79,7 +79,7 @@ async function migrate(opts: SyncOptions, deps: CommandDeps, remote: RemoteDeps)
   }
   const { url } = remote.connection;
   const { migrateToServer } = await import('../remote/migrate.js');
-  const { getAgent } = await import('../core/agents.js');
+  const { getAgent } = await import('../core/agents/agents.js');
   const db = deps.core.store.db;
   // Keys go to the credentials file and the clone is connected by migrateToServer itself.
   const result = await migrateToServer({

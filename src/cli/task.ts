@@ -4,7 +4,7 @@
  * task whose submitted claim is meant.
  */
 
-import type { ListedClaim } from '../core/task-claims.js';
+import type { ListedClaim } from '../core/tasks/task-claims.js';
 import {
   abandonClaim,
   cancelTask,
@@ -15,7 +15,7 @@ import {
   listTasks,
   reviewClaim,
   submitClaim,
-} from '../core/tasks.js';
+} from '../core/tasks/tasks.js';
 import type { Executor, Task, TaskClaim } from '../store/index.js';
 import { type CommandDeps, requireActor } from './context.js';
 import { usageError } from './errors.js';

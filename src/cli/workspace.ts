@@ -3,8 +3,8 @@
  * `.worktrees/<agent>/`; `reopen` goes on from a reverted stream.
  */
 
-import { reopenWorkspace } from '../core/workspace-reopen.js';
-import { createWorkspace, destroyWorkspace, listWorkspaces } from '../core/workspaces.js';
+import { reopenWorkspace } from '../core/streams/workspace-reopen.js';
+import { createWorkspace, destroyWorkspace, listWorkspaces } from '../core/streams/workspaces.js';
 import { GitSwarmError } from '../errors.js';
 import type { Stream } from '../store/index.js';
 import { type CommandDeps, requireActor } from './context.js';

@@ -1,6 +1,6 @@
 import type { Store } from '../store/index.js';
 import type { Clock } from '../util/clock.js';
-import type { EventBus } from './events.js';
+import type { EventBus } from './activity/events.js';
 
 /**
  * What every core function needs: the store, a clock and the events bus. The CLI, the server and

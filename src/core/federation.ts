@@ -8,21 +8,21 @@ export {
   type PromoteBufferResult,
   type PromotionCheck,
   promoteBuffer,
-} from './buffer-promotion.js';
-export { type RecoveredOperation, recoverOperations } from './recovery.js';
-export { type CascadeOutcome, cascadeDependents } from './stream-cascade.js';
+} from './stabilization/buffer-promotion.js';
+export { type RecoveredOperation, recoverOperations } from './streams/recovery.js';
+export { type CascadeOutcome, cascadeDependents } from './streams/stream-cascade.js';
 export {
   type MergeStreamInput,
   type MergeStreamResult,
   type MergeTrigger,
   mergeStream,
-} from './stream-merge.js';
-export { type RevertStreamInput, type RevertStreamResult, revertStream } from './stream-revert.js';
+} from './streams/stream-merge.js';
+export { type RevertStreamInput, type RevertStreamResult, revertStream } from './streams/stream-revert.js';
 export {
   type ReopenWorkspaceInput,
   type ReopenWorkspaceResult,
   reopenWorkspace,
-} from './workspace-reopen.js';
+} from './streams/workspace-reopen.js';
 export {
   type CommitWorkspaceInput,
   type CommitWorkspaceResult,
@@ -37,4 +37,4 @@ export {
   getWorkspace,
   type ListedWorkspace,
   listWorkspaces,
-} from './workspaces.js';
+} from './streams/workspaces.js';

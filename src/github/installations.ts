@@ -4,7 +4,7 @@
  * added/removed. The REST client finds the installation to mint a token for with
  * {@link findInstallationFor}.
  */
-import { recordActivity } from '../core/activity.js';
+import { recordActivity } from '../core/activity/activity.js';
 import type { CoreDeps } from '../core/deps.js';
 import { type Executor, inTransaction } from '../store/index.js';
 import { isoNow } from '../util/clock.js';

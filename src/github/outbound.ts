@@ -13,8 +13,9 @@
  * created by another instance) is retried with doubling delays, a bounded number of times; every
  * failure is told to `onError` (the server logs it, without tokens).
  */
-import { evaluateConsensus } from '../core/consensus.js';
+
 import type { CoreDeps } from '../core/deps.js';
+import { evaluateConsensus } from '../core/streams/consensus.js';
 import { GitSwarmError } from '../errors.js';
 import type { ActivityEntry, Repo, StabilizationResult } from '../store/index.js';
 import { type GitHubClient, GitHubRequestError } from './client.js';

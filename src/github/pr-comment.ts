@@ -4,8 +4,9 @@
  * comment per event. The row is claimed before the comment is created, so two server instances
  * hearing the same event do not both create one: the loser finds the claim and edits later.
  */
-import type { ConsensusResult } from '../core/consensus.js';
+
 import type { CoreDeps } from '../core/deps.js';
+import type { ConsensusResult } from '../core/streams/consensus.js';
 import type { Repo, Stream } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
 import type { GitHubClient } from './client.js';

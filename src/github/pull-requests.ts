@@ -3,25 +3,25 @@
  * stream record (`source: github_pr`, the PR's number and URL, its head branch as the stream's
  * branch, its base as the stream's base, the author's agent as the stream's author) in review;
  * synchronize → the new head recorded as the stream's newest commit, so earlier verdicts go stale
- * as for any Mode B stream (core/review-freshness.ts); closed and merged into the buffer → the
- * merge recorded as a reported one is (core/stream-merge.ts recordMerge: metrics, karma, stage,
+ * as for any Mode B stream (core/streams/review-freshness.ts); closed and merged into the buffer → the
+ * merge recorded as a reported one is (core/streams/stream-merge.ts recordMerge: metrics, karma, stage,
  * reviewer stats, the buffer head), disputed when consensus was not reached; closed unmerged →
  * abandoned. GitHub has already checked who may push, merge or close; the governance rules of
  * what those facts mean are the core's.
  */
-import { recordActivity } from '../core/activity.js';
-import { findAgent } from '../core/agents.js';
-import { evaluateConsensus } from '../core/consensus.js';
+import { recordActivity } from '../core/activity/activity.js';
+import { findAgent } from '../core/agents/agents.js';
 import type { CoreDeps } from '../core/deps.js';
-import { recordMergeDispute } from '../core/offline-merges.js';
-import { abandonStream, recordReportedMove } from '../core/remote-sync.js';
-import { getReportedBufferHead, setReportedBufferHead } from '../core/reported-buffer.js';
-import { getRepo } from '../core/repos.js';
-import { submitForReview } from '../core/reviews.js';
-import { reparentOntoBuffer } from '../core/stream-cascade.js';
-import { recordMerge } from '../core/stream-merge.js';
-import { insertStreamRecord } from '../core/stream-records.js';
-import { getStreamById, isLiveStream, updateStream } from '../core/streams.js';
+import { getRepo } from '../core/repos/repos.js';
+import { evaluateConsensus } from '../core/streams/consensus.js';
+import { submitForReview } from '../core/streams/reviews.js';
+import { reparentOntoBuffer } from '../core/streams/stream-cascade.js';
+import { recordMerge } from '../core/streams/stream-merge.js';
+import { insertStreamRecord } from '../core/streams/stream-records.js';
+import { getStreamById, isLiveStream, updateStream } from '../core/streams/streams.js';
+import { recordMergeDispute } from '../core/sync/offline-merges.js';
+import { abandonStream, recordReportedMove } from '../core/sync/remote-sync.js';
+import { getReportedBufferHead, setReportedBufferHead } from '../core/sync/reported-buffer.js';
 import { isObjectId } from '../engine/names.js';
 import { isGitSwarmError } from '../errors.js';
 import {

@@ -1,16 +1,16 @@
 /**
  * Pushes to a linked repository's buffer or promote target seen on GitHub. A push to the buffer
- * records its new head (core/reported-buffer.ts), so merges reported afterwards tie to it; a push
+ * records its new head (core/sync/reported-buffer.ts), so merges reported afterwards tie to it; a push
  * to the promote target is a promotion made on GitHub, recorded as a reported one is
- * (core/buffer-promotion.ts recordPromotion, logged in the operation log). Other branches,
+ * (core/stabilization/buffer-promotion.ts recordPromotion, logged in the operation log). Other branches,
  * tags and branch deletions change nothing here (a PR's new commits arrive as synchronize).
  */
-import { recordActivity } from '../core/activity.js';
-import { recordPromotion } from '../core/buffer-promotion.js';
+import { recordActivity } from '../core/activity/activity.js';
 import type { CoreDeps } from '../core/deps.js';
-import { recordReportedMove } from '../core/remote-sync.js';
-import { getReportedBufferHead, setReportedBufferHead } from '../core/reported-buffer.js';
-import { getRepo } from '../core/repos.js';
+import { getRepo } from '../core/repos/repos.js';
+import { recordPromotion } from '../core/stabilization/buffer-promotion.js';
+import { recordReportedMove } from '../core/sync/remote-sync.js';
+import { getReportedBufferHead, setReportedBufferHead } from '../core/sync/reported-buffer.js';
 import { isObjectId } from '../engine/names.js';
 import { lockedTransaction, type Repo, withRepoLock } from '../store/index.js';
 import { agentForGitHubUser, type GitHubUser } from './users.js';

@@ -16,8 +16,8 @@
  * opened delivery lost) records the stream from the pull request in the review's payload first.
  */
 import type { CoreDeps } from '../core/deps.js';
-import { submitReview, withdrawReview } from '../core/reviews.js';
-import { isLiveStream } from '../core/streams.js';
+import { submitReview, withdrawReview } from '../core/streams/reviews.js';
+import { isLiveStream } from '../core/streams/streams.js';
 import { isGitSwarmError } from '../errors.js';
 import type { Repo, ReviewVerdict } from '../store/index.js';
 import {

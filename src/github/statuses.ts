@@ -3,9 +3,9 @@
  * (pending with the numbers, success once consensus is reached or the stream merged, failure once
  * its merge is reverted, error when it is abandoned) and
  * `gitswarm/stabilize` on buffer commits (from the stabilization's result). The numbers are the core
- * consensus result's (src/core/consensus.ts), never recomputed here.
+ * consensus result's (src/core/streams/consensus.ts), never recomputed here.
  */
-import type { ConsensusResult } from '../core/consensus.js';
+import type { ConsensusResult } from '../core/streams/consensus.js';
 import type { StabilizationResult, Stream } from '../store/index.js';
 import type { GitHubClient } from './client.js';
 

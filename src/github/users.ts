@@ -4,7 +4,7 @@
  * is a bot, with no API key (it acts only through GitHub). An operator maps a GitHub user to an
  * existing agent by setting the mapping's agent_id.
  */
-import { findAgent, registerAgent } from '../core/agents.js';
+import { findAgent, registerAgent } from '../core/agents/agents.js';
 import type { CoreDeps } from '../core/deps.js';
 import { isGitSwarmError } from '../errors.js';
 import type { Agent } from '../store/index.js';

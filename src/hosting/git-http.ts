@@ -11,7 +11,7 @@
  * service, `objects/…`, `HEAD`) is 404, and so is every repository without `server_git`.
  *
  * Who may read: anyone for a repository that is not private; an agent with read access
- * (src/core/access.ts, through the same check as every other read) for a private one. The key
+ * (src/core/governance/access.ts, through the same check as every other read) for a private one. The key
  * travels as `Authorization: Bearer KEY` (`git -c http.extraHeader="Authorization: Bearer KEY"`)
  * or as the password of HTTP Basic (git's credential helpers; the user name is ignored). An
  * anonymous request for a private repository gets 401 with `WWW-Authenticate: Basic`, so git asks
@@ -31,8 +31,8 @@ import type { IncomingMessage } from 'node:http';
 import { PassThrough, type Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import Type from 'typebox';
-import { getRepoForAction } from '../core/access.js';
-import { getRepo } from '../core/repos.js';
+import { getRepoForAction } from '../core/governance/access.js';
+import { getRepo } from '../core/repos/repos.js';
 import { GitSwarmError } from '../errors.js';
 import type { App } from '../server/types.js';
 import type { Repo } from '../store/index.js';

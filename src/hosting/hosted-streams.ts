@@ -1,17 +1,22 @@
 /**
  * Mode C: streams of a server-held repository, driven over HTTP. Each step is the CLI's core
- * function (src/core/stream-create.ts, stream-commit.ts, stream-merge.ts), run against the
+ * function (src/core/streams/stream-create.ts, stream-commit.ts, stream-merge.ts), run against the
  * server's bare repository and the stream's worktree from the pool (stream-worktrees.ts).
  */
-import { requireAction, requireStreamWrite } from '../core/access.js';
+
 import type { CoreDeps } from '../core/deps.js';
-import { abandonStream } from '../core/remote-sync.js';
-import { getRepo } from '../core/repos.js';
-import { cascadeDependents } from '../core/stream-cascade.js';
-import { assertCommitMessage, type CommitStreamResult, commitStreamWorktree } from '../core/stream-commit.js';
-import { createStream } from '../core/stream-create.js';
-import { type MergeStreamResult, mergeStream } from '../core/stream-merge.js';
-import { getStreamById } from '../core/streams.js';
+import { requireAction, requireStreamWrite } from '../core/governance/access.js';
+import { getRepo } from '../core/repos/repos.js';
+import { cascadeDependents } from '../core/streams/stream-cascade.js';
+import {
+  assertCommitMessage,
+  type CommitStreamResult,
+  commitStreamWorktree,
+} from '../core/streams/stream-commit.js';
+import { createStream } from '../core/streams/stream-create.js';
+import { type MergeStreamResult, mergeStream } from '../core/streams/stream-merge.js';
+import { getStreamById } from '../core/streams/streams.js';
+import { abandonStream } from '../core/sync/remote-sync.js';
 import { GitSwarmError, isGitSwarmError } from '../errors.js';
 import { type Agent, type Repo, type Stream, withRepoLock } from '../store/index.js';
 import type { HostingConfig } from './config.js';

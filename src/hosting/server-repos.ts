@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, isAbsolute } from 'node:path';
 import type { CoreDeps } from '../core/deps.js';
-import { createRepo, validateNewRepo } from '../core/repos.js';
+import { createRepo, validateNewRepo } from '../core/repos/repos.js';
 import { identityEnv } from '../engine/author.js';
 import { git, gitOut } from '../engine/git.js';
 import { assertValidBranch } from '../engine/names.js';

@@ -14,11 +14,11 @@
  * to the instance that took over.
  */
 
-import { requireAction } from '../core/access.js';
-import { getAgent } from '../core/agents.js';
+import { getAgent } from '../core/agents/agents.js';
 import type { CoreDeps } from '../core/deps.js';
-import { getRepo } from '../core/repos.js';
-import { type StabilizeResult, stabilize } from '../core/stabilization.js';
+import { requireAction } from '../core/governance/access.js';
+import { getRepo } from '../core/repos/repos.js';
+import { type StabilizeResult, stabilize } from '../core/stabilization/stabilization.js';
 import { findGitRepo, readRef } from '../engine/repo.js';
 import { GitSwarmError } from '../errors.js';
 import {

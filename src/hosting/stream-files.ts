@@ -5,16 +5,16 @@
  * - Reads (file, tree, status) need read access to the repository, checked by the caller; they
  *   use the worktree as it is, or the branch head when it has none: a read never creates one.
  * - Writes (write, delete, patch) need the stream's author with write access, or maintain access
- *   (`requireStreamWrite`, src/core/access.ts), on a stream that still takes work. They run one at a
+ *   (`requireStreamWrite`, src/core/governance/access.ts), on a stream that still takes work. They run one at a
  *   time per worktree: an in-process queue, then the repository's lock (cross-process on
  *   PostgreSQL and SQLite alike), so several server instances serialise too, and so do the
  *   commits, merges and updates that take the same lock.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { requireStreamWrite } from '../core/access.js';
 import type { CoreDeps } from '../core/deps.js';
-import { repoRoot } from '../core/workspace-paths.js';
+import { requireStreamWrite } from '../core/governance/access.js';
+import { repoRoot } from '../core/streams/workspace-paths.js';
 import { type Agent, type Repo, type Stream, withRepoLock } from '../store/index.js';
 import { listBranchTree, readBranchFile } from './branch-files.js';
 import { type HostingConfig, hostedWorktreeDir } from './config.js';

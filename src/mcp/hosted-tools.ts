@@ -2,14 +2,14 @@
  * The tools of a server-held repository (Mode C) at `/mcp`: its git lives on the server, so the
  * agent works on its stream's server worktree through the file tools, and workspace_create,
  * commit and merge run the hosting functions the Mode C routes call (src/hosting/hosted-streams.ts,
- * stream-files.ts; src/core/stream-conflicts.ts), with the file API's rules; stabilize queues a run
+ * stream-files.ts; src/core/streams/stream-conflicts.ts), with the file API's rules; stabilize queues a run
  * as POST /repos/:id/stabilize does and waits for it. `stream` defaults to the agent's own live
  * stream (its newest).
  */
 import * as z from 'zod';
 import type { CommandDeps } from '../cli/context.js';
 import { toStreamView } from '../cli/views.js';
-import { getStream, LIVE_STREAM_STATUSES, listStreams } from '../core/streams.js';
+import { getStream, LIVE_STREAM_STATUSES, listStreams } from '../core/streams/streams.js';
 import { GitSwarmError } from '../errors.js';
 import type { HostingConfig } from '../hosting/config.js';
 import type { Agent, StabilizeRun, Stream } from '../store/index.js';
@@ -310,7 +310,7 @@ export const HOSTED_TOOLS: readonly ToolSpec[] = [
     run: async (args, deps) => {
       const d = hosted(deps);
       const stream = await targetStream(d, args.stream);
-      const { readStreamConflicts } = await import('../core/stream-conflicts.js');
+      const { readStreamConflicts } = await import('../core/streams/stream-conflicts.js');
       return readStreamConflicts(d.core, { repo: d.ctx.repo, stream });
     },
   },
@@ -331,9 +331,9 @@ export const HOSTED_TOOLS: readonly ToolSpec[] = [
       const d = hosted(deps);
       const stream = await targetStream(d, args.stream);
       const [{ requireStreamWrite }, { streamWorktree }, { updateStreamFromBase }] = await Promise.all([
-        import('../core/access.js'),
+        import('../core/governance/access.js'),
         import('../hosting/stream-worktrees.js'),
-        import('../core/stream-conflicts.js'),
+        import('../core/streams/stream-conflicts.js'),
       ]);
       // As the route: refuse before a worktree is made for someone who may not use it.
       await requireStreamWrite(d.core, d.core.store.db, d.ctx.repo, stream, d.agent);

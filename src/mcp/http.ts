@@ -7,9 +7,9 @@
  * server holds (Mode C), the git and file tools of hosted-tools.ts too.
  */
 import type { CliIO } from '../cli/io.js';
-import { getRepoForAction } from '../core/access.js';
 import type { CoreDeps } from '../core/deps.js';
-import { getRepo } from '../core/repos.js';
+import { getRepoForAction } from '../core/governance/access.js';
+import { getRepo } from '../core/repos/repos.js';
 import { GitSwarmError } from '../errors.js';
 import type { HostingConfig } from '../hosting/config.js';
 import type { Agent, Repo } from '../store/index.js';

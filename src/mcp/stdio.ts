@@ -54,7 +54,7 @@ export async function openStdioBackend(io: CliIO, options: McpStdioOptions): Pro
   return {
     agent,
     async withDeps(sinks, fn) {
-      const { getRepo } = await import('../core/repos.js');
+      const { getRepo } = await import('../core/repos/repos.js');
       const repo = await getRepo(context.core.store.db, context.ctx.repo.id);
       const deps: CommandDeps = {
         io: callIO(io, sinks),

@@ -48,7 +48,7 @@ export interface RemoteBisectStart {
 }
 
 /**
- * The range a red `head` bisects (as core/bisect-range.ts for Mode A): GitSwarm's merges since
+ * The range a red `head` bisects (as core/stabilization/bisect-range.ts for Mode A): GitSwarm's merges since
  * the last green tag on the line, else since the first GitSwarm merge's parent; starting after
  * the newest GitSwarm revert in it, since a reverted merge would take the blame again.
  */

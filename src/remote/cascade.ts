@@ -7,7 +7,7 @@
  * changes, is left as it is and says why.
  */
 import { basename, dirname, join } from 'node:path';
-import { WORKTREES_DIR } from '../core/workspace-paths.js';
+import { WORKTREES_DIR } from '../core/streams/workspace-paths.js';
 import { readChangeId } from '../engine/change-id.js';
 import { gitOut } from '../engine/git.js';
 import type { OpLog } from '../engine/oplog.js';

@@ -4,7 +4,7 @@
  * remote branch is still at the head the change was computed on), and keep the clone's own
  * copy of the branch in step when nothing is checked out on it. Pure git, no governance.
  */
-import { worktreesOnBranch } from '../core/checked-out-branches.js';
+import { worktreesOnBranch } from '../core/streams/checked-out-branches.js';
 import { git } from '../engine/git.js';
 import { assertValidBranch, assertValidTag, isObjectId } from '../engine/names.js';
 import { assertRemoteName, casPush, fetchRefs, trackingRef } from '../engine/remote.js';

@@ -7,7 +7,7 @@
  * then reported with its commit object (PATCH /streams/:id), which the server checks ties to the
  * approved head and the buffer head it knows.
  */
-import { agentIdentity } from '../core/workspace-paths.js';
+import { agentIdentity } from '../core/streams/workspace-paths.js';
 import { composeMerge } from '../engine/merge.js';
 import { GitSwarmError, isGitSwarmError } from '../errors.js';
 import type { ConnectedGit } from './git-ops.js';

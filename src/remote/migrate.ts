@@ -2,7 +2,7 @@
  * Migration of a Mode A repository to a server (`gitswarm sync --server URL` on a Mode A clone):
  * the buffer, the promote target and open streams' branches are pushed to the shared remote
  * (migrate-git.ts), the local store is uploaded in batches through the server's import routes
- * (core/import.ts) in dependency order, the server is told the buffer's head, and the clone is
+ * (core/repos/import.ts) in dependency order, the server is told the buffer's head, and the clone is
  * connected (`server` in `.gitswarm/config.json`).
  *
  * Resumable and idempotent: every row keeps its Mode A id, so a batch the server already holds
@@ -17,7 +17,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readConfigFile, writeConfigFile } from '../cli/config-file.js';
-import { IMPORT_KINDS, type ImportBatch, type ImportKind } from '../core/import-rows.js';
+import { IMPORT_KINDS, type ImportBatch, type ImportKind } from '../core/repos/import-rows.js';
 import { findGitRepo } from '../engine/repo.js';
 import { GitSwarmError, isGitSwarmError } from '../errors.js';
 import type { Agent, Executor, Repo } from '../store/index.js';

@@ -1,11 +1,11 @@
 /**
- * A Mode A store read as import batches (core/import-rows.ts), in the order the server takes them:
+ * A Mode A store read as import batches (core/repos/import-rows.ts), in the order the server takes them:
  * every row with its Mode A id, only the columns an import row has, split into batches small
  * enough for one request each. Agents come with no key and no `self` mark: migrate.ts adds both.
  */
-import type { ImportBatch, ImportKind, ImportRows } from '../core/import-rows.js';
-import { IMPORT_KINDS, MAX_IMPORT_BATCH } from '../core/import-rows.js';
-import { REPO_SETTINGS, type RepoSettingKey, repoSetting } from '../core/repo-settings.js';
+import type { ImportBatch, ImportKind, ImportRows } from '../core/repos/import-rows.js';
+import { IMPORT_KINDS, MAX_IMPORT_BATCH } from '../core/repos/import-rows.js';
+import { REPO_SETTINGS, type RepoSettingKey, repoSetting } from '../core/repos/repo-settings.js';
 import type { Executor, Repo } from '../store/index.js';
 
 /** Most rows per batch by default. */

@@ -9,7 +9,7 @@
  *   stale when the server does not answer.
  * - {@link assertOfflineMergeAllowed}: review and gated merges need the server's decision, so they
  *   are refused offline (exit 4 `server_unreachable`) unless the repository's `offline_merges` is
- *   `allow`; the server then re-checks the merge when it is reported (core/offline-merges.ts).
+ *   `allow`; the server then re-checks the merge when it is reported (core/sync/offline-merges.ts).
  *
  * None of these decides a governance rule: the server decides when the entry reaches it.
  */

@@ -1,5 +1,5 @@
 /**
- * `gitswarm workspace reopen` on a connected clone: Mode A's reopen (core/workspace-reopen.ts)
+ * `gitswarm workspace reopen` on a connected clone: Mode A's reopen (core/streams/workspace-reopen.ts)
  * with the server deciding and recording. The server answers whether the agent may reopen the
  * stream and which reverts to undo (`POST /streams/:id/reopen/decision`); the clone writes the
  * re-applied change on the remote's buffer head (the core's reapplyReverts, worktree-free),
@@ -8,13 +8,13 @@
  * refusal at any step takes back what was made, as `workspace create` does.
  */
 import { existsSync } from 'node:fs';
-import { excludeWorktreesDir, worktreePath } from '../core/workspace-paths.js';
+import { excludeWorktreesDir, worktreePath } from '../core/streams/workspace-paths.js';
 import {
   carryWork,
   type ReappliedMerge,
   type ReopenDecision,
   reapplyReverts,
-} from '../core/workspace-reopen.js';
+} from '../core/streams/workspace-reopen.js';
 import { restoreWorktree, snapshotWorktree, switchWorktreeCarrying } from '../engine/carry-over.js';
 import { casDelete, casPush, createLocalBranch, deleteLocalBranch, fetchBranch } from '../engine/remote.js';
 import { streamBranch } from '../engine/stream-branches.js';

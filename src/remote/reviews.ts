@@ -2,7 +2,7 @@
  * Mode B reviews and consensus: asked of the server, which records reviews and computes consensus
  * with the same core rules as Mode A. Shapes are the server's; the CLI maps them to its output.
  */
-import type { ConsensusResult } from '../core/consensus.js';
+import type { ConsensusResult } from '../core/streams/consensus.js';
 import { GitSwarmError, isGitSwarmError } from '../errors.js';
 import type { ReviewVerdict, StaleReviewsPolicy, Stream, StreamReview } from '../store/index.js';
 import { fetchStreamOnDemand } from './diff.js';

@@ -12,15 +12,15 @@
  * finds the other clone's revert and reports it instead, so the merge is reverted once.
  */
 
-import { stabilizeRunSettings } from '../core/repo-settings.js';
+import { stabilizeRunSettings } from '../core/repos/repo-settings.js';
 import {
   couldNotStart,
   describeBlame,
   describeDecision,
   type RevertDecision,
-} from '../core/stabilization-text.js';
-import { revertMessage } from '../core/stream-revert.js';
-import { agentIdentity } from '../core/workspace-paths.js';
+} from '../core/stabilization/stabilization-text.js';
+import { revertMessage } from '../core/streams/stream-revert.js';
+import { agentIdentity } from '../core/streams/workspace-paths.js';
 import { type BisectProbe, bisectFirstBad } from '../engine/bisect.js';
 import { GREEN_TAG_PREFIX, tagGreen } from '../engine/green-tags.js';
 import { findGitRepo, firstParent } from '../engine/repo.js';

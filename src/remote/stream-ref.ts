@@ -1,6 +1,6 @@
 /**
  * A STREAM argument (its id, name or branch `stream/<id>`) resolved on the server, as
- * core/streams.ts findStream resolves it locally: by id or branch first, else the newest live
+ * core/streams/streams.ts findStream resolves it locally: by id or branch first, else the newest live
  * stream of that name (else the newest of that name).
  */
 import { GitSwarmError, isGitSwarmError } from '../errors.js';

@@ -6,7 +6,12 @@
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { agentIdentity, excludeWorktreesDir, WORKTREES_DIR, worktreePath } from '../core/workspace-paths.js';
+import {
+  agentIdentity,
+  excludeWorktreesDir,
+  WORKTREES_DIR,
+  worktreePath,
+} from '../core/streams/workspace-paths.js';
 import { commitAll } from '../engine/commit.js';
 import { assertValidName } from '../engine/names.js';
 import {

@@ -3,9 +3,9 @@
  * views of rows. Permission rules themselves stay in src/core (access.ts); this only asks them.
  */
 import type { FastifyRequest } from 'fastify';
-import { getRepoForAction, requireAction } from '../core/access.js';
 import type { CoreDeps } from '../core/deps.js';
-import { getRepo } from '../core/repos.js';
+import { getRepoForAction, requireAction } from '../core/governance/access.js';
+import { getRepo } from '../core/repos/repos.js';
 import { GitSwarmError } from '../errors.js';
 import type { Agent, Executor, Repo } from '../store/index.js';
 

@@ -7,7 +7,7 @@
  * A value that is not valid stops the server at start with a message naming the variable.
  */
 
-import { REGISTRATION_MODES, type RegistrationMode } from '../core/invites.js';
+import { REGISTRATION_MODES, type RegistrationMode } from '../core/agents/invites.js';
 import { GitSwarmError } from '../errors.js';
 import type { BuildAppOptions } from './app.js';
 import type { RateLimitSettings } from './plugins/rate-limit.js';

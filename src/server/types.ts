@@ -10,8 +10,8 @@ import type {
   RawRequestDefaultExpression,
   RawServerDefault,
 } from 'fastify';
+import type { EventBus } from '../core/activity/events.js';
 import type { CoreDeps } from '../core/deps.js';
-import type { EventBus } from '../core/events.js';
 import type { HostingConfig } from '../hosting/config.js';
 import type { UpstreamPusher } from '../hosting/upstream.js';
 import type { Agent } from '../store/index.js';

@@ -631,7 +631,7 @@ export interface InvitesTable {
   used_at: string | null;
 }
 
-/** A Mode A repository being imported into this server, or imported (core/import.ts, 0010). */
+/** A Mode A repository being imported into this server, or imported (core/repos/import.ts, 0010). */
 export interface ImportsTable {
   repo_id: string;
   /** The server agent making the import; only it may add to it. */

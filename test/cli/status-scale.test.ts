@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readConfigFile, resolveStoreLocation } from '../../src/cli/config-file.js';
 import { openCliStore } from '../../src/cli/context.js';
-import { countStreamsByStatus, listStreamsWithAgents } from '../../src/core/stream-summary.js';
+import { countStreamsByStatus, listStreamsWithAgents } from '../../src/core/streams/stream-summary.js';
 import type { StreamStatus } from '../../src/store/index.js';
 import { newId } from '../../src/util/ids.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';

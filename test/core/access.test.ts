@@ -3,8 +3,13 @@
  * then the repository's access mode; and what each action needs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getRepoForAction, grantAccess, requireAction, resolveAccess } from '../../src/core/access.js';
-import { getRepo } from '../../src/core/repos.js';
+import {
+  getRepoForAction,
+  grantAccess,
+  requireAction,
+  resolveAccess,
+} from '../../src/core/governance/access.js';
+import { getRepo } from '../../src/core/repos/repos.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 import { seedAgent, seedRepo, testDeps } from '../helpers/streams-fixture.js';
 

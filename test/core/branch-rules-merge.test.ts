@@ -4,12 +4,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBranchRule, matchBranchRule } from '../../src/core/branch-rules.js';
-import { evaluateConsensus } from '../../src/core/consensus.js';
 import type { CoreDeps } from '../../src/core/deps.js';
 import { mergeStream } from '../../src/core/federation.js';
-import { approveMerge, recordCommit, recordStream } from '../../src/core/remote-sync.js';
-import { submitReview } from '../../src/core/reviews.js';
+import { createBranchRule, matchBranchRule } from '../../src/core/governance/branch-rules.js';
+import { evaluateConsensus } from '../../src/core/streams/consensus.js';
+import { submitReview } from '../../src/core/streams/reviews.js';
+import { approveMerge, recordCommit, recordStream } from '../../src/core/sync/remote-sync.js';
 import { GitSwarmError } from '../../src/errors.js';
 import type { Agent, Stream } from '../../src/store/index.js';
 import { approve, useGitStore, workOn } from '../helpers/federation-fixture.js';

@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { listActivity } from '../../src/core/activity.js';
-import { deposit, getBudget, listBudgetTransactions, MAX_TOTAL_CREDITS } from '../../src/core/budget.js';
+import { listActivity } from '../../src/core/activity/activity.js';
+import {
+  deposit,
+  getBudget,
+  listBudgetTransactions,
+  MAX_TOTAL_CREDITS,
+} from '../../src/core/tasks/budget.js';
 import {
   abandonClaim,
   cancelTask,
@@ -9,7 +14,7 @@ import {
   expireTasks,
   reviewClaim,
   submitClaim,
-} from '../../src/core/tasks.js';
+} from '../../src/core/tasks/tasks.js';
 import { isGitSwarmError } from '../../src/errors.js';
 import type { Agent } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';

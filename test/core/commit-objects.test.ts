@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { verifyCommitObject } from '../../src/core/commit-objects.js';
+import { verifyCommitObject } from '../../src/core/sync/commit-objects.js';
 import { GitSwarmError } from '../../src/errors.js';
 
 const ENV = {

@@ -3,7 +3,7 @@
  * merge lands, none is lost, and the database agrees with git.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getStream } from '../../src/core/streams.js';
+import { getStream } from '../../src/core/streams/streams.js';
 import { approve, type SeededGitRepo, seedGitRepo, workOn } from '../helpers/federation-fixture.js';
 import {
   DIALECTS,

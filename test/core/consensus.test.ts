@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adjustKarma } from '../../src/core/governance/karma.js';
 import {
   type CountedReview,
   decideConsensus,
   evaluateConsensus,
   evaluateConsensusOfStreams,
-} from '../../src/core/consensus.js';
-import { adjustKarma } from '../../src/core/karma.js';
-import { submitReview } from '../../src/core/reviews.js';
+} from '../../src/core/streams/consensus.js';
+import { submitReview } from '../../src/core/streams/reviews.js';
 import type { ReviewVerdict } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 import { insertStream, seedAgent, seedRepo, testDeps } from '../helpers/streams-fixture.js';

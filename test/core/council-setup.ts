@@ -5,13 +5,13 @@
  */
 
 import { sql } from 'kysely';
-import { registerAgent } from '../../src/core/agents.js';
-import type { CouncilSettings } from '../../src/core/council.js';
-import { createCouncil, joinCouncil } from '../../src/core/council.js';
+import { createLocalEventBus } from '../../src/core/activity/events.js';
+import { registerAgent } from '../../src/core/agents/agents.js';
 import type { CoreDeps } from '../../src/core/deps.js';
-import { createLocalEventBus } from '../../src/core/events.js';
-import { adjustKarma } from '../../src/core/karma.js';
-import { createRepo } from '../../src/core/repos.js';
+import type { CouncilSettings } from '../../src/core/governance/council.js';
+import { createCouncil, joinCouncil } from '../../src/core/governance/council.js';
+import { adjustKarma } from '../../src/core/governance/karma.js';
+import { createRepo } from '../../src/core/repos/repos.js';
 import type { Agent, Council, Repo, Stream } from '../../src/store/index.js';
 import { newId, newStreamId } from '../../src/util/ids.js';
 import { openTestStore, type TestDialect, type TestStore } from '../helpers/store.js';

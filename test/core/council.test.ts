@@ -10,9 +10,9 @@ import {
   removeCouncilMember,
   showCouncil,
   updateCouncilSettings,
-} from '../../src/core/council.js';
-import { adjustKarma } from '../../src/core/karma.js';
-import { createRepo } from '../../src/core/repos.js';
+} from '../../src/core/governance/council.js';
+import { adjustKarma } from '../../src/core/governance/karma.js';
+import { createRepo } from '../../src/core/repos/repos.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import {
   activityOf,

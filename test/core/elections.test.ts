@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getCouncil, joinCouncil, listCouncilMembers } from '../../src/core/council.js';
+import { getCouncil, joinCouncil, listCouncilMembers } from '../../src/core/governance/council.js';
 import {
   acceptNomination,
   completeElection,
@@ -11,7 +11,7 @@ import {
   startVoting,
   voteInElection,
   withdrawCandidacy,
-} from '../../src/core/elections.js';
+} from '../../src/core/governance/elections.js';
 import type { Agent, Repo } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { listActivity } from '../../src/core/activity.js';
+import { listActivity } from '../../src/core/activity/activity.js';
 import {
   commitWorkspace,
   createWorkspace,
@@ -7,7 +7,7 @@ import {
   promoteBuffer,
   revertStream,
 } from '../../src/core/federation.js';
-import { getStream } from '../../src/core/streams.js';
+import { getStream } from '../../src/core/streams/streams.js';
 import { approve, useGitStore, workOn, worktreeStatus, writeFiles } from '../helpers/federation-fixture.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import { seedAgent } from '../helpers/streams-fixture.js';

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { listActivity } from '../../src/core/activity.js';
+import { listActivity } from '../../src/core/activity/activity.js';
 import type { CoreDeps } from '../../src/core/deps.js';
 import {
   commitWorkspace,
@@ -9,8 +9,8 @@ import {
   destroyWorkspace,
   mergeStream,
 } from '../../src/core/federation.js';
-import { submitForReview } from '../../src/core/reviews.js';
-import { getStream } from '../../src/core/streams.js';
+import { submitForReview } from '../../src/core/streams/reviews.js';
+import { getStream } from '../../src/core/streams/streams.js';
 import type { Agent } from '../../src/store/index.js';
 import { approve, useGitStore, workOn, worktreeStatus, writeFiles } from '../helpers/federation-fixture.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';

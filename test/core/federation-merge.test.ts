@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { listActivity } from '../../src/core/activity.js';
+import { listActivity } from '../../src/core/activity/activity.js';
 import { commitWorkspace, createWorkspace, mergeStream } from '../../src/core/federation.js';
-import { submitReview } from '../../src/core/reviews.js';
-import { getStream } from '../../src/core/streams.js';
+import { submitReview } from '../../src/core/streams/reviews.js';
+import { getStream } from '../../src/core/streams/streams.js';
 import { isGitSwarmError } from '../../src/errors.js';
 import { approve, useGitStore, workOn, worktreeStatus, writeFiles } from '../helpers/federation-fixture.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';

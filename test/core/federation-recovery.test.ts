@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { listActivity } from '../../src/core/activity.js';
+import { listActivity } from '../../src/core/activity/activity.js';
 import { createWorkspace, mergeStream, recoverOperations } from '../../src/core/federation.js';
-import { getStream } from '../../src/core/streams.js';
+import { getStream } from '../../src/core/streams/streams.js';
 import { OpLog } from '../../src/engine/oplog.js';
 import { rebaseBranch } from '../../src/engine/rebase.js';
 import { revertMerge } from '../../src/engine/revert.js';

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { listActivity } from '../../src/core/activity.js';
+import { listActivity } from '../../src/core/activity/activity.js';
 import {
   commitWorkspace,
   createWorkspace,
@@ -9,9 +9,9 @@ import {
   findWorkspace,
   listWorkspaces,
 } from '../../src/core/federation.js';
-import { getStream } from '../../src/core/streams.js';
-import { createTask } from '../../src/core/tasks.js';
-import { agentNameFromPath } from '../../src/core/workspace-paths.js';
+import { getStream } from '../../src/core/streams/streams.js';
+import { agentNameFromPath } from '../../src/core/streams/workspace-paths.js';
+import { createTask } from '../../src/core/tasks/tasks.js';
 import { useGitStore, worktreeStatus, writeFiles } from '../helpers/federation-fixture.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import { seedAgent } from '../helpers/streams-fixture.js';

@@ -7,14 +7,14 @@
  * failed execution.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCouncil, joinCouncil } from '../../src/core/council.js';
 import type { CoreDeps } from '../../src/core/deps.js';
 import { commitWorkspace, createWorkspace, mergeStream, promoteBuffer } from '../../src/core/federation.js';
-import { createProposal, voteOnProposal } from '../../src/core/proposals.js';
-import { advanceStage } from '../../src/core/stages.js';
-import { getStreamById } from '../../src/core/streams.js';
-import { claimTask } from '../../src/core/task-claims.js';
-import { createTask, getTask } from '../../src/core/tasks.js';
+import { createCouncil, joinCouncil } from '../../src/core/governance/council.js';
+import { createProposal, voteOnProposal } from '../../src/core/governance/proposals.js';
+import { advanceStage } from '../../src/core/governance/stages.js';
+import { getStreamById } from '../../src/core/streams/streams.js';
+import { claimTask } from '../../src/core/tasks/task-claims.js';
+import { createTask, getTask } from '../../src/core/tasks/tasks.js';
 import type { Agent, CouncilProposal } from '../../src/store/index.js';
 import {
   approve,

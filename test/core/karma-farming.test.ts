@@ -8,9 +8,7 @@
  * the repository where the work merged.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { requireAction, resolveAccess } from '../../src/core/access.js';
-import { deposit, getBudget } from '../../src/core/budget.js';
-import { evaluateConsensus } from '../../src/core/consensus.js';
+import { requireAction, resolveAccess } from '../../src/core/governance/access.js';
 import {
   adjustKarma,
   agentKarma,
@@ -18,10 +16,12 @@ import {
   REVERT_PENALTY,
   REVIEW_KARMA,
   repoKarma,
-} from '../../src/core/karma.js';
-import { submitReview } from '../../src/core/reviews.js';
-import { onStreamMerged, onStreamReverted } from '../../src/core/stream-hooks.js';
-import { claimTask, createTask, getTask, reviewClaim } from '../../src/core/tasks.js';
+} from '../../src/core/governance/karma.js';
+import { evaluateConsensus } from '../../src/core/streams/consensus.js';
+import { submitReview } from '../../src/core/streams/reviews.js';
+import { onStreamMerged, onStreamReverted } from '../../src/core/streams/stream-hooks.js';
+import { deposit, getBudget } from '../../src/core/tasks/budget.js';
+import { claimTask, createTask, getTask, reviewClaim } from '../../src/core/tasks/tasks.js';
 import type { Agent, Repo } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 import {

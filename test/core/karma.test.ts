@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { listActivity } from '../../src/core/activity.js';
+import { listActivity } from '../../src/core/activity/activity.js';
 import {
   adjustKarma,
   agentKarma,
@@ -10,10 +10,14 @@ import {
   REVERT_PENALTY,
   REVIEW_KARMA,
   repoKarma,
-} from '../../src/core/karma.js';
-import { getReviewerStats, refreshReviewerStats, reviewerAccuracy } from '../../src/core/reviewer-stats.js';
-import { onStreamMerged, onStreamReverted } from '../../src/core/stream-hooks.js';
-import { claimTask, createTask, getTask, linkClaimToStream, listClaims } from '../../src/core/tasks.js';
+} from '../../src/core/governance/karma.js';
+import {
+  getReviewerStats,
+  refreshReviewerStats,
+  reviewerAccuracy,
+} from '../../src/core/governance/reviewer-stats.js';
+import { onStreamMerged, onStreamReverted } from '../../src/core/streams/stream-hooks.js';
+import { claimTask, createTask, getTask, linkClaimToStream, listClaims } from '../../src/core/tasks/tasks.js';
 import type { Agent } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 import {

@@ -18,7 +18,7 @@ import {
   postWebhook,
   type ResolvedAddress,
   resolveTarget,
-} from '../../src/core/notifications.js';
+} from '../../src/core/notifications/notifications.js';
 
 const PUBLIC_V4 = '93.184.216.34';
 

@@ -3,8 +3,8 @@
  * counts are exact, the proposal resolves once, and its action is executed exactly once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isMaintainer } from '../../src/core/maintainers.js';
-import { createProposal, getProposal, listProposalVotes } from '../../src/core/proposals.js';
+import { isMaintainer } from '../../src/core/governance/maintainers.js';
+import { createProposal, getProposal, listProposalVotes } from '../../src/core/governance/proposals.js';
 import type { Agent } from '../../src/store/index.js';
 import { DIALECTS, postgresServerSkipReason, withSkipReason } from '../helpers/store.js';
 import { requireBuilt, runWorkers } from '../helpers/workers.js';
@@ -21,7 +21,7 @@ for (const dialect of DIALECTS) {
     () => {
       let world: World;
       beforeAll(async () => {
-        requireBuilt('src/core/proposals.js');
+        requireBuilt('src/core/governance/proposals.js');
         world = await openWorld(dialect);
       });
       afterAll(async () => {

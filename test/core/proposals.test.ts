@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCouncil, joinCouncil } from '../../src/core/council.js';
-import { addMaintainer, isMaintainer } from '../../src/core/maintainers.js';
+import { createCouncil, joinCouncil } from '../../src/core/governance/council.js';
+import { addMaintainer, isMaintainer } from '../../src/core/governance/maintainers.js';
 import {
   CRITICAL_PROPOSAL_TYPES,
   createProposal,
@@ -12,8 +12,8 @@ import {
   validateActionData,
   voteOnProposal,
   withdrawProposal,
-} from '../../src/core/proposals.js';
-import { getRepo } from '../../src/core/repos.js';
+} from '../../src/core/governance/proposals.js';
+import { getRepo } from '../../src/core/repos/repos.js';
 import type { Agent, Council, Repo } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import {

@@ -4,15 +4,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requireAction } from '../../src/core/access.js';
-import { getCouncil } from '../../src/core/council.js';
 import type { CoreDeps } from '../../src/core/deps.js';
-import { isMaintainer } from '../../src/core/maintainers.js';
-import { executePendingProposals } from '../../src/core/proposal-execution.js';
-import { createProposal, listProposalVotes, voteOnProposal } from '../../src/core/proposals.js';
-import { recordCommit, recordStream } from '../../src/core/remote-sync.js';
-import { archiveRepo } from '../../src/core/repo-archive.js';
-import { getRepo } from '../../src/core/repos.js';
+import { requireAction } from '../../src/core/governance/access.js';
+import { getCouncil } from '../../src/core/governance/council.js';
+import { isMaintainer } from '../../src/core/governance/maintainers.js';
+import { executePendingProposals } from '../../src/core/governance/proposal-execution.js';
+import { createProposal, listProposalVotes, voteOnProposal } from '../../src/core/governance/proposals.js';
+import { archiveRepo } from '../../src/core/repos/repo-archive.js';
+import { getRepo } from '../../src/core/repos/repos.js';
+import { recordCommit, recordStream } from '../../src/core/sync/remote-sync.js';
 import { GitSwarmError } from '../../src/errors.js';
 import type { Agent, Stream } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';

@@ -7,14 +7,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createBranchRule } from '../../src/core/branch-rules.js';
-import { evaluateConsensus } from '../../src/core/consensus.js';
 import type { CoreDeps } from '../../src/core/deps.js';
 import { commitWorkspace, mergeStream } from '../../src/core/federation.js';
-import { recordCommit, recordStream } from '../../src/core/remote-sync.js';
-import { listReviewsWithStaleness, submitForReview, submitReview } from '../../src/core/reviews.js';
-import { rebaseStreamOntoBase } from '../../src/core/stream-cascade.js';
-import { getStreamById } from '../../src/core/streams.js';
+import { createBranchRule } from '../../src/core/governance/branch-rules.js';
+import { evaluateConsensus } from '../../src/core/streams/consensus.js';
+import { listReviewsWithStaleness, submitForReview, submitReview } from '../../src/core/streams/reviews.js';
+import { rebaseStreamOntoBase } from '../../src/core/streams/stream-cascade.js';
+import { getStreamById } from '../../src/core/streams/streams.js';
+import { recordCommit, recordStream } from '../../src/core/sync/remote-sync.js';
 import type { Agent, Repo, Stream } from '../../src/store/index.js';
 import { useGitStore, workOn, writeFiles } from '../helpers/federation-fixture.js';
 import { DIALECTS, dialectLabel, openTestStore } from '../helpers/store.js';

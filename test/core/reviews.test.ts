@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listActivity } from '../../src/core/activity.js';
-import { createBranchRule } from '../../src/core/branch-rules.js';
-import { evaluateConsensus } from '../../src/core/consensus.js';
-import { listReviews, submitForReview, submitReview } from '../../src/core/reviews.js';
-import { getStream } from '../../src/core/streams.js';
+import { listActivity } from '../../src/core/activity/activity.js';
+import { createBranchRule } from '../../src/core/governance/branch-rules.js';
+import { evaluateConsensus } from '../../src/core/streams/consensus.js';
+import { listReviews, submitForReview, submitReview } from '../../src/core/streams/reviews.js';
+import { getStream } from '../../src/core/streams/streams.js';
 import type { ReviewVerdict } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 import { insertStream, seedAgent, seedRepo, testDeps } from '../helpers/streams-fixture.js';

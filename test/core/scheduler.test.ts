@@ -1,10 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getCouncil, listCouncilMembers } from '../../src/core/council.js';
-import { getElection, nominateCandidate, startElection, voteInElection } from '../../src/core/elections.js';
-import { isMaintainer } from '../../src/core/maintainers.js';
-import { createProposal, getProposal } from '../../src/core/proposals.js';
-import { findDueWork, runScheduledDuties } from '../../src/core/scheduler.js';
-import { createTask, getTask } from '../../src/core/tasks.js';
+import { findDueWork, runScheduledDuties } from '../../src/core/activity/scheduler.js';
+import { getCouncil, listCouncilMembers } from '../../src/core/governance/council.js';
+import {
+  getElection,
+  nominateCandidate,
+  startElection,
+  voteInElection,
+} from '../../src/core/governance/elections.js';
+import { isMaintainer } from '../../src/core/governance/maintainers.js';
+import { createProposal, getProposal } from '../../src/core/governance/proposals.js';
+import { createTask, getTask } from '../../src/core/tasks/tasks.js';
 import type { Agent, Repo } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import { activityOf, DAY, makeAgent, makeCouncil, openWorld, type World } from './council-setup.js';

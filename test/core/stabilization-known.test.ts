@@ -9,7 +9,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { stabilize } from '../../src/core/stabilization.js';
+import { stabilize } from '../../src/core/stabilization/stabilization.js';
 import { describeStartFailure } from '../../src/engine/stabilize-run.js';
 import { useGitStore } from '../helpers/federation-fixture.js';
 import { seedStabilizeRepo, swarmCommit } from '../helpers/stabilize-fixture.js';

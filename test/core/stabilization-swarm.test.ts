@@ -5,9 +5,9 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { grantAccess } from '../../src/core/access.js';
 import { destroyWorkspace, promoteBuffer } from '../../src/core/federation.js';
-import { type StabilizeResult, stabilize } from '../../src/core/stabilization.js';
+import { grantAccess } from '../../src/core/governance/access.js';
+import { type StabilizeResult, stabilize } from '../../src/core/stabilization/stabilization.js';
 import { useGitStore } from '../helpers/federation-fixture.js';
 import { CHECK_COMMAND, seedStabilizeRepo, swarmCommit } from '../helpers/stabilize-fixture.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';

@@ -3,9 +3,9 @@
  * that keep each other, and a real stabilization that uses them (setup command, its failure).
  */
 import { describe, expect, it } from 'vitest';
-import { REPO_SETTINGS, repoSetting, stabilizeRunSettings } from '../../src/core/repo-settings.js';
-import { getRepo, updateRepoSettings } from '../../src/core/repos.js';
-import { stabilize } from '../../src/core/stabilization.js';
+import { REPO_SETTINGS, repoSetting, stabilizeRunSettings } from '../../src/core/repos/repo-settings.js';
+import { getRepo, updateRepoSettings } from '../../src/core/repos/repos.js';
+import { stabilize } from '../../src/core/stabilization/stabilization.js';
 import { DEFAULT_DEPENDENCY_DIRS } from '../../src/engine/sandbox-deps.js';
 import { useGitStore } from '../helpers/federation-fixture.js';
 import { seedStabilizeRepo, swarmCommit } from '../helpers/stabilize-fixture.js';

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCouncil, joinCouncil } from '../../src/core/council.js';
-import { addMaintainer } from '../../src/core/maintainers.js';
-import { createRepo, getRepo } from '../../src/core/repos.js';
+import { createCouncil, joinCouncil } from '../../src/core/governance/council.js';
+import { addMaintainer } from '../../src/core/governance/maintainers.js';
 import {
   advanceStage,
   assertStageAllowsPromote,
@@ -9,8 +8,9 @@ import {
   refreshStageMetrics,
   STAGE_REQUIREMENTS,
   stageInfo,
-} from '../../src/core/stages.js';
-import { onStreamMerged, onStreamReverted } from '../../src/core/stream-hooks.js';
+} from '../../src/core/governance/stages.js';
+import { createRepo, getRepo } from '../../src/core/repos/repos.js';
+import { onStreamMerged, onStreamReverted } from '../../src/core/streams/stream-hooks.js';
 import type { Agent, Repo } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import {
@@ -203,7 +203,7 @@ for (const dialect of DIALECTS) {
     });
 
     it('refuse a step the metrics do not support, naming what is missing', async () => {
-      const { createRepo } = await import('../../src/core/repos.js');
+      const { createRepo } = await import('../../src/core/repos/repos.js');
       const fresh = await createRepo(world.deps, { name: 'fresh-repo', owner: world.owner });
       const error = await expectCode(
         advanceStage(world.deps, { repo: fresh, actor: world.owner }),

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { branchHeads } from '../../src/core/stream-cascade.js';
+import { branchHeads } from '../../src/core/streams/stream-cascade.js';
 import { makeRepo, type TestRepo } from '../helpers/git-fixture.js';
 
 let repo: TestRepo;

@@ -1,17 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { requireStreamWrite } from '../../src/core/access.js';
-import { listActivity } from '../../src/core/activity.js';
+import { listActivity } from '../../src/core/activity/activity.js';
 import { commitWorkspace, createWorkspace, mergeStream } from '../../src/core/federation.js';
-import { submitReview } from '../../src/core/reviews.js';
+import { requireStreamWrite } from '../../src/core/governance/access.js';
+import { submitReview } from '../../src/core/streams/reviews.js';
 import {
   fileConflictTask,
   readStreamConflicts,
   updateStreamFromBase,
-} from '../../src/core/stream-conflicts.js';
-import { getStreamById } from '../../src/core/streams.js';
-import { abandonClaim, claimTask } from '../../src/core/tasks.js';
+} from '../../src/core/streams/stream-conflicts.js';
+import { getStreamById } from '../../src/core/streams/streams.js';
+import { abandonClaim, claimTask } from '../../src/core/tasks/tasks.js';
 import {
   approve,
   type SeededGitRepo,

@@ -6,7 +6,7 @@ import {
   listStreams,
   STREAM_TRANSITIONS,
   updateStream,
-} from '../../src/core/streams.js';
+} from '../../src/core/streams/streams.js';
 import type { StreamStatus } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 import { insertStream, seedAgent, seedRepo, testDeps } from '../helpers/streams-fixture.js';

@@ -6,10 +6,10 @@
  * before the check) is neither handed in by the merge nor approvable.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { deposit, getBudget } from '../../src/core/budget.js';
-import { agentKarma } from '../../src/core/karma.js';
-import { onStreamMerged } from '../../src/core/stream-hooks.js';
-import { insertStreamRecord } from '../../src/core/stream-records.js';
+import { agentKarma } from '../../src/core/governance/karma.js';
+import { onStreamMerged } from '../../src/core/streams/stream-hooks.js';
+import { insertStreamRecord } from '../../src/core/streams/stream-records.js';
+import { deposit, getBudget } from '../../src/core/tasks/budget.js';
 import {
   claimTask,
   createTask,
@@ -18,7 +18,7 @@ import {
   listClaims,
   reviewClaim,
   submitClaim,
-} from '../../src/core/tasks.js';
+} from '../../src/core/tasks/tasks.js';
 import { newId, newStreamId } from '../../src/util/ids.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 import {

@@ -4,12 +4,12 @@
  * snapshot of every table these modules write (to prove a refused action changed nothing).
  */
 import { expect } from 'vitest';
-import { grantAccess } from '../../src/core/access.js';
-import { registerAgent } from '../../src/core/agents.js';
+import { createLocalEventBus } from '../../src/core/activity/events.js';
+import { registerAgent } from '../../src/core/agents/agents.js';
 import type { CoreDeps } from '../../src/core/deps.js';
-import { createLocalEventBus } from '../../src/core/events.js';
-import { addMaintainer } from '../../src/core/maintainers.js';
-import { createRepo } from '../../src/core/repos.js';
+import { grantAccess } from '../../src/core/governance/access.js';
+import { addMaintainer } from '../../src/core/governance/maintainers.js';
+import { createRepo } from '../../src/core/repos/repos.js';
 import { isGitSwarmError } from '../../src/errors.js';
 import type { Agent, Repo, Store, Stream, StreamStatus } from '../../src/store/index.js';
 import { toJson } from '../../src/store/index.js';

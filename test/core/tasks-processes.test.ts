@@ -4,8 +4,8 @@
  * PGlite lives inside one process, so on it the same races run as eight concurrent callers.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { deposit, getBudget, listBudgetTransactions } from '../../src/core/budget.js';
-import { claimTask, createTask, getTask, listClaims } from '../../src/core/tasks.js';
+import { deposit, getBudget, listBudgetTransactions } from '../../src/core/tasks/budget.js';
+import { claimTask, createTask, getTask, listClaims } from '../../src/core/tasks/tasks.js';
 import type { Agent } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 import { requireBuilt, runWorkers as runFixtureWorkers } from '../helpers/workers.js';
@@ -59,7 +59,7 @@ for (const dialect of DIALECTS) {
     let seeded: SeededRepo;
     let agents: Agent[];
     beforeAll(async () => {
-      if (!inProcessOnly(dialect)) requireBuilt('src/core/tasks.js');
+      if (!inProcessOnly(dialect)) requireBuilt('src/core/tasks/tasks.js');
       store = await openTestStore(dialect);
     });
     afterAll(async () => {

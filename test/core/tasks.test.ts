@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { listActivity } from '../../src/core/activity.js';
-import { deposit, getBudget } from '../../src/core/budget.js';
+import { listActivity } from '../../src/core/activity/activity.js';
+import { deposit, getBudget } from '../../src/core/tasks/budget.js';
 import {
   abandonClaim,
   cancelTask,
@@ -14,7 +14,7 @@ import {
   listTasks,
   reviewClaim,
   submitClaim,
-} from '../../src/core/tasks.js';
+} from '../../src/core/tasks/tasks.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 import {
   expectLedgerConsistent,

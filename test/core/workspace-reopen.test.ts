@@ -15,9 +15,9 @@ import {
   mergeStream,
   reopenWorkspace,
 } from '../../src/core/federation.js';
-import { stabilize } from '../../src/core/stabilization.js';
-import { getStreamById } from '../../src/core/streams.js';
-import { getTask, listTaskClaims } from '../../src/core/tasks.js';
+import { stabilize } from '../../src/core/stabilization/stabilization.js';
+import { getStreamById } from '../../src/core/streams/streams.js';
+import { getTask, listTaskClaims } from '../../src/core/tasks/tasks.js';
 import { approve, useGitStore, writeFiles } from '../helpers/federation-fixture.js';
 import { seedStabilizeRepo, swarmCommit } from '../helpers/stabilize-fixture.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';

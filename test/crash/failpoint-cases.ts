@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { mergeStream, revertStream } from '../../src/core/federation.js';
-import { getStreamById } from '../../src/core/streams.js';
+import { getStreamById } from '../../src/core/streams/streams.js';
 import type { Stream } from '../../src/store/index.js';
 import { FAILPOINTS, type FailpointName } from '../../src/util/failpoints.js';
 import {

@@ -3,7 +3,7 @@
  * of each model, GitHub's 140-character limit on descriptions, and stabilization results.
  */
 import { describe, expect, it } from 'vitest';
-import { type CountedReview, decideConsensus } from '../../src/core/consensus.js';
+import { type CountedReview, decideConsensus } from '../../src/core/streams/consensus.js';
 import { COMMENT_MARKER, consensusCommentBody } from '../../src/github/pr-comment.js';
 import { consensusStatus, stabilizeStatus } from '../../src/github/statuses.js';
 

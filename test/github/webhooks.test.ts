@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getRepo, updateRepoSettings } from '../../src/core/repos.js';
+import { getRepo, updateRepoSettings } from '../../src/core/repos/repos.js';
 import { findInstallationFor } from '../../src/github/installations.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import {

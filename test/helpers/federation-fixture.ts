@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { CoreDeps } from '../../src/core/deps.js';
 import { commitWorkspace, createWorkspace } from '../../src/core/federation.js';
-import { submitForReview, submitReview } from '../../src/core/reviews.js';
+import { submitForReview, submitReview } from '../../src/core/streams/reviews.js';
 import type { Agent, Stream } from '../../src/store/index.js';
 import { makeRepo, type TestRepo } from './git-fixture.js';
 import { openTestStore, type TestDialect, type TestStore } from './store.js';

@@ -3,12 +3,12 @@
  * store with a clock the test moves, repositories, agents and raw stream rows.
  */
 
-import { getAgent, registerAgent } from '../../src/core/agents.js';
+import { createLocalEventBus } from '../../src/core/activity/events.js';
+import { getAgent, registerAgent } from '../../src/core/agents/agents.js';
 import type { CoreDeps } from '../../src/core/deps.js';
-import { createLocalEventBus } from '../../src/core/events.js';
-import { adjustKarma } from '../../src/core/karma.js';
-import { addMaintainer } from '../../src/core/maintainers.js';
-import { createRepo } from '../../src/core/repos.js';
+import { adjustKarma } from '../../src/core/governance/karma.js';
+import { addMaintainer } from '../../src/core/governance/maintainers.js';
+import { createRepo } from '../../src/core/repos/repos.js';
 import type { Agent, Repo, Store, Stream, StreamStatus } from '../../src/store/index.js';
 import { toJson } from '../../src/store/index.js';
 import { newStreamId } from '../../src/util/ids.js';

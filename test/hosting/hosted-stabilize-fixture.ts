@@ -3,10 +3,10 @@
  * (`server_git`, its git a real repository in a temp dir with check.sh on the buffer) owned by an
  * agent with an API key, and agents that merge work to its buffer in swarm mode.
  */
-import { getAgent } from '../../src/core/agents.js';
+import { getAgent } from '../../src/core/agents/agents.js';
 import { commitWorkspace, createWorkspace, findWorkspace } from '../../src/core/federation.js';
-import { addMaintainer } from '../../src/core/maintainers.js';
-import { createRepo } from '../../src/core/repos.js';
+import { addMaintainer } from '../../src/core/governance/maintainers.js';
+import { createRepo } from '../../src/core/repos/repos.js';
 import type { App } from '../../src/server/app.js';
 import type { Repo } from '../../src/store/index.js';
 import { writeFiles } from '../helpers/federation-fixture.js';

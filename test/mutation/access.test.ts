@@ -5,6 +5,7 @@
  * the activity both leave.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listActivity } from '../../src/core/activity/activity.js';
 import {
   accessRank,
   conflictTaskId,
@@ -17,10 +18,9 @@ import {
   requireStreamWrite,
   resolveAccess,
   revokeAccess,
-} from '../../src/core/access.js';
-import { listActivity } from '../../src/core/activity.js';
-import { claimTask } from '../../src/core/task-claims.js';
-import { createTask } from '../../src/core/tasks.js';
+} from '../../src/core/governance/access.js';
+import { claimTask } from '../../src/core/tasks/task-claims.js';
+import { createTask } from '../../src/core/tasks/tasks.js';
 import type { GitSwarmError } from '../../src/errors.js';
 import { newId } from '../../src/util/ids.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';

@@ -5,7 +5,7 @@
  * refused reservation that leaves no budget behind, the activity's target and the ledger's limit.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listActivity } from '../../src/core/activity.js';
+import { listActivity } from '../../src/core/activity/activity.js';
 import {
   deposit,
   getBudget,
@@ -15,8 +15,8 @@ import {
   payBounty,
   releaseBounty,
   reserveBounty,
-} from '../../src/core/budget.js';
-import { createTask } from '../../src/core/tasks.js';
+} from '../../src/core/tasks/budget.js';
+import { createTask } from '../../src/core/tasks/tasks.js';
 import type { GitSwarmError } from '../../src/errors.js';
 import { seedRepo, type TestDeps, testDeps } from '../core/tasks-fixture.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';

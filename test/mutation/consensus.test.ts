@@ -6,9 +6,13 @@
  * (written past the refusal) never counts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBranchRule } from '../../src/core/branch-rules.js';
-import { type CountedReview, decideConsensus, evaluateConsensusOfStreams } from '../../src/core/consensus.js';
-import { submitReview } from '../../src/core/reviews.js';
+import { createBranchRule } from '../../src/core/governance/branch-rules.js';
+import {
+  type CountedReview,
+  decideConsensus,
+  evaluateConsensusOfStreams,
+} from '../../src/core/streams/consensus.js';
+import { submitReview } from '../../src/core/streams/reviews.js';
 import { newId } from '../../src/util/ids.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 import { insertStream, seedAgent, seedRepo, testDeps } from '../helpers/streams-fixture.js';

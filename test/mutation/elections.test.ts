@@ -5,7 +5,7 @@
  * when it opens, and completion (a candidate who joined meanwhile, nominations never accepted).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getCouncil, joinCouncil, listCouncilMembers } from '../../src/core/council.js';
+import { getCouncil, joinCouncil, listCouncilMembers } from '../../src/core/governance/council.js';
 import {
   acceptNomination,
   cancelElection,
@@ -18,7 +18,7 @@ import {
   startVoting,
   voteInElection,
   withdrawCandidacy,
-} from '../../src/core/elections.js';
+} from '../../src/core/governance/elections.js';
 import type { Agent, Repo } from '../../src/store/index.js';
 import {
   activityOf,

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRepo } from '../../src/core/repos.js';
+import { createRepo } from '../../src/core/repos/repos.js';
 import { type App, buildApp } from '../../src/server/app.js';
 import { ABANDONED_AFTER_MS, IDEMPOTENCY_TTL_MS } from '../../src/server/plugins/idempotency.js';
 import { DIALECTS, dialectLabel, openTestStore } from '../helpers/store.js';

@@ -11,7 +11,7 @@ import {
   listKarmaTransactions,
   penalizeRevertedStream,
   repoKarma,
-} from '../../src/core/karma.js';
+} from '../../src/core/governance/karma.js';
 import type { GitSwarmError } from '../../src/errors.js';
 import {
   insertReview,

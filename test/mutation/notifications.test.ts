@@ -6,15 +6,6 @@
 import { createHash, createHmac } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
-  earliestDue,
-  enqueueNotification,
-  fetchDueBatch,
-  leaseNotification,
-  postponeAgentsNotifications,
-  postponeNotifications,
-  recordAttempt,
-} from '../../src/core/notifications/queue.js';
-import {
   circuitTarget,
   getCircuit,
   notificationId,
@@ -23,7 +14,16 @@ import {
   recordCircuitSuccess,
   signPayload,
   verifySignature,
-} from '../../src/core/notifications.js';
+} from '../../src/core/notifications/notifications.js';
+import {
+  earliestDue,
+  enqueueNotification,
+  fetchDueBatch,
+  leaseNotification,
+  postponeAgentsNotifications,
+  postponeNotifications,
+  recordAttempt,
+} from '../../src/core/notifications/queue.js';
 import type { Clock } from '../../src/util/clock.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 import { createTestRepo, registerTestAgent, startTestApp } from '../server/helpers.js';

@@ -6,14 +6,14 @@
  * left the queue, a failure that is not a GitSwarm error, a proposal executed once only.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCouncil, joinCouncil } from '../../src/core/council.js';
 import { mergeStream } from '../../src/core/federation.js';
+import { createCouncil, joinCouncil } from '../../src/core/governance/council.js';
 import {
   executePendingProposals,
   executeProposal,
   setAccessLevel,
   setMergePriority,
-} from '../../src/core/proposal-execution.js';
+} from '../../src/core/governance/proposal-execution.js';
 import {
   createProposal,
   expireDueProposals,
@@ -23,8 +23,8 @@ import {
   validateActionData,
   voteOnProposal,
   withdrawProposal,
-} from '../../src/core/proposals.js';
-import { archiveRepo } from '../../src/core/repo-archive.js';
+} from '../../src/core/governance/proposals.js';
+import { archiveRepo } from '../../src/core/repos/repo-archive.js';
 import type { Agent, Council, Repo } from '../../src/store/index.js';
 import { toJson } from '../../src/store/index.js';
 import {

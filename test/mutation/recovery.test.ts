@@ -1,5 +1,5 @@
 /**
- * Crash recovery, outcome by outcome (found by mutation testing of src/core/recovery.ts). Each
+ * Crash recovery, outcome by outcome (found by mutation testing of src/core/streams/recovery.ts). Each
  * after-crash state is made by the engine's own write-ahead steps run in this process (the intent
  * logged and the ref moved by `mergeIntoBranch`, `fastForward`, `revertMerge`, `rebaseBranch`,
  * `createBranchAt`: what a process killed at `*.after-update-ref` leaves), or by the intent alone
@@ -9,10 +9,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { listActivity } from '../../src/core/activity.js';
+import { listActivity } from '../../src/core/activity/activity.js';
 import { commitWorkspace, recoverOperations, revertStream } from '../../src/core/federation.js';
-import { submitForReview } from '../../src/core/reviews.js';
-import { getStream } from '../../src/core/streams.js';
+import { submitForReview } from '../../src/core/streams/reviews.js';
+import { getStream } from '../../src/core/streams/streams.js';
 import { snapshotWorktree, switchWorktreeCarrying } from '../../src/engine/carry-over.js';
 import { mergeIntoBranch } from '../../src/engine/merge.js';
 import { moveRef, OpLog } from '../../src/engine/oplog.js';

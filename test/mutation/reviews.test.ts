@@ -7,10 +7,15 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listActivity } from '../../src/core/activity.js';
-import { isStaleReview, readStreamCode, readStreamCodes } from '../../src/core/review-freshness.js';
-import { listReviews, submitForReview, submitReview, withdrawReview } from '../../src/core/reviews.js';
-import { getStreamById } from '../../src/core/streams.js';
+import { listActivity } from '../../src/core/activity/activity.js';
+import { isStaleReview, readStreamCode, readStreamCodes } from '../../src/core/streams/review-freshness.js';
+import {
+  listReviews,
+  submitForReview,
+  submitReview,
+  withdrawReview,
+} from '../../src/core/streams/reviews.js';
+import { getStreamById } from '../../src/core/streams/streams.js';
 import { diffFingerprint } from '../../src/engine/patch-id.js';
 import type { GitSwarmError } from '../../src/errors.js';
 import { toJson } from '../../src/store/index.js';

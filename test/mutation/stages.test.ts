@@ -3,13 +3,13 @@
  * a refresh that repairs a stale contributor count, and the refusal's hint and details.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRepo, getRepo } from '../../src/core/repos.js';
 import {
   advanceStage,
   missingRequirements,
   refreshStageMetrics,
   STAGE_REQUIREMENTS,
-} from '../../src/core/stages.js';
+} from '../../src/core/governance/stages.js';
+import { createRepo, getRepo } from '../../src/core/repos/repos.js';
 import {
   expectCode,
   insertMergedStream,

@@ -6,7 +6,7 @@
  * cascade's deferral, conflict and rebase records; re-parenting onto the buffer.
  */
 import { describe, expect, it } from 'vitest';
-import { listActivity } from '../../src/core/activity.js';
+import { listActivity } from '../../src/core/activity/activity.js';
 import { commitWorkspace, createWorkspace, mergeStream, revertStream } from '../../src/core/federation.js';
 import {
   branchHead,
@@ -17,10 +17,10 @@ import {
   recoveredStatus,
   reparentOntoBuffer,
   streamBase,
-} from '../../src/core/stream-cascade.js';
-import { assertMergeable, recordMerge } from '../../src/core/stream-merge.js';
-import { recordRevert, revertMessage } from '../../src/core/stream-revert.js';
-import { getStream, getStreamById, updateStream } from '../../src/core/streams.js';
+} from '../../src/core/streams/stream-cascade.js';
+import { assertMergeable, recordMerge } from '../../src/core/streams/stream-merge.js';
+import { recordRevert, revertMessage } from '../../src/core/streams/stream-revert.js';
+import { getStream, getStreamById, updateStream } from '../../src/core/streams/streams.js';
 import { OpLog } from '../../src/engine/oplog.js';
 import type { GitSwarmError } from '../../src/errors.js';
 import type { Stream } from '../../src/store/index.js';

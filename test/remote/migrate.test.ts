@@ -7,9 +7,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readConfigFile } from '../../src/cli/config-file.js';
-import { getBudget } from '../../src/core/budget.js';
-import { IMPORT_KINDS, type ImportKind } from '../../src/core/import-rows.js';
-import { repoKarma } from '../../src/core/karma.js';
+import { repoKarma } from '../../src/core/governance/karma.js';
+import { IMPORT_KINDS, type ImportKind } from '../../src/core/repos/import-rows.js';
+import { getBudget } from '../../src/core/tasks/budget.js';
 import { isGitSwarmError } from '../../src/errors.js';
 import { findStoredKey } from '../../src/remote/credentials.js';
 import { type MigrateOptions, migrateToServer, readMigrationState } from '../../src/remote/migrate.js';

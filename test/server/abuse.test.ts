@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
  * rate-limit tier.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adjustKarma } from '../../src/core/karma.js';
+import { adjustKarma } from '../../src/core/governance/karma.js';
 import { buildApp } from '../../src/server/app.js';
 import { AGENT_CACHE_MS } from '../../src/server/plugins/auth.js';
 import { inTransaction } from '../../src/store/index.js';

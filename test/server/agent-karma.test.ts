@@ -3,7 +3,7 @@
  * total (shown only; no rule reads it). `/me` keeps showing the total.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adjustKarma } from '../../src/core/karma.js';
+import { adjustKarma } from '../../src/core/governance/karma.js';
 import { inTransaction } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import { callApi, createTestRepo, registerTestAgent, startTestApp, type TestApp } from './helpers.js';

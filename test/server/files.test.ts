@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getRepo } from '../../src/core/repos.js';
+import { getRepo } from '../../src/core/repos/repos.js';
 import { gitOut } from '../../src/engine/git.js';
 import { hostedWorktreeDir } from '../../src/hosting/config.js';
 import { releaseStreamWorktree } from '../../src/hosting/stream-worktrees.js';

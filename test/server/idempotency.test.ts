@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRepo } from '../../src/core/repos.js';
+import { createRepo } from '../../src/core/repos/repos.js';
 import { type App, buildApp } from '../../src/server/app.js';
 import { ABANDONED_AFTER_MS } from '../../src/server/plugins/idempotency.js';
 import {

@@ -1,5 +1,5 @@
 /**
- * The import routes' refusals (core/import.ts): who may import (403), into what (409: a repository
+ * The import routes' refusals (core/repos/import.ts): who may import (403), into what (409: a repository
  * with history of its own, another importer's, a finished import, ids and names that belong to
  * others), and what (400: malformed batches, rows naming agents or rows outside the import, karma
  * the imported events do not earn, a budget ledger that does not balance). A refused batch

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dnsLookup, type HostLookup } from '../../src/core/notifications.js';
+import { dnsLookup, type HostLookup } from '../../src/core/notifications/notifications.js';
 import { buildApp } from '../../src/server/app.js';
 import { DIALECTS, dialectLabel, openTestStore } from '../helpers/store.js';
 import { createTestRepo, registerTestAgent, startTestApp, type TestAgent, type TestApp } from './helpers.js';

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recipientsOf, type WebhookPreference } from '../../src/core/notifications.js';
+import { recipientsOf, type WebhookPreference } from '../../src/core/notifications/notifications.js';
 import type { ActivityEntry } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import { createTestRepo, registerTestAgent, startTestApp, type TestApp } from './helpers.js';

@@ -5,7 +5,7 @@ import {
   notificationId,
   signPayload,
   verifySignature,
-} from '../../src/core/notifications.js';
+} from '../../src/core/notifications/notifications.js';
 import { type App, buildApp } from '../../src/server/app.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore, withSkipReason } from '../helpers/store.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adjustKarma } from '../../src/core/karma.js';
+import { adjustKarma } from '../../src/core/governance/karma.js';
 import { buildApp } from '../../src/server/app.js';
 import { rateLimitFor } from '../../src/server/plugins/rate-limit.js';
 import { inTransaction, openStore } from '../../src/store/index.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_SETTINGS } from '../../src/core/repo-settings.js';
+import { REPO_SETTINGS } from '../../src/core/repos/repo-settings.js';
 import { RepoSettingsProperties } from '../../src/server/routes/repos.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import { createTestRepo, registerTestAgent, startTestApp, type TestAgent, type TestApp } from './helpers.js';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/program.js';
-import { getRepo } from '../../src/core/repos.js';
+import { getRepo } from '../../src/core/repos/repos.js';
 import { startServer, storeLocation } from '../../src/server/serve.js';
 import { withRepoLock } from '../../src/store/index.js';
 import { accepts, freePort, portCloses } from '../helpers/ports.js';

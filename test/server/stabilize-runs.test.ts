@@ -4,7 +4,7 @@
  * `POST /repos/:id/promote {}` promotes on the server, green-gated.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { getTask } from '../../src/core/tasks.js';
+import { getTask } from '../../src/core/tasks/tasks.js';
 import { CHECK_COMMAND } from '../helpers/stabilize-fixture.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import {

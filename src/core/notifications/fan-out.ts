@@ -10,8 +10,8 @@
  *   agent with the smallest id among them receives it (the same choice on every instance).
  */
 import type { ActivityEntry, Agent, Executor, Repo } from '../../store/index.js';
-import { resolveAccess } from '../access.js';
 import type { CoreDeps } from '../deps.js';
+import { resolveAccess } from '../governance/access.js';
 
 export interface WebhookPreference {
   agent_id: string;

@@ -8,9 +8,9 @@ import type { Agent, Executor } from '../../store/index.js';
 import { toJson } from '../../store/index.js';
 import { isoNow } from '../../util/clock.js';
 import { newId } from '../../util/ids.js';
-import { recordActivity } from '../activity.js';
+import { recordActivity } from '../activity/activity.js';
+import { EVENT_NAMES } from '../activity/event-names.js';
 import type { CoreDeps } from '../deps.js';
-import { EVENT_NAMES } from '../event-names.js';
 import { type CircuitView, getCircuit } from './circuits.js';
 
 export interface NotificationSettings {

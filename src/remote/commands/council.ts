@@ -20,8 +20,8 @@ import type {
   ElectionVoteResult,
   ListElectionsResult,
 } from '../../cli/election.js';
-import { type CouncilSettings, parseCouncilSettings } from '../../core/council.js';
-import type { CandidateView, ElectionResult } from '../../core/elections.js';
+import { type CouncilSettings, parseCouncilSettings } from '../../core/governance/council.js';
+import type { CandidateView, ElectionResult } from '../../core/governance/elections.js';
 import type { CouncilElection } from '../../store/index.js';
 import { remoteActor } from '../actor.js';
 import { serverAgent } from './governance.js';

@@ -15,7 +15,7 @@ import {
   REPO_SETTINGS,
   type RepoSettingKey,
   repoSetting,
-} from '../../core/repo-settings.js';
+} from '../../core/repos/repo-settings.js';
 import { GitSwarmError } from '../../errors.js';
 import type { Repo } from '../../store/index.js';
 import { remoteActor } from '../actor.js';

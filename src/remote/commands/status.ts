@@ -6,9 +6,9 @@
  */
 import type { CommandDeps, RemoteDeps } from '../../cli/context.js';
 import { gitPicture, type QueueEntryView, type StatusResult } from '../../cli/status.js';
-import { tallyStreams } from '../../core/stream-summary.js';
-import { LIVE_STREAM_STATUSES } from '../../core/streams.js';
-import { listWorkspaces } from '../../core/workspaces.js';
+import { tallyStreams } from '../../core/streams/stream-summary.js';
+import { LIVE_STREAM_STATUSES } from '../../core/streams/streams.js';
+import { listWorkspaces } from '../../core/streams/workspaces.js';
 import { isGitSwarmError } from '../../errors.js';
 import type { Repo, Stabilization, Stream } from '../../store/index.js';
 import { getAllPages } from '../pages.js';

@@ -17,8 +17,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { assertAgentActive, getAgentByKeyHash } from '../../core/agents.js';
-import type { RegistrationMode } from '../../core/invites.js';
+import { assertAgentActive, getAgentByKeyHash } from '../../core/agents/agents.js';
+import type { RegistrationMode } from '../../core/agents/invites.js';
 import { GitSwarmError } from '../../errors.js';
 import type { Agent } from '../../store/index.js';
 import { type ServerRoleLists, type ServerRoles, serverRoles } from '../server-roles.js';

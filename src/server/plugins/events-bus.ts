@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Redis } from 'ioredis';
-import { createLocalEventBus, type EventBus, type EventListener } from '../../core/events.js';
+import { createLocalEventBus, type EventBus, type EventListener } from '../../core/activity/events.js';
 import type { ActivityEntry } from '../../store/index.js';
 
 export const DEFAULT_EVENTS_CHANNEL = 'gitswarm:events';

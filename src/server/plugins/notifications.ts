@@ -1,5 +1,5 @@
 /**
- * Runs the notification dispatcher (src/core/notifications.ts) for the app's lifetime: it hears
+ * Runs the notification dispatcher (src/core/notifications/notifications.ts) for the app's lifetime: it hears
  * every event on the bus and delivers webhooks in the background. On close it stops listening,
  * aborts the deliveries in flight (their rows stay due for the next start) and waits at most the
  * shutdown grace (2 s by default) for them to put their rows back, however many rows are pending.
@@ -10,7 +10,7 @@ import {
   type NotificationDispatcher,
   type NotificationDispatcherOptions,
   startNotificationDispatcher,
-} from '../../core/notifications.js';
+} from '../../core/notifications/notifications.js';
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -3,8 +3,8 @@
  * time (`?limit` default 50, `?cursor`). Events of repositories the caller cannot read are left out.
  */
 import Type from 'typebox';
-import { listActivityPage } from '../../core/activity.js';
-import { EVENT_NAMES } from '../../core/event-names.js';
+import { listActivityPage } from '../../core/activity/activity.js';
+import { EVENT_NAMES } from '../../core/activity/event-names.js';
 import type { ActivityEntry, Repo } from '../../store/index.js';
 import { canRead, readableRepo } from '../route-helpers.js';
 import {

@@ -3,9 +3,9 @@
  * reinstatement, and revoking or reissuing an agent's key. An agent revokes its own key too.
  */
 import Type from 'typebox';
-import { replaceAgentKey, setAgentSuspended } from '../../core/agent-admin.js';
-import { findAgent } from '../../core/agents.js';
-import { createInvite } from '../../core/invites.js';
+import { replaceAgentKey, setAgentSuspended } from '../../core/agents/agent-admin.js';
+import { findAgent } from '../../core/agents/agents.js';
+import { createInvite } from '../../core/agents/invites.js';
 import { GitSwarmError } from '../../errors.js';
 import { type Agent, inTransaction } from '../../store/index.js';
 import { actingAgent, generateApiKey, hashApiKey, serverAdmin } from '../plugins/auth.js';

@@ -3,18 +3,18 @@
  * record and notification settings under /me.
  */
 import Type from 'typebox';
-import { replaceAgentKey } from '../../core/agent-admin.js';
-import { updateAgentProfile } from '../../core/agent-profile.js';
-import { findAgent, getAgent, listAgents, registerAgent } from '../../core/agents.js';
-import { EVENT_NAMES } from '../../core/event-names.js';
-import { agentKarma } from '../../core/karma.js';
+import { EVENT_NAMES } from '../../core/activity/event-names.js';
+import { replaceAgentKey } from '../../core/agents/agent-admin.js';
+import { updateAgentProfile } from '../../core/agents/agent-profile.js';
+import { findAgent, getAgent, listAgents, registerAgent } from '../../core/agents/agents.js';
+import { agentKarma } from '../../core/governance/karma.js';
 import {
   getNotificationSettings,
   listNotifications,
   markNotificationsRead,
   setNotificationSettings,
-} from '../../core/notifications.js';
-import { getRepo } from '../../core/repos.js';
+} from '../../core/notifications/notifications.js';
+import { getRepo } from '../../core/repos/repos.js';
 import { GitSwarmError } from '../../errors.js';
 import { inTransaction } from '../../store/index.js';
 import { actingAgent, generateApiKey, hashApiKey } from '../plugins/auth.js';

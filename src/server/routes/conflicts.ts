@@ -8,11 +8,15 @@
  * The rules are the core's: stream-conflicts.ts and access.ts (requireStreamWrite).
  */
 import Type from 'typebox';
-import { requireStreamWrite } from '../../core/access.js';
 import type { CoreDeps } from '../../core/deps.js';
-import { getRepo } from '../../core/repos.js';
-import { fileConflictTask, readStreamConflicts, updateStreamFromBase } from '../../core/stream-conflicts.js';
-import { getStreamById } from '../../core/streams.js';
+import { requireStreamWrite } from '../../core/governance/access.js';
+import { getRepo } from '../../core/repos/repos.js';
+import {
+  fileConflictTask,
+  readStreamConflicts,
+  updateStreamFromBase,
+} from '../../core/streams/stream-conflicts.js';
+import { getStreamById } from '../../core/streams/streams.js';
 import { assertServerGit } from '../../hosting/hosted-streams.js';
 import { streamWorktree } from '../../hosting/stream-worktrees.js';
 import { actingAgent } from '../plugins/auth.js';

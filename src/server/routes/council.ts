@@ -6,7 +6,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import Type from 'typebox';
-import { getAgent } from '../../core/agents.js';
+import { getAgent } from '../../core/agents/agents.js';
 import {
   createCouncil,
   getCouncil,
@@ -15,7 +15,7 @@ import {
   removeCouncilMember,
   showCouncil,
   updateCouncilSettings,
-} from '../../core/council.js';
+} from '../../core/governance/council.js';
 import {
   acceptNomination,
   completeElection,
@@ -26,16 +26,16 @@ import {
   startVoting,
   voteInElection,
   withdrawCandidacy,
-} from '../../core/elections.js';
+} from '../../core/governance/elections.js';
 import {
   createProposal,
   listProposals,
   showProposal,
   voteOnProposal,
   withdrawProposal,
-} from '../../core/proposals.js';
-import { getRepo } from '../../core/repos.js';
-import { advanceStage, listStageHistory, stageInfo } from '../../core/stages.js';
+} from '../../core/governance/proposals.js';
+import { advanceStage, listStageHistory, stageInfo } from '../../core/governance/stages.js';
+import { getRepo } from '../../core/repos/repos.js';
 import { GitSwarmError } from '../../errors.js';
 import type { CouncilProposal, ProposalStatus, Repo } from '../../store/index.js';
 import { isUuid } from '../../util/ids.js';

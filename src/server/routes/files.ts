@@ -11,7 +11,7 @@
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import Type from 'typebox';
-import { getStreamById } from '../../core/streams.js';
+import { getStreamById } from '../../core/streams/streams.js';
 import { GitSwarmError } from '../../errors.js';
 import { parseEtagList } from '../../hosting/files.js';
 import {

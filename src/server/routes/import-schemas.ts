@@ -1,9 +1,9 @@
 /**
  * The shapes of an import batch (routes/imports.ts): one closed row schema per kind of
- * core/import-rows.ts, so a malformed batch is refused with 400 before the import looks at it.
+ * core/repos/import-rows.ts, so a malformed batch is refused with 400 before the import looks at it.
  */
 import Type, { type TSchema } from 'typebox';
-import { IMPORT_KINDS, type ImportKind, MAX_IMPORT_BATCH } from '../../core/import-rows.js';
+import { IMPORT_KINDS, type ImportKind, MAX_IMPORT_BATCH } from '../../core/repos/import-rows.js';
 import { Closed, Metadata, Nullable } from '../schemas.js';
 
 const RowId = Type.String({ minLength: 1, maxLength: 36, pattern: '^[A-Za-z0-9][A-Za-z0-9-]*$' });

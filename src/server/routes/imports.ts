@@ -1,5 +1,5 @@
 /**
- * Importing a Mode A repository into a server repository (core/import.ts): batches of one kind
+ * Importing a Mode A repository into a server repository (core/repos/import.ts): batches of one kind
  * each, what the repository already holds of a list of ids, the import's state, and its finish.
  * Repository admins (its owner) and server admins only; the rules are the core's.
  */
@@ -11,8 +11,8 @@ import {
   importBatch,
   importStatus,
   knownImportIds,
-} from '../../core/import.js';
-import { IMPORT_KINDS, type ImportBatch } from '../../core/import-rows.js';
+} from '../../core/repos/import.js';
+import { IMPORT_KINDS, type ImportBatch } from '../../core/repos/import-rows.js';
 import { actingAgent } from '../plugins/auth.js';
 import { Closed, errorResponses, IdParams, Nullable } from '../schemas.js';
 import type { App } from '../types.js';

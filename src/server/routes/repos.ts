@@ -4,17 +4,17 @@
  * repo-settings.ts, maintainers.ts, access.ts.
  */
 import Type from 'typebox';
-import { grantAccess, listAccessGrants, resolveAccess, revokeAccess } from '../../core/access.js';
-import { getAgent } from '../../core/agents.js';
+import { getAgent } from '../../core/agents/agents.js';
+import { grantAccess, listAccessGrants, resolveAccess, revokeAccess } from '../../core/governance/access.js';
 import {
   createBranchRule,
   deleteBranchRule,
   listBranchRules,
   updateBranchRule,
-} from '../../core/branch-rules.js';
-import { addMaintainer, listMaintainers, removeMaintainer } from '../../core/maintainers.js';
-import { archiveRepo } from '../../core/repo-archive.js';
-import { createRepo, getRepo, listRepos, updateRepoSettings } from '../../core/repos.js';
+} from '../../core/governance/branch-rules.js';
+import { addMaintainer, listMaintainers, removeMaintainer } from '../../core/governance/maintainers.js';
+import { archiveRepo } from '../../core/repos/repo-archive.js';
+import { createRepo, getRepo, listRepos, updateRepoSettings } from '../../core/repos/repos.js';
 import { GitSwarmError } from '../../errors.js';
 import { createServerRepo } from '../../hosting/server-repos.js';
 import { repoView } from '../../hosting/upstream.js';
@@ -33,7 +33,7 @@ import {
 } from '../schemas.js';
 import type { App } from '../types.js';
 
-/** The settings a client may set (src/core/repo-settings.ts validates the values). */
+/** The settings a client may set (src/core/repos/repo-settings.ts validates the values). */
 export const RepoSettingsProperties = {
   description: Type.Optional(Nullable(Type.String({ maxLength: 2000 }))),
   merge_mode: Type.Optional(

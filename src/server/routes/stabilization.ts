@@ -7,17 +7,17 @@
  * `POST /repos/:id/promote {}` promotes on the server, green-gated as `gitswarm promote`.
  */
 import Type from 'typebox';
-import { promoteBuffer } from '../../core/buffer-promotion.js';
+import { getRepo } from '../../core/repos/repos.js';
+import { promoteBuffer } from '../../core/stabilization/buffer-promotion.js';
+import { listStabilizations } from '../../core/stabilization/stabilization.js';
 import {
   approvePromotion,
   listPromotions,
   MAX_DURATION_MS,
   recordRemotePromotion,
   recordStabilization,
-} from '../../core/remote-sync.js';
-import { getReportedBufferHead, setBufferHead } from '../../core/reported-buffer.js';
-import { getRepo } from '../../core/repos.js';
-import { listStabilizations } from '../../core/stabilization.js';
+} from '../../core/sync/remote-sync.js';
+import { getReportedBufferHead, setBufferHead } from '../../core/sync/reported-buffer.js';
 import { GitSwarmError } from '../../errors.js';
 import { enqueueStabilizeRun, getStabilizeRun } from '../../hosting/stabilize-jobs.js';
 import type { Repo, StabilizeRun } from '../../store/index.js';

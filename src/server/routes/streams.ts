@@ -18,8 +18,18 @@
  */
 import { existsSync } from 'node:fs';
 import Type from 'typebox';
-import { MAX_COMMIT_OBJECT_LENGTH } from '../../core/commit-objects.js';
-import { evaluateConsensus } from '../../core/consensus.js';
+import { getRepo } from '../../core/repos/repos.js';
+import { evaluateConsensus } from '../../core/streams/consensus.js';
+import { listReviewsWithStaleness, submitForReview, submitReview } from '../../core/streams/reviews.js';
+import { BOARD_FORK_LIMIT, readStreamBoard } from '../../core/streams/stream-board.js';
+import {
+  getStreamById,
+  getStreamRepo,
+  listReadableStreamsPage,
+  listStreamsPage,
+} from '../../core/streams/streams.js';
+import { decideReopen, recordReopenedStream } from '../../core/streams/workspace-reopen.js';
+import { MAX_COMMIT_OBJECT_LENGTH } from '../../core/sync/commit-objects.js';
 import {
   abandonStream,
   approveMerge,
@@ -30,17 +40,7 @@ import {
   recordRemoteRevert,
   recordStream,
   updateStreamMetadata,
-} from '../../core/remote-sync.js';
-import { getRepo } from '../../core/repos.js';
-import { listReviewsWithStaleness, submitForReview, submitReview } from '../../core/reviews.js';
-import { BOARD_FORK_LIMIT, readStreamBoard } from '../../core/stream-board.js';
-import {
-  getStreamById,
-  getStreamRepo,
-  listReadableStreamsPage,
-  listStreamsPage,
-} from '../../core/streams.js';
-import { decideReopen, recordReopenedStream } from '../../core/workspace-reopen.js';
+} from '../../core/sync/remote-sync.js';
 import { diffRange } from '../../engine/diff.js';
 import { GitSwarmError } from '../../errors.js';
 import {

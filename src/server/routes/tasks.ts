@@ -4,8 +4,8 @@
  * task-claims.ts, budget.ts. The claimant, reviewer and depositor are the API key's owner.
  */
 import Type from 'typebox';
-import { deposit, getBudget, listBudgetTransactions } from '../../core/budget.js';
-import { getRepo } from '../../core/repos.js';
+import { getRepo } from '../../core/repos/repos.js';
+import { deposit, getBudget, listBudgetTransactions } from '../../core/tasks/budget.js';
 import {
   abandonClaim,
   cancelTask,
@@ -18,7 +18,7 @@ import {
   listTasksPage,
   reviewClaim,
   submitClaim,
-} from '../../core/tasks.js';
+} from '../../core/tasks/tasks.js';
 import { GitSwarmError } from '../../errors.js';
 import type { ClaimStatus, Repo, Task, TaskClaim } from '../../store/index.js';
 import { isUuid } from '../../util/ids.js';

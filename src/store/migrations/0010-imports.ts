@@ -1,5 +1,5 @@
 /**
- * Imports of Mode A repositories into a server (core/import.ts): one record per repository being
+ * Imports of Mode A repositories into a server (core/repos/import.ts): one record per repository being
  * imported (who imports it, which local agent the importer is, whether it is finished) and the
  * agents each import created, the only agents (with the importer) its rows may name.
  */
