@@ -18,7 +18,7 @@ import {
 } from '../../src/core/tasks/budget.js';
 import { createTask } from '../../src/core/tasks/tasks.js';
 import type { GitSwarmError } from '../../src/errors.js';
-import { seedRepo, type TestDeps, testDeps } from '../core/tasks-fixture.js';
+import { seedRepo, type TestDeps, testDeps } from '../core/tasks/tasks-fixture.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 
 async function caught(promise: Promise<unknown>): Promise<GitSwarmError> {

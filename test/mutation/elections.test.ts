@@ -28,7 +28,7 @@ import {
   makeCouncil,
   openWorld,
   type World,
-} from '../core/council-setup.js';
+} from '../core/governance/council-setup.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 
 for (const dialect of DIALECTS) {

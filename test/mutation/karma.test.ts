@@ -20,7 +20,7 @@ import {
   seedRepo,
   type TestDeps,
   testDeps,
-} from '../core/tasks-fixture.js';
+} from '../core/tasks/tasks-fixture.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 
 async function caught(promise: Promise<unknown>): Promise<GitSwarmError> {

@@ -35,7 +35,7 @@ import {
   makeAgent,
   openWorld,
   type World,
-} from '../core/council-setup.js';
+} from '../core/governance/council-setup.js';
 import { approve, useGitStore, workOn } from '../helpers/federation-fixture.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import { seedAgent } from '../helpers/streams-fixture.js';

@@ -17,7 +17,7 @@ import {
   openWorld,
   uniqueName,
   type World,
-} from '../core/council-setup.js';
+} from '../core/governance/council-setup.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 
 describe('stage requirements, one by one', () => {

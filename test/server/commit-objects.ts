@@ -1,6 +1,6 @@
 /**
  * Commit objects for server tests that need no clone: the text git writes for a commit and the id
- * git gives it (the server checks both; test/core/commit-objects.test.ts checks them against git).
+ * git gives it (the server checks both; test/core/sync/commit-objects.test.ts checks them against git).
  */
 import { createHash, randomBytes } from 'node:crypto';
 
