@@ -73,6 +73,11 @@ export async function pacedLoad(options: PacedLoadOptions): Promise<PacedLoadRes
             if ((res.statusCode ?? 0) >= 300) failed++;
             resolve();
           });
+          // A response cut off midway never ends: it counts as failed instead of holding the run.
+          res.on('aborted', () => {
+            failed++;
+            resolve();
+          });
         },
       );
       req.on('error', () => {

@@ -15,7 +15,8 @@
  * saturation every request waits behind the connections' others, so its latencies say little).
  * Prints requests per second, p50 and p99 latency, errors, CPU time per request (the server
  * process's, and that of the PostgreSQL backends serving the bench's database, read from /proc),
- * the server's peak RSS and its live heap after a full collection. BENCH_CPU_PROF=<dir> writes a V8 CPU profile of the server process there.
+ * the server's peak RSS and its live heap after a full collection. BENCH_CPU_PROF=<dir> writes a
+ * V8 CPU profile of the server process there.
  * Targets: ≥ 2000 reads/s and ≥ 500 review writes/s, each with p99 < 50 ms at that rate.
  * Then Mode C (bench/mode-c.ts) on the same server, which holds git in a temporary data dir: file
  * write and commit + merge latencies, and 8 HTTP agents × 25 commits against `npm run bench`'s (b')
