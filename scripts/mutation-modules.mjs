@@ -169,7 +169,7 @@ export const MODULES = {
       'src/core/repos/import-kinds.ts',
       'src/core/repos/import-ledgers.ts',
     ],
-    tests: ['test/server/import.test.ts', 'test/mutation/import.test.ts'],
+    tests: ['test/server/import.test.ts'],
   },
   remote: {
     gated: false,
