@@ -26,26 +26,11 @@ export interface SubmitReviewOptions {
   tested?: boolean;
 }
 
-export interface ConsensusView {
-  reached: boolean;
-  reason: string;
-  approvals: number;
-  rejections: number;
-  threshold: number;
-  ratio: number;
-  min_reviews: number;
-  /** Counted approvals the buffer's branch rule asks for (0 without a rule). */
-  required_approvals: number;
-  /** The branch rule that applied, or null. */
-  rule_id: string | null;
-  /** Approvals and change requests given on code that has changed since. */
-  stale_approvals: number;
-  stale_rejections: number;
-  /** dismiss: those do not count; keep: they do. */
-  stale_reviews: StaleReviewsPolicy;
-  /** The stream head the reviews were judged against. */
-  head_commit: string | null;
-}
+/**
+ * The consensus as the CLI reports it: the core's result without `model`, and any `reason` string
+ * (a server newer than this CLI may send one it does not know).
+ */
+export type ConsensusView = Omit<ConsensusResult, 'model' | 'reason'> & { reason: string };
 
 export interface ReviewRecordedResult {
   review: {
