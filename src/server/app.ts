@@ -9,7 +9,6 @@
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyServerOptions } from 'fastify';
 import type { EventBus } from '../core/activity/events.js';
 import type { RegistrationMode } from '../core/agents/invites.js';
@@ -53,6 +52,7 @@ import { stabilizationRoutes } from './routes/stabilization.js';
 import { streamRoutes } from './routes/streams.js';
 import { taskRoutes } from './routes/tasks.js';
 import { type WebOptions, webRoutes } from './routes/web.js';
+import { lazySerializers, lazyTypeBoxValidator } from './schema-compilers.js';
 import type { ServerRoleLists } from './server-roles.js';
 import type { App } from './types.js';
 
@@ -137,12 +137,13 @@ export async function buildApp(options: BuildAppOptions): Promise<App> {
     forceCloseConnections: 'idle',
     frameworkErrors,
     clientErrorHandler,
+    schemaController: { compilersFactory: { buildSerializer: lazySerializers } },
   }).withTypeProvider() as unknown as App;
   // TypeBox validation: bodies are checked as sent (no coercion, unknown fields refused); params and
   // query strings are converted from text first.
   // An absent body counts as `{}`: routes whose fields are all optional accept a bare POST.
   app.setValidatorCompiler((route) => {
-    const validate = TypeBoxValidatorCompiler(route);
+    const validate = lazyTypeBoxValidator(route);
     return route.httpPart === 'body' ? (value: unknown) => validate(value ?? {}) : validate;
   });
 

@@ -2,7 +2,11 @@
  * The OpenAPI document lists every endpoint of spec section 5 (except Mode C files and GitHub),
  * with closed body schemas: a check that the API surface stays complete. Its security matches what
  * the server enforces, and the operational routes (/metrics, the WebSocket) are described too.
+ * The server compiles route schemas at their first request (src/server/schema-compilers.ts), so
+ * here every documented schema is compiled at once: one the compilers reject fails here, not in use.
  */
+import { SerializerSelector } from '@fastify/fast-json-stringify-compiler';
+import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers.js';
 
@@ -121,6 +125,49 @@ describe('OpenAPI document', () => {
       }
     }
     expect(open).toEqual([]);
+  });
+
+  it('compiles every documented response, body, parameter and query schema', () => {
+    const serializerFor = SerializerSelector()();
+    const failed: string[] = [];
+    let compiled = 0;
+    const compile = (where: string, build: () => unknown) => {
+      try {
+        build();
+        compiled++;
+      } catch (error) {
+        failed.push(`${where}: ${String(error)}`);
+      }
+    };
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(methods)) {
+        const route = { method: method.toUpperCase(), url: path };
+        for (const [status, response] of Object.entries(operation.responses)) {
+          const json = (response.content?.['application/json'] as { schema?: unknown } | undefined)?.schema;
+          if (json)
+            compile(`${method} ${path} ${status}`, () =>
+              serializerFor({ ...route, httpStatus: status, schema: json }),
+            );
+        }
+        const body = operation.requestBody?.content['application/json']?.schema;
+        if (body) {
+          compile(`${method} ${path} body`, () =>
+            TypeBoxValidatorCompiler({ ...route, httpPart: 'body', schema: body as never }),
+          );
+        }
+        for (const parameter of operation.parameters ?? []) {
+          const schema = (parameter as { schema?: unknown }).schema;
+          if (schema) {
+            compile(`${method} ${path} ${parameter.in} ${parameter.name}`, () =>
+              TypeBoxValidatorCompiler({ ...route, httpPart: parameter.in, schema: schema as never }),
+            );
+          }
+        }
+      }
+    }
+    expect(failed).toEqual([]);
+    // Every operation has at least a response schema: far more than one per documented path.
+    expect(compiled).toBeGreaterThan(Object.keys(doc.paths).length * 2);
   });
 
   it('needs no key for /healthz, /readyz, /metrics and registration (no padlock)', () => {

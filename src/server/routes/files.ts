@@ -8,7 +8,6 @@
  * The raw-body parsers are registered in this plugin only (Fastify encapsulation): everywhere else
  * the API takes JSON bodies of at most 1 MiB.
  */
-import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import { getStreamById } from '../../core/streams/streams.js';
@@ -25,6 +24,7 @@ import {
 import type { Repo, Stream } from '../../store/index.js';
 import { actingAgent } from '../plugins/auth.js';
 import { readableRepo } from '../route-helpers.js';
+import { lazyTypeBoxValidator } from '../schema-compilers.js';
 import { Closed, errorResponses, Id, Nullable } from '../schemas.js';
 import type { App } from '../types.js';
 
@@ -101,7 +101,7 @@ export async function fileRoutes(app: App): Promise<void> {
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_request, body, done) => done(null, body));
   // Raw bytes are the file as sent, whatever the schema documents for them; JSON bodies, params and
   // query strings are validated as everywhere else (src/server/app.ts).
-  const validateStreamId = TypeBoxValidatorCompiler({
+  const validateStreamId = lazyTypeBoxValidator({
     schema: StreamIdParams,
     httpPart: 'params',
     method: 'GET',
@@ -117,7 +117,7 @@ export async function fileRoutes(app: App): Promise<void> {
           : { value: params };
       };
     }
-    const validate = TypeBoxValidatorCompiler(route);
+    const validate = lazyTypeBoxValidator(route);
     if (route.httpPart !== 'body') return validate;
     return (value: unknown) => (Buffer.isBuffer(value) ? { value } : validate(value ?? {}));
   });

@@ -1,0 +1,45 @@
+/**
+ * Route schemas compiled on first use. Fastify compiles every route's body validator and response
+ * serializer when the app boots: 300–600 ms of code generation for this API, most of it for
+ * serializers of responses a given server may never send (error shapes, rarely used routes).
+ * Compiling each one at its first request moves that cost to where it is needed, once per route,
+ * and a server that is built and closed often (tests, in-process restarts) stops paying it.
+ *
+ * The compiled code is what the eager compilers produce; only its moment changes. A schema the
+ * compiler rejects would fail its first request instead of the boot, so test/server/openapi.test.ts
+ * compiles every documented schema at once.
+ */
+import { type SerializerFactory, SerializerSelector } from '@fastify/fast-json-stringify-compiler';
+import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import type { FastifySchemaCompiler } from 'fastify';
+
+/** `compile()`'s function, made on the first call and reused after. */
+export function compiledOnFirstUse<A extends unknown[], R>(
+  compile: () => (...args: A) => R,
+): (...args: A) => R {
+  let compiled: ((...args: A) => R) | undefined;
+  return (...args) => {
+    compiled ??= compile();
+    return compiled(...args);
+  };
+}
+
+const eagerSerializers = SerializerSelector();
+
+/**
+ * The server's `schemaController.compilersFactory.buildSerializer`: Fastify's own serializer
+ * compiler (fast-json-stringify, with the app's shared schemas and options), run on first use.
+ */
+export const lazySerializers: SerializerFactory = (externalSchemas, serializerOptions) => {
+  const compile = eagerSerializers(externalSchemas, serializerOptions);
+  return (route) => compiledOnFirstUse(() => compile(route));
+};
+
+/** A TypeBox validator for the route, compiled at its first request. */
+export function lazyTypeBoxValidator(
+  route: Parameters<FastifySchemaCompiler<unknown>>[0],
+): ReturnType<FastifySchemaCompiler<unknown>> {
+  return compiledOnFirstUse(() =>
+    TypeBoxValidatorCompiler(route as Parameters<typeof TypeBoxValidatorCompiler>[0]),
+  );
+}
