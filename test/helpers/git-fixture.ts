@@ -12,7 +12,8 @@ import type { Store } from '../../src/store/index.js';
 import { newId } from '../../src/util/ids.js';
 
 // Engine calls run with this process's environment: take away any user identity and global
-// config so the tests prove the engine brings its own (each test file runs in its own process).
+// config so the tests prove the engine brings its own (for the rest of the worker's files too: none
+// of them wants a user's identity).
 for (const name of [
   'GIT_AUTHOR_NAME',
   'GIT_AUTHOR_EMAIL',
