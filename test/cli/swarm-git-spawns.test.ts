@@ -127,7 +127,8 @@ describe('sqlite: git processes of a reviewed stream', () => {
       'commit',
     ]);
     const id = created.stream.id;
-    expect((await logged.spawns(['review', 'submit', id, '--as', 'coder'])).spawned).toEqual([
+    // `diff` is piped into `patch-id`: the two start together and either may log first.
+    expect((await logged.spawns(['review', 'submit', id, '--as', 'coder'])).spawned.sort()).toEqual([
       'diff',
       'patch-id',
     ]);
