@@ -36,6 +36,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
   console.log(`[gitswarm tests] PostgreSQL dialect runs on the real server, database ${name}.`);
   project.provide('postgresUrl', url.toString());
   return async () => {
+    // The workers' test databases (test/helpers/store.ts) are named after the run's; a test that
+    // never closed its store leaves one.
+    const { rows } = await admin.query<{ datname: string }>(
+      `select datname from pg_database where starts_with(datname, $1)`,
+      [`${name}_`],
+    );
+    for (const { datname } of rows) await admin.query(`drop database if exists ${datname} with (force)`);
     await admin.query(`drop database if exists ${name} with (force)`);
     await admin.end();
   };
