@@ -3,14 +3,12 @@
  * armed with a failpoint), and check that git and the store agree about a repository.
  */
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { Repo, Store } from '../../src/store/index.js';
 import { FAILPOINTS_ENV, type FailpointName } from '../../src/util/failpoints.js';
 import { ROOT } from '../helpers/built.js';
+import { bundledFixture } from '../helpers/bundled-fixture.js';
 import { TEST_ENV, type TestRepo } from '../helpers/git-fixture.js';
-
-const WORKER = join(ROOT, 'test', 'fixtures', 'crash-worker.mjs');
 
 /** Crash tests run the built core in child processes: a stale build would test old code. */
 export { requireFreshBuild } from '../helpers/built.js';
@@ -33,17 +31,18 @@ export interface WorkerExit {
 }
 
 /** Runs the crash worker once on the store (its location and schema), armed with `failpoint` if given. */
-export function runCrashWorker(
+export async function runCrashWorker(
   store: { location: string; schema?: string },
   spec: WorkerSpec,
   failpoint?: FailpointName,
 ): Promise<WorkerExit> {
+  const worker = await bundledFixture('crash-worker.mjs');
   const env: NodeJS.ProcessEnv = { ...process.env, ...TEST_ENV };
   delete env[FAILPOINTS_ENV];
   if (failpoint) env[FAILPOINTS_ENV] = failpoint;
   const child = spawn(
     process.execPath,
-    [WORKER, JSON.stringify({ ...spec, location: store.location, schema: store.schema })],
+    [worker, JSON.stringify({ ...spec, location: store.location, schema: store.schema })],
     { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stdout = '';

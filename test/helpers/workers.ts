@@ -3,8 +3,8 @@
  * on stdin, does its one piece of work through the built code and prints its outcome as one JSON line.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { ROOT, requireFreshBuild } from './built.js';
+import { bundledFixture } from './bundled-fixture.js';
 
 /** Throws unless dist/ is a build of the current sources: workers run the built code, as the CLI does. */
 export function requireBuilt(_path?: string): void {
@@ -59,11 +59,11 @@ function startWorker(script: string, args: string[]): Worker {
 }
 
 /**
- * Starts the worker `test/fixtures/<fixture>` once per argument list, releases all workers together once every one is ready,
+ * Starts the worker `test/fixtures/<fixture>` (bundled) once per argument list, releases all workers together once every one is ready,
  * waits for them to exit, and returns their JSON outcomes in the order of `argLists`.
  */
 export async function runWorkers<T>(fixture: string, argLists: string[][]): Promise<T[]> {
-  const script = join(ROOT, 'test', 'fixtures', fixture);
+  const script = await bundledFixture(fixture);
   const workers = argLists.map((args) => startWorker(script, args));
   try {
     for (const worker of workers) {

@@ -8,9 +8,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostedWorktreeDir } from '../../src/hosting/config.js';
+import { bundledFixture } from '../helpers/bundled-fixture.js';
 import { fsckClean } from '../helpers/files-fixture.js';
 import { DIALECTS, dialectLabel, postgresServerSkipReason, withSkipReason } from '../helpers/store.js';
-import { requireBuilt } from '../helpers/workers.js';
 import {
   createHostedRepo,
   createHostedStream,
@@ -20,12 +20,10 @@ import {
 } from './files-fixture.js';
 import { registerTestAgent, type TestAgent } from './helpers.js';
 
-const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'files-server.mjs');
-
 /** Starts the second instance; resolves with the child and its port. */
 async function startSecondInstance(config: { location: string; schema?: string; dataDir: string }) {
-  requireBuilt('src/server/app.js');
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [FIXTURE, JSON.stringify(config)], {
+  const fixture = await bundledFixture('files-server.mjs');
+  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [fixture, JSON.stringify(config)], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stderr = '';

@@ -6,20 +6,17 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/server/app.js';
 import { ABANDONED_AFTER_MS } from '../../src/server/plugins/idempotency.js';
+import { bundledFixture } from '../helpers/bundled-fixture.js';
 import { DIALECTS, dialectLabel, postgresServerSkipReason, withSkipReason } from '../helpers/store.js';
-import { requireBuilt } from '../helpers/workers.js';
 import { createTestRepo, registerTestAgent, startTestApp, type TestAgent, type TestApp } from './helpers.js';
-
-const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'idempotency-crash-server.mjs');
 
 /** Starts the fixture server; resolves with the child, its port and a reader of its next line. */
 async function startServerProcess(config: { location: string; schema?: string }) {
-  requireBuilt('src/server/app.js');
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [FIXTURE, JSON.stringify(config)], {
+  const fixture = await bundledFixture('idempotency-crash-server.mjs');
+  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [fixture, JSON.stringify(config)], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let buffered = '';
