@@ -19,6 +19,7 @@ const SOURCES = [
   'package.json',
   'package-lock.json',
   'scripts/bundle-cli.mjs',
+  'scripts/bundle-externals.mjs',
   'scripts/bundle-web.mjs',
 ];
 

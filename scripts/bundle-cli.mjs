@@ -5,6 +5,7 @@
 // Uses rolldown (installed with vitest's vite); without it, says so and leaves the fallback.
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { isExternal } from './bundle-externals.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const outDir = `${root}dist/bundle`;
@@ -17,15 +18,11 @@ try {
   process.exit(0);
 }
 
-// Bundled: our code and the pure-JS packages every command loads. Everything else (native
-// better-sqlite3, pg, PGlite, the server's packages) stays an ordinary import.
-const BUNDLED = /^(kysely|commander)(\/|$)/;
 rmSync(outDir, { recursive: true, force: true });
 await rolldown.build({
   input: `${root}dist/src/cli/main.js`,
   platform: 'node',
-  external: (id) =>
-    id.startsWith('node:') || (!id.startsWith('.') && !id.startsWith('/') && !BUNDLED.test(id)),
+  external: isExternal,
   output: {
     dir: outDir,
     format: 'esm',

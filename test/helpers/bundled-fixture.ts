@@ -6,10 +6,8 @@
  */
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { isExternal } from '../../scripts/bundle-externals.mjs';
 import { ROOT, requireFreshBuild } from './built.js';
-
-/** Bundled like the CLI (scripts/bundle-cli.mjs): our code and Kysely; other packages stay imports. */
-const BUNDLED_PACKAGE = /^kysely(\/|$)/;
 
 /** Inside node_modules, so that the packages left as imports resolve from the bundle. */
 const OUT_PARENT = join(ROOT, 'node_modules', '.cache', 'gitswarm-test-fixtures');
@@ -49,8 +47,8 @@ async function buildBundle(fixture: string): Promise<string> {
   await build({
     input: join(ROOT, 'test', 'fixtures', fixture),
     platform: 'node',
-    external: (id) =>
-      id.startsWith('node:') || (!id.startsWith('.') && !id.startsWith('/') && !BUNDLED_PACKAGE.test(id)),
+    // Bundled as the CLI is: our code and Kysely; other packages stay imports.
+    external: isExternal,
     output: { dir: outDir, format: 'esm', entryFileNames: fixture, chunkFileNames: '[name]-[hash].mjs' },
     logLevel: 'warn',
   });
