@@ -4,7 +4,7 @@
  * completion). A crashed holder's lock is released by the operating system or the server.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type BetterSqlite3 from 'better-sqlite3';
@@ -49,24 +49,54 @@ export function memoryLocker(): RepoLocker {
 
 const LOCK_WAIT_LIMIT_MS = 120_000;
 
+/** A SQLite file locker: its lock databases stay open between holds, until `close`. */
+export interface SqliteFileLocker extends RepoLocker {
+  close(): void;
+}
+
 /**
  * Cross-process lock for SQLite stores: an IMMEDIATE transaction held open on a small lock
  * database beside the store's file. Waiters poll every few milliseconds instead of SQLite's
- * coarse busy back-off, so a freed lock is taken again quickly.
+ * coarse busy back-off, so a freed lock is taken again quickly. A lock database stays open for the
+ * next hold (opening one costs more than the hold itself in a command server), and is opened again
+ * when its file was replaced meanwhile: the lock is the file, not the handle.
  */
 export function sqliteFileLocker(
   openDatabase: (file: string) => BetterSqlite3.Database,
   dbFile: string,
-): RepoLocker {
+): SqliteFileLocker {
   const inProcess = memoryLocker();
   const lockDir = join(dirname(dbFile), 'locks');
+  const open = new Map<string, { db: BetterSqlite3.Database; inode: number }>();
+
+  /** The lock database of `repoId`, open on the file now at its path. */
+  function lockDatabase(repoId: string): BetterSqlite3.Database {
+    const file = join(lockDir, `${repoId.replace(/[^A-Za-z0-9_-]/g, '_')}.lock`);
+    const cached = open.get(repoId);
+    if (cached && inodeOf(file) === cached.inode) return cached.db;
+    forget(repoId);
+    mkdirSync(lockDir, { recursive: true });
+    const db = openDatabase(file);
+    try {
+      db.pragma('busy_timeout = 0');
+      open.set(repoId, { db, inode: inodeOf(file) ?? -1 });
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return db;
+  }
+
+  function forget(repoId: string): void {
+    open.get(repoId)?.db.close();
+    open.delete(repoId);
+  }
+
   return {
     async acquire(repoId) {
       const releaseInProcess = await inProcess.acquire(repoId);
       try {
-        mkdirSync(lockDir, { recursive: true });
-        const db = openDatabase(join(lockDir, `${repoId.replace(/[^A-Za-z0-9_-]/g, '_')}.lock`));
-        db.pragma('busy_timeout = 0');
+        const db = lockDatabase(repoId);
         const started = Date.now();
         for (let attempt = 0; ; attempt++) {
           try {
@@ -74,11 +104,10 @@ export function sqliteFileLocker(
             break;
           } catch (error) {
             if ((error as { code?: string }).code !== 'SQLITE_BUSY') {
-              db.close();
+              forget(repoId); // not a held lock but a failing database: open it afresh next time
               throw error;
             }
             if (Date.now() - started > LOCK_WAIT_LIMIT_MS) {
-              db.close();
               throw new Error(
                 `Timed out after ${LOCK_WAIT_LIMIT_MS} ms waiting for the lock of repository ${repoId}`,
               );
@@ -90,7 +119,6 @@ export function sqliteFileLocker(
           try {
             db.exec('rollback');
           } finally {
-            db.close();
             await releaseInProcess();
           }
         };
@@ -99,7 +127,19 @@ export function sqliteFileLocker(
         throw error;
       }
     },
+    close() {
+      for (const { db } of open.values()) db.close();
+      open.clear();
+    },
   };
+}
+
+function inodeOf(file: string): number | undefined {
+  try {
+    return statSync(file).ino;
+  } catch {
+    return undefined;
+  }
 }
 
 interface AdvisoryClient {

@@ -98,6 +98,16 @@ export function openSqliteStore(filename: string): Store {
     dialect: new ImmediateSqliteDialect(database),
     plugins: [new SqliteNormalizePlugin()],
   });
-  const locker = filename === ':memory:' ? memoryLocker() : sqliteFileLocker(open, filename);
-  return { db, capabilities: sqliteCapabilities, locker, close: () => db.destroy() };
+  if (filename === ':memory:') {
+    return { db, capabilities: sqliteCapabilities, locker: memoryLocker(), close: () => db.destroy() };
+  }
+  const locker = sqliteFileLocker(open, filename);
+  const close = async () => {
+    try {
+      await db.destroy();
+    } finally {
+      locker.close();
+    }
+  };
+  return { db, capabilities: sqliteCapabilities, locker, close };
 }

@@ -1,0 +1,85 @@
+import { randomUUID } from 'node:crypto';
+import { readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openStore, type Store, withRepoLock } from '../../src/store/index.js';
+import { openTestStore, type TestStore } from '../helpers/store.js';
+
+// Two stores on one file stand in for two processes: each has its own lock databases.
+describe('sqlite: the repository lock file', () => {
+  let first: TestStore;
+  let second: Store;
+  beforeEach(async () => {
+    first = await openTestStore('sqlite');
+    second = await openStore(first.location);
+  });
+  afterEach(async () => {
+    await second.close();
+    await first.close();
+  });
+
+  const lockDir = () => join(dirname(first.location), 'locks');
+
+  /** Holds `repoId` on `holder` while `waiter` asks for it: the order the two ran in. */
+  async function contend(holder: Store, waiter: Store, repoId: string): Promise<string[]> {
+    const order: string[] = [];
+    let entered!: () => void;
+    let finish!: () => void;
+    const inside = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const finished = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const holding = withRepoLock(holder, repoId, async () => {
+      entered();
+      await finished;
+      order.push('holder');
+    });
+    await inside;
+    const waiting = withRepoLock(waiter, repoId, async () => {
+      order.push('waiter');
+    });
+    // SQLite shows no waiter: running within this window would be caught.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    order.push('released');
+    finish();
+    await Promise.all([holding, waiting]);
+    return order;
+  }
+
+  it('still excludes the other store when it holds the same repository again', async () => {
+    const repoId = randomUUID();
+    for (let round = 0; round < 3; round++) {
+      expect(await contend(first, second, repoId)).toEqual(['released', 'holder', 'waiter']);
+      expect(await contend(second, first, repoId)).toEqual(['released', 'holder', 'waiter']);
+    }
+  });
+
+  it('locks the file now at the path when the one it held before was removed', async () => {
+    const repoId = randomUUID();
+    await withRepoLock(first, repoId, async () => {});
+    // The lock database `first` held before is gone; `second` creates a new one at the path.
+    rmSync(lockDir(), { recursive: true });
+    expect(await contend(second, first, repoId)).toEqual(['released', 'holder', 'waiter']);
+    expect(await contend(first, second, repoId)).toEqual(['released', 'holder', 'waiter']);
+  });
+
+  it.skipIf(process.platform !== 'linux')('closes its lock databases with the store', async () => {
+    const openLockFiles = () =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`).startsWith(lockDir());
+        } catch {
+          return false; // closed while listing
+        }
+      }).length;
+    const other = await openStore(first.location);
+    await withRepoLock(other, randomUUID(), async () => {});
+    await withRepoLock(other, randomUUID(), async () => {});
+    const held = openLockFiles();
+    expect(held).toBeGreaterThanOrEqual(2);
+    await other.close();
+    expect(openLockFiles()).toBe(held - 2);
+  });
+});
