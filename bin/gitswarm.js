@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// The `gitswarm` entry point: checks the Node.js version, turns on the compile cache (faster
-// start-up on every later run), then runs the CLI: the bundle in dist/bundle/ while it is newer
-// than the compiled tree (one file instead of hundreds of modules), else dist/src.
+// The `gitswarm` entry point: checks the Node.js version, sends the command to the repository's
+// command server when one runs, else turns on the compile cache (faster start-up on every later
+// run) and runs the CLI: the bundle in dist/bundle/ while it is newer than the compiled tree (one
+// file instead of hundreds of modules), else dist/src.
 //
 // It is CommonJS (bin/package.json says so): Node reaches the first line of a CommonJS entry
 // several milliseconds sooner than an ES module's, and with a command server running that start-up
@@ -23,7 +24,6 @@ if (major < MIN_MAJOR) runWithProjectNode();
 else main();
 
 function main() {
-  module_.enableCompileCache?.();
   const compiled = join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
   const bundled = join(__dirname, '..', 'dist', 'bundle', 'gitswarm.mjs');
   let entry = compiled;
@@ -44,7 +44,10 @@ function main() {
   const build = `${entry}@${entryMtime}`;
   globalThis[Symbol.for('gitswarm.build')] = build;
   runOnCommandServer(build, entry === bundled).then((served) => {
-    if (!served) return import(pathToFileURL(entry).href);
+    if (served) return;
+    // The compile cache pays off for the CLI's modules; a served command loads too little for it.
+    module_.enableCompileCache?.();
+    return import(pathToFileURL(entry).href);
   });
 }
 
@@ -66,6 +69,8 @@ async function runOnCommandServer(build, fromBundle) {
     return false; // an older build without the client, or a failure before anything was sent
   }
   if (outcome.served) {
+    // All output written: exit now, without tearing down a heap no one will use again.
+    if (outcome.flushed) process.exit(outcome.exitCode);
     process.exitCode = outcome.exitCode;
     return true;
   }

@@ -26,7 +26,11 @@ export interface NotServed {
   start?: string;
 }
 
-export type ClientOutcome = { served: true; exitCode: number } | NotServed;
+/**
+ * `flushed`: every byte of output was written before the outcome resolved, so the process may exit
+ * at once (skipping Node's teardown of a heap it no longer needs).
+ */
+export type ClientOutcome = { served: true; exitCode: number; flushed: boolean } | NotServed;
 
 /** Commands that never go to the server: they serve (HTTP, MCP on stdio) or manage it. */
 const IN_PROCESS_COMMANDS = new Set(['serve', 'mcp', 'daemon']);
@@ -142,18 +146,21 @@ function send(socket: Socket, frame: ClientFrame): void {
 /**
  * Writes the command's output straight to the file descriptor: creating `process.stdout` for a pipe
  * would load Node's stream machinery, a measurable share of a served command's time. A descriptor
- * left non-blocking by someone else (EAGAIN) gets the rest through the stream, which waits.
+ * left non-blocking by someone else (EAGAIN) gets the rest through the stream, which waits; false
+ * then, as that write may still be under way.
  */
-function relay(fd: 1 | 2, text: string): void {
+function relay(fd: 1 | 2, text: string): boolean {
   let data = Buffer.from(text);
   try {
     while (data.length > 0) data = data.subarray(writeSync(fd, data));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EPIPE') return; // `gitswarm activity | head`: the reader left; end quietly
+    if (code === 'EPIPE') return true; // `gitswarm activity | head`: the reader left; end quietly
     if (code !== 'EAGAIN') throw error;
     (fd === 1 ? process.stdout : process.stderr).write(data);
+    return false;
   }
+  return true;
 }
 
 /** hello → ready → run → relay until exit; anything before "ready" falls back to in-process. */
@@ -178,6 +185,7 @@ function converse(
     // Ctrl-C aborts the command in the server (it ends as it would in-process); a second one
     // leaves at once, as a process that does not stop would be left.
     let interrupted = false;
+    let flushed = true;
     const onSigint = () => {
       if (interrupted) process.exit(130);
       interrupted = true;
@@ -188,7 +196,7 @@ function converse(
       process.off('SIGINT', onSigint);
       // All is said: no need to wait for the server's end of the socket.
       socket.destroy();
-      resolve({ served: true, exitCode });
+      resolve({ served: true, exitCode, flushed });
     };
     socket.on(
       'data',
@@ -207,8 +215,8 @@ function converse(
           return;
         }
         if (phase !== 'running') return;
-        if (frame.t === 'out') relay(1, frame.d);
-        else if (frame.t === 'err') relay(2, frame.d);
+        if (frame.t === 'out') flushed = relay(1, frame.d) && flushed;
+        else if (frame.t === 'err') flushed = relay(2, frame.d) && flushed;
         else if (frame.t === 'exit') finish(frame.code);
       }),
     );
@@ -219,10 +227,11 @@ function converse(
     socket.on('close', () => {
       if (phase === 'hello') notServed('closed before answering');
       else if (phase === 'running') {
-        relay(
-          2,
-          'error: the command server stopped while running this command (GITSWARM_NO_DAEMON=1 runs commands in-process)\n',
-        );
+        flushed =
+          relay(
+            2,
+            'error: the command server stopped while running this command (GITSWARM_NO_DAEMON=1 runs commands in-process)\n',
+          ) && flushed;
         finish(1);
       }
     });
