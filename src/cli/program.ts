@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from '../util/package-version.js';
 import type { CliSession } from './action.js';
+import { asksForHelp, commandNoun } from './argv.js';
 import { registerAccessCommands } from './commands/access.js';
 import { registerActivityCommand } from './commands/activity.js';
 import { registerAgentCommands } from './commands/agent.js';
@@ -36,36 +37,47 @@ import type { CliIO } from './io.js';
 /** Adds one noun (or a single-verb command) to the program. */
 export type RegisterCommands = (program: Command, session: CliSession) => void;
 
-/** Every noun, one line each, in the order `gitswarm --help` lists them. */
-const COMMANDS: readonly RegisterCommands[] = [
-  registerInitCommand,
-  registerStatusCommand,
-  registerConfigCommand,
-  registerAgentCommands,
-  registerMaintainerCommands,
-  registerAccessCommands,
-  registerTaskCommands,
-  registerBudgetCommands,
-  registerWorkspaceCommands,
-  registerCommitCommand,
-  registerReviewCommands,
-  registerConsensusCommand,
-  registerDiffCommand,
-  registerMergeCommand,
-  registerStabilizeCommand,
-  registerPromoteCommand,
-  registerCouncilCommands,
-  registerElectionCommands,
-  registerStageCommands,
-  registerActivityCommand,
-  registerSyncCommand,
-  registerServeCommand,
-  registerMcpCommand,
-  registerDaemonCommands,
-];
+/** Every noun and its definitions, one line each, in the order `gitswarm --help` lists them. */
+const COMMANDS: ReadonlyMap<string, RegisterCommands> = new Map([
+  ['init', registerInitCommand],
+  ['status', registerStatusCommand],
+  ['config', registerConfigCommand],
+  ['agent', registerAgentCommands],
+  ['maintainer', registerMaintainerCommands],
+  ['access', registerAccessCommands],
+  ['task', registerTaskCommands],
+  ['budget', registerBudgetCommands],
+  ['workspace', registerWorkspaceCommands],
+  ['commit', registerCommitCommand],
+  ['review', registerReviewCommands],
+  ['consensus', registerConsensusCommand],
+  ['diff', registerDiffCommand],
+  ['merge', registerMergeCommand],
+  ['stabilize', registerStabilizeCommand],
+  ['promote', registerPromoteCommand],
+  ['council', registerCouncilCommands],
+  ['election', registerElectionCommands],
+  ['stage', registerStageCommands],
+  ['activity', registerActivityCommand],
+  ['sync', registerSyncCommand],
+  ['serve', registerServeCommand],
+  ['mcp', registerMcpCommand],
+  ['daemon', registerDaemonCommands],
+]);
 
-/** Builds the command tree for one invocation. */
-export function buildProgram(session: CliSession): Command {
+/**
+ * The nouns a command line needs defined: only its own when it names one and asks for no help
+ * (defining all of them costs more than many commands do in a command server), else every noun,
+ * for help, suggestions and usage errors.
+ */
+function nounsFor(argv: readonly string[]): Iterable<RegisterCommands> {
+  const noun = commandNoun(argv);
+  const only = noun === undefined || asksForHelp(argv) ? undefined : COMMANDS.get(noun);
+  return only ? [only] : COMMANDS.values();
+}
+
+/** Builds the command tree for one command line. */
+export function buildProgram(session: CliSession, argv: readonly string[]): Command {
   const { io } = session;
   const program = new Command('gitswarm')
     .description('Many AI coding agents on one git repository: streams, a buffer, consensus, promotion.')
@@ -92,7 +104,7 @@ export function buildProgram(session: CliSession): Command {
     .configureHelp({ showGlobalOptions: true })
     .helpCommand(true);
   program.version(packageVersion(), '-V, --version');
-  for (const register of COMMANDS) register(program, session);
+  for (const register of nounsFor(argv)) register(program, session);
   showUsageAfterError(program, []);
   return program;
 }
@@ -111,7 +123,7 @@ function showUsageAfterError(command: Command, parents: readonly string[]): void
 /** Parses and runs one command line; returns the exit code (never throws, never exits). */
 export async function runCli(argv: readonly string[], io: CliIO): Promise<CliExitCode> {
   const session: CliSession = { io, json: argv.includes('--json'), exitCode: 0 };
-  const program = buildProgram(session);
+  const program = buildProgram(session, argv);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return session.exitCode;

@@ -3,10 +3,12 @@
  * error rendering and exit codes, `--json` documents, and the text helpers.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import type { CliSession } from '../../src/cli/action.js';
 import { resolveStoreLocation } from '../../src/cli/config-file.js';
 import { reportError } from '../../src/cli/errors.js';
 import { createBufferedIO, wantsColor } from '../../src/cli/io.js';
 import { createStyle, fields, safeText, table, visibleLength } from '../../src/cli/output.js';
+import { buildProgram } from '../../src/cli/program.js';
 import { GitSwarmError } from '../../src/errors.js';
 import { createTempDir } from './helpers.js';
 import { runInProcess } from './in-process.js';
@@ -26,6 +28,20 @@ describe('gitswarm command tree', () => {
     }
     expect(run.stdout).toContain('--json');
     expect(run.stdout).toContain('--as <agent>');
+  });
+
+  it('defines only the noun a command line names, under the name --help lists it by', () => {
+    const session: CliSession = { io: createBufferedIO({ cwd: outside.dir }), json: false, exitCode: 0 };
+    const nouns = buildProgram(session, ['--help']).commands.map((command) => command.name());
+    expect(nouns).toHaveLength(24);
+    for (const noun of nouns) {
+      const only = buildProgram(session, ['--as', 'ada', noun, 'list']).commands;
+      expect(only.map((command) => command.name())).toEqual([noun]);
+      // Asking for help, or naming no noun, defines them all.
+      expect(buildProgram(session, [noun, '-h']).commands).toHaveLength(nouns.length);
+    }
+    expect(buildProgram(session, ['stauts']).commands).toHaveLength(nouns.length);
+    expect(buildProgram(session, ['--json']).commands).toHaveLength(nouns.length);
   });
 
   it('shows the global options in a verb’s help', async () => {

@@ -9,6 +9,7 @@ import { lstatSync, readFileSync, writeSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { isatty } from 'node:tty';
+import { commandNoun } from '../argv.js';
 import {
   type ClientFrame,
   lineReader,
@@ -34,8 +35,6 @@ export type ClientOutcome = { served: true; exitCode: number; flushed: boolean }
 
 /** Commands that never go to the server: they serve (HTTP, MCP on stdio) or manage it. */
 const IN_PROCESS_COMMANDS = new Set(['serve', 'mcp', 'daemon']);
-/** Global options that take a value (so the word after them is not the command). */
-const VALUE_OPTIONS = new Set(['--as', '--server', '--api-key']);
 /** Git settings that point git at another repository than the one around the working directory. */
 const GIT_LOCATION_ENV = ['GIT_DIR', 'GIT_WORK_TREE', 'GIT_COMMON_DIR', 'GIT_CEILING_DIRECTORIES'];
 
@@ -47,15 +46,7 @@ export function inProcessReason(
   if (env.GITSWARM_NO_DAEMON && env.GITSWARM_NO_DAEMON !== '0') return 'GITSWARM_NO_DAEMON';
   if (env.GITSWARM_FAILPOINTS) return 'failpoints';
   if (GIT_LOCATION_ENV.some((name) => env[name] !== undefined)) return 'git location set';
-  let noun: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const word = argv[i] as string;
-    if (VALUE_OPTIONS.has(word)) i++;
-    else if (!word.startsWith('-')) {
-      noun = word;
-      break;
-    }
-  }
+  const noun = commandNoun(argv);
   if (noun === undefined) return 'no command';
   if (IN_PROCESS_COMMANDS.has(noun)) return `${noun} runs in-process`;
   return undefined;
