@@ -3,6 +3,7 @@ import { readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type Store, withRepoLock } from '../../src/store/index.js';
+import { lockOrder } from '../helpers/lock-order.js';
 import { openTestStore, type TestStore } from '../helpers/store.js';
 
 // Two stores on one file stand in for two processes: each has its own lock databases.
@@ -21,32 +22,14 @@ describe('sqlite: the repository lock file', () => {
   const lockDir = () => join(dirname(first.location), 'locks');
 
   /** Holds `repoId` on `holder` while `waiter` asks for it: the order the two ran in. */
-  async function contend(holder: Store, waiter: Store, repoId: string): Promise<string[]> {
-    const order: string[] = [];
-    let entered!: () => void;
-    let finish!: () => void;
-    const inside = new Promise<void>((resolve) => {
-      entered = resolve;
-    });
-    const finished = new Promise<void>((resolve) => {
-      finish = resolve;
-    });
-    const holding = withRepoLock(holder, repoId, async () => {
-      entered();
-      await finished;
-      order.push('holder');
-    });
-    await inside;
-    const waiting = withRepoLock(waiter, repoId, async () => {
-      order.push('waiter');
-    });
-    // SQLite shows no waiter: running within this window would be caught.
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    order.push('released');
-    finish();
-    await Promise.all([holding, waiting]);
-    return order;
-  }
+  const contend = (holder: Store, waiter: Store, repoId: string) =>
+    lockOrder(
+      (id, work) => withRepoLock(holder, id, work),
+      (id, work) => withRepoLock(waiter, id, work),
+      repoId,
+      // SQLite shows no waiter: running within this window would be caught.
+      () => new Promise((resolve) => setTimeout(resolve, 150)),
+    );
 
   it('still excludes the other store when it holds the same repository again', async () => {
     const repoId = randomUUID();

@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lockedTransaction, openStore, type Store, toJson, withRepoLock } from '../../src/store/index.js';
 import { BOOLEAN_COLUMNS, JSON_COLUMNS } from '../../src/store/normalized-columns.js';
+import { type HoldLock, lockOrder } from '../helpers/lock-order.js';
 import {
   DIALECTS,
   dialectLabel,
@@ -152,13 +153,12 @@ for (const dialect of DIALECTS) {
       ),
       async () => {
         const other = await openStore(store.location, store.schema ? { schema: store.schema } : {});
-        type Locked = (repoId: string, work: () => Promise<void>) => Promise<void>;
         const operation =
-          (on: Store): Locked =>
+          (on: Store): HoldLock =>
           (repoId, work) =>
             withRepoLock(on, repoId, work);
         const transaction =
-          (on: Store): Locked =>
+          (on: Store): HoldLock =>
           (repoId, work) =>
             lockedTransaction(on, repoId, work);
         /**
@@ -187,30 +187,9 @@ for (const dialect of DIALECTS) {
           }
         };
         /** The holder takes the lock first; the waiter must run only after the holder let go. */
-        const expectExclusion = async (holder: Locked, waiter: Locked) => {
+        const expectExclusion = async (holder: HoldLock, waiter: HoldLock) => {
           const repoId = randomUUID();
-          const order: string[] = [];
-          let entered!: () => void;
-          let finish!: () => void;
-          const inside = new Promise<void>((resolve) => {
-            entered = resolve;
-          });
-          const finished = new Promise<void>((resolve) => {
-            finish = resolve;
-          });
-          const holding = holder(repoId, async () => {
-            entered();
-            await finished;
-            order.push('holder');
-          });
-          await inside;
-          const waiting = waiter(repoId, async () => {
-            order.push('waiter');
-          });
-          await waiterBlocked(repoId);
-          order.push('released');
-          finish();
-          await Promise.all([holding, waiting]);
+          const order = await lockOrder(holder, waiter, repoId, () => waiterBlocked(repoId));
           expect(order).toEqual(['released', 'holder', 'waiter']);
         };
         try {
