@@ -117,7 +117,8 @@ export function sqliteFileLocker(
         }
         return async () => {
           try {
-            db.exec('rollback');
+            // A store closed while this hold lasted (a command server's last minute) closed it too.
+            if (db.open) db.exec('rollback');
           } finally {
             await releaseInProcess();
           }

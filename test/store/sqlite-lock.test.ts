@@ -48,6 +48,15 @@ describe('sqlite: the repository lock file', () => {
     expect(await contend(first, second, repoId)).toEqual(['released', 'holder', 'waiter']);
   });
 
+  it('ends a hold quietly when its store was closed during it, and leaves the lock free', async () => {
+    const other = await openStore(first.location);
+    const repoId = randomUUID();
+    await withRepoLock(other, repoId, async () => {
+      await other.close();
+    });
+    expect(await contend(first, second, repoId)).toEqual(['released', 'holder', 'waiter']);
+  });
+
   it.skipIf(process.platform !== 'linux')('closes its lock databases with the store', async () => {
     const openLockFiles = () =>
       readdirSync('/proc/self/fd').filter((fd) => {
