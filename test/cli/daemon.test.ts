@@ -80,8 +80,23 @@ async function servedRepo(env: Record<string, string> = {}): Promise<{ repo: Tes
 describe('the command server', () => {
   it('serves commands with the same stdout, stderr and exit code as in-process', async () => {
     const { repo } = await servedRepo();
+    // Four long tasks: their list is more than a pipe holds, so the client waits on its reader
+    // before it exits.
+    for (const title of ['one', 'two', 'three', 'four']) {
+      const created = await repo.run([
+        'task',
+        'create',
+        title,
+        '--desc',
+        'x'.repeat(19_000),
+        '--as',
+        'owner',
+      ]);
+      expect(created.code).toBe(0);
+    }
     const before = (await daemonStatus(repo)).daemon?.served ?? 0;
     const lines: string[][] = [
+      ['task', 'list', '--json'],
       ['agent', 'list'],
       ['agent', 'list', '--json'],
       ['status'],
@@ -96,6 +111,7 @@ describe('the command server', () => {
     for (const args of lines) {
       const served = await repo.run(args);
       const inProcess = await repo.run(args, { env: NO_DAEMON });
+      if (args[0] === 'task') expect(served.stdout.length).toBeGreaterThan(65_536);
       expect({ args, code: served.code, stdout: served.stdout, stderr: served.stderr }).toEqual({
         args,
         code: inProcess.code,
