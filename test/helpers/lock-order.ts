@@ -36,3 +36,11 @@ export async function lockOrder(
   await Promise.all([holding, waiting]);
   return order;
 }
+
+/**
+ * For a SQLite file lock, which shows no waiter: a bounded window in which a waiter that ran
+ * early would be caught.
+ */
+export function sqliteWaiterWindow(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 150));
+}

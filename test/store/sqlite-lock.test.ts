@@ -3,7 +3,7 @@ import { readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type Store, withRepoLock } from '../../src/store/index.js';
-import { lockOrder } from '../helpers/lock-order.js';
+import { lockOrder, sqliteWaiterWindow } from '../helpers/lock-order.js';
 import { openTestStore, type TestStore } from '../helpers/store.js';
 
 // Two stores on one file stand in for two processes: each has its own lock databases.
@@ -27,8 +27,7 @@ describe('sqlite: the repository lock file', () => {
       (id, work) => withRepoLock(holder, id, work),
       (id, work) => withRepoLock(waiter, id, work),
       repoId,
-      // SQLite shows no waiter: running within this window would be caught.
-      () => new Promise((resolve) => setTimeout(resolve, 150)),
+      sqliteWaiterWindow,
     );
 
   it('still excludes the other store when it holds the same repository again', async () => {

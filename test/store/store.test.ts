@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lockedTransaction, openStore, type Store, toJson, withRepoLock } from '../../src/store/index.js';
 import { BOOLEAN_COLUMNS, JSON_COLUMNS } from '../../src/store/normalized-columns.js';
-import { type HoldLock, lockOrder } from '../helpers/lock-order.js';
+import { type HoldLock, lockOrder, sqliteWaiterWindow } from '../helpers/lock-order.js';
 import {
   DIALECTS,
   dialectLabel,
@@ -167,10 +167,7 @@ for (const dialect of DIALECTS) {
          * waiter gets a bounded window in which running early would be caught.
          */
         const waiterBlocked = async (repoId: string) => {
-          if (dialect === 'sqlite') {
-            await new Promise((resolve) => setTimeout(resolve, 150));
-            return;
-          }
+          if (dialect === 'sqlite') return sqliteWaiterWindow();
           const deadline = Date.now() + 10_000;
           for (;;) {
             // The lock's 64-bit key shows as classid (high half) and objid (low half).
