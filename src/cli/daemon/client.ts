@@ -177,6 +177,9 @@ function converse(
     // leaves at once, as a process that does not stop would be left.
     let interrupted = false;
     let flushed = true;
+    const write = (fd: 1 | 2, text: string) => {
+      if (!relay(fd, text)) flushed = false;
+    };
     const onSigint = () => {
       if (interrupted) process.exit(130);
       interrupted = true;
@@ -206,8 +209,8 @@ function converse(
           return;
         }
         if (phase !== 'running') return;
-        if (frame.t === 'out') flushed = relay(1, frame.d) && flushed;
-        else if (frame.t === 'err') flushed = relay(2, frame.d) && flushed;
+        if (frame.t === 'out') write(1, frame.d);
+        else if (frame.t === 'err') write(2, frame.d);
         else if (frame.t === 'exit') finish(frame.code);
       }),
     );
@@ -218,11 +221,10 @@ function converse(
     socket.on('close', () => {
       if (phase === 'hello') notServed('closed before answering');
       else if (phase === 'running') {
-        flushed =
-          relay(
-            2,
-            'error: the command server stopped while running this command (GITSWARM_NO_DAEMON=1 runs commands in-process)\n',
-          ) && flushed;
+        write(
+          2,
+          'error: the command server stopped while running this command (GITSWARM_NO_DAEMON=1 runs commands in-process)\n',
+        );
         finish(1);
       }
     });
