@@ -40,6 +40,11 @@ export interface RunCgroup {
   /** One line for the log: where and what. */
   readonly description: string;
   hits(): LimitHits;
+  /**
+   * Kills every process in the group now (no waiting): what the run left behind, even outside its
+   * process group, must not outlive it nor hold its output open.
+   */
+  killAll(): void;
   /** Kills every process still in the group and removes it. */
   destroy(): Promise<void>;
 }
@@ -206,6 +211,17 @@ function createV2(mount: Mount, limits: RunLimits): RunCgroupSetup {
     return { ok: false, reason: `cannot set limits in ${dir}: ${errorText(error)}` };
   }
   const killFile = join(dir, 'cgroup.kill');
+  const killAll = () => {
+    if (existsSync(killFile)) {
+      try {
+        writeFileSync(killFile, '1');
+        return;
+      } catch {
+        // fall through to signalling each process
+      }
+    }
+    signalProcs(dir);
+  };
   return {
     ok: true,
     cgroup: {
@@ -216,18 +232,8 @@ function createV2(mount: Mount, limits: RunLimits): RunCgroupSetup {
         oomKills: readCounter(join(dir, 'memory.events'), 'oom_kill'),
         forkRefusals: readCounter(join(dir, 'pids.events'), 'max'),
       }),
-      destroy: () =>
-        emptyAndRemove([dir], () => {
-          if (existsSync(killFile)) {
-            try {
-              writeFileSync(killFile, '1');
-              return;
-            } catch {
-              // fall through to signalling each process
-            }
-          }
-          signalProcs(dir);
-        }),
+      killAll,
+      destroy: () => emptyAndRemove([dir], killAll),
     },
   };
 }
@@ -282,6 +288,10 @@ function createV1(mounts: Mount[], limits: RunLimits): RunCgroupSetup {
     }
     return { ok: false, reason: `cannot create cgroup v1 groups: ${errorText(error)}` };
   }
+  // Signals only: closing pids.max here would count the strays' forks as the run's refusals.
+  const killAll = () => {
+    for (const dir of dirs) signalProcs(dir);
+  };
   return {
     ok: true,
     cgroup: {
@@ -292,6 +302,7 @@ function createV1(mounts: Mount[], limits: RunLimits): RunCgroupSetup {
         oomKills: readCounter(join(memory, 'memory.oom_control'), 'oom_kill'),
         forkRefusals: readCounter(join(pids, 'pids.events'), 'max'),
       }),
+      killAll,
       destroy: async () => {
         try {
           // No new process can start while the group is emptied.
@@ -299,9 +310,7 @@ function createV1(mounts: Mount[], limits: RunLimits): RunCgroupSetup {
         } catch {
           // the signals below still empty it
         }
-        await emptyAndRemove(dirs, () => {
-          for (const dir of dirs) signalProcs(dir);
-        });
+        await emptyAndRemove(dirs, killAll);
       },
     },
   };

@@ -252,12 +252,12 @@ export async function runSandboxed(options: SandboxRunOptions): Promise<SandboxR
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const pid = child.pid ?? -1;
-    const { exitCode, signal, timedOut, aborted } = await waitKillingGroup(
-      child,
-      options.timeoutMs,
-      options.output,
-      options.signal,
-    );
+    const { exitCode, signal, timedOut, aborted } = await waitKillingGroup(child, {
+      timeoutMs: options.timeoutMs,
+      output: options.output,
+      abort: options.signal,
+      killRest: setup.ok ? () => setup.cgroup.killAll() : undefined,
+    });
     const hits = setup.ok ? setup.cgroup.hits() : { oomKills: 0, forkRefusals: 0 };
     return {
       exitCode,
@@ -424,17 +424,25 @@ function killGroup(pid: number | undefined): void {
   }
 }
 
+/** How long the pipes may stay open once the top process exited and what it left was killed. */
+const STRAY_PIPE_GRACE_MS = 2000;
+
 /**
  * Streams output until the top process exits, the timeout passes or `abort` fires, then kills its
- * whole process group (stray background jobs would otherwise hold the pipes open) and waits for
- * the pipes.
+ * whole process group and, with `killRest`, the rest of the run (stray background jobs would
+ * otherwise hold the pipes open, even from another session), and waits for the pipes: at most
+ * STRAY_PIPE_GRACE_MS, after which they are closed on this side (a stray nothing could kill).
  */
 function waitKillingGroup(
   child: ChildProcess,
-  timeoutMs: number,
-  output: OutputSink | undefined,
-  abort: AbortSignal | undefined,
+  options: {
+    timeoutMs: number;
+    output: OutputSink | undefined;
+    abort: AbortSignal | undefined;
+    killRest: (() => void) | undefined;
+  },
 ): Promise<WaitResult> {
+  const { timeoutMs, output, abort, killRest } = options;
   return new Promise((resolvePromise, reject) => {
     let timedOut = false;
     let aborted = false;
@@ -464,12 +472,21 @@ function waitKillingGroup(
         new GitSwarmError('sandbox_unavailable', `Could not start the stabilize command: ${error.message}`),
       );
     });
+    let pipeGrace: NodeJS.Timeout | undefined;
     child.on('exit', (code, signal) => {
       exited = { code, signal };
+      // The run is over: what it left behind does not make it time out.
+      clearTimeout(timer);
       killGroup(child.pid);
+      killRest?.();
+      pipeGrace = setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+      }, STRAY_PIPE_GRACE_MS);
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      clearTimeout(pipeGrace);
       process.removeListener('exit', onExit);
       abort?.removeEventListener('abort', onAbort);
       const final = exited ?? { code, signal };

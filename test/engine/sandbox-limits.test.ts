@@ -159,11 +159,17 @@ describe.skipIf(cgroupReason !== null)('limits per run (cgroup)', () => {
     expect(readFileSync(log.path, 'utf8')).toContain("the run's memory limit of 64 MB was reached");
   });
 
-  it('kills what the run left behind, even outside its process group, and removes its cgroup', async () => {
-    // Without bubblewrap's PID namespace, and in a session of its own, only the cgroup still holds it.
+  it('kills what the run left behind, even outside its process group, as the run ends, and removes its cgroup', async () => {
+    // Without bubblewrap's PID namespace, and in a session of its own, only the cgroup still holds
+    // it; it holds the run's output open too, so the run would last as long as it did (and count as
+    // timed out, since the 31 s outlast the 30 s allowed) were it not killed when the run's top process exits.
     const token = `31.${process.pid}`;
-    const result = await run({ command: `setsid sleep ${token} & echo started`, mode: 'none' });
-    expect(result.exitCode).toBe(0);
+    // The pause lets the job leave the process group before the command exits.
+    const result = await run({ command: `setsid sleep ${token} & sleep 0.3; echo started`, mode: 'none' });
+    expect(result).toMatchObject({ exitCode: 0, timedOut: false });
+    // Killed at once, not let go after the 2 s a stray nothing could kill gets.
+    expect(result.durationMs).toBeLessThan(1500);
+    expect(output).toContain('started');
     const dir = /cgroup v[12] (\S+):/.exec(result.limits)?.[1];
     expect(dir).toBeDefined();
     expect(existsSync(dir as string)).toBe(false);

@@ -262,6 +262,28 @@ describe('sandbox', () => {
     expect(processesWith(`sleep ${token}`)).toEqual([]);
   });
 
+  it('ends a finished run whose output a job in another session holds open, without a cgroup to kill it', async () => {
+    // Nothing can find that job (no PID namespace, no cgroup, not in the process group): the pipes
+    // are let go a moment after the command exits, and the run is not counted as timed out.
+    const token = `30.${randomBytes(3).readUIntBE(0, 3)}`;
+    try {
+      const result = await run({
+        // The pause lets the job leave the process group before the command exits.
+        command: `setsid sleep ${token} & sleep 0.3; echo started`,
+        mode: 'none',
+        cgroups: false,
+        // Shorter than the wait for the pipes: a finished run never times out.
+        timeoutMs: 1000,
+      });
+      expect(result).toMatchObject({ exitCode: 0, timedOut: false });
+      expect(result.durationMs).toBeLessThan(6000);
+      expect(output.join('')).toContain('started');
+      expect(processesWith(`sleep ${token}`)).toHaveLength(1);
+    } finally {
+      for (const pid of processesWith(`sleep ${token}`)) process.kill(pid, 'SIGKILL');
+    }
+  });
+
   it('refuses with sandbox_unavailable and how to fix it when bubblewrap is missing, unless the mode is none', async () => {
     const noBwrap = '/nonexistent-gitswarm-bin';
     expect(await checkSandbox(noBwrap)).toMatchObject({ ok: false });
