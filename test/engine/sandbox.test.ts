@@ -262,6 +262,14 @@ describe('sandbox', () => {
     expect(processesWith(`sleep ${token}`)).toEqual([]);
   });
 
+  it('leaves no timer behind once a run ended: the process that ran it can exit at once', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+    const before = timers();
+    expect(await run({ command: 'echo quick', mode: 'none', cgroups: false })).toMatchObject({ exitCode: 0 });
+    // At most as many: a timer of another test's may have ended meanwhile.
+    expect(timers()).toBeLessThanOrEqual(before);
+  });
+
   it('ends a finished run whose output a job in another session holds open, without a cgroup to kill it', async () => {
     // Nothing can find that job (no PID namespace, no cgroup, not in the process group): the pipes
     // are let go a moment after the command exits, and the run is not counted as timed out.
