@@ -6,7 +6,7 @@
  * awaits recovery); the modules that do the duties (and, through proposal execution, merge and
  * revert) load only when one is due, so a command with nothing due pays for neither.
  */
-import { type Executor, inTransaction, type Repo, withRepoLock } from '../../store/index.js';
+import { type Executor, inTransaction, queryTemplate, type Repo, withRepoLock } from '../../store/index.js';
 import { isoNow } from '../../util/clock.js';
 import type { CoreDeps } from '../deps.js';
 
@@ -28,82 +28,87 @@ export interface DueWork {
   tasks: boolean;
 }
 
+/** The query behind `findDueWork`, compiled once per store. */
+const dueWork = queryTemplate(['repoId', 'now'], (db, { repoId, now }) =>
+  db.selectNoFrom((eb) => [
+    eb
+      .exists(
+        eb
+          .selectFrom('gitswarm_operations')
+          .select('id')
+          .where('repo_id', '=', repoId)
+          .where('status', '=', 'pending'),
+      )
+      .as('operations'),
+    eb
+      .exists(
+        eb
+          .selectFrom('gitswarm_repo_councils as c')
+          .select('c.id')
+          .where('c.repo_id', '=', repoId)
+          .where((c) =>
+            c.or([
+              c.exists(
+                c
+                  .selectFrom('gitswarm_council_proposals as p')
+                  .select('p.id')
+                  .whereRef('p.council_id', '=', 'c.id')
+                  .where((p) =>
+                    p.or([
+                      p.and([p('p.status', '=', 'open'), p('p.expires_at', '<=', now)]),
+                      p.and([
+                        p('p.status', '=', 'passed'),
+                        p('p.executed', '=', false),
+                        p('p.execution_result', 'is', null),
+                      ]),
+                    ]),
+                  ),
+              ),
+              c.exists(
+                c
+                  .selectFrom('gitswarm_council_elections as e')
+                  .select('e.id')
+                  .whereRef('e.council_id', '=', 'c.id')
+                  .where((e) =>
+                    e.or([
+                      e.and([e('e.status', '=', 'nominations'), e('e.nominations_end_at', '<=', now)]),
+                      e.and([e('e.status', '=', 'voting'), e('e.voting_end_at', '<=', now)]),
+                    ]),
+                  ),
+              ),
+              c.exists(
+                c
+                  .selectFrom('gitswarm_council_members as m')
+                  .select('m.id')
+                  .whereRef('m.council_id', '=', 'c.id')
+                  .where('m.term_expires_at', '<=', now),
+              ),
+            ]),
+          ),
+      )
+      .as('council'),
+    eb
+      .exists(
+        eb
+          .selectFrom('gitswarm_tasks')
+          .select('id')
+          .where('repo_id', '=', repoId)
+          .where('status', 'in', ['open', 'claimed'])
+          .where('expires_at', 'is not', null)
+          .where('expires_at', '<=', now),
+      )
+      .as('tasks'),
+  ]),
+);
+
 /**
  * Whether recovery or any scheduled duty is due, in one query of indexed lookups (pending
- * operations by repository and status; the repository's council; its tasks).
+ * operations by repository and status; the repository's council; its tasks). Every command asks,
+ * so the query is compiled once per store.
  */
 export async function findDueWork(db: Executor, repoId: string, now: string): Promise<DueWork> {
-  const row = await db
-    .selectNoFrom((eb) => [
-      eb
-        .exists(
-          eb
-            .selectFrom('gitswarm_operations')
-            .select('id')
-            .where('repo_id', '=', repoId)
-            .where('status', '=', 'pending'),
-        )
-        .as('operations'),
-      eb
-        .exists(
-          eb
-            .selectFrom('gitswarm_repo_councils as c')
-            .select('c.id')
-            .where('c.repo_id', '=', repoId)
-            .where((c) =>
-              c.or([
-                c.exists(
-                  c
-                    .selectFrom('gitswarm_council_proposals as p')
-                    .select('p.id')
-                    .whereRef('p.council_id', '=', 'c.id')
-                    .where((p) =>
-                      p.or([
-                        p.and([p('p.status', '=', 'open'), p('p.expires_at', '<=', now)]),
-                        p.and([
-                          p('p.status', '=', 'passed'),
-                          p('p.executed', '=', false),
-                          p('p.execution_result', 'is', null),
-                        ]),
-                      ]),
-                    ),
-                ),
-                c.exists(
-                  c
-                    .selectFrom('gitswarm_council_elections as e')
-                    .select('e.id')
-                    .whereRef('e.council_id', '=', 'c.id')
-                    .where((e) =>
-                      e.or([
-                        e.and([e('e.status', '=', 'nominations'), e('e.nominations_end_at', '<=', now)]),
-                        e.and([e('e.status', '=', 'voting'), e('e.voting_end_at', '<=', now)]),
-                      ]),
-                    ),
-                ),
-                c.exists(
-                  c
-                    .selectFrom('gitswarm_council_members as m')
-                    .select('m.id')
-                    .whereRef('m.council_id', '=', 'c.id')
-                    .where('m.term_expires_at', '<=', now),
-                ),
-              ]),
-            ),
-        )
-        .as('council'),
-      eb
-        .exists(
-          eb
-            .selectFrom('gitswarm_tasks')
-            .select('id')
-            .where('repo_id', '=', repoId)
-            .where('status', 'in', ['open', 'claimed'])
-            .where('expires_at', 'is not', null)
-            .where('expires_at', '<=', now),
-        )
-        .as('tasks'),
-    ])
-    .executeTakeFirstOrThrow();
+  const [row] = await dueWork(db, { repoId, now });
+  if (!row) throw new Error('The due-work query returned no row.');
   // SQLite answers 0/1, PostgreSQL true/false.
   return { operations: truthy(row.operations), council: truthy(row.council), tasks: truthy(row.tasks) };
 }
