@@ -5,7 +5,7 @@
  * command runs in-process. Servers exit when idle, when their repository is deleted, and on stop.
  */
 import { spawn } from 'node:child_process';
-import { chownSync, existsSync, lstatSync, statSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -174,6 +174,12 @@ describe('the command server', () => {
     expect(socket.isSocket()).toBe(true);
     expect(socket.mode & 0o777).toBe(0o600);
     expect(socket.uid).toBe(process.getuid?.());
+  });
+
+  it('compiles its code as it loads (node --no-lazy), not in its first commands', async () => {
+    const { pid } = await servedRepo();
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(1, -1);
+    expect(argv).toEqual(['--no-lazy', BIN, 'daemon', 'run']);
   });
 
   it('falls back to in-process over a stale socket, and a new server replaces it', async () => {
