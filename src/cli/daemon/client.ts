@@ -188,8 +188,8 @@ function converse(
     const finish = (exitCode: number) => {
       phase = 'done';
       process.off('SIGINT', onSigint);
-      // All is said: no need to wait for the server's end of the socket.
-      socket.destroy();
+      // The server ends the socket after "exit", so it closes without a destroy here, which would
+      // cost a served command the creation of process.stderr (net's destroy compares with it).
       resolve({ served: true, exitCode, flushed });
     };
     socket.on(
