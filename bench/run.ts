@@ -126,13 +126,34 @@ function benchOneCommand(rounds = 30): Record<string, number> {
 }
 
 /**
- * (a) init → 2× agent register → workspace create → commit → review submit → review approve → merge.
- * `mode`: in-process (GITSWARM_NO_DAEMON=1); `cold`: from a fresh repository, where `init` runs
- * in-process and starts the command server the later commands use once it answers; `warm`: the
- * repository was initialized (and its server started) before the clock, and the timed `init` runs
- * again on the server, as every command of an initialized repository does.
+ * (a) init → 2× agent register → workspace create → commit → review submit → review approve → merge,
+ * the reviewer and the author registered by the workflow (`approver` approves when given).
  */
-function benchWorkflow(mode: 'in-process' | 'cold' | 'warm'): Record<string, number> {
+function runWorkflow(
+  cli: (cwd: string, ...args: string[]) => string,
+  repo: string,
+  names: { reviewer: string; author: string; approver?: string },
+): void {
+  cli(repo, 'init', '--model', 'solo');
+  cli(repo, 'agent', 'register', names.reviewer);
+  cli(repo, 'agent', 'register', names.author);
+  const created = JSON.parse(cli(repo, 'workspace', 'create', '--as', names.author, '--json'));
+  writeFileSync(join(created.worktree, `${names.author}.txt`), `feature of ${names.author}\n`);
+  cli(repo, 'commit', '-m', 'Add feature', '--as', names.author);
+  cli(repo, 'review', 'submit', created.stream.id, '--as', names.author);
+  cli(repo, 'review', 'submit', created.stream.id, 'approve', '--as', names.approver ?? names.reviewer);
+  cli(repo, 'merge', created.stream.id, '--as', names.author);
+}
+
+/**
+ * (a) The workflow above, timed. `mode`: in-process (GITSWARM_NO_DAEMON=1); `cold`: from a fresh
+ * repository, where `init` runs in-process and starts the command server the later commands use
+ * once it answers; `warm`: the repository was initialized (and its server started) before the
+ * clock, and the timed `init` runs again on the server, as every command of an initialized
+ * repository does; `steady`: as `warm`, on a server that ran the workflow once already (its code
+ * compiled and its caches filled, as in a server that has served an agent for a while).
+ */
+function benchWorkflow(mode: 'in-process' | 'cold' | 'warm' | 'steady'): Record<string, number> {
   const env = mode === 'in-process' ? IN_PROCESS_ENV : ENV;
   const cli = (cwd: string, ...args: string[]) => gitswarmIn(env, cwd, ...args);
   const floors: number[] = [];
@@ -144,20 +165,16 @@ function benchWorkflow(mode: 'in-process' | 'cold' | 'warm'): Record<string, num
 
     const repo = tempRepo();
     try {
-      if (mode === 'warm') {
+      if (mode === 'warm' || mode === 'steady') {
         cli(repo, 'init', '--model', 'solo');
         waitForCommandServer(repo);
       }
+      // The first agent registered is the solo repository's maintainer: it approves the second run.
+      if (mode === 'steady') runWorkflow(cli, repo, { reviewer: 'owner', author: 'coder' });
       start = process.hrtime.bigint();
-      cli(repo, 'init', '--model', 'solo');
-      cli(repo, 'agent', 'register', 'owner');
-      cli(repo, 'agent', 'register', 'coder');
-      const created = JSON.parse(cli(repo, 'workspace', 'create', '--as', 'coder', '--json'));
-      writeFileSync(join(created.worktree, 'feature.txt'), `feature ${round}\n`);
-      cli(repo, 'commit', '-m', 'Add feature', '--as', 'coder');
-      cli(repo, 'review', 'submit', created.stream.id, '--as', 'coder');
-      cli(repo, 'review', 'submit', created.stream.id, 'approve', '--as', 'owner');
-      cli(repo, 'merge', created.stream.id, '--as', 'coder');
+      if (mode === 'steady')
+        runWorkflow(cli, repo, { reviewer: 'helper', author: 'coder2', approver: 'owner' });
+      else runWorkflow(cli, repo, { reviewer: 'owner', author: 'coder' });
       workflows.push(ms(start));
       if (mode !== 'in-process') stopCommandServer(repo);
     } finally {
@@ -347,6 +364,7 @@ async function main(): Promise<void> {
   print('(a) one command with the command server vs node -e 0', benchOneCommand(), 'ratios ≤ 1.3');
   print('(a) 8-command workflow in-process vs node -e 0 ×8', benchWorkflow('in-process'), 'ratio ≤ 2');
   print('(a) 8-command workflow, command server warm, vs node -e 0 ×8', benchWorkflow('warm'), 'ratio ≤ 1.5');
+  print('(a) 8-command workflow, command server that ran it once, vs node -e 0 ×8', benchWorkflow('steady'));
   print(
     '(a) 8-command workflow from a fresh repository (server starting) vs node -e 0 ×8',
     benchWorkflow('cold'),
