@@ -17,8 +17,10 @@ export interface GitOptions {
   cwd: string;
   /** Written to git's standard input. */
   input?: string;
-  /** Piped into git's standard input instead of `input` (gitPipe's first command). */
+  /** Piped into git's standard input instead of `input`. */
   stream?: NodeJS.ReadableStream;
+  /** Receives standard output as it comes, which the result then leaves out (a diff hashed as git writes it). */
+  onStdout?: (chunk: Buffer) => void;
   env?: Record<string, string | undefined>;
   /** Exit codes that are results rather than failures (e.g. 1 for `merge-tree` conflicts). */
   okExitCodes?: readonly number[];
@@ -57,7 +59,7 @@ function gitRaw(
     });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stdout.on('data', options.onStdout ?? ((chunk: Buffer) => stdout.push(chunk)));
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
     child.on('error', (error) =>
       reject(new GitSwarmError('git_failed', `Could not run git: ${error.message}`, { cause: error })),
@@ -82,40 +84,6 @@ function gitRaw(
     if (options.stream) options.stream.pipe(child.stdin);
     else child.stdin.end(options.input ?? '');
   });
-}
-
-/**
- * Runs `git FIRST | git SECOND` without a shell: the first's output streams, byte for byte, into
- * the second's input (a diff into `patch-id`, say). Either failing throws `git_failed`.
- */
-export async function gitPipe(
-  first: readonly string[],
-  second: readonly string[],
-  options: Pick<GitOptions, 'cwd' | 'env'>,
-): Promise<GitResult> {
-  const env = { ...commandEnv(), ...BASE_ENV, ...options.env };
-  const producer = spawn('git', first, { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const producerErr: Buffer[] = [];
-  producer.stderr.on('data', (chunk: Buffer) => producerErr.push(chunk));
-  const producerExit = new Promise<number>((resolve, reject) => {
-    producer.on('error', (error) =>
-      reject(new GitSwarmError('git_failed', `Could not run git: ${error.message}`, { cause: error })),
-    );
-    producer.on('close', (code) => resolve(code ?? 128));
-  });
-  const consumer = git(second, { ...options, stream: producer.stdout });
-  const [exitCode, result] = await Promise.all([producerExit, consumer]);
-  if (exitCode !== 0) {
-    const stderr = Buffer.concat(producerErr).toString('utf8').trim();
-    throw new GitSwarmError(
-      'git_failed',
-      `git ${first[0]} failed (exit ${exitCode}): ${stderr.split('\n')[0] ?? ''}`,
-      {
-        details: { git_args: first, git_stderr: stderr, git_exit: exitCode },
-      },
-    );
-  }
-  return result;
 }
 
 /** Runs git and returns its trimmed standard output. */

@@ -3,10 +3,7 @@
  * to the change (text, a binary file, a deletion) alters it; the user's diff configuration does
  * not; an empty change has a fixed fingerprint; a missing revision fails cleanly.
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { gitPipe } from '../../src/engine/git.js';
 import { diffFingerprint, EMPTY_DIFF_FINGERPRINT } from '../../src/engine/patch-id.js';
 import { makeRepo, type TestRepo } from '../helpers/git-fixture.js';
 
@@ -82,18 +79,5 @@ describe('diffFingerprint', () => {
     await expect(diffFingerprint(repo.dir, 'main', '--output=/tmp/x')).rejects.toMatchObject({
       code: 'invalid_input',
     });
-  });
-});
-
-describe('gitPipe', () => {
-  it('streams bytes exactly from one git command into the next (not valid UTF-8 either)', async () => {
-    const file = join(repo.dir, 'raw.bin');
-    writeFileSync(file, Buffer.from([0x66, 0xff, 0x00, 0xfe, 0xc3, 0x28, 0x0a]));
-    const blob = await repo.run(['hash-object', '-w', file]);
-    const piped = await gitPipe(['cat-file', 'blob', blob], ['hash-object', '--stdin'], { cwd: repo.dir });
-    expect(piped.stdout.trim()).toBe(blob);
-    await expect(
-      gitPipe(['cat-file', 'blob', '0'.repeat(40)], ['hash-object', '--stdin'], { cwd: repo.dir }),
-    ).rejects.toMatchObject({ code: 'git_failed' });
   });
 });
