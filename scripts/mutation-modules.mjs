@@ -158,6 +158,10 @@ export const MODULES = {
     mutate: ['src/engine/remote.ts', 'src/engine/worktree-list.ts'],
     tests: ['test/engine/remote.test.ts'],
   },
+  'patch-id': {
+    mutate: ['src/engine/stable-patch-id.ts'],
+    tests: ['test/engine/stable-patch-id.test.ts', 'test/engine/patch-id.test.ts'],
+  },
   'remote-bisect-line': {
     mutate: ['src/remote/buffer-line.ts'],
     tests: ['test/remote/buffer-line.test.ts'],
@@ -196,6 +200,7 @@ export const MODULE_ORDER = [
   'outbox',
   'remote-git',
   'remote-bisect-line',
+  'patch-id',
   'elections',
   'proposals',
   'streams',

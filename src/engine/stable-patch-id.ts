@@ -33,7 +33,7 @@ function isAsciiAlpha(byte: number | undefined): boolean {
 }
 
 function startsWith(line: Buffer, prefix: string): boolean {
-  return line.length >= prefix.length && line.toString('latin1', 0, prefix.length) === prefix;
+  return line.toString('latin1', 0, prefix.length) === prefix;
 }
 
 function withoutSpace(line: Buffer): Buffer {
@@ -77,9 +77,12 @@ export class StablePatchId {
   readonly #sum: Buffer;
   #file: Hash;
   #partial: Buffer[] = [];
-  /** Lines left in the hunk's old and new sides; -1 while reading a file's header. */
+  /**
+   * Lines left in the hunk's old and new sides; `before` is -1 while reading a file's header, and
+   * `after` counts only once a `--- ` line has set both.
+   */
   #before = -1;
-  #after = -1;
+  #after = 0;
   #binary = false;
   #oldOid = '';
   #newOid = '';
@@ -95,22 +98,20 @@ export class StablePatchId {
 
   update(chunk: Buffer): void {
     let start = 0;
-    for (let end = chunk.indexOf(LF); end >= 0; end = chunk.indexOf(LF, start)) {
-      const piece = chunk.subarray(start, end + 1);
+    for (let end = chunk.indexOf(LF); end !== -1; end = chunk.indexOf(LF, start)) {
+      this.#partial.push(chunk.subarray(start, end + 1));
+      this.#line(Buffer.concat(this.#partial));
+      this.#partial = [];
       start = end + 1;
-      if (this.#partial.length === 0) this.#line(piece);
-      else {
-        this.#partial.push(piece);
-        this.#line(Buffer.concat(this.#partial));
-        this.#partial = [];
-      }
     }
-    if (start < chunk.length) this.#partial.push(Buffer.from(chunk.subarray(start)));
+    // The start of a line a later chunk ends (copied: the caller may reuse its buffer).
+    this.#partial.push(Buffer.from(chunk.subarray(start)));
   }
 
+  /** The patch-id; the hasher is used up. */
   digest(): string | null {
-    if (this.#partial.length > 0) this.#line(Buffer.concat(this.#partial));
-    this.#partial = [];
+    // The last line, when it has no newline (an empty line changes nothing).
+    this.#line(Buffer.concat(this.#partial));
     this.#addFileHash();
     return this.#hashed > 0 ? this.#sum.toString('hex') : null;
   }
@@ -120,11 +121,11 @@ export class StablePatchId {
     const hash = this.#file.digest();
     this.#file = createHash(this.#algorithm);
     let carry = 0;
-    for (let i = 0; i < this.#sum.length; i++) {
-      carry += (this.#sum[i] as number) + (hash[i] as number);
+    hash.forEach((byte, i) => {
+      carry += (this.#sum[i] as number) + byte;
       this.#sum[i] = carry & 0xff;
       carry >>= 8;
-    }
+    });
   }
 
   #line(line: Buffer): void {
@@ -173,7 +174,6 @@ export class StablePatchId {
       }
       this.#addFileHash();
       this.#before = -1;
-      this.#after = -1;
     }
     const first = line[0];
     if (first === 0x2d || first === 0x20) this.#before--; // '-' or ' '
@@ -186,9 +186,9 @@ export class StablePatchId {
   /** `index OLD..NEW[ MODE]`: the object ids a binary file's hash is made of. */
   #readIndexLine(text: string): void {
     const dots = text.indexOf('..');
-    if (dots < 0) return;
-    let end = text.indexOf(' ', dots);
-    if (end < 0) end = text.length - 1;
+    if (dots === -1) return;
+    // Without a mode after them, the ids end one character before the line does (-1), as in git.
+    const end = text.indexOf(' ', dots);
     this.#oldOid = text.slice('index '.length, dots).slice(0, 64);
     this.#newOid = text.slice(dots + 2, end).slice(0, 64);
   }

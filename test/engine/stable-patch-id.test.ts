@@ -6,6 +6,7 @@
  * whose counts are off, truncated headers, junk lines).
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -231,6 +232,67 @@ describe('StablePatchId', () => {
     });
     expect(compared + undefinedInGit).toBe(damaged.length);
     expect(compared).toBeGreaterThan(1400);
+  });
+
+  it("agrees with git on the parser's edge cases", () => {
+    const file = (name: string, body: string) =>
+      `diff --git a/${name} b/${name}\nindex ${'1'.repeat(40)}..${'2'.repeat(40)} 100644\n${body}`;
+    const hunk = '--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n-a\n+b\n c\n';
+    const cases = [
+      // A header line that is not a letter ends the patch; the ASCII letters' edges either side.
+      ...['@', 'A', 'Z', '[', '`', 'a', 'z', '{', '\xe9'].map((c) => file('x', `${c}line\n${hunk}`)),
+      // "\ " lines: skipped when longer than 12 bytes (newline included), else content.
+      ...['\\ 12345678\n', '\\ 123456789\n', '\\ 1234567890\n'].map(
+        (line) => `${file('x', `--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n-a\n${line}+b\n c\n`)}${file('y', hunk)}`,
+      ),
+      // Malformed hunk headers, then lines that only count if the counts were read right.
+      ...[
+        '@@ -x +1 @@',
+        '@@ -1 -1 @@',
+        '@@ -1  +1 @@',
+        '@@ -1,2',
+        '@@ -1,',
+        '@@ -,1 +1 @@',
+        '@@ - +1 @@',
+        '@@ -1 +x @@',
+        '@@ -1 +1,x @@',
+        '@@ -1,3 +1 @@',
+        '@@ -2 +2,2 @@',
+      ].map(
+        (header) =>
+          `${file('x', `--- a/x\n+++ b/x\n${header}\n-a\n+b\n c\n+d\n@@ -9 +9 @@\n-e\n+f\n`)}${file('y', hunk)}`,
+      ),
+      // A malformed header whose new count a looser parser would read: the next hunk tells.
+      `${file('x', '--- a/x\n+++ b/x\n@@ -1,2x+1 @@\n-a\n c\n@@ -9 +9 @@\n-e\n+f\n')}${file('y', hunk)}`,
+      // Object ids longer than git keeps (64 characters), for a binary file.
+      `diff --git a/b b/b\nindex ${'a'.repeat(70)}..${'b'.repeat(70)} 100644\nBinary files a/b and b/b differ\n`,
+      // An index line without "..": the ids of the one before stay.
+      `${file('b', 'Binary files a/b and b/b differ\n')}diff --git a/c b/c\nindex 12\nBinary files a/c and b/c differ\n`,
+      // An index line without a mode: its ids end a character before the line does.
+      `diff --git a/n b/n\nnew file mode 100644\nindex ${'0'.repeat(40)}..${'3'.repeat(40)}\nBinary files /dev/null and b/n differ\n`,
+      // The last line without a newline still counts.
+      file('x', '--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b'),
+    ];
+    for (const text of cases) {
+      const diff = Buffer.from(text, 'latin1');
+      expect({ text, id: ours(diff) }).toEqual({ text, id: gitsPatchId(repo.dir, diff) });
+    }
+  });
+
+  it('hashes a binary file without an index line (where git reads memory it never wrote) as no ids', () => {
+    const diff = 'diff --git a/b b/b\nBinary files a/b and b/b differ\n';
+    // The file's hash covers its diff line (spaces removed) and two empty ids; then an empty file's.
+    const sum = Buffer.alloc(20);
+    for (const part of ['diff--gita/bb/b', '']) {
+      const hash = createHash('sha1').update(part).digest();
+      let carry = 0;
+      for (let i = 0; i < 20; i++) {
+        carry += (sum[i] as number) + (hash[i] as number);
+        sum[i] = carry & 0xff;
+        carry >>= 8;
+      }
+    }
+    expect(ours(Buffer.from(diff))).toBe(sum.toString('hex'));
   });
 
   it('hashes with SHA-256 in a SHA-256 repository, as git does', () => {
