@@ -33,21 +33,15 @@ function isAsciiAlpha(byte: number | undefined): boolean {
 }
 
 function startsWith(line: Buffer, prefix: string): boolean {
-  return line.toString('latin1', 0, prefix.length) === prefix;
-}
-
-function withoutSpace(line: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(line.length);
-  let length = 0;
-  for (const byte of line) if (!isGitSpace(byte)) out[length++] = byte;
-  return out.subarray(0, length);
+  for (let i = 0; i < prefix.length; i++) if (line[i] !== prefix.charCodeAt(i)) return false;
+  return true;
 }
 
 const DIGITS = /^\d*/;
 
 /**
- * The line counts of a hunk header (`@@ -12,3 +12,4 @@`; a count left out is 1), or undefined for
- * a malformed one, with the old count git would have taken before noticing.
+ * The line counts of a hunk header (`@@ -12,3 +12,4 @@`; a count left out is 1). A malformed header
+ * gives no new count, and the old count git had read before noticing.
  */
 function hunkCounts(line: Buffer): { before: number; after?: number } {
   let rest = line.toString('latin1', 4); // after "@@ -"
@@ -76,6 +70,9 @@ export class StablePatchId {
   readonly #algorithm: PatchIdHash;
   readonly #sum: Buffer;
   #file: Hash;
+  /** A file's bytes waiting to be hashed: one hash update per 64 KiB rather than one per line. */
+  readonly #pending = Buffer.allocUnsafe(1 << 16);
+  #pendingLength = 0;
   #partial: Buffer[] = [];
   /**
    * Lines left in the hunk's old and new sides; `before` is -1 while reading a file's header, and
@@ -99,9 +96,13 @@ export class StablePatchId {
   update(chunk: Buffer): void {
     let start = 0;
     for (let end = chunk.indexOf(LF); end !== -1; end = chunk.indexOf(LF, start)) {
-      this.#partial.push(chunk.subarray(start, end + 1));
-      this.#line(Buffer.concat(this.#partial));
-      this.#partial = [];
+      const line = chunk.subarray(start, end + 1);
+      // A line begun in an earlier chunk is joined (the only copy of a line).
+      if (this.#partial.length > 0) {
+        this.#partial.push(line);
+        this.#line(Buffer.concat(this.#partial));
+        this.#partial = [];
+      } else this.#line(line);
       start = end + 1;
     }
     // The start of a line a later chunk ends (copied: the caller may reuse its buffer).
@@ -118,6 +119,7 @@ export class StablePatchId {
 
   /** Adds the current file's hash to the sum (with carry, byte by byte) and starts the next. */
   #addFileHash(): void {
+    this.#flushPending();
     const hash = this.#file.digest();
     this.#file = createHash(this.#algorithm);
     let carry = 0;
@@ -137,6 +139,7 @@ export class StablePatchId {
       if (startsWith(line, 'GIT binary patch') || startsWith(line, 'Binary files')) {
         this.#binary = true;
         this.#before = 0;
+        this.#flushPending();
         this.#file.update(this.#oldOid, 'latin1');
         this.#file.update(this.#newOid, 'latin1');
         this.#addFileHash();
@@ -178,9 +181,31 @@ export class StablePatchId {
     const first = line[0];
     if (first === 0x2d || first === 0x20) this.#before--; // '-' or ' '
     if (first === 0x2b || first === 0x20) this.#after--; // '+' or ' '
-    const hashed = withoutSpace(line);
-    this.#hashed += hashed.length;
-    this.#file.update(hashed);
+    this.#hashWithoutSpace(line);
+  }
+
+  #hashWithoutSpace(line: Buffer): void {
+    // Locals in the loop: it runs once per byte of the diff.
+    const pending = this.#pending;
+    let length = this.#pendingLength;
+    let kept = 0;
+    for (let i = 0; i < line.length; i++) {
+      const byte = line[i] as number;
+      if (isGitSpace(byte)) continue;
+      if (length === pending.length) {
+        this.#file.update(pending);
+        length = 0;
+      }
+      pending[length++] = byte;
+      kept++;
+    }
+    this.#pendingLength = length;
+    this.#hashed += kept;
+  }
+
+  #flushPending(): void {
+    this.#file.update(this.#pending.subarray(0, this.#pendingLength));
+    this.#pendingLength = 0;
   }
 
   /** `index OLD..NEW[ MODE]`: the object ids a binary file's hash is made of. */

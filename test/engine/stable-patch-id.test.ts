@@ -102,6 +102,7 @@ const STEPS: Record<string, FileSpec>[] = [
   { 'one.txt': 'x\n' },
   { 'one.txt': 'y\n', 'big.txt': lines(3000, { 1500: 'MIDDLE', 2999: 'END' }) },
   { 'big.txt': lines(3000, { 10: 'A', 1000: 'B', 2000: 'C' }), 'gone.bin': null },
+  { 'huge.txt': lines(12000) }, // more than the 64 KiB hashed at a time
 ];
 
 describe('StablePatchId', () => {
@@ -231,7 +232,7 @@ describe('StablePatchId', () => {
         });
     });
     expect(compared + undefinedInGit).toBe(damaged.length);
-    expect(compared).toBeGreaterThan(1400);
+    expect(compared).toBeGreaterThan(damaged.length * 0.8);
   });
 
   it("agrees with git on the parser's edge cases", () => {
