@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { GitSwarmError } from '../errors.js';
 import { commandEnv } from '../util/command-env.js';
+import { gitSpawner, type SpawnedRun } from './git-spawner.js';
 
 export interface GitResult {
   stdout: string;
@@ -51,12 +52,16 @@ function gitRaw(
   options: GitOptions,
 ): Promise<{ stdout: Buffer; stderr: string; exitCode: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('git', args, {
-      cwd: options.cwd,
-      env: { ...commandEnv(), ...BASE_ENV, ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-      ...(options.signal ? { signal: options.signal, killSignal: 'SIGKILL' as const } : {}),
-    });
+    const env = { ...commandEnv(), ...BASE_ENV, ...options.env };
+    const spawner = options.stream ? undefined : gitSpawner();
+    const child: SpawnedRun = spawner
+      ? spawner.run('git', args, {
+          cwd: options.cwd,
+          env,
+          input: options.input ?? '',
+          signal: options.signal,
+        })
+      : spawnHere(args, options, env);
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     child.stdout.on('data', options.onStdout ?? ((chunk: Buffer) => stdout.push(chunk)));
@@ -80,10 +85,21 @@ function gitRaw(
         );
       }
     });
-    child.stdin.on('error', () => {});
-    if (options.stream) options.stream.pipe(child.stdin);
-    else child.stdin.end(options.input ?? '');
   });
+}
+
+/** Starts git in this process (see git-spawner.ts for when a helper starts it instead). */
+function spawnHere(args: readonly string[], options: GitOptions, env: NodeJS.ProcessEnv): SpawnedRun {
+  const child = spawn('git', args, {
+    cwd: options.cwd,
+    env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    ...(options.signal ? { signal: options.signal, killSignal: 'SIGKILL' as const } : {}),
+  });
+  child.stdin.on('error', () => {});
+  if (options.stream) options.stream.pipe(child.stdin);
+  else child.stdin.end(options.input ?? '');
+  return child;
 }
 
 /** Runs git and returns its trimmed standard output. */

@@ -17,6 +17,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { useGitSpawner } from '../engine/git-spawner.js';
 import { GitSwarmError } from '../errors.js';
 import { readGitHubConfig } from '../github/config.js';
 import { stabilizeOptionsFromEnv } from '../hosting/stabilize-config.js';
@@ -174,9 +175,17 @@ export function storeLocation(config: Pick<ServerConfig, 'databaseUrl' | 'dataDi
 
 /** Opens the store, builds the app and listens; see the module comment. */
 export async function startServer(config: ServerConfig = {}): Promise<RunningServer> {
-  const store = await openStore(storeLocation(config), {
-    maxConnections: config.poolSize ?? DEFAULT_POOL_SIZE,
-  });
+  // Git from a helper process: a fork of this one stalls it longer the more memory it holds.
+  const releaseGitSpawner = useGitSpawner();
+  let store: Store;
+  try {
+    store = await openStore(storeLocation(config), {
+      maxConnections: config.poolSize ?? DEFAULT_POOL_SIZE,
+    });
+  } catch (error) {
+    releaseGitSpawner();
+    throw error;
+  }
   let app: App;
   try {
     app = await buildApp({
@@ -193,6 +202,7 @@ export async function startServer(config: ServerConfig = {}): Promise<RunningSer
     await app.listen({ port: config.port ?? DEFAULT_PORT, host: config.host ?? DEFAULT_HOST });
   } catch (error) {
     await store.close();
+    releaseGitSpawner();
     throw error;
   }
   const address = app.server.address();
@@ -221,6 +231,7 @@ export async function startServer(config: ServerConfig = {}): Promise<RunningSer
         await app.close();
       } finally {
         await store.close();
+        releaseGitSpawner();
       }
     })();
     return closing;
