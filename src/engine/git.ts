@@ -1,6 +1,7 @@
 /**
  * The one way GitSwarm runs git: `spawn('git', args)` with no shell, a fixed locale and no
- * prompts. User-given values never reach git unvalidated (see names.ts and paths.ts).
+ * prompts, from this process or from the helper process of git-spawner.ts. User-given values
+ * never reach git unvalidated (see names.ts and paths.ts).
  */
 import { spawn } from 'node:child_process';
 import { GitSwarmError } from '../errors.js';
