@@ -12,6 +12,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import {
+  appendFileSync,
   chmodSync,
   existsSync,
   lstatSync,
@@ -945,19 +946,35 @@ describe('dependency folders and the git config shown to a run', () => {
     set('core.autocrlf', 'input');
     set('extensions.worktreeconfig', 'true');
     set('user.name', 'multi\nline');
+    // Values git's reader would misread unquoted or unescaped; a key with no value (true).
+    set('extensions.hostile', ' a"b\\c\nd\te\b;#x\r\n] [core] bare = true ');
+    set('core.eol', '');
+    appendFileSync(join(common, 'config'), '[extensions]\n\tnovalue\n');
     const out = freshDir('out');
     const path = await writeSandboxGitConfig(common, out);
     expect(path).toBe(join(out, 'sandbox-git-config'));
-    const kept = execFileSync('git', ['config', '--file', path, '--list'], { encoding: 'utf8' })
-      .trim()
-      .split('\n');
+    // git reads back every kept setting exactly as the real config has it, in the same order,
+    // and nothing else: no remote, header, ssh or user setting.
+    const listNull = (file: string) =>
+      execFileSync('git', ['config', '--file', file, '--null', '--list'], { encoding: 'utf8' })
+        .split('\0')
+        .filter((entry) => entry !== '');
+    const kept = listNull(path);
+    expect(kept).toEqual(
+      listNull(join(common, 'config')).filter(
+        (entry) => /^(core|extensions)\./.test(entry) && !entry.startsWith('core.sshcommand'),
+      ),
+    );
     expect(kept).toEqual([
-      'core.repositoryformatversion=0',
-      'core.filemode=true',
-      'core.bare=false',
-      'core.logallrefupdates=true',
-      'core.autocrlf=input',
-      'extensions.worktreeconfig=true',
+      'core.repositoryformatversion\n0',
+      'core.filemode\ntrue',
+      'core.bare\nfalse',
+      'core.logallrefupdates\ntrue',
+      'core.autocrlf\ninput',
+      'core.eol\n',
+      'extensions.worktreeconfig\ntrue',
+      'extensions.hostile\n a"b\\c\nd\te\b;#x\r\n] [core] bare = true ',
+      'extensions.novalue',
     ]);
     // A config with nothing in it (git config --list exits 1): an empty file.
     const bare = freshDir('empty-config');
