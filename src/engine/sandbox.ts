@@ -54,6 +54,8 @@ export interface SandboxRunOptions {
   overlays?: readonly DependencyMount[];
   /** Paths no toolchain mount may show, nor contain (the repository's checkout: its store, other worktrees). */
   hiddenPaths?: readonly string[];
+  /** The root's shared mounts, `sandboxRootArgs(searchPath, hiddenPaths)` computed ahead; else computed here. */
+  rootArgs?: readonly string[];
   /** False to skip the cgroup and use rlimits (tests of the fallback). */
   cgroups?: boolean;
   /** Extra environment for the command (the sandbox starts from a small clean one). */
@@ -290,19 +292,8 @@ function bwrapArgs(
     '--unshare-uts',
     '--die-with-parent',
     '--new-session',
-    ...systemRootArgs(),
+    ...(options.rootArgs ?? sandboxRootArgs(searchPath, options.hiddenPaths ?? [])),
   ];
-  // The toolchain on PATH outside the system folders (Node in a clone under /tmp, nvm's in the
-  // home) stays visible read-only, or the command could not find its own tools.
-  const prefixes = toolchainPrefixes(searchPath, {
-    neverWiden: ['/tmp', '/var/tmp', tmpdir()],
-    forbidden: options.hiddenPaths ?? [],
-  });
-  for (const prefix of prefixes) {
-    args.push('--ro-bind-try', prefix, prefix);
-    // A toolchain folder may hold credentials beside the tools (~/.cargo/credentials.toml, 0600).
-    args.push(...coverArgs(privateEntries(prefix, { maxDepth: TOOLCHAIN_SCAN_DEPTH })));
-  }
   if (options.network) {
     // On systemd-resolved hosts /etc/resolv.conf links into /run, which the sandbox does not have.
     const resolver = realpathOrNull('/etc/resolv.conf');
@@ -316,6 +307,27 @@ function bwrapArgs(
   args.push('--clearenv');
   for (const [key, value] of Object.entries(env)) args.push('--setenv', key, value);
   args.push('--chdir', workdir, '--');
+  return args;
+}
+
+/**
+ * The mounts every run shares: the system folders, `/etc` with its secrets covered, and the
+ * toolchain on PATH outside those. Finding the secrets reads a few thousand entries (10–30 ms), so
+ * a caller with other work in flight (a worktree being added) may compute this ahead.
+ */
+export function sandboxRootArgs(searchPath: string, hiddenPaths: readonly string[]): string[] {
+  const args = systemRootArgs();
+  // The toolchain on PATH outside the system folders (Node in a clone under /tmp, nvm's in the
+  // home) stays visible read-only, or the command could not find its own tools.
+  const prefixes = toolchainPrefixes(searchPath, {
+    neverWiden: ['/tmp', '/var/tmp', tmpdir()],
+    forbidden: hiddenPaths,
+  });
+  for (const prefix of prefixes) {
+    args.push('--ro-bind-try', prefix, prefix);
+    // A toolchain folder may hold credentials beside the tools (~/.cargo/credentials.toml, 0600).
+    args.push(...coverArgs(privateEntries(prefix, { maxDepth: TOOLCHAIN_SCAN_DEPTH })));
+  }
   return args;
 }
 

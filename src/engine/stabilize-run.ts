@@ -15,11 +15,13 @@ import {
   type WriteStream,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { commandEnv } from '../util/command-env.js';
 import {
   type OutputSink,
   runSandboxed,
   type SandboxMode,
   type SandboxRunResult,
+  sandboxRootArgs,
   supportsTmpOverlay,
 } from './sandbox.js';
 import {
@@ -244,8 +246,12 @@ export async function runStabilizeCommand(
     sink(chunk);
   };
   const deadline = Date.now() + options.timeoutMs;
+  const searchPath = options.searchPath ?? commandEnv().PATH ?? '';
+  // The store and the agents' worktrees: no toolchain mount may show them (or contain them).
+  const hiddenPaths = [join(repo.root, '.gitswarm'), join(repo.root, '.worktrees')];
+  let rootArgs: readonly string[] | undefined;
 
-  const ran = await withDetachedWorktree(repo.root, options.commit, async (worktree) => {
+  const running = withDetachedWorktree(repo.root, options.commit, async (worktree) => {
     const found = await findDependencyDirs(repo.root, worktree, dirs);
     // Beside the worktree, in its throw-away parent folder: removed with it.
     const gitConfig = await writeSandboxGitConfig(repo.commonDir, dirname(worktree));
@@ -271,15 +277,15 @@ export async function runStabilizeCommand(
         // their interpreter by absolute path (`#!<checkout>/.venv/bin/python`).
         readOnlyPaths: [repo.commonDir, ...found.map((mount) => join(repo.root, mount.relPath))],
         replacedFiles: [{ path: join(repo.commonDir, 'config'), with: gitConfig }],
-        // The store and the agents' worktrees: no toolchain mount may show them (or contain them).
-        hiddenPaths: [join(repo.root, '.gitswarm'), join(repo.root, '.worktrees')],
+        hiddenPaths,
+        rootArgs,
         overlays: overlay ? found : [],
         network,
         mode: options.sandbox,
         timeoutMs: Math.max(1, deadline - Date.now()),
         memoryMb: options.memoryMb,
         maxProcesses: options.maxProcesses,
-        searchPath: options.searchPath,
+        searchPath,
         output,
         signal: options.signal,
       });
@@ -295,6 +301,16 @@ export async function runStabilizeCommand(
     options.log?.write(`$ ${options.command}\n`);
     return { setup, run: await sandboxRun(options.command, false), summary };
   });
+  // While git checks the worktree out, this process scans what the sandbox's root shows. Should
+  // the scan fail, each run scans again and reports it.
+  if (options.sandbox === 'bubblewrap') {
+    try {
+      rootArgs = sandboxRootArgs(searchPath, hiddenPaths);
+    } catch {
+      // left to the runs
+    }
+  }
+  const ran = await running;
 
   if (options.signal?.aborted) {
     options.log?.write(`=== ${options.label}: interrupted (the run was stopped) ===\n`);

@@ -2,7 +2,8 @@
  * Worktrees: one per stream (checked out on its own branch) and throw-away detached ones for
  * verification. Shared branches (buffer, main) are never checked out here.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, isAbsolute, join } from 'node:path';
 import { GitSwarmError } from '../errors.js';
@@ -46,6 +47,7 @@ export async function isWorktreeDirty(path: string): Promise<boolean> {
 /**
  * Runs `fn` in a throw-away worktree detached at `commit` (no branch checked out, so it cannot
  * clash with any other worktree); the worktree is removed afterwards, also when `fn` throws.
+ * git starts before this returns, so the caller can do other work while it checks out.
  */
 export async function withDetachedWorktree<T>(
   repoDir: string,
@@ -53,7 +55,7 @@ export async function withDetachedWorktree<T>(
   fn: (path: string) => Promise<T>,
 ): Promise<T> {
   assertRevision(commit);
-  const parent = await mkdtemp(join(tmpdir(), 'gitswarm-verify-'));
+  const parent = mkdtempSync(join(tmpdir(), 'gitswarm-verify-'));
   const path = join(parent, basename(parent));
   try {
     await addDetachedWorktree(repoDir, path, commit);
