@@ -10,7 +10,7 @@ import { git } from './git.js';
 
 /**
  * Config keys shown to the run (lower-case, as `git config --list` prints them). Each is
- * `<section>.<name>` of letters only, no subsection: `configText` relies on it.
+ * `<section>.<name>` of letters only, no subsection: the file is written from the key as it is.
  */
 const KEPT = [
   /^core\.(repositoryformatversion|bare|filemode|symlinks|ignorecase|precomposeunicode|logallrefupdates|autocrlf|eol|safecrlf|checkstat|trustctime)$/,
@@ -28,31 +28,19 @@ export async function writeSandboxGitConfig(commonDir: string, dir: string): Pro
     cwd: dir,
     okExitCodes: [1],
   });
-  const kept: Array<[key: string, value: string | null]> = [];
-  for (const entry of listed.stdout.split('\0')) {
-    const newline = entry.indexOf('\n');
-    // A key with no `=` (an implicit true) is listed without a newline.
-    const key = newline < 0 ? entry : entry.slice(0, newline);
-    if (KEPT.some((pattern) => pattern.test(key)))
-      kept.push([key, newline < 0 ? null : entry.slice(newline + 1)]);
-  }
-  writeFileSync(path, configText(kept));
-  return path;
-}
-
-/** A git config file of `entries` in their order; a section header wherever the section changes. */
-function configText(entries: Array<[key: string, value: string | null]>): string {
   let text = '';
-  let section = '';
-  for (const [key, value] of entries) {
-    const dot = key.indexOf('.');
-    if (key.slice(0, dot) !== section) {
-      section = key.slice(0, dot);
-      text += `[${section}]\n`;
-    }
-    text += value === null ? `\t${key.slice(dot + 1)}\n` : `\t${key.slice(dot + 1)} = ${quoteValue(value)}\n`;
+  for (const entry of listed.stdout.split('\0')) {
+    // `key\nvalue`; a key with no `=` (an implicit true) is listed alone.
+    const newline = entry.indexOf('\n');
+    const key = newline === -1 ? entry : entry.slice(0, newline);
+    if (!KEPT.some((pattern) => pattern.test(key))) continue;
+    const [section, name] = key.split('.') as [string, string];
+    const value = newline === -1 ? '' : ` = ${quoteValue(entry.slice(newline + 1))}`;
+    // A header for each setting keeps their order; git reads repeated sections as one.
+    text += `[${section}]\n\t${name}${value}\n`;
   }
-  return text;
+  writeFileSync(path, text);
+  return path;
 }
 
 /** A value in double quotes, with the escapes git's config reader knows. */

@@ -292,7 +292,7 @@ function bwrapArgs(
     '--unshare-uts',
     '--die-with-parent',
     '--new-session',
-    ...(options.rootArgs ?? sandboxRootArgs(searchPath, options.hiddenPaths ?? [])),
+    ...(options.rootArgs ?? sandboxRootArgs(searchPath, options.hiddenPaths)),
   ];
   if (options.network) {
     // On systemd-resolved hosts /etc/resolv.conf links into /run, which the sandbox does not have.
@@ -315,12 +315,13 @@ function bwrapArgs(
  * toolchain on PATH outside those. Finding the secrets reads a few thousand entries (10–30 ms), so
  * a caller with other work in flight (a worktree being added) may compute this ahead.
  */
-export function sandboxRootArgs(searchPath: string, hiddenPaths: readonly string[]): string[] {
+export function sandboxRootArgs(searchPath: string, hiddenPaths?: readonly string[]): string[] {
   const args = systemRootArgs();
   // The toolchain on PATH outside the system folders (Node in a clone under /tmp, nvm's in the
   // home) stays visible read-only, or the command could not find its own tools.
+  // (Top-level folders such as /tmp are never a prefix anyway.)
   const prefixes = toolchainPrefixes(searchPath, {
-    neverWiden: ['/tmp', '/var/tmp', tmpdir()],
+    neverWiden: ['/var/tmp', tmpdir()],
     forbidden: hiddenPaths,
   });
   for (const prefix of prefixes) {
