@@ -125,6 +125,27 @@ export interface StabilizeRunOptions {
   outputCapBytes?: number;
   /** Stops the run (its process tree killed) and rejects with the signal's reason: nothing is judged. */
   signal?: AbortSignal;
+  /** The sandbox root's mounts, shared by the runs of one stabilization ({@link sandboxRootOnce}). */
+  sandboxRoot?: () => readonly string[];
+}
+
+/** The paths of a checkout no toolchain mount may show, nor contain: the store and the agents' worktrees. */
+function hiddenFromRuns(repoRoot: string): string[] {
+  return [join(repoRoot, '.gitswarm'), join(repoRoot, '.worktrees')];
+}
+
+/**
+ * The sandbox root's mounts (`sandboxRootArgs`: /etc with its secrets covered, the toolchain) for
+ * the runs of one stabilization: scanned at the first run, while git adds its worktree, and reused
+ * by the others. The probes of a bisection run side by side in this process, so each scan they
+ * skip is time taken from the other runs too.
+ */
+export function sandboxRootOnce(repoRoot: string, searchPath?: string): () => readonly string[] {
+  let args: readonly string[] | undefined;
+  return () => {
+    args ??= sandboxRootArgs(searchPath ?? commandEnv().PATH ?? '', hiddenFromRuns(repoRoot));
+    return args;
+  };
 }
 
 /**
@@ -246,9 +267,7 @@ export async function runStabilizeCommand(
     sink(chunk);
   };
   const deadline = Date.now() + options.timeoutMs;
-  const searchPath = options.searchPath ?? commandEnv().PATH ?? '';
-  // The store and the agents' worktrees: no toolchain mount may show them (or contain them).
-  const hiddenPaths = [join(repo.root, '.gitswarm'), join(repo.root, '.worktrees')];
+  const sandboxRoot = options.sandboxRoot ?? sandboxRootOnce(repo.root, options.searchPath);
   let rootArgs: readonly string[] | undefined;
 
   const running = withDetachedWorktree(repo.root, options.commit, async (worktree) => {
@@ -277,7 +296,7 @@ export async function runStabilizeCommand(
         // their interpreter by absolute path (`#!<checkout>/.venv/bin/python`).
         readOnlyPaths: [repo.commonDir, ...found.map((mount) => join(repo.root, mount.relPath))],
         replacedFiles: [{ path: join(repo.commonDir, 'config'), with: gitConfig }],
-        hiddenPaths,
+        hiddenPaths: hiddenFromRuns(repo.root),
         rootArgs,
         overlays: overlay ? found : [],
         network,
@@ -285,7 +304,7 @@ export async function runStabilizeCommand(
         timeoutMs: Math.max(1, deadline - Date.now()),
         memoryMb: options.memoryMb,
         maxProcesses: options.maxProcesses,
-        searchPath,
+        searchPath: options.searchPath,
         output,
         signal: options.signal,
       });
@@ -301,11 +320,12 @@ export async function runStabilizeCommand(
     options.log?.write(`$ ${options.command}\n`);
     return { setup, run: await sandboxRun(options.command, false), summary };
   });
-  // While git checks the worktree out, this process scans what the sandbox's root shows. Should
-  // the scan fail, each run scans again and reports it.
+  // While git checks the worktree out, this process scans what the sandbox's root shows (at the
+  // first run of a stabilization; the others reuse it). Should the scan fail, the run scans again
+  // and reports it.
   if (options.sandbox === 'bubblewrap') {
     try {
-      rootArgs = sandboxRootArgs(searchPath, hiddenPaths);
+      rootArgs = sandboxRoot();
     } catch {
       // left to the runs
     }

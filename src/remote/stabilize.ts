@@ -26,7 +26,12 @@ import { GREEN_TAG_PREFIX, tagGreen } from '../engine/green-tags.js';
 import { findGitRepo, firstParent } from '../engine/repo.js';
 import { revertOnto } from '../engine/revert.js';
 import { assertSandboxAvailable, type OutputSink, type SandboxMode } from '../engine/sandbox.js';
-import { openStabilizeLog, runStabilizeCommand, type StabilizeRunResult } from '../engine/stabilize-run.js';
+import {
+  openStabilizeLog,
+  runStabilizeCommand,
+  type StabilizeRunResult,
+  sandboxRootOnce,
+} from '../engine/stabilize-run.js';
 import { GitSwarmError } from '../errors.js';
 import { findRemoteBisectRange, findRevertOf, type RemoteBisectStart } from './buffer-line.js';
 import type { ConnectedGit } from './git-ops.js';
@@ -111,6 +116,7 @@ export async function stabilizeConnected(input: ConnectedStabilizeInput): Promis
   const elapsed = () => Math.round(Number(process.hrtime.bigint() - started) / 1e6);
   const runs: StabilizeRunResult[] = [];
   const settings = stabilizeRunSettings(repo);
+  const sandboxRoot = sandboxRootOnce(location.root, input.searchPath);
   const runAt = async (commit: string, label: string) => {
     const run = await runStabilizeCommand(location, {
       commit,
@@ -122,6 +128,7 @@ export async function stabilizeConnected(input: ConnectedStabilizeInput): Promis
       output: input.output,
       progress: input.progress,
       searchPath: input.searchPath,
+      sandboxRoot,
     });
     runs.push(run);
     return run;

@@ -9,7 +9,11 @@ import { homedir, tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertSandboxAvailable, type SandboxMode, toolchainPrefixes } from '../../src/engine/sandbox.js';
-import { runStabilizeCommand, type StabilizeRunResult } from '../../src/engine/stabilize-run.js';
+import {
+  runStabilizeCommand,
+  type StabilizeRunResult,
+  sandboxRootOnce,
+} from '../../src/engine/stabilize-run.js';
 
 const IDENTITY = {
   GIT_AUTHOR_NAME: 'sandbox-test',
@@ -41,6 +45,7 @@ describe('sandbox isolation: attacks from inside a stabilize run', () => {
     command: string,
     sandbox: SandboxMode = 'bubblewrap',
     searchPath?: string,
+    sandboxRoot?: () => readonly string[],
   ): Promise<StabilizeRunResult> {
     output = '';
     return runStabilizeCommand(
@@ -53,6 +58,7 @@ describe('sandbox isolation: attacks from inside a stabilize run', () => {
         memoryMb: 1024,
         label: 'attack',
         searchPath,
+        sandboxRoot,
         output: (chunk) => {
           output += chunk;
         },
@@ -218,6 +224,33 @@ describe('sandbox isolation: attacks from inside a stabilize run', () => {
     expect(output).toContain('WIP_HIDDEN');
     expect(output).toContain('STORE_HIDDEN');
     expect(output).toContain('repo: .git .tools \n');
+  });
+
+  it('runs sharing one scan of the root (the runs of a stabilization) still never show the store or another worktree', async () => {
+    mkdirSync(join(repo, '.tools', 'bin'), { recursive: true });
+    writeFileSync(join(repo, '.tools', 'bin', 'gs-tool'), '#!/bin/sh\necho TOOL_RAN\n', { mode: 0o755 });
+    mkdirSync(join(repo, '.worktrees', 'alice', 'bin'), { recursive: true });
+    const searchPath = [
+      join(repo, '.tools', 'bin'),
+      join(repo, '.worktrees', 'alice', 'bin'),
+      process.env.PATH,
+    ].join(':');
+    const sandboxRoot = sandboxRootOnce(repo, searchPath);
+    const scanned = sandboxRoot();
+    expect(sandboxRoot()).toBe(scanned);
+    expect(scanned).toContain(join(repo, '.tools'));
+    expect(scanned.some((arg) => arg.startsWith(join(repo, '.worktrees')))).toBe(false);
+    for (let run = 0; run < 2; run++) {
+      await attack(
+        `gs-tool\ncat ${repo}/.worktrees/alice/wip.txt 2>/dev/null || echo WIP_HIDDEN`,
+        'bubblewrap',
+        searchPath,
+        sandboxRoot,
+      );
+      expect(output).toContain('TOOL_RAN');
+      expect(output).toContain('WIP_HIDDEN');
+      expect(output).not.toContain('ALICE-WIP');
+    }
   });
 
   it("cannot read the repository's git config secrets; git still works on the tested commit", async () => {

@@ -25,6 +25,7 @@ import {
   runStabilizeCommand,
   type StabilizeLog,
   type StabilizeRunResult,
+  sandboxRootOnce,
 } from '../../engine/stabilize-run.js';
 import { GitSwarmError } from '../../errors.js';
 import {
@@ -154,6 +155,7 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
   );
   const runs: StabilizeRunResult[] = [];
   const runSettings = stabilizeRunSettings(repo);
+  const sandboxRoot = sandboxRootOnce(git.root, input.searchPath);
   const parallelism = stabilizeParallelism(repo);
   const runAt = async (commit: string, label: string, alongside = false): Promise<StabilizeRunResult> => {
     // A run beside others writes its part of the log in one piece when it ends, not interleaved.
@@ -173,6 +175,7 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
         progress: input.progress,
         searchPath: input.searchPath,
         signal: input.signal,
+        sandboxRoot,
       });
       runs.push(result);
       return result;
