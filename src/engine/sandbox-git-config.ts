@@ -20,7 +20,7 @@ const KEPT = [
 /**
  * Writes the kept settings of `<commonDir>/config` to a new file in `dir` and returns its path, to
  * be mounted over the real one inside the sandbox. git lists the settings (it knows includes and
- * quoting); the file is written here, as one git process per setting cost ~10 ms each run.
+ * quoting); the file is written here, since a git process per setting cost about 10 ms each.
  */
 export async function writeSandboxGitConfig(commonDir: string, dir: string): Promise<string> {
   const path = join(dir, 'sandbox-git-config');
