@@ -976,7 +976,7 @@ describe('dependency folders and the git config shown to a run', () => {
       'extensions.hostile\n a"b\\c\nd\te\b;#x\r\n] [core] bare = true ',
       'extensions.novalue',
     ]);
-    // A config with nothing in it (git config --list exits 1): an empty file.
+    // A config with nothing in it: an empty file.
     const bare = freshDir('empty-config');
     writeFileSync(join(bare, 'config'), '');
     const empty = await writeSandboxGitConfig(bare, freshDir('out'));
