@@ -129,11 +129,6 @@ export interface StabilizeRunOptions {
   sandboxRoot?: () => readonly string[];
 }
 
-/** The paths of a checkout no toolchain mount may show, nor contain: the store and the agents' worktrees. */
-function hiddenFromRuns(repoRoot: string): string[] {
-  return [join(repoRoot, '.gitswarm'), join(repoRoot, '.worktrees')];
-}
-
 /**
  * The sandbox root's mounts (`sandboxRootArgs`: /etc with its secrets covered, the toolchain) for
  * the runs of one stabilization: scanned at the first run, while git adds its worktree, and reused
@@ -141,9 +136,11 @@ function hiddenFromRuns(repoRoot: string): string[] {
  * skip is time taken from the other runs too.
  */
 export function sandboxRootOnce(repoRoot: string, searchPath?: string): () => readonly string[] {
+  // The store and the agents' worktrees: no toolchain mount may show them (or contain them).
+  const hidden = [join(repoRoot, '.gitswarm'), join(repoRoot, '.worktrees')];
   let args: readonly string[] | undefined;
   return () => {
-    args ??= sandboxRootArgs(searchPath ?? commandEnv().PATH ?? '', hiddenFromRuns(repoRoot));
+    args ??= sandboxRootArgs(searchPath ?? commandEnv().PATH ?? '', hidden);
     return args;
   };
 }
@@ -268,7 +265,6 @@ export async function runStabilizeCommand(
   };
   const deadline = Date.now() + options.timeoutMs;
   const sandboxRoot = options.sandboxRoot ?? sandboxRootOnce(repo.root, options.searchPath);
-  let rootArgs: readonly string[] | undefined;
 
   const running = withDetachedWorktree(repo.root, options.commit, async (worktree) => {
     const found = await findDependencyDirs(repo.root, worktree, dirs);
@@ -296,8 +292,7 @@ export async function runStabilizeCommand(
         // their interpreter by absolute path (`#!<checkout>/.venv/bin/python`).
         readOnlyPaths: [repo.commonDir, ...found.map((mount) => join(repo.root, mount.relPath))],
         replacedFiles: [{ path: join(repo.commonDir, 'config'), with: gitConfig }],
-        hiddenPaths: hiddenFromRuns(repo.root),
-        rootArgs,
+        rootArgs: options.sandbox === 'bubblewrap' ? sandboxRoot() : undefined,
         overlays: overlay ? found : [],
         network,
         mode: options.sandbox,
@@ -325,9 +320,9 @@ export async function runStabilizeCommand(
   // and reports it.
   if (options.sandbox === 'bubblewrap') {
     try {
-      rootArgs = sandboxRoot();
+      sandboxRoot();
     } catch {
-      // left to the runs
+      // reported by the run
     }
   }
   const ran = await running;
