@@ -6,13 +6,16 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { git, gitBytes } from '../../src/engine/git.js';
 import { gitSpawner, useGitSpawner } from '../../src/engine/git-spawner.js';
 import { makeRepo, type TestRepo } from '../helpers/git-fixture.js';
+import { startGitHere } from '../helpers/worker-git.js';
 
 let repo: TestRepo;
 let release: (() => void) | undefined;
+// This file starts from a process that runs git itself, as a CLI command does.
+beforeAll(startGitHere);
 beforeEach(async () => {
   repo = await makeRepo();
 });
