@@ -3,6 +3,7 @@
  * identity through the environment (no global git config needed), plumbing helpers that commit
  * to any branch without a checkout, and an operation log over a test store.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,6 +132,24 @@ export async function makeRepo(): Promise<TestRepo> {
   );
   await run(['reset', '-q', '--hard', 'main']);
   return repo;
+}
+
+/**
+ * `count` file contents (new ones for each `batch`) whose blob ids start with `prefix`, with those
+ * ids. git's auto gc estimates the loose objects from one folder, objects/17.
+ */
+export function blobsStartingWith(
+  prefix: string,
+  count: number,
+  batch = 0,
+): { content: string; id: string }[] {
+  const found: { content: string; id: string }[] = [];
+  for (let i = 0; found.length < count; i++) {
+    const content = `object ${batch}.${i}\n`;
+    const id = createHash('sha1').update(`blob ${content.length}\0${content}`).digest('hex');
+    if (id.startsWith(prefix)) found.push({ content, id });
+  }
+  return found;
 }
 
 /** A clock a test controls: fixed start, one millisecond per reading so rows keep their order. */

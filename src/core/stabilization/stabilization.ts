@@ -18,6 +18,7 @@
 
 import { type BisectProbe, bisectFirstBad } from '../../engine/bisect.js';
 import { tagGreen } from '../../engine/green-tags.js';
+import { runAutoMaintenance } from '../../engine/maintenance.js';
 import { findGitRepo, readRef } from '../../engine/repo.js';
 import { assertSandboxAvailable, type OutputSink, type SandboxMode } from '../../engine/sandbox.js';
 import {
@@ -234,6 +235,8 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
     }).catch(() => {});
     throw error;
   } finally {
+    // After the stabilization's own git work, never beside it (maintenance.ts).
+    if (!input.signal?.aborted) await runAutoMaintenance(git.root);
     await log.close();
   }
 }

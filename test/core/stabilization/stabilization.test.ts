@@ -7,6 +7,7 @@ import { getAgent } from '../../../src/core/agents/agents.js';
 import { type StabilizeResult, stabilize } from '../../../src/core/stabilization/stabilization.js';
 import { getTask } from '../../../src/core/tasks/tasks.js';
 import { useGitStore } from '../../helpers/federation-fixture.js';
+import { blobsStartingWith } from '../../helpers/git-fixture.js';
 import { CHECK_COMMAND, seedStabilizeRepo, swarmCommit } from '../../helpers/stabilize-fixture.js';
 import { DIALECTS, dialectLabel } from '../../helpers/store.js';
 import { seedAgent, testDeps } from '../../helpers/streams-fixture.js';
@@ -96,6 +97,27 @@ for (const dialect of DIALECTS) {
       // The user's checkout and branches were never touched: main worktree still on main, clean.
       expect(await git.run(['symbolic-ref', 'HEAD'])).toBe('refs/heads/main');
       expect(await git.run(['worktree', 'list', '--porcelain'])).not.toContain('gitswarm-verify');
+    });
+
+    it('runs git’s auto maintenance when its git work is done: past gc.auto, the loose objects are packed', async () => {
+      const { deps, seeded, repo, git, alice } = await setUp();
+      // More than gc.auto / 256 loose objects in objects/17 (git's estimate) starts a gc.
+      await git.run(['config', 'gc.auto', '1024']);
+      const blobs = blobsStartingWith('17', 6);
+      await swarmCommit(
+        deps,
+        seeded,
+        alice,
+        Object.fromEntries(blobs.map((b, i) => [`f${i}.txt`, b.content])),
+      );
+      const loose = () =>
+        blobs.filter((b) => existsSync(join(git.dir, '.git', 'objects', '17', b.id.slice(2))));
+      expect(loose()).toHaveLength(6);
+
+      expect(await stabilize(deps, { repo, actor: alice })).toMatchObject({ result: 'green' });
+
+      expect(loose()).toEqual([]);
+      for (const blob of blobs) expect(await git.run(['cat-file', '-t', blob.id])).toBe('blob');
     });
 
     it('flaky: a failure that passes on the retry is flaky, not red, and is not tagged (sandbox none for the counter)', async () => {
