@@ -1,23 +1,27 @@
 /**
- * git's auto maintenance after a stabilization (maintenance.ts), on real repositories: past
- * `gc.auto` it packs the loose objects; below it, or with `gc.auto = 0`, it leaves them; the
- * repository's pre-auto-gc hook never runs; a failure is an answer, not an exception.
+ * git's auto maintenance after a stabilization (maintenance.ts), on real repositories: past git's
+ * default thresholds (loose objects, packs) it packs, without a repository hook; below them no git
+ * process starts; `gc.auto = 0` is honoured; a failure is an answer, not an exception.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { gitOut } from '../../src/engine/git.js';
 import { runAutoMaintenance } from '../../src/engine/maintenance.js';
+import { withCommandEnv } from '../../src/util/command-env.js';
+import { recordGitCalls } from '../helpers/git-calls.js';
 import { blobsStartingWith, makeRepo, type TestRepo } from '../helpers/git-fixture.js';
 
-// git estimates the loose objects from one folder, objects/17, and runs gc when it holds more than
-// gc.auto / 256 of them: 4 here. Besides the blobs a test writes there, at most its two commits
-// (their ids depend on the time) can land in it.
-const GC_AUTO = '1024';
+// git estimates the loose objects from one folder, objects/17, and with its default gc.auto (6,700)
+// packs when it holds more than 27.
+const PAST_DEFAULT = 28;
 
 let repo: TestRepo;
+let location: { root: string; commonDir: string };
 beforeEach(async () => {
   repo = await makeRepo();
+  location = { root: repo.dir, commonDir: join(repo.dir, '.git') };
 });
 afterEach(() => repo.cleanup());
 
@@ -35,49 +39,94 @@ const looseIn17 = () => {
   const folder = join(repo.dir, '.git', 'objects', '17');
   return existsSync(folder) ? readdirSync(folder).length : 0;
 };
-const packed = async () => Number(/^in-pack: (\d+)$/m.exec(await repo.run(['count-objects', '-v']))?.[1]);
+const packs = () =>
+  readdirSync(join(repo.dir, '.git', 'objects', 'pack')).filter((name) => name.endsWith('.pack'));
+
+/** `count` packs of one new blob each. */
+async function writePacks(count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const blob = await gitOut(['hash-object', '-w', '--stdin'], {
+      cwd: repo.dir,
+      input: `pack ${batch}.${i}\n`,
+    });
+    await gitOut(['pack-objects', '-q', join('.git', 'objects', 'pack', 'pack')], {
+      cwd: repo.dir,
+      input: `${blob}\n`,
+    });
+  }
+  batch++;
+}
+
+/** Runs maintenance with a recorder of git processes first on PATH; resolves its answer and the calls. */
+async function maintainRecorded(): Promise<{ ran: boolean; calls: string[] }> {
+  const recorder = recordGitCalls();
+  const ran = await withCommandEnv(recorder.env, () => runAutoMaintenance(location));
+  return { ran, calls: recorder.calls() };
+}
 
 describe('auto maintenance', () => {
-  it('past gc.auto packs the loose objects, and never runs the repository’s pre-auto-gc hook', async () => {
-    await repo.run(['config', 'gc.auto', GC_AUTO]);
-    await commitObjectsIn17(6);
+  it('past git’s default loose-object threshold packs them, and never runs the repository’s pre-auto-gc hook', async () => {
+    await commitObjectsIn17(PAST_DEFAULT);
     const marker = repo.tempPath('hook-ran');
     writeFileSync(join(repo.dir, '.git', 'hooks', 'pre-auto-gc'), `#!/bin/sh\ntouch '${marker}'\n`, {
       mode: 0o755,
     });
-    expect(looseIn17()).toBeGreaterThanOrEqual(6);
-    expect(await packed()).toBe(0);
+    expect(looseIn17()).toBeGreaterThanOrEqual(PAST_DEFAULT);
+    expect(packs()).toEqual([]);
 
-    expect(await runAutoMaintenance(repo.dir)).toBe(true);
+    expect(await runAutoMaintenance(location)).toBe(true);
 
     expect(looseIn17()).toBe(0);
-    expect(await packed()).toBeGreaterThanOrEqual(6);
+    expect(packs()).toHaveLength(1);
     expect(existsSync(marker)).toBe(false);
     expect(await repo.run(['fsck', '--no-progress'])).toBe('');
     // The hook would have run under git's own auto maintenance: the check above can fail.
-    await commitObjectsIn17(6);
+    await commitObjectsIn17(PAST_DEFAULT);
     await repo.run(['-c', 'gc.autoDetach=false', 'maintenance', 'run', '--auto', '--quiet']);
     expect(existsSync(marker)).toBe(true);
   });
 
-  it('below gc.auto, or with gc.auto = 0, leaves the loose objects alone', async () => {
-    await repo.run(['config', 'gc.auto', GC_AUTO]);
-    await commitObjectsIn17(2);
-    expect(await runAutoMaintenance(repo.dir)).toBe(true);
-    expect(await packed()).toBe(0);
+  it('below the thresholds starts no git process; with gc.auto = 0 git is asked and packs nothing', async () => {
+    await commitObjectsIn17(PAST_DEFAULT - 1 - 2); // and at most its two commits (ids by the time)
+    expect(await maintainRecorded()).toEqual({ ran: false, calls: [] });
 
     await repo.run(['config', 'gc.auto', '0']);
-    await commitObjectsIn17(6);
-    expect(await runAutoMaintenance(repo.dir)).toBe(true);
-    expect(await packed()).toBe(0);
-    expect(looseIn17()).toBeGreaterThanOrEqual(6);
+    await commitObjectsIn17(PAST_DEFAULT);
+    const { ran, calls } = await maintainRecorded();
+    expect(ran).toBe(true);
+    expect(calls).toHaveLength(1);
+    expect(packs()).toEqual([]);
+    expect(looseIn17()).toBeGreaterThanOrEqual(PAST_DEFAULT);
   });
 
-  it('resolves false where it cannot run, instead of throwing', async () => {
+  it('past 50 packs, not counting kept ones, consolidates them', async () => {
+    await writePacks(51);
+    const [kept] = packs();
+    writeFileSync(
+      join(repo.dir, '.git', 'objects', 'pack', (kept as string).replace(/\.pack$/, '.keep')),
+      '',
+    );
+    expect(await maintainRecorded()).toEqual({ ran: false, calls: [] });
+
+    await writePacks(1);
+    expect(await runAutoMaintenance(location)).toBe(true);
+    // The kept pack stays; the others are one now.
+    expect(packs()).toHaveLength(2);
+    expect(packs()).toContain(kept);
+  });
+
+  it('resolves false where git cannot run, instead of throwing', async () => {
     const notARepository = mkdtempSync(join(tmpdir(), 'gitswarm-no-repo-'));
     try {
-      expect(await runAutoMaintenance(notARepository)).toBe(false);
-      expect(await runAutoMaintenance(join(notARepository, 'missing'))).toBe(false);
+      // Past the threshold by count, but no repository for git to maintain.
+      mkdirSync(join(notARepository, 'objects', '17'), { recursive: true });
+      for (const { id } of blobsStartingWith('17', PAST_DEFAULT)) {
+        writeFileSync(join(notARepository, 'objects', '17', id.slice(2)), '');
+      }
+      expect(await runAutoMaintenance({ root: notARepository, commonDir: notARepository })).toBe(false);
+      expect(
+        await runAutoMaintenance({ root: join(notARepository, 'missing'), commonDir: notARepository }),
+      ).toBe(false);
     } finally {
       rmSync(notARepository, { recursive: true, force: true });
     }
