@@ -1,7 +1,8 @@
 /**
- * git's auto maintenance after a stabilization (maintenance.ts), on real repositories: past git's
- * default thresholds (loose objects, packs) it packs, without a repository hook; below them no git
- * process starts; `gc.auto = 0` is honoured; a failure is an answer, not an exception.
+ * git's auto maintenance after a stabilization (maintenance.ts): on real repositories, past git's
+ * default thresholds (loose objects, packs) it packs, without a repository hook, and honours
+ * `gc.auto = 0`; counted as git counts, below the thresholds no git process starts; a failure is an
+ * answer, not an exception.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -58,9 +59,9 @@ async function writePacks(count: number): Promise<void> {
 }
 
 /** Runs maintenance with a recorder of git processes first on PATH; resolves its answer and the calls. */
-async function maintainRecorded(): Promise<{ ran: boolean; calls: string[] }> {
+async function maintainRecorded(at = location): Promise<{ ran: boolean; calls: string[] }> {
   const recorder = recordGitCalls();
-  const ran = await withCommandEnv(recorder.env, () => runAutoMaintenance(location));
+  const ran = await withCommandEnv(recorder.env, () => runAutoMaintenance(at));
   return { ran, calls: recorder.calls() };
 }
 
@@ -115,18 +116,38 @@ describe('auto maintenance', () => {
     expect(packs()).toContain(kept);
   });
 
-  it('resolves false where git cannot run, instead of throwing', async () => {
+  it('counts as git does: loose objects in objects/17 past 27, packs without a .keep past 50; else no git', async () => {
     const notARepository = mkdtempSync(join(tmpdir(), 'gitswarm-no-repo-'));
+    const objects = join(notARepository, 'objects');
+    const at = { root: notARepository, commonDir: notARepository };
     try {
-      // Past the threshold by count, but no repository for git to maintain.
-      mkdirSync(join(notARepository, 'objects', '17'), { recursive: true });
-      for (const { id } of blobsStartingWith('17', PAST_DEFAULT)) {
-        writeFileSync(join(notARepository, 'objects', '17', id.slice(2)), '');
-      }
-      expect(await runAutoMaintenance({ root: notARepository, commonDir: notARepository })).toBe(false);
-      expect(
-        await runAutoMaintenance({ root: join(notARepository, 'missing'), commonDir: notARepository }),
-      ).toBe(false);
+      mkdirSync(join(objects, '17'), { recursive: true });
+      mkdirSync(join(objects, 'pack'));
+      const ids = blobsStartingWith('17', PAST_DEFAULT).map((blob) => blob.id);
+      for (const id of ids.slice(1)) writeFileSync(join(objects, '17', id.slice(2)), '');
+      // Not objects: a temporary file, a name too short or not hexadecimal.
+      writeFileSync(join(objects, '17', 'tmp_obj_abcdef'), '');
+      writeFileSync(join(objects, '17', (ids[0] as string).slice(3)), '');
+      writeFileSync(join(objects, '17', `${(ids[0] as string).slice(2, -1)}g`), '');
+      for (let i = 0; i < 51; i++) writeFileSync(join(objects, 'pack', `pack-${i}.pack`), '');
+      writeFileSync(join(objects, 'pack', 'pack-0.keep'), '');
+      writeFileSync(join(objects, 'pack', 'pack-0.idx'), '');
+      expect(await maintainRecorded(at)).toEqual({ ran: false, calls: [] });
+
+      // One loose object more, or one pack more: git is asked, and fails here (no repository).
+      writeFileSync(join(objects, '17', (ids[0] as string).slice(2)), '');
+      expect(await maintainRecorded(at)).toEqual({
+        ran: false,
+        calls: [expect.stringContaining('maintenance')],
+      });
+      rmSync(join(objects, '17'), { recursive: true });
+      expect(await maintainRecorded(at)).toEqual({ ran: false, calls: [] });
+      writeFileSync(join(objects, 'pack', 'pack-51.pack'), '');
+      expect(await maintainRecorded(at)).toEqual({
+        ran: false,
+        calls: [expect.stringContaining('maintenance')],
+      });
+      expect(await runAutoMaintenance({ ...at, root: join(notARepository, 'missing') })).toBe(false);
     } finally {
       rmSync(notARepository, { recursive: true, force: true });
     }

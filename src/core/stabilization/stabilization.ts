@@ -236,7 +236,7 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
     throw error;
   } finally {
     // After the stabilization's own git work, never beside it (maintenance.ts).
-    if (!input.signal?.aborted) await runAutoMaintenance(git);
+    await runAutoMaintenance(git);
     await log.close();
   }
 }
