@@ -162,6 +162,10 @@ export const MODULES = {
     mutate: ['src/engine/stable-patch-id.ts'],
     tests: ['test/engine/stable-patch-id.test.ts', 'test/engine/patch-id.test.ts'],
   },
+  maintenance: {
+    mutate: ['src/engine/maintenance.ts'],
+    tests: ['test/engine/maintenance.test.ts'],
+  },
   'remote-bisect-line': {
     mutate: ['src/remote/buffer-line.ts'],
     tests: ['test/remote/buffer-line.test.ts'],
@@ -201,6 +205,7 @@ export const MODULE_ORDER = [
   'remote-git',
   'remote-bisect-line',
   'patch-id',
+  'maintenance',
   'elections',
   'proposals',
   'streams',
