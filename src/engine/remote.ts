@@ -8,7 +8,7 @@
 import { GitSwarmError } from '../errors.js';
 import { git } from './git.js';
 import { assertValidBranch, assertValidName, assertValidRef, isObjectId } from './names.js';
-import { isAncestor, readRef } from './repo.js';
+import { isAncestor, readLooseRefs, readRef, readRepoConfig } from './repo.js';
 import { streamBranch } from './stream-branches.js';
 import { worktreeOfBranch } from './worktree-list.js';
 
@@ -53,11 +53,31 @@ function remoteOf(options: RemoteOptions | undefined): string {
   return assertRemoteName(options?.remote ?? DEFAULT_REMOTE);
 }
 
-/** Whether this clone has a remote of that name configured. */
+/**
+ * Whether this clone has a remote of that name configured. Every push and fetch asks first (git
+ * would take an unknown name for a path), so the repository's own config is read without git
+ * when it names the remote; git answers every other case (global config, includes, odd layouts).
+ */
 export async function hasRemote(repoDir: string, options?: RemoteOptions): Promise<boolean> {
   const remote = remoteOf(options);
+  if (configNamesRemote(readRepoConfig(repoDir), remote)) return true;
   const result = await git(['remote', 'get-url', '--', remote], { cwd: repoDir, okExitCodes: [2, 128] });
   return result.exitCode === 0;
+}
+
+/**
+ * Whether a git config text has a `[remote "<remote>"]` section with a `url`. Only a yes is
+ * trusted (the name is a simple one: assertRemoteName); anything unusual reads as no.
+ */
+export function configNamesRemote(config: string | null, remote: string): boolean {
+  if (config === null) return false;
+  let inSection = false;
+  for (const line of config.split('\n')) {
+    const header = /^\s*\[([^\]]*)\]/.exec(line);
+    if (header) inSection = /^remote\s+"([^"\\]*)"$/i.exec(header[1]?.trim() ?? '')?.[1] === remote;
+    else if (inSection && /^\s*url\s*=\s*\S/i.test(line)) return true;
+  }
+  return false;
 }
 
 async function requireRemote(repoDir: string, options: RemoteOptions | undefined): Promise<string> {
@@ -127,9 +147,16 @@ export async function fetchRefs(
 ): Promise<Map<string, string | null>> {
   const remote = await requireRemote(repoDir, options);
   const values = await readRemoteRefs(repoDir, refs, { remote });
-  const present = refs.filter((ref) => values.get(ref) !== null);
-  if (present.length > 0) {
-    const refspecs = present.map((ref) => `+${ref}:${trackingRef(ref, { remote })}`);
+  const stale: string[] = [];
+  for (const ref of refs) {
+    const value = values.get(ref);
+    if (value === null || value === undefined) continue;
+    // Already there (a push of this clone moved the tracking ref, or an earlier fetch): no fetch.
+    const tracked = await readLooseRefs(repoDir, [trackingRef(ref, { remote })]);
+    if (tracked?.[0] !== value) stale.push(ref);
+  }
+  if (stale.length > 0) {
+    const refspecs = stale.map((ref) => `+${ref}:${trackingRef(ref, { remote })}`);
     await fetchWithLockRetries(repoDir, remote, refspecs);
   }
   return values;

@@ -152,10 +152,11 @@ function readOrNull(path: string): string | null {
 }
 
 /**
- * Reads branch refs (`refs/heads/…`, or `HEAD` for the branch the worktree has checked out) of the
- * worktree rooted at `worktree` from its loose ref files, without running git: for a caller that
- * just had git write them (a commit, a compare-and-swap) and reads them back on a hot path. Null
- * when any of them is not a plain loose ref (packed, symbolic, another ref storage): then ask git.
+ * Reads shared refs (branches, remote-tracking branches, tags; or `HEAD` for the branch the
+ * worktree has checked out) of the worktree rooted at `worktree` from its loose ref files, without
+ * running git: for a caller that just had git write them (a commit, a compare-and-swap, a push
+ * that moved a remote-tracking ref) and reads them back on a hot path. Null when any of them is
+ * not a plain loose ref (packed, symbolic, another ref storage): then ask git.
  */
 export async function readLooseRefs(worktree: string, refs: readonly string[]): Promise<string[] | null> {
   const dirs = filesRefDirs(worktree);
@@ -172,7 +173,7 @@ export async function readLooseRefs(worktree: string, refs: readonly string[]): 
       }
       name = /^ref: (refs\/heads\/\S+)$/.exec(head)?.[1] ?? '';
     }
-    if (!name.startsWith('refs/heads/')) return null;
+    if (!isSharedRef(name)) return null;
     assertValidRef(name);
     const oid = readOrNull(join(commonDir, name))?.trim() ?? '';
     if (!isObjectId(oid)) return null;
@@ -182,11 +183,36 @@ export async function readLooseRefs(worktree: string, refs: readonly string[]): 
 }
 
 /**
+ * Branches, remote-tracking branches and tags: refs every worktree shares, stored in the common
+ * directory (unlike `refs/bisect/…`, `refs/worktree/…` and the like, which are each worktree's own).
+ */
+function isSharedRef(ref: string): boolean {
+  return /^refs\/(heads|remotes|tags)\//.test(ref);
+}
+
+/**
  * The worktree's own git directory and the repository's common one, when its refs are plain files
  * (the files ref storage, no `extensions.refStorage`); null otherwise, or when `worktree` is not
  * the root of a checkout: then ask git.
  */
 function filesRefDirs(worktree: string): { gitDir: string; commonDir: string } | null {
+  const dirs = checkoutDirs(worktree);
+  if (dirs === null || dirs.config === null || /^\s*refstorage\s*=/im.test(dirs.config)) return null;
+  return { gitDir: dirs.gitDir, commonDir: dirs.commonDir };
+}
+
+/**
+ * The repository's own config file (its common directory's `config`) for the checkout rooted at
+ * `worktree`, read without git; null when git must be asked (not a checkout's root, or git's
+ * discovery moved by the environment).
+ */
+export function readRepoConfig(worktree: string): string | null {
+  if (DISCOVERY_ENV.some((name) => commandEnv()[name] !== undefined)) return null;
+  return checkoutDirs(worktree)?.config ?? null;
+}
+
+/** The git directories of the checkout rooted at `worktree`, and its repository's config text. */
+function checkoutDirs(worktree: string): { gitDir: string; commonDir: string; config: string | null } | null {
   const dotGit = join(worktree, '.git');
   const stat = statOrNull(dotGit);
   let gitDir: string;
@@ -198,9 +224,7 @@ function filesRefDirs(worktree: string): { gitDir: string; commonDir: string } |
   } else return null;
   const common = readOrNull(join(gitDir, 'commondir'))?.trim();
   const commonDir = common ? resolve(gitDir, common) : gitDir;
-  const config = readOrNull(join(commonDir, 'config'));
-  if (config === null || /^\s*refstorage\s*=/im.test(config)) return null;
-  return { gitDir, commonDir };
+  return { gitDir, commonDir, config: readOrNull(join(commonDir, 'config')) };
 }
 
 /**
@@ -227,7 +251,7 @@ export async function mergeInProgress(worktree: string): Promise<string | null> 
  */
 export async function readRef(repoDir: string, ref: string): Promise<string | null> {
   assertValidRef(ref);
-  if (ref.startsWith('refs/heads/')) {
+  if (isSharedRef(ref)) {
     const loose = await readLooseRefs(repoDir, [ref]);
     if (loose) return loose[0] as string;
   }

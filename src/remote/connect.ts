@@ -4,7 +4,7 @@
  * is there), and how the first agent of a connected clone makes the server repository, becoming
  * its owner. The server decides everything; this only asks it and records the answer locally.
  */
-import { git } from '../engine/git.js';
+import { hasRemote } from '../engine/remote.js';
 import { GitSwarmError } from '../errors.js';
 import type { Repo } from '../store/index.js';
 import type { GitSwarmClient } from './client.js';
@@ -18,8 +18,7 @@ export type ServerRepo = Pick<
 
 /** Throws `invalid_input` unless the clone has the git remote `name`. */
 export async function assertGitRemote(root: string, name: string): Promise<void> {
-  const found = await git(['remote', 'get-url', '--', name], { cwd: root, okExitCodes: [2, 128] });
-  if (found.exitCode !== 0) {
+  if (!(await hasRemote(root, { remote: name }))) {
     throw new GitSwarmError('invalid_input', `The repository has no git remote ${JSON.stringify(name)}.`, {
       hint: `Add the shared remote first (git remote add ${name} URL), or name another one with --remote NAME.`,
     });

@@ -10,6 +10,7 @@ import { gitOut } from '../../src/engine/git.js';
 import {
   casDelete,
   casPush,
+  configNamesRemote,
   createLocalBranch,
   deleteLocalBranch,
   fetchBranch,
@@ -23,6 +24,8 @@ import {
 } from '../../src/engine/remote.js';
 import { listWorktrees } from '../../src/engine/worktree-list.js';
 import { GitSwarmError } from '../../src/errors.js';
+import { withCommandEnv } from '../../src/util/command-env.js';
+import { recordGitCalls } from '../helpers/git-calls.js';
 import { makeRepo, TEST_ENV, type TestRepo } from '../helpers/git-fixture.js';
 
 interface Clone {
@@ -338,6 +341,78 @@ describe('fetch on demand', () => {
   });
 });
 
+describe('asking git only when it must', () => {
+  it('fetches only refs whose tracking ref is not at the remote value already (a push of this clone moved it)', async () => {
+    const main = await cloneA.run(['rev-parse', 'HEAD']);
+    const next = await commitIn(cloneA, main, 'next');
+    expect(await casPush(cloneA.dir, { ref: 'refs/heads/buffer', oid: next, expected: main })).toMatchObject({
+      status: 'pushed',
+    });
+    // git moved refs/remotes/origin/buffer with the push: a fetch now brings nothing.
+    const quiet = recordGitCalls();
+    const values = await withCommandEnv(quiet.env, () =>
+      fetchRefs(cloneA.dir, ['refs/heads/buffer', 'refs/heads/gone']),
+    );
+    expect(values.get('refs/heads/buffer')).toBe(next);
+    expect(quiet.calls().map((call) => call.split(' ')[0])).toEqual(['ls-remote']);
+
+    // Another clone moves it: fetched, and the tracking ref follows.
+    const other = await commitIn(cloneB, main, 'other');
+    await casPush(cloneB.dir, { ref: 'refs/heads/buffer', oid: other, expected: next });
+    const moved = recordGitCalls();
+    await withCommandEnv(moved.env, () => fetchRefs(cloneA.dir, ['refs/heads/buffer']));
+    expect(moved.calls().map((call) => call.split(' ')[0])).toEqual(['ls-remote', 'fetch']);
+    expect(await cloneA.run(['rev-parse', trackingRef('refs/heads/buffer')])).toBe(other);
+
+    // A packed tracking ref cannot be read without git: fetched, as before.
+    await cloneA.run(['pack-refs', '--all']);
+    const packed = recordGitCalls();
+    await withCommandEnv(packed.env, () => fetchRefs(cloneA.dir, ['refs/heads/buffer']));
+    expect(packed.calls().map((call) => call.split(' ')[0])).toEqual(['ls-remote', 'fetch']);
+  });
+
+  it("reads the repository's own config for the remote, and asks git for anything else", async () => {
+    const quiet = recordGitCalls();
+    expect(await withCommandEnv(quiet.env, () => hasRemote(cloneA.dir))).toBe(true);
+    expect(quiet.calls()).toEqual([]);
+    // Removed: no stale answer.
+    await cloneA.run(['remote', 'rename', 'origin', 'shared']);
+    expect(await hasRemote(cloneA.dir)).toBe(false);
+    expect(await hasRemote(cloneA.dir, { remote: 'shared' })).toBe(true);
+    // Only in the user's global config: git is asked, and (as git remote get-url) says no.
+    const home = mkdtempSync(join(tmpdir(), 'gitswarm-global-'));
+    try {
+      writeFileSync(join(home, '.gitconfig'), `[remote "global"]\n\turl = ${bare}\n`);
+      const asked = recordGitCalls();
+      const env = { ...asked.env, GIT_CONFIG_GLOBAL: join(home, '.gitconfig') };
+      expect(await withCommandEnv(env, () => hasRemote(cloneA.dir, { remote: 'global' }))).toBe(false);
+      expect(asked.calls()).toEqual(['remote get-url -- global']);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it('config text: only a [remote "<name>"] section with a url names the remote', () => {
+    const yes = [
+      '[remote "origin"]\n\turl = /srv/shared.git\n',
+      '[core]\n\tbare = false\n[Remote "origin"]\n  fetch = +refs/heads/*:refs/remotes/origin/*\n  URL=x\n',
+    ];
+    const no = [
+      null,
+      '',
+      '[remote "origin"]\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n',
+      '[remote "origin"]\n[core]\n\turl = x\n',
+      '[remote "originals"]\n\turl = x\n',
+      '[remote "Origin"]\n\turl = x\n',
+      '[remote.origin]\n\turl = x\n',
+      '# [remote "origin"]\n\turl = x\n',
+      '[remote "origin"]\n\turl =\n',
+    ];
+    for (const config of yes) expect(configNamesRemote(config, 'origin'), String(config)).toBe(true);
+    for (const config of no) expect(configNamesRemote(config, 'origin'), String(config)).toBe(false);
+  });
+});
+
 describe('listWorktrees', () => {
   it('lists each worktree with its branch and head; a detached one has no branch', async () => {
     const main = await cloneA.run(['rev-parse', 'HEAD']);
@@ -371,6 +446,20 @@ describe('bad input', () => {
       expect((error as GitSwarmError).message).toContain('no git remote named "upstream"');
       expect((error as GitSwarmError).hint).toContain('git remote add upstream');
     }
+  });
+
+  it('a folder named like a missing remote is never taken for it (git would push to a path)', async () => {
+    // A bare repository laid out in the checkout, as a commit could bring it.
+    const planted = join(cloneA.dir, 'upstream');
+    await gitOut(['init', '-q', '--bare', planted], { cwd: base, env: TEST_ENV });
+    const main = await cloneA.run(['rev-parse', 'HEAD']);
+    await expect(
+      casPush(cloneA.dir, { ref: 'refs/heads/x', oid: main, expected: 'absent' }, { remote: 'upstream' }),
+    ).rejects.toMatchObject({ code: 'git_failed', message: expect.stringContaining('no git remote named') });
+    await expect(fetchRefs(cloneA.dir, ['refs/heads/main'], { remote: 'upstream' })).rejects.toMatchObject({
+      code: 'git_failed',
+    });
+    expect(await gitOut(['for-each-ref'], { cwd: planted })).toBe('');
   });
 
   it('a configured remote whose repository is gone is git_failed naming the remote', async () => {
