@@ -3,8 +3,11 @@
  * which calls are retried (and with the same Idempotency-Key), how the server's errors and
  * transport failures map to codes and exit codes, and the real server's GET /api/v1/meta.
  */
-import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GitSwarmError } from '../../src/errors.js';
@@ -172,6 +175,56 @@ describe('GitSwarmClient', () => {
     // The check and the read, each tried twice.
     expect(fake.requests.filter((r) => r.url === '/api/v1/meta')).toHaveLength(2);
     expect(fake.requests.filter((r) => r.url === '/api/v1/agents')).toHaveLength(2);
+  });
+
+  it('an https URL speaks TLS: a server whose certificate it cannot verify is unreachable, nothing sent', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gitswarm-tls-'));
+    try {
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'rsa:2048',
+          '-nodes',
+          '-days',
+          '1',
+          '-subj',
+          '/CN=127.0.0.1',
+          '-keyout',
+          join(dir, 'key.pem'),
+          '-out',
+          join(dir, 'cert.pem'),
+        ],
+        { stdio: 'ignore' },
+      );
+      let connections = 0;
+      const requests: string[] = [];
+      const server = createHttpsServer(
+        { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) },
+        (request, response) => {
+          requests.push(request.url ?? '');
+          json(response, 200, META);
+        },
+      );
+      server.on('connection', () => connections++);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as { port: number };
+      try {
+        const client = new GitSwarmClient({ url: `https://127.0.0.1:${port}`, retries: 0 });
+        const error = await caught(client.get('/agents'));
+        expect(error.code).toBe('server_unreachable');
+        expect(error.message).toMatch(/certificate/i);
+        expect(connections).toBeGreaterThan(0);
+        expect(requests).toEqual([]);
+      } finally {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
