@@ -126,16 +126,37 @@ export function gitDate(now: Date): string {
  */
 export async function commitTreeOf(repoDir: string, commit: string): Promise<string> {
   assertRevision(commit);
+  const object = await readLooseObject(repoDir, commit);
+  const tree =
+    object?.type === 'commit'
+      ? /^tree ([0-9a-f]{40}|[0-9a-f]{64})\n/.exec(object.body.toString('latin1'))?.[1]
+      : undefined;
+  if (tree !== undefined) return tree;
+  return gitOut(['rev-parse', '--verify', '--quiet', `${commit}^{tree}`], { cwd: repoDir });
+}
+
+/**
+ * An object read from its loose file in the repository's own object store: its type and content.
+ * Null when there is no such file or git must be asked (packed, alternates, another object
+ * store, a file git would not read either).
+ */
+export async function readLooseObject(
+  repoDir: string,
+  oid: string,
+): Promise<{ type: string; body: Buffer } | null> {
+  if (!/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(oid)) return null;
   const env = commandEnv();
   const own = GIT_DECIDES_ENV.some((name) => env[name] !== undefined) ? null : await ownObjects(repoDir);
-  if (own !== null) {
-    const file = join(own.gitDir, 'objects', commit.slice(0, 2), commit.slice(2));
-    const compressed = await readFile(file).catch(() => null);
-    const text = compressed === null ? '' : inflated(compressed).toString('latin1');
-    const tree = /^commit \d+\0tree ([0-9a-f]{40}|[0-9a-f]{64})\n/.exec(text)?.[1];
-    if (tree !== undefined) return tree;
-  }
-  return gitOut(['rev-parse', '--verify', '--quiet', `${commit}^{tree}`], { cwd: repoDir });
+  if (own === null) return null;
+  const compressed = await readFile(join(own.gitDir, 'objects', oid.slice(0, 2), oid.slice(2))).catch(
+    () => null,
+  );
+  if (compressed === null) return null;
+  const content = inflated(compressed);
+  const header = /^(commit|tree|blob|tag) (\d+)\0/.exec(content.subarray(0, 32).toString('latin1'));
+  if (!header) return null;
+  const body = content.subarray((header[0] as string).length);
+  return body.length === Number(header[2]) ? { type: header[1] as string, body } : null;
 }
 
 function inflated(compressed: Buffer): Buffer {

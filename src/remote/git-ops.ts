@@ -6,9 +6,10 @@
  */
 import { worktreesOnBranch } from '../core/streams/checked-out-branches.js';
 import { git } from '../engine/git.js';
+import { readLooseObject } from '../engine/loose-objects.js';
 import { assertValidBranch, assertValidTag, isObjectId } from '../engine/names.js';
 import { assertRemoteName, casPush, fetchRefs, trackingRef } from '../engine/remote.js';
-import { isAncestor, readRef } from '../engine/repo.js';
+import { isAncestor, readLooseRefs, readRef } from '../engine/repo.js';
 import { GitSwarmError } from '../errors.js';
 
 export interface ConnectedGit {
@@ -70,6 +71,7 @@ export function connectedGit(root: string, remote: string): ConnectedGit {
     },
     async hasCommit(commit) {
       if (!isObjectId(commit)) return false;
+      if ((await readLooseObject(root, commit))?.type === 'commit') return true;
       const result = await git(['cat-file', '-e', `${commit}^{commit}`], {
         cwd: root,
         okExitCodes: [1, 128],
@@ -80,8 +82,11 @@ export function connectedGit(root: string, remote: string): ConnectedGit {
       const ref = `refs/heads/${assertValidBranch(branch)}`;
       const outcome = await casPush(root, { ref, oid: commit, expected: expected ?? 'absent' }, { remote });
       if (outcome.status === 'rejected') return { ok: false, already: false };
-      // The remote-tracking ref follows the push, so the next merge starts from it.
-      await git(['update-ref', tracking(branch), commit], { cwd: root });
+      // The remote-tracking ref follows the push, so the next merge starts from it (git's push
+      // moves it itself where the remote's fetch refspec maps the branch).
+      if ((await readLooseRefs(root, [tracking(branch)]))?.[0] !== commit) {
+        await git(['update-ref', tracking(branch), commit], { cwd: root });
+      }
       return { ok: true, already: outcome.status === 'up_to_date' };
     },
     async pushTag(name) {
@@ -96,6 +101,8 @@ export function connectedGit(root: string, remote: string): ConnectedGit {
     },
     async commitObject(commit) {
       // Byte for byte (not trimmed): the server hashes it to check it is the commit.
+      const object = isObjectId(commit) ? await readLooseObject(root, commit) : null;
+      if (object?.type === 'commit') return object.body.toString('utf8');
       return (await git(['cat-file', 'commit', commit], { cwd: root })).stdout;
     },
     async followLocalBranch(branch, from, to) {

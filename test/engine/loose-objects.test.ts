@@ -6,6 +6,7 @@ import {
   commitTreeOf,
   gitDate,
   type NewCommit,
+  readLooseObject,
   writeCommitObject,
 } from '../../src/engine/loose-objects.js';
 import { composeMerge } from '../../src/engine/merge.js';
@@ -196,6 +197,35 @@ describe('commitTreeOf', () => {
     writeFileSync(join(repo.dir, '.git', 'objects', 'ff', unknown.slice(2)), 'not zlib');
     await expect(commitTreeOf(repo.dir, unknown)).rejects.toMatchObject({ code: 'git_failed' });
     await expect(commitTreeOf(repo.dir, '--help')).rejects.toMatchObject({ code: 'invalid_input' });
+  });
+});
+
+describe('readLooseObject', () => {
+  it('reads an object byte for byte as git cat-file does, and leaves everything else to git', async () => {
+    const side = await repo.commitOn('side', { 'naïve.txt': 'ünïcode\n' });
+    const blob = await repo.run(['rev-parse', `${side}:naïve.txt`]);
+    const calls = recordGitCalls();
+    const commit = await withCommandEnv(calls.env, () => readLooseObject(repo.dir, side));
+    const blobObject = await withCommandEnv(calls.env, () => readLooseObject(repo.dir, blob));
+    expect(calls.calls()).toEqual([]);
+    expect(commit?.type).toBe('commit');
+    expect(
+      commit?.body.equals(Buffer.from(await repo.run(['cat-file', 'commit', side]).then((t) => `${t}\n`))),
+    ).toBe(true);
+    expect(blobObject).toEqual({ type: 'blob', body: Buffer.from('ünïcode\n') });
+    // Not an object id, absent, damaged, or another object directory named: null (git decides).
+    expect(await readLooseObject(repo.dir, 'main')).toBeNull();
+    expect(await readLooseObject(repo.dir, 'e'.repeat(40))).toBeNull();
+    const damaged = 'f'.repeat(40);
+    mkdirSync(join(repo.dir, '.git', 'objects', 'ff'), { recursive: true });
+    writeFileSync(join(repo.dir, '.git', 'objects', 'ff', damaged.slice(2)), 'not zlib');
+    expect(await readLooseObject(repo.dir, damaged)).toBeNull();
+    const elsewhere = { ...process.env, GIT_OBJECT_DIRECTORY: join(repo.dir, '.git', 'objects') };
+    expect(await withCommandEnv(elsewhere, () => readLooseObject(repo.dir, side))).toBeNull();
+    // Packed: no loose file to read.
+    await repo.run(['repack', '-a', '-d', '-q']);
+    await repo.run(['prune-packed']);
+    expect(await readLooseObject(repo.dir, side)).toBeNull();
   });
 });
 
