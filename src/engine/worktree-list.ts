@@ -1,5 +1,8 @@
 /** The worktrees git knows for a repository, with the branch each has checked out. */
+import { readFileSync, realpathSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { git } from './git.js';
+import { readRepoConfig } from './repo.js';
 
 export interface ListedWorktree {
   /** Absolute path, as git records it. */
@@ -32,4 +35,59 @@ export async function listWorktrees(repoDir: string): Promise<ListedWorktree[]> 
 /** The path of the worktree that has `branch` checked out, or null. */
 export async function worktreeOfBranch(repoDir: string, branch: string): Promise<string | null> {
   return (await listWorktrees(repoDir)).find((w) => w.branch === branch)?.path ?? null;
+}
+
+/**
+ * The branch checked out in the worktree at `path` of the repository rooted at `repoDir` (null:
+ * none there, or detached). Asked on every command of an agent, so the usual layout (a linked
+ * worktree whose files point at this repository and back) is read from the files git itself
+ * reads; anything else (a missing folder git may still list, another ref storage) asks git.
+ */
+export async function worktreeBranchAt(repoDir: string, path: string): Promise<string | null> {
+  const onDisk = linkedWorktreeBranchOnDisk(repoDir, path);
+  if (onDisk !== undefined) return onDisk;
+  const target = resolve(path);
+  return (await listWorktrees(repoDir)).find((w) => resolve(w.path) === target)?.branch ?? null;
+}
+
+/**
+ * The branch of a linked worktree from its files (null: none at `path`, or detached), or
+ * undefined when git must be asked.
+ */
+function linkedWorktreeBranchOnDisk(repoDir: string, path: string): string | null | undefined {
+  const config = readRepoConfig(repoDir);
+  if (config === null || /^\s*refstorage\s*=/im.test(config)) return undefined;
+  // The main checkout's own `.git` folder only, and never the main worktree itself.
+  if (readOrNull(join(repoDir, '.git', 'HEAD')) === null || resolve(path) === resolve(repoDir)) {
+    return undefined;
+  }
+  const adminRoot = realOrNull(join(repoDir, '.git', 'worktrees'));
+  if (adminRoot === null) return null; // no linked worktree at all (or not a plain checkout: git then decides)
+  const dotGit = join(path, '.git');
+  const gitdir = /^gitdir: (.+)$/m.exec(readOrNull(dotGit) ?? '')?.[1];
+  if (!gitdir) return undefined;
+  const admin = realOrNull(resolve(path, gitdir));
+  if (admin === null || dirname(admin) !== adminRoot) return undefined;
+  // The admin folder points back at this worktree, as git requires.
+  const back = readOrNull(join(admin, 'gitdir'))?.trim();
+  if (!back || realOrNull(resolve(admin, back)) !== realOrNull(dotGit)) return undefined;
+  const head = readOrNull(join(admin, 'HEAD'))?.trim() ?? '';
+  if (/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(head)) return null;
+  return /^ref: refs\/heads\/(\S+)$/.exec(head)?.[1];
+}
+
+function readOrNull(file: string): string | null {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+function realOrNull(file: string): string | null {
+  try {
+    return realpathSync(file);
+  } catch {
+    return null;
+  }
 }

@@ -26,7 +26,7 @@ import {
 } from '../engine/remote.js';
 import { readRef, resolveCommit } from '../engine/repo.js';
 import { streamBranch } from '../engine/stream-branches.js';
-import { listWorktrees } from '../engine/worktree-list.js';
+import { listWorktrees, worktreeBranchAt } from '../engine/worktree-list.js';
 import { addWorktree, isWorktreeDirty, removeWorktree } from '../engine/worktrees.js';
 import { GitSwarmError, isGitSwarmError } from '../errors.js';
 import type { Stream } from '../store/index.js';
@@ -49,9 +49,9 @@ export async function findLocalWorkspace(
   agentName: string,
 ): Promise<{ path: string; branch: string; streamId: string } | null> {
   const path = worktreePath({ id: deps.repoId, path: deps.root }, agentName);
-  const worktree = (await listWorktrees(deps.root)).find((w) => resolve(w.path) === path);
-  if (!worktree?.branch?.startsWith('stream/')) return null;
-  return { path, branch: worktree.branch, streamId: worktree.branch.slice('stream/'.length) };
+  const branch = await worktreeBranchAt(deps.root, path);
+  if (!branch?.startsWith('stream/')) return null;
+  return { path, branch, streamId: branch.slice('stream/'.length) };
 }
 
 async function requireLocalWorkspace(deps: RemoteStreamsDeps, agentName: string) {
