@@ -14,6 +14,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { git } from '../engine/git.js';
+import { readLooseObject, writeCommitObject } from '../engine/loose-objects.js';
 import { isObjectId } from '../engine/names.js';
 import { identLine, writeCommits } from '../engine/objects.js';
 import { casPush, readRemoteRefs } from '../engine/remote.js';
@@ -42,6 +43,11 @@ export function claimRef(serverUrl: string): string {
   return `refs/gitswarm/server-repos/${key}`;
 }
 
+/** The input, and the empty tree every claim commit has (written once per claim). */
+interface ClaimContext extends RepoClaimInput {
+  emptyTree(): Promise<string>;
+}
+
 interface Claim {
   oid: string;
   repoId: string | null;
@@ -53,7 +59,9 @@ interface Claim {
  * The server repository of this remote: the one its claim names, else one this clone creates
  * under the claim. `created` says which.
  */
-export async function claimServerRepo(input: RepoClaimInput): Promise<{ id: string; created: boolean }> {
+export async function claimServerRepo(claimInput: RepoClaimInput): Promise<{ id: string; created: boolean }> {
+  let tree: Promise<string> | undefined;
+  const input: ClaimContext = { ...claimInput, emptyTree: () => (tree ??= writeEmptyTree(claimInput.root)) };
   const ref = claimRef(input.serverUrl);
   const pause = input.pause ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const now = input.now ?? Date.now;
@@ -96,7 +104,7 @@ export async function claimServerRepo(input: RepoClaimInput): Promise<{ id: stri
 
 /** This clone holds the claim: create the repository, then name it in the claim. */
 async function createUnderClaim(
-  input: RepoClaimInput,
+  input: ClaimContext,
   ref: string,
   pending: string,
   nonce: string,
@@ -120,42 +128,49 @@ async function createUnderClaim(
 }
 
 /** A claim that names nothing, so its deletion can be compare-and-swapped. */
-async function emptyClaim(input: RepoClaimInput, parent: string): Promise<string> {
+async function emptyClaim(input: ClaimContext, parent: string): Promise<string> {
   return claimCommit(input, null, 'released', parent, 0);
 }
 
 /** The claim commit: an empty tree, the server and repository in its message. */
 async function claimCommit(
-  input: RepoClaimInput,
+  input: ClaimContext,
   repoId: string | null,
   nonce: string,
   parent: string | null,
   at = Math.floor((input.now ?? Date.now)() / 1000),
 ): Promise<string> {
-  const tree = (
-    await git(['hash-object', '-t', 'tree', '-w', '--stdin'], { cwd: input.root, input: '' })
-  ).stdout.trim();
-  const ident = identLine('gitswarm', 'gitswarm@localhost', at);
-  const [oid] = await writeCommits(input.root, [
-    {
-      tree,
-      parents: parent !== null && (await hasObject(input.root, parent)) ? [parent] : [],
-      author: ident,
-      committer: ident,
-      message: `gitswarm server repository\n\nServer: ${input.serverUrl}\nRepo: ${repoId ?? 'pending'}\nClaim: ${nonce}\n`,
-    },
-  ]);
+  const commit = {
+    tree: await input.emptyTree(),
+    parents: parent !== null && (await hasObject(input.root, parent)) ? [parent] : [],
+    message: `gitswarm server repository\n\nServer: ${input.serverUrl}\nRepo: ${repoId ?? 'pending'}\nClaim: ${nonce}\n`,
+  };
+  const written = await writeCommitObject(
+    input.root,
+    { ...commit, author: CLAIM_IDENT, committer: CLAIM_IDENT },
+    new Date(at * 1000),
+  );
+  if (written !== null) return written;
+  const ident = identLine(CLAIM_IDENT.name, CLAIM_IDENT.email, at);
+  const [oid] = await writeCommits(input.root, [{ ...commit, author: ident, committer: ident }]);
   return oid as string;
+}
+
+const CLAIM_IDENT = { name: 'gitswarm', email: 'gitswarm@localhost' };
+
+async function writeEmptyTree(root: string): Promise<string> {
+  return (await git(['hash-object', '-t', 'tree', '-w', '--stdin'], { cwd: root, input: '' })).stdout.trim();
 }
 
 async function hasObject(root: string, oid: string): Promise<boolean> {
   if (!isObjectId(oid)) return false;
+  if ((await readLooseObject(root, oid))?.type === 'commit') return true;
   const result = await git(['cat-file', '-e', `${oid}^{commit}`], { cwd: root, okExitCodes: [1, 128] });
   return result.exitCode === 0;
 }
 
 /** The claim on the remote (fetched), or null when there is none. */
-async function readClaim(input: RepoClaimInput, ref: string): Promise<Claim | null> {
+async function readClaim(input: ClaimContext, ref: string): Promise<Claim | null> {
   const oid = (await readRemoteRefs(input.root, [ref], { remote: input.remote })).get(ref) ?? null;
   if (oid === null) return null;
   if (!(await hasObject(input.root, oid))) {
@@ -166,7 +181,11 @@ async function readClaim(input: RepoClaimInput, ref: string): Promise<Claim | nu
       },
     );
   }
-  const object = (await git(['cat-file', 'commit', oid], { cwd: input.root })).stdout;
+  const loose = await readLooseObject(input.root, oid);
+  const object =
+    loose?.type === 'commit'
+      ? loose.body.toString('utf8')
+      : (await git(['cat-file', 'commit', oid], { cwd: input.root })).stdout;
   const repo = /^Repo: (\S+)$/m.exec(object)?.[1];
   const time = /^committer .* (\d+) [+-]\d{4}$/m.exec(object)?.[1];
   return {

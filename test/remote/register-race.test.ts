@@ -5,10 +5,13 @@
  * winner created, as a later clone does. A claim naming a repository the server does not have is
  * taken over.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLAIM_STALE_MS, claimRef, claimServerRepo } from '../../src/remote/repo-claim.js';
+import { withCommandEnv } from '../../src/util/command-env.js';
+import { recordGitCalls } from '../helpers/git-calls.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import { ModeBWorld, startTestServer, type TestClone, type TestServer } from './helpers.js';
 
@@ -142,4 +145,44 @@ describe('the remote’s claim on the server repository', () => {
     const later = () => Date.now() + CLAIM_STALE_MS + 60_000;
     expect(await claimServerRepo(input(a.dir, later))).toEqual({ id: 'repo-4', created: true });
   }, 180_000);
+
+  it('writes its claim commits as git would, without a git process each: an empty tree, the repository named', async () => {
+    const d = world.clone('claim-d');
+    const server = 'http://other.example:4000';
+    const calls = recordGitCalls();
+    const claimed = await withCommandEnv(calls.env, () =>
+      claimServerRepo({
+        root: d.dir,
+        remote: 'origin',
+        serverUrl: server,
+        create: async () => 'repo-d',
+        exists: async () => false,
+      }),
+    );
+    expect(claimed).toEqual({ id: 'repo-d', created: true });
+    // The empty tree once; the pending and the named claim commits written in-process.
+    expect(calls.calls().filter((call) => /^(hash-object|cat-file|commit-tree)/.test(call))).toEqual([
+      'hash-object -t tree -w --stdin',
+    ]);
+    const ref = claimRef(server);
+    const named = execFileSync('git', ['rev-parse', ref], { cwd: world.bare, encoding: 'utf8' }).trim();
+    const text = execFileSync('git', ['cat-file', 'commit', named], { cwd: world.bare, encoding: 'utf8' });
+    expect(text).toMatch(/^tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nparent [0-9a-f]{40}\n/);
+    expect(text).toContain('Repo: repo-d\n');
+    expect(
+      execFileSync('git', ['cat-file', 'commit', `${named}^`], { cwd: world.bare, encoding: 'utf8' }),
+    ).toContain('Repo: pending\n');
+    execFileSync('git', ['fsck', '--strict', '--no-dangling'], { cwd: world.bare, stdio: 'pipe' });
+    // Another clone joins it, reading the claim.
+    const e = world.clone('claim-e');
+    expect(
+      await claimServerRepo({
+        root: e.dir,
+        remote: 'origin',
+        serverUrl: server,
+        create: async () => 'never',
+        exists: async (id) => id === 'repo-d',
+      }),
+    ).toEqual({ id: 'repo-d', created: false });
+  });
 });
