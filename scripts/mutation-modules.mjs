@@ -156,7 +156,7 @@ export const MODULES = {
   'remote-git': {
     gated: false,
     mutate: ['src/engine/remote.ts', 'src/engine/worktree-list.ts'],
-    tests: ['test/engine/remote.test.ts'],
+    tests: ['test/engine/remote.test.ts', 'test/engine/worktree-list.test.ts'],
   },
   'patch-id': {
     mutate: ['src/engine/stable-patch-id.ts'],
