@@ -1,10 +1,11 @@
 /**
  * Finding a repository and reading its refs, ancestry and tags. Read-only except `createTag`.
  */
-import { readFileSync, realpathSync, type Stats, statSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { GitSwarmError, isGitSwarmError } from '../errors.js';
 import { commandEnv } from '../util/command-env.js';
+import { readOrNull, statOrNull } from '../util/read-or-null.js';
 import { type GitIdentity, identityEnv } from './author.js';
 import { git, gitOut } from './git.js';
 import { assertRevision, assertValidRef, assertValidTag, isObjectId } from './names.js';
@@ -133,22 +134,6 @@ function isBareGitDir(dir: string): boolean {
   if (statOrNull(join(dir, 'commondir'))) return false;
   const config = readOrNull(join(dir, 'config'));
   return config !== null && /^\s*bare\s*=\s*true\s*$/im.test(config) && !/^\s*worktree\s*=/im.test(config);
-}
-
-function statOrNull(path: string): Stats | null {
-  try {
-    return statSync(path);
-  } catch {
-    return null;
-  }
-}
-
-function readOrNull(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return null;
-  }
 }
 
 /**

@@ -1,6 +1,6 @@
 /** The worktrees git knows for a repository, with the branch each has checked out. */
-import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { readOrNull, realpathOrNull } from '../util/read-or-null.js';
 import { git } from './git.js';
 import { readRepoConfig } from './repo.js';
 
@@ -61,33 +61,17 @@ function linkedWorktreeBranchOnDisk(repoDir: string, path: string): string | nul
   if (readOrNull(join(repoDir, '.git', 'HEAD')) === null || resolve(path) === resolve(repoDir)) {
     return undefined;
   }
-  const adminRoot = realOrNull(join(repoDir, '.git', 'worktrees'));
+  const adminRoot = realpathOrNull(join(repoDir, '.git', 'worktrees'));
   if (adminRoot === null) return null; // no linked worktree at all (or not a plain checkout: git then decides)
   const dotGit = join(path, '.git');
   const gitdir = /^gitdir: (.+)$/m.exec(readOrNull(dotGit) ?? '')?.[1];
   if (!gitdir) return undefined;
-  const admin = realOrNull(resolve(path, gitdir));
+  const admin = realpathOrNull(resolve(path, gitdir));
   if (admin === null || dirname(admin) !== adminRoot) return undefined;
   // The admin folder points back at this worktree, as git requires.
   const back = readOrNull(join(admin, 'gitdir'))?.trim();
-  if (!back || realOrNull(resolve(admin, back)) !== realOrNull(dotGit)) return undefined;
+  if (!back || realpathOrNull(resolve(admin, back)) !== realpathOrNull(dotGit)) return undefined;
   const head = readOrNull(join(admin, 'HEAD'))?.trim() ?? '';
   if (/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(head)) return null;
   return /^ref: refs\/heads\/(\S+)$/.exec(head)?.[1];
-}
-
-function readOrNull(file: string): string | null {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return null;
-  }
-}
-
-function realOrNull(file: string): string | null {
-  try {
-    return realpathSync(file);
-  } catch {
-    return null;
-  }
 }

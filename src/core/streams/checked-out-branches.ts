@@ -4,12 +4,13 @@
  * checkout would silently make its files look reverted, so such a move is refused; a clean
  * checkout is brought along with the ref.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { git, gitOut } from '../../engine/git.js';
 import { findGitRepo } from '../../engine/repo.js';
 import { syncWorktreeAfterRefMove } from '../../engine/worktrees.js';
 import { GitSwarmError } from '../../errors.js';
+import { readOrNull } from '../../util/read-or-null.js';
 
 /**
  * The worktrees that have `branch` checked out (usually none, or the main worktree). Every merge
@@ -67,14 +68,6 @@ async function worktreesOnBranchOnDisk(repoDir: string, ref: string): Promise<st
     paths.push(dirname(resolve(dir, gitdir)));
   }
   return paths;
-}
-
-function readOrNull(path: string): string | null {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return null;
-  }
 }
 
 /** A HEAD file's branch ref, null when detached, undefined when it is not a HEAD file git would write. */
