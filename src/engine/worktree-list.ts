@@ -62,7 +62,7 @@ function linkedWorktreeBranchOnDisk(repoDir: string, path: string): string | nul
     return undefined;
   }
   const adminRoot = realpathOrNull(join(repoDir, '.git', 'worktrees'));
-  if (adminRoot === null) return null; // no linked worktree at all (or not a plain checkout: git then decides)
+  if (adminRoot === null) return null; // no linked worktree at all
   const dotGit = join(path, '.git');
   const gitdir = /^gitdir: (.+)$/m.exec(readOrNull(dotGit) ?? '')?.[1];
   if (!gitdir) return undefined;
