@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { commandEnv } from '../util/command-env.js';
 import type { GitIdentity } from './author.js';
-import { gitOut } from './git.js';
-import { assertRevision } from './names.js';
+import { git, gitOut } from './git.js';
+import { assertRevision, isObjectId } from './names.js';
 
 export interface NewCommit {
   tree: string;
@@ -135,6 +135,25 @@ export async function commitTreeOf(repoDir: string, commit: string): Promise<str
   return gitOut(['rev-parse', '--verify', '--quiet', `${commit}^{tree}`], { cwd: repoDir });
 }
 
+/** Whether `oid` names a commit here: from its loose object where there is one, else from git. */
+export async function hasCommit(repoDir: string, oid: string): Promise<boolean> {
+  if (!isObjectId(oid)) return false;
+  if ((await readLooseObject(repoDir, oid))?.type === 'commit') return true;
+  const result = await git(['cat-file', '-e', `${oid}^{commit}`], { cwd: repoDir, okExitCodes: [1, 128] });
+  return result.exitCode === 0;
+}
+
+/**
+ * A commit's object text, byte for byte as `git cat-file commit` prints it: from its loose object
+ * where there is one, else from git.
+ */
+export async function readCommitText(repoDir: string, commit: string): Promise<string> {
+  assertRevision(commit);
+  const object = await readLooseObject(repoDir, commit);
+  if (object?.type === 'commit') return object.body.toString('utf8');
+  return (await git(['cat-file', 'commit', commit], { cwd: repoDir })).stdout;
+}
+
 /**
  * An object read from its loose file in the repository's own object store: its type and content.
  * Null when there is no such file or git must be asked (packed, alternates, another object
@@ -144,7 +163,7 @@ export async function readLooseObject(
   repoDir: string,
   oid: string,
 ): Promise<{ type: string; body: Buffer } | null> {
-  if (!/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(oid)) return null;
+  if (!isObjectId(oid)) return null;
   const env = commandEnv();
   const own = GIT_DECIDES_ENV.some((name) => env[name] !== undefined) ? null : await ownObjects(repoDir);
   if (own === null) return null;

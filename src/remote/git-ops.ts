@@ -6,8 +6,8 @@
  */
 import { worktreesOnBranch } from '../core/streams/checked-out-branches.js';
 import { git } from '../engine/git.js';
-import { readLooseObject } from '../engine/loose-objects.js';
-import { assertValidBranch, assertValidTag, isObjectId } from '../engine/names.js';
+import { hasCommit, readCommitText } from '../engine/loose-objects.js';
+import { assertValidBranch, assertValidTag } from '../engine/names.js';
 import { assertRemoteName, casPush, fetchRefs, trackingRef } from '../engine/remote.js';
 import { isAncestor, readLooseRefs, readRef } from '../engine/repo.js';
 import { GitSwarmError } from '../errors.js';
@@ -69,14 +69,8 @@ export function connectedGit(root: string, remote: string): ConnectedGit {
         (await readRef(root, `refs/heads/${assertValidBranch(branch)}`)) ?? readRef(root, tracking(branch))
       );
     },
-    async hasCommit(commit) {
-      if (!isObjectId(commit)) return false;
-      if ((await readLooseObject(root, commit))?.type === 'commit') return true;
-      const result = await git(['cat-file', '-e', `${commit}^{commit}`], {
-        cwd: root,
-        okExitCodes: [1, 128],
-      });
-      return result.exitCode === 0;
+    hasCommit(commit) {
+      return hasCommit(root, commit);
     },
     async pushIfAt(branch, commit, expected) {
       const ref = `refs/heads/${assertValidBranch(branch)}`;
@@ -99,11 +93,9 @@ export function connectedGit(root: string, remote: string): ConnectedGit {
     async deleteTag(name) {
       await git(['tag', '-d', '--', assertValidTag(name)], { cwd: root });
     },
-    async commitObject(commit) {
+    commitObject(commit) {
       // Byte for byte (not trimmed): the server hashes it to check it is the commit.
-      const object = isObjectId(commit) ? await readLooseObject(root, commit) : null;
-      if (object?.type === 'commit') return object.body.toString('utf8');
-      return (await git(['cat-file', 'commit', commit], { cwd: root })).stdout;
+      return readCommitText(root, commit);
     },
     async followLocalBranch(branch, from, to) {
       const ref = `refs/heads/${assertValidBranch(branch)}`;

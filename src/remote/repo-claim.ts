@@ -14,8 +14,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { git } from '../engine/git.js';
-import { readLooseObject, writeCommitObject } from '../engine/loose-objects.js';
-import { isObjectId } from '../engine/names.js';
+import { hasCommit, readCommitText, writeCommitObject } from '../engine/loose-objects.js';
 import { identLine, writeCommits } from '../engine/objects.js';
 import { casPush, readRemoteRefs } from '../engine/remote.js';
 import { GitSwarmError, isGitSwarmError } from '../errors.js';
@@ -142,7 +141,7 @@ async function claimCommit(
 ): Promise<string> {
   const commit = {
     tree: await input.emptyTree(),
-    parents: parent !== null && (await hasObject(input.root, parent)) ? [parent] : [],
+    parents: parent !== null && (await hasCommit(input.root, parent)) ? [parent] : [],
     message: `gitswarm server repository\n\nServer: ${input.serverUrl}\nRepo: ${repoId ?? 'pending'}\nClaim: ${nonce}\n`,
   };
   const written = await writeCommitObject(
@@ -162,18 +161,11 @@ async function writeEmptyTree(root: string): Promise<string> {
   return (await git(['hash-object', '-t', 'tree', '-w', '--stdin'], { cwd: root, input: '' })).stdout.trim();
 }
 
-async function hasObject(root: string, oid: string): Promise<boolean> {
-  if (!isObjectId(oid)) return false;
-  if ((await readLooseObject(root, oid))?.type === 'commit') return true;
-  const result = await git(['cat-file', '-e', `${oid}^{commit}`], { cwd: root, okExitCodes: [1, 128] });
-  return result.exitCode === 0;
-}
-
 /** The claim on the remote (fetched), or null when there is none. */
 async function readClaim(input: ClaimContext, ref: string): Promise<Claim | null> {
   const oid = (await readRemoteRefs(input.root, [ref], { remote: input.remote })).get(ref) ?? null;
   if (oid === null) return null;
-  if (!(await hasObject(input.root, oid))) {
+  if (!(await hasCommit(input.root, oid))) {
     await git(
       ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', input.remote, '--', `+${ref}:${ref}`],
       {
@@ -181,11 +173,7 @@ async function readClaim(input: ClaimContext, ref: string): Promise<Claim | null
       },
     );
   }
-  const loose = await readLooseObject(input.root, oid);
-  const object =
-    loose?.type === 'commit'
-      ? loose.body.toString('utf8')
-      : (await git(['cat-file', 'commit', oid], { cwd: input.root })).stdout;
+  const object = await readCommitText(input.root, oid);
   const repo = /^Repo: (\S+)$/m.exec(object)?.[1];
   const time = /^committer .* (\d+) [+-]\d{4}$/m.exec(object)?.[1];
   return {
