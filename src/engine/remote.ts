@@ -121,8 +121,17 @@ export async function readRemoteRefs(
   refs: readonly string[],
   options?: RemoteOptions,
 ): Promise<Map<string, string | null>> {
+  for (const ref of refs) assertValidRef(ref); // before anything runs
+  return lsRemote(repoDir, await requireRemote(repoDir, options), refs);
+}
+
+/** readRemoteRefs for a remote already checked (requireRemote). */
+async function lsRemote(
+  repoDir: string,
+  remote: string,
+  refs: readonly string[],
+): Promise<Map<string, string | null>> {
   for (const ref of refs) assertValidRef(ref);
-  const remote = await requireRemote(repoDir, options);
   const found = new Map<string, string | null>(refs.map((ref) => [ref, null]));
   if (refs.length === 0) return found;
   const result = await git(['ls-remote', '--refs', remote, '--', ...refs], { cwd: repoDir }).catch((error) =>
@@ -146,7 +155,7 @@ export async function fetchRefs(
   options?: RemoteOptions,
 ): Promise<Map<string, string | null>> {
   const remote = await requireRemote(repoDir, options);
-  const values = await readRemoteRefs(repoDir, refs, { remote });
+  const values = await lsRemote(repoDir, remote, refs);
   const stale: string[] = [];
   for (const ref of refs) {
     const value = values.get(ref);
@@ -219,7 +228,7 @@ export async function fetchPullRequestHead(
   }
   const ref = assertValidRef(`refs/pull/${number}/head`);
   const remote = await requireRemote(repoDir, options);
-  const value = (await readRemoteRefs(repoDir, [ref], { remote })).get(ref) ?? null;
+  const value = (await lsRemote(repoDir, remote, [ref])).get(ref) ?? null;
   if (value !== null) {
     await fetchWithLockRetries(repoDir, remote, [`+${ref}:refs/remotes/${remote}/pull/${number}/head`]);
   }
@@ -332,7 +341,7 @@ async function push(
     return { status: status?.flag === '=' ? 'up_to_date' : 'pushed', ref, oid };
   }
   // Refused: read what the remote holds now to tell "it moved" from any other refusal.
-  const remoteOid = (await readRemoteRefs(repoDir, [ref], { remote })).get(ref) ?? null;
+  const remoteOid = (await lsRemote(repoDir, remote, [ref])).get(ref) ?? null;
   if (remoteOid === oid)
     return oid === null ? { status: 'deleted', ref } : { status: 'up_to_date', ref, oid };
   const summary = status?.summary ?? '';
