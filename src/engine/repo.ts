@@ -182,8 +182,13 @@ function isSharedRef(ref: string): boolean {
  */
 function filesRefDirs(worktree: string): { gitDir: string; commonDir: string } | null {
   const dirs = checkoutDirs(worktree);
-  if (dirs === null || dirs.config === null || /^\s*refstorage\s*=/im.test(dirs.config)) return null;
+  if (dirs === null || !hasRefFiles(dirs.config)) return null;
   return { gitDir: dirs.gitDir, commonDir: dirs.commonDir };
+}
+
+/** Whether a repository's config (its text) keeps refs as plain files: no `extensions.refStorage`. */
+export function hasRefFiles(config: string | null): config is string {
+  return config !== null && !/^\s*refstorage\s*=/im.test(config);
 }
 
 /**

@@ -2,7 +2,8 @@
 import { dirname, join, resolve } from 'node:path';
 import { readOrNull, realpathOrNull } from '../util/read-or-null.js';
 import { git } from './git.js';
-import { readRepoConfig } from './repo.js';
+import { isObjectId } from './names.js';
+import { hasRefFiles, readRepoConfig } from './repo.js';
 
 export interface ListedWorktree {
   /** Absolute path, as git records it. */
@@ -55,8 +56,7 @@ export async function worktreeBranchAt(repoDir: string, path: string): Promise<s
  * undefined when git must be asked.
  */
 function linkedWorktreeBranchOnDisk(repoDir: string, path: string): string | null | undefined {
-  const config = readRepoConfig(repoDir);
-  if (config === null || /^\s*refstorage\s*=/im.test(config)) return undefined;
+  if (!hasRefFiles(readRepoConfig(repoDir))) return undefined;
   // The main checkout's own `.git` folder only, and never the main worktree itself.
   if (readOrNull(join(repoDir, '.git', 'HEAD')) === null || resolve(path) === resolve(repoDir)) {
     return undefined;
@@ -71,7 +71,15 @@ function linkedWorktreeBranchOnDisk(repoDir: string, path: string): string | nul
   // The admin folder points back at this worktree, as git requires.
   const back = readOrNull(join(admin, 'gitdir'))?.trim();
   if (!back || realpathOrNull(resolve(admin, back)) !== realpathOrNull(dotGit)) return undefined;
-  const head = readOrNull(join(admin, 'HEAD'))?.trim() ?? '';
-  if (/^([0-9a-f]{40}|[0-9a-f]{64})$/.test(head)) return null;
-  return /^ref: refs\/heads\/(\S+)$/.exec(head)?.[1];
+  const head = parseHeadFile(readOrNull(join(admin, 'HEAD')));
+  if (head === null || head === undefined) return head;
+  return head.startsWith('refs/heads/') ? head.slice('refs/heads/'.length) : undefined;
+}
+
+/** A HEAD file's ref, null when detached, undefined when it is not a HEAD file git would write. */
+export function parseHeadFile(text: string | null): string | null | undefined {
+  if (text === null) return undefined;
+  const content = text.trim();
+  if (isObjectId(content)) return null;
+  return /^ref: (refs\/\S+)$/.exec(content)?.[1];
 }

@@ -7,7 +7,8 @@
 import { readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { git, gitOut } from '../../engine/git.js';
-import { findGitRepo } from '../../engine/repo.js';
+import { findGitRepo, hasRefFiles } from '../../engine/repo.js';
+import { parseHeadFile } from '../../engine/worktree-list.js';
 import { syncWorktreeAfterRefMove } from '../../engine/worktrees.js';
 import { GitSwarmError } from '../../errors.js';
 import { readOrNull } from '../../util/read-or-null.js';
@@ -41,12 +42,11 @@ async function worktreesOnBranchFromGit(repoDir: string, ref: string): Promise<s
  */
 async function worktreesOnBranchOnDisk(repoDir: string, ref: string): Promise<string[] | null> {
   const { root, commonDir } = await findGitRepo(repoDir);
-  const config = readOrNull(join(commonDir, 'config'));
-  if (config === null || /^\s*refstorage\s*=/im.test(config)) return null;
+  if (!hasRefFiles(readOrNull(join(commonDir, 'config')))) return null;
   const paths: string[] = [];
   // A bare repository (the server's, Mode C) has no checkout of its own: only linked worktrees.
   if (root !== commonDir) {
-    const main = parseHead(readOrNull(join(commonDir, 'HEAD')));
+    const main = parseHeadFile(readOrNull(join(commonDir, 'HEAD')));
     if (main === undefined) return null;
     if (main === ref) paths.push(root);
   }
@@ -60,7 +60,7 @@ async function worktreesOnBranchOnDisk(repoDir: string, ref: string): Promise<st
   }
   for (const id of ids) {
     const dir = join(linkedDir, id);
-    const head = parseHead(readOrNull(join(dir, 'HEAD')));
+    const head = parseHeadFile(readOrNull(join(dir, 'HEAD')));
     if (head === undefined) return null;
     if (head !== ref) continue;
     const gitdir = readOrNull(join(dir, 'gitdir'))?.trim();
@@ -68,14 +68,6 @@ async function worktreesOnBranchOnDisk(repoDir: string, ref: string): Promise<st
     paths.push(dirname(resolve(dir, gitdir)));
   }
   return paths;
-}
-
-/** A HEAD file's branch ref, null when detached, undefined when it is not a HEAD file git would write. */
-function parseHead(text: string | null): string | null | undefined {
-  if (text === null) return undefined;
-  const content = text.trim();
-  if (/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(content)) return null;
-  return /^ref: (refs\/\S+)$/.exec(content)?.[1];
 }
 
 /**
