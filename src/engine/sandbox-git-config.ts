@@ -5,6 +5,7 @@
  * token there), credential and ssh settings.
  */
 import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { git } from './git.js';
 
@@ -18,14 +19,13 @@ const KEPT = [
 ];
 
 /**
- * Writes the kept settings of `<commonDir>/config` to a new file in `dir` and returns its path, to
- * be mounted over the real one inside the sandbox. git lists the settings (it knows includes and
- * quoting); the file is written here, since a git process per setting cost about 10 ms each.
+ * The kept settings of `<commonDir>/config` as a config file's text. git lists the settings (it
+ * knows includes and quoting); the text is written here, since a git process per setting cost
+ * about 10 ms each.
  */
-export async function writeSandboxGitConfig(commonDir: string, dir: string): Promise<string> {
-  const path = join(dir, 'sandbox-git-config');
+export async function sandboxGitConfigText(commonDir: string): Promise<string> {
   const listed = await git(['config', '--file', join(commonDir, 'config'), '--null', '--list'], {
-    cwd: dir,
+    cwd: tmpdir(),
     okExitCodes: [1],
   });
   let text = '';
@@ -39,6 +39,15 @@ export async function writeSandboxGitConfig(commonDir: string, dir: string): Pro
     // A header for each setting keeps their order; git reads repeated sections as one.
     text += `[${section}]\n\t${name}${value}\n`;
   }
+  return text;
+}
+
+/**
+ * Writes a sandbox config's text to `<dir>/sandbox-git-config` and returns its path, to be mounted
+ * over the real config inside the sandbox.
+ */
+export function writeSandboxGitConfig(text: string, dir: string): string {
+  const path = join(dir, 'sandbox-git-config');
   writeFileSync(path, text);
   return path;
 }

@@ -30,7 +30,7 @@ import {
   type DependencyMount,
   findDependencyDirs,
 } from './sandbox-deps.js';
-import { writeSandboxGitConfig } from './sandbox-git-config.js';
+import { sandboxGitConfigText, writeSandboxGitConfig } from './sandbox-git-config.js';
 import { withDetachedWorktree } from './worktrees.js';
 
 /** Lines of output kept from each run for reports and filed tasks. */
@@ -125,23 +125,44 @@ export interface StabilizeRunOptions {
   outputCapBytes?: number;
   /** Stops the run (its process tree killed) and rejects with the signal's reason: nothing is judged. */
   signal?: AbortSignal;
-  /** The sandbox root's mounts, shared by the runs of one stabilization ({@link sandboxRootOnce}). */
-  sandboxRoot?: () => readonly string[];
+  /** What the runs of one stabilization share ({@link sharedRunSetup}); by default, this run's own. */
+  shared?: SharedRunSetup;
+}
+
+/** What every run of one stabilization needs and none changes: each is worked out once. */
+export interface SharedRunSetup {
+  /** The sandbox root's mounts (`sandboxRootArgs`: /etc with its secrets covered, the toolchain). */
+  sandboxRoot(): readonly string[];
+  /** The repository's git config as a run sees it (sandbox-git-config.ts). */
+  sandboxGitConfig(): Promise<string>;
 }
 
 /**
- * The sandbox root's mounts (`sandboxRootArgs`: /etc with its secrets covered, the toolchain) for
- * the runs of one stabilization: scanned at the first run, while git adds its worktree, and reused
- * by the others. The probes of a bisection run side by side in this process, so each scan they
- * skip is time taken from the other runs too.
+ * The set-up the runs of one stabilization share: the sandbox root is scanned at the first run,
+ * while git adds its worktree, and the git config listed once. The probes of a bisection run side
+ * by side in this process, so each scan or git process they skip is time taken from the other
+ * runs too.
  */
-export function sandboxRootOnce(repoRoot: string, searchPath?: string): () => readonly string[] {
+export function sharedRunSetup(
+  repo: { root: string; commonDir: string },
+  searchPath?: string,
+): SharedRunSetup {
   // The store and the agents' worktrees: no toolchain mount may show them (or contain them).
-  const hidden = [join(repoRoot, '.gitswarm'), join(repoRoot, '.worktrees')];
-  let args: readonly string[] | undefined;
-  return () => {
-    args ??= sandboxRootArgs(searchPath ?? commandEnv().PATH ?? '', hidden);
-    return args;
+  const hidden = [join(repo.root, '.gitswarm'), join(repo.root, '.worktrees')];
+  let rootArgs: readonly string[] | undefined;
+  let gitConfig: Promise<string> | undefined;
+  return {
+    sandboxRoot: () => {
+      rootArgs ??= sandboxRootArgs(searchPath ?? commandEnv().PATH ?? '', hidden);
+      return rootArgs;
+    },
+    sandboxGitConfig: () => {
+      gitConfig ??= sandboxGitConfigText(repo.commonDir).catch((error: unknown) => {
+        gitConfig = undefined; // the next run asks git again
+        throw error;
+      });
+      return gitConfig;
+    },
   };
 }
 
@@ -264,12 +285,12 @@ export async function runStabilizeCommand(
     sink(chunk);
   };
   const deadline = Date.now() + options.timeoutMs;
-  const sandboxRoot = options.sandboxRoot ?? sandboxRootOnce(repo.root, options.searchPath);
+  const shared = options.shared ?? sharedRunSetup(repo, options.searchPath);
 
   const running = withDetachedWorktree(repo.root, options.commit, async (worktree) => {
     const found = await findDependencyDirs(repo.root, worktree, dirs);
     // Beside the worktree, in its throw-away parent folder: removed with it.
-    const gitConfig = await writeSandboxGitConfig(repo.commonDir, dirname(worktree));
+    const gitConfig = writeSandboxGitConfig(await shared.sandboxGitConfig(), dirname(worktree));
     // The setup command's changes to a dependency folder must reach the command: a copy keeps
     // them, an overlay is thrown away with its sandbox.
     const overlay =
@@ -292,7 +313,7 @@ export async function runStabilizeCommand(
         // their interpreter by absolute path (`#!<checkout>/.venv/bin/python`).
         readOnlyPaths: [repo.commonDir, ...found.map((mount) => join(repo.root, mount.relPath))],
         replacedFiles: [{ path: join(repo.commonDir, 'config'), with: gitConfig }],
-        rootArgs: options.sandbox === 'bubblewrap' ? sandboxRoot() : undefined,
+        rootArgs: options.sandbox === 'bubblewrap' ? shared.sandboxRoot() : undefined,
         overlays: overlay ? found : [],
         network,
         mode: options.sandbox,
@@ -315,12 +336,13 @@ export async function runStabilizeCommand(
     options.log?.write(`$ ${options.command}\n`);
     return { setup, run: await sandboxRun(options.command, false), summary };
   });
-  // While git checks the worktree out, this process scans what the sandbox's root shows (at the
-  // first run of a stabilization; the others reuse it). Should the scan fail, the run scans again
-  // and reports it.
+  // While git checks the worktree out, git lists the config and this process scans what the
+  // sandbox's root shows (at the first run of a stabilization; the others reuse both). Should
+  // either fail, the run tries again and reports it.
+  shared.sandboxGitConfig().catch(() => {});
   if (options.sandbox === 'bubblewrap') {
     try {
-      sandboxRoot();
+      shared.sandboxRoot();
     } catch {
       // reported by the run
     }

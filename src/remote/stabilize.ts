@@ -30,7 +30,7 @@ import {
   openStabilizeLog,
   runStabilizeCommand,
   type StabilizeRunResult,
-  sandboxRootOnce,
+  sharedRunSetup,
 } from '../engine/stabilize-run.js';
 import { GitSwarmError } from '../errors.js';
 import { findRemoteBisectRange, findRevertOf, type RemoteBisectStart } from './buffer-line.js';
@@ -116,7 +116,7 @@ export async function stabilizeConnected(input: ConnectedStabilizeInput): Promis
   const elapsed = () => Math.round(Number(process.hrtime.bigint() - started) / 1e6);
   const runs: StabilizeRunResult[] = [];
   const settings = stabilizeRunSettings(repo);
-  const sandboxRoot = sandboxRootOnce(location.root, input.searchPath);
+  const shared = sharedRunSetup(location, input.searchPath);
   const runAt = async (commit: string, label: string) => {
     const run = await runStabilizeCommand(location, {
       commit,
@@ -128,7 +128,7 @@ export async function stabilizeConnected(input: ConnectedStabilizeInput): Promis
       output: input.output,
       progress: input.progress,
       searchPath: input.searchPath,
-      sandboxRoot,
+      shared,
     });
     runs.push(run);
     return run;

@@ -11,8 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertSandboxAvailable, type SandboxMode, toolchainPrefixes } from '../../src/engine/sandbox.js';
 import {
   runStabilizeCommand,
+  type SharedRunSetup,
   type StabilizeRunResult,
-  sandboxRootOnce,
+  sharedRunSetup,
 } from '../../src/engine/stabilize-run.js';
 
 const IDENTITY = {
@@ -45,7 +46,7 @@ describe('sandbox isolation: attacks from inside a stabilize run', () => {
     command: string,
     sandbox: SandboxMode = 'bubblewrap',
     searchPath?: string,
-    sandboxRoot?: () => readonly string[],
+    shared?: SharedRunSetup,
   ): Promise<StabilizeRunResult> {
     output = '';
     return runStabilizeCommand(
@@ -58,7 +59,7 @@ describe('sandbox isolation: attacks from inside a stabilize run', () => {
         memoryMb: 1024,
         label: 'attack',
         searchPath,
-        sandboxRoot,
+        shared,
         output: (chunk) => {
           output += chunk;
         },
@@ -235,9 +236,9 @@ describe('sandbox isolation: attacks from inside a stabilize run', () => {
       join(repo, '.worktrees', 'alice', 'bin'),
       process.env.PATH,
     ].join(':');
-    const sandboxRoot = sandboxRootOnce(repo, searchPath);
-    const scanned = sandboxRoot();
-    expect(sandboxRoot()).toBe(scanned);
+    const shared = sharedRunSetup({ root: repo, commonDir: join(repo, '.git') }, searchPath);
+    const scanned = shared.sandboxRoot();
+    expect(shared.sandboxRoot()).toBe(scanned);
     expect(scanned).toContain(join(repo, '.tools'));
     expect(scanned.some((arg) => arg.startsWith(join(repo, '.worktrees')))).toBe(false);
     for (let run = 0; run < 2; run++) {
@@ -245,7 +246,7 @@ describe('sandbox isolation: attacks from inside a stabilize run', () => {
         `gs-tool\ncat ${repo}/.worktrees/alice/wip.txt 2>/dev/null || echo WIP_HIDDEN`,
         'bubblewrap',
         searchPath,
-        sandboxRoot,
+        shared,
       );
       expect(output).toContain('TOOL_RAN');
       expect(output).toContain('WIP_HIDDEN');

@@ -45,7 +45,7 @@ import {
   findDependencyDirs,
   overlayArgs,
 } from '../../src/engine/sandbox-deps.js';
-import { writeSandboxGitConfig } from '../../src/engine/sandbox-git-config.js';
+import { sandboxGitConfigText, writeSandboxGitConfig } from '../../src/engine/sandbox-git-config.js';
 import {
   coverArgs,
   privateEntries,
@@ -53,6 +53,7 @@ import {
   systemRootArgs,
   toolchainPrefixes,
 } from '../../src/engine/sandbox-root.js';
+import { sharedRunSetup } from '../../src/engine/stabilize-run.js';
 import { GitSwarmError } from '../../src/errors.js';
 import { withCommandEnv } from '../../src/util/command-env.js';
 
@@ -951,7 +952,7 @@ describe('dependency folders and the git config shown to a run', () => {
     set('core.eol', '');
     appendFileSync(join(common, 'config'), '[extensions]\n\tnovalue\n');
     const out = freshDir('out');
-    const path = await writeSandboxGitConfig(common, out);
+    const path = writeSandboxGitConfig(await sandboxGitConfigText(common), out);
     expect(path).toBe(join(out, 'sandbox-git-config'));
     // git reads back every kept setting exactly as the real config has it, in the same order,
     // and nothing else: no remote, header, ssh or user setting.
@@ -979,7 +980,26 @@ describe('dependency folders and the git config shown to a run', () => {
     // A config with nothing in it: an empty file.
     const bare = freshDir('empty-config');
     writeFileSync(join(bare, 'config'), '');
-    const empty = await writeSandboxGitConfig(bare, freshDir('out'));
+    const empty = writeSandboxGitConfig(await sandboxGitConfigText(bare), freshDir('out'));
     expect(readFileSync(empty, 'utf8')).toBe('');
+  });
+
+  it("lists the config once for a stabilization's runs, and again after a failed listing", async () => {
+    const repo = freshDir('shared-repo');
+    const common = join(repo, 'common');
+    mkdirSync(common);
+    const shared = sharedRunSetup({ root: repo, commonDir: common });
+    // No config file yet: git cannot list it, and the failure is not kept.
+    await expect(shared.sandboxGitConfig()).rejects.toThrow();
+    writeFileSync(join(common, 'config'), '[core]\n\tbare = false\n\tsshCommand = ssh -i /secret\n');
+    const first = shared.sandboxGitConfig();
+    expect(shared.sandboxGitConfig()).toBe(first);
+    expect(await first).toBe('[core]\n\tbare = "false"\n');
+    // Listed once: a later change to the file is not read by this stabilization's runs.
+    writeFileSync(join(common, 'config'), '[core]\n\tbare = true\n');
+    expect(await shared.sandboxGitConfig()).toBe('[core]\n\tbare = "false"\n');
+    expect(await sharedRunSetup({ root: repo, commonDir: common }).sandboxGitConfig()).toBe(
+      '[core]\n\tbare = "true"\n',
+    );
   });
 });

@@ -26,7 +26,7 @@ import {
   runStabilizeCommand,
   type StabilizeLog,
   type StabilizeRunResult,
-  sandboxRootOnce,
+  sharedRunSetup,
 } from '../../engine/stabilize-run.js';
 import { GitSwarmError } from '../../errors.js';
 import {
@@ -156,7 +156,7 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
   );
   const runs: StabilizeRunResult[] = [];
   const runSettings = stabilizeRunSettings(repo);
-  const sandboxRoot = sandboxRootOnce(git.root, input.searchPath);
+  const shared = sharedRunSetup(git, input.searchPath);
   const parallelism = stabilizeParallelism(repo);
   const runAt = async (commit: string, label: string, alongside = false): Promise<StabilizeRunResult> => {
     // A run beside others writes its part of the log in one piece when it ends, not interleaved.
@@ -176,7 +176,7 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
         progress: input.progress,
         searchPath: input.searchPath,
         signal: input.signal,
-        sandboxRoot,
+        shared,
       });
       runs.push(result);
       return result;
