@@ -5,8 +5,9 @@
 import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, isAbsolute, join } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { GitSwarmError } from '../errors.js';
+import { readOrNull, realpathOrNull } from '../util/read-or-null.js';
 import { git, gitOut } from './git.js';
 import { assertRevision, assertValidBranch, isObjectId } from './names.js';
 
@@ -57,12 +58,50 @@ export async function withDetachedWorktree<T>(
   assertRevision(commit);
   const parent = mkdtempSync(join(tmpdir(), 'gitswarm-verify-'));
   const path = join(parent, basename(parent));
+  let adminDir: string | null = null;
   try {
     await addDetachedWorktree(repoDir, path, commit);
+    // Read before `fn` runs anything in the worktree: what is in it afterwards cannot be trusted.
+    adminDir = adminDirOf(path);
     return await fn(path);
   } finally {
-    await removeWorktree(repoDir, path).finally(() => rm(parent, { recursive: true, force: true }));
+    await discardWorktree(repoDir, path, adminDir).finally(() =>
+      rm(parent, { recursive: true, force: true }),
+    );
   }
+}
+
+/**
+ * The admin folder git keeps for the linked worktree at `path` (`<common dir>/worktrees/<id>`),
+ * named by the worktree's `.git` file and naming it back in its `gitdir` file; null when it is not
+ * so (then git removes the worktree).
+ */
+function adminDirOf(path: string): string | null {
+  const dotGit = join(path, '.git');
+  const named = /^gitdir: (.+)\n?$/.exec(readOrNull(dotGit) ?? '')?.[1];
+  if (named === undefined || !isAbsolute(named) || basename(dirname(named)) !== 'worktrees') return null;
+  // git names the worktree by its real path.
+  const realDotGit = join(realpathOrNull(path) ?? path, '.git');
+  return readOrNull(join(named, 'gitdir'))?.trim() === realDotGit ? named : null;
+}
+
+/**
+ * Removes a throw-away worktree: its files, then git's admin folder of it, which is all
+ * `git worktree remove --force` does for a worktree no one else uses, without a git process (a
+ * stabilization removes one per test run). git removes it when its admin folder is not known or
+ * the files cannot all be removed.
+ */
+async function discardWorktree(repoDir: string, path: string, adminDir: string | null): Promise<void> {
+  if (adminDir !== null) {
+    try {
+      await rm(path, { recursive: true, force: true });
+      await rm(adminDir, { recursive: true, force: true });
+      return;
+    } catch {
+      // git tries
+    }
+  }
+  await removeWorktree(repoDir, path);
 }
 
 /**

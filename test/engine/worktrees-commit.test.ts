@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readChangeId } from '../../src/engine/change-id.js';
@@ -210,6 +210,47 @@ describe('stream branches and worktrees', () => {
     await expect(withDetachedWorktree(repo.dir, '--orphan', async () => 1)).rejects.toMatchObject({
       code: 'invalid_input',
     });
+  });
+
+  it("removes a throw-away worktree's files and git's record of it, whatever the run did to its .git file", async () => {
+    const main = await repo.rev('main');
+    const admin = join(repo.dir, '.git', 'worktrees');
+    // A run that rewrites the worktree's `.git` file to name a folder that names it back: that
+    // folder is not git's, and must survive.
+    const decoy = join(repo.tempPath('decoy'), 'worktrees', 'victim');
+    mkdirSync(decoy, { recursive: true });
+    let seen = '';
+    await withDetachedWorktree(repo.dir, main, async (path) => {
+      seen = path;
+      expect(readdirSync(admin)).toHaveLength(1);
+      writeFileSync(join(decoy, 'gitdir'), `${join(path, '.git')}\n`);
+      writeFileSync(join(path, '.git'), `gitdir: ${decoy}\n`);
+    });
+    expect(existsSync(seen)).toBe(false);
+    expect(existsSync(join(decoy, 'gitdir'))).toBe(true);
+    expect(readdirSync(admin)).toEqual([]);
+    expect(await repo.run(['worktree', 'prune', '--dry-run', '--verbose'])).toBe('');
+    expect(await worktreeCount()).toBe(1);
+
+    // Under a temporary folder reached through a symbolic link (git records the real path).
+    const real = repo.tempPath('real-tmp');
+    mkdirSync(real);
+    symlinkSync(real, repo.tempPath('linked-tmp'));
+    const tmpdirBefore = process.env.TMPDIR;
+    process.env.TMPDIR = repo.tempPath('linked-tmp');
+    try {
+      await withDetachedWorktree(repo.dir, main, async (path) => {
+        seen = path;
+        expect(readFileSync(join(path, 'README.md'), 'utf8')).toBe('hello\n');
+      });
+    } finally {
+      if (tmpdirBefore === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = tmpdirBefore;
+    }
+    expect(existsSync(seen)).toBe(false);
+    expect(readdirSync(real)).toEqual([]);
+    expect(readdirSync(admin)).toEqual([]);
+    expect(await repo.run(['fsck', '--no-progress'])).toBe('');
   });
 
   it('syncs a clean worktree after its branch moved under it', async () => {
