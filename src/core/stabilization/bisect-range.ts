@@ -40,7 +40,7 @@ export interface BisectStart {
 }
 
 /** The bisection's lower bound for a red `head` (see the file's comment). */
-export async function findBisectStart(
+async function findBisectStart(
   db: Executor,
   repo: Pick<Repo, 'id' | 'buffer_branch' | 'buffer_baseline'>,
   repoDir: string,
@@ -108,11 +108,28 @@ export function describeBisectStart(start: BisectStart): string {
   }
 }
 
+/** What a red `head` bisects: the lower bound and GitSwarm's merges after it, oldest first. */
+export interface BisectRange {
+  start: BisectStart;
+  candidates: string[];
+}
+
+/** The bisection's range for a red `head` (see the file's comment). */
+export async function findBisectRange(
+  db: Executor,
+  repo: Pick<Repo, 'id' | 'buffer_branch' | 'buffer_baseline'>,
+  repoDir: string,
+  head: string,
+): Promise<BisectRange> {
+  const start = await findBisectStart(db, repo, repoDir, head);
+  return { start, candidates: await listBisectCandidates(db, repo, repoDir, start, head) };
+}
+
 /**
  * GitSwarm's merges on `head`'s first-parent line after `start`, oldest first: merges the store
  * has no record of (made outside GitSwarm) are not candidates, as no stream can answer for them.
  */
-export async function listBisectCandidates(
+async function listBisectCandidates(
   db: Executor,
   repo: Pick<Repo, 'id'>,
   repoDir: string,

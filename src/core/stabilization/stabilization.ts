@@ -50,12 +50,7 @@ import { revertStream } from '../streams/stream-revert.js';
 import { getStreamById } from '../streams/streams.js';
 import { actorIdentity, repoRoot } from '../streams/workspace-paths.js';
 import { fileCriticalTask } from '../tasks/tasks.js';
-import {
-  type BisectStart,
-  describeBisectStart,
-  findBisectStart,
-  listBisectCandidates,
-} from './bisect-range.js';
+import { type BisectRange, describeBisectStart, findBisectRange } from './bisect-range.js';
 import { promoteBuffer } from './buffer-promotion.js';
 import { closeFixedRedTasks, findOpenRedTask } from './red-tasks.js';
 import { decideAutoRevert } from './revert-decision.js';
@@ -186,14 +181,30 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
   };
   const elapsed = () => Math.round(Number(process.hrtime.bigint() - started) / 1e6);
   const base = { repo, actor: input.actor, command, bufferCommit, log, runs, elapsed };
+  // The bisection's range (git and store reads) is worked out while a run that may end red goes
+  // on: the head's first run when probes run at once, else its retry. It is worked out again
+  // after the run when the head was not among the recorded merges yet (its merge may have been
+  // recording it: the head is the only merge that can be) or when reading it failed.
+  let rangeAhead: Promise<BisectRange | undefined> | undefined;
+  const lookAhead = () => {
+    rangeAhead = findBisectRange(deps.store.db, repo, git.root, bufferCommit).catch(() => undefined);
+  };
+  const bisectRange = async (): Promise<BisectRange> => {
+    const ahead = await rangeAhead;
+    if (ahead && (ahead.candidates.at(-1) === bufferCommit || ahead.start.commit === bufferCommit))
+      return ahead;
+    return findBisectRange(deps.store.db, repo, git.root, bufferCommit);
+  };
 
   try {
+    if (parallelism > 1) lookAhead();
     const first = await runAt(bufferCommit, 'run');
     if (first.outcome === 'error')
       return await concludeError(deps, base, couldNotStart(first), input.progress);
     if (first.passed) return await concludeGreen(deps, { ...base, git }, first, input.progress);
     if (parallelism > 1) {
-      const start = await findBisectStart(deps.store.db, repo, git.root, bufferCommit);
+      const range = await bisectRange();
+      const { start } = range;
       if (start.kind === 'green' && start.commit === bufferCommit) {
         // Nothing to bisect: the retry tells a flake from a changed environment.
         const retry = await runAt(bufferCommit, 'retry');
@@ -203,18 +214,19 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
         return await concludeError(deps, base, environmentChanged(start, retry), input.progress);
       }
       // The retry waits: a failing probe reproduces the red; only when none fails is the head rerun.
-      const red = { ...base, git, failing: first, confirmed: false, parallelism, runAt, start };
+      const red = { ...base, git, failing: first, confirmed: false, parallelism, runAt, range };
       return await concludeRed(deps, red, input.progress);
     }
+    lookAhead();
     const retry = await runAt(bufferCommit, 'retry');
     if (retry.outcome === 'error')
       return await concludeError(deps, base, couldNotStart(retry), input.progress);
     if (retry.passed) return await concludeFlaky(deps, base, input.progress);
-    const start = await findBisectStart(deps.store.db, repo, git.root, bufferCommit);
-    if (start.kind === 'green' && start.commit === bufferCommit) {
-      return await concludeError(deps, base, environmentChanged(start, retry), input.progress);
+    const range = await bisectRange();
+    if (range.start.kind === 'green' && range.start.commit === bufferCommit) {
+      return await concludeError(deps, base, environmentChanged(range.start, retry), input.progress);
     }
-    const red = { ...base, git, failing: retry, confirmed: true, parallelism, runAt, start };
+    const red = { ...base, git, failing: retry, confirmed: true, parallelism, runAt, range };
     return await concludeRed(deps, red, input.progress);
   } catch (error) {
     // An interrupted run judged nothing: it is run again, not recorded as an error.
@@ -235,6 +247,7 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
     }).catch(() => {});
     throw error;
   } finally {
+    await rangeAhead; // a green or flaky end leaves it unused, but not running
     // After the stabilization's own git work, never beside it (maintenance.ts).
     await runAutoMaintenance(git);
     await log.close();
@@ -375,7 +388,7 @@ interface RedContext extends RunContext {
   /** Bisection probes run at once (`stabilize_parallelism`). */
   parallelism: number;
   runAt: (commit: string, label: string, alongside?: boolean) => Promise<StabilizeRunResult>;
-  start: BisectStart;
+  range: BisectRange;
 }
 
 /** A bisection probe that could not start the command: the run ends as `error`. */
@@ -397,11 +410,10 @@ async function concludeRed(
   ctx: RedContext,
   progress: ((line: string) => void) | undefined,
 ): Promise<StabilizeResult> {
-  const { repo, start } = ctx;
-  const root = ctx.git.root;
+  const { repo } = ctx;
+  // The range is fixed, from the tested commit: later merges are the next run's business.
+  const { start, candidates } = ctx.range;
   let failing = ctx.failing;
-  // The range is fixed now, from the tested commit: later merges are the next run's business.
-  const candidates = await listBisectCandidates(deps.store.db, repo, root, start, ctx.bufferCommit);
   const lastIsKnownBad = candidates.at(-1) === ctx.bufferCommit;
   const atOnce = ctx.parallelism > 1 ? `, up to ${ctx.parallelism} runs at once` : '';
   progress?.(
