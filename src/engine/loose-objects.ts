@@ -49,22 +49,34 @@ const IDENT_CRUD = /^[\0- .,:;<>"\\']|[\0- .,:;<>"\\']$/;
 
 /**
  * Writes `commit` as a loose object of the repository at `repoDir` (a checkout's root or a bare
- * repository) and returns its id, or null when git should write it (see above). The object is
- * written to a temporary file, flushed to disk, and linked into place, so a reader never sees half
- * of it and a crash leaves at most a `tmp_obj_` file, which `git gc` removes.
+ * repository) and returns its id, or null when git should write it (see above and
+ * {@link writeLooseObject}).
  */
 export async function writeCommitObject(
   repoDir: string,
   commit: NewCommit,
   now: Date = new Date(),
 ): Promise<string | null> {
+  const body = commitBody(commit, now);
+  return body === null ? null : writeLooseObject(repoDir, 'commit', body);
+}
+
+/**
+ * Writes an object of `type` with `body` as a loose object of the repository at `repoDir` and
+ * returns its id, or null when git should write it (see above). The object is written to a
+ * temporary file, flushed to disk, and linked into place, so a reader never sees half of it and a
+ * crash leaves at most a `tmp_obj_` file, which `git gc` removes.
+ */
+export async function writeLooseObject(
+  repoDir: string,
+  type: 'commit' | 'tree',
+  body: Buffer,
+): Promise<string | null> {
   const env = commandEnv();
   if (GIT_DECIDES_ENV.some((name) => env[name] !== undefined)) return null;
   const gitDir = await plainGitDir(repoDir);
   if (gitDir === null) return null;
-  const body = commitBody(commit, now);
-  if (body === null) return null;
-  const content = Buffer.concat([Buffer.from(`commit ${body.length}\0`), body]);
+  const content = Buffer.concat([Buffer.from(`${type} ${body.length}\0`), body]);
   const oid = createHash('sha1').update(content).digest('hex');
   const dir = join(gitDir, 'objects', oid.slice(0, 2));
   const path = join(dir, oid.slice(2));

@@ -8,6 +8,7 @@ import {
   type NewCommit,
   readLooseObject,
   writeCommitObject,
+  writeLooseObject,
 } from '../../src/engine/loose-objects.js';
 import { composeMerge } from '../../src/engine/merge.js';
 import { withCommandEnv } from '../../src/util/command-env.js';
@@ -169,6 +170,22 @@ describe('writeCommitObject', () => {
       if (saved === undefined) delete process.env.TZ;
       else process.env.TZ = saved;
     }
+  });
+});
+
+describe('writeLooseObject', () => {
+  it('writes the empty tree as git hash-object does, and leaves a SHA-256 repository to git', async () => {
+    const gitsOwn = await repo.run(['hash-object', '-t', 'tree', '--stdin']);
+    const oid = await writeLooseObject(repo.dir, 'tree', Buffer.alloc(0));
+    expect(oid).toBe(gitsOwn);
+    expect(await repo.run(['cat-file', '-t', oid as string])).toBe('tree');
+    expect(await repo.run(['fsck', '--no-progress', '--strict', '--no-dangling'])).toBe('');
+    // Written again: the same object, still one file.
+    expect(await writeLooseObject(repo.dir, 'tree', Buffer.alloc(0))).toBe(oid);
+    expect(readdirSync(join(repo.dir, '.git', 'objects', gitsOwn.slice(0, 2)))).toEqual([gitsOwn.slice(2)]);
+    const sha256 = repo.tempPath('sha256');
+    await repo.run(['init', '-q', '--object-format=sha256', sha256]);
+    expect(await writeLooseObject(sha256, 'tree', Buffer.alloc(0))).toBeNull();
   });
 });
 
