@@ -1,9 +1,9 @@
 /**
  * Loose objects the engine reads and writes itself, where a git process (about 10 ms each on a
  * small machine, where starting a process is dear) would do little: a commit's tree read from its
- * object file, and commit objects written byte for byte as `git commit-tree` writes them for the
- * same parts at the same second. Wherever git's own settings could make its object differ, or be
- * stored differently, git is asked instead.
+ * object file, commit objects written byte for byte as `git commit-tree` writes them for the same
+ * parts at the same second, and the empty tree. Wherever git's own settings could make its object
+ * differ, or be stored differently, git is asked instead.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { link, mkdir, open, readFile, stat, unlink, utimes } from 'node:fs/promises';
