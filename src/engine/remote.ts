@@ -125,13 +125,12 @@ export async function readRemoteRefs(
   return lsRemote(repoDir, await requireRemote(repoDir, options), refs);
 }
 
-/** readRemoteRefs for a remote already checked (requireRemote). */
+/** readRemoteRefs for a remote already checked (requireRemote) and refs the caller checked. */
 async function lsRemote(
   repoDir: string,
   remote: string,
   refs: readonly string[],
 ): Promise<Map<string, string | null>> {
-  for (const ref of refs) assertValidRef(ref);
   const found = new Map<string, string | null>(refs.map((ref) => [ref, null]));
   if (refs.length === 0) return found;
   const result = await git(['ls-remote', '--refs', remote, '--', ...refs], { cwd: repoDir }).catch((error) =>
@@ -154,6 +153,7 @@ export async function fetchRefs(
   refs: readonly string[],
   options?: RemoteOptions,
 ): Promise<Map<string, string | null>> {
+  for (const ref of refs) assertValidRef(ref); // before anything runs
   const remote = await requireRemote(repoDir, options);
   const values = await lsRemote(repoDir, remote, refs);
   const stale: string[] = [];
