@@ -494,6 +494,10 @@ describe('bad input', () => {
       await expect(pushBranch(cloneA.dir, branch)).rejects.toMatchObject({ code: 'invalid_name' });
       await expect(fetchBranch(cloneA.dir, branch)).rejects.toMatchObject({ code: 'invalid_name' });
     }
+    for (const ref of ['--upload-pack=touch /tmp/pwned', 'refs/heads/../x', 'refs/heads/a b']) {
+      await expect(fetchRefs(cloneA.dir, [ref])).rejects.toMatchObject({ code: 'invalid_name' });
+      await expect(readRemoteRefs(cloneA.dir, [ref])).rejects.toMatchObject({ code: 'invalid_name' });
+    }
     for (const streamId of ['--all', '../x', 'a/b', '']) {
       await expect(fetchStreamBranch(cloneA.dir, streamId)).rejects.toMatchObject({ code: 'invalid_name' });
     }
