@@ -5,7 +5,7 @@
 import { GitSwarmError } from '../errors.js';
 import { type GitIdentity, identityEnv } from './author.js';
 import { isChangeId, newChangeId, readChangeId, withChangeId } from './change-id.js';
-import { git, gitOut } from './git.js';
+import { git, gitOut, WITHOUT_HOOKS } from './git.js';
 import { assertValidRef } from './names.js';
 import { readLooseRefs, readRef } from './repo.js';
 
@@ -32,8 +32,7 @@ export interface CommitAllResult {
 // and signing would prompt. Without the last two, every commit forks `git maintenance run
 // --auto` (a process per commit, and gc now and then under the repository lock).
 const COMMIT_CONFIG = [
-  '-c',
-  'core.hooksPath=/dev/null',
+  ...WITHOUT_HOOKS,
   '-c',
   'commit.gpgSign=false',
   '-c',

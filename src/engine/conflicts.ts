@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GitSwarmError } from '../errors.js';
 import { type GitIdentity, identityEnv } from './author.js';
-import { git, gitBytes } from './git.js';
+import { git, gitBytes, WITHOUT_HOOKS } from './git.js';
 import { assertRevision, isObjectId } from './names.js';
 import { mergeInProgress } from './repo.js';
 
@@ -198,8 +198,7 @@ export type WorktreeMergeOutcome =
 
 // Hooks and rerere are the repository's or the host's, not the engine's: off for this merge.
 const MERGE_CONFIG = [
-  '-c',
-  'core.hooksPath=/dev/null',
+  ...WITHOUT_HOOKS,
   '-c',
   'rerere.enabled=false',
   '-c',

@@ -30,6 +30,12 @@ export interface GitOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Config for a git command that must run no hooks: hooks are code from the repository or its
+ * user, and what GitSwarm runs of that code runs in the sandbox or not at all.
+ */
+export const WITHOUT_HOOKS = ['-c', 'core.hooksPath=/dev/null'] as const;
+
 const BASE_ENV = {
   LC_ALL: 'C',
   GIT_TERMINAL_PROMPT: '0',

@@ -15,7 +15,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { git } from './git.js';
+import { git, WITHOUT_HOOKS } from './git.js';
 import type { GitRepo } from './repo.js';
 
 /** git's default gc.auto: the loose objects past which its auto maintenance packs. */
@@ -25,8 +25,7 @@ const GC_AUTO_PACK_LIMIT = 50;
 
 const AUTO_MAINTENANCE = [
   // A hook is code from the repository (pre-auto-gc): not run outside a sandbox.
-  '-c',
-  'core.hooksPath=/dev/null',
+  ...WITHOUT_HOOKS,
   // Packed here, to its end, not by a gc left running in the background after the caller is done.
   '-c',
   'gc.autoDetach=false',
