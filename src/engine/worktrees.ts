@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { GitSwarmError } from '../errors.js';
 import { readOrNull, realpathOrNull } from '../util/read-or-null.js';
-import { git, gitOut } from './git.js';
+import { git, gitOut, WITHOUT_HOOKS } from './git.js';
 import { assertRevision, assertValidBranch, isObjectId } from './names.js';
 
 function assertWorktreePath(path: string): string {
@@ -18,11 +18,17 @@ function assertWorktreePath(path: string): string {
   return path;
 }
 
-/** Adds a worktree at `path` (absolute, not existing or empty) with `branch` checked out. */
+/**
+ * Adds a worktree at `path` (absolute, not existing or empty) with `branch` checked out. No hook
+ * runs (a post-checkout hook would run outside any sandbox, in a checkout of an agent's code), as
+ * for the engine's commits and merges.
+ */
 export async function addWorktree(repoDir: string, options: { path: string; branch: string }): Promise<void> {
   assertWorktreePath(options.path);
   assertValidBranch(options.branch);
-  await gitOut(['worktree', 'add', '--quiet', options.path, options.branch], { cwd: repoDir });
+  await gitOut([...WITHOUT_HOOKS, 'worktree', 'add', '--quiet', options.path, options.branch], {
+    cwd: repoDir,
+  });
 }
 
 /**
@@ -48,7 +54,8 @@ export async function isWorktreeDirty(path: string): Promise<boolean> {
 /**
  * Runs `fn` in a throw-away worktree detached at `commit` (no branch checked out, so it cannot
  * clash with any other worktree); the worktree is removed afterwards, also when `fn` throws.
- * git starts before this returns, so the caller can do other work while it checks out.
+ * git starts before this returns, so the caller can do other work while it checks out. No hook
+ * runs: the commit is code under test, and only the sandbox may run it.
  */
 export async function withDetachedWorktree<T>(
   repoDir: string,
@@ -112,7 +119,9 @@ async function discardWorktree(repoDir: string, path: string, adminDir: string |
 async function addDetachedWorktree(repoDir: string, path: string, commit: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await gitOut(['worktree', 'add', '--quiet', '--detach', path, commit], { cwd: repoDir });
+      await gitOut([...WITHOUT_HOOKS, 'worktree', 'add', '--quiet', '--detach', path, commit], {
+        cwd: repoDir,
+      });
       return;
     } catch (error) {
       const stderr = String((error as GitSwarmError).details?.git_stderr ?? '');
