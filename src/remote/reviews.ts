@@ -34,14 +34,21 @@ export async function submitRemoteReview(
   input: { stream: string; verdict: ReviewVerdict; feedback: string | null; tested: boolean },
 ): Promise<{ review: ServerReview; consensus: ConsensusResult }> {
   const stream = await resolveServerStream(deps, input.stream);
-  await fetchForReview(deps, stream);
   const path = `/streams/${encodeURIComponent(stream.id)}`;
-  const sent = await sendReport<{ review: ServerReview; consensus: ConsensusResult }>(
-    deps,
-    'review submit',
-    `${path}/reviews`,
-    { verdict: input.verdict, feedback: input.feedback, tested: input.tested },
-  );
+  const verdict = { verdict: input.verdict, feedback: input.feedback, tested: input.tested };
+  // The fetch does not wait for the verdict, nor the verdict for the fetch.
+  const [report, fetched] = await Promise.allSettled([
+    sendReport<{ review: ServerReview; consensus: ConsensusResult }>(
+      deps,
+      'review submit',
+      `${path}/reviews`,
+      verdict,
+    ),
+    fetchForReview(deps, stream),
+  ]);
+  if (report.status === 'rejected') throw report.reason;
+  if (fetched.status === 'rejected') throw fetched.reason;
+  const sent = report.value;
   if (!sent.queued) return sent.body;
   // Queued: the server counts it when it comes back; meanwhile the consensus as last read.
   const actor = await deps.actor();

@@ -181,6 +181,11 @@ describe('Mode B streams across two clones', () => {
     expect(fromA.consensus).toEqual(fromB.consensus);
     const listed = await listRemoteReviews(onA, 'caching');
     expect(listed.reviews).toMatchObject([{ reviewer_id: reviewer.id, verdict: 'approve', stale: false }]);
+
+    // A verdict brings along the code it is given on, as diff does: here after B dropped its copy.
+    git(cloneB, 'branch', '-D', `stream/${streamId}`);
+    await submitRemoteReview(onB, { stream: 'caching', verdict: 'approve', feedback: null, tested: true });
+    expect(git(cloneB, 'rev-parse', `stream/${streamId}`)).toBe(git(bare, 'rev-parse', `stream/${streamId}`));
   });
 
   it('an author may not review their own stream (the server decides)', async () => {
