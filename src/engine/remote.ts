@@ -6,7 +6,7 @@
  * refusing) throws `git_failed` with git's reason.
  */
 import { GitSwarmError } from '../errors.js';
-import { git } from './git.js';
+import { git, WITHOUT_HOOKS } from './git.js';
 import { assertValidBranch, assertValidName, assertValidRef, isObjectId } from './names.js';
 import { isAncestor, readLooseRefs, readRef, readRepoConfig } from './repo.js';
 import { streamBranch } from './stream-branches.js';
@@ -329,7 +329,7 @@ async function push(
   const lease =
     expected === undefined ? [] : [`--force-with-lease=${ref}:${expected === 'absent' ? '' : expected}`];
   const result = await git(
-    ['push', '--porcelain', '--atomic', ...lease, remote, '--', `${oid ?? ''}:${ref}`],
+    [...WITHOUT_HOOKS, 'push', '--porcelain', '--atomic', ...lease, remote, '--', `${oid ?? ''}:${ref}`],
     {
       cwd: repoDir,
       okExitCodes: [1],

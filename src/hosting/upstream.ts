@@ -11,7 +11,7 @@
  * not something to overwrite.
  */
 import type { CoreDeps } from '../core/deps.js';
-import { git } from '../engine/git.js';
+import { git, WITHOUT_HOOKS } from '../engine/git.js';
 import type { Repo } from '../store/index.js';
 import { isoNow } from '../util/clock.js';
 import { type HostingConfig, requireDataDir } from './config.js';
@@ -151,6 +151,7 @@ export class UpstreamPusher {
     const result = await git(
       [
         ...transportOptions(this.#hosting.allowLocalClone),
+        ...WITHOUT_HOOKS,
         'push',
         '--porcelain',
         '--',

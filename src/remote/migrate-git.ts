@@ -5,7 +5,7 @@
  * forward (or create it); a remote branch that went elsewhere stops the migration before anything
  * is uploaded. Pushing again is a no-op, so a resumed migration pushes what is missing only.
  */
-import { git } from '../engine/git.js';
+import { git, WITHOUT_HOOKS } from '../engine/git.js';
 import { assertValidBranch } from '../engine/names.js';
 import { GitSwarmError } from '../errors.js';
 import type { Executor, Repo } from '../store/index.js';
@@ -55,7 +55,7 @@ export async function publishBranches(
   }
   const published: PublishedBranches = { pushed: [], up_to_date: [] };
   if (refspecs.length === 0) return published;
-  const result = await git(['push', '--porcelain', remote, '--', ...refspecs], {
+  const result = await git([...WITHOUT_HOOKS, 'push', '--porcelain', remote, '--', ...refspecs], {
     cwd: root,
     okExitCodes: [1],
   });

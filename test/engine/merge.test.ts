@@ -183,7 +183,7 @@ describe('planMerge', () => {
     const planned = await withCommandEnv(calls.env, () => planMerge(repo.dir, buffer, source));
     expect(planned).toMatchObject({ head: buffer, source, empty: false, tree: { clean: true } });
     // The buffer head's tree is read from its loose object: merge-tree is the only git process.
-    expect(calls.calls().map((call) => call.split(' ')[0])).toEqual(['merge-tree']);
+    expect(calls.commands()).toEqual(['merge-tree']);
 
     // The merge uses the planned tree while the target is where the plan found it.
     const merged = await withCommandEnv(calls.env, () =>
@@ -197,7 +197,7 @@ describe('planMerge', () => {
       }),
     );
     expect(merged.kind).toBe('merged');
-    expect(calls.calls().map((call) => call.split(' ')[0])).toEqual(['merge-tree', 'update-ref']);
+    expect(calls.commands()).toEqual(['merge-tree', 'update-ref']);
     if (merged.kind !== 'merged') return;
     expect(await repo.run(['rev-parse', `${merged.commit}^{tree}`])).toBe(
       (planned.tree as { tree: string }).tree,

@@ -2,7 +2,7 @@
  * The shared remote of Mode B with real git: one bare remote in a temp dir and two clones of it
  * ("two machines"). Compare-and-swap pushes, fetch-on-demand of stream branches, bad input.
  */
-import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -161,6 +161,27 @@ describe('compare-and-swap push', () => {
       remoteOid: null,
     });
     expect((await readRemoteRefs(cloneA.dir, ['refs/heads/nowhere'])).get('refs/heads/nowhere')).toBeNull();
+  });
+
+  it("runs no pre-push hook of the clone's: the push is GitSwarm's, not its user's", async () => {
+    // A pre-push hook that runs the test suite (a common one) would run agents' code unsandboxed
+    // at every commit of a connected clone.
+    const ran = join(base, 'pre-push-ran');
+    const hook = join(cloneA.dir, '.git', 'hooks', 'pre-push');
+    writeFileSync(hook, `#!/bin/sh\necho ran >> '${ran}'\n`, { mode: 0o755 });
+    await cloneA.run(['push', '-q', 'origin', 'main:refs/heads/by-hand']);
+    expect(existsSync(ran)).toBe(true); // git itself runs it
+    rmSync(ran);
+
+    const buffer = await remoteHead('refs/heads/buffer');
+    const next = await commitIn(cloneA, buffer, 'pushed by GitSwarm');
+    expect(
+      await casPush(cloneA.dir, { ref: 'refs/heads/buffer', oid: next, expected: buffer }),
+    ).toMatchObject({
+      status: 'pushed',
+    });
+    expect(await remoteHead('refs/heads/buffer')).toBe(next);
+    expect(existsSync(ran)).toBe(false);
   });
 
   it('throws git_failed (not a rejection) when a hook on the remote refuses the push', async () => {
@@ -354,21 +375,21 @@ describe('asking git only when it must', () => {
       fetchRefs(cloneA.dir, ['refs/heads/buffer', 'refs/heads/gone']),
     );
     expect(values.get('refs/heads/buffer')).toBe(next);
-    expect(quiet.calls().map((call) => call.split(' ')[0])).toEqual(['ls-remote']);
+    expect(quiet.commands()).toEqual(['ls-remote']);
 
     // Another clone moves it: fetched, and the tracking ref follows.
     const other = await commitIn(cloneB, main, 'other');
     await casPush(cloneB.dir, { ref: 'refs/heads/buffer', oid: other, expected: next });
     const moved = recordGitCalls();
     await withCommandEnv(moved.env, () => fetchRefs(cloneA.dir, ['refs/heads/buffer']));
-    expect(moved.calls().map((call) => call.split(' ')[0])).toEqual(['ls-remote', 'fetch']);
+    expect(moved.commands()).toEqual(['ls-remote', 'fetch']);
     expect(await cloneA.run(['rev-parse', trackingRef('refs/heads/buffer')])).toBe(other);
 
     // A packed tracking ref cannot be read without git: fetched, as before.
     await cloneA.run(['pack-refs', '--all']);
     const packed = recordGitCalls();
     await withCommandEnv(packed.env, () => fetchRefs(cloneA.dir, ['refs/heads/buffer']));
-    expect(packed.calls().map((call) => call.split(' ')[0])).toEqual(['ls-remote', 'fetch']);
+    expect(packed.commands()).toEqual(['ls-remote', 'fetch']);
   });
 
   it("reads the repository's own config for the remote, and asks git for anything else", async () => {

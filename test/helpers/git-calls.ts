@@ -11,6 +11,8 @@ export interface GitCallRecorder {
   env: NodeJS.ProcessEnv;
   /** The argument lines of the calls so far. */
   calls(): string[];
+  /** The git command of each call so far (`push`, `merge-tree`), after any `-c name=value`. */
+  commands(): string[];
 }
 
 export function recordGitCalls(): GitCallRecorder {
@@ -19,8 +21,10 @@ export function recordGitCalls(): GitCallRecorder {
   writeFileSync(join(bin, 'git'), `#!/bin/sh\necho "$*" >> '${log}'\nexec /usr/bin/git "$@"\n`, {
     mode: 0o755,
   });
+  const calls = () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : []);
   return {
     env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` },
-    calls: () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : []),
+    calls,
+    commands: () => calls().map((line) => line.replace(/^(-c \S+ )+/, '').split(' ')[0] as string),
   };
 }

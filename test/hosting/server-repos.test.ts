@@ -5,7 +5,7 @@
  * every merge, and a push missed while the upstream is down is made when it is back.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hostingOptionsFromEnv } from '../../src/server/serve.js';
@@ -195,6 +195,13 @@ for (const dialect of DIALECTS) {
       const repo = created.body.repo;
       expect(repo.upstream.status).toBe('pending');
       const dir = join(t.dataDir, 'repos', repo.id);
+      // The server's pushes run no hook of the repository's (git's own push does).
+      const hookRan = join(t.scratch, 'pre-push-ran');
+      mkdirSync(join(dir, 'hooks'), { recursive: true });
+      writeFileSync(join(dir, 'hooks', 'pre-push'), `#!/bin/sh\necho ran >> '${hookRan}'\n`, { mode: 0o755 });
+      git(dir, 'push', '-q', upstream, 'refs/heads/main:refs/heads/by-hand');
+      expect(existsSync(hookRan)).toBe(true);
+      rmSync(hookRan);
 
       // Swarm mode: every commit merges at once.
       const stream = (await t.call(owner, 'POST', `/repos/${repo.id}/streams`, {})).body.stream;
@@ -220,6 +227,7 @@ for (const dialect of DIALECTS) {
       const first = await landChange('one.txt');
       await upstreamState('ok');
       expect(git(upstream, 'rev-parse', 'refs/heads/buffer')).toBe(first);
+      expect(existsSync(hookRan)).toBe(false);
       expect(git(upstream, 'rev-parse', 'refs/heads/main')).toBe(git(dir, 'rev-parse', 'refs/heads/main'));
 
       // The upstream goes away: the merge stands, the failure is recorded with a retry time.

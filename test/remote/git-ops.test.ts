@@ -77,7 +77,7 @@ describe('connectedGit', () => {
       already: false,
     });
     // The remote's fetch refspec maps the branch: git moved the tracking ref, nothing else runs.
-    expect(moved.calls().map((call) => call.split(' ')[0])).toEqual(['push']);
+    expect(moved.commands()).toEqual(['push']);
     expect(await git.remoteHead('buffer')).toBe(first);
 
     // Without a fetch refspec git's push moves no tracking ref: the clone moves it itself.

@@ -5,6 +5,8 @@
  * karma and the budget ledger. The server runs on SQLite and on PostgreSQL; the clone's store is
  * the CLI's default (SQLite).
  */
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readConfigFile } from '../../src/cli/config-file.js';
 import { repoKarma } from '../../src/core/governance/karma.js';
@@ -66,6 +68,10 @@ for (const dialect of DIALECTS) {
         Promise.reject(new Error('stopped'));
 
       it('cut short after 3 batches, resumed, run again: each row once, and stage, karma and ledger agree', async () => {
+        // The migration's pushes run no hook of the clone's.
+        const hookRan = join(history.clone.dir, '..', 'pre-push-ran');
+        const hook = `#!/bin/sh\necho ran >> '${hookRan}'\n`;
+        writeFileSync(join(history.clone.dir, '.git', 'hooks', 'pre-push'), hook, { mode: 0o755 });
         const first = await migrateToServer({ ...options(), maxBatches: 3 });
         expect(first).toMatchObject({ complete: false, batches: { sent: 3, skipped: 0 } });
         const state = readMigrationState(history.clone.dir);
@@ -248,6 +254,7 @@ for (const dialect of DIALECTS) {
           .where('id', '=', history.streams.wip ?? '')
           .executeTakeFirstOrThrow();
         expect(published).toContain(`refs/heads/${wip.branch}`);
+        expect(existsSync(hookRan)).toBe(false);
         expect((await api(`/repos/${repoId}/buffer-head`)).json()).toEqual({
           buffer_branch: 'buffer',
           buffer_head: localBuffer,
