@@ -61,6 +61,14 @@ export async function writeCommitObject(
   return body === null ? null : writeLooseObject(repoDir, 'commit', body);
 }
 
+/** Writes the empty tree (in-process where it can, else with git) and returns its id. */
+export async function writeEmptyTree(repoDir: string): Promise<string> {
+  return (
+    (await writeLooseObject(repoDir, 'tree', Buffer.alloc(0))) ??
+    (await gitOut(['hash-object', '-t', 'tree', '-w', '--stdin'], { cwd: repoDir, input: '' }))
+  );
+}
+
 /**
  * Writes an object of `type` with `body` as a loose object of the repository at `repoDir` and
  * returns its id, or null when git should write it (see above). The object is written to a

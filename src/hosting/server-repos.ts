@@ -13,6 +13,7 @@ import type { CoreDeps } from '../core/deps.js';
 import { createRepo, validateNewRepo } from '../core/repos/repos.js';
 import { identityEnv } from '../engine/author.js';
 import { git, gitOut } from '../engine/git.js';
+import { writeEmptyTree } from '../engine/loose-objects.js';
 import { assertValidBranch } from '../engine/names.js';
 import { GitSwarmError, isGitSwarmError } from '../errors.js';
 import type { Agent, Repo } from '../store/index.js';
@@ -213,7 +214,7 @@ async function cloneBare(
 async function initWithEmptyCommit(dir: string, branch: string): Promise<void> {
   if (existsSync(dir)) throw new Error(`${dir} exists already`);
   await gitOut(['init', '--bare', '--quiet', `--initial-branch=${branch}`, dir], { cwd: dirname(dir) });
-  const tree = await gitOut(['hash-object', '-t', 'tree', '-w', '--stdin'], { cwd: dir, input: '' });
+  const tree = await writeEmptyTree(dir);
   const commit = await gitOut(['commit-tree', tree, '-m', 'Initial commit'], {
     cwd: dir,
     env: identityEnv(SERVER_IDENTITY),

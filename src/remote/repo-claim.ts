@@ -14,7 +14,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { git } from '../engine/git.js';
-import { hasCommit, readCommitText, writeCommitObject, writeLooseObject } from '../engine/loose-objects.js';
+import { hasCommit, readCommitText, writeCommitObject, writeEmptyTree } from '../engine/loose-objects.js';
 import { identLine, writeCommits } from '../engine/objects.js';
 import { casPush, readRemoteRefs } from '../engine/remote.js';
 import { GitSwarmError, isGitSwarmError } from '../errors.js';
@@ -156,13 +156,6 @@ async function claimCommit(
 }
 
 const CLAIM_IDENT = { name: 'gitswarm', email: 'gitswarm@localhost' };
-
-async function writeEmptyTree(root: string): Promise<string> {
-  return (
-    (await writeLooseObject(root, 'tree', Buffer.alloc(0))) ??
-    (await git(['hash-object', '-t', 'tree', '-w', '--stdin'], { cwd: root, input: '' })).stdout.trim()
-  );
-}
 
 /** The claim on the remote (fetched), or null when there is none. */
 async function readClaim(input: ClaimContext, ref: string): Promise<Claim | null> {
