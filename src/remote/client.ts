@@ -11,6 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ERROR_CATALOGUE, type ErrorCode, GitSwarmError } from '../errors.js';
+import { settleInOrder } from '../util/settle.js';
 
 /** The API version this client speaks (the server's `GET /api/v1/meta` → `api_version`). */
 export const CLIENT_API_VERSION = 1;
@@ -283,13 +284,8 @@ export class GitSwarmClient {
     if (method === 'GET' || method === 'HEAD') {
       // A read changes nothing: it goes out with the check (one round trip less), and its answer
       // is used only once the server has passed. A write waits for the check.
-      const [check, answer] = await Promise.allSettled([
-        this.connect(),
-        this.#send<T>(method, path, options),
-      ]);
-      if (check.status === 'rejected') throw check.reason;
-      if (answer.status === 'rejected') throw answer.reason;
-      return answer.value;
+      const [, answer] = await settleInOrder(this.connect(), this.#send<T>(method, path, options));
+      return answer;
     }
     await this.connect();
     return this.#send<T>(method, path, options);

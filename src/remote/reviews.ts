@@ -5,6 +5,7 @@
 import type { ConsensusResult } from '../core/streams/consensus.js';
 import { GitSwarmError, isGitSwarmError } from '../errors.js';
 import type { ReviewVerdict, StaleReviewsPolicy, Stream, StreamReview } from '../store/index.js';
+import { settleInOrder } from '../util/settle.js';
 import { fetchStreamOnDemand } from './diff.js';
 import { forEachPage } from './pages.js';
 import { type RemoteStreamsDeps, resolveServerStream, sendReport } from './streams.js';
@@ -37,7 +38,7 @@ export async function submitRemoteReview(
   const path = `/streams/${encodeURIComponent(stream.id)}`;
   const verdict = { verdict: input.verdict, feedback: input.feedback, tested: input.tested };
   // The fetch does not wait for the verdict, nor the verdict for the fetch.
-  const [report, fetched] = await Promise.allSettled([
+  const [sent] = await settleInOrder(
     sendReport<{ review: ServerReview; consensus: ConsensusResult }>(
       deps,
       'review submit',
@@ -45,10 +46,7 @@ export async function submitRemoteReview(
       verdict,
     ),
     fetchForReview(deps, stream),
-  ]);
-  if (report.status === 'rejected') throw report.reason;
-  if (fetched.status === 'rejected') throw fetched.reason;
-  const sent = report.value;
+  );
   if (!sent.queued) return sent.body;
   // Queued: the server counts it when it comes back; meanwhile the consensus as last read.
   const actor = await deps.actor();
