@@ -4,7 +4,7 @@
  * to any branch without a checkout, and an operation log over a test store.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { git, gitOut } from '../../src/engine/git.js';
@@ -66,13 +66,48 @@ export interface TestRepo {
   cleanup(): void;
 }
 
-/** A new repository with `README.md` committed on `main`. */
+/**
+ * The first repository of this process, made by git as below; every later one is a copy of it, with
+ * one git process instead of a dozen (the suite makes some thousand). Its commit is the same in each copy, as
+ * it already was for repositories made in the same second. Removed when the process exits.
+ */
+let template: Promise<TestRepo> | undefined;
+
+/** A new repository with `README.md` and `lines.txt` committed on `main`, the checkout clean. */
 export async function makeRepo(): Promise<TestRepo> {
+  template ??= initRepo().then((repo) => {
+    process.once('exit', repo.cleanup);
+    return repo;
+  });
+  const source = await template;
   const base = realpathSync(mkdtempSync(join(tmpdir(), 'gitswarm-git-')));
+  cpSync(source.dir, join(base, 'repo'), { recursive: true });
+  const repo = testRepo(base, 1);
+  // The copies' files are new to the index (inode, times): git refreshes it, so that even plumbing
+  // that trusts the index without looking (diff-index) sees the clean checkout it is.
+  await repo.run(['update-index', '-q', '--refresh']);
+  return repo;
+}
+
+/** A repository made by git: `git init`, then the initial commit checked out. */
+async function initRepo(): Promise<TestRepo> {
+  const base = realpathSync(mkdtempSync(join(tmpdir(), 'gitswarm-git-')));
+  await gitOut(['init', '-q', '-b', 'main', join(base, 'repo')], { cwd: base, env: TEST_ENV });
+  const repo = testRepo(base, 0);
+  // The main worktree stays on main with a clean checkout, as a user's would.
+  await repo.commitOn(
+    'main',
+    { 'README.md': 'hello\n', 'lines.txt': 'one\ntwo\nthree\nfour\nfive\n' },
+    'Initial commit\n',
+  );
+  await repo.run(['reset', '-q', '--hard', 'main']);
+  return repo;
+}
+
+/** The helpers over the repository at `<base>/repo`, whose commits so far made by `commitOn` number `counter`. */
+function testRepo(base: string, counter: number): TestRepo {
   const dir = join(base, 'repo');
   const run = (args: readonly string[], cwd = dir) => gitOut(args, { cwd, env: TEST_ENV });
-  await gitOut(['init', '-q', '-b', 'main', dir], { cwd: base, env: TEST_ENV });
-  let counter = 0;
   const repo: TestRepo = {
     dir,
     run,
@@ -124,13 +159,6 @@ export async function makeRepo(): Promise<TestRepo> {
     tempPath: (name) => join(base, name),
     cleanup: () => rmSync(base, { recursive: true, force: true }),
   };
-  // The main worktree stays on main with a clean checkout, as a user's would.
-  await repo.commitOn(
-    'main',
-    { 'README.md': 'hello\n', 'lines.txt': 'one\ntwo\nthree\nfour\nfive\n' },
-    'Initial commit\n',
-  );
-  await run(['reset', '-q', '--hard', 'main']);
   return repo;
 }
 
