@@ -86,13 +86,24 @@ function gitRaw(
       else {
         const firstLine = result.stderr.trim().split('\n')[0] ?? '';
         reject(
-          new GitSwarmError('git_failed', `git ${args[0]} failed (exit ${result.exitCode}): ${firstLine}`, {
-            details: { git_args: args, git_stderr: result.stderr.trim(), git_exit: result.exitCode },
-          }),
+          new GitSwarmError(
+            'git_failed',
+            `git ${commandName(args)} failed (exit ${result.exitCode}): ${firstLine}`,
+            {
+              details: { git_args: args, git_stderr: result.stderr.trim(), git_exit: result.exitCode },
+            },
+          ),
         );
       }
     });
   });
+}
+
+/** The git command `args` run, after any `-c name=value` (`worktree`, not `-c`). */
+function commandName(args: readonly string[]): string {
+  let i = 0;
+  while (args[i] === '-c') i += 2;
+  return args[i] ?? '';
 }
 
 /** Starts git in this process (see git-spawner.ts for when a helper starts it instead). */

@@ -197,12 +197,30 @@ export function hasRefFiles(config: string | null): config is string {
  * discovery moved by the environment).
  */
 export function readRepoConfig(worktree: string): string | null {
+  return readCheckoutDirs(worktree)?.config ?? null;
+}
+
+/**
+ * The git directories of the checkout rooted at `worktree` and its repository's config text, read
+ * without git; null when git must be asked (not a checkout's root, or git's discovery moved by the
+ * environment).
+ */
+export function readCheckoutDirs(worktree: string): CheckoutDirs | null {
   if (DISCOVERY_ENV.some((name) => commandEnv()[name] !== undefined)) return null;
-  return checkoutDirs(worktree)?.config ?? null;
+  return checkoutDirs(worktree);
+}
+
+export interface CheckoutDirs {
+  /** The checkout's own git directory (`.git`, or a linked worktree's admin folder). */
+  gitDir: string;
+  /** The repository's common directory. */
+  commonDir: string;
+  /** Its config file's text; null when it cannot be read. */
+  config: string | null;
 }
 
 /** The git directories of the checkout rooted at `worktree`, and its repository's config text. */
-function checkoutDirs(worktree: string): { gitDir: string; commonDir: string; config: string | null } | null {
+function checkoutDirs(worktree: string): CheckoutDirs | null {
   const dotGit = join(worktree, '.git');
   const stat = statOrNull(dotGit);
   let gitDir: string;

@@ -9,6 +9,7 @@ import { basename, dirname, isAbsolute, join } from 'node:path';
 import { GitSwarmError } from '../errors.js';
 import { readOrNull, realpathOrNull } from '../util/read-or-null.js';
 import { git, gitOut, WITHOUT_HOOKS } from './git.js';
+import { addLinkedWorktree } from './linked-worktree.js';
 import { assertRevision, assertValidBranch, isObjectId } from './names.js';
 
 function assertWorktreePath(path: string): string {
@@ -26,6 +27,7 @@ function assertWorktreePath(path: string): string {
 export async function addWorktree(repoDir: string, options: { path: string; branch: string }): Promise<void> {
   assertWorktreePath(options.path);
   assertValidBranch(options.branch);
+  if (await addLinkedWorktree(repoDir, options.path, { branch: options.branch })) return;
   await gitOut([...WITHOUT_HOOKS, 'worktree', 'add', '--quiet', options.path, options.branch], {
     cwd: repoDir,
   });
@@ -117,6 +119,7 @@ async function discardWorktree(repoDir: string, path: string, adminDir: string |
  * written yet (seen with two stabilize runs at once). The failed attempt leaves nothing behind.
  */
 async function addDetachedWorktree(repoDir: string, path: string, commit: string): Promise<void> {
+  if (await addLinkedWorktree(repoDir, path, { commit })) return;
   for (let attempt = 1; ; attempt++) {
     try {
       await gitOut([...WITHOUT_HOOKS, 'worktree', 'add', '--quiet', '--detach', path, commit], {

@@ -187,22 +187,29 @@ describe('stream branches and worktrees', () => {
     await addWorktree(repo.dir, { path: repo.tempPath('wt-again'), branch: 'stream/gone' });
   });
 
-  it("runs no hook of the repository's when it adds a worktree, a stream's or a throw-away one", async () => {
-    // A post-checkout hook runs in the new checkout: as a stabilize run's is the code under test,
-    // a hook there (such as one that installs dependencies) would run that code outside the sandbox.
-    const hooks = repo.tempPath('hooks');
-    const ran = repo.tempPath('hook-ran');
-    mkdirSync(hooks);
-    writeFileSync(join(hooks, 'post-checkout'), `#!/bin/sh\npwd >> '${ran}'\n`, { mode: 0o755 });
-    await repo.run(['config', 'core.hooksPath', hooks]);
-    await repo.run(['worktree', 'add', '-q', '--detach', repo.tempPath('wt-plain'), 'main']);
-    expect(readFileSync(ran, 'utf8')).toContain('wt-plain'); // git itself runs it
+  it.each([
+    ['added in one git process', false],
+    ['added by git worktree add (an include in the config)', true],
+  ])(
+    "runs no hook of the repository's when it adds a worktree, a stream's or a throw-away one: %s",
+    async (_, byGit) => {
+      // A post-checkout hook runs in the new checkout: as a stabilize run's is the code under test,
+      // a hook there (such as one that installs dependencies) would run that code outside the sandbox.
+      if (byGit) await repo.run(['config', 'include.path', '/dev/null']); // see linked-worktree.ts
+      const hooks = repo.tempPath('hooks');
+      const ran = repo.tempPath('hook-ran');
+      mkdirSync(hooks);
+      writeFileSync(join(hooks, 'post-checkout'), `#!/bin/sh\npwd >> '${ran}'\n`, { mode: 0o755 });
+      await repo.run(['config', 'core.hooksPath', hooks]);
+      await repo.run(['worktree', 'add', '-q', '--detach', repo.tempPath('wt-plain'), 'main']);
+      expect(readFileSync(ran, 'utf8')).toContain('wt-plain'); // git itself runs it
 
-    await createBranchAt(repo.dir, { branch: 'stream/hooked', at: 'main', oplog });
-    await addWorktree(repo.dir, { path: repo.tempPath('wt-stream'), branch: 'stream/hooked' });
-    await withDetachedWorktree(repo.dir, await repo.rev('main'), async () => {});
-    expect(readFileSync(ran, 'utf8').trim().split('\n')).toHaveLength(1);
-  });
+      await createBranchAt(repo.dir, { branch: 'stream/hooked', at: 'main', oplog });
+      await addWorktree(repo.dir, { path: repo.tempPath('wt-stream'), branch: 'stream/hooked' });
+      await withDetachedWorktree(repo.dir, await repo.rev('main'), async () => {});
+      expect(readFileSync(ran, 'utf8').trim().split('\n')).toHaveLength(1);
+    },
+  );
 
   it('runs in a detached throw-away worktree and removes it, also on error', async () => {
     const main = await repo.rev('main');

@@ -1,0 +1,126 @@
+/**
+ * A linked worktree made with one git process where `git worktree add` starts three (itself, then
+ * `update-ref` or `symbolic-ref` for the new HEAD, then `reset --hard`): GitSwarm adds one per
+ * stream and one per stabilize run. git's admin folder of it is written here in the format
+ * gitrepository-layout(5) documents (`worktrees/<id>/` with `gitdir`, `commondir` and `HEAD`; the
+ * worktree's `.git` file naming it back), then `git read-tree --reset -u` fills the index and the
+ * files, as the `reset --hard` of `git worktree add` does.
+ *
+ * Only for a repository as `git init` makes it: when its config asks for more of a new worktree
+ * (per-worktree config, sparse checkout, relative paths, another ref storage, includes that may say
+ * any of these) or the environment moves git's discovery, the caller lets git add it.
+ */
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { readOrNull, realpathOrNull } from '../util/read-or-null.js';
+import { gitOut } from './git.js';
+import { readCheckoutDirs } from './repo.js';
+
+/** What a new worktree's HEAD is: a branch checked out, or a commit, detached. */
+export type WorktreeHead = { branch: string } | { commit: string };
+
+/** Repository settings under which a new worktree is more than its admin folder and a checkout. */
+const NEEDS_GIT = /^\s*(\[include|worktreeconfig\b|sparsecheckout|relativeworktrees\b|refstorage\b)/im;
+
+/**
+ * Adds the worktree at `path` (absolute; missing or an empty folder) with `head`, and returns true.
+ * Returns false, having left nothing behind, when git should add it instead: the repository needs
+ * more (see above), or anything is not as it should be (the folder has files, the branch is checked
+ * out elsewhere or missing, the checkout failed), so that git's own rules and messages apply.
+ */
+export async function addLinkedWorktree(repoDir: string, path: string, head: WorktreeHead): Promise<boolean> {
+  const dirs = readCheckoutDirs(repoDir);
+  if (dirs === null || dirs.config === null || NEEDS_GIT.test(dirs.config) || path.includes('\n'))
+    return false;
+  const commonDir = realpathOrNull(dirs.commonDir) ?? dirs.commonDir;
+  if ('branch' in head && isCheckedOut(commonDir, head.branch)) return false;
+  const createdPath = createEmptyFolder(path);
+  if (createdPath === null) return false;
+  const worktree = realpathOrNull(path) ?? path;
+  let adminDir: string | null = null;
+  try {
+    adminDir = placeAdminFolder(commonDir, worktree, head);
+    await gitOut(['read-tree', '--reset', '-u', 'HEAD'], { cwd: worktree });
+    return true;
+  } catch {
+    if (adminDir !== null) rmSync(adminDir, { recursive: true, force: true });
+    if (createdPath) rmSync(path, { recursive: true, force: true });
+    else
+      for (const entry of readdirOrEmpty(path)) rmSync(join(path, entry), { recursive: true, force: true });
+    return false;
+  }
+}
+
+/** Whether a worktree has `branch` checked out (git checks out a branch in one worktree at most). */
+function isCheckedOut(commonDir: string, branch: string): boolean {
+  const admins = join(commonDir, 'worktrees');
+  const heads = [join(commonDir, 'HEAD'), ...readdirOrEmpty(admins).map((id) => join(admins, id, 'HEAD'))];
+  const wanted = `ref: refs/heads/${branch}`;
+  return heads.some((file) => readOrNull(file)?.trim() === wanted);
+}
+
+/**
+ * Makes `path` an empty folder: true when it made it, false when it was one already, null when
+ * something else is there.
+ */
+function createEmptyFolder(path: string): boolean | null {
+  try {
+    mkdirSync(path);
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      mkdirSync(path, { recursive: true });
+      return true;
+    }
+    if (code !== 'EEXIST' || !isEmptyFolder(path)) return null;
+    return false;
+  }
+}
+
+function isEmptyFolder(path: string): boolean {
+  try {
+    return readdirSync(path).length === 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Claims the first free id in `worktrees/` by creating its folder (as git names it: the worktree's
+ * folder name, then with 1, 2, … after it; two adds at once never share one), and writes it.
+ */
+function placeAdminFolder(commonDir: string, worktree: string, head: WorktreeHead): string {
+  const admins = join(commonDir, 'worktrees');
+  mkdirSync(admins, { recursive: true });
+  const name =
+    basename(worktree)
+      .replace(/[^A-Za-z0-9._-]/g, '-')
+      .replace(/^\.+/, '') || 'worktree';
+  for (let n = 0; ; n++) {
+    const adminDir = join(admins, n === 0 ? name : `${name}${n}`);
+    try {
+      mkdirSync(adminDir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST' && n < 1000) continue;
+      throw error;
+    }
+    // The worktree's `.git` first: `git worktree prune` drops an admin folder whose worktree has none.
+    writeFileSync(join(worktree, '.git'), `gitdir: ${adminDir}\n`);
+    writeFileSync(join(adminDir, 'gitdir'), `${join(worktree, '.git')}\n`);
+    writeFileSync(join(adminDir, 'commondir'), '../..\n');
+    writeFileSync(
+      join(adminDir, 'HEAD'),
+      'branch' in head ? `ref: refs/heads/${head.branch}\n` : `${head.commit}\n`,
+    );
+    return adminDir;
+  }
+}
+
+function readdirOrEmpty(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
