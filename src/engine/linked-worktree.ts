@@ -14,7 +14,7 @@ import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { readOrNull, realpathOrNull } from '../util/read-or-null.js';
 import { gitOut } from './git.js';
-import { readCheckoutDirs } from './repo.js';
+import { readRepoDirs } from './repo.js';
 
 /** What a new worktree's HEAD is: a branch checked out, or a commit, detached. */
 export type WorktreeHead = { branch: string } | { commit: string };
@@ -29,7 +29,7 @@ const NEEDS_GIT = /^\s*(\[include|worktreeconfig\b|sparsecheckout|relativeworktr
  * out elsewhere or missing, the checkout failed), so that git's own rules and messages apply.
  */
 export async function addLinkedWorktree(repoDir: string, path: string, head: WorktreeHead): Promise<boolean> {
-  const dirs = readCheckoutDirs(repoDir);
+  const dirs = readRepoDirs(repoDir);
   if (dirs === null || dirs.config === null || NEEDS_GIT.test(dirs.config) || path.includes('\n'))
     return false;
   const commonDir = realpathOrNull(dirs.commonDir) ?? dirs.commonDir;

@@ -62,8 +62,7 @@ const DISCOVERY_ENV = [
  * does; null for every other case (git is asked instead).
  */
 function findGitRepoOnDisk(cwd: string): GitRepo | null {
-  const env = commandEnv();
-  if (DISCOVERY_ENV.some((name) => env[name] !== undefined)) return null;
+  if (discoveryMoved()) return null;
   let dir: string;
   try {
     dir = realpathSync(cwd);
@@ -197,21 +196,29 @@ export function hasRefFiles(config: string | null): config is string {
  * discovery moved by the environment).
  */
 export function readRepoConfig(worktree: string): string | null {
-  return readCheckoutDirs(worktree)?.config ?? null;
+  if (discoveryMoved()) return null;
+  return checkoutDirs(worktree)?.config ?? null;
 }
 
 /**
- * The git directories of the checkout rooted at `worktree` and its repository's config text, read
- * without git; null when git must be asked (not a checkout's root, or git's discovery moved by the
- * environment).
+ * The directories of the repository at `repoDir`, a checkout's root or a bare repository (a
+ * server's, Mode C), and its config text, read without git; null when git must be asked.
  */
-export function readCheckoutDirs(worktree: string): CheckoutDirs | null {
-  if (DISCOVERY_ENV.some((name) => commandEnv()[name] !== undefined)) return null;
-  return checkoutDirs(worktree);
+export function readRepoDirs(repoDir: string): RepoDirs | null {
+  if (discoveryMoved()) return null;
+  const checkout = checkoutDirs(repoDir);
+  if (checkout !== null || !isBareGitDir(repoDir)) return checkout;
+  return { gitDir: repoDir, commonDir: repoDir, config: readOrNull(join(repoDir, 'config')) };
 }
 
-export interface CheckoutDirs {
-  /** The checkout's own git directory (`.git`, or a linked worktree's admin folder). */
+/** Whether the environment moves git's discovery of a repository: then git decides. */
+function discoveryMoved(): boolean {
+  const env = commandEnv();
+  return DISCOVERY_ENV.some((name) => env[name] !== undefined);
+}
+
+export interface RepoDirs {
+  /** The own git directory: `.git`, a linked worktree's admin folder, or the bare repository. */
   gitDir: string;
   /** The repository's common directory. */
   commonDir: string;
@@ -220,7 +227,7 @@ export interface CheckoutDirs {
 }
 
 /** The git directories of the checkout rooted at `worktree`, and its repository's config text. */
-function checkoutDirs(worktree: string): CheckoutDirs | null {
+function checkoutDirs(worktree: string): RepoDirs | null {
   const dotGit = join(worktree, '.git');
   const stat = statOrNull(dotGit);
   let gitDir: string;

@@ -130,6 +130,23 @@ describe('a worktree added without git worktree add', () => {
     await addWorktree(repo.dir, { path, branch: 'stream/cut' });
     expect(await repo.run(['status', '--porcelain'], path)).toBe('');
   });
+
+  it('of a bare repository (a server-held one, Mode C): one git process too', async () => {
+    const bare = repo.tempPath('server.git');
+    await repo.run(['clone', '-q', '--bare', repo.dir, bare]);
+    await repo.run(['branch', 'stream/bare', 'main'], bare);
+    const path = repo.tempPath('bare-wt');
+    const gitCalls = recordGitCalls();
+    await withCommandEnv(gitCalls.env, () => addWorktree(bare, { path, branch: 'stream/bare' }));
+    expect(gitCalls.commands()).toEqual(['read-tree']);
+    expect(await repo.run(['status', '--porcelain'], path)).toBe('');
+    expect(await repo.run(['rev-parse', '--is-bare-repository'], path)).toBe('false');
+    writeFileSync(join(path, 'server.txt'), 'written on the server\n');
+    await repo.run(['add', 'server.txt'], path);
+    await repo.run(['commit', '-q', '-m', 'On the server'], path);
+    expect(await repo.run(['show', 'stream/bare:server.txt'], bare)).toBe('written on the server');
+    expect(await repo.run(['worktree', 'list', '--porcelain'], bare)).toContain(`worktree ${path}\n`);
+  });
 });
 
 describe('where git must add the worktree', () => {
