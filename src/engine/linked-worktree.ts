@@ -14,13 +14,15 @@ import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { readOrNull, realpathOrNull } from '../util/read-or-null.js';
 import { gitOut } from './git.js';
+import { isObjectId } from './names.js';
 import { readRepoDirs } from './repo.js';
 
 /** What a new worktree's HEAD is: a branch checked out, or a commit, detached. */
 export type WorktreeHead = { branch: string } | { commit: string };
 
 /** Repository settings under which a new worktree is more than its admin folder and a checkout. */
-const NEEDS_GIT = /^\s*(\[include|worktreeconfig\b|sparsecheckout|relativeworktrees\b|refstorage\b)/im;
+// Anywhere in the text: a word that only looks like one (in a URL, a comment) costs git's slower way.
+const NEEDS_GIT = /\[include|worktreeconfig|sparsecheckout|relativeworktrees|refstorage/i;
 
 /**
  * Adds the worktree at `path` (absolute; missing or an empty folder) with `head`, and returns true.
@@ -32,6 +34,8 @@ export async function addLinkedWorktree(repoDir: string, path: string, head: Wor
   const dirs = readRepoDirs(repoDir);
   if (dirs === null || dirs.config === null || NEEDS_GIT.test(dirs.config) || path.includes('\n'))
     return false;
+  // A detached HEAD file holds a full object id; git resolves anything else.
+  if ('commit' in head && !isObjectId(head.commit)) return false;
   const commonDir = realpathOrNull(dirs.commonDir) ?? dirs.commonDir;
   if ('branch' in head && isCheckedOut(commonDir, head.branch)) return false;
   const createdPath = createEmptyFolder(path);

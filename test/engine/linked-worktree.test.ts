@@ -186,6 +186,15 @@ describe('where git must add the worktree', () => {
     expect(adminFolders()).toEqual([]);
   });
 
+  it('detached at a revision that is not a full commit id: git resolves it', async () => {
+    const gitCalls = recordGitCalls();
+    const head = await withCommandEnv(gitCalls.env, () =>
+      withDetachedWorktree(repo.dir, 'main', (path) => repo.run(['rev-parse', 'HEAD'], path)),
+    );
+    expect(head).toBe(await repo.rev('main'));
+    expect(gitCalls.commands()[0]).toBe('worktree');
+  });
+
   it('an empty folder is used as it is', async () => {
     await repo.branch('stream/d');
     const path = repo.tempPath('empty');
