@@ -109,14 +109,15 @@ function placeAdminFolder(commonDir: string, worktree: string, head: WorktreeHea
       if ((error as NodeJS.ErrnoException).code === 'EEXIST' && n < 1000) continue;
       throw error;
     }
-    // The worktree's `.git` first: `git worktree prune` drops an admin folder whose worktree has none.
+    // The worktree's `.git` first (`git worktree prune` drops an admin folder whose worktree has
+    // none), `gitdir` last: git passes over an admin folder without one, and finds the rest there.
     writeFileSync(join(worktree, '.git'), `gitdir: ${adminDir}\n`);
-    writeFileSync(join(adminDir, 'gitdir'), `${join(worktree, '.git')}\n`);
     writeFileSync(join(adminDir, 'commondir'), '../..\n');
     writeFileSync(
       join(adminDir, 'HEAD'),
       'branch' in head ? `ref: refs/heads/${head.branch}\n` : `${head.commit}\n`,
     );
+    writeFileSync(join(adminDir, 'gitdir'), `${join(worktree, '.git')}\n`);
     return adminDir;
   }
 }

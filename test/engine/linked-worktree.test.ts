@@ -104,6 +104,29 @@ describe('a worktree added without git worktree add', () => {
     }
   });
 
+  it('beside git listing and pruning worktrees at the same moment: git never fails on one being made', async () => {
+    const paths = Array.from({ length: 8 }, (_, i) => repo.tempPath(`busy-${i}`));
+    for (let i = 0; i < 8; i++) await repo.branch(`stream/busy-${i}`);
+    let adding = true;
+    const failures: string[] = [];
+    const watch = async (args: string[]) => {
+      while (adding) {
+        await repo.run(args).catch((error: Error) => failures.push(`${args.join(' ')}: ${error.message}`));
+      }
+    };
+    const watchers = [watch(['worktree', 'list', '--porcelain']), watch(['worktree', 'prune'])];
+    await Promise.all(paths.map((path, i) => addWorktree(repo.dir, { path, branch: `stream/busy-${i}` })));
+    adding = false;
+    await Promise.all(watchers);
+    expect(failures).toEqual([]);
+    const listed = (await repo.run(['worktree', 'list', '--porcelain'])).split('\n');
+    for (const [i, path] of paths.entries()) {
+      expect(listed).toContain(`worktree ${path}`);
+      expect(await repo.run(['symbolic-ref', 'HEAD'], path)).toBe(`refs/heads/stream/busy-${i}`);
+      expect(await repo.run(['status', '--porcelain'], path)).toBe('');
+    }
+  });
+
   it('names its admin folder safely after a folder with spaces, dots and other characters', async () => {
     await repo.branch('stream/odd');
     const path = repo.tempPath('..odd name;$(x)');
