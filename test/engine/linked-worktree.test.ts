@@ -104,7 +104,7 @@ describe('a worktree added without git worktree add', () => {
     }
   });
 
-  it('beside git listing and pruning worktrees at the same moment: git never fails on one being made', async () => {
+  it('beside git listing and pruning worktrees at the same moment: git fails on none, and each is whole', async () => {
     const paths = Array.from({ length: 8 }, (_, i) => repo.tempPath(`busy-${i}`));
     for (let i = 0; i < 8; i++) await repo.branch(`stream/busy-${i}`);
     let adding = true;

@@ -68,8 +68,8 @@ export interface TestRepo {
 
 /**
  * The first repository of this process, made by git as below; every later one is a copy of it, with
- * one git process instead of a dozen (the suite makes some thousand). Its commit is the same in each copy, as
- * it already was for repositories made in the same second. Removed when the process exits.
+ * one git process instead of a dozen (the suite makes about 500). Its commit is the same in each
+ * copy, as it already was for repositories made in the same second. Removed when the process exits.
  */
 let template: Promise<TestRepo> | undefined;
 
