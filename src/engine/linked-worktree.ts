@@ -44,7 +44,12 @@ export async function addLinkedWorktree(repoDir: string, path: string, head: Wor
   let adminDir: string | null = null;
   try {
     adminDir = placeAdminFolder(commonDir, worktree, head);
-    await gitOut(['read-tree', '--reset', '-u', 'HEAD'], { cwd: worktree });
+    // Both named, as `git worktree add` names them for its `reset --hard`: a `core.worktree` in the
+    // config must not send the checkout to another folder (the main worktree's files).
+    await gitOut(['read-tree', '--reset', '-u', 'HEAD'], {
+      cwd: worktree,
+      env: { GIT_DIR: adminDir, GIT_WORK_TREE: worktree },
+    });
     return true;
   } catch {
     if (adminDir !== null) rmSync(adminDir, { recursive: true, force: true });

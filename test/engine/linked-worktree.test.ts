@@ -127,6 +127,18 @@ describe('a worktree added without git worktree add', () => {
     }
   });
 
+  it('checks out into its own folder when the config names another work tree (core.worktree)', async () => {
+    // The main worktree's uncommitted change must survive: a checkout sent there would undo it.
+    writeFileSync(join(repo.dir, 'lines.txt'), 'changed, not committed\n');
+    await repo.run(['config', 'core.worktree', repo.dir]);
+    await repo.branch('stream/elsewhere');
+    const path = repo.tempPath('own-folder');
+    await addWorktree(repo.dir, { path, branch: 'stream/elsewhere' });
+    expect(readFileSync(join(repo.dir, 'lines.txt'), 'utf8')).toBe('changed, not committed\n');
+    expect(readFileSync(join(path, 'lines.txt'), 'utf8')).toBe('one\ntwo\nthree\nfour\nfive\n');
+    expect(readFileSync(join(path, '.git'), 'utf8')).toMatch(/^gitdir: /);
+  });
+
   it('names its admin folder safely after a folder with spaces, dots and other characters', async () => {
     await repo.branch('stream/odd');
     const path = repo.tempPath('..odd name;$(x)');
