@@ -127,7 +127,7 @@ describe('a worktree added without git worktree add', () => {
     }
   });
 
-  it('checks out into its own folder when the config names another work tree (core.worktree)', async () => {
+  it('checks out into its own folder and leaves the main worktree alone, also with a core.worktree in the config', async () => {
     // The main worktree's uncommitted change must survive: a checkout sent there would undo it.
     writeFileSync(join(repo.dir, 'lines.txt'), 'changed, not committed\n');
     await repo.run(['config', 'core.worktree', repo.dir]);
