@@ -1,9 +1,10 @@
 /** The worktrees git knows for a repository, with the branch each has checked out. */
+import { readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { readOrNull, realpathOrNull } from '../util/read-or-null.js';
-import { git } from './git.js';
+import { git, gitOut } from './git.js';
 import { isObjectId } from './names.js';
-import { hasRefFiles, readRepoConfig } from './repo.js';
+import { findGitRepo, hasRefFiles, readRepoConfig } from './repo.js';
 
 export interface ListedWorktree {
   /** Absolute path, as git records it. */
@@ -82,4 +83,61 @@ export function parseHeadFile(text: string | null): string | null | undefined {
   const content = text.trim();
   if (isObjectId(content)) return null;
   return /^ref: (refs\/\S+)$/.exec(content)?.[1];
+}
+
+/**
+ * The worktrees that have `branch` checked out (usually none, or the main worktree). Every merge
+ * and promotion asks, so where the layout is the usual one (files ref storage, a main worktree
+ * and linked ones) the worktrees' HEAD files are read directly, and a linked worktree's path only
+ * for those on the branch; else `git worktree list` answers.
+ */
+export async function worktreesOnBranch(repoDir: string, branch: string): Promise<string[]> {
+  const ref = `refs/heads/${branch}`;
+  return (await worktreesOnBranchOnDisk(repoDir, ref)) ?? (await worktreesOnBranchFromGit(repoDir, ref));
+}
+
+async function worktreesOnBranchFromGit(repoDir: string, ref: string): Promise<string[]> {
+  const out = await gitOut(['worktree', 'list', '--porcelain'], { cwd: repoDir });
+  const paths: string[] = [];
+  let current: string | null = null;
+  for (const line of out.split('\n')) {
+    if (line.startsWith('worktree ')) current = line.slice('worktree '.length);
+    else if (line === `branch ${ref}` && current !== null) paths.push(current);
+  }
+  return paths;
+}
+
+/**
+ * What `git worktree list` reads (gitrepository-layout: `HEAD`, `worktrees/<id>/HEAD` and
+ * `worktrees/<id>/gitdir`; a bare repository has no `HEAD` checkout), read in-process with synchronous reads (a few microseconds each, so
+ * hundreds of worktrees cost about what one git process does); null when anything is not as expected.
+ */
+async function worktreesOnBranchOnDisk(repoDir: string, ref: string): Promise<string[] | null> {
+  const { root, commonDir } = await findGitRepo(repoDir);
+  if (!hasRefFiles(readOrNull(join(commonDir, 'config')))) return null;
+  const paths: string[] = [];
+  // A bare repository (the server's, Mode C) has no checkout of its own: only linked worktrees.
+  if (root !== commonDir) {
+    const main = parseHeadFile(readOrNull(join(commonDir, 'HEAD')));
+    if (main === undefined) return null;
+    if (main === ref) paths.push(root);
+  }
+  const linkedDir = join(commonDir, 'worktrees');
+  let ids: string[];
+  try {
+    ids = readdirSync(linkedDir).sort();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') return null;
+    ids = [];
+  }
+  for (const id of ids) {
+    const dir = join(linkedDir, id);
+    const head = parseHeadFile(readOrNull(join(dir, 'HEAD')));
+    if (head === undefined) return null;
+    if (head !== ref) continue;
+    const gitdir = readOrNull(join(dir, 'gitdir'))?.trim();
+    if (!gitdir) return null;
+    paths.push(dirname(resolve(dir, gitdir)));
+  }
+  return paths;
 }

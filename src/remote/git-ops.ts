@@ -4,12 +4,13 @@
  * remote branch is still at the head the change was computed on), and keep the clone's own
  * copy of the branch in step when nothing is checked out on it. Pure git, no governance.
  */
-import { worktreesOnBranch } from '../core/streams/checked-out-branches.js';
+
 import { git } from '../engine/git.js';
 import { hasCommit, readCommitText } from '../engine/loose-objects.js';
 import { assertValidBranch, assertValidTag } from '../engine/names.js';
 import { assertRemoteName, casPush, fetchRefs, trackingRef } from '../engine/remote.js';
 import { isAncestor, readLooseRefs, readRef } from '../engine/repo.js';
+import { worktreesOnBranch } from '../engine/worktree-list.js';
 import { GitSwarmError } from '../errors.js';
 
 export interface ConnectedGit {

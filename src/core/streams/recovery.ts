@@ -7,6 +7,7 @@ import { carryOnto, snapshotWorktree, switchWorktreeCarrying } from '../../engin
 import { gitOut, zeroOid } from '../../engine/git.js';
 import { moveRef, OpLog, reconcileRefMoves } from '../../engine/oplog.js';
 import { readRef } from '../../engine/repo.js';
+import { worktreesOnBranch } from '../../engine/worktree-list.js';
 import { removeWorktree } from '../../engine/worktrees.js';
 import { type Executor, inTransaction, type Operation, type Repo, withRepoLock } from '../../store/index.js';
 import { failpoint } from '../../util/failpoints.js';
@@ -14,7 +15,7 @@ import { recordActivity } from '../activity/activity.js';
 import type { CoreDeps } from '../deps.js';
 import { getRepo } from '../repos/repos.js';
 import { recordPromotion } from '../stabilization/buffer-promotion.js';
-import { syncStaleCheckouts, worktreesOnBranch } from './checked-out-branches.js';
+import { syncStaleCheckouts } from './checked-out-branches.js';
 import { cascadeDependents, recoveredStatus, reparentChildren } from './stream-cascade.js';
 import { recordMerge } from './stream-merge.js';
 import { recordRevert } from './stream-revert.js';

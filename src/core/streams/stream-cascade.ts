@@ -9,6 +9,7 @@ import { assertValidRef } from '../../engine/names.js';
 import { OpLog } from '../../engine/oplog.js';
 import { rebaseBranch } from '../../engine/rebase.js';
 import { readLooseRefs, readRef } from '../../engine/repo.js';
+import { worktreesOnBranch } from '../../engine/worktree-list.js';
 import { isWorktreeDirty } from '../../engine/worktrees.js';
 import { GitSwarmError } from '../../errors.js';
 import { type Executor, inTransaction, type Repo, type Stream, withRepoLock } from '../../store/index.js';
@@ -16,7 +17,6 @@ import { isoNow } from '../../util/clock.js';
 import { failpoint } from '../../util/failpoints.js';
 import { recordActivity } from '../activity/activity.js';
 import type { CoreDeps } from '../deps.js';
-import { worktreesOnBranch } from './checked-out-branches.js';
 import { getStreamById, isLiveStream, listDependents, listStreams, updateStream } from './streams.js';
 import { repoRoot } from './workspace-paths.js';
 

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { worktreesOnBranch } from '../../../src/core/streams/checked-out-branches.js';
+import { worktreesOnBranch } from '../../../src/engine/worktree-list.js';
 import { withCommandEnv } from '../../../src/util/command-env.js';
 import { recordGitCalls } from '../../helpers/git-calls.js';
 import { makeRepo, type TestRepo } from '../../helpers/git-fixture.js';
