@@ -12,10 +12,11 @@
  */
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { readOrNull, realpathOrNull } from '../util/read-or-null.js';
+import { realpathOrNull } from '../util/read-or-null.js';
 import { gitOut } from './git.js';
 import { isObjectId } from './names.js';
 import { readRepoDirs } from './repo.js';
+import { worktreesOnBranchOnDisk } from './worktree-list.js';
 
 /** What a new worktree's HEAD is: a branch checked out, or a commit, detached. */
 export type WorktreeHead = { branch: string } | { commit: string };
@@ -36,8 +37,12 @@ export async function addLinkedWorktree(repoDir: string, path: string, head: Wor
     return false;
   // A detached HEAD file holds a full object id; git resolves anything else.
   if ('commit' in head && !isObjectId(head.commit)) return false;
+  if ('branch' in head) {
+    // git checks a branch out in one worktree at most.
+    const checkouts = await worktreesOnBranchOnDisk(repoDir, `refs/heads/${head.branch}`);
+    if (checkouts === null || checkouts.length > 0) return false;
+  }
   const commonDir = realpathOrNull(dirs.commonDir) ?? dirs.commonDir;
-  if ('branch' in head && isCheckedOut(commonDir, head.branch)) return false;
   const createdPath = createEmptyFolder(path);
   if (createdPath === null) return false;
   const worktree = realpathOrNull(path) ?? path;
@@ -60,38 +65,20 @@ export async function addLinkedWorktree(repoDir: string, path: string, head: Wor
   }
 }
 
-/** Whether a worktree has `branch` checked out (git checks out a branch in one worktree at most). */
-function isCheckedOut(commonDir: string, branch: string): boolean {
-  const admins = join(commonDir, 'worktrees');
-  const heads = [join(commonDir, 'HEAD'), ...readdirOrEmpty(admins).map((id) => join(admins, id, 'HEAD'))];
-  const wanted = `ref: refs/heads/${branch}`;
-  return heads.some((file) => readOrNull(file)?.trim() === wanted);
-}
-
 /**
  * Makes `path` an empty folder: true when it made it, false when it was one already, null when
  * something else is there.
  */
 function createEmptyFolder(path: string): boolean | null {
   try {
-    mkdirSync(path);
-    return true;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      mkdirSync(path, { recursive: true });
-      return true;
-    }
-    if (code !== 'EEXIST' || !isEmptyFolder(path)) return null;
-    return false;
-  }
-}
-
-function isEmptyFolder(path: string): boolean {
-  try {
-    return readdirSync(path).length === 0;
+    if (mkdirSync(path, { recursive: true }) !== undefined) return true;
   } catch {
-    return false;
+    return null;
+  }
+  try {
+    return readdirSync(path).length === 0 ? false : null;
+  } catch {
+    return null; // not a folder
   }
 }
 

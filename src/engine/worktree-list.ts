@@ -2,7 +2,7 @@
 import { readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { readOrNull, realpathOrNull } from '../util/read-or-null.js';
-import { git, gitOut } from './git.js';
+import { git } from './git.js';
 import { isObjectId } from './names.js';
 import { findGitRepo, hasRefFiles, readRepoConfig } from './repo.js';
 
@@ -97,14 +97,8 @@ export async function worktreesOnBranch(repoDir: string, branch: string): Promis
 }
 
 async function worktreesOnBranchFromGit(repoDir: string, ref: string): Promise<string[]> {
-  const out = await gitOut(['worktree', 'list', '--porcelain'], { cwd: repoDir });
-  const paths: string[] = [];
-  let current: string | null = null;
-  for (const line of out.split('\n')) {
-    if (line.startsWith('worktree ')) current = line.slice('worktree '.length);
-    else if (line === `branch ${ref}` && current !== null) paths.push(current);
-  }
-  return paths;
+  const branch = ref.slice('refs/heads/'.length);
+  return (await listWorktrees(repoDir)).filter((w) => w.branch === branch).map((w) => w.path);
 }
 
 /**
@@ -112,7 +106,7 @@ async function worktreesOnBranchFromGit(repoDir: string, ref: string): Promise<s
  * `worktrees/<id>/gitdir`; a bare repository has no `HEAD` checkout), read in-process with synchronous reads (a few microseconds each, so
  * hundreds of worktrees cost about what one git process does); null when anything is not as expected.
  */
-async function worktreesOnBranchOnDisk(repoDir: string, ref: string): Promise<string[] | null> {
+export async function worktreesOnBranchOnDisk(repoDir: string, ref: string): Promise<string[] | null> {
   const { root, commonDir } = await findGitRepo(repoDir);
   if (!hasRefFiles(readOrNull(join(commonDir, 'config')))) return null;
   const paths: string[] = [];
