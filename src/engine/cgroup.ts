@@ -129,6 +129,15 @@ function errorText(error: unknown): string {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * The pause before the n-th look at a group being emptied: its processes are usually gone within a
+ * few milliseconds of the kill, and a run's verdict waits for the group's removal, so the first
+ * looks come soon; later ones every 20 ms.
+ */
+function emptyingPauseMs(attempt: number): number {
+  return attempt < 5 ? 2 ** attempt : 20;
+}
+
 function runName(): string {
   return `run-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
@@ -138,7 +147,7 @@ async function emptyAndRemove(dirs: readonly string[], killAll: () => void): Pro
   for (let attempt = 0; attempt < 250; attempt++) {
     killAll();
     if (dirs.every((dir) => !existsSync(dir) || readText(join(dir, 'cgroup.procs')).trim() === '')) break;
-    await sleep(20);
+    await sleep(emptyingPauseMs(attempt));
   }
   for (const dir of dirs) {
     for (let attempt = 0; attempt < 50; attempt++) {
@@ -147,7 +156,7 @@ async function emptyAndRemove(dirs: readonly string[], killAll: () => void): Pro
         break;
       } catch {
         // The last processes are still exiting.
-        await sleep(20);
+        await sleep(emptyingPauseMs(attempt));
       }
     }
   }
