@@ -45,7 +45,11 @@ import {
   findDependencyDirs,
   overlayArgs,
 } from '../../src/engine/sandbox-deps.js';
-import { sandboxGitConfigText, writeSandboxGitConfig } from '../../src/engine/sandbox-git-config.js';
+import {
+  REMEMBERED_CONFIGS,
+  sandboxGitConfigText,
+  writeSandboxGitConfig,
+} from '../../src/engine/sandbox-git-config.js';
 import {
   coverArgs,
   privateEntries,
@@ -56,6 +60,7 @@ import {
 import { sharedRunSetup } from '../../src/engine/stabilize-run.js';
 import { GitSwarmError } from '../../src/errors.js';
 import { withCommandEnv } from '../../src/util/command-env.js';
+import { recordGitCalls } from '../helpers/git-calls.js';
 
 const cgroupsWork = (() => {
   const probe = createRunCgroup({ memoryMb: 64, maxProcesses: 8, cpuWeight: 100 });
@@ -1001,5 +1006,68 @@ describe('dependency folders and the git config shown to a run', () => {
     expect(await sharedRunSetup({ root: repo, commonDir: common }).sandboxGitConfig()).toBe(
       '[core]\n\tbare = "true"\n',
     );
+  });
+
+  it('lists a config file again only when its content changed', async () => {
+    const common = freshDir('remembered');
+    const file = join(common, 'config');
+    writeFileSync(file, '[core]\n\tbare = false\n');
+    const calls = recordGitCalls();
+    const text = () => withCommandEnv(calls.env, () => sandboxGitConfigText(common));
+    expect(await text()).toBe('[core]\n\tbare = "false"\n');
+    expect(await text()).toBe('[core]\n\tbare = "false"\n');
+    expect(calls.commands()).toEqual(['config']);
+    // The same size and times do not matter: the content does.
+    writeFileSync(file, '[core]\n\tbare = truer\n');
+    writeFileSync(file, '[core]\n\tbare = true\n\n');
+    expect(await text()).toBe('[core]\n\tbare = "true"\n');
+    expect(calls.commands()).toEqual(['config', 'config']);
+    // A file git could not list is never taken for a known one.
+    rmSync(file);
+    await expect(text()).rejects.toThrow();
+    expect(calls.commands()).toHaveLength(3);
+  });
+
+  it('does not keep the listing of a config file that changed while git read it', async () => {
+    const common = freshDir('changing');
+    const file = join(common, 'config');
+    writeFileSync(file, '[core]\n\tbare = false\n');
+    // A git that rewrites the config (as `git config` run by someone else would) just before it lists it, once.
+    const bin = freshDir('rewriting-git');
+    writeFileSync(
+      join(bin, 'git'),
+      `#!/bin/sh\nif [ ! -e '${bin}/done' ]; then : > '${bin}/done'; printf '[core]\\n\\tautocrlf = input\\n' > '${file}'; fi\nexec /usr/bin/git "$@"\n`,
+      { mode: 0o755 },
+    );
+    const env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` };
+    expect(await withCommandEnv(env, () => sandboxGitConfigText(common))).toBe(
+      '[core]\n\tautocrlf = "input"\n',
+    );
+    // Back to the content read before git ran: what git listed then was not of this content.
+    writeFileSync(file, '[core]\n\tbare = false\n');
+    expect(await withCommandEnv(env, () => sandboxGitConfigText(common))).toBe('[core]\n\tbare = "false"\n');
+  });
+
+  it(`remembers at most ${REMEMBERED_CONFIGS} config files, the oldest making room`, async () => {
+    const commons = Array.from({ length: REMEMBERED_CONFIGS + 1 }, () => {
+      const common = freshDir('many');
+      writeFileSync(join(common, 'config'), '[core]\n\tbare = false\n');
+      return common;
+    });
+    const calls = recordGitCalls();
+    const list = (common: string) => withCommandEnv(calls.env, () => sandboxGitConfigText(common));
+    for (const common of commons.slice(0, REMEMBERED_CONFIGS)) await list(common);
+    expect(calls.commands()).toHaveLength(REMEMBERED_CONFIGS);
+    // A remembered file listed again after a change takes no room from the others.
+    writeFileSync(join(commons[1] as string, 'config'), '[core]\n\tbare = true\n');
+    expect(await list(commons[1] as string)).toBe('[core]\n\tbare = "true"\n');
+    await list(commons[0] as string);
+    expect(calls.commands()).toHaveLength(REMEMBERED_CONFIGS + 1);
+    // One file more: the oldest is listed again, the newest is still known.
+    await list(commons[REMEMBERED_CONFIGS] as string);
+    await list(commons[REMEMBERED_CONFIGS - 1] as string);
+    expect(calls.commands()).toHaveLength(REMEMBERED_CONFIGS + 2);
+    await list(commons[0] as string);
+    expect(calls.commands()).toHaveLength(REMEMBERED_CONFIGS + 3);
   });
 });
