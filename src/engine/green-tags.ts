@@ -62,11 +62,15 @@ export async function tagGreen(
   repoDir: string,
   options: TagGreenOptions,
 ): Promise<{ name: string; created: boolean }> {
-  const existing = (await listGreenTags(repoDir)).filter((tag) => tag.commit === options.commit).at(-1);
+  const tags = await listGreenTags(repoDir);
+  const existing = tags.filter((tag) => tag.commit === options.commit).at(-1);
   if (existing) return { name: existing.name, created: false };
+  // Names listed are not tried (a git process each); one taken since is.
+  const taken = new Set(tags.map((tag) => tag.name));
   const base = greenTagName(options.at);
   for (let n = 1; ; n++) {
     const name = n === 1 ? base : `${base}-${n}`;
+    if (taken.has(name)) continue;
     try {
       await createTag(repoDir, {
         name,
