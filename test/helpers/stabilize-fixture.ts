@@ -27,6 +27,21 @@ echo "all good"
 
 export const CHECK_COMMAND = 'sh check.sh';
 
+/** The file in a repository's git dir that lets its held runs go on ({@link HELD_CHECK_COMMAND}). */
+const RELEASE_FILE = 'gitswarm-test-release';
+
+/**
+ * check.sh once the test has released the repository's runs (or after 20 s): a run a test can
+ * catch midway, however slow the machine, and that ends at once when let go. The git dir is shown
+ * read-only inside the sandbox, so the command sees the file appear.
+ */
+export const HELD_CHECK_COMMAND = `i=0; until [ -e "$(git rev-parse --git-common-dir)/${RELEASE_FILE}" ] || [ $i -ge 400 ]; do sleep 0.05; i=$((i+1)); done; ${CHECK_COMMAND}`;
+
+/** Lets the held runs of the repository checked out at `repoDir` go on. */
+export function releaseHeldRuns(repoDir: string): void {
+  writeFileSync(join(repoDir, '.git', RELEASE_FILE), '');
+}
+
 /** A swarm-mode repository with check.sh on the buffer and the stabilize command set. */
 export async function seedStabilizeRepo(
   deps: CoreDeps,

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type App, buildApp } from '../../src/server/app.js';
 import { WEBSOCKET_PATH } from '../../src/server/plugins/websocket.js';
 import { newId } from '../../src/util/ids.js';
-import { CHECK_COMMAND } from '../helpers/stabilize-fixture.js';
+import { CHECK_COMMAND, HELD_CHECK_COMMAND, releaseHeldRuns } from '../helpers/stabilize-fixture.js';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
 import { startTestApp, type TestApp } from '../server/helpers.js';
 import { connectWs, type WsMessage } from '../server/ws-client.js';
@@ -127,14 +127,15 @@ for (const dialect of DIALECTS) {
     }, 120_000);
 
     it('a server shutting down mid-run puts the run back in the queue; another instance finishes it', async () => {
-      const t = await setUp({ stabilize_command: `sleep 3; ${CHECK_COMMAND}` });
+      const t = await setUp({ stabilize_command: HELD_CHECK_COMMAND });
       const { app, hosted, repo } = t;
       const started = await startRun(app, hosted.owner, repo.id);
       await waitForRunState(app, hosted.owner, repo.id, started.run.id, (r) => r.log_tail.includes(`run at`));
       const closing = Date.now();
       await app.close();
-      // Close stopped the command (its process tree killed) instead of waiting for it.
+      // Close stopped the command (its process tree killed) instead of waiting the 20 s it holds.
       expect(Date.now() - closing).toBeLessThan(2500);
+      releaseHeldRuns(hosted.git.dir);
       const row = await t.store.db
         .selectFrom('gitswarm_stabilize_runs')
         .selectAll()

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/server/app.js';
 import { ROOT, requireFreshBuild } from '../helpers/built.js';
-import { CHECK_COMMAND } from '../helpers/stabilize-fixture.js';
+import { HELD_CHECK_COMMAND, releaseHeldRuns } from '../helpers/stabilize-fixture.js';
 import {
   DIALECTS,
   dialectLabel,
@@ -121,7 +121,7 @@ for (const dialect of DIALECTS) {
         for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
       });
 
-      /** A store and a hosted repository whose test takes a few seconds, set up without a runner left. */
+      /** A store and a hosted repository whose test waits to be released, set up without a runner left. */
       async function setUp(): Promise<{ store: TestStore; hosted: HostedRepo; dataDir: string }> {
         const store = await openTestStore(dialect);
         cleanups.push(() => store.close());
@@ -129,7 +129,7 @@ for (const dialect of DIALECTS) {
         cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
         const seeding = await buildApp({ store, rateLimit: false, notifications: false });
         await seeding.ready();
-        const hosted = await seedHostedRepo(seeding, { stabilize_command: `sleep 3; ${CHECK_COMMAND}` });
+        const hosted = await seedHostedRepo(seeding, { stabilize_command: HELD_CHECK_COMMAND });
         cleanups.push(() => hosted.git.cleanup());
         await mergeWork(seeding, hosted, hosted.owner, { 'a.txt': 'fine\n' });
         await seeding.close();
@@ -150,6 +150,8 @@ for (const dialect of DIALECTS) {
           (row) => row.status === 'running' && row.log_tail.includes('run at'),
         );
         await kill(first);
+        // The next start of the run goes through.
+        releaseHeldRuns(hosted.git.dir);
         const orphan = await runRow(store, runId);
         expect(orphan).toMatchObject({ status: 'running', attempts: 1 });
         expect(orphan.finished_at).toBeNull();
