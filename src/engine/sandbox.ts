@@ -66,6 +66,8 @@ export interface SandboxRunOptions {
   searchPath?: string;
   /** Kills the whole process tree when it aborts (a server shutting down); the result says `aborted`. */
   signal?: AbortSignal;
+  /** Called with the command's process id once it has been started. */
+  started?: (pid: number) => void;
 }
 
 export interface SandboxRunResult {
@@ -254,6 +256,7 @@ export async function runSandboxed(options: SandboxRunOptions): Promise<SandboxR
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const pid = child.pid ?? -1;
+    options.started?.(pid);
     const { exitCode, signal, timedOut, aborted } = await waitKillingGroup(child, {
       timeoutMs: options.timeoutMs,
       output: options.output,

@@ -127,6 +127,8 @@ export interface StabilizeRunOptions {
   signal?: AbortSignal;
   /** What the runs of one stabilization share ({@link sharedRunSetup}); by default, this run's own. */
   shared?: SharedRunSetup;
+  /** Called once the command (not the setup command) has been started: work to do beside it can begin. */
+  commandStarted?: () => void;
 }
 
 /** What every run of one stabilization needs and none changes: each is worked out once. */
@@ -305,7 +307,7 @@ export async function runStabilizeCommand(
       overlay ? 'read-only, thrown-away overlay' : 'copy-on-write copy',
     );
     options.log?.write(`${summary}\n`);
-    const sandboxRun = (command: string, network: boolean) =>
+    const sandboxRun = (command: string, network: boolean, started?: () => void) =>
       runSandboxed({
         command,
         workdir: worktree,
@@ -323,6 +325,7 @@ export async function runStabilizeCommand(
         searchPath: options.searchPath,
         output,
         signal: options.signal,
+        started,
       });
     let setup: SandboxRunResult | undefined;
     if (setupCommand !== null) {
@@ -334,7 +337,7 @@ export async function runStabilizeCommand(
       if (setup.exitCode !== 0 || setup.timedOut) return { setup, summary };
     }
     options.log?.write(`$ ${options.command}\n`);
-    return { setup, run: await sandboxRun(options.command, false), summary };
+    return { setup, run: await sandboxRun(options.command, false, options.commandStarted), summary };
   });
   // While git checks the worktree out, git lists the config and this process scans what the
   // sandbox's root shows (at the first run of a stabilization; the others reuse both). Should

@@ -475,6 +475,26 @@ describe('without a sandbox', () => {
     expect(text).toContain(`cwd=${work} home=/root-of-test tmp=${root} ci=true st=1 x=given s=[]\n`);
   });
 
+  it("tells the caller the command's process id once it has started, before it ends", async () => {
+    const work = freshDir('work');
+    const seen: string[] = [];
+    const result = await runSandboxed({
+      command: 'echo the-command-ran',
+      workdir: work,
+      mode: 'none',
+      timeoutMs: 20_000,
+      memoryMb: 256,
+      cgroups: false,
+      started: (pid) => seen.push(`started ${pid}`),
+      output: (chunk) => {
+        if (chunk.includes('the-command-ran')) seen.push('output');
+      },
+    });
+    expect(result.exitCode).toBe(0);
+    expect(result.pid).toBeGreaterThan(0);
+    expect(seen).toEqual([`started ${result.pid}`, 'output']);
+  });
+
   it('without a search path and with no PATH in the environment, the run gets an empty PATH', async () => {
     const work = freshDir('work');
     const output: string[] = [];

@@ -153,7 +153,12 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
   const runSettings = stabilizeRunSettings(repo);
   const shared = sharedRunSetup(git, input.searchPath);
   const parallelism = stabilizeParallelism(repo);
-  const runAt = async (commit: string, label: string, alongside = false): Promise<StabilizeRunResult> => {
+  const runAt = async (
+    commit: string,
+    label: string,
+    alongside = false,
+    commandStarted?: () => void,
+  ): Promise<StabilizeRunResult> => {
     // A run beside others writes its part of the log in one piece when it ends, not interleaved.
     const chunks: string[] = [];
     const runLog: StabilizeLog = alongside
@@ -172,6 +177,7 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
         searchPath: input.searchPath,
         signal: input.signal,
         shared,
+        commandStarted,
       });
       runs.push(result);
       return result;
@@ -197,8 +203,8 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
   };
 
   try {
-    if (parallelism > 1) lookAhead();
-    const first = await runAt(bufferCommit, 'run');
+    // The range's reads start once the command runs: before, their git processes would delay its start.
+    const first = await runAt(bufferCommit, 'run', false, parallelism > 1 ? lookAhead : undefined);
     if (first.outcome === 'error')
       return await concludeError(deps, base, couldNotStart(first), input.progress);
     if (first.passed) return await concludeGreen(deps, { ...base, git }, first, input.progress);
@@ -217,8 +223,7 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
       const red = { ...base, git, failing: first, confirmed: false, parallelism, runAt, range };
       return await concludeRed(deps, red, input.progress);
     }
-    lookAhead();
-    const retry = await runAt(bufferCommit, 'retry');
+    const retry = await runAt(bufferCommit, 'retry', false, lookAhead);
     if (retry.outcome === 'error')
       return await concludeError(deps, base, couldNotStart(retry), input.progress);
     if (retry.passed) return await concludeFlaky(deps, base, input.progress);
