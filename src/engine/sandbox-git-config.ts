@@ -35,7 +35,7 @@ export async function sandboxGitConfigText(commonDir: string): Promise<string> {
   const file = join(commonDir, 'config');
   const before = digestOf(file);
   const known = remembered.get(file);
-  if (before !== null && known?.digest === before) return known.text;
+  if (known?.digest === before) return known.text;
   const listed = await git(['config', '--file', file, '--null', '--list'], {
     cwd: tmpdir(),
     okExitCodes: [1],
