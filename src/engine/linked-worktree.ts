@@ -101,8 +101,12 @@ function placeAdminFolder(commonDir: string, worktree: string, head: WorktreeHea
       if ((error as NodeJS.ErrnoException).code === 'EEXIST' && n < 1000) continue;
       throw error;
     }
-    // The worktree's `.git` first (`git worktree prune` drops an admin folder whose worktree has
-    // none), `gitdir` last: git passes over an admin folder without one, and finds the rest there.
+    // Locked while it is written, as `git worktree add` does: `git worktree prune` drops an admin
+    // folder without `gitdir`, deleting its files under the writes, but passes over a locked one.
+    const lock = join(adminDir, 'locked');
+    writeFileSync(lock, 'initializing\n');
+    // The worktree's `.git` before `gitdir`: from then on prune keeps the folder, lock or not; and
+    // git passes over an admin folder without `gitdir`, so it never reads one half-written.
     writeFileSync(join(worktree, '.git'), `gitdir: ${adminDir}\n`);
     writeFileSync(join(adminDir, 'commondir'), '../..\n');
     writeFileSync(
@@ -110,6 +114,7 @@ function placeAdminFolder(commonDir: string, worktree: string, head: WorktreeHea
       'branch' in head ? `ref: refs/heads/${head.branch}\n` : `${head.commit}\n`,
     );
     writeFileSync(join(adminDir, 'gitdir'), `${join(worktree, '.git')}\n`);
+    rmSync(lock, { force: true });
     return adminDir;
   }
 }

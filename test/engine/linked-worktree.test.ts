@@ -50,6 +50,8 @@ describe('a worktree added without git worktree add', () => {
         branch: 'refs/heads/stream/a',
       }),
     );
+    // Locked only while its admin folder is written, as git locks a worktree it is adding.
+    expect(await repo.run(['worktree', 'list', '--porcelain'])).not.toMatch(/^locked/m);
     expect(readFileSync(join(path, 'lines.txt'), 'utf8')).toBe('one\ntwo\nthree\nfour\nfive\n');
     expect(await repo.run(['status', '--porcelain'], path)).toBe('');
     // Plumbing that trusts the index without looking at the files sees it clean too.
