@@ -92,12 +92,8 @@ export function parseHeadFile(text: string | null): string | null | undefined {
  * for those on the branch; else `git worktree list` answers.
  */
 export async function worktreesOnBranch(repoDir: string, branch: string): Promise<string[]> {
-  const ref = `refs/heads/${branch}`;
-  return (await worktreesOnBranchOnDisk(repoDir, ref)) ?? (await worktreesOnBranchFromGit(repoDir, ref));
-}
-
-async function worktreesOnBranchFromGit(repoDir: string, ref: string): Promise<string[]> {
-  const branch = ref.slice('refs/heads/'.length);
+  const onDisk = await worktreesOnBranchOnDisk(repoDir, `refs/heads/${branch}`);
+  if (onDisk !== null) return onDisk;
   return (await listWorktrees(repoDir)).filter((w) => w.branch === branch).map((w) => w.path);
 }
 

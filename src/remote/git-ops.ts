@@ -4,7 +4,6 @@
  * remote branch is still at the head the change was computed on), and keep the clone's own
  * copy of the branch in step when nothing is checked out on it. Pure git, no governance.
  */
-
 import { git } from '../engine/git.js';
 import { hasCommit, readCommitText } from '../engine/loose-objects.js';
 import { assertValidBranch, assertValidTag } from '../engine/names.js';
