@@ -27,6 +27,12 @@ export interface BisectInput {
   parallelism?: number;
   /** Called before each round of a k-ary search (k > 1) with the indexes it tests. */
   onRound?: (round: number, indexes: readonly number[]) => void;
+  /**
+   * A first round already under way (probes started beside the head's run, before it was known to
+   * fail): its indexes, strictly inside the range, and their results in the same order. It takes
+   * the place of the first round; the rounds after it split as usual.
+   */
+  firstRound?: { indexes: readonly number[]; passed: ReadonlyArray<Promise<boolean>> };
 }
 
 export interface BisectResult {
@@ -50,12 +56,19 @@ export async function bisectFirstBad(input: BisectInput): Promise<BisectResult> 
   let good = -1;
   let bad = input.lastIsKnownBad ? n - 1 : n;
   let round = 0;
+  const early = input.firstRound;
+  if (early?.indexes.some((index) => !(index > good && index < bad))) {
+    throw new RangeError(`bisect: a first round outside the range (${early.indexes.join(', ')})`);
+  }
   while (bad - good > 1) {
-    const indexes = splitPoints(good, bad, k);
+    const started = round === 0 && early && early.indexes.length > 0 ? early : undefined;
+    const indexes = started ? started.indexes : splitPoints(good, bad, k);
     round += 1;
     if (k > 1) input.onRound?.(round, indexes);
     const passed = await settleAll(
-      indexes.map((index) => input.test(input.candidates[index] as string, index)),
+      started
+        ? [...started.passed]
+        : indexes.map((index) => input.test(input.candidates[index] as string, index)),
     );
     indexes.forEach((index, i) => {
       probes.push({ commit: input.candidates[index] as string, index, passed: passed[i] as boolean });
@@ -94,30 +107,47 @@ async function settleAll<T>(promises: Promise<T>[]): Promise<T[]> {
 }
 
 /**
+ * The probes a stabilizer may start beside the head's first run, before it is known to fail: the
+ * split points of the whole range for k − 1 runs (the head's run takes the k-th), none with k = 1.
+ * Given as `firstRound`, they leave every later round of k probes as before.
+ */
+export function firstRoundIndexes(n: number, lastIsKnownBad: boolean, parallelism: number): number[] {
+  const k = Math.max(1, Math.floor(parallelism));
+  return k > 1 ? splitPoints(-1, lastIsKnownBad ? n - 1 : n, k - 1) : [];
+}
+
+/**
  * The most probes bisectFirstBad makes over `n` candidates: ⌈log2 n⌉ (one more range when the
  * newest candidate is not the known-bad head) with k = 1; with k > 1 at most k per round over
- * ⌈log_{k+1} n⌉ rounds, computed exactly for the split rule above (the worst culprit position).
+ * ⌈log_{k+1} n⌉ rounds, computed exactly for the split rule above (the worst culprit position),
+ * `withFirstRound` when the first round is {@link firstRoundIndexes}.
  */
-export function maxBisectProbes(n: number, lastIsKnownBad: boolean, parallelism = 1): number {
+export function maxBisectProbes(
+  n: number,
+  lastIsKnownBad: boolean,
+  parallelism = 1,
+  withFirstRound = false,
+): number {
   const range = lastIsKnownBad ? n : n + 1;
   if (range <= 1) return 0;
   const k = Math.max(1, Math.floor(parallelism));
   if (k === 1) return Math.ceil(Math.log2(range));
   const memo = new Map<number, number>();
-  const worst = (span: number): number => {
+  // The most probes from a span on: the points of its first round (k split points), then the worst part.
+  const worst = (span: number, width = k): number => {
     if (span <= 1) return 0;
-    const cached = memo.get(span);
+    const cached = width === k ? memo.get(span) : undefined;
     if (cached !== undefined) return cached;
-    const points = [0, ...splitPoints(0, span, k), span];
+    const points = [0, ...splitPoints(0, span, width), span];
     let deepest = 0;
     for (let i = 1; i < points.length; i++) {
       deepest = Math.max(deepest, worst((points[i] as number) - (points[i - 1] as number)));
     }
     const total = points.length - 2 + deepest;
-    memo.set(span, total);
+    if (width === k) memo.set(span, total);
     return total;
   };
-  return worst(range);
+  return worst(range, withFirstRound ? k - 1 : k);
 }
 
 /** The most rounds (run-times of wall clock) bisectFirstBad takes over `n` candidates. */

@@ -1,6 +1,12 @@
 /** k-ary bisection (stabilize_parallelism > 1): the culprit, the probe bound, no probe twice, k at once. */
 import { describe, expect, it } from 'vitest';
-import { bisectFirstBad, maxBisectProbes, maxBisectRounds, splitPoints } from '../../src/engine/bisect.js';
+import {
+  bisectFirstBad,
+  firstRoundIndexes,
+  maxBisectProbes,
+  maxBisectRounds,
+  splitPoints,
+} from '../../src/engine/bisect.js';
 
 function commits(n: number): string[] {
   return Array.from({ length: n }, (_, i) => `c${i}`);
@@ -124,5 +130,83 @@ describe('bisectFirstBad with parallelism k > 1', () => {
     expect(splitPoints(4, 10, 2)).toEqual([6, 8]);
     expect(splitPoints(8, 10, 2)).toEqual([9]);
     expect(splitPoints(3, 4, 5)).toEqual([]);
+  });
+});
+
+describe('bisectFirstBad with a first round started beside the head (firstRound)', () => {
+  /** The first round's results as a stabilizer hands them over: started before the search. */
+  function startedRound(n: number, lastIsKnownBad: boolean, k: number, probe: ReturnType<typeof tracker>) {
+    const indexes = firstRoundIndexes(n, lastIsKnownBad, k);
+    return { indexes, passed: indexes.map((index) => probe.test(`c${index}`, index)) };
+  }
+
+  for (const k of [2, 3, 4]) {
+    it(`k = ${k}: every culprit of 1..20 merges found within the bound, the first round's merges not run again`, async () => {
+      for (let n = 1; n <= 20; n++) {
+        for (const lastIsKnownBad of [true, false]) {
+          for (let culprit = 0; culprit <= (lastIsKnownBad ? n - 1 : n); culprit++) {
+            const probe = tracker(culprit);
+            const firstRound = startedRound(n, lastIsKnownBad, k, probe);
+            const rounds: number[][] = [];
+            const result = await bisectFirstBad({
+              candidates: commits(n),
+              lastIsKnownBad,
+              parallelism: k,
+              firstRound,
+              test: probe.test,
+              onRound: (_round, indexes) => rounds.push([...indexes]),
+            });
+            const label = `n=${n} culprit=${culprit} lastIsKnownBad=${lastIsKnownBad}`;
+            expect(result.index, label).toBe(culprit < n ? culprit : null);
+            expect(new Set(probe.tested).size, label).toBe(probe.tested.length);
+            expect(probe.tested.length, label).toBeLessThanOrEqual(
+              maxBisectProbes(n, lastIsKnownBad, k, true),
+            );
+            expect(probe.mostAtOnce(), label).toBeLessThanOrEqual(k);
+            if (firstRound.indexes.length > 0) expect(rounds[0], label).toEqual(firstRound.indexes);
+            expect(
+              result.probes.map((p) => p.index),
+              label,
+            ).toEqual(probe.tested);
+          }
+        }
+      }
+    });
+  }
+
+  it('16 merges, k = 2: the midpoint beside the head, then 2 rounds of 2; at most 5 probes, as without it', async () => {
+    expect(firstRoundIndexes(16, true, 2)).toEqual([7]);
+    expect(firstRoundIndexes(16, true, 3)).toEqual([4, 10]);
+    expect(firstRoundIndexes(17, false, 2)).toEqual([8]);
+    expect(firstRoundIndexes(16, true, 1)).toEqual([]);
+    expect(firstRoundIndexes(1, true, 2)).toEqual([]);
+    expect(maxBisectProbes(16, true, 2, true)).toBe(5);
+    expect(maxBisectProbes(16, true, 3, true)).toBe(6);
+    expect(maxBisectProbes(16, true, 1, true)).toBe(4);
+    const probe = tracker(10);
+    const rounds: number[][] = [];
+    const result = await bisectFirstBad({
+      candidates: commits(16),
+      lastIsKnownBad: true,
+      parallelism: 2,
+      firstRound: startedRound(16, true, 2, probe),
+      test: probe.test,
+      onRound: (_round, indexes) => rounds.push([...indexes]),
+    });
+    expect(result.index).toBe(10);
+    expect(rounds).toEqual([[7], [10, 12], [8, 9]]);
+    expect(probe.tested).toEqual([7, 10, 12, 8, 9]);
+  });
+
+  it('a first round outside the range is refused', async () => {
+    await expect(
+      bisectFirstBad({
+        candidates: commits(4),
+        lastIsKnownBad: true,
+        parallelism: 2,
+        firstRound: { indexes: [3], passed: [Promise.resolve(true)] },
+        test: async () => true,
+      }),
+    ).rejects.toThrow(RangeError);
   });
 });
