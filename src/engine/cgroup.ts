@@ -23,6 +23,23 @@ export interface RunLimits {
   maxProcesses: number;
   /** Relative CPU share, 1–10000 (cgroup v2 `cpu.weight`; 100 is everyone's default). */
   cpuWeight: number;
+  /**
+   * Run only on CPU time nothing else wants: the group's `cpu.idle` where the kernel has it (5.15
+   * and later), on top of the weight.
+   */
+  cpuIdle?: boolean;
+}
+
+/** Sets `cpu.idle` in a group's folder when asked and the kernel has it; whether it did. */
+function setCpuIdle(dir: string, limits: RunLimits): boolean {
+  const file = join(dir, 'cpu.idle');
+  if (!limits.cpuIdle || !existsSync(file)) return false;
+  try {
+    writeFileSync(file, '1');
+    return true;
+  } catch {
+    return false; // the weight still applies
+  }
 }
 
 /** How often a limit was hit during the run. */
@@ -35,6 +52,8 @@ export interface LimitHits {
 
 export interface RunCgroup {
   readonly version: 1 | 2;
+  /** Whether the group has the cpu controller: its CPU share (and cpu.idle) apply. */
+  readonly cpuControlled: boolean;
   /** The `cgroup.procs` files the starting process writes its own pid into. */
   readonly procsFiles: readonly string[];
   /** One line for the log: where and what. */
@@ -210,11 +229,13 @@ function createV2(mount: Mount, limits: RunLimits): RunCgroupSetup {
     return { ok: false, reason: `cannot create a cgroup v2 group under ${mount.path}: ${errorText(error)}` };
   }
   const wanted = ['memory', 'pids', ...(cpu ? ['cpu'] : [])];
+  let idle = false;
   try {
     writeFileSync(join(dir, 'memory.max'), String(limits.memoryMb * 1024 * 1024));
     if (existsSync(join(dir, 'memory.swap.max'))) writeFileSync(join(dir, 'memory.swap.max'), '0');
     writeFileSync(join(dir, 'pids.max'), String(limits.maxProcesses));
     if (wanted.includes('cpu')) writeFileSync(join(dir, 'cpu.weight'), String(limits.cpuWeight));
+    idle = wanted.includes('cpu') && setCpuIdle(dir, limits);
   } catch (error) {
     rmdirSync(dir);
     return { ok: false, reason: `cannot set limits in ${dir}: ${errorText(error)}` };
@@ -235,8 +256,9 @@ function createV2(mount: Mount, limits: RunLimits): RunCgroupSetup {
     ok: true,
     cgroup: {
       version: 2,
+      cpuControlled: wanted.includes('cpu'),
       procsFiles: [join(dir, 'cgroup.procs')],
-      description: `cgroup v2 ${dir}: memory.max ${limits.memoryMb} MB, pids.max ${limits.maxProcesses}${wanted.includes('cpu') ? `, cpu.weight ${limits.cpuWeight}` : ''}`,
+      description: `cgroup v2 ${dir}: memory.max ${limits.memoryMb} MB, pids.max ${limits.maxProcesses}${wanted.includes('cpu') ? `, cpu.weight ${limits.cpuWeight}${idle ? ', cpu.idle' : ''}` : ''}`,
       hits: () => ({
         oomKills: readCounter(join(dir, 'memory.events'), 'oom_kill'),
         forkRefusals: readCounter(join(dir, 'pids.events'), 'max'),
@@ -270,6 +292,7 @@ function createV1(mounts: Mount[], limits: RunLimits): RunCgroupSetup {
   }
   const dirs = [memory, pids, ...(cpu ? [cpu] : [])];
   const created: string[] = [];
+  let idle = false;
   try {
     for (const dir of dirs) {
       mkdirSync(dir, { recursive: true });
@@ -282,11 +305,13 @@ function createV1(mounts: Mount[], limits: RunLimits): RunCgroupSetup {
       writeFileSync(join(memory, 'memory.memsw.limit_in_bytes'), bytes);
     }
     writeFileSync(join(pids, 'pids.max'), String(limits.maxProcesses));
-    if (cpu)
+    if (cpu) {
       writeFileSync(
         join(cpu, 'cpu.shares'),
         String(Math.max(2, Math.round((limits.cpuWeight * 1024) / 100))),
       );
+      idle = setCpuIdle(cpu, limits);
+    }
   } catch (error) {
     for (const dir of created.reverse()) {
       try {
@@ -305,8 +330,9 @@ function createV1(mounts: Mount[], limits: RunLimits): RunCgroupSetup {
     ok: true,
     cgroup: {
       version: 1,
+      cpuControlled: cpu !== undefined,
       procsFiles: dirs.map((dir) => join(dir, 'cgroup.procs')),
-      description: `cgroup v1 ${pids}: memory limit ${limits.memoryMb} MB, pids.max ${limits.maxProcesses}${cpu ? `, cpu.shares for weight ${limits.cpuWeight}` : ''}`,
+      description: `cgroup v1 ${pids}: memory limit ${limits.memoryMb} MB, pids.max ${limits.maxProcesses}${cpu ? `, cpu.shares for weight ${limits.cpuWeight}${idle ? ', cpu.idle' : ''}` : ''}`,
       hits: () => ({
         oomKills: readCounter(join(memory, 'memory.oom_control'), 'oom_kill'),
         forkRefusals: readCounter(join(pids, 'pids.events'), 'max'),
@@ -338,6 +364,22 @@ export function createRunCgroup(limits: RunLimits): RunCgroupSetup {
   const v1 = createV1(mounts, limits);
   if (v1.ok) return v1;
   return { ok: false, reason: `${v2Reason}; ${v1.reason}` };
+}
+
+let lowCpuShare: Promise<boolean> | undefined;
+
+/**
+ * Whether a run here can be given a CPU share below everyone else's (a group with the cpu
+ * controller can be made); found once per process by making one.
+ */
+export function lowCpuShareAvailable(): Promise<boolean> {
+  lowCpuShare ??= (async () => {
+    const setup = createRunCgroup({ memoryMb: 16, maxProcesses: 1, cpuWeight: 1, cpuIdle: true });
+    if (!setup.ok) return false;
+    await setup.cgroup.destroy();
+    return setup.cgroup.cpuControlled;
+  })();
+  return lowCpuShare;
 }
 
 /**

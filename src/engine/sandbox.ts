@@ -58,6 +58,12 @@ export interface SandboxRunOptions {
   rootArgs?: readonly string[];
   /** False to skip the cgroup and use rlimits (tests of the fallback). */
   cgroups?: boolean;
+  /**
+   * A run that should only take the CPU others leave idle (a bisection probe started before it is
+   * known to be needed): its cgroup gets the lowest CPU share, and `cpu.idle` where the kernel has
+   * it. Without a cgroup it runs as any other.
+   */
+  background?: boolean;
   /** Extra environment for the command (the sandbox starts from a small clean one). */
   env?: Readonly<Record<string, string>>;
   /** Receives stdout and stderr, interleaved as they arrive. */
@@ -232,7 +238,12 @@ export async function runSandboxed(options: SandboxRunOptions): Promise<SandboxR
   const setup =
     options.cgroups === false
       ? ({ ok: false, reason: 'cgroups turned off for this run' } as const)
-      : createRunCgroup({ memoryMb: options.memoryMb, maxProcesses, cpuWeight: CPU_WEIGHT });
+      : createRunCgroup({
+          memoryMb: options.memoryMb,
+          maxProcesses,
+          cpuWeight: options.background ? BACKGROUND_CPU_WEIGHT : CPU_WEIGHT,
+          cpuIdle: options.background,
+        });
   let limits: string;
   if (setup.ok) {
     argv = joinCgroupArgv(setup.cgroup, argv);
@@ -350,6 +361,8 @@ const TOOLCHAIN_SCAN_DEPTH = 3;
 export const DEFAULT_MAX_PROCESSES = 512;
 /** A run's CPU share: the same as any other process group's, so a run cannot crowd out the host. */
 const CPU_WEIGHT = 100;
+/** A background run's CPU share: the least there is, so under contention the other runs go first. */
+const BACKGROUND_CPU_WEIGHT = 1;
 
 /**
  * The environment variables copied from the caller when set; everything else is left out. The

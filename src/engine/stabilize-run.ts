@@ -129,6 +129,8 @@ export interface StabilizeRunOptions {
   shared?: SharedRunSetup;
   /** Called once the command (not the setup command) has been started: work to do beside it can begin. */
   commandStarted?: () => void;
+  /** Run at the lowest CPU share: a speculative run that must not slow the one it runs beside. */
+  background?: boolean;
 }
 
 /** What every run of one stabilization needs and none changes: each is worked out once. */
@@ -326,6 +328,7 @@ export async function runStabilizeCommand(
         output,
         signal: options.signal,
         started,
+        background: options.background,
       });
     let setup: SandboxRunResult | undefined;
     if (setupCommand !== null) {

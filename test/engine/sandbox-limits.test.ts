@@ -16,7 +16,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRunCgroup } from '../../src/engine/cgroup.js';
+import { createRunCgroup, lowCpuShareAvailable } from '../../src/engine/cgroup.js';
 import { assertSandboxAvailable, runSandboxed, type SandboxRunOptions } from '../../src/engine/sandbox.js';
 import { openStabilizeLog, runStabilizeCommand } from '../../src/engine/stabilize-run.js';
 
@@ -38,6 +38,42 @@ function processesWith(token: string): number[] {
     }
   }
   return found;
+}
+
+/**
+ * The CPU share the kernel gives the group of process `pid` (cgroup v2 `cpu.weight`, v1
+ * `cpu.shares`), read from the group's own files, with ` idle` when its `cpu.idle` is set;
+ * undefined when it has no CPU controller.
+ */
+function cpuShareOf(pid: number): string | undefined {
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => {
+      const [left = '', right = ''] = line.split(' - ');
+      const fields = left.split(' ');
+      const [fsType = '', , options = ''] = right.split(' ');
+      return { root: fields[3] ?? '', path: fields[4] ?? '', fsType, options: options.split(',') };
+    });
+  for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {
+    const [, controllers = '', path = ''] = line.split(':');
+    const v1 = controllers.split(',').includes('cpu');
+    const mount = mounts.find((m) =>
+      v1
+        ? m.fsType === 'cgroup' && m.options.includes('cpu')
+        : line.startsWith('0::') && m.fsType === 'cgroup2',
+    );
+    if (!mount || !path.startsWith(mount.root)) continue;
+    const file = join(
+      mount.path,
+      path.slice(mount.root === '/' ? 0 : mount.root.length),
+      v1 ? 'cpu.shares' : 'cpu.weight',
+    );
+    if (!existsSync(file)) continue;
+    const idleFile = join(file, '..', 'cpu.idle');
+    const idle = existsSync(idleFile) && readFileSync(idleFile, 'utf8').trim() === '1';
+    return `${readFileSync(file, 'utf8').trim()}${idle ? ' idle' : ''}`;
+  }
+  return undefined;
 }
 
 /** Three processes of 40 MB each at once; the command fails when any of them was killed. */
@@ -157,6 +193,40 @@ describe.skipIf(cgroupReason !== null)('limits per run (cgroup)', () => {
       /failed \(exit 1; the run's memory limit of 64 MB was reached \(\d+ process\(es\) killed\)/,
     );
     expect(readFileSync(log.path, 'utf8')).toContain("the run's memory limit of 64 MB was reached");
+  });
+
+  it('a background run gets the least CPU share from the kernel, any other the usual one', async () => {
+    const shares: Array<string | undefined> = [];
+    for (const background of [true, false]) {
+      let share: string | undefined;
+      let pid = 0;
+      // Read once the command runs: by then its process has joined the run's group.
+      const result = await run({
+        command: 'echo ready; sleep 0.5',
+        mode: 'none',
+        background,
+        started: (started) => {
+          pid = started;
+        },
+        output: (chunk) => {
+          if (chunk.includes('ready')) share = cpuShareOf(pid);
+        },
+      });
+      expect(result.exitCode).toBe(0);
+      shares.push(share);
+    }
+    // The stabilizer starts a bisection's first round early only where this holds.
+    expect(await lowCpuShareAvailable()).toBe(shares[1] !== undefined);
+    if (shares[1] === undefined) {
+      console.log('[sandbox-limits] the run cgroups have no CPU controller here: shares not compared');
+      return;
+    }
+    console.log(`[sandbox-limits] CPU shares of a background run and another: ${shares.join(', ')}`);
+    const [background, usual] = shares;
+    expect(['100', '1024']).toContain(usual);
+    // Weight 1 (cgroup v2) or 1 × 1024 / 100 = 10 shares (v1); where the kernel has cpu.idle, the
+    // group is idle (and v1 shows the idle weight, 3).
+    expect(background).toMatch(/^(1|10|\d+ idle)$/);
   });
 
   it('kills what the run left behind, even outside its process group, as the run ends, and removes its cgroup', async () => {

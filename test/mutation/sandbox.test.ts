@@ -403,6 +403,21 @@ describe('the bubblewrap argument vector', () => {
     expect(tools.calls().map((call) => call.tool)).toEqual(['bwrap', 'bwrap']);
   });
 
+  it.skipIf(!cgroupsWork)('gives a background run the least CPU share, any other the usual one', async () => {
+    const tools = standIns({ prlimit: true });
+    const share = async (background?: boolean) =>
+      /(?:cpu\.weight|cpu\.shares for weight) (\d+(?:, cpu\.idle)?)$/.exec(
+        (await runSandboxed({ ...baseOptions(tools, freshDir('work')), cgroups: true, background })).limits,
+      )?.[1];
+    // Whether this kernel has cpu.idle: a group asked for it says so.
+    const probe = createRunCgroup({ memoryMb: 64, maxProcesses: 8, cpuWeight: 1, cpuIdle: true });
+    const idle = probe.ok && probe.cgroup.description.endsWith(', cpu.idle');
+    if (probe.ok) await probe.cgroup.destroy();
+    expect(await share(true)).toBe(idle ? '1, cpu.idle' : '1');
+    expect(await share(false)).toBe('100');
+    expect(await share()).toBe('100');
+  });
+
   it('uses prlimit with the address space in bytes and the process count, and says so', async () => {
     const tools = standIns({ prlimit: true });
     const work = freshDir('work');
