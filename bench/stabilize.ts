@@ -6,6 +6,9 @@
  *  - time to blame: the same red buffer (16 merges, one culprit, a test that takes ~400 ms)
  *    bisected with stabilize_parallelism 2 and 1, alternately, in one run: the ratio of the
  *    median times (target ≤ 0.7) and the runs of each (target ≤ 6);
+ *  - a green beside its first round: with k = 2 a green head with merges to bisect has a probe
+ *    started beside it (stopped when it passes); its time against k = 1, with a test that keeps
+ *    both cores busy (the probe's lowest CPU share is what keeps the ratio near 1);
  *  - overhead: wall time of a green `stabilize` minus the test command's own time run plainly in
  *    a checkout (worktree, sandbox start, tag, records); target ≤ 150 ms per run.
  */
@@ -19,7 +22,7 @@ import type { CoreDeps } from '../src/core/deps.js';
 import { commitWorkspace, createWorkspace } from '../src/core/federation.js';
 import { createRepo, updateRepoSettings } from '../src/core/repos/repos.js';
 import { stabilize } from '../src/core/stabilization/stabilization.js';
-import { bisectFirstBad, maxBisectProbes } from '../src/engine/bisect.js';
+import { bisectFirstBad, firstRoundIndexes, maxBisectProbes } from '../src/engine/bisect.js';
 import { checkSandbox, forgetSandboxChecks } from '../src/engine/sandbox.js';
 import { openStore, type Repo } from '../src/store/index.js';
 import { systemClock } from '../src/util/clock.js';
@@ -31,6 +34,11 @@ const OVERHEAD_ROUNDS = 10;
 const BLAME_ROUNDS = 3;
 /** A test suite that takes a while, so that running probes at once matters. */
 const SLOW_COMMAND = 'sleep 0.4; sh check.sh';
+/** Green stabilizations per parallelism in the green-beside-its-first-round comparison. */
+const GREEN_ROUNDS = 5;
+/** A test suite that keeps two cores busy for about a second (two shell loops at once). */
+const BUSY_COMMAND =
+  'busy() { i=0; while [ $i -lt 1000000 ]; do i=$((i + 1)); done; }; busy & busy; wait; sh check.sh';
 
 const GIT_ENV = {
   ...process.env,
@@ -121,10 +129,13 @@ async function swarmMerge(fixture: Fixture, file: string, content: string): Prom
 async function worstRuns(n: number, parallelism = 1): Promise<number> {
   let worst = 0;
   for (let culprit = 0; culprit < n; culprit++) {
+    const firstRound = firstRoundIndexes(n, true, parallelism);
     const result = await bisectFirstBad({
       candidates: Array.from({ length: n }, (_, i) => `m${i}`),
       lastIsKnownBad: true,
       parallelism,
+      // As the stabilizer starts it beside a head slower than reading the range.
+      firstRound: { indexes: firstRound, passed: firstRound.map(async (index) => index < culprit) },
       test: async (_commit, index) => index < culprit,
     });
     const retry = parallelism === 1 || result.probes.every((p) => p.passed) ? 1 : 0;
@@ -156,6 +167,25 @@ async function benchBisect(sandbox: 'bubblewrap' | 'none'): Promise<Record<strin
   }
 }
 
+/** Stabilizes with parallelism `k`, adds the wall time to `times[k]`, and expects `result`. */
+async function timedStabilize(
+  fixture: Fixture,
+  k: 1 | 2,
+  result: 'green' | 'red',
+  times: Record<1 | 2, number[]>,
+): Promise<Awaited<ReturnType<typeof stabilize>>> {
+  await updateRepoSettings(fixture.deps, fixture.deps.store.db, {
+    repo: fixture.repo,
+    actor: null,
+    changes: { stabilize_parallelism: k },
+  });
+  const start = process.hrtime.bigint();
+  const outcome = await stabilize(fixture.deps, { repo: fixture.repo, actor: null });
+  times[k].push(Number(process.hrtime.bigint() - start) / 1e6);
+  if (outcome.result !== result) throw new Error(`bench: expected ${result}, got ${outcome.result}`);
+  return outcome;
+}
+
 /**
  * One red buffer (not reverted, so every round bisects the same range), stabilized with
  * parallelism 2 and 1 alternately: median wall time to the verdict and the runs of each.
@@ -173,15 +203,7 @@ async function benchTimeToBlame(sandbox: 'bubblewrap' | 'none'): Promise<Record<
     const culprits = new Set<string | null | undefined>();
     for (let round = 0; round < BLAME_ROUNDS; round++) {
       for (const k of [2, 1] as const) {
-        await updateRepoSettings(fixture.deps, fixture.deps.store.db, {
-          repo: fixture.repo,
-          actor: null,
-          changes: { stabilize_parallelism: k },
-        });
-        const start = process.hrtime.bigint();
-        const red = await stabilize(fixture.deps, { repo: fixture.repo, actor: null });
-        times[k].push(Number(process.hrtime.bigint() - start) / 1e6);
-        if (red.result !== 'red') throw new Error(`bench: expected red, got ${red.result}`);
+        const red = await timedStabilize(fixture, k, 'red', times);
         culprits.add(red.culprit_commit);
         runs[k].push(red.runs);
       }
@@ -199,7 +221,36 @@ async function benchTimeToBlame(sandbox: 'bubblewrap' | 'none'): Promise<Record<
       blame_runs_parallel2: Math.max(...runs[2]),
       blame_runs_target: Math.ceil(Math.log2(MERGES)) + 2,
       blame_worst_runs_parallel2_any_culprit: await worstRuns(MERGES, 2),
-      blame_run_bound_parallel2: 2 + maxBisectProbes(MERGES, true, 2),
+      blame_run_bound_parallel2: 2 + maxBisectProbes(MERGES, true, 2, true),
+    };
+  } finally {
+    await fixture.close();
+  }
+}
+
+/**
+ * Green heads with 4 merges since the last green, stabilized with parallelism 2 and 1 alternately
+ * (new merges before each): with 2, a probe starts beside the head and is stopped when it passes.
+ */
+async function benchGreenBesideFirstRound(sandbox: 'bubblewrap' | 'none'): Promise<Record<string, number>> {
+  const fixture = await makeFixture(sandbox, { stabilize_command: BUSY_COMMAND });
+  try {
+    const times: Record<1 | 2, number[]> = { 1: [], 2: [] };
+    const runs: Record<1 | 2, number[]> = { 1: [], 2: [] };
+    for (let round = 0; round < GREEN_ROUNDS; round++) {
+      for (const k of [2, 1] as const) {
+        for (let i = 0; i < 4; i++) await swarmMerge(fixture, `green-${round}-${k}-${i}.txt`, 'fine\n');
+        runs[k].push((await timedStabilize(fixture, k, 'green', times)).runs);
+      }
+    }
+    const beside = median(times[2]);
+    const alone = median(times[1]);
+    return {
+      green_beside_first_round_ms: Math.round(beside),
+      green_alone_ms: Math.round(alone),
+      green_beside_vs_alone: Number((beside / alone).toFixed(3)),
+      green_beside_extra_ms: Math.round(beside - alone),
+      green_runs_counted: Math.max(...runs[2]),
     };
   } finally {
     await fixture.close();
@@ -250,6 +301,7 @@ export async function benchStabilize(): Promise<Record<string, number | string>>
     sandbox,
     ...(await benchBisect(sandbox)),
     ...(await benchTimeToBlame(sandbox)),
+    ...(await benchGreenBesideFirstRound(sandbox)),
     ...(await benchOverhead(sandbox)),
   };
 }

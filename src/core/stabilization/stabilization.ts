@@ -7,8 +7,10 @@
  *    (bisect-range.ts), reverts the culprit's merge when `auto_revert_on_red` (within the daily
  *    cap, unless the stream opted out; a conflicting revert is never forced) and files a critical
  *    task for the culprit's author, or links to the one already open for it (red-tasks.ts).
- *    With `stabilize_parallelism` k > 1 the bisection runs k probes at once (k-ary search), and
- *    the retry waits: a failing probe reproduces the red, so the head reruns only when none did;
+ *    With `stabilize_parallelism` k > 1 the bisection runs k probes at once (k-ary search), its
+ *    first round of k − 1 starts beside the head's first run at the lowest CPU share (stopped when
+ *    the head passes), and the retry waits: a failing probe reproduces the red, so the head reruns
+ *    only when none did;
  *  - error: the command could not start (exit 126/127: a tool or interpreter missing), or a
  *    commit tagged green fails with nothing merged since (the environment changed): nothing is
  *    retried, bisected, reverted or filed, and nobody is blamed.
@@ -16,7 +18,8 @@
  * range is fixed at the start, and the decide-and-revert step runs under the repository's lock.
  */
 
-import { type BisectProbe, bisectFirstBad } from '../../engine/bisect.js';
+import { type BisectProbe, bisectFirstBad, firstRoundIndexes } from '../../engine/bisect.js';
+import { lowCpuShareAvailable } from '../../engine/cgroup.js';
 import { tagGreen } from '../../engine/green-tags.js';
 import { runAutoMaintenance } from '../../engine/maintenance.js';
 import { findGitRepo, readRef } from '../../engine/repo.js';
@@ -153,12 +156,8 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
   const runSettings = stabilizeRunSettings(repo);
   const shared = sharedRunSetup(git, input.searchPath);
   const parallelism = stabilizeParallelism(repo);
-  const runAt = async (
-    commit: string,
-    label: string,
-    alongside = false,
-    commandStarted?: () => void,
-  ): Promise<StabilizeRunResult> => {
+  const runAt = async (commit: string, label: string, how: RunHow = {}): Promise<StabilizeRunResult> => {
+    const { alongside = false, commandStarted, background, signal = input.signal } = how;
     // A run beside others writes its part of the log in one piece when it ends, not interleaved.
     const chunks: string[] = [];
     const runLog: StabilizeLog = alongside
@@ -175,9 +174,10 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
         output: input.output,
         progress: input.progress,
         searchPath: input.searchPath,
-        signal: input.signal,
+        signal,
         shared,
         commandStarted,
+        background,
       });
       runs.push(result);
       return result;
@@ -192,9 +192,31 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
   // after the run when the head was not among the recorded merges yet (its merge may have been
   // recording it: the head is the only merge that can be) or when reading it failed.
   let rangeAhead: Promise<BisectRange | undefined> | undefined;
+  // With k > 1, the bisection's first round starts as soon as the range is read, beside the head's
+  // run (which a green run's end stops): see startFirstRound.
+  let headEnded = false;
+  let firstRound: Promise<FirstRound | undefined> | undefined;
   const lookAhead = () => {
     rangeAhead = findBisectRange(deps.store.db, repo, git.root, bufferCommit).catch(() => undefined);
+    // Only where the first round can be given the least CPU share: a head that keeps every core
+    // busy would otherwise share them with it (and a green one take up to k times as long).
+    if (parallelism > 1) {
+      firstRound = Promise.all([rangeAhead, lowCpuShareAvailable().catch(() => false)]).then(
+        ([range, background]) =>
+          range && background && !headEnded
+            ? startFirstRound({
+                range,
+                bufferCommit,
+                parallelism,
+                runAt,
+                signal: input.signal,
+                progress: input.progress,
+              })
+            : undefined,
+      );
+    }
   };
+  const stopFirstRound = async () => (await firstRound)?.stop();
   const bisectRange = async (): Promise<BisectRange> => {
     const ahead = await rangeAhead;
     if (ahead && (ahead.candidates.at(-1) === bufferCommit || ahead.start.commit === bufferCommit))
@@ -204,7 +226,13 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
 
   try {
     // The range's reads start once the command runs: before, their git processes would delay its start.
-    const first = await runAt(bufferCommit, 'run', false, parallelism > 1 ? lookAhead : undefined);
+    const first = await runAt(bufferCommit, 'run', {
+      commandStarted: parallelism > 1 ? lookAhead : undefined,
+    }).finally(() => {
+      headEnded = true;
+    });
+    // Only a red head needs the bisection: else its first round is stopped (awaited below).
+    if (first.outcome !== 'failed') void stopFirstRound();
     if (first.outcome === 'error')
       return await concludeError(deps, base, couldNotStart(first), input.progress);
     if (first.passed) return await concludeGreen(deps, { ...base, git }, first, input.progress);
@@ -220,10 +248,22 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
         return await concludeError(deps, base, environmentChanged(start, retry), input.progress);
       }
       // The retry waits: a failing probe reproduces the red; only when none fails is the head rerun.
-      const red = { ...base, git, failing: first, confirmed: false, parallelism, runAt, range };
+      // The first round counts only when it was cut from this very range (not one read again).
+      const started = await firstRound;
+      if (started && started.range !== range) await started.stop();
+      const red = {
+        ...base,
+        git,
+        failing: first,
+        confirmed: false,
+        parallelism,
+        runAt,
+        range,
+        firstRound: started?.range === range ? started : undefined,
+      };
       return await concludeRed(deps, red, input.progress);
     }
-    const retry = await runAt(bufferCommit, 'retry', false, lookAhead);
+    const retry = await runAt(bufferCommit, 'retry', { commandStarted: lookAhead });
     if (retry.outcome === 'error')
       return await concludeError(deps, base, couldNotStart(retry), input.progress);
     if (retry.passed) return await concludeFlaky(deps, base, input.progress);
@@ -253,10 +293,77 @@ export async function stabilize(deps: CoreDeps, input: StabilizeInput): Promise<
     throw error;
   } finally {
     await rangeAhead; // a green or flaky end leaves it unused, but not running
+    await stopFirstRound();
     // After the stabilization's own git work, never beside it (maintenance.ts).
     await runAutoMaintenance(git);
     await log.close();
   }
+}
+
+/** How a run is started: `alongside` others (its log written in one piece), at the `background` CPU share. */
+interface RunHow {
+  alongside?: boolean;
+  /** Called once the command is running: work to do beside it may begin. */
+  commandStarted?: () => void;
+  background?: boolean;
+  /** Stops the run; by default the stabilization's own signal. */
+  signal?: AbortSignal;
+}
+
+type RunAt = (commit: string, label: string, how?: RunHow) => Promise<StabilizeRunResult>;
+
+/** The bisection's first round, started beside the head's first run. */
+interface FirstRound {
+  /** The range it was cut from. */
+  range: BisectRange;
+  indexes: number[];
+  /** Its runs, one per index (a run stopped rejects). */
+  runs: Promise<StabilizeRunResult>[];
+  /** Stops the probes still running and waits until every one has ended. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the bisection's first round (k − 1 probes, the head's run being the k-th) at the lowest
+ * CPU share, so that a head that passes (the usual case) is not slowed by it; undefined when the
+ * range has nothing to split, or starts at a commit only assumed to pass (it is probed first).
+ */
+function startFirstRound(input: {
+  range: BisectRange;
+  bufferCommit: string;
+  parallelism: number;
+  runAt: RunAt;
+  signal: AbortSignal | undefined;
+  progress: ((line: string) => void) | undefined;
+}): FirstRound | undefined {
+  const { range, parallelism } = input;
+  if (range.start.kind !== 'green') return undefined;
+  const { candidates } = range;
+  const indexes = firstRoundIndexes(candidates.length, candidates.at(-1) === input.bufferCommit, parallelism);
+  if (indexes.length === 0) return undefined;
+  const controller = new AbortController();
+  const signal = input.signal ? AbortSignal.any([input.signal, controller.signal]) : controller.signal;
+  input.progress?.(
+    `stabilize: bisect round 1 starts beside the run, in the background: merges ${indexes.map((i) => i + 1).join(', ')} of ${candidates.length}`,
+  );
+  const runs = indexes.map((index, i) =>
+    input.runAt(candidates[index] as string, `bisect ${i + 1}`, {
+      alongside: true,
+      background: true,
+      signal,
+    }),
+  );
+  // Handled here so that a run stopped before anyone awaits it is no unhandled rejection.
+  for (const run of runs) run.catch(() => {});
+  return {
+    range,
+    indexes,
+    runs,
+    stop: async () => {
+      controller.abort(new Error('the bisection is not needed, or not from this range'));
+      await Promise.allSettled(runs);
+    },
+  };
 }
 
 interface RunContext {
@@ -392,8 +499,10 @@ interface RedContext extends RunContext {
   confirmed: boolean;
   /** Bisection probes run at once (`stabilize_parallelism`). */
   parallelism: number;
-  runAt: (commit: string, label: string, alongside?: boolean) => Promise<StabilizeRunResult>;
+  runAt: RunAt;
   range: BisectRange;
+  /** The bisection's first round, when it started beside the head's run (from this range). */
+  firstRound?: FirstRound;
 }
 
 /** A bisection probe that could not start the command: the run ends as `error`. */
@@ -403,9 +512,8 @@ class ProbeCouldNotStart extends Error {
   }
 }
 
-/** One probe: true when it passes; a command that cannot start ends the run as `error`. */
-async function probe(ctx: RedContext, commit: string, label: string, alongside = false): Promise<boolean> {
-  const run = await ctx.runAt(commit, label, alongside);
+/** A probe's verdict: true when it passed; a command that cannot start ends the run as `error`. */
+function probeResult(run: StabilizeRunResult): boolean {
   if (run.outcome === 'error') throw new ProbeCouldNotStart(run);
   return run.passed;
 }
@@ -424,7 +532,7 @@ async function concludeRed(
   progress?.(
     `stabilize: red; bisecting ${candidates.length} merge(s) since ${describeBisectStart(start)}${atOnce}`,
   );
-  let probeNumber = 0;
+  let probeNumber = ctx.firstRound?.indexes.length ?? 0;
   let bisect: Awaited<ReturnType<typeof bisectFirstBad>>;
   let baselineRed = false; // the range's assumed-good start fails too
   try {
@@ -432,7 +540,7 @@ async function concludeRed(
     // a revert) is only assumed to, so it is run first: red there is nobody's merge in range.
     baselineRed =
       start.kind !== 'green' && start.commit !== null && candidates.length > 0
-        ? !(await probe(ctx, start.commit, 'baseline'))
+        ? !probeResult(await ctx.runAt(start.commit, 'baseline'))
         : false;
     if (baselineRed) {
       progress?.(
@@ -445,13 +553,19 @@ async function concludeRed(
           candidates,
           lastIsKnownBad,
           parallelism: ctx.parallelism,
+          firstRound: ctx.firstRound && {
+            indexes: ctx.firstRound.indexes,
+            passed: ctx.firstRound.runs.map((run) => run.then(probeResult)),
+          },
           onRound: (round, indexes) =>
             progress?.(
               `stabilize: bisect round ${round}: ${indexes.length} run(s) at once, merges ${indexes.map((i) => i + 1).join(', ')} of ${candidates.length}`,
             ),
           test: async (commit) => {
             probeNumber += 1;
-            return probe(ctx, commit, `bisect ${probeNumber}`, ctx.parallelism > 1);
+            return probeResult(
+              await ctx.runAt(commit, `bisect ${probeNumber}`, { alongside: ctx.parallelism > 1 }),
+            );
           },
         });
     // Unconfirmed (k > 1): a failing probe or baseline reproduced the red; else the head runs again.

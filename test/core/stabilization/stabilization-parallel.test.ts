@@ -3,20 +3,29 @@
  * merges, the real check.sh, sandboxed runs), its run bound, the retry, clean-up and the setting.
  */
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { repoSetting } from '../../../src/core/repos/repo-settings.js';
 import { getRepo, updateRepoSettings } from '../../../src/core/repos/repos.js';
 import { stabilize } from '../../../src/core/stabilization/stabilization.js';
-import { maxBisectProbes } from '../../../src/engine/bisect.js';
+import { findWorkspace } from '../../../src/core/streams/workspaces.js';
+import { firstRoundIndexes, maxBisectProbes } from '../../../src/engine/bisect.js';
+import { lowCpuShareAvailable } from '../../../src/engine/cgroup.js';
 import { useGitStore } from '../../helpers/federation-fixture.js';
 import { seedStabilizeRepo, swarmCommit } from '../../helpers/stabilize-fixture.js';
 import { DIALECTS, dialectLabel } from '../../helpers/store.js';
 import { seedAgent, testDeps } from '../../helpers/streams-fixture.js';
 
 const MERGES = 6;
+/** Whether runs here can get a lower CPU share than others: only then does a first round start early. */
+const BACKGROUND = await lowCpuShareAvailable();
+if (!BACKGROUND) {
+  console.log(
+    '[stabilization-parallel] no run cgroup with the cpu controller: no first round beside the head',
+  );
+}
 
 for (const dialect of DIALECTS) {
   describe(`${dialectLabel(dialect)}: stabilize with parallel bisection`, () => {
@@ -77,7 +86,11 @@ for (const dialect of DIALECTS) {
           const result = await stabilize(deps, { repo, actor: null, progress: (l) => progress.push(l) });
           expect(result).toMatchObject({ result: 'red', culprit_commit: merges[culprit], reverted: true });
           // The head once, the probes (a failing probe confirms the red: no separate retry).
-          expect(result.runs).toBeLessThanOrEqual(1 + maxBisectProbes(MERGES, true, k));
+          // With or without a first round started beside the head's run (only a head slower than
+          // reading the range gets one: below).
+          expect(result.runs).toBeLessThanOrEqual(
+            1 + Math.max(maxBisectProbes(MERGES, true, k), maxBisectProbes(MERGES, true, k, true)),
+          );
           const details = await redRow(repo.id);
           expect(details.parallelism).toBe(k);
           const probed = details.probes.map((p) => p.commit);
@@ -90,6 +103,82 @@ for (const dialect of DIALECTS) {
           expect(await worktreeCount(git)).toBe(before);
         });
       }
+    }
+
+    it('k = 2, a head that passes stops the first round started beside it: green, one run counted, its worktree removed', async () => {
+      const deps = testDeps(fx.store);
+      const seeded = fx.keep(
+        await seedStabilizeRepo(deps, {
+          stabilize_parallelism: 2,
+          // A merge with slow.txt takes 20 s to pass; the others 1 s (more than reading the range).
+          stabilize_command: 'if [ -e slow.txt ]; then sleep 20; else sleep 1; fi; sh check.sh',
+        }),
+      );
+      expect((await stabilize(deps, { repo: seeded.repo, actor: null })).result).toBe('green');
+      // Three merges since: the first adds slow.txt, the newest (the head) removes it again. The
+      // first round probes the first merge.
+      const slow = await seedAgent(deps, 'slow');
+      const added = await swarmCommit(deps, seeded, slow, { 'slow.txt': 'slow\n' });
+      await swarmCommit(deps, seeded, await seedAgent(deps, 'other'), { 'f.txt': 'fine\n' });
+      const workspace = await findWorkspace(deps.store.db, seeded.repo.id, slow.id);
+      rmSync(join(workspace?.path as string, 'slow.txt'));
+      await swarmCommit(deps, seeded, slow, { 'fast.txt': 'fine\n' });
+      expect(firstRoundIndexes(3, true, 2)).toEqual([0]);
+      expect(await seeded.git.exitCode(['cat-file', '-e', `${added.bufferHead}:slow.txt`])).toBe(0);
+      const before = await worktreeCount(seeded.git);
+      const progress: string[] = [];
+      const started = Date.now();
+      const result = await stabilize(deps, {
+        repo: seeded.repo,
+        actor: null,
+        progress: (l) => progress.push(l),
+      });
+      expect(result).toMatchObject({ result: 'green', runs: 1 });
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(await worktreeCount(seeded.git)).toBe(before);
+      const beside = progress.some((l) => l.startsWith('stabilize: bisect round 1 starts beside the run'));
+      const stopped = readFileSync(result.log_path, 'utf8').includes(
+        '=== bisect 1: interrupted (the run was stopped) ===',
+      );
+      // Where no run can get a lower CPU share than the head's, nothing starts beside it.
+      expect([beside, stopped]).toEqual([BACKGROUND, BACKGROUND]);
+    });
+
+    for (const k of [2, 3]) {
+      it(`k = ${k}, a head slower than reading the range: the first round (k − 1 probes) starts beside it at the lowest CPU share`, async () => {
+        const { deps, repo, merges } = await redBuffer(
+          {
+            stabilize_parallelism: k,
+            stabilize_command: `if [ -e f${MERGES - 1}.txt ]; then sleep 1; fi; sh check.sh`,
+          },
+          1,
+        );
+        const progress: string[] = [];
+        const result = await stabilize(deps, { repo, actor: null, progress: (l) => progress.push(l) });
+        expect(result).toMatchObject({ result: 'red', culprit_commit: merges[1] });
+        expect(result.runs).toBeLessThanOrEqual(1 + maxBisectProbes(MERGES, true, k, BACKGROUND));
+        const probed = (await redRow(repo.id)).probes.map((p) => p.commit);
+        if (BACKGROUND) {
+          expect(probed.slice(0, k - 1)).toEqual(firstRoundIndexes(MERGES, true, k).map((i) => merges[i]));
+        }
+        const startedAt = progress.findIndex((l) => l.startsWith('stabilize: bisect round 1 starts beside'));
+        const headEnded = progress.findIndex((l) => /^stabilize: run at \w+: failed/.test(l));
+        if (!BACKGROUND) {
+          // Nowhere to give it a lower CPU share: the first round waits for the head, as it did.
+          expect(startedAt).toBe(-1);
+          return;
+        }
+        expect(startedAt).toBeGreaterThanOrEqual(0);
+        expect(startedAt).toBeLessThan(headEnded);
+        // Each run's limits close its section of the log: the head's and the later rounds' CPU
+        // share is the usual one, the first round's the least.
+        const log = readFileSync(result.log_path, 'utf8');
+        const limits = (label: string) =>
+          new RegExp(`=== ${label}: (passed|failed) \\([^;]*; ([^\n]*)\\) ===`).exec(log)?.[2] ?? '';
+        expect(limits('run')).toMatch(/weight 100$/);
+        for (let i = 1; i < k; i++) expect(limits(`bisect ${i}`)).toMatch(/weight 1(, cpu\.idle)?$/);
+        expect(limits(`bisect ${k}`)).toMatch(/weight 100$/);
+      });
     }
 
     it('k = 2, culprit the newest merge: no probe fails, so the head runs again to confirm; then blamed', async () => {
