@@ -14,7 +14,12 @@ import { findWorkspace } from '../../../src/core/streams/workspaces.js';
 import { firstRoundIndexes, maxBisectProbes } from '../../../src/engine/bisect.js';
 import { lowCpuShareAvailable } from '../../../src/engine/cgroup.js';
 import { useGitStore } from '../../helpers/federation-fixture.js';
-import { seedStabilizeRepo, swarmCommit } from '../../helpers/stabilize-fixture.js';
+import {
+  HELD_CHECK_COMMAND,
+  releaseHeldRuns,
+  seedStabilizeRepo,
+  swarmCommit,
+} from '../../helpers/stabilize-fixture.js';
 import { DIALECTS, dialectLabel } from '../../helpers/store.js';
 import { seedAgent, testDeps } from '../../helpers/streams-fixture.js';
 
@@ -110,8 +115,9 @@ for (const dialect of DIALECTS) {
       const seeded = fx.keep(
         await seedStabilizeRepo(deps, {
           stabilize_parallelism: 2,
-          // A merge with slow.txt takes 20 s to pass; the others 1 s (more than reading the range).
-          stabilize_command: 'if [ -e slow.txt ]; then sleep 20; else sleep 1; fi; sh check.sh',
+          // A merge with slow.txt takes 20 s to pass; the head (fast.txt) waits until the test lets
+          // it go (once its first round has started); the others pass at once.
+          stabilize_command: `if [ -e slow.txt ]; then sleep 20; sh check.sh; elif [ -e fast.txt ]; then ${HELD_CHECK_COMMAND}; else sh check.sh; fi`,
         }),
       );
       expect((await stabilize(deps, { repo: seeded.repo, actor: null })).result).toBe('green');
@@ -131,7 +137,12 @@ for (const dialect of DIALECTS) {
       const result = await stabilize(deps, {
         repo: seeded.repo,
         actor: null,
-        progress: (l) => progress.push(l),
+        progress: (l) => {
+          progress.push(l);
+          if (!BACKGROUND || l.startsWith('stabilize: bisect round 1 starts beside')) {
+            releaseHeldRuns(seeded.git.dir);
+          }
+        },
       });
       expect(result).toMatchObject({ result: 'green', runs: 1 });
       expect(Date.now() - started).toBeLessThan(15_000);
@@ -145,16 +156,25 @@ for (const dialect of DIALECTS) {
     });
 
     for (const k of [2, 3]) {
-      it(`k = ${k}, a head slower than reading the range: the first round (k − 1 probes) starts beside it at the lowest CPU share`, async () => {
-        const { deps, repo, merges } = await redBuffer(
+      it(`k = ${k}, a head still running once the range is read: the first round (k − 1 probes) starts beside it at the lowest CPU share`, async () => {
+        const { deps, repo, git, merges } = await redBuffer(
           {
             stabilize_parallelism: k,
-            stabilize_command: `if [ -e f${MERGES - 1}.txt ]; then sleep 1; fi; sh check.sh`,
+            // The head waits until the test lets it go (once its first round has started).
+            stabilize_command: `if [ -e f${MERGES - 1}.txt ]; then ${HELD_CHECK_COMMAND}; else sh check.sh; fi`,
           },
           1,
         );
         const progress: string[] = [];
-        const result = await stabilize(deps, { repo, actor: null, progress: (l) => progress.push(l) });
+        const result = await stabilize(deps, {
+          repo,
+          actor: null,
+          progress: (l) => {
+            progress.push(l);
+            if (!BACKGROUND || l.startsWith('stabilize: bisect round 1 starts beside'))
+              releaseHeldRuns(git.dir);
+          },
+        });
         expect(result).toMatchObject({ result: 'red', culprit_commit: merges[1] });
         expect(result.runs).toBeLessThanOrEqual(1 + maxBisectProbes(MERGES, true, k, BACKGROUND));
         const probed = (await redRow(repo.id)).probes.map((p) => p.commit);
