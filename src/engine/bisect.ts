@@ -133,21 +133,25 @@ export function maxBisectProbes(
   const k = Math.max(1, Math.floor(parallelism));
   if (k === 1) return Math.ceil(Math.log2(range));
   const memo = new Map<number, number>();
-  // The most probes from a span on: the points of its first round (k split points), then the worst part.
-  const worst = (span: number, width = k): number => {
-    if (span <= 1) return 0;
-    const cached = width === k ? memo.get(span) : undefined;
-    if (cached !== undefined) return cached;
+  // The most probes from a span on, given its first round's width: that round, then its worst part.
+  const fromRound = (span: number, width: number): number => {
     const points = [0, ...splitPoints(0, span, width), span];
     let deepest = 0;
     for (let i = 1; i < points.length; i++) {
       deepest = Math.max(deepest, worst((points[i] as number) - (points[i - 1] as number)));
     }
-    const total = points.length - 2 + deepest;
-    if (width === k) memo.set(span, total);
+    return points.length - 2 + deepest;
+  };
+  const worst = (span: number): number => {
+    if (span <= 1) return 0;
+    let total = memo.get(span);
+    if (total === undefined) {
+      total = fromRound(span, k);
+      memo.set(span, total);
+    }
     return total;
   };
-  return worst(range, withFirstRound ? k - 1 : k);
+  return withFirstRound ? fromRound(range, k - 1) : worst(range);
 }
 
 /** The most rounds (run-times of wall clock) bisectFirstBad takes over `n` candidates. */
