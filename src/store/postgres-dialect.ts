@@ -7,6 +7,7 @@ import {
   type PostgresPool,
 } from 'kysely';
 import type { DialectCapabilities, Store } from './dialect.js';
+import { CoalescingPool } from './postgres-coalesce.js';
 import { type PgPoolLike, preparedStatementPool } from './postgres-prepared.js';
 import { advisoryLocker } from './repo-lock.js';
 import type { Database } from './schema.js';
@@ -107,7 +108,9 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   } as ConstructorParameters<typeof pg.Pool>[0]);
   const db = new Kysely<Database>({
     dialect: new PipelinedPostgresDialect({
-      pool: preparedStatementPool(pool as unknown as PgPoolLike) as unknown as PostgresPool,
+      pool: new CoalescingPool(
+        preparedStatementPool(pool as unknown as PgPoolLike),
+      ) as unknown as PostgresPool,
     } satisfies PostgresDialectConfig),
   });
   const locker = advisoryLocker(() => pool.connect());
