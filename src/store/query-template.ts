@@ -1,5 +1,5 @@
 /**
- * Query templates: a query built and compiled once per database, then run with new arguments.
+ * Query templates: a query built and compiled once per store, then run with new arguments.
  * Building and compiling a Kysely query costs more than running a small one (the housekeeping
  * query every command makes: about a quarter of a millisecond to compile, a tenth to run), and a
  * long-lived process (the command server, the HTTP server) runs the same ones over and over.
@@ -11,10 +11,11 @@ import type { Compilable, CompiledQuery } from 'kysely';
 import type { Executor } from './transaction.js';
 
 /** Runs the template's query on `db` with `args`; answers its rows. */
-export type QueryTemplate<Name extends string, Row> = (
-  db: Executor,
-  args: Readonly<Record<Name, string>>,
-) => Promise<Row[]>;
+export interface QueryTemplate<Name extends string, Row> {
+  (db: Executor, args: Readonly<Record<Name, string>>): Promise<Row[]>;
+  /** The query with `args` bound, to run with others (batch.ts). */
+  bind(db: Executor, args: Readonly<Record<Name, string>>): Compilable<Row>;
+}
 
 interface Compiled<Name extends string, Row> {
   query: CompiledQuery<Row>;
@@ -34,8 +35,9 @@ export function queryTemplate<const Name extends string, Row>(
   names: readonly Name[],
   build: (db: Executor, args: Readonly<Record<Name, string>>) => Compilable<Row>,
 ): QueryTemplate<Name, Row> {
-  // Per database (a store's Kysely, a transaction): plugins and SQL differ by dialect.
-  const compiledFor = new WeakMap<Executor, Compiled<Name, Row>>();
+  // Per dialect and plugins: a store's Kysely and its transactions share both, so they share the
+  // compiled query; another store, or the same with other plugins, compiles its own.
+  const compiledFor = new WeakMap<object, { plugins: readonly unknown[]; compiled: Compiled<Name, Row> }[]>();
   const compile = (db: Executor): Compiled<Name, Row> => {
     const markers = Object.fromEntries(names.map((name) => [name, marker(name)])) as Record<Name, string>;
     const query = build(db, markers).compile();
@@ -48,18 +50,36 @@ export function queryTemplate<const Name extends string, Row>(
     }
     return { query, slots };
   };
-  return async (db, args) => {
-    let compiled = compiledFor.get(db);
-    if (!compiled) {
-      compiled = compile(db);
-      compiledFor.set(db, compiled);
+  const compiledOn = (db: Executor): Compiled<Name, Row> => {
+    const executor = db.getExecutor();
+    const { adapter, plugins } = executor;
+    let entries = compiledFor.get(adapter);
+    if (!entries) {
+      entries = [];
+      compiledFor.set(adapter, entries);
     }
-    const { query, slots } = compiled;
+    const same = (other: readonly unknown[]) =>
+      other.length === plugins.length && other.every((plugin, i) => plugin === plugins[i]);
+    let entry = entries.find((candidate) => same(candidate.plugins));
+    if (!entry) {
+      entry = { plugins: [...plugins], compiled: compile(db) };
+      entries.push(entry);
+    }
+    return entry.compiled;
+  };
+  const bound = (db: Executor, args: Readonly<Record<Name, string>>): CompiledQuery<Row> => {
+    const { query, slots } = compiledOn(db);
     const parameters = query.parameters.map((value, i) => {
       const name = slots[i];
       return name === undefined ? value : args[name];
     });
-    const result = await db.executeQuery<Row>({ ...query, parameters });
-    return result.rows;
+    return { ...query, parameters };
   };
+  const run = async (db: Executor, args: Readonly<Record<Name, string>>): Promise<Row[]> =>
+    (await db.executeQuery<Row>(bound(db, args))).rows;
+  return Object.assign(run, {
+    bind: (db: Executor, args: Readonly<Record<Name, string>>): Compilable<Row> => ({
+      compile: () => bound(db, args),
+    }),
+  });
 }

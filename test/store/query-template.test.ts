@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
+import { CamelCasePlugin, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { batch } from '../../src/store/batch.js';
 import { type Executor, inTransaction, queryTemplate } from '../../src/store/index.js';
 import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../helpers/store.js';
 
@@ -37,15 +38,40 @@ for (const dialect of DIALECTS) {
       expect(await byName(store.db, { name: b, since: now })).toEqual([{ name: b }]);
       expect(await byName(store.db, { name: a, since: '9999-01-01T00:00:00.000Z' })).toEqual([]);
       expect(builds).toBe(1);
-      // A transaction is another database to compile for; it sees its own writes.
+      // A transaction of the store runs the same compiled query, and sees its own writes.
       const inside = await inTransaction(store.db, async (trx) => {
         await trx.updateTable('gitswarm_agents').set({ status: 'suspended' }).where('name', '=', b).execute();
         const rows = [await byName(trx, { name: a, since: now }), await byName(trx, { name: b, since: now })];
         throw Object.assign(new Error('roll back'), { rows });
       }).catch((error: { rows: unknown }) => error.rows);
       expect(inside).toEqual([[{ name: a }], []]);
-      expect(builds).toBe(2);
+      expect(builds).toBe(1);
       expect(await byName(store.db, { name: b, since: now })).toEqual([{ name: b }]);
+    });
+
+    it('gives batch() the bound query; another store or another plugin compiles its own', async () => {
+      let builds = 0;
+      const byName = queryTemplate(['name'], (db, { name }) => {
+        builds++;
+        return db.selectFrom('gitswarm_agents').select('name').where('name', '=', name);
+      });
+      const [a, b] = names as [string, string];
+      const [first, second] = await batch(store.db, [
+        byName.bind(store.db, { name: a }),
+        byName.bind(store.db, { name: b }),
+      ]);
+      expect([first, second]).toEqual([[{ name: a }], [{ name: b }]]);
+      expect(builds).toBe(1);
+      const other = await openTestStore(dialect);
+      try {
+        expect(await byName(other.db, { name: a })).toEqual([]);
+        expect(builds).toBe(2);
+      } finally {
+        await other.close();
+      }
+      const withPlugin = store.db.withPlugin(new CamelCasePlugin());
+      expect(await byName(withPlugin, { name: b })).toEqual([{ name: b }]);
+      expect(builds).toBe(3);
     });
 
     it('refuses an argument that is not bound as a whole parameter', async () => {

@@ -8,7 +8,15 @@
 
 import { expressionBuilder } from 'kysely';
 import { GitSwarmError } from '../../errors.js';
-import type { AccessLevel, Agent, Database, Executor, Repo, Stream } from '../../store/index.js';
+import {
+  type AccessLevel,
+  type Agent,
+  type Database,
+  type Executor,
+  queryTemplate,
+  type Repo,
+  type Stream,
+} from '../../store/index.js';
 import { isoNow } from '../../util/clock.js';
 import { newId } from '../../util/ids.js';
 import { recordActivity } from '../activity/activity.js';
@@ -99,6 +107,15 @@ export async function resolveAccess(
   return decideAccess(repo, facts);
 }
 
+/** The repository's row and the agent's access facts, compiled once per store. */
+const repoAccess = queryTemplate(['repoId', 'agentId', 'now'], (db, { repoId, agentId, now }) =>
+  db
+    .selectFrom('gitswarm_repos')
+    .selectAll()
+    .select(accessFactColumns(repoId, agentId, now))
+    .where('id', '=', repoId),
+);
+
 /**
  * The repository, after checking that the agent may perform the action there: the row and the
  * facts its access rests on in one query (routes that act on a repository start with this).
@@ -110,21 +127,13 @@ export async function getRepoForAction(
   agent: Agent,
   action: Action,
 ): Promise<{ repo: Repo; access: ResolvedAccess }> {
-  return decideRepoAction(
-    repoId,
-    agent,
-    action,
-    await repoAccessQuery(deps, db, repoId, agent).executeTakeFirst(),
-  );
+  const [row] = await repoAccess(db, { repoId, agentId: agent.id, now: isoNow(deps.clock) });
+  return decideRepoAction(repoId, agent, action, row);
 }
 
 /** The query getRepoForAction runs: the repository's row and the agent's access facts (batch.ts). */
 export function repoAccessQuery(deps: CoreDeps, db: Executor, repoId: string, agent: Agent) {
-  return db
-    .selectFrom('gitswarm_repos')
-    .selectAll()
-    .select(accessFactColumns(repoId, agent.id, isoNow(deps.clock)))
-    .where('id', '=', repoId);
+  return repoAccess.bind(db, { repoId, agentId: agent.id, now: isoNow(deps.clock) });
 }
 
 type RepoAccessRow = Repo & AccessFacts;
