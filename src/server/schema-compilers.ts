@@ -12,6 +12,8 @@
 import { type SerializerFactory, SerializerSelector } from '@fastify/fast-json-stringify-compiler';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { FastifySchemaCompiler } from 'fastify';
+import type { TSchema } from 'typebox';
+import { Compile } from 'typebox/compile';
 
 /** `compile()`'s function, made on the first call and reused after. */
 export function compiledOnFirstUse<A extends unknown[], R>(
@@ -35,11 +37,20 @@ export const lazySerializers: SerializerFactory = (externalSchemas, serializerOp
   return (route) => compiledOnFirstUse(() => compile(route));
 };
 
-/** A TypeBox validator for the route, compiled at its first request. */
+/**
+ * A TypeBox validator for the route, compiled at its first request: the type provider's, with one
+ * change. Params, query strings and headers are converted from text before the check, and a value
+ * that already passes the check is taken as it is: TypeBox's conversion leaves such a value
+ * unchanged, and it walks the schema at each request (about 4% of a stream list's server time),
+ * where the compiled check does not.
+ */
 export function lazyTypeBoxValidator(
   route: Parameters<FastifySchemaCompiler<unknown>>[0],
 ): ReturnType<FastifySchemaCompiler<unknown>> {
-  return compiledOnFirstUse(() =>
-    TypeBoxValidatorCompiler(route as Parameters<typeof TypeBoxValidatorCompiler>[0]),
-  );
+  return compiledOnFirstUse(() => {
+    const validate = TypeBoxValidatorCompiler(route as Parameters<typeof TypeBoxValidatorCompiler>[0]);
+    if (route.httpPart === 'body') return validate;
+    const check = Compile(route.schema as TSchema);
+    return (value: unknown) => (check.Check(value) ? { value } : validate(value));
+  });
 }
