@@ -74,7 +74,9 @@ for (const dialect of DIALECTS) {
         const repo = await createTestRepo(t.app, owner);
         for (let i = 0; i < 20; i++) await patchRepo(t.app, owner, repo.id, `change ${i}`);
 
-        await waitFor(() => honest.deliveries.length >= 20);
+        // Delivery is at least once: on a loaded machine an honest answer can outlast the timeout
+        // and come again, so the wait is for 20 distinct deliveries, not 20 requests.
+        await waitFor(() => new Set(deliveryIds(honest.deliveries)).size >= 20);
         expect(new Set(deliveryIds(honest.deliveries)).size).toBe(20);
         // The hanging hosts never held more than their share of attempts.
         expect(hangingA.most()).toBeLessThanOrEqual(2);
