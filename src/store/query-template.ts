@@ -58,9 +58,7 @@ export function queryTemplate<const Name extends string, Row>(
       entries = [];
       compiledFor.set(adapter, entries);
     }
-    const same = (other: readonly unknown[]) =>
-      other.length === plugins.length && other.every((plugin, i) => plugin === plugins[i]);
-    let entry = entries.find((candidate) => same(candidate.plugins));
+    let entry = entries.find((candidate) => samePlugins(candidate.plugins, plugins));
     if (!entry) {
       entry = { plugins: [...plugins], compiled: compile(db) };
       entries.push(entry);
@@ -82,4 +80,8 @@ export function queryTemplate<const Name extends string, Row>(
       compile: () => bound(db, args),
     }),
   });
+}
+
+function samePlugins(a: readonly unknown[], b: readonly unknown[]): boolean {
+  return a.length === b.length && a.every((plugin, i) => plugin === b[i]);
 }

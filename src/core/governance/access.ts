@@ -127,13 +127,17 @@ export async function getRepoForAction(
   agent: Agent,
   action: Action,
 ): Promise<{ repo: Repo; access: ResolvedAccess }> {
-  const [row] = await repoAccess(db, { repoId, agentId: agent.id, now: isoNow(deps.clock) });
+  const [row] = await repoAccess(db, repoAccessArgs(deps, repoId, agent));
   return decideRepoAction(repoId, agent, action, row);
 }
 
 /** The query getRepoForAction runs: the repository's row and the agent's access facts (batch.ts). */
 export function repoAccessQuery(deps: CoreDeps, db: Executor, repoId: string, agent: Agent) {
-  return repoAccess.bind(db, { repoId, agentId: agent.id, now: isoNow(deps.clock) });
+  return repoAccess.bind(db, repoAccessArgs(deps, repoId, agent));
+}
+
+function repoAccessArgs(deps: CoreDeps, repoId: string, agent: Agent) {
+  return { repoId, agentId: agent.id, now: isoNow(deps.clock) };
 }
 
 type RepoAccessRow = Repo & AccessFacts;
