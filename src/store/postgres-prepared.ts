@@ -4,8 +4,9 @@
  * PREPARED_STATEMENT_LIMIT of them (the least recently used is deallocated); statements without
  * parameters go unnamed (transaction control, several statements in one text).
  *
- * A `begin` is held back and sent with the transaction's first statement, in one round trip; the
- * statements given to a connection in one tick leave in one write (the connection pipelines).
+ * A `begin`, and the repository lock a transaction takes first, are held back and sent with the
+ * transaction's next statement, in one round trip; the statements given to a connection in one
+ * tick leave in one write (the connection pipelines).
  */
 
 /** The subset of a `pg` client these wrappers use (no dependency on `pg`'s types). */
@@ -32,6 +33,16 @@ export const PREPARED_STATEMENT_LIMIT = 500;
 
 const BEGIN = /^\s*(begin|start transaction)\b/i;
 
+/**
+ * The statement a transaction takes its repository's lock with (repo-lock.ts), as its first.
+ * Nothing reads its answer, so it is held back like the `begin` before it: PostgreSQL runs the
+ * statements of a connection in order, so the one it goes out with, and all after, still run
+ * under the lock, and a failure to take the lock fails that statement (the transaction is
+ * aborted). What a transaction does outside the database before its first statement is therefore
+ * not under the database's lock, only under the process's own (repo-lock.ts).
+ */
+export const TRANSACTION_LOCK_SQL = 'select pg_advisory_xact_lock(hashtextextended($1, 0))';
+
 /** PostgreSQL's refusal to run a prepared statement whose result columns changed (a migration). */
 const STALE_PLAN = 'cached plan must not change result type';
 
@@ -43,8 +54,8 @@ export class PreparedClient {
   #next = 0;
   /** The backend's status after its last reply: I idle, T in a transaction, E in a failed one. */
   #status = 'I';
-  /** A `begin` not sent yet: it goes out with the next statement. */
-  #pendingBegin: string | null = null;
+  /** A `begin`, and the lock after it, not sent yet: they go out with the next statement. */
+  #held: Array<{ text: string; values?: readonly unknown[] }> = [];
   #corked = false;
 
   constructor(client: PgClientLike, limit = PREPARED_STATEMENT_LIMIT) {
@@ -70,20 +81,27 @@ export class PreparedClient {
   }
 
   release(destroy?: boolean | Error): void {
-    this.#pendingBegin = null;
+    this.#held = [];
     this.#client.release(destroy);
   }
 
   async query(text: string, values?: readonly unknown[]): Promise<unknown> {
-    if (this.#pendingBegin === null && BEGIN.test(text) && !values?.length) {
-      this.#pendingBegin = text;
+    if (this.#held.length === 0 && BEGIN.test(text) && !values?.length) {
+      this.#held.push({ text });
       return { command: 'BEGIN', rowCount: null, rows: [] };
     }
+    if (this.#held.length === 1 && text === TRANSACTION_LOCK_SQL) {
+      this.#held.push({ text, values });
+      return { command: 'SELECT', rowCount: 1, rows: [{ pg_advisory_xact_lock: '' }] };
+    }
     this.#cork();
-    const begin = this.#pendingBegin;
-    this.#pendingBegin = null;
-    if (begin === null) return this.#send(text, values);
-    const [, result] = await Promise.all([this.#client.query(begin), this.#send(text, values)]);
+    const held = this.#held;
+    if (held.length === 0) return this.#send(text, values);
+    this.#held = [];
+    // Sent in order; PostgreSQL answers in order, so a held statement's failure comes first.
+    const sent = held.map((statement) => this.#send(statement.text, statement.values));
+    const result = this.#send(text, values);
+    await Promise.all([...sent, result]);
     return result;
   }
 

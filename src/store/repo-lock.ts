@@ -8,7 +8,8 @@ import { mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type BetterSqlite3 from 'better-sqlite3';
-import { type Kysely, sql } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
+import { TRANSACTION_LOCK_SQL } from './postgres-prepared.js';
 import type { Database } from './schema.js';
 
 export type ReleaseLock = () => Promise<void>;
@@ -18,7 +19,9 @@ export interface RepoLocker {
   /**
    * Where the database has transaction-scoped locks (PostgreSQL), the lock for the length of one
    * transaction: the in-process queue, then `take` as the transaction's first statement, let go
-   * by its commit or rollback. It excludes holders of `acquire` and is excluded by them.
+   * by its commit or rollback. It excludes holders of `acquire` and is excluded by them. The
+   * statement goes out with the transaction's next one (postgres-prepared.ts), so the database's
+   * lock covers the transaction's statements, not what runs before the first of them.
    */
   readonly forTransaction?: {
     readonly inProcess: RepoLocker;
@@ -156,7 +159,7 @@ export function advisoryLocker(connect: () => Promise<AdvisoryClient>): RepoLock
     forTransaction: {
       inProcess,
       async take(trx, repoId) {
-        await sql`select pg_advisory_xact_lock(hashtextextended(${repoId}, 0))`.execute(trx);
+        await trx.executeQuery(CompiledQuery.raw(TRANSACTION_LOCK_SQL, [repoId]));
       },
     },
     async acquire(repoId) {

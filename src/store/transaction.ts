@@ -73,7 +73,11 @@ export function withRepoLock<T>(store: Store, repoId: string, work: () => Promis
   return holdRepoLock(store.locker, repoId, work);
 }
 
-/** One transaction under the repository's lock. */
+/**
+ * One transaction under the repository's lock. Across processes the lock covers the transaction's
+ * statements (on PostgreSQL it is taken with the first of them, in the same round trip); work
+ * outside the database that must be exclusive too belongs under withRepoLock.
+ */
 export function lockedTransaction<T>(
   store: Store,
   repoId: string,

@@ -157,10 +157,14 @@ for (const dialect of DIALECTS) {
           (on: Store): HoldLock =>
           (repoId, work) =>
             withRepoLock(on, repoId, work);
+        // The lock covers a transaction's statements: on PostgreSQL it goes out with the first.
         const transaction =
           (on: Store): HoldLock =>
           (repoId, work) =>
-            lockedTransaction(on, repoId, work);
+            lockedTransaction(on, repoId, async (trx) => {
+              await sql`select 1`.execute(trx);
+              await work();
+            });
         /**
          * Returns once the waiter is blocked on the lock. PostgreSQL shows it: an advisory lock
          * not granted (polled, with a deadline). SQLite's file lock shows no waiter, so there the
