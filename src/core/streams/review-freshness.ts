@@ -52,6 +52,20 @@ export function isStaleReview(review: ReviewedCode, code: StreamCode): boolean {
 
 type StreamRef = Pick<Stream, 'id' | 'branch' | 'base_branch'>;
 
+/** The stream's latest recorded commit: a caller may batch it with its own reads (readStreamCodeAfter). */
+export function lastCommitQuery(db: Executor, streamId: string) {
+  return db
+    .selectFrom('gitswarm_stream_commits')
+    .select(['commit_hash', 'created_at'])
+    .where('stream_id', '=', streamId)
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(1);
+}
+
+/** The row lastCommitQuery reads. */
+type LastCommit = { commit_hash: string; created_at: string };
+
 /** The stream's code now: its head and diff fingerprint (see the module comment for how). */
 export async function readStreamCode(
   deps: CoreDeps,
@@ -59,8 +73,19 @@ export async function readStreamCode(
   repo: Pick<Repo, 'id' | 'path' | 'buffer_branch'>,
   stream: StreamRef,
 ): Promise<StreamCode> {
-  if (!repo.path || !existsSync(repo.path)) return codeAt(deps, db, repo, stream, undefined);
-  return codeAt(deps, db, repo, stream, await readRef(repo.path, `refs/heads/${stream.branch}`));
+  return readStreamCodeAfter(deps, db, repo, stream, await lastCommitQuery(db, stream.id).executeTakeFirst());
+}
+
+/** readStreamCode, with the stream's latest commit already read (lastCommitQuery; undefined: none). */
+export async function readStreamCodeAfter(
+  deps: CoreDeps,
+  db: Executor,
+  repo: Pick<Repo, 'id' | 'path' | 'buffer_branch'>,
+  stream: StreamRef,
+  last: LastCommit | undefined,
+): Promise<StreamCode> {
+  if (!repo.path || !existsSync(repo.path)) return codeAt(deps, db, repo, stream, last, undefined);
+  return codeAt(deps, db, repo, stream, last, await readRef(repo.path, `refs/heads/${stream.branch}`));
 }
 
 /**
@@ -78,7 +103,8 @@ export async function readStreamCodes(
   const heads = clone && streams.length > 0 ? await readBranchHeads(clone, streams) : null;
   for (const stream of streams) {
     const head = heads ? (heads.get(`refs/heads/${stream.branch}`) ?? null) : undefined;
-    codes.set(stream.id, await codeAt(deps, db, repo, stream, head));
+    const last = await lastCommitQuery(db, stream.id).executeTakeFirst();
+    codes.set(stream.id, await codeAt(deps, db, repo, stream, last, head));
   }
   return codes;
 }
@@ -104,16 +130,9 @@ async function codeAt(
   db: Executor,
   repo: Pick<Repo, 'id' | 'path' | 'buffer_branch'>,
   stream: StreamRef,
+  last: LastCommit | undefined,
   head: string | null | undefined,
 ): Promise<StreamCode> {
-  const last = await db
-    .selectFrom('gitswarm_stream_commits')
-    .select(['commit_hash', 'created_at'])
-    .where('stream_id', '=', stream.id)
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(1)
-    .executeTakeFirst();
   const lastCommitAt = last?.created_at ?? null;
   if (head === undefined) {
     return { head: last?.commit_hash ?? null, fingerprint: null, last_commit_at: lastCommitAt };

@@ -33,7 +33,13 @@ import {
   decideConsensus,
   evaluateConsensus,
 } from './consensus.js';
-import { isStaleReview, readStreamCode, type StreamCode } from './review-freshness.js';
+import {
+  isStaleReview,
+  lastCommitQuery,
+  readStreamCode,
+  readStreamCodeAfter,
+  type StreamCode,
+} from './review-freshness.js';
 import { isLiveStream, refreshStream, updateStream, updateStreamQuery } from './streams.js';
 
 /** The verdicts a review can give; only approve and request_changes count towards consensus. */
@@ -127,11 +133,13 @@ export async function submitReview(deps: CoreDeps, input: SubmitReviewInput): Pr
   }
   return lockedTransaction(deps.store, repo.id, async (trx) => {
     // Every round trip here is held against the repository's other writers: the stream with the
-    // reviewer's access, the branch rules and the reviews so far go in one, the writes in another.
-    const [streamRows, rules, reviewRows] = await batch(trx, [
+    // reviewer's access, the branch rules, the reviews so far and the stream's last commit go in
+    // one (with the lock, on PostgreSQL), the writes in another.
+    const [streamRows, rules, reviewRows, lastCommits] = await batch(trx, [
       streamAccessQuery(deps, trx, repo, input.stream.id, reviewer),
       branchRulesQuery(trx, repo.id),
       countedReviewsQuery(trx, repo.id, [input.stream.id]),
+      lastCommitQuery(trx, input.stream.id),
     ]);
     const { stream, facts } = decideStreamAction(repo, input.stream.id, reviewer, 'read', streamRows[0]);
     if (stream.agent_id === reviewer.id) {
@@ -147,7 +155,7 @@ export async function submitReview(deps: CoreDeps, input: SubmitReviewInput): Pr
       );
     }
     // Read under the lock: commits move the stream's head under the same lock.
-    const code = await readStreamCode(deps, trx, repo, stream);
+    const code = await readStreamCodeAfter(deps, trx, repo, stream, lastCommits[0]);
     // Consensus after this verdict, counted from the reviews just read with this one in place of
     // the reviewer's earlier verdict: what evaluateConsensus would read once it is written.
     const counted: CountedReview[] = [
