@@ -13,6 +13,8 @@
  * Each load runs twice: as fast as the server answers (throughput), then at the target rate as a
  * steady open-loop stream (bench/paced-load.ts: the latency clients see at that load; under
  * saturation every request waits behind the connections' others, so its latencies say little).
+ * During the steady phases a bystander process (bench/stall-probe.ts) counts the moments its 1 ms
+ * timer came 10 ms or more late: pauses of the machine, which the latencies then include.
  * Prints requests per second, p50 and p99 latency, errors, CPU time per request (the server
  * process's, and that of the PostgreSQL backends serving the bench's database, read from /proc),
  * the server's peak RSS and its live heap after a full collection. BENCH_CPU_PROF=<dir> writes a
@@ -36,6 +38,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pg from 'pg';
 import { type PacedLoadResult, type PacedRequest, pacedLoad } from './paced-load.js';
+import { STALL_MS, type StallReport, startStallProbe } from './stall-probe.js';
 
 const SELF = fileURLToPath(import.meta.url);
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
@@ -170,9 +173,9 @@ function line(label: string, result: AutocannonResult): string {
   return `${label.padEnd(16)} ${result.requests.average.toFixed(0).padStart(7)} req/s   p50 ${String(result.latency.p50).padStart(3)} ms   p99 ${String(result.latency.p99).padStart(3)} ms   ${result.requests.total} requests, ${failed} failed`;
 }
 
-function pacedLine(label: string, result: PacedLoadResult): string {
+function pacedLine(label: string, result: PacedLoadResult, stalls: StallReport): string {
   const ms = (value: number) => value.toFixed(0).padStart(3);
-  return `${label.padEnd(16)} ${result.rate.toFixed(0).padStart(7)} req/s   p50 ${ms(result.p50)} ms   p99 ${ms(result.p99)} ms   ${result.total} requests, ${result.failed} failed (steady rate, max ${ms(result.max)} ms)`;
+  return `${label.padEnd(16)} ${result.rate.toFixed(0).padStart(7)} req/s   p50 ${ms(result.p50)} ms   p99 ${ms(result.p99)} ms   ${result.total} requests, ${result.failed} failed (steady rate, max ${ms(result.max)} ms; an idle bystander process ${stalls.stalls} times ≥ ${STALL_MS} ms late, at most ${stalls.max.toFixed(0)} ms)`;
 }
 
 /** Whether a paced phase kept up with its rate (all answered, none failed, within 2% of the time). */
@@ -281,9 +284,14 @@ async function main(): Promise<void> {
     const writes = await run({ ...load, requests: inTurn(writeAt) });
     const cpuAfterWrites = await cpu();
     // At the target rates, steadily: the latency clients see while the server carries that load.
+    // A bystander process tells the machine's pauses from the server's (bench/stall-probe.ts).
     const paced = { base, durationSeconds: DURATION, connections: CONNECTIONS };
+    const probe = await startStallProbe();
     const pacedReads = await pacedLoad({ ...paced, rate: TARGETS.reads, next: readAt });
+    const readStalls = await probe.measure();
     const pacedWrites = await pacedLoad({ ...paced, rate: TARGETS.writes, next: writeAt });
+    const writeStalls = await probe.measure();
+    probe.stop();
     const rss = await request(child, 'rss');
 
     const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
@@ -293,8 +301,8 @@ async function main(): Promise<void> {
       line('healthz', healthz),
       `${line('reads', reads)}   ${ratio(reads, healthz)}`,
       `${line('writes', writes)}   ${ratio(writes, healthz)}`,
-      pacedLine(`reads at ${TARGETS.reads}/s`, pacedReads),
-      pacedLine(`writes at ${TARGETS.writes}/s`, pacedWrites),
+      pacedLine(`reads at ${TARGETS.reads}/s`, pacedReads, readStalls),
+      pacedLine(`writes at ${TARGETS.writes}/s`, pacedWrites, writeStalls),
       `healthz  ${cpuPerRequest(cpuBeforeHealthz, cpuBeforeReads, healthz)}`,
       `reads    ${cpuPerRequest(cpuBeforeReads, cpuBeforeWrites, reads)}`,
       `writes   ${cpuPerRequest(cpuBeforeWrites, cpuAfterWrites, writes)}`,
