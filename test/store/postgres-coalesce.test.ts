@@ -9,6 +9,7 @@ import {
   type PreparedClient,
   preparedStatementPool,
 } from '../../src/store/postgres-prepared.js';
+import { countSocketWrites } from '../helpers/socket-writes.js';
 import { postgresServerSkipReason, withSkipReason } from '../helpers/store.js';
 
 /** A pool of stand-in connections that records what is released, and how. */
@@ -300,25 +301,13 @@ describe.skipIf(skip !== null)(withSkipReason('postgres: one write for a shared 
       await warm.query('select 0');
       warm.release();
       await turnEnd();
-      const socket = (
-        clients[0] as unknown as {
-          connection: { stream: Record<'_writev' | '_write', (...args: unknown[]) => unknown> };
-        }
-      ).connection.stream;
-      let writes = 0;
-      for (const method of ['_writev', '_write'] as const) {
-        const original = socket[method];
-        socket[method] = function (this: unknown, ...args: unknown[]) {
-          writes++;
-          return original.apply(this, args);
-        };
-      }
+      const writes = countSocketWrites(clients[0] as PgClientLike);
       const leases = await Promise.all([1, 2, 3, 4].map(() => coalescing.connect()));
       const answers = await Promise.all(leases.map((lease, i) => lease.query('select $1::int as n', [i])));
       for (const lease of leases) lease.release();
       expect(answers.map((answer) => (answer as { rows: { n: number }[] }).rows[0]?.n)).toEqual([0, 1, 2, 3]);
       expect(new Set(clients).size).toBe(1);
-      expect(writes).toBe(1);
+      expect(writes()).toBe(1);
     } finally {
       await turnEnd();
       await raw.end();

@@ -9,6 +9,7 @@ import {
   preparedStatementPool,
   TRANSACTION_LOCK_SQL,
 } from '../../src/store/postgres-prepared.js';
+import { countSocketWrites } from '../helpers/socket-writes.js';
 import { postgresServerSkipReason, withSkipReason } from '../helpers/store.js';
 
 /** A pg client stand-in that records what it is asked. */
@@ -217,24 +218,12 @@ describe.skipIf(skip !== null)(withSkipReason('postgres: the transaction lock he
     const connection = await preparedStatementPool(raw as never).connect();
     try {
       await connection.query('select 0'); // its start-up messages are not counted
-      const socket = (
-        connection.client as unknown as {
-          connection: { stream: Record<'_writev' | '_write', (...args: unknown[]) => unknown> };
-        }
-      ).connection.stream;
-      let writes = 0;
-      for (const method of ['_writev', '_write'] as const) {
-        const original = socket[method];
-        socket[method] = function (this: unknown, ...args: unknown[]) {
-          writes++;
-          return original.apply(this, args);
-        };
-      }
+      const writes = countSocketWrites(connection.client);
       await connection.query('begin');
       await connection.query(TRANSACTION_LOCK_SQL, [randomBytes(8).toString('hex')]);
       const answer = await connection.query('select $1::int as n', [7]);
       expect(answer).toMatchObject({ rows: [{ n: 7 }] });
-      expect(writes).toBe(1);
+      expect(writes()).toBe(1);
     } finally {
       connection.release(true); // mid-transaction: closed, not returned to the pool
       await raw.end();
