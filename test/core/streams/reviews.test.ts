@@ -1,11 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { listActivity } from '../../../src/core/activity/activity.js';
 import { createBranchRule } from '../../../src/core/governance/branch-rules.js';
 import { evaluateConsensus } from '../../../src/core/streams/consensus.js';
 import { listReviews, submitForReview, submitReview } from '../../../src/core/streams/reviews.js';
 import { getStream } from '../../../src/core/streams/streams.js';
 import type { ReviewVerdict } from '../../../src/store/index.js';
-import { DIALECTS, dialectLabel, openTestStore, type TestStore } from '../../helpers/store.js';
+import { countWritesTo } from '../../helpers/socket-writes.js';
+import {
+  DIALECTS,
+  dialectLabel,
+  openTestStore,
+  postgresServerSkipReason,
+  type TestStore,
+  withSkipReason,
+} from '../../helpers/store.js';
 import { insertStream, seedAgent, seedRepo, testDeps } from '../../helpers/streams-fixture.js';
 
 const guild = { merge_mode: 'review', ownership_model: 'guild', consensus_threshold: 0.66, min_reviews: 1 };
@@ -28,6 +36,33 @@ for (const dialect of DIALECTS) {
       const stream = await insertStream(deps, seeded.repo, author);
       return { deps, ...seeded, author, maintainer, stream };
     }
+
+    // The repository's other writers wait for each round trip a review makes under its lock.
+    if (dialect === 'postgres')
+      it.skipIf(postgresServerSkipReason(dialect) !== null)(
+        withSkipReason(
+          'on PostgreSQL a review makes three round trips: the lock with its reads, its writes, the commit',
+          postgresServerSkipReason(dialect),
+        ),
+        async () => {
+          const { deps, repo, maintainer, stream } = await setUp();
+          // A first review opens the pool's connection; the second is the one counted.
+          await submitReview(deps, { repo, stream, reviewer: maintainer, verdict: 'comment' });
+          const counter = countWritesTo(inject('postgresUrl') as string);
+          try {
+            const result = await submitReview(deps, {
+              repo,
+              stream,
+              reviewer: maintainer,
+              verdict: 'approve',
+            });
+            expect(result.review.verdict).toBe('approve');
+          } finally {
+            counter.stop();
+          }
+          expect(counter.writes()).toBe(3);
+        },
+      );
 
     it('returns the consensus a fresh evaluateConsensus reads, in every model, with a branch rule', async () => {
       const models = [
