@@ -3,7 +3,7 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { inject } from 'vitest';
+import { inject, it } from 'vitest';
 import { openStore, type Store } from '../../src/store/index.js';
 
 export type TestDialect = 'sqlite' | 'postgres';
@@ -137,4 +137,14 @@ export function postgresServerSkipReason(dialect: TestDialect): string | null {
 /** A test or block name carrying its skip reason (the summary reporter lists these reasons). */
 export function withSkipReason(name: string, reason: string | null): string {
   return reason === null ? name : `${name} [skipped: ${reason}]`;
+}
+
+/**
+ * A test of the PostgreSQL dialect that needs the real server (session options, sockets to it):
+ * defined for that dialect only, and skipped with the reason when the run has no server.
+ */
+export function itOnPostgresServer(dialect: TestDialect, name: string, test: () => Promise<void>): void {
+  if (dialect !== 'postgres') return;
+  const skip = postgresServerSkipReason(dialect);
+  it.skipIf(skip !== null)(withSkipReason(name, skip), test);
 }

@@ -7,6 +7,7 @@ import { type HoldLock, lockOrder, sqliteWaiterWindow } from '../helpers/lock-or
 import {
   DIALECTS,
   dialectLabel,
+  itOnPostgresServer,
   openTestStore,
   postgresServerSkipReason,
   type TestStore,
@@ -208,27 +209,24 @@ for (const dialect of DIALECTS) {
     );
 
     // Only a PostgreSQL server takes a connection URL with session options.
-    if (dialect === 'postgres')
-      it.skipIf(postgresServerSkipReason(dialect) !== null)(
-        withSkipReason(
-          'runs PostgreSQL sessions in UTC and keeps the options of the URL',
-          postgresServerSkipReason(dialect),
-        ),
-        async () => {
-          const url = new URL(store.location);
-          url.searchParams.set('options', '-c statement_timeout=12345');
-          const other = await openStore(url.toString(), store.schema ? { schema: store.schema } : {});
-          try {
-            const { rows } = await sql<{ tz: string; timeout: string }>`
+    itOnPostgresServer(
+      dialect,
+      'runs PostgreSQL sessions in UTC and keeps the options of the URL',
+      async () => {
+        const url = new URL(store.location);
+        url.searchParams.set('options', '-c statement_timeout=12345');
+        const other = await openStore(url.toString(), store.schema ? { schema: store.schema } : {});
+        try {
+          const { rows } = await sql<{ tz: string; timeout: string }>`
             select current_setting('TimeZone') as tz, current_setting('statement_timeout') as timeout`.execute(
-              other.db,
-            );
-            expect(rows[0]).toEqual({ tz: 'UTC', timeout: '12345ms' });
-          } finally {
-            await other.close();
-          }
-        },
-      );
+            other.db,
+          );
+          expect(rows[0]).toEqual({ tz: 'UTC', timeout: '12345ms' });
+        } finally {
+          await other.close();
+        }
+      },
+    );
 
     it('rolls back everything a failed transaction wrote', async () => {
       const repoId = randomUUID();

@@ -9,10 +9,9 @@ import { countWritesTo } from '../../helpers/socket-writes.js';
 import {
   DIALECTS,
   dialectLabel,
+  itOnPostgresServer,
   openTestStore,
-  postgresServerSkipReason,
   type TestStore,
-  withSkipReason,
 } from '../../helpers/store.js';
 import { insertStream, seedAgent, seedRepo, testDeps } from '../../helpers/streams-fixture.js';
 
@@ -38,31 +37,28 @@ for (const dialect of DIALECTS) {
     }
 
     // The repository's other writers wait for each round trip a review makes under its lock.
-    if (dialect === 'postgres')
-      it.skipIf(postgresServerSkipReason(dialect) !== null)(
-        withSkipReason(
-          'on PostgreSQL a review makes three round trips: the lock with its reads, its writes, the commit',
-          postgresServerSkipReason(dialect),
-        ),
-        async () => {
-          const { deps, repo, maintainer, stream } = await setUp();
-          // A first review opens the pool's connection; the second is the one counted.
-          await submitReview(deps, { repo, stream, reviewer: maintainer, verdict: 'comment' });
-          const counter = countWritesTo(inject('postgresUrl') as string);
-          try {
-            const result = await submitReview(deps, {
-              repo,
-              stream,
-              reviewer: maintainer,
-              verdict: 'approve',
-            });
-            expect(result.review.verdict).toBe('approve');
-          } finally {
-            counter.stop();
-          }
-          expect(counter.writes()).toBe(3);
-        },
-      );
+    itOnPostgresServer(
+      dialect,
+      'on PostgreSQL a review makes three round trips: the lock with its reads, its writes, the commit',
+      async () => {
+        const { deps, repo, maintainer, stream } = await setUp();
+        // A first review opens the pool's connection; the second is the one counted.
+        await submitReview(deps, { repo, stream, reviewer: maintainer, verdict: 'comment' });
+        const counter = countWritesTo(inject('postgresUrl') as string);
+        try {
+          const result = await submitReview(deps, {
+            repo,
+            stream,
+            reviewer: maintainer,
+            verdict: 'approve',
+          });
+          expect(result.review.verdict).toBe('approve');
+        } finally {
+          counter.stop();
+        }
+        expect(counter.writes()).toBe(3);
+      },
+    );
 
     it('returns the consensus a fresh evaluateConsensus reads, in every model, with a branch rule', async () => {
       const models = [
