@@ -17,9 +17,11 @@
  * a passed promote proposal (actor null) and automatic promotion after a green stabilization
  * (actor null, governed by auto_promote_on_green) still promote.
  */
+import type { ExpressionBuilder } from 'kysely';
 import { GitSwarmError } from '../../errors.js';
 import {
   type Agent,
+  type Database,
   type Executor,
   lockedTransaction,
   type PromotionTrigger,
@@ -68,31 +70,35 @@ export function nextStage(stage: RepoStage): Exclude<RepoStage, 'seed'> | null {
 
 /** Measures the repository now. */
 export async function measureStageMetrics(db: Executor, repoId: string): Promise<StageMetrics> {
-  const merged = await db
-    .selectFrom('gitswarm_merges as m')
-    .innerJoin('gitswarm_streams as s', 's.id', 'm.stream_id')
-    .select((eb) => [
-      eb.fn.count<number>('m.stream_id').distinct().as('streams'),
-      eb.fn.count<number>('s.agent_id').distinct().as('authors'),
+  // One statement, one round trip: every merge measures these inside its transaction.
+  const merged = (eb: ExpressionBuilder<Database, never>) =>
+    eb
+      .selectFrom('gitswarm_merges as m')
+      .innerJoin('gitswarm_streams as s', 's.id', 'm.stream_id')
+      .where('m.repo_id', '=', repoId)
+      .where('m.reverted_at', 'is', null);
+  const row = await db
+    .selectNoFrom((eb) => [
+      merged(eb)
+        .select((inner) => inner.fn.count<number>('s.agent_id').distinct().as('n'))
+        .as('contributors'),
+      merged(eb)
+        .select((inner) => inner.fn.count<number>('m.stream_id').distinct().as('n'))
+        .as('merged_streams'),
+      eb
+        .selectFrom('gitswarm_maintainers')
+        .select((inner) => inner.fn.countAll<number>().as('n'))
+        .where('repo_id', '=', repoId)
+        .as('maintainers'),
+      // At most one: a repository has one council.
+      eb.selectFrom('gitswarm_repo_councils').select('status').where('repo_id', '=', repoId).as('council'),
     ])
-    .where('m.repo_id', '=', repoId)
-    .where('m.reverted_at', 'is', null)
     .executeTakeFirstOrThrow();
-  const maintainers = await db
-    .selectFrom('gitswarm_maintainers')
-    .select((eb) => eb.fn.countAll().as('n'))
-    .where('repo_id', '=', repoId)
-    .executeTakeFirstOrThrow();
-  const council = await db
-    .selectFrom('gitswarm_repo_councils')
-    .select('status')
-    .where('repo_id', '=', repoId)
-    .executeTakeFirst();
   return {
-    contributors: Number(merged.authors),
-    merged_streams: Number(merged.streams),
-    maintainers: Number(maintainers.n),
-    council_active: council?.status === 'active',
+    contributors: Number(row.contributors),
+    merged_streams: Number(row.merged_streams),
+    maintainers: Number(row.maintainers),
+    council_active: row.council === 'active',
   };
 }
 

@@ -1,10 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createCouncil, joinCouncil } from '../../../src/core/governance/council.js';
 import { addMaintainer } from '../../../src/core/governance/maintainers.js';
 import {
   advanceStage,
   assertStageAllowsPromote,
   listStageHistory,
+  measureStageMetrics,
   refreshStageMetrics,
   STAGE_REQUIREMENTS,
   stageInfo,
@@ -12,7 +13,8 @@ import {
 import { createRepo, getRepo } from '../../../src/core/repos/repos.js';
 import { onStreamMerged, onStreamReverted } from '../../../src/core/streams/stream-hooks.js';
 import type { Agent, Repo } from '../../../src/store/index.js';
-import { DIALECTS, dialectLabel } from '../../helpers/store.js';
+import { countWritesTo } from '../../helpers/socket-writes.js';
+import { DIALECTS, dialectLabel, itOnPostgresServer } from '../../helpers/store.js';
 import {
   activityOf,
   expectCode,
@@ -59,6 +61,18 @@ for (const dialect of DIALECTS) {
           missing: ['2 contributors (has 0)', '3 merged streams (has 0)'],
         },
       });
+    });
+
+    // Every merge measures them, inside its transaction, under the repository's lock.
+    itOnPostgresServer(dialect, 'on PostgreSQL the metrics take one round trip', async () => {
+      await stageInfo(world.store.db, repo); // the pool's connection is open
+      const counter = countWritesTo(inject('postgresUrl') as string);
+      try {
+        expect(await measureStageMetrics(world.store.db, repo.id)).toMatchObject({ maintainers: 1 });
+      } finally {
+        counter.stop();
+      }
+      expect(counter.writes()).toBe(1);
     });
 
     it('refresh the counts on every merge and advance by themselves, recorded with the metrics', async () => {
