@@ -17,11 +17,10 @@
  * a passed promote proposal (actor null) and automatic promotion after a green stabilization
  * (actor null, governed by auto_promote_on_green) still promote.
  */
-import type { ExpressionBuilder } from 'kysely';
+import { sql } from 'kysely';
 import { GitSwarmError } from '../../errors.js';
 import {
   type Agent,
-  type Database,
   type Executor,
   lockedTransaction,
   type PromotionTrigger,
@@ -70,27 +69,20 @@ export function nextStage(stage: RepoStage): Exclude<RepoStage, 'seed'> | null {
 
 /** Measures the repository now. */
 export async function measureStageMetrics(db: Executor, repoId: string): Promise<StageMetrics> {
-  // One statement, one round trip: every merge measures these inside its transaction.
-  const merged = (eb: ExpressionBuilder<Database, never>) =>
-    eb
-      .selectFrom('gitswarm_merges as m')
-      .innerJoin('gitswarm_streams as s', 's.id', 'm.stream_id')
-      .where('m.repo_id', '=', repoId)
-      .where('m.reverted_at', 'is', null);
+  // One statement, one round trip: every merge measures these inside its transaction. An
+  // aggregate without GROUP BY gives one row even when nothing has merged.
   const row = await db
-    .selectNoFrom((eb) => [
-      merged(eb)
-        .select((inner) => inner.fn.count<number>('s.agent_id').distinct().as('n'))
-        .as('contributors'),
-      merged(eb)
-        .select((inner) => inner.fn.count<number>('m.stream_id').distinct().as('n'))
-        .as('merged_streams'),
-      eb
-        .selectFrom('gitswarm_maintainers')
-        .select((inner) => inner.fn.countAll<number>().as('n'))
-        .where('repo_id', '=', repoId)
-        .as('maintainers'),
-      // At most one: a repository has one council.
+    .selectFrom('gitswarm_merges as m')
+    .innerJoin('gitswarm_streams as s', 's.id', 'm.stream_id')
+    .where('m.repo_id', '=', repoId)
+    .where('m.reverted_at', 'is', null)
+    .select((eb) => [
+      eb.fn.count<number>('s.agent_id').distinct().as('contributors'),
+      eb.fn.count<number>('m.stream_id').distinct().as('merged_streams'),
+      sql<number>`(select count(*) from ${sql.table('gitswarm_maintainers')} where repo_id = ${repoId})`.as(
+        'maintainers',
+      ),
+      // At most one row: a repository has at most one council.
       eb.selectFrom('gitswarm_repo_councils').select('status').where('repo_id', '=', repoId).as('council'),
     ])
     .executeTakeFirstOrThrow();
