@@ -79,6 +79,7 @@ export async function measureStageMetrics(db: Executor, repoId: string): Promise
     .select((eb) => [
       eb.fn.count<number>('s.agent_id').distinct().as('contributors'),
       eb.fn.count<number>('m.stream_id').distinct().as('merged_streams'),
+      // Written out: Kysely would name the subquery's column, and nothing reads that name.
       sql<number>`(select count(*) from ${sql.table('gitswarm_maintainers')} where repo_id = ${repoId})`.as(
         'maintainers',
       ),
