@@ -9,6 +9,7 @@ import {
 import type { DialectCapabilities, Store } from './dialect.js';
 import { CoalescingPool } from './postgres-coalesce.js';
 import { type PgPoolLike, preparedStatementPool } from './postgres-prepared.js';
+import type { PgQueryClass } from './postgres-rows.js';
 import { advisoryLocker } from './repo-lock.js';
 import type { Database } from './schema.js';
 
@@ -109,7 +110,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   const db = new Kysely<Database>({
     dialect: new PipelinedPostgresDialect({
       pool: new CoalescingPool(
-        preparedStatementPool(pool as unknown as PgPoolLike),
+        preparedStatementPool(pool as unknown as PgPoolLike, { Query: pg.Query as unknown as PgQueryClass }),
       ) as unknown as PostgresPool,
     } satisfies PostgresDialectConfig),
   });

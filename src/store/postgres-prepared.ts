@@ -6,8 +6,11 @@
  *
  * A `begin`, and the repository lock a transaction takes first, are held back and sent with the
  * transaction's next statement, in one round trip; the statements given to a connection in one
- * tick leave in one write (the connection pipelines).
+ * tick leave in one write (the connection pipelines). Given `pg`'s Query, the rows of a prepared
+ * statement are built by its shape (postgres-rows.ts).
  */
+
+import { type PgQueryClass, RowShapes, type ShapedQueryClass, shapedQueryClass } from './postgres-rows.js';
 
 /** The subset of a `pg` client these wrappers use (no dependency on `pg`'s types). */
 export interface PgClientLike {
@@ -46,10 +49,19 @@ export const TRANSACTION_LOCK_SQL = 'select pg_advisory_xact_lock(hashtextextend
 /** PostgreSQL's refusal to run a prepared statement whose result columns changed (a migration). */
 const STALE_PLAN = 'cached plan must not change result type';
 
+export interface PreparedClientOptions {
+  /** Statements kept prepared (default PREPARED_STATEMENT_LIMIT). */
+  limit?: number;
+  /** `pg`'s Query: given, the rows of prepared statements are built by shape (postgres-rows.ts). */
+  Query?: PgQueryClass;
+}
+
 /** One pooled connection with its statement names by SQL text, least recently used first. */
 export class PreparedClient {
   readonly #client: PgClientLike;
   readonly #limit: number;
+  readonly #ShapedQuery: ShapedQueryClass | undefined;
+  readonly #shapes = new RowShapes();
   readonly #names = new Map<string, string>();
   #next = 0;
   /** The backend's status after its last reply: I idle, T in a transaction, E in a failed one. */
@@ -58,9 +70,10 @@ export class PreparedClient {
   #held: Array<{ text: string; values?: readonly unknown[] }> = [];
   #corked = false;
 
-  constructor(client: PgClientLike, limit = PREPARED_STATEMENT_LIMIT) {
+  constructor(client: PgClientLike, options: PreparedClientOptions = {}) {
     this.#client = client;
-    this.#limit = limit;
+    this.#limit = options.limit ?? PREPARED_STATEMENT_LIMIT;
+    this.#ShapedQuery = options.Query && shapedQueryClass(options.Query);
     client.connection?.on?.('readyForQuery', (message) => {
       if (message.status) this.#status = message.status;
     });
@@ -78,6 +91,11 @@ export class PreparedClient {
   /** How many statements this connection holds prepared (for tests). */
   get preparedCount(): number {
     return this.#names.size;
+  }
+
+  /** How many result shapes this connection keeps (for tests). */
+  get shapeCount(): number {
+    return this.#shapes.size;
   }
 
   release(destroy?: boolean | Error): void {
@@ -119,17 +137,25 @@ export class PreparedClient {
 
   async #send(text: string, values?: readonly unknown[]): Promise<unknown> {
     if (!values || values.length === 0) return this.#client.query(text, values as unknown[]);
-    const name = this.#nameOf(text);
     try {
-      return await this.#client.query({ name, text, values });
+      return await this.#execute(this.#nameOf(text), text, values);
     } catch (error) {
       if (!String((error as Error).message).includes(STALE_PLAN)) throw error;
       // The table changed under the plan: drop it, so the next run prepares it again. Outside a
       // transaction that run is now; inside one the transaction has failed and its caller decides.
       this.#forget(text);
       if (this.#status !== 'I') throw error;
-      return this.#client.query({ name: this.#nameOf(text), text, values });
+      return this.#execute(this.#nameOf(text), text, values);
     }
+  }
+
+  #execute(name: string, text: string, values: readonly unknown[]): Promise<unknown> {
+    const ShapedQuery = this.#ShapedQuery;
+    if (!ShapedQuery) return this.#client.query({ name, text, values });
+    return new Promise((resolve, reject) => {
+      const callback = (error: Error | null, result: unknown) => (error ? reject(error) : resolve(result));
+      this.#client.query(new ShapedQuery({ name, text, values, callback }, this.#shapes));
+    });
   }
 
   #nameOf(text: string): string {
@@ -153,6 +179,7 @@ export class PreparedClient {
     const name = this.#names.get(text);
     if (name === undefined) return;
     this.#names.delete(text);
+    this.#shapes.forget(name);
     const parsed = this.#client.connection?.parsedStatements;
     if (!parsed || parsed[name] === undefined) return;
     delete parsed[name];
@@ -165,7 +192,7 @@ export class PreparedClient {
  * A pool for Kysely's PostgresDialect whose connections prepare their statements; the same
  * wrapper is returned for a connection each time it is taken (Kysely keys its state on it).
  */
-export function preparedStatementPool(pool: PgPoolLike, limit = PREPARED_STATEMENT_LIMIT) {
+export function preparedStatementPool(pool: PgPoolLike, options: PreparedClientOptions = {}) {
   const wrappers = new WeakMap<PgClientLike, PreparedClient>();
   return {
     get options() {
@@ -175,7 +202,7 @@ export function preparedStatementPool(pool: PgPoolLike, limit = PREPARED_STATEME
       const client = await pool.connect();
       let wrapper = wrappers.get(client);
       if (!wrapper) {
-        wrapper = new PreparedClient(client, limit);
+        wrapper = new PreparedClient(client, options);
         wrappers.set(client, wrapper);
       }
       return wrapper;

@@ -89,7 +89,7 @@ describe('PreparedClient', () => {
 
   it('keeps at most its limit, deallocating the least recently used', async () => {
     const { client, sent, parsedStatements } = recordingClient();
-    const prepared = new PreparedClient(client, 2);
+    const prepared = new PreparedClient(client, { limit: 2 });
     await prepared.query('select $1::int as a', [1]);
     await prepared.query('select $1::int as b', [1]);
     await prepared.query('select $1::int as a', [1]);
