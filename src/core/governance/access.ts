@@ -169,17 +169,28 @@ export async function getStreamForAction(
   agent: Agent,
   action: Action,
 ): Promise<{ stream: Stream; access: ResolvedAccess }> {
-  const row = await streamAccessQuery(deps, db, repo, streamId, agent).executeTakeFirst();
+  const [row] = await streamAccess(db, streamAccessArgs(deps, repo, streamId, agent));
   return decideStreamAction(repo, streamId, agent, action, row);
 }
 
+/** The stream's row and the agent's access facts in its repository, compiled once per store. */
+const streamAccess = queryTemplate(
+  ['streamId', 'repoId', 'agentId', 'now'],
+  (db, { streamId, repoId, agentId, now }) =>
+    db
+      .selectFrom('gitswarm_streams')
+      .selectAll()
+      .select(accessFactColumns(repoId, agentId, now))
+      .where('id', '=', streamId),
+);
+
 /** The query getStreamForAction runs: the stream's row and the agent's access facts (batch.ts). */
 export function streamAccessQuery(deps: CoreDeps, db: Executor, repo: Repo, streamId: string, agent: Agent) {
-  return db
-    .selectFrom('gitswarm_streams')
-    .selectAll()
-    .select(accessFactColumns(repo.id, agent.id, isoNow(deps.clock)))
-    .where('id', '=', streamId);
+  return streamAccess.bind(db, streamAccessArgs(deps, repo, streamId, agent));
+}
+
+function streamAccessArgs(deps: CoreDeps, repo: Repo, streamId: string, agent: Agent) {
+  return { streamId, repoId: repo.id, agentId: agent.id, now: isoNow(deps.clock) };
 }
 
 /**

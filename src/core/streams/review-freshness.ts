@@ -20,7 +20,13 @@ import { assertValidRef } from '../../engine/names.js';
 import { diffFingerprint } from '../../engine/patch-id.js';
 import { readRef } from '../../engine/repo.js';
 import { isGitSwarmError } from '../../errors.js';
-import type { Executor, Repo, Stream, StreamReview } from '../../store/index.js';
+import {
+  type Executor,
+  queryTemplate,
+  type Repo,
+  type Stream,
+  type StreamReview,
+} from '../../store/index.js';
 import { isoNow } from '../../util/clock.js';
 import type { CoreDeps } from '../deps.js';
 
@@ -54,17 +60,26 @@ type StreamRef = Pick<Stream, 'id' | 'branch' | 'base_branch'>;
 
 /** The stream's latest recorded commit: a caller may batch it with its own reads (readStreamCodeAfter). */
 export function lastCommitQuery(db: Executor, streamId: string) {
-  return db
+  return lastCommit.bind(db, { streamId });
+}
+
+/** Compiled once per store: reviews and merges read it under the repository's lock. */
+const lastCommit = queryTemplate(['streamId'], (db, { streamId }) =>
+  db
     .selectFrom('gitswarm_stream_commits')
     .select(['commit_hash', 'created_at'])
     .where('stream_id', '=', streamId)
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')
-    .limit(1);
-}
+    .limit(1),
+);
 
 /** The row lastCommitQuery reads. */
 type LastCommit = { commit_hash: string; created_at: string };
+
+async function readLastCommit(db: Executor, streamId: string): Promise<LastCommit | undefined> {
+  return (await lastCommit(db, { streamId }))[0];
+}
 
 /** The stream's code now: its head and diff fingerprint (see the module comment for how). */
 export async function readStreamCode(
@@ -73,7 +88,7 @@ export async function readStreamCode(
   repo: Pick<Repo, 'id' | 'path' | 'buffer_branch'>,
   stream: StreamRef,
 ): Promise<StreamCode> {
-  return readStreamCodeAfter(deps, db, repo, stream, await lastCommitQuery(db, stream.id).executeTakeFirst());
+  return readStreamCodeAfter(deps, db, repo, stream, await readLastCommit(db, stream.id));
 }
 
 /** readStreamCode, with the stream's latest commit already read (lastCommitQuery; undefined: none). */
@@ -103,7 +118,7 @@ export async function readStreamCodes(
   const heads = clone && streams.length > 0 ? await readBranchHeads(clone, streams) : null;
   for (const stream of streams) {
     const head = heads ? (heads.get(`refs/heads/${stream.branch}`) ?? null) : undefined;
-    const last = await lastCommitQuery(db, stream.id).executeTakeFirst();
+    const last = await readLastCommit(db, stream.id);
     codes.set(stream.id, await codeAt(deps, db, repo, stream, last, head));
   }
   return codes;

@@ -8,6 +8,7 @@ import {
   batch,
   type Database,
   type Executor,
+  queryTemplate,
   type Repo,
   type Stream,
   type StreamConflict,
@@ -107,14 +108,18 @@ export async function getStreamById(db: Executor, streamId: string): Promise<Str
 
 /** The repository a stream belongs to, in one query; `stream_not_found` when there is no such stream. */
 export async function getStreamRepo(db: Executor, streamId: string): Promise<Repo> {
-  const repo = await db
-    .selectFrom('gitswarm_repos')
-    .selectAll()
-    .where('id', '=', (eb) => eb.selectFrom('gitswarm_streams').select('repo_id').where('id', '=', streamId))
-    .executeTakeFirst();
+  const [repo] = await streamRepo(db, { streamId });
   if (!repo) throw new GitSwarmError('stream_not_found', `No stream ${streamId}`);
   return repo;
 }
+
+/** Compiled once per store: the stream routes start with it. */
+const streamRepo = queryTemplate(['streamId'], (db, { streamId }) =>
+  db
+    .selectFrom('gitswarm_repos')
+    .selectAll()
+    .where('id', '=', (eb) => eb.selectFrom('gitswarm_streams').select('repo_id').where('id', '=', streamId)),
+);
 
 export interface ListStreamsQuery {
   status?: readonly StreamStatus[];
