@@ -7,7 +7,7 @@
  * required approvals) and stream-merge.ts assertMergeable (merge_restriction).
  */
 import { GitSwarmError } from '../../errors.js';
-import type { Agent, Executor, Repo } from '../../store/index.js';
+import { type Agent, type Executor, queryTemplate, type Repo } from '../../store/index.js';
 import { isoNow } from '../../util/clock.js';
 import { isUuid, newId } from '../../util/ids.js';
 import { recordActivity } from '../activity/activity.js';
@@ -101,19 +101,24 @@ export function parseBranchRuleFields(
 
 /** The repository's branch rules, highest priority first. */
 export async function listBranchRules(db: Executor, repoId: string): Promise<BranchRule[]> {
-  return (await branchRulesQuery(db, repoId).execute()) as BranchRule[];
+  return (await branchRules(db, { repoId })) as BranchRule[];
 }
 
 /** The query listBranchRules runs (batch.ts). */
 export function branchRulesQuery(db: Executor, repoId: string) {
-  return db
+  return branchRules.bind(db, { repoId });
+}
+
+/** Compiled once per store: every review and merge check reads the rules. */
+const branchRules = queryTemplate(['repoId'], (db, { repoId }) =>
+  db
     .selectFrom('gitswarm_branch_rules')
     .selectAll()
     .where('repo_id', '=', repoId)
     .orderBy('priority', 'desc')
     .orderBy('created_at')
-    .orderBy('id');
-}
+    .orderBy('id'),
+);
 
 async function getBranchRule(db: Executor, repoId: string, ruleId: string): Promise<BranchRule> {
   const rule = isUuid(ruleId)
