@@ -103,15 +103,18 @@ export function keysetPageQuery<DB, TB extends keyof DB, Row>(
   }
   return {
     query: orderByKeys(q, keys).limit(limit + 1) as SelectQueryBuilder<DB, TB, Row>,
-    finish: (rows) => {
-      const more = rows.length > limit;
-      if (more) rows.length = limit;
-      const last = rows.at(-1);
-      return {
-        rows,
-        nextCursor: more && last !== undefined ? encodeCursor(keys.map((key) => key.value(last))) : null,
-      };
-    },
+    finish: (rows) => pageOfRows(rows, keys, limit),
+  };
+}
+
+/** The page of a keyset query's rows, read with `limit + 1` as its limit: the next cursor, if any. */
+export function pageOfRows<Row>(rows: Row[], keys: readonly KeysetKey<Row>[], limit: number): Page<Row> {
+  const more = rows.length > limit;
+  if (more) rows.length = limit;
+  const last = rows.at(-1);
+  return {
+    rows,
+    nextCursor: more && last !== undefined ? encodeCursor(keys.map((key) => key.value(last))) : null,
   };
 }
 

@@ -105,6 +105,11 @@ for (const dialect of DIALECTS) {
       expect(byOther.rows).toHaveLength(11);
       expect(byOther.pages).toBe(3);
       expect(byOther.rows.every((s) => (s as Row & { agent_id: string }).agent_id === other.id)).toBe(true);
+      // A filter alone, on the first page at the default size.
+      const onlyOther = await call(owner, 'GET', `/repos/${repo.id}/streams?agent_id=${other.id}`);
+      expect(ids(onlyOther.body.streams)).toEqual(ids(byOther.rows));
+      const merged = await call(owner, 'GET', `/repos/${repo.id}/streams?status=merged`);
+      expect(merged.body).toEqual({ streams: [], next_cursor: null });
     });
 
     it('tasks: priority order kept across pages, with a status filter', async () => {

@@ -2,11 +2,11 @@
  * Streams: an agent's line of work on its own branch `stream/<id>`, and the one state machine
  * every stream follows. Git mechanics live in the engine; federation.ts joins the two.
  */
+import type { Compilable } from 'kysely';
 import { GitSwarmError } from '../../errors.js';
 import {
   type Agent,
   batch,
-  type Database,
   type Executor,
   queryTemplate,
   type Repo,
@@ -18,7 +18,15 @@ import {
 import { isoNow } from '../../util/clock.js';
 import type { CoreDeps } from '../deps.js';
 import { decideRepoAction, getRepoForAction, repoAccessQuery } from '../governance/access.js';
-import { type KeysetKey, keysetPage, keysetPageQuery, type Page, type PageRequest } from '../pagination.js';
+import {
+  DEFAULT_PAGE_LIMIT,
+  type KeysetKey,
+  keysetPage,
+  keysetPageQuery,
+  type Page,
+  type PageRequest,
+  pageOfRows,
+} from '../pagination.js';
 
 /**
  * Which status may follow which. active → in_review → merged | abandoned; a conflicted stream
@@ -160,6 +168,25 @@ export function listStreamsPage(
 }
 
 /**
+ * The first page of a repository's streams at the default size, unfiltered: what agents poll. The
+ * same query keysetPageQuery builds, compiled once per store instead of at each request.
+ */
+const firstStreamsPage = queryTemplate(
+  ['repoId'],
+  (db, { repoId }) => keysetPageQuery(streamsQuery(db, repoId, {}), STREAM_KEYS, {}).query,
+);
+
+function isFirstDefaultPage(query: ListStreamsQuery, page: PageRequest): boolean {
+  return (
+    !query.status?.length &&
+    query.agentId === undefined &&
+    query.parentStreamId === undefined &&
+    page.cursor === undefined &&
+    page.limit === undefined
+  );
+}
+
+/**
  * One page of a repository's streams for an agent who may read the repository: the access check
  * and the page in one round trip (batch.ts); the page is dropped unless the check passes.
  */
@@ -168,9 +195,14 @@ export async function listReadableStreamsPage(
   input: { repoId: string; agent: Agent; query: ListStreamsQuery; page: PageRequest },
 ): Promise<{ repo: Repo; page: Page<Stream> }> {
   const db = deps.store.db;
-  let planned: ReturnType<typeof keysetPageQuery<Database, 'gitswarm_streams', Stream>>;
+  let planned: { query: Compilable<Stream>; finish: (rows: Stream[]) => Page<Stream> };
   try {
-    planned = keysetPageQuery(streamsQuery(db, input.repoId, input.query), STREAM_KEYS, input.page);
+    planned = isFirstDefaultPage(input.query, input.page)
+      ? {
+          query: firstStreamsPage.bind(db, { repoId: input.repoId }),
+          finish: (rows) => pageOfRows(rows, STREAM_KEYS, DEFAULT_PAGE_LIMIT),
+        }
+      : keysetPageQuery(streamsQuery(db, input.repoId, input.query), STREAM_KEYS, input.page);
   } catch (error) {
     // A refused reader hears of the refusal, not of a malformed cursor.
     await getRepoForAction(deps, db, input.repoId, input.agent, 'read');

@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   canTransition,
   getStream,
+  type ListStreamsQuery,
   listDependents,
+  listReadableStreamsPage,
   listStreams,
   STREAM_TRANSITIONS,
   updateStream,
@@ -89,6 +91,17 @@ for (const dialect of DIALECTS) {
       ]);
       expect((await listStreams(store.db, repo.id, { status: ['abandoned'] })).length).toBe(1);
       expect((await listStreams(store.db, repo.id)).length).toBe(5);
+      // The same filters on a reader's first page, each alone (the unfiltered page is compiled once).
+      const firstPage = async (query: ListStreamsQuery) =>
+        (await listReadableStreamsPage(deps, { repoId: repo.id, agent, query, page: {} })).page.rows.map(
+          (s) => s.id,
+        );
+      expect(await firstPage({})).toEqual((await listStreams(store.db, repo.id)).map((s) => s.id));
+      expect(await firstPage({ status: ['conflicted'] })).toEqual([sibling.id]);
+      expect(await firstPage({ parentStreamId: child.id })).toEqual([grandchild.id]);
+      const helper = await seedAgent(deps, 'helper');
+      const helped = await insertStream(deps, repo, helper);
+      expect(await firstPage({ agentId: helper.id })).toEqual([helped.id]);
     });
 
     it('refuses a transition the state machine does not allow', async () => {
