@@ -172,4 +172,10 @@ describe('schema compilers', () => {
     expect(() => serializerOf(schema, SerializerSelector()())({ label: 5, plain: 6 })).toThrow();
     expect(serializerOf(schema)({ label: null, plain: 'x' })).toBe('{"label":null,"plain":"x"}');
   });
+
+  it('leave undeclared fields out of a Nullable object too: nothing more reaches the client', () => {
+    const schema = Closed({ inner: Nullable(Closed({ a: Type.String() })) });
+    expect(serializerOf(schema)({ inner: { a: 'x', api_key_hash: 'secret' } })).toBe('{"inner":{"a":"x"}}');
+    expect(serializerOf(schema)({ inner: null, api_key_hash: 'secret' })).toBe('{"inner":null}');
+  });
 });
