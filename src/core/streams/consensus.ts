@@ -18,13 +18,14 @@
  * Stale verdicts (given on code that has changed since: review-freshness.ts) count in none of the
  * models, nor towards a rule's required approvals, unless the repository's `stale_reviews` is `keep`.
  */
-import type {
-  Executor,
-  OwnershipModel,
-  Repo,
-  ReviewVerdict,
-  StaleReviewsPolicy,
-  Stream,
+import {
+  type Executor,
+  type OwnershipModel,
+  queryTemplate,
+  type Repo,
+  type ReviewVerdict,
+  type StaleReviewsPolicy,
+  type Stream,
 } from '../../store/index.js';
 import type { CoreDeps } from '../deps.js';
 import { type BranchRule, findBranchRule } from '../governance/branch-rules.js';
@@ -186,6 +187,15 @@ export function countedReviewsQuery(db: Executor, repoId: string, streamIds: rea
     ])
     .where('r.stream_id', 'in', streamIds);
 }
+
+/** countedReviewsQuery for one stream, compiled once per store: every review write reads it. */
+export function streamCountedReviewsQuery(db: Executor, repoId: string, streamId: string) {
+  return countedReviewsOfStream.bind(db, { repoId, streamId });
+}
+
+const countedReviewsOfStream = queryTemplate(['repoId', 'streamId'], (db, { repoId, streamId }) =>
+  countedReviewsQuery(db, repoId, [streamId]),
+);
 
 type CountedReviewRow = Awaited<ReturnType<ReturnType<typeof countedReviewsQuery>['execute']>>[number];
 

@@ -28,10 +28,10 @@ import { type KeysetKey, keysetPage, type PageRequest } from '../pagination.js';
 import {
   type ConsensusResult,
   type CountedReview,
-  countedReviewsQuery,
   countReviews,
   decideConsensus,
   evaluateConsensus,
+  streamCountedReviewsQuery,
 } from './consensus.js';
 import {
   isStaleReview,
@@ -138,7 +138,7 @@ export async function submitReview(deps: CoreDeps, input: SubmitReviewInput): Pr
     const [streamRows, rules, reviewRows, lastCommits] = await batch(trx, [
       streamAccessQuery(deps, trx, repo, input.stream.id, reviewer),
       branchRulesQuery(trx, repo.id),
-      countedReviewsQuery(trx, repo.id, [input.stream.id]),
+      streamCountedReviewsQuery(trx, repo.id, input.stream.id),
       lastCommitQuery(trx, input.stream.id),
     ]);
     const { stream, facts } = decideStreamAction(repo, input.stream.id, reviewer, 'read', streamRows[0]);
