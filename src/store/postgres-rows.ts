@@ -99,8 +99,22 @@ export interface PgQueryConfig {
 
 export type PgQueryClass = new (config: PgQueryConfig | string) => PgQuery;
 
-/** `pg`'s Query, with the rows of its result built by their shape (kept in `shapes`). */
-export function shapedQueryClass(Query: PgQueryClass) {
+/**
+ * `pg`'s Query, with the rows of its result built by their shape (kept in `shapes`). One class per
+ * Query class, so that every connection's queries share its compiled code.
+ */
+export function shapedQueryClass(Query: PgQueryClass): ShapedQueryClass {
+  let shaped = shapedClasses.get(Query);
+  if (!shaped) {
+    shaped = makeShapedQueryClass(Query);
+    shapedClasses.set(Query, shaped);
+  }
+  return shaped;
+}
+
+const shapedClasses = new WeakMap<PgQueryClass, ShapedQueryClass>();
+
+function makeShapedQueryClass(Query: PgQueryClass) {
   return class ShapedQuery extends Query {
     readonly #shapes: RowShapes;
     readonly #name: string;
@@ -145,4 +159,4 @@ export function shapedQueryClass(Query: PgQueryClass) {
   };
 }
 
-export type ShapedQueryClass = ReturnType<typeof shapedQueryClass>;
+export type ShapedQueryClass = ReturnType<typeof makeShapedQueryClass>;

@@ -10,6 +10,7 @@ import {
   type PgQueryClass,
   RowShapes,
   rowShape,
+  shapedQueryClass,
   type TypeParsers,
 } from '../../src/store/postgres-rows.js';
 import { postgresServerSkipReason, withSkipReason } from '../helpers/store.js';
@@ -129,6 +130,15 @@ describe('RowShapes', () => {
     expect(shapes.shapeOf('gs_1', [column('id', INT4)], types)?.build(['1'])).toEqual({ id: 1 });
     expect(shapes.size).toBe(2);
     expect(lookups).toEqual([INT4]);
+  });
+});
+
+describe('shapedQueryClass', () => {
+  it("makes one class per pg Query class, shared by every connection's queries", () => {
+    const Query = pg.Query as unknown as PgQueryClass;
+    expect(shapedQueryClass(Query)).toBe(shapedQueryClass(Query));
+    class OtherQuery extends (pg.Query as unknown as new (config: unknown) => object) {}
+    expect(shapedQueryClass(OtherQuery as unknown as PgQueryClass)).not.toBe(shapedQueryClass(Query));
   });
 });
 
