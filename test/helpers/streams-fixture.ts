@@ -3,6 +3,7 @@
  * store with a clock the test moves, repositories, agents and raw stream rows.
  */
 
+import { randomBytes } from 'node:crypto';
 import { createLocalEventBus } from '../../src/core/activity/events.js';
 import { getAgent, registerAgent } from '../../src/core/agents/agents.js';
 import type { CoreDeps } from '../../src/core/deps.js';
@@ -113,4 +114,36 @@ export async function insertStream(
     })
     .returningAll()
     .executeTakeFirstOrThrow();
+}
+
+/**
+ * A merged stream as the API shows it, without its repository or pull request: a row of an import
+ * payload, or a serializer's input. `extra` overrides or adds fields.
+ */
+export function streamRecord(
+  agentId: string,
+  extra: Record<string, unknown> = {},
+  at = '2026-11-01T10:00:00.000Z',
+) {
+  const id = randomBytes(6).toString('hex');
+  return {
+    id,
+    agent_id: agentId,
+    name: `s-${id}`,
+    branch: `stream/${id}`,
+    source: 'cli',
+    status: 'merged',
+    review_status: 'approved',
+    parent_stream_id: null,
+    base_branch: 'buffer',
+    base_commit: null,
+    task_id: null,
+    conflict: null,
+    merge_priority: 0,
+    auto_revert_opt_out: false,
+    metadata: {},
+    created_at: at,
+    updated_at: at,
+    ...extra,
+  };
 }

@@ -8,6 +8,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS, dialectLabel } from '../helpers/store.js';
+import { streamRecord } from '../helpers/streams-fixture.js';
 import {
   callApi,
   createTestRepo,
@@ -32,30 +33,6 @@ function agentRow(name: string, extra: Record<string, unknown> = {}) {
       .update(`gs_${randomBytes(32).toString('base64url')}`)
       .digest('hex'),
     self: false,
-    ...extra,
-  };
-}
-
-function streamRow(agentId: string, extra: Record<string, unknown> = {}) {
-  const id = randomBytes(6).toString('hex');
-  return {
-    id,
-    agent_id: agentId,
-    name: `s-${id}`,
-    branch: `stream/${id}`,
-    source: 'cli',
-    status: 'merged',
-    review_status: 'approved',
-    parent_stream_id: null,
-    base_branch: 'buffer',
-    base_commit: null,
-    task_id: null,
-    conflict: null,
-    merge_priority: 0,
-    auto_revert_opt_out: false,
-    metadata: {},
-    created_at: AT,
-    updated_at: AT,
     ...extra,
   };
 }
@@ -181,7 +158,7 @@ for (const dialect of DIALECTS) {
         payload: { agent_id: admin.id, access_level: 'admin' },
       });
       expect(grant.status).toBe(201);
-      const other = await post(admin, repo.id, 'streams', [streamRow(bob.id)]);
+      const other = await post(admin, repo.id, 'streams', [streamRecord(bob.id)]);
       expect(other).toMatchObject({ status: 409, body: { error: { code: 'import_refused' } } });
 
       const finished = await callApi(t.app, owner, {
@@ -194,7 +171,7 @@ for (const dialect of DIALECTS) {
       });
       const again = await callApi(t.app, owner, { method: 'POST', url: `/repos/${repo.id}/import/finish` });
       expect(again.body).toEqual(finished.body);
-      const late = await post(owner, repo.id, 'streams', [streamRow(bob.id)]);
+      const late = await post(owner, repo.id, 'streams', [streamRecord(bob.id)]);
       expect(late).toMatchObject({ status: 409, body: { error: { code: 'import_refused' } } });
       expect(await countRows('gitswarm_streams', repo.id)).toBe(0);
       const events = await callApi(t.app, owner, { method: 'GET', url: `/repos/${repo.id}/activity` });
@@ -205,7 +182,7 @@ for (const dialect of DIALECTS) {
 
     it('takes a batch sent twice once, and answers which ids it holds', async () => {
       const { owner, repo, bob } = await started();
-      const rows = [streamRow(bob.id), streamRow(bob.id)];
+      const rows = [streamRecord(bob.id), streamRecord(bob.id)];
       expect((await post(owner, repo.id, 'streams', rows)).body).toEqual({
         kind: 'streams',
         received: 2,
@@ -231,15 +208,15 @@ for (const dialect of DIALECTS) {
     it('refuses malformed batches (400) and unknown kinds (404)', async () => {
       const { owner, repo, bob } = await started();
       const cases: [string, unknown][] = [
-        ['an unknown field', [{ ...streamRow(bob.id), owner: 'me' }]],
-        ['a missing field', [(({ branch: _b, ...rest }) => rest)(streamRow(bob.id))]],
-        ['a wrong type', [streamRow(bob.id, { merge_priority: '1' })]],
-        ['a bad status', [streamRow(bob.id, { status: 'done' })]],
-        ['a bad id', [streamRow(bob.id, { id: '../etc' })]],
-        ['a date that is none', [streamRow(bob.id, { created_at: '2026-13-45T99:99:99Z' })]],
-        ['an unsafe branch', [streamRow(bob.id, { branch: '--upload-pack=touch /tmp/x' })]],
+        ['an unknown field', [{ ...streamRecord(bob.id), owner: 'me' }]],
+        ['a missing field', [(({ branch: _b, ...rest }) => rest)(streamRecord(bob.id))]],
+        ['a wrong type', [streamRecord(bob.id, { merge_priority: '1' })]],
+        ['a bad status', [streamRecord(bob.id, { status: 'done' })]],
+        ['a bad id', [streamRecord(bob.id, { id: '../etc' })]],
+        ['a date that is none', [streamRecord(bob.id, { created_at: '2026-13-45T99:99:99Z' })]],
+        ['an unsafe branch', [streamRecord(bob.id, { branch: '--upload-pack=touch /tmp/x' })]],
         ['no rows', []],
-        ['too many rows', Array.from({ length: 501 }, () => streamRow(bob.id))],
+        ['too many rows', Array.from({ length: 501 }, () => streamRecord(bob.id))],
       ];
       for (const [what, rows] of cases) {
         const response = await post(owner, repo.id, 'streams', rows as unknown[]);
@@ -266,13 +243,13 @@ for (const dialect of DIALECTS) {
       const a = await started();
       const b = await started();
       const stranger = await registerTestAgent(t.app);
-      const forged = await post(a.owner, a.repo.id, 'streams', [streamRow(stranger.id)]);
+      const forged = await post(a.owner, a.repo.id, 'streams', [streamRecord(stranger.id)]);
       expect(forged).toMatchObject({ status: 400, body: { error: { code: 'invalid_input' } } });
       expect(forged.body.error.message).toContain('agent_id');
       // B's agent is B's import's, not A's.
-      expect((await post(a.owner, a.repo.id, 'streams', [streamRow(b.bob.id)])).status).toBe(400);
+      expect((await post(a.owner, a.repo.id, 'streams', [streamRecord(b.bob.id)])).status).toBe(400);
 
-      const theirs = streamRow(b.bob.id);
+      const theirs = streamRecord(b.bob.id);
       expect((await post(b.owner, b.repo.id, 'streams', [theirs])).status).toBe(200);
       const commit = {
         id: randomUUID(),
@@ -288,7 +265,10 @@ for (const dialect of DIALECTS) {
       const taken = await post(a.owner, a.repo.id, 'streams', [{ ...theirs, agent_id: a.bob.id }]);
       expect(taken).toMatchObject({ status: 409, body: { error: { code: 'import_refused' } } });
       // One bad row refuses the whole batch.
-      const mixed = await post(a.owner, a.repo.id, 'streams', [streamRow(a.bob.id), streamRow(stranger.id)]);
+      const mixed = await post(a.owner, a.repo.id, 'streams', [
+        streamRecord(a.bob.id),
+        streamRecord(stranger.id),
+      ]);
       expect(mixed.status).toBe(400);
       expect(await countRows('gitswarm_streams', a.repo.id)).toBe(0);
       expect(
@@ -315,8 +295,8 @@ for (const dialect of DIALECTS) {
 
     it('refuses karma the imported events do not earn, and a budget ledger that does not balance (400)', async () => {
       const { owner, repo, bob } = await started();
-      const merged = streamRow(bob.id);
-      const open = streamRow(bob.id, { status: 'in_review' });
+      const merged = streamRecord(bob.id);
+      const open = streamRecord(bob.id, { status: 'in_review' });
       expect((await post(owner, repo.id, 'streams', [merged, open])).status).toBe(200);
       expect((await post(owner, repo.id, 'merges', [mergeRow(merged.id, bob.id)])).status).toBe(200);
       const karma = (reason: string, amount: number, agentId: string = bob.id) => ({
@@ -352,7 +332,7 @@ for (const dialect of DIALECTS) {
       expect(shown.body).toMatchObject({ total: 5, repositories: [{ repo_id: repo.id, karma: 5 }] });
 
       // A reverted merge: what it earned taken back, and the author's penalty.
-      const undone = streamRow(bob.id, { status: 'reverted' });
+      const undone = streamRecord(bob.id, { status: 'reverted' });
       expect((await post(owner, repo.id, 'streams', [undone])).status).toBe(200);
       const revertedMerge = {
         ...mergeRow(undone.id, bob.id),
@@ -405,7 +385,7 @@ for (const dialect of DIALECTS) {
       const { owner, repo, bob, me } = await started();
       const carol = agentRow(`carol-${randomBytes(3).toString('hex')}`);
       expect((await post(owner, repo.id, 'agents', [carol])).body).toMatchObject({ created: 1 });
-      const stream = streamRow(bob.id);
+      const stream = streamRecord(bob.id);
       expect((await post(owner, repo.id, 'streams', [stream])).status).toBe(200);
       const review = (reviewer: string, verdict: string) => ({
         id: randomUUID(),

@@ -11,6 +11,7 @@ import {
   nullableForSerializer,
 } from '../../src/server/schema-compilers.js';
 import { Closed, Nullable } from '../../src/server/schemas.js';
+import { streamRecord } from '../helpers/streams-fixture.js';
 
 /** The serializer `compile` (by default the server's) makes of a 200 response's schema. */
 const serializerOf = (
@@ -117,26 +118,15 @@ describe('schema compilers', () => {
 
   it('serialize a stream exactly as the anyOf schema does, nulls and values alike', () => {
     const stream = {
-      id: '3f1c0d2e-8a4b-4c5d-9e6f-708192a3b4c5',
+      ...streamRecord('a', {
+        name: 'say "hi" \\ \u2028',
+        status: 'active',
+        review_status: null,
+        created_at: '2026-12-06T10:00:00.000Z',
+      }),
       repo_id: 'r',
-      agent_id: 'a',
-      name: 'say "hi" \\ \u2028',
-      branch: 'stream/x',
-      source: 'api',
       github_pr_number: null,
       github_pr_url: null,
-      status: 'active',
-      review_status: null,
-      parent_stream_id: null,
-      base_branch: 'buffer',
-      base_commit: null,
-      task_id: null,
-      conflict: null,
-      merge_priority: 0,
-      auto_revert_opt_out: false,
-      metadata: {},
-      created_at: '2026-12-06T10:00:00.000Z',
-      updated_at: '2026-12-06T10:00:00.000Z',
     };
     const filled = {
       ...stream,
