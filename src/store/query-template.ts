@@ -4,17 +4,20 @@
  * query every command makes: about a quarter of a millisecond to compile, a tenth to run), and a
  * long-lived process (the command server, the HTTP server) runs the same ones over and over.
  *
- * The arguments are strings bound as parameters: the template is compiled with a marker in each
- * argument's place, and each run binds the parameters with the markers replaced.
+ * The arguments are strings, or null, bound as parameters: the template is compiled with a marker
+ * in each argument's place, and each run binds the parameters with the markers replaced.
  */
 import type { Compilable, CompiledQuery } from 'kysely';
 import type { Executor } from './transaction.js';
 
+/** A run's arguments: each name's string, or null (a nullable column's value). */
+export type TemplateArgs<Name extends string> = Readonly<Record<Name, string | null>>;
+
 /** Runs the template's query on `db` with `args`; answers its rows. */
 export interface QueryTemplate<Name extends string, Row> {
-  (db: Executor, args: Readonly<Record<Name, string>>): Promise<Row[]>;
+  (db: Executor, args: TemplateArgs<Name>): Promise<Row[]>;
   /** The query with `args` bound, to run with others (batch.ts). */
-  bind(db: Executor, args: Readonly<Record<Name, string>>): Compilable<Row>;
+  bind(db: Executor, args: TemplateArgs<Name>): Compilable<Row>;
 }
 
 interface Compiled<Name extends string, Row> {
@@ -65,7 +68,7 @@ export function queryTemplate<const Name extends string, Row>(
     }
     return entry.compiled;
   };
-  const bound = (db: Executor, args: Readonly<Record<Name, string>>): CompiledQuery<Row> => {
+  const bound = (db: Executor, args: TemplateArgs<Name>): CompiledQuery<Row> => {
     const { query, slots } = compiledOn(db);
     const parameters = query.parameters.map((value, i) => {
       const name = slots[i];
@@ -73,10 +76,10 @@ export function queryTemplate<const Name extends string, Row>(
     });
     return { ...query, parameters };
   };
-  const run = async (db: Executor, args: Readonly<Record<Name, string>>): Promise<Row[]> =>
+  const run = async (db: Executor, args: TemplateArgs<Name>): Promise<Row[]> =>
     (await db.executeQuery<Row>(bound(db, args))).rows;
   return Object.assign(run, {
-    bind: (db: Executor, args: Readonly<Record<Name, string>>): Compilable<Row> => ({
+    bind: (db: Executor, args: TemplateArgs<Name>): Compilable<Row> => ({
       compile: () => bound(db, args),
     }),
   });

@@ -74,6 +74,22 @@ for (const dialect of DIALECTS) {
       expect(builds).toBe(3);
     });
 
+    it('binds null for a nullable column, and a string again on the next run', async () => {
+      const insert = queryTemplate(['id', 'name', 'description', 'at'], (db, { id, name, description, at }) =>
+        db
+          .insertInto('gitswarm_agents')
+          .values({ id, name, description, created_at: at, updated_at: at })
+          .returning(['name', 'description']),
+      );
+      const [without, withIt] = [`template-null-${randomUUID()}`, `template-text-${randomUUID()}`];
+      expect(await insert(store.db, { id: randomUUID(), name: without, description: null, at: now })).toEqual(
+        [{ name: without, description: null }],
+      );
+      expect(
+        await insert(store.db, { id: randomUUID(), name: withIt, description: 'text', at: now }),
+      ).toEqual([{ name: withIt, description: 'text' }]);
+    });
+
     it('refuses an argument that is not bound as a whole parameter', async () => {
       const inValue = queryTemplate(['prefix'], (db, { prefix }) =>
         db.selectFrom('gitswarm_agents').select('name').where('name', 'like', `${prefix}%`),

@@ -1,4 +1,4 @@
-import { type ActivityEntry, type Executor, onCommit, toJson } from '../../store/index.js';
+import { type ActivityEntry, type Executor, onCommit, queryTemplate, toJson } from '../../store/index.js';
 import { isoNow } from '../../util/clock.js';
 import { newId } from '../../util/ids.js';
 import type { CoreDeps } from '../deps.js';
@@ -24,7 +24,7 @@ export async function recordActivity(
   input: ActivityInput,
 ): Promise<ActivityEntry> {
   const prepared = prepareActivity(deps, db, input);
-  await prepared.query.execute();
+  await db.executeQuery(prepared.query.compile());
   prepared.recorded();
   return prepared.entry;
 }
@@ -46,10 +46,16 @@ export function prepareActivity(deps: CoreDeps, db: Executor, input: ActivityInp
   };
   return {
     entry,
-    query: db.insertInto('gitswarm_activity_log').values({ ...entry, metadata: toJson(entry.metadata) }),
+    query: activityInsert.bind(db, { ...entry, metadata: toJson(entry.metadata) }),
     recorded: () => onCommit(db, () => deps.events.publish(entry)),
   };
 }
+
+/** Compiled once per store: nearly every write records an event. */
+const activityInsert = queryTemplate(
+  ['id', 'repo_id', 'agent_id', 'event_type', 'target_type', 'target_id', 'metadata', 'created_at'],
+  (db, row) => db.insertInto('gitswarm_activity_log').values(row),
+);
 
 export interface ActivityQuery {
   repoId?: string;
