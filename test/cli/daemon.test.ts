@@ -279,6 +279,17 @@ describe('the command server', () => {
     expect(help.stdout).not.toMatch(/^\s+run\b/m);
   });
 
+  it('under --pending-deprecation the client reaches the server through node:net, and warns of nothing', async () => {
+    // The server inherits NODE_OPTIONS from the command that starts it, so it serves such clients.
+    const { repo } = await servedRepo({ NODE_OPTIONS: '--pending-deprecation' });
+    const before = (await daemonStatus(repo)).daemon?.served ?? 0;
+    const served = await repo.run(['agent', 'list'], { env: DEBUG });
+    expect(served.code).toBe(0);
+    expect(served.stdout).toContain('owner');
+    expect(served.stderr).toBe(''); // neither "in-process" nor a DeprecationWarning
+    expect((await daemonStatus(repo)).daemon?.served).toBe(before + 1);
+  });
+
   it('GITSWARM_NO_DAEMON=1: no server is started, every command runs in-process', async () => {
     const repo = newRepo(NO_DAEMON);
     expect((await repo.run(['init'])).code).toBe(0);

@@ -6,13 +6,11 @@
  * says so and the command runs in-process, exactly as without a server.
  */
 import { lstatSync, readFileSync, writeSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import { isatty } from 'node:tty';
 import { commandNoun } from '../argv.js';
+import { type Connection, connectUnix, isTerminal, type Transport } from './connection.js';
 import {
   type ClientFrame,
-  lineReader,
   processFingerprint,
   READY_TIMEOUT_MS,
   type ServerFrame,
@@ -80,6 +78,8 @@ export interface ClientOptions {
   build: string;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** How to reach the socket (connection.ts); the cheapest there is unless a test says otherwise. */
+  transport?: Transport;
 }
 
 /** Runs the command line on the repository's command server, or says why not. */
@@ -104,14 +104,14 @@ export async function runViaDaemon(options: ClientOptions): Promise<ClientOutcom
   const uid = process.getuid?.() ?? -1;
   if (owner !== uid) return { served: false, reason: 'socket owned by another user' };
   const fingerprint = processFingerprint(env, process.umask(), uid);
-  return converse(socketPath, gitswarmDir, {
+  return converse(socketPath, gitswarmDir, options.transport, {
     hello: { t: 'hello', build: options.build, fingerprint },
     run: {
       t: 'run',
       argv: [...options.argv],
       cwd,
       env: definedEnv(env),
-      isTTY: isatty(1),
+      isTTY: isTerminal(1),
     },
   });
 }
@@ -130,8 +130,8 @@ function definedEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   return out;
 }
 
-function send(socket: Socket, frame: ClientFrame): void {
-  socket.write(`${JSON.stringify(frame)}\n`);
+function send(connection: Connection, frame: ClientFrame): void {
+  connection.write(`${JSON.stringify(frame)}\n`);
 }
 
 /**
@@ -158,18 +158,16 @@ function relay(fd: 1 | 2, text: string): boolean {
 function converse(
   socketPath: string,
   gitswarmDir: string,
+  transport: Transport | undefined,
   frames: { hello: ClientFrame; run: ClientFrame },
 ): Promise<ClientOutcome> {
   return new Promise((resolve) => {
-    const socket = connect(socketPath);
-    send(socket, frames.hello); // sent once connected
-    socket.setEncoding('utf8');
     let phase: 'hello' | 'running' | 'done' = 'hello';
     const notServed = (reason: string, start?: string) => {
       if (phase !== 'hello') return;
       phase = 'done';
       clearTimeout(timer);
-      socket.destroy();
+      connection?.close();
       resolve({ served: false, reason, ...(start ? { start } : {}) });
     };
     const timer = setTimeout(() => notServed('no answer in time'), READY_TIMEOUT_MS);
@@ -183,50 +181,53 @@ function converse(
     const onSigint = () => {
       if (interrupted) process.exit(130);
       interrupted = true;
-      send(socket, { t: 'abort' });
+      if (connection) send(connection, { t: 'abort' });
     };
+    // The server ends the connection after "exit"; the client then has nothing left to close.
     const finish = (exitCode: number) => {
       phase = 'done';
       process.off('SIGINT', onSigint);
-      // The server ends the socket after "exit", so it closes without a destroy here, which would
-      // cost a served command the creation of process.stderr (net's destroy compares with it).
       resolve({ served: true, exitCode, flushed });
     };
-    socket.on(
-      'data',
-      lineReader((line) => {
-        const frame = JSON.parse(line) as ServerFrame;
-        if (phase === 'hello') {
-          if (frame.t === 'ready') {
-            clearTimeout(timer);
-            phase = 'running';
-            process.on('SIGINT', onSigint);
-            send(socket, frames.run);
-          } else if (frame.t === 'refuse') {
-            // Another build: that server is on its way out, and a new one may start.
-            notServed(`server refused: ${frame.why}`, frame.why === 'build' ? gitswarmDir : undefined);
-          }
-          return;
+    const onLine = (line: string) => {
+      const frame = JSON.parse(line) as ServerFrame;
+      if (phase === 'hello') {
+        if (frame.t === 'ready' && connection) {
+          clearTimeout(timer);
+          phase = 'running';
+          process.on('SIGINT', onSigint);
+          send(connection, frames.run);
+        } else if (frame.t === 'refuse') {
+          // Another build: that server is on its way out, and a new one may start.
+          notServed(`server refused: ${frame.why}`, frame.why === 'build' ? gitswarmDir : undefined);
         }
-        if (phase !== 'running') return;
-        if (frame.t === 'out') write(1, frame.d);
-        else if (frame.t === 'err') write(2, frame.d);
-        else if (frame.t === 'exit') finish(frame.code);
-      }),
-    );
-    socket.on('error', (error: NodeJS.ErrnoException) => {
-      const stale = error.code === 'ECONNREFUSED' || error.code === 'ENOENT';
-      notServed(`cannot connect (${error.code})`, stale ? gitswarmDir : undefined);
-    });
-    socket.on('close', () => {
-      if (phase === 'hello') notServed('closed before answering');
-      else if (phase === 'running') {
+        return;
+      }
+      if (phase !== 'running') return;
+      if (frame.t === 'out') write(1, frame.d);
+      else if (frame.t === 'err') write(2, frame.d);
+      else if (frame.t === 'exit') finish(frame.code);
+    };
+    const onClose = (errorCode?: string) => {
+      if (phase === 'hello') {
+        const stale = errorCode === 'ECONNREFUSED' || errorCode === 'ENOENT';
+        if (errorCode) notServed(`cannot connect (${errorCode})`, stale ? gitswarmDir : undefined);
+        else notServed('closed before answering');
+      } else if (phase === 'running') {
         write(
           2,
           'error: the command server stopped while running this command (GITSWARM_NO_DAEMON=1 runs commands in-process)\n',
         );
         finish(1);
       }
-    });
+    };
+    let connection: Connection | undefined;
+    try {
+      connection = connectUnix(socketPath, { onLine, onClose }, transport);
+    } catch (error) {
+      notServed(`cannot connect (${(error as Error).message})`);
+      return;
+    }
+    send(connection, frames.hello); // sent once connected
   });
 }

@@ -1,18 +1,12 @@
 /** `gitswarm daemon status|stop|run`: asks the repository's command server, or becomes it. */
 import { lstatSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { GitSwarmError } from '../../errors.js';
 import type { CliIO } from '../io.js';
 import type { Style } from '../output.js';
 import { findGitswarmDir } from './client.js';
-import {
-  type ClientFrame,
-  type DaemonStatus,
-  lineReader,
-  type ServerFrame,
-  SOCKET_NAME,
-} from './protocol.js';
+import { type Connection, connectUnix } from './connection.js';
+import { type ClientFrame, type DaemonStatus, type ServerFrame, SOCKET_NAME } from './protocol.js';
 
 export interface DaemonStatusResult {
   running: boolean;
@@ -41,21 +35,22 @@ function ask(socketPath: string, request: ClientFrame): Promise<ServerFrame | st
       resolve('no socket');
       return;
     }
-    const socket = connect(socketPath);
-    socket.setEncoding('utf8');
-    socket.setTimeout(5_000, () => {
-      socket.destroy();
-      resolve('no answer');
-    });
-    socket.on('connect', () => socket.write(`${JSON.stringify(request)}\n`));
-    socket.on(
-      'data',
-      lineReader((line) => {
-        socket.end();
-        resolve(JSON.parse(line) as ServerFrame);
-      }),
-    );
-    socket.on('error', (error: NodeJS.ErrnoException) => resolve(`stale socket (${error.code})`));
+    let connection: Connection | undefined;
+    const answer = (value: ServerFrame | string) => {
+      clearTimeout(timer);
+      connection?.close();
+      resolve(value);
+    };
+    const timer = setTimeout(() => answer('no answer'), 5_000);
+    try {
+      connection = connectUnix(socketPath, {
+        onLine: (line) => answer(JSON.parse(line) as ServerFrame),
+        onClose: (errorCode) => answer(errorCode ? `stale socket (${errorCode})` : 'no answer'),
+      });
+      connection.write(`${JSON.stringify(request)}\n`);
+    } catch (error) {
+      answer((error as Error).message);
+    }
   });
 }
 

@@ -65,15 +65,25 @@ export function processFingerprint(
   return JSON.stringify([uid, umask, ...names.map((name) => env[name] ?? null)]);
 }
 
-/** Splits a stream of text into lines, calling `onLine` for each complete one. */
-export function lineReader(onLine: (line: string) => void): (chunk: string) => void {
-  let pending = '';
+const NEWLINE = 0x0a;
+
+/**
+ * Splits a stream of UTF-8 bytes into lines, calling `onLine` for each complete one. It splits the
+ * bytes, not decoded text: a newline byte is never part of a longer UTF-8 character, so a
+ * character cut between two chunks is decoded whole with its line.
+ */
+export function lineReader(onLine: (line: string) => void): (chunk: Uint8Array) => void {
+  let pending: Buffer | undefined;
   return (chunk) => {
-    pending += chunk;
-    for (let end = pending.indexOf('\n'); end >= 0; end = pending.indexOf('\n')) {
-      const line = pending.slice(0, end);
-      pending = pending.slice(end + 1);
-      if (line !== '') onLine(line);
+    const data = pending
+      ? Buffer.concat([pending, chunk])
+      : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    let start = 0;
+    for (let end = data.indexOf(NEWLINE); end >= 0; end = data.indexOf(NEWLINE, start)) {
+      if (end > start) onLine(data.toString('utf8', start, end));
+      start = end + 1;
     }
+    // A copy: the chunk's memory is the reader's, not ours to keep.
+    pending = start < data.length ? Buffer.from(data.subarray(start)) : undefined;
   };
 }

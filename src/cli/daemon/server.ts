@@ -159,7 +159,6 @@ export async function runDaemon(options: DaemonOptions): Promise<boolean> {
 
   function serve(socket: Socket): void {
     sockets.add(socket);
-    socket.setEncoding('utf8');
     let greeted = false;
     let controller: AbortController | undefined;
     socket.on('error', () => {});
