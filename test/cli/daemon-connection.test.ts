@@ -15,12 +15,15 @@ import { lineReader } from '../../src/cli/daemon/protocol.js';
 
 let dir: string;
 let servers: Server[] = [];
+let accepted: Socket[] = [];
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'gitswarm-conn-'));
 });
 afterEach(async () => {
+  for (const socket of accepted) socket.destroy();
   for (const server of servers) await new Promise((resolve) => server.close(resolve));
   servers = [];
+  accepted = [];
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -29,6 +32,7 @@ async function listen(onSocket: (socket: Socket) => void): Promise<string> {
   const path = join(dir, 'test.sock');
   const server = createServer((socket) => {
     socket.on('error', () => {}); // the client may close first: nothing to report here
+    accepted.push(socket);
     onSocket(socket);
   });
   servers.push(server);
@@ -52,7 +56,7 @@ function record(): Recorded & { events: Parameters<typeof connectUnix>[1] } {
   return {
     lines,
     closes,
-    closed,
+    closed: within(closed),
     events: {
       onLine: (line) => lines.push(line),
       onClose: (code) => {
@@ -61,6 +65,23 @@ function record(): Recorded & { events: Parameters<typeof connectUnix>[1] } {
       },
     },
   };
+}
+
+/** `promise`, or a failure after 10 s instead of a hang. */
+function within<T>(promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('timed out waiting')), 10_000);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+/** Waits until `done()` holds; fails after 10 s instead of hanging. */
+async function until(done: () => boolean): Promise<void> {
+  for (let waited = 0; !done(); waited += 10) {
+    if (waited > 10_000) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
@@ -90,23 +111,14 @@ describe.each<Transport>(['handle', 'net'])('a connection by %s', (transport) =>
     const received: Buffer[] = [];
     const path = await listen((socket) => {
       socket.on('data', (chunk: Buffer) => received.push(chunk));
-      socket.on('end', () => socket.end('done\n'));
     });
     const seen = record();
     const connection = connectUnix(path, seen.events, transport);
     connection.write('one\n');
     connection.write('two ✓\n');
     connection.write(big);
-    // The peer answers once it has everything: shut our side by closing after its answer.
-    const all = await new Promise<string>((resolve) => {
-      const check = setInterval(() => {
-        const text = Buffer.concat(received).toString('utf8');
-        if (text.length >= big.length + 10) {
-          clearInterval(check);
-          resolve(text);
-        }
-      }, 10);
-    });
+    await until(() => Buffer.concat(received).length >= big.length + 10);
+    const all = Buffer.concat(received).toString('utf8');
     expect(all.slice(0, 10)).toBe('one\ntwo ✓\n');
     expect(all.length).toBe(10 + big.length);
     expect(all.endsWith('x\n')).toBe(true);
@@ -137,6 +149,23 @@ describe.each<Transport>(['handle', 'net'])('a connection by %s', (transport) =>
     expect(file.closes).toEqual(['ECONNREFUSED']);
   });
 
+  it('reports a path too long for a socket as an error, and only after it has returned', async () => {
+    const seen = record();
+    let returned = false;
+    const events = {
+      onLine: seen.events.onLine,
+      onClose: (code?: string) => {
+        expect(returned).toBe(true);
+        seen.events.onClose(code);
+      },
+    };
+    connectUnix(join(dir, 'x'.repeat(200)), events, transport);
+    returned = true;
+    await seen.closed;
+    expect(seen.closes).toHaveLength(1);
+    expect(seen.closes[0]).toMatch(/^E[A-Z]+$/);
+  });
+
   it('after close(), neither lines nor a close are reported, and the peer sees the end', async () => {
     let peerEnded!: () => void;
     const ended = new Promise<void>((resolve) => {
@@ -153,7 +182,7 @@ describe.each<Transport>(['handle', 'net'])('a connection by %s', (transport) =>
     const seen = record();
     connection = connectUnix(path, seen.events, transport);
     connection.write('hello\n');
-    await ended;
+    await within(ended);
     await settle();
     expect(seen.lines).toEqual([]);
     expect(seen.closes).toEqual([]);
