@@ -56,7 +56,7 @@ function record(): Recorded & { events: Parameters<typeof connectUnix>[1] } {
   return {
     lines,
     closes,
-    closed: within(closed),
+    closed,
     events: {
       onLine: (line) => lines.push(line),
       onClose: (code) => {
@@ -100,7 +100,7 @@ describe.each<Transport>(['handle', 'net'])('a connection by %s', (transport) =>
     });
     const seen = record();
     connectUnix(path, seen.events, transport);
-    await seen.closed;
+    await within(seen.closed);
     await settle();
     expect(seen.lines).toEqual(['first ✓ line', 'second — λ', 'third']);
     expect(seen.closes).toEqual([undefined]);
@@ -135,17 +135,17 @@ describe.each<Transport>(['handle', 'net'])('a connection by %s', (transport) =>
     expect(lstatSync(stale).isSocket()).toBe(true);
     const refused = record();
     connectUnix(stale, refused.events, transport);
-    await refused.closed;
+    await within(refused.closed);
     expect(refused.closes).toEqual(['ECONNREFUSED']);
     const missing = record();
     connectUnix(join(dir, 'none.sock'), missing.events, transport);
-    await missing.closed;
+    await within(missing.closed);
     expect(missing.closes).toEqual(['ENOENT']);
     // A plain file is no socket.
     writeFileSync(join(dir, 'file.sock'), '');
     const file = record();
     connectUnix(join(dir, 'file.sock'), file.events, transport);
-    await file.closed;
+    await within(file.closed);
     expect(file.closes).toEqual(['ECONNREFUSED']);
   });
 
@@ -161,7 +161,7 @@ describe.each<Transport>(['handle', 'net'])('a connection by %s', (transport) =>
     };
     connectUnix(join(dir, 'x'.repeat(200)), events, transport);
     returned = true;
-    await seen.closed;
+    await within(seen.closed);
     expect(seen.closes).toHaveLength(1);
     expect(seen.closes[0]).toMatch(/^E[A-Z]+$/);
   });
