@@ -33,11 +33,13 @@ await rolldown.build({
 });
 // The command server's client, alone and as CommonJS: bin/gitswarm.js loads it before anything
 // else on every command, and one CommonJS file loads faster than ES modules that must be linked.
+// Minified: V8 parses all of it on every command, and its comments alone are half its size
+// (0.45-0.55 ms to load against 0.7-0.75 ms).
 await rolldown.build({
   input: `${root}dist/src/cli/daemon/client.js`,
   platform: 'node',
   external: (id) => id.startsWith('node:'),
-  output: { file: `${outDir}/daemon-client.cjs`, format: 'cjs' },
+  output: { file: `${outDir}/daemon-client.cjs`, format: 'cjs', minify: true },
   logLevel: 'warn',
 });
 console.error(`bundle-cli: wrote ${outDir}/gitswarm.mjs and ${outDir}/daemon-client.cjs`);
