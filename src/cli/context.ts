@@ -18,7 +18,7 @@ import type { Connection } from '../remote/connection.js';
 import type { Agent, Repo, Store } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import { type GitSwarmConfig, readConfigFile, resolveStoreLocation } from './config-file.js';
-import { storeLender } from './daemon/store-seam.js';
+import { type BorrowedStore, storeLender } from './daemon/store-seam.js';
 import type { CliIO } from './io.js';
 
 /** The initialized repository a command acts on. */
@@ -76,10 +76,7 @@ export async function openRepoContext(options: OpenContextOptions): Promise<Open
     throw new GitSwarmError('not_initialized', `GitSwarm is not set up in ${location.root}`);
   }
   const storeLocation = resolveStoreLocation(location.root, config, io.env);
-  // In the command server the store stays open between commands: borrowed, then given back.
-  const borrowed = await storeLender()?.borrow(storeLocation);
-  const store = borrowed?.store ?? (await openCliStore(storeLocation));
-  const closeStore = () => (borrowed ? borrowed.release() : store.close());
+  const { store, release: closeStore } = await borrowCliStore(storeLocation);
   try {
     const repo = await store.db
       .selectFrom('gitswarm_repos')
@@ -121,6 +118,18 @@ async function openRemote(options: OpenContextOptions, ctx: RepoContext): Promis
   if (!connection) return undefined;
   const client = clientFor(connection, { env: io.env, signal: io.signal });
   return { connection, client, repoId: () => requireServerRepoId(connection) };
+}
+
+/**
+ * The store at `location` for one command. In the command server the store stays open between
+ * commands: it is borrowed, and `release` gives it back; elsewhere it is opened for this command,
+ * and `release` closes it.
+ */
+export async function borrowCliStore(location: string): Promise<BorrowedStore> {
+  const borrowed = await storeLender()?.borrow(location);
+  if (borrowed) return borrowed;
+  const store = await openCliStore(location);
+  return { store, release: () => store.close() };
 }
 
 /**

@@ -17,7 +17,7 @@ import { OpLog } from '../engine/oplog.js';
 import { findGitRepo, type GitRepo, readRef } from '../engine/repo.js';
 import { createBranchAt } from '../engine/stream-branches.js';
 import { GitSwarmError } from '../errors.js';
-import type { Repo, Store } from '../store/index.js';
+import type { Repo } from '../store/index.js';
 import { type Clock, systemClock } from '../util/clock.js';
 import {
   assertValidRemoteName,
@@ -30,7 +30,7 @@ import {
   type ServerConfig,
   writeConfigFile,
 } from './config-file.js';
-import { openCliStore } from './context.js';
+import { borrowCliStore } from './context.js';
 import type { CliIO } from './io.js';
 import { fields, type Style } from './output.js';
 
@@ -294,7 +294,7 @@ export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitRe
   const storeLocation = resolveStoreLocation(root, config, io.env);
 
   if (config) {
-    const store = await openCliStore(storeLocation);
+    const { store, release } = await borrowCliStore(storeLocation);
     try {
       const repo = await store.db
         .selectFrom('gitswarm_repos')
@@ -314,7 +314,7 @@ export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitRe
         };
       }
     } finally {
-      await store.close();
+      await release();
     }
   }
 
@@ -347,7 +347,7 @@ export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitRe
 
   mkdirSync(join(root, GITSWARM_DIR), { recursive: true });
   excludeGitSwarmFolders(location.commonDir);
-  const store: Store = await openCliStore(storeLocation);
+  const { store, release } = await borrowCliStore(storeLocation);
   let repo: Repo;
   let bufferHead: string;
   try {
@@ -376,7 +376,7 @@ export async function runInit(opts: InitOptions, deps: InitDeps): Promise<InitRe
     await recordBufferBaseline(core, repo, bufferHead);
     repo = { ...repo, buffer_baseline: repo.buffer_baseline ?? bufferHead };
   } finally {
-    await store.close();
+    await release();
   }
   const namedDatabase = recordableDatabase(root, io.env.GITSWARM_DB || io.env.DATABASE_URL);
   writeConfigFile(root, {
