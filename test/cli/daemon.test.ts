@@ -5,7 +5,7 @@
  * command runs in-process. Servers exit when idle, when their repository is deleted, and on stop.
  */
 import { spawn } from 'node:child_process';
-import { chownSync, existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -66,6 +66,27 @@ async function waitForExit(pid: number, limitMs = 10_000): Promise<boolean> {
     await sleep(100);
   }
   return false;
+}
+
+/** The processes whose parent is `pid` (from /proc). */
+function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // pid (comm) state ppid …: the comm may hold spaces and parentheses, so read after the last ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) children.push(Number(entry));
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  return children;
+}
+
+function commandLine(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
 }
 
 /** An initialized repository with two agents and its command server running. */
@@ -277,6 +298,18 @@ describe('the command server', () => {
     const help = await repo.run(['daemon', '--help']);
     expect(help.stdout).toContain('status');
     expect(help.stdout).not.toMatch(/^\s+run\b/m);
+  });
+
+  it('runs git from a helper process of its own, which exits with it', async () => {
+    const { repo, pid } = await servedRepo();
+    expect((await repo.run(['workspace', 'create', '--as', 'coder'])).code).toBe(0);
+    const helpers = childrenOf(pid).filter((child) => commandLine(child)[1] === '-e');
+    expect(helpers).toHaveLength(1);
+    const helper = helpers[0] as number;
+    expect(commandLine(helper)[0]).toBe(commandLine(pid)[0]); // the same node
+    expect((await repo.run(['daemon', 'stop'])).code).toBe(0);
+    expect(await waitForExit(pid, 5_000)).toBe(true);
+    expect(await waitForExit(helper, 5_000)).toBe(true);
   });
 
   it('under --pending-deprecation the client reaches the server through node:net, and warns of nothing', async () => {

@@ -11,6 +11,7 @@
 import { chmodSync, lstatSync, statSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
+import { useGitSpawner } from '../../engine/git-spawner.js';
 import { GitSwarmError } from '../../errors.js';
 import { withCommandEnv } from '../../util/command-env.js';
 import { type CliIO, wantsColor } from '../io.js';
@@ -145,6 +146,9 @@ export async function runDaemon(options: DaemonOptions): Promise<boolean> {
   if (!listening) return false;
   const socketIdentity = lstatSync(socketPath).ino;
   setStoreLender(stores);
+  // Git runs from a small helper process: a fork of this one stalls its event loop for every
+  // command at once, and longer the more memory it holds (engine/git-spawner.ts).
+  const releaseGitSpawner = useGitSpawner();
   void warmUp(gitswarmDir, stores);
 
   const status = (): DaemonStatus => ({
@@ -249,6 +253,7 @@ export async function runDaemon(options: DaemonOptions): Promise<boolean> {
     while (running > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     for (const socket of sockets) socket.destroy();
     setStoreLender(undefined);
+    releaseGitSpawner();
     await stores.closeAll();
     finished();
   }

@@ -7,6 +7,7 @@
  * One module per turn of the event loop, so a command arriving meanwhile waits for one at most.
  */
 import { dirname } from 'node:path';
+import { gitVersion } from '../../engine/git.js';
 import { readConfigFile, resolveStoreLocation } from '../config-file.js';
 import type { StoreLender } from './store-seam.js';
 
@@ -39,6 +40,9 @@ export async function warmUp(gitswarmDir: string, stores: StoreLender): Promise<
   } catch {
     // Not readable now: the first command reports why.
   }
+  // Starts the helper that runs git (its Node start-up would otherwise fall in the first command
+  // that runs git), by asking git's version, which some commands ask once per process anyway.
+  await gitVersion().catch(() => {});
   for (const load of COMMAND_MODULES) {
     await nextTurn();
     await load().catch(() => {});
