@@ -7,7 +7,7 @@
  * One module per turn of the event loop, so a command arriving meanwhile waits for one at most.
  */
 import { dirname } from 'node:path';
-import { gitVersion } from '../../engine/git.js';
+import { git } from '../../engine/git.js';
 import { readConfigFile, resolveStoreLocation } from '../config-file.js';
 import type { StoreLender } from './store-seam.js';
 
@@ -41,8 +41,8 @@ export async function warmUp(gitswarmDir: string, stores: StoreLender): Promise<
     // Not readable now: the first command reports why.
   }
   // Starts the helper that runs git (its Node start-up would otherwise fall in the first command
-  // that runs git), by asking git's version, which some commands ask once per process anyway.
-  await gitVersion().catch(() => {});
+  // that runs git) while the modules load: it starts in a process of its own.
+  void git(['--version'], { cwd: root }).catch(() => {});
   for (const load of COMMAND_MODULES) {
     await nextTurn();
     await load().catch(() => {});
