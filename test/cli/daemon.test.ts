@@ -5,10 +5,11 @@
  * command runs in-process. Servers exit when idle, when their repository is deleted, and on stop.
  */
 import { spawn } from 'node:child_process';
-import { chownSync, existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { childrenOf, commandLine } from '../helpers/processes.js';
 import { BIN, createTestRepo, type TestRepo } from './helpers.js';
 
 const NO_DAEMON = { GITSWARM_NO_DAEMON: '1' };
@@ -66,27 +67,6 @@ async function waitForExit(pid: number, limitMs = 10_000): Promise<boolean> {
     await sleep(100);
   }
   return false;
-}
-
-/** The processes whose parent is `pid` (from /proc). */
-function childrenOf(pid: number): number[] {
-  const children: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // pid (comm) state ppid …: the comm may hold spaces and parentheses, so read after the last ')'.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) children.push(Number(entry));
-    } catch {
-      // Exited meanwhile.
-    }
-  }
-  return children;
-}
-
-function commandLine(pid: number): string[] {
-  return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
 }
 
 /** An initialized repository with two agents and its command server running. */

@@ -4,41 +4,19 @@
  * group) is left afterwards. Skipped, with the reason printed, only where no cgroup can be made.
  */
 import { execFileSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRunCgroup, lowCpuShareAvailable } from '../../src/engine/cgroup.js';
 import { assertSandboxAvailable, runSandboxed, type SandboxRunOptions } from '../../src/engine/sandbox.js';
 import { openStabilizeLog, runStabilizeCommand } from '../../src/engine/stabilize-run.js';
+import { processesWith } from '../helpers/processes.js';
 
 const probe = createRunCgroup({ memoryMb: 64, maxProcesses: 16, cpuWeight: 100 });
 const cgroupReason = probe.ok ? null : probe.reason;
 if (probe.ok) await probe.cgroup.destroy();
 else console.log(`[sandbox-limits] cgroup tests skipped: no cgroup can be created here: ${cgroupReason}`);
-
-/** Ids of live processes whose command line contains `token`. */
-function processesWith(token: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
-      if (cmdline.includes(token) && Number(entry) !== process.pid) found.push(Number(entry));
-    } catch {
-      // exited while we looked
-    }
-  }
-  return found;
-}
 
 /**
  * The CPU share the kernel gives the group of process `pid` (cgroup v2 `cpu.weight`, v1

@@ -1,14 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +13,7 @@ import {
   toolchainPrefixes,
 } from '../../src/engine/sandbox.js';
 import { isGitSwarmError } from '../../src/errors.js';
+import { processesWith } from '../helpers/processes.js';
 
 const IDENTITY = {
   GIT_AUTHOR_NAME: 'sandbox-test',
@@ -31,21 +24,6 @@ const IDENTITY = {
 
 function sh(cwd: string, ...args: string[]): string {
   return execFileSync('git', args, { cwd, env: { ...process.env, ...IDENTITY }, encoding: 'utf8' }).trim();
-}
-
-/** Ids of live processes whose command line contains `token`. */
-function processesWith(token: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
-      if (cmdline.includes(token) && Number(entry) !== process.pid) found.push(Number(entry));
-    } catch {
-      // exited while we looked
-    }
-  }
-  return found;
 }
 
 function groupAlive(pgid: number): boolean {
