@@ -33,16 +33,12 @@ export interface ConnectionEvents {
 export type Transport = 'handle' | 'net';
 
 /**
- * Connects to the Unix socket at `path`, by the given transport or the cheapest there is. Events
- * come only after it returns. Throws when neither transport can be had (Node.js before 22.3 under
- * --pending-deprecation): a client then runs the command in-process.
+ * Connects to the Unix socket at `path`: by Node's handle where it can be had, unless `transport`
+ * says 'net'. Events come only after it returns. Throws when neither can be had (Node.js before
+ * 22.3 under --pending-deprecation): a client then runs the command in-process.
  */
-export function connectUnix(
-  path: string,
-  events: ConnectionEvents,
-  transport: Transport = nodeHandles() ? 'handle' : 'net',
-): Connection {
-  const handles = transport === 'handle' ? nodeHandles() : undefined;
+export function connectUnix(path: string, events: ConnectionEvents, transport?: Transport): Connection {
+  const handles = transport === 'net' ? undefined : nodeHandles();
   if (handles) return connectWithHandle(handles, path, events);
   return connectWithNet(builtin<typeof import('node:net')>('node:net'), path, events);
 }
@@ -117,7 +113,6 @@ function loadNodeHandles(): NodeHandles | undefined {
       typeof stream.kLastWriteWasAsync === 'number' &&
       typeof tty.isTTY === 'function';
     if (!shaped) return undefined;
-    const isTTY = tty.isTTY as (fd: number) => boolean;
     return {
       Pipe: pipe.Pipe as NodeHandles['Pipe'],
       PipeConnectWrap: pipe.PipeConnectWrap as NodeHandles['PipeConnectWrap'],
@@ -127,7 +122,7 @@ function loadNodeHandles(): NodeHandles | undefined {
       readBytesOrError: stream.kReadBytesOrError as number,
       arrayBufferOffset: stream.kArrayBufferOffset as number,
       lastWriteWasAsync: stream.kLastWriteWasAsync as number,
-      isTTY: (fd) => isTTY(fd),
+      isTTY: tty.isTTY as NodeHandles['isTTY'],
     };
   } catch {
     return undefined; // the permission model, or a binding this runtime no longer lends
