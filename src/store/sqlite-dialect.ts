@@ -11,7 +11,7 @@ import {
 import type { DialectCapabilities, Store } from './dialect.js';
 import { memoryLocker, sqliteFileLocker } from './repo-lock.js';
 import type { Database as Schema } from './schema.js';
-import { SqliteNormalizePlugin } from './sqlite-normalize-plugin.js';
+import { SqliteNormalizePlugin, toSqliteParameters } from './sqlite-normalize-plugin.js';
 
 const BUSY_TIMEOUT_MS = 30_000;
 
@@ -34,8 +34,31 @@ export const sqliteCapabilities: DialectCapabilities = {
   },
 };
 
-/** Starts every transaction as IMMEDIATE, so a transaction that reads and then writes never fails to upgrade. */
+/** Kysely's SQLite connection, binding parameters as SQLite stores them (`toSqliteParameters`). */
+function bindingSqliteValues(connection: DatabaseConnection): DatabaseConnection {
+  const bound = <R>(query: CompiledQuery<R>): CompiledQuery<R> => {
+    const parameters = toSqliteParameters(query.parameters);
+    return parameters === query.parameters ? query : { ...query, parameters };
+  };
+  return {
+    executeQuery: (query) => connection.executeQuery(bound(query)),
+    streamQuery: (query, chunkSize) => connection.streamQuery(bound(query), chunkSize),
+  };
+}
+
+/**
+ * Starts every transaction as IMMEDIATE, so a transaction that reads and then writes never fails to
+ * upgrade, and binds parameters as SQLite stores them.
+ */
 class ImmediateSqliteDriver extends SqliteDriver {
+  #connection: DatabaseConnection | undefined;
+
+  override async acquireConnection(): Promise<DatabaseConnection> {
+    // Kysely's SQLite driver has one connection: wrap it once.
+    this.#connection ??= bindingSqliteValues(await super.acquireConnection());
+    return this.#connection;
+  }
+
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'));
   }

@@ -1,13 +1,10 @@
-import {
-  type KyselyPlugin,
-  OperationNodeTransformer,
-  type PluginTransformQueryArgs,
-  type PluginTransformResultArgs,
-  type PrimitiveValueListNode,
-  type QueryResult,
-  type RootOperationNode,
-  type UnknownRow,
-  type ValueNode,
+import type {
+  KyselyPlugin,
+  PluginTransformQueryArgs,
+  PluginTransformResultArgs,
+  QueryResult,
+  RootOperationNode,
+  UnknownRow,
 } from 'kysely';
 import { BOOLEAN_COLUMNS, JSON_COLUMNS } from './normalized-columns.js';
 
@@ -17,14 +14,16 @@ function toSqliteValue(value: unknown): unknown {
   return value;
 }
 
-class BooleanParameterTransformer extends OperationNodeTransformer {
-  protected override transformValue(node: ValueNode): ValueNode {
-    return { ...super.transformValue(node), value: toSqliteValue(node.value) };
+/**
+ * A query's parameters as SQLite can bind them: booleans as 0/1, dates as ISO text (better-sqlite3
+ * takes neither). The same array when none needs it, as for most queries.
+ */
+export function toSqliteParameters(parameters: readonly unknown[]): readonly unknown[] {
+  for (let i = 0; i < parameters.length; i++) {
+    const value = parameters[i];
+    if (toSqliteValue(value) !== value) return parameters.map(toSqliteValue);
   }
-
-  protected override transformPrimitiveValueList(node: PrimitiveValueListNode): PrimitiveValueListNode {
-    return { ...super.transformPrimitiveValueList(node), values: node.values.map(toSqliteValue) };
-  }
+  return parameters;
 }
 
 function normalizeRow(row: UnknownRow): UnknownRow {
@@ -36,12 +35,13 @@ function normalizeRow(row: UnknownRow): UnknownRow {
   return row;
 }
 
-/** Binds booleans and dates as SQLite can store them, and reads booleans and JSON back typed. */
+/**
+ * Reads booleans and JSON back typed. Parameters are bound by the driver (`toSqliteParameters`):
+ * converting them here would copy every query's whole tree.
+ */
 export class SqliteNormalizePlugin implements KyselyPlugin {
-  readonly #transformer = new BooleanParameterTransformer();
-
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-    return this.#transformer.transformNode(args.node);
+    return args.node;
   }
 
   async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {

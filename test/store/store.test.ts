@@ -114,6 +114,65 @@ for (const dialect of DIALECTS) {
       expect(typeof count.n).toBe('number');
     });
 
+    it('binds booleans and dates wherever a query takes them', async () => {
+      const human = randomUUID();
+      const bot = randomUUID();
+      await store.db
+        .insertInto('gitswarm_agents')
+        .values([
+          { id: human, name: `agent-${human}`, is_human: true },
+          { id: bot, name: `agent-${bot}`, is_human: false },
+        ])
+        .execute();
+      const ours = [human, bot];
+      const humans = await store.db
+        .selectFrom('gitswarm_agents')
+        .select('id')
+        .where('id', 'in', ours)
+        .where('is_human', '=', true)
+        .execute();
+      expect(humans.map((row) => row.id)).toEqual([human]);
+      const either = await store.db
+        .selectFrom('gitswarm_agents')
+        .select('id')
+        .where('id', 'in', ours)
+        .where('is_human', 'in', [true, false])
+        .execute();
+      expect(either).toHaveLength(2);
+      const later = new Date(Date.now() + 3_600_000);
+      const before = await store.db
+        .selectFrom('gitswarm_agents')
+        .select('id')
+        .where('id', 'in', ours)
+        .where(sql<boolean>`created_at < ${later}`)
+        .where(sql<boolean>`${false} = ${false}`)
+        .execute();
+      expect(before).toHaveLength(2);
+      if (dialect === 'sqlite') {
+        // Only SQLite's driver streams here (PostgreSQL's would need a cursor package).
+        const streamed: string[] = [];
+        for await (const row of store.db
+          .selectFrom('gitswarm_agents')
+          .select('id')
+          .where('id', 'in', ours)
+          .where('is_human', '=', false)
+          .stream())
+          streamed.push(row.id);
+        expect(streamed).toEqual([bot]);
+      }
+      await store.db.transaction().execute(async (trx) => {
+        await trx.updateTable('gitswarm_agents').set({ is_human: true }).where('id', '=', bot).execute();
+        const stamped = await trx
+          .updateTable('gitswarm_agents')
+          .set({ updated_at: sql`${later}` })
+          .where('id', '=', bot)
+          .where(sql<boolean>`${true} = ${true}`)
+          .returning(['is_human'])
+          .executeTakeFirstOrThrow();
+        expect(stamped.is_human).toBe(true);
+      });
+    });
+
     it('serialises concurrent read-decide-write transactions under the repo lock', async () => {
       const repoId = randomUUID();
       await store.db
