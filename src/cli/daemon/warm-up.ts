@@ -14,6 +14,7 @@ import type { StoreLender } from './store-seam.js';
 /**
  * The modules behind the commands agents run over and over (the others load on first use: a server
  * that warmed everything would spend a few hundred milliseconds of CPU on code it may never run).
+ * `init` is among them: it is idempotent, and an agent's set-up runs it at the start of a session.
  */
 const COMMAND_MODULES: ReadonlyArray<() => Promise<unknown>> = [
   () => import('../status.js'),
@@ -24,6 +25,7 @@ const COMMAND_MODULES: ReadonlyArray<() => Promise<unknown>> = [
   () => import('../agent.js'),
   () => import('../consensus.js'),
   () => import('../diff.js'),
+  () => import('../init.js'),
 ];
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
