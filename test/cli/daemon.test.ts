@@ -5,12 +5,21 @@
  * command runs in-process. Servers exit when idle, when their repository is deleted, and on stop.
  */
 import { spawn } from 'node:child_process';
-import { chownSync, existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
+import {
+  appendFileSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { childrenOf, commandLine } from '../helpers/processes.js';
-import { BIN, createTestRepo, type TestRepo } from './helpers.js';
+import { BIN, createTempDir, createTestRepo, type TestRepo } from './helpers.js';
 
 const NO_DAEMON = { GITSWARM_NO_DAEMON: '1' };
 const DEBUG = { GITSWARM_DAEMON_DEBUG: '1' };
@@ -181,6 +190,69 @@ describe('the command server', () => {
     const { pid } = await servedRepo();
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(1, -1);
     expect(argv).toEqual(['--no-lazy', BIN, 'daemon', 'run']);
+  });
+
+  it('has loaded, once warm, every module the agent workflow runs: its commands load none', async () => {
+    // Each process started with this hook logs the modules it loads, under its pid.
+    const scratch = createTempDir();
+    try {
+      const log = join(scratch.dir, 'loads.log');
+      const hook = join(scratch.dir, 'log-loads.mjs');
+      writeFileSync(
+        hook,
+        `import { registerHooks } from 'node:module';
+import { appendFileSync } from 'node:fs';
+registerHooks({
+  load(url, context, next) {
+    appendFileSync(${JSON.stringify(log)}, process.pid + ' ' + url + '\\n');
+    return next(url, context);
+  },
+});
+`,
+      );
+      const repo = newRepo({ NODE_OPTIONS: `--import=${pathToFileURL(hook).href}` });
+      expect((await repo.run(['init', '--model', 'solo'])).code).toBe(0);
+      const pid = await waitForDaemon(repo);
+      const serverLoads = () =>
+        readFileSync(log, 'utf8')
+          .split('\n')
+          .filter((line) => line.startsWith(`${pid} `));
+      // Warm once its loads stop.
+      let loaded = serverLoads().length;
+      for (let quiet = 0, waited = 0; quiet < 1_000 && waited < 15_000; waited += 100) {
+        await sleep(100);
+        const now = serverLoads().length;
+        quiet = now === loaded ? quiet + 100 : 0;
+        loaded = now;
+      }
+      expect(loaded).toBeGreaterThan(10);
+      appendFileSync(log, '-- the workflow starts\n');
+      const before = (await daemonStatus(repo)).daemon?.served ?? 0;
+      for (const args of [
+        ['init', '--model', 'solo'],
+        ['agent', 'register', 'owner'],
+        ['agent', 'register', 'coder'],
+      ])
+        expect((await repo.run(args)).code).toBe(0);
+      const created = await repo.run(['workspace', 'create', '--as', 'coder', '--json']);
+      expect(created.code).toBe(0);
+      const { worktree, stream } = created.json<{ worktree: string; stream: { id: string } }>();
+      writeFileSync(join(worktree, 'feature.txt'), 'a feature\n');
+      for (const args of [
+        ['commit', '-m', 'Add a feature', '--as', 'coder'],
+        ['review', 'submit', stream.id, '--as', 'coder'],
+        ['review', 'submit', stream.id, 'approve', '--as', 'owner'],
+        ['merge', stream.id, '--as', 'coder'],
+        ['status'],
+      ])
+        expect((await repo.run(args)).code).toBe(0);
+      expect((await daemonStatus(repo)).daemon?.served).toBe(before + 9);
+      const duringWorkflow =
+        readFileSync(log, 'utf8').split('-- the workflow starts\n')[1]?.split('\n') ?? [];
+      expect(duringWorkflow.filter((line) => line.startsWith(`${pid} `))).toEqual([]);
+    } finally {
+      scratch.close();
+    }
   });
 
   it('falls back to in-process over a stale socket, and a new server replaces it', async () => {

@@ -12,11 +12,16 @@ import { readConfigFile, resolveStoreLocation } from '../config-file.js';
 import type { StoreLender } from './store-seam.js';
 
 /**
- * The modules behind the commands agents run over and over (the others load on first use: a server
- * that warmed everything would spend a few hundred milliseconds of CPU on code it may never run).
- * `init` is among them: it is idempotent, and an agent's set-up runs it at the start of a session.
+ * What every repository command loads (its context, the housekeeping pass, the acting agent's
+ * lookup), then the modules behind the commands agents run over and over (the others load on first
+ * use: a server that warmed everything would spend a few hundred milliseconds of CPU on code it
+ * may never run). `init` is among them: it is idempotent, and an agent's set-up runs it at the
+ * start of a session. A test checks that a warm server loads nothing for the agent workflow.
  */
 const COMMAND_MODULES: ReadonlyArray<() => Promise<unknown>> = [
+  () => import('../context.js'),
+  () => import('../housekeeping.js'),
+  () => import('../../core/agents/agents.js'),
   () => import('../status.js'),
   () => import('../workspace.js'),
   () => import('../commit.js'),
