@@ -23,6 +23,7 @@ import { readGitHubConfig } from '../github/config.js';
 import { stabilizeOptionsFromEnv } from '../hosting/stabilize-config.js';
 import { openStore, type Store } from '../store/index.js';
 import { type App, type BuildAppOptions, buildApp } from './app.js';
+import { tuneGarbageCollection } from './gc-tuning.js';
 import { DEFAULT_MCP_ALLOWED_HOSTS } from './routes/mcp.js';
 import { securityOptionsFromEnv } from './security-config.js';
 
@@ -175,6 +176,7 @@ export function storeLocation(config: Pick<ServerConfig, 'databaseUrl' | 'dataDi
 
 /** Opens the store, builds the app and listens; see the module comment. */
 export async function startServer(config: ServerConfig = {}): Promise<RunningServer> {
+  tuneGarbageCollection();
   // Git from a helper process: a fork of this one stalls it longer the more memory it holds.
   const releaseGitSpawner = useGitSpawner();
   let store: Store;
