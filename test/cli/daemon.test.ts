@@ -78,13 +78,22 @@ async function waitForExit(pid: number, limitMs = 10_000): Promise<boolean> {
   return false;
 }
 
+/** A repository initialized with `init` and its arguments, and its command server running. */
+async function startedRepo(
+  env: Record<string, string> = {},
+  initArgs: string[] = ['--model', 'solo'],
+): Promise<{ repo: TestRepo; pid: number }> {
+  const repo = newRepo(env);
+  expect((await repo.run(['init', ...initArgs])).code).toBe(0);
+  return { repo, pid: await waitForDaemon(repo) };
+}
+
 /** An initialized repository with two agents and its command server running. */
 async function servedRepo(env: Record<string, string> = {}): Promise<{ repo: TestRepo; pid: number }> {
-  const repo = newRepo(env);
-  expect((await repo.run(['init', '--model', 'solo'])).code).toBe(0);
-  const pid = await waitForDaemon(repo);
-  for (const name of ['owner', 'coder']) expect((await repo.run(['agent', 'register', name])).code).toBe(0);
-  return { repo, pid };
+  const started = await startedRepo(env);
+  for (const name of ['owner', 'coder'])
+    expect((await started.repo.run(['agent', 'register', name])).code).toBe(0);
+  return started;
 }
 
 describe('the command server', () => {
@@ -134,9 +143,7 @@ describe('the command server', () => {
   });
 
   it('runs 8 concurrent swarm-mode commits from 8 clients: every one lands on the buffer', async () => {
-    const repo = newRepo();
-    expect((await repo.run(['init', '--mode', 'swarm'])).code).toBe(0);
-    await waitForDaemon(repo);
+    const { repo } = await startedRepo({}, ['--mode', 'swarm']);
     const worktrees: string[] = [];
     for (let a = 0; a < 8; a++) {
       expect((await repo.run(['agent', 'register', `agent${a}`])).code).toBe(0);
@@ -210,9 +217,7 @@ registerHooks({
 });
 `,
       );
-      const repo = newRepo({ NODE_OPTIONS: `--import=${pathToFileURL(hook).href}` });
-      expect((await repo.run(['init', '--model', 'solo'])).code).toBe(0);
-      const pid = await waitForDaemon(repo);
+      const { repo, pid } = await startedRepo({ NODE_OPTIONS: `--import=${pathToFileURL(hook).href}` });
       const serverLoads = () =>
         readFileSync(log, 'utf8')
           .split('\n')
