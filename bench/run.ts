@@ -304,32 +304,40 @@ export async function benchSwarmLongLived(
   }
 }
 
-/** (c) time of one review-mode merge with 1 and with 200 active streams in the repository. */
-function benchMergeScaling(): Record<string, number> {
-  const timeMerge = (activeStreams: number): number => {
+/**
+ * (c) time of one swarm-mode commit (a merge) with 1 and with 200 active streams in the
+ * repository: both repositories are set up first, then their commits alternate, so the machine's
+ * drift falls on both alike.
+ */
+function benchMergeScaling(rounds = 7): Record<string, number> {
+  const setUp = (activeStreams: number) => {
     const repo = tempRepo();
-    try {
-      gitswarm(repo, 'init', '--mode', 'swarm');
-      gitswarm(repo, 'agent', 'register', 'owner');
-      for (let s = 0; s < activeStreams - 1; s++) {
-        gitswarm(repo, 'agent', 'register', `idle${s}`);
-        gitswarm(repo, 'workspace', 'create', '--as', `idle${s}`);
-      }
-      const created = JSON.parse(gitswarm(repo, 'workspace', 'create', '--as', 'owner', '--json'));
-      const samples: number[] = [];
-      for (let i = 0; i < 5; i++) {
-        writeFileSync(join(created.worktree, 'f.txt'), `v${i}\n`);
+    gitswarm(repo, 'init', '--mode', 'swarm');
+    gitswarm(repo, 'agent', 'register', 'owner');
+    for (let s = 0; s < activeStreams - 1; s++) {
+      gitswarm(repo, 'agent', 'register', `idle${s}`);
+      gitswarm(repo, 'workspace', 'create', '--as', `idle${s}`);
+    }
+    const created = JSON.parse(gitswarm(repo, 'workspace', 'create', '--as', 'owner', '--json'));
+    return { repo, worktree: created.worktree as string, samples: [] as number[] };
+  };
+  const repos = [setUp(1), setUp(200)] as const;
+  try {
+    for (let i = 0; i < rounds; i++) {
+      for (const { repo, worktree, samples } of repos) {
+        writeFileSync(join(worktree, 'f.txt'), `v${i}\n`);
         const start = process.hrtime.bigint();
         gitswarm(repo, 'commit', '-m', `change ${i}`, '--as', 'owner');
         samples.push(ms(start));
       }
-      return median(samples);
-    } finally {
+    }
+  } finally {
+    for (const { repo } of repos) {
+      stopCommandServer(repo);
       rmSync(repo, { recursive: true, force: true });
     }
-  };
-  const one = timeMerge(1);
-  const many = timeMerge(200);
+  }
+  const [one, many] = repos.map(({ samples }) => median(samples)) as [number, number];
   return { one_stream_ms: one, two_hundred_streams_ms: many, ratio: many / one };
 }
 
