@@ -65,7 +65,7 @@ for (const dialect of DIALECTS) {
       }
     });
 
-    it('four agents of one clone commit at once: all four merge (fetches and pushes of one clone race)', async () => {
+    it('four agents of one clone commit at once: all four merge, taking turns (no push of theirs loses a race)', async () => {
       const agents = ['carol', 'dave', 'erin', 'frank'];
       for (const agent of agents) {
         expect((await a.run(['agent', 'register', agent])).code).toBe(0);
@@ -77,6 +77,9 @@ for (const dialect of DIALECTS) {
       );
       for (const run of runs) expect(run.code, run.stderr + run.stdout).toBe(0);
       expect(runs.every((run) => run.json<CommitJson>().merged)).toBe(true);
+      // The clone's publish lock: each merges on the head the one before pushed (racing each
+      // other, they lost pushes and merged again).
+      expect(runs.map((run) => run.json<CommitJson>().push_retries)).toEqual([0, 0, 0, 0]);
       a.git(['fetch', '-q', 'origin', 'buffer']);
       for (const agent of agents) expect(a.git(['show', `origin/buffer:${agent}.txt`])).toBe(`from ${agent}`);
     });

@@ -14,7 +14,7 @@ import { assertOfflineMergeAllowed, readOrCache, sendOrQueue } from '../offline.
 import { offlineContextOf } from '../offline-client.js';
 import { type RemoteStream, type ServerApi, serverApi } from '../server-api.js';
 import { findServerStream } from '../stream-ref.js';
-import { cascadeAfterMerge } from './workspace.js';
+import { cascadeAfterMerge, publishLockOf } from './workspace.js';
 
 type Connected = CommandDeps & { remote: RemoteDeps };
 
@@ -91,6 +91,7 @@ async function openMergeSession(deps: Connected): Promise<MergeSession> {
           git,
           actor,
           stream,
+          exclusive: publishLockOf(deps),
           offline: {
             async allow() {
               assertOfflineMergeAllowed(repo, remote.connection.url);

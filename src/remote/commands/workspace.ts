@@ -2,7 +2,7 @@
 import type { CommandDeps, RemoteDeps } from '../../cli/context.js';
 import { OpLog } from '../../engine/oplog.js';
 import { isGitSwarmError } from '../../errors.js';
-import type { Stream } from '../../store/index.js';
+import { type Stream, withRepoLock } from '../../store/index.js';
 import { remoteActor } from '../actor.js';
 import { cascadeLocalDependents, type RemoteCascadeDeps } from '../cascade.js';
 import { findStoredKey, storedKeys } from '../credentials.js';
@@ -117,12 +117,22 @@ export function runCommitRemote(opts: { message: string }, deps: Connected) {
           git: connectedGit(ctx.root, remote.connection.remote),
           actor: await remoteActor(remote),
           stream,
+          exclusive: publishLockOf(deps),
         }),
       );
       return { buffer_head: merged.buffer_head, push_retries: merged.push_retries, cascade: merged.cascade };
     },
     cascade: (stream, head) => cascadeLocalDependents(cascadeDepsOf(deps), stream, head),
   });
+}
+
+/**
+ * Runs `work` holding the clone's publish lock: one merge at a time publishes the shared buffer
+ * from this clone (across its processes), beside the repository's own lock, which it does not
+ * take (the push and the report go over the network).
+ */
+export function publishLockOf(deps: Connected): <T>(work: () => Promise<T>) => Promise<T> {
+  return (work) => withRepoLock(deps.core.store, `${deps.ctx.repo.id}:publish`, work);
 }
 
 /**
