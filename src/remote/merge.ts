@@ -95,14 +95,16 @@ export async function mergeConnected(input: ConnectedMergeInput): Promise<Connec
   const decision = await askDecision(input);
   const offline = decision.offline === true;
   const buffer = decision.buffer_branch;
-  await git.fetch([buffer, decision.branch]);
+  // The stream's branch is fetched unless the approved head is here (this clone committed it).
+  const here = decision.head_commit !== null && (await git.hasCommit(decision.head_commit));
+  if (!here) await git.fetch([decision.branch]);
   // Offline there is no approved head: the newest commit of the stream here (its reports wait in
   // the outbox ahead of the merge's, and the server checks the merge against them on arrival).
   const source = decision.head_commit ?? (offline ? await git.branchHead(decision.branch) : null);
   if (!source) {
     throw new GitSwarmError('empty_stream', `Stream ${stream.name} has no recorded commits.`);
   }
-  if (!(await git.hasCommit(source))) {
+  if (!here && !(await git.hasCommit(source))) {
     throw new GitSwarmError(
       'invalid_state',
       `The approved head ${source} of stream ${stream.name} is not on the remote ${git.remote}.`,
@@ -118,14 +120,15 @@ export async function mergeConnected(input: ConnectedMergeInput): Promise<Connec
 
 /**
  * Merges `source` onto the remote's buffer head and publishes it (see the file's comment). The
- * head is read here, under the clone's publish lock: a push moves the remote-tracking ref, so the
- * first attempt starts from what the clone's last publisher pushed.
+ * buffer is fetched here, under the clone's publish lock: fetched before it, a head could be
+ * older than what the clone's last publisher pushed meanwhile, and the push would lose to it.
  */
 async function publishMerge(
   input: ConnectedMergeInput,
   { buffer, source, offline }: { buffer: string; source: string; offline: boolean },
 ): Promise<ConnectedMergeResult> {
   const { api, git, stream } = input;
+  await git.fetch([buffer]);
   let head = await requireRemoteHead(git, buffer);
   const message = `Merge stream ${stream.name} into ${buffer}\n\nStream: ${stream.id}\n`;
   const author = agentIdentity(input.actor);
