@@ -107,6 +107,11 @@ export const ERROR_CATALOGUE = {
   },
   stabilization_error: { status: 422, exit: 1 },
   sandbox_unavailable: { status: 503, exit: 1 },
+  lock_timeout: {
+    status: 503,
+    exit: 1,
+    hint: 'Another command has held this repository for minutes; run the command again once it is done.',
+  },
   insufficient_budget: {
     status: 409,
     exit: 1,

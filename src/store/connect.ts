@@ -11,6 +11,8 @@ export interface OpenStoreOptions {
    */
   migrate?: boolean | 'if_stale';
   maxConnections?: number;
+  /** How long a repository lock is waited for before `lock_timeout` (default DEFAULT_LOCK_WAIT_MS). */
+  lockWaitMs?: number;
 }
 
 /**
@@ -26,16 +28,17 @@ export async function openStore(location: string, options: OpenStoreOptions = {}
       url: location,
       schema: options.schema,
       maxConnections: options.maxConnections,
+      lockWaitMs: options.lockWaitMs,
     });
     // Kysely finds its migration tables in any schema unless told which one; name ours.
     schema = options.schema ?? (await currentSchema(store));
   } else if (location.startsWith('pglite:')) {
     const { openPgliteStore } = await import('./pglite-dialect.js');
     schema = options.schema ?? (location.slice('pglite:'.length) || 'public');
-    store = await openPgliteStore(schema);
+    store = await openPgliteStore(schema, options.lockWaitMs);
   } else {
     const { openSqliteStore } = await import('./sqlite-dialect.js');
-    store = openSqliteStore(location);
+    store = openSqliteStore(location, options.lockWaitMs);
   }
   if (options.migrate !== false) {
     try {

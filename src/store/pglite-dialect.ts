@@ -46,14 +46,14 @@ function pglitePool(pglite: PGlite, schema: string): PostgresPool {
 }
 
 /** Opens a store in its own schema of the process's in-process PostgreSQL (PGlite). */
-export async function openPgliteStore(schema: string): Promise<Store> {
+export async function openPgliteStore(schema: string, lockWaitMs?: number): Promise<Store> {
   const pglite = await sharedPglite();
   await pglite.exec(`create schema if not exists ${quoteIdentifier(schema)}`);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: pglitePool(pglite, schema) }) });
   return {
     db,
     capabilities: postgresCapabilities('pglite'),
-    locker: memoryLocker(),
+    locker: memoryLocker(lockWaitMs),
     close: () => db.destroy(),
   };
 }

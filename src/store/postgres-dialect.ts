@@ -10,7 +10,7 @@ import type { DialectCapabilities, Store } from './dialect.js';
 import { CoalescingPool } from './postgres-coalesce.js';
 import { type PgPoolLike, preparedStatementPool } from './postgres-prepared.js';
 import type { PgQueryClass } from './postgres-rows.js';
-import { advisoryLocker } from './repo-lock.js';
+import { advisoryLocker, DEFAULT_LOCK_WAIT_MS } from './repo-lock.js';
 import type { Database } from './schema.js';
 
 const OID = { int8: 20, numeric: 1700, timestamp: 1114, timestamptz: 1184 } as const;
@@ -80,6 +80,8 @@ export interface PostgresStoreOptions {
   /** Schema to use instead of `public` (tests isolate themselves this way); created if missing. */
   schema?: string;
   maxConnections?: number;
+  /** The sessions' `lock_timeout`: how long a repository lock is waited for (repo-lock.ts). */
+  lockWaitMs?: number;
 }
 
 /** Opens a pooled PostgreSQL store through `pg`. */
@@ -88,10 +90,12 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   const getTypeParser = ((oid: number, format?: string) =>
     postgresTypeParsers[oid] ??
     pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser;
-  // UTC sessions print timestamps the way parseTimestamptz reads fastest. Options the URL gives
-  // (`?options=...`) are kept: pg lets the URL's replace the pool's, so they are moved over.
+  // UTC sessions print timestamps the way parseTimestamptz reads fastest; lock_timeout bounds a
+  // repository lock's wait (repo-lock.ts). Options the URL gives (`?options=...`) are kept, and
+  // win: pg lets the URL's replace the pool's, so they are moved over, after ours.
   const { url, sessionOptions: fromUrl } = splitSessionOptions(options.url);
-  const sessionOptions = [fromUrl, '-c TimeZone=UTC'].filter(Boolean);
+  const lockWaitMs = options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS;
+  const sessionOptions = [`-c lock_timeout=${lockWaitMs}`, fromUrl, '-c TimeZone=UTC'].filter(Boolean);
   if (options.schema) sessionOptions.push(`-c search_path=${quoteIdentifier(options.schema)}`);
   if (options.schema) {
     const admin = new pg.Client({ connectionString: options.url });
@@ -117,8 +121,13 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
       ) as unknown as PostgresPool,
     } satisfies PostgresDialectConfig),
   });
-  const locker = advisoryLocker(() => pool.connect());
-  return { db, capabilities: postgresCapabilities('postgres'), locker, close: () => db.destroy() };
+  const locker = advisoryLocker(() => pool.connect(), lockWaitMs);
+  // Kysely ends the pool only once it ran a query; a store that only took locks ends it here.
+  const close = async () => {
+    await db.destroy();
+    if (!pool.ending) await pool.end();
+  };
+  return { db, capabilities: postgresCapabilities('postgres'), locker, close };
 }
 
 /** The connection URL without its `options` parameter, and that parameter ('' without one). */

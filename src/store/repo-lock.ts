@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, type Kysely } from 'kysely';
+import { GitSwarmError } from '../errors.js';
 import { TRANSACTION_LOCK_SQL } from './postgres-prepared.js';
 import type { Database } from './schema.js';
 
@@ -26,31 +27,67 @@ export interface RepoLocker {
   readonly forTransaction?: {
     readonly inProcess: RepoLocker;
     take(trx: Kysely<Database>, repoId: string): Promise<void>;
+    /** The database's own limit on the wait (its `lock_timeout`), for the refusal's message. */
+    readonly waitMs: number;
   };
 }
 
+/**
+ * How long a command waits for a repository's lock before it fails with `lock_timeout`. The lock
+ * is held for a merge, a revert or a promotion (seconds at most, never a test run), so a wait this
+ * long means a holder that hangs; failing tells the user, where waiting would hang them too.
+ */
+export const DEFAULT_LOCK_WAIT_MS = 120_000;
+
+/** The refusal of a lock not had within `waitMs`. */
+export function lockTimeout(repoId: string, waitMs: number, cause?: unknown): GitSwarmError {
+  return new GitSwarmError(
+    'lock_timeout',
+    `Waited ${waitMs} ms for the lock of repository ${repoId}; another command still holds it.`,
+    { details: { repo_id: repoId, waited_ms: waitMs }, cause },
+  );
+}
+
 /** An in-process queue per key: the fairness and the whole lock within one process. */
-export function memoryLocker(): RepoLocker {
+export function memoryLocker(waitMs = DEFAULT_LOCK_WAIT_MS): RepoLocker {
   const tails = new Map<string, Promise<void>>();
   return {
     async acquire(repoId) {
-      const previous = tails.get(repoId) ?? Promise.resolve();
+      const previous = tails.get(repoId);
       let release!: () => void;
       const current = new Promise<void>((resolve) => {
         release = resolve;
       });
-      const tail = previous.then(() => current);
+      const tail = (previous ?? Promise.resolve()).then(() => current);
       tails.set(repoId, tail);
-      await previous;
-      return async () => {
+      // Letting go before the holders ahead did (a timed-out waiter) leaves those behind waiting
+      // for them: the queue's tail settles only when they are done.
+      const letGo = async () => {
         release();
+        await tail;
         if (tails.get(repoId) === tail) tails.delete(repoId);
       };
+      if (previous && !(await settlesWithin(previous, waitMs))) {
+        void letGo();
+        throw lockTimeout(repoId, waitMs);
+      }
+      return letGo;
     },
   };
 }
 
-const LOCK_WAIT_LIMIT_MS = 120_000;
+/** Whether `promise` settles within `ms`. */
+async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** A SQLite file locker: its lock databases stay open between holds, until `close`. */
 export interface SqliteFileLocker extends RepoLocker {
@@ -67,8 +104,9 @@ export interface SqliteFileLocker extends RepoLocker {
 export function sqliteFileLocker(
   openDatabase: (file: string) => BetterSqlite3.Database,
   dbFile: string,
+  waitMs = DEFAULT_LOCK_WAIT_MS,
 ): SqliteFileLocker {
-  const inProcess = memoryLocker();
+  const inProcess = memoryLocker(waitMs);
   const lockDir = join(dirname(dbFile), 'locks');
   const open = new Map<string, { db: BetterSqlite3.Database; inode: number }>();
 
@@ -97,10 +135,10 @@ export function sqliteFileLocker(
 
   return {
     async acquire(repoId) {
+      const started = Date.now(); // one deadline for the wait in this process and the file's
       const releaseInProcess = await inProcess.acquire(repoId);
       try {
         const db = lockDatabase(repoId);
-        const started = Date.now();
         for (let attempt = 0; ; attempt++) {
           try {
             db.exec('begin immediate');
@@ -110,11 +148,7 @@ export function sqliteFileLocker(
               forget(repoId); // not a held lock but a failing database: open it afresh next time
               throw error;
             }
-            if (Date.now() - started > LOCK_WAIT_LIMIT_MS) {
-              throw new Error(
-                `Timed out after ${LOCK_WAIT_LIMIT_MS} ms waiting for the lock of repository ${repoId}`,
-              );
-            }
+            if (Date.now() - started > waitMs) throw lockTimeout(repoId, waitMs);
             await sleep(Math.min(1 + attempt, 4) + Math.random() * 2);
           }
         }
@@ -151,9 +185,15 @@ interface AdvisoryClient {
   release(): void;
 }
 
-/** Cross-process lock for PostgreSQL stores: a session advisory lock on a dedicated connection. */
-export function advisoryLocker(connect: () => Promise<AdvisoryClient>): RepoLocker {
-  const inProcess = memoryLocker();
+/**
+ * Cross-process lock for PostgreSQL stores: a session advisory lock on a dedicated connection.
+ * The connections' `lock_timeout` (`waitMs`, set by postgres-dialect.ts) bounds the database's wait.
+ */
+export function advisoryLocker(
+  connect: () => Promise<AdvisoryClient>,
+  waitMs = DEFAULT_LOCK_WAIT_MS,
+): RepoLocker {
+  const inProcess = memoryLocker(waitMs);
   return {
     // Session and transaction advisory locks on one key exclude each other.
     forTransaction: {
@@ -161,6 +201,7 @@ export function advisoryLocker(connect: () => Promise<AdvisoryClient>): RepoLock
       async take(trx, repoId) {
         await trx.executeQuery(CompiledQuery.raw(TRANSACTION_LOCK_SQL, [repoId]));
       },
+      waitMs,
     },
     async acquire(repoId) {
       const releaseInProcess = await inProcess.acquire(repoId);
@@ -171,7 +212,7 @@ export function advisoryLocker(connect: () => Promise<AdvisoryClient>): RepoLock
       } catch (error) {
         client?.release();
         await releaseInProcess();
-        throw error;
+        throw isLockNotAvailable(error) ? lockTimeout(repoId, waitMs, error) : error;
       }
       const held = client;
       return async () => {
@@ -186,12 +227,13 @@ export function advisoryLocker(connect: () => Promise<AdvisoryClient>): RepoLock
   };
 }
 
+/** PostgreSQL's `lock_not_available`: a wait for a lock ran past `lock_timeout`. */
+function isLockNotAvailable(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === '55P03';
+}
+
 const heldLocks = new AsyncLocalStorage<ReadonlySet<string>>();
 
-/**
- * Runs `work` holding the repository's lock. Re-entrant within one async call chain, so a core
- * function that takes the lock may call another that does too.
- */
 /**
  * Runs `work` in one transaction holding the repository's lock: with a transaction-scoped lock
  * where the locker has one (no second connection, no unlock round trip), else around it.
@@ -210,11 +252,18 @@ export async function holdRepoLockForTransaction<T>(
     return await heldLocks.run(new Set([...(held ?? []), repoId]), () =>
       transaction((trx) => scoped.take(trx, repoId)),
     );
+  } catch (error) {
+    // The lock goes out with the transaction's first statement, so its wait fails there.
+    throw isLockNotAvailable(error) ? lockTimeout(repoId, scoped.waitMs, error) : error;
   } finally {
     await release();
   }
 }
 
+/**
+ * Runs `work` holding the repository's lock. Re-entrant within one async call chain, so a core
+ * function that takes the lock may call another that does too.
+ */
 export async function holdRepoLock<T>(
   locker: RepoLocker,
   repoId: string,

@@ -111,7 +111,7 @@ class ImmediateSqliteDialect extends SqliteDialect {
 }
 
 /** Opens (and creates) a SQLite database file, or `:memory:`, in WAL mode with a busy timeout. */
-export function openSqliteStore(filename: string): Store {
+export function openSqliteStore(filename: string, lockWaitMs?: number): Store {
   const open = (file: string) => new Database(file, { timeout: BUSY_TIMEOUT_MS });
   const database = open(filename);
   database.pragma('journal_mode = WAL');
@@ -122,9 +122,14 @@ export function openSqliteStore(filename: string): Store {
     plugins: [new SqliteNormalizePlugin()],
   });
   if (filename === ':memory:') {
-    return { db, capabilities: sqliteCapabilities, locker: memoryLocker(), close: () => db.destroy() };
+    return {
+      db,
+      capabilities: sqliteCapabilities,
+      locker: memoryLocker(lockWaitMs),
+      close: () => db.destroy(),
+    };
   }
-  const locker = sqliteFileLocker(open, filename);
+  const locker = sqliteFileLocker(open, filename, lockWaitMs);
   const close = async () => {
     try {
       await db.destroy();

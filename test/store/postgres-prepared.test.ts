@@ -186,9 +186,7 @@ describe.skipIf(skip !== null)(withSkipReason('postgres: the transaction lock he
   });
 
   it('a lock that cannot be taken fails the statement it went out with, and nothing of the transaction runs', async () => {
-    const timed = new URL(url);
-    timed.searchParams.set('options', '-c lock_timeout=100');
-    const impatient = await openStore(timed.toString(), { schema, maxConnections: 2, migrate: false });
+    const impatient = await openStore(url, { schema, maxConnections: 2, migrate: false, lockWaitMs: 100 });
     const holder = new pg.Client({ connectionString: url });
     await holder.connect();
     const repoId = randomBytes(8).toString('hex');
@@ -197,8 +195,8 @@ describe.skipIf(skip !== null)(withSkipReason('postgres: the transaction lock he
       const attempt = lockedTransaction(impatient, repoId, async (trx) => {
         await sql`update lock_probe set n = -1 where id = 1`.execute(trx);
       });
-      // 55P03: lock_not_available, the lock statement's own failure.
-      await expect(attempt).rejects.toMatchObject({ code: '55P03' });
+      // The lock statement's own failure (55P03, lock_not_available), told as such.
+      await expect(attempt).rejects.toMatchObject({ code: 'lock_timeout', cause: { code: '55P03' } });
       const { rows } = await sql<{ n: number }>`select n from lock_probe where id = 1`.execute(store.db);
       expect(rows[0]?.n).not.toBe(-1);
       await holder.query('select pg_advisory_unlock(hashtextextended($1, 0))', [repoId]);
