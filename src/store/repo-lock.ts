@@ -33,9 +33,10 @@ export interface RepoLocker {
 }
 
 /**
- * How long a command waits for a repository's lock before it fails with `lock_timeout`. The lock
- * is held for a merge, a revert or a promotion (seconds at most, never a test run), so a wait this
- * long means a holder that hangs; failing tells the user, where waiting would hang them too.
+ * How long a command waits for a repository's lock before it fails with `lock_timeout`. A lock is
+ * held for a merge, a revert, a promotion or a push to a clone's remote, never for a test run, so
+ * a wait this long means a holder that hangs or a remote that does not answer: failing says so,
+ * where waiting would hang this command too.
  */
 export const DEFAULT_LOCK_WAIT_MS = 120_000;
 
@@ -43,7 +44,7 @@ export const DEFAULT_LOCK_WAIT_MS = 120_000;
 export function lockTimeout(repoId: string, waitMs: number, cause?: unknown): GitSwarmError {
   return new GitSwarmError(
     'lock_timeout',
-    `Waited ${waitMs} ms for the lock of repository ${repoId}; another command still holds it.`,
+    `Waited ${waitMs >= 1000 ? `${waitMs / 1000} s` : `${waitMs} ms`} for the lock of repository ${repoId}; another command still holds it.`,
     { details: { repo_id: repoId, waited_ms: waitMs }, cause },
   );
 }
