@@ -26,11 +26,12 @@ function main() {
   const compiled = join(__dirname, '..', 'dist', 'src', 'cli', 'main.js');
   const bundled = join(__dirname, '..', 'dist', 'bundle', 'gitswarm.mjs');
   let entry = compiled;
-  let entryMtime = 0;
+  let entryMtime = 0n;
   try {
-    entryMtime = statSync(compiled).mtimeMs;
+    // In whole nanoseconds, as the native client (src/cli/daemon/native/client.c) reads them too.
+    entryMtime = statSync(compiled, { bigint: true }).mtimeNs;
     if (!process.env.GITSWARM_NO_BUNDLE) {
-      const bundleMtime = statSync(bundled).mtimeMs;
+      const bundleMtime = statSync(bundled, { bigint: true }).mtimeNs;
       if (bundleMtime >= entryMtime) {
         entry = bundled;
         entryMtime = bundleMtime;

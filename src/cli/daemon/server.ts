@@ -56,9 +56,12 @@ function assertOwnedByMe(gitswarmDir: string): void {
   }
 }
 
-/** The build stamp of an entry file: its path and modification time. */
-export function buildStampOf(entryPath: string): string {
-  return `${entryPath}@${statSync(entryPath).mtimeMs}`;
+/**
+ * The build stamp of an entry file: its path and modification time in whole nanoseconds, as
+ * bin/gitswarm.js and the native client name the build they run.
+ */
+function buildStampOf(entryPath: string): string {
+  return `${entryPath}@${statSync(entryPath, { bigint: true }).mtimeNs}`;
 }
 
 function currentBuild(build: string): string | undefined {
