@@ -1,4 +1,4 @@
-// Builds dist/ (tsc, then the CLI bundle) and stamps it. With --if-stale it builds only when dist/
+// Builds dist/ (tsc, the bundles, the native client) and stamps it. With --if-stale it builds only when dist/
 // is missing or older than a source file, so `npm ci` (whose prepare builds) followed by `npm test`,
 // `npm run demo` or `npm start` builds once. Exported for scripts/start.mjs, which builds in-process.
 import { spawn } from 'node:child_process';
@@ -21,6 +21,7 @@ const SOURCES = [
   'scripts/bundle-cli.mjs',
   'scripts/bundle-externals.mjs',
   'scripts/bundle-web.mjs',
+  'scripts/build-native.mjs',
 ];
 
 /** The newest modification time under `path` (0 when it does not exist). */
@@ -74,11 +75,12 @@ function step(script, args = []) {
   });
 }
 
-/** Runs the build (tsc, the CLI bundle, the dashboard's browser bundle) and stamps dist/. */
+/** Runs the build (tsc, the CLI bundle, the dashboard's browser bundle, the native client) and stamps dist/. */
 export async function build() {
   await step(join(root, 'node_modules', 'typescript', 'bin', 'tsc'), ['-p', 'tsconfig.build.json']);
   await step(join(root, 'scripts', 'bundle-cli.mjs'));
   await step(join(root, 'scripts', 'bundle-web.mjs'));
+  await step(join(root, 'scripts', 'build-native.mjs'));
   writeFileSync(STAMP, `${new Date().toISOString()}\n`);
 }
 

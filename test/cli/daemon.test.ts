@@ -34,8 +34,12 @@ afterEach(async () => {
 });
 
 function newRepo(env: Record<string, string> = {}): TestRepo {
-  // On even when the suite runs with GITSWARM_NO_DAEMON=1 (its in-process pass).
-  const repo = createTestRepo({ env: { GITSWARM_NO_DAEMON: '0', GITSWARM_DAEMON_IDLE_MS: '20000', ...env } });
+  // On even when the suite runs with GITSWARM_NO_DAEMON=1 (its in-process pass). These tests are
+  // of the server and Node's client (native-client.test.ts has the native one's).
+  const repo = createTestRepo({
+    env: { GITSWARM_NO_DAEMON: '0', GITSWARM_DAEMON_IDLE_MS: '20000', ...env },
+    nodeClient: true,
+  });
   repos.push(repo);
   return repo;
 }

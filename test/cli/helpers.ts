@@ -1,6 +1,7 @@
 /**
- * End-to-end helpers: real temporary git repositories and the real `gitswarm` binary
- * (process.execPath + bin/gitswarm.js, which loads dist/: run `npm run build` first).
+ * End-to-end helpers: real temporary git repositories and the real `gitswarm` command
+ * (bin/gitswarm, as npm installs it: the native client where the build made one, else Node with
+ * bin/gitswarm.js; both load dist/: run `npm run build` first).
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { requireFreshBuild } from '../helpers/built.js';
 import { runInProcess } from './in-process.js';
 
+/** The Node entry point, run as `node BIN`: the Node client of the command server, or in-process. */
 export const BIN = fileURLToPath(new URL('../../bin/gitswarm.js', import.meta.url));
+/** The `gitswarm` command itself (package.json's bin). */
+export const COMMAND = fileURLToPath(new URL('../../bin/gitswarm', import.meta.url));
 
 export const GIT_IDENTITY = {
   GIT_AUTHOR_NAME: 'GitSwarm Test',
@@ -69,11 +73,20 @@ function requireFreshBuildOnce(): void {
   buildChecked = true;
 }
 
-/** Runs the real binary and collects its exit code and output (never throws on a non-zero exit). */
-export function runBin(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv): Promise<CliRun> {
+/**
+ * Runs the real command and collects its exit code and output (never throws on a non-zero exit):
+ * `gitswarm`, or with `client: 'node'` Node's entry point (`node bin/gitswarm.js`).
+ */
+export function runBin(
+  args: readonly string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  client: 'command' | 'node' = 'command',
+): Promise<CliRun> {
   requireFreshBuildOnce();
+  const [file, argv] = client === 'node' ? [process.execPath, [BIN, ...args]] : [COMMAND, [...args]];
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [BIN, ...args], { cwd, env, encoding: 'utf8' }, (error, stdout, stderr) => {
+    execFile(file, argv, { cwd, env, encoding: 'utf8' }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;
       if (code === null) {
         reject(error);
@@ -95,22 +108,29 @@ export function runBin(args: readonly string[], cwd: string, env: NodeJS.Process
 export class TestRepo {
   readonly dir: string;
   readonly env: NodeJS.ProcessEnv;
-  /** `run` calls runCli in this process instead of spawning the binary. */
-  readonly inProcess: boolean;
+  /** How `run` runs a command: the `gitswarm` command, Node's entry point, or runCli in this process. */
+  readonly runner: 'command' | 'node' | 'in-process';
   readonly #cleanup: () => void;
 
-  constructor(dir: string, env: NodeJS.ProcessEnv, inProcess: boolean, cleanup: () => void) {
+  constructor(dir: string, env: NodeJS.ProcessEnv, runner: TestRepo['runner'], cleanup: () => void) {
     this.dir = dir;
     this.env = env;
-    this.inProcess = inProcess;
+    this.runner = runner;
     this.#cleanup = cleanup;
+  }
+
+  /** `run` calls runCli in this process instead of spawning the binary. */
+  get inProcess(): boolean {
+    return this.runner === 'in-process';
   }
 
   /** Runs `gitswarm ARGS` in the repository (or `options.cwd`): the binary, or in-process. */
   run(args: readonly string[], options: RunOptions = {}): Promise<CliRun> {
     const cwd = options.cwd ?? this.dir;
     const env = { ...this.env, ...options.env };
-    return this.inProcess ? runInProcess(args, { cwd, env }) : runBin(args, cwd, env);
+    return this.runner === 'in-process'
+      ? runInProcess(args, { cwd, env })
+      : runBin(args, cwd, env, this.runner);
   }
 
   /** Runs `gitswarm ARGS` in-process (runCli with buffered IO): same code, no process start. */
@@ -147,6 +167,8 @@ export interface CreateRepoOptions {
   commit?: boolean;
   /** Run commands in-process (runCli) instead of spawning the binary. */
   inProcess?: boolean;
+  /** Run `node bin/gitswarm.js` (Node's client of the command server) instead of `gitswarm`. */
+  nodeClient?: boolean;
 }
 
 /** Creates a temporary repository with `README.md` committed on main. */
@@ -159,9 +181,8 @@ export function createTestRepo(options: CreateRepoOptions = {}): TestRepo {
     execFileSync('git', ['add', '-A'], { cwd: dir, env });
     execFileSync('git', ['commit', '-q', '-m', 'initial'], { cwd: dir, env });
   }
-  return new TestRepo(dir, env, options.inProcess === true, () =>
-    rmSync(dir, { recursive: true, force: true }),
-  );
+  const runner = options.inProcess ? 'in-process' : options.nodeClient ? 'node' : 'command';
+  return new TestRepo(dir, env, runner, () => rmSync(dir, { recursive: true, force: true }));
 }
 
 /** A fresh empty directory outside any git repository. */

@@ -1,0 +1,262 @@
+/**
+ * The native client of the command server (src/cli/daemon/native/client.c), which `gitswarm`
+ * (bin/gitswarm) runs where the build made it: a command the server takes prints and exits as it
+ * does in-process and as through Node's client, on the same server (the two clients name the build
+ * and the process's settings alike, or the server would refuse one of them); every other command
+ * runs as Node runs it.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import {
+  accessSync,
+  chownSync,
+  constants,
+  copyFileSync,
+  mkdirSync,
+  readFileSync,
+  symlinkSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/built.js';
+import { BIN, COMMAND, createTempDir, createTestRepo, runBin, type TestRepo } from './helpers.js';
+
+const NATIVE = join(ROOT, 'dist', 'native', 'gitswarm');
+const VERSION = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version as string;
+const NO_DAEMON = { GITSWARM_NO_DAEMON: '1' };
+const DEBUG = { GITSWARM_DAEMON_DEBUG: '1' };
+
+/** Why there is no native client to test here, or null when there is one (or must be). */
+function noCompilerReason(): string | null {
+  const cc = spawnSync(process.env.CC || 'cc', ['--version'], { stdio: 'ignore' });
+  return cc.status === 0 ? null : 'no C compiler here (cc): gitswarm runs its Node client';
+}
+const skip = noCompilerReason();
+if (skip) console.log(`[native client tests] skipped: ${skip}`);
+
+let repos: TestRepo[] = [];
+afterEach(async () => {
+  for (const repo of repos) {
+    await repo.run(['daemon', 'stop']);
+    repo.close();
+  }
+  repos = [];
+});
+
+interface DaemonState {
+  pid: number;
+  served: number;
+  running: number;
+}
+
+async function daemonState(repo: TestRepo): Promise<DaemonState | undefined> {
+  const status = await repo.run(['daemon', 'status', '--json']);
+  expect(status.code).toBe(0);
+  return status.json<{ daemon?: DaemonState }>().daemon;
+}
+
+/** An initialized repository with two agents, and its command server running. */
+async function servedRepo(): Promise<TestRepo> {
+  // On even when the suite runs with GITSWARM_NO_DAEMON=1 (its in-process pass).
+  const repo = createTestRepo({ env: { GITSWARM_NO_DAEMON: '0', GITSWARM_DAEMON_IDLE_MS: '20000' } });
+  repos.push(repo);
+  expect((await repo.run(['init', '--model', 'solo'])).code).toBe(0);
+  for (let waited = 0; !(await daemonState(repo)); waited += 100) {
+    if (waited > 15_000) throw new Error('no command server started');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  for (const name of ['owner', 'coder']) expect((await repo.run(['agent', 'register', name])).code).toBe(0);
+  return repo;
+}
+
+/** Output and exit code, for comparing two ways of running one command line. */
+const outcome = (run: { code: number; stdout: string; stderr: string }) => ({
+  code: run.code,
+  stdout: run.stdout,
+  stderr: run.stderr,
+});
+
+describe.skipIf(skip !== null)('the native client', () => {
+  it('is built with dist/, and bin/gitswarm runs it', () => {
+    accessSync(NATIVE, constants.X_OK);
+    const debug = spawnSync(COMMAND, ['--version'], { env: { ...process.env, ...DEBUG }, encoding: 'utf8' });
+    // `--version` is no command, so the native client hands it to Node: it says so.
+    expect(debug.stderr).toContain('gitswarm: native client: no command');
+    expect(debug.status).toBe(0);
+  });
+
+  it('serves commands with the same output and exit code as in-process and as Node’s client, on one server', async () => {
+    const repo = await servedRepo();
+    // Text beyond ASCII and control characters round-trip through the protocol's JSON; a list
+    // longer than a pipe holds makes the client wait on its reader.
+    const title = 'naïve ✓ 🚀 "quoted" back\\slash';
+    for (let i = 0; i < 4; i++) {
+      const created = await repo.run([
+        'task',
+        'create',
+        `${title} ${i}`,
+        '--desc',
+        `tab\there\n${'x'.repeat(19_000)}`,
+        '--as',
+        'owner',
+      ]);
+      expect(created.code).toBe(0);
+    }
+    const before = await daemonState(repo);
+    const lines: string[][] = [
+      ['task', 'list', '--json'],
+      ['task', 'list'],
+      ['agent', 'list'],
+      ['status'],
+      ['agent', 'show', 'nobody'],
+      ['agent', 'show', 'nobody', '--json'],
+      ['workspace', 'create'],
+      ['nonsense'],
+      ['agent', '--help'],
+    ];
+    for (const args of lines) {
+      const native = await repo.run(args);
+      const viaNode = await runBin(args, repo.dir, repo.env, 'node');
+      const inProcess = await repo.run(args, { env: NO_DAEMON });
+      if (args[0] === 'task' && args[2] === '--json') expect(native.stdout.length).toBeGreaterThan(65_536);
+      expect({ args, ...outcome(native) }).toEqual({ args, ...outcome(inProcess) });
+      expect({ args, ...outcome(viaNode) }).toEqual({ args, ...outcome(inProcess) });
+    }
+    // Served by the native client itself: it hands nothing to Node (which would say why, and then
+    // have the command served too).
+    const listed = await repo.run(['task', 'list', '--json'], { env: DEBUG });
+    expect(listed.stderr).toBe('');
+    expect(JSON.parse(listed.stdout).tasks[0].title).toContain(title);
+    // Both clients' commands went to the same server: it never refused either as another build.
+    const after = await daemonState(repo);
+    expect(after?.pid).toBe(before?.pid);
+    expect(after?.served).toBe((before?.served ?? 0) + 2 * lines.length + 1);
+  });
+
+  it('hands every command the server does not take to Node, which runs it in-process', async () => {
+    const repo = await servedRepo();
+    const served = async () => (await daemonState(repo))?.served ?? 0;
+    const cases: Array<{ args: string[]; env?: Record<string, string>; cwd?: string; why: string }> = [
+      { args: ['agent', 'list'], env: NO_DAEMON, why: 'GITSWARM_NO_DAEMON' },
+      { args: ['agent', 'list'], env: { GITSWARM_FAILPOINTS: 'none' }, why: 'failpoints' },
+      { args: ['agent', 'list'], env: { GIT_DIR: join(repo.dir, '.git') }, why: 'git location set' },
+      { args: ['--as', 'owner'], why: 'no command' },
+      { args: ['daemon', 'status'], why: 'runs in-process' },
+      // Process-wide settings of its own: the server refuses it (Node's client then says why).
+      { args: ['agent', 'list'], env: { TZ: 'Asia/Tokyo' }, why: 'server refused' },
+    ];
+    for (const { args, env = {}, why } of cases) {
+      const count = await served();
+      const native = await repo.run(args, { env: { ...env, ...DEBUG } });
+      expect(native.stderr, why).toContain(`gitswarm: native client: ${why}\n`);
+      const viaNode = await runBin(args, repo.dir, { ...repo.env, ...env }, 'node');
+      expect(outcome({ ...native, stderr: native.stderr.replace(/^gitswarm: .*\n/gm, '') })).toEqual(
+        outcome(viaNode),
+      );
+      // Not served (`daemon status` itself is not either).
+      expect(await served(), why).toBe(count);
+    }
+    // Outside any repository: no socket to look for.
+    const elsewhere = createTempDir();
+    try {
+      const native = await runBin(['agent', 'list'], elsewhere.dir, { ...repo.env, ...DEBUG });
+      expect(native.stderr).toContain('gitswarm: native client: not in a git repository\n');
+      expect(native.code).toBe(3);
+    } finally {
+      elsewhere.close();
+    }
+  });
+
+  it.skipIf(process.getuid?.() !== 0)(
+    'refuses a socket another user owns (run as root: it can hand the socket over)',
+    async () => {
+      const repo = await servedRepo();
+      const before = await daemonState(repo);
+      chownSync(join(repo.dir, '.gitswarm', 'daemon.sock'), 4242, 4242);
+      const listed = await repo.run(['agent', 'list'], { env: DEBUG });
+      expect(listed.code).toBe(0);
+      expect(listed.stderr).toContain('gitswarm: native client: socket owned by another user\n');
+      expect(listed.stdout).toContain('coder');
+      chownSync(join(repo.dir, '.gitswarm', 'daemon.sock'), 0, 0);
+      expect((await daemonState(repo))?.served).toBe(before?.served);
+    },
+  );
+
+  it('serves a command run in a stream’s worktree (a linked worktree of the repository)', async () => {
+    const repo = await servedRepo();
+    const created = await repo.run(['workspace', 'create', '--as', 'coder', '--json']);
+    const worktree = created.json<{ worktree: string }>().worktree;
+    const before = (await daemonState(repo))?.served ?? 0;
+    const status = await repo.run(['status'], { cwd: worktree, env: DEBUG });
+    expect(status.code).toBe(0);
+    expect(status.stderr).toBe('');
+    expect((await daemonState(repo))?.served).toBe(before + 1);
+  });
+
+  it('ends quietly when its reader leaves early, and stops the command on Ctrl-C', async () => {
+    const repo = await servedRepo();
+    for (let i = 0; i < 4; i++) {
+      await repo.run(['task', 'create', `task ${i}`, '--desc', 'x'.repeat(30_000), '--as', 'owner']);
+    }
+    // `gitswarm task list --json | head -c 100`: the pipe closes under the client's writes.
+    const early = spawn(COMMAND, ['task', 'list', '--json'], { cwd: repo.dir, env: repo.env });
+    let stderr = '';
+    early.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    early.stdout.once('data', () => early.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => early.on('close', (c) => resolve(c)));
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+
+    const follow = spawn(COMMAND, ['activity', '--follow'], { cwd: repo.dir, env: repo.env });
+    let stdout = '';
+    const firstOutput = new Promise<void>((resolve) => {
+      follow.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        resolve();
+      });
+    });
+    const exited = new Promise<number | null>((resolve) => follow.on('exit', (c) => resolve(c)));
+    await firstOutput;
+    expect(await daemonState(repo)).toMatchObject({ running: 1 });
+    follow.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(stdout).toContain('coder');
+    expect(await daemonState(repo)).toMatchObject({ running: 0 });
+  });
+});
+
+describe('bin/gitswarm', () => {
+  it.skipIf(skip !== null)('follows the link npm makes to it, and runs the native client', () => {
+    const linked = createTempDir();
+    try {
+      symlinkSync(COMMAND, join(linked.dir, 'gitswarm'));
+      const run = spawnSync(join(linked.dir, 'gitswarm'), ['--version'], {
+        env: { ...process.env, ...DEBUG },
+        encoding: 'utf8',
+      });
+      expect(run.stderr).toContain('gitswarm: native client: no command');
+      expect({ status: run.status, version: run.stdout.trim() }).toEqual({ status: 0, version: VERSION });
+    } finally {
+      linked.close();
+    }
+  });
+
+  it('runs Node’s entry point where there is no native client', () => {
+    // bin/ of an installation whose build made no native client.
+    const install = createTempDir();
+    try {
+      mkdirSync(join(install.dir, 'bin'));
+      copyFileSync(COMMAND, join(install.dir, 'bin', 'gitswarm'));
+      symlinkSync(BIN, join(install.dir, 'bin', 'gitswarm.js'));
+      const run = spawnSync(join(install.dir, 'bin', 'gitswarm'), ['--version'], {
+        env: { ...process.env, ...DEBUG },
+        encoding: 'utf8',
+      });
+      expect(run.stderr).not.toContain('native client');
+      expect(run.stderr).toContain('gitswarm: in-process (no command)');
+      expect({ status: run.status, version: run.stdout.trim() }).toEqual({ status: 0, version: VERSION });
+    } finally {
+      install.close();
+    }
+  });
+});
