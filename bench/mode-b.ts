@@ -15,7 +15,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
-const BIN = join(ROOT, 'bin', 'gitswarm.js');
+/** The `gitswarm` command as installed (the native client where the build made one). */
+const COMMAND = join(ROOT, 'bin', 'gitswarm');
 
 interface World {
   dir: string;
@@ -57,12 +58,12 @@ function run(world: World, cmd: string, args: string[], cwd: string): string {
 }
 
 function gitswarm(world: World, cwd: string, ...args: string[]): string {
-  return run(world, process.execPath, [BIN, ...args], cwd);
+  return run(world, COMMAND, args, cwd);
 }
 
 function gitswarmAsync(world: World, cwd: string, args: string[]): Promise<string> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(COMMAND, args, {
       cwd,
       env: world.env,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -98,7 +99,7 @@ function freePort(): Promise<number> {
 async function startServer(world: World): Promise<{ url: string; stop(): Promise<void> }> {
   const port = await freePort();
   const dataDir = join(world.dir, 'server');
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', String(port), '--data-dir', dataDir], {
+  const child = spawn(COMMAND, ['serve', '--port', String(port), '--data-dir', dataDir], {
     env: { ...world.env, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });

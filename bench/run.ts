@@ -2,7 +2,9 @@
  * `npm run bench`: ratios measured in one run on this machine.
  *  (a) one command (`agent list`, `status`) and the 8-command Mode A workflow against `node -e 0`
  *      (× 8: the process floor), each with the repository's command server (docs/daemon.md) and
- *      in-process (GITSWARM_NO_DAEMON=1);
+ *      in-process (GITSWARM_NO_DAEMON=1); every command is run as users run it, by the `gitswarm`
+ *      command (bin/gitswarm: the native client where the build made it), and for comparison
+ *      through Node's client (`node bin/gitswarm.js`);
  *  (b) swarm: 8 concurrent agents × 25 commits, all landed on the buffer, against a raw-git script
  *      doing the same commits and merges sequentially in a checkout: with a `gitswarm commit`
  *      process per commit (the honest CLI figure; through the command server, and in-process),
@@ -18,6 +20,9 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+/** The `gitswarm` command as installed (the native client where the build made one). */
+const COMMAND = join(ROOT, 'bin', 'gitswarm');
+/** Node's entry point: `node bin/gitswarm.js` is the Node client of the command server. */
 const BIN = join(ROOT, 'bin', 'gitswarm.js');
 const IDENTITY = {
   GIT_AUTHOR_NAME: 'bench',
@@ -39,10 +44,15 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = 
 }
 
 function gitswarm(cwd: string, ...args: string[]): string {
-  return run(process.execPath, [BIN, ...args], cwd);
+  return run(COMMAND, args, cwd);
 }
 
 function gitswarmIn(env: NodeJS.ProcessEnv, cwd: string, ...args: string[]): string {
+  return run(COMMAND, args, cwd, env);
+}
+
+/** As `gitswarmIn`, through Node's client (`node bin/gitswarm.js`) instead of the native one. */
+function gitswarmNodeIn(env: NodeJS.ProcessEnv, cwd: string, ...args: string[]): string {
   return run(process.execPath, [BIN, ...args], cwd, env);
 }
 
@@ -61,7 +71,7 @@ function stopCommandServer(repo: string): void {
 
 function gitswarmAsync(cwd: string, args: string[], env: NodeJS.ProcessEnv = ENV): Promise<void> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(COMMAND, args, {
       cwd,
       env,
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -98,7 +108,13 @@ function benchOneCommand(rounds = 30): Record<string, number> {
     gitswarm(repo, 'agent', 'register', 'owner');
     gitswarm(repo, 'workspace', 'create', '--as', 'owner');
     waitForCommandServer(repo);
-    const samples: Record<string, number[]> = { floor: [], list: [], status: [], list_in_process: [] };
+    const samples: Record<string, number[]> = {
+      floor: [],
+      list: [],
+      status: [],
+      list_node_client: [],
+      list_in_process: [],
+    };
     const time = (key: string, work: () => unknown) => {
       const start = process.hrtime.bigint();
       work();
@@ -108,6 +124,7 @@ function benchOneCommand(rounds = 30): Record<string, number> {
       time('floor', () => run(process.execPath, ['-e', '0'], repo));
       time('list', () => gitswarm(repo, 'agent', 'list'));
       time('status', () => gitswarm(repo, 'status'));
+      time('list_node_client', () => gitswarmNodeIn(ENV, repo, 'agent', 'list'));
       time('list_in_process', () => gitswarmIn(IN_PROCESS_ENV, repo, 'agent', 'list'));
     }
     stopCommandServer(repo);
@@ -118,6 +135,7 @@ function benchOneCommand(rounds = 30): Record<string, number> {
       status_ms: median(samples.status ?? []),
       agent_list_ratio: median(samples.list ?? []) / floor,
       status_ratio: median(samples.status ?? []) / floor,
+      node_client_agent_list_ratio: median(samples.list_node_client ?? []) / floor,
       in_process_agent_list_ratio: median(samples.list_in_process ?? []) / floor,
     };
   } finally {
@@ -152,10 +170,15 @@ function runWorkflow(
  * clock, and the timed `init` runs again on the server, as every command of an initialized
  * repository does; `steady`: as `warm`, on a server that ran the workflow once already (its code
  * compiled and its caches filled, as in a server that has served an agent for a while).
+ * `client`: the `gitswarm` command (the native client where it was built), or Node's client.
  */
-function benchWorkflow(mode: 'in-process' | 'cold' | 'warm' | 'steady'): Record<string, number> {
+function benchWorkflow(
+  mode: 'in-process' | 'cold' | 'warm' | 'steady',
+  client: 'command' | 'node' = 'command',
+): Record<string, number> {
   const env = mode === 'in-process' ? IN_PROCESS_ENV : ENV;
-  const cli = (cwd: string, ...args: string[]) => gitswarmIn(env, cwd, ...args);
+  const command = client === 'node' ? gitswarmNodeIn : gitswarmIn;
+  const cli = (cwd: string, ...args: string[]) => command(env, cwd, ...args);
   const floors: number[] = [];
   const workflows: number[] = [];
   for (let round = 0; round < 5; round++) {
@@ -372,6 +395,7 @@ async function main(): Promise<void> {
   print('(a) one command with the command server vs node -e 0', benchOneCommand(), 'ratios ≤ 1.3');
   print('(a) 8-command workflow in-process vs node -e 0 ×8', benchWorkflow('in-process'), 'ratio ≤ 2');
   print('(a) 8-command workflow, command server warm, vs node -e 0 ×8', benchWorkflow('warm'), 'ratio ≤ 1.5');
+  print('(a) the same through Node’s client (node bin/gitswarm.js)', benchWorkflow('warm', 'node'));
   print('(a) 8-command workflow, command server that ran it once, vs node -e 0 ×8', benchWorkflow('steady'));
   print(
     '(a) 8-command workflow from a fresh repository (server starting) vs node -e 0 ×8',

@@ -16,7 +16,8 @@ import { openCliStore } from '../src/cli/context.js';
 import { newId } from '../src/util/ids.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
-const BIN = join(ROOT, 'bin', 'gitswarm.js');
+/** The `gitswarm` command as installed. */
+const COMMAND = join(ROOT, 'bin', 'gitswarm');
 const ENV = {
   ...process.env,
   GIT_AUTHOR_NAME: 'bench',
@@ -31,7 +32,7 @@ function run(cmd: string, args: string[], cwd: string): string {
 }
 
 function gitswarm(cwd: string, ...args: string[]): string {
-  return run(process.execPath, [BIN, ...args], cwd);
+  return run(COMMAND, args, cwd);
 }
 
 function ms(start: bigint): number {
