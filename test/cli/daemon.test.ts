@@ -4,7 +4,6 @@
  * whatever goes wrong with the server (a stale socket, another user's socket, another build) the
  * command runs in-process. Servers exit when idle, when their repository is deleted, and on stop.
  */
-import { spawn } from 'node:child_process';
 import {
   appendFileSync,
   chownSync,
@@ -19,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { childrenOf, commandLine } from '../helpers/processes.js';
-import { BIN, createTempDir, createTestRepo, type TestRepo } from './helpers.js';
+import { BIN, createTempDir, createTestRepo, followThenInterrupt, type TestRepo } from './helpers.js';
 
 const NO_DAEMON = { GITSWARM_NO_DAEMON: '1' };
 const DEBUG = { GITSWARM_DAEMON_DEBUG: '1' };
@@ -172,20 +171,11 @@ describe('the command server', () => {
 
   it('Ctrl-C in the client stops the command in the server (activity --follow ends, exit 0)', async () => {
     const { repo } = await servedRepo();
-    const child = spawn(process.execPath, [BIN, 'activity', '--follow'], { cwd: repo.dir, env: repo.env });
-    let stdout = '';
-    const firstOutput = new Promise<void>((resolve) => {
-      child.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString();
-        resolve();
-      });
+    const followed = await followThenInterrupt(repo, 'node', async () => {
+      expect((await daemonStatus(repo)).daemon).toMatchObject({ running: 1 });
     });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    await firstOutput;
-    expect((await daemonStatus(repo)).daemon).toMatchObject({ running: 1 });
-    child.kill('SIGINT');
-    expect(await exited).toBe(0);
-    expect(stdout).toContain('coder');
+    expect(followed.code).toBe(0);
+    expect(followed.stdout).toContain('coder');
     expect((await daemonStatus(repo)).daemon).toMatchObject({ running: 0 });
   });
 

@@ -3,7 +3,7 @@
  * (bin/gitswarm, as npm installs it: the native client where the build made one, else Node with
  * bin/gitswarm.js; both load dist/: run `npm run build` first).
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -73,6 +73,36 @@ function requireFreshBuildOnce(): void {
   buildChecked = true;
 }
 
+/** The program and arguments that run `gitswarm ARGS` through `client`. */
+function clientCommand(client: 'command' | 'node', args: readonly string[]): [string, string[]] {
+  return client === 'node' ? [process.execPath, [BIN, ...args]] : [COMMAND, [...args]];
+}
+
+/**
+ * Runs `gitswarm activity --follow` through `client` until it has printed, runs `whileRunning`,
+ * then interrupts it as Ctrl-C does; its exit code and what it printed.
+ */
+export async function followThenInterrupt(
+  repo: TestRepo,
+  client: 'command' | 'node',
+  whileRunning: () => Promise<void>,
+): Promise<{ code: number | null; stdout: string }> {
+  const [file, argv] = clientCommand(client, ['activity', '--follow']);
+  const child = spawn(file, argv, { cwd: repo.dir, env: repo.env });
+  let stdout = '';
+  const firstOutput = new Promise<void>((resolve) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      resolve();
+    });
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await firstOutput;
+  await whileRunning();
+  child.kill('SIGINT');
+  return { code: await exited, stdout };
+}
+
 /**
  * Runs the real command and collects its exit code and output (never throws on a non-zero exit):
  * `gitswarm`, or with `client: 'node'` Node's entry point (`node bin/gitswarm.js`).
@@ -84,7 +114,7 @@ export function runBin(
   client: 'command' | 'node' = 'command',
 ): Promise<CliRun> {
   requireFreshBuildOnce();
-  const [file, argv] = client === 'node' ? [process.execPath, [BIN, ...args]] : [COMMAND, [...args]];
+  const [file, argv] = clientCommand(client, args);
   return new Promise((resolve, reject) => {
     execFile(file, argv, { cwd, env, encoding: 'utf8' }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : null) : 0;

@@ -18,7 +18,15 @@ import {
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/built.js';
-import { BIN, COMMAND, createTempDir, createTestRepo, runBin, type TestRepo } from './helpers.js';
+import {
+  BIN,
+  COMMAND,
+  createTempDir,
+  createTestRepo,
+  followThenInterrupt,
+  runBin,
+  type TestRepo,
+} from './helpers.js';
 
 const NATIVE = join(ROOT, 'dist', 'native', 'gitswarm');
 const VERSION = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version as string;
@@ -207,20 +215,11 @@ describe.skipIf(skip !== null)('the native client', () => {
     const code = await new Promise<number | null>((resolve) => early.on('close', (c) => resolve(c)));
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
 
-    const follow = spawn(COMMAND, ['activity', '--follow'], { cwd: repo.dir, env: repo.env });
-    let stdout = '';
-    const firstOutput = new Promise<void>((resolve) => {
-      follow.stdout.on('data', (chunk: Buffer) => {
-        stdout += chunk.toString();
-        resolve();
-      });
+    const followed = await followThenInterrupt(repo, 'command', async () => {
+      expect(await daemonState(repo)).toMatchObject({ running: 1 });
     });
-    const exited = new Promise<number | null>((resolve) => follow.on('exit', (c) => resolve(c)));
-    await firstOutput;
-    expect(await daemonState(repo)).toMatchObject({ running: 1 });
-    follow.kill('SIGINT');
-    expect(await exited).toBe(0);
-    expect(stdout).toContain('coder');
+    expect(followed.code).toBe(0);
+    expect(followed.stdout).toContain('coder');
     expect(await daemonState(repo)).toMatchObject({ running: 0 });
   });
 });
