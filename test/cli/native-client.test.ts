@@ -17,6 +17,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { READY_TIMEOUT_MS, SOCKET_NAME } from '../../src/cli/daemon/protocol.js';
 import { ROOT } from '../helpers/built.js';
 import {
   BIN,
@@ -225,6 +226,12 @@ describe.skipIf(skip !== null)('the native client', () => {
 });
 
 describe('bin/gitswarm', () => {
+  it('has the native client declare the protocol’s constants as protocol.ts does', () => {
+    const source = readFileSync(join(ROOT, 'src', 'cli', 'daemon', 'native', 'client.c'), 'utf8');
+    expect(Number(/^#define READY_TIMEOUT_MS (\d+)$/m.exec(source)?.[1])).toBe(READY_TIMEOUT_MS);
+    expect(/^#define SOCKET_NAME "([^"]+)"$/m.exec(source)?.[1]).toBe(SOCKET_NAME);
+  });
+
   it.skipIf(skip !== null)('follows the link npm makes to it, and runs the native client', () => {
     const linked = createTempDir();
     try {

@@ -16,7 +16,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,11 +34,17 @@ static char root[PATH_MAX];
 static int main_argc;
 static char **main_argv;
 
+/* What the relaying phase changes of the signals, put back before Node runs instead. */
+static int signals_changed = 0;
+static struct sigaction original_sigpipe;
+static sigset_t original_mask;
+
 /* ---- running the command with Node instead ------------------------------------------------ */
 
 /* Runs bin/gitswarm.js with Node, as `#!/usr/bin/env node` would; never returns. */
 static void run_with_node(const char *why) {
-  if (getenv("GITSWARM_DAEMON_DEBUG")) fprintf(stderr, "gitswarm: native client: %s\n", why);
+  const char *debug = getenv("GITSWARM_DAEMON_DEBUG");
+  if (debug && *debug) fprintf(stderr, "gitswarm: native client: %s\n", why);
   char entry[PATH_MAX + 32];
   snprintf(entry, sizeof entry, "%s/bin/gitswarm.js", root);
   char **args = calloc((size_t)main_argc + 2, sizeof *args);
@@ -47,6 +52,10 @@ static void run_with_node(const char *why) {
   args[0] = "node";
   args[1] = entry;
   for (int i = 1; i < main_argc; i++) args[i + 1] = main_argv[i];
+  if (signals_changed) {
+    sigaction(SIGPIPE, &original_sigpipe, NULL);
+    sigprocmask(SIG_SETMASK, &original_mask, NULL);
+  }
   execvp("node", args);
   fprintf(stderr, "error: gitswarm could not run node: %s\n", strerror(errno));
   _exit(127);
@@ -195,7 +204,15 @@ static const char *json_string(const char *p, buf_t *out) {
 /* ---- the connection ----------------------------------------------------------------------- */
 
 static int sock = -1;
+
+/*
+ * Ctrl-C while the server runs the command: SIGINT is blocked but while the client waits for the
+ * server (ppoll lets it in atomically, so none is missed between a check and the wait).
+ */
 static volatile sig_atomic_t interrupts = 0;
+static int abort_sent = 0;
+static int sigint_blocked = 0;
+static sigset_t waiting_mask;
 
 static void on_sigint(int signal) {
   (void)signal;
@@ -266,16 +283,15 @@ static int read_line(buf_t *line, long deadline_ms) {
       timeout = (int)left;
     }
     struct pollfd in = {.fd = sock, .events = POLLIN};
-    int ready = poll(&in, 1, timeout);
+    struct timespec wait = {.tv_sec = timeout / 1000, .tv_nsec = (timeout % 1000) * 1000000L};
+    int ready = ppoll(&in, 1, timeout < 0 ? NULL : &wait, sigint_blocked ? &waiting_mask : NULL);
     if (ready < 0 && errno == EINTR) {
-      if (interrupts == 1) {
-        buf_t abort_frame = {0};
-        buf_str(&abort_frame, "{\"t\":\"abort\"}\n");
-        write_all(sock, abort_frame.data, abort_frame.len);
-        free(abort_frame.data);
-        interrupts = 2; /* sent; a second Ctrl-C leaves at once */
-      } else if (interrupts > 2) {
-        _exit(130);
+      /* The first Ctrl-C aborts the command in the server; a second leaves at once, as Node's. */
+      if (interrupts > 1) _exit(130);
+      if (interrupts == 1 && !abort_sent) {
+        static const char abort_frame[] = "{\"t\":\"abort\"}\n";
+        write_all(sock, abort_frame, sizeof abort_frame - 1);
+        abort_sent = 1;
       }
       continue;
     }
@@ -487,10 +503,20 @@ int main(int argc, char **argv) {
 
   /* From here on the command is the server's: a reader that leaves is EPIPE, not a signal, and
      Ctrl-C aborts the command in the server (read_line sends the frame). */
-  signal(SIGPIPE, SIG_IGN);
+  struct sigaction ignore = {.sa_handler = SIG_IGN};
+  sigemptyset(&ignore.sa_mask);
+  sigaction(SIGPIPE, &ignore, &original_sigpipe);
+  sigset_t sigint;
+  sigemptyset(&sigint);
+  sigaddset(&sigint, SIGINT);
+  sigprocmask(SIG_BLOCK, &sigint, &original_mask); /* before the handler: a Ctrl-C now waits */
   struct sigaction interrupt = {.sa_handler = on_sigint};
   sigemptyset(&interrupt.sa_mask);
   sigaction(SIGINT, &interrupt, NULL);
+  waiting_mask = original_mask;
+  sigdelset(&waiting_mask, SIGINT);
+  sigint_blocked = 1;
+  signals_changed = 1;
   send_line(&line);
 
   int stdout_open = 1, stderr_open = 1;
