@@ -417,11 +417,15 @@ static void fingerprint(buf_t *out) {
 
 /* ---- main ---------------------------------------------------------------------------------- */
 
-/* This program is <root>/dist/native/gitswarm: the checkout's root is three levels up. */
+/* This program is <root>/dist/native/gitswarm: the installation's root is three levels up. */
 static int find_root(void) {
   ssize_t n = readlink("/proc/self/exe", root, sizeof root - 1);
-  if (n <= 0) return 0;
-  root[n] = '\0';
+  if (n > 0) {
+    root[n] = '\0';
+  } else if (!strchr(main_argv[0], '/') || !realpath(main_argv[0], root)) {
+    /* No /proc (not Linux): bin/gitswarm starts it by its path, which names it too. */
+    return 0;
+  }
   for (int up = 0; up < 3; up++) {
     char *slash = strrchr(root, '/');
     if (!slash || slash == root) return 0;
