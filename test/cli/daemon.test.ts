@@ -16,32 +16,16 @@ import {
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { childrenOf, commandLine } from '../helpers/processes.js';
-import { BIN, createTempDir, createTestRepo, followThenInterrupt, type TestRepo } from './helpers.js';
+import { BIN, commandServerRepos, createTempDir, followThenInterrupt, type TestRepo } from './helpers.js';
 
 const NO_DAEMON = { GITSWARM_NO_DAEMON: '1' };
 const DEBUG = { GITSWARM_DAEMON_DEBUG: '1' };
 
-let repos: TestRepo[] = [];
-afterEach(async () => {
-  for (const repo of repos) {
-    await repo.run(['daemon', 'stop']);
-    repo.close();
-  }
-  repos = [];
-});
-
-function newRepo(env: Record<string, string> = {}): TestRepo {
-  // On even when the suite runs with GITSWARM_NO_DAEMON=1 (its in-process pass). These tests are
-  // of the server and Node's client (native-client.test.ts has the native one's).
-  const repo = createTestRepo({
-    env: { GITSWARM_NO_DAEMON: '0', GITSWARM_DAEMON_IDLE_MS: '20000', ...env },
-    nodeClient: true,
-  });
-  repos.push(repo);
-  return repo;
-}
+// These tests are of the server and Node's client (native-client.test.ts has the native one's).
+const servers = commandServerRepos('node');
+const newRepo = servers.create;
 
 interface StatusJson {
   running: boolean;
@@ -310,7 +294,7 @@ registerHooks({
   it('exits when its repository is deleted', async () => {
     const { repo, pid } = await servedRepo();
     repo.close();
-    repos = repos.filter((r) => r !== repo);
+    servers.forget(repo);
     expect(await waitForExit(pid, 5_000)).toBe(true);
   });
 

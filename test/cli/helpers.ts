@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterEach } from 'vitest';
 import { requireFreshBuild } from '../helpers/built.js';
 import { runInProcess } from './in-process.js';
 
@@ -219,4 +220,33 @@ export function createTestRepo(options: CreateRepoOptions = {}): TestRepo {
 export function createTempDir(): { dir: string; close: () => void } {
   const dir = realpathSync(mkdtempSync(join(tmpdir(), 'gitswarm-nogit-')));
   return { dir, close: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Repositories with the command server on, even in the suite's in-process pass
+ * (GITSWARM_NO_DAEMON=1), run through `client`; after each test their servers are stopped and
+ * they are removed. `forget` drops one the test removed itself.
+ */
+export function commandServerRepos(client: 'command' | 'node') {
+  let repos: TestRepo[] = [];
+  afterEach(async () => {
+    for (const repo of repos) {
+      await repo.run(['daemon', 'stop']);
+      repo.close();
+    }
+    repos = [];
+  });
+  return {
+    create(env: Record<string, string> = {}): TestRepo {
+      const repo = createTestRepo({
+        env: { GITSWARM_NO_DAEMON: '0', GITSWARM_DAEMON_IDLE_MS: '20000', ...env },
+        nodeClient: client === 'node',
+      });
+      repos.push(repo);
+      return repo;
+    },
+    forget(repo: TestRepo): void {
+      repos = repos.filter((r) => r !== repo);
+    },
+  };
 }

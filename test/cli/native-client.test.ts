@@ -16,14 +16,14 @@ import {
   symlinkSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { READY_TIMEOUT_MS, SOCKET_NAME } from '../../src/cli/daemon/protocol.js';
 import { ROOT } from '../helpers/built.js';
 import {
   BIN,
   COMMAND,
+  commandServerRepos,
   createTempDir,
-  createTestRepo,
   followThenInterrupt,
   runBin,
   type TestRepo,
@@ -42,14 +42,7 @@ function noCompilerReason(): string | null {
 const skip = noCompilerReason();
 if (skip) console.log(`[native client tests] skipped: ${skip}`);
 
-let repos: TestRepo[] = [];
-afterEach(async () => {
-  for (const repo of repos) {
-    await repo.run(['daemon', 'stop']);
-    repo.close();
-  }
-  repos = [];
-});
+const servers = commandServerRepos('command');
 
 interface DaemonState {
   pid: number;
@@ -65,9 +58,7 @@ async function daemonState(repo: TestRepo): Promise<DaemonState | undefined> {
 
 /** An initialized repository with two agents, and its command server running. */
 async function servedRepo(): Promise<TestRepo> {
-  // On even when the suite runs with GITSWARM_NO_DAEMON=1 (its in-process pass).
-  const repo = createTestRepo({ env: { GITSWARM_NO_DAEMON: '0', GITSWARM_DAEMON_IDLE_MS: '20000' } });
-  repos.push(repo);
+  const repo = servers.create();
   expect((await repo.run(['init', '--model', 'solo'])).code).toBe(0);
   for (let waited = 0; !(await daemonState(repo)); waited += 100) {
     if (waited > 15_000) throw new Error('no command server started');
