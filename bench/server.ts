@@ -175,7 +175,7 @@ function line(label: string, result: AutocannonResult): string {
 
 function pacedLine(label: string, result: PacedLoadResult, stalls: StallReport): string {
   const ms = (value: number) => value.toFixed(0).padStart(3);
-  return `${label.padEnd(16)} ${result.rate.toFixed(0).padStart(7)} req/s   p50 ${ms(result.p50)} ms   p99 ${ms(result.p99)} ms   ${result.total} requests, ${result.failed} failed (steady rate, max ${ms(result.max)} ms; an idle bystander process ${stalls.stalls} times ≥ ${STALL_MS} ms late, at most ${stalls.max.toFixed(0)} ms)`;
+  return `${label.padEnd(16)} ${result.rate.toFixed(0).padStart(7)} req/s   p50 ${ms(result.p50)} ms   p99 ${ms(result.p99)} ms   ${result.total} requests, ${result.failed} failed (steady rate, max ${ms(result.max)} ms; load generator CPU/request ${result.cpuPerRequest.toFixed(0)} µs; an idle bystander process ${stalls.stalls} times ≥ ${STALL_MS} ms late, at most ${stalls.max.toFixed(0)} ms)`;
 }
 
 /** Whether a paced phase kept up with its rate (all answered, none failed, within 2% of the time). */
