@@ -17,7 +17,9 @@
  * timer came 10 ms or more late: pauses of the machine, which the latencies then include.
  * Prints requests per second, p50 and p99 latency, errors, CPU time per request (the server
  * process's, and that of the PostgreSQL backends serving the bench's database, read from /proc),
- * the server's peak RSS and its live heap after a full collection. BENCH_CPU_PROF=<dir> writes a
+ * the server's peak RSS and its live heap after a full collection; beside each steady phase, the
+ * load generator's CPU per request and the server's major collections during it (their concurrent
+ * marking takes cores from the server and PostgreSQL on a small machine). BENCH_CPU_PROF=<dir> writes a
  * V8 CPU profile of the server process there.
  * Targets: ≥ 2000 reads/s and ≥ 500 review writes/s, each with p99 < 50 ms at that rate.
  * Then Mode C (bench/mode-c.ts) on the same server, which holds git in a temporary data dir: file
