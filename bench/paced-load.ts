@@ -118,9 +118,12 @@ class Connection {
       if (!extent || this.received.length < extent.length) return;
       this.finish(extent.status >= 200 && extent.status < 300);
     });
-    // A socket closed or broken midway fails its request; the next request opens a new one.
+    // A socket closed or broken midway fails its request; the next request opens a new one. A
+    // broken socket reports twice ('error', then 'close'), by when a new request may be on its
+    // successor: only the socket in use speaks for the request in flight.
     const lost = () => {
-      if (this.socket === socket) this.socket = null;
+      if (this.socket !== socket) return;
+      this.socket = null;
       if (this.current) this.finish(false);
     };
     socket.on('error', lost);

@@ -113,6 +113,24 @@ describe('pacedLoad', () => {
     expect(result).toMatchObject({ total: 20, failed: 1 });
   });
 
+  it('fails only the request whose connection was reset, not the one sent next on a new connection', async () => {
+    let answered = 0;
+    const base = await serve((_request, _body, response) => {
+      // A reset is reported twice by the client's socket (an error, then its close); requests
+      // queue meanwhile, so the next one goes out between the two reports.
+      if (++answered === 3) setTimeout(() => response.socket?.resetAndDestroy(), 30);
+      else response.end('ok');
+    });
+    const result = await pacedLoad({
+      base,
+      rate: 100,
+      durationSeconds: 0.2,
+      connections: 1,
+      next: () => ({ method: 'GET', path: '/', headers: {} }),
+    });
+    expect(result).toMatchObject({ total: 20, failed: 1 });
+  });
+
   it('counts latency from when a request was due, so requests queued behind a slow one show it', async () => {
     const base = await serve((request, _body, response) => {
       setTimeout(() => response.end('ok'), request.url === '/0' ? 200 : 0);
