@@ -48,6 +48,16 @@ describe('responseExtent', () => {
   });
 });
 
+/** 20 plain GETs over 200 ms on one connection: each waits for the one before it. */
+const twentyOverOneConnection = (base: string) =>
+  pacedLoad({
+    base,
+    rate: 100,
+    durationSeconds: 0.2,
+    connections: 1,
+    next: () => ({ method: 'GET', path: '/', headers: {} }),
+  });
+
 describe('pacedLoad', () => {
   it('sends each request as given, body and headers, and counts every answer', async () => {
     const seen: string[] = [];
@@ -103,14 +113,7 @@ describe('pacedLoad', () => {
       }
       response.end('ok');
     });
-    const result = await pacedLoad({
-      base,
-      rate: 100,
-      durationSeconds: 0.2,
-      connections: 1,
-      next: () => ({ method: 'GET', path: '/', headers: {} }),
-    });
-    expect(result).toMatchObject({ total: 20, failed: 1 });
+    expect(await twentyOverOneConnection(base)).toMatchObject({ total: 20, failed: 1 });
   });
 
   it('fails only the request whose connection was reset, not the one sent next on a new connection', async () => {
@@ -121,14 +124,7 @@ describe('pacedLoad', () => {
       if (++answered === 3) setTimeout(() => response.socket?.resetAndDestroy(), 30);
       else response.end('ok');
     });
-    const result = await pacedLoad({
-      base,
-      rate: 100,
-      durationSeconds: 0.2,
-      connections: 1,
-      next: () => ({ method: 'GET', path: '/', headers: {} }),
-    });
-    expect(result).toMatchObject({ total: 20, failed: 1 });
+    expect(await twentyOverOneConnection(base)).toMatchObject({ total: 20, failed: 1 });
   });
 
   it('counts latency from when a request was due, so requests queued behind a slow one show it', async () => {
