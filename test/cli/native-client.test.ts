@@ -42,6 +42,15 @@ function noCompilerReason(): string | null {
 const skip = noCompilerReason();
 if (skip) console.log(`[native client tests] skipped: ${skip}`);
 
+/** Why a command cannot be run here without /proc (bubblewrap mounts an empty one), or null. */
+function noProclessSandboxReason(): string | null {
+  if (skip) return skip;
+  const probe = spawnSync('bwrap', ['--bind', '/', '/', '--dev', '/dev', '--tmpfs', '/proc', 'true']);
+  return probe.status === 0 ? null : 'bubblewrap (bwrap) cannot run here';
+}
+const noProclessSandbox = noProclessSandboxReason();
+if (noProclessSandbox && !skip) console.log(`[native client without /proc] skipped: ${noProclessSandbox}`);
+
 const servers = commandServerRepos('command');
 
 interface DaemonState {
@@ -191,6 +200,29 @@ describe.skipIf(skip !== null)('the native client', () => {
     expect(status.stderr).toBe('');
     expect((await daemonState(repo))?.served).toBe(before + 1);
   });
+
+  it.skipIf(noProclessSandbox !== null)(
+    'finds its installation by the path it was started by where there is no /proc',
+    async () => {
+      const repo = await servedRepo();
+      // The same file system with an empty /proc over the real one: /proc/self/exe names nothing.
+      const withoutProc = ['--bind', '/', '/', '--dev', '/dev', '--tmpfs', '/proc'];
+      expect(spawnSync('bwrap', [...withoutProc, 'readlink', '/proc/self/exe']).status).not.toBe(0);
+      const before = (await daemonState(repo))?.served ?? 0;
+      const native = spawnSync('bwrap', [...withoutProc, COMMAND, 'agent', 'list'], {
+        cwd: repo.dir,
+        env: { ...repo.env, ...DEBUG },
+        encoding: 'utf8',
+      });
+      const inProcess = await repo.run(['agent', 'list'], { env: NO_DAEMON });
+      // Served, by the native client itself (it hands nothing to Node, which would say why).
+      expect({ code: native.status, stdout: native.stdout, stderr: native.stderr }).toEqual(
+        outcome(inProcess),
+      );
+      expect(native.stdout).toContain('coder');
+      expect((await daemonState(repo))?.served).toBe(before + 1);
+    },
+  );
 
   it('ends quietly when its reader leaves early, and stops the command on Ctrl-C', async () => {
     const repo = await servedRepo();
