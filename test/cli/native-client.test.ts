@@ -202,27 +202,100 @@ describe.skipIf(skip !== null)('the native client', () => {
   });
 
   it.skipIf(noProclessSandbox !== null)(
-    'finds its installation by the path it was started by where there is no /proc',
+    'finds its installation however it is started, with /proc and without',
     async () => {
       const repo = await servedRepo();
-      // The same file system with an empty /proc over the real one: /proc/self/exe names nothing.
-      const withoutProc = ['--bind', '/', '/', '--dev', '/dev', '--tmpfs', '/proc'];
-      expect(spawnSync('bwrap', [...withoutProc, 'readlink', '/proc/self/exe']).status).not.toBe(0);
-      const before = (await daemonState(repo))?.served ?? 0;
-      const native = spawnSync('bwrap', [...withoutProc, COMMAND, 'agent', 'list'], {
-        cwd: repo.dir,
-        env: { ...repo.env, ...DEBUG },
-        encoding: 'utf8',
-      });
-      const inProcess = await repo.run(['agent', 'list'], { env: NO_DAEMON });
-      // Served, by the native client itself (it hands nothing to Node, which would say why).
-      expect({ code: native.status, stdout: native.stdout, stderr: native.stderr }).toEqual(
-        outcome(inProcess),
-      );
-      expect(native.stdout).toContain('coder');
-      expect((await daemonState(repo))?.served).toBe(before + 1);
+      // A link to the program from elsewhere: its path does not name the installation.
+      const elsewhere = createTempDir();
+      try {
+        const link = join(elsewhere.dir, 'gitswarm-native');
+        symlinkSync(NATIVE, link);
+        // The same file system with an empty /proc over the real one: /proc/self/exe names nothing.
+        const withoutProc = ['--bind', '/', '/', '--dev', '/dev', '--tmpfs', '/proc'];
+        expect(spawnSync('bwrap', [...withoutProc, 'readlink', '/proc/self/exe']).status).not.toBe(0);
+        const inProcess = outcome(await repo.run(['agent', 'list'], { env: NO_DAEMON }));
+        expect(inProcess.stdout).toContain('coder');
+        const ways = [
+          { how: 'bin/gitswarm', argv: [COMMAND] },
+          { how: 'bin/gitswarm, no /proc', argv: ['bwrap', ...withoutProc, COMMAND] },
+          { how: 'a link', argv: [link] },
+          { how: 'a link, no /proc', argv: ['bwrap', ...withoutProc, link] },
+          { how: 'its name, on PATH', argv: ['gitswarm-native'] },
+        ];
+        const onPath = { PATH: `${elsewhere.dir}:${repo.env.PATH ?? process.env.PATH}` };
+        const run = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+          const [file = '', ...args] = argv;
+          return spawnSync(file, [...args, 'agent', 'list'], {
+            cwd: repo.dir,
+            env: { ...repo.env, ...DEBUG, ...env },
+            encoding: 'utf8',
+          });
+        };
+        for (const { how, argv } of ways) {
+          const before = (await daemonState(repo))?.served ?? 0;
+          const native = run(argv, onPath);
+          // Served, by the native client itself (it hands nothing to Node, which would say why).
+          expect({ how, code: native.status, stdout: native.stdout, stderr: native.stderr }).toEqual({
+            how,
+            ...inProcess,
+          });
+          expect((await daemonState(repo))?.served, how).toBe(before + 1);
+        }
+        // Its name alone and no /proc: nothing names the installation. It says so.
+        const lost = run(['bwrap', ...withoutProc, 'gitswarm-native'], onPath);
+        expect({ code: lost.status, stdout: lost.stdout, stderr: lost.stderr }).toEqual({
+          code: 127,
+          stdout: '',
+          stderr: 'error: gitswarm: cannot find its installation; run it as bin/gitswarm\n',
+        });
+      } finally {
+        elsewhere.close();
+      }
     },
   );
+
+  it('names its build as Node’s client does when dist/ is a link into another tree', async () => {
+    // An installation whose dist/ (and packages) are links into this checkout: Node's client names
+    // the build by the installation's own path, dist/ not followed.
+    const install = createTempDir();
+    try {
+      mkdirSync(join(install.dir, 'bin'));
+      for (const file of ['gitswarm', 'gitswarm.js', 'package.json']) {
+        copyFileSync(join(ROOT, 'bin', file), join(install.dir, 'bin', file));
+      }
+      copyFileSync(join(ROOT, 'package.json'), join(install.dir, 'package.json'));
+      for (const linked of ['dist', 'node_modules'])
+        symlinkSync(join(ROOT, linked), join(install.dir, linked));
+      const repo = servers.create();
+      const run = (args: string[], client: 'command' | 'node') => {
+        const [file, argv] =
+          client === 'node'
+            ? [process.execPath, [join(install.dir, 'bin', 'gitswarm.js'), ...args]]
+            : [join(install.dir, 'bin', 'gitswarm'), args];
+        return spawnSync(file, argv, { cwd: repo.dir, env: { ...repo.env, ...DEBUG }, encoding: 'utf8' });
+      };
+      expect(run(['init', '--model', 'solo'], 'node').status).toBe(0);
+      for (let waited = 0; !(await daemonState(repo)); waited += 100) {
+        if (waited > 15_000) throw new Error('no command server started');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const before = await daemonState(repo);
+      // Both clients' commands are served, by the server Node's client started: neither is refused.
+      for (const client of ['node', 'command', 'node'] as const) {
+        const listed = run(['agent', 'list', '--json'], client);
+        expect({ client, code: listed.status, stderr: listed.stderr }).toEqual({
+          client,
+          code: 0,
+          stderr: '',
+        });
+      }
+      const after = await daemonState(repo);
+      expect(after?.pid).toBe(before?.pid);
+      expect(after?.served).toBe((before?.served ?? 0) + 3);
+    } finally {
+      install.close();
+    }
+  });
 
   it('ends quietly when its reader leaves early, and stops the command on Ctrl-C', async () => {
     const repo = await servedRepo();

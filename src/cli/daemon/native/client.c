@@ -417,13 +417,28 @@ static void fingerprint(buf_t *out) {
 
 /* ---- main ---------------------------------------------------------------------------------- */
 
-/* This program is <root>/dist/native/gitswarm: the installation's root is three levels up. */
+/*
+ * This program is <root>/dist/native/gitswarm. bin/gitswarm starts it by that path from bin/'s
+ * real directory, so <root> is that path's, resolved: the root Node's client names the build by
+ * (it follows links to bin/, never dist/ itself, which may be a link into another tree). Started
+ * by another path, the root is three levels above the program's real file (/proc/self/exe; with
+ * no /proc, the path it was started by, resolved).
+ */
 static int find_root(void) {
+  static const char suffix[] = "/dist/native/gitswarm";
+  const size_t suffix_len = sizeof suffix - 1;
+  size_t given = strlen(main_argv[0]);
+  if (given > suffix_len && given - suffix_len < sizeof root &&
+      strcmp(main_argv[0] + given - suffix_len, suffix) == 0) {
+    char installation[PATH_MAX];
+    memcpy(installation, main_argv[0], given - suffix_len);
+    installation[given - suffix_len] = '\0';
+    if (realpath(installation, root)) return 1;
+  }
   ssize_t n = readlink("/proc/self/exe", root, sizeof root - 1);
   if (n > 0) {
     root[n] = '\0';
   } else if (!strchr(main_argv[0], '/') || !realpath(main_argv[0], root)) {
-    /* No /proc (not Linux): bin/gitswarm starts it by its path, which names it too. */
     return 0;
   }
   for (int up = 0; up < 3; up++) {
@@ -438,7 +453,7 @@ int main(int argc, char **argv) {
   main_argc = argc;
   main_argv = argv;
   if (!find_root()) {
-    fprintf(stderr, "error: gitswarm: cannot find its installation (/proc/self/exe)\n");
+    fprintf(stderr, "error: gitswarm: cannot find its installation; run it as bin/gitswarm\n");
     return 127;
   }
   const char *reason = in_process_reason();
