@@ -65,14 +65,19 @@ async function daemonState(repo: TestRepo): Promise<DaemonState | undefined> {
   return status.json<{ daemon?: DaemonState }>().daemon;
 }
 
-/** An initialized repository with two agents, and its command server running. */
-async function servedRepo(): Promise<TestRepo> {
-  const repo = servers.create();
-  expect((await repo.run(['init', '--model', 'solo'])).code).toBe(0);
+/** Waits for the command server the repository's first command starts. */
+async function commandServerStarted(repo: TestRepo): Promise<void> {
   for (let waited = 0; !(await daemonState(repo)); waited += 100) {
     if (waited > 15_000) throw new Error('no command server started');
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** An initialized repository with two agents, and its command server running. */
+async function servedRepo(): Promise<TestRepo> {
+  const repo = servers.create();
+  expect((await repo.run(['init', '--model', 'solo'])).code).toBe(0);
+  await commandServerStarted(repo);
   for (const name of ['owner', 'coder']) expect((await repo.run(['agent', 'register', name])).code).toBe(0);
   return repo;
 }
@@ -275,10 +280,7 @@ describe.skipIf(skip !== null)('the native client', () => {
         return spawnSync(file, argv, { cwd: repo.dir, env: { ...repo.env, ...DEBUG }, encoding: 'utf8' });
       };
       expect(run(['init', '--model', 'solo'], 'node').status).toBe(0);
-      for (let waited = 0; !(await daemonState(repo)); waited += 100) {
-        if (waited > 15_000) throw new Error('no command server started');
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      await commandServerStarted(repo);
       const before = await daemonState(repo);
       // Both clients' commands are served, by the server Node's client started: neither is refused.
       for (const client of ['node', 'command', 'node'] as const) {
