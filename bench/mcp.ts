@@ -5,12 +5,12 @@
  *  (h) the latency of a `status` tool call (p50, p99 over 200 sequential calls).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { rawGitSwarm, tempRepo } from './raw-git.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const BIN = join(ROOT, 'bin', 'gitswarm.js');
@@ -32,15 +32,6 @@ function ms(start: bigint): number {
 
 function run(cmd: string, args: string[], cwd: string): string {
   return execFileSync(cmd, args, { cwd, env: ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function tempRepo(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'gitswarm-bench-mcp-'));
-  run('git', ['init', '-q', '-b', 'main'], dir);
-  writeFileSync(join(dir, 'README.md'), '# bench\n');
-  run('git', ['add', '-A'], dir);
-  run('git', ['commit', '-q', '-m', 'initial'], dir);
-  return dir;
 }
 
 async function connect(repo: string, agent: string): Promise<Client> {
@@ -69,13 +60,9 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
 }
 
-/** (g) 8 agents × 25 commits, each agent an MCP stdio server; the raw-git script as in (b). */
-export async function benchMcpSwarm(
-  rawGitMs: number | undefined,
-  agents = 8,
-  commits = 25,
-): Promise<Record<string, number>> {
-  const repo = tempRepo();
+/** (g) 8 agents × 25 commits, each agent an MCP stdio server; the raw-git script of (b) right after. */
+export async function benchMcpSwarm(agents = 8, commits = 25): Promise<Record<string, number>> {
+  const repo = tempRepo('gitswarm-bench-mcp-');
   const clients: Client[] = [];
   try {
     run(process.execPath, [BIN, 'init', '--mode', 'swarm'], repo);
@@ -98,7 +85,7 @@ export async function benchMcpSwarm(
     const landed = Number(
       run('git', ['rev-list', '--count', '--merges', '--first-parent', 'buffer'], repo).trim(),
     );
-    const raw = rawGitMs ?? rawGit(agents, commits);
+    const raw = rawGitSwarm(agents, commits);
     return { mcp_ms: mcpMs, raw_git_ms: raw, ratio: mcpMs / raw, merges_landed: landed };
   } finally {
     await Promise.all(clients.map((client) => client.close().catch(() => {})));
@@ -106,32 +93,9 @@ export async function benchMcpSwarm(
   }
 }
 
-/** The raw-git script of (b): the same commits and merges, sequentially, in one checkout. */
-function rawGit(agents: number, commits: number): number {
-  const raw = tempRepo();
-  try {
-    run('git', ['branch', 'buffer'], raw);
-    for (let a = 0; a < agents; a++) run('git', ['branch', `agent${a}`], raw);
-    const start = process.hrtime.bigint();
-    for (let c = 0; c < commits; c++) {
-      for (let a = 0; a < agents; a++) {
-        run('git', ['checkout', '-q', `agent${a}`], raw);
-        writeFileSync(join(raw, `agent${a}.txt`), `commit ${c}\n`);
-        run('git', ['add', '-A'], raw);
-        run('git', ['commit', '-q', '-m', `agent${a} commit ${c}`], raw);
-        run('git', ['checkout', '-q', 'buffer'], raw);
-        run('git', ['merge', '-q', '--no-ff', '-m', `merge agent${a}`, `agent${a}`], raw);
-      }
-    }
-    return ms(start);
-  } finally {
-    rmSync(raw, { recursive: true, force: true });
-  }
-}
-
 /** (h) p50 and p99 of a status tool call, over `calls` sequential calls (after 10 warm-up calls). */
 export async function benchMcpStatus(calls = 200): Promise<Record<string, number>> {
-  const repo = tempRepo();
+  const repo = tempRepo('gitswarm-bench-mcp-');
   let client: Client | undefined;
   try {
     run(process.execPath, [BIN, 'init', '--mode', 'review'], repo);

@@ -14,10 +14,10 @@
  *  MCP's (bench/mcp.ts: the swarm through 8 `gitswarm mcp` stdio servers, a status call's latency).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { rawGitSwarm, tempRepo } from './raw-git.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 /** The `gitswarm` command as installed (the native client where the build made one). */
@@ -84,15 +84,6 @@ function gitswarmAsync(cwd: string, args: string[], env: NodeJS.ProcessEnv = ENV
       code === 0 ? resolvePromise() : reject(new Error(`gitswarm ${args.join(' ')}: ${stderr}`)),
     );
   });
-}
-
-function tempRepo(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'gitswarm-bench-'));
-  run('git', ['init', '-q', '-b', 'main'], dir);
-  writeFileSync(join(dir, 'README.md'), '# bench\n');
-  run('git', ['add', '-A'], dir);
-  run('git', ['commit', '-q', '-m', 'initial'], dir);
-  return dir;
 }
 
 function median(values: number[]): number {
@@ -220,7 +211,6 @@ async function benchSwarm(
 ): Promise<Record<string, number>> {
   const env = mode === 'server' ? ENV : IN_PROCESS_ENV;
   const repo = tempRepo();
-  const raw = tempRepo();
   try {
     gitswarmIn(env, repo, 'init', '--mode', 'swarm');
     const worktrees: string[] = [];
@@ -231,7 +221,7 @@ async function benchSwarm(
       );
     }
     if (mode === 'server') waitForCommandServer(repo);
-    let start = process.hrtime.bigint();
+    const start = process.hrtime.bigint();
     await Promise.all(
       worktrees.map(async (worktree, a) => {
         for (let c = 0; c < commits; c++) {
@@ -245,26 +235,25 @@ async function benchSwarm(
     const landed = Number(
       run('git', ['rev-list', '--count', '--merges', '--first-parent', 'buffer'], repo).trim(),
     );
-
-    run('git', ['branch', 'buffer'], raw);
-    for (let a = 0; a < agents; a++) run('git', ['branch', `agent${a}`], raw);
-    start = process.hrtime.bigint();
-    for (let c = 0; c < commits; c++) {
-      for (let a = 0; a < agents; a++) {
-        run('git', ['checkout', '-q', `agent${a}`], raw);
-        writeFileSync(join(raw, `agent${a}.txt`), `commit ${c}\n`);
-        run('git', ['add', '-A'], raw);
-        run('git', ['commit', '-q', '-m', `agent${a} commit ${c}`], raw);
-        run('git', ['checkout', '-q', 'buffer'], raw);
-        run('git', ['merge', '-q', '--no-ff', '-m', `merge agent${a}`, `agent${a}`], raw);
-      }
-    }
-    const rawMs = ms(start);
-    return { gitswarm_ms: gitswarmMs, raw_git_ms: rawMs, ratio: gitswarmMs / rawMs, merges_landed: landed };
+    return besideRawGit({ gitswarm_ms: gitswarmMs, merges_landed: landed }, agents, commits);
   } finally {
     rmSync(repo, { recursive: true, force: true });
-    rmSync(raw, { recursive: true, force: true });
   }
+}
+
+/** A swarm's figures with the raw-git script timed right after it (bench/raw-git.ts), and their ratio. */
+function besideRawGit(
+  swarm: { gitswarm_ms: number; merges_landed: number },
+  agents: number,
+  commits: number,
+): Record<string, number> {
+  const rawMs = rawGitSwarm(agents, commits);
+  return {
+    gitswarm_ms: swarm.gitswarm_ms,
+    raw_git_ms: rawMs,
+    ratio: swarm.gitswarm_ms / rawMs,
+    merges_landed: swarm.merges_landed,
+  };
 }
 
 /**
@@ -273,10 +262,9 @@ async function benchSwarm(
  * store open or module loading per commit. Timed from the moment all agents are ready.
  */
 export async function benchSwarmLongLived(
-  rawGitMs: number,
   agents = 8,
   commits = 25,
-): Promise<Record<string, number>> {
+): Promise<{ gitswarm_ms: number; merges_landed: number }> {
   const repo = tempRepo();
   try {
     gitswarm(repo, 'init', '--mode', 'swarm');
@@ -316,12 +304,7 @@ export async function benchSwarmLongLived(
     const landed = Number(
       run('git', ['rev-list', '--count', '--merges', '--first-parent', 'buffer'], repo).trim(),
     );
-    return {
-      gitswarm_ms: longLivedMs,
-      raw_git_ms: rawGitMs,
-      ratio: longLivedMs / rawGitMs,
-      merges_landed: landed,
-    };
+    return { gitswarm_ms: longLivedMs, merges_landed: landed };
   } finally {
     rmSync(repo, { recursive: true, force: true });
   }
@@ -375,13 +358,9 @@ async function modeB(): Promise<void> {
   print('(f) Mode B: swarm, 2 clones × 4 agents × 10 commits', await benchModeBSwarm(), 'all landed');
 }
 
-async function mcp(rawGitMs?: number): Promise<void> {
+async function mcp(): Promise<void> {
   const { benchMcpStatus, benchMcpSwarm } = await import('./mcp.js');
-  print(
-    '(g) MCP: swarm 8 stdio servers × 25 commit calls vs raw git',
-    await benchMcpSwarm(rawGitMs),
-    'ratio ≤ 1.2',
-  );
+  print('(g) MCP: swarm 8 stdio servers × 25 commit calls vs raw git', await benchMcpSwarm(), 'ratio ≤ 1.2');
   print('(h) MCP: status tool call latency', await benchMcpStatus());
 }
 
@@ -413,7 +392,7 @@ async function main(): Promise<void> {
   if (process.argv[2] === 'cli') return;
   print(
     "(b') swarm 8 long-lived agent processes × 25 commitWorkspace calls vs raw git",
-    await benchSwarmLongLived(swarm.raw_git_ms as number),
+    besideRawGit(await benchSwarmLongLived(), 8, 25),
   );
   print('(c) merge with 1 vs 200 active streams', benchMergeScaling(), 'flat: ratio ≈ 1');
   try {
@@ -425,7 +404,7 @@ async function main(): Promise<void> {
     if ((error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
   }
   await modeB();
-  await mcp(swarm.raw_git_ms as number);
+  await mcp();
   for (const [title, figures, target] of await (await import('./scale.js')).benchScale())
     print(title, figures, target);
 }
