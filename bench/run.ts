@@ -17,7 +17,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { rawGitSwarm, tempRepo } from './raw-git.js';
+import { rawGitSwarm, tempRepo } from './git-fixture.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 /** The `gitswarm` command as installed (the native client where the build made one). */
@@ -241,7 +241,7 @@ async function benchSwarm(
   }
 }
 
-/** A swarm's figures with the raw-git script timed right after it (bench/raw-git.ts), and their ratio. */
+/** A swarm's figures with the raw-git script timed right after it (bench/git-fixture.ts), and their ratio. */
 function besideRawGit(
   swarm: { gitswarm_ms: number; merges_landed: number },
   agents: number,
