@@ -1,21 +1,24 @@
 /**
- * The raw-git baseline of the swarm figures ((b), (b'), (g)): the commits and merges a swarm of
- * `agents` × `commits` makes, done by plain git one after another in a single checkout. Each
- * figure times it right after its own run, so the machine's drift between phases stays out of
- * the ratio (measured minutes apart, the baseline alone varied by a sixth in one run).
+ * The benchmarks' git: the identity their commits carry, a temporary repository, and the raw-git
+ * baseline of the swarm figures ((b), (b'), (g)): the commits and merges a swarm of `agents` ×
+ * `commits` makes, done by plain git one after another in a single checkout. Each figure times it
+ * right after its own run, so the machine's drift between phases stays out of the ratio (measured
+ * minutes apart, the baseline alone moved from 5.2 to 8.5 s in one run).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const GIT_ENV: NodeJS.ProcessEnv = {
-  ...process.env,
+/** Who the benchmarks' commits are by, whatever the machine's git configuration says. */
+export const GIT_IDENTITY = {
   GIT_AUTHOR_NAME: 'bench',
   GIT_AUTHOR_EMAIL: 'bench@example.invalid',
   GIT_COMMITTER_NAME: 'bench',
   GIT_COMMITTER_EMAIL: 'bench@example.invalid',
 };
+
+const GIT_ENV: NodeJS.ProcessEnv = { ...process.env, ...GIT_IDENTITY };
 
 function git(args: string[], cwd: string): void {
   execFileSync('git', args, { cwd, env: GIT_ENV, stdio: 'ignore' });

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { rawGitSwarm, tempRepo } from './git-fixture.js';
+import { GIT_IDENTITY, rawGitSwarm, tempRepo } from './git-fixture.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const BIN = join(ROOT, 'bin', 'gitswarm.js');
@@ -18,13 +18,7 @@ const ENV: Record<string, string> = {};
 for (const [key, value] of Object.entries(process.env)) {
   if (value !== undefined && !key.startsWith('GITSWARM_')) ENV[key] = value;
 }
-Object.assign(ENV, {
-  GIT_AUTHOR_NAME: 'bench',
-  GIT_AUTHOR_EMAIL: 'bench@example.invalid',
-  GIT_COMMITTER_NAME: 'bench',
-  GIT_COMMITTER_EMAIL: 'bench@example.invalid',
-  NO_COLOR: '1',
-});
+Object.assign(ENV, { ...GIT_IDENTITY, NO_COLOR: '1' });
 
 function ms(start: bigint): number {
   return Number(process.hrtime.bigint() - start) / 1e6;

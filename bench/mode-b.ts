@@ -13,6 +13,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { GIT_IDENTITY } from './git-fixture.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 /** The `gitswarm` command as installed (the native client where the build made one). */
@@ -36,10 +37,7 @@ function newWorld(): World {
   const dir = mkdtempSync(join(tmpdir(), 'gitswarm-bench-b-'));
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    GIT_AUTHOR_NAME: 'bench',
-    GIT_AUTHOR_EMAIL: 'bench@example.invalid',
-    GIT_COMMITTER_NAME: 'bench',
-    GIT_COMMITTER_EMAIL: 'bench@example.invalid',
+    ...GIT_IDENTITY,
     // The credentials file of the bench, never the user's own.
     XDG_CONFIG_HOME: join(dir, 'config'),
     NO_COLOR: '1',

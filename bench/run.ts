@@ -17,20 +17,14 @@ import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { rawGitSwarm, tempRepo } from './git-fixture.js';
+import { GIT_IDENTITY, rawGitSwarm, tempRepo } from './git-fixture.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 /** The `gitswarm` command as installed (the native client where the build made one). */
 const COMMAND = join(ROOT, 'bin', 'gitswarm');
 /** Node's entry point: `node bin/gitswarm.js` is the Node client of the command server. */
 const BIN = join(ROOT, 'bin', 'gitswarm.js');
-const IDENTITY = {
-  GIT_AUTHOR_NAME: 'bench',
-  GIT_AUTHOR_EMAIL: 'bench@example.invalid',
-  GIT_COMMITTER_NAME: 'bench',
-  GIT_COMMITTER_EMAIL: 'bench@example.invalid',
-};
-const ENV: NodeJS.ProcessEnv = { ...process.env, ...IDENTITY, NO_COLOR: '1' };
+const ENV: NodeJS.ProcessEnv = { ...process.env, ...GIT_IDENTITY, NO_COLOR: '1' };
 delete ENV.GITSWARM_NO_DAEMON;
 /** Commands run in-process: no command server is used or started. */
 const IN_PROCESS_ENV = { ...ENV, GITSWARM_NO_DAEMON: '1' };

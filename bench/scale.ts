@@ -14,18 +14,12 @@ import { fileURLToPath } from 'node:url';
 import { readConfigFile, resolveStoreLocation } from '../src/cli/config-file.js';
 import { openCliStore } from '../src/cli/context.js';
 import { newId } from '../src/util/ids.js';
+import { GIT_IDENTITY } from './git-fixture.js';
 
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 /** The `gitswarm` command as installed. */
 const COMMAND = join(ROOT, 'bin', 'gitswarm');
-const ENV = {
-  ...process.env,
-  GIT_AUTHOR_NAME: 'bench',
-  GIT_AUTHOR_EMAIL: 'bench@example.invalid',
-  GIT_COMMITTER_NAME: 'bench',
-  GIT_COMMITTER_EMAIL: 'bench@example.invalid',
-  NO_COLOR: '1',
-};
+const ENV = { ...process.env, ...GIT_IDENTITY, NO_COLOR: '1' };
 
 function run(cmd: string, args: string[], cwd: string): string {
   return execFileSync(cmd, args, { cwd, env: ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });

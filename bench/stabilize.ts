@@ -26,6 +26,7 @@ import { bisectFirstBad, firstRoundIndexes, maxBisectProbes } from '../src/engin
 import { checkSandbox, forgetSandboxChecks } from '../src/engine/sandbox.js';
 import { openStore, type Repo } from '../src/store/index.js';
 import { systemClock } from '../src/util/clock.js';
+import { GIT_IDENTITY } from './git-fixture.js';
 
 const MERGES = 16;
 const CULPRIT = 10;
@@ -40,13 +41,7 @@ const GREEN_ROUNDS = 5;
 const BUSY_COMMAND =
   'busy() { i=0; while [ $i -lt 1000000 ]; do i=$((i + 1)); done; }; busy & busy; wait; sh check.sh';
 
-const GIT_ENV = {
-  ...process.env,
-  GIT_AUTHOR_NAME: 'bench',
-  GIT_AUTHOR_EMAIL: 'bench@example.invalid',
-  GIT_COMMITTER_NAME: 'bench',
-  GIT_COMMITTER_EMAIL: 'bench@example.invalid',
-};
+const GIT_ENV = { ...process.env, ...GIT_IDENTITY };
 
 const CHECK_SCRIPT = `#!/bin/sh
 for f in *.txt; do
